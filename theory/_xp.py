@@ -1,0 +1,23 @@
+"""Array-namespace dispatch: one implementation of each formula for NumPy, JAX and torch arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat
+
+
+def namespace(*arrays: Any):
+    """The array-API namespace of ``arrays`` (``jax.numpy`` for JAX, a compat layer for torch)."""
+    return array_api_compat.array_namespace(*arrays)
+
+
+def svdvals(x: Any):
+    """Singular values, descending, over the last two axes."""
+    xp = namespace(x)
+    return xp.linalg.svdvals(x)
+
+
+def eye_like(x: Any, n: int):
+    xp = namespace(x)
+    return xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))

@@ -1,0 +1,189 @@
+"""Closed forms that serve as exact oracles (DESIGN §2.1, §2.2).
+
+Deep matrix completion with ``mimic(α, m)`` init, diagonal Ω and target w*·J: every factor stays in
+span{I, J}; the product has eigenvalue λ1 on the ones vector and λ2 (multiplicity n−1) elsewhere,
+each factor eigenvalue obeys μ̇ = −e μ^{L−1} with the shared diagonal error e = W_ii − w*, hence
+λ̇_k = −L e λ_k^{2−2/L}. From this: λ1/λ2 is conserved at L = 2, λ2^{−κ} − λ1^{−κ} (κ = (L−2)/L)
+at L ≥ 3, and the limit interpolates: λ1 + (n−1)λ2 = n w*.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from theory._validate import GflabInputError, positive_int, positive_real
+
+__all__ = [
+    "mimic_eigenvalues",
+    "mimic_reduced_field",
+    "dmc_conserved",
+    "depth2_rho",
+    "MimicLimit",
+    "mimic_limit",
+    "logistic_solution",
+    "logistic_arrival_time",
+    "specgf_arrival_time",
+    "specgd_arrival_step",
+    "soft_threshold_limit",
+    "best_rank_approximation",
+]
+
+
+def _check_mimic(n, depth, alpha, m):
+    n = positive_int("n", n)
+    depth = positive_int("depth", depth, minimum=2)
+    alpha = positive_real("alpha", alpha)
+    m = positive_real("m", m, allow_inf=True)
+    if not m > 1:
+        raise GflabInputError("m", "a real number > 1 (inf for diagonal init)", m)
+    return n, depth, alpha, m
+
+
+def mimic_eigenvalues(n: int, depth: int, alpha: float, m: float) -> tuple[float, float]:
+    """(λ1, λ2) of W(0) = product of L ``mimic(α, m)`` factors: ((a e1)^L, (a e2)^L)."""
+    n, depth, alpha, m = _check_mimic(n, depth, alpha, m)
+    a = alpha ** (1.0 / depth) / math.sqrt(n)
+    e1 = 1.0 + (n - 1) / m
+    e2 = 1.0 - 1.0 / m
+    return (a * e1) ** depth, (a * e2) ** depth
+
+
+def mimic_reduced_field(lam: Sequence[float], n: int, depth: int, w_star: float) -> np.ndarray:
+    """d(λ1, λ2)/dt = −L e (λ1^{2−2/L}, λ2^{2−2/L}), e = λ2 + (λ1 − λ2)/n − w* (an exact 2-D ODE)."""
+    l1, l2 = float(lam[0]), float(lam[1])
+    e = l2 + (l1 - l2) / n - w_star
+    p = 2.0 - 2.0 / depth
+    return np.array([-depth * e * l1**p, -depth * e * l2**p])
+
+
+def dmc_conserved(lambda1, lambda2, depth: int):
+    """The conserved quantity: ln λ1 − ln λ2 at L = 2, λ2^{−κ} − λ1^{−κ} (κ = (L−2)/L) at L ≥ 3."""
+    if depth == 2:
+        return np.log(lambda1) - np.log(lambda2)
+    kappa = (depth - 2) / depth
+    return np.power(lambda2, -kappa) - np.power(lambda1, -kappa)
+
+
+def depth2_rho(n: int, m: float) -> float:
+    """Off-diagonal fraction ρ = (n + 2m − 2)/(n + m² − 1) of the depth-2 limit w*[(1−ρ)I + ρJ]."""
+    n = positive_int("n", n)
+    m = positive_real("m", m, allow_inf=True)
+    if math.isinf(m):
+        return 0.0
+    return (n + 2 * m - 2) / (n + m * m - 1)
+
+
+@dataclass(frozen=True)
+class MimicLimit:
+    """Limit of diagonal completion from ``mimic(α, m)``: W∞ = λ2 I + (λ1 − λ2)/n J."""
+
+    lambda1: float
+    lambda2: float
+    n: int
+    w_star: float
+
+    @property
+    def diagonal(self) -> float:
+        return self.lambda2 + (self.lambda1 - self.lambda2) / self.n
+
+    @property
+    def offdiagonal(self) -> float:
+        return (self.lambda1 - self.lambda2) / self.n
+
+    @property
+    def rho(self) -> float:
+        """Off-diagonal entry over w*."""
+        return self.offdiagonal / self.w_star
+
+    @property
+    def singular_values(self) -> np.ndarray:
+        vals = np.abs(np.array([self.lambda1] + [self.lambda2] * (self.n - 1)))
+        return np.sort(vals)[::-1]
+
+    @property
+    def stable_rank(self) -> float:
+        s = self.singular_values
+        return float(np.sum(s**2) / s[0] ** 2)
+
+    def matrix(self) -> np.ndarray:
+        return self.lambda2 * np.eye(self.n) + self.offdiagonal * np.ones((self.n, self.n))
+
+
+def mimic_limit(n: int, depth: int, alpha: float, m: float, w_star: float = 1.0) -> MimicLimit:
+    """The exact t → ∞ limit of diagonal completion from ``mimic(α, m)`` towards w*·J.
+
+    L = 2: λ1/λ2 is conserved (gives :func:`depth2_rho`, independent of α). L ≥ 3: λ2 solves
+    λ2^{−κ} − (n w* − (n−1)λ2)^{−κ} = λ2(0)^{−κ} − λ1(0)^{−κ} on (0, w*), a unique root.
+    m = ∞: W∞ = w* I. Requires w* > 0 (the eigenvalues start positive and cannot cross 0).
+    """
+    n, depth, alpha, m = _check_mimic(n, depth, alpha, m)
+    w_star = positive_real("w_star", w_star)
+    if math.isinf(m) or n == 1:
+        return MimicLimit(w_star, w_star, n, w_star)
+    l1_0, l2_0 = mimic_eigenvalues(n, depth, alpha, m)
+    if depth == 2:
+        c = l1_0 / l2_0
+        l2 = n * w_star / (c + n - 1)
+        return MimicLimit(c * l2, l2, n, w_star)
+    kappa = (depth - 2) / depth
+    # work in logs: λ2(0)^{−κ} can reach 1e30 at small α
+    C = l2_0**-kappa - l1_0**-kappa
+
+    def f(log_l2: float) -> float:
+        l2 = math.exp(log_l2)
+        l1 = n * w_star - (n - 1) * l2
+        return l2**-kappa - l1**-kappa - C
+
+    lo = -math.log(C + w_star**-kappa) / kappa
+    hi = min(-math.log(C) / kappa, math.log(w_star)) if C > 0 else math.log(w_star)
+    lo -= 1e-9
+    if f(hi) > 0:  # the root sits at the top end within rounding
+        hi = math.log(w_star)
+    log_l2 = brentq(f, lo, hi, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    l2 = math.exp(log_l2)
+    return MimicLimit(n * w_star - (n - 1) * l2, l2, n, w_star)
+
+
+# ----------------------------------------------------------------------------- LoRA / SGF
+
+
+def logistic_solution(t, s: float, p0: float):
+    """p(t) of the balanced aligned gradient-flow mode ṗ = 2p(s − p), p(0) = p0."""
+    t = np.asarray(t, dtype=float)
+    return s / (1.0 + (s / p0 - 1.0) * np.exp(-2.0 * s * t))
+
+
+def logistic_arrival_time(s, p0, fraction: float = 0.5):
+    """Time for ṗ = 2p(s − p) to reach p = f·s: (1/2s) ln((s/p0 − 1) f/(1 − f))."""
+    s = np.asarray(s, dtype=float)
+    if not 0 < fraction < 1:
+        raise GflabInputError("fraction", "a number in (0, 1)", fraction)
+    return np.log((s / p0 - 1.0) * fraction / (1.0 - fraction)) / (2.0 * s)
+
+
+def specgf_arrival_time(s, fraction: float = 1.0):
+    """SpecGF equal-rate prediction: √d_i grows at unit rate, so d_i = f s_i at t ≈ √(f s_i)."""
+    return np.sqrt(fraction * np.asarray(s, dtype=float))
+
+
+def specgd_arrival_step(s, lr: float, fraction: float = 1.0):
+    """SpecGD (step η) prediction: step k_i ≈ √(f s_i)/η."""
+    return specgf_arrival_time(s, fraction) / lr
+
+
+def soft_threshold_limit(svals, l2: float, rank: int) -> np.ndarray:
+    """Singular values of the ℓ2-regularised limit: the r largest of (s_i − λ)_+, descending."""
+    s = np.sort(np.asarray(svals, dtype=float))[::-1]
+    out = np.maximum(s - l2, 0.0)[:rank]
+    return np.pad(out, (0, max(0, rank - out.size)))
+
+
+def best_rank_approximation(Y, rank: int) -> np.ndarray:
+    """Eckart–Young: the best rank-r approximation of Y (the global minimum of ℒ without ℓ2)."""
+    U, s, Vt = np.linalg.svd(np.asarray(Y, dtype=float), full_matrices=False)
+    return (U[:, :rank] * s[:rank]) @ Vt[:rank]

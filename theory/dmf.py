@@ -1,0 +1,372 @@
+"""Deep matrix factorisation and completion [DMC] (DESIGN §2.1).
+
+Factors are ordered ``[W_1, …, W_L]`` (W_1 acts first) with product W = W_L ⋯ W_1. Shapes may be
+rectangular (W_l is d_l × d_{l−1}); square n×n is the papers' case. Observations are a 0/1 mask
+Ω of W's shape and a target W*. The loss is ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)² (a sum, not the
+authors' mean: under gradient flow the mean only rescales time by |Ω|).
+
+Array functions here work on NumPy, JAX and torch arrays; constructors (inits, masks, targets)
+return NumPy float64 arrays built from an explicit ``seed``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from theory._validate import (
+    GflabInputError,
+    finite_array,
+    positive_int,
+    positive_real,
+    probability,
+)
+from theory._xp import namespace
+
+__all__ = [
+    "product",
+    "partial_products",
+    "residual",
+    "masked_loss",
+    "gradient_field",
+    "mimic_init",
+    "gaussian_init",
+    "identity_init",
+    "orthogonal_init",
+    "make_init",
+    "INIT_NAMES",
+    "diagonal_mask",
+    "block_diagonal_mask",
+    "superdiagonal_mask",
+    "bernoulli_mask",
+    "make_mask",
+    "MASK_NAMES",
+    "ones_target",
+    "lowrank_target",
+    "make_target",
+    "TARGET_NAMES",
+    "observed_indices",
+    "observation_groups",
+    "tangent_kernel",
+    "cross_coupling",
+]
+
+
+# ----------------------------------------------------------------------------- dynamics
+
+
+def product(factors: Sequence[Any]):
+    """W = W_L ⋯ W_1."""
+    W = factors[0]
+    for Wl in factors[1:]:
+        W = Wl @ W
+    return W
+
+
+def partial_products(factors: Sequence[Any]):
+    """(P_l, Q_l) for l = 1..L with P_l = W_{L:l+1}, Q_l = W_{l−1:1} (empty products are I).
+
+    Returns two lists; ``P[l-1]`` is d_L × d_l and ``Q[l-1]`` is d_{l−1} × d_0.
+    """
+    L = len(factors)
+    xp = namespace(*factors)
+    d0 = factors[0].shape[-1]
+    dL = factors[-1].shape[-2]
+    Q = [None] * L
+    Q[0] = xp.eye(d0, dtype=factors[0].dtype)
+    for l in range(1, L):
+        Q[l] = factors[l - 1] @ Q[l - 1]
+    P = [None] * L
+    P[L - 1] = xp.eye(dL, dtype=factors[0].dtype)
+    for l in range(L - 2, -1, -1):
+        P[l] = P[l + 1] @ factors[l + 1]
+    return P, Q
+
+
+def residual(factors: Sequence[Any], mask: Any, target: Any):
+    """R = P_Ω(W − W*)."""
+    return mask * (product(factors) - target)
+
+
+def masked_loss(factors: Sequence[Any], mask: Any, target: Any):
+    """ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)²."""
+    xp = namespace(*factors)
+    R = residual(factors, mask, target)
+    return 0.5 * xp.sum(R * R)
+
+
+def gradient_field(factors: Sequence[Any], mask: Any, target: Any):
+    """Gradient-flow velocity dW_l/dt = −W_{L:l+1}ᵀ P_Ω(W − W*) W_{l−1:1}ᵀ, for every l.
+
+    Computed with prefix/suffix products: O(L) matrix products, no autodiff.
+    """
+    xp = namespace(*factors)
+    L = len(factors)
+    # prefix Q_l and the product in one sweep
+    Q = [None] * L
+    Q[0] = None
+    acc = factors[0]
+    for l in range(1, L):
+        Q[l] = acc
+        acc = factors[l] @ acc
+    R = mask * (acc - target)
+    out = [None] * L
+    G = R  # G = P_lᵀ R, built from the top down
+    for l in range(L - 1, -1, -1):
+        out[l] = -(G if Q[l] is None else G @ xp.matrix_transpose(Q[l]))
+        if l > 0:
+            G = xp.matrix_transpose(factors[l]) @ G
+    return out
+
+
+# ----------------------------------------------------------------------------- initialisations
+
+INIT_NAMES = ("mimic", "gaussian", "tied-gaussian", "identity", "orthogonal")
+
+
+def _scale(alpha: float, depth: int) -> float:
+    return alpha ** (1.0 / depth)
+
+
+def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[np.ndarray]:
+    """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (DESIGN §2.1)."""
+    n = positive_int("n", n)
+    depth = positive_int("depth", depth)
+    alpha = positive_real("alpha", alpha)
+    m = positive_real("m", m, allow_inf=True)
+    if not m > 1:
+        raise GflabInputError("m", "a real number > 1 (inf for diagonal init)", m)
+    a = _scale(alpha, depth) / math.sqrt(n)
+    F = a * ((1.0 - 1.0 / m) * np.eye(n) + np.ones((n, n)) / m)
+    return [F.copy() for _ in range(depth)]
+
+
+def gaussian_init(n: int, depth: int, alpha: float, seed: int, tied: bool = False) -> list[np.ndarray]:
+    """Gaussian factors, entries N(0, (α^{1/L}/√n)²); ``tied`` repeats one draw in every layer."""
+    n = positive_int("n", n)
+    depth = positive_int("depth", depth)
+    alpha = positive_real("alpha", alpha)
+    rng = np.random.default_rng(seed)
+    std = _scale(alpha, depth) / math.sqrt(n)
+    if tied:
+        F = std * rng.standard_normal((n, n))
+        return [F.copy() for _ in range(depth)]
+    return [std * rng.standard_normal((n, n)) for _ in range(depth)]
+
+
+def identity_init(n: int, depth: int, alpha: float) -> list[np.ndarray]:
+    """Every factor α^{1/L} I, so W(0) = α I."""
+    n = positive_int("n", n)
+    depth = positive_int("depth", depth)
+    alpha = positive_real("alpha", alpha)
+    return [_scale(alpha, depth) * np.eye(n) for _ in range(depth)]
+
+
+def orthogonal_init(n: int, depth: int, alpha: float, seed: int) -> list[np.ndarray]:
+    """Independent Haar-orthogonal factors times α^{1/L}, so every σ_i(W(0)) = α."""
+    n = positive_int("n", n)
+    depth = positive_int("depth", depth)
+    alpha = positive_real("alpha", alpha)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(depth):
+        Qm, Rm = np.linalg.qr(rng.standard_normal((n, n)))
+        out.append(_scale(alpha, depth) * Qm * np.sign(np.diag(Rm)))
+    return out
+
+
+def make_init(name: str, n: int, depth: int, alpha: float, *, m: float = math.inf, seed: int = 0):
+    """Initial factors by name: one of :data:`INIT_NAMES`."""
+    if name == "mimic":
+        return mimic_init(n, depth, alpha, m)
+    if name == "gaussian":
+        return gaussian_init(n, depth, alpha, seed)
+    if name == "tied-gaussian":
+        return gaussian_init(n, depth, alpha, seed, tied=True)
+    if name == "identity":
+        return identity_init(n, depth, alpha)
+    if name == "orthogonal":
+        return orthogonal_init(n, depth, alpha, seed)
+    raise GflabInputError("init", "one of " + ", ".join(INIT_NAMES), name)
+
+
+# ----------------------------------------------------------------------------- masks
+
+MASK_NAMES = ("diagonal", "block:K", "superdiag", "bernoulli:P")
+
+
+def diagonal_mask(n: int) -> np.ndarray:
+    return np.eye(positive_int("n", n))
+
+
+def block_diagonal_mask(n: int, blocks: int) -> np.ndarray:
+    """K fully observed diagonal blocks of size s = n/K (n must be divisible by K)."""
+    n = positive_int("n", n)
+    blocks = positive_int("blocks", blocks)
+    if n % blocks:
+        raise GflabInputError("blocks", f"a divisor of n={n}", blocks)
+    s = n // blocks
+    return np.kron(np.eye(blocks), np.ones((s, s)))
+
+
+def superdiagonal_mask(n: int) -> np.ndarray:
+    """Diagonal plus superdiagonal: a connected observation pattern."""
+    n = positive_int("n", n)
+    return np.eye(n) + np.eye(n, k=1)
+
+
+def bernoulli_mask(n: int, p: float, seed: int, cols: int | None = None) -> np.ndarray:
+    """Each entry observed independently with probability p."""
+    n = positive_int("n", n)
+    p = probability("p", p)
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, n if cols is None else cols)) < p).astype(np.float64)
+
+
+def make_mask(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
+    """A mask from a name (``diagonal``, ``block:K``, ``superdiag``, ``bernoulli:P``) or an array."""
+    if not isinstance(spec, str):
+        arr = np.asarray(finite_array("mask", spec, ndim=2), dtype=np.float64)
+        if not np.all((arr == 0) | (arr == 1)):
+            raise GflabInputError("mask", "a 0/1 array", "entries other than 0 and 1")
+        if arr.sum() == 0:
+            raise GflabInputError("mask", "at least one observed entry", "an empty mask")
+        return arr
+    kind, _, arg = spec.partition(":")
+    try:
+        if kind == "diagonal" and not arg:
+            return diagonal_mask(n)
+        if kind == "superdiag" and not arg:
+            return superdiagonal_mask(n)
+        if kind == "block" and arg:
+            return block_diagonal_mask(n, int(arg))
+        if kind == "bernoulli" and arg:
+            mask = bernoulli_mask(n, float(arg), seed)
+            if mask.sum() == 0:
+                raise GflabInputError("mask", "a Bernoulli draw with at least one entry", spec)
+            return mask
+    except ValueError as e:
+        if isinstance(e, GflabInputError):
+            raise
+        raise GflabInputError("mask", "one of " + ", ".join(MASK_NAMES), spec) from None
+    raise GflabInputError("mask", "one of " + ", ".join(MASK_NAMES), spec)
+
+
+# ----------------------------------------------------------------------------- targets
+
+TARGET_NAMES = ("ones", "const:W", "lowrank:R")
+
+
+def ones_target(n: int, value: float = 1.0) -> np.ndarray:
+    """w* J: every entry equals ``value`` (DESIGN's diagonal-completion target)."""
+    return float(value) * np.ones((positive_int("n", n),) * 2)
+
+
+def lowrank_target(n: int, rank: int, seed: int) -> np.ndarray:
+    """Random rank-R target U Vᵀ/√R with standard Gaussian U, V (entries of unit variance)."""
+    n = positive_int("n", n)
+    rank = positive_int("rank", rank)
+    if rank > n:
+        raise GflabInputError("rank", f"an integer in [1, n={n}]", rank)
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((n, rank))
+    V = rng.standard_normal((n, rank))
+    return U @ V.T / math.sqrt(rank)
+
+
+def make_target(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
+    """A target from a name (``ones``, ``const:W``, ``lowrank:R``) or an n×n array."""
+    if not isinstance(spec, str):
+        arr = np.asarray(finite_array("target", spec, ndim=2), dtype=np.float64)
+        return arr
+    kind, _, arg = spec.partition(":")
+    try:
+        if kind == "ones" and not arg:
+            return ones_target(n)
+        if kind == "const" and arg:
+            v = float(arg)
+            if not math.isfinite(v):
+                raise GflabInputError("target", "a finite constant", spec)
+            return ones_target(n, v)
+        if kind == "lowrank" and arg:
+            return lowrank_target(n, int(arg), seed + 7919)
+    except ValueError as e:
+        if isinstance(e, GflabInputError):
+            raise
+        raise GflabInputError("target", "one of " + ", ".join(TARGET_NAMES), spec) from None
+    raise GflabInputError("target", "one of " + ", ".join(TARGET_NAMES), spec)
+
+
+# ----------------------------------------------------------------------------- coupling
+
+
+def observed_indices(mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of Ω in row-major order (static NumPy arrays)."""
+    rows, cols = np.nonzero(np.asarray(mask))
+    return rows, cols
+
+
+def observation_groups(mask: Any) -> np.ndarray:
+    """Label each observed entry by its connected component, entries linked by a shared row or column.
+
+    At depth 2 only entries sharing a row or a column interact (DESIGN §2.1), so these are the
+    groups whose cross-kernel depth 2 keeps at zero. Labels follow :func:`observed_indices` order.
+    """
+    rows, cols = observed_indices(mask)
+    k = len(rows)
+    parent = list(range(k))
+
+    def find(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for key in (rows, cols):
+        first: dict[int, int] = {}
+        for idx, v in enumerate(key):
+            v = int(v)
+            if v in first:
+                ra, rb = find(idx), find(first[v])
+                if ra != rb:
+                    parent[ra] = rb
+            else:
+                first[v] = idx
+    roots = [find(i) for i in range(k)]
+    _, labels = np.unique(roots, return_inverse=True)
+    return labels
+
+
+def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
+    """K_{(ij),(pq)} = Σ_l (P_l P_lᵀ)_{ip} (Q_lᵀ Q_l)_{jq} between observed entries (DESIGN §2.1).
+
+    ``rows``/``cols`` list Ω (see :func:`observed_indices`); returns a |Ω|×|Ω| symmetric matrix.
+    """
+    xp = namespace(*factors)
+    P, Q = partial_products(factors)
+    K = 0.0
+    for Pl, Ql in zip(P, Q, strict=True):
+        left = Pl @ xp.matrix_transpose(Pl)
+        right = xp.matrix_transpose(Ql) @ Ql
+        Lsub = xp.take(xp.take(left, rows, axis=0), rows, axis=1)
+        Rsub = xp.take(xp.take(right, cols, axis=0), cols, axis=1)
+        K = K + Lsub * Rsub
+    return K
+
+
+def cross_coupling(K: Any, groups: Any):
+    """max |K_ab| over entries a, b in different groups, divided by max_a K_aa.
+
+    0 when the dynamics is decoupled along ``groups`` (DESIGN §2.1); a scale-free number otherwise.
+    With a single group there is no cross term and the result is 0.
+    """
+    xp = namespace(K)
+    g = np.asarray(groups)
+    cross = (g[:, None] != g[None, :]).astype(np.float64)
+    cross = xp.asarray(cross, dtype=K.dtype)
+    diag = xp.max(xp.abs(xp.linalg.diagonal(K)))
+    num = xp.max(xp.abs(K) * cross)
+    return num / xp.where(diag > 0, diag, 1.0)

@@ -1,0 +1,189 @@
+"""LoRA-style factorisation and spectral gradient flow [SGF] (DESIGN §2.2).
+
+ℒ(A, B) = ½‖AB − Y‖_F² + (λ/2)(‖A‖_F² + ‖B‖_F²), A ∈ ℝ^{m×r}, B ∈ ℝ^{r×n}.
+Array functions work on NumPy, JAX and torch arrays; constructors return NumPy float64 arrays.
+"""
+
+from __future__ import annotations
+
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from theory._validate import GflabInputError, finite_array, positive_int, positive_real
+from theory._xp import namespace
+
+__all__ = [
+    "loss",
+    "gradients",
+    "gradient_flow_field",
+    "specgf_field",
+    "polar",
+    "smoothed_polar",
+    "newton_schulz",
+    "NS_COEFFICIENTS",
+    "lora_init",
+    "gaussian_init",
+    "make_init",
+    "INIT_NAMES",
+    "spectral_target",
+]
+
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+"""Quintic Newton–Schulz coefficients (a, b, c) of Keller Jordan's Muon."""
+
+
+def loss(A: Any, B: Any, Y: Any, l2: float = 0.0):
+    """ℒ_λ(A, B) = ½‖AB − Y‖_F² + (λ/2)(‖A‖_F² + ‖B‖_F²)."""
+    xp = namespace(A, B, Y)
+    E = A @ B - Y
+    out = 0.5 * xp.sum(E * E)
+    if l2:
+        out = out + 0.5 * l2 * (xp.sum(A * A) + xp.sum(B * B))
+    return out
+
+
+def gradients(A: Any, B: Any, Y: Any, l2: float = 0.0):
+    """(∇_A, ∇_B) = ((AB − Y)Bᵀ + λA, Aᵀ(AB − Y) + λB)."""
+    xp = namespace(A, B, Y)
+    E = A @ B - Y
+    gA = E @ xp.matrix_transpose(B)
+    gB = xp.matrix_transpose(A) @ E
+    if l2:
+        gA = gA + l2 * A
+        gB = gB + l2 * B
+    return gA, gB
+
+
+def polar(G: Any):
+    """Exact polar factor T(G) = U Vᵀ of the thin SVD G = U Σ Vᵀ (discontinuous where σ → 0)."""
+    xp = namespace(G)
+    U, _, Vh = xp.linalg.svd(G, full_matrices=False)
+    return U @ Vh
+
+
+def smoothed_polar(G: Any, beta: float):
+    """T_β(G) = G (GᵀG + βI)^{−1/2} = U diag(σ/√(σ² + β)) Vᵀ, β > 0 (DESIGN §2.2).
+
+    Computed from the eigendecomposition of the smaller Gram matrix (r×r for LoRA gradients),
+    which is much cheaper than an SVD of G and exact up to rounding.
+    """
+    xp = namespace(G)
+    m, n = G.shape[-2], G.shape[-1]
+    Gt = xp.matrix_transpose(G)
+    if n <= m:
+        S = Gt @ G
+        w, V = xp.linalg.eigh(S)
+        w = xp.where(w > 0, w, 0.0 * w)
+        inv = V @ (xp.matrix_transpose(V) / xp.sqrt(w + beta)[..., :, None])
+        return G @ inv
+    S = G @ Gt
+    w, V = xp.linalg.eigh(S)
+    w = xp.where(w > 0, w, 0.0 * w)
+    inv = V @ (xp.matrix_transpose(V) / xp.sqrt(w + beta)[..., :, None])
+    return inv @ G
+
+
+def newton_schulz(G: Any, steps: int = 5, coefficients: Sequence[float] = NS_COEFFICIENTS, eps: float = 1e-7):
+    """Muon's quintic Newton–Schulz iteration after Frobenius normalisation.
+
+    Not the polar factor: the output's singular values lie roughly in [0.7, 1.2] (DESIGN §2.2).
+    Works on the wide orientation (transposes tall inputs), as Keller Jordan's and torch's Muon do.
+    """
+    xp = namespace(G)
+    a, b, c = coefficients
+    tall = G.shape[-2] > G.shape[-1]
+    X = xp.matrix_transpose(G) if tall else G
+    norm = xp.sqrt(xp.sum(X * X, axis=(-2, -1), keepdims=True))
+    X = X / (norm + eps)
+    for _ in range(steps):
+        Am = X @ xp.matrix_transpose(X)
+        Bm = b * Am + c * (Am @ Am)
+        X = a * X + Bm @ X
+    return xp.matrix_transpose(X) if tall else X
+
+
+def gradient_flow_field(A: Any, B: Any, Y: Any, l2: float = 0.0):
+    """(Ȧ, Ḃ) = (−∇_A, −∇_B)."""
+    gA, gB = gradients(A, B, Y, l2)
+    return -gA, -gB
+
+
+def specgf_field(A: Any, B: Any, Y: Any, beta: float, l2: float = 0.0):
+    """Spectral gradient flow (Ȧ, Ḃ) = (−T_β(∇_A), −T_β(∇_B)); β = 0 uses the exact polar factor."""
+    gA, gB = gradients(A, B, Y, l2)
+    if beta == 0:
+        return -polar(gA), -polar(gB)
+    return -smoothed_polar(gA, beta), -smoothed_polar(gB, beta)
+
+
+# ----------------------------------------------------------------------------- inits, targets
+
+INIT_NAMES = ("lora", "gaussian")
+
+
+def lora_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
+    """A(0) = 0, B(0) = γ·N(0, 1) entries (LoRA's zero-product start)."""
+    rows, cols, rank = _sizes(rows, cols, rank)
+    gamma = positive_real("gamma", gamma)
+    rng = np.random.default_rng(seed)
+    return np.zeros((rows, rank)), gamma * rng.standard_normal((rank, cols))
+
+
+def gaussian_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
+    """A(0), B(0) both with γ·N(0, 1) entries."""
+    rows, cols, rank = _sizes(rows, cols, rank)
+    gamma = positive_real("gamma", gamma)
+    rng = np.random.default_rng(seed)
+    return gamma * rng.standard_normal((rows, rank)), gamma * rng.standard_normal((rank, cols))
+
+
+def make_init(name: str, rows: int, cols: int, rank: int, gamma: float, seed: int):
+    if name == "lora":
+        return lora_init(rows, cols, rank, gamma, seed)
+    if name == "gaussian":
+        return gaussian_init(rows, cols, rank, gamma, seed)
+    raise GflabInputError("init", "one of " + ", ".join(INIT_NAMES), name)
+
+
+def _sizes(rows, cols, rank):
+    rows = positive_int("rows", rows)
+    cols = positive_int("cols", cols)
+    rank = positive_int("rank", rank)
+    if rank > min(rows, cols):
+        raise GflabInputError("rank", f"an integer in [1, min(rows, cols)={min(rows, cols)}]", rank)
+    return rows, cols, rank
+
+
+def spectral_target(rows: int, cols: int, svals: Sequence[float], seed: int | None = None):
+    """Y = U diag(s) Vᵀ with prescribed singular values; random orthonormal U, V (``seed=None``:
+    aligned, U and V the leading coordinate vectors). Returns (Y, U, V), columns in ``svals`` order.
+    """
+    rows = positive_int("rows", rows)
+    cols = positive_int("cols", cols)
+    s = np.asarray(finite_array("target_svals", np.asarray(svals, dtype=float), ndim=1), float)
+    k = s.size
+    if k == 0 or k > min(rows, cols):
+        raise GflabInputError("target_svals", f"1 to min(rows, cols)={min(rows, cols)} values", list(s))
+    if np.any(s <= 0):
+        raise GflabInputError("target_svals", "positive values", list(s))
+    if len(set(s.tolist())) != k:
+        raise GflabInputError("target_svals", "distinct values", list(s))
+    if seed is None:
+        U = np.eye(rows)[:, :k]
+        V = np.eye(cols)[:, :k]
+    else:
+        rng = np.random.default_rng(seed)
+        U = _orthonormal(rng, rows, k)
+        V = _orthonormal(rng, cols, k)
+    Y = (U * s) @ V.T
+    return Y, U, V
+
+
+def _orthonormal(rng, n, k):
+    Qm, Rm = np.linalg.qr(rng.standard_normal((n, k)))
+    return Qm * np.sign(np.diag(Rm))
+
+
