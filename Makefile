@@ -8,9 +8,10 @@ export MPLBACKEND := Agg
 
 .PHONY: setup figures figures-fast test test-all lint bench clean
 
-$(STAMP): pyproject.toml requirements/core.lock requirements/test.lock
+$(STAMP): pyproject.toml requirements/build.lock requirements/core.lock requirements/test.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/build.lock
 	$(PY) -m pip install -q -r requirements/core.lock -r requirements/test.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)

@@ -31,6 +31,7 @@ __all__ = [
     "specgd_arrival_step",
     "soft_threshold_limit",
     "best_rank_approximation",
+    "lora_min_loss",
 ]
 
 
@@ -187,3 +188,16 @@ def best_rank_approximation(Y, rank: int) -> np.ndarray:
     """Eckart–Young: the best rank-r approximation of Y (the global minimum of ℒ without ℓ2)."""
     U, s, Vt = np.linalg.svd(np.asarray(Y, dtype=float), full_matrices=False)
     return (U[:, :rank] * s[:rank]) @ Vt[:rank]
+
+
+def lora_min_loss(svals, rank: int, l2: float = 0.0) -> float:
+    """Global minimum of ℒ_λ over rank-r factorisations (Eckart–Young with soft-thresholding).
+
+    min_X ½‖X − Y‖² + λ‖X‖_* over rank ≤ r: keep the r largest s_i shrunk to (s_i − λ)_+, so the
+    value is Σ_{i≤r} [½ min(s_i, λ)² + λ (s_i − λ)_+] + ½ Σ_{i>r} s_i². (½(‖A‖² + ‖B‖²) ≥ ‖AB‖_*
+    with equality for balanced factors.)
+    """
+    s = np.sort(np.asarray(svals, dtype=float))[::-1]
+    top, rest = s[:rank], s[rank:]
+    kept = 0.5 * np.minimum(top, l2) ** 2 + l2 * np.maximum(top - l2, 0.0)
+    return float(np.sum(kept) + 0.5 * np.sum(rest**2))

@@ -40,9 +40,17 @@ def loss(A: Any, B: Any, Y: Any, l2: float = 0.0):
     xp = namespace(A, B, Y)
     E = A @ B - Y
     out = 0.5 * xp.sum(E * E)
-    if l2:
+    if _nonzero(l2):
         out = out + 0.5 * l2 * (xp.sum(A * A) + xp.sum(B * B))
     return out
+
+
+def _nonzero(l2: Any) -> bool:
+    """True unless ``l2`` is a Python/NumPy zero; traced values always take the general path."""
+    try:
+        return bool(l2 != 0)
+    except Exception:  # a JAX tracer: cannot branch on it, so include the term
+        return True
 
 
 def gradients(A: Any, B: Any, Y: Any, l2: float = 0.0):
@@ -51,7 +59,7 @@ def gradients(A: Any, B: Any, Y: Any, l2: float = 0.0):
     E = A @ B - Y
     gA = E @ xp.matrix_transpose(B)
     gB = xp.matrix_transpose(A) @ E
-    if l2:
+    if _nonzero(l2):
         gA = gA + l2 * A
         gB = gB + l2 * B
     return gA, gB

@@ -1,0 +1,3 @@
+from gflab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,363 @@
+"""Generic integrators: adaptive/fixed-step diffrax solves and discrete `lax.scan` iterations.
+
+Both save *statistics* (not trajectories) on a grid through a ``stats(t, y, args)`` function and
+stop early on a ``monitor(y, args)`` scalar: converged when it drops to ``tol``, diverged when it
+exceeds ``blowup`` or stops being finite. Everything numeric (tolerances, horizon, save grid,
+thresholds) is passed as arrays so that changing it never recompiles; only shapes, the model
+functions and ``max_steps`` are static. Compiled solves are reused across calls and cached on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
+
+__all__ = ["RawSolve", "solve_flow", "solve_flow_batch", "iterate", "STATUSES"]
+
+STATUSES = ("converged", "t1_reached", "max_steps", "diverged")
+
+
+@dataclass
+class RawSolve:
+    """What an integrator returns, before model-specific post-processing.
+
+    ``times``/``saved`` hold only the grid points actually reached (an early stop truncates them).
+    ``final_state`` is the last finite state and ``final_time`` its time; ``status`` is one of
+    :data:`STATUSES`; ``message`` explains failures in words.
+    """
+
+    times: np.ndarray
+    saved: dict[str, np.ndarray]
+    final_state: Any
+    final_time: float
+    status: str
+    steps: int
+    rejected_steps: int
+    wall_seconds: float
+    compile_seconds: float
+    message: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _signature(tree):
+    """Hashable structure + shapes + dtypes: what decides whether a call recompiles."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((np.shape(x), str(jnp.asarray(x).dtype)) for x in leaves)
+
+
+def _to_numpy(tree):
+    return jax.tree_util.tree_map(lambda x: np.asarray(x), tree)
+
+
+# ----------------------------------------------------------------------------- continuous time
+
+
+@jax.jit(static_argnames=("vector_field", "stats", "monitor", "max_steps", "fixed_step"))
+def _flow_solve(vector_field, stats, monitor, y0, args, t1, save_ts, rtol, atol, dt0, tol, blowup,
+                max_steps, fixed_step):
+    term = diffrax.ODETerm(vector_field)
+    if fixed_step:
+        solver = diffrax.Euler()
+        controller = diffrax.ConstantStepSize()
+        first_dt = dt0
+    else:
+        solver = diffrax.Tsit5()
+        controller = diffrax.PIDController(rtol=rtol, atol=atol)
+        first_dt = None
+
+    def converged(t, y, args, **kw):
+        return monitor(y, args) <= tol
+
+    def diverged(t, y, args, **kw):
+        v = monitor(y, args)
+        leaves = jax.tree_util.tree_leaves(y)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        return (v > blowup) | ~jnp.isfinite(v) | ~finite
+
+    saveat = diffrax.SaveAt(
+        subs=[diffrax.SubSaveAt(ts=save_ts, fn=stats), diffrax.SubSaveAt(t1=True)]
+    )
+    sol = diffrax.diffeqsolve(
+        term, solver, jnp.zeros_like(t1), t1, first_dt, y0, args,
+        saveat=saveat, stepsize_controller=controller,
+        event=diffrax.Event((converged, diverged)), max_steps=max_steps, throw=False,
+    )
+    ts, ts_final = sol.ts
+    saved, y_final = sol.ys
+    conv_flag, div_flag = sol.event_mask if sol.event_mask is not None else (False, False)
+    return dict(
+        ts=ts, saved=saved, ts_final=ts_final, y_final=y_final, result=sol.result._value,
+        steps=sol.stats["num_accepted_steps"], rejected=sol.stats["num_rejected_steps"],
+        converged=jnp.asarray(conv_flag), diverged=jnp.asarray(div_flag),
+        monitor0=monitor(y0, args),
+    )
+
+
+_RESULT_CODES = {
+    "successful": diffrax.RESULTS.successful._value,
+    "max_steps": diffrax.RESULTS.max_steps_reached._value,
+    "event": diffrax.RESULTS.event_occurred._value,
+}
+
+
+def solve_flow(
+    vector_field: Callable,
+    stats: Callable,
+    monitor: Callable,
+    y0: Any,
+    args: Any,
+    *,
+    t1: float,
+    save_ts: np.ndarray,
+    rtol: float = 1e-8,
+    atol: float = 1e-12,
+    dt: float | None = None,
+    tol: float = 0.0,
+    blowup: float = np.inf,
+    max_steps: int = 200_000,
+) -> RawSolve:
+    """Integrate dy/dt = vector_field(t, y, args) from t = 0 to ``t1`` (or an early stop).
+
+    Tsit5 with a PID controller at ``rtol``/``atol`` by default; ``dt`` selects fixed-step forward
+    Euler (for the discontinuous β = 0 spectral field). ``stats(t, y, args)`` is saved at
+    ``save_ts``; ``monitor(y, args) <= tol`` stops as converged, ``> blowup`` or non-finite as
+    diverged. Hitting ``max_steps`` is reported, never silently returned.
+    """
+    fixed = dt is not None
+    t1a = jnp.asarray(float(t1))
+    ts_arr = jnp.asarray(np.asarray(save_ts, dtype=np.float64))
+    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
+    call = lambda: _flow_solve(
+        vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(rtol), f64(atol),
+        f64(dt if fixed else 0.0), f64(tol), f64(blowup), max_steps=int(max_steps), fixed_step=fixed,
+    )
+    t0 = time.perf_counter()
+    lowered_key = (vector_field, stats, monitor, int(max_steps), fixed, len(save_ts), _signature((y0, args)))
+    compile_s = 0.0
+    if lowered_key not in _seen_flow:
+        # compile (or load from the persistent cache) separately so wall time is solve time only
+        jax.block_until_ready(call())
+        compile_s = time.perf_counter() - t0
+        _seen_flow.add(lowered_key)
+        t0 = time.perf_counter()
+    out = jax.block_until_ready(call())
+    wall = time.perf_counter() - t0
+    out = _to_numpy(out)
+    return _finish(out, wall, compile_s, float(t1))
+
+
+_seen_flow: set = set()
+
+
+def _finish(out, wall, compile_s, t1) -> RawSolve:
+    ts = out["ts"]
+    keep = np.isfinite(ts)
+    saved = {k: v[keep] for k, v in out["saved"].items()}
+    # early-stop grids: diffrax pads unreached save times with inf; drop non-finite rows too
+    ok = np.ones(int(keep.sum()), dtype=bool)
+    for v in saved.values():
+        ok &= np.all(np.isfinite(v.reshape(v.shape[0], -1)), axis=1)
+    saved = {k: v[ok] for k, v in saved.items()}
+    times = ts[keep][ok]
+    y_final = out["y_final"]
+    t_final = float(np.asarray(out["ts_final"]).reshape(-1)[0])
+    y_final = jax.tree_util.tree_map(lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x, y_final)
+    finite_final = all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(y_final))
+    code = int(out["result"])
+    message = ""
+    if bool(out["diverged"]) or not finite_final:
+        status = "diverged"
+        message = f"diverged at t ≈ {t_final:.6g}: monitor exceeded its bound or became non-finite"
+    elif bool(out["converged"]):
+        status = "converged"
+    elif code == _RESULT_CODES["max_steps"]:
+        status = "max_steps"
+        message = f"max_steps reached at t = {t_final:.6g} before t1 = {t1:.6g}"
+    elif code == _RESULT_CODES["successful"]:
+        status = "t1_reached"
+    else:
+        status = "diverged"
+        message = f"solver stopped at t = {t_final:.6g} (diffrax result code {code}: step size collapsed or non-finite values)"
+    if not finite_final:
+        # never hand back NaN: fall back to the last finite saved point's time and no state
+        y_final = None
+        t_final = float(times[-1]) if times.size else 0.0
+    return RawSolve(
+        times=times, saved=saved, final_state=y_final, final_time=t_final, status=status,
+        steps=int(out["steps"]), rejected_steps=int(out.get("rejected", 0)), wall_seconds=wall,
+        compile_seconds=compile_s, message=message,
+        extra={"monitor0": float(out["monitor0"])},
+    )
+
+
+# ----------------------------------------------------------------------------- discrete time
+
+
+@jax.jit(static_argnames=("step", "stats", "monitor", "n_blocks", "block"))
+def _iterate(step, stats, monitor, state0, args, tol, blowup, n_blocks, block):
+    def one(carry, _):
+        state, done, bad, k = carry
+
+        def advance(s):
+            return step(s, args)
+
+        new = jax.lax.cond(done | bad, lambda s: s, advance, state)
+        v = monitor(_params(new), args)
+        leaves = jax.tree_util.tree_leaves(new)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+        newbad = bad | ((~done) & ((v > blowup) | ~jnp.isfinite(v) | ~finite))
+        state = jax.tree_util.tree_map(lambda a, b: jnp.where(newbad & ~bad, a, b), state, new)
+        k = k + jnp.where(done | bad | newbad, 0, 1)
+        done = done | ((v <= tol) & ~newbad)
+        return (state, done, newbad, k), None
+
+    def blk(carry, _):
+        carry, _ = jax.lax.scan(one, carry, None, length=block)
+        state, done, bad, k = carry
+        return carry, (stats(k, _params(state), args), k)
+
+    init = (state0, jnp.asarray(False), jnp.asarray(False), jnp.asarray(0, dtype=jnp.int64))
+    first = (stats(jnp.asarray(0), _params(state0), args), jnp.asarray(0, dtype=jnp.int64))
+    carry, (saved, ks) = jax.lax.scan(blk, init, None, length=n_blocks)
+    state, done, bad, k = carry
+    return dict(first=first, saved=saved, ks=ks, state=state, done=done, bad=bad, k=k)
+
+
+def _params(state):
+    """Optimiser states are (params, extra) pairs; stats and monitors see params only."""
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
+        return state[0]
+    return state
+
+
+def iterate(
+    step: Callable,
+    stats: Callable,
+    monitor: Callable,
+    state0: Any,
+    args: Any,
+    *,
+    steps: int,
+    save_every: int,
+    tol: float = 0.0,
+    blowup: float = np.inf,
+) -> RawSolve:
+    """Run ``state ← step(state, args)`` for ``steps`` steps (GD, SpecGD, Muon...).
+
+    ``state`` is the parameters or a ``(params, optimiser_state_dict)`` pair. ``stats(k, params,
+    args)`` is saved every ``save_every`` steps (and at k = 0); the run freezes once
+    ``monitor(params, args) <= tol`` (converged) or it blows up (diverged, last finite state kept).
+    """
+    n_blocks = max(1, -(-int(steps) // int(save_every)))
+    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
+    call = lambda: _iterate(step, stats, monitor, state0, args, f64(tol), f64(blowup),
+                            n_blocks=n_blocks, block=int(save_every))
+    key = (step, stats, monitor, n_blocks, int(save_every), _signature((state0, args)))
+    t0 = time.perf_counter()
+    compile_s = 0.0
+    if key not in _seen_iter:
+        jax.block_until_ready(call())
+        compile_s = time.perf_counter() - t0
+        _seen_iter.add(key)
+        t0 = time.perf_counter()
+    out = _to_numpy(jax.block_until_ready(call()))
+    wall = time.perf_counter() - t0
+    first_stats, _ = out["first"]
+    ks = np.concatenate([[0], out["ks"]]).astype(float)
+    saved = {k: np.concatenate([v[None], out["saved"][k]]) for k, v in first_stats.items()}
+    # drop repeated rows once the run has frozen (converged or diverged)
+    _, uniq = np.unique(ks, return_index=True)
+    ks = ks[uniq]
+    saved = {k: v[uniq] for k, v in saved.items()}
+    k_final = int(out["k"])
+    if bool(out["bad"]):
+        status = "diverged"
+        message = f"diverged at step {k_final}: monitor exceeded its bound or became non-finite"
+    elif bool(out["done"]):
+        status, message = "converged", ""
+    else:
+        status, message = "t1_reached", ""
+    return RawSolve(
+        times=ks, saved=saved, final_state=_params(out["state"]), final_time=float(k_final),
+        status=status, steps=k_final, rejected_steps=0, wall_seconds=wall,
+        compile_seconds=compile_s, message=message,
+    )
+
+
+_seen_iter: set = set()
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+@jax.jit(static_argnames=("vector_field", "stats", "monitor", "max_steps", "fixed_step"))
+def _flow_solve_vmap(vector_field, stats, monitor, y0_batch, args, t1, save_ts, rtol, atol, dt0,
+                     tol, blowup, max_steps, fixed_step):
+    one = lambda y0: _flow_solve(vector_field, stats, monitor, y0, args, t1, save_ts, rtol, atol,
+                                 dt0, tol, blowup, max_steps=max_steps, fixed_step=fixed_step)
+    return jax.vmap(one)(y0_batch)
+
+
+def solve_flow_batch(
+    vector_field: Callable,
+    stats: Callable,
+    monitor: Callable,
+    y0_batch: Any,
+    args: Any,
+    *,
+    strategy: str = "loop",
+    t1: float,
+    save_ts: np.ndarray,
+    rtol: float = 1e-8,
+    atol: float = 1e-12,
+    tol: float = 0.0,
+    blowup: float = np.inf,
+    max_steps: int = 200_000,
+) -> list[RawSolve]:
+    """Solve from a batch of initial conditions (leading axis of every leaf of ``y0_batch``).
+
+    ``strategy="vmap"`` runs one vectorised solve (all members step together until the slowest
+    ends); ``"loop"`` reuses one compiled single solve. DESIGN §4: on 2 CPU cores the loop often
+    wins; ``gflab bench`` measures both. Per-member wall time is the batch time divided evenly.
+    """
+    from theory._validate import one_of
+
+    one_of("strategy", strategy, ("vmap", "loop"))
+    leaves = jax.tree_util.tree_leaves(y0_batch)
+    size = int(np.shape(leaves[0])[0])
+    if strategy == "loop":
+        out = []
+        for i in range(size):
+            yi = jax.tree_util.tree_map(lambda x, i=i: x[i], y0_batch)
+            out.append(solve_flow(vector_field, stats, monitor, yi, args, t1=t1, save_ts=save_ts,
+                                  rtol=rtol, atol=atol, tol=tol, blowup=blowup, max_steps=max_steps))
+        return out
+    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
+    call = lambda: _flow_solve_vmap(
+        vector_field, stats, monitor, y0_batch, args, jnp.asarray(float(t1)),
+        jnp.asarray(np.asarray(save_ts, dtype=np.float64)), f64(rtol), f64(atol), f64(0.0),
+        f64(tol), f64(blowup), max_steps=int(max_steps), fixed_step=False)
+    key = ("vmap", vector_field, stats, monitor, int(max_steps), len(save_ts), _signature((y0_batch, args)))
+    t0 = time.perf_counter()
+    compile_s = 0.0
+    if key not in _seen_flow:
+        jax.block_until_ready(call())
+        compile_s = time.perf_counter() - t0
+        _seen_flow.add(key)
+        t0 = time.perf_counter()
+    out = _to_numpy(jax.block_until_ready(call()))
+    wall = time.perf_counter() - t0
+    results = []
+    for i in range(size):
+        oi = jax.tree_util.tree_map(lambda x, i=i: x[i], out)
+        results.append(_finish(oi, wall / size, compile_s / size, float(t1)))
+    return results

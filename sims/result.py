@@ -1,0 +1,113 @@
+"""The result of one simulation: saved statistics, final measurements, status and solver stats.
+
+``to_json()`` produces the CLI contract of issue 2 (keys ``config``, ``times``,
+``singular_values``, ``proxies`` (LoRA), ``final``, ``status``, ``stats``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SimResult"]
+
+
+def _clean(x: Any):
+    """JSON-safe: arrays to lists, non-finite floats to strings (never silent NaN in JSON)."""
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _clean(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+@dataclass
+class SimResult:
+    """One run. ``series`` holds per-saved-time arrays (first axis matches ``times``)."""
+
+    config: dict
+    times: np.ndarray
+    series: dict[str, np.ndarray]
+    final: dict[str, Any]
+    status: str
+    stats: dict[str, Any]
+    final_state: list[np.ndarray] | None = None
+    message: str = ""
+    time_unit: str = "t"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def singular_values(self) -> np.ndarray:
+        return self.series["singular_values"]
+
+    def to_json(self) -> dict:
+        out = {
+            "config": self.config,
+            "times": self.times,
+            "time_unit": self.time_unit,
+            "singular_values": self.series["singular_values"],
+        }
+        if "proxies" in self.series:
+            out["proxies"] = self.series["proxies"]
+        for k in ("loss", "coupling", "balancedness_drift"):
+            if k in self.series:
+                out[k] = self.series[k]
+        out["final"] = self.final
+        out["status"] = self.status
+        if self.message:
+            out["message"] = self.message
+        out["stats"] = self.stats
+        out.update(self.extra)
+        return _clean(out)
+
+    # ---- (de)serialisation for the result store: arrays and a JSON header kept apart
+    def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        arrays = {"times": np.asarray(self.times)}
+        for k, v in self.series.items():
+            arrays["series__" + k] = np.asarray(v)
+        if self.final_state is not None:
+            for i, f in enumerate(self.final_state):
+                arrays[f"state__{i}"] = np.asarray(f)
+        final_arrays = {k: v for k, v in self.final.items() if isinstance(v, np.ndarray)}
+        for k, v in final_arrays.items():
+            arrays["final__" + k] = v
+        header = {
+            "config": self.config,
+            "final": _clean({k: v for k, v in self.final.items() if k not in final_arrays}),
+            "status": self.status,
+            "stats": _clean(self.stats),
+            "message": self.message,
+            "time_unit": self.time_unit,
+            "extra": _clean(self.extra),
+        }
+        return arrays, header
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], header: dict) -> SimResult:
+        series = {k[len("series__"):]: v for k, v in arrays.items() if k.startswith("series__")}
+        final = dict(header["final"])
+        final.update({k[len("final__"):]: v for k, v in arrays.items() if k.startswith("final__")})
+        idx = sorted(int(k[len("state__"):]) for k in arrays if k.startswith("state__"))
+        state = [arrays[f"state__{i}"] for i in idx] or None
+        return cls(
+            config=header["config"], times=arrays["times"], series=series, final=final,
+            status=header["status"], stats=header["stats"], final_state=state,
+            message=header.get("message", ""), time_unit=header.get("time_unit", "t"),
+            extra=header.get("extra", {}),
+        )
