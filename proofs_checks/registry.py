@@ -1,0 +1,70 @@
+"""The claim registry: each claim of DESIGN §2.3 as a statement, a strategy and a check.
+
+A :class:`Claim` has an id (``DMC-1``...), the paper, a precise statement with its hypotheses,
+``strategy()`` returning a ``hypothesis`` strategy that draws configurations meeting them, and
+``check(example) -> Evidence``. Evidence carries the verdict for one example, its *margin*
+(positive: held with that much room, in the claim's stated units; negative: violated) and the key
+numbers. ``reproduce(example)`` gives a ``gflab simulate ...`` command for a counterexample.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Claim", "Evidence", "register_claim", "claims", "CLAIM_MODULES"]
+
+CLAIM_MODULES = ("proofs_checks.dmc", "proofs_checks.sgf")
+
+
+@dataclass
+class Evidence:
+    """Outcome of checking one example: ``held`` iff ``margin >= 0``."""
+
+    margin: float
+    numbers: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def held(self) -> bool:
+        return bool(self.margin >= 0)
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    paper: str
+    statement: str
+    hypotheses: str
+    strategy: Callable[[], Any]
+    check: Callable[[Any], Evidence]
+    reproduce: Callable[[Any], str] | None = None
+    margin_units: str = ""
+    examples: dict[str, int] = field(default_factory=lambda: {"ci": 4, "dev": 20, "thorough": 200})
+    beyond: Callable[..., Any] | None = None
+    report_only: bool = False  # a map, not a pass/fail (e.g. SGF-7 "where it breaks")
+
+
+_CLAIMS: dict[str, Claim] = {}
+
+
+def register_claim(claim: Claim) -> Claim:
+    if claim.id in _CLAIMS:
+        raise ValueError(f"claim {claim.id} registered twice")
+    _CLAIMS[claim.id] = claim
+    return claim
+
+
+def claims() -> dict[str, Claim]:
+    for mod in CLAIM_MODULES:
+        if importlib.util.find_spec(mod) is not None:
+            importlib.import_module(mod)
+    return dict(sorted(_CLAIMS.items(), key=lambda kv: _order(kv[0])))
+
+
+def _order(cid: str):
+    head, _, num = cid.partition("-")
+    return (head, int(num) if num.isdigit() else 0, cid)

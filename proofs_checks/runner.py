@@ -1,0 +1,147 @@
+"""Run claims with ``hypothesis``: count examples, track the worst margin, shrink counterexamples.
+
+Profiles (``--profile`` or ``$GFLAB_PROFILE``): ``ci`` (derandomised, few examples: the default
+test suite runs every claim with it), ``dev`` (more, random), ``thorough`` (hundreds). A claim's
+``examples`` dict scales the count per profile (expensive claims ask for fewer).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Flaky
+
+from proofs_checks.registry import Claim, Evidence, claims
+from theory._validate import GflabInputError, one_of
+
+__all__ = ["ClaimReport", "run_claim", "run_claims", "PROFILES", "current_profile"]
+
+PROFILES = ("ci", "dev", "thorough")
+
+
+def current_profile(profile: str | None = None) -> str:
+    p = profile or os.environ.get("GFLAB_PROFILE", "ci")
+    return one_of("profile", p, PROFILES)
+
+
+@dataclass
+class ClaimReport:
+    id: str
+    verdict: str  # "held" | "violated" | "map"
+    examples: int
+    worst_margin: float
+    seconds: float
+    statement: str = ""
+    worst_numbers: dict = field(default_factory=dict)
+    counterexample: Any = None
+    counterexample_numbers: dict = field(default_factory=dict)
+    reproduce: str = ""
+    margin_units: str = ""
+    error: str = ""
+
+    def to_json(self) -> dict:
+        from sims.result import _clean
+
+        out = {
+            "id": self.id, "verdict": self.verdict, "examples": self.examples,
+            "worst_margin": self.worst_margin, "seconds": self.seconds,
+            "margin_units": self.margin_units, "statement": self.statement,
+            "worst_numbers": self.worst_numbers,
+        }
+        if self.verdict == "violated":
+            out["counterexample"] = _repr(self.counterexample)
+            out["counterexample_numbers"] = self.counterexample_numbers
+            out["reproduce"] = self.reproduce
+            if self.error:
+                out["error"] = self.error
+        return _clean(out)
+
+
+def _repr(x):
+    if hasattr(x, "to_dict"):
+        return x.to_dict()
+    if isinstance(x, dict):
+        return {k: _repr(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_repr(v) for v in x]
+    return x if isinstance(x, (int, float, str, bool, type(None))) else repr(x)
+
+
+def _settings(profile: str, n: int) -> settings:
+    common = dict(
+        max_examples=n, deadline=None, database=None, print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    if profile == "ci":
+        return settings(derandomize=True, **common)
+    if profile == "dev":
+        return settings(**common)
+    return settings(phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink], **common)
+
+
+def run_claim(claim: Claim, profile: str | None = None, max_examples: int | None = None) -> ClaimReport:
+    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found."""
+    profile = current_profile(profile)
+    n = max_examples or claim.examples.get(profile, 10)
+    seen: list[tuple[Any, Evidence]] = []
+    failing: list[tuple[Any, Evidence]] = []
+
+    @_settings(profile, n)
+    @given(claim.strategy())
+    def prop(example):
+        ev = claim.check(example)
+        if not isinstance(ev, Evidence) or not math.isfinite(ev.margin):
+            ev = Evidence(-math.inf, {"bad_evidence": repr(ev)}, "check returned a non-finite margin")
+        seen.append((example, ev))
+        if not ev.held and not claim.report_only:
+            failing.append((example, ev))
+            raise AssertionError(f"{claim.id} violated: margin {ev.margin}")
+
+    t0 = time.perf_counter()
+    error = ""
+    try:
+        prop()
+    except (AssertionError, Flaky) as e:
+        error = "" if isinstance(e, AssertionError) else f"flaky: {e}"
+    except GflabInputError as e:
+        error = f"bad example: {e}"
+        failing.append((None, Evidence(-math.inf, {}, error)))
+    secs = time.perf_counter() - t0
+    margins = [ev.margin for _, ev in seen] or [math.nan]
+    worst_i = min(range(len(seen)), key=lambda i: seen[i][1].margin) if seen else None
+    worst = seen[worst_i][1].numbers if worst_i is not None else {}
+    if claim.report_only:
+        verdict = "map"
+    else:
+        verdict = "violated" if failing else "held"
+    rep = ClaimReport(
+        id=claim.id, verdict=verdict, examples=len(seen), worst_margin=min(margins), seconds=secs,
+        statement=claim.statement, worst_numbers=worst, margin_units=claim.margin_units, error=error,
+    )
+    if failing:
+        # hypothesis replays the shrunk example last
+        ex, ev = failing[-1]
+        rep.counterexample = ex
+        rep.counterexample_numbers = ev.numbers
+        rep.reproduce = claim.reproduce(ex) if (claim.reproduce and ex is not None) else ""
+    return rep
+
+
+def run_claims(ids: list[str] | None = None, profile: str | None = None, progress=None) -> list[ClaimReport]:
+    reg = claims()
+    ids = ids or list(reg)
+    for cid in ids:
+        if cid not in reg:
+            raise GflabInputError("claim", "one of " + ", ".join(reg), cid)
+    out = []
+    for cid in ids:
+        rep = run_claim(reg[cid], profile)
+        out.append(rep)
+        if progress:
+            progress(rep)
+    return out
