@@ -29,6 +29,9 @@ __all__ = [
     "make_init",
     "INIT_NAMES",
     "spectral_target",
+    "lora_mode_solution",
+    "lora_mode_arrival_time",
+    "lora_mode_p0",
 ]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -97,7 +100,10 @@ def smoothed_polar(G: Any, beta: float):
 def newton_schulz(G: Any, steps: int = 5, coefficients: Sequence[float] = NS_COEFFICIENTS, eps: float = 1e-7):
     """Muon's quintic Newton–Schulz iteration after Frobenius normalisation.
 
-    Not the polar factor: the output's singular values lie roughly in [0.7, 1.2] (DESIGN §2.2).
+    Not the polar factor: each singular value is mapped by φ⁵(σ/‖G‖_F), φ(x) = a x + b x³ + c x⁵,
+    which lands in [0.68, 1.21] only for σ ≥ 1.6e-3 ‖G‖_F (guaranteed when κ√k ≤ 600, κ the
+    condition number, k the number of singular values); smaller ones come out smaller
+    (DESIGN §2.2's "roughly [0.7, 1.2]"; tests/test_theory.py::test_newton_schulz_band).
     Works on the wide orientation (transposes tall inputs), as Keller Jordan's and torch's Muon do.
     """
     xp = namespace(G)
@@ -195,3 +201,52 @@ def _orthonormal(rng, n, k):
     return Qm * np.sign(np.diag(Rm))
 
 
+
+
+# ----------------------------------------------------------------------------- LoRA-init GF modes
+
+
+def lora_mode_p0(b0) -> np.ndarray:
+    """Effective logistic start p0 = |b_i(0)|²/4 of a gradient-flow mode from LoRA init.
+
+    A(0) = 0, B(0) = B0 gives mode i the start a_i = 0, b_i = B0 v_i ∈ ℝ^r; in the linear phase
+    d_i = (|b_i|²/2) sinh(2 s_i t) ≈ (|b_i|²/4) e^{2 s_i t}, i.e. a logistic with p0 = |b_i|²/4
+    (not γ²). ``b0`` holds the norms |B0 v_i|.
+    """
+    b0 = np.asarray(b0, dtype=float)
+    return b0**2 / 4.0
+
+
+def _mode_constants(s, b0):
+    s = np.asarray(s, dtype=float)
+    c = 0.5 * np.asarray(b0, dtype=float) ** 2
+    R = np.sqrt(s * s + c * c)
+    return s, c, R, (s + R) / c, (s - R) / c
+
+
+def lora_mode_solution(t, s, b0):
+    """d(t) of one decoupled gradient-flow mode from LoRA init: a(0) = 0, b(0) = b0 > 0.
+
+    ȧ = b(s − ab), ḃ = a(s − ab) conserve b² − a² = b0²; with a = b0 sinh θ, b = b0 cosh θ,
+    θ̇ = s − d and x = e^{2θ} obeys the Riccati equation ẋ = −c x² + 2 s x + c (c = b0²/2), so
+    (x − x₊)/(x − x₋) = K e^{−2Rt}, R = √(s² + c²), x± = (s ± R)/c, K = (1 − x₊)/(1 − x₋), and
+    d = (c/2)(x − 1/x) solves ḋ = √(4d² + b0⁴)(s − d) exactly (the balanced logistic law
+    ṗ = 2p(s − p) is its d ≫ b0² limit).
+    """
+    t = np.asarray(t, dtype=float)
+    s, c, R, xp_, xm_ = _mode_constants(s, b0)
+    K = (1.0 - xp_) / (1.0 - xm_)
+    q = K * np.exp(-2.0 * R * t)
+    x = (xp_ - q * xm_) / (1.0 - q)
+    return 0.5 * c * (x - 1.0 / x)
+
+
+def lora_mode_arrival_time(s, b0, fraction: float = 0.5):
+    """Exact time for :func:`lora_mode_solution` to reach d = f·s (0 < f < 1)."""
+    if not 0 < fraction < 1:
+        raise GflabInputError("fraction", "a number in (0, 1)", fraction)
+    s, c, R, xp_, xm_ = _mode_constants(s, b0)
+    d = fraction * s
+    x = (d + np.sqrt(d * d + c * c)) / c
+    K = (1.0 - xp_) / (1.0 - xm_)
+    return np.log(K * (x - xm_) / (x - xp_)) / (2.0 * R)
