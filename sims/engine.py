@@ -176,12 +176,20 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
     message = ""
     if bool(out["diverged"]) or not finite_final:
         status = "diverged"
-        message = f"diverged at t ≈ {t_final:.6g}: monitor exceeded its bound or became non-finite"
+        if finite_final:
+            message = f"diverged at t ≈ {t_final:.6g}: the monitor exceeded its bound or became non-finite"
+        else:
+            last = float(times[-1]) if times.size else 0.0
+            message = (f"diverged at t ≈ {t_final:.6g}: the state became non-finite (NaN/inf); "
+                       f"no final state, last finite saved point at t = {last:.6g}")
     elif bool(out["converged"]):
         status = "converged"
     elif code == _RESULT_CODES["max_steps"]:
         status = "max_steps"
-        message = f"max_steps reached at t = {t_final:.6g} before t1 = {t1:.6g}"
+        n_acc, n_rej = int(out["steps"]), int(out.get("rejected", 0))
+        message = (f"max_steps reached at t = {t_final:.6g} before t1 = {t1:.6g} ({n_acc} accepted,"
+                   f" {n_rej} rejected steps; if t barely advanced, the field is singular or"
+                   " non-finite there)")
     elif code == _RESULT_CODES["successful"]:
         status = "t1_reached"
     else:

@@ -1,0 +1,326 @@
+"""The simulation engine and runners against closed forms, scipy and conserved quantities.
+
+Compile cost dominates (a few seconds per distinct shape/static configuration), so the tests share
+a handful of shapes: DMF (depth, n) in {(2, 4), (3, 4), (3, 6), (4, 4)}, LoRA 6×7 rank 3, and one
+scalar test field of shape (3,). Every DMF/LoRA run keeps the default ``n_save``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
+from sims.dmf import dmf_problem, solve_dmf_from
+from sims.engine import iterate, solve_flow, solve_flow_batch
+from sims.lora import lora_problem, solve_lora_from
+from theory import closed_forms as CF
+from theory import dmf as D
+
+DMF_SHAPES = [(2, 4), (3, 4), (3, 6), (4, 4)]
+
+
+def _eigs(W):
+    """(λ1, λ2) of a matrix in span{I, J}: eigenvalue on the ones vector and on its complement."""
+    n = W.shape[-1]
+    return W.sum(axis=(-2, -1)) / n, W[..., 0, 0] - W[..., 0, 1]
+
+
+# ----------------------------------------------------------------------------- DMF closed forms
+
+
+@pytest.mark.parametrize(("depth", "n"), DMF_SHAPES)
+def test_dmf_limit_matches_closed_form(depth, n):
+    """DMC-3 oracle: the integrated flow's limit equals mimic_limit (ρ formula at depth 2)."""
+    for m in (1.5, 3.0, 20.0):
+        for alpha in (1e-1, 1e-3):
+            res = simulate_dmf(DMFConfig(depth=depth, n=n, m=m, alpha=alpha))
+            assert res.status == "converged", res.message
+            lim = CF.mimic_limit(n, depth, alpha, m)
+            # stop at relative loss 1e-16: ‖P_Ω(W − W*)‖ ≤ 2e-8, and the off-diagonal converges at
+            # the same rate; rtol 1e-9 adds ~1e-8 drift of the conserved quantity -> 1e-6
+            np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-6)
+            if depth == 2:
+                assert res.final["matrix"][0, 1] == pytest.approx(CF.depth2_rho(n, m), abs=1e-6)
+    # m = ∞: diagonal factors stay diagonal and W∞ = w* I at every depth
+    res = simulate_dmf(DMFConfig(depth=depth, n=n, m=math.inf, alpha=1e-2, target="const:2"))
+    assert res.status == "converged"
+    np.testing.assert_allclose(res.final["matrix"], 2.0 * np.eye(n), atol=1e-7)
+
+
+@pytest.mark.parametrize(("depth", "n"), [(3, 4), (3, 6), (4, 4)])
+def test_dmf_conserved_quantity_and_reduced_ode(depth, n):
+    """Along the trajectory λ2^{−κ} − λ1^{−κ} is constant, and (λ1, λ2) follow the reduced 2-D ODE
+    integrated independently by scipy (DOP853, rtol 1e-12)."""
+    m, alpha = 3.0, 1e-3
+    res = simulate_dmf(DMFConfig(depth=depth, n=n, m=m, alpha=alpha))
+    assert res.status == "converged"
+    W = res.series["matrix"]
+    l1, l2 = _eigs(W)
+    l1_0, l2_0 = CF.mimic_eigenvalues(n, depth, alpha, m)
+    c = CF.dmc_conserved(l1, l2, depth)
+    c0 = CF.dmc_conserved(l1_0, l2_0, depth)
+    # entries of W carry ~1e-9 relative solver error; λ2 = W00 − W01 ends near 1e-3 so its relative
+    # error is ~1e-6 and C ~ λ2^{-κ} moves by κ·1e-6: 1e-5 relative
+    np.testing.assert_allclose(c, c0, rtol=1e-5)
+    t = res.times
+    sol = solve_ivp(lambda _, y: CF.mimic_reduced_field(y, n, depth, 1.0), (0.0, t[-1]),
+                    [l1_0, l2_0], method="DOP853", rtol=1e-12, atol=1e-20, t_eval=t)
+    assert sol.success
+    ref = np.sort(np.abs(sol.y.T), axis=1)[:, ::-1]
+    sv = res.series["singular_values"]
+    np.testing.assert_allclose(sv[:, 0], ref[:, 0], rtol=1e-6, atol=1e-12)
+    # λ2 has multiplicity n − 1 (scale: λ2 itself, down to (α^{1/L} e2/√n)^L ~ 1e-5 at t = 0)
+    for k in range(1, n):
+        np.testing.assert_allclose(sv[:, k], ref[:, 1], rtol=1e-5, atol=1e-12)
+
+
+def test_depth2_limit_is_alpha_independent():
+    W = [simulate_dmf(DMFConfig(depth=2, n=4, m=2.0, alpha=a)).final["matrix"] for a in (0.3, 1e-4)]
+    np.testing.assert_allclose(W[0], W[1], atol=1e-6)  # both within 1e-6 of the same limit
+
+
+# ----------------------------------------------------------------------------- DMF: invariants, scipy
+
+
+def _dmf_rhs(mask, target, shapes):
+    sizes = [a * b for a, b in shapes]
+
+    def rhs(_, y):
+        fs, k = [], 0
+        for (a, b), s in zip(shapes, sizes, strict=True):
+            fs.append(y[k:k + s].reshape(a, b))
+            k += s
+        return np.concatenate([v.ravel() for v in D.gradient_field(fs, mask, target)])
+
+    return rhs
+
+
+def test_dmf_matches_scipy_dop853_on_random_mask():
+    """diffrax Tsit5 against scipy DOP853 (rtol 1e-10, atol 1e-12): depth 3, n = 6, Bernoulli Ω,
+    Gaussian init, low-rank target; products compared at several times."""
+    cfg = DMFConfig(depth=3, n=6, init="gaussian", alpha=1.0, mask="bernoulli:0.5",
+                    target="lowrank:2", seed=3, t1=4.0, rtol=1e-10, atol=1e-12)
+    factors, mask, target = dmf_problem(cfg)
+    res = simulate_dmf(cfg)
+    assert res.status == "t1_reached"
+    t = res.times
+    pick = [0, 20, 60, 120, len(t) - 1]
+    shapes = [f.shape for f in factors]
+    sol = solve_ivp(_dmf_rhs(mask, target, shapes), (0.0, t[-1]),
+                    np.concatenate([f.ravel() for f in factors]), method="DOP853",
+                    rtol=1e-10, atol=1e-12, t_eval=t[pick])
+    assert sol.success
+    for j, i in enumerate(pick):
+        fs = [sol.y[k * 36:(k + 1) * 36, j].reshape(6, 6) for k in range(3)]
+        # two independent 1e-10-tolerance solvers: global errors ~1e-9 on entries of size ~1
+        np.testing.assert_allclose(res.series["matrix"][i], D.product(fs), atol=1e-7)
+    # the product has actually moved (the comparison is not of two constant trajectories)
+    assert np.abs(res.series["matrix"][-1] - res.series["matrix"][0]).max() > 0.1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_balancedness_is_conserved_to_solver_tolerance(seed):
+    """W_{l+1}ᵀW_{l+1} − W_l W_lᵀ is conserved by gradient flow: its drift is rounding plus the
+    solver's local error, ~rtol × ‖W_l‖² summed over steps."""
+    res = simulate_dmf(DMFConfig(depth=3, n=6, init="gaussian", alpha=1.0, mask="bernoulli:0.6",
+                                 target="lowrank:2", seed=seed, t1=10.0))
+    drift = res.series["balancedness_drift"]
+    assert drift[0] == 0.0
+    scale = max(np.linalg.norm(f) ** 2 for f in res.final_state)
+    assert drift.max() <= 1e-7 * scale, drift.max()
+    assert res.final["balancedness_drift"] == pytest.approx(drift[-1], rel=1e-6, abs=1e-15)
+
+
+# ----------------------------------------------------------------------------- engine on a test field
+
+
+def _field(t, y, a):
+    """y' = a y + b y² (+ NaN after t_nan): logistic (a = 2s, b = −2), decay, or finite-time blowup."""
+    return a["a"] * y + a["b"] * y * y + jnp.where(t > a["t_nan"], jnp.nan, 0.0)
+
+
+def _stats(t, y, a):
+    return {"y": y}
+
+
+def _monitor(y, a):
+    return jnp.max(jnp.abs(y - a["goal"]))
+
+
+SAVE = np.linspace(0.0, 1.0, 11)
+S = np.array([1.0, 2.0, 3.0])
+P0 = np.array([0.1, 0.05, 0.2])
+
+
+def _targs(a, b, goal=0.0, t_nan=np.inf):
+    bc = lambda v: jnp.asarray(np.broadcast_to(np.asarray(v, float), (3,)).copy())
+    return {"a": bc(a), "b": bc(b), "goal": bc(goal), "t_nan": jnp.asarray(float(t_nan))}
+
+
+def test_euler_has_order_one_and_tsit5_matches_logistic():
+    args = _targs(2 * S, -2.0, goal=S)
+    exact = CF.logistic_solution(1.0, S, P0)
+    errs = []
+    dts = np.array([1 / 50, 1 / 100, 1 / 200, 1 / 400, 1 / 800])
+    for dt in dts:
+        r = solve_flow(_field, _stats, _monitor, jnp.asarray(P0), args, t1=1.0, save_ts=SAVE, dt=dt)
+        assert r.status == "t1_reached" and r.steps == round(1 / dt)
+        errs.append(np.max(np.abs(r.final_state - exact)))
+    slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
+    assert 0.9 <= slope <= 1.1, slope
+    r = solve_flow(_field, _stats, _monitor, jnp.asarray(P0), args, t1=1.0, save_ts=SAVE,
+                   rtol=1e-12, atol=1e-14)
+    # PID at rtol 1e-12: global error a few times rtol · |p| ≤ 3
+    np.testing.assert_allclose(r.saved["y"], CF.logistic_solution(SAVE[:, None], S, P0), atol=1e-10)
+    np.testing.assert_allclose(r.final_state, exact, atol=1e-10)
+
+
+def test_engine_statuses():
+    y0 = jnp.ones(3)
+    # converged: decay to 0, stopped by the monitor before t1
+    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), t1=50.0, save_ts=SAVE, tol=1e-6)
+    assert r.status == "converged" and r.message == ""
+    # the event fires at the end of the first accepted step with monitor ≤ tol (no root-finding),
+    # so the stop time is at or after ln(1e6) and the state is exp(−t) at the reported time
+    assert r.final_time >= math.log(1e6) and np.max(r.final_state) <= 1e-6
+    np.testing.assert_allclose(r.final_state, math.exp(-r.final_time), rtol=1e-6)
+    # t1 reached
+    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), t1=1.0, save_ts=SAVE)
+    assert r.status == "t1_reached" and r.final_time == 1.0
+    np.testing.assert_allclose(r.final_state, math.exp(-1.0), rtol=1e-7)
+    # diverged: y' = y² blows up at t = 1; the bound 1e6 is hit at t = 1 − 1e-6
+    r = solve_flow(_field, _stats, _monitor, y0, _targs(0.0, 1.0), t1=2.0, save_ts=SAVE, blowup=1e6)
+    assert r.status == "diverged" and _time_in(r.message) == pytest.approx(1.0, abs=1e-4)
+    assert r.final_time == pytest.approx(1.0, abs=1e-4)
+    assert np.all(np.isfinite(r.final_state))
+    assert np.all(np.isfinite(r.saved["y"])) and r.times[-1] <= 1.0
+    # diverged: the field turns NaN after t = 0.5 (fixed steps carry the NaN into the state)
+    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0, t_nan=0.5), t1=1.0, save_ts=SAVE,
+                   dt=0.01)
+    assert r.status == "diverged" and 0.5 < _time_in(r.message) <= 0.52
+    assert r.final_state is None or np.all(np.isfinite(r.final_state))
+    assert np.all(np.isfinite(r.saved["y"])) and r.times[-1] <= 0.5
+    # max_steps: reported, with the time reached
+    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), t1=1.0, save_ts=SAVE, max_steps=3)
+    assert r.status == "max_steps" and r.final_time < 1.0
+    assert _time_in(r.message) == pytest.approx(r.final_time, rel=1e-5)
+    assert r.steps + r.rejected_steps == 3
+
+
+def _time_in(message: str) -> float:
+    """The time a status message names ("at t ≈ 0.51" / "at t = 0.51")."""
+    match = re.search(r"at t [≈=] ([-+0-9.eE]+)", message)
+    assert match, message
+    return float(match.group(1))
+
+
+def test_batch_vmap_equals_loop():
+    y0 = jnp.asarray(np.array([P0, 2 * P0, 0.5 * P0]))
+    args = _targs(2 * S, -2.0, goal=S)
+    kw = dict(t1=1.0, save_ts=SAVE, rtol=1e-10, atol=1e-12)
+    loop = solve_flow_batch(_field, _stats, _monitor, y0, args, strategy="loop", **kw)
+    vmap = solve_flow_batch(_field, _stats, _monitor, y0, args, strategy="vmap", **kw)
+    for a, b, p0 in zip(loop, vmap, np.asarray(y0), strict=True):
+        assert a.status == b.status == "t1_reached"
+        # same compiled arithmetic per member, batched: identical up to reassociation
+        np.testing.assert_allclose(b.saved["y"], a.saved["y"], rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(b.final_state, a.final_state, rtol=1e-13)
+        np.testing.assert_allclose(a.final_state, CF.logistic_solution(1.0, S, p0), atol=1e-8)
+    # early stop per member: one converges, the others run to t1
+    y0 = jnp.asarray(np.array([[1.0, 1, 1], [1e3, 1e3, 1e3]]))
+    kw["t1"] = 30.0
+    out = solve_flow_batch(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), strategy="vmap",
+                           tol=1e-6, **kw)
+    assert [o.status for o in out] == ["converged", "converged"]
+    assert out[1].final_time > out[0].final_time
+
+
+# ----------------------------------------------------------------------------- discrete DMF
+
+
+def test_dmf_gd_statuses_and_no_nan():
+    base = dict(depth=3, n=4, init="gaussian", alpha=1.0, mask="superdiag", target="lowrank:1")
+    res = simulate_dmf(DMFConfig(**base, method="gd:50.0", steps=400))
+    assert res.status == "diverged" and "step" in res.message
+    assert res.final_state is not None and all(np.all(np.isfinite(f)) for f in res.final_state)
+    text = json.dumps(res.to_json(), allow_nan=False)  # raises on NaN/inf floats
+    assert "NaN" not in text
+    # a small step converges along GD and tracks gradient flow: GD at step η is the Euler scheme
+    res = simulate_dmf(DMFConfig(**base, method="gd:0.05", steps=400))
+    assert res.status in ("t1_reached", "converged")
+    assert res.series["loss"][-1] < res.series["loss"][0]
+
+
+# ----------------------------------------------------------------------------- LoRA
+
+LORA = dict(rows=6, cols=7, rank=3, target_svals=(1.0, 4.0, 9.0), gamma=1e-3)
+
+
+def test_specgd_arrival_steps():
+    """SGF-2 discrete: SpecGD at step η reaches f·s_i at step ≈ √(f s_i)/η, smaller targets first."""
+    eta, f = 0.01, 0.5
+    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", method="specgd:0.01", steps=800))
+    arr = __import__("theory").measures.arrival_times(res.times, res.series["proxies"],
+                                                      LORA["target_svals"], f)
+    pred = CF.specgd_arrival_step(LORA["target_svals"], eta, f)
+    # the equal-rate law is exact up to the first O(1) steps (B(0) = γ noise, A(0) = 0) and the
+    # save grid (every 4 steps, linear interpolation of d ~ k²): 2 steps + 1 %
+    assert np.all(np.abs(arr - pred) <= 2 + 0.01 * pred), (arr, pred)
+    assert np.all(np.diff(arr) > 0)
+
+
+def test_specgf_arrival_times():
+    """SGF-2: SpecGF (β = 1e-8) reaches f·s_i at t ≈ √(f s_i)."""
+    from theory.measures import arrival_times
+
+    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", beta=1e-8, t1=4.0))
+    assert res.status == "converged"
+    for f in (0.25, 0.5, 0.9):
+        arr = arrival_times(res.times, res.series["proxies"], LORA["target_svals"], f)
+        pred = CF.specgf_arrival_time(LORA["target_svals"], f)
+        # deviation from the unit rate: the start √d(0) ~ γ, the β/σ² smoothing, and the save
+        # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)): 1e-2 absolute
+        np.testing.assert_allclose(arr, pred, atol=1e-2)
+    np.testing.assert_allclose(res.final["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
+
+
+def test_gradient_flow_logistic_law():
+    """SGF-3: an aligned balanced start A = U√p0, B = √p0 Vᵀ keeps the modes decoupled, and each
+    proxy follows ṗ = 2p(s − p) exactly."""
+    cfg = LoRAConfig(**{**LORA, "gamma": 1.0}, flow="gf", t1=4.0, rtol=1e-11, atol=1e-13)
+    _, _, Y, U, V = lora_problem(cfg)
+    p0 = np.array([1e-3, 1e-4, 1e-5])
+    A0 = U * np.sqrt(p0)
+    B0 = (V * np.sqrt(p0)).T
+    raw = solve_lora_from(cfg, A0, B0, Y, U, V)
+    assert raw.status == "t1_reached"
+    exact = CF.logistic_solution(raw.times[:, None], np.array(LORA["target_svals"]), p0)
+    # PID at rtol 1e-11 on values ≤ 9: global error ≤ 1e-8
+    np.testing.assert_allclose(raw.saved["proxies"], exact, rtol=1e-7, atol=1e-12)
+    # largest first
+    from theory.measures import arrival_times
+
+    arr = arrival_times(raw.times, raw.saved["proxies"], LORA["target_svals"], 0.5)
+    assert np.all(np.diff(arr) < 0)
+    np.testing.assert_allclose(arr, CF.logistic_arrival_time(np.array(LORA["target_svals"]), p0),
+                               rtol=1e-3)  # save grid spacing 0.02 with linear interpolation
+
+
+def test_l2_soft_threshold_limit_and_balance():
+    """SGF-5: with ℓ2 = λ the limit has singular values (s_i − λ)_+ and AᵀA = BBᵀ."""
+    lam = 0.5
+    res = simulate_lora(LoRAConfig(**{**LORA, "gamma": 0.1}, flow="gf", init="gaussian", l2=lam,
+                                   t1=60.0))
+    assert res.status == "converged", res.message
+    np.testing.assert_allclose(res.final["singular_values"],
+                               CF.soft_threshold_limit(LORA["target_svals"], lam, 3), atol=1e-5)
+    A, B = res.final_state
+    # stationary points of ℒ_λ with λ > 0 are balanced: AᵀA − BBᵀ = 0 up to the stopping residual
+    np.testing.assert_allclose(A.T @ A, B @ B.T, atol=1e-5)
