@@ -1,0 +1,34 @@
+"""Lecture demos (``gflab demo``): live matplotlib windows and headless GIF/MP4 renders.
+
+Each demo module defines ``DEMO``, an instance of :class:`figures.demos._base.Demo`. They reuse
+``theory`` and ``sims`` for every number they show.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from figures.demos._base import Demo, Param
+from figures.demos._runner import Controller, RenderReport, display_problem, open_window, render
+from theory._validate import GflabInputError
+
+__all__ = [
+    "DEMO_NAMES",
+    "get",
+    "Demo",
+    "Param",
+    "Controller",
+    "RenderReport",
+    "render",
+    "open_window",
+    "display_problem",
+]
+
+DEMO_NAMES = ("depth", "staircase", "plasticity", "muon")
+
+
+def get(name: str) -> Demo:
+    """The demo called ``name`` (one of :data:`DEMO_NAMES`)."""
+    if name not in DEMO_NAMES:
+        raise GflabInputError("NAME", "one of " + ", ".join(DEMO_NAMES), name)
+    return importlib.import_module(f"figures.demos.{name}").DEMO

@@ -1,0 +1,137 @@
+"""What a lecture demo is: parameters (sliders), a precomputation, and a time cursor.
+
+A :class:`Demo` computes everything for one set of parameter values at once (``compute``: the
+slow part, run again only when a slider moves), draws the static curves of that result
+(``show``), and then only moves a time cursor (``frame(data, u)`` for u ∈ [0, 1]), which is cheap
+enough to animate. The same three methods serve the interactive window and the headless GIF/MP4
+writer (:mod:`figures.demos._runner`), so what a lecturer sees live is what the GIF shows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from theory._validate import GflabInputError
+
+__all__ = ["Param", "Demo"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One control of a demo.
+
+    ``scale`` is ``linear``, ``log`` (the slider moves log₁₀ of the value) or ``int``; ``choices``
+    turns the control into radio buttons (then ``default`` is one of them, ``lo``/``hi`` unused).
+    """
+
+    name: str
+    label: str
+    lo: float = 0.0
+    hi: float = 1.0
+    default: Any = 0.0
+    scale: str = "linear"
+    choices: tuple[str, ...] | None = None
+    help: str = ""
+
+    def parse(self, text: str) -> Any:
+        """A value from command-line text (``--set name=text``), checked against the range."""
+        if self.choices is not None:
+            if text not in self.choices:
+                raise GflabInputError(self.name, "one of " + ", ".join(self.choices), text)
+            return text
+        try:
+            v = float(text)
+        except ValueError:
+            raise GflabInputError(self.name, self.describe_range(), text) from None
+        return self.check(v)
+
+    def check(self, v: Any) -> Any:
+        if self.choices is not None:
+            if v not in self.choices:
+                raise GflabInputError(self.name, "one of " + ", ".join(self.choices), v)
+            return v
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and self.lo <= v <= self.hi):
+            raise GflabInputError(self.name, self.describe_range(), v)
+        if self.scale == "int":
+            if v != int(v):
+                raise GflabInputError(self.name, self.describe_range(), v)
+            return int(v)
+        return float(v)
+
+    def describe_range(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        kind = "an integer" if self.scale == "int" else "a number"
+        return f"{kind} in [{self.lo:g}, {self.hi:g}]"
+
+    # slider coordinates: log parameters slide in log10
+    def to_slider(self, v: float) -> float:
+        return math.log10(v) if self.scale == "log" else float(v)
+
+    def from_slider(self, s: float) -> Any:
+        if self.scale == "log":
+            return float(10.0**s)
+        if self.scale == "int":
+            return int(round(s))
+        return float(s)
+
+    def format(self, v: Any) -> str:
+        if self.choices is not None:
+            return str(v)
+        if self.scale == "int":
+            return f"{int(v)}"
+        return f"{v:.3g}"
+
+
+class Demo:
+    """Base class of a lecture demo (see the module docstring); subclasses set the attributes."""
+
+    name: str = ""
+    title: str = ""
+    summary: str = ""
+    params: tuple[Param, ...] = ()
+    figsize: tuple[float, float] = (11.0, 5.0)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Default values updated with ``overrides`` (each checked against its range)."""
+        values = self.defaults()
+        known = {p.name: p for p in self.params}
+        for k, v in (overrides or {}).items():
+            if k not in known:
+                raise GflabInputError(
+                    "set", "one of " + ", ".join(known) + f" for demo {self.name}", k
+                )
+            values[k] = known[k].check(v)
+        return values
+
+    def compute(self, **values: Any) -> Any:  # pragma: no cover - abstract
+        """Everything the figure needs for these parameter values (the slow part)."""
+        raise NotImplementedError
+
+    def setup(self, fig, rect: tuple[float, float, float, float]) -> None:  # pragma: no cover
+        """Create the axes inside ``rect`` = (left, bottom, width, height) in figure coordinates."""
+        raise NotImplementedError
+
+    def show(self, data: Any) -> None:  # pragma: no cover - abstract
+        """Draw the static curves of a new ``compute`` result."""
+        raise NotImplementedError
+
+    def frame(self, data: Any, u: float) -> list:  # pragma: no cover - abstract
+        """Move the time cursor to fraction ``u`` ∈ [0, 1] of the run; return changed artists."""
+        raise NotImplementedError
+
+    def caption(self, values: dict[str, Any]) -> str:
+        """One line naming the parameter values (the headless render has no sliders)."""
+        parts = [f"{p.label} = {p.format(values[p.name])}" for p in self.params]
+        return f"{self.title}:  " + ",  ".join(parts)
+
+
+def log_cursor(times, u: float) -> float:
+    """The time at fraction ``u`` of a log axis from ``times[0] > 0`` to ``times[-1]``."""
+    t0, t1 = float(times[0]), float(times[-1])
+    return t0 * (t1 / t0) ** float(u)

@@ -1,0 +1,182 @@
+"""Demo ``muon``: Newton–Schulz Muon vs exact SpecGD, and what the zero-factor LoRA init does
+(DESIGN §2.2, SGF-6, SGF-7).
+
+Both run :func:`sims.simulate_lora` on an 8×8 target with singular values (1, 2, 4, 8): exact
+SpecGD (polar factor, step η) and Muon (momentum with Nesterov, five quintic Newton–Schulz steps).
+Plotted against η·k, SpecGD's √d_i follow the equal-rate line and arrive at step ≈ √s_i/η; Muon's
+Newton–Schulz output is not the polar factor (its singular values lie in ≈ [0.7, 1.2], right
+panel), yet growth stays near-uniform and smaller-first. The init toggle switches between LoRA's
+A(0) = 0 (PEFT's "B = 0": the product starts at exactly zero and the first update of the zero
+factor is a full-rank orthogonal push, so every mode starts at once) and both factors Gaussian,
+where the smallest mode is delayed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from figures import style
+from figures.demos._base import Demo, Param
+from sims import LoRAConfig, simulate_lora
+from theory import closed_forms as CF
+from theory import lora as TL
+from theory import measures as M
+
+__all__ = ["MuonDemo", "muon_configs", "ns_singular_value_map"]
+
+SIZE, RANK, STEPS, N_SAVE = 8, 4, 600, 121  # fixed: moving a slider never recompiles
+TARGETS = (1.0, 2.0, 4.0, 8.0)
+ARRIVAL_FRACTION = 0.9
+
+
+def muon_configs(
+    lr: float, gamma: float, momentum: float, init: str
+) -> tuple[LoRAConfig, LoRAConfig]:
+    """(exact SpecGD, Muon) configs with the same step η, init and target."""
+    common = dict(
+        rows=SIZE,
+        cols=SIZE,
+        rank=RANK,
+        target_svals=TARGETS,
+        flow="specgf",
+        gamma=gamma,
+        init=init,
+        steps=STEPS,
+        n_save=N_SAVE,
+        seed=0,
+    )
+    return (
+        LoRAConfig(method=f"specgd:{lr!r}", **common),
+        LoRAConfig(method=f"muon:{lr!r}", momentum=momentum, **common),
+    )
+
+
+def ns_singular_value_map(x: np.ndarray, steps: int = 5) -> np.ndarray:
+    """What Newton–Schulz does to one singular value: x = σ/‖G‖_F (after Muon's Frobenius
+    normalisation) goes through x ← a x + b x³ + c x⁵ ``steps`` times, coefficients
+    :data:`theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately)."""
+    a, b, c = TL.NS_COEFFICIENTS
+    y = np.asarray(x, dtype=float).copy()
+    for _ in range(steps):
+        y = a * y + b * y**3 + c * y**5
+    return y
+
+
+class MuonDemo(Demo):
+    name = "muon"
+    title = "Muon (Newton–Schulz) vs exact SpecGD, and the zero-factor LoRA init"
+    summary = "Newton–Schulz Muon vs exact SpecGD; LoRA's A(0) = 0 (PEFT B = 0) vs Gaussian init"
+    params = (
+        Param("lr", "step η", 0.006, 0.05, 0.01, "log"),
+        Param("gamma", "init scale γ", 1e-6, 1e-1, 1e-3, "log"),
+        Param("momentum", "Muon momentum", 0.0, 0.98, 0.95),
+        Param(
+            "init",
+            "init",
+            default="lora",
+            choices=("lora", "gaussian"),
+            help="lora: A(0)=0, B(0)=γ·Gaussian; gaussian: both γ·Gaussian",
+        ),
+    )
+    figsize = (12.0, 4.8)
+
+    def compute(self, lr, gamma, momentum, init):
+        spec_cfg, muon_cfg = muon_configs(lr, gamma, momentum, init)
+        spec, muon = simulate_lora(spec_cfg), simulate_lora(muon_cfg)
+        s = np.asarray(TARGETS)
+        arrivals = {
+            k: M.arrival_times(r.times, r.series["proxies"], s, ARRIVAL_FRACTION)
+            for k, r in (("specgd", spec), ("muon", muon))
+        }
+        return {
+            "specgd": spec,
+            "muon": muon,
+            "s": s,
+            "arrivals": arrivals,
+            "predicted": CF.specgd_arrival_step(s, lr, ARRIVAL_FRACTION),
+            "values": dict(lr=lr, gamma=gamma, momentum=momentum, init=init),
+        }
+
+    def setup(self, fig, rect):
+        left, bottom, width, height = rect
+        self.ax = fig.add_axes((left, bottom, width * 0.44, height))
+        self.ax_arr = fig.add_axes((left + width * 0.53, bottom, width * 0.2, height))
+        self.ax_ns = fig.add_axes((left + width * 0.8, bottom, width * 0.2, height))
+
+    def show(self, data):
+        v = data["values"]
+        s = data["s"]
+        lr = v["lr"]
+        colors = style.PALETTE[: len(s)]
+        ax = self.ax
+        ax.clear()
+        self.dots = []
+        t_spec = data["specgd"].times * lr
+        ax.plot(t_spec, t_spec, color="0.5", ls=":", lw=1, label="√d = ηk (equal rate)")
+        for key, ls in (("specgd", "-"), ("muon", "--")):
+            r = data[key]
+            root = np.sqrt(np.maximum(r.series["proxies"], 0.0))
+            for i, c in enumerate(colors):
+                ax.plot(r.times * lr, root[:, i], color=c, ls=ls, lw=1.6)
+            self.dots.append([ax.plot([], [], "o", color=c, ms=5)[0] for c in colors])
+        ax.plot([], [], "k-", label="exact SpecGD (polar)")
+        ax.plot([], [], "k--", label=f"Muon (NS5, momentum {v['momentum']:.2f})")
+        ax.set_ylim(-0.1, 1.2 * np.sqrt(s[-1]))
+        ax.set_xlim(0, min(t_spec[-1], 2.2 * np.sqrt(s[-1])))
+        ax.set_xlabel("η · step k  (≈ flow time)")
+        ax.set_ylabel("√d_i")
+        init = "LoRA: A(0) = 0 (PEFT's B = 0)" if v["init"] == "lora" else "both factors Gaussian"
+        ax.set_title(f"{init}, γ = {v['gamma']:.2g}, η = {lr:.3g}", fontsize=9)
+        ax.legend(fontsize=7.5, loc="lower right")
+        self.cursor = ax.axvline(0.0, color="0.4", lw=1)
+
+        ax = self.ax_arr
+        ax.clear()
+        pred = data["predicted"]
+        hi = 1.3 * max(float(np.max(pred)), 1.0)
+        ax.plot([0, hi], [0, hi], color="0.5", lw=1, ls=":")
+        for key, mk in (("specgd", "o"), ("muon", "s")):
+            arr = data["arrivals"][key]
+            ok = np.isfinite(arr)
+            ax.scatter(
+                pred[ok],
+                arr[ok],
+                c=[colors[i] for i in np.nonzero(ok)[0]],
+                marker=mk,
+                label="SpecGD" if key == "specgd" else "Muon",
+                s=28,
+            )
+        ax.set_xlabel(f"predicted step √({ARRIVAL_FRACTION:g}·s_i)/η", fontsize=8)
+        ax.set_ylabel(f"step where d_i = {ARRIVAL_FRACTION:g} s_i", fontsize=8)
+        ax.set_title("arrival: smaller first", fontsize=9)
+        ax.legend(fontsize=7)
+
+        ax = self.ax_ns
+        ax.clear()
+        x = np.geomspace(1e-5, 1.0, 200)
+        ax.plot(x, ns_singular_value_map(x), color="k", lw=1.4, label="Newton–Schulz (5 steps)")
+        ax.axhspan(0.7, 1.2, color=style.PALETTE[2], alpha=0.15, label="[0.7, 1.2]")
+        ax.axhline(1.0, color="0.5", lw=1, ls=":", label="polar factor")
+        ax.set_xscale("log")
+        ax.set_xlabel("σ / ‖G‖_F", fontsize=8)
+        ax.set_ylabel("output singular value", fontsize=8)
+        ax.set_title("NS is not the polar factor", fontsize=9)
+        ax.legend(fontsize=6.5, loc="upper left")
+
+    def frame(self, data, u):
+        lr = data["values"]["lr"]
+        xmax = self.ax.get_xlim()[1]
+        out = [self.cursor]
+        for key, dots in zip(("specgd", "muon"), self.dots, strict=True):
+            r = data[key]
+            t = r.times * lr
+            k = int(np.searchsorted(t, u * xmax).clip(0, len(t) - 1))
+            vals = np.sqrt(np.maximum(r.series["proxies"][k], 0.0))
+            for dot, val in zip(dots, vals, strict=True):
+                dot.set_data([t[k]], [val])
+            out += dots
+        self.cursor.set_xdata([u * xmax, u * xmax])
+        return out
+
+
+DEMO = MuonDemo()
