@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from theory import dmf as _dmf
 from theory import lora as _lora
 from theory._validate import (
@@ -48,6 +50,21 @@ def parse_method(method: str) -> tuple[str, float | None]:
 
 
 class _Config:
+    _FLOATS: tuple[str, ...] = ()
+    _INTS: tuple[str, ...] = ()
+
+    def _normalise_numbers(self) -> None:
+        """Store numbers as plain Python float/int so that equal configs have equal keys however
+        they were typed (``m=3`` and ``m=3.0``, NumPy scalars) and always serialise to JSON."""
+        for name in self._FLOATS:
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)):
+                object.__setattr__(self, name, float(v))
+        for name in self._INTS:
+            v = getattr(self, name)
+            if isinstance(v, np.integer):
+                object.__setattr__(self, name, int(v))
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["model"] = self.model  # type: ignore[attr-defined]
@@ -104,8 +121,11 @@ class DMFConfig(_Config):
     coupling: bool = False
 
     model = "dmf"
+    _FLOATS = ("m", "alpha", "t1", "t_max", "rtol", "atol", "converge_tol")
+    _INTS = ("depth", "n", "seed", "steps", "n_save", "max_steps")
 
     def __post_init__(self):
+        self._normalise_numbers()
         positive_int("depth", self.depth, minimum=2)
         positive_int("n", self.n)
         one_of("init", self.init, _dmf.INIT_NAMES)
@@ -178,8 +198,11 @@ class LoRAConfig(_Config):
     ns_steps: int = 5
 
     model = "lora"
+    _FLOATS = ("beta", "gamma", "l2", "t1", "rtol", "atol", "converge_tol", "momentum")
+    _INTS = ("rows", "cols", "rank", "seed", "steps", "n_save", "max_steps", "ns_steps")
 
     def __post_init__(self):
+        self._normalise_numbers()
         rows = positive_int("rows", self.rows)
         cols = positive_int("cols", self.cols)
         rank = positive_int("rank", self.rank)

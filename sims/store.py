@@ -4,8 +4,9 @@ An entry is keyed by sha256(config JSON + package versions + store schema). It i
 ``<root>/<key[:2]>/``: ``<key>.npz`` (arrays) and ``<key>.json`` (sidecar: config, seed, versions,
 git revision, creation time, the npz's sha256, and the result header). Both are written to a
 temporary file in the same folder and ``os.replace``-d into place, the npz first and the sidecar
-last, so a reader either sees a complete entry or none. A missing sidecar, a checksum mismatch or
-an unreadable file marks the entry corrupt: ``get`` returns None and ``get_or_run`` recomputes.
+last, so a reader either sees a complete entry or none. A missing sidecar, a checksum mismatch
+(of the npz, or of the sidecar against its own ``sidecar_sha256``), an unreadable file or a result
+header that cannot be read marks the entry corrupt: ``get`` returns None and ``get_or_run`` recomputes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import subprocess
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
@@ -76,6 +78,12 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def _sidecar_digest(meta: dict) -> str:
+    """sha256 of the sidecar's canonical JSON without its own checksum field."""
+    body = {k: v for k, v in meta.items() if k != "sidecar_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 class ResultStore:
     """Results of simulations keyed by their config (anything with ``to_dict()``) or a dict."""
 
@@ -108,18 +116,27 @@ class ResultStore:
             return "missing", None
         try:
             meta = json.loads(side.read_text())
+            if not isinstance(meta, dict):
+                return "corrupt", None
+            # sidecars written since the self-checksum was added must match it (edits, truncation
+            # to still-valid JSON); older sidecars without one are accepted as before
+            if "sidecar_sha256" in meta and meta["sidecar_sha256"] != _sidecar_digest(meta):
+                return "corrupt", None
             data = npz.read_bytes()
             if hashlib.sha256(data).hexdigest() != meta["npz_sha256"]:
                 return "corrupt", None
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
+            if "result" in meta or meta.get("record") == "result":
+                SimResult.from_arrays(arrays, meta["result"])  # a header that cannot be read is corrupt
             return "ok", (arrays, meta)
-        except (OSError, ValueError, KeyError, json.JSONDecodeError, EOFError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError,
+                EOFError, zipfile.BadZipFile):
             return "corrupt", None
 
     def get(self, config: Any) -> SimResult | None:
         state, payload = self._load(self.key(config))
-        if state != "ok":
+        if state != "ok" or "result" not in payload[1]:
             return None
         arrays, meta = payload
         return SimResult.from_arrays(arrays, meta["result"])
@@ -132,7 +149,7 @@ class ResultStore:
     # ---- writing
     def put(self, config: Any, result: SimResult, **meta: Any) -> str:
         arrays, header = result.to_arrays()
-        return self.put_record(config, arrays, {"result": header, **meta})
+        return self.put_record(config, arrays, {"result": header, "record": "result", **meta})
 
     def put_record(self, config: Any, arrays: dict[str, np.ndarray], meta: dict) -> str:
         key = self.key(config)
@@ -153,13 +170,17 @@ class ResultStore:
             "npz_sha256": hashlib.sha256(data).hexdigest(),
             **meta,
         }
+        sidecar = json.loads(json.dumps(sidecar, default=str))  # the form a reader will see
+        sidecar["sidecar_sha256"] = _sidecar_digest(sidecar)
         _atomic_write(npz, data)
-        _atomic_write(side, json.dumps(sidecar, indent=1, sort_keys=True, default=str).encode())
+        _atomic_write(side, json.dumps(sidecar, indent=1, sort_keys=True).encode())
         return key
 
     def get_or_run(self, config: Any, run: Callable[[Any], SimResult]) -> SimResult:
         """The stored result for ``config``, or ``run(config)`` stored first (corrupt → rerun)."""
         state, payload = self._load(self.key(config))
+        if state == "ok" and "result" not in payload[1]:
+            state = "corrupt"  # a generic record where a result belongs
         if state == "ok":
             self.hits += 1
             return SimResult.from_arrays(payload[0], payload[1]["result"])
