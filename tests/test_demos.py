@@ -1,0 +1,287 @@
+"""Lecture demos: every demo renders a GIF headless, its numbers agree with the closed forms, the
+interactive controller works on any canvas, and ``gflab demo`` fails cleanly without a display."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from figures import demos
+from figures.demos import _runner
+from gflab.cli import main
+from gflab.cli._progress import progress
+from theory import closed_forms as CF
+from theory import measures as M
+
+FRAMES = 3
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """Each demo rendered once at its defaults (few frames, low dpi); tests share the results."""
+    out = tmp_path_factory.mktemp("demos")
+    reports = {}
+    for name in demos.DEMO_NAMES:
+        reports[name] = demos.render(demos.get(name), out / f"{name}.gif", frames=FRAMES, dpi=40)
+    return reports
+
+
+@pytest.mark.parametrize("name", demos.DEMO_NAMES)
+def test_demo_renders_gif(rendered, name):
+    rep = rendered[name]
+    with Image.open(rep.path) as im:
+        assert im.format == "GIF"
+        assert im.n_frames == FRAMES
+        im.seek(FRAMES - 1)
+        pixels = np.asarray(im.convert("L"), dtype=float)
+    assert pixels.std() > 5.0  # something was drawn, not a blank canvas
+    assert len(rep.frame_seconds) == FRAMES
+    assert set(rep.summary()) >= {"compute_seconds", "mean_frame_seconds", "values"}
+
+
+@pytest.mark.parametrize(
+    ("depth", "alpha", "m", "n"),
+    [(2, 1e-3, 3.0, 2), (3, 1e-3, 3.0, 2), (4, 1e-2, 5.0, 3), (3, 1e-5, 1.5, 6), (6, 0.1, 50.0, 8)],
+)
+def test_depth_demo_limit_is_closed_form(depth, alpha, m, n):
+    data = demos.get("depth").compute(depth=depth, alpha=alpha, m=m, n=n)
+    for run in data["runs"]:
+        lim = CF.mimic_limit(n, run.depth, alpha, m)
+        # converged to |e| ≤ 1e-11 with rtol 1e-11: the conserved quantity fixes the rest
+        assert run.offdiagonal[-1] == pytest.approx(lim.offdiagonal, rel=1e-7, abs=1e-10)
+        assert run.diagonal[-1] == pytest.approx(1.0, abs=1e-9)
+    if depth == 2:
+        assert data["runs"][0].offdiagonal[-1] == pytest.approx(CF.depth2_rho(n, m), rel=1e-7)
+
+
+def test_depth_demo_default_gif_limit(rendered):
+    v = rendered["depth"].values
+    for run in rendered["depth"].data["runs"]:
+        expected = CF.mimic_limit(v["n"], run.depth, v["alpha"], v["m"]).offdiagonal
+        assert run.offdiagonal[-1] == pytest.approx(expected, rel=1e-7)
+
+
+def test_depth_reduced_ode_conserves_invariant():
+    from figures.demos.depth import reduced_trajectory
+
+    run = reduced_trajectory(3, 3, 1e-3, 4.0, times=np.geomspace(1e-3, 1e3, 50))
+    c = CF.dmc_conserved(run.lambda1, run.lambda2, 3)
+    assert np.max(np.abs(c / c[0] - 1.0)) < 1e-8  # LSODA at rtol 1e-11 in log coordinates
+
+
+def test_staircase_oracles(rendered):
+    data = rendered["staircase"].data
+    s = data["s"]
+    # SpecGF equal rate: d_i reaches f·s_i at t ≈ √(f s_i) (small β, γ); 2% covers the start-up
+    for f in (0.5, 0.9):
+        t = M.arrival_times(data["sgf"].times, data["sgf"].series["proxies"], s, f)
+        np.testing.assert_allclose(t, CF.specgf_arrival_time(s, f), rtol=0.02)
+    # gradient flow: largest target first
+    t_gf = M.arrival_times(data["gf"].times, data["gf"].series["proxies"], s, 0.5)
+    assert np.all(np.isfinite(t_gf)) and np.all(np.diff(t_gf) < 0)
+
+
+def test_muon_oracles(rendered):
+    data = rendered["muon"].data
+    # exact SpecGD from LoRA init: arrival step ≈ √(f s_i)/η (10%: steps overshoot by ~η)
+    np.testing.assert_allclose(data["arrivals"]["specgd"], data["predicted"], rtol=0.1)
+    muon = data["arrivals"]["muon"]
+    assert np.all(np.isfinite(muon)) and np.all(np.diff(muon) > 0)  # smaller first
+
+
+def test_newton_schulz_map_matches_theory():
+    from figures.demos.muon import ns_singular_value_map
+    from theory.lora import newton_schulz
+
+    sv = np.array([0.9, 0.3, 0.01])
+    out = np.linalg.svd(newton_schulz(np.diag(sv), eps=0.0), compute_uv=False)
+    np.testing.assert_allclose(
+        np.sort(out), np.sort(ns_singular_value_map(sv / np.linalg.norm(sv))), rtol=1e-12
+    )
+
+
+def test_plasticity_oracles(rendered):
+    runs = rendered["plasticity"].data["runs"]
+    v = rendered["plasticity"].values
+    assert v["depth"] == 2
+    lim = CF.mimic_limit(4, 2, v["alpha"], v["m"])
+    np.testing.assert_allclose(runs["phase1"].final["matrix"], lim.matrix(), atol=1e-6)
+    # DMC-5 at depth 2: resumed keeps a higher stable rank than training from scratch
+    assert runs["resumed"].final["stable_rank"] > runs["scratch"].final["stable_rank"] + 0.1
+    assert all(runs[k].status == "converged" for k in runs)
+
+
+# ----------------------------------------------------------------------------- interactive
+
+
+def test_controller_drives_depth_demo_under_agg():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 6))
+    ctl = demos.Controller(demos.get("depth"), fig, {"depth": 3})
+    assert {r.depth for r in ctl.data["runs"]} == {2, 3}
+    assert ctl.playing and ctl.u == 0.0
+    ctl.tick()
+    assert ctl.u == pytest.approx(1.0 / ctl.LOOP_FRAMES)
+    ctl.toggle()
+    ctl.tick()
+    assert not ctl.playing and ctl.u == pytest.approx(1.0 / ctl.LOOP_FRAMES)
+    ctl.toggle()
+    ctl.time_slider.set_val(0.5)  # grabbing the cursor pauses
+    assert not ctl.playing and ctl.u == 0.5
+    ctl.set("depth", 5)
+    ctl.set("alpha", 1e-4)
+    assert ctl.values["depth"] == 5 and ctl.values["alpha"] == pytest.approx(1e-4)
+    ctl.recompute()
+    assert {r.depth for r in ctl.data["runs"]} == {2, 5}
+    last = ctl.data["runs"][-1]
+    assert last.offdiagonal[-1] == pytest.approx(
+        CF.mimic_limit(2, 5, 1e-4, 3.0).offdiagonal, rel=1e-7
+    )
+    assert ctl.sliders["alpha"].valtext.get_text() == "0.0001"
+    fig.canvas.draw()
+
+
+def test_controller_choice_control():
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 6))
+    ctl = demos.Controller(demos.get("muon"), fig)
+    ctl.set("init", "gaussian")
+    assert ctl.values["init"] == "gaussian"
+
+
+def test_param_parsing_and_ranges():
+    d = demos.get("depth")
+    p = {q.name: q for q in d.params}
+    assert p["depth"].parse("4") == 4
+    assert p["alpha"].from_slider(p["alpha"].to_slider(1e-3)) == pytest.approx(1e-3)
+    for bad in ("nan", "1.5", "99", "x"):
+        with pytest.raises(ValueError, match="depth"):
+            p["depth"].parse(bad)
+    with pytest.raises(ValueError, match="init"):
+        {q.name: q for q in demos.get("muon").params}["init"].parse("orthogonal")
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def test_cli_list(capsys):
+    assert main(["demo", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in demos.DEMO_NAMES:
+        assert name in out
+    assert "alpha=0.001" in out
+
+
+def test_cli_help_has_examples(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and "--save staircase.gif" in out and "gflab demo --list" in out
+
+
+def test_cli_without_display_exits_2(capsys, monkeypatch):
+    monkeypatch.setattr(_runner, "_startup_env", lambda name: "Agg")
+    assert main(["demo", "depth"]) == 2
+    err = capsys.readouterr().err
+    assert "--save" in err and "interactive" in err and err.count("\n") == 1
+
+
+def test_display_problem_reasons(monkeypatch):
+    assert "not an interactive backend" in _runner.display_problem("agg")
+    monkeypatch.setattr(_runner.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert "no display" in _runner.display_problem("tkagg")
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert _runner.display_problem("tkagg") is None
+
+
+def test_cli_mp4_without_ffmpeg(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(_runner, "ffmpeg_available", lambda: False)
+    assert main(["demo", "depth", "--save", str(tmp_path / "x.mp4")]) == 2
+    err = capsys.readouterr().err
+    assert "--save" in err and "ffmpeg" in err and ".gif" in err
+    assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "nope"],
+        ["demo"],
+        ["demo", "depth", "--set", "alpha=7"],
+        ["demo", "depth", "--set", "beta=1"],
+        ["demo", "depth", "--save", "x.png"],
+        ["demo", "depth", "--save", "x.gif", "--frames", "0"],
+    ],
+)
+def test_cli_bad_input_exits_2(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gflab demo: error:") and err.count("\n") == 1
+
+
+def test_cli_save_gif_json(capsys, tmp_path):
+    import json
+
+    path = tmp_path / "d.gif"
+    assert (
+        main(
+            [
+                "demo",
+                "depth",
+                "--set",
+                "depth=4",
+                "--set",
+                "n=3",
+                "--save",
+                str(path),
+                "--frames",
+                "2",
+                "--dpi",
+                "30",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 2 and summary["values"]["depth"] == 4
+    assert math.isfinite(summary["mean_frame_seconds"])
+    with Image.open(path) as im:
+        assert im.n_frames == 2
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_draws_only_on_a_terminal():
+    pipe = _Stream(False)
+    assert list(progress(range(3), desc="x", stream=pipe)) == [0, 1, 2]
+    assert pipe.getvalue() == ""
+    quiet = _Stream(True)
+    assert list(progress(range(3), quiet=True, stream=quiet)) == [0, 1, 2]
+    assert quiet.getvalue() == ""
+    tty = _Stream(True)
+    assert list(progress(iter(range(3)), total=3, desc="demo", stream=tty)) == [0, 1, 2]
+    text = tty.getvalue()
+    assert text.startswith("\rdemo  0/3") and "3/3" in text and text.endswith("\n")
+    unknown = _Stream(True)
+    assert list(progress(iter("ab"), stream=unknown)) == ["a", "b"]
+    assert unknown.getvalue().endswith("\n")
