@@ -152,7 +152,51 @@ def solve_flow(
     out = jax.block_until_ready(call())
     wall = time.perf_counter() - t0
     out = _to_numpy(out)
-    return _finish(out, wall, compile_s, float(t1))
+    res = _finish(out, wall, compile_s, float(t1))
+    return _diagnose(res, vector_field, args, y0, lambda t: _to_numpy(jax.block_until_ready(_flow_solve(
+        vector_field, stats, monitor, y0, args, jnp.asarray(t), jnp.minimum(ts_arr, t), f64(rtol), f64(atol),
+        f64(dt if fixed else 0.0), f64(tol), f64(blowup), max_steps=int(max_steps), fixed_step=fixed))))
+
+
+def _finite_tree(tree) -> bool:
+    return all(np.all(np.isfinite(np.asarray(x))) for x in jax.tree_util.tree_leaves(tree))
+
+
+def _diagnose(res: RawSolve, vector_field, args, y0, rerun) -> RawSolve:
+    """Name NaN in the vector field, and never end without the last finite state.
+
+    An adaptive solver rejects steps whose field is NaN until it runs out of steps: that stall is
+    reported as ``diverged`` (not ``max_steps``) when the field is non-finite at, or a forward-Euler
+    probe of length h ∈ {1e-12, …, 1e-3}·max(1, t) beyond, the last state. A run that ended on
+    non-finite values is re-solved (same compiled solve, shorter horizon) to the last saved time
+    whose statistics were finite, so ``final_state`` holds the last finite state.
+    """
+    if res.final_state is not None and res.status in ("max_steps", "diverged"):
+        t, y = res.final_time, res.final_state
+        f = vector_field(jnp.asarray(t), y, args)
+        bad = not _finite_tree(f)
+        for h in (1e-12, 1e-9, 1e-6, 1e-3):
+            if bad:
+                break
+            h *= max(1.0, abs(t))
+            yh = jax.tree_util.tree_map(lambda a, b, h=h: a + h * b, y, f)
+            bad = not _finite_tree(vector_field(jnp.asarray(t + h), yh, args))
+        if bad:
+            res.status = "diverged"
+            res.message = (f"vector field non-finite at or just after t = {t:.6g}: the solver"
+                           " stalled there; the last finite state is kept")
+    elif res.final_state is None:
+        t_back = float(res.times[-1]) if res.times.size else 0.0
+        if t_back > 0:
+            back = rerun(t_back)
+            y = jax.tree_util.tree_map(lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x,
+                                       back["y_final"])
+        else:
+            y = _to_numpy(y0)
+        if _finite_tree(y):
+            res.final_state, res.final_time = y, t_back
+            res.message += f"; recovered: final_state is the last finite state, at t = {t_back:.6g}"
+    return res
 
 
 _seen_flow: set = set()
