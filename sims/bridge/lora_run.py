@@ -19,7 +19,6 @@ import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 
@@ -133,13 +132,17 @@ def _build_model(cfg: BridgeLoRAConfig):
     path = minilm_path()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     verbosity = hf_logging.get_verbosity()
+    bar = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()  # "newly initialized classifier" is expected: we train it
+    hf_logging.disable_progress_bar()  # keeps --json output and logs clean
     try:
         model = BertForSequenceClassification.from_pretrained(
             path, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
             local_files_only=True)
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bar:
+            hf_logging.enable_progress_bar()
 
     def tokenise(sentences):
         enc = tok(sentences, padding="max_length", truncation=True, max_length=cfg.max_length,
@@ -174,7 +177,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,
     ``A_singular_values``, ``B_singular_values``, ``effective_rank``, ``stable_rank``,
     ``growth_slopes``, ``growth_r2``, ``equal_rate_spread``), ``loss`` (every step),
-    ``summary`` and ``timing``. Arrays are NumPy float64 (see :func:`to_json`).
+    ``summary`` and ``timing``. Arrays are NumPy (see :func:`sims.bridge.record.to_json`).
     """
     torch = import_torch()
     from peft import LoraConfig, get_peft_model
@@ -292,21 +295,3 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         "timing": timing,
     }
 
-
-def to_json(run: dict) -> dict:
-    """The run with arrays as nested lists and NaN as None (strict JSON)."""
-
-    def conv(x: Any):
-        if isinstance(x, dict):
-            return {k: conv(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [conv(v) for v in x]
-        if isinstance(x, np.ndarray):
-            return conv(x.tolist())
-        if isinstance(x, (float, np.floating)):
-            return float(x) if math.isfinite(x) else None
-        if isinstance(x, np.integer):
-            return int(x)
-        return x
-
-    return conv(run)

@@ -1,0 +1,95 @@
+"""Bridge runs in the result store: float64 arrays + JSON metadata (torch version, device, dtype,
+hyperparameters), through :meth:`sims.store.ResultStore.put_record`.
+
+The key is the run's config (``run["config"]``) plus the torch release (``2.13.0``, without the
+``+cpu``/``+cu128`` build tag, so a GPU record and a CPU run of the same config differ only by
+the config's ``device``). Arrays are stored as ``steps``, ``loss`` and
+``modules/<module name>/<measurement>``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["record_key", "run_to_record", "record_to_run", "store_run", "load_run", "to_json"]
+
+_SEP = "/"
+
+
+def to_json(run: Any):
+    """Arrays as nested lists, NumPy scalars as Python numbers, NaN/inf as None (strict JSON)."""
+    if isinstance(run, dict):
+        return {k: to_json(v) for k, v in run.items()}
+    if isinstance(run, (list, tuple)):
+        return [to_json(v) for v in run]
+    if isinstance(run, np.ndarray):
+        return to_json(run.tolist())
+    if isinstance(run, (float, np.floating)):
+        return float(run) if math.isfinite(run) else None
+    if isinstance(run, np.integer):
+        return int(run)
+    return run
+
+
+def _torch_release(version: str) -> str:
+    return version.split("+", 1)[0]
+
+
+def record_key(config: dict, torch_version: str) -> dict:
+    """What the store hashes for a bridge run."""
+    return {**config, "torch_release": _torch_release(torch_version)}
+
+
+def run_to_record(run: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """(arrays, metadata) of a run from :func:`~sims.bridge.lora_run.run_lora` or ``run_dmf``."""
+    arrays: dict[str, np.ndarray] = {
+        "steps": np.asarray(run["steps"], dtype=np.int64),
+        "loss": np.asarray(run["loss"], dtype=np.float64),
+    }
+    scalars: dict[str, dict] = {}
+    for name, meas in run["modules"].items():
+        scalars[name] = {}
+        for k, v in meas.items():
+            if isinstance(v, np.ndarray):
+                arrays[_SEP.join(("modules", name, k))] = np.asarray(v, dtype=np.float64)
+            else:
+                scalars[name][k] = v
+    meta = {k: v for k, v in run.items() if k not in ("steps", "loss", "modules")}
+    meta["module_scalars"] = scalars
+    meta["module_names"] = list(run["modules"])
+    return arrays, {"bridge": to_json(meta)}
+
+
+def record_to_run(arrays: dict[str, np.ndarray], meta: dict) -> dict:
+    """Inverse of :func:`run_to_record` (scalars that were NaN come back as NaN)."""
+    b = meta["bridge"]
+    modules: dict[str, dict] = {n: {} for n in b["module_names"]}
+    for key, arr in arrays.items():
+        if key.startswith("modules" + _SEP):
+            _, rest = key.split(_SEP, 1)
+            name, meas = rest.rsplit(_SEP, 1)
+            modules[name][meas] = arr
+    for name, sc in b["module_scalars"].items():
+        for k, v in sc.items():
+            modules[name][k] = float("nan") if v is None else v
+    run = {k: v for k, v in b.items() if k not in ("module_scalars", "module_names")}
+    run.update(steps=arrays["steps"], loss=arrays["loss"], modules=modules)
+    return run
+
+
+def store_run(store, run: dict) -> str:
+    """Put ``run`` into ``store`` (a :class:`sims.store.ResultStore`); returns the key."""
+    arrays, meta = run_to_record(run)
+    meta["bridge_record"] = 1
+    return store.put_record(record_key(run["config"], run["torch_version"]), arrays, meta)
+
+
+def load_run(store, config: dict, torch_version: str) -> dict | None:
+    """The stored run for ``config`` (a ``to_dict()``), or None if absent or corrupt."""
+    got = store.get_record(record_key(config, torch_version))
+    if got is None:
+        return None
+    return record_to_run(*got)
