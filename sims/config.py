@@ -147,6 +147,10 @@ class DMFConfig(_Config):
             raise GflabInputError("method", "adaptive or gd:ETA for the dmf model", self.method)
         if kind == "gd" and self.steps is None:
             raise GflabInputError("steps", "a step count with --method gd:ETA", None)
+        if kind == "gd" and self.t1 is not None:
+            raise GflabInputError("t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1)
+        if kind == "adaptive" and self.steps is not None:
+            raise GflabInputError("steps", "no --steps with --method adaptive (use --t1 or --until-converged)", self.steps)
         if self.steps is not None:
             positive_int("steps", self.steps)
         one_of("normalisation", self.normalisation, ("sum", "mean"))

@@ -292,7 +292,10 @@ def make_target(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
                 raise GflabInputError("target", "a finite constant", spec)
             return ones_target(n, v)
         if kind == "lowrank" and arg:
-            return lowrank_target(n, int(arg), seed + 7919)
+            r = int(arg)
+            if not 1 <= r <= n:
+                raise GflabInputError("target", f"lowrank:R with R in [1, n={n}]", spec)
+            return lowrank_target(n, r, seed + 7919)
     except ValueError as e:
         if isinstance(e, GflabInputError):
             raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 
 import numpy as np
 
@@ -22,6 +23,11 @@ LORA_EXAMPLES = """examples:
 
 
 DEFAULT_BETA = 1e-6
+
+# argparse only treats -1 and -1.5 as negative numbers; let -1e-3 and -inf through as values too,
+# so that `--alpha -1e-3` reaches validation ("alpha: expected a real number > 0") instead of
+# failing with "expected one argument"
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
 
 
 def register(sub) -> None:
@@ -52,6 +58,7 @@ def register(sub) -> None:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true", help="print the JSON contract")
     d.set_defaults(func=run_dmf)
+    d._negative_number_matcher = _NEGATIVE_NUMBER
 
     lo = models.add_parser("lora", help="LoRA-style factorisation (DESIGN §2.2)", epilog=LORA_EXAMPLES,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -81,6 +88,7 @@ def register(sub) -> None:
     lo.add_argument("--seed", type=int, default=0)
     lo.add_argument("--json", action="store_true")
     lo.set_defaults(func=run_lora)
+    lo._negative_number_matcher = _NEGATIVE_NUMBER
 
 
 def run_dmf(args) -> int:

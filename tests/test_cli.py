@@ -1,0 +1,120 @@
+"""`gflab simulate` in-process: the JSON contract and one-line errors with exit code 2.
+
+Runs reuse the shapes of tests/test_sims.py (DMF depth 3, n = 4; LoRA 6×7 rank 3) so that the JIT
+cache serves them when the files run together.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gflab.cli import main
+from theory import closed_forms as CF
+
+
+def _run(argv):
+    """Exit code of ``gflab argv`` (argparse errors raise SystemExit; GflabInputError returns 2)."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+FINAL_KEYS = {"matrix", "singular_values", "stable_rank", "effective_rank", "loss"}
+
+
+def test_simulate_dmf_json(capsys):
+    code = _run(["simulate", "dmf", "--depth", "3", "--n", "4", "--init", "mimic", "--m", "3",
+                 "--alpha", "1e-2", "--mask", "diagonal", "--target", "ones", "--until-converged",
+                 "--json"])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == ""
+    doc = json.loads(out.out)
+    assert {"config", "times", "singular_values", "final", "status", "stats"} <= set(doc)
+    assert FINAL_KEYS <= set(doc["final"])
+    assert doc["status"] == "converged" and doc["config"]["model"] == "dmf"
+    assert doc["config"]["m"] == 3.0 and doc["config"]["t1"] is None
+    assert len(doc["times"]) == len(doc["singular_values"]) and len(doc["singular_values"][0]) == 4
+    lim = CF.mimic_limit(4, 3, 1e-2, 3.0)
+    # same tolerance as tests/test_sims.py::test_dmf_limit_matches_closed_form
+    np.testing.assert_allclose(doc["final"]["matrix"], lim.matrix(), atol=1e-6)
+    assert doc["final"]["stable_rank"] == pytest.approx(lim.stable_rank, rel=1e-5)
+    assert doc["stats"]["solver"] == "tsit5+pid" and doc["stats"]["steps"] > 0
+
+
+def test_simulate_lora_json(capsys):
+    code = _run(["simulate", "lora", "--rows", "6", "--cols", "7", "--rank", "3",
+                 "--target-svals", "1,4,9", "--flow", "gf", "--gamma", "1e-2", "--t1", "8", "--json"])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == ""
+    doc = json.loads(out.out)
+    assert {"config", "times", "singular_values", "proxies", "final", "status", "stats"} <= set(doc)
+    assert FINAL_KEYS <= set(doc["final"])
+    assert doc["status"] in ("converged", "t1_reached")
+    assert np.shape(doc["proxies"]) == (len(doc["times"]), 3)
+    # the proxies are d_i = u_iᵀ(AB)v_i, so their last row equals the final proxies
+    np.testing.assert_allclose(doc["proxies"][-1], doc["final"]["proxies"], rtol=1e-9)
+    # gradient flow from a generic small init converges to the best rank-3 approximation: s_i;
+    # by t = 8 the slowest mode (s = 1, ~ln(1/p0)/2 ≈ 4.6 to arrive) is within 1 % of its target
+    np.testing.assert_allclose(doc["final"]["singular_values"], [9.0, 4.0, 1.0], rtol=1e-2)
+
+
+def test_simulate_lora_discrete_json(capsys):
+    code = _run(["simulate", "lora", "--rows", "6", "--cols", "7", "--rank", "3",
+                 "--target-svals", "1,4,9", "--flow", "specgf", "--gamma", "1e-3",
+                 "--method", "specgd:0.01", "--steps", "800", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["time_unit"] == "k" and doc["stats"]["solver"] == "specgd"
+    assert doc["times"][-1] == 800 and doc["config"]["beta"] is None
+
+
+def test_human_readable_summary(capsys):
+    assert _run(["simulate", "dmf", "--depth", "3", "--n", "4", "--m", "3", "--alpha", "1e-2"]) == 0
+    out = capsys.readouterr().out
+    assert "status     converged" in out and "stable rank" in out
+
+
+BAD = [
+    (["dmf", "--depth", "1", "--n", "4"], "depth"),
+    (["dmf", "--depth", "3", "--n", "4", "--alpha", "nan"], "--alpha"),
+    (["dmf", "--depth", "3", "--n", "4", "--alpha", "inf"], "alpha"),
+    (["dmf", "--depth", "3", "--n", "4", "--alpha", "-1e-3"], "alpha"),
+    (["dmf", "--depth", "3", "--n", "4", "--m", "1"], "m"),
+    (["dmf", "--depth", "3", "--n", "4", "--mask", "stripes"], "mask"),
+    (["dmf", "--depth", "3", "--n", "4", "--mask", "block:3"], "blocks"),
+    (["dmf", "--depth", "3", "--n", "4", "--mask", "bernoulli:1.5"], "p"),
+    (["dmf", "--depth", "3", "--n", "4", "--target", "lowrank:9"], "target"),
+    (["dmf", "--depth", "3", "--n", "4", "--init", "zeros"], "init"),
+    (["dmf", "--depth", "3", "--n", "4", "--method", "gd:0.1"], "steps"),
+    (["dmf", "--depth", "3", "--n", "4", "--method", "gd:0.1", "--steps", "10", "--t1", "5"], "t1"),
+    (["dmf", "--depth", "3", "--n", "4", "--steps", "10"], "steps"),
+    (["dmf", "--depth", "3", "--n", "4", "--normalisation", "max"], "normalisation"),
+    (["lora", "--flow", "specgf", "--beta", "0", "--t1", "4"], "beta"),
+    (["lora", "--gamma", "-1"], "gamma"),
+    (["lora", "--rows", "3", "--cols", "7", "--rank", "5"], "rank"),
+    (["lora", "--rank", "3", "--target-svals", "1,1,2"], "target_svals"),
+    (["lora", "--rank", "2", "--target-svals", "1,-2"], "target_svals"),
+    (["lora", "--method", "specgd:0.01", "--t1", "4"], "t1"),
+    (["lora", "--flow", "gf", "--method", "gd:0.01", "--t1", "4"], "t1"),
+    (["lora", "--flow", "gf", "--method", "muon:0.01", "--steps", "4"], "flow"),
+    (["lora", "--method", "euler:0", "--t1", "1"], "method"),
+    (["lora", "--method", "rk4", "--t1", "1"], "method"),
+    (["lora", "--l2", "-0.5", "--t1", "1"], "l2"),
+    (["lora", "--momentum", "1.0", "--method", "muon:0.01", "--steps", "5"], "momentum"),
+]
+
+
+@pytest.mark.parametrize(("argv", "parameter"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2(capsys, argv, parameter):
+    code = _run(["simulate", *argv])
+    out = capsys.readouterr()
+    assert code == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    assert "Traceback" not in out.err and out.out == ""
+    assert lines[0].startswith("gflab simulate")
+    # the message names the offending parameter first ("<name>: expected ...") or as argparse does
+    assert f"error: {parameter}: expected" in lines[0] or f"argument {parameter}" in lines[0], lines[0]
