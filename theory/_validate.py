@@ -20,7 +20,15 @@ class GflabInputError(ValueError):
         self.parameter = parameter
         self.allowed = allowed
         self.got = got
-        super().__init__(f"{parameter}: expected {allowed}, got {got!r}")
+        super().__init__(f"{parameter}: expected {allowed}, got {_short(got)}")
+
+
+def _short(got: Any) -> str:
+    """One line, at most 120 characters: the CLI prints the message as a single line."""
+    if isinstance(got, np.ndarray):
+        return f"an array of shape {got.shape}"
+    text = " ".join(repr(got).split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _is_real(x: Any) -> bool:
