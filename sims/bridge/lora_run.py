@@ -245,7 +245,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
             probe.record(step)
             probe_seconds += time.perf_counter() - t0
         if progress is not None and step % max(1, cfg.steps // 10) == 0:
-            progress(f"step {step}/{cfg.steps} loss {float(out.loss):.4f}")
+            progress(f"step {step}/{cfg.steps} loss {float(out.loss.detach()):.4f}")
     synchronize(device)
     wall = time.perf_counter() - t_start
 

@@ -1,0 +1,253 @@
+"""``gflab bridge lora|dmf|bench``: measure real PyTorch training runs with gflab's probes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gflab.cli._common import finite_float, print_json
+
+LORA_EXAMPLES = """examples:
+  gflab bridge lora --model tiny --optimizer muon --steps 200
+  gflab bridge lora --model minilm --optimizer adamw --steps 300 --modules query,value --json
+  gflab bridge lora --model tiny --optimizer spec-exact --init small-random --seeds 0,1,2
+  gflab bridge lora --model minilm --optimizer muon --device cuda --steps 1000 --out runs/
+"""
+
+DMF_EXAMPLES = """examples:
+  gflab bridge dmf --depth 3 --n 100 --rank 5 --observed 0.2 --alpha 1e-2 --steps 2000 --lr 20
+  gflab bridge dmf --depth 2 --pretrain-observed 0.1 --switch-step 1000 --steps 3000 --json
+  gflab bridge dmf --depth 3 --n 20 --mask block:4 --lr 2 --alpha 1e-3 --init orthogonal
+"""
+
+BENCH_EXAMPLES = """examples:
+  gflab bridge bench
+  gflab bridge bench --model tiny --every 10 --steps 100 --json
+"""
+
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        msg = f"expected comma-separated integers, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if not vals:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return vals
+
+
+def _common(p) -> None:
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--seed", type=int, default=None, help="one seed (default 0)")
+    g.add_argument("--seeds", type=_seed_list, default=None, help="several seeds, e.g. 0,1,2")
+    p.add_argument("--every", type=int, default=None, help="probe every k steps")
+    p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
+    p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
+    p.add_argument("--store", default=None,
+                   help="result store folder (default $GFLAB_STORE or .gflab-cache/results)")
+    p.add_argument("--no-store", action="store_true", help="do not record runs in the store")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("bridge", help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
+                       description="Apply gflab's measurements to real PyTorch training runs.")
+    kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
+
+    lo = kinds.add_parser("lora", help="LoRA fine-tuning of a BERT on a generated text task",
+                          epilog=LORA_EXAMPLES, formatter_class=_RAW)
+    lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
+    lo.add_argument("--optimizer", default="muon", help="muon | adamw | spec-exact")
+    lo.add_argument("--steps", type=int, default=200)
+    lo.add_argument("--rank", type=int, default=8)
+    lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
+    lo.add_argument("--init", default="lora", help="lora (B=0) | small-random | exchanged (A=0)")
+    lo.add_argument("--lr", type=finite_float, default=None,
+                    help="LoRA learning rate (default 0.02 muon/spec-exact, 2e-3 adamw)")
+    lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
+    lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")
+    lo.add_argument("--weight-decay", type=finite_float, default=0.0, help="on LoRA matrices")
+    lo.add_argument("--head-weight-decay", type=finite_float, default=0.0)
+    lo.add_argument("--momentum", type=finite_float, default=0.95, help="Muon/spec-exact momentum")
+    lo.add_argument("--no-nesterov", action="store_true")
+    lo.add_argument("--adjust-lr-fn", default="original", help="original | match_rms_adamw")
+    lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
+    lo.add_argument("--batch-size", type=int, default=32)
+    lo.add_argument("--burn-in", type=int, default=None,
+                    help="steps excluded from growth fits (default 20%% of --steps)")
+    _common(lo)
+    lo.set_defaults(func=run_lora_cmd)
+
+    d = kinds.add_parser("dmf", help="deep linear matrix completion in torch (DESIGN §2.1)",
+                         epilog=DMF_EXAMPLES, formatter_class=_RAW)
+    d.add_argument("--depth", type=int, default=3)
+    d.add_argument("--n", type=int, default=100)
+    d.add_argument("--rank", type=int, default=5, help="rank of the random target")
+    d.add_argument("--observed", type=finite_float, default=0.2, help="Bernoulli probability of Ω2")
+    d.add_argument("--mask", default=None, help="diagonal | block:K | superdiag (not Bernoulli)")
+    d.add_argument("--alpha", type=finite_float, default=1e-2, help="init scale alpha")
+    d.add_argument("--init", default="gaussian",
+                   help="gaussian | tied-gaussian | identity | orthogonal")
+    d.add_argument("--steps", type=int, default=2000)
+    d.add_argument("--lr", type=finite_float, default=20.0, help="GD step on the half-mean loss")
+    d.add_argument("--pretrain-observed", type=finite_float, default=None,
+                   help="Bernoulli probability of Ω1 ⊂ Ω2 trained before --switch-step")
+    d.add_argument("--switch-step", type=int, default=0)
+    d.add_argument("--coupling-entries", type=int, default=256,
+                   help="observed entries used for the tangent-kernel coupling")
+    _common(d)
+    d.set_defaults(func=run_dmf_cmd)
+
+    b = kinds.add_parser("bench", help="probe overhead per logged step vs a training step",
+                         epilog=BENCH_EXAMPLES, formatter_class=_RAW)
+    b.add_argument("--model", default="minilm", help="minilm | tiny")
+    b.add_argument("--every", type=int, default=10)
+    b.add_argument("--steps", type=int, default=60)
+    b.add_argument("--optimizer", default="muon")
+    b.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=run_bench_cmd)
+
+
+def _progress(args):
+    if args.json:
+        return None
+    return lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def _seeds(args) -> tuple[int, ...]:
+    if args.seeds is not None:
+        return args.seeds
+    return (0 if args.seed is None else args.seed,)
+
+
+def run_lora_cmd(args) -> int:
+    from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+
+    runs = []
+    for seed in _seeds(args):
+        cfg = BridgeLoRAConfig(
+            model=args.model, optimizer=args.optimizer, steps=args.steps, rank=args.rank,
+            modules=tuple(m.strip() for m in args.modules.split(",") if m.strip()),
+            init=args.init, device=args.device, seed=seed, lr=args.lr, head_lr=args.head_lr,
+            lora_alpha=args.lora_alpha, weight_decay=args.weight_decay,
+            head_weight_decay=args.head_weight_decay, momentum=args.momentum,
+            nesterov=not args.no_nesterov, adjust_lr_fn=args.adjust_lr_fn,
+            init_scale=args.init_scale, batch_size=args.batch_size,
+            every=args.every if args.every is not None else 10, burn_in=args.burn_in,
+        )
+        runs.append(run_lora(cfg, progress=_progress(args)))
+    return _finish(args, runs, "lora")
+
+
+def run_dmf_cmd(args) -> int:
+    from sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
+
+    runs = []
+    for seed in _seeds(args):
+        cfg = BridgeDMFConfig(
+            depth=args.depth, n=args.n, rank=args.rank, observed=args.observed, mask=args.mask,
+            alpha=args.alpha, init=args.init, steps=args.steps, lr=args.lr,
+            pretrain_observed=args.pretrain_observed, switch_step=args.switch_step,
+            device=args.device, seed=seed, every=args.every if args.every is not None else 50,
+            coupling_entries=args.coupling_entries,
+        )
+        runs.append(run_dmf(cfg, progress=_progress(args)))
+    code = _finish(args, runs, "dmf")
+    return code if all(r["summary"]["status"] == "finished" for r in runs) else 1
+
+
+def _aggregate(runs: list[dict]) -> dict:
+    """Mean and standard deviation over seeds of every numeric summary entry."""
+    out: dict = {}
+    for key in runs[0]["summary"]:
+        vals = [r["summary"][key] for r in runs]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            arr = np.asarray(vals, dtype=np.float64)
+            arr = arr[np.isfinite(arr)]
+            out[key] = float(arr.mean()) if arr.size else None
+            out[key + "_std"] = float(arr.std(ddof=1)) if arr.size > 1 else None
+    return out
+
+
+def _finish(args, runs: list[dict], kind: str) -> int:
+    from sims.bridge.record import store_run, to_json
+
+    keys = []
+    if not args.no_store:
+        from sims.store import ResultStore
+
+        store = ResultStore(args.store)
+        keys = [store_run(store, r) for r in runs]
+    payloads = [to_json(r) for r in runs]
+    for p, k in zip(payloads, keys, strict=False):
+        p["store_key"] = k
+    if args.out:
+        outdir = Path(args.out)
+        outdir.mkdir(parents=True, exist_ok=True)
+        for p in payloads:
+            c = p["config"]
+            tag = c.get("optimizer", f"depth{c.get('depth')}")
+            path = outdir / f"bridge-{kind}-{c.get('model', 'dmf')}-{tag}-seed{c['seed']}.json"
+            path.write_text(json.dumps(p, allow_nan=False))
+    if len(payloads) == 1:
+        doc = payloads[0]
+    else:
+        first = payloads[0]
+        doc = {"config": first["config"], "device": first["device"],
+               "torch_version": first["torch_version"],
+               "seeds": [p["config"]["seed"] for p in payloads],
+               "runs": payloads, "summary": to_json(_aggregate(runs))}
+    if args.json:
+        print_json(doc)
+        return 0
+    _print_human(doc, payloads, kind)
+    return 0
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if math.isfinite(v) else "nan"
+    return "n/a" if v is None else str(v)
+
+
+def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
+    c = doc["config"]
+    shown = ("model", "optimizer", "init", "rank", "modules", "lr", "steps", "depth", "n",
+             "observed", "alpha", "pretrain_observed", "switch_step")
+    print(f"bridge {kind}  ({', '.join(f'{k}={c[k]}' for k in shown if k in c)})")
+    print(f"device {doc['device']}  torch {doc['torch_version']}  seeds "
+          f"{', '.join(str(p['config']['seed']) for p in payloads)}")
+    for key, val in doc["summary"].items():
+        if not key.endswith("_std"):
+            std = doc["summary"].get(key + "_std")
+            print(f"  {key:<26} {_fmt(val)}" + (f"  ± {_fmt(std)}" if std is not None else ""))
+    if payloads[0].get("store_key"):
+        print(f"stored as {', '.join(p['store_key'][:12] for p in payloads)}")
+
+
+def run_bench_cmd(args) -> int:
+    from sims.bridge.bench import probe_overhead
+
+    res = probe_overhead(model=args.model, every=args.every, steps=args.steps,
+                         optimizer=args.optimizer, device=args.device)
+    if args.json:
+        print_json(res)
+        return 0
+    print(f"probe overhead  model {res['model']} ({res['n_modules']} LoRA modules), "
+          f"device {res['device']}, torch {res['torch_version']}")
+    print(f"  training step           {res['train_seconds_per_step'] * 1e3:.2f} ms")
+    print(f"  probe per logged step   {res['probe_seconds_per_log'] * 1e3:.2f} ms"
+          f"  ({100 * res['per_log_fraction']:.2f} % of a step)")
+    print(f"  amortised at k = {res['every']:<3}    {100 * res['amortised_fraction']:.3f} %"
+          f"  (goal <= {100 * res['goal_amortised_fraction']:.0f} %)")
+    return 0
