@@ -1,0 +1,157 @@
+"""Loss of plasticity in deep matrix completion (DESIGN §2.1, plasticity protocol; claim DMC-5).
+
+Phase 1 trains on the pretrain mask Ω1 (until converged, or up to a switch time T_c); phase 2
+trains on Ω2 starting from phase 1's final factors ("resumed"), and, for comparison, from the same
+initial factors ("scratch"). Both phases are gradient flow (or plain GD) on the same target, with
+the same solver settings, so the only difference between "resumed" and "scratch" is where
+phase 2 starts. Each phase reports the final measurements of :func:`sims.dmf.package_dmf` plus
+``time_to_converge``: the flow time (or GD step count) at which the relative loss reached the
+config's ``converge_tol`` (``inf`` when it did not within the horizon).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sims.config import DMFConfig, _Config
+from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from sims.result import SimResult, _clean
+from theory import dmf as T
+from theory._validate import GflabInputError, positive_real
+
+__all__ = ["PlasticityConfig", "PlasticityResult", "simulate_plasticity", "phase_summary"]
+
+
+@dataclass(frozen=True)
+class PlasticityConfig(_Config):
+    """A plasticity experiment: ``base`` fields of a :class:`DMFConfig` plus the pretrain mask.
+
+    ``switch`` is the end of phase 1: ``None`` runs phase 1 until converged (adaptive) — for GD
+    (``method="gd:ETA"``) it is a step count and is required. ``mask`` is Ω2 and ``pretrain_mask``
+    Ω1; named masks are drawn from ``seed`` (Ω1 ⊂ Ω2 is *not* enforced: the protocol allows any
+    pair, DESIGN uses nested ones).
+    """
+
+    depth: int
+    n: int
+    init: str = "mimic"
+    m: float = math.inf
+    alpha: float = 1e-3
+    pretrain_mask: str = "diagonal"
+    mask: str = "superdiag"
+    target: str = "ones"
+    seed: int = 0
+    switch: float | None = None
+    t_max: float = 1e7
+    method: str = "adaptive"
+    steps: int | None = None
+    normalisation: str = "sum"
+    rtol: float = 1e-9
+    atol: float = 1e-14
+    converge_tol: float = 1e-16
+    n_save: int = 200
+
+    model = "dmf-plasticity"
+
+    def __post_init__(self):
+        self.phase(1)  # validates every shared field through DMFConfig
+        self.phase(2)
+        if self.switch is not None:
+            positive_real("switch", self.switch)
+        if self.method.startswith("gd") and self.switch is None:
+            raise GflabInputError("switch", "a phase-1 step count with --method gd:ETA", None)
+
+    def phase(self, which: int) -> DMFConfig:
+        """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""
+        gd = self.method.startswith("gd")
+        common = dict(
+            depth=self.depth, n=self.n, init=self.init, m=self.m, alpha=self.alpha,
+            target=self.target, seed=self.seed, t_max=self.t_max, method=self.method,
+            normalisation=self.normalisation, rtol=self.rtol, atol=self.atol,
+            converge_tol=self.converge_tol, n_save=self.n_save,
+        )
+        if which == 1:
+            if gd:
+                return DMFConfig(mask=self.pretrain_mask, steps=int(self.switch), **common)
+            return DMFConfig(mask=self.pretrain_mask, t1=self.switch,
+                             grid="log" if self.switch is not None else None, **common)
+        return DMFConfig(mask=self.mask, steps=self.steps if gd else None, **common)
+
+
+@dataclass
+class PlasticityResult:
+    """The three runs of a plasticity experiment (times of ``resumed`` start at 0 at the switch)."""
+
+    config: dict
+    pretrain: SimResult
+    resumed: SimResult
+    scratch: SimResult
+
+    @property
+    def switch_time(self) -> float:
+        return float(self.pretrain.final.get("time", np.nan))
+
+    def to_json(self) -> dict:
+        return _clean({
+            "config": self.config,
+            "pretrain": phase_summary(self.pretrain),
+            "resumed": phase_summary(self.resumed),
+            "scratch": phase_summary(self.scratch),
+        })
+
+
+def _time_to_converge(res: SimResult) -> float:
+    return float(res.final.get("time", math.inf)) if res.status == "converged" else math.inf
+
+
+def phase_summary(res: SimResult) -> dict[str, Any]:
+    """Final fields of one phase (singular values, ranks, loss, test RMSE, matrix for n ≤ 64)."""
+    keys = ("singular_values", "stable_rank", "effective_rank", "loss", "test_rmse", "time",
+            "balancedness_drift", "matrix")
+    out = {k: res.final[k] for k in keys if k in res.final}
+    out["time_to_converge"] = _time_to_converge(res)
+    out["status"] = res.status
+    out["time_unit"] = res.time_unit
+    if res.message:
+        out["message"] = res.message
+    out["stats"] = res.stats
+    return out
+
+
+def simulate_plasticity(
+    config: PlasticityConfig,
+    run: Callable[[Any, Callable], SimResult] | None = None,
+) -> PlasticityResult:
+    """Run phase 1, then phase 2 resumed and from scratch.
+
+    ``run(key, runner)`` lets a caller memoise each phase (e.g. ``FigureContext.run``): ``key`` is
+    a config (phase 1, scratch) or a dict identifying the resumed run by the whole experiment.
+    """
+    run = run or (lambda key, runner: runner(key))
+    c1, c2 = config.phase(1), config.phase(2)
+    factors0, _, target = dmf_problem(c2)
+    mask2 = T.make_mask(config.mask, config.n, seed=config.seed)
+
+    def run_phase1(cfg):
+        f0, m1, tg = dmf_problem(cfg)
+        return package_dmf(cfg, solve_dmf_from(cfg, f0, m1, tg), m1, tg)
+
+    pre = run(c1, run_phase1)
+    if pre.final_state is None:
+        raise GflabInputError("pretrain", "a phase 1 that ends with finite factors", pre.status)
+
+    def run_resumed(_key):
+        raw = solve_dmf_from(c2, pre.final_state, mask2, target)
+        return package_dmf(c2, raw, mask2, target)
+
+    def run_scratch(cfg):
+        return package_dmf(cfg, solve_dmf_from(cfg, factors0, mask2, target), mask2, target)
+
+    resumed = run({"model": "dmf-plasticity-resumed", **config.to_dict()}, run_resumed)
+    scratch = run(c2, run_scratch)
+    return PlasticityResult(config.to_dict(), pre, resumed, scratch)
