@@ -285,3 +285,30 @@ def test_progress_draws_only_on_a_terminal():
     unknown = _Stream(True)
     assert list(progress(iter("ab"), stream=unknown)) == ["a", "b"]
     assert unknown.getvalue().endswith("\n")
+
+
+def test_open_window_path_with_show_stubbed(monkeypatch):
+    """The interactive entry point end to end, with plt.show replaced by one draw (no display)."""
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_runner, "_startup_env", lambda name: "agg")
+    monkeypatch.setattr(plt, "show", lambda: plt.gcf().canvas.draw())  # starts the animation
+    try:
+        ctl = demos.open_window(demos.get("depth"), {"n": 3})
+        assert ctl.animation is not None and ctl.values["n"] == 3
+        assert ctl.data["runs"][0].n == 3
+    finally:
+        plt.close("all")
+        plt.switch_backend("agg")
+
+
+def test_open_window_without_any_backend(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setattr(_runner, "_startup_env", lambda name: None)
+    monkeypatch.setattr(_runner, "INTERACTIVE_BACKENDS", ("no_such_backend",))
+    try:
+        with pytest.raises(ValueError, match="--save FILE.gif"):
+            demos.open_window(demos.get("depth"))
+    finally:
+        plt.switch_backend("agg")
