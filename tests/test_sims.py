@@ -205,8 +205,15 @@ def test_engine_statuses():
     r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0, t_nan=0.5), t1=1.0, save_ts=SAVE,
                    dt=0.01)
     assert r.status == "diverged" and 0.5 < _time_in(r.message) <= 0.52
-    assert r.final_state is None or np.all(np.isfinite(r.final_state))
     assert np.all(np.isfinite(r.saved["y"])) and r.times[-1] <= 0.5
+    # the last finite state is kept (re-solved to the last finite saved time): Euler's (1 − dt)^k
+    assert r.final_time == 0.5
+    np.testing.assert_allclose(r.final_state, 0.99**50, rtol=1e-12)
+    # the same field under the adaptive solver: NaN trial steps are rejected until the step size
+    # collapses at t = 0.5; reported as diverged (not max_steps), with the exact state exp(−0.5)
+    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0, t_nan=0.5), t1=1.0, save_ts=SAVE)
+    assert r.status == "diverged" and _time_in(r.message) == pytest.approx(0.5, abs=1e-6)
+    np.testing.assert_allclose(r.final_state, math.exp(-r.final_time), rtol=1e-7)
     # max_steps: reported, with the time reached
     r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), t1=1.0, save_ts=SAVE, max_steps=3)
     assert r.status == "max_steps" and r.final_time < 1.0
@@ -215,8 +222,8 @@ def test_engine_statuses():
 
 
 def _time_in(message: str) -> float:
-    """The time a status message names ("at t ≈ 0.51" / "at t = 0.51")."""
-    match = re.search(r"at t [≈=] ([-+0-9.eE]+)", message)
+    """The first time a status message names ("t ≈ 0.51" / "t = 0.51")."""
+    match = re.search(r"\bt [≈=] ([-+0-9.eE]+)", message)
     assert match, message
     return float(match.group(1))
 
