@@ -110,18 +110,23 @@ def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
     if kind == "gd":
         every = max(1, config.steps // (config.n_save - 1))
         args["lr"] = jnp.asarray(value)
-        return iterate(
+        raw = iterate(
             _gd_step, _gd_stats(with_matrix, config.coupling), _monitor, (y0, {}), args,
             steps=config.steps, save_every=every, tol=config.converge_tol, blowup=1e12,
         )
-    grid = config.grid or ("linear" if config.t1 is not None else "log")
-    ts = save_grid(config.horizon, config.n_save, grid)
-    return solve_flow(
-        _field, _stats_fn(with_matrix, config.coupling), _monitor, y0, args,
-        t1=config.horizon, save_ts=ts, rtol=config.rtol, atol=config.atol,
-        tol=0.0 if config.t1 is not None else config.converge_tol, blowup=1e12,
-        max_steps=config.max_steps,
-    )
+    else:
+        grid = config.grid or ("linear" if config.t1 is not None else "log")
+        ts = save_grid(config.horizon, config.n_save, grid)
+        raw = solve_flow(
+            _field, _stats_fn(with_matrix, config.coupling), _monitor, y0, args,
+            t1=config.horizon, save_ts=ts, rtol=config.rtol, atol=config.atol,
+            tol=0.0 if config.t1 is not None else config.converge_tol, blowup=1e12,
+            max_steps=config.max_steps,
+        )
+    # the start the invariant's drift is measured from (not necessarily the config's own init:
+    # a resumed phase starts from pretrained factors)
+    raw.extra["factors0"] = [np.asarray(f) for f in factors]
+    return raw
 
 
 def _method(config: DMFConfig):
@@ -134,6 +139,11 @@ def simulate_dmf(config: DMFConfig) -> SimResult:
     factors, mask, target = dmf_problem(config)
     raw = solve_dmf_from(config, factors, mask, target)
     return package_dmf(config, raw, mask, target)
+
+
+def _start(config: DMFConfig, raw: RawSolve):
+    f0 = raw.extra.get("factors0")
+    return list(f0) if f0 is not None else list(dmf_problem(config)[0])
 
 
 def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
@@ -151,7 +161,7 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
             "effective_rank": float(M.effective_rank(W, sigma=sig)),
             "loss": float(0.5 * np.sum(R * R)),
             "test_rmse": float(np.sqrt(np.sum(unobs * (W - target) ** 2) / max(unobs.sum(), 1.0))),
-            "balancedness_drift": float(M.balancedness_residual(state, list(dmf_problem(config)[0]))),
+            "balancedness_drift": float(M.balancedness_residual(state, _start(config, raw))),
             "time": raw.final_time,
         }
         if W.shape[0] <= 64:
