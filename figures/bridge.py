@@ -17,8 +17,9 @@ def _configs(ctx):
 
     seeds = (0,) if ctx.fast else (0, 1)
     cpu = dict(model="tiny", steps=60 if ctx.fast else 150, every=5, device="cpu")
-    gpu = {o: [BridgeLoRAConfig(optimizer=o, seed=s, **GPU_RECORD) for s in seeds]
-           for o in OPTIMIZERS}
+    gpu = {
+        o: [BridgeLoRAConfig(optimizer=o, seed=s, **GPU_RECORD) for s in seeds] for o in OPTIMIZERS
+    }
     cpu = {o: [BridgeLoRAConfig(optimizer=o, seed=s, **cpu) for s in seeds] for o in OPTIMIZERS}
     return gpu, cpu
 
@@ -32,8 +33,10 @@ def _runs(ctx):
 
     gpu, cpu = _configs(ctx)
     if ctx.store is not None:
-        found = {o: [load_run(ctx.store, c.to_dict(), torch.__version__) for c in cs]
-                 for o, cs in gpu.items()}
+        found = {
+            o: [load_run(ctx.store, c.to_dict(), torch.__version__) for c in cs]
+            for o, cs in gpu.items()
+        }
         if all(r is not None for rs in found.values() for r in rs):
             for cs in gpu.values():
                 ctx.configs.extend(c.to_dict() for c in cs)
@@ -102,8 +105,13 @@ def lora_spectra(ctx):
         r = meas.shape[1]
         colors = plt.cm.viridis(np.linspace(0.0, 0.9, r))
         for i in range(r):
-            ax.plot(steps[keep], meas[keep, i], color=colors[i], lw=1.6,
-                    label=f"σ{i + 1}/σ1" if i in (0, 1, r - 1) else None)
+            ax.plot(
+                steps[keep],
+                meas[keep, i],
+                color=colors[i],
+                lw=1.6,
+                label=f"σ{i + 1}/σ1" if i in (0, 1, r - 1) else None,
+            )
             ax.plot(tp, pred[:, i], color=colors[i], lw=1.0, ls="--")
         ax.axvline(rs[0]["config"]["burn_in"], color="0.5", lw=0.8, ls=":")
         spread = float(np.mean([r_["summary"]["equal_rate_spread"] for r_ in rs]))
@@ -120,10 +128,13 @@ def lora_spectra(ctx):
     axes[1].plot([], [], color="0.5", ls=":", lw=0.8, label="burn-in")
     axes[1].legend(loc="center right", frameon=True)
     c = runs["muon"][0]["config"]
-    style.footer(fig, f"{source}: model {c['model']}, rank {c['rank']}, modules "
-                      f"{','.join(c['modules'])}, init {c['init']}, {c['steps']} steps, probe "
-                      f"every {c['every']}, seeds {meta['seeds']}; mean over modules and seeds; "
-                      "prediction: √σ_i(t) = √σ_i(t0) + c̄ (t − t0), c̄ the mean fitted slope")
+    style.footer(
+        fig,
+        f"{source}: model {c['model']}, rank {c['rank']}, modules "
+        f"{','.join(c['modules'])}, init {c['init']}, {c['steps']} steps, probe "
+        f"every {c['every']}, seeds {meta['seeds']}; mean over modules and seeds; "
+        "prediction: √σ_i(t) = √σ_i(t0) + c̄ (t − t0), c̄ the mean fitted slope",
+    )
     fig.tight_layout()
     meta["device"] = runs["muon"][0]["device"]
     meta["torch_version"] = runs["muon"][0]["torch_version"]

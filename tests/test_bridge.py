@@ -48,10 +48,12 @@ def test_lora_product_svals_match_dense_svd(dtype):
     ref = dense_svals(A, B, 2.5)[:8]
     assert s.dtype == torch.float64
     np.testing.assert_allclose(s.numpy(), ref, rtol=RTOL, atol=1e-14 * ref[0])
-    np.testing.assert_allclose(sA.numpy(), np.linalg.svd(A.double().numpy(), compute_uv=False),
-                               rtol=RTOL)
-    np.testing.assert_allclose(sB.numpy(), np.linalg.svd(B.double().numpy(), compute_uv=False),
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        sA.numpy(), np.linalg.svd(A.double().numpy(), compute_uv=False), rtol=RTOL
+    )
+    np.testing.assert_allclose(
+        sB.numpy(), np.linalg.svd(B.double().numpy(), compute_uv=False), rtol=RTOL
+    )
 
 
 def test_lora_product_svals_batched_and_zero():
@@ -70,23 +72,28 @@ def test_measures_on_torch_equal_numpy():
     Wt = torch.tensor(W)
     for f in (M.singular_values, M.stable_rank, M.effective_rank):
         np.testing.assert_allclose(f(Wt).numpy(), np.asarray(f(W)), rtol=RTOL)
-    np.testing.assert_allclose(M.effective_rank(Wt, power=2).numpy(), M.effective_rank(W, power=2),
-                               rtol=RTOL)
+    np.testing.assert_allclose(
+        M.effective_rank(Wt, power=2).numpy(), M.effective_rank(W, power=2), rtol=RTOL
+    )
     factors = D.gaussian_init(6, 3, 1.0, seed=2)
     ft = [torch.tensor(f) for f in factors]
     for a, b in zip(M.balancedness(ft), M.balancedness(factors), strict=True):
         np.testing.assert_allclose(a.numpy(), b, rtol=RTOL, atol=1e-14)
     ref = [f * 1.1 for f in factors]
-    np.testing.assert_allclose(float(M.balancedness_residual(ft, [torch.tensor(r) for r in ref])),
-                               float(M.balancedness_residual(factors, ref)), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(M.balancedness_residual(ft, [torch.tensor(r) for r in ref])),
+        float(M.balancedness_residual(factors, ref)),
+        rtol=RTOL,
+    )
     mask = D.block_diagonal_mask(6, 2)
     rows, cols = D.observed_indices(mask)
     K = D.tangent_kernel(factors, rows, cols)
     Kt = D.tangent_kernel(ft, torch.as_tensor(rows), torch.as_tensor(cols))
     np.testing.assert_allclose(Kt.numpy(), K, rtol=RTOL, atol=1e-14)
     groups = D.observation_groups(mask)
-    np.testing.assert_allclose(float(D.cross_coupling(Kt, groups)),
-                               float(D.cross_coupling(K, groups)), rtol=RTOL)
+    np.testing.assert_allclose(
+        float(D.cross_coupling(Kt, groups)), float(D.cross_coupling(K, groups)), rtol=RTOL
+    )
 
 
 def test_growth_fits_and_spread():
@@ -112,8 +119,9 @@ def test_pseudo_polar_is_theorys_polar(shape):
     G = torch.randn(*shape, dtype=torch.float64)
     np.testing.assert_allclose(pseudo_polar(G).numpy(), TL.polar(G).numpy(), atol=1e-12)
     assert float(pseudo_polar(torch.zeros(shape)).abs().max()) == 0.0
-    low = torch.randn(shape[0], 2, dtype=torch.float64) @ torch.randn(2, shape[1],
-                                                                      dtype=torch.float64)
+    low = torch.randn(shape[0], 2, dtype=torch.float64) @ torch.randn(
+        2, shape[1], dtype=torch.float64
+    )
     sv = torch.linalg.svdvals(pseudo_polar(low))
     np.testing.assert_allclose(sv[:2].numpy(), 1.0, rtol=1e-10)
     assert float(sv[2:].max()) < 1e-10
@@ -139,8 +147,18 @@ def test_spec_exact_step_matches_formula():
 
 def _check_run_against_dense(run, model_modules=None):
     """Schema of the JSON contract; final spectra against a dense SVD where modules are given."""
-    for key in ("config", "device", "torch_version", "steps", "modules", "summary", "loss",
-                "optimizer", "dtype", "timing"):
+    for key in (
+        "config",
+        "device",
+        "torch_version",
+        "steps",
+        "modules",
+        "summary",
+        "loss",
+        "optimizer",
+        "dtype",
+        "timing",
+    ):
         assert key in run
     T = len(run["steps"])
     r = run["config"]["rank"]
@@ -154,8 +172,9 @@ def _check_run_against_dense(run, model_modules=None):
 
 
 def test_tiny_lora_muon_end_to_end(tmp_path):
-    cfg = lora_run.BridgeLoRAConfig(model="tiny", optimizer="muon", steps=20, every=5, seed=3,
-                                    device="cpu")
+    cfg = lora_run.BridgeLoRAConfig(
+        model="tiny", optimizer="muon", steps=20, every=5, seed=3, device="cpu"
+    )
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     assert list(run["steps"]) == [0, 5, 10, 15, 20]
@@ -170,8 +189,10 @@ def test_tiny_lora_muon_end_to_end(tmp_path):
     store = ResultStore(tmp_path)
     store_run(store, run)
     back = load_run(store, run["config"], run["torch_version"])
-    np.testing.assert_array_equal(back["modules"][next(iter(run["modules"]))]["singular_values"],
-                                  first["singular_values"])
+    name = next(iter(run["modules"]))
+    np.testing.assert_array_equal(
+        back["modules"][name]["singular_values"], first["singular_values"]
+    )
     assert back["summary"] == to_json(run["summary"])
     assert back["device"] == "cpu"
 
@@ -183,8 +204,14 @@ def test_probe_on_live_peft_model_matches_dense():
     base, _ = lora_run._build_model(cfg)
     with pytest.warns(FutureWarning, match="is_gradient_checkpointing"):
         # peft 0.21.2 against transformers 5.23 (run_lora silences this same warning)
-        model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value"],
-                                                lora_dropout=0.0, task_type="SEQ_CLS"))
+        lcfg = LoraConfig(
+            r=4,
+            lora_alpha=8,
+            target_modules=["query", "value"],
+            lora_dropout=0.0,
+            task_type="SEQ_CLS",
+        )
+        model = get_peft_model(base, lcfg)
     probe = probes.LoRAProbe(model, every=1)
     lora_run._apply_init(probe.modules, cfg, torch.Generator().manual_seed(0))
     probe.record(0)
@@ -192,15 +219,18 @@ def test_probe_on_live_peft_model_matches_dense():
     for name, mod in probe.modules.items():
         ref = dense_svals(mod.lora_A["default"].weight, mod.lora_B["default"].weight, 2.0)[:4]
         np.testing.assert_allclose(arrays[name]["singular_values"][0], ref, rtol=1e-9)
-        np.testing.assert_allclose(arrays[name]["effective_rank"][0],
-                                   float(M.effective_rank(None, sigma=torch.tensor(ref))),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(
+            arrays[name]["effective_rank"][0],
+            float(M.effective_rank(None, sigma=torch.tensor(ref))),
+            rtol=1e-9,
+        )
 
 
 @pytest.mark.parametrize("optimizer,init", [("adamw", "exchanged"), ("spec-exact", "small-random")])
 def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
-    cfg = lora_run.BridgeLoRAConfig(model="tiny", optimizer=optimizer, init=init, steps=10,
-                                    every=5, device="cpu")
+    cfg = lora_run.BridgeLoRAConfig(
+        model="tiny", optimizer=optimizer, init=init, steps=10, every=5, device="cpu"
+    )
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     m = next(iter(run["modules"].values()))
@@ -208,14 +238,23 @@ def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
         assert np.all(m["A_singular_values"][0] == 0) and np.all(m["B_singular_values"][0] > 0)
     else:
         # small-random: σ(A) ≈ init_scale·(√d_in ± √r) for a 8×64 Gaussian
-        assert np.all((m["A_singular_values"][0] > 1e-3 * 4) & (m["A_singular_values"][0] < 1e-3 * 12))
+        sA = m["A_singular_values"][0]
+        assert np.all((sA > 1e-3 * 4) & (sA < 1e-3 * 12))
     cls = run["optimizer"]["lora"]["class"]
     assert cls == ("torch.optim.AdamW" if optimizer == "adamw" else "sims.bridge.optim.SpecExact")
 
 
 def test_minilm_handful_of_steps():
-    cfg = lora_run.BridgeLoRAConfig(model="minilm", optimizer="muon", steps=3, every=1,
-                                    batch_size=8, n_train=32, n_eval=16, device="cpu")
+    cfg = lora_run.BridgeLoRAConfig(
+        model="minilm",
+        optimizer="muon",
+        steps=3,
+        every=1,
+        batch_size=8,
+        n_train=32,
+        n_eval=16,
+        device="cpu",
+    )
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     assert len(run["modules"]) == 12  # 6 layers × (query, value)
@@ -238,8 +277,7 @@ def test_bad_lora_inputs_name_the_parameter():
 
 
 def test_dmf_autograd_gradient_is_theorys_field():
-    cfg = dmf_run.BridgeDMFConfig(depth=3, n=10, rank=2, observed=0.4, alpha=1.0, steps=1,
-                                  every=1)
+    cfg = dmf_run.BridgeDMFConfig(depth=3, n=10, rank=2, observed=0.4, alpha=1.0, steps=1, every=1)
     M1, _ = cfg.masks()
     target = D.lowrank_target(10, 2, seed=7919)
     init = D.gaussian_init(10, 3, 1.0, seed=0)
@@ -251,8 +289,17 @@ def test_dmf_autograd_gradient_is_theorys_field():
 
 
 def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
-    common = dict(n=12, rank=2, mask="block:3", alpha=1e-1, init="orthogonal", lr=2.0,
-                  steps=200, every=50, device="cpu")
+    common = dict(
+        n=12,
+        rank=2,
+        mask="block:3",
+        alpha=1e-1,
+        init="orthogonal",
+        lr=2.0,
+        steps=200,
+        every=50,
+        device="cpu",
+    )
     two = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(depth=2, **common))
     three = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(depth=3, **common))
     assert two["summary"]["status"] == three["summary"]["status"] == "finished"
@@ -268,15 +315,26 @@ def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
 
 
 def test_dmf_plasticity_switch_and_divergence():
-    cfg = dmf_run.BridgeDMFConfig(depth=2, n=30, rank=2, observed=0.4, pretrain_observed=0.2,
-                                  switch_step=100, steps=200, every=100, lr=5.0, device="cpu")
+    cfg = dmf_run.BridgeDMFConfig(
+        depth=2,
+        n=30,
+        rank=2,
+        observed=0.4,
+        pretrain_observed=0.2,
+        switch_step=100,
+        steps=200,
+        every=100,
+        lr=5.0,
+        device="cpu",
+    )
     M1, M2 = cfg.masks()
     assert np.all(M1 <= M2) and 0 < M1.sum() < M2.sum()  # nested Ω1 ⊂ Ω2
     run = dmf_run.run_dmf(cfg)
     assert run["summary"]["pretrain_observed_entries"] == int(M1.sum())
     assert run["loss"][100] > run["loss"][99]  # new entries enter the loss at the switch
-    bad = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(n=20, mask="block:4", steps=100, every=50,
-                                                  lr=20.0, device="cpu"))
+    bad = dmf_run.run_dmf(
+        dmf_run.BridgeDMFConfig(n=20, mask="block:4", steps=100, every=50, lr=20.0, device="cpu")
+    )
     assert bad["summary"]["status"] == "diverged"
     assert np.all(np.isfinite(bad["modules"]["product"]["singular_values"]))
 
@@ -287,15 +345,58 @@ def test_dmf_plasticity_switch_and_divergence():
 def test_cli_bridge_dmf_and_lora_json(capsys, tmp_path):
     from gflab.cli import main
 
-    assert main(["bridge", "dmf", "--n", "10", "--rank", "2", "--steps", "50", "--every", "25",
-                 "--lr", "2", "--json", "--store", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            [
+                "bridge",
+                "dmf",
+                "--n",
+                "10",
+                "--rank",
+                "2",
+                "--steps",
+                "50",
+                "--every",
+                "25",
+                "--lr",
+                "2",
+                "--json",
+                "--store",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["steps"] == [0, 25, 50]
-    assert set(doc["modules"]["product"]) >= {"singular_values", "stable_rank", "cross_coupling",
-                                              "balancedness"}
+    assert set(doc["modules"]["product"]) >= {
+        "singular_values",
+        "stable_rank",
+        "cross_coupling",
+        "balancedness",
+    }
     assert doc["store_key"]
-    assert main(["bridge", "lora", "--model", "tiny", "--steps", "4", "--every", "2",
-                 "--seeds", "0,1", "--json", "--no-store", "--out", str(tmp_path / "o")]) == 0
+    assert (
+        main(
+            [
+                "bridge",
+                "lora",
+                "--model",
+                "tiny",
+                "--steps",
+                "4",
+                "--every",
+                "2",
+                "--seeds",
+                "0,1",
+                "--json",
+                "--no-store",
+                "--out",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["seeds"] == [0, 1] and len(doc["runs"]) == 2
     assert "effective_rank_final_std" in doc["summary"]
@@ -318,8 +419,9 @@ def test_import_sims_bridge_does_not_import_torch():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_tiny_lora_on_gpu_matches_cpu_probe():
-    cfg = lora_run.BridgeLoRAConfig(model="tiny", optimizer="muon", steps=10, every=5,
-                                    device="cuda")
+    cfg = lora_run.BridgeLoRAConfig(
+        model="tiny", optimizer="muon", steps=10, every=5, device="cuda"
+    )
     run = lora_run.run_lora(cfg)
     assert run["device"] == "cuda"
     _check_run_against_dense(run)

@@ -53,26 +53,40 @@ def _common(p) -> None:
     p.add_argument("--every", type=int, default=None, help="probe every k steps")
     p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
     p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
-    p.add_argument("--store", default=None,
-                   help="result store folder (default $GFLAB_STORE or .gflab-cache/results)")
+    p.add_argument(
+        "--store",
+        default=None,
+        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
+    )
     p.add_argument("--no-store", action="store_true", help="do not record runs in the store")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bridge", help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
-                       description="Apply gflab's measurements to real PyTorch training runs.")
+    p = sub.add_parser(
+        "bridge",
+        help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
+        description="Apply gflab's measurements to real PyTorch training runs.",
+    )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
 
-    lo = kinds.add_parser("lora", help="LoRA fine-tuning of a BERT on a generated text task",
-                          epilog=LORA_EXAMPLES, formatter_class=_RAW)
+    lo = kinds.add_parser(
+        "lora",
+        help="LoRA fine-tuning of a BERT on a generated text task",
+        epilog=LORA_EXAMPLES,
+        formatter_class=_RAW,
+    )
     lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
     lo.add_argument("--optimizer", default="muon", help="muon | adamw | spec-exact")
     lo.add_argument("--steps", type=int, default=200)
     lo.add_argument("--rank", type=int, default=8)
     lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
     lo.add_argument("--init", default="lora", help="lora (B=0) | small-random | exchanged (A=0)")
-    lo.add_argument("--lr", type=finite_float, default=None,
-                    help="LoRA learning rate (default 0.02 muon/spec-exact, 2e-3 adamw)")
+    lo.add_argument(
+        "--lr",
+        type=finite_float,
+        default=None,
+        help="LoRA learning rate (default 0.02 muon/spec-exact, 2e-3 adamw)",
+    )
     lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
     lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")
     lo.add_argument("--weight-decay", type=finite_float, default=0.0, help="on LoRA matrices")
@@ -82,33 +96,54 @@ def register(sub) -> None:
     lo.add_argument("--adjust-lr-fn", default="original", help="original | match_rms_adamw")
     lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
     lo.add_argument("--batch-size", type=int, default=32)
-    lo.add_argument("--burn-in", type=int, default=None,
-                    help="steps excluded from growth fits (default 20%% of --steps)")
+    lo.add_argument(
+        "--burn-in",
+        type=int,
+        default=None,
+        help="steps excluded from growth fits (default 20%% of --steps)",
+    )
     _common(lo)
     lo.set_defaults(func=run_lora_cmd)
 
-    d = kinds.add_parser("dmf", help="deep linear matrix completion in torch (DESIGN §2.1)",
-                         epilog=DMF_EXAMPLES, formatter_class=_RAW)
+    d = kinds.add_parser(
+        "dmf",
+        help="deep linear matrix completion in torch (DESIGN §2.1)",
+        epilog=DMF_EXAMPLES,
+        formatter_class=_RAW,
+    )
     d.add_argument("--depth", type=int, default=3)
     d.add_argument("--n", type=int, default=100)
     d.add_argument("--rank", type=int, default=5, help="rank of the random target")
     d.add_argument("--observed", type=finite_float, default=0.2, help="Bernoulli probability of Ω2")
     d.add_argument("--mask", default=None, help="diagonal | block:K | superdiag (not Bernoulli)")
     d.add_argument("--alpha", type=finite_float, default=1e-2, help="init scale alpha")
-    d.add_argument("--init", default="gaussian",
-                   help="gaussian | tied-gaussian | identity | orthogonal")
+    d.add_argument(
+        "--init", default="gaussian", help="gaussian | tied-gaussian | identity | orthogonal"
+    )
     d.add_argument("--steps", type=int, default=2000)
     d.add_argument("--lr", type=finite_float, default=20.0, help="GD step on the half-mean loss")
-    d.add_argument("--pretrain-observed", type=finite_float, default=None,
-                   help="Bernoulli probability of Ω1 ⊂ Ω2 trained before --switch-step")
+    d.add_argument(
+        "--pretrain-observed",
+        type=finite_float,
+        default=None,
+        help="Bernoulli probability of Ω1 ⊂ Ω2 trained before --switch-step",
+    )
     d.add_argument("--switch-step", type=int, default=0)
-    d.add_argument("--coupling-entries", type=int, default=256,
-                   help="observed entries used for the tangent-kernel coupling")
+    d.add_argument(
+        "--coupling-entries",
+        type=int,
+        default=256,
+        help="observed entries used for the tangent-kernel coupling",
+    )
     _common(d)
     d.set_defaults(func=run_dmf_cmd)
 
-    b = kinds.add_parser("bench", help="probe overhead per logged step vs a training step",
-                         epilog=BENCH_EXAMPLES, formatter_class=_RAW)
+    b = kinds.add_parser(
+        "bench",
+        help="probe overhead per logged step vs a training step",
+        epilog=BENCH_EXAMPLES,
+        formatter_class=_RAW,
+    )
     b.add_argument("--model", default="minilm", help="minilm | tiny")
     b.add_argument("--every", type=int, default=10)
     b.add_argument("--steps", type=int, default=60)
@@ -136,14 +171,26 @@ def run_lora_cmd(args) -> int:
     runs = []
     for seed in _seeds(args):
         cfg = BridgeLoRAConfig(
-            model=args.model, optimizer=args.optimizer, steps=args.steps, rank=args.rank,
+            model=args.model,
+            optimizer=args.optimizer,
+            steps=args.steps,
+            rank=args.rank,
             modules=tuple(m.strip() for m in args.modules.split(",") if m.strip()),
-            init=args.init, device=args.device, seed=seed, lr=args.lr, head_lr=args.head_lr,
-            lora_alpha=args.lora_alpha, weight_decay=args.weight_decay,
-            head_weight_decay=args.head_weight_decay, momentum=args.momentum,
-            nesterov=not args.no_nesterov, adjust_lr_fn=args.adjust_lr_fn,
-            init_scale=args.init_scale, batch_size=args.batch_size,
-            every=args.every if args.every is not None else 10, burn_in=args.burn_in,
+            init=args.init,
+            device=args.device,
+            seed=seed,
+            lr=args.lr,
+            head_lr=args.head_lr,
+            lora_alpha=args.lora_alpha,
+            weight_decay=args.weight_decay,
+            head_weight_decay=args.head_weight_decay,
+            momentum=args.momentum,
+            nesterov=not args.no_nesterov,
+            adjust_lr_fn=args.adjust_lr_fn,
+            init_scale=args.init_scale,
+            batch_size=args.batch_size,
+            every=args.every if args.every is not None else 10,
+            burn_in=args.burn_in,
         )
         runs.append(run_lora(cfg, progress=_progress(args)))
     return _finish(args, runs, "lora")
@@ -155,10 +202,20 @@ def run_dmf_cmd(args) -> int:
     runs = []
     for seed in _seeds(args):
         cfg = BridgeDMFConfig(
-            depth=args.depth, n=args.n, rank=args.rank, observed=args.observed, mask=args.mask,
-            alpha=args.alpha, init=args.init, steps=args.steps, lr=args.lr,
-            pretrain_observed=args.pretrain_observed, switch_step=args.switch_step,
-            device=args.device, seed=seed, every=args.every if args.every is not None else 50,
+            depth=args.depth,
+            n=args.n,
+            rank=args.rank,
+            observed=args.observed,
+            mask=args.mask,
+            alpha=args.alpha,
+            init=args.init,
+            steps=args.steps,
+            lr=args.lr,
+            pretrain_observed=args.pretrain_observed,
+            switch_step=args.switch_step,
+            device=args.device,
+            seed=seed,
+            every=args.every if args.every is not None else 50,
             coupling_entries=args.coupling_entries,
         )
         runs.append(run_dmf(cfg, progress=_progress(args)))
@@ -203,10 +260,14 @@ def _finish(args, runs: list[dict], kind: str) -> int:
         doc = payloads[0]
     else:
         first = payloads[0]
-        doc = {"config": first["config"], "device": first["device"],
-               "torch_version": first["torch_version"],
-               "seeds": [p["config"]["seed"] for p in payloads],
-               "runs": payloads, "summary": to_json(_aggregate(runs))}
+        doc = {
+            "config": first["config"],
+            "device": first["device"],
+            "torch_version": first["torch_version"],
+            "seeds": [p["config"]["seed"] for p in payloads],
+            "runs": payloads,
+            "summary": to_json(_aggregate(runs)),
+        }
     if args.json:
         print_json(doc)
         return 0
@@ -222,11 +283,26 @@ def _fmt(v) -> str:
 
 def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
     c = doc["config"]
-    shown = ("model", "optimizer", "init", "rank", "modules", "lr", "steps", "depth", "n",
-             "observed", "alpha", "pretrain_observed", "switch_step")
+    shown = (
+        "model",
+        "optimizer",
+        "init",
+        "rank",
+        "modules",
+        "lr",
+        "steps",
+        "depth",
+        "n",
+        "observed",
+        "alpha",
+        "pretrain_observed",
+        "switch_step",
+    )
     print(f"bridge {kind}  ({', '.join(f'{k}={c[k]}' for k in shown if k in c)})")
-    print(f"device {doc['device']}  torch {doc['torch_version']}  seeds "
-          f"{', '.join(str(p['config']['seed']) for p in payloads)}")
+    print(
+        f"device {doc['device']}  torch {doc['torch_version']}  seeds "
+        f"{', '.join(str(p['config']['seed']) for p in payloads)}"
+    )
     for key, val in doc["summary"].items():
         if not key.endswith("_std"):
             std = doc["summary"].get(key + "_std")
@@ -238,16 +314,27 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
 def run_bench_cmd(args) -> int:
     from sims.bridge.bench import probe_overhead
 
-    res = probe_overhead(model=args.model, every=args.every, steps=args.steps,
-                         optimizer=args.optimizer, device=args.device)
+    res = probe_overhead(
+        model=args.model,
+        every=args.every,
+        steps=args.steps,
+        optimizer=args.optimizer,
+        device=args.device,
+    )
     if args.json:
         print_json(res)
         return 0
-    print(f"probe overhead  model {res['model']} ({res['n_modules']} LoRA modules), "
-          f"device {res['device']}, torch {res['torch_version']}")
+    print(
+        f"probe overhead  model {res['model']} ({res['n_modules']} LoRA modules), "
+        f"device {res['device']}, torch {res['torch_version']}"
+    )
     print(f"  training step           {res['train_seconds_per_step'] * 1e3:.2f} ms")
-    print(f"  probe per logged step   {res['probe_seconds_per_log'] * 1e3:.2f} ms"
-          f"  ({100 * res['per_log_fraction']:.2f} % of a step)")
-    print(f"  amortised at k = {res['every']:<3}    {100 * res['amortised_fraction']:.3f} %"
-          f"  (goal <= {100 * res['goal_amortised_fraction']:.0f} %)")
+    print(
+        f"  probe per logged step   {res['probe_seconds_per_log'] * 1e3:.2f} ms"
+        f"  ({100 * res['per_log_fraction']:.2f} % of a step)"
+    )
+    print(
+        f"  amortised at k = {res['every']:<3}    {100 * res['amortised_fraction']:.3f} %"
+        f"  (goal <= {100 * res['goal_amortised_fraction']:.0f} %)"
+    )
     return 0

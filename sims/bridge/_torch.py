@@ -15,8 +15,10 @@ def import_torch() -> Any:
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
         raise GflabInputError(
-            "bridge", "the bridge extra installed (pip install -r requirements/bridge.lock)",
-            "no torch") from None
+            "bridge",
+            "the bridge extra installed (pip install -r requirements/bridge.lock)",
+            "no torch",
+        ) from None
     if torch.get_num_threads() != 1:
         # small matrices: more threads only add contention on shared cores (DESIGN §4)
         torch.set_num_threads(1)

@@ -13,26 +13,54 @@ from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
 __all__ = ["probe_overhead"]
 
 
-def probe_overhead(model: str = "minilm", every: int = 10, steps: int = 60,
-                   optimizer: str = "muon", rank: int = 8, device: str = "cpu",
-                   batch_size: int = 32, seed: int = 0) -> dict:
+def probe_overhead(
+    model: str = "minilm",
+    every: int = 10,
+    steps: int = 60,
+    optimizer: str = "muon",
+    rank: int = 8,
+    device: str = "cpu",
+    batch_size: int = 32,
+    seed: int = 0,
+) -> dict:
     """Probe cost per logged step as a fraction of one training step, and amortised over ``every``.
 
     Returns ``per_log_fraction`` (probe seconds per logged step / training seconds per step),
     ``amortised_fraction`` (``per_log_fraction / every``: the slowdown of the whole run),
     the raw seconds, and the config measured.
     """
-    cfg = BridgeLoRAConfig(model=model, optimizer=optimizer, steps=steps, rank=rank,
-                           device=device, seed=seed, every=every, batch_size=batch_size)
-    warm = BridgeLoRAConfig(model=model, optimizer=optimizer, steps=2 * every, rank=rank,
-                            device=device, seed=seed, every=every, batch_size=batch_size)
+    cfg = BridgeLoRAConfig(
+        model=model,
+        optimizer=optimizer,
+        steps=steps,
+        rank=rank,
+        device=device,
+        seed=seed,
+        every=every,
+        batch_size=batch_size,
+    )
+    warm = BridgeLoRAConfig(
+        model=model,
+        optimizer=optimizer,
+        steps=2 * every,
+        rank=rank,
+        device=device,
+        seed=seed,
+        every=every,
+        batch_size=batch_size,
+    )
     run_lora(warm)
     run = run_lora(cfg)
     t = run["timing"]
     per_log = t["probe_seconds_per_log"] / t["train_seconds_per_step"]
     return {
-        "model": model, "every": every, "steps": steps, "optimizer": optimizer, "rank": rank,
-        "device": run["device"], "torch_version": run["torch_version"],
+        "model": model,
+        "every": every,
+        "steps": steps,
+        "optimizer": optimizer,
+        "rank": rank,
+        "device": run["device"],
+        "torch_version": run["torch_version"],
         "n_modules": run["summary"]["n_modules"],
         "probe_seconds_per_log": t["probe_seconds_per_log"],
         "train_seconds_per_step": t["train_seconds_per_step"],

@@ -13,8 +13,20 @@ import numpy as np
 __all__ = ["make_sentences", "TinyVocabulary", "VOCABULARY_WORDS"]
 
 DETERMINERS = ("the", "a", "this", "that", "my", "your")
-NOUNS = ("cat", "dog", "house", "movie", "song", "book", "garden", "city", "teacher", "river",
-         "meal", "game")
+NOUNS = (
+    "cat",
+    "dog",
+    "house",
+    "movie",
+    "song",
+    "book",
+    "garden",
+    "city",
+    "teacher",
+    "river",
+    "meal",
+    "game",
+)
 VERBS = ("is", "was", "seems", "looks", "felt", "became")
 POSITIVE = ("good", "great", "happy", "bright", "kind", "calm", "lovely", "pleasant")
 NEGATIVE = ("bad", "awful", "sad", "dark", "cruel", "angry", "dull", "boring")

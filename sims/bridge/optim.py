@@ -19,8 +19,13 @@ from typing import Any
 from sims.bridge._torch import import_torch
 
 __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
-    "OPTIMIZERS", "ADJUST_LR_FNS", "SpecExact", "spec_exact_class", "pseudo_polar",
-    "build_optimizers", "optimizer_settings",
+    "OPTIMIZERS",
+    "ADJUST_LR_FNS",
+    "SpecExact",
+    "spec_exact_class",
+    "pseudo_polar",
+    "build_optimizers",
+    "optimizer_settings",
 ]
 
 OPTIMIZERS = ("muon", "adamw", "spec-exact")
@@ -57,8 +62,9 @@ def pseudo_polar(G: Any, rtol: float = 1e-7):
     w, V = torch.linalg.eigh(X @ X.transpose(-2, -1))
     top = w[..., -1:].clamp(min=0)
     keep = (w > (rtol**2) * top) & (w > 0)
-    inv_sqrt = torch.where(keep, w.clamp(min=torch.finfo(w.dtype).tiny).rsqrt(),
-                           torch.zeros_like(w))
+    inv_sqrt = torch.where(
+        keep, w.clamp(min=torch.finfo(w.dtype).tiny).rsqrt(), torch.zeros_like(w)
+    )
     out = (V * inv_sqrt[..., None, :]) @ (V.transpose(-2, -1) @ X)
     out = out.transpose(-2, -1) if tall else out
     return out.to(G.dtype)
@@ -77,13 +83,24 @@ def _make_spec_exact_class():
             adjust_lr_fn: ``original`` (η √max(1, rows/cols)) or ``match_rms_adamw``.
         """
 
-        def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0,
-                     momentum: float = 0.95, nesterov: bool = True,
-                     adjust_lr_fn: str = "original"):
+        def __init__(
+            self,
+            params,
+            lr: float = 1e-3,
+            weight_decay: float = 0.0,
+            momentum: float = 0.95,
+            nesterov: bool = True,
+            adjust_lr_fn: str = "original",
+        ):
             if adjust_lr_fn not in ADJUST_LR_FNS:
                 raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
-            defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
-                            nesterov=nesterov, adjust_lr_fn=adjust_lr_fn)
+            defaults = dict(
+                lr=lr,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                nesterov=nesterov,
+                adjust_lr_fn=adjust_lr_fn,
+            )
             super().__init__(params, defaults)
             for group in self.param_groups:
                 for p in group["params"]:
@@ -132,25 +149,55 @@ def spec_exact_class():
     return __getattr__("SpecExact")
 
 
-def optimizer_settings(kind: str, lr: float, head_lr: float, weight_decay: float,
-                       head_weight_decay: float, momentum: float, nesterov: bool,
-                       adjust_lr_fn: str) -> dict:
+def optimizer_settings(
+    kind: str,
+    lr: float,
+    head_lr: float,
+    weight_decay: float,
+    head_weight_decay: float,
+    momentum: float,
+    nesterov: bool,
+    adjust_lr_fn: str,
+) -> dict:
     """Every setting of the optimizers a run uses, as recorded in its JSON and store record."""
     torch = import_torch()
-    head = {"class": "torch.optim.AdamW", "lr": head_lr, "betas": [0.9, 0.999], "eps": 1e-8,
-            "weight_decay": head_weight_decay}
+    head = {
+        "class": "torch.optim.AdamW",
+        "lr": head_lr,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "weight_decay": head_weight_decay,
+    }
     if kind == "adamw":
         return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
-    lora = {"lr": lr, "weight_decay": weight_decay, "momentum": momentum, "nesterov": nesterov,
-            "adjust_lr_fn": adjust_lr_fn}
+    lora = {
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "momentum": momentum,
+        "nesterov": nesterov,
+        "adjust_lr_fn": adjust_lr_fn,
+    }
     if kind == "muon":
-        lora.update({"class": "torch.optim.Muon", "ns_steps": MUON_NS_STEPS,
-                     "ns_coefficients": [3.4445, -4.775, 2.0315], "ns_eps": 1e-7,
-                     "ns_dtype": MUON_NS_DTYPE, "torch_version": torch.__version__})
+        lora.update(
+            {
+                "class": "torch.optim.Muon",
+                "ns_steps": MUON_NS_STEPS,
+                "ns_coefficients": [3.4445, -4.775, 2.0315],
+                "ns_eps": 1e-7,
+                "ns_dtype": MUON_NS_DTYPE,
+                "torch_version": torch.__version__,
+            }
+        )
     elif kind == "spec-exact":
-        lora.update({"class": "sims.bridge.optim.SpecExact", "orthogonaliser":
-                     "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r Gram "
-                     "matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"})
+        lora.update(
+            {
+                "class": "sims.bridge.optim.SpecExact",
+                "orthogonaliser": (
+                    "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r "
+                    "Gram matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"
+                ),
+            }
+        )
     else:
         raise ValueError(kind)
     return {"lora": lora, "head": head}
@@ -165,16 +212,29 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
     if kind == "adamw":
         groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
         if other_params:
-            groups.append({"params": other_params, "lr": h["lr"],
-                           "weight_decay": h["weight_decay"]})
+            groups.append(
+                {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
+            )
         return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
-    common = dict(lr=lo["lr"], weight_decay=lo["weight_decay"], momentum=lo["momentum"],
-                  nesterov=lo["nesterov"], adjust_lr_fn=lo["adjust_lr_fn"])
+    common = dict(
+        lr=lo["lr"],
+        weight_decay=lo["weight_decay"],
+        momentum=lo["momentum"],
+        nesterov=lo["nesterov"],
+        adjust_lr_fn=lo["adjust_lr_fn"],
+    )
     if kind == "muon":
         opts.append(torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common))
     else:
         opts.append(spec_exact_class()(lora_params, **common))
     if other_params:
-        opts.append(torch.optim.AdamW(other_params, lr=h["lr"], betas=tuple(h["betas"]),
-                                      eps=h["eps"], weight_decay=h["weight_decay"]))
+        opts.append(
+            torch.optim.AdamW(
+                other_params,
+                lr=h["lr"],
+                betas=tuple(h["betas"]),
+                eps=h["eps"],
+                weight_decay=h["weight_decay"],
+            )
+        )
     return opts

@@ -95,8 +95,13 @@ class LoRAProbe:
         self._groups = groups
         self.steps: list[int] = []
         self._rows: dict[str, dict[str, list]] = {
-            n: {"singular_values": [], "A_singular_values": [], "B_singular_values": [],
-                "effective_rank": [], "stable_rank": []}
+            n: {
+                "singular_values": [],
+                "A_singular_values": [],
+                "B_singular_values": [],
+                "effective_rank": [],
+                "stable_rank": [],
+            }
             for n in self.modules
         }
 
@@ -127,8 +132,10 @@ class LoRAProbe:
 
     def arrays(self) -> dict[str, dict[str, np.ndarray]]:
         """Per module: ``singular_values`` (T×r) etc., float64, rows in :attr:`steps` order."""
-        return {n: {k: np.asarray(v, dtype=np.float64) for k, v in row.items()}
-                for n, row in self._rows.items()}
+        return {
+            n: {k: np.asarray(v, dtype=np.float64) for k, v in row.items()}
+            for n, row in self._rows.items()
+        }
 
 
 class DeepLinearProbe:
@@ -141,8 +148,14 @@ class DeepLinearProbe:
     ``coupling_entries`` observed entries it is taken on a fixed random subset of that size.
     """
 
-    def __init__(self, factors: Sequence[Any], mask: Any, every: int = 10,
-                 coupling_entries: int = 256, seed: int = 0):
+    def __init__(
+        self,
+        factors: Sequence[Any],
+        mask: Any,
+        every: int = 10,
+        coupling_entries: int = 256,
+        seed: int = 0,
+    ):
         torch = import_torch()
         self.every = int(every)
         self.factors = list(factors)
@@ -150,17 +163,23 @@ class DeepLinearProbe:
         rows, cols = D.observed_indices(mask_np)
         groups = D.observation_groups(mask_np)
         if len(rows) > coupling_entries:
-            pick = np.sort(np.random.default_rng(seed).choice(len(rows), coupling_entries,
-                                                              replace=False))
+            pick = np.sort(
+                np.random.default_rng(seed).choice(len(rows), coupling_entries, replace=False)
+            )
             rows, cols, groups = rows[pick], cols[pick], groups[pick]
         self.coupling_rows, self.coupling_cols, self.coupling_groups = rows, cols, groups
         self._rows_t = torch.as_tensor(rows, dtype=torch.int64)
         self._cols_t = torch.as_tensor(cols, dtype=torch.int64)
         self._reference = [w.detach().to(torch.float64).cpu().clone() for w in self.factors]
         self.steps: list[int] = []
-        self._data: dict[str, list] = {"singular_values": [], "stable_rank": [],
-                                       "effective_rank": [], "balancedness": [],
-                                       "balancedness_drift": [], "cross_coupling": []}
+        self._data: dict[str, list] = {
+            "singular_values": [],
+            "stable_rank": [],
+            "effective_rank": [],
+            "balancedness": [],
+            "balancedness_drift": [],
+            "cross_coupling": [],
+        }
 
     def maybe_record(self, step: int) -> bool:
         if step % self.every == 0:
