@@ -27,9 +27,28 @@ FINAL_KEYS = {"matrix", "singular_values", "stable_rank", "effective_rank", "los
 
 
 def test_simulate_dmf_json(capsys):
-    code = _run(["simulate", "dmf", "--depth", "3", "--n", "4", "--init", "mimic", "--m", "3",
-                 "--alpha", "1e-2", "--mask", "diagonal", "--target", "ones", "--until-converged",
-                 "--json"])
+    code = _run(
+        [
+            "simulate",
+            "dmf",
+            "--depth",
+            "3",
+            "--n",
+            "4",
+            "--init",
+            "mimic",
+            "--m",
+            "3",
+            "--alpha",
+            "1e-2",
+            "--mask",
+            "diagonal",
+            "--target",
+            "ones",
+            "--until-converged",
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0 and out.err == ""
     doc = json.loads(out.out)
@@ -46,8 +65,27 @@ def test_simulate_dmf_json(capsys):
 
 
 def test_simulate_lora_json(capsys):
-    code = _run(["simulate", "lora", "--rows", "6", "--cols", "7", "--rank", "3",
-                 "--target-svals", "1,4,9", "--flow", "gf", "--gamma", "1e-2", "--t1", "8", "--json"])
+    code = _run(
+        [
+            "simulate",
+            "lora",
+            "--rows",
+            "6",
+            "--cols",
+            "7",
+            "--rank",
+            "3",
+            "--target-svals",
+            "1,4,9",
+            "--flow",
+            "gf",
+            "--gamma",
+            "1e-2",
+            "--t1",
+            "8",
+            "--json",
+        ]
+    )
     out = capsys.readouterr()
     assert code == 0 and out.err == ""
     doc = json.loads(out.out)
@@ -63,9 +101,29 @@ def test_simulate_lora_json(capsys):
 
 
 def test_simulate_lora_discrete_json(capsys):
-    code = _run(["simulate", "lora", "--rows", "6", "--cols", "7", "--rank", "3",
-                 "--target-svals", "1,4,9", "--flow", "specgf", "--gamma", "1e-3",
-                 "--method", "specgd:0.01", "--steps", "800", "--json"])
+    code = _run(
+        [
+            "simulate",
+            "lora",
+            "--rows",
+            "6",
+            "--cols",
+            "7",
+            "--rank",
+            "3",
+            "--target-svals",
+            "1,4,9",
+            "--flow",
+            "specgf",
+            "--gamma",
+            "1e-3",
+            "--method",
+            "specgd:0.01",
+            "--steps",
+            "800",
+            "--json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["time_unit"] == "k" and doc["stats"]["solver"] == "specgd"
     assert doc["times"][-1] == 800 and doc["config"]["beta"] is None
@@ -117,4 +175,6 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, parameter):
     assert "Traceback" not in out.err and out.out == ""
     assert lines[0].startswith("gflab simulate")
     # the message names the offending parameter first ("<name>: expected ...") or as argparse does
-    assert f"error: {parameter}: expected" in lines[0] or f"argument {parameter}" in lines[0], lines[0]
+    assert f"error: {parameter}: expected" in lines[0] or f"argument {parameter}" in lines[0], (
+        lines[0]
+    )

@@ -18,7 +18,7 @@ from scipy.integrate import solve_ivp
 
 from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
 from sims.dmf import dmf_problem, solve_dmf_from
-from sims.engine import iterate, solve_flow, solve_flow_batch
+from sims.engine import solve_flow, solve_flow_batch
 from sims.lora import lora_problem, solve_lora_from
 from theory import closed_forms as CF
 from theory import dmf as D
@@ -70,8 +70,15 @@ def test_dmf_conserved_quantity_and_reduced_ode(depth, n):
     # error is ~1e-6 and C ~ λ2^{-κ} moves by κ·1e-6: 1e-5 relative
     np.testing.assert_allclose(c, c0, rtol=1e-5)
     t = res.times
-    sol = solve_ivp(lambda _, y: CF.mimic_reduced_field(y, n, depth, 1.0), (0.0, t[-1]),
-                    [l1_0, l2_0], method="DOP853", rtol=1e-12, atol=1e-20, t_eval=t)
+    sol = solve_ivp(
+        lambda _, y: CF.mimic_reduced_field(y, n, depth, 1.0),
+        (0.0, t[-1]),
+        [l1_0, l2_0],
+        method="DOP853",
+        rtol=1e-12,
+        atol=1e-20,
+        t_eval=t,
+    )
     assert sol.success
     ref = np.sort(np.abs(sol.y.T), axis=1)[:, ::-1]
     sv = res.series["singular_values"]
@@ -86,7 +93,7 @@ def test_depth2_limit_is_alpha_independent():
     np.testing.assert_allclose(W[0], W[1], atol=1e-6)  # both within 1e-6 of the same limit
 
 
-# ----------------------------------------------------------------------------- DMF: invariants, scipy
+# ------------------------------------------------------------------------ DMF: invariants, scipy
 
 
 def _dmf_rhs(mask, target, shapes):
@@ -95,7 +102,7 @@ def _dmf_rhs(mask, target, shapes):
     def rhs(_, y):
         fs, k = [], 0
         for (a, b), s in zip(shapes, sizes, strict=True):
-            fs.append(y[k:k + s].reshape(a, b))
+            fs.append(y[k : k + s].reshape(a, b))
             k += s
         return np.concatenate([v.ravel() for v in D.gradient_field(fs, mask, target)])
 
@@ -105,20 +112,36 @@ def _dmf_rhs(mask, target, shapes):
 def test_dmf_matches_scipy_dop853_on_random_mask():
     """diffrax Tsit5 against scipy DOP853 (rtol 1e-10, atol 1e-12): depth 3, n = 6, Bernoulli Ω,
     Gaussian init, low-rank target; products compared at several times."""
-    cfg = DMFConfig(depth=3, n=6, init="gaussian", alpha=1.0, mask="bernoulli:0.5",
-                    target="lowrank:2", seed=3, t1=4.0, rtol=1e-10, atol=1e-12)
+    cfg = DMFConfig(
+        depth=3,
+        n=6,
+        init="gaussian",
+        alpha=1.0,
+        mask="bernoulli:0.5",
+        target="lowrank:2",
+        seed=3,
+        t1=4.0,
+        rtol=1e-10,
+        atol=1e-12,
+    )
     factors, mask, target = dmf_problem(cfg)
     res = simulate_dmf(cfg)
     assert res.status == "t1_reached"
     t = res.times
     pick = [0, 20, 60, 120, len(t) - 1]
     shapes = [f.shape for f in factors]
-    sol = solve_ivp(_dmf_rhs(mask, target, shapes), (0.0, t[-1]),
-                    np.concatenate([f.ravel() for f in factors]), method="DOP853",
-                    rtol=1e-10, atol=1e-12, t_eval=t[pick])
+    sol = solve_ivp(
+        _dmf_rhs(mask, target, shapes),
+        (0.0, t[-1]),
+        np.concatenate([f.ravel() for f in factors]),
+        method="DOP853",
+        rtol=1e-10,
+        atol=1e-12,
+        t_eval=t[pick],
+    )
     assert sol.success
     for j, i in enumerate(pick):
-        fs = [sol.y[k * 36:(k + 1) * 36, j].reshape(6, 6) for k in range(3)]
+        fs = [sol.y[k * 36 : (k + 1) * 36, j].reshape(6, 6) for k in range(3)]
         # two independent 1e-10-tolerance solvers: global errors ~1e-9 on entries of size ~1
         np.testing.assert_allclose(res.series["matrix"][i], D.product(fs), atol=1e-7)
     # the product has actually moved (the comparison is not of two constant trajectories)
@@ -129,8 +152,18 @@ def test_dmf_matches_scipy_dop853_on_random_mask():
 def test_balancedness_is_conserved_to_solver_tolerance(seed):
     """W_{l+1}ᵀW_{l+1} − W_l W_lᵀ is conserved by gradient flow: its drift is rounding plus the
     solver's local error, ~rtol × ‖W_l‖² summed over steps."""
-    res = simulate_dmf(DMFConfig(depth=3, n=6, init="gaussian", alpha=1.0, mask="bernoulli:0.6",
-                                 target="lowrank:2", seed=seed, t1=10.0))
+    res = simulate_dmf(
+        DMFConfig(
+            depth=3,
+            n=6,
+            init="gaussian",
+            alpha=1.0,
+            mask="bernoulli:0.6",
+            target="lowrank:2",
+            seed=seed,
+            t1=10.0,
+        )
+    )
     drift = res.series["balancedness_drift"]
     assert drift[0] == 0.0
     scale = max(np.linalg.norm(f) ** 2 for f in res.final_state)
@@ -143,8 +176,16 @@ def test_drift_is_measured_from_the_actual_start():
     invariant's drift from those factors: the final value matches the saved series."""
     from sims.dmf import package_dmf
 
-    cfg = DMFConfig(depth=3, n=6, init="gaussian", alpha=1.0, mask="bernoulli:0.6",
-                    target="lowrank:2", seed=0, t1=10.0)
+    cfg = DMFConfig(
+        depth=3,
+        n=6,
+        init="gaussian",
+        alpha=1.0,
+        mask="bernoulli:0.6",
+        target="lowrank:2",
+        seed=0,
+        t1=10.0,
+    )
     _, mask, target = dmf_problem(cfg)
     start = D.gaussian_init(6, 3, 2.0, seed=99)
     res = package_dmf(cfg, solve_dmf_from(cfg, start, mask, target), mask, target)
@@ -154,11 +195,11 @@ def test_drift_is_measured_from_the_actual_start():
     assert drift.max() < 1e-6  # conserved from the actual start, not from the config's init
 
 
-# ----------------------------------------------------------------------------- engine on a test field
+# ------------------------------------------------------------------------ engine on a test field
 
 
 def _field(t, y, a):
-    """y' = a y + b y² (+ NaN after t_nan): logistic (a = 2s, b = −2), decay, or finite-time blowup."""
+    """y' = a y + b y² (+ NaN after t_nan): logistic (a = 2s, b = −2), decay, finite-time blowup."""
     return a["a"] * y + a["b"] * y * y + jnp.where(t > a["t_nan"], jnp.nan, 0.0)
 
 
@@ -191,8 +232,17 @@ def test_euler_has_order_one_and_tsit5_matches_logistic():
         errs.append(np.max(np.abs(r.final_state - exact)))
     slope = np.polyfit(np.log(dts), np.log(errs), 1)[0]
     assert 0.9 <= slope <= 1.1, slope
-    r = solve_flow(_field, _stats, _monitor, jnp.asarray(P0), args, t1=1.0, save_ts=SAVE,
-                   rtol=1e-12, atol=1e-14)
+    r = solve_flow(
+        _field,
+        _stats,
+        _monitor,
+        jnp.asarray(P0),
+        args,
+        t1=1.0,
+        save_ts=SAVE,
+        rtol=1e-12,
+        atol=1e-14,
+    )
     # PID at rtol 1e-12: global error a few times rtol · |p| ≤ 3
     np.testing.assert_allclose(r.saved["y"], CF.logistic_solution(SAVE[:, None], S, P0), atol=1e-10)
     np.testing.assert_allclose(r.final_state, exact, atol=1e-10)
@@ -218,8 +268,9 @@ def test_engine_statuses():
     assert np.all(np.isfinite(r.final_state))
     assert np.all(np.isfinite(r.saved["y"])) and r.times[-1] <= 1.0
     # diverged: the field turns NaN after t = 0.5 (fixed steps carry the NaN into the state)
-    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0, t_nan=0.5), t1=1.0, save_ts=SAVE,
-                   dt=0.01)
+    r = solve_flow(
+        _field, _stats, _monitor, y0, _targs(-1.0, 0.0, t_nan=0.5), t1=1.0, save_ts=SAVE, dt=0.01
+    )
     assert r.status == "diverged" and 0.5 < _time_in(r.message) <= 0.52
     assert np.all(np.isfinite(r.saved["y"])) and r.times[-1] <= 0.5
     # the last finite state is kept (re-solved to the last finite saved time): Euler's (1 − dt)^k
@@ -231,7 +282,9 @@ def test_engine_statuses():
     assert r.status == "diverged" and _time_in(r.message) == pytest.approx(0.5, abs=1e-6)
     np.testing.assert_allclose(r.final_state, math.exp(-r.final_time), rtol=1e-7)
     # max_steps: reported, with the time reached
-    r = solve_flow(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), t1=1.0, save_ts=SAVE, max_steps=3)
+    r = solve_flow(
+        _field, _stats, _monitor, y0, _targs(-1.0, 0.0), t1=1.0, save_ts=SAVE, max_steps=3
+    )
     assert r.status == "max_steps" and r.final_time < 1.0
     assert _time_in(r.message) == pytest.approx(r.final_time, rel=1e-5)
     assert r.steps + r.rejected_steps == 3
@@ -259,8 +312,9 @@ def test_batch_vmap_equals_loop():
     # early stop per member: one converges, the others run to t1
     y0 = jnp.asarray(np.array([[1.0, 1, 1], [1e3, 1e3, 1e3]]))
     kw["t1"] = 30.0
-    out = solve_flow_batch(_field, _stats, _monitor, y0, _targs(-1.0, 0.0), strategy="vmap",
-                           tol=1e-6, **kw)
+    out = solve_flow_batch(
+        _field, _stats, _monitor, y0, _targs(-1.0, 0.0), strategy="vmap", tol=1e-6, **kw
+    )
     assert [o.status for o in out] == ["converged", "converged"]
     assert out[1].final_time > out[0].final_time
 
@@ -287,11 +341,12 @@ LORA = dict(rows=6, cols=7, rank=3, target_svals=(1.0, 4.0, 9.0), gamma=1e-3)
 
 
 def test_specgd_arrival_steps():
-    """SGF-2 discrete: SpecGD at step η reaches f·s_i at step ≈ √(f s_i)/η, smaller targets first."""
+    """SGF-2 discrete: SpecGD (step η) reaches f·s_i at step ≈ √(f s_i)/η, smaller targets first."""
     eta, f = 0.01, 0.5
     res = simulate_lora(LoRAConfig(**LORA, flow="specgf", method="specgd:0.01", steps=800))
-    arr = __import__("theory").measures.arrival_times(res.times, res.series["proxies"],
-                                                      LORA["target_svals"], f)
+    arr = __import__("theory").measures.arrival_times(
+        res.times, res.series["proxies"], LORA["target_svals"], f
+    )
     pred = CF.specgd_arrival_step(LORA["target_svals"], eta, f)
     # the equal-rate law is exact up to the first O(1) steps (B(0) = γ noise, A(0) = 0) and the
     # save grid (every 4 steps, linear interpolation of d ~ k²): 2 steps + 1 %
@@ -332,18 +387,23 @@ def test_gradient_flow_logistic_law():
 
     arr = arrival_times(raw.times, raw.saved["proxies"], LORA["target_svals"], 0.5)
     assert np.all(np.diff(arr) < 0)
-    np.testing.assert_allclose(arr, CF.logistic_arrival_time(np.array(LORA["target_svals"]), p0),
-                               rtol=1e-3)  # save grid spacing 0.02 with linear interpolation
+    np.testing.assert_allclose(
+        arr, CF.logistic_arrival_time(np.array(LORA["target_svals"]), p0), rtol=1e-3
+    )  # save grid spacing 0.02 with linear interpolation
 
 
 def test_l2_soft_threshold_limit_and_balance():
     """SGF-5: with ℓ2 = λ the limit has singular values (s_i − λ)_+ and AᵀA = BBᵀ."""
     lam = 0.5
-    res = simulate_lora(LoRAConfig(**{**LORA, "gamma": 0.1}, flow="gf", init="gaussian", l2=lam,
-                                   t1=60.0))
+    res = simulate_lora(
+        LoRAConfig(**{**LORA, "gamma": 0.1}, flow="gf", init="gaussian", l2=lam, t1=60.0)
+    )
     assert res.status == "converged", res.message
-    np.testing.assert_allclose(res.final["singular_values"],
-                               CF.soft_threshold_limit(LORA["target_svals"], lam, 3), atol=1e-5)
+    np.testing.assert_allclose(
+        res.final["singular_values"],
+        CF.soft_threshold_limit(LORA["target_svals"], lam, 3),
+        atol=1e-5,
+    )
     A, B = res.final_state
     # stationary points of ℒ_λ with λ > 0 are balanced: AᵀA − BBᵀ = 0 up to the stopping residual
     np.testing.assert_allclose(A.T @ A, B @ B.T, atol=1e-5)

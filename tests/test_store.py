@@ -19,12 +19,25 @@ def _result(cfg, scale=1.0) -> SimResult:
     rng = np.random.default_rng(0)
     W = scale * rng.standard_normal((3, 3))
     return SimResult(
-        config=cfg.to_dict(), times=np.linspace(0.0, 1.0, 5),
-        series={"singular_values": scale * rng.random((5, 3)), "loss": np.array([1.0, 0.5, 0.2, 0.1, np.inf])},
-        final={"matrix": W, "singular_values": np.linalg.svd(W, compute_uv=False), "stable_rank": 1.7,
-               "loss": 0.1, "time": 1.0},
-        status="t1_reached", stats={"solver": "tsit5+pid", "steps": 12, "wall_seconds": 0.01},
-        final_state=[W, 2 * W], message="", time_unit="t", extra={"note": "x"},
+        config=cfg.to_dict(),
+        times=np.linspace(0.0, 1.0, 5),
+        series={
+            "singular_values": scale * rng.random((5, 3)),
+            "loss": np.array([1.0, 0.5, 0.2, 0.1, np.inf]),
+        },
+        final={
+            "matrix": W,
+            "singular_values": np.linalg.svd(W, compute_uv=False),
+            "stable_rank": 1.7,
+            "loss": 0.1,
+            "time": 1.0,
+        },
+        status="t1_reached",
+        stats={"solver": "tsit5+pid", "steps": 12, "wall_seconds": 0.01},
+        final_state=[W, 2 * W],
+        message="",
+        time_unit="t",
+        extra={"note": "x"},
     )
 
 
@@ -53,7 +66,9 @@ def test_round_trip(tmp_path):
         np.testing.assert_array_equal(back.series[k], res.series[k])
     np.testing.assert_array_equal(back.final["matrix"], res.final["matrix"])
     assert back.final["stable_rank"] == res.final["stable_rank"]
-    assert [np.array_equal(a, b) for a, b in zip(back.final_state, res.final_state, strict=True)] == [True, True]
+    assert [
+        np.array_equal(a, b) for a, b in zip(back.final_state, res.final_state, strict=True)
+    ] == [True, True]
     assert back.config == res.config and back.status == res.status and back.extra == res.extra
     # the JSON contract is the same before and after storing
     assert back.to_json() == res.to_json()
@@ -101,8 +116,15 @@ def test_crash_while_overwriting_keeps_old_entry_unreadable_not_wrong(tmp_path, 
     store = ResultStore(tmp_path, versions=VERSIONS)
     store.put(CFG, _result(CFG))
     real_replace = os.replace
-    monkeypatch.setattr(os, "replace", lambda s, d: (_ for _ in ()).throw(OSError("crash"))
-                        if str(d).endswith(".json") else real_replace(s, d))
+    monkeypatch.setattr(
+        os,
+        "replace",
+        lambda s, d: (
+            (_ for _ in ()).throw(OSError("crash"))
+            if str(d).endswith(".json")
+            else real_replace(s, d)
+        ),
+    )
     with pytest.raises(OSError):
         store.put(CFG, _result(CFG, scale=2.0))
     monkeypatch.setattr(os, "replace", real_replace)
@@ -133,11 +155,21 @@ def _corrupt(path, how):
         path.write_text(json.dumps(meta))
 
 
-@pytest.mark.parametrize(("which", "how"), [
-    ("npz", "truncate"), ("npz", "flip"), ("npz", "empty"), ("npz", "delete"),
-    ("json", "truncate"), ("json", "empty"), ("json", "delete"), ("json", "not-a-dict"),
-    ("json", "no-header"), ("json", "bad-header"),
-])
+@pytest.mark.parametrize(
+    ("which", "how"),
+    [
+        ("npz", "truncate"),
+        ("npz", "flip"),
+        ("npz", "empty"),
+        ("npz", "delete"),
+        ("json", "truncate"),
+        ("json", "empty"),
+        ("json", "delete"),
+        ("json", "not-a-dict"),
+        ("json", "no-header"),
+        ("json", "bad-header"),
+    ],
+)
 def test_corruption_is_detected_and_recomputed(tmp_path, which, how):
     store = ResultStore(tmp_path, versions=VERSIONS)
     key = store.put(CFG, _result(CFG))

@@ -1,7 +1,7 @@
-"""Theory layer against independent oracles: closed forms, autodiff, SVDs, scalar maps (no solvers).
+"""Theory layer against independent oracles: closed forms, autodiff, SVDs, scalar maps (no solver).
 
-Every comparison states its oracle and why its tolerance is what it is. Float64 throughout: "rounding"
-tolerances are a few hundred ulps of the quantities compared.
+Every comparison states its oracle and why its tolerance is what it is. Float64 throughout:
+"rounding" tolerances are a few hundred ulps of the quantities compared.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def test_mimic_eigenvalues_and_reduced_field(n, depth, m):
     dW = sum(Pl @ Vl @ Ql for Pl, Vl, Ql in zip(P, V, Q, strict=True))
     d1 = ones @ dW @ ones
     d2 = dW[0, 0] - dW[0, 1]  # λ2-eigenvalue of an element of span{I, J}
-    np.testing.assert_allclose([d1, d2], CF.mimic_reduced_field([l1, l2], n, depth, w_star),
-                               rtol=1e-11, atol=1e-15)
+    np.testing.assert_allclose(
+        [d1, d2], CF.mimic_reduced_field([l1, l2], n, depth, w_star), rtol=1e-11, atol=1e-15
+    )
     # the conserved quantity has zero derivative along the reduced field
     f = CF.mimic_reduced_field([l1, l2], n, depth, w_star)
     if depth == 2:
@@ -130,7 +131,9 @@ def test_lora_min_loss_matches_the_balanced_minimiser():
         order = np.argsort(-svals)[:rank]
         A = U[:, order] * np.sqrt(d)
         B = (V[:, order] * np.sqrt(d)).T
-        assert float(LR.loss(A, B, Y, l2)) == pytest.approx(CF.lora_min_loss(svals, rank, l2), rel=1e-12)
+        assert float(LR.loss(A, B, Y, l2)) == pytest.approx(
+            CF.lora_min_loss(svals, rank, l2), rel=1e-12
+        )
         if l2 == 0:
             np.testing.assert_allclose(A @ B, CF.best_rank_approximation(Y, rank), atol=1e-12)
 
@@ -187,8 +190,9 @@ def test_newton_schulz_acts_on_singular_values_by_the_scalar_map(shape):
     out = LR.newton_schulz(G)
     x0 = s / (np.linalg.norm(G) + 1e-7)
     # φ⁵ has slope ≤ a⁵ ≈ 490: rounding of 1e-16 grows to ~1e-13
-    np.testing.assert_allclose(np.linalg.svd(out, compute_uv=False), np.sort(_ns_scalar(x0))[::-1],
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.svd(out, compute_uv=False), np.sort(_ns_scalar(x0))[::-1], atol=1e-12
+    )
 
 
 def test_newton_schulz_band():
@@ -203,8 +207,9 @@ def test_newton_schulz_band():
     for k, kappa, seed in [(4, 300.0, 7), (8, 200.0, 8), (16, 100.0, 9), (3, 1.0, 10)]:
         s = np.geomspace(1.0, 1.0 / kappa, k)
         for shape in [(k + 3, k), (k, k + 5)]:
-            sv = np.linalg.svd(LR.newton_schulz(_matrix_with_svals(*shape, s=s, seed=seed)),
-                               compute_uv=False)
+            sv = np.linalg.svd(
+                LR.newton_schulz(_matrix_with_svals(*shape, s=s, seed=seed)), compute_uv=False
+            )
             assert 0.68 <= sv.min() and sv.max() <= 1.21, (k, kappa, sv)
     # beyond the band's hypothesis: κ = 1e3 with 8 singular values drops well below 0.68
     s = np.geomspace(1.0, 1e-3, 8)
@@ -221,7 +226,9 @@ def test_rank_measures_of_known_spectra():
     p = np.array([3, 2, 1]) / 6
     assert M.effective_rank(W) == pytest.approx(math.exp(-np.sum(p * np.log(p))), rel=1e-14)
     q = np.array([9, 4, 1]) / 14
-    assert M.effective_rank(W, power=2) == pytest.approx(math.exp(-np.sum(q * np.log(q))), rel=1e-14)
+    assert M.effective_rank(W, power=2) == pytest.approx(
+        math.exp(-np.sum(q * np.log(q))), rel=1e-14
+    )
     assert M.stable_rank(np.eye(5)) == pytest.approx(5.0, rel=1e-14)
     assert M.effective_rank(np.eye(5)) == pytest.approx(5.0, rel=1e-14)
     r1 = np.outer([1.0, 2.0, 3.0], [1.0, -1.0, 0.5, 2.0])
@@ -229,6 +236,7 @@ def test_rank_measures_of_known_spectra():
     assert M.stable_rank(r1) == pytest.approx(1.0, abs=1e-12)
     assert M.effective_rank(r1) == pytest.approx(1.0, abs=1e-12)
     assert float(M.stable_rank(np.zeros((3, 3)))) == 0.0
+    assert float(M.effective_rank(np.zeros((3, 3)))) == 0.0  # same convention as stable rank
     # batched input measures each matrix
     batch = np.stack([W, np.eye(3)])
     np.testing.assert_allclose(M.stable_rank(batch), [14 / 9, 3.0], rtol=1e-14)
@@ -263,7 +271,9 @@ def test_measurements_agree_on_numpy_and_jax():
     for k in a:
         assert isinstance(b[k], jax.Array), k
         # different LAPACK paths for the SVD: agreement to 1e-12 relative
-        np.testing.assert_allclose(np.asarray(b[k]), np.asarray(a[k]), rtol=1e-12, atol=1e-13, err_msg=k)
+        np.testing.assert_allclose(
+            np.asarray(b[k]), np.asarray(a[k]), rtol=1e-12, atol=1e-13, err_msg=k
+        )
 
 
 @pytest.mark.parametrize("widths", [(4, 4, 4, 4), (3, 5, 2, 4), (4, 4)])
@@ -305,10 +315,14 @@ def test_cross_coupling_depth2_zero_depth3_positive():
         for fs in (D.gaussian_init(k, 2, 1.0, seed=3), D.mimic_init(k, 2, 0.5, 2.0)):
             assert float(D.cross_coupling(D.tangent_kernel(fs, rows, cols), groups)) == 0.0
         # DMC-1: depth 3 mimic with m < ∞ couples the groups; m = ∞ (diagonal factors) does not
-        coupled = D.cross_coupling(D.tangent_kernel(D.mimic_init(k, 3, 0.5, 2.0), rows, cols), groups)
+        coupled = D.cross_coupling(
+            D.tangent_kernel(D.mimic_init(k, 3, 0.5, 2.0), rows, cols), groups
+        )
         assert float(coupled) > 1e-3
         # diagonal factors: (P_l P_lᵀ)_{ip} (Q_lᵀQ_l)_{jq} ≠ 0 only for the same entry
-        diag = D.cross_coupling(D.tangent_kernel(D.mimic_init(k, 3, 0.5, math.inf), rows, cols), groups)
+        diag = D.cross_coupling(
+            D.tangent_kernel(D.mimic_init(k, 3, 0.5, math.inf), rows, cols), groups
+        )
         assert float(diag) == 0.0
 
 

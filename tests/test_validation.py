@@ -26,15 +26,29 @@ def _raises(parameter, fn, *args, **kw):
     return err
 
 
-@pytest.mark.parametrize(("fn", "args"), [
-    (V.positive_int, ("n", 0)), (V.positive_int, ("n", 2.0)), (V.positive_int, ("n", True)),
-    (V.positive_int, ("n", "3")), (V.finite_real, ("n", math.nan)), (V.finite_real, ("n", math.inf)),
-    (V.finite_real, ("n", "1")), (V.positive_real, ("n", 0.0)), (V.positive_real, ("n", -1)),
-    (V.positive_real, ("n", math.inf)), (V.positive_real, ("n", math.nan)),
-    (V.probability, ("n", 0.0)), (V.probability, ("n", 1.5)), (V.one_of, ("n", "c", ("a", "b"))),
-    (V.finite_array, ("n", np.array([1.0, np.nan]))), (V.finite_array, ("n", np.ones(3), 2)),
-    (V.finite_array, ("n", np.array(["a"]))), (V.finite_array, ("n", np.ones((2, 2)), None, (3, 3))),
-])
+@pytest.mark.parametrize(
+    ("fn", "args"),
+    [
+        (V.positive_int, ("n", 0)),
+        (V.positive_int, ("n", 2.0)),
+        (V.positive_int, ("n", True)),
+        (V.positive_int, ("n", "3")),
+        (V.finite_real, ("n", math.nan)),
+        (V.finite_real, ("n", math.inf)),
+        (V.finite_real, ("n", "1")),
+        (V.positive_real, ("n", 0.0)),
+        (V.positive_real, ("n", -1)),
+        (V.positive_real, ("n", math.inf)),
+        (V.positive_real, ("n", math.nan)),
+        (V.probability, ("n", 0.0)),
+        (V.probability, ("n", 1.5)),
+        (V.one_of, ("n", "c", ("a", "b"))),
+        (V.finite_array, ("n", np.array([1.0, np.nan]))),
+        (V.finite_array, ("n", np.ones(3), 2)),
+        (V.finite_array, ("n", np.array(["a"]))),
+        (V.finite_array, ("n", np.ones((2, 2)), None, (3, 3))),
+    ],
+)
 def test_validators_reject(fn, args):
     _raises("n", fn, *args)
 
@@ -84,32 +98,65 @@ def test_theory_constructors_name_their_parameter():
     _raises("fraction", CF.logistic_arrival_time, 1.0, 1e-3, 1.0)
 
 
-@pytest.mark.parametrize(("changes", "parameter"), [
-    (dict(depth=1), "depth"), (dict(n=0), "n"), (dict(init="zeros"), "init"), (dict(m=0.5), "m"),
-    (dict(alpha=math.nan), "alpha"), (dict(alpha=0.0), "alpha"), (dict(mask="x"), "mask"),
-    (dict(mask=np.eye(3)), "mask"), (dict(target="lowrank:5"), "target"), (dict(seed=-1), "seed"),
-    (dict(seed=1.5), "seed"), (dict(t1=0.0), "t1"), (dict(t_max=math.inf), "t_max"),
-    (dict(method="euler:0.1"), "method"), (dict(method="gd:-1", steps=3), "method"),
-    (dict(method="gd:0.1"), "steps"), (dict(method="gd:0.1", steps=3, t1=1.0), "t1"),
-    (dict(steps=3), "steps"), (dict(normalisation="max"), "normalisation"), (dict(rtol=0.0), "rtol"),
-    (dict(n_save=1), "n_save"), (dict(grid="cubic"), "grid"), (dict(max_steps=0), "max_steps"),
-])
+@pytest.mark.parametrize(
+    ("changes", "parameter"),
+    [
+        (dict(depth=1), "depth"),
+        (dict(n=0), "n"),
+        (dict(init="zeros"), "init"),
+        (dict(m=0.5), "m"),
+        (dict(alpha=math.nan), "alpha"),
+        (dict(alpha=0.0), "alpha"),
+        (dict(mask="x"), "mask"),
+        (dict(mask=np.eye(3)), "mask"),
+        (dict(target="lowrank:5"), "target"),
+        (dict(seed=-1), "seed"),
+        (dict(seed=1.5), "seed"),
+        (dict(t1=0.0), "t1"),
+        (dict(t_max=math.inf), "t_max"),
+        (dict(method="euler:0.1"), "method"),
+        (dict(method="gd:-1", steps=3), "method"),
+        (dict(method="gd:0.1"), "steps"),
+        (dict(method="gd:0.1", steps=3, t1=1.0), "t1"),
+        (dict(steps=3), "steps"),
+        (dict(normalisation="max"), "normalisation"),
+        (dict(rtol=0.0), "rtol"),
+        (dict(n_save=1), "n_save"),
+        (dict(grid="cubic"), "grid"),
+        (dict(max_steps=0), "max_steps"),
+    ],
+)
 def test_dmf_config_rejects(changes, parameter):
     _raises(parameter, DMFConfig, **{"depth": 3, "n": 4, **changes})
 
 
-@pytest.mark.parametrize(("changes", "parameter"), [
-    (dict(rank=61), "rank"), (dict(rows=0), "rows"), (dict(target_svals=(1.0, 1.0, 2.0, 3.0, 4.0)), "target_svals"),
-    (dict(flow="adam"), "flow"), (dict(beta=None), "beta"), (dict(beta=0.0), "beta"),
-    (dict(beta=-1.0), "beta"), (dict(gamma=-1.0), "gamma"), (dict(l2=-1.0), "l2"),
-    (dict(init="zeros"), "init"), (dict(t1=None), "t1"), (dict(steps=10), "steps"),
-    (dict(method="specgd:0.1"), "t1"), (dict(method="specgd:0.1", t1=None), "steps"),
-    (dict(flow="gf", method="muon:0.1", t1=None, steps=5), "flow"),
-    (dict(method="gd:0.1", t1=None, steps=5), "flow"),
-    (dict(method="specgd-smooth:0.1", beta=None, t1=None, steps=5), "beta"),
-    (dict(momentum=1.0), "momentum"), (dict(shape_scale="x"), "shape_scale"),
-    (dict(ns_dtype="float16"), "ns_dtype"), (dict(ns_steps=0), "ns_steps"), (dict(seed=-2), "seed"),
-])
+@pytest.mark.parametrize(
+    ("changes", "parameter"),
+    [
+        (dict(rank=61), "rank"),
+        (dict(rows=0), "rows"),
+        (dict(target_svals=(1.0, 1.0, 2.0, 3.0, 4.0)), "target_svals"),
+        (dict(flow="adam"), "flow"),
+        (dict(beta=None), "beta"),
+        (dict(beta=0.0), "beta"),
+        (dict(beta=-1.0), "beta"),
+        (dict(gamma=-1.0), "gamma"),
+        (dict(l2=-1.0), "l2"),
+        (dict(init="zeros"), "init"),
+        (dict(t1=None), "t1"),
+        (dict(steps=10), "steps"),
+        (dict(method="specgd:0.1"), "t1"),
+        (dict(method="specgd:0.1", t1=None), "steps"),
+        (dict(flow="gf", method="muon:0.1", t1=None, steps=5), "flow"),
+        (dict(method="gd:0.1", t1=None, steps=5), "flow"),
+        (dict(method="specgd-smooth:0.1", beta=None, t1=None, steps=5), "beta"),
+        (dict(momentum=1.0), "momentum"),
+        (dict(shape_scale="x"), "shape_scale"),
+        (dict(ns_dtype="float16"), "ns_dtype"),
+        (dict(ns_steps=0), "ns_steps"),
+        (dict(seed=-2), "seed"),
+    ],
+)
 def test_lora_config_rejects(changes, parameter):
     _raises(parameter, LoRAConfig, **{"beta": 1e-6, "t1": 4.0, **changes})
 
@@ -122,10 +169,12 @@ def test_parse_method():
 
 
 def test_configs_round_trip_and_are_hashable():
-    for cfg in (DMFConfig(depth=3, n=4, m=math.inf, t1=2.0),
-                DMFConfig(depth=2, n=6, mask="bernoulli:0.3", method="gd:0.1", steps=5),
-                LoRAConfig(beta=1e-6, t1=4.0, target_svals=[1, 2, 3, 4, 5]),
-                LoRAConfig(flow="specgf", method="muon:0.01", steps=10)):
+    for cfg in (
+        DMFConfig(depth=3, n=4, m=math.inf, t1=2.0),
+        DMFConfig(depth=2, n=6, mask="bernoulli:0.3", method="gd:0.1", steps=5),
+        LoRAConfig(beta=1e-6, t1=4.0, target_svals=[1, 2, 3, 4, 5]),
+        LoRAConfig(flow="specgf", method="muon:0.01", steps=10),
+    ):
         back = config_from_dict(cfg.to_dict())
         assert back == cfg and back.key() == cfg.key() and hash(back) == hash(cfg)
     _raises("model", config_from_dict, {"model": "cnn"})
@@ -135,5 +184,15 @@ def test_configs_round_trip_and_are_hashable():
 def test_batch_strategy_is_validated():
     from sims.engine import solve_flow_batch
 
-    _raises("strategy", solve_flow_batch, None, None, None, np.zeros((1, 1)), {}, strategy="pmap",
-            t1=1.0, save_ts=np.zeros(2))
+    _raises(
+        "strategy",
+        solve_flow_batch,
+        None,
+        None,
+        None,
+        np.zeros((1, 1)),
+        {},
+        strategy="pmap",
+        t1=1.0,
+        save_ts=np.zeros(2),
+    )

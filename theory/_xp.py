@@ -21,3 +21,14 @@ def svdvals(x: Any):
 def eye_like(x: Any, n: int):
     xp = namespace(x)
     return xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))
+
+
+def as_index(x: Any, like: Any):
+    """Static NumPy indices as an array of ``like``'s namespace and device (torch's ``take`` needs
+    a tensor); traced or native index arrays pass through unchanged."""
+    import numpy as np
+
+    if not isinstance(x, np.ndarray):
+        return x
+    xp = namespace(like)
+    return xp.asarray(x, device=array_api_compat.device(like))

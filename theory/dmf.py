@@ -15,6 +15,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
 from theory._validate import (
@@ -24,7 +25,7 @@ from theory._validate import (
     positive_real,
     probability,
 )
-from theory._xp import namespace
+from theory._xp import as_index, eye_like, namespace
 
 __all__ = [
     "product",
@@ -72,15 +73,15 @@ def partial_products(factors: Sequence[Any]):
     Returns two lists; ``P[l-1]`` is d_L × d_l and ``Q[l-1]`` is d_{l−1} × d_0.
     """
     L = len(factors)
-    xp = namespace(*factors)
+    namespace(*factors)  # one array library for all factors (raises on a mix)
     d0 = factors[0].shape[-1]
     dL = factors[-1].shape[-2]
     Q = [None] * L
-    Q[0] = xp.eye(d0, dtype=factors[0].dtype)
+    Q[0] = eye_like(factors[0], d0)
     for l in range(1, L):
         Q[l] = factors[l - 1] @ Q[l - 1]
     P = [None] * L
-    P[L - 1] = xp.eye(dL, dtype=factors[0].dtype)
+    P[L - 1] = eye_like(factors[0], dL)
     for l in range(L - 2, -1, -1):
         P[l] = P[l + 1] @ factors[l + 1]
     return P, Q
@@ -349,6 +350,7 @@ def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
     ``rows``/``cols`` list Ω (see :func:`observed_indices`); returns a |Ω|×|Ω| symmetric matrix.
     """
     xp = namespace(*factors)
+    rows, cols = as_index(rows, factors[0]), as_index(cols, factors[0])
     P, Q = partial_products(factors)
     K = 0.0
     for Pl, Ql in zip(P, Q, strict=True):
@@ -369,7 +371,7 @@ def cross_coupling(K: Any, groups: Any):
     xp = namespace(K)
     g = np.asarray(groups)
     cross = (g[:, None] != g[None, :]).astype(np.float64)
-    cross = xp.asarray(cross, dtype=K.dtype)
+    cross = xp.asarray(cross, dtype=K.dtype, device=array_api_compat.device(K))
     diag = xp.max(xp.abs(xp.linalg.diagonal(K)))
     num = xp.max(xp.abs(K) * cross)
     return num / xp.where(diag > 0, diag, 1.0)

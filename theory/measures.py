@@ -46,7 +46,8 @@ def effective_rank(W: Any, *, sigma: Any | None = None, power: int = 1):
     """Effective rank exp(H(p)) of Roy and Vetterli, p_i = σ_i^power / Σ σ_j^power.
 
     ``power=1`` is Roy and Vetterli's definition (our default); ``power=2`` is the variant used by
-    the [DMC] authors' CIFAR code. Figures say which one they show.
+    the [DMC] authors' CIFAR code. Figures say which one they show. A zero matrix has effective
+    rank 0 by convention.
     """
     s = singular_values(W) if sigma is None else sigma
     xp = namespace(s)
@@ -54,7 +55,9 @@ def effective_rank(W: Any, *, sigma: Any | None = None, power: int = 1):
     total = xp.sum(sp, axis=-1, keepdims=True)
     p = sp / xp.where(total > 0, total, 1.0)
     plogp = xp.where(p > 0, p * xp.log(xp.where(p > 0, p, 1.0)), 0.0 * p)
-    return xp.exp(-xp.sum(plogp, axis=-1))
+    erank = xp.exp(-xp.sum(plogp, axis=-1))
+    # a zero matrix has effective rank 0, like its stable rank (p is undefined there)
+    return xp.where(total[..., 0] > 0, erank, 0.0 * erank)
 
 
 def proxies(product: Any, U: Any, V: Any):
