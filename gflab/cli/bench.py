@@ -1,0 +1,116 @@
+"""``gflab bench``: gflab's compiled solvers against SciPy/NumPy baselines, (DESIGN §4)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gflab.cli._common import print_json
+
+EXAMPLES = """examples:
+  gflab bench                 # full run (n = 30, batch of 32; several minutes on 2 cores)
+  gflab bench --quick --json  # small sizes, seconds once compiled (the smoke test)
+  gflab bench --repeats 5     # best of 5 back-to-back rounds per case
+
+Speedups are baseline seconds / gflab seconds measured back to back in this process; on a shared
+machine compare ratios, not absolute times. gflab times are warm (compile reported separately).
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="time gflab against SciPy/NumPy baselines",
+        description="Time gflab's compiled gradient-flow and GD solves against SciPy solve_ivp "
+        "and NumPy loops on deep matrix completion (DESIGN §2.1), check that both "
+        "reach the same end state, and report compile cost and recompiles.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help='print {"cases": [...]} as JSON')
+    p.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=3,
+        metavar="K",
+        help="best of K back-to-back rounds per case (default 3)",
+    )
+    p.set_defaults(func=run)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return v
+
+
+def run(args) -> int:
+    from sims.bench import run_bench
+    from sims.result import _clean
+
+    progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
+    report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress)
+    if args.json:
+        print_json(_clean(report))
+    else:
+        print(format_table(report))
+    return 0 if all_agree(report) else 1
+
+
+def all_agree(report: dict) -> bool:
+    """True when every case that compares end states agrees within its tolerance."""
+    for c in report["cases"]:
+        if "agreement_tolerance" in c and not c["max_abs_diff"] <= c["agreement_tolerance"]:
+            return False
+    return True
+
+
+def format_table(report: dict) -> str:
+    s = report["setup"]
+    m = report["machine"]
+    lines = [
+        f"gflab bench: depth {s['depth']}, n {s['n']}, {s['mask']} mask, {s['target']} target, "
+        f"alpha {s['alpha']:g}, rtol {s['rtol']:g}, atol {s['atol']:g}; best of {s['repeats']}",
+        f"machine: {m['cpu_count']} CPUs, jax {m['jax']} ({m['jax_backend']}), numpy {m['numpy']}, "
+        f"scipy {m['scipy']}",
+        "",
+        f"{'case':<18} {'gflab s':>9} {'baseline s':>11} {'speedup':>8}  baseline / details",
+    ]
+    for c in report["cases"]:
+        lines.append(
+            f"{c['name']:<18} {c['gflab_seconds']:>9.4g} {c['baseline_seconds']:>11.4g} "
+            f"{c['speedup']:>7.3g}x  {c['baseline']}"
+        )
+        lines.append(" " * 51 + _details(c))
+    return "\n".join(lines)
+
+
+def _details(c: dict) -> str:
+    name = c["name"]
+    if name == "flow_single":
+        return (
+            f"evals {c['gflab_field_evals']} vs {c['baseline_field_evals']}; compile "
+            f"{c['compile_seconds']:.3g} s; max|ΔW| {c['max_abs_diff']:.2g} "
+            f"(tol {c['agreement_tolerance']:.2g})"
+        )
+    if name.startswith("flow_batch"):
+        return (
+            f"batch {c['batch']}, attempted steps {c['gflab_attempted_steps_min']}–"
+            f"{c['gflab_attempted_steps_max']}; max|ΔW| {c['max_abs_diff']:.2g} "
+            f"(tol {c['agreement_tolerance']:.2g})"
+        )
+    if name.startswith("flow_vs_gd"):
+        return (
+            f"flow {c['gflab_field_evals']} evals (t = {c['flow_time']:.4g} ≈ "
+            f"{c['flow_time_in_gd_steps']:.0f} GD steps) vs GD {c['gd_steps']} evals; "
+            f"MSE {c['flow_mse']:.2g} / {c['gd_mse']:.2g}"
+        )
+    if name == "compile":
+        shapes = ", ".join(f"n={p['n']}: {p['compile_seconds']:.3g} s" for p in c["per_shape"])
+        return f"compile per shape {shapes}; recompiled: {c['recompiled']}"
+    return ""

@@ -1,0 +1,90 @@
+"""Smoke test of ``gflab bench --quick --json`` (run in-process through ``gflab.cli.main``).
+
+The oracle is agreement of end states: gflab's Tsit5 solve and SciPy's RK45 solve of the same
+field at the same rtol must reach the same product (tolerance
+:func:`sims.bench.agreement_tolerance`, 100·rtol·max(1, max|W|), see its docstring).
+Speeds are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+
+import pytest
+
+from gflab.cli import main
+from gflab.cli.bench import format_table
+
+CASES = (
+    "flow_single",
+    "flow_batch_vmap",
+    "flow_batch_loop",
+    "flow_vs_gd_jit",
+    "flow_vs_gd_numpy",
+    "compile",
+)
+KEYS = ("name", "gflab_seconds", "baseline", "baseline_seconds", "speedup")
+
+
+@pytest.fixture(scope="module")
+def report():
+    # run the (compile-heavy) bench once for the module; JSON goes to stdout, progress to stderr
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["bench", "--quick", "--json", "--repeats", "1"])
+    return code, json.loads(buf.getvalue())
+
+
+def test_exit_code_and_cases(report):
+    code, rep = report
+    assert code == 0
+    assert [c["name"] for c in rep["cases"]] == list(CASES)
+    for c in rep["cases"]:
+        for k in KEYS:
+            assert k in c, (c["name"], k)
+        assert isinstance(c["baseline"], str) and c["baseline"]
+        for k in ("gflab_seconds", "baseline_seconds", "speedup"):
+            v = c[k]
+            assert isinstance(v, float) and math.isfinite(v) and v > 0, (c["name"], k, v)
+
+
+def test_flows_agree_with_scipy(report):
+    _, rep = report
+    for c in rep["cases"]:
+        if not c["name"].startswith(("flow_single", "flow_batch")):
+            continue
+        # the flow must have left its O(alpha) start, or agreement would be trivial
+        assert c["product_scale"] > 0.5
+        assert c["max_abs_diff"] <= c["agreement_tolerance"], c
+        assert c["agreement_tolerance"] == pytest.approx(
+            100 * c["rtol"] * max(1.0, c["product_scale"])
+        )
+
+
+def test_flow_and_gd_reach_the_target_mse(report):
+    _, rep = report
+    for c in rep["cases"]:
+        if c["name"].startswith("flow_vs_gd"):
+            assert c["gflab_status"] == "converged"
+            assert c["gd_converged"]
+            assert c["flow_mse"] < c["mse_tol"] and c["gd_mse"] < c["mse_tol"]
+            # the papers' GD and the time-rescaled flow: flow time / lr ≈ GD steps (within 20%)
+            assert c["flow_time_in_gd_steps"] == pytest.approx(c["gd_steps"], rel=0.2)
+
+
+def test_no_recompile(report):
+    _, rep = report
+    (c,) = [c for c in rep["cases"] if c["name"] == "compile"]
+    assert c["recompiled"] == "no"
+    assert c["second_call_traces"] == 0
+
+
+def test_table(report):
+    _, rep = report
+    text = format_table(rep)
+    for name in CASES:
+        assert name in text
+    assert "recompiled: no" in text
