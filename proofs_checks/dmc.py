@@ -552,7 +552,7 @@ register_claim(Claim(
                "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
     strategy=strategy_dmc1, check=check_dmc1, reproduce=_cmd,
     margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
-    examples={"ci": 5, "dev": 25, "thorough": 150}, beyond=beyond_dmc1,
+    examples={"ci": 4, "dev": 25, "thorough": 150}, beyond=beyond_dmc1,
 ))
 
 register_claim(Claim(
@@ -563,7 +563,7 @@ register_claim(Claim(
                "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
     strategy=strategy_dmc2, check=check_dmc2, reproduce=_cmd,
     margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
-    examples={"ci": 4, "dev": 25, "thorough": 150}, beyond=beyond_dmc2,
+    examples={"ci": 3, "dev": 25, "thorough": 150}, beyond=beyond_dmc2,
 ))
 
 register_claim(Claim(
@@ -576,7 +576,7 @@ register_claim(Claim(
                "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
     strategy=strategy_dmc3, check=check_dmc3, reproduce=_cmd,
     margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
-    examples={"ci": 4, "dev": 20, "thorough": 120}, beyond=beyond_dmc3,
+    examples={"ci": 3, "dev": 20, "thorough": 120}, beyond=beyond_dmc3,
 ))
 
 register_claim(Claim(
@@ -587,7 +587,7 @@ register_claim(Claim(
                "target J; gradient flow to convergence; limits also checked against closed forms.",
     strategy=strategy_dmc4, check=check_dmc4, reproduce=lambda ex: _cmd(ex, depth=3),
     margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
-    examples={"ci": 2, "dev": 10, "thorough": 60}, beyond=beyond_dmc4,
+    examples={"ci": 1, "dev": 10, "thorough": 60}, beyond=beyond_dmc4,
 ))
 
 register_claim(Claim(
@@ -601,7 +601,7 @@ register_claim(Claim(
                "gradient flow throughout.",
     strategy=strategy_dmc5, check=check_dmc5, reproduce=_cmd_plasticity,
     margin_units="decades (min over the parts of the statement)",
-    examples={"ci": 4, "dev": 15, "thorough": 80}, beyond=beyond_dmc5,
+    examples={"ci": 3, "dev": 15, "thorough": 80}, beyond=beyond_dmc5,
 ))
 
 
