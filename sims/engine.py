@@ -255,21 +255,23 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
 
 
 @jax.jit(static_argnames=("step", "stats", "monitor", "n_blocks", "block"))
-def _iterate(step, stats, monitor, state0, args, tol, blowup, n_blocks, block):
+def _iterate(step, stats, monitor, state0, args, tol, blowup, max_k, n_blocks, block):
     def one(carry, _):
         state, done, bad, k = carry
 
         def advance(s):
             return step(s, args)
 
-        new = jax.lax.cond(done | bad, lambda s: s, advance, state)
+        # the last block may reach past the requested step count: stop exactly at max_k
+        frozen = done | bad | (k >= max_k)
+        new = jax.lax.cond(frozen, lambda s: s, advance, state)
         v = monitor(_params(new), args)
         leaves = jax.tree_util.tree_leaves(new)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-        newbad = bad | ((~done) & ((v > blowup) | ~jnp.isfinite(v) | ~finite))
+        newbad = bad | ((~frozen) & ((v > blowup) | ~jnp.isfinite(v) | ~finite))
         state = jax.tree_util.tree_map(lambda a, b: jnp.where(newbad & ~bad, a, b), state, new)
-        k = k + jnp.where(done | bad | newbad, 0, 1)
-        done = done | ((v <= tol) & ~newbad)
+        k = k + jnp.where(frozen | newbad, 0, 1)
+        done = done | ((v <= tol) & ~newbad & ~frozen)
         return (state, done, newbad, k), None
 
     def blk(carry, _):
@@ -311,7 +313,8 @@ def iterate(
     """
     n_blocks = max(1, -(-int(steps) // int(save_every)))
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
-    call = lambda: _iterate(step, stats, monitor, state0, args, f64(tol), f64(blowup),
+    max_k = jnp.asarray(int(steps), dtype=jnp.int64)
+    call = lambda: _iterate(step, stats, monitor, state0, args, f64(tol), f64(blowup), max_k,
                             n_blocks=n_blocks, block=int(save_every))
     key = (step, stats, monitor, n_blocks, int(save_every), _signature((state0, args)))
     t0 = time.perf_counter()
@@ -333,7 +336,8 @@ def iterate(
     k_final = int(out["k"])
     if bool(out["bad"]):
         status = "diverged"
-        message = f"diverged at step {k_final}: monitor exceeded its bound or became non-finite"
+        message = (f"diverged at step {k_final + 1}: the monitor exceeded its bound or became"
+                   f" non-finite; the state after step {k_final} (the last finite one) is kept")
     elif bool(out["done"]):
         status, message = "converged", ""
     else:

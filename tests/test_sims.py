@@ -18,7 +18,7 @@ from scipy.integrate import solve_ivp
 
 from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
 from sims.dmf import dmf_problem, solve_dmf_from
-from sims.engine import solve_flow, solve_flow_batch
+from sims.engine import iterate, solve_flow, solve_flow_batch
 from sims.lora import lora_problem, solve_lora_from
 from theory import closed_forms as CF
 from theory import dmf as D
@@ -317,6 +317,47 @@ def test_batch_vmap_equals_loop():
     )
     assert [o.status for o in out] == ["converged", "converged"]
     assert out[1].final_time > out[0].final_time
+
+
+def _euler_step(state, a):
+    y, extra = state
+    return y + a["dt"] * _field(0.0, y, a), extra
+
+
+def _kstats(k, y, a):
+    return {"y": y}
+
+
+def test_iterate_steps_statuses_and_save_grid():
+    """lax.scan iterations: exactly ``steps`` steps even when the save grid does not divide them,
+    and the same numbers as the same recursion in NumPy (identical arithmetic: 1e-14)."""
+    args = {**_targs(2 * S, -2.0, goal=S), "dt": jnp.asarray(0.01)}
+    y0 = jnp.asarray(P0)
+    for steps in (23, 25):
+        r = iterate(_euler_step, _kstats, _monitor, (y0, {}), args, steps=steps, save_every=5)
+        assert r.status == "t1_reached" and r.steps == steps and r.final_time == steps
+        assert r.times[-1] == steps and list(r.times[:3]) == [0.0, 5.0, 10.0]
+        y = P0.copy()
+        ys = [y]
+        for _ in range(steps):
+            y = y + 0.01 * (2 * S * y - 2 * y * y)
+            ys.append(y)
+        np.testing.assert_allclose(r.final_state, y, rtol=1e-14)
+        np.testing.assert_allclose(r.saved["y"], np.array(ys)[r.times.astype(int)], rtol=1e-14)
+    # diverged: y ← 2y passes the bound 1e3 at step 10; the state after step 9 (512) is kept
+    args = {**_targs(1.0, 0.0), "dt": jnp.asarray(1.0)}
+    r = iterate(
+        _euler_step, _kstats, _monitor, (jnp.ones(3), {}), args, steps=23, save_every=5, blowup=1e3
+    )
+    assert r.status == "diverged" and "step 10" in r.message
+    assert r.steps == 9 and np.all(r.final_state == 512.0)
+    # converged: y ← y/2 reaches the tolerance 1e-3 after 10 steps and freezes there
+    args = {**_targs(-0.5, 0.0), "dt": jnp.asarray(1.0)}
+    r = iterate(
+        _euler_step, _kstats, _monitor, (jnp.ones(3), {}), args, steps=23, save_every=5, tol=1e-3
+    )
+    assert r.status == "converged" and r.steps == 10 and np.all(r.final_state == 0.5**10)
+    assert r.times[-1] == 10 and r.saved["y"][-1][0] == 0.5**10
 
 
 # ----------------------------------------------------------------------------- discrete DMF
