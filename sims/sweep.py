@@ -96,6 +96,9 @@ class SweepSpec:
 
 
 def _make_config(cls, model: str, fields: dict):
+    for f in dataclasses.fields(cls):
+        if f.name not in fields and f.default is dataclasses.MISSING:
+            raise GflabInputError(f.name, f"a value in [base], [grid] or [[list]] (required by {cls.__name__})", None)
     try:
         return config_from_dict({"model": model, **fields})
     except GflabInputError:
@@ -274,9 +277,9 @@ def _one_line(s: str, limit: int = 300) -> str:
 
 
 def _worker_init() -> None:
-    # the parent handles Ctrl-C and shuts the pool down; small solves want one XLA thread per worker
+    # the parent handles Ctrl-C and shuts the pool down. (XLA flags are left alone: they are part
+    # of the persistent compilation cache's key, and changing them would recompile every solve.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -491,7 +494,6 @@ def _run_dask(kind, arg, todo, root, versions, runner, force, collect, summary) 
                 client = stack.enter_context(Client(arg, timeout="10s"))
             except (OSError, TimeoutError) as e:
                 raise GflabInputError("executor", "a reachable dask scheduler", f"{arg} ({e})") from None
-        client.run(_worker_init_dask)
         summary.startup_seconds = time.perf_counter() - t0
         futures = {}
         for d in todo:
@@ -506,10 +508,6 @@ def _run_dask(kind, arg, todo, root, versions, runner, force, collect, summary) 
         except BaseException:
             client.cancel(list(futures))
             raise
-
-
-def _worker_init_dask() -> None:
-    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 
 # ----------------------------------------------------------------------------- progress

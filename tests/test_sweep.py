@@ -1,0 +1,299 @@
+"""Sweeps (issue 7): spec expansion, resume, failures, corruption, pool and dask executors, kills.
+
+Oracle: the exact limit of diagonal completion from mimic(α, m) (theory.closed_forms.mimic_limit).
+Tolerance 1e-6 relative on the stable rank: Tsit5 at rtol 1e-9 run to relative loss 1e-16 lands
+within ~5e-8 of it (measured); 1e-6 leaves room without hiding an O(α) error. Results of the same
+config on different executors are compared at 1e-9 relative: the same compiled code runs, only the
+XLA threading of reductions may differ (a few ulps per step).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gflab.cli import main
+from sims.config import DMFConfig
+from sims.store import ResultStore
+from sims.sweep import (
+    SweepInterrupted,
+    parse_executor,
+    run_sweep,
+    spec_from_dict,
+    sweep_record,
+)
+from theory import closed_forms as CF
+from theory._validate import GflabInputError
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = {
+    "model": "dmf",
+    "base": {"n": 2, "init": "mimic", "m": 3.0, "mask": "diagonal", "n_save": 8},
+    "grid": {"depth": [2, 3], "alpha": [1e-2, 1e-1]},
+}
+
+
+def _toml(d: dict) -> str:
+    lines = [f"model = {json.dumps(d['model'])}"]
+    if "seeds" in d:
+        lines.append(f"seeds = {json.dumps(d['seeds'])}")
+    if "runner" in d:
+        lines.append(f"runner = {json.dumps(d['runner'])}")
+    for table in ("base", "grid"):
+        lines.append(f"[{table}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in d.get(table, {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def _values(store: ResultStore, configs) -> dict:
+    out = {}
+    for c in configs:
+        assert store.status(c) == "ok", c
+        r = store.get(c)
+        out[store.key(c)] = (r.status, np.asarray(r.final["singular_values"]), np.asarray(r.times))
+    return out
+
+
+def _same(a: dict, b: dict) -> None:
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert a[k][0] == b[k][0]
+        np.testing.assert_allclose(a[k][1], b[k][1], rtol=1e-9, atol=1e-15)
+        np.testing.assert_allclose(a[k][2], b[k][2], rtol=1e-9, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- spec
+
+
+def test_spec_expands_grid_list_and_seeds_in_order():
+    spec = spec_from_dict({**SPEC, "seeds": [4, 5], "grid": {"depth": [2, 3], "alpha": {"logspace": [-3, -1, 3]}},
+                           "list": [{"m": 3.0}, {"m": 5.0}]})
+    cfgs = spec.configs()
+    assert len(cfgs) == 2 * 3 * 2 * 2
+    first = cfgs[0]
+    assert (first.depth, first.alpha, first.m, first.seed) == (2, 1e-3, 3.0, 4)
+    assert [c.seed for c in cfgs[:4]] == [4, 5, 4, 5]
+    assert [c.m for c in cfgs[:4]] == [3.0, 3.0, 5.0, 5.0]
+    assert math.isclose(cfgs[4].alpha, 1e-2, rel_tol=1e-12)
+    assert all(isinstance(c, DMFConfig) and c.n == 2 for c in cfgs)
+
+
+@pytest.mark.parametrize(
+    ("spec", "parameter"),
+    [
+        ({**SPEC, "model": "cnn"}, "model"),
+        ({**SPEC, "colour": 1}, "spec"),
+        ({**SPEC, "grid": {"depht": [2]}}, "grid.depht"),
+        ({**SPEC, "grid": {"depth": []}}, "grid.depth"),
+        ({**SPEC, "grid": {"depth": [1]}}, "depth"),
+        ({**SPEC, "grid": {"depth": [2], "alpha": [float("nan")]}}, "alpha"),
+        ({**SPEC, "grid": {"alpha": [0.1]}}, "depth"),
+        ({**SPEC, "grid": {"alpha": {"logspace": [-3, 1]}}}, "grid.alpha"),
+        ({**SPEC, "seeds": [-1]}, "seeds"),
+        ({**SPEC, "seeds": [1], "grid": {"seed": [1, 2]}}, "seeds"),
+        ({**SPEC, "runner": "nocolon"}, "runner"),
+        ({**SPEC, "base": {**SPEC["base"], "mask": "bernoulli:2"}}, "p"),
+    ],
+)
+def test_bad_specs_name_the_parameter(spec, parameter):
+    with pytest.raises(GflabInputError) as e:
+        spec_from_dict(spec)
+    assert e.value.parameter == parameter
+
+
+@pytest.mark.parametrize("text", ["local:0", "local:x", "dask-local", "dask://", "dask://h:0",
+                                  "dask://h:99999", "ray:2", "local:1:2", "local:٣"])
+def test_bad_executors(text):
+    with pytest.raises(GflabInputError) as e:
+        parse_executor(text)
+    assert e.value.parameter == "executor"
+
+
+def test_executors_parse():
+    assert parse_executor("local:3") == ("local", 3)
+    assert parse_executor("dask-local:2") == ("dask-local", 2)
+    assert parse_executor("dask://127.0.0.1:8786") == ("dask", "tcp://127.0.0.1:8786")
+
+
+# ----------------------------------------------------------------------------- serial sweeps
+
+
+def test_serial_sweep_matches_closed_form_resumes_and_records_failures(tmp_path):
+    spec = spec_from_dict({**SPEC, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"})
+    configs = spec.configs()
+    store = ResultStore(tmp_path)
+    s = run_sweep(configs, store, "local:1", runner=spec.runner)
+    assert (s.total, s.done, s.skipped, s.failed) == (8, 4, 0, 4)
+    assert s.statuses == {"converged": 4}
+    for c in configs:
+        if c.seed == 13:
+            assert store.status(c) == "missing"
+            continue
+        r = store.get(c)
+        exact = CF.mimic_limit(c.n, c.depth, c.alpha, c.m).stable_rank
+        assert r.status == "converged"
+        assert abs(r.final["stable_rank"] - exact) <= 1e-6 * exact
+    rec = sweep_record(store, configs)
+    assert len(rec["failures"]) == 4
+    assert all("deliberate failure for seed 13" in f["error"] for f in rec["failures"])
+    assert all(f["config"]["seed"] == 13 and "RuntimeError" in f["traceback"] for f in rec["failures"])
+    # resume: finished entries are skipped, failed ones are retried (and fail again)
+    s2 = run_sweep(configs, store, "local:1", runner=spec.runner)
+    assert (s2.done, s2.skipped, s2.failed) == (0, 4, 4)
+    assert s2.statuses == {"converged": 4}
+
+
+def test_corrupted_and_truncated_entries_are_recomputed(tmp_path):
+    configs = spec_from_dict(SPEC).configs()
+    store = ResultStore(tmp_path)
+    run_sweep(configs, store)
+    before = _values(store, configs)
+    npz0, _ = store.paths(store.key(configs[0]))
+    npz1, _ = store.paths(store.key(configs[1]))
+    _, side2 = store.paths(store.key(configs[2]))
+    data = bytearray(npz0.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte: caught by the sidecar's sha256
+    npz0.write_bytes(bytes(data))
+    npz1.write_bytes(npz1.read_bytes()[:100])  # truncated archive
+    side2.write_text(side2.read_text()[:50])  # truncated sidecar
+    assert [store.status(c) for c in configs] == ["corrupt", "corrupt", "corrupt", "ok"]
+    s = run_sweep(configs, store)
+    assert (s.done, s.skipped, s.failed, s.recomputed_corrupt) == (3, 1, 0, 3)
+    _same(before, _values(store, configs))
+
+
+def test_cli_sweep_json_dry_run_and_failure_exit(tmp_path, capsys):
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(_toml({**SPEC, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"}))
+    store = str(tmp_path / "store")
+    assert main(["sweep", str(spec_file), "--store", store, "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"configurations": 8, "stored": 0, "to_run": 8}
+    assert main(["sweep", str(spec_file), "--store", store, "--json"]) == 1  # failures → exit 1
+    out = json.loads(capsys.readouterr().out)
+    assert (out["done"], out["failed"], out["statuses"]) == (4, 4, {"converged": 4})
+    assert main(["sweep", str(spec_file), "--store", store]) == 1
+    table = capsys.readouterr().out
+    assert "skipped (stored)   4" in table and "status converged   4" in table
+    assert "deliberate failure" in table
+
+
+# ----------------------------------------------------------------------------- parallel executors
+
+
+def test_dask_executor_matches_serial(tmp_path):
+    # (the process pool, local:2, is covered by the SIGTERM test below)
+    from distributed import LocalCluster
+
+    spec = {**SPEC, "grid": {"depth": [3], "alpha": [1e-2, 1e-1]}}
+    configs = spec_from_dict({**spec, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"}).configs()
+    serial = ResultStore(tmp_path / "serial")
+    run_sweep(configs, serial, "local:1", runner="sims.sweep_faults:fail_on_seed")
+    expect = _values(serial, [c for c in configs if c.seed != 13])
+
+    # a real cluster on loopback, reached through dask://HOST:PORT; workers write the store
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=50) as cluster:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        remote = ResultStore(tmp_path / "dask")
+        s = run_sweep(configs, remote, f"dask://{address}", runner="sims.sweep_faults:fail_on_seed")
+        assert (s.done, s.failed) == (2, 2)
+        assert len(sweep_record(remote, configs)["failures"]) == 2
+    _same(expect, _values(remote, [c for c in configs if c.seed != 13]))
+
+
+def test_dask_local_cluster_via_cli(tmp_path, capsys):
+    spec = {**SPEC, "grid": {"depth": [3], "alpha": [1e-2, 1e-1]}}  # one depth: one compile per worker
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(_toml(spec))
+    store = tmp_path / "store"
+    assert main(["sweep", str(spec_file), "--store", str(store), "--executor", "dask-local:2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["done"], out["failed"], out["statuses"]) == (2, 0, {"converged": 2})
+    configs = spec_from_dict(spec).configs()
+    for c in configs:
+        exact = CF.mimic_limit(c.n, c.depth, c.alpha, c.m).stable_rank
+        assert abs(ResultStore(store).get(c).final["stable_rank"] - exact) <= 1e-6 * exact
+
+
+# ----------------------------------------------------------------------------- kills
+
+
+def _start(spec_file: Path, store: Path, executor: str) -> subprocess.Popen:
+    env = {**os.environ, "GFLAB_SWEEP_SLOW": "0.4"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gflab", "sweep", str(spec_file), "--store", str(store),
+         "--executor", executor, "--quiet"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+
+
+def _wait_for_entries(store: Path, k: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300  # a guard against hanging, not a timed assertion
+    while len(list(store.glob("*/*.json"))) < k:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "sweep made no progress"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("sig", "executor"), [(signal.SIGTERM, "local:2"), (signal.SIGKILL, "local:1")])
+def test_killed_sweep_resumes_without_lost_duplicated_or_corrupt_results(tmp_path, sig, executor):
+    spec = {**SPEC, "seeds": [0, 1, 2], "runner": "sims.sweep_faults:slow"}
+    spec_file = tmp_path / "s.toml"
+    spec_file.write_text(_toml(spec))
+    configs = spec_from_dict(spec).configs()
+    clean = ResultStore(tmp_path / "clean")
+    run_sweep(configs, clean)  # default runner: same results, no sleeping
+    expect = _values(clean, configs)
+
+    store = tmp_path / "killed"
+    proc = _start(spec_file, store, executor)
+    try:
+        _wait_for_entries(store, 2, proc)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        try:  # orphaned pool workers of a SIGKILLed parent: end the group we started
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 128 + signal.SIGTERM
+        assert b"interrupted" in err and b"Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    partial = ResultStore(store)
+    stored = [c for c in configs if partial.status(c) == "ok"]
+    assert 2 <= len(stored) < len(configs)
+    assert all(partial.status(c) in ("ok", "missing") for c in configs)  # nothing half-written
+    s = run_sweep(configs, partial)
+    assert s.skipped == len(stored) and s.done == len(configs) - len(stored) and s.failed == 0
+    assert sorted(partial.keys()) == sorted(list(expect) + [partial.key({"sweep": _sweep_key(configs)})])
+    _same(expect, _values(partial, configs))
+
+
+def _sweep_key(configs):
+    from sims.sweep import sweep_key
+
+    return sweep_key(configs)
+
+
+def test_sigterm_in_process_raises_sweep_interrupted(tmp_path):
+    configs = spec_from_dict(SPEC).configs()
+
+    def progress(k, n, counts):
+        if counts["done"] == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(SweepInterrupted) as e:
+        run_sweep(configs, ResultStore(tmp_path), progress=progress)
+    assert e.value.summary.done == 1 and e.value.summary.interrupted
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
