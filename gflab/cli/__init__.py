@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    # headless by default, except for `demo`, which must see whether the user chose a backend
+    if (argv if argv is not None else sys.argv[1:])[:1] != ["demo"]:
+        os.environ.setdefault("MPLBACKEND", "Agg")
     from theory._validate import GflabInputError
 
     parser = build_parser()
