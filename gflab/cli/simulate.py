@@ -88,6 +88,7 @@ def register(sub) -> None:
     lo.add_argument("--seed", type=int, default=0)
     lo.add_argument("--json", action="store_true")
     lo.set_defaults(func=run_lora)
+    _register_plasticity(models)
     lo._negative_number_matcher = _NEGATIVE_NUMBER
 
 
@@ -150,3 +151,67 @@ def _emit(res, as_json: bool) -> int:
 
 _SHOWN = ("depth", "n", "init", "m", "alpha", "mask", "target", "rows", "cols", "rank",
           "target_svals", "flow", "beta", "gamma", "l2", "method", "seed")
+
+
+# ----------------------------------------------------------------------------- dmf-plasticity (DMC-5)
+
+PLASTICITY_EXAMPLES = """examples:
+  gflab simulate dmf-plasticity --depth 2 --n 4 --init mimic --m 3 --alpha 1e-3 --pretrain-mask diagonal --mask superdiag --target ones
+  gflab simulate dmf-plasticity --depth 3 --n 6 --m inf --alpha 1e-3 --json
+  gflab simulate dmf-plasticity --depth 2 --n 4 --switch 5 --json   (phase 1 stops at t = 5)
+"""
+
+
+def _register_plasticity(models) -> None:
+    p = models.add_parser(
+        "dmf-plasticity", help="pretrain on one mask, resume vs scratch on another (DESIGN §2.1)",
+        description="Phase 1 on --pretrain-mask, then phase 2 on --mask from phase 1's factors "
+                    "(resumed) and from the same init (scratch).",
+        epilog=PLASTICITY_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--depth", type=int, required=True, help="number of factors L >= 2")
+    p.add_argument("--n", type=int, required=True, help="matrix size n")
+    p.add_argument("--init", default="mimic", help="mimic | gaussian | tied-gaussian | identity | orthogonal")
+    p.add_argument("--m", type=finite_float, default=float("inf"), help="mimic parameter m > 1 (inf: diagonal)")
+    p.add_argument("--alpha", type=finite_float, default=1e-3, help="init scale alpha > 0")
+    p.add_argument("--pretrain-mask", default="diagonal", help="phase-1 mask Ω1 (diagonal | block:K | superdiag | bernoulli:P)")
+    p.add_argument("--mask", default="superdiag", help="phase-2 mask Ω2")
+    p.add_argument("--target", default="ones", help="ones | const:W | lowrank:R")
+    p.add_argument("--switch", type=finite_float, help="end of phase 1 (flow time; GD: steps); default: until converged")
+    p.add_argument("--t-max", type=finite_float, default=1e7, help="horizon of each phase run until converged")
+    p.add_argument("--method", default="adaptive", help="adaptive | gd:ETA (needs --switch and --steps)")
+    p.add_argument("--steps", type=int, help="phase-2 GD steps for --method gd:ETA")
+    p.add_argument("--normalisation", default="sum", help="loss over observed entries: sum | mean")
+    p.add_argument("--rtol", type=finite_float, default=1e-9)
+    p.add_argument("--atol", type=finite_float, default=1e-14)
+    p.add_argument("--n-save", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help='print {"config", "pretrain", "resumed", "scratch"}')
+    p.set_defaults(func=run_plasticity)
+
+
+def run_plasticity(args) -> int:
+    from sims.plasticity import PlasticityConfig, simulate_plasticity
+
+    cfg = PlasticityConfig(
+        depth=args.depth, n=args.n, init=args.init, m=args.m, alpha=args.alpha,
+        pretrain_mask=args.pretrain_mask, mask=args.mask, target=args.target, seed=args.seed,
+        switch=args.switch, t_max=args.t_max, method=args.method, steps=args.steps,
+        normalisation=args.normalisation, rtol=args.rtol, atol=args.atol, n_save=args.n_save,
+    )
+    res = simulate_plasticity(cfg)
+    phases = (res.pretrain, res.resumed, res.scratch)
+    ok = all(r.status in ("converged", "t1_reached") for r in phases)
+    if args.json:
+        print_json(res.to_json())
+        return 0 if ok else 1
+    unit = "step k" if res.pretrain.time_unit == "k" else "time t"
+    print(f"model      dmf-plasticity  (depth={cfg.depth}, n={cfg.n}, init={cfg.init}, m={cfg.m}, "
+          f"alpha={cfg.alpha}, {cfg.pretrain_mask} -> {cfg.mask}, target={cfg.target})")
+    print(f"{'phase':<9} {'status':<11} {'stable rank':>12} {'eff. rank':>10} {'loss':>10} "
+          f"{'test RMSE':>10} {'converged at ' + unit:>20}")
+    for name, r in zip(("pretrain", "resumed", "scratch"), phases, strict=True):
+        f = r.final
+        ttc = f.get("time", float("nan")) if r.status == "converged" else float("inf")
+        print(f"{name:<9} {r.status:<11} {f['stable_rank']:>12.6g} {f['effective_rank']:>10.5g} "
+              f"{f['loss']:>10.3g} {f['test_rmse']:>10.4g} {ttc:>20.6g}")
+    return 0 if ok else 1
