@@ -136,6 +136,8 @@ class DMFConfig(_Config):
         if not isinstance(self.mask, str):
             raise GflabInputError("mask", "a mask name (diagonal, block:K, superdiag, bernoulli:P)", self.mask)
         _dmf.make_mask(self.mask, self.n, seed=self.seed)  # validates the name
+        if not isinstance(self.target, str):
+            raise GflabInputError("target", "a target name (ones, const:W, lowrank:R)", self.target)
         _dmf.make_target(self.target, self.n, seed=self.seed)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise GflabInputError("seed", "an integer >= 0", self.seed)
@@ -212,7 +214,11 @@ class LoRAConfig(_Config):
         rank = positive_int("rank", self.rank)
         if rank > min(rows, cols):
             raise GflabInputError("rank", f"an integer in [1, min(rows, cols)={min(rows, cols)}]", rank)
-        object.__setattr__(self, "target_svals", tuple(float(s) for s in self.target_svals))
+        try:
+            svals = tuple(float(s) for s in self.target_svals)
+        except (TypeError, ValueError):
+            raise GflabInputError("target_svals", "a sequence of numbers", self.target_svals) from None
+        object.__setattr__(self, "target_svals", svals)
         _lora.spectral_target(rows, cols, self.target_svals, None)  # validates the spectrum
         one_of("flow", self.flow, ("gf", "specgf"))
         kind, _ = parse_method(self.method)
