@@ -15,7 +15,9 @@ from theory import closed_forms as CF
 from theory import lora as T
 from theory import measures as M
 
-__all__ = ["lora_problem", "simulate_lora", "solve_lora_from", "product_singular_values"]
+__all__ = [
+    "lora_problem", "simulate_lora", "solve_lora_from", "product_singular_values", "shape_scale",
+]
 
 
 def lora_problem(config: LoRAConfig):
@@ -70,6 +72,31 @@ def _stats(t, y, args):
         "loss": _loss(A, B, args),
         "balancedness_drift": M.balancedness_residual([B, A], [args["B0"], args["A0"]]),
     }
+
+
+def _field_for(config: LoRAConfig):
+    kind = config.method_kind
+    if config.flow == "gf":
+        return _gf_field
+    if kind == "euler" and (config.beta or 0.0) == 0.0:
+        return _polar_field
+    return _specgf_field
+
+
+@functools.cache
+def _stats_with_rates(field):
+    """``_stats`` plus ``proxy_rates``: ḋ_i = u_iᵀ(ȦB + AḂ)v_i evaluated from the vector field
+    itself (exact, no finite differences), so d/dt √d_i = ḋ_i / (2√d_i) can be measured."""
+
+    def stats(t, y, args):
+        out = _stats(t, y, args)
+        A, B = y
+        dA, dB = field(t, y, args)
+        Pdot = dA @ B + A @ dB
+        out["proxy_rates"] = jnp.sum(args["U"] * (Pdot @ args["V"]), axis=0)
+        return out
+
+    return stats
 
 
 # ----------------------------------------------------------------------------- discrete steps
@@ -154,20 +181,20 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
     }
 
 
-def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V) -> RawSolve:
+def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False) -> RawSolve:
+    """Run ``config`` from the given initial factors and target (Y = U diag(s) Vᵀ).
+
+    ``rates=True`` (continuous methods only) also saves ``proxy_rates`` = ḋ_i from the field.
+    """
     args = _args(config, A0, B0, Y, U, V)
     y0 = (jnp.asarray(A0), jnp.asarray(B0))
     kind, value = config.method_kind, config.method_value
     if kind in ("adaptive", "euler"):
-        if config.flow == "gf":
-            field = _gf_field
-        elif kind == "euler" and (config.beta or 0.0) == 0.0:
-            field = _polar_field
-        else:
-            field = _specgf_field
+        field = _field_for(config)
         ts = np.linspace(0.0, config.t1, config.n_save)
         return solve_flow(
-            field, _stats, _monitor, y0, args, t1=config.t1, save_ts=ts, rtol=config.rtol,
+            field, _stats_with_rates(field) if rates else _stats, _monitor, y0, args,
+            t1=config.t1, save_ts=ts, rtol=config.rtol,
             atol=config.atol, dt=value if kind == "euler" else None,
             tol=config.converge_tol, blowup=1e12, max_steps=config.max_steps,
         )

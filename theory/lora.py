@@ -32,6 +32,7 @@ __all__ = [
     "lora_mode_solution",
     "lora_mode_arrival_time",
     "lora_mode_p0",
+    "lora_mode_b0",
 ]
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
@@ -250,3 +251,28 @@ def lora_mode_arrival_time(s, b0, fraction: float = 0.5):
     x = (d + np.sqrt(d * d + c * c)) / c
     K = (1.0 - xp_) / (1.0 - xm_)
     return np.log(K * (x - xm_) / (x - xp_)) / (2.0 * R)
+
+
+def lora_mode_b0(B0, V, svals) -> np.ndarray:
+    """Effective start |b_i| of each gradient-flow mode from LoRA init, coupling included.
+
+    In the linear phase mode i grows along b_i = B0 v_i ∈ ℝ^r. Once a larger mode j has been
+    learned, the component of b_i along b_j is damped at rate s_j (the cross term a_j·b_i of the
+    product is penalised), so only the part of b_i orthogonal to the earlier (larger) modes'
+    directions reaches the target: |b_i| after Gram–Schmidt of B0 V's columns in decreasing
+    order of s. Without coupling (the first mode, or orthogonal b's) this is |B0 v_i|.
+    """
+    M = np.asarray(B0, dtype=float) @ np.asarray(V, dtype=float)
+    s = np.asarray(svals, dtype=float)
+    order = np.argsort(-s, kind="stable")
+    out = np.zeros(s.size)
+    basis: list[np.ndarray] = []
+    for j in order:
+        v = M[:, j].copy()
+        for q in basis:
+            v -= q * (q @ v)
+        n = float(np.linalg.norm(v))
+        out[j] = n
+        if n > 0:
+            basis.append(v / n)
+    return out
