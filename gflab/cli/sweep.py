@@ -52,11 +52,14 @@ def register(sub) -> None:
 def run(args) -> int:
     from sims.store import ResultStore
     from sims.sweep import SweepInterrupted, load_spec, parse_executor, progress_bar, run_sweep
+    from theory._validate import GflabInputError
 
     parse_executor(args.executor)  # validate flags before reading anything
     spec = load_spec(args.spec)
     configs = spec.configs()
     store = ResultStore(args.store)
+    if store.root.exists() and not store.root.is_dir():
+        raise GflabInputError("store", "a folder (or a path to create one)", str(store.root))
     if args.dry_run:
         stored = sum(store.status(c) == "ok" for c in configs)
         info = {"configurations": len(configs), "stored": stored, "to_run": len(configs) - stored}
