@@ -1,0 +1,207 @@
+"""Discrete SGF methods of ``sims.lora`` against independent NumPy implementations (DESIGN §2.2).
+
+Oracles are written from the definitions, not from ``theory.lora``: the polar factor and its
+smoothed version from an SVD, the quintic Newton–Schulz iteration, and Muon exactly as
+torch.optim.Muon states it (EMA buffer ``buf.lerp_(g, 1 − μ)``, Nesterov ``g.lerp(buf, μ)``,
+``adjust_lr_fn`` "original" = √max(1, rows/cols), "match_rms_adamw" = 0.2 √max(rows, cols)).
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from sims import LoRAConfig
+from sims.lora import lora_problem, solve_lora_from
+from theory import lora as T
+
+COEF = (3.4445, -4.7750, 2.0315)
+STEPS = 5
+# Five float64 steps reorder a few dozen flops per entry against XLA: agreement to 1e-12 relative.
+RTOL = 1e-12
+
+
+def np_grads(A, B, Y, l2=0.0):
+    E = A @ B - Y
+    return E @ B.T + l2 * A, A.T @ E + l2 * B
+
+
+def np_polar(G):
+    U, _, Vt = np.linalg.svd(G, full_matrices=False)
+    return U @ Vt
+
+
+def np_smoothed_polar(G, beta):
+    U, s, Vt = np.linalg.svd(G, full_matrices=False)
+    return (U * (s / np.sqrt(s * s + beta))) @ Vt
+
+
+def np_newton_schulz(G, steps=5, eps=1e-7, rounding=None):
+    """Keller Jordan's quintic iteration on the wide orientation, X/(‖X‖ + eps).
+
+    With ``rounding`` it is torch.optim.Muon's bf16 kernel instead: X/max(‖X‖, eps) and each
+    ``addmm`` (b·G + c·G@G, then a·X + G'@X) computed in float32 and rounded once to bf16.
+    """
+    r = rounding or (lambda x: x)
+    a, b, c = COEF
+    tall = G.shape[0] > G.shape[1]
+    X = r(G.T if tall else G)
+    norm = np.sqrt(np.sum(X.astype(np.float64) ** 2))
+    X = r(X / (max(norm, eps) if rounding else norm + eps))
+    for _ in range(steps):
+        Am = r(X @ X.T)
+        Bm = r(b * Am + c * (Am @ Am))
+        X = r(a * X + Bm @ X)
+    return X.T if tall else X
+
+
+def bf16(x):
+    return np.asarray(x, dtype=np.float32).astype(ml_dtypes.bfloat16).astype(np.float32)
+
+
+def np_muon(A, B, Y, lr, steps, mu=0.95, nesterov=True, scale="none", l2=0.0):
+    def sc(rows, cols):
+        if scale == "original":
+            return np.sqrt(max(1.0, rows / cols))
+        if scale == "match_rms_adamw":
+            return 0.2 * np.sqrt(max(rows, cols))
+        return 1.0
+
+    bA, bB = np.zeros_like(A), np.zeros_like(B)
+    for _ in range(steps):
+        gA, gB = np_grads(A, B, Y, l2)
+        bA = bA + (1 - mu) * (gA - bA)  # buf.lerp_(grad, 1 − μ)
+        bB = bB + (1 - mu) * (gB - bB)
+        uA = gA + mu * (bA - gA) if nesterov else bA  # grad.lerp(buf, μ)
+        uB = gB + mu * (bB - gB) if nesterov else bB
+        A = A - lr * sc(*A.shape) * np_newton_schulz(uA)
+        B = B - lr * sc(*B.shape) * np_newton_schulz(uB)
+    return A, B
+
+
+def np_steps(kind, A, B, Y, lr, steps, beta=0.0, l2=0.0):
+    for _ in range(steps):
+        gA, gB = np_grads(A, B, Y, l2)
+        if kind == "gd":
+            dA, dB = gA, gB
+        elif kind == "specgd":
+            dA, dB = np_polar(gA), np_polar(gB)
+        elif kind == "specgd-smooth":
+            dA, dB = np_smoothed_polar(gA, beta), np_smoothed_polar(gB, beta)
+        else:
+            dA, dB = np_newton_schulz(gA), np_newton_schulz(gB)
+        A, B = A - lr * dA, B - lr * dB
+    return A, B
+
+
+def _problem(**kw):
+    base = dict(rows=10, cols=12, rank=3, target_svals=(0.5, 2.0, 8.0), flow="specgf", gamma=0.1,
+                init="gaussian", steps=STEPS, n_save=STEPS + 1, seed=3)
+    base.update(kw)
+    cfg = LoRAConfig(**base)
+    return cfg, lora_problem(cfg)
+
+
+def _sims_final(cfg, prob):
+    raw = solve_lora_from(cfg, *prob)
+    assert raw.status == "t1_reached" and raw.steps == STEPS
+    return [np.asarray(x) for x in raw.final_state]
+
+
+def _close(got, want):
+    for g, w in zip(got, want, strict=True):
+        assert np.linalg.norm(g - w) <= RTOL * max(1.0, np.linalg.norm(w)), np.linalg.norm(g - w)
+
+
+@pytest.mark.parametrize(
+    "method,flow,beta,l2",
+    [("gd:0.05", "gf", None, 0.0), ("gd:0.05", "gf", None, 0.3), ("specgd:0.05", "specgf", None, 0.0),
+     ("specgd-smooth:0.05", "specgf", 1e-3, 0.1), ("ns:0.05", "specgf", None, 0.0)],
+)
+def test_plain_methods_match_numpy(method, flow, beta, l2):
+    cfg, prob = _problem(method=method, flow=flow, beta=beta, l2=l2)
+    A0, B0, Y, _, _ = prob
+    kind, lr = cfg.method_kind, cfg.method_value
+    want = np_steps(kind, A0, B0, Y, lr, STEPS, beta=beta or 0.0, l2=l2)
+    _close(_sims_final(cfg, prob), want)
+
+
+@pytest.mark.parametrize(
+    "nesterov,scale,momentum",
+    [(True, "none", 0.95), (False, "none", 0.95), (True, "original", 0.9), (True, "match_rms_adamw", 0.95)],
+)
+def test_muon_matches_numpy(nesterov, scale, momentum):
+    # rows > rank: A (10×3) is tall, so the shape scale √(rows/cols) is not 1 for A
+    cfg, prob = _problem(method="muon:0.02", nesterov=nesterov, shape_scale=scale, momentum=momentum)
+    A0, B0, Y, _, _ = prob
+    want = np_muon(A0, B0, Y, 0.02, STEPS, mu=momentum, nesterov=nesterov, scale=scale)
+    _close(_sims_final(cfg, prob), want)
+
+
+def test_muon_from_lora_init_first_step():
+    """A(0) = 0: ∇_B = 0 on step one, so B moves by lr·NS(0) = 0; ∇_A = −Y B0ᵀ and the Nesterov
+    update is (1 − μ²)∇_A (buf = (1 − μ)g, g + μ(buf − g)). The scale matters through NS's
+    Frobenius normalisation X/(‖X‖ + 1e-7) when ‖X‖ is small."""
+    cfg, prob = _problem(method="muon:0.02", init="lora", steps=STEPS)
+    A0, B0, Y, _, _ = prob
+    want = np_muon(A0, B0, Y, 0.02, STEPS)
+    _close(_sims_final(cfg, prob), want)
+    A1, B1 = np_muon(A0, B0, Y, 0.02, 1)
+    assert np.array_equal(B1, B0)
+    np.testing.assert_allclose(A1, 0.02 * np_newton_schulz((1 - 0.95**2) * (Y @ B0.T)), rtol=0, atol=1e-15)
+
+
+def test_newton_schulz_theory_matches_numpy_and_band():
+    rng = np.random.default_rng(0)
+    for shape in [(10, 3), (3, 12), (6, 6)]:
+        G = rng.standard_normal(shape) * np.logspace(0, -1.5, shape[1])
+        X = np.asarray(T.newton_schulz(G))
+        np.testing.assert_allclose(X, np_newton_schulz(G), rtol=0, atol=1e-13)
+        # same singular vectors as the polar factor; singular values in Muon's band, not 1
+        sv = np.linalg.svd(X, compute_uv=False)
+        assert sv.min() > 0.65 and sv.max() < 1.25
+        P = np_polar(G)
+        # X = U h(Σ) Vᵀ with h(σ) ∈ [0.65, 1.25]: cos(X, UVᵀ) = Σh/(√k ‖h‖) ≥ 0.949 over that band (k = 3)
+        cos = np.sum(X * P) / (np.linalg.norm(X) * np.linalg.norm(P))
+        assert cos > 0.94
+
+
+def test_bf16_newton_schulz_close_to_float64():
+    """bf16 NS (what torch.optim.Muon computes) vs float64 NS: within the bf16 rounding level.
+
+    bf16 has unit roundoff u = 2⁻⁸ ≈ 3.9e-3. Each of the 5 steps rounds O(1) matrices three times;
+    the cubic part contracts towards the band, the linear part a = 3.4445 amplifies the smallest
+    directions, so the relative error is a few u (measured 2u–6u over seeds): bound 8u. The NumPy
+    emulation of torch's kernel (bf16 storage, float32 accumulation) differs from ``sims`` only
+    in accumulation order and rounding points: bound 12u (measured ≤ 10u). XLA's plain bf16 dot,
+    which accumulates in bf16, was up to 33u off float64 and fails the first bound.
+    """
+    import jax.numpy as jnp
+
+    from sims.lora import _ns
+
+    u = 2.0**-8
+    for seed in range(3):
+        _bf16_case(np.random.default_rng(seed), u, jnp, _ns)
+
+
+def _bf16_case(rng, u, jnp, _ns):
+    for shape in [(10, 3), (3, 12)]:
+        G = rng.standard_normal(shape) * np.logspace(0, -1, shape[1])
+        X64 = np_newton_schulz(G)
+        Xb = np.asarray(_ns(jnp.asarray(G), jnp.bfloat16, 5))
+        assert Xb.dtype == np.float64  # cast back to the parameter dtype, like torch's update
+        rel = np.linalg.norm(Xb - X64) / np.linalg.norm(X64)
+        assert 1e-6 < rel < 8 * u, rel  # > 1e-6: it really ran in low precision
+        emu = np_newton_schulz(G.astype(np.float32), rounding=bf16)
+        assert np.linalg.norm(Xb - emu) / np.linalg.norm(emu) < 12 * u
+
+
+def test_bf16_muon_run_tracks_float64_run():
+    """A short Muon run with bf16 NS stays within the bf16 level of the float64 run."""
+    cfg, prob = _problem(method="muon:0.02", init="lora")
+    f64 = _sims_final(cfg, prob)
+    b16 = _sims_final(cfg.replace(ns_dtype="bfloat16"), prob)
+    for g, w in zip(b16, f64, strict=True):
+        assert np.linalg.norm(g - w) <= 8 * 2.0**-8 * np.linalg.norm(w)
