@@ -44,8 +44,8 @@ def test_dmf_limit_matches_closed_form(depth, n):
             assert res.status == "converged", res.message
             lim = CF.mimic_limit(n, depth, alpha, m)
             # stop at relative loss 1e-16: ‖P_Ω(W − W*)‖ ≤ 2e-8, and the off-diagonal converges at
-            # the same rate; rtol 1e-9 adds ~1e-8 drift of the conserved quantity -> 1e-6
-            np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-6)
+            # the same rate; rtol 1e-9 adds ~1e-9 drift of the conserved quantity. Measured: 8e-9
+            np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-7)
             if depth == 2:
                 assert res.final["matrix"][0, 1] == pytest.approx(CF.depth2_rho(n, m), abs=1e-6)
     # m = ∞: diagonal factors stay diagonal and W∞ = w* I at every depth
@@ -66,9 +66,9 @@ def test_dmf_conserved_quantity_and_reduced_ode(depth, n):
     l1_0, l2_0 = CF.mimic_eigenvalues(n, depth, alpha, m)
     c = CF.dmc_conserved(l1, l2, depth)
     c0 = CF.dmc_conserved(l1_0, l2_0, depth)
-    # entries of W carry ~1e-9 relative solver error; λ2 = W00 − W01 ends near 1e-3 so its relative
-    # error is ~1e-6 and C ~ λ2^{-κ} moves by κ·1e-6: 1e-5 relative
-    np.testing.assert_allclose(c, c0, rtol=1e-5)
+    # the PID keeps each entry's local error under rtol·|W_ij| = 1e-9 relative; the conserved value
+    # inherits a few times that (measured: ≤ 3e-9 over these shapes) -> 1e-7 relative
+    np.testing.assert_allclose(c, c0, rtol=1e-7)
     t = res.times
     sol = solve_ivp(
         lambda _, y: CF.mimic_reduced_field(y, n, depth, 1.0),
@@ -82,15 +82,17 @@ def test_dmf_conserved_quantity_and_reduced_ode(depth, n):
     assert sol.success
     ref = np.sort(np.abs(sol.y.T), axis=1)[:, ::-1]
     sv = res.series["singular_values"]
+    # two solvers at rtol 1e-9 and 1e-12; the fast growth phase of λ1 amplifies the global error
+    # (measured: ≤ 2e-7 relative at depth 4) -> 1e-6
     np.testing.assert_allclose(sv[:, 0], ref[:, 0], rtol=1e-6, atol=1e-12)
-    # λ2 has multiplicity n − 1 (scale: λ2 itself, down to (α^{1/L} e2/√n)^L ~ 1e-5 at t = 0)
+    # λ2 has multiplicity n − 1 and moves little (measured: ≤ 1.2e-9 relative) -> 1e-7
     for k in range(1, n):
-        np.testing.assert_allclose(sv[:, k], ref[:, 1], rtol=1e-5, atol=1e-12)
+        np.testing.assert_allclose(sv[:, k], ref[:, 1], rtol=1e-7, atol=1e-12)
 
 
 def test_depth2_limit_is_alpha_independent():
     W = [simulate_dmf(DMFConfig(depth=2, n=4, m=2.0, alpha=a)).final["matrix"] for a in (0.3, 1e-4)]
-    np.testing.assert_allclose(W[0], W[1], atol=1e-6)  # both within 1e-6 of the same limit
+    np.testing.assert_allclose(W[0], W[1], atol=1e-7)  # both within 1e-7 of the same limit
 
 
 # ------------------------------------------------------------------------ DMF: invariants, scipy
@@ -167,7 +169,8 @@ def test_balancedness_is_conserved_to_solver_tolerance(seed):
     drift = res.series["balancedness_drift"]
     assert drift[0] == 0.0
     scale = max(np.linalg.norm(f) ** 2 for f in res.final_state)
-    assert drift.max() <= 1e-7 * scale, drift.max()
+    # measured: 5.5e-10 with ‖W_l‖² ≈ 8 (rtol 1e-9): 1e-8·scale leaves a margin of ~15
+    assert drift.max() <= 1e-8 * scale, drift.max()
     assert res.final["balancedness_drift"] == pytest.approx(drift[-1], rel=1e-6, abs=1e-15)
 
 
@@ -438,8 +441,8 @@ def test_specgf_arrival_times():
         arr = arrival_times(res.times, res.series["proxies"], LORA["target_svals"], f)
         pred = CF.specgf_arrival_time(LORA["target_svals"], f)
         # deviation from the unit rate: the start √d(0) ~ γ, the β/σ² smoothing, and the save
-        # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)): 1e-2 absolute
-        np.testing.assert_allclose(arr, pred, atol=1e-2)
+        # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)). Measured: 1.1e-3
+        np.testing.assert_allclose(arr, pred, atol=3e-3)
     np.testing.assert_allclose(res.final["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
 
 
@@ -454,8 +457,8 @@ def test_gradient_flow_logistic_law():
     raw = solve_lora_from(cfg, A0, B0, Y, U, V)
     assert raw.status == "t1_reached"
     exact = CF.logistic_solution(raw.times[:, None], np.array(LORA["target_svals"]), p0)
-    # PID at rtol 1e-11 on values ≤ 9: global error ≤ 1e-8
-    np.testing.assert_allclose(raw.saved["proxies"], exact, rtol=1e-7, atol=1e-12)
+    # PID at rtol 1e-11: global relative error a few × rtol (measured: 6e-11) -> 1e-9
+    np.testing.assert_allclose(raw.saved["proxies"], exact, rtol=1e-9, atol=1e-15)
     # largest first
     from theory.measures import arrival_times
 
