@@ -297,3 +297,13 @@ def test_sigterm_in_process_raises_sweep_interrupted(tmp_path):
         run_sweep(configs, ResultStore(tmp_path), progress=progress)
     assert e.value.summary.done == 1 and e.value.summary.interrupted
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+
+
+def test_bench_sweep_reports_speedups_and_overheads():
+    from sims.sweep import bench_sweep
+
+    out = bench_sweep(n_configs=4, executors=("local:1",))
+    row = out["executors"]["local:1"]
+    assert out["n_configs"] == 4 and row["speedup"] == 1.0 and row["workers"] == 1
+    assert row["seconds"] > 0 and row["overhead_per_config"] >= 0 and row["solve_seconds"] > 0
+    assert math.isclose(row["per_config"], row["seconds"] / 4)
