@@ -20,25 +20,59 @@ from theory import closed_forms as CF
 def _grids(fast: bool):
     if fast:
         return (2, 3, 4), np.logspace(-3, 2, 6), (2, 3, 4), np.logspace(-1, 1, 3), (0,)
-    return (2, 3, 4, 5, 6), np.logspace(-4, 2, 13), (2, 3, 4, 5), np.logspace(-1.5, 1.5, 7), (0, 1, 2)
+    return (
+        (2, 3, 4, 5, 6),
+        np.logspace(-4, 2, 13),
+        (2, 3, 4, 5),
+        np.logspace(-1.5, 1.5, 7),
+        (0, 1, 2),
+    )
 
 
 def _configs(fast: bool):
     d1, a1, d2, a2, seeds = _grids(fast)
     n, m = 8, 200.0
-    mimic = [DMFConfig(depth=L, n=n, init="mimic", m=m, alpha=float(a), mask="diagonal", target="ones",
-                       n_save=20, converge_tol=1e-14) for L in d1 for a in a1]
+    mimic = [
+        DMFConfig(
+            depth=L,
+            n=n,
+            init="mimic",
+            m=m,
+            alpha=float(a),
+            mask="diagonal",
+            target="ones",
+            n_save=20,
+            converge_tol=1e-14,
+        )
+        for L in d1
+        for a in a1
+    ]
     # relative loss 1e-10 pins the limit's stable rank to ~1e-5; tighter tolerances cost 10-100x
     # more steps at small alpha and depth >= 3 (the saddle escape is slow)
-    gauss = [DMFConfig(depth=L, n=n, init="gaussian", alpha=float(a), mask="bernoulli:0.5", target="ones",
-                       seed=s, n_save=20, converge_tol=1e-10, t_max=1e6, max_steps=100_000)
-             for L in d2 for a in a2 for s in seeds]
+    gauss = [
+        DMFConfig(
+            depth=L,
+            n=n,
+            init="gaussian",
+            alpha=float(a),
+            mask="bernoulli:0.5",
+            target="ones",
+            seed=s,
+            n_save=20,
+            converge_tol=1e-10,
+            t_max=1e6,
+            max_steps=100_000,
+        )
+        for L in d2
+        for a in a2
+        for s in seeds
+    ]
     return mimic, gauss
 
 
 @register(
     "sweep_phase_diagram",
-    title="Stable rank of the limit over (depth, log α): mimic init on diagonal masks, Gaussian on Bernoulli",
+    title="Stable rank of the limit over (depth, log α): mimic on diagonal, Gaussian on Bernoulli",
     paper="DMC",
 )
 def phase_diagram(ctx):
@@ -57,12 +91,16 @@ def phase_diagram(ctx):
         ctx.configs.extend(c.to_dict() for c in mimic + gauss)
         res = {c: store.get(c) for c in mimic + gauss}
     if summary.failed:
-        raise RuntimeError(f"phase-diagram sweep: {summary.failed} failures, first: {summary.failures[0]['error']}")
+        raise RuntimeError(
+            f"phase-diagram sweep: {summary.failed} failures, first: {summary.failures[0]['error']}"
+        )
 
     def value(r):
         return r.final["stable_rank"] if r is not None and r.final else np.nan
 
-    Z1 = np.array([[value(res[c]) for c in mimic[i * len(a1):(i + 1) * len(a1)]] for i in range(len(d1))])
+    Z1 = np.array(
+        [[value(res[c]) for c in mimic[i * len(a1) : (i + 1) * len(a1)]] for i in range(len(d1))]
+    )
     Z2 = np.full((len(d2), len(a2)), np.nan)
     not_conv = []
     for i, L in enumerate(d2):
@@ -81,27 +119,50 @@ def phase_diagram(ctx):
     ):
         la = np.log10(alphas)
         step = la[1] - la[0]
-        im = ax.imshow(Z, origin="lower", aspect="auto", cmap="viridis", norm=norm,
-                       extent=(la[0] - step / 2, la[-1] + step / 2, depths[0] - 0.5, depths[-1] + 0.5))
+        im = ax.imshow(
+            Z,
+            origin="lower",
+            aspect="auto",
+            cmap="viridis",
+            norm=norm,
+            extent=(la[0] - step / 2, la[-1] + step / 2, depths[0] - 0.5, depths[-1] + 0.5),
+        )
         for i, L in enumerate(depths):
             for j, x in enumerate(la):
                 if np.isfinite(Z[i, j]):
-                    ax.text(x, L, f"{Z[i, j]:.2f}", ha="center", va="center", fontsize=6.5,
-                            color="white" if Z[i, j] < 3 else "black")
+                    ax.text(
+                        x,
+                        L,
+                        f"{Z[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6.5,
+                        color="white" if Z[i, j] < 3 else "black",
+                    )
         ax.set_xlabel("log₁₀ α (initialisation scale)")
         ax.set_ylabel("depth L")
         ax.set_yticks(depths)
         ax.set_title(title)
         ax.grid(False)
     la1 = np.log10(a1)
-    axes[0].contour(la1, d1, exact, levels=[1.5, 4.0], colors="white", linestyles="--", linewidths=1)
+    axes[0].contour(
+        la1, d1, exact, levels=[1.5, 4.0], colors="white", linestyles="--", linewidths=1
+    )
     cb = fig.colorbar(im, ax=axes, shrink=0.9, ticks=[1, 1.5, 2, 3, 4, 6, 8])
     cb.ax.yaxis.set_major_formatter(ScalarFormatter())
     cb.ax.yaxis.set_minor_formatter(NullFormatter())
     cb.set_label(r"stable rank $\|W_\infty\|_F^2 / \|W_\infty\|_2^2$  (n = 8; 1 = rank one)")
-    style.footer(fig, "gradient flow, Tsit5 + PID (rtol 1e-9), run to relative loss 1e-14 (left) / 1e-10 "
-                      f"(right); target J (n = 8); dashed: closed-form stable rank 1.5 and 4; "
-                      f"max relative error vs closed form {err:.1e}; seeds {list(seeds)} (right)")
-    return fig, {"seeds": list(seeds), "n": 8, "m": 200.0, "max_rel_error_closed_form": err,
-                 "not_converged": [[int(L), float(a)] for L, a in not_conv],
-                 "sweep": {k: v for k, v in summary.to_json().items() if k != "failures"}}
+    style.footer(
+        fig,
+        "gradient flow, Tsit5 + PID (rtol 1e-9), run to relative loss 1e-14 (left) / 1e-10 "
+        f"(right); target J (n = 8); dashed: closed-form stable rank 1.5 and 4; "
+        f"max relative error vs closed form {err:.1e}; seeds {list(seeds)} (right)",
+    )
+    return fig, {
+        "seeds": list(seeds),
+        "n": 8,
+        "m": 200.0,
+        "max_rel_error_closed_form": err,
+        "not_converged": [[int(L), float(a)] for L, a in not_conv],
+        "sweep": {k: v for k, v in summary.to_json().items() if k != "failures"},
+    }

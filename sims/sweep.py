@@ -98,7 +98,9 @@ class SweepSpec:
 def _make_config(cls, model: str, fields: dict):
     for f in dataclasses.fields(cls):
         if f.name not in fields and f.default is dataclasses.MISSING:
-            raise GflabInputError(f.name, f"a value in [base], [grid] or [[list]] (required by {cls.__name__})", None)
+            raise GflabInputError(
+                f.name, f"a value in [base], [grid] or [[list]] (required by {cls.__name__})", None
+            )
     try:
         return config_from_dict({"model": model, **fields})
     except GflabInputError:
@@ -112,14 +114,18 @@ def _axis_values(name: str, v: Any) -> list:
     """A grid axis: a non-empty list, or ``{linspace|logspace = [a, b, count]}``."""
     if isinstance(v, dict):
         if len(v) != 1 or next(iter(v)) not in ("linspace", "logspace"):
-            raise GflabInputError(f"grid.{name}", "a list or {linspace|logspace = [a, b, count]}", v)
+            raise GflabInputError(
+                f"grid.{name}", "a list or {linspace|logspace = [a, b, count]}", v
+            )
         kind, args = next(iter(v.items()))
         ok = isinstance(args, list) and len(args) == 3
         ok = ok and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in args)
         ok = ok and all(math.isfinite(x) for x in args[:2])
         ok = ok and isinstance(args[2], int) and 1 <= args[2] <= 100_000
         if not ok:
-            raise GflabInputError(f"grid.{name}", f"{kind} = [start, stop, count] (finite, count >= 1)", args)
+            raise GflabInputError(
+                f"grid.{name}", f"{kind} = [start, stop, count] (finite, count >= 1)", args
+            )
         a, b, c = float(args[0]), float(args[1]), int(args[2])
         vals = [a + (b - a) * i / (c - 1) for i in range(c)] if c > 1 else [a]
         return [10.0**x for x in vals] if kind == "logspace" else vals
@@ -163,20 +169,30 @@ def spec_from_dict(d: Any) -> SweepSpec:
     grid = {k: _axis_values(k, v) for k, v in grid.items()}
     seeds = d.get("seeds")
     if seeds is not None:
-        ok = isinstance(seeds, list) and seeds and all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        ok = (
+            isinstance(seeds, list)
+            and seeds
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+        )
         if not ok:
             raise GflabInputError("seeds", "a non-empty list of integers >= 0", seeds)
         if len(set(seeds)) != len(seeds):
             raise GflabInputError("seeds", "distinct integers", seeds)
         if "seed" in grid or any("seed" in p for p in points):
-            raise GflabInputError("seeds", "either seeds or a seed field in [grid]/[[list]], not both", seeds)
+            raise GflabInputError(
+                "seeds", "either seeds or a seed field in [grid]/[[list]], not both", seeds
+            )
     runner = d.get("runner", DEFAULT_RUNNER)
     if not isinstance(runner, str) or runner.count(":") != 1 or not all(runner.split(":")):
         raise GflabInputError("runner", "an import path module:function", runner)
-    spec = SweepSpec(model, dict(base), grid, tuple(dict(p) for p in points),
-                     tuple(seeds or ()), runner)
-    n = math.prod(len(v) for v in grid.values()) * max(len(spec.points), 1) * max(len(spec.seeds), 1)
+    spec = SweepSpec(
+        model, dict(base), grid, tuple(dict(p) for p in points), tuple(seeds or ()), runner
+    )
+    n = (
+        math.prod(len(v) for v in grid.values())
+        * max(len(spec.points), 1)
+        * max(len(spec.seeds), 1)
+    )
     if n > 1_000_000:
         raise GflabInputError("spec", "at most 1,000,000 configurations", n)
     spec.configs()  # validates every configuration now
@@ -189,7 +205,9 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     try:
         text = p.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise GflabInputError("SPEC", "a readable UTF-8 TOML file", f"{path} ({e.__class__.__name__})") from None
+        raise GflabInputError(
+            "SPEC", "a readable UTF-8 TOML file", f"{path} ({e.__class__.__name__})"
+        ) from None
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -208,7 +226,7 @@ def parse_executor(text: Any) -> tuple[str, Any]:
     if text == "local":
         return "local", max(1, min(os.cpu_count() or 1, MAX_LOCAL_WORKERS))
     if text.startswith("dask://"):
-        host, sep, port = text[len("dask://"):].rpartition(":")
+        host, sep, port = text[len("dask://") :].rpartition(":")
         ok = bool(sep and host and port.isdigit() and port.isascii() and 0 < int(port) < 65536)
         ok = ok and all(c.isalnum() or c in ".-_[]:" for c in host) and host.isascii()
         if not ok:
@@ -240,10 +258,14 @@ def _resolve(runner: str) -> Callable:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
-        raise GflabInputError("runner", "an importable module:function", f"{runner} ({e})") from None
+        raise GflabInputError(
+            "runner", "an importable module:function", f"{runner} ({e})"
+        ) from None
 
 
-def run_one(cfg: dict, root: str, versions: dict, runner: str = DEFAULT_RUNNER, force: bool = False) -> dict:
+def run_one(
+    cfg: dict, root: str, versions: dict, runner: str = DEFAULT_RUNNER, force: bool = False
+) -> dict:
     """Run one configuration into the store (a worker's task); returns a small status record.
 
     ``outcome`` is ``done`` (computed and stored now), ``skipped`` (already stored) or ``failed``
@@ -256,19 +278,32 @@ def run_one(cfg: dict, root: str, versions: dict, runner: str = DEFAULT_RUNNER, 
     try:
         state, payload = store._load(key)
         if state == "ok" and not force:
-            return {**rec, "outcome": "skipped", "status": payload[1]["result"]["status"],
-                    "seconds": time.perf_counter() - t0}
+            return {
+                **rec,
+                "outcome": "skipped",
+                "status": payload[1]["result"]["status"],
+                "seconds": time.perf_counter() - t0,
+            }
         config = config_from_dict(cfg)
         result = _resolve(runner)(config)
         store.put(config, result, sweep_runner=runner)
-        return {**rec, "outcome": "done", "status": result.status, "corrupt_before": state == "corrupt",
-                "seconds": time.perf_counter() - t0,
-                "solve_seconds": float(result.stats.get("wall_seconds", 0.0))}
+        return {
+            **rec,
+            "outcome": "done",
+            "status": result.status,
+            "corrupt_before": state == "corrupt",
+            "seconds": time.perf_counter() - t0,
+            "solve_seconds": float(result.stats.get("wall_seconds", 0.0)),
+        }
     except Exception as e:  # noqa: BLE001  (a failing configuration must not abort the sweep)
-        return {**rec, "outcome": "failed", "status": None,
-                "error": f"{type(e).__name__}: {_one_line(str(e))}",
-                "traceback": "".join(traceback.format_exception(e)[-3:])[-2000:],
-                "seconds": time.perf_counter() - t0}
+        return {
+            **rec,
+            "outcome": "failed",
+            "status": None,
+            "error": f"{type(e).__name__}: {_one_line(str(e))}",
+            "traceback": "".join(traceback.format_exception(e)[-3:])[-2000:],
+            "seconds": time.perf_counter() - t0,
+        }
 
 
 def _one_line(s: str, limit: int = 300) -> str:
@@ -319,12 +354,20 @@ class SweepSummary:
         return d
 
     def table(self) -> str:
-        rows = [("configurations", self.total), ("done", self.done), ("skipped (stored)", self.skipped),
-                ("failed", self.failed)]
+        rows = [
+            ("configurations", self.total),
+            ("done", self.done),
+            ("skipped (stored)", self.skipped),
+            ("failed", self.failed),
+        ]
         if self.recomputed_corrupt:
             rows.append(("recomputed (corrupt)", self.recomputed_corrupt))
         rows += [(f"status {s}", self.statuses.get(s, 0)) for s in STATUSES]
-        rows += [("seconds", f"{self.seconds:.2f}"), ("executor", self.executor), ("store", self.store)]
+        rows += [
+            ("seconds", f"{self.seconds:.2f}"),
+            ("executor", self.executor),
+            ("store", self.store),
+        ]
         if self.interrupted:
             rows.append(("interrupted", "yes: rerun the same command to resume"))
         w = max(len(r[0]) for r in rows)
@@ -338,8 +381,12 @@ class SweepSummary:
 
 def sweep_key(configs: Iterable) -> str:
     """Identity of a sweep: the hash of its configurations' canonical JSON, in order."""
-    blob = json.dumps([c.to_dict() if hasattr(c, "to_dict") else c for c in configs],
-                      sort_keys=True, separators=(",", ":"), default=str)
+    blob = json.dumps(
+        [c.to_dict() if hasattr(c, "to_dict") else c for c in configs],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -397,8 +444,16 @@ def run_sweep(
         summary.keys.append(key)
         state, payload = store._load(key)
         if state == "ok" and not force:
-            _collect(summary, counts, {"key": key, "config": d, "outcome": "skipped",
-                                       "status": payload[1]["result"]["status"]})
+            _collect(
+                summary,
+                counts,
+                {
+                    "key": key,
+                    "config": d,
+                    "outcome": "skipped",
+                    "status": payload[1]["result"]["status"],
+                },
+            )
         else:
             todo.append(d)
     if progress:
@@ -418,14 +473,19 @@ def run_sweep(
                 elif kind == "local":
                     _run_pool(todo, root, store.versions, runner, force, arg, collect, summary)
                 else:
-                    _run_dask(kind, arg, todo, root, store.versions, runner, force, collect, summary)
+                    _run_dask(
+                        kind, arg, todo, root, store.versions, runner, force, collect, summary
+                    )
     except KeyboardInterrupt as e:
         summary.interrupted = True
         summary.seconds = time.perf_counter() - t0
         raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), summary) from None
     summary.seconds = time.perf_counter() - t0
-    store.put_record({"sweep": sweep_key(dicts)}, {}, {"summary": summary.to_json(),
-                                                       "failures": summary.failures})
+    store.put_record(
+        {"sweep": sweep_key(dicts)},
+        {},
+        {"summary": summary.to_json(), "failures": summary.failures},
+    )
     return summary
 
 
@@ -447,8 +507,14 @@ def _collect(summary: SweepSummary, counts: Counter, rec: dict) -> None:
 
 def _lost(d: dict, root: str, versions: dict, exc: BaseException) -> dict:
     key = ResultStore(root, versions=versions).key(d)
-    return {"key": key, "config": d, "outcome": "failed", "status": None,
-            "error": f"{type(exc).__name__}: worker lost ({_one_line(str(exc))})", "traceback": ""}
+    return {
+        "key": key,
+        "config": d,
+        "outcome": "failed",
+        "status": None,
+        "error": f"{type(exc).__name__}: worker lost ({_one_line(str(exc))})",
+        "traceback": "",
+    }
 
 
 def _run_pool(todo, root, versions, runner, force, workers, collect, summary) -> None:
@@ -458,8 +524,11 @@ def _run_pool(todo, root, versions, runner, force, workers, collect, summary) ->
 
     t0 = time.perf_counter()
     # spawn, never fork: JAX is multithreaded and forking it can deadlock
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=mp.get_context("spawn"),
-                               initializer=_worker_init)
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(todo)),
+        mp_context=mp.get_context("spawn"),
+        initializer=_worker_init,
+    )
     summary.startup_seconds = time.perf_counter() - t0
     try:
         pending = {pool.submit(run_one, d, root, versions, runner, force): d for d in todo}
@@ -483,17 +552,25 @@ def _run_dask(kind, arg, todo, root, versions, runner, force, collect, summary) 
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if kind == "dask-local":
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=min(arg, len(todo)), threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
-                worker_class="distributed.Nanny",
-            ))
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=min(arg, len(todo)),
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                    worker_class="distributed.Nanny",
+                )
+            )
             client = stack.enter_context(Client(cluster))
         else:
             try:
                 client = stack.enter_context(Client(arg, timeout="10s"))
             except (OSError, TimeoutError) as e:
-                raise GflabInputError("executor", "a reachable dask scheduler", f"{arg} ({e})") from None
+                raise GflabInputError(
+                    "executor", "a reachable dask scheduler", f"{arg} ({e})"
+                ) from None
         summary.startup_seconds = time.perf_counter() - t0
         futures = {}
         for d in todo:
@@ -522,8 +599,10 @@ def progress_bar(stream=None) -> Callable[[int, int, Counter], None]:
         width = 30
         filled = int(width * k / max(n, 1))
         el = time.perf_counter() - t0
-        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {k}/{n}  done {counts['done']}"
-                     f"  skipped {counts['skipped']}  failed {counts['failed']}  {el:.0f} s")
+        stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {k}/{n}  done {counts['done']}"
+            f"  skipped {counts['skipped']}  failed {counts['failed']}  {el:.0f} s"
+        )
         if k >= n:
             stream.write("\n")
         stream.flush()
@@ -536,11 +615,23 @@ def progress_bar(stream=None) -> Callable[[int, int, Counter], None]:
 
 def bench_configs(n_configs: int = 200) -> list:
     """``n_configs`` tiny DMF configs (depth 2, n = 2, distinct α): per-config cost is overhead."""
-    return [DMFConfig(depth=2, n=2, init="mimic", m=3.0, alpha=10.0 ** (-3 + 2 * i / max(n_configs - 1, 1)),
-                      t1=5.0, n_save=8) for i in range(n_configs)]
+    return [
+        DMFConfig(
+            depth=2,
+            n=2,
+            init="mimic",
+            m=3.0,
+            alpha=10.0 ** (-3 + 2 * i / max(n_configs - 1, 1)),
+            t1=5.0,
+            n_save=8,
+        )
+        for i in range(n_configs)
+    ]
 
 
-def bench_sweep(n_configs: int = 200, executors: tuple = ("local:1", "local:2", "dask-local:2")) -> dict:
+def bench_sweep(
+    n_configs: int = 200, executors: tuple = ("local:1", "local:2", "dask-local:2")
+) -> dict:
     """The same ``n_configs``-configuration sweep on each executor, each into a fresh store.
 
     Returns, per executor: wall ``seconds`` (including pool/cluster start-up), ``startup_seconds``,
@@ -558,14 +649,21 @@ def bench_sweep(n_configs: int = 200, executors: tuple = ("local:1", "local:2", 
         for ex in executors:
             kind, arg = parse_executor(ex)
             workers = arg if isinstance(arg, int) else 1
-            s = run_sweep(configs, ResultStore(Path(tmp) / ex.replace(":", "_").replace("/", "_")), ex)
+            s = run_sweep(
+                configs, ResultStore(Path(tmp) / ex.replace(":", "_").replace("/", "_")), ex
+            )
             if s.failed:
-                raise RuntimeError(f"bench sweep on {ex} had {s.failed} failures: {s.failures[0]['error']}")
+                raise RuntimeError(
+                    f"bench sweep on {ex} had {s.failed} failures: {s.failures[0]['error']}"
+                )
             base = base or s.seconds
             out["executors"][ex] = {
-                "seconds": s.seconds, "startup_seconds": s.startup_seconds,
-                "speedup": base / s.seconds, "per_config": s.seconds / n_configs,
+                "seconds": s.seconds,
+                "startup_seconds": s.startup_seconds,
+                "speedup": base / s.seconds,
+                "per_config": s.seconds / n_configs,
                 "overhead_per_config": (s.seconds * workers - s.solve_seconds) / n_configs,
-                "solve_seconds": s.solve_seconds, "workers": workers,
+                "solve_seconds": s.solve_seconds,
+                "workers": workers,
             }
     return out

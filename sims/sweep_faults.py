@@ -24,6 +24,6 @@ def fail_on_seed(config):
 
 
 def slow(config):
-    """Sleep ``$GFLAB_SWEEP_SLOW`` seconds (default 0.3) then simulate: room to kill a sweep mid-way."""
+    """Sleep ``$GFLAB_SWEEP_SLOW`` s (default 0.3), then simulate: time to kill a sweep mid-way."""
     time.sleep(float(os.environ.get("GFLAB_SWEEP_SLOW", "0.3")))
     return simulate_config(config)

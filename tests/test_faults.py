@@ -44,14 +44,26 @@ def _nan_below_half(t, y, args):
 
 
 def _finite(state) -> bool:
-    return state is not None and all(np.all(np.isfinite(np.asarray(x))) for x in
-                                     (state if isinstance(state, (list, tuple)) else [state]))
+    return state is not None and all(
+        np.all(np.isfinite(np.asarray(x)))
+        for x in (state if isinstance(state, (list, tuple)) else [state])
+    )
 
 
 @pytest.mark.parametrize("dt", [None, 0.01], ids=["adaptive", "euler"])
 def test_finite_time_blowup_is_diverged_with_finite_state(dt):
-    r = solve_flow(_blowup, _stats, _monitor, jnp.ones(2), {}, t1=3.0, save_ts=TS, dt=dt,
-                   blowup=1e12, max_steps=5000)
+    r = solve_flow(
+        _blowup,
+        _stats,
+        _monitor,
+        jnp.ones(2),
+        {},
+        t1=3.0,
+        save_ts=TS,
+        dt=dt,
+        blowup=1e12,
+        max_steps=5000,
+    )
     assert r.status == "diverged" and "diverged" in r.message
     # the exact solution 1/(1 − t) leaves every bound just before t = 1 (Euler lags: ≤ 0.1 late)
     assert 0.9 < r.final_time < 1.1
@@ -61,13 +73,25 @@ def test_finite_time_blowup_is_diverged_with_finite_state(dt):
 @pytest.mark.parametrize("dt", [None, 0.01], ids=["adaptive", "euler"])
 @pytest.mark.parametrize(("field", "t_bad"), [(_nan_after_t1, 1.0), (_nan_below_half, math.log(2))])
 def test_nan_in_vector_field_is_diverged_with_last_finite_state(field, t_bad, dt):
-    r = solve_flow(field, _stats, _monitor, jnp.ones(2), {}, t1=3.0, save_ts=TS, dt=dt,
-                   blowup=1e12, max_steps=2000)
+    r = solve_flow(
+        field,
+        _stats,
+        _monitor,
+        jnp.ones(2),
+        {},
+        t1=3.0,
+        save_ts=TS,
+        dt=dt,
+        blowup=1e12,
+        max_steps=2000,
+    )
     assert r.status == "diverged"
     assert _finite(r.final_state)
     assert r.final_time <= t_bad + 1e-9  # the last finite state is before the NaN region
     # y' = −y up to there: the kept state is the exact solution at the kept time (Euler: O(dt))
-    np.testing.assert_allclose(r.final_state, math.exp(-r.final_time), rtol=1e-6 if dt is None else 0.02)
+    np.testing.assert_allclose(
+        r.final_state, math.exp(-r.final_time), rtol=1e-6 if dt is None else 0.02
+    )
     assert all(np.all(np.isfinite(v)) for v in r.saved.values())
 
 
@@ -80,8 +104,18 @@ def test_max_steps_reports_time_and_state():
 
 
 def test_discrete_explosion_keeps_last_finite_step():
-    cfg = LoRAConfig(rows=6, cols=7, rank=2, target_svals=(1.0, 2.0), flow="gf", method="gd:5.0",
-                     steps=200, gamma=0.5, init="gaussian", n_save=20)
+    cfg = LoRAConfig(
+        rows=6,
+        cols=7,
+        rank=2,
+        target_svals=(1.0, 2.0),
+        flow="gf",
+        method="gd:5.0",
+        steps=200,
+        gamma=0.5,
+        init="gaussian",
+        n_save=20,
+    )
     r = simulate_lora(cfg)
     assert r.status == "diverged"
     assert 0 < r.final["time"] < 200 and _finite(r.final_state)
@@ -89,9 +123,21 @@ def test_discrete_explosion_keeps_last_finite_step():
 
 
 def test_sweep_stores_solver_failures_as_results_not_failures(tmp_path):
-    configs = [DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, max_steps=20, n_save=10),
-               LoRAConfig(rows=6, cols=7, rank=2, target_svals=(1.0, 2.0), flow="gf",
-                          method="gd:5.0", steps=200, gamma=0.5, init="gaussian", n_save=20)]
+    configs = [
+        DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, max_steps=20, n_save=10),
+        LoRAConfig(
+            rows=6,
+            cols=7,
+            rank=2,
+            target_svals=(1.0, 2.0),
+            flow="gf",
+            method="gd:5.0",
+            steps=200,
+            gamma=0.5,
+            init="gaussian",
+            n_save=20,
+        ),
+    ]
     store = ResultStore(tmp_path)
     s = run_sweep(configs, store)
     assert (s.done, s.failed) == (2, 0)

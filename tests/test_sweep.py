@@ -75,8 +75,14 @@ def _same(a: dict, b: dict) -> None:
 
 
 def test_spec_expands_grid_list_and_seeds_in_order():
-    spec = spec_from_dict({**SPEC, "seeds": [4, 5], "grid": {"depth": [2, 3], "alpha": {"logspace": [-3, -1, 3]}},
-                           "list": [{"m": 3.0}, {"m": 5.0}]})
+    spec = spec_from_dict(
+        {
+            **SPEC,
+            "seeds": [4, 5],
+            "grid": {"depth": [2, 3], "alpha": {"logspace": [-3, -1, 3]}},
+            "list": [{"m": 3.0}, {"m": 5.0}],
+        }
+    )
     cfgs = spec.configs()
     assert len(cfgs) == 2 * 3 * 2 * 2
     first = cfgs[0]
@@ -110,8 +116,20 @@ def test_bad_specs_name_the_parameter(spec, parameter):
     assert e.value.parameter == parameter
 
 
-@pytest.mark.parametrize("text", ["local:0", "local:x", "dask-local", "dask://", "dask://h:0",
-                                  "dask://h:99999", "ray:2", "local:1:2", "local:٣"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "local:0",
+        "local:x",
+        "dask-local",
+        "dask://",
+        "dask://h:0",
+        "dask://h:99999",
+        "ray:2",
+        "local:1:2",
+        "local:٣",
+    ],
+)
 def test_bad_executors(text):
     with pytest.raises(GflabInputError) as e:
         parse_executor(text)
@@ -145,7 +163,9 @@ def test_serial_sweep_matches_closed_form_resumes_and_records_failures(tmp_path)
     rec = sweep_record(store, configs)
     assert len(rec["failures"]) == 4
     assert all("deliberate failure for seed 13" in f["error"] for f in rec["failures"])
-    assert all(f["config"]["seed"] == 13 and "RuntimeError" in f["traceback"] for f in rec["failures"])
+    assert all(
+        f["config"]["seed"] == 13 and "RuntimeError" in f["traceback"] for f in rec["failures"]
+    )
     # resume: finished entries are skipped, failed ones are retried (and fail again)
     s2 = run_sweep(configs, store, "local:1", runner=spec.runner)
     assert (s2.done, s2.skipped, s2.failed) == (0, 4, 4)
@@ -173,7 +193,9 @@ def test_corrupted_and_truncated_entries_are_recomputed(tmp_path):
 
 def test_cli_sweep_json_dry_run_and_failure_exit(tmp_path, capsys):
     spec_file = tmp_path / "s.toml"
-    spec_file.write_text(_toml({**SPEC, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"}))
+    spec_file.write_text(
+        _toml({**SPEC, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"})
+    )
     store = str(tmp_path / "store")
     assert main(["sweep", str(spec_file), "--store", store, "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"configurations": 8, "stored": 0, "to_run": 8}
@@ -194,14 +216,22 @@ def test_dask_executor_matches_serial(tmp_path):
     from distributed import LocalCluster
 
     spec = {**SPEC, "grid": {"depth": [3], "alpha": [1e-2, 1e-1]}}
-    configs = spec_from_dict({**spec, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"}).configs()
+    configs = spec_from_dict(
+        {**spec, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"}
+    ).configs()
     serial = ResultStore(tmp_path / "serial")
     run_sweep(configs, serial, "local:1", runner="sims.sweep_faults:fail_on_seed")
     expect = _values(serial, [c for c in configs if c.seed != 13])
 
     # a real cluster on loopback, reached through dask://HOST:PORT; workers write the store
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=50) as cluster:
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=50,
+    ) as cluster:
         address = cluster.scheduler_address.removeprefix("tcp://")
         remote = ResultStore(tmp_path / "dask")
         s = run_sweep(configs, remote, f"dask://{address}", runner="sims.sweep_faults:fail_on_seed")
@@ -211,11 +241,19 @@ def test_dask_executor_matches_serial(tmp_path):
 
 
 def test_dask_local_cluster_via_cli(tmp_path, capsys):
-    spec = {**SPEC, "grid": {"depth": [3], "alpha": [1e-2, 1e-1]}}  # one depth: one compile per worker
+    spec = {
+        **SPEC,
+        "grid": {"depth": [3], "alpha": [1e-2, 1e-1]},
+    }  # one depth: one compile per worker
     spec_file = tmp_path / "s.toml"
     spec_file.write_text(_toml(spec))
     store = tmp_path / "store"
-    assert main(["sweep", str(spec_file), "--store", str(store), "--executor", "dask-local:2", "--json"]) == 0
+    assert (
+        main(
+            ["sweep", str(spec_file), "--store", str(store), "--executor", "dask-local:2", "--json"]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert (out["done"], out["failed"], out["statuses"]) == (2, 0, {"converged": 2})
     configs = spec_from_dict(spec).configs()
@@ -230,9 +268,23 @@ def test_dask_local_cluster_via_cli(tmp_path, capsys):
 def _start(spec_file: Path, store: Path, executor: str) -> subprocess.Popen:
     env = {**os.environ, "GFLAB_SWEEP_SLOW": "0.4"}
     return subprocess.Popen(
-        [sys.executable, "-m", "gflab", "sweep", str(spec_file), "--store", str(store),
-         "--executor", executor, "--quiet"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gflab",
+            "sweep",
+            str(spec_file),
+            "--store",
+            str(store),
+            "--executor",
+            executor,
+            "--quiet",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
 
 
@@ -244,7 +296,9 @@ def _wait_for_entries(store: Path, k: int, proc: subprocess.Popen) -> None:
         time.sleep(0.1)
 
 
-@pytest.mark.parametrize(("sig", "executor"), [(signal.SIGTERM, "local:2"), (signal.SIGKILL, "local:1")])
+@pytest.mark.parametrize(
+    ("sig", "executor"), [(signal.SIGTERM, "local:2"), (signal.SIGKILL, "local:1")]
+)
 def test_killed_sweep_resumes_without_lost_duplicated_or_corrupt_results(tmp_path, sig, executor):
     spec = {**SPEC, "seeds": [0, 1, 2], "runner": "sims.sweep_faults:slow"}
     spec_file = tmp_path / "s.toml"
@@ -276,7 +330,9 @@ def test_killed_sweep_resumes_without_lost_duplicated_or_corrupt_results(tmp_pat
     assert all(partial.status(c) in ("ok", "missing") for c in configs)  # nothing half-written
     s = run_sweep(configs, partial)
     assert s.skipped == len(stored) and s.done == len(configs) - len(stored) and s.failed == 0
-    assert sorted(partial.keys()) == sorted(list(expect) + [partial.key({"sweep": _sweep_key(configs)})])
+    assert sorted(partial.keys()) == sorted(
+        list(expect) + [partial.key({"sweep": _sweep_key(configs)})]
+    )
     _same(expect, _values(partial, configs))
 
 
@@ -296,7 +352,9 @@ def test_sigterm_in_process_raises_sweep_interrupted(tmp_path):
     with pytest.raises(SweepInterrupted) as e:
         run_sweep(configs, ResultStore(tmp_path), progress=progress)
     assert e.value.summary.done == 1 and e.value.summary.interrupted
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(signal.getsignal(signal.SIGTERM))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(
+        signal.getsignal(signal.SIGTERM)
+    )
 
 
 def test_bench_sweep_reports_speedups_and_overheads():

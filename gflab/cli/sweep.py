@@ -31,19 +31,32 @@ A rerun of the same command skips stored results (resume); exit status 1 if a co
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "sweep", help="run a grid of configurations into the result store (resumable)",
+        "sweep",
+        help="run a grid of configurations into the result store (resumable)",
         description="Run every configuration of a TOML sweep spec into the result store; "
-                    "finished entries are skipped, failures are recorded and do not stop the sweep.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "finished entries are skipped, failures are recorded and do not stop the sweep.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("spec", metavar="SPEC.toml", help="sweep specification (TOML)")
-    p.add_argument("--executor", default="local:1",
-                   help="local:1 (serial, default) | local[:N] (process pool) | dask-local:N "
-                        "(dask LocalCluster on loopback) | dask://HOST:PORT (existing scheduler)")
-    p.add_argument("--store", default=None, help="result store folder (default $GFLAB_STORE or .gflab-cache/results)")
+    p.add_argument(
+        "--executor",
+        default="local:1",
+        help="local:1 (serial, default) | local[:N] (process pool) | dask-local:N "
+        "(dask LocalCluster on loopback) | dask://HOST:PORT (existing scheduler)",
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
+    )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--force", action="store_true", help="recompute stored entries too")
-    g.add_argument("--dry-run", action="store_true", help="count configurations and stored entries; run nothing")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="count configurations and stored entries; run nothing",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.set_defaults(func=run)
@@ -70,13 +83,22 @@ def run(args) -> int:
         return 0
     interactive = sys.stderr.isatty() and not args.quiet and not args.json
     try:
-        summary = run_sweep(configs, store, args.executor, runner=spec.runner, force=args.force,
-                            progress=progress_bar() if interactive else None)
+        summary = run_sweep(
+            configs,
+            store,
+            args.executor,
+            runner=spec.runner,
+            force=args.force,
+            progress=progress_bar() if interactive else None,
+        )
     except SweepInterrupted as e:
         s = e.summary
         if s is not None and not args.quiet:
             print(("\n" if interactive else "") + s.table(), file=sys.stderr)
-        print("gflab sweep: interrupted; finished entries are stored, rerun to resume", file=sys.stderr)
+        print(
+            "gflab sweep: interrupted; finished entries are stored, rerun to resume",
+            file=sys.stderr,
+        )
         return 128 + int(e.signum or signal.SIGINT)
     if args.json:
         print_json(summary.to_json())
