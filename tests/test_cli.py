@@ -100,6 +100,18 @@ def test_simulate_lora_json(capsys):
     np.testing.assert_allclose(doc["final"]["singular_values"], [9.0, 4.0, 1.0], rtol=1e-2)
 
 
+def test_simulate_lora_defaults_are_recorded(capsys):
+    """SpecGF with the adaptive solver and no --beta/--t1: β = 1e-6 and t1 = 2.5√max(s) + 2 are
+    filled in and recorded in the config (the run is reproducible from its JSON alone)."""
+    argv = ["simulate", "lora", "--rows", "6", "--cols", "7", "--rank", "3"]
+    code = _run([*argv, "--target-svals", "1,4,9", "--gamma", "1e-3", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and doc["status"] == "converged"
+    assert doc["config"]["beta"] == 1e-6 and doc["config"]["t1"] == 2.5 * 3.0 + 2.0
+    assert doc["config"]["flow"] == "specgf" and doc["config"]["method"] == "adaptive"
+    np.testing.assert_allclose(doc["final"]["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
+
+
 def test_simulate_lora_discrete_json(capsys):
     code = _run(
         [

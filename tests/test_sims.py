@@ -456,16 +456,16 @@ def test_specgd_arrival_steps():
 
 
 def test_specgf_arrival_times():
-    """SGF-2: SpecGF (β = 1e-8) reaches f·s_i at t ≈ √(f s_i)."""
+    """SGF-2: SpecGF (β = 1e-6, the CLI default) reaches f·s_i at t ≈ √(f s_i)."""
     from theory.measures import arrival_times
 
-    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", beta=1e-8, t1=4.0))
+    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", beta=1e-6, t1=4.0))
     assert res.status == "converged"
     for f in (0.25, 0.5, 0.9):
         arr = arrival_times(res.times, res.series["proxies"], LORA["target_svals"], f)
         pred = CF.specgf_arrival_time(LORA["target_svals"], f)
         # deviation from the unit rate: the start √d(0) ~ γ, the β/σ² smoothing, and the save
-        # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)). Measured: 1.1e-3
+        # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)). Measured: 1.0e-3
         np.testing.assert_allclose(arr, pred, atol=3e-3)
     np.testing.assert_allclose(res.final["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
 
