@@ -47,7 +47,12 @@ def test_dmf_limit_matches_closed_form(depth, n):
             # the same rate; rtol 1e-9 adds ~1e-9 drift of the conserved quantity. Measured: 8e-9
             np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-7)
             if depth == 2:
-                assert res.final["matrix"][0, 1] == pytest.approx(CF.depth2_rho(n, m), abs=1e-6)
+                assert res.final["matrix"][0, 1] == pytest.approx(CF.depth2_rho(n, m), abs=1e-7)
+    # another target value w*: the limit scales with it (λ's interpolate n w*)
+    res = simulate_dmf(DMFConfig(depth=depth, n=n, m=3.0, alpha=1e-3, target="const:0.5"))
+    assert res.status == "converged"
+    lim = CF.mimic_limit(n, depth, 1e-3, 3.0, 0.5)
+    np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-7)
     # m = ∞: diagonal factors stay diagonal and W∞ = w* I at every depth
     res = simulate_dmf(DMFConfig(depth=depth, n=n, m=math.inf, alpha=1e-2, target="const:2"))
     assert res.status == "converged"
