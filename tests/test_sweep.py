@@ -4,7 +4,9 @@ Oracle: the exact limit of diagonal completion from mimic(α, m) (theory.closed_
 Tolerance 1e-6 relative on the stable rank: Tsit5 at rtol 1e-9 run to relative loss 1e-16 lands
 within ~5e-8 of it (measured); 1e-6 leaves room without hiding an O(α) error. Results of the same
 config on different executors are compared at 1e-9 relative: the same compiled code runs, only the
-XLA threading of reductions may differ (a few ulps per step).
+XLA threading of reductions may differ (a few ulps per step), which moves the tiny singular values
+of a near-rank-one limit by up to the solver's absolute accuracy (≈ 1e-9·‖W‖₂): those are compared
+at 1e-8·‖W‖₂ absolute.
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def _same(a: dict, b: dict) -> None:
     assert sorted(a) == sorted(b)
     for k in a:
         assert a[k][0] == b[k][0]
-        np.testing.assert_allclose(a[k][1], b[k][1], rtol=1e-9, atol=1e-15)
+        # tiny singular values of a near-rank-one limit are only fixed to the solver's absolute
+        # accuracy, ~rtol·‖W‖₂, and separate processes may round differently: compare at that
+        np.testing.assert_allclose(a[k][1], b[k][1], rtol=1e-9, atol=1e-8 * np.max(np.abs(a[k][1])))
         np.testing.assert_allclose(a[k][2], b[k][2], rtol=1e-9, atol=1e-15)
 
 
