@@ -11,6 +11,7 @@ header that cannot be read marks the entry corrupt: ``get`` returns None and ``g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -44,8 +45,13 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def git_revision() -> str:
-    """The source tree's git commit (with ``+dirty`` if modified), or ``unknown``."""
+    """The source tree's git commit (with ``+dirty`` if modified), or ``unknown``.
+
+    Read once per process: two ``git`` subprocesses per stored entry dominated the cost of
+    sweeps over tiny configurations.
+    """
     here = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
