@@ -42,7 +42,13 @@ from theory import closed_forms as CF
 from theory import dmf as T
 
 __all__ = [
-    "RTOL", "TAU_DEC", "TAU_CPL", "claim_config", "run_config", "coupling_of", "false_variant_claim",
+    "RTOL",
+    "TAU_DEC",
+    "TAU_CPL",
+    "claim_config",
+    "run_config",
+    "coupling_of",
+    "false_variant_claim",
 ]
 
 RTOL = 1e-9
@@ -72,12 +78,23 @@ def claim_config(ex: dict[str, Any], **over: Any) -> DMFConfig:
     slow = not mask == "diagonal"
     gd = str(ex.get("method", "adaptive")).startswith("gd")
     return DMFConfig(
-        depth=int(ex["depth"]), n=int(ex["n"]), init=ex.get("init", "mimic"),
-        m=float(ex.get("m", math.inf)), alpha=float(ex["alpha"]), mask=mask,
-        target=ex.get("target", "ones"), seed=int(ex.get("seed", 0)),
-        t1=T1_SLOW if (slow and not gd) else None, grid="log" if (slow and not gd) else None,
-        method=ex.get("method", "adaptive"), steps=ex.get("steps"),
-        rtol=RTOL, atol=ATOL, converge_tol=1e-16, n_save=N_SAVE, coupling=True,
+        depth=int(ex["depth"]),
+        n=int(ex["n"]),
+        init=ex.get("init", "mimic"),
+        m=float(ex.get("m", math.inf)),
+        alpha=float(ex["alpha"]),
+        mask=mask,
+        target=ex.get("target", "ones"),
+        seed=int(ex.get("seed", 0)),
+        t1=T1_SLOW if (slow and not gd) else None,
+        grid="log" if (slow and not gd) else None,
+        method=ex.get("method", "adaptive"),
+        steps=ex.get("steps"),
+        rtol=RTOL,
+        atol=ATOL,
+        converge_tol=1e-16,
+        n_save=N_SAVE,
+        coupling=True,
     )
 
 
@@ -126,9 +143,18 @@ def _ok_status(res: SimResult) -> bool:
 def _cmd(ex: dict[str, Any], **over: Any) -> str:
     cfg = claim_config(ex, **over)
     parts = [
-        "gflab simulate dmf", f"--depth {cfg.depth}", f"--n {cfg.n}", f"--init {cfg.init}",
-        f"--m {cfg.m:g}", f"--alpha {cfg.alpha:g}", f"--mask {cfg.mask}", f"--target {cfg.target}",
-        f"--seed {cfg.seed}", "--coupling", f"--n-save {cfg.n_save}", f"--rtol {cfg.rtol:g}",
+        "gflab simulate dmf",
+        f"--depth {cfg.depth}",
+        f"--n {cfg.n}",
+        f"--init {cfg.init}",
+        f"--m {cfg.m:g}",
+        f"--alpha {cfg.alpha:g}",
+        f"--mask {cfg.mask}",
+        f"--target {cfg.target}",
+        f"--seed {cfg.seed}",
+        "--coupling",
+        f"--n-save {cfg.n_save}",
+        f"--rtol {cfg.rtol:g}",
     ]
     if cfg.method != "adaptive":
         parts += [f"--method {cfg.method}", f"--steps {cfg.steps}"]
@@ -155,7 +181,9 @@ def _decoupled_margin(res: SimResult, *, diagonal_W: bool = False) -> tuple[floa
         # W stays (block-)diagonal: max over t of the off-Ω part, relative to the largest entry
         Ws = np.asarray(res.series["matrix"], dtype=float)
         mask = T.make_mask(res.config["mask"], res.config["n"], seed=res.config["seed"])
-        off = np.max(np.abs(Ws * (1 - mask)), axis=(1, 2)) / np.maximum(np.max(np.abs(Ws), axis=(1, 2)), 1e-300)
+        off = np.max(np.abs(Ws * (1 - mask)), axis=(1, 2)) / np.maximum(
+            np.max(np.abs(Ws), axis=(1, 2)), 1e-300
+        )
         nums["max_offmask_over_max_entry"] = float(np.max(off))
         margin = min(margin, _dec_upper(float(np.max(off)), TAU_DEC))
     return margin, nums
@@ -164,8 +192,11 @@ def _decoupled_margin(res: SimResult, *, diagonal_W: bool = False) -> tuple[floa
 def _status_guard(res: SimResult, margin: float, nums: dict) -> Evidence:
     nums = {**nums, "status": res.status, "final_time": res.final.get("time", math.nan)}
     if not _ok_status(res):
-        return Evidence(-math.inf if not math.isfinite(margin) else min(margin, -1.0), nums,
-                        f"run ended with status {res.status}: {res.message}")
+        return Evidence(
+            -math.inf if not math.isfinite(margin) else min(margin, -1.0),
+            nums,
+            f"run ended with status {res.status}: {res.message}",
+        )
     return Evidence(margin, nums)
 
 
@@ -191,19 +222,34 @@ _depth_ge3 = st.sampled_from((3, 4, 5, 6))
 _mask_bd = st.sampled_from(("diagonal", "block:2"))
 
 
-def _init_strategy(*, finite_m: bool = True, infinite_m: bool = True, gaussian: bool = True,
-                   others: bool = False):
+def _init_strategy(
+    *, finite_m: bool = True, infinite_m: bool = True, gaussian: bool = True, others: bool = False
+):
     opts = []
     if finite_m:
-        opts.append(st.fixed_dictionaries({"init": st.just("mimic"), "m": st.sampled_from(MS_FINITE)}))
+        opts.append(
+            st.fixed_dictionaries({"init": st.just("mimic"), "m": st.sampled_from(MS_FINITE)})
+        )
     if infinite_m:
         opts.append(st.fixed_dictionaries({"init": st.just("mimic"), "m": st.just(math.inf)}))
     if gaussian:
-        opts.append(st.fixed_dictionaries({"init": st.sampled_from(("gaussian", "tied-gaussian")),
-                                           "seed": st.sampled_from(INIT_SEEDS)}))
+        opts.append(
+            st.fixed_dictionaries(
+                {
+                    "init": st.sampled_from(("gaussian", "tied-gaussian")),
+                    "seed": st.sampled_from(INIT_SEEDS),
+                }
+            )
+        )
     if others:
-        opts.append(st.fixed_dictionaries({"init": st.sampled_from(("orthogonal", "identity")),
-                                           "seed": st.sampled_from(INIT_SEEDS)}))
+        opts.append(
+            st.fixed_dictionaries(
+                {
+                    "init": st.sampled_from(("orthogonal", "identity")),
+                    "seed": st.sampled_from(INIT_SEEDS),
+                }
+            )
+        )
     return st.one_of(*opts)
 
 
@@ -212,14 +258,26 @@ def _merge(base, init):
 
 
 def strategy_dmc1():
-    base = st.fixed_dictionaries({"depth": _depth_ge3, "n": st.sampled_from(NS), "mask": _mask_bd,
-                                  "alpha": st.sampled_from(ALPHAS)})
+    base = st.fixed_dictionaries(
+        {
+            "depth": _depth_ge3,
+            "n": st.sampled_from(NS),
+            "mask": _mask_bd,
+            "alpha": st.sampled_from(ALPHAS),
+        }
+    )
     return _merge(base, _init_strategy())
 
 
 def strategy_dmc2():
-    base = st.fixed_dictionaries({"depth": st.just(2), "n": st.sampled_from(NS), "mask": _mask_bd,
-                                  "alpha": st.sampled_from(ALPHAS + (1e-4,))})
+    base = st.fixed_dictionaries(
+        {
+            "depth": st.just(2),
+            "n": st.sampled_from(NS),
+            "mask": _mask_bd,
+            "alpha": st.sampled_from(ALPHAS + (1e-4,)),
+        }
+    )
     return _merge(base, _init_strategy(others=True))
 
 
@@ -242,9 +300,14 @@ def check_dmc3(ex: dict[str, Any]) -> Evidence:
         if r.status != "converged":
             return _status_guard(r, -1.0, {"alpha": r.config["alpha"]})
     e1, e2 = _cf_error(r1, ex, a), _cf_error(r2, ex, a / 10)
-    nums = {"cf_error_alpha": e1, "cf_error_alpha_over_10": e2,
-            "stable_rank_alpha": r1.final["stable_rank"], "stable_rank_alpha_over_10": r2.final["stable_rank"],
-            "tail_alpha": _tail(r1.final["singular_values"]), "tail_alpha_over_10": _tail(r2.final["singular_values"])}
+    nums = {
+        "cf_error_alpha": e1,
+        "cf_error_alpha_over_10": e2,
+        "stable_rank_alpha": r1.final["stable_rank"],
+        "stable_rank_alpha_over_10": r2.final["stable_rank"],
+        "tail_alpha": _tail(r1.final["singular_values"]),
+        "tail_alpha_over_10": _tail(r2.final["singular_values"]),
+    }
     margins = [_dec_upper(max(e1, e2), TOL_CF)]
     coupled = int(ex["depth"]) >= 3 and math.isfinite(float(ex["m"]))
     if coupled:
@@ -263,11 +326,16 @@ def check_dmc3(ex: dict[str, Any]) -> Evidence:
 
 
 def strategy_dmc3():
-    return st.fixed_dictionaries({
-        "depth": st.sampled_from((2, 3, 4, 5, 6)), "n": st.sampled_from(NS),
-        "init": st.just("mimic"), "m": st.sampled_from(MS_FINITE + (math.inf,)),
-        "mask": st.just("diagonal"), "alpha": st.sampled_from(ALPHAS),
-    })
+    return st.fixed_dictionaries(
+        {
+            "depth": st.sampled_from((2, 3, 4, 5, 6)),
+            "n": st.sampled_from(NS),
+            "init": st.just("mimic"),
+            "m": st.sampled_from(MS_FINITE + (math.inf,)),
+            "mask": st.just("diagonal"),
+            "alpha": st.sampled_from(ALPHAS),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- DMC-4
@@ -285,16 +353,26 @@ def check_dmc4(ex: dict[str, Any]) -> Evidence:
         tails.append(_tail(r.final["singular_values"]))
         cf_err = max(cf_err, _cf_error(r, {**ex, "depth": L}, float(ex["alpha"])))
     steps = [math.log10(tails[i] / tails[i + 1]) for i in range(len(tails) - 1)]
-    nums = {"depths": list(DEPTHS_4), "stable_rank_minus_1": tails,
-            "decades_drop_per_depth": steps, "max_cf_error": cf_err}
+    nums = {
+        "depths": list(DEPTHS_4),
+        "stable_rank_minus_1": tails,
+        "decades_drop_per_depth": steps,
+        "max_cf_error": cf_err,
+    }
     return Evidence(min(min(steps), _dec_upper(cf_err, TOL_CF)), nums)
 
 
 def strategy_dmc4():
-    return st.fixed_dictionaries({
-        "n": st.sampled_from(NS), "init": st.just("mimic"), "m": st.sampled_from(MS_FINITE),
-        "mask": st.just("diagonal"), "alpha": st.sampled_from(ALPHAS), "depth": st.just(2),
-    })
+    return st.fixed_dictionaries(
+        {
+            "n": st.sampled_from(NS),
+            "init": st.just("mimic"),
+            "m": st.sampled_from(MS_FINITE),
+            "mask": st.just("diagonal"),
+            "alpha": st.sampled_from(ALPHAS),
+            "depth": st.just(2),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------- DMC-5
@@ -308,10 +386,17 @@ TAU_RMSE = 0.05  # depth ≥ 3: test RMSE ≤ this (target entries are 1)
 def plasticity_config(ex: dict[str, Any], **over: Any) -> PlasticityConfig:
     ex = {**ex, **over}
     return PlasticityConfig(
-        depth=int(ex["depth"]), n=int(ex["n"]), init=ex.get("init", "mimic"),
-        m=float(ex.get("m", math.inf)), alpha=float(ex["alpha"]),
-        pretrain_mask=ex.get("pretrain_mask", "diagonal"), mask=ex.get("mask", "superdiag"),
-        target=ex.get("target", "ones"), seed=int(ex.get("seed", 0)), rtol=RTOL, atol=ATOL,
+        depth=int(ex["depth"]),
+        n=int(ex["n"]),
+        init=ex.get("init", "mimic"),
+        m=float(ex.get("m", math.inf)),
+        alpha=float(ex["alpha"]),
+        pretrain_mask=ex.get("pretrain_mask", "diagonal"),
+        mask=ex.get("mask", "superdiag"),
+        target=ex.get("target", "ones"),
+        seed=int(ex.get("seed", 0)),
+        rtol=RTOL,
+        atol=ATOL,
         n_save=N_SAVE,
     )
 
@@ -330,10 +415,14 @@ def check_dmc5(ex: dict[str, Any]) -> Evidence:
             return _status_guard(r, -1.0, {"phase": name})
     res_t = _tail(p.resumed.final["singular_values"])
     scr_t = _tail(p.scratch.final["singular_values"])
-    nums = {"resumed_sr_minus_1": res_t, "scratch_sr_minus_1": scr_t,
-            "resumed_test_rmse": p.resumed.final["test_rmse"],
-            "scratch_test_rmse": p.scratch.final["test_rmse"],
-            "pretrain_sr": p.pretrain.final["stable_rank"], "switch_time": p.switch_time}
+    nums = {
+        "resumed_sr_minus_1": res_t,
+        "scratch_sr_minus_1": scr_t,
+        "resumed_test_rmse": p.resumed.final["test_rmse"],
+        "scratch_test_rmse": p.scratch.final["test_rmse"],
+        "pretrain_sr": p.pretrain.final["stable_rank"],
+        "switch_time": p.switch_time,
+    }
     if L == 2:
         q = run_plasticity(plasticity_config(ex, alpha=float(ex["alpha"]) / 10))
         if q.scratch.status != "converged":
@@ -341,48 +430,69 @@ def check_dmc5(ex: dict[str, Any]) -> Evidence:
         scr_t2 = _tail(q.scratch.final["singular_values"])
         decay = scr_t2 / scr_t
         sep = res_t / scr_t
-        nums.update(scratch_sr_minus_1_alpha_over_10=scr_t2, scratch_decay_per_decade=decay,
-                    resumed_over_scratch=sep,
-                    resumed_alpha_dependence=abs(_tail(q.resumed.final["singular_values"]) - res_t))
+        nums.update(
+            scratch_sr_minus_1_alpha_over_10=scr_t2,
+            scratch_decay_per_decade=decay,
+            resumed_over_scratch=sep,
+            resumed_alpha_dependence=abs(_tail(q.resumed.final["singular_values"]) - res_t),
+        )
         margin = min(_dec_upper(decay, SCRATCH_DECAY), _dec_lower(sep, SEPARATION))
     else:
-        margin = min(_dec_upper(res_t, TAU_RANK1), _dec_upper(scr_t, TAU_RANK1),
-                     _dec_upper(p.resumed.final["test_rmse"], TAU_RMSE),
-                     _dec_upper(p.scratch.final["test_rmse"], TAU_RMSE))
+        margin = min(
+            _dec_upper(res_t, TAU_RANK1),
+            _dec_upper(scr_t, TAU_RANK1),
+            _dec_upper(p.resumed.final["test_rmse"], TAU_RMSE),
+            _dec_upper(p.scratch.final["test_rmse"], TAU_RMSE),
+        )
     return Evidence(margin, nums)
 
 
 def strategy_dmc5():
-    d2 = st.fixed_dictionaries({"depth": st.just(2), "n": st.sampled_from((4, 6)),
-                                "m": st.sampled_from((1.5, 2.0, 10.0, math.inf)),
-                                "alpha": st.sampled_from((1e-2, 1e-3))})
-    d3 = st.fixed_dictionaries({"depth": st.sampled_from((3, 4)), "n": st.sampled_from((4, 6)),
-                                "m": st.sampled_from((1.5, 2.0, 10.0)),
-                                "alpha": st.sampled_from((1e-3, 1e-4))})
+    d2 = st.fixed_dictionaries(
+        {
+            "depth": st.just(2),
+            "n": st.sampled_from((4, 6)),
+            "m": st.sampled_from((1.5, 2.0, 10.0, math.inf)),
+            "alpha": st.sampled_from((1e-2, 1e-3)),
+        }
+    )
+    d3 = st.fixed_dictionaries(
+        {
+            "depth": st.sampled_from((3, 4)),
+            "n": st.sampled_from((4, 6)),
+            "m": st.sampled_from((1.5, 2.0, 10.0)),
+            "alpha": st.sampled_from((1e-3, 1e-4)),
+        }
+    )
     return st.one_of(d2, d3)
 
 
 def _cmd_plasticity(ex: dict[str, Any]) -> str:
     c = plasticity_config(ex)
-    return (f"gflab simulate dmf-plasticity --depth {c.depth} --n {c.n} --init {c.init} --m {c.m:g} "
-            f"--alpha {c.alpha:g} --pretrain-mask {c.pretrain_mask} --mask {c.mask} "
-            f"--target {c.target} --rtol {c.rtol:g} --json")
+    return (
+        f"gflab simulate dmf-plasticity --depth {c.depth} --n {c.n} --init {c.init} --m {c.m:g} "
+        f"--alpha {c.alpha:g} --pretrain-mask {c.pretrain_mask} --mask {c.mask} "
+        f"--target {c.target} --rtol {c.rtol:g} --json"
+    )
 
 
 # ----------------------------------------------------------------------------- beyond the hypotheses
 
 
 def _row(dropped: str, setting: str, ev: Evidence, **extra: Any) -> dict:
-    row = {"hypothesis_dropped": dropped, "setting": setting,
-           "margin": round(ev.margin, 4) if math.isfinite(ev.margin) else ev.margin,
-           "holds": ev.held}
+    row = {
+        "hypothesis_dropped": dropped,
+        "setting": setting,
+        "margin": round(ev.margin, 4) if math.isfinite(ev.margin) else ev.margin,
+        "holds": ev.held,
+    }
     row.update(extra)
     return row
 
 
 def _unequal_target(n: int, seed: int = 0) -> np.ndarray:
     """A target whose diagonal entries differ: v vᵀ with v_i ∈ [0.5, 2] (rank one, diag v_i²)."""
-    v = np.random.default_rng(seed).uniform(0.5 ** 0.5, 2 ** 0.5, size=n)
+    v = np.random.default_rng(seed).uniform(0.5**0.5, 2**0.5, size=n)
     return np.outer(v, v)
 
 
@@ -398,57 +508,107 @@ def _gd_rows(check, ex: dict[str, Any], dropped: str, etas, steps: int) -> list[
     rows = []
     for eta in etas:
         ev = check({**ex, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(_row(dropped, f"GD, step η = {eta:g}, {steps} steps ({ex})", ev,
-                         status=ev.numbers.get("status", "")))
+        rows.append(
+            _row(
+                dropped,
+                f"GD, step η = {eta:g}, {steps} steps ({ex})",
+                ev,
+                status=ev.numbers.get("status", ""),
+            )
+        )
     return rows
 
 
 def beyond_dmc1(profile: str = "ci") -> dict:
     base = {"depth": 3, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "mimic", "m": 3.0}
     rows = [_row("none (reference)", str(base), check_dmc1(base))]
-    rows.append(_row("depth >= 3", "depth 2, otherwise the reference",
-                     check_dmc1({**base, "depth": 2})))
+    rows.append(
+        _row("depth >= 3", "depth 2, otherwise the reference", check_dmc1({**base, "depth": 2}))
+    )
     for p in (0.15, 0.3):
         ex = {**base, "mask": f"bernoulli:{p}", "seed": 0}
         cfg = claim_config(ex)
-        groups = len(set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist()))
-        rows.append(_row("(block-)diagonal mask", f"Bernoulli({p}) mask, {groups} row/column groups",
-                         check_dmc1(ex), groups=groups))
-    rows.append(_row("mimic init with m < inf", "identity init (W(0) = αI, like m = inf)",
-                     check_dmc1({**base, "init": "identity"})))
+        groups = len(
+            set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist())
+        )
+        rows.append(
+            _row(
+                "(block-)diagonal mask",
+                f"Bernoulli({p}) mask, {groups} row/column groups",
+                check_dmc1(ex),
+                groups=groups,
+            )
+        )
+    rows.append(
+        _row(
+            "mimic init with m < inf",
+            "identity init (W(0) = αI, like m = inf)",
+            check_dmc1({**base, "init": "identity"}),
+        )
+    )
     # GD on the same problem: η up to the stability edge and past it
     steps = 4000
     for eta in (0.01, 0.1, 0.5, 1.5):
         ev = check_dmc1({**base, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(_row("gradient flow", f"GD η = {eta:g}, {steps} steps", ev,
-                         status=ev.numbers.get("status", "")))
-    return {"title": "DMC-1 beyond its hypotheses: coupled (margin = decades above τ_cpl = 1e-3)",
-            "rows": rows}
+        rows.append(
+            _row(
+                "gradient flow",
+                f"GD η = {eta:g}, {steps} steps",
+                ev,
+                status=ev.numbers.get("status", ""),
+            )
+        )
+    return {
+        "title": "DMC-1 beyond its hypotheses: coupled (margin = decades above τ_cpl = 1e-3)",
+        "rows": rows,
+    }
 
 
 def beyond_dmc2(profile: str = "ci") -> dict:
     base = {"depth": 2, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "gaussian", "seed": 0}
     rows = [_row("none (reference)", str(base), check_dmc2(base))]
-    rows.append(_row("depth 2", "depth 3, otherwise the reference", check_dmc2({**base, "depth": 3})))
+    rows.append(
+        _row("depth 2", "depth 3, otherwise the reference", check_dmc2({**base, "depth": 3}))
+    )
     for p in (0.15, 0.3):
         ex = {**base, "mask": f"bernoulli:{p}"}
         cfg = claim_config(ex)
-        groups = len(set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist()))
-        rows.append(_row("(block-)diagonal mask",
-                         f"Bernoulli({p}) mask, {groups} row/column groups (decoupled along them)",
-                         check_dmc2(ex), groups=groups))
+        groups = len(
+            set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist())
+        )
+        rows.append(
+            _row(
+                "(block-)diagonal mask",
+                f"Bernoulli({p}) mask, {groups} row/column groups (decoupled along them)",
+                check_dmc2(ex),
+                groups=groups,
+            )
+        )
     cfg = claim_config(base)
     res = run_custom(cfg, target=_unequal_target(cfg.n))
     m, nums = _decoupled_margin(res)
-    rows.append(_row("equal diagonal targets", "diagonal targets v_i² ∈ [0.5, 2]",
-                     _status_guard(res, m, nums)))
+    rows.append(
+        _row(
+            "equal diagonal targets",
+            "diagonal targets v_i² ∈ [0.5, 2]",
+            _status_guard(res, m, nums),
+        )
+    )
     steps = 4000
     for eta in (0.01, 0.1, 0.5, 1.5):
         ev = check_dmc2({**base, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(_row("gradient flow", f"GD η = {eta:g}, {steps} steps", ev,
-                         status=ev.numbers.get("status", "")))
-    return {"title": "DMC-2 beyond its hypotheses: decoupled (margin = decades below τ_dec = 1e-6)",
-            "rows": rows}
+        rows.append(
+            _row(
+                "gradient flow",
+                f"GD η = {eta:g}, {steps} steps",
+                ev,
+                status=ev.numbers.get("status", ""),
+            )
+        )
+    return {
+        "title": "DMC-2 beyond its hypotheses: decoupled (margin = decades below τ_dec = 1e-6)",
+        "rows": rows,
+    }
 
 
 def _rank_decay_margin(run_at, alpha: float) -> tuple[float, dict]:
@@ -459,9 +619,11 @@ def _rank_decay_margin(run_at, alpha: float) -> tuple[float, dict]:
         return -1.0, {"status": bad[0].status}
     s1 = float(np.sort(r1.final["singular_values"])[-2])
     s2 = float(np.sort(r2.final["singular_values"])[-2])
-    return _dec_upper(s2 / s1, 0.5), {"sigma2_ratio_per_decade": s2 / s1,
-                                       "stable_rank_alpha": r1.final["stable_rank"],
-                                       "stable_rank_alpha_over_10": r2.final["stable_rank"]}
+    return _dec_upper(s2 / s1, 0.5), {
+        "sigma2_ratio_per_decade": s2 / s1,
+        "stable_rank_alpha": r1.final["stable_rank"],
+        "stable_rank_alpha_over_10": r2.final["stable_rank"],
+    }
 
 
 def beyond_dmc3(profile: str = "ci") -> dict:
@@ -469,18 +631,40 @@ def beyond_dmc3(profile: str = "ci") -> dict:
     rows = [_row("none (reference)", str(base), check_dmc3(base))]
     cfg = claim_config(base)
     tgt = _unequal_target(cfg.n)
-    m, nums = _rank_decay_margin(lambda a: run_custom(claim_config(base, alpha=a), target=tgt), 1e-2)
-    rows.append(_row("equal diagonal targets (closed form)", "diagonal targets v_i² ∈ [0.5, 2]",
-                     Evidence(m, nums), **nums))
+    m, nums = _rank_decay_margin(
+        lambda a: run_custom(claim_config(base, alpha=a), target=tgt), 1e-2
+    )
+    rows.append(
+        _row(
+            "equal diagonal targets (closed form)",
+            "diagonal targets v_i² ∈ [0.5, 2]",
+            Evidence(m, nums),
+            **nums,
+        )
+    )
     for seed in (0, 1):
         gex = {**base, "init": "gaussian", "seed": seed}
         m, nums = _rank_decay_margin(lambda a, g=gex: run_config(claim_config(g, alpha=a)), 1e-2)
-        rows.append(_row("mimic init (closed form)", f"Gaussian init, seed {seed}", Evidence(m, nums), **nums))
+        rows.append(
+            _row(
+                "mimic init (closed form)", f"Gaussian init, seed {seed}", Evidence(m, nums), **nums
+            )
+        )
     m, nums = _rank_decay_margin(
-        lambda a: run_custom(claim_config(base, alpha=a), factors=_unbalanced(dmf_problem(claim_config(base, alpha=a))[0])),
-        1e-2)
-    rows.append(_row("balanced init (closed form)", "mimic factors with W_1 ×4, W_L ÷4",
-                     Evidence(m, nums), **nums))
+        lambda a: run_custom(
+            claim_config(base, alpha=a),
+            factors=_unbalanced(dmf_problem(claim_config(base, alpha=a))[0]),
+        ),
+        1e-2,
+    )
+    rows.append(
+        _row(
+            "balanced init (closed form)",
+            "mimic factors with W_1 ×4, W_L ÷4",
+            Evidence(m, nums),
+            **nums,
+        )
+    )
     # GD: distance of the GD limit from the gradient-flow closed form, growing with η
     lim = CF.mimic_limit(6, 3, 1e-2, 3.0).matrix()
     for eta in (0.01, 0.1, 0.5, 1.5):
@@ -489,28 +673,60 @@ def beyond_dmc3(profile: str = "ci") -> dict:
             ev = Evidence(-math.inf, {"status": r.status})
         else:
             err = float(np.linalg.norm(np.asarray(r.final["matrix"]) - lim) / np.linalg.norm(lim))
-            ev = Evidence(_dec_upper(err, TOL_CF) if r.status == "converged" else -1.0,
-                          {"cf_error": err, "status": r.status})
-        rows.append(_row("gradient flow (closed form)", f"GD η = {eta:g}, 4000 steps", ev,
-                         **{k: v for k, v in ev.numbers.items()}))
-    return {"title": "DMC-3 beyond its hypotheses (margin in decades: σ2 halves per decade of α, "
-                     "or GD limit within 1e-6 of the flow's closed form)", "rows": rows}
+            ev = Evidence(
+                _dec_upper(err, TOL_CF) if r.status == "converged" else -1.0,
+                {"cf_error": err, "status": r.status},
+            )
+        rows.append(
+            _row(
+                "gradient flow (closed form)",
+                f"GD η = {eta:g}, 4000 steps",
+                ev,
+                **{k: v for k, v in ev.numbers.items()},
+            )
+        )
+    return {
+        "title": "DMC-3 beyond its hypotheses (margin in decades: σ2 halves per decade of α, "
+        "or GD limit within 1e-6 of the flow's closed form)",
+        "rows": rows,
+    }
 
 
 def beyond_dmc4(profile: str = "ci") -> dict:
     base = {"n": 6, "init": "mimic", "m": 3.0, "mask": "diagonal", "alpha": 1e-2, "depth": 2}
     rows = [_row("none (reference)", str(base), check_dmc4(base))]
-    rows.append(_row("m < inf", "m = inf (diagonal init: every depth gives W∞ = I)",
-                     _dmc4_generic(lambda L: run_config(claim_config({**base, "m": math.inf}, depth=L)))))
+    rows.append(
+        _row(
+            "m < inf",
+            "m = inf (diagonal init: every depth gives W∞ = I)",
+            _dmc4_generic(lambda L: run_config(claim_config({**base, "m": math.inf}, depth=L))),
+        )
+    )
     for seed in (0, 1):
-        rows.append(_row("mimic init", f"Gaussian init, seed {seed}",
-                         _dmc4_generic(lambda L, s=seed: run_config(
-                             claim_config({**base, "init": "gaussian", "seed": s}, depth=L)))))
+        rows.append(
+            _row(
+                "mimic init",
+                f"Gaussian init, seed {seed}",
+                _dmc4_generic(
+                    lambda L, s=seed: run_config(
+                        claim_config({**base, "init": "gaussian", "seed": s}, depth=L)
+                    )
+                ),
+            )
+        )
     tgt = _unequal_target(6)
-    rows.append(_row("equal diagonal targets", "diagonal targets v_i² ∈ [0.5, 2]",
-                     _dmc4_generic(lambda L: run_custom(claim_config(base, depth=L), target=tgt))))
-    return {"title": "DMC-4 beyond its hypotheses (margin = smallest drop of log10(sr − 1) per "
-                     "extra layer, L = 2..6)", "rows": rows}
+    rows.append(
+        _row(
+            "equal diagonal targets",
+            "diagonal targets v_i² ∈ [0.5, 2]",
+            _dmc4_generic(lambda L: run_custom(claim_config(base, depth=L), target=tgt)),
+        )
+    )
+    return {
+        "title": "DMC-4 beyond its hypotheses (margin = smallest drop of log10(sr − 1) per "
+        "extra layer, L = 2..6)",
+        "rows": rows,
+    }
 
 
 def _dmc4_generic(run_at) -> Evidence:
@@ -520,7 +736,9 @@ def _dmc4_generic(run_at) -> Evidence:
         if not _ok_status(r):
             return Evidence(-1.0, {"depth": L, "status": r.status})
         tails.append(_tail(r.final["singular_values"]))
-    steps = [math.log10(max(tails[i], 1e-300) / max(tails[i + 1], 1e-300)) for i in range(len(tails) - 1)]
+    steps = [
+        math.log10(max(tails[i], 1e-300) / max(tails[i + 1], 1e-300)) for i in range(len(tails) - 1)
+    ]
     return Evidence(min(steps), {"stable_rank_minus_1": tails})
 
 
@@ -528,91 +746,146 @@ def beyond_dmc5(profile: str = "ci") -> dict:
     rows = []
     d3 = {"depth": 3, "n": 4, "m": 2.0, "alpha": 1e-3}
     rows.append(_row("none (reference, depth 3)", str(d3), check_dmc5(d3)))
-    rows.append(_row("m < inf at depth >= 3 (coupled phase 1)", "depth 3, m = inf: phase 1 decoupled",
-                     check_dmc5({**d3, "m": math.inf})))
+    rows.append(
+        _row(
+            "m < inf at depth >= 3 (coupled phase 1)",
+            "depth 3, m = inf: phase 1 decoupled",
+            check_dmc5({**d3, "m": math.inf}),
+        )
+    )
     d2 = {"depth": 2, "n": 4, "m": 2.0, "alpha": 1e-3}
     rows.append(_row("none (reference, depth 2)", str(d2), check_dmc5(d2)))
     ev = check_dmc5({**d2, "pretrain_mask": "superdiag"})
-    rows.append(_row("decoupled Ω1 at depth 2", "Ω1 = Ω2 = superdiag (pretraining is the task)", ev))
+    rows.append(
+        _row("decoupled Ω1 at depth 2", "Ω1 = Ω2 = superdiag (pretraining is the task)", ev)
+    )
     ev = check_dmc5({**d2, "init": "gaussian", "seed": 0})
     rows.append(_row("mimic init", "Gaussian init, seed 0", ev))
-    return {"title": "DMC-5 beyond its hypotheses (margin in decades; depth 2: scratch rank decay and "
-                     "resumed/scratch separation, depth ≥ 3: both rank one)", "rows": rows}
+    return {
+        "title": "DMC-5 beyond its hypotheses (margin in decades; depth 2: scratch rank decay and "
+        "resumed/scratch separation, depth ≥ 3: both rank one)",
+        "rows": rows,
+    }
 
 
 # ----------------------------------------------------------------------------- registration
 
-register_claim(Claim(
-    id="DMC-1", paper=PAPER,
-    statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
-              "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
-              "(≤ 1e-6) with W(t) (block-)diagonal.",
-    hypotheses="L ∈ {3,4,5,6}; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; "
-               "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
-               "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
-    strategy=strategy_dmc1, check=check_dmc1, reproduce=_cmd,
-    margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
-    examples={"ci": 4, "dev": 25, "thorough": 150}, beyond=beyond_dmc1,
-))
+register_claim(
+    Claim(
+        id="DMC-1",
+        paper=PAPER,
+        statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
+        "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
+        "(≤ 1e-6) with W(t) (block-)diagonal.",
+        hypotheses="L ∈ {3,4,5,6}; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; "
+        "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
+        "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
+        strategy=strategy_dmc1,
+        check=check_dmc1,
+        reproduce=_cmd,
+        margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
+        examples={"ci": 4, "dev": 25, "thorough": 150},
+        beyond=beyond_dmc1,
+    )
+)
 
-register_claim(Claim(
-    id="DMC-2", paper=PAPER,
-    statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
-              "(in fact exactly 0) for all t (decoupled).",
-    hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
-               "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
-    strategy=strategy_dmc2, check=check_dmc2, reproduce=_cmd,
-    margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
-    examples={"ci": 3, "dev": 25, "thorough": 150}, beyond=beyond_dmc2,
-))
+register_claim(
+    Claim(
+        id="DMC-2",
+        paper=PAPER,
+        statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
+        "(in fact exactly 0) for all t (decoupled).",
+        hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
+        "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
+        strategy=strategy_dmc2,
+        check=check_dmc2,
+        reproduce=_cmd,
+        margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
+        examples={"ci": 3, "dev": 25, "thorough": 150},
+        beyond=beyond_dmc2,
+    )
+)
 
-register_claim(Claim(
-    id="DMC-3", paper=PAPER,
-    statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
-              "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
-              "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
-              "independent of α (≤ 1e-6) with stable rank 1 + (n−1)(1−ρ)²/(1+(n−1)ρ)² (> 1).",
-    hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
-               "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
-    strategy=strategy_dmc3, check=check_dmc3, reproduce=_cmd,
-    margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
-    examples={"ci": 3, "dev": 20, "thorough": 120}, beyond=beyond_dmc3,
-))
+register_claim(
+    Claim(
+        id="DMC-3",
+        paper=PAPER,
+        statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
+        "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
+        "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
+        "independent of α (≤ 1e-6) with stable rank 1 + (n−1)(1−ρ)²/(1+(n−1)ρ)² (> 1).",
+        hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
+        "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
+        strategy=strategy_dmc3,
+        check=check_dmc3,
+        reproduce=_cmd,
+        margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
+        examples={"ci": 3, "dev": 20, "thorough": 120},
+        beyond=beyond_dmc3,
+    )
+)
 
-register_claim(Claim(
-    id="DMC-4", paper=PAPER,
-    statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
-              "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
-    hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
-               "target J; gradient flow to convergence; limits also checked against closed forms.",
-    strategy=strategy_dmc4, check=check_dmc4, reproduce=lambda ex: _cmd(ex, depth=3),
-    margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
-    examples={"ci": 1, "dev": 10, "thorough": 60}, beyond=beyond_dmc4,
-))
+register_claim(
+    Claim(
+        id="DMC-4",
+        paper=PAPER,
+        statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
+        "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
+        hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
+        "target J; gradient flow to convergence; limits also checked against closed forms.",
+        strategy=strategy_dmc4,
+        check=check_dmc4,
+        reproduce=lambda ex: _cmd(ex, depth=3),
+        margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
+        examples={"ci": 1, "dev": 10, "thorough": 60},
+        beyond=beyond_dmc4,
+    )
+)
 
-register_claim(Claim(
-    id="DMC-5", paper=PAPER,
-    statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
-              "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
-              "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with m < ∞: resumed and scratch "
-              "both reach sr − 1 ≤ 1e-4 and test RMSE ≤ 0.05.",
-    hypotheses="depth 2: n ∈ {4,6}, m ∈ {1.5,2,10,∞}, α ∈ {1e-2,1e-3} (and α/10); depth 3, 4: "
-               "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
-               "gradient flow throughout.",
-    strategy=strategy_dmc5, check=check_dmc5, reproduce=_cmd_plasticity,
-    margin_units="decades (min over the parts of the statement)",
-    examples={"ci": 3, "dev": 15, "thorough": 80}, beyond=beyond_dmc5,
-))
+register_claim(
+    Claim(
+        id="DMC-5",
+        paper=PAPER,
+        statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
+        "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
+        "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with m < ∞: resumed and scratch "
+        "both reach sr − 1 ≤ 1e-4 and test RMSE ≤ 0.05.",
+        hypotheses="depth 2: n ∈ {4,6}, m ∈ {1.5,2,10,∞}, α ∈ {1e-2,1e-3} (and α/10); depth 3, 4: "
+        "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
+        "gradient flow throughout.",
+        strategy=strategy_dmc5,
+        check=check_dmc5,
+        reproduce=_cmd_plasticity,
+        margin_units="decades (min over the parts of the statement)",
+        examples={"ci": 3, "dev": 15, "thorough": 80},
+        beyond=beyond_dmc5,
+    )
+)
 
 
 def false_variant_claim() -> Claim:
     """A deliberately false claim ("depth 3, diagonal Ω is decoupled") for testing the runner."""
-    def strategy():
-        return st.fixed_dictionaries({"depth": st.just(3), "n": st.just(4), "mask": st.just("diagonal"),
-                                      "alpha": st.sampled_from((1e-1, 1e-2)), "init": st.just("mimic"),
-                                      "m": st.sampled_from((2.0, 3.0, 5.0))})
 
-    return Claim(id="DMC-false", paper=PAPER, statement="Depth-3 diagonal completion is decoupled (false).",
-                 hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)", strategy=strategy,
-                 check=check_dmc2, reproduce=_cmd, margin_units="decades below τ_dec",
-                 examples={"ci": 3, "dev": 3, "thorough": 3})
+    def strategy():
+        return st.fixed_dictionaries(
+            {
+                "depth": st.just(3),
+                "n": st.just(4),
+                "mask": st.just("diagonal"),
+                "alpha": st.sampled_from((1e-1, 1e-2)),
+                "init": st.just("mimic"),
+                "m": st.sampled_from((2.0, 3.0, 5.0)),
+            }
+        )
+
+    return Claim(
+        id="DMC-false",
+        paper=PAPER,
+        statement="Depth-3 diagonal completion is decoupled (false).",
+        hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)",
+        strategy=strategy,
+        check=check_dmc2,
+        reproduce=_cmd,
+        margin_units="decades below τ_dec",
+        examples={"ci": 3, "dev": 3, "thorough": 3},
+    )

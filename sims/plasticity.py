@@ -70,16 +70,30 @@ class PlasticityConfig(_Config):
         """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""
         gd = self.method.startswith("gd")
         common = dict(
-            depth=self.depth, n=self.n, init=self.init, m=self.m, alpha=self.alpha,
-            target=self.target, seed=self.seed, t_max=self.t_max, method=self.method,
-            normalisation=self.normalisation, rtol=self.rtol, atol=self.atol,
-            converge_tol=self.converge_tol, n_save=self.n_save,
+            depth=self.depth,
+            n=self.n,
+            init=self.init,
+            m=self.m,
+            alpha=self.alpha,
+            target=self.target,
+            seed=self.seed,
+            t_max=self.t_max,
+            method=self.method,
+            normalisation=self.normalisation,
+            rtol=self.rtol,
+            atol=self.atol,
+            converge_tol=self.converge_tol,
+            n_save=self.n_save,
         )
         if which == 1:
             if gd:
                 return DMFConfig(mask=self.pretrain_mask, steps=int(self.switch), **common)
-            return DMFConfig(mask=self.pretrain_mask, t1=self.switch,
-                             grid="log" if self.switch is not None else None, **common)
+            return DMFConfig(
+                mask=self.pretrain_mask,
+                t1=self.switch,
+                grid="log" if self.switch is not None else None,
+                **common,
+            )
         return DMFConfig(mask=self.mask, steps=self.steps if gd else None, **common)
 
 
@@ -97,12 +111,14 @@ class PlasticityResult:
         return float(self.pretrain.final.get("time", np.nan))
 
     def to_json(self) -> dict:
-        return _clean({
-            "config": self.config,
-            "pretrain": phase_summary(self.pretrain),
-            "resumed": phase_summary(self.resumed),
-            "scratch": phase_summary(self.scratch),
-        })
+        return _clean(
+            {
+                "config": self.config,
+                "pretrain": phase_summary(self.pretrain),
+                "resumed": phase_summary(self.resumed),
+                "scratch": phase_summary(self.scratch),
+            }
+        )
 
 
 def _time_to_converge(res: SimResult) -> float:
@@ -111,8 +127,16 @@ def _time_to_converge(res: SimResult) -> float:
 
 def phase_summary(res: SimResult) -> dict[str, Any]:
     """Final fields of one phase (singular values, ranks, loss, test RMSE, matrix for n ≤ 64)."""
-    keys = ("singular_values", "stable_rank", "effective_rank", "loss", "test_rmse", "time",
-            "balancedness_drift", "matrix")
+    keys = (
+        "singular_values",
+        "stable_rank",
+        "effective_rank",
+        "loss",
+        "test_rmse",
+        "time",
+        "balancedness_drift",
+        "matrix",
+    )
     out = {k: res.final[k] for k in keys if k in res.final}
     out["time_to_converge"] = _time_to_converge(res)
     out["status"] = res.status
