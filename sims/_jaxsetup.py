@@ -9,7 +9,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jax
+# gflab's matrices are small: XLA's multi-threaded Eigen pool adds only synchronisation, and on a
+# shared 2-core machine it made solves slower in wall time (docs/performance.md). Must be set
+# before the CPU backend starts; a user's own XLA_FLAGS setting wins; GFLAB_XLA_THREADS=multi
+# keeps XLA's default.
+_flags = os.environ.get("XLA_FLAGS", "")
+if os.environ.get("GFLAB_XLA_THREADS", "single") != "multi" and "multi_thread_eigen" not in _flags:
+    _single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = f"{_flags} {_single}".strip()
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
