@@ -211,6 +211,25 @@ def _counter() -> _TraceCounter:
     return _COUNTER
 
 
+class _Clock:
+    """Best-of wall and CPU (this process, all threads) seconds of repeated runs.
+
+    On a shared machine wall time depends on what else runs; CPU time of single-threaded work
+    does not, so both are reported (``speedup`` from wall, ``speedup_cpu`` from CPU).
+    """
+
+    def __init__(self):
+        self.wall = math.inf
+        self.cpu = math.inf
+
+    def run(self, fn: Callable):
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = fn()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        self.wall, self.cpu = min(self.wall, wall), min(self.cpu, cpu)
+        return out
+
+
 def _timed(fn: Callable):
     t0 = time.perf_counter()
     out = fn()
@@ -218,24 +237,25 @@ def _timed(fn: Callable):
 
 
 def _pair(gflab: Callable, baseline: Callable, repeats: int):
-    """Best-of-``repeats`` wall times of gflab and baseline, run back to back in each round."""
-    best_g = best_b = math.inf
+    """Best-of-``repeats`` clocks of gflab and baseline, run back to back in each round."""
+    cg, cb = _Clock(), _Clock()
     out_g = out_b = None
     for _ in range(repeats):
-        s, out_g = _timed(gflab)
-        best_g = min(best_g, s)
-        s, out_b = _timed(baseline)
-        best_b = min(best_b, s)
-    return best_g, out_g, best_b, out_b
+        out_g = cg.run(gflab)
+        out_b = cb.run(baseline)
+    return cg, out_g, cb, out_b
 
 
-def _case(name: str, gflab_s: float, baseline: str, baseline_s: float, **extra) -> dict:
+def _case(name: str, gflab: _Clock, baseline: str, base: _Clock, **extra) -> dict:
     return {
         "name": name,
-        "gflab_seconds": gflab_s,
+        "gflab_seconds": gflab.wall,
         "baseline": baseline,
-        "baseline_seconds": baseline_s,
-        "speedup": baseline_s / gflab_s,
+        "baseline_seconds": base.wall,
+        "speedup": base.wall / gflab.wall,
+        "gflab_cpu_seconds": gflab.cpu,
+        "baseline_cpu_seconds": base.cpu,
+        "speedup_cpu": base.cpu / gflab.cpu,
         **extra,
     }
 
@@ -261,14 +281,10 @@ def _flow_single(setup: BenchSetup, repeats: int) -> tuple[dict, dict]:
     cfg = setup.config()
     factors, mask, target = dmf_problem(cfg)
     counter = _counter()
+    clock = _Clock()
     with counter:
-        first_s, raw = _timed(lambda: solve_dmf_from(cfg, factors, mask, target))
-    first = {
-        "seconds": first_s,
-        "traces": counter.traces,
-        "xla_compiles": counter.compiles,
-        "xla_compile_seconds": counter.compile_seconds,
-    }
+        clock.run(lambda: solve_dmf_from(cfg, factors, mask, target))
+    first = {"clock": clock, "traces": counter.traces, "xla_compiles": counter.compiles}
     g_s, raw, b_s, ref = _pair(
         lambda: solve_dmf_from(cfg, factors, mask, target),
         lambda: _scipy_solve(factors, mask, target, setup.t1, setup.rtol, setup.atol),
@@ -287,8 +303,8 @@ def _flow_single(setup: BenchSetup, repeats: int) -> tuple[dict, dict]:
         t1=setup.t1,
         rtol=setup.rtol,
         atol=setup.atol,
-        compile_seconds=max(first_s - g_s, 0.0),
-        first_call_seconds=first_s,
+        compile_seconds=max(clock.wall - g_s.wall, 0.0),
+        first_call_seconds=clock.wall,
         gflab_status=raw.status,
         baseline_status=ref["status"],
         gflab_steps=raw.steps,
@@ -341,14 +357,12 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
 
     # first calls: compile (vmap), warm-up (loop reuses the single solve's compiled function)
     first = {strategy: _timed(lambda s=strategy: gflab(s))[0] for strategy in ("vmap", "loop")}
-    best = {"vmap": math.inf, "loop": math.inf, "scipy": math.inf}
+    best = {"vmap": _Clock(), "loop": _Clock(), "scipy": _Clock()}
     raws = {}
     for _ in range(repeats):  # one round: both strategies, then the SciPy batch, back to back
         for strategy in ("vmap", "loop"):
-            s, raws[strategy] = _timed(lambda s=strategy: gflab(s))
-            best[strategy] = min(best[strategy], s)
-        s, refs = _timed(scipy_all)
-        best["scipy"] = min(best["scipy"], s)
+            raws[strategy] = best[strategy].run(lambda s=strategy: gflab(s))
+        refs = best["scipy"].run(scipy_all)
     cases = []
     for strategy in ("vmap", "loop"):
         rs = raws[strategy]
@@ -366,7 +380,7 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
                 n=setup.n,
                 t1=setup.t1,
                 rtol=setup.rtol,
-                compile_seconds=max(first[strategy] - best[strategy], 0.0)
+                compile_seconds=max(first[strategy] - best[strategy].wall, 0.0)
                 if strategy == "vmap"
                 else 0.0,
                 gflab_statuses=sorted({r.status for r in rs}),
@@ -447,7 +461,7 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
                 flow_test_rmse=_test_rmse(W, mask, target),
                 gd_test_rmse=_test_rmse(T.product(fs), mask, target),
                 product_scale=float(np.max(np.abs(W))),
-                compile_seconds=max(first_s - g_s, 0.0),
+                compile_seconds=max(first_s - g_s.wall, 0.0),
             )
         )
     return cases
@@ -460,27 +474,25 @@ def _compile_case(setup: BenchSetup, first_single: dict) -> dict:
     for n in setup.compile_sizes:
         cfg = setup.config(n=n)
         factors, mask, target = dmf_problem(cfg)
-        if n == setup.n:
-            first_s, traces, compiles = (
-                first_single["seconds"],
-                first_single["traces"],
-                first_single["xla_compiles"],
-            )
+        solve = lambda c=cfg, f=factors, m=mask, t=target: solve_dmf_from(c, f, m, t)
+        if n == setup.n:  # already compiled by flow_single: reuse its first-call numbers
+            first = first_single
         else:
+            clock = _Clock()
             with counter:
-                first_s, _ = _timed(
-                    lambda c=cfg, f=factors, m=mask, t=target: solve_dmf_from(c, f, m, t)
-                )
-            traces, compiles = counter.traces, counter.compiles
-        warm_s, _ = _timed(lambda c=cfg, f=factors, m=mask, t=target: solve_dmf_from(c, f, m, t))
+                clock.run(solve)
+            first = {"clock": clock, "traces": counter.traces, "xla_compiles": counter.compiles}
+        warm = _Clock()
+        warm.run(solve)
         per_shape.append(
             {
                 "n": n,
-                "first_call_seconds": first_s,
-                "warm_seconds": warm_s,
-                "compile_seconds": max(first_s - warm_s, 0.0),
-                "traces": traces,
-                "xla_compiles": compiles,
+                "first_call_seconds": first["clock"].wall,
+                "first_call_cpu_seconds": first["clock"].cpu,
+                "warm_seconds": warm.wall,
+                "compile_seconds": max(first["clock"].wall - warm.wall, 0.0),
+                "traces": first["traces"],
+                "xla_compiles": first["xla_compiles"],
             }
         )
     # second call, new values everywhere a value may change: init seed, mask draw, tolerances
@@ -489,17 +501,20 @@ def _compile_case(setup: BenchSetup, first_single: dict) -> dict:
     )
     factors, mask, target = dmf_problem(cfg)
     size0 = engine._flow_solve._cache_size()
+    second = _Clock()
     with counter:
-        second_s, _ = _timed(lambda: solve_dmf_from(cfg, factors, mask, target))
+        second.run(lambda: solve_dmf_from(cfg, factors, mask, target))
     recompiled = (
         counter.traces > 0 or counter.compiles > 0 or engine._flow_solve._cache_size() != size0
     )
-    last = per_shape[-1]
+    first = _Clock()
+    first.wall = per_shape[-1]["first_call_seconds"]
+    first.cpu = per_shape[-1]["first_call_cpu_seconds"]
     return _case(
         "compile",
-        second_s,
+        second,
         "first call (trace + compile)",
-        last["first_call_seconds"],
+        first,
         per_shape=per_shape,
         second_call_traces=counter.traces,
         second_call_xla_compiles=counter.compiles,
