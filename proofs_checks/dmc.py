@@ -126,8 +126,8 @@ def _dec_upper(measured: float, bound: float) -> float:
 
 
 def _dec_lower(measured: float, bound: float) -> float:
-    """Margin in decades for ``measured >= bound``."""
-    return math.log10(max(measured, 1e-300) / bound)
+    """Margin in decades for ``measured >= bound`` (an exact 0 shows as log10(eps/bound))."""
+    return math.log10(max(measured, EPS) / bound)
 
 
 def _tail(sig) -> float:

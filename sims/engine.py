@@ -211,7 +211,7 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
     # early-stop grids: diffrax pads unreached save times with inf; drop non-finite rows too
     ok = np.ones(int(keep.sum()), dtype=bool)
     for v in saved.values():
-        ok &= np.all(np.isfinite(v.reshape(v.shape[0], -1)), axis=1)
+        ok &= np.all(np.isfinite(v.reshape(v.shape[0], int(np.prod(v.shape[1:])))), axis=1)  # -1 fails on 0 rows
     saved = {k: v[ok] for k, v in saved.items()}
     times = ts[keep][ok]
     y_final = out["y_final"]
