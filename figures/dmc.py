@@ -323,7 +323,9 @@ def plasticity_tc(ctx):
             chunk=1000,
         )
     n2s = scale.n2
-    fig, axes = plt.subplots(1, len(n2s), figsize=(5.4 * len(n2s), 4.0), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(n2s), figsize=(5.4 * len(n2s) + 2.6, 4.0), squeeze=False, sharey=True
+    )
     for i, L in enumerate(scale.depths):
         recs = [_kleinman_runs(ctx, scale, L, s) for s in scale.seeds]
         tcs = recs[0]["t_c"]
@@ -343,7 +345,7 @@ def plasticity_tc(ctx):
     axes[0][0].set_ylabel(
         f"test error after {scale.post_steps} more steps\n(mean squared, all entries)"
     )
-    axes[0][0].legend(loc="lower right", frameon=True)
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=True)
     style.footer(
         fig,
         f"GD lr {scale.lr} on ½·mean loss, Gaussian init std init^(1/L)/√n with init = "
