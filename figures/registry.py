@@ -60,7 +60,9 @@ def register(name: str, *, title: str, paper: str, description: str = ""):
     def deco(func):
         if name in _REGISTRY:
             raise ValueError(f"figure {name!r} registered twice")
-        _REGISTRY[name] = FigureSpec(name, title, paper, func, description or (func.__doc__ or "").strip())
+        _REGISTRY[name] = FigureSpec(
+            name, title, paper, func, description or (func.__doc__ or "").strip()
+        )
         return func
 
     return deco
@@ -106,13 +108,22 @@ def render(
         fig.savefig(pdf, bbox_inches="tight")
         plt.close(fig)
         sidecar = {
-            "figure": n, "title": spec.title, "paper": spec.paper, "description": spec.description,
-            "fast": fast, "wall_seconds": wall, "git_revision": git_revision(),
-            "versions": package_versions(), "configs": ctx.configs, **meta,
+            "figure": n,
+            "title": spec.title,
+            "paper": spec.paper,
+            "description": spec.description,
+            "fast": fast,
+            "wall_seconds": wall,
+            "git_revision": git_revision(),
+            "versions": package_versions(),
+            "configs": ctx.configs,
+            **meta,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         side.write_text(json.dumps(sidecar, indent=1, default=str))
-        summaries.append({"name": n, "png": str(png), "pdf": str(pdf), "sidecar": str(side), "seconds": wall})
+        summaries.append(
+            {"name": n, "png": str(png), "pdf": str(pdf), "sidecar": str(side), "seconds": wall}
+        )
         if progress:
             progress(f"{n}: {wall:.1f} s")
     return summaries

@@ -3,4 +3,12 @@
 from proofs_checks.registry import Claim, Evidence, claims, register_claim
 from proofs_checks.runner import ClaimReport, run_claim, run_claims
 
-__all__ = ["Claim", "ClaimReport", "Evidence", "claims", "register_claim", "run_claim", "run_claims"]
+__all__ = [
+    "Claim",
+    "ClaimReport",
+    "Evidence",
+    "claims",
+    "register_claim",
+    "run_claim",
+    "run_claims",
+]

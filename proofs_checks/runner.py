@@ -48,9 +48,13 @@ class ClaimReport:
         from sims.result import _clean
 
         out = {
-            "id": self.id, "verdict": self.verdict, "examples": self.examples,
-            "worst_margin": self.worst_margin, "seconds": self.seconds,
-            "margin_units": self.margin_units, "statement": self.statement,
+            "id": self.id,
+            "verdict": self.verdict,
+            "examples": self.examples,
+            "worst_margin": self.worst_margin,
+            "seconds": self.seconds,
+            "margin_units": self.margin_units,
+            "statement": self.statement,
             "worst_numbers": self.worst_numbers,
         }
         if self.verdict == "violated":
@@ -74,17 +78,24 @@ def _repr(x):
 
 def _settings(profile: str, n: int) -> settings:
     common = dict(
-        max_examples=n, deadline=None, database=None, print_blob=False,
+        max_examples=n,
+        deadline=None,
+        database=None,
+        print_blob=False,
         suppress_health_check=list(HealthCheck),
     )
     if profile == "ci":
         return settings(derandomize=True, **common)
     if profile == "dev":
         return settings(**common)
-    return settings(phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink], **common)
+    return settings(
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink], **common
+    )
 
 
-def run_claim(claim: Claim, profile: str | None = None, max_examples: int | None = None) -> ClaimReport:
+def run_claim(
+    claim: Claim, profile: str | None = None, max_examples: int | None = None
+) -> ClaimReport:
     """Check ``claim`` on examples drawn by its strategy; shrink the first violation found."""
     profile = current_profile(profile)
     n = max_examples or claim.examples.get(profile, 10)
@@ -96,7 +107,9 @@ def run_claim(claim: Claim, profile: str | None = None, max_examples: int | None
     def prop(example):
         ev = claim.check(example)
         if not isinstance(ev, Evidence) or not math.isfinite(ev.margin):
-            ev = Evidence(-math.inf, {"bad_evidence": repr(ev)}, "check returned a non-finite margin")
+            ev = Evidence(
+                -math.inf, {"bad_evidence": repr(ev)}, "check returned a non-finite margin"
+            )
         seen.append((example, ev))
         if not ev.held and not claim.report_only:
             failing.append((example, ev))
@@ -120,8 +133,15 @@ def run_claim(claim: Claim, profile: str | None = None, max_examples: int | None
     else:
         verdict = "violated" if failing else "held"
     rep = ClaimReport(
-        id=claim.id, verdict=verdict, examples=len(seen), worst_margin=min(margins), seconds=secs,
-        statement=claim.statement, worst_numbers=worst, margin_units=claim.margin_units, error=error,
+        id=claim.id,
+        verdict=verdict,
+        examples=len(seen),
+        worst_margin=min(margins),
+        seconds=secs,
+        statement=claim.statement,
+        worst_numbers=worst,
+        margin_units=claim.margin_units,
+        error=error,
     )
     if failing:
         # hypothesis replays the shrunk example last
@@ -132,7 +152,9 @@ def run_claim(claim: Claim, profile: str | None = None, max_examples: int | None
     return rep
 
 
-def run_claims(ids: list[str] | None = None, profile: str | None = None, progress=None) -> list[ClaimReport]:
+def run_claims(
+    ids: list[str] | None = None, profile: str | None = None, progress=None
+) -> list[ClaimReport]:
     reg = claims()
     ids = ids or list(reg)
     for cid in ids:

@@ -36,11 +36,31 @@ from theory import closed_forms as CF
 from theory import lora as T
 
 __all__ = [
-    "ROWS", "COLS", "RANKS", "F_LO", "F_HI", "FRACTION", "EPS_TOL", "KAPPA",
-    "spectra", "specgf_examples", "gf_examples", "muon_examples", "command",
-    "run", "window_slopes", "equal_rate_deviation", "arrivals", "order_margin",
-    "gf_arrivals", "specgf_arrivals", "specgd_config", "muon_slopes", "breaks_map",
-    "MisalignedExample", "predicted_eps",
+    "ROWS",
+    "COLS",
+    "RANKS",
+    "F_LO",
+    "F_HI",
+    "FRACTION",
+    "EPS_TOL",
+    "KAPPA",
+    "spectra",
+    "specgf_examples",
+    "gf_examples",
+    "muon_examples",
+    "command",
+    "run",
+    "window_slopes",
+    "equal_rate_deviation",
+    "arrivals",
+    "order_margin",
+    "gf_arrivals",
+    "specgf_arrivals",
+    "specgd_config",
+    "muon_slopes",
+    "breaks_map",
+    "MisalignedExample",
+    "predicted_eps",
 ]
 
 ROWS, COLS = 10, 12
@@ -107,8 +127,9 @@ def command(config: LoRAConfig) -> str:
 
 
 @st.composite
-def specgf_examples(draw, beta_hat=(-6.0, -4.0), gamma_hat=(-5.0, -2.0), init="lora", extra=0,
-                    l2=False):
+def specgf_examples(
+    draw, beta_hat=(-6.0, -4.0), gamma_hat=(-5.0, -2.0), init="lora", extra=0, l2=False
+):
     """SpecGF configs (adaptive Tsit5, β > 0) meeting the SGF-1/2 hypotheses by default."""
     rank = draw(st.sampled_from(RANKS)) if extra == 0 else 3
     s = draw(spectra(rank, extra))
@@ -125,9 +146,20 @@ def specgf_examples(draw, beta_hat=(-6.0, -4.0), gamma_hat=(-5.0, -2.0), init="l
         lam = _sig(grid[j] ** (1 - u) * grid[j + 1] ** u, 3)
     init = draw(st.sampled_from(("lora", "gaussian"))) if init == "any" else init
     return LoRAConfig(
-        rows=ROWS, cols=COLS, rank=rank, target_svals=s, flow="specgf", beta=beta, gamma=gamma,
-        init=init, l2=lam, method="adaptive", t1=_sig(1.6 * math.sqrt(s_max) + 2.0, 3),
-        seed=draw(st.integers(0, 2**16)), aligned=draw(st.booleans()), n_save=N_SAVE,
+        rows=ROWS,
+        cols=COLS,
+        rank=rank,
+        target_svals=s,
+        flow="specgf",
+        beta=beta,
+        gamma=gamma,
+        init=init,
+        l2=lam,
+        method="adaptive",
+        t1=_sig(1.6 * math.sqrt(s_max) + 2.0, 3),
+        seed=draw(st.integers(0, 2**16)),
+        aligned=draw(st.booleans()),
+        n_save=N_SAVE,
     )
 
 
@@ -138,8 +170,17 @@ def gf_examples(draw):
     s = draw(spectra(rank))
     gamma = _sig(10 ** draw(st.floats(-5.0, -2.0)) * math.sqrt(s[0]), 3)
     cfg = LoRAConfig(
-        rows=ROWS, cols=COLS, rank=rank, target_svals=s, flow="gf", gamma=gamma, init="lora",
-        method="adaptive", t1=1.0, seed=draw(st.integers(0, 2**16)), aligned=draw(st.booleans()),
+        rows=ROWS,
+        cols=COLS,
+        rank=rank,
+        target_svals=s,
+        flow="gf",
+        gamma=gamma,
+        init="lora",
+        method="adaptive",
+        t1=1.0,
+        seed=draw(st.integers(0, 2**16)),
+        aligned=draw(st.booleans()),
         n_save=N_SAVE,
     )
     A0, B0, Y, U, V = lora_problem(cfg)
@@ -156,9 +197,20 @@ def muon_examples(draw):
     gamma = _sig(10 ** draw(st.floats(-5.0, -2.0)) * math.sqrt(s[0]), 3)
     lr = _sig(1.6 * math.sqrt(s[-1]) / SPECGD_STEPS, 4)
     return LoRAConfig(
-        rows=ROWS, cols=COLS, rank=rank, target_svals=s, flow="specgf", gamma=gamma, init="lora",
-        method=f"muon:{lr:g}", steps=SPECGD_STEPS, seed=draw(st.integers(0, 2**16)),
-        aligned=draw(st.booleans()), n_save=SPECGD_STEPS + 1, momentum=0.95, nesterov=True,
+        rows=ROWS,
+        cols=COLS,
+        rank=rank,
+        target_svals=s,
+        flow="specgf",
+        gamma=gamma,
+        init="lora",
+        method=f"muon:{lr:g}",
+        steps=SPECGD_STEPS,
+        seed=draw(st.integers(0, 2**16)),
+        aligned=draw(st.booleans()),
+        n_save=SPECGD_STEPS + 1,
+        momentum=0.95,
+        nesterov=True,
         ns_dtype=draw(st.sampled_from(("float64", "bfloat16"))),
     )
 
@@ -166,8 +218,9 @@ def muon_examples(draw):
 def specgd_config(config: LoRAConfig) -> LoRAConfig:
     """SpecGD (exact polar, step η = 1.6 √s_max / 1200) on the same problem as ``config``."""
     lr = _sig(1.6 * math.sqrt(max(config.target_svals)) / SPECGD_STEPS, 4)
-    return config.replace(method=f"specgd:{lr:g}", t1=None, steps=SPECGD_STEPS, beta=None,
-                          n_save=SPECGD_STEPS + 1)
+    return config.replace(
+        method=f"specgd:{lr:g}", t1=None, steps=SPECGD_STEPS, beta=None, n_save=SPECGD_STEPS + 1
+    )
 
 
 # ----------------------------------------------------------------------------- measurements
@@ -219,8 +272,12 @@ def equal_rate_deviation(raw, svals) -> tuple[float, np.ndarray, np.ndarray]:
     slopes = window_slopes(raw, svals)
     eps_i = np.array([np.max(np.abs(x - 1.0)) if x.size else np.inf for x in slopes])
     d = raw.saved["proxies"]
-    tau = np.array([raw.times[w[0]] if (w := _window(d[:, i], s)).size else np.inf
-                    for i, s in enumerate(svals)])
+    tau = np.array(
+        [
+            raw.times[w[0]] if (w := _window(d[:, i], s)).size else np.inf
+            for i, s in enumerate(svals)
+        ]
+    )
     return float(np.max(eps_i)), eps_i, tau
 
 
@@ -307,10 +364,15 @@ def _check_sgf1(c: LoRAConfig) -> Evidence:
     raw, _ = run(c)
     s = np.asarray(c.target_svals)
     eps, eps_i, tau = equal_rate_deviation(raw, s)
-    nums = {"eps": eps, "eps_per_mode": eps_i, "window_start_tau": tau,
-            "predicted_eps": predicted_eps(c.beta, c.gamma, s.min()),
-            "beta_hat": c.beta / s.min() ** 3, "gamma_hat": c.gamma / math.sqrt(s.min()),
-            "status": raw.status}
+    nums = {
+        "eps": eps,
+        "eps_per_mode": eps_i,
+        "window_start_tau": tau,
+        "predicted_eps": predicted_eps(c.beta, c.gamma, s.min()),
+        "beta_hat": c.beta / s.min() ** 3,
+        "gamma_hat": c.gamma / math.sqrt(s.min()),
+        "status": raw.status,
+    }
     return Evidence(EPS_TOL - eps, nums)
 
 
@@ -323,10 +385,21 @@ def _check_sgf2(c: LoRAConfig) -> Evidence:
     k = arrivals(raw_gd.times, raw_gd.saved["proxies"], s)
     kpred = CF.specgd_arrival_step(s, gd.method_value, FRACTION)
     err_f, err_d = _rel(t, pred), _rel(k, kpred)
-    margin = min(ARRIVAL_TOL - float(np.max(err_f)), ARRIVAL_TOL - float(np.max(err_d)),
-                 order_margin(s, t, True), order_margin(s, k, True))
-    nums = {"t_specgf": t, "t_pred": pred, "rel_err_specgf": err_f, "k_specgd": k,
-            "k_pred": kpred, "rel_err_specgd": err_d, "eta": gd.method_value}
+    margin = min(
+        ARRIVAL_TOL - float(np.max(err_f)),
+        ARRIVAL_TOL - float(np.max(err_d)),
+        order_margin(s, t, True),
+        order_margin(s, k, True),
+    )
+    nums = {
+        "t_specgf": t,
+        "t_pred": pred,
+        "rel_err_specgf": err_f,
+        "k_specgd": k,
+        "k_pred": kpred,
+        "rel_err_specgd": err_d,
+        "eta": gd.method_value,
+    }
     return Evidence(margin if math.isfinite(margin) else -math.inf, nums)
 
 
@@ -335,8 +408,14 @@ def _check_sgf3(c: LoRAConfig) -> Evidence:
     s = np.asarray(c.target_svals)
     err = _rel(t, pred)
     margin = min(GF_TOL - float(np.max(err)), order_margin(s, t, smaller_first=False))
-    nums = {"t_gf": t, "t_pred_exact": pred, "rel_err_exact": err, "t_logistic_gamma2": naive,
-            "rel_err_logistic_gamma2": _rel(t, naive), "status": raw.status}
+    nums = {
+        "t_gf": t,
+        "t_pred_exact": pred,
+        "rel_err_exact": err,
+        "t_logistic_gamma2": naive,
+        "rel_err_logistic_gamma2": _rel(t, naive),
+        "status": raw.status,
+    }
     return Evidence(margin if math.isfinite(margin) else -math.inf, nums)
 
 
@@ -352,7 +431,9 @@ def _limit_error(c: LoRAConfig):
         err = float(np.linalg.norm(P - Yr) / np.linalg.norm(Yr))
     else:
         sig = np.linalg.svd(P, compute_uv=False)[: c.rank]
-        err = float(np.max(np.abs(sig - CF.soft_threshold_limit(c.target_svals, c.l2, c.rank))) / scale)
+        err = float(
+            np.max(np.abs(sig - CF.soft_threshold_limit(c.target_svals, c.l2, c.rank))) / scale
+        )
     bal = float(np.linalg.norm(A.T @ A - B @ B.T) / scale)
     return raw, (A, B), err, bal
 
@@ -362,9 +443,18 @@ def _check_sgf4(c: LoRAConfig) -> Evidence:
     norms = [float(np.linalg.norm(x)) for x in AB] if AB else [math.inf, math.inf]
     ok = raw.status == "converged"
     margin = math.log10(CONVERGE_TOL / max(err, 1e-300)) if ok else -math.inf
-    return Evidence(margin, {"rel_dist_best_rank_r": err, "status": raw.status,
-                             "t_final": raw.final_time, "norm_A": norms[0], "norm_B": norms[1],
-                             "targets": len(c.target_svals), "rank": c.rank})
+    return Evidence(
+        margin,
+        {
+            "rel_dist_best_rank_r": err,
+            "status": raw.status,
+            "t_final": raw.final_time,
+            "norm_A": norms[0],
+            "norm_B": norms[1],
+            "targets": len(c.target_svals),
+            "rank": c.rank,
+        },
+    )
 
 
 def _check_sgf5(c: LoRAConfig) -> Evidence:
@@ -372,9 +462,16 @@ def _check_sgf5(c: LoRAConfig) -> Evidence:
     ok = raw.status == "converged"
     worst = max(err, bal)
     margin = math.log10(CONVERGE_TOL / max(worst, 1e-300)) if ok else -math.inf
-    return Evidence(margin, {"max_sv_err_over_smax": err, "balance_over_smax": bal,
-                             "status": raw.status, "l2": c.l2,
-                             "limit": CF.soft_threshold_limit(c.target_svals, c.l2, c.rank)})
+    return Evidence(
+        margin,
+        {
+            "max_sv_err_over_smax": err,
+            "balance_over_smax": bal,
+            "status": raw.status,
+            "l2": c.l2,
+            "limit": CF.soft_threshold_limit(c.target_svals, c.l2, c.rank),
+        },
+    )
 
 
 def _check_sgf6(c: LoRAConfig) -> Evidence:
@@ -384,11 +481,20 @@ def _check_sgf6(c: LoRAConfig) -> Evidence:
     slopes = muon_slopes(raw, s, lr)
     k = arrivals(raw.times, raw.saved["proxies"], s)
     lo, hi = MUON_BAND
-    band = float(np.min(np.minimum(slopes - lo, hi - slopes))) if np.all(np.isfinite(slopes)) else -math.inf
+    band = (
+        float(np.min(np.minimum(slopes - lo, hi - slopes)))
+        if np.all(np.isfinite(slopes))
+        else -math.inf
+    )
     margin = min(band, order_margin(s, k, True))
-    nums = {"slope_over_eta": slopes, "k_muon": k, "k_specgd_pred": CF.specgd_arrival_step(s, lr, FRACTION),
-            "arrival_ratio_to_specgd": k / CF.specgd_arrival_step(s, lr, FRACTION),
-            "ns_dtype": c.ns_dtype, "eta_hat": lr / math.sqrt(s.min())}
+    nums = {
+        "slope_over_eta": slopes,
+        "k_muon": k,
+        "k_specgd_pred": CF.specgd_arrival_step(s, lr, FRACTION),
+        "arrival_ratio_to_specgd": k / CF.specgd_arrival_step(s, lr, FRACTION),
+        "ns_dtype": c.ns_dtype,
+        "eta_hat": lr / math.sqrt(s.min()),
+    }
     return Evidence(margin if math.isfinite(margin) else -math.inf, nums)
 
 
@@ -411,20 +517,34 @@ def _regime_margin(ex: MisalignedExample) -> Evidence:
     t = arrivals(raw.times, raw.saved["proxies"], s)
     om = order_margin(s, t, True)
     margin = min(0.05 - eps, om)
-    return Evidence(margin if math.isfinite(margin) else -math.inf, {
-        "beta_hat": c.beta / s.min() ** 3, "gamma_hat": c.gamma / math.sqrt(s.min()),
-        "init": c.init, "rho": ex.rho, "eps": eps, "order_margin": om,
-        "arrival_over_sqrt": t / np.sqrt(FRACTION * s)})
+    return Evidence(
+        margin if math.isfinite(margin) else -math.inf,
+        {
+            "beta_hat": c.beta / s.min() ** 3,
+            "gamma_hat": c.gamma / math.sqrt(s.min()),
+            "init": c.init,
+            "rho": ex.rho,
+            "eps": eps,
+            "order_margin": om,
+            "arrival_over_sqrt": t / np.sqrt(FRACTION * s),
+        },
+    )
 
 
 def _cell(c: LoRAConfig, rho: float = 1.0) -> dict:
     ev = _regime_margin(MisalignedExample(c, rho))
     n = ev.numbers
     delay = n["arrival_over_sqrt"]
-    return {"init": c.init, "rho": rho, "beta_hat": _sig(n["beta_hat"], 3),
-            "gamma_hat": _sig(n["gamma_hat"], 3), "eps": _sig(n["eps"], 3),
-            "order": "smaller-first" if n["order_margin"] > 0 else "broken",
-            "smallest_delay": _sig(float(delay[0]), 3), "holds": bool(ev.held)}
+    return {
+        "init": c.init,
+        "rho": rho,
+        "beta_hat": _sig(n["beta_hat"], 3),
+        "gamma_hat": _sig(n["gamma_hat"], 3),
+        "eps": _sig(n["eps"], 3),
+        "order": "smaller-first" if n["order_margin"] > 0 else "broken",
+        "smallest_delay": _sig(float(delay[0]), 3),
+        "holds": bool(ev.held),
+    }
 
 
 def breaks_map(profile: str = "ci") -> dict:
@@ -437,15 +557,30 @@ def breaks_map(profile: str = "ci") -> dict:
     """
     s = (0.5, 2.0, 8.0)
     seeds = (1,) if profile == "ci" else (1, 2, 3)
-    beta_hats = (1e-7, 1e-5, 1e-3, 1e-2, 1.0) if profile == "ci" else (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    beta_hats = (
+        (1e-7, 1e-5, 1e-3, 1e-2, 1.0)
+        if profile == "ci"
+        else (1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+    )
     gamma_hats = (1e-4, 1e-1) if profile == "ci" else (1e-4, 1e-3, 1e-2, 1e-1, 3e-1)
-    base = LoRAConfig(rows=ROWS, cols=COLS, rank=3, target_svals=s, flow="specgf", beta=1e-6,
-                      gamma=1e-3, init="lora", t1=_sig(12 * math.sqrt(8.0) + 4, 3), n_save=N_SAVE)
+    base = LoRAConfig(
+        rows=ROWS,
+        cols=COLS,
+        rank=3,
+        target_svals=s,
+        flow="specgf",
+        beta=1e-6,
+        gamma=1e-3,
+        init="lora",
+        t1=_sig(12 * math.sqrt(8.0) + 4, 3),
+        n_save=N_SAVE,
+    )
     s_min = s[0]
 
     def cfg(bh, gh, init="lora", seed=1):
-        return base.replace(beta=_sig(bh * s_min**3, 3), gamma=_sig(gh * math.sqrt(s_min), 3),
-                            init=init, seed=seed)
+        return base.replace(
+            beta=_sig(bh * s_min**3, 3), gamma=_sig(gh * math.sqrt(s_min), 3), init=init, seed=seed
+        )
 
     def worst(bh, gh, init="lora", rho=1.0):
         cells = [_cell(cfg(bh, gh, init, sd), rho) for sd in seeds]
@@ -463,8 +598,14 @@ def breaks_map(profile: str = "ci") -> dict:
     for gh in gamma_hats:
         lo, hi = -7.0, 0.0  # log10 β̂: ε(1e-7) small, ε(1) large for γ̂ ≤ 0.1
         if worst(10**lo, gh)["eps"] > 0.05:
-            rows.append({"kind": "boundary", "gamma_hat": gh, "beta_hat_star": 0.0,
-                         "note": "ε > 0.05 already at β̂ = 1e-7 (γ̂ too large)"})
+            rows.append(
+                {
+                    "kind": "boundary",
+                    "gamma_hat": gh,
+                    "beta_hat_star": 0.0,
+                    "note": "ε > 0.05 already at β̂ = 1e-7 (γ̂ too large)",
+                }
+            )
             continue
         for _ in range(iters):
             mid = 0.5 * (lo + hi)
@@ -472,104 +613,156 @@ def breaks_map(profile: str = "ci") -> dict:
                 lo = mid
             else:
                 hi = mid
-        rows.append({"kind": "boundary", "gamma_hat": gh, "beta_hat_star": _sig(10 ** (0.5 * (lo + hi)), 2),
-                     "bracket": [_sig(10**lo, 2), _sig(10**hi, 2)]})
-    return {"title": "SGF-7: where equal rate / smaller-first breaks (ε ≤ 0.05 and order = holds); "
-                     "β̂ = β/s_min³, γ̂ = γ/√s_min, s = (0.5, 2, 8), 10×12, r = 3",
-            "rows": rows}
+        rows.append(
+            {
+                "kind": "boundary",
+                "gamma_hat": gh,
+                "beta_hat_star": _sig(10 ** (0.5 * (lo + hi)), 2),
+                "bracket": [_sig(10**lo, 2), _sig(10**hi, 2)],
+            }
+        )
+    return {
+        "title": "SGF-7: where equal rate / smaller-first breaks (ε ≤ 0.05 and order = holds); "
+        "β̂ = β/s_min³, γ̂ = γ/√s_min, s = (0.5, 2, 8), 10×12, r = 3",
+        "rows": rows,
+    }
 
 
 # ----------------------------------------------------------------------------- registration
 
-_HYP = ("10×12 target, rank r ∈ {3, 4}, k = r distinct targets spanning 10×–50× (s_min ∈ [0.1, 3], "
-        "consecutive ratios in [3.2, 7] for r = 3, [2.2, 3.7] for r = 4), random or coordinate "
-        "singular vectors, LoRA init A(0) = 0, B(0) = γ·N(0, 1)")
+_HYP = (
+    "10×12 target, rank r ∈ {3, 4}, k = r distinct targets spanning 10×–50× (s_min ∈ [0.1, 3], "
+    "consecutive ratios in [3.2, 7] for r = 3, [2.2, 3.7] for r = 4), random or coordinate "
+    "singular vectors, LoRA init A(0) = 0, B(0) = γ·N(0, 1)"
+)
 
-register_claim(Claim(
-    id="SGF-1", paper="SGF",
-    statement="SpecGF equal rate: ε = max_i max_{t∈W_i} |d/dt √d_i − 1| ≤ 0.01, W_i = {t : 0.01 s_i ≤ "
-              "d_i(t) ≤ 0.8 s_i} (first passage; starts at τ_i ≈ 0.1√s_i); predicted ε ≈ 51 β̂ + 5 γ̂²",
-    hypotheses=_HYP + "; smoothed SpecGF, β̂ = β/s_min³ ∈ [1e-6, 1e-4], γ̂ = γ/√s_min ∈ [1e-5, 1e-2]; "
-               "Tsit5 + PID rtol 1e-8; d/dt √d_i = ḋ_i/(2√d_i) with ḋ_i from the vector field",
-    strategy=specgf_examples, check=_check_sgf1, reproduce=command,
-    margin_units="0.01 − ε (slope units)",
-    examples={"ci": 3, "dev": 25, "thorough": 200},
-))
+register_claim(
+    Claim(
+        id="SGF-1",
+        paper="SGF",
+        statement="SpecGF equal rate: ε = max_i max_{t∈W_i} |d/dt √d_i − 1| ≤ 0.01, W_i = {t : 0.01 s_i ≤ "
+        "d_i(t) ≤ 0.8 s_i} (first passage; starts at τ_i ≈ 0.1√s_i); predicted ε ≈ 51 β̂ + 5 γ̂²",
+        hypotheses=_HYP
+        + "; smoothed SpecGF, β̂ = β/s_min³ ∈ [1e-6, 1e-4], γ̂ = γ/√s_min ∈ [1e-5, 1e-2]; "
+        "Tsit5 + PID rtol 1e-8; d/dt √d_i = ḋ_i/(2√d_i) with ḋ_i from the vector field",
+        strategy=specgf_examples,
+        check=_check_sgf1,
+        reproduce=command,
+        margin_units="0.01 − ε (slope units)",
+        examples={"ci": 3, "dev": 25, "thorough": 200},
+    )
+)
 
-register_claim(Claim(
-    id="SGF-2", paper="SGF",
-    statement="smaller-first arrival: SpecGF reaches d_i = s_i/2 at t_i = √(s_i/2) and SpecGD (exact "
-              "polar, step η) at k_i = √(s_i/2)/η, each within 5 % relative, in increasing order of s_i",
-    hypotheses=_HYP + "; SpecGF as in SGF-1; SpecGD on the same problem with η = 1.6√s_max/1200 "
-               "(η̂ = η/√s_min ≤ 0.0095), 1200 steps",
-    strategy=specgf_examples, check=_check_sgf2,
-    reproduce=lambda c: command(c) + "  &&  " + command(specgd_config(c)),
-    margin_units="min(0.05 − max relative arrival error, min log-gap of consecutive arrivals)",
-    examples={"ci": 3, "dev": 20, "thorough": 150},
-))
+register_claim(
+    Claim(
+        id="SGF-2",
+        paper="SGF",
+        statement="smaller-first arrival: SpecGF reaches d_i = s_i/2 at t_i = √(s_i/2) and SpecGD (exact "
+        "polar, step η) at k_i = √(s_i/2)/η, each within 5 % relative, in increasing order of s_i",
+        hypotheses=_HYP
+        + "; SpecGF as in SGF-1; SpecGD on the same problem with η = 1.6√s_max/1200 "
+        "(η̂ = η/√s_min ≤ 0.0095), 1200 steps",
+        strategy=specgf_examples,
+        check=_check_sgf2,
+        reproduce=lambda c: command(c) + "  &&  " + command(specgd_config(c)),
+        margin_units="min(0.05 − max relative arrival error, min log-gap of consecutive arrivals)",
+        examples={"ci": 3, "dev": 20, "thorough": 150},
+    )
+)
 
-register_claim(Claim(
-    id="SGF-3", paper="SGF",
-    statement="gradient flow arrives largest-first; each t_i (d_i = s_i/2) is within 2 % of the exact "
-              "LoRA-init mode solution with effective start |b_i| = Gram–Schmidt of B(0)v_i in "
-              "decreasing s (p0 = |b_i|²/4, not γ²)",
-    hypotheses=_HYP + "; gradient flow, γ̂ ∈ [1e-5, 1e-2]; Tsit5 + PID rtol 1e-8; arrival "
-               "interpolated in logit(d/s)",
-    strategy=gf_examples, check=_check_sgf3, reproduce=command,
-    margin_units="min(0.02 − max relative error, min log-gap of consecutive arrivals)",
-    examples={"ci": 4, "dev": 25, "thorough": 200},
-))
+register_claim(
+    Claim(
+        id="SGF-3",
+        paper="SGF",
+        statement="gradient flow arrives largest-first; each t_i (d_i = s_i/2) is within 2 % of the exact "
+        "LoRA-init mode solution with effective start |b_i| = Gram–Schmidt of B(0)v_i in "
+        "decreasing s (p0 = |b_i|²/4, not γ²)",
+        hypotheses=_HYP + "; gradient flow, γ̂ ∈ [1e-5, 1e-2]; Tsit5 + PID rtol 1e-8; arrival "
+        "interpolated in logit(d/s)",
+        strategy=gf_examples,
+        check=_check_sgf3,
+        reproduce=command,
+        margin_units="min(0.02 − max relative error, min log-gap of consecutive arrivals)",
+        examples={"ci": 4, "dev": 25, "thorough": 200},
+    )
+)
 
-register_claim(Claim(
-    id="SGF-4", paper="SGF",
-    statement="SpecGF trajectories that stay bounded (observed: converged before t1) converge to the "
-              "best rank-r approximation: ‖AB − Y_r‖_F/‖Y_r‖_F ≤ 1e-5 (early stop at relative loss "
-              "gap 1e-14)",
-    hypotheses="10×12 target with k = r = 3 or k = r + 2 = 5 distinct targets (rank r or > r), "
-               "spectrum as in SGF-1; LoRA or both-Gaussian init with γ̂ ∈ [1e-3, 1]; β̂ ∈ [1e-6, 1e-2]; "
-               "t1 = 1.6√s_max + 2",
-    strategy=lambda: st.one_of(
-        specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any"),
-        specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", extra=2)),
-    check=_check_sgf4, reproduce=command,
-    margin_units="decades below 1e-5 (log10(1e-5/error)); −inf if not converged",
-    examples={"ci": 3, "dev": 20, "thorough": 150},
-))
+register_claim(
+    Claim(
+        id="SGF-4",
+        paper="SGF",
+        statement="SpecGF trajectories that stay bounded (observed: converged before t1) converge to the "
+        "best rank-r approximation: ‖AB − Y_r‖_F/‖Y_r‖_F ≤ 1e-5 (early stop at relative loss "
+        "gap 1e-14)",
+        hypotheses="10×12 target with k = r = 3 or k = r + 2 = 5 distinct targets (rank r or > r), "
+        "spectrum as in SGF-1; LoRA or both-Gaussian init with γ̂ ∈ [1e-3, 1]; β̂ ∈ [1e-6, 1e-2]; "
+        "t1 = 1.6√s_max + 2",
+        strategy=lambda: st.one_of(
+            specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any"),
+            specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", extra=2),
+        ),
+        check=_check_sgf4,
+        reproduce=command,
+        margin_units="decades below 1e-5 (log10(1e-5/error)); −inf if not converged",
+        examples={"ci": 3, "dev": 20, "thorough": 150},
+    )
+)
 
-register_claim(Claim(
-    id="SGF-5", paper="SGF",
-    statement="with ℓ2 (λ), SpecGF converges to singular values (s_i − λ)_+ (the r largest) and "
-              "balanced factors: max_i |σ_i − (s_i − λ)_+|/s_max ≤ 1e-5 and ‖AᵀA − BBᵀ‖_F/s_max ≤ 1e-5",
-    hypotheses=_HYP + " or both-Gaussian; λ in [0.3 s_min, s_max) (modes below λ die), drawn as s_j^(1−u) s_(j+1)^u with u ∈ [0.15, 0.85] between consecutive thresholds "
-               "(s_0 = 0.3 s_min), so λ stays ≥ 15 % (in log) away from every s_i; β̂ ∈ [1e-6, 1e-2], "
-               "γ̂ ∈ [1e-3, 1]",
-    strategy=lambda: specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", l2=True),
-    check=_check_sgf5, reproduce=command,
-    margin_units="decades below 1e-5",
-    examples={"ci": 3, "dev": 20, "thorough": 150},
-))
+register_claim(
+    Claim(
+        id="SGF-5",
+        paper="SGF",
+        statement="with ℓ2 (λ), SpecGF converges to singular values (s_i − λ)_+ (the r largest) and "
+        "balanced factors: max_i |σ_i − (s_i − λ)_+|/s_max ≤ 1e-5 and ‖AᵀA − BBᵀ‖_F/s_max ≤ 1e-5",
+        hypotheses=_HYP
+        + " or both-Gaussian; λ in [0.3 s_min, s_max) (modes below λ die), drawn as s_j^(1−u) s_(j+1)^u with u ∈ [0.15, 0.85] between consecutive thresholds "
+        "(s_0 = 0.3 s_min), so λ stays ≥ 15 % (in log) away from every s_i; β̂ ∈ [1e-6, 1e-2], "
+        "γ̂ ∈ [1e-3, 1]",
+        strategy=lambda: specgf_examples(
+            beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", l2=True
+        ),
+        check=_check_sgf5,
+        reproduce=command,
+        margin_units="decades below 1e-5",
+        examples={"ci": 3, "dev": 20, "thorough": 150},
+    )
+)
 
-register_claim(Claim(
-    id="SGF-6", paper="SGF (our observation)",
-    statement="discrete Muon keeps near-uniform growth and smaller-first arrival: the least-squares "
-              "slope of √d_i per step over W_i lies in [0.6, 1.25]·η for every mode (exact SpecGD: "
-              "1·η) and the arrivals at s_i/2 come in increasing order of s_i",
-    hypotheses=_HYP + "; Muon EMA momentum 0.95 with Nesterov, 5 quintic Newton–Schulz steps in "
-               "float64 or bfloat16, no shape scaling, η = 1.6√s_max/1200 (η̂ ≤ 0.0095), 1200 steps",
-    strategy=muon_examples, check=_check_sgf6, reproduce=command,
-    margin_units="min(distance of slope/η to the band edge, log-gap of consecutive arrivals)",
-    examples={"ci": 3, "dev": 20, "thorough": 150},
-))
+register_claim(
+    Claim(
+        id="SGF-6",
+        paper="SGF (our observation)",
+        statement="discrete Muon keeps near-uniform growth and smaller-first arrival: the least-squares "
+        "slope of √d_i per step over W_i lies in [0.6, 1.25]·η for every mode (exact SpecGD: "
+        "1·η) and the arrivals at s_i/2 come in increasing order of s_i",
+        hypotheses=_HYP
+        + "; Muon EMA momentum 0.95 with Nesterov, 5 quintic Newton–Schulz steps in "
+        "float64 or bfloat16, no shape scaling, η = 1.6√s_max/1200 (η̂ ≤ 0.0095), 1200 steps",
+        strategy=muon_examples,
+        check=_check_sgf6,
+        reproduce=command,
+        margin_units="min(distance of slope/η to the band edge, log-gap of consecutive arrivals)",
+        examples={"ci": 3, "dev": 20, "thorough": 150},
+    )
+)
 
-register_claim(Claim(
-    id="SGF-7", paper="SGF",
-    statement="where equal rate and smaller-first break: large β̂ (small modes lag, order flips), "
-              "both-Gaussian init, B(0) misaligned with the smallest target (a map, not pass/fail)",
-    hypotheses="beyond SGF-1/2: β̂ ∈ [1e-7, 1], γ̂ ∈ [1e-5, 0.3], LoRA or both-Gaussian init, overlap "
-               "ρ ∈ {1, 1e-2, 1e-4} of B(0) with the smallest target's v; margin = min(0.05 − ε, order)",
-    strategy=_breaks_examples, check=_regime_margin,
-    reproduce=lambda ex: command(ex.config) + (f"  # plus B(0)'s v_min-component scaled by ρ = {ex.rho:g}" if ex.rho != 1 else ""),
-    margin_units="min(0.05 − ε, log-gap of consecutive arrivals) (report only)",
-    examples={"ci": 4, "dev": 30, "thorough": 200},
-    beyond=breaks_map, report_only=True,
-))
+register_claim(
+    Claim(
+        id="SGF-7",
+        paper="SGF",
+        statement="where equal rate and smaller-first break: large β̂ (small modes lag, order flips), "
+        "both-Gaussian init, B(0) misaligned with the smallest target (a map, not pass/fail)",
+        hypotheses="beyond SGF-1/2: β̂ ∈ [1e-7, 1], γ̂ ∈ [1e-5, 0.3], LoRA or both-Gaussian init, overlap "
+        "ρ ∈ {1, 1e-2, 1e-4} of B(0) with the smallest target's v; margin = min(0.05 − ε, order)",
+        strategy=_breaks_examples,
+        check=_regime_margin,
+        reproduce=lambda ex: (
+            command(ex.config)
+            + (f"  # plus B(0)'s v_min-component scaled by ρ = {ex.rho:g}" if ex.rho != 1 else "")
+        ),
+        margin_units="min(0.05 − ε, log-gap of consecutive arrivals) (report only)",
+        examples={"ci": 4, "dev": 30, "thorough": 200},
+        beyond=breaks_map,
+        report_only=True,
+    )
+)

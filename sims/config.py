@@ -27,7 +27,15 @@ from theory._validate import (
 
 __all__ = ["DMFConfig", "LoRAConfig", "parse_method", "config_from_dict", "METHOD_NAMES"]
 
-METHOD_NAMES = ("adaptive", "euler:DT", "gd:ETA", "specgd:ETA", "specgd-smooth:ETA", "ns:ETA", "muon:ETA")
+METHOD_NAMES = (
+    "adaptive",
+    "euler:DT",
+    "gd:ETA",
+    "specgd:ETA",
+    "specgd-smooth:ETA",
+    "ns:ETA",
+    "muon:ETA",
+)
 
 
 def parse_method(method: str) -> tuple[str, float | None]:
@@ -44,7 +52,9 @@ def parse_method(method: str) -> tuple[str, float | None]:
             v = float("nan")
         if not (math.isfinite(v) and v > 0):
             what = "DT" if kind == "euler" else "ETA"
-            raise GflabInputError("method", f"{kind}:{what} with {what} a finite number > 0", method)
+            raise GflabInputError(
+                "method", f"{kind}:{what} with {what} a finite number > 0", method
+            )
         return kind, v
     raise GflabInputError("method", "one of " + ", ".join(METHOD_NAMES), method)
 
@@ -58,7 +68,11 @@ class _Config:
         they were typed (``m=3`` and ``m=3.0``, NumPy scalars) and always serialise to JSON."""
         for name in self._FLOATS:
             v = getattr(self, name)
-            if v is not None and not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)):
+            if (
+                v is not None
+                and not isinstance(v, bool)
+                and isinstance(v, (int, float, np.integer, np.floating))
+            ):
                 object.__setattr__(self, name, float(v))
         for name in self._INTS:
             v = getattr(self, name)
@@ -68,7 +82,12 @@ class _Config:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["model"] = self.model  # type: ignore[attr-defined]
-        return {k: (_json_float(v) if isinstance(v, float) else (list(v) if isinstance(v, tuple) else v)) for k, v in d.items()}
+        return {
+            k: (
+                _json_float(v) if isinstance(v, float) else (list(v) if isinstance(v, tuple) else v)
+            )
+            for k, v in d.items()
+        }
 
     def key(self) -> str:
         """Content hash of the config (sorted JSON)."""
@@ -134,7 +153,9 @@ class DMFConfig(_Config):
             raise GflabInputError("m", "a real number > 1 (inf for diagonal init)", self.m)
         positive_real("alpha", self.alpha)
         if not isinstance(self.mask, str):
-            raise GflabInputError("mask", "a mask name (diagonal, block:K, superdiag, bernoulli:P)", self.mask)
+            raise GflabInputError(
+                "mask", "a mask name (diagonal, block:K, superdiag, bernoulli:P)", self.mask
+            )
         _dmf.make_mask(self.mask, self.n, seed=self.seed)  # validates the name
         if not isinstance(self.target, str):
             raise GflabInputError("target", "a target name (ones, const:W, lowrank:R)", self.target)
@@ -150,9 +171,15 @@ class DMFConfig(_Config):
         if kind == "gd" and self.steps is None:
             raise GflabInputError("steps", "a step count with --method gd:ETA", None)
         if kind == "gd" and self.t1 is not None:
-            raise GflabInputError("t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1)
+            raise GflabInputError(
+                "t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1
+            )
         if kind == "adaptive" and self.steps is not None:
-            raise GflabInputError("steps", "no --steps with --method adaptive (use --t1 or --until-converged)", self.steps)
+            raise GflabInputError(
+                "steps",
+                "no --steps with --method adaptive (use --t1 or --until-converged)",
+                self.steps,
+            )
         if self.steps is not None:
             positive_int("steps", self.steps)
         one_of("normalisation", self.normalisation, ("sum", "mean"))
@@ -213,11 +240,15 @@ class LoRAConfig(_Config):
         cols = positive_int("cols", self.cols)
         rank = positive_int("rank", self.rank)
         if rank > min(rows, cols):
-            raise GflabInputError("rank", f"an integer in [1, min(rows, cols)={min(rows, cols)}]", rank)
+            raise GflabInputError(
+                "rank", f"an integer in [1, min(rows, cols)={min(rows, cols)}]", rank
+            )
         try:
             svals = tuple(float(s) for s in self.target_svals)
         except (TypeError, ValueError):
-            raise GflabInputError("target_svals", "a sequence of numbers", self.target_svals) from None
+            raise GflabInputError(
+                "target_svals", "a sequence of numbers", self.target_svals
+            ) from None
         object.__setattr__(self, "target_svals", svals)
         _lora.spectral_target(rows, cols, self.target_svals, None)  # validates the spectrum
         one_of("flow", self.flow, ("gf", "specgf"))
@@ -233,7 +264,9 @@ class LoRAConfig(_Config):
                     self.beta,
                 )
         if self.flow == "gf" and kind in ("specgd", "specgd-smooth", "ns", "muon"):
-            raise GflabInputError("flow", f"specgf with --method {kind} (a spectral method)", self.flow)
+            raise GflabInputError(
+                "flow", f"specgf with --method {kind} (a spectral method)", self.flow
+            )
         if self.flow == "specgf" and kind == "gd":
             raise GflabInputError("flow", "gf with --method gd", self.flow)
         if kind == "specgd-smooth" and (self.beta is None or self.beta <= 0):
@@ -244,13 +277,17 @@ class LoRAConfig(_Config):
         continuous = kind in ("adaptive", "euler")
         if continuous:
             if self.steps is not None:
-                raise GflabInputError("steps", f"no --steps with --method {self.method} (use --t1)", self.steps)
+                raise GflabInputError(
+                    "steps", f"no --steps with --method {self.method} (use --t1)", self.steps
+                )
             if self.t1 is None:
                 raise GflabInputError("t1", f"a horizon with --method {self.method}", None)
             positive_real("t1", self.t1)
         else:
             if self.t1 is not None:
-                raise GflabInputError("t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1)
+                raise GflabInputError(
+                    "t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1
+                )
             if self.steps is None:
                 raise GflabInputError("steps", f"a step count with --method {self.method}", None)
             positive_int("steps", self.steps)

@@ -20,7 +20,9 @@ MATRIX_SAVE_MAX_N = 16  # save the whole product per time only for small n
 
 def dmf_problem(config: DMFConfig):
     """(initial factors, mask, target) as NumPy float64 arrays, from the config and its seed."""
-    factors = T.make_init(config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed)
+    factors = T.make_init(
+        config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed
+    )
     mask = T.make_mask(config.mask, config.n, seed=config.seed)
     target = T.make_target(config.target, config.n, seed=config.seed)
     return factors, mask, target
@@ -111,16 +113,31 @@ def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
         every = max(1, config.steps // (config.n_save - 1))
         args["lr"] = jnp.asarray(value)
         raw = iterate(
-            _gd_step, _gd_stats(with_matrix, config.coupling), _monitor, (y0, {}), args,
-            steps=config.steps, save_every=every, tol=config.converge_tol, blowup=1e12,
+            _gd_step,
+            _gd_stats(with_matrix, config.coupling),
+            _monitor,
+            (y0, {}),
+            args,
+            steps=config.steps,
+            save_every=every,
+            tol=config.converge_tol,
+            blowup=1e12,
         )
     else:
         grid = config.grid or ("linear" if config.t1 is not None else "log")
         ts = save_grid(config.horizon, config.n_save, grid)
         raw = solve_flow(
-            _field, _stats_fn(with_matrix, config.coupling), _monitor, y0, args,
-            t1=config.horizon, save_ts=ts, rtol=config.rtol, atol=config.atol,
-            tol=0.0 if config.t1 is not None else config.converge_tol, blowup=1e12,
+            _field,
+            _stats_fn(with_matrix, config.coupling),
+            _monitor,
+            y0,
+            args,
+            t1=config.horizon,
+            save_ts=ts,
+            rtol=config.rtol,
+            atol=config.atol,
+            tol=0.0 if config.t1 is not None else config.converge_tol,
+            blowup=1e12,
             max_steps=config.max_steps,
         )
     # the start the invariant's drift is measured from (not necessarily the config's own init:
@@ -168,15 +185,20 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
             final["matrix"] = W
     series = dict(raw.saved)
     return SimResult(
-        config=config.to_dict(), times=raw.times, series=series, final=final, status=raw.status,
+        config=config.to_dict(),
+        times=raw.times,
+        series=series,
+        final=final,
+        status=raw.status,
         stats={
             "solver": "gd" if config.method.startswith("gd") else "tsit5+pid",
-            "steps": raw.steps, "rejected_steps": raw.rejected_steps,
-            "wall_seconds": raw.wall_seconds, "compile_seconds": raw.compile_seconds,
+            "steps": raw.steps,
+            "rejected_steps": raw.rejected_steps,
+            "wall_seconds": raw.wall_seconds,
+            "compile_seconds": raw.compile_seconds,
             "loss_normalisation": config.normalisation,
         },
-        final_state=state, message=raw.message,
+        final_state=state,
+        message=raw.message,
         time_unit="k" if config.method.startswith("gd") else "t",
     )
-
-

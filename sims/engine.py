@@ -62,8 +62,22 @@ def _to_numpy(tree):
 
 
 @jax.jit(static_argnames=("vector_field", "stats", "monitor", "max_steps", "fixed_step"))
-def _flow_solve(vector_field, stats, monitor, y0, args, t1, save_ts, rtol, atol, dt0, tol, blowup,
-                max_steps, fixed_step):
+def _flow_solve(
+    vector_field,
+    stats,
+    monitor,
+    y0,
+    args,
+    t1,
+    save_ts,
+    rtol,
+    atol,
+    dt0,
+    tol,
+    blowup,
+    max_steps,
+    fixed_step,
+):
     term = diffrax.ODETerm(vector_field)
     if fixed_step:
         solver = diffrax.Euler()
@@ -89,17 +103,32 @@ def _flow_solve(vector_field, stats, monitor, y0, args, t1, save_ts, rtol, atol,
         subs=[diffrax.SubSaveAt(ts=save_ts, fn=stats), diffrax.SubSaveAt(t1=True)]
     )
     sol = diffrax.diffeqsolve(
-        term, solver, jnp.zeros_like(t1), t1, first_dt, y0, args,
-        saveat=saveat, stepsize_controller=controller,
-        event=diffrax.Event((converged, diverged)), max_steps=max_steps, throw=False,
+        term,
+        solver,
+        jnp.zeros_like(t1),
+        t1,
+        first_dt,
+        y0,
+        args,
+        saveat=saveat,
+        stepsize_controller=controller,
+        event=diffrax.Event((converged, diverged)),
+        max_steps=max_steps,
+        throw=False,
     )
     ts, ts_final = sol.ts
     saved, y_final = sol.ys
     conv_flag, div_flag = sol.event_mask if sol.event_mask is not None else (False, False)
     return dict(
-        ts=ts, saved=saved, ts_final=ts_final, y_final=y_final, result=sol.result._value,
-        steps=sol.stats["num_accepted_steps"], rejected=sol.stats["num_rejected_steps"],
-        converged=jnp.asarray(conv_flag), diverged=jnp.asarray(div_flag),
+        ts=ts,
+        saved=saved,
+        ts_final=ts_final,
+        y_final=y_final,
+        result=sol.result._value,
+        steps=sol.stats["num_accepted_steps"],
+        rejected=sol.stats["num_rejected_steps"],
+        converged=jnp.asarray(conv_flag),
+        diverged=jnp.asarray(div_flag),
         monitor0=monitor(y0, args),
     )
 
@@ -139,11 +168,31 @@ def solve_flow(
     ts_arr = jnp.asarray(np.asarray(save_ts, dtype=np.float64))
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
     call = lambda: _flow_solve(
-        vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(rtol), f64(atol),
-        f64(dt if fixed else 0.0), f64(tol), f64(blowup), max_steps=int(max_steps), fixed_step=fixed,
+        vector_field,
+        stats,
+        monitor,
+        y0,
+        args,
+        t1a,
+        ts_arr,
+        f64(rtol),
+        f64(atol),
+        f64(dt if fixed else 0.0),
+        f64(tol),
+        f64(blowup),
+        max_steps=int(max_steps),
+        fixed_step=fixed,
     )
     t0 = time.perf_counter()
-    lowered_key = (vector_field, stats, monitor, int(max_steps), fixed, len(save_ts), _signature((y0, args)))
+    lowered_key = (
+        vector_field,
+        stats,
+        monitor,
+        int(max_steps),
+        fixed,
+        len(save_ts),
+        _signature((y0, args)),
+    )
     compile_s = 0.0
     if lowered_key not in _seen_flow:
         # compile (or load from the persistent cache) separately so wall time is solve time only
@@ -155,9 +204,32 @@ def solve_flow(
     wall = time.perf_counter() - t0
     out = _to_numpy(out)
     res = _finish(out, wall, compile_s, float(t1))
-    return _diagnose(res, vector_field, args, y0, lambda t: _to_numpy(jax.block_until_ready(_flow_solve(
-        vector_field, stats, monitor, y0, args, jnp.asarray(t), jnp.minimum(ts_arr, t), f64(rtol), f64(atol),
-        f64(dt if fixed else 0.0), f64(tol), f64(blowup), max_steps=int(max_steps), fixed_step=fixed))))
+    return _diagnose(
+        res,
+        vector_field,
+        args,
+        y0,
+        lambda t: _to_numpy(
+            jax.block_until_ready(
+                _flow_solve(
+                    vector_field,
+                    stats,
+                    monitor,
+                    y0,
+                    args,
+                    jnp.asarray(t),
+                    jnp.minimum(ts_arr, t),
+                    f64(rtol),
+                    f64(atol),
+                    f64(dt if fixed else 0.0),
+                    f64(tol),
+                    f64(blowup),
+                    max_steps=int(max_steps),
+                    fixed_step=fixed,
+                )
+            )
+        ),
+    )
 
 
 def _finite_tree(tree) -> bool:
@@ -185,14 +257,17 @@ def _diagnose(res: RawSolve, vector_field, args, y0, rerun) -> RawSolve:
             bad = not _finite_tree(vector_field(jnp.asarray(t + h), yh, args))
         if bad:
             res.status = "diverged"
-            res.message = (f"vector field non-finite at or just after t = {t:.6g}: the solver"
-                           " stalled there; the last finite state is kept")
+            res.message = (
+                f"vector field non-finite at or just after t = {t:.6g}: the solver"
+                " stalled there; the last finite state is kept"
+            )
     elif res.final_state is None:
         t_back = float(res.times[-1]) if res.times.size else 0.0
         if t_back > 0:
             back = rerun(t_back)
-            y = jax.tree_util.tree_map(lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x,
-                                       back["y_final"])
+            y = jax.tree_util.tree_map(
+                lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x, back["y_final"]
+            )
         else:
             y = _to_numpy(y0)
         if _finite_tree(y):
@@ -211,12 +286,16 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
     # early-stop grids: diffrax pads unreached save times with inf; drop non-finite rows too
     ok = np.ones(int(keep.sum()), dtype=bool)
     for v in saved.values():
-        ok &= np.all(np.isfinite(v.reshape(v.shape[0], int(np.prod(v.shape[1:])))), axis=1)  # -1 fails on 0 rows
+        ok &= np.all(
+            np.isfinite(v.reshape(v.shape[0], int(np.prod(v.shape[1:])))), axis=1
+        )  # -1 fails on 0 rows
     saved = {k: v[ok] for k, v in saved.items()}
     times = ts[keep][ok]
     y_final = out["y_final"]
     t_final = float(np.asarray(out["ts_final"]).reshape(-1)[0])
-    y_final = jax.tree_util.tree_map(lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x, y_final)
+    y_final = jax.tree_util.tree_map(
+        lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x, y_final
+    )
     finite_final = all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(y_final))
     code = int(out["result"])
     message = ""
@@ -226,16 +305,20 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
             message = f"diverged at t ≈ {t_final:.6g}: the monitor exceeded its bound or became non-finite"
         else:
             last = float(times[-1]) if times.size else 0.0
-            message = (f"diverged at t ≈ {t_final:.6g}: the state became non-finite (NaN/inf); "
-                       f"last finite saved point at t = {last:.6g}")
+            message = (
+                f"diverged at t ≈ {t_final:.6g}: the state became non-finite (NaN/inf); "
+                f"last finite saved point at t = {last:.6g}"
+            )
     elif bool(out["converged"]):
         status = "converged"
     elif code == _RESULT_CODES["max_steps"]:
         status = "max_steps"
         n_acc, n_rej = int(out["steps"]), int(out.get("rejected", 0))
-        message = (f"max_steps reached at t = {t_final:.6g} before t1 = {t1:.6g} ({n_acc} accepted,"
-                   f" {n_rej} rejected steps; if t barely advanced, the field is singular or"
-                   " non-finite there)")
+        message = (
+            f"max_steps reached at t = {t_final:.6g} before t1 = {t1:.6g} ({n_acc} accepted,"
+            f" {n_rej} rejected steps; if t barely advanced, the field is singular or"
+            " non-finite there)"
+        )
     elif code == _RESULT_CODES["successful"]:
         status = "t1_reached"
     else:
@@ -246,9 +329,16 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
         y_final = None
         t_final = float(times[-1]) if times.size else 0.0
     return RawSolve(
-        times=times, saved=saved, final_state=y_final, final_time=t_final, status=status,
-        steps=int(out["steps"]), rejected_steps=int(out.get("rejected", 0)), wall_seconds=wall,
-        compile_seconds=compile_s, message=message,
+        times=times,
+        saved=saved,
+        final_state=y_final,
+        final_time=t_final,
+        status=status,
+        steps=int(out["steps"]),
+        rejected_steps=int(out.get("rejected", 0)),
+        wall_seconds=wall,
+        compile_seconds=compile_s,
+        message=message,
         extra={"monitor0": float(out["monitor0"])},
     )
 
@@ -316,8 +406,18 @@ def iterate(
     n_blocks = max(1, -(-int(steps) // int(save_every)))
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
     max_k = jnp.asarray(int(steps), dtype=jnp.int64)
-    call = lambda: _iterate(step, stats, monitor, state0, args, f64(tol), f64(blowup), max_k,
-                            n_blocks=n_blocks, block=int(save_every))
+    call = lambda: _iterate(
+        step,
+        stats,
+        monitor,
+        state0,
+        args,
+        f64(tol),
+        f64(blowup),
+        max_k,
+        n_blocks=n_blocks,
+        block=int(save_every),
+    )
     key = (step, stats, monitor, n_blocks, int(save_every), _signature((state0, args)))
     t0 = time.perf_counter()
     compile_s = 0.0
@@ -338,16 +438,25 @@ def iterate(
     k_final = int(out["k"])
     if bool(out["bad"]):
         status = "diverged"
-        message = (f"diverged at step {k_final + 1}: the monitor exceeded its bound or became"
-                   f" non-finite; the state after step {k_final} (the last finite one) is kept")
+        message = (
+            f"diverged at step {k_final + 1}: the monitor exceeded its bound or became"
+            f" non-finite; the state after step {k_final} (the last finite one) is kept"
+        )
     elif bool(out["done"]):
         status, message = "converged", ""
     else:
         status, message = "t1_reached", ""
     return RawSolve(
-        times=ks, saved=saved, final_state=_params(out["state"]), final_time=float(k_final),
-        status=status, steps=k_final, rejected_steps=0, wall_seconds=wall,
-        compile_seconds=compile_s, message=message,
+        times=ks,
+        saved=saved,
+        final_state=_params(out["state"]),
+        final_time=float(k_final),
+        status=status,
+        steps=k_final,
+        rejected_steps=0,
+        wall_seconds=wall,
+        compile_seconds=compile_s,
+        message=message,
     )
 
 
@@ -358,10 +467,38 @@ _seen_iter: set = set()
 
 
 @jax.jit(static_argnames=("vector_field", "stats", "monitor", "max_steps", "fixed_step"))
-def _flow_solve_vmap(vector_field, stats, monitor, y0_batch, args, t1, save_ts, rtol, atol, dt0,
-                     tol, blowup, max_steps, fixed_step):
-    one = lambda y0: _flow_solve(vector_field, stats, monitor, y0, args, t1, save_ts, rtol, atol,
-                                 dt0, tol, blowup, max_steps=max_steps, fixed_step=fixed_step)
+def _flow_solve_vmap(
+    vector_field,
+    stats,
+    monitor,
+    y0_batch,
+    args,
+    t1,
+    save_ts,
+    rtol,
+    atol,
+    dt0,
+    tol,
+    blowup,
+    max_steps,
+    fixed_step,
+):
+    one = lambda y0: _flow_solve(
+        vector_field,
+        stats,
+        monitor,
+        y0,
+        args,
+        t1,
+        save_ts,
+        rtol,
+        atol,
+        dt0,
+        tol,
+        blowup,
+        max_steps=max_steps,
+        fixed_step=fixed_step,
+    )
     return jax.vmap(one)(y0_batch)
 
 
@@ -396,15 +533,49 @@ def solve_flow_batch(
         out = []
         for i in range(size):
             yi = jax.tree_util.tree_map(lambda x, i=i: x[i], y0_batch)
-            out.append(solve_flow(vector_field, stats, monitor, yi, args, t1=t1, save_ts=save_ts,
-                                  rtol=rtol, atol=atol, tol=tol, blowup=blowup, max_steps=max_steps))
+            out.append(
+                solve_flow(
+                    vector_field,
+                    stats,
+                    monitor,
+                    yi,
+                    args,
+                    t1=t1,
+                    save_ts=save_ts,
+                    rtol=rtol,
+                    atol=atol,
+                    tol=tol,
+                    blowup=blowup,
+                    max_steps=max_steps,
+                )
+            )
         return out
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
     call = lambda: _flow_solve_vmap(
-        vector_field, stats, monitor, y0_batch, args, jnp.asarray(float(t1)),
-        jnp.asarray(np.asarray(save_ts, dtype=np.float64)), f64(rtol), f64(atol), f64(0.0),
-        f64(tol), f64(blowup), max_steps=int(max_steps), fixed_step=False)
-    key = ("vmap", vector_field, stats, monitor, int(max_steps), len(save_ts), _signature((y0_batch, args)))
+        vector_field,
+        stats,
+        monitor,
+        y0_batch,
+        args,
+        jnp.asarray(float(t1)),
+        jnp.asarray(np.asarray(save_ts, dtype=np.float64)),
+        f64(rtol),
+        f64(atol),
+        f64(0.0),
+        f64(tol),
+        f64(blowup),
+        max_steps=int(max_steps),
+        fixed_step=False,
+    )
+    key = (
+        "vmap",
+        vector_field,
+        stats,
+        monitor,
+        int(max_steps),
+        len(save_ts),
+        _signature((y0_batch, args)),
+    )
     t0 = time.perf_counter()
     compile_s = 0.0
     if key not in _seen_flow:

@@ -16,7 +16,11 @@ from theory import lora as T
 from theory import measures as M
 
 __all__ = [
-    "lora_problem", "simulate_lora", "solve_lora_from", "product_singular_values", "shape_scale",
+    "lora_problem",
+    "simulate_lora",
+    "solve_lora_from",
+    "product_singular_values",
+    "shape_scale",
     "newton_schulz_lowp",
 ]
 
@@ -24,9 +28,14 @@ __all__ = [
 def lora_problem(config: LoRAConfig):
     """(A0, B0, Y, U, V) as NumPy float64 arrays; U, V hold Y's singular vectors in target order."""
     Y, U, V = T.spectral_target(
-        config.rows, config.cols, config.target_svals, None if config.aligned else config.seed + 104729
+        config.rows,
+        config.cols,
+        config.target_svals,
+        None if config.aligned else config.seed + 104729,
     )
-    A0, B0 = T.make_init(config.init, config.rows, config.cols, config.rank, config.gamma, config.seed)
+    A0, B0 = T.make_init(
+        config.init, config.rows, config.cols, config.rank, config.gamma, config.seed
+    )
     return A0, B0, Y, U, V
 
 
@@ -149,7 +158,10 @@ def _specgd_smooth_step(state, args):
     (A, B), extra = state
     gA, gB = T.gradients(A, B, args["Y"], args["l2"])
     b = args["beta"]
-    return (A - args["lr"] * T.smoothed_polar(gA, b), B - args["lr"] * T.smoothed_polar(gB, b)), extra
+    return (
+        A - args["lr"] * T.smoothed_polar(gA, b),
+        B - args["lr"] * T.smoothed_polar(gB, b),
+    ), extra
 
 
 @functools.cache
@@ -201,10 +213,15 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
     loss_min = CF.lora_min_loss(config.target_svals, config.rank, config.l2)
     loss_ref = max(0.5 * float(np.sum(np.asarray(config.target_svals) ** 2)), 1e-300)
     return {
-        "Y": jnp.asarray(Y), "U": jnp.asarray(U), "V": jnp.asarray(V),
-        "A0": jnp.asarray(A0), "B0": jnp.asarray(B0),
-        "l2": jnp.asarray(config.l2), "beta": jnp.asarray(config.beta or 0.0),
-        "loss_min": jnp.asarray(loss_min), "loss_ref": jnp.asarray(loss_ref),
+        "Y": jnp.asarray(Y),
+        "U": jnp.asarray(U),
+        "V": jnp.asarray(V),
+        "A0": jnp.asarray(A0),
+        "B0": jnp.asarray(B0),
+        "l2": jnp.asarray(config.l2),
+        "beta": jnp.asarray(config.beta or 0.0),
+        "loss_min": jnp.asarray(loss_min),
+        "loss_ref": jnp.asarray(loss_ref),
     }
 
 
@@ -220,10 +237,19 @@ def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False)
         field = _field_for(config)
         ts = np.linspace(0.0, config.t1, config.n_save)
         return solve_flow(
-            field, _stats_with_rates(field) if rates else _stats, _monitor, y0, args,
-            t1=config.t1, save_ts=ts, rtol=config.rtol,
-            atol=config.atol, dt=value if kind == "euler" else None,
-            tol=config.converge_tol, blowup=1e12, max_steps=config.max_steps,
+            field,
+            _stats_with_rates(field) if rates else _stats,
+            _monitor,
+            y0,
+            args,
+            t1=config.t1,
+            save_ts=ts,
+            rtol=config.rtol,
+            atol=config.atol,
+            dt=value if kind == "euler" else None,
+            tol=config.converge_tol,
+            blowup=1e12,
+            max_steps=config.max_steps,
         )
     args["lr"] = jnp.asarray(value)
     extra: dict = {}
@@ -243,8 +269,15 @@ def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False)
         args["scaleB"] = jnp.asarray(shape_scale(config.shape_scale, config.rank, config.cols))
     every = max(1, config.steps // (config.n_save - 1))
     return iterate(
-        step, _discrete_stats, _monitor, (y0, extra), args, steps=config.steps, save_every=every,
-        tol=config.converge_tol, blowup=1e12,
+        step,
+        _discrete_stats,
+        _monitor,
+        (y0, extra),
+        args,
+        steps=config.steps,
+        save_every=every,
+        tol=config.converge_tol,
+        blowup=1e12,
     )
 
 
@@ -272,7 +305,10 @@ def package_lora(config: LoRAConfig, raw: RawSolve, Y, U, V) -> SimResult:
             "stable_rank": float(M.stable_rank(P, sigma=sig)),
             "effective_rank": float(M.effective_rank(P, sigma=sig[: config.rank])),
             "loss": float(T.loss(A, B, Y, config.l2)),
-            "loss_gap": float(T.loss(A, B, Y, config.l2) - CF.lora_min_loss(config.target_svals, config.rank, config.l2)),
+            "loss_gap": float(
+                T.loss(A, B, Y, config.l2)
+                - CF.lora_min_loss(config.target_svals, config.rank, config.l2)
+            ),
             "proxies": np.asarray(M.proxies(P, U, V)),
             "balance": float(np.linalg.norm(A.T @ A - B @ B.T)),
             "time": raw.final_time,
@@ -282,11 +318,19 @@ def package_lora(config: LoRAConfig, raw: RawSolve, Y, U, V) -> SimResult:
     discrete = config.method_kind not in ("adaptive", "euler")
     solver = {"adaptive": "tsit5+pid", "euler": "euler"}.get(config.method_kind, config.method_kind)
     return SimResult(
-        config=config.to_dict(), times=raw.times, series=dict(raw.saved), final=final,
+        config=config.to_dict(),
+        times=raw.times,
+        series=dict(raw.saved),
+        final=final,
         status=raw.status,
-        stats={"solver": solver, "steps": raw.steps, "rejected_steps": raw.rejected_steps,
-               "wall_seconds": raw.wall_seconds, "compile_seconds": raw.compile_seconds},
-        final_state=state, message=raw.message, time_unit="k" if discrete else "t",
+        stats={
+            "solver": solver,
+            "steps": raw.steps,
+            "rejected_steps": raw.rejected_steps,
+            "wall_seconds": raw.wall_seconds,
+            "compile_seconds": raw.compile_seconds,
+        },
+        final_state=state,
+        message=raw.message,
+        time_unit="k" if discrete else "t",
     )
-
-

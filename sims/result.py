@@ -100,14 +100,20 @@ class SimResult:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], header: dict) -> SimResult:
-        series = {k[len("series__"):]: v for k, v in arrays.items() if k.startswith("series__")}
+        series = {k[len("series__") :]: v for k, v in arrays.items() if k.startswith("series__")}
         final = dict(header["final"])
-        final.update({k[len("final__"):]: v for k, v in arrays.items() if k.startswith("final__")})
-        idx = sorted(int(k[len("state__"):]) for k in arrays if k.startswith("state__"))
+        final.update({k[len("final__") :]: v for k, v in arrays.items() if k.startswith("final__")})
+        idx = sorted(int(k[len("state__") :]) for k in arrays if k.startswith("state__"))
         state = [arrays[f"state__{i}"] for i in idx] or None
         return cls(
-            config=header["config"], times=arrays["times"], series=series, final=final,
-            status=header["status"], stats=header["stats"], final_state=state,
-            message=header.get("message", ""), time_unit=header.get("time_unit", "t"),
+            config=header["config"],
+            times=arrays["times"],
+            series=series,
+            final=final,
+            status=header["status"],
+            stats=header["stats"],
+            final_state=state,
+            message=header.get("message", ""),
+            time_unit=header.get("time_unit", "t"),
             extra=header.get("extra", {}),
         )

@@ -54,10 +54,21 @@ def git_revision() -> str:
     """
     here = Path(__file__).resolve().parent.parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return rev + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -87,13 +98,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _sidecar_digest(meta: dict) -> str:
     """sha256 of the sidecar's canonical JSON without its own checksum field."""
     body = {k: v for k, v in meta.items() if k != "sidecar_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 class ResultStore:
     """Results of simulations keyed by their config (anything with ``to_dict()``) or a dict."""
 
-    def __init__(self, root: str | os.PathLike | None = None, versions: dict[str, str] | None = None):
+    def __init__(
+        self, root: str | os.PathLike | None = None, versions: dict[str, str] | None = None
+    ):
         self.root = Path(root) if root is not None else default_store_root()
         self.versions = versions if versions is not None else package_versions()
         self.hits = 0
@@ -103,8 +118,12 @@ class ResultStore:
     # ---- keys and paths
     def key(self, config: Any) -> str:
         cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        blob = json.dumps({"config": cfg, "versions": self.versions, "schema": SCHEMA},
-                          sort_keys=True, separators=(",", ":"), default=str)
+        blob = json.dumps(
+            {"config": cfg, "versions": self.versions, "schema": SCHEMA},
+            sort_keys=True,
+            separators=(",", ":"),
+            default=str,
+        )
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def paths(self, key: str) -> tuple[Path, Path]:
@@ -134,10 +153,20 @@ class ResultStore:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             if "result" in meta or meta.get("record") == "result":
-                SimResult.from_arrays(arrays, meta["result"])  # a header that cannot be read is corrupt
+                SimResult.from_arrays(
+                    arrays, meta["result"]
+                )  # a header that cannot be read is corrupt
             return "ok", (arrays, meta)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError,
-                EOFError, zipfile.BadZipFile):
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            json.JSONDecodeError,
+            EOFError,
+            zipfile.BadZipFile,
+        ):
             return "corrupt", None
 
     def get(self, config: Any) -> SimResult | None:

@@ -30,8 +30,11 @@ def test_sgf7_map_has_holding_and_breaking_cells():
     grid = [r for r in out["rows"] if r["kind"] in ("grid", "misaligned")]
     assert any(r["holds"] for r in grid) and any(not r["holds"] for r in grid)
     # the theory's direction: at γ̂ = 1e-4, small β̂ holds and β̂ = 1 breaks the order
-    lora = {r["beta_hat"]: r for r in grid if r["kind"] == "grid" and r["init"] == "lora"
-            and r["gamma_hat"] < 1e-3}
+    lora = {
+        r["beta_hat"]: r
+        for r in grid
+        if r["kind"] == "grid" and r["init"] == "lora" and r["gamma_hat"] < 1e-3
+    }
     assert lora[min(lora)]["holds"] and lora[max(lora)]["order"] == "broken"
     bounds = [r for r in out["rows"] if r["kind"] == "boundary" and "bracket" in r]
     assert bounds and all(1e-7 < r["beta_hat_star"] < 1 for r in bounds)
@@ -44,9 +47,14 @@ def _gf_smaller_first(example) -> Evidence:
 
 def test_false_variant_gradient_flow_smaller_first_is_violated_and_shrunk():
     false = Claim(
-        id="SGF-FALSE", paper="SGF", statement="gradient flow arrives smaller-first (false)",
-        hypotheses="as SGF-3", strategy=sgf.gf_examples, check=_gf_smaller_first,
-        reproduce=sgf.command, examples={"ci": 3, "dev": 3, "thorough": 3},
+        id="SGF-FALSE",
+        paper="SGF",
+        statement="gradient flow arrives smaller-first (false)",
+        hypotheses="as SGF-3",
+        strategy=sgf.gf_examples,
+        check=_gf_smaller_first,
+        reproduce=sgf.command,
+        examples={"ci": 3, "dev": 3, "thorough": 3},
     )
     rep = run_claim(false, profile="ci")
     assert rep.verdict == "violated"

@@ -96,8 +96,18 @@ def np_steps(kind, A, B, Y, lr, steps, beta=0.0, l2=0.0):
 
 
 def _problem(**kw):
-    base = dict(rows=10, cols=12, rank=3, target_svals=(0.5, 2.0, 8.0), flow="specgf", gamma=0.1,
-                init="gaussian", steps=STEPS, n_save=STEPS + 1, seed=3)
+    base = dict(
+        rows=10,
+        cols=12,
+        rank=3,
+        target_svals=(0.5, 2.0, 8.0),
+        flow="specgf",
+        gamma=0.1,
+        init="gaussian",
+        steps=STEPS,
+        n_save=STEPS + 1,
+        seed=3,
+    )
     base.update(kw)
     cfg = LoRAConfig(**base)
     return cfg, lora_problem(cfg)
@@ -116,8 +126,13 @@ def _close(got, want):
 
 @pytest.mark.parametrize(
     "method,flow,beta,l2",
-    [("gd:0.05", "gf", None, 0.0), ("gd:0.05", "gf", None, 0.3), ("specgd:0.05", "specgf", None, 0.0),
-     ("specgd-smooth:0.05", "specgf", 1e-3, 0.1), ("ns:0.05", "specgf", None, 0.0)],
+    [
+        ("gd:0.05", "gf", None, 0.0),
+        ("gd:0.05", "gf", None, 0.3),
+        ("specgd:0.05", "specgf", None, 0.0),
+        ("specgd-smooth:0.05", "specgf", 1e-3, 0.1),
+        ("ns:0.05", "specgf", None, 0.0),
+    ],
 )
 def test_plain_methods_match_numpy(method, flow, beta, l2):
     cfg, prob = _problem(method=method, flow=flow, beta=beta, l2=l2)
@@ -129,11 +144,18 @@ def test_plain_methods_match_numpy(method, flow, beta, l2):
 
 @pytest.mark.parametrize(
     "nesterov,scale,momentum",
-    [(True, "none", 0.95), (False, "none", 0.95), (True, "original", 0.9), (True, "match_rms_adamw", 0.95)],
+    [
+        (True, "none", 0.95),
+        (False, "none", 0.95),
+        (True, "original", 0.9),
+        (True, "match_rms_adamw", 0.95),
+    ],
 )
 def test_muon_matches_numpy(nesterov, scale, momentum):
     # rows > rank: A (10×3) is tall, so the shape scale √(rows/cols) is not 1 for A
-    cfg, prob = _problem(method="muon:0.02", nesterov=nesterov, shape_scale=scale, momentum=momentum)
+    cfg, prob = _problem(
+        method="muon:0.02", nesterov=nesterov, shape_scale=scale, momentum=momentum
+    )
     A0, B0, Y, _, _ = prob
     want = np_muon(A0, B0, Y, 0.02, STEPS, mu=momentum, nesterov=nesterov, scale=scale)
     _close(_sims_final(cfg, prob), want)
@@ -149,7 +171,9 @@ def test_muon_from_lora_init_first_step():
     _close(_sims_final(cfg, prob), want)
     A1, B1 = np_muon(A0, B0, Y, 0.02, 1)
     assert np.array_equal(B1, B0)
-    np.testing.assert_allclose(A1, 0.02 * np_newton_schulz((1 - 0.95**2) * (Y @ B0.T)), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        A1, 0.02 * np_newton_schulz((1 - 0.95**2) * (Y @ B0.T)), rtol=0, atol=1e-15
+    )
 
 
 def test_newton_schulz_theory_matches_numpy_and_band():

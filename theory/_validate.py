@@ -62,7 +62,9 @@ def positive_real(name: str, x: Any, allow_zero: bool = False, allow_inf: bool =
 
 def probability(name: str, x: Any, open_low: bool = True) -> float:
     if not _is_real(x) or not (0 < float(x) <= 1 if open_low else 0 <= float(x) <= 1):
-        raise GflabInputError(name, "a probability in (0, 1]" if open_low else "a value in [0, 1]", x)
+        raise GflabInputError(
+            name, "a probability in (0, 1]" if open_low else "a value in [0, 1]", x
+        )
     return float(x)
 
 

@@ -145,7 +145,9 @@ def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[np.ndarray]:
     return [F.copy() for _ in range(depth)]
 
 
-def gaussian_init(n: int, depth: int, alpha: float, seed: int, tied: bool = False) -> list[np.ndarray]:
+def gaussian_init(
+    n: int, depth: int, alpha: float, seed: int, tied: bool = False
+) -> list[np.ndarray]:
     """Gaussian factors, entries N(0, (α^{1/L}/√n)²); ``tied`` repeats one draw in every layer."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)

@@ -6,7 +6,6 @@ Array functions work on NumPy, JAX and torch arrays; constructors return NumPy f
 
 from __future__ import annotations
 
-
 from collections.abc import Sequence
 from typing import Any
 
@@ -98,7 +97,9 @@ def smoothed_polar(G: Any, beta: float):
     return inv @ G
 
 
-def newton_schulz(G: Any, steps: int = 5, coefficients: Sequence[float] = NS_COEFFICIENTS, eps: float = 1e-7):
+def newton_schulz(
+    G: Any, steps: int = 5, coefficients: Sequence[float] = NS_COEFFICIENTS, eps: float = 1e-7
+):
     """Muon's quintic Newton–Schulz iteration after Frobenius normalisation.
 
     Not the polar factor: each singular value is mapped by φ⁵(σ/‖G‖_F), φ(x) = a x + b x³ + c x⁵,
@@ -181,7 +182,9 @@ def spectral_target(rows: int, cols: int, svals: Sequence[float], seed: int | No
     s = np.asarray(finite_array("target_svals", np.asarray(svals, dtype=float), ndim=1), float)
     k = s.size
     if k == 0 or k > min(rows, cols):
-        raise GflabInputError("target_svals", f"1 to min(rows, cols)={min(rows, cols)} values", list(s))
+        raise GflabInputError(
+            "target_svals", f"1 to min(rows, cols)={min(rows, cols)} values", list(s)
+        )
     if np.any(s <= 0):
         raise GflabInputError("target_svals", "positive values", list(s))
     if len(set(s.tolist())) != k:
@@ -200,8 +203,6 @@ def spectral_target(rows: int, cols: int, svals: Sequence[float], seed: int | No
 def _orthonormal(rng, n, k):
     Qm, Rm = np.linalg.qr(rng.standard_normal((n, k)))
     return Qm * np.sign(np.diag(Rm))
-
-
 
 
 # ----------------------------------------------------------------------------- LoRA-init GF modes

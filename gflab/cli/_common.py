@@ -26,11 +26,15 @@ def float_or_inf(text: str) -> float:
 def float_list(text: str) -> tuple[float, ...]:
     parts = text.split(",")
     if any(not p.strip() for p in parts):
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers without empty items, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers without empty items, got {text!r}"
+        )
     try:
         vals = tuple(float(x) for x in parts)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
     if not vals or any(not math.isfinite(v) for v in vals):
         raise argparse.ArgumentTypeError(f"expected comma-separated finite numbers, got {text!r}")
     return vals

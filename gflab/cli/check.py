@@ -9,14 +9,21 @@ from gflab.cli._common import print_json
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "check", help="check the papers' claims with hypothesis",
+        "check",
+        help="check the papers' claims with hypothesis",
         description="Check claims (DESIGN §2.3) on hypothesis-drawn configurations; report margins.",
         epilog="examples:\n  gflab check --profile ci\n  gflab check --claim DMC-3 --profile dev --json\n"
-               "  gflab check --beyond DMC-2",
+        "  gflab check --beyond DMC-2",
     )
-    p.add_argument("--claim", action="append", default=[], metavar="ID", help="claim id (repeatable)")
-    p.add_argument("--profile", default=None, help="ci | dev | thorough (default $GFLAB_PROFILE or ci)")
-    p.add_argument("--beyond", metavar="ID", help="drop the claim's hypotheses one at a time; print the map")
+    p.add_argument(
+        "--claim", action="append", default=[], metavar="ID", help="claim id (repeatable)"
+    )
+    p.add_argument(
+        "--profile", default=None, help="ci | dev | thorough (default $GFLAB_PROFILE or ci)"
+    )
+    p.add_argument(
+        "--beyond", metavar="ID", help="drop the claim's hypotheses one at a time; print the map"
+    )
     p.add_argument("--list", action="store_true", help="list claims and exit")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
@@ -47,15 +54,23 @@ def run(args) -> int:
         return 0
     profile = current_profile(args.profile)
     show = not args.quiet and not args.json and sys.stderr.isatty()
-    prog = (lambda r: print(f"  {r.id}: {r.verdict} ({r.seconds:.1f} s)", file=sys.stderr, flush=True)) if show else None
+    prog = (
+        (lambda r: print(f"  {r.id}: {r.verdict} ({r.seconds:.1f} s)", file=sys.stderr, flush=True))
+        if show
+        else None
+    )
     reports = run_claims(args.claim or None, profile, progress=prog)
     if args.json:
         print_json({"profile": profile, "claims": [r.to_json() for r in reports]})
     else:
         print(f"profile {profile}")
-        print(f"{'claim':<7} {'verdict':<9} {'examples':>8} {'worst margin':>14} {'seconds':>8}  units")
+        print(
+            f"{'claim':<7} {'verdict':<9} {'examples':>8} {'worst margin':>14} {'seconds':>8}  units"
+        )
         for r in reports:
-            print(f"{r.id:<7} {r.verdict:<9} {r.examples:>8} {r.worst_margin:>14.4g} {r.seconds:>8.1f}  {r.margin_units}")
+            print(
+                f"{r.id:<7} {r.verdict:<9} {r.examples:>8} {r.worst_margin:>14.4g} {r.seconds:>8.1f}  {r.margin_units}"
+            )
         for r in reports:
             if r.verdict == "violated":
                 print(f"\n{r.id} violated. shrunk example: {r.counterexample!r}")

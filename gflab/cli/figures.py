@@ -9,16 +9,25 @@ from gflab.cli._common import print_json
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "figures", help="regenerate figures into figures/out",
+        "figures",
+        help="regenerate figures into figures/out",
         description="Regenerate registered figures from cached simulations (PNG, PDF, sidecar).",
         epilog="examples:\n  gflab figures\n  gflab figures --fast --only dmc_offdiag_2x2\n  gflab figures --list",
     )
     p.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
-    p.add_argument("--only", action="append", default=[], metavar="NAME", help="render only NAME (repeatable)")
+    p.add_argument(
+        "--only", action="append", default=[], metavar="NAME", help="render only NAME (repeatable)"
+    )
     p.add_argument("--fast", action="store_true", help="smaller sizes and fewer seeds (CI smoke)")
     p.add_argument("--list", action="store_true", help="list registered figures and exit")
-    p.add_argument("--no-store", action="store_true", help="do not reuse or save simulation results")
-    p.add_argument("--store", default=None, help="result store folder (default $GFLAB_STORE or .gflab-cache/results)")
+    p.add_argument(
+        "--no-store", action="store_true", help="do not reuse or save simulation results"
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
