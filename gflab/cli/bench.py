@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   gflab bench                 # full run (n = 30, batch of 32; several minutes on 2 cores)
   gflab bench --quick --json  # small sizes, seconds once compiled (the smoke test)
   gflab bench --repeats 5     # best of 5 back-to-back rounds per case
+  gflab bench --include sweep,bridge   # also the sweep executors and the bridge probe overhead
 
 Speedups are baseline seconds / gflab seconds measured back to back in this process; on a shared
 machine compare ratios, not absolute times. gflab times are warm (compile reported separately).
@@ -36,7 +37,24 @@ def register(sub) -> None:
         metavar="K",
         help="best of K back-to-back rounds per case (default 3)",
     )
+    p.add_argument(
+        "--include",
+        type=_sections,
+        default=(),
+        metavar="LIST",
+        help="extra sections, comma-separated: sweep (the same 200-config sweep on local:1, "
+        "local:2, dask-local:2) and bridge (probe cost per logged step at k = 10, tiny model; "
+        "needs the bridge extra)",
+    )
     p.set_defaults(func=run)
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in items if x not in ("sweep", "bridge")]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"expected a comma list of sweep, bridge; got {text!r}")
+    return items
 
 
 def _positive_int(text: str) -> int:
@@ -55,6 +73,17 @@ def run(args) -> int:
 
     progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
     report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress)
+    if "sweep" in args.include:
+        from sims.sweep import bench_sweep
+
+        progress("sweep executors (local:1, local:2, dask-local:2)")
+        n = 40 if args.quick else 200
+        report["sweep"] = bench_sweep(n_configs=n)
+    if "bridge" in args.include:
+        from sims.bridge.bench import probe_overhead
+
+        progress("bridge probe overhead (tiny model, k = 10)")
+        report["bridge"] = probe_overhead(model="tiny", every=10, steps=30 if args.quick else 100)
     if args.json:
         print_json(_clean(report))
     else:
@@ -94,6 +123,22 @@ def format_table(report: dict) -> str:
         "cpu speedup uses this process's CPU seconds, which other jobs on a shared machine",
         "disturb less.",
     ]
+    if "sweep" in report:
+        sw = report["sweep"]
+        lines += ["", f"sweep of {sw['n_configs']} configurations (speedup vs the first executor):"]
+        for ex, v in sw["executors"].items():
+            lines.append(
+                f"  {ex:<14} {v['seconds']:>8.3g} s  speedup {v['speedup']:.3g}x  "
+                f"overhead/config {v['overhead_per_config']:.3g} s"
+            )
+    if "bridge" in report:
+        b = report["bridge"]
+        lines += [
+            "",
+            f"bridge probe overhead (k = {b.get('every', 10)}): "
+            f"{100 * b['per_log_fraction']:.3g} % of a training step per logged step, "
+            f"{100 * b['amortised_fraction']:.3g} % of the run",
+        ]
     return "\n".join(lines)
 
 
