@@ -52,6 +52,7 @@ def _common(p) -> None:
     g.add_argument("--seeds", type=_seed_list, default=None, help="several seeds, e.g. 0,1,2")
     p.add_argument("--every", type=int, default=None, help="probe every k steps")
     p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
     p.add_argument(
         "--store",
@@ -154,7 +155,8 @@ def register(sub) -> None:
 
 
 def _progress(args):
-    if args.json:
+    # progress only for a person watching: not with --json/--quiet, not into a pipe or a log
+    if args.json or getattr(args, "quiet", False) or not sys.stderr.isatty():
         return None
     return lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
 

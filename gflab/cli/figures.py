@@ -42,7 +42,7 @@ def run(args) -> int:
             print(f"{name:<32} [{spec.paper}] {spec.title}")
         return 0
     store = None if args.no_store else ResultStore(args.store)
-    show = not args.quiet and not args.json
+    show = not args.quiet and not args.json and sys.stderr.isatty()
     progress = (lambda msg: print(f"  figure {msg}", file=sys.stderr, flush=True)) if show else None
     summaries = render(args.only or None, args.out, fast=args.fast, store=store, progress=progress)
     if args.json:
