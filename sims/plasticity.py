@@ -59,12 +59,22 @@ class PlasticityConfig(_Config):
     model = "dmf-plasticity"
 
     def __post_init__(self):
-        self.phase(1)  # validates every shared field through DMFConfig
-        self.phase(2)
-        if self.switch is not None:
+        if self.switch is not None:  # before phase(1), which would name it "t1"
             positive_real("switch", self.switch)
-        if self.method.startswith("gd") and self.switch is None:
+        if isinstance(self.method, str) and self.method.startswith("gd") and self.switch is None:
             raise GflabInputError("switch", "a phase-1 step count with --method gd:ETA", None)
+        self.phase(2)  # validates every shared field (and Ω2, named "mask") through DMFConfig
+        if not isinstance(self.pretrain_mask, str):
+            raise GflabInputError(
+                "pretrain_mask",
+                "a mask name (diagonal, block:K, superdiag, bernoulli:P)",
+                self.pretrain_mask,
+            )
+        try:  # phase 1's DMFConfig would name Ω1 "mask": name the parameter the user typed
+            T.make_mask(self.pretrain_mask, self.n, seed=self.seed)
+        except GflabInputError as e:
+            raise GflabInputError("pretrain_mask", e.allowed, e.got) from None
+        self.phase(1)
 
     def phase(self, which: int) -> DMFConfig:
         """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""

@@ -302,6 +302,7 @@ def _register_plasticity(models) -> None:
         "--json", action="store_true", help='print {"config", "pretrain", "resumed", "scratch"}'
     )
     p.set_defaults(func=run_plasticity)
+    p._negative_number_matcher = _NEGATIVE_NUMBER  # `--alpha -1e-3` reaches validation
 
 
 def run_plasticity(args) -> int:
