@@ -384,6 +384,25 @@ def effrank_depth(ctx):
     else:
         n, rank, p, seeds, depths = 100, 5, 0.2, (0, 1, 2, 3, 4), (2, 3, 4, 5)
     alphas = (1e-2, 1e-4)
+
+    def config(a, L, s):
+        return DMFConfig(
+            depth=L,
+            n=n,
+            init="gaussian",
+            alpha=a,
+            mask=f"bernoulli:{p}",
+            target=f"lowrank:{rank}",
+            seed=s,
+            converge_tol=EFFRANK_STOP,
+            rtol=EFFRANK_RTOL,
+            t_max=1e5,
+            n_save=16,
+            max_steps=100_000,
+        )
+
+    # 40 independent flows of up to a minute each: compute them on all cores first
+    ctx.prefetch([config(a, L, s) for a in alphas for L in depths for s in seeds])
     fig, ax = plt.subplots(figsize=(5.6, 4.0))
     out = {}
     for i, a in enumerate(alphas):
@@ -391,21 +410,7 @@ def effrank_depth(ctx):
         for L in depths:
             row = []
             for s in seeds:
-                cfg = DMFConfig(
-                    depth=L,
-                    n=n,
-                    init="gaussian",
-                    alpha=a,
-                    mask=f"bernoulli:{p}",
-                    target=f"lowrank:{rank}",
-                    seed=s,
-                    converge_tol=EFFRANK_STOP,
-                    rtol=EFFRANK_RTOL,
-                    t_max=1e5,
-                    n_save=16,
-                    max_steps=100_000,
-                )
-                res = ctx.run(cfg, simulate_dmf)
+                res = ctx.run(config(a, L, s), simulate_dmf)
                 row.append(res.final["effective_rank"])
             vals.append(row)
         v = np.asarray(vals)

@@ -45,6 +45,26 @@ class FigureContext:
     quiet: bool = True
     configs: list = field(default_factory=list)
 
+    def prefetch(self, configs: list, executor: str | None = None) -> None:
+        """Compute the configs missing from the store in parallel (a sweep executor, default
+        ``$GFLAB_FIGURE_EXECUTOR`` or ``local:2``), so that the following ``run`` calls read them.
+
+        XLA runs single-threaded (sims._jaxsetup), so independent flows on separate cores are the
+        way to use a multi-core machine. Without a store, or with one config missing, nothing
+        happens; failures are left for ``run`` to recompute (and raise) in-process.
+        """
+        if self.store is None:
+            return
+        executor = executor or os.environ.get(
+            "GFLAB_FIGURE_EXECUTOR", f"local:{min(2, os.cpu_count() or 1)}"
+        )
+        missing = [c for c in configs if self.store.status(c) != "ok"]
+        if len(missing) < 2 or executor == "local:1":
+            return
+        from sims.sweep import run_sweep
+
+        run_sweep(missing, self.store, executor)
+
     def run(self, config: Any, runner: Callable):
         """``runner(config)`` through the store (reuse if present), recording the config."""
         self.configs.append(config.to_dict() if hasattr(config, "to_dict") else config)
