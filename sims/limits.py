@@ -1,0 +1,81 @@
+"""Size limits: refuse work that cannot fit *before* anything is allocated.
+
+The budget is derived from the machine (80 % of the memory the kernel reports as available) and can
+be overridden with ``$GFLAB_MAX_MEMORY`` (bytes, or with a suffix: ``512M``, ``8G``). Every caller
+estimates what it would allocate and calls :func:`require_fits`, which raises
+:class:`~theory._validate.GflabInputError` naming the parameter, the memory needed and the budget,
+so the command line answers with one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+
+from theory._validate import GflabInputError
+
+__all__ = ["memory_budget_bytes", "require_fits", "format_bytes", "FLOAT64_BYTES"]
+
+FLOAT64_BYTES = 8
+_SUFFIX = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _parse_bytes(text: str) -> int:
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1] if t and t[-1] in _SUFFIX else ""
+    number = t[: len(t) - len(unit)] if unit else t
+    try:
+        value = float(number) * _SUFFIX[unit]
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and value < 2**62):
+        raise GflabInputError("GFLAB_MAX_MEMORY", "a positive size in bytes, e.g. 8G or 512M", text)
+    return int(value)
+
+
+def _available_bytes() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 2**30  # no way to ask: assume a small machine
+
+
+def memory_budget_bytes() -> int:
+    """The most memory one run may plan to allocate, in bytes."""
+    env = os.environ.get("GFLAB_MAX_MEMORY")
+    if env:
+        return _parse_bytes(env)
+    return int(0.8 * _available_bytes())
+
+
+def format_bytes(n: float) -> str:
+    """``1536`` → ``"1.5 KiB"``: sizes in messages people read."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def require_fits(parameter: str, nbytes: float, got: object) -> None:
+    """Raise if an allocation of ``nbytes`` (an estimate) exceeds :func:`memory_budget_bytes`.
+
+    Args:
+      parameter: the user-facing parameter whose value drives the size (e.g. ``"n"``).
+      nbytes: the estimated allocation in bytes (a float, so overflowing products stay finite).
+      got: the parameter's value, echoed in the message.
+    """
+    budget = memory_budget_bytes()
+    if not (nbytes <= budget):
+        raise GflabInputError(
+            parameter,
+            f"a value whose run fits in memory (needs ~{format_bytes(float(nbytes))}, "
+            f"budget {format_bytes(budget)}; set GFLAB_MAX_MEMORY to change)",
+            got,
+        )
