@@ -1,26 +1,50 @@
-"""Content-addressed result store with atomic writes and a metadata sidecar.
+"""Content-addressed result store: one folder per entry, published by one atomic rename.
 
-An entry is keyed by sha256(config JSON + package versions + store schema). It is two files in
-``<root>/<key[:2]>/``: ``<key>.npz`` (arrays) and ``<key>.json`` (sidecar: config, seed, versions,
-git revision, creation time, the npz's sha256, and the result header). Both are written to a
-temporary file in the same folder and ``os.replace``-d into place, the npz first and the sidecar
-last, so a reader either sees a complete entry or none. A missing sidecar, a checksum mismatch
-(of the npz, or of the sidecar against its own ``sidecar_sha256``), an unreadable file or a result
-header that cannot be read marks the entry corrupt: ``get`` returns None and ``get_or_run`` recomputes.
+**What the key covers.** An entry's key is sha256 of the canonical JSON of
+
+- the config (``config.to_dict()``, or the dict itself for generic records),
+- the versions of ``gflab, jax, jaxlib, diffrax, equinox, numpy, scipy`` (:func:`package_versions`),
+- the store schema (:data:`SCHEMA`), and
+- :func:`code_hash`: sha256 over the path and bytes of every ``*.py`` file under ``theory/`` and
+  ``sims/`` (computed once per process), so an edit to e.g. ``theory.dmf.gradient_field`` gives
+  new keys and the old entries are never served again.
+
+Not covered: ``proofs_checks/``, ``figures/``, the CLI, environment variables and hardware
+(XLA flags, thread counts). The sidecar also keeps the git revision (``git_revision``) for people
+reading it, but the key does not depend on it (a commit that changes no source keeps the keys).
+
+**Layout.** An entry is the folder ``<root>/<key[:2]>/<key>/`` with ``data.npz`` (arrays) and
+``meta.json`` (sidecar: key, config, seed, versions, code hash, git revision, creation time, the
+npz's sha256, the result header, and the sidecar's own sha256). Writers build the complete folder
+under a temporary name (``.tmp.<host>.<pid>.<random>``) in the same shard and publish it with one
+``os.rename``; replacing an entry moves the old folder aside first. A reader therefore sees a
+complete entry or none. Temporary folders whose writer died (same host, process gone, or older
+than a day) are removed by :meth:`ResultStore.clean_orphans`.
+
+**Verification.** An entry is served only if its sidecar's checksum matches, its npz's checksum
+matches, and its sidecar's key, config, versions and code hash equal those asked for (a copied or
+symlinked entry of another config is refused). Anything else (a missing file or checksum, a
+sidecar of another shape, a result header that cannot be read) is ``corrupt``: ``get`` returns
+None and ``get_or_run`` and sweeps recompute it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import errno
 import functools
 import hashlib
 import io
 import json
 import os
+import shutil
+import socket
 import subprocess
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -28,14 +52,29 @@ from typing import Any
 import numpy as np
 
 from sims.result import SimResult
+from theory._validate import GflabInputError
 
-__all__ = ["ResultStore", "package_versions", "git_revision", "default_store_root"]
+__all__ = [
+    "ResultStore",
+    "Entry",
+    "package_versions",
+    "git_revision",
+    "code_hash",
+    "source_hash",
+    "default_store_root",
+    "SCHEMA",
+]
 
-SCHEMA = 1
+SCHEMA = 2
 _VERSIONED = ("gflab", "jax", "jaxlib", "diffrax", "equinox", "numpy", "scipy")
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_CODE_DIRS = ("theory", "sims")
+_NPZ, _META = "data.npz", "meta.json"
+_ORPHAN_AGE_S = 24 * 3600.0  # a temporary folder of another host is removed after a day
 
 
 def package_versions() -> dict[str, str]:
+    """Installed versions of the packages whose code computes results (``absent`` if missing)."""
     out = {}
     for name in _VERSIONED:
         try:
@@ -45,6 +84,32 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def source_hash(dirs: Iterable[str | os.PathLike]) -> str:
+    """sha256 over the relative path and bytes of every ``*.py`` file under ``dirs`` (sorted).
+
+    Args:
+      dirs: source folders (e.g. ``[".../theory", ".../sims"]``); paths are hashed relative to
+        each folder's parent, so a copy of the tree elsewhere hashes the same.
+
+    Returns:
+      A 64-character hex digest.
+    """
+    h = hashlib.sha256()
+    for d in map(Path, dirs):
+        for p in sorted(d.rglob("*.py")):
+            if "__pycache__" in p.parts:
+                continue
+            h.update(p.relative_to(d.parent).as_posix().encode() + b"\0")
+            h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def code_hash() -> str:
+    """:func:`source_hash` of this checkout's ``theory/`` and ``sims/`` (once per process)."""
+    return source_hash(_SOURCE_ROOT / d for d in _CODE_DIRS)
+
+
 @functools.lru_cache(maxsize=1)
 def git_revision() -> str:
     """The source tree's git commit (with ``+dirty`` if modified), or ``unknown``.
@@ -52,11 +117,10 @@ def git_revision() -> str:
     Read once per process: two ``git`` subprocesses per stored entry dominated the cost of
     sweeps over tiny configurations.
     """
-    here = Path(__file__).resolve().parent.parent
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "HEAD"],
-            cwd=here,
+            cwd=_SOURCE_ROOT,
             capture_output=True,
             text=True,
             timeout=5,
@@ -64,7 +128,7 @@ def git_revision() -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
+            cwd=_SOURCE_ROOT,
             capture_output=True,
             text=True,
             timeout=5,
@@ -75,24 +139,13 @@ def git_revision() -> str:
 
 
 def default_store_root() -> Path:
-    """``$GFLAB_STORE`` or ``.gflab-cache/results`` under the current directory."""
-    return Path(os.environ.get("GFLAB_STORE", ".gflab-cache/results"))
+    """``$GFLAB_STORE`` if set and non-empty, else ``.gflab-cache/results`` under the cwd."""
+    return Path(os.environ.get("GFLAB_STORE") or ".gflab-cache/results")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+def _canonical(obj: Any) -> Any:
+    """The JSON form a reader sees (tuples → lists, numpy scalars and inf → strings)."""
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
 
 
 def _sidecar_digest(meta: dict) -> str:
@@ -103,128 +156,343 @@ def _sidecar_digest(meta: dict) -> str:
     ).hexdigest()
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One lookup: ``state`` is ``missing``, ``ok`` or ``corrupt``; arrays and meta when ``ok``."""
+
+    key: str
+    state: str
+    arrays: dict | None = None
+    meta: dict | None = None
+
+    @property
+    def is_result(self) -> bool:
+        """True for an ``ok`` entry holding a :class:`SimResult` (not a generic record)."""
+        return self.state == "ok" and isinstance(self.meta.get("result"), dict)
+
+
 class ResultStore:
-    """Results of simulations keyed by their config (anything with ``to_dict()``) or a dict."""
+    """Results of simulations keyed by their config (anything with ``to_dict()``) or a dict.
+
+    Args:
+      root: the store folder (default :func:`default_store_root`).
+      versions: package versions in the key (default :func:`package_versions`).
+      code: the code hash in the key (default :func:`code_hash`).
+    """
 
     def __init__(
-        self, root: str | os.PathLike | None = None, versions: dict[str, str] | None = None
+        self,
+        root: str | os.PathLike | None = None,
+        versions: dict[str, str] | None = None,
+        code: str | None = None,
     ):
         self.root = Path(root) if root is not None else default_store_root()
-        self.versions = versions if versions is not None else package_versions()
+        self.versions = dict(versions) if versions is not None else package_versions()
+        self.code = code if code is not None else code_hash()
         self.hits = 0
         self.misses = 0
         self.recomputed_corrupt = 0
 
     # ---- keys and paths
+    @staticmethod
+    def _cfg(config: Any) -> dict:
+        return _canonical(config.to_dict() if hasattr(config, "to_dict") else dict(config))
+
     def key(self, config: Any) -> str:
+        """The entry key of ``config`` (see the module docstring for what it covers)."""
         cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        blob = json.dumps(
-            {"config": cfg, "versions": self.versions, "schema": SCHEMA},
-            sort_keys=True,
-            separators=(",", ":"),
-            default=str,
-        )
-        return hashlib.sha256(blob.encode()).hexdigest()
+        h = self._key_prefix().copy()
+        h.update(json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str).encode())
+        return h.hexdigest()
+
+    def _key_prefix(self):
+        ident = (SCHEMA, self.code, tuple(sorted(self.versions.items())))
+        if getattr(self, "_prefix_ident", None) != ident:
+            blob = json.dumps(
+                {"schema": SCHEMA, "code": self.code, "versions": self.versions},
+                sort_keys=True,
+                separators=(",", ":"),
+                default=str,
+            )
+            self._prefix = hashlib.sha256(blob.encode() + b"\0")
+            self._prefix_ident = ident
+        return self._prefix
+
+    def entry_dir(self, key: str) -> Path:
+        """The folder of entry ``key``."""
+        return self.root / key[:2] / key
 
     def paths(self, key: str) -> tuple[Path, Path]:
-        d = self.root / key[:2]
-        return d / f"{key}.npz", d / f"{key}.json"
+        """``(npz, sidecar)`` paths of entry ``key``."""
+        d = self.entry_dir(key)
+        return d / _NPZ, d / _META
 
     # ---- reading
-    def status(self, config: Any) -> str:
-        """``missing``, ``ok`` or ``corrupt``."""
-        return self._load(self.key(config))[0]
+    def read(self, config: Any, key: str | None = None) -> Entry:
+        """Look ``config`` up and verify it (``key`` if already computed): an :class:`Entry`."""
+        key = key or self.key(config)
+        cfg = self._cfg(config)
+        d = self.entry_dir(key)
+        for _ in range(3):  # a concurrent replacement between two file reads: read again
+            try:
+                ino = d.stat().st_ino
+            except FileNotFoundError:
+                return Entry(key, "missing")
+            except OSError:
+                return Entry(key, "corrupt")
+            entry = self._read_dir(key, cfg, d)
+            try:
+                same = d.stat().st_ino == ino
+            except OSError:
+                same = False
+            if entry.state == "ok" or same:
+                return entry
+        return entry
 
-    def _load(self, key: str):
-        npz, side = self.paths(key)
-        if not side.exists() and not npz.exists():
-            return "missing", None
+    def _read_dir(self, key: str, cfg: dict, d: Path) -> Entry:
+        bad = Entry(key, "corrupt")
         try:
-            meta = json.loads(side.read_text())
+            meta = json.loads((d / _META).read_text())
             if not isinstance(meta, dict):
-                return "corrupt", None
-            # sidecars written since the self-checksum was added must match it (edits, truncation
-            # to still-valid JSON); older sidecars without one are accepted as before
-            if "sidecar_sha256" in meta and meta["sidecar_sha256"] != _sidecar_digest(meta):
-                return "corrupt", None
-            data = npz.read_bytes()
-            if hashlib.sha256(data).hexdigest() != meta["npz_sha256"]:
-                return "corrupt", None
+                return bad
+            if meta.get("sidecar_sha256") != _sidecar_digest(meta):
+                return bad  # no checksum, or an edited sidecar
+            if (
+                meta.get("key") != key
+                or meta.get("schema") != SCHEMA
+                or meta.get("config") != cfg
+                or meta.get("versions") != _canonical(self.versions)
+                or meta.get("code") != self.code
+            ):
+                return bad  # an entry of another config / code copied or linked here
+            data = (d / _NPZ).read_bytes()
+            if hashlib.sha256(data).hexdigest() != meta.get("npz_sha256"):
+                return bad
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-            if "result" in meta or meta.get("record") == "result":
-                SimResult.from_arrays(
-                    arrays, meta["result"]
-                )  # a header that cannot be read is corrupt
-            return "ok", (arrays, meta)
+            if meta.get("record") == "result" or "result" in meta:
+                SimResult.from_arrays(arrays, meta["result"])  # an unreadable header is corrupt
+            return Entry(key, "ok", arrays, meta)
         except (
             OSError,
             ValueError,
             KeyError,
             TypeError,
             AttributeError,
-            json.JSONDecodeError,
+            IndexError,
             EOFError,
             zipfile.BadZipFile,
         ):
-            return "corrupt", None
+            return bad
+
+    def status(self, config: Any) -> str:
+        """``missing``, ``ok`` or ``corrupt``."""
+        return self.read(config).state
+
+    def contains(self, config: Any) -> bool:
+        """True if a verified entry for ``config`` is stored."""
+        return self.read(config).state == "ok"
 
     def get(self, config: Any) -> SimResult | None:
-        state, payload = self._load(self.key(config))
-        if state != "ok" or "result" not in payload[1]:
-            return None
-        arrays, meta = payload
-        return SimResult.from_arrays(arrays, meta["result"])
+        """The stored :class:`SimResult` of ``config``, or None (missing, corrupt, a record)."""
+        e = self.read(config)
+        return SimResult.from_arrays(e.arrays, e.meta["result"]) if e.is_result else None
 
     def get_record(self, config: Any) -> tuple[dict[str, np.ndarray], dict] | None:
         """Raw arrays and sidecar of a generic record (see :meth:`put_record`)."""
-        state, payload = self._load(self.key(config))
-        return payload if state == "ok" else None
+        e = self.read(config)
+        return (e.arrays, e.meta) if e.state == "ok" else None
+
+    def keys(self) -> list[str]:
+        """Keys of every entry folder (not verified; see :meth:`iter_entries`)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.parent.name for p in self.root.glob(f"*/*/{_META}") if not p.parent.name[0] == "."
+        )
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """Every entry that verifies under this store's versions and code, as :class:`Entry`."""
+        for key in self.keys():
+            try:
+                meta = json.loads(self.paths(key)[1].read_text())
+                cfg = meta["config"]
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if not isinstance(cfg, dict):
+                continue
+            e = self.read(cfg, key=key)
+            if e.state == "ok" and self.key(cfg) == key:
+                yield e
 
     # ---- writing
+    def require_writable(self) -> None:
+        """Raise :class:`GflabInputError` (parameter ``store``) unless entries can be written."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise GflabInputError("store", "a folder (or a path to create one)", f"{root} (a file)")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=root, prefix=".probe.")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise GflabInputError(
+                "store", "a writable folder", f"{root} ({e.strerror or type(e).__name__})"
+            ) from None
+
     def put(self, config: Any, result: SimResult, **meta: Any) -> str:
+        """Store ``result`` under ``config``'s key; returns the key."""
         arrays, header = result.to_arrays()
         return self.put_record(config, arrays, {"result": header, "record": "result", **meta})
 
     def put_record(self, config: Any, arrays: dict[str, np.ndarray], meta: dict) -> str:
+        """Store arrays and a JSON-able ``meta`` under ``config``'s key; returns the key."""
         key = self.key(config)
-        npz, side = self.paths(key)
-        npz.parent.mkdir(parents=True, exist_ok=True)
         buf = io.BytesIO()
         np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
         data = buf.getvalue()
-        cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-        sidecar = {
-            "key": key,
-            "schema": SCHEMA,
-            "config": cfg,
-            "seed": cfg.get("seed"),
-            "versions": self.versions,
-            "git_revision": git_revision(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "npz_sha256": hashlib.sha256(data).hexdigest(),
-            **meta,
-        }
-        sidecar = json.loads(json.dumps(sidecar, default=str))  # the form a reader will see
+        cfg = self._cfg(config)
+        sidecar = _canonical(
+            {
+                "key": key,
+                "schema": SCHEMA,
+                "config": cfg,
+                "seed": cfg.get("seed"),
+                "versions": self.versions,
+                "code": self.code,
+                "git_revision": git_revision(),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "npz_sha256": hashlib.sha256(data).hexdigest(),
+                **meta,
+            }
+        )
         sidecar["sidecar_sha256"] = _sidecar_digest(sidecar)
-        _atomic_write(npz, data)
-        _atomic_write(side, json.dumps(sidecar, indent=1, sort_keys=True).encode())
+        self._publish(key, data, json.dumps(sidecar, indent=1, sort_keys=True).encode())
         return key
+
+    def _publish(self, key: str, data: bytes, side: bytes) -> None:
+        final = self.entry_dir(key)
+        shard = final.parent
+        shard.mkdir(parents=True, exist_ok=True)
+        tag = f"{_host()}.{os.getpid()}."
+        tmp = Path(tempfile.mkdtemp(dir=shard, prefix=f".tmp.{tag}"))
+        try:
+            _fsync_write(tmp / _NPZ, data)
+            _fsync_write(tmp / _META, side)
+            try:
+                os.rename(tmp, final)  # atomic; refused if a (non-empty) entry is there
+            except OSError as e:
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+                # replace (force, corrupt, or a concurrent writer of the same key): move the old
+                # folder aside, then publish; readers see the old entry, none, or the new one
+                old = Path(tempfile.mkdtemp(dir=shard, prefix=f".old.{tag}"))
+                try:
+                    os.rename(final, old / "entry")
+                except FileNotFoundError:
+                    pass
+                try:
+                    os.rename(tmp, final)
+                except OSError as e2:
+                    if e2.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                        with contextlib.suppress(OSError):  # put the old entry back
+                            os.rename(old / "entry", final)
+                        shutil.rmtree(old, ignore_errors=True)
+                        raise
+                    # another writer published the same key in between: its entry stands
+                    shutil.rmtree(tmp, ignore_errors=True)
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:  # make the rename durable
+            fd = os.open(shard, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def clean_orphans(self) -> tuple[int, int]:
+        """Remove temporary folders and files whose writer is gone; returns (count, bytes).
+
+        A ``.tmp.``/``.old.`` folder is an orphan when its writer ran on this host and its process
+        is gone, or when it is older than a day (another host). Temporary files of the previous
+        layout (``.<key>.npz…tmp``) older than an hour are removed too. Errors (a read-only
+        store) are ignored: cleaning is best effort.
+        """
+        count = nbytes = 0
+        if not self.root.is_dir():
+            return 0, 0
+        host, now = _host(), time.time()
+        try:
+            shards = [p for p in self.root.iterdir() if p.is_dir() and len(p.name) == 2]
+        except OSError:
+            return 0, 0
+        for shard in shards:
+            try:
+                children = list(shard.iterdir())
+            except OSError:
+                continue
+            for p in children:
+                name = p.name
+                try:
+                    age = now - p.lstat().st_mtime
+                except OSError:
+                    continue
+                orphan = False
+                if name.startswith((".tmp.", ".old.")):
+                    parts = name.split(".")
+                    mine = len(parts) >= 4 and parts[2] == host and parts[3].isdigit()
+                    orphan = (mine and not _alive(int(parts[3]))) or age > _ORPHAN_AGE_S
+                elif name.startswith(".") and name.endswith(".tmp"):
+                    orphan = age > 3600.0
+                if not orphan:
+                    continue
+                size = (
+                    sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else 0
+                )
+                size += p.lstat().st_size if p.is_file() else 0
+                try:
+                    shutil.rmtree(p) if p.is_dir() else p.unlink()
+                except OSError:
+                    continue
+                count += 1
+                nbytes += size
+        return count, nbytes
 
     def get_or_run(self, config: Any, run: Callable[[Any], SimResult]) -> SimResult:
         """The stored result for ``config``, or ``run(config)`` stored first (corrupt → rerun)."""
-        state, payload = self._load(self.key(config))
-        if state == "ok" and "result" not in payload[1]:
-            state = "corrupt"  # a generic record where a result belongs
-        if state == "ok":
+        e = self.read(config)
+        if e.is_result:
             self.hits += 1
-            return SimResult.from_arrays(payload[0], payload[1]["result"])
-        if state == "corrupt":
-            self.recomputed_corrupt += 1
+            return SimResult.from_arrays(e.arrays, e.meta["result"])
+        if e.state != "missing":
+            self.recomputed_corrupt += 1  # corrupt, or a generic record where a result belongs
         self.misses += 1
         result = run(config)
         self.put(config, result)
         return result
-
-    def keys(self) -> list[str]:
-        return sorted(p.stem for p in self.root.glob("*/*.json"))

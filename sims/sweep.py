@@ -57,9 +57,17 @@ __all__ = [
     "sweep_record",
     "bench_sweep",
     "DEFAULT_RUNNER",
+    "RUNNERS",
+    "estimate",
+    "count_stored",
 ]
 
 DEFAULT_RUNNER = "sims.sweep:simulate_config"
+#: runners a spec may name without ``--allow-import`` (importing any other runs arbitrary code)
+RUNNERS = (DEFAULT_RUNNER,)
+MAX_CONFIGS = 1_000_000
+FULL_CHECK = 20_000  # specs up to this size are validated config by config when parsed
+WARN_CONFIGS = 100_000  # `gflab sweep` warns with an estimate before a grid this large
 _MODELS = {"dmf": DMFConfig, "lora": LoRAConfig}
 _SPEC_KEYS = ("model", "base", "grid", "list", "seeds", "runner")
 MAX_LOCAL_WORKERS = 256
@@ -78,6 +86,45 @@ class SweepSpec:
     points: tuple
     seeds: tuple
     runner: str = DEFAULT_RUNNER
+
+    @property
+    def size(self) -> int:
+        """The number of configurations (grid × list × seeds), without building them."""
+        return (
+            math.prod(len(v) for v in self.grid.values())
+            * max(len(self.points), 1)
+            * max(len(self.seeds), 1)
+        )
+
+    def check_axes(self) -> None:
+        """Validate each axis value, point and seed against the base, and the first and last
+        configuration: a cheap check for grids too large to build up front."""
+        cls = _MODELS[self.model]
+        first = {a: v[0] for a, v in self.grid.items()}
+        last = {a: v[-1] for a, v in self.grid.items()}
+        for pt in self.points or ({},):
+            for seed in self.seeds[:1] or (None,):
+                extra = {} if seed is None else {"seed": seed}
+                for axis, values in self.grid.items():
+                    for v in values:
+                        _make_config(
+                            cls, self.model, {**self.base, **first, axis: v, **pt, **extra}
+                        )
+        for seed in self.seeds or (None,):
+            extra = {} if seed is None else {"seed": seed}
+            _make_config(cls, self.model, {**self.base, **first, **extra})
+        _make_config(cls, self.model, {**self.base, **last, **(self.points or ({},))[-1]})
+
+    def first_config(self):
+        """The first configuration (grid row-major × list × seeds)."""
+        fields = {
+            **self.base,
+            **{a: v[0] for a, v in self.grid.items()},
+            **(self.points or ({},))[0],
+        }
+        if self.seeds:
+            fields["seed"] = self.seeds[0]
+        return _make_config(_MODELS[self.model], self.model, fields)
 
     def configs(self) -> list:
         """The configurations, in a fixed order: grid (row-major) × list × seeds."""
@@ -127,6 +174,10 @@ def _axis_values(name: str, v: Any) -> list:
                 f"grid.{name}", f"{kind} = [start, stop, count] (finite, count >= 1)", args
             )
         a, b, c = float(args[0]), float(args[1]), int(args[2])
+        if kind == "logspace" and max(abs(a), abs(b)) > 300:
+            raise GflabInputError(
+                f"grid.{name}", "logspace exponents within [-300, 300] (10**x must be finite)", args
+            )
         vals = [a + (b - a) * i / (c - 1) for i in range(c)] if c > 1 else [a]
         return [10.0**x for x in vals] if kind == "logspace" else vals
     if not isinstance(v, list) or not v:
@@ -134,14 +185,25 @@ def _axis_values(name: str, v: Any) -> list:
     return v
 
 
-def spec_from_dict(d: Any) -> SweepSpec:
+def spec_from_dict(d: Any, allow_import: bool = False) -> SweepSpec:
     """Validate a sweep spec (the TOML document as a dict).
 
     Keys: ``model`` ("dmf" | "lora"), ``[base]`` config fields, ``[grid]`` field → list of values
     (or ``{logspace = [a, b, count]}``), ``[[list]]`` explicit points (each a table of fields; the
-    sweep is grid × list), ``seeds`` (list of integers ≥ 0), ``runner`` ("module:function", default
-    :func:`simulate_config`). Every configuration is built (and so validated) here: bad input fails
+    sweep is grid × list), ``seeds`` (list of integers ≥ 0), ``runner`` (a name of
+    :data:`RUNNERS`, default :func:`simulate_config`; any "module:function" only with
+    ``allow_import``, since importing it runs arbitrary code). Up to :data:`FULL_CHECK` configs,
+    every configuration is built (and so validated) here; above that, every axis value is checked
+    against the base (and the first and last configuration are built) so that counting a 10^6
+    grid stays fast, and the rest are validated as they are built for running. Bad input fails
     before anything runs, with the offending parameter named.
+
+    Args:
+      d: the parsed TOML document.
+      allow_import: accept a runner outside :data:`RUNNERS` (``gflab sweep --allow-import``).
+
+    Returns:
+      The :class:`SweepSpec`.
     """
     if not isinstance(d, dict):
         raise GflabInputError("spec", "a TOML table", type(d).__name__)
@@ -185,22 +247,27 @@ def spec_from_dict(d: Any) -> SweepSpec:
     runner = d.get("runner", DEFAULT_RUNNER)
     if not isinstance(runner, str) or runner.count(":") != 1 or not all(runner.split(":")):
         raise GflabInputError("runner", "an import path module:function", runner)
+    if runner not in RUNNERS and not allow_import:
+        raise GflabInputError(
+            "runner",
+            "a registered runner (" + ", ".join(RUNNERS) + "); others need --allow-import",
+            runner,
+        )
     spec = SweepSpec(
         model, dict(base), grid, tuple(dict(p) for p in points), tuple(seeds or ()), runner
     )
-    n = (
-        math.prod(len(v) for v in grid.values())
-        * max(len(spec.points), 1)
-        * max(len(spec.seeds), 1)
-    )
-    if n > 1_000_000:
-        raise GflabInputError("spec", "at most 1,000,000 configurations", n)
-    spec.configs()  # validates every configuration now
+    n = spec.size
+    if n > MAX_CONFIGS:
+        raise GflabInputError("spec", f"at most {MAX_CONFIGS:,} configurations", n)
+    if n <= FULL_CHECK:
+        spec.configs()  # validates every configuration now
+    else:
+        spec.check_axes()
     return spec
 
 
-def load_spec(path: str | os.PathLike) -> SweepSpec:
-    """Read and validate a TOML sweep spec."""
+def load_spec(path: str | os.PathLike, allow_import: bool = False) -> SweepSpec:
+    """Read and validate a TOML sweep spec (see :func:`spec_from_dict`)."""
     p = Path(path)
     try:
         text = p.read_bytes().decode("utf-8")
@@ -212,7 +279,91 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise GflabInputError("SPEC", "valid TOML", f"{path}: {e}") from None
-    return spec_from_dict(d)
+    return spec_from_dict(d, allow_import=allow_import)
+
+
+# ----------------------------------------------------------------------------- counting
+
+
+#: serial seconds per configuration below which no sweep goes: the measured bookkeeping cost of a
+#: tiny config (docs/sweeps.md, `bench_sweep`), so estimates are lower bounds
+SECONDS_PER_CONFIG_FLOOR = 0.06
+
+
+def _entry_bytes(cfg) -> int:
+    """Rough size of one stored entry: saved series, final matrix and state, plus ~4 KiB."""
+    if cfg.model == "dmf":
+        n, depth = cfg.n, cfg.depth
+        arrays = cfg.n_save * (n + 4) + n * n * (depth + 2)
+    else:
+        arrays = (
+            cfg.n_save * (cfg.rank + 8) + cfg.rows * cfg.cols + 2 * cfg.rank * (cfg.rows + cfg.cols)
+        )
+    return 8 * arrays + 4096
+
+
+def estimate(spec: SweepSpec) -> dict:
+    """Lower-bound serial time and store size of a sweep, from its first configuration.
+
+    Returns:
+      ``{"configurations", "seconds_at_least", "store_bytes"}``.
+    """
+    first = spec.first_config()
+    return {
+        "configurations": spec.size,
+        "seconds_at_least": spec.size * SECONDS_PER_CONFIG_FLOOR,
+        "store_bytes": spec.size * _entry_bytes(first),
+    }
+
+
+def count_stored(spec: SweepSpec, store: ResultStore) -> int:
+    """How many of the spec's configurations have a verified entry in ``store``.
+
+    Small specs: by key. Specs above :data:`FULL_CHECK`: by matching the configs of the store's
+    verified entries against the spec's axes (O(entries), not O(grid)), so counting a 10^6 grid
+    against a store is fast.
+    """
+    if spec.size <= FULL_CHECK:
+        unique = {store.key(c): c for c in spec.configs()}
+        return sum(store.read(c, key=k).is_result for k, c in unique.items())
+    if not store.keys():
+        return 0
+    cls = _MODELS[spec.model]
+
+    def norm(fields: dict) -> dict:
+        return json.loads(json.dumps(_make_config(cls, spec.model, fields).to_dict(), default=str))
+
+    first = {a: v[0] for a, v in spec.grid.items()}
+    pts = spec.points or ({},)
+    seed0 = {"seed": spec.seeds[0]} if spec.seeds else {}
+    ref = norm({**spec.base, **first, **pts[0], **seed0})
+    axes = {
+        a: {json.dumps(norm({**spec.base, **first, a: v, **pts[0], **seed0})[a]) for v in vals}
+        for a, vals in spec.grid.items()
+    }
+    point_fields = sorted({k for p in pts for k in p})
+    point_sets = {
+        tuple(json.dumps(norm({**spec.base, **first, **p, **seed0})[k]) for k in point_fields)
+        for p in pts
+    }
+    seeds = {json.dumps(s) for s in spec.seeds}
+    varying = set(axes) | set(point_fields) | ({"seed"} if spec.seeds else set())
+    fixed = {k: v for k, v in ref.items() if k not in varying}
+    n = 0
+    for e in store.iter_entries():
+        c = e.meta["config"]
+        if not e.is_result or any(c.get(k) != v for k, v in fixed.items()):
+            continue
+        if set(c) != set(ref):
+            continue
+        if any(json.dumps(c[a]) not in vals for a, vals in axes.items()):
+            continue
+        if tuple(json.dumps(c[k]) for k in point_fields) not in point_sets:
+            continue
+        if spec.seeds and json.dumps(c["seed"]) not in seeds:
+            continue
+        n += 1
+    return n
 
 
 # ----------------------------------------------------------------------------- executors
@@ -264,34 +415,43 @@ def _resolve(runner: str) -> Callable:
 
 
 def run_one(
-    cfg: dict, root: str, versions: dict, runner: str = DEFAULT_RUNNER, force: bool = False
+    cfg: dict,
+    root: str,
+    versions: dict,
+    runner: str = DEFAULT_RUNNER,
+    force: bool = False,
+    code: str | None = None,
+    timeout: float | None = None,
 ) -> dict:
     """Run one configuration into the store (a worker's task); returns a small status record.
 
     ``outcome`` is ``done`` (computed and stored now), ``skipped`` (already stored) or ``failed``
-    (the run raised: ``error`` holds its type and message, ``traceback`` its last frames).
+    (the run raised: ``error`` holds its type and message, ``traceback`` its last frames). With
+    ``timeout`` (seconds) a run still going after that long raises ``TimeoutError`` (a failure);
+    the limit needs the main thread (serial and pool executors), dask worker threads ignore it.
     """
     t0 = time.perf_counter()
-    store = ResultStore(root, versions=versions)
+    store = ResultStore(root, versions=versions, code=code)
     key = store.key(cfg)
     rec = {"key": key, "config": cfg}
     try:
-        state, payload = store._load(key)
-        if state == "ok" and not force:
+        entry = store.read(cfg, key=key)
+        if entry.is_result and not force:
             return {
                 **rec,
                 "outcome": "skipped",
-                "status": payload[1]["result"]["status"],
+                "status": entry.meta["result"]["status"],
                 "seconds": time.perf_counter() - t0,
             }
         config = config_from_dict(cfg)
-        result = _resolve(runner)(config)
+        with _time_limit(timeout):
+            result = _resolve(runner)(config)
         store.put(config, result, sweep_runner=runner)
         return {
             **rec,
             "outcome": "done",
             "status": result.status,
-            "corrupt_before": state == "corrupt",
+            "corrupt_before": entry.state == "corrupt" or (entry.state == "ok" and not force),
             "seconds": time.perf_counter() - t0,
             "solve_seconds": float(result.stats.get("wall_seconds", 0.0)),
         }
@@ -306,15 +466,63 @@ def run_one(
         }
 
 
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """Raise ``TimeoutError`` in the main thread after ``seconds`` (no-op elsewhere or if None)."""
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise TimeoutError(f"configuration exceeded the time limit of {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def _one_line(s: str, limit: int = 300) -> str:
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
-def _worker_init() -> None:
-    # the parent handles Ctrl-C and shuts the pool down. (XLA flags are left alone: they are part
-    # of the persistent compilation cache's key, and changing them would recompile every solve.)
+def _worker_init(parent_pid: int | None = None) -> None:
+    """Pool worker set-up: ignore Ctrl-C (the parent shuts the pool down) and die with the parent.
+
+    On Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` makes the kernel kill the worker when its parent
+    dies (even by SIGKILL); elsewhere, or if that call fails, a daemon thread polls the parent
+    and exits the worker once it is gone. (XLA flags are left alone: they are part of the
+    persistent compilation cache's key, and changing them would recompile every solve.)
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent_pid is None:
+        return
+    ok = False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            ok = libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            ok = False
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+    if not ok:
+        import threading
+
+        def watch():
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True, name="gflab-parent-watch").start()
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -346,6 +554,8 @@ class SweepSummary:
     startup_seconds: float = 0.0
     solve_seconds: float = 0.0
     interrupted: bool = False
+    requeued: int = 0
+    warnings: list = field(default_factory=list)
     keys: list = field(default_factory=list)
 
     def to_json(self) -> dict:
@@ -368,6 +578,8 @@ class SweepSummary:
             ("executor", self.executor),
             ("store", self.store),
         ]
+        if self.requeued:
+            rows.append(("re-queued (worker died)", self.requeued))
         if self.interrupted:
             rows.append(("interrupted", "yes: rerun the same command to resume"))
         w = max(len(r[0]) for r in rows)
@@ -376,6 +588,7 @@ class SweepSummary:
             lines.append(f"failed {f['key'][:12]}  {f['error']}")
         if len(self.failures) > 10:
             lines.append(f"... {len(self.failures) - 10} more failures (see --json)")
+        lines += [f"warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -423,15 +636,22 @@ def run_sweep(
     runner: str = DEFAULT_RUNNER,
     force: bool = False,
     progress: Callable[[int, int, Counter], None] | None = None,
+    timeout: float | None = None,
 ) -> SweepSummary:
     """Run ``configs`` into ``store`` on ``executor``; returns the summary (also stored).
 
     Already stored entries are skipped (unless ``force``); corrupt ones are recomputed. Failures
-    are collected, never raised. SIGTERM or Ctrl-C raise :class:`SweepInterrupted` (carrying the
-    partial summary) after the executor has been shut down cleanly.
+    are collected, never raised. ``timeout`` (seconds) limits each configuration (serial and pool
+    executors). A ``local:N`` worker that dies re-queues the unfinished configurations on a fresh
+    pool (at most :data:`MAX_ATTEMPTS` tries each). SIGTERM or Ctrl-C raise
+    :class:`SweepInterrupted` (carrying the partial summary) after the executor has been shut
+    down cleanly. A store that cannot be written is refused (``GflabInputError``) only if there
+    is something to run; a finished read-only store reruns fine (nothing is written).
     """
     kind, arg = parse_executor(executor)
     _resolve(runner)  # fail early, in the parent, on a bad runner path
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < 1e9):
+        raise GflabInputError("timeout", "a number of seconds > 0", timeout)
     t0 = time.perf_counter()
     root = str(Path(store.root).resolve())
     # duplicates (e.g. a grid listing 1 and 1.0) are one entry: run once
@@ -442,8 +662,8 @@ def run_sweep(
     todo = []
     for key, d in unique.items():
         summary.keys.append(key)
-        state, payload = store._load(key)
-        if state == "ok" and not force:
+        entry = store.read(d, key=key)
+        if entry.is_result and not force:
             _collect(
                 summary,
                 counts,
@@ -451,11 +671,14 @@ def run_sweep(
                     "key": key,
                     "config": d,
                     "outcome": "skipped",
-                    "status": payload[1]["result"]["status"],
+                    "status": entry.meta["result"]["status"],
                 },
             )
         else:
             todo.append(d)
+    if todo:
+        store.require_writable()
+        store.clean_orphans()
     if progress:
         progress(len(dicts) - len(todo), len(dicts), counts)
 
@@ -464,28 +687,32 @@ def run_sweep(
         if progress:
             progress(summary.done + summary.skipped + summary.failed, len(dicts), counts)
 
+    job = (root, store.versions, runner, force, store.code, timeout)
     try:
         with _sigterm_raises():
             if todo:
                 if kind == "local" and arg == 1:
                     for d in todo:
-                        collect(run_one(d, root, store.versions, runner, force))
+                        collect(run_one(d, *job))
                 elif kind == "local":
-                    _run_pool(todo, root, store.versions, runner, force, arg, collect, summary)
+                    _run_pool(todo, job, arg, collect, summary)
                 else:
-                    _run_dask(
-                        kind, arg, todo, root, store.versions, runner, force, collect, summary
-                    )
+                    _run_dask(kind, arg, todo, job, collect, summary)
     except KeyboardInterrupt as e:
         summary.interrupted = True
         summary.seconds = time.perf_counter() - t0
         raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), summary) from None
     summary.seconds = time.perf_counter() - t0
-    store.put_record(
-        {"sweep": sweep_key(dicts)},
-        {},
-        {"summary": summary.to_json(), "failures": summary.failures},
-    )
+    record = {"summary": summary.to_json(), "failures": summary.failures}
+    rkey = {"sweep": sweep_key(dicts)}
+    if todo or not store.contains(rkey):
+        try:
+            store.put_record(rkey, {}, record)
+        except OSError as e:  # disk full, read-only: the results are stored, only this is lost
+            summary.warnings.append(
+                f"the sweep record could not be written ({e.strerror or type(e).__name__}); "
+                "results are stored, rerun to retry"
+            )
     return summary
 
 
@@ -505,46 +732,75 @@ def _collect(summary: SweepSummary, counts: Counter, rec: dict) -> None:
     summary.statuses[rec["status"]] = summary.statuses.get(rec["status"], 0) + 1
 
 
-def _lost(d: dict, root: str, versions: dict, exc: BaseException) -> dict:
-    key = ResultStore(root, versions=versions).key(d)
+def _lost(d: dict, job: tuple, exc: BaseException, attempts: int = 1) -> dict:
+    root, versions, _, _, code, _ = job
+    key = ResultStore(root, versions=versions, code=code).key(d)
     return {
         "key": key,
         "config": d,
         "outcome": "failed",
         "status": None,
-        "error": f"{type(exc).__name__}: worker lost ({_one_line(str(exc))})",
+        "error": f"{type(exc).__name__}: worker lost {attempts}x ({_one_line(str(exc))})",
         "traceback": "",
     }
 
 
-def _run_pool(todo, root, versions, runner, force, workers, collect, summary) -> None:
+MAX_ATTEMPTS = 3  # tries per configuration when its worker dies (pool re-queue)
+
+
+def _run_pool(todo, job, workers, collect, summary) -> None:
+    """``local:N``: a spawn pool; when a worker dies, unfinished configs go to a fresh pool."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    t0 = time.perf_counter()
-    # spawn, never fork: JAX is multithreaded and forking it can deadlock
-    pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(todo)),
-        mp_context=mp.get_context("spawn"),
-        initializer=_worker_init,
-    )
-    summary.startup_seconds = time.perf_counter() - t0
-    try:
-        pending = {pool.submit(run_one, d, root, versions, runner, force): d for d in todo}
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                d = pending.pop(fut)
-                try:
-                    collect(fut.result())
-                except BrokenProcessPool as e:
-                    collect(_lost(d, root, versions, e))
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    attempts = {i: 0 for i in range(len(todo))}
+    queue = list(range(len(todo)))
+    first = True
+    while queue:
+        t0 = time.perf_counter()
+        # spawn, never fork: JAX is multithreaded and forking it can deadlock
+        pool = ProcessPoolExecutor(
+            max_workers=min(workers, len(queue)),
+            mp_context=mp.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
+        if first:
+            summary.startup_seconds = time.perf_counter() - t0
+            first = False
+        broken: BaseException | None = None
+        requeue = []
+        try:
+            pending = {pool.submit(run_one, todo[i], *job): i for i in queue}
+            for i in queue:
+                attempts[i] += 1
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    i = pending.pop(fut)
+                    try:
+                        collect(fut.result())
+                    except BrokenProcessPool as e:
+                        broken = e
+                        requeue.append(i)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        queue = []
+        for i in sorted(requeue):
+            if attempts[i] < MAX_ATTEMPTS:
+                queue.append(i)
+            else:
+                collect(_lost(todo[i], job, broken, attempts[i]))
+        if queue:
+            summary.requeued += len(queue)
 
 
-def _run_dask(kind, arg, todo, root, versions, runner, force, collect, summary) -> None:
+class ExecutorLost(GflabInputError):
+    """The dask scheduler went away or never had workers (one line on the command line)."""
+
+
+def _run_dask(kind, arg, todo, job, collect, summary) -> None:
     import logging
 
     from distributed import Client, LocalCluster, as_completed
@@ -571,20 +827,55 @@ def _run_dask(kind, arg, todo, root, versions, runner, force, collect, summary) 
                 raise GflabInputError(
                     "executor", "a reachable dask scheduler", f"{arg} ({e})"
                 ) from None
+            wait_s = float(os.environ.get("GFLAB_DASK_WORKER_TIMEOUT", "60"))
+            try:
+                client.wait_for_workers(1, timeout=wait_s)
+            except (TimeoutError, OSError) as e:
+                raise ExecutorLost(
+                    "executor",
+                    f"a dask scheduler with workers (none joined {arg} within {wait_s:g} s; "
+                    "set GFLAB_DASK_WORKER_TIMEOUT to wait longer)",
+                    type(e).__name__,
+                ) from None
         summary.startup_seconds = time.perf_counter() - t0
         futures = {}
         for d in todo:
-            futures[client.submit(run_one, d, root, versions, runner, force, pure=False)] = d
+            futures[client.submit(run_one, d, *job, pure=False)] = d
+        lost = ExecutorLost(
+            "executor",
+            "a dask scheduler that stays reachable (finished results are stored; rerun to resume)",
+            f"{arg} lost",
+        )
         try:
             for fut in as_completed(futures):
                 try:
                     collect(fut.result())
-                except Exception as e:  # noqa: BLE001  (KilledWorker, lost connection, ...)
-                    collect(_lost(futures[fut], root, versions, e))
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as e:  # noqa: BLE001  (KilledWorker, lost connection, ...)
+                    if client.status not in ("running", "connecting") or _is_comm_loss(e):
+                        raise lost from None
+                    collect(_lost(futures[fut], job, e))
                 fut.release()
-        except BaseException:
-            client.cancel(list(futures))
+        except (KeyboardInterrupt, SystemExit, ExecutorLost):
+            with contextlib.suppress(BaseException):
+                client.cancel(list(futures))
             raise
+        except BaseException as e:  # the scheduler went away under as_completed itself
+            if _is_comm_loss(e) or client.status not in ("running", "connecting"):
+                raise lost from None
+            raise
+
+
+def _is_comm_loss(e: BaseException) -> bool:
+    import asyncio
+    from concurrent.futures import CancelledError
+
+    try:
+        from distributed.comm.core import CommClosedError
+    except ImportError:  # pragma: no cover
+        CommClosedError = OSError  # noqa: N806
+    return isinstance(e, (CancelledError, asyncio.CancelledError, CommClosedError, OSError))
 
 
 # ----------------------------------------------------------------------------- progress

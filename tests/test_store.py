@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from sims import DMFConfig, LoRAConfig, SimResult
-from sims.store import ResultStore
+import sims.store
+from sims.store import ResultStore, default_store_root, source_hash
+from theory._validate import GflabInputError
 
 VERSIONS = {"gflab": "0.1.0", "jax": "x", "diffrax": "y"}
 
@@ -86,49 +95,44 @@ def test_get_or_run_caches(tmp_path):
     np.testing.assert_array_equal(a.final["matrix"], b.final["matrix"])
 
 
-def test_crash_before_sidecar_leaves_no_visible_entry(tmp_path, monkeypatch):
-    """A crash between the npz and the sidecar (os.replace of the sidecar raising) leaves no entry:
-    `get` returns None, no temporary file is left behind, and `get_or_run` recomputes."""
+def test_crash_before_publish_leaves_no_visible_entry(tmp_path, monkeypatch):
+    """A crash before the entry folder is renamed into place leaves no entry and no temporary
+    folder: `get` returns None and `get_or_run` computes."""
     store = ResultStore(tmp_path, versions=VERSIONS)
-    real_replace = os.replace
+    real_rename = os.rename
 
-    def crash_on_sidecar(src, dst):
-        if str(dst).endswith(".json"):
-            raise OSError("simulated crash")
-        return real_replace(src, dst)
+    def crash(src, dst):
+        raise OSError("simulated crash")
 
-    monkeypatch.setattr(os, "replace", crash_on_sidecar)
+    monkeypatch.setattr(os, "rename", crash)
     with pytest.raises(OSError, match="simulated crash"):
         store.put(CFG, _result(CFG))
-    monkeypatch.setattr(os, "replace", real_replace)
-    assert store.get(CFG) is None and store.status(CFG) == "corrupt"
-    npz, side = store.paths(store.key(CFG))
-    assert not side.exists()
-    assert [p.name for p in npz.parent.iterdir()] == [npz.name]  # no temporary left over
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert store.get(CFG) is None and store.status(CFG) == "missing"
+    shard = store.entry_dir(store.key(CFG)).parent
+    assert list(shard.iterdir()) == []  # no temporary left over
     run = Counter()
     store.get_or_run(CFG, run)
-    assert run.calls == 1 and store.recomputed_corrupt == 1 and store.status(CFG) == "ok"
+    assert run.calls == 1 and store.status(CFG) == "ok"
 
 
-def test_crash_while_overwriting_keeps_old_entry_unreadable_not_wrong(tmp_path, monkeypatch):
-    """Overwriting an entry whose new sidecar never lands must not pair new arrays with the old
-    sidecar: the checksum catches the mismatch."""
+def test_crash_while_overwriting_keeps_the_old_entry(tmp_path, monkeypatch):
+    """Replacing an entry whose new folder never lands keeps the old, complete entry."""
     store = ResultStore(tmp_path, versions=VERSIONS)
     store.put(CFG, _result(CFG))
-    real_replace = os.replace
-    monkeypatch.setattr(
-        os,
-        "replace",
-        lambda s, d: (
-            (_ for _ in ()).throw(OSError("crash"))
-            if str(d).endswith(".json")
-            else real_replace(s, d)
-        ),
-    )
+    real_rename = os.rename
+
+    def crash_on_publish(src, dst):
+        if Path(src).name.startswith(".tmp."):
+            raise OSError(errno.EIO, "simulated crash")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", crash_on_publish)
     with pytest.raises(OSError):
         store.put(CFG, _result(CFG, scale=2.0))
-    monkeypatch.setattr(os, "replace", real_replace)
-    assert store.get(CFG) is None and store.status(CFG) == "corrupt"
+    monkeypatch.setattr(os, "rename", real_rename)
+    np.testing.assert_array_equal(store.get(CFG).final["matrix"], _result(CFG).final["matrix"])
+    assert [p.name for p in store.entry_dir(store.key(CFG)).parent.iterdir()] == [store.key(CFG)]
 
 
 def _corrupt(path, how):
@@ -149,6 +153,13 @@ def _corrupt(path, how):
         meta = json.loads(data)
         del meta["result"]
         path.write_text(json.dumps(meta))
+    elif how == "no-checksum":  # an edited value with the self-checksum removed
+        meta = json.loads(data)
+        meta["result"]["final"]["stable_rank"] = 42
+        del meta["sidecar_sha256"]
+        path.write_text(json.dumps(meta))
+    elif how == "only-npz-sha":
+        path.write_text(json.dumps({"npz_sha256": json.loads(data)["npz_sha256"]}))
     elif how == "bad-header":
         meta = json.loads(data)
         meta["result"] = {"config": {}}
@@ -168,6 +179,8 @@ def _corrupt(path, how):
         ("json", "not-a-dict"),
         ("json", "no-header"),
         ("json", "bad-header"),
+        ("json", "no-checksum"),
+        ("json", "only-npz-sha"),
     ],
 )
 def test_corruption_is_detected_and_recomputed(tmp_path, which, how):
@@ -198,3 +211,151 @@ def test_keys_change_with_config_and_versions(tmp_path):
     assert store.key(DMFConfig(depth=3, n=3, m=np.float64(3.0), alpha=1e-2, t1=1.0)) == k
     assert store.key(CFG) == k  # stable
     assert DMFConfig(depth=2, n=2, m=math.inf).to_dict()["m"] == "inf"
+
+
+# ----------------------------------------------------------------------------- issue 13.5 / 10.4
+
+
+def test_key_knows_the_code(tmp_path, monkeypatch):
+    """An entry computed by other code is never served: the key covers theory/ and sims/."""
+    store = ResultStore(tmp_path, versions=VERSIONS)
+    store.put(CFG, _result(CFG))
+    assert store.status(CFG) == "ok" and store.code == sims.store.code_hash()
+    side = json.loads(store.paths(store.key(CFG))[1].read_text())
+    assert side["code"] == store.code and side["git_revision"]  # the revision is kept too
+    monkeypatch.setattr(sims.store, "code_hash", lambda: "0" * 64)  # "the code was edited"
+    edited = ResultStore(tmp_path, versions=VERSIONS)
+    assert edited.key(CFG) != store.key(CFG)
+    assert edited.status(CFG) == "missing" and edited.get(CFG) is None
+    run = Counter(scale=5.0)
+    edited.get_or_run(CFG, run)
+    assert run.calls == 1  # recomputed, not served
+
+
+def test_editing_gradient_field_in_a_copy_changes_the_code_hash(tmp_path):
+    """The oracle is a byte-level edit of a copy of the source tree: one changed function body
+    gives another hash; an identical copy elsewhere gives the same hash (relative paths)."""
+    root = Path(sims.store.__file__).resolve().parent.parent
+    for d in ("theory", "sims"):
+        shutil.copytree(root / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
+    dirs = [tmp_path / "theory", tmp_path / "sims"]
+    assert source_hash(dirs) == sims.store.code_hash()
+    dmf = tmp_path / "theory" / "dmf.py"
+    text = dmf.read_text()
+    assert "def gradient_field" in text
+    dmf.write_text(text.replace("def gradient_field", "def gradient_field  ", 1))
+    assert source_hash(dirs) != sims.store.code_hash()
+    assert ResultStore(tmp_path, code=source_hash(dirs)).key(CFG) != ResultStore(tmp_path).key(CFG)
+
+
+@pytest.mark.parametrize("how", ["copy", "symlink"])
+def test_entry_of_another_config_is_not_served(tmp_path, how):
+    store = ResultStore(tmp_path, versions=VERSIONS)
+    other = CFG.replace(alpha=2e-2)
+    store.put(other, _result(other, scale=7.0))
+    src, dst = store.entry_dir(store.key(other)), store.entry_dir(store.key(CFG))
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dst) if how == "copy" else dst.symlink_to(src, target_is_directory=True)
+    assert store.status(CFG) == "corrupt" and store.get(CFG) is None
+    assert store.status(other) == "ok"
+
+
+def test_only_npz_sha_sidecar_is_recomputed_by_a_sweep(tmp_path):
+    """The sidecar `{"npz_sha256": ...}` alone raised KeyError on every rerun (issue 13.5)."""
+    from sims.sweep import run_sweep
+
+    cfg = DMFConfig(depth=2, n=2, m=3.0, alpha=1e-2, n_save=4)
+    store = ResultStore(tmp_path)
+    run_sweep([cfg], store)
+    side = store.paths(store.key(cfg))[1]
+    side.write_text(json.dumps({"npz_sha256": json.loads(side.read_text())["npz_sha256"]}))
+    s = run_sweep([cfg], store)
+    assert (s.done, s.failed, s.recomputed_corrupt) == (1, 0, 1) and store.status(cfg) == "ok"
+
+
+def test_concurrent_writers_readers_see_complete_entries_or_none(tmp_path):
+    """Two threads rewrite one key 30 times each (two different results) while a reader reads:
+    every read is a complete entry (one of the two) or none, never corrupt."""
+    store = ResultStore(tmp_path, versions=VERSIONS)
+    results = {1.0: _result(CFG, 1.0), 2.0: _result(CFG, 2.0)}
+    stop = threading.Event()
+    seen = []
+
+    def write(scale):
+        for _ in range(30):
+            ResultStore(tmp_path, versions=VERSIONS).put(CFG, results[scale])
+
+    def read():
+        while not stop.is_set():
+            e = store.read(CFG)
+            seen.append(e.state if e.state != "ok" else float(e.arrays["final__matrix"][0, 0]))
+
+    writers = [threading.Thread(target=write, args=(s,)) for s in results]
+    reader = threading.Thread(target=read)
+    reader.start()
+    for w in writers:
+        w.start()
+    for w in writers:
+        w.join()
+    stop.set()
+    reader.join()
+    firsts = {float(r.final["matrix"][0, 0]) for r in results.values()}
+    assert "corrupt" not in seen
+    assert set(seen) - {"missing"} <= firsts and len(seen) > 0
+    assert store.status(CFG) == "ok"
+    assert [p.name for p in store.entry_dir(store.key(CFG)).parent.iterdir()] == [store.key(CFG)]
+
+
+def test_orphans_of_a_killed_writer_are_cleaned(tmp_path):
+    """A real writer process SIGKILLed between its two files leaves a temporary folder and no
+    entry; `clean_orphans` removes exactly it (its process is gone)."""
+    root = Path(sims.store.__file__).resolve().parent.parent
+    code = (
+        "import os, signal, numpy as np, sims.store as s\n"
+        "real = s._fsync_write\n"
+        "def w(p, d):\n"
+        "    real(p, d); os.kill(os.getpid(), signal.SIGKILL)\n"
+        "s._fsync_write = w\n"
+        f"s.ResultStore({str(tmp_path)!r}).put_record({{'a': 1}}, {{'x': np.zeros(10**5)}}, {{}})\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    store = ResultStore(tmp_path)
+    orphans = [p for p in tmp_path.glob("*/.tmp.*")]
+    assert len(orphans) == 1 and store.status({"a": 1}) == "missing"
+    live = tmp_path / "ab" / f".tmp.{sims.store._host()}.{os.getpid()}.x"  # a live writer: kept
+    live.mkdir(parents=True)
+    count, nbytes = store.clean_orphans()
+    assert count == 1 and nbytes >= 8 * 10**5 and not orphans[0].exists() and live.exists()
+
+
+def test_empty_gflab_store_is_the_default(monkeypatch):
+    monkeypatch.setenv("GFLAB_STORE", "")
+    assert default_store_root() == Path(".gflab-cache/results")
+    monkeypatch.setenv("GFLAB_STORE", "/x/y")
+    assert default_store_root() == Path("/x/y")
+
+
+def test_unwritable_store_is_refused(tmp_path, monkeypatch):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(GflabInputError, match="store"):
+        ResultStore(f).require_writable()
+
+    def denied(*a, **k):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(sims.store.tempfile, "mkstemp", denied)  # chmod 555 (we may be root)
+    with pytest.raises(GflabInputError, match="Permission denied"):
+        ResultStore(tmp_path / "s").require_writable()
+
+
+def test_iter_entries_yields_verified_entries_only(tmp_path):
+    store = ResultStore(tmp_path, versions=VERSIONS)
+    k0 = store.put(CFG, _result(CFG))
+    k1 = store.put(CFG.replace(alpha=0.5), _result(CFG))
+    store.paths(k1)[0].write_bytes(b"broken")
+    assert [e.key for e in store.iter_entries()] == [k0] and sorted(store.keys()) == sorted(
+        [k0, k1]
+    )

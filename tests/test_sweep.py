@@ -37,6 +37,10 @@ from theory import closed_forms as CF
 from theory._validate import GflabInputError
 
 ROOT = Path(__file__).resolve().parent.parent
+# the fault runners (tests/sweep_faults.py) must import in subprocesses and dask workers too
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(ROOT / "tests"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
 SPEC = {
     "model": "dmf",
     "base": {"n": 2, "init": "mimic", "m": 3.0, "mask": "diagonal", "n_save": 8},
@@ -150,7 +154,9 @@ def test_executors_parse():
 
 
 def test_serial_sweep_matches_closed_form_resumes_and_records_failures(tmp_path):
-    spec = spec_from_dict({**SPEC, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"})
+    spec = spec_from_dict(
+        {**SPEC, "seeds": [0, 13], "runner": "sweep_faults:fail_on_seed"}, allow_import=True
+    )
     configs = spec.configs()
     store = ResultStore(tmp_path)
     s = run_sweep(configs, store, "local:1", runner=spec.runner)
@@ -197,16 +203,18 @@ def test_corrupted_and_truncated_entries_are_recomputed(tmp_path):
 
 def test_cli_sweep_json_dry_run_and_failure_exit(tmp_path, capsys):
     spec_file = tmp_path / "s.toml"
-    spec_file.write_text(
-        _toml({**SPEC, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"})
-    )
+    spec_file.write_text(_toml({**SPEC, "seeds": [0, 13], "runner": "sweep_faults:fail_on_seed"}))
     store = str(tmp_path / "store")
-    assert main(["sweep", str(spec_file), "--store", store, "--dry-run", "--json"]) == 0
+    argv = ["sweep", str(spec_file), "--store", store, "--allow-import"]
+    assert main([*argv[:4], "--json"]) == 2  # a runner outside the registry needs the flag
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["parameter"] == "runner" and "--allow-import" in err["allowed"]
+    assert main([*argv, "--dry-run", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"configurations": 8, "stored": 0, "to_run": 8}
-    assert main(["sweep", str(spec_file), "--store", store, "--json"]) == 1  # failures → exit 1
+    assert main([*argv, "--json"]) == 1  # failures → exit 1
     out = json.loads(capsys.readouterr().out)
     assert (out["done"], out["failed"], out["statuses"]) == (4, 4, {"converged": 4})
-    assert main(["sweep", str(spec_file), "--store", store]) == 1
+    assert main(argv) == 1
     table = capsys.readouterr().out
     assert "skipped (stored)   4" in table and "status converged   4" in table
     assert "deliberate failure" in table
@@ -221,10 +229,10 @@ def test_dask_executor_matches_serial(tmp_path):
 
     spec = {**SPEC, "grid": {"depth": [3], "alpha": [1e-2, 1e-1]}}
     configs = spec_from_dict(
-        {**spec, "seeds": [0, 13], "runner": "sims.sweep_faults:fail_on_seed"}
+        {**spec, "seeds": [0, 13], "runner": "sweep_faults:fail_on_seed"}, allow_import=True
     ).configs()
     serial = ResultStore(tmp_path / "serial")
-    run_sweep(configs, serial, "local:1", runner="sims.sweep_faults:fail_on_seed")
+    run_sweep(configs, serial, "local:1", runner="sweep_faults:fail_on_seed")
     expect = _values(serial, [c for c in configs if c.seed != 13])
 
     # a real cluster on loopback, reached through dask://HOST:PORT; workers write the store
@@ -238,7 +246,7 @@ def test_dask_executor_matches_serial(tmp_path):
     ) as cluster:
         address = cluster.scheduler_address.removeprefix("tcp://")
         remote = ResultStore(tmp_path / "dask")
-        s = run_sweep(configs, remote, f"dask://{address}", runner="sims.sweep_faults:fail_on_seed")
+        s = run_sweep(configs, remote, f"dask://{address}", runner="sweep_faults:fail_on_seed")
         assert (s.done, s.failed) == (2, 2)
         assert len(sweep_record(remote, configs)["failures"]) == 2
     _same(expect, _values(remote, [c for c in configs if c.seed != 13]))
@@ -283,6 +291,7 @@ def _start(spec_file: Path, store: Path, executor: str) -> subprocess.Popen:
             "--executor",
             executor,
             "--quiet",
+            "--allow-import",
         ],
         cwd=ROOT,
         env=env,
@@ -294,7 +303,7 @@ def _start(spec_file: Path, store: Path, executor: str) -> subprocess.Popen:
 
 def _wait_for_entries(store: Path, k: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 300  # a guard against hanging, not a timed assertion
-    while len(list(store.glob("*/*.json"))) < k:
+    while len(list(store.glob("*/*/meta.json"))) < k:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "sweep made no progress"
         time.sleep(0.1)
@@ -304,10 +313,10 @@ def _wait_for_entries(store: Path, k: int, proc: subprocess.Popen) -> None:
     ("sig", "executor"), [(signal.SIGTERM, "local:2"), (signal.SIGKILL, "local:1")]
 )
 def test_killed_sweep_resumes_without_lost_duplicated_or_corrupt_results(tmp_path, sig, executor):
-    spec = {**SPEC, "seeds": [0, 1, 2], "runner": "sims.sweep_faults:slow"}
+    spec = {**SPEC, "seeds": [0, 1, 2], "runner": "sweep_faults:slow"}
     spec_file = tmp_path / "s.toml"
     spec_file.write_text(_toml(spec))
-    configs = spec_from_dict(spec).configs()
+    configs = spec_from_dict(spec, allow_import=True).configs()
     clean = ResultStore(tmp_path / "clean")
     run_sweep(configs, clean)  # default runner: same results, no sleeping
     expect = _values(clean, configs)

@@ -2,7 +2,10 @@
 
 Each subcommand module defines ``register(subparsers)`` which adds its parser and sets
 ``func(args) -> int``. Bad input anywhere raises :class:`theory.GflabInputError`; ``main`` turns it
-into one line on stderr and exit code 2 (argparse's own errors too), never a traceback.
+into one line on stderr and exit code 2 (argparse's own errors too), never a traceback. An
+``OSError`` that escapes a command (a path that is a file, unwritable, a full disk) is one line and
+exit 2 as well. With ``--json`` anywhere on the command line, every such failure is printed on
+stdout as ``{"error": {"parameter", "message", "allowed"}}`` instead (still exit 2).
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import argparse
 import importlib
 import importlib.util
 import os
+import re
 import sys
+
+from gflab.cli._common import print_json_error, report_error
 
 SUBCOMMANDS = ("simulate", "check", "figures", "bench", "sweep", "bridge", "demo")
 
@@ -26,7 +32,14 @@ EPILOG = """examples:
 class CleanParser(argparse.ArgumentParser):
     """argparse that reports errors in one line (no usage dump) and exits with 2."""
 
+    json_errors = False  # set by `main` when --json is on the command line
+
     def error(self, message: str):  # noqa: D401
+        if CleanParser.json_errors:
+            m = re.match(r"argument ([^:]+): (.*)", message)
+            parameter = m.group(1).split("/")[-1].lstrip("-") if m else "arguments"
+            print_json_error(parameter, m.group(2) if m else message, "see --help")
+            self.exit(2)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -53,16 +66,28 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("MPLBACKEND", "Agg")
     from theory._validate import GflabInputError
 
+    raw = list(argv if argv is not None else sys.argv[1:])
+    as_json = "--json" in raw
+    CleanParser.json_errors = as_json
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(raw)
+    finally:
+        CleanParser.json_errors = False
     if not getattr(args, "command", None):
+        if as_json:
+            return report_error("", "COMMAND", "no command given", ", ".join(SUBCOMMANDS), True)
         parser.print_help()
         return 2
+    as_json = bool(getattr(args, "json", False)) or as_json
     try:
         return int(args.func(args) or 0)
     except GflabInputError as e:
-        print(f"gflab {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return report_error(args.command, e.parameter, str(e), e.allowed, as_json)
+    except OSError as e:
+        what = e.filename if e.filename is not None else ""
+        msg = f"{e.strerror or type(e).__name__}" + (f": {what}" if what else "")
+        return report_error(args.command, "path", msg, "a readable/writable path", as_json)
     except KeyboardInterrupt:
         print("gflab: interrupted", file=sys.stderr)
         return 130

@@ -43,3 +43,32 @@ def float_list(text: str) -> tuple[float, ...]:
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def print_json_error(parameter: str, message: str, allowed: str) -> None:
+    """``{"error": {"parameter", "message", "allowed"}}`` as one line on stdout."""
+    print_json({"error": {"parameter": parameter, "message": message, "allowed": allowed}})
+    sys.stdout.flush()
+
+
+def report_error(
+    command: str, parameter: str, message: str, allowed: str, as_json: bool = False
+) -> int:
+    """Print one failure: a JSON object on stdout (``as_json``) or one line on stderr.
+
+    Args:
+      command: the subcommand (``sweep``), named in the line.
+      parameter: the offending parameter (``store``, ``n``, ...).
+      message: the one-line message.
+      allowed: what would have been accepted.
+      as_json: print the JSON form (``--json`` was given).
+
+    Returns:
+      2, the exit code of every bad-input failure.
+    """
+    if as_json:
+        print_json_error(parameter, message, str(allowed))
+    else:
+        prefix = f"gflab {command}: error: " if command else "gflab: error: "
+        print(prefix + " ".join(str(message).split()), file=sys.stderr)
+    return 2

@@ -57,30 +57,62 @@ def register(sub) -> None:
         action="store_true",
         help="count configurations and stored entries; run nothing",
     )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time limit per configuration (a run past it is a failure; serial and local:N)",
+    )
+    p.add_argument(
+        "--allow-import",
+        action="store_true",
+        help="allow a spec runner outside the registered ones (imports and runs its module)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no table")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from sims.limits import format_bytes
     from sims.store import ResultStore
-    from sims.sweep import SweepInterrupted, load_spec, parse_executor, progress_bar, run_sweep
+    from sims.sweep import (
+        WARN_CONFIGS,
+        SweepInterrupted,
+        count_stored,
+        estimate,
+        load_spec,
+        parse_executor,
+        progress_bar,
+        run_sweep,
+    )
     from theory._validate import GflabInputError
 
     parse_executor(args.executor)  # validate flags before reading anything
-    spec = load_spec(args.spec)
-    configs = spec.configs()
+    if args.timeout is not None and not (0 < args.timeout < 1e9):
+        raise GflabInputError("timeout", "a number of seconds > 0", args.timeout)
+    spec = load_spec(args.spec, allow_import=args.allow_import)
     store = ResultStore(args.store)
     if store.root.exists() and not store.root.is_dir():
         raise GflabInputError("store", "a folder (or a path to create one)", str(store.root))
+    if spec.size >= WARN_CONFIGS:
+        est = estimate(spec)
+        print(
+            f"gflab sweep: warning: {est['configurations']:,} configurations: at least "
+            f"~{est['seconds_at_least'] / 3600:.1f} h serially and ~"
+            f"{format_bytes(est['store_bytes'])} in the store",
+            file=sys.stderr,
+        )
     if args.dry_run:
-        stored = sum(store.status(c) == "ok" for c in configs)
-        info = {"configurations": len(configs), "stored": stored, "to_run": len(configs) - stored}
+        stored = count_stored(spec, store)
+        info = {"configurations": spec.size, "stored": stored, "to_run": spec.size - stored}
         if args.json:
             print_json(info)
         else:
             print("  ".join(f"{k} {v}" for k, v in info.items()))
         return 0
+    configs = spec.configs()
     interactive = sys.stderr.isatty() and not args.quiet and not args.json
     try:
         summary = run_sweep(
@@ -90,6 +122,7 @@ def run(args) -> int:
             runner=spec.runner,
             force=args.force,
             progress=progress_bar() if interactive else None,
+            timeout=args.timeout,
         )
     except SweepInterrupted as e:
         s = e.summary
@@ -104,4 +137,6 @@ def run(args) -> int:
         print_json(summary.to_json())
     elif not args.quiet:
         print(summary.table())
+    elif summary.warnings:
+        print("\n".join(f"gflab sweep: warning: {w}" for w in summary.warnings), file=sys.stderr)
     return 1 if summary.failed else 0
