@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sims import DMFConfig, LoRAConfig, SimResult
 import sims.store
+from sims import DMFConfig, LoRAConfig, SimResult
 from sims.store import ResultStore, default_store_root, source_hash
 from theory._validate import GflabInputError
 
