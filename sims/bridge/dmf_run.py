@@ -9,10 +9,18 @@ full batch) through autograd. Target: a random rank-R matrix (:func:`theory.dmf.
 Plasticity switch (DESIGN §2.1 protocol): with ``pretrain_observed`` P < ``observed`` the first
 ``switch_step`` steps train on Ω1 ~ Bernoulli(P), then on Ω2 ~ Bernoulli(observed) ⊃ Ω1 (nested:
 both masks threshold the same uniform draws).
+
+Step size (issue 11): by default ``lr`` is derived from the problem, not fixed: ``1/λ`` with λ the
+top eigenvalue of the loss's Gauss-Newton Hessian at the balanced factorisation of the target
+(W_L = U Σ^{1/L}, W_i = Σ^{1/L}, W_1 = Σ^{1/L} Vᵀ), where the sharpness of the run is largest
+(at a small init it is ~0). GD on a quadratic is stable for lr < 2/λ, so the default is half the
+bound. It scales as n²/(L σ₁^{2−2/L}): the old fixed 20 was tuned for n = 100 (2/λ ≈ 23) and
+diverged for n ≤ 30 (2/λ ≈ 6 at n = 30).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -21,10 +29,58 @@ import numpy as np
 
 from sims.bridge._torch import import_torch, resolve_device, synchronize
 from sims.bridge.probes import DeepLinearProbe
+from sims.limits import require_fits
 from theory import dmf as D
 from theory._validate import GflabInputError, positive_int, positive_real, probability
 
-__all__ = ["BridgeDMFConfig", "run_dmf"]
+TARGET_SEED_OFFSET = 7919  # the target's seed is the run's seed + this (theory draws the same)
+
+__all__ = ["BridgeDMFConfig", "run_dmf", "gauss_newton_top_eigenvalue"]
+
+_STEP_BYTES = 256  # bytes kept per training step (one float64 loss tensor and its bookkeeping)
+
+
+def gauss_newton_top_eigenvalue(
+    target: np.ndarray, mask: np.ndarray, depth: int, iters: int = 60, seed: int = 0
+) -> float:
+    """Top eigenvalue of the Gauss-Newton Hessian of ℓ = Σ_Ω (W − W*)²/(2|Ω|) at the balanced
+    factorisation of ``target`` (power iteration on J^T P_Ω J / |Ω|).
+
+    Args:
+      target: W*, shape (n, n).
+      mask: Ω as 0/1, shape (n, n), not empty.
+      depth: L ≥ 2 factors.
+      iters: power iterations (converges geometrically; 60 is far past 1e-6 relative here).
+      seed: seed of the start vector.
+
+    Returns:
+      λ > 0 (GD on the loss is stable near the solution for lr < 2/λ).
+    """
+    n = target.shape[0]
+    U, s, Vt = np.linalg.svd(target)
+    r = s ** (1.0 / depth)
+    Ws = [np.diag(r) @ Vt] + [np.diag(r)] * (depth - 2) + [U @ np.diag(r)]
+    pre, suf = [], []
+    for i in range(depth):
+        P = np.eye(n)
+        for W in Ws[:i]:
+            P = W @ P
+        S = np.eye(n)
+        for W in Ws[i + 1 :]:
+            S = W @ S
+        pre.append(P)
+        suf.append(S)
+    count = float(mask.sum())
+    v = list(np.random.default_rng(seed).standard_normal((depth, n, n)))
+    lam = 0.0
+    for _ in range(iters):
+        norm = math.sqrt(sum(float((x * x).sum()) for x in v))
+        v = [x / norm for x in v]
+        residual = mask * sum(suf[i] @ v[i] @ pre[i] for i in range(depth)) / count
+        w = [suf[i].T @ residual @ pre[i].T for i in range(depth)]
+        lam = sum(float((a * b).sum()) for a, b in zip(w, v, strict=True))
+        v = w
+    return lam
 
 
 @dataclass(frozen=True)
@@ -37,7 +93,7 @@ class BridgeDMFConfig:
     observed: float = 0.2
     alpha: float = 1e-2
     steps: int = 2000
-    lr: float = 20.0
+    lr: float | None = None
     init: str = "gaussian"
     mask: str | None = None
     pretrain_observed: float | None = None
@@ -48,15 +104,22 @@ class BridgeDMFConfig:
     coupling_entries: int = 256
 
     def __post_init__(self):
-        positive_int("depth", self.depth)
+        positive_int("depth", self.depth, minimum=2)  # depth 1 has no factorisation to probe
         positive_int("n", self.n, minimum=2)
+        if self.mask is not None and (
+            not isinstance(self.mask, str) or self.mask.partition(":")[0] == "bernoulli"
+        ):
+            raise GflabInputError(
+                "mask", "diagonal, block:K or superdiag (Bernoulli: use observed)", self.mask
+            )
         positive_int("rank", self.rank)
         if self.rank > self.n:
             raise GflabInputError("rank", f"an integer in [1, n={self.n}]", self.rank)
         probability("observed", self.observed)
         positive_real("alpha", self.alpha)
         positive_int("steps", self.steps)
-        positive_real("lr", self.lr)
+        if self.lr is not None:
+            positive_real("lr", self.lr)
         positive_int("every", self.every)
         positive_int("coupling_entries", self.coupling_entries)
         if self.init not in D.INIT_NAMES or self.init == "mimic":
@@ -79,8 +142,33 @@ class BridgeDMFConfig:
         elif self.switch_step:
             raise GflabInputError("switch_step", "0 without --pretrain-observed", self.switch_step)
 
+    def require_fits(self) -> None:
+        """Refuse (before allocating) a run whose factors, probes or loss log cannot fit."""
+        factors = 8.0 * self.n * self.n * self.depth * 4  # params, grads, product, temporaries
+        logs = 8.0 * (self.steps / self.every + 1) * (self.n + 8)
+        require_fits("n", factors + 8.0 * (self.n + 8), self.n)
+        require_fits("steps", float(self.steps) * _STEP_BYTES + factors + logs, self.steps)
+
+    def target(self) -> np.ndarray:
+        """The rank-``rank`` target W* (n×n)."""
+        return D.lowrank_target(self.n, self.rank, seed=self.seed + TARGET_SEED_OFFSET)
+
+    @functools.cached_property
+    def resolved_lr(self) -> float:
+        """``lr``, or the derived default ``1/λ`` (half the GD stability bound; module doc)."""
+        if self.lr is not None:
+            return float(self.lr)
+        lam = max(
+            gauss_newton_top_eigenvalue(self.target(), M, self.depth)
+            for M in self.masks()
+            if M.sum() > 0
+        )
+        return 1.0 / lam
+
     def to_dict(self) -> dict:
-        return {"model_kind": "bridge-dmf", "normalisation": "half-mean", **asdict(self)}
+        d = asdict(self)
+        d["lr"] = self.resolved_lr
+        return {"model_kind": "bridge-dmf", "normalisation": "half-mean", **d}
 
     def masks(self) -> tuple[np.ndarray, np.ndarray]:
         """(Ω1, Ω2) as 0/1 float64 arrays; Ω1 = Ω2 without a plasticity switch."""
@@ -105,12 +193,13 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     ``stable_rank``, ``effective_rank``, ``balancedness``, ``balancedness_drift``,
     ``cross_coupling`` and ``test_error`` (relative error on the entries outside Ω2).
     """
+    cfg.require_fits()
     torch = import_torch()
     device = resolve_device(cfg.device)
     M1_np, M2_np = cfg.masks()
     if M2_np.sum() == 0:
         raise GflabInputError("observed", "a probability giving observed entries", cfg.observed)
-    target_np = D.lowrank_target(cfg.n, cfg.rank, seed=cfg.seed + 7919)
+    target_np = cfg.target()
     init = D.make_init(cfg.init, cfg.n, cfg.depth, cfg.alpha, seed=cfg.seed)
 
     def t(a):
@@ -120,7 +209,7 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     hidden = 1.0 - M2
     hidden_norm = float(torch.linalg.matrix_norm(hidden * target)) or 1.0
     Ws = [torch.nn.Parameter(t(w)) for w in init]
-    opt = torch.optim.SGD(Ws, lr=cfg.lr)
+    opt = torch.optim.SGD(Ws, lr=cfg.resolved_lr)
     probe = DeepLinearProbe(
         Ws, M2_np, every=cfg.every, coupling_entries=cfg.coupling_entries, seed=cfg.seed
     )
@@ -179,7 +268,7 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
             "lora": None,
             "factors": {
                 "class": "torch.optim.SGD",
-                "lr": cfg.lr,
+                "lr": cfg.resolved_lr,
                 "momentum": 0.0,
                 "weight_decay": 0.0,
             },

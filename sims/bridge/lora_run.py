@@ -26,6 +26,7 @@ from sims.bridge._torch import import_torch, resolve_device, synchronize
 from sims.bridge.data import TinyVocabulary, make_sentences
 from sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
 from sims.bridge.probes import LoRAProbe, equal_rate_spread, growth_fits
+from sims.limits import require_fits
 from theory._validate import GflabInputError, one_of, positive_int, positive_real
 
 __all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "minilm_path"]
@@ -33,6 +34,10 @@ __all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "min
 MODELS = ("minilm", "tiny")
 INITS = ("lora", "small-random", "exchanged")
 DEFAULT_LR = {"muon": 0.02, "spec-exact": 0.02, "adamw": 2e-3}
+#: hidden size and layer count per model: a LoRA rank above the hidden size adds nothing (the update
+#: s·B A of a d×d projection has rank ≤ d) and only allocates
+MODEL_SHAPES = {"tiny": (64, 2), "minilm": (384, 6)}
+_STEP_BYTES = 512  # bytes kept per training step (the loss log and its bookkeeping)
 TINY_BERT = dict(
     hidden_size=64,
     num_hidden_layers=2,
@@ -93,6 +98,23 @@ class BridgeLoRAConfig:
             )
         if self.burn_in is not None and (self.burn_in < 0 or self.burn_in >= self.steps):
             raise GflabInputError("burn_in", f"an integer in [0, steps={self.steps})", self.burn_in)
+        hidden, _ = MODEL_SHAPES[self.model]
+        if self.rank > hidden:
+            raise GflabInputError(
+                "rank",
+                f"an integer in [1, {hidden}] (the {self.model} model's hidden size)",
+                self.rank,
+            )
+
+    def require_fits(self) -> None:
+        """Refuse (before building the model) a run whose adapters, probes or logs cannot fit."""
+        hidden, layers = MODEL_SHAPES[self.model]
+        adapters = len(self.modules) * layers * self.rank * 2 * hidden
+        params = 4.0 * adapters * 4  # float32 weights, grads and two optimizer states
+        per_log = 8.0 * len(self.modules) * layers * (3 * self.rank + 8)
+        probes = per_log * (self.steps / self.every + 1)
+        require_fits("rank", params + per_log, self.rank)
+        require_fits("steps", float(self.steps) * _STEP_BYTES + params + probes, self.steps)
 
     @property
     def resolved_lr(self) -> float:
@@ -203,6 +225,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     ``growth_slopes``, ``growth_r2``, ``equal_rate_spread``), ``loss`` (every step),
     ``summary`` and ``timing``. Arrays are NumPy (see :func:`sims.bridge.record.to_json`).
     """
+    cfg.require_fits()
     torch = import_torch()
     from peft import LoraConfig, get_peft_model
 
