@@ -40,7 +40,7 @@ def run(args) -> int:
         for cid, c in reg.items():
             print(f"{cid:<7} [{c.paper}] {c.statement}")
         return 0
-    if args.beyond:
+    if args.beyond is not None:
         if args.beyond not in reg:
             raise GflabInputError("beyond", "one of " + ", ".join(reg), args.beyond)
         c = reg[args.beyond]
