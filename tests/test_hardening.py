@@ -286,6 +286,7 @@ def test_pool_workers_die_with_their_parent(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        proc.wait(timeout=30)
 
 
 def _cmd(pid: int) -> str:
