@@ -340,3 +340,59 @@ def test_dask_lost_scheduler_is_one_clear_error(tmp_path):
     finally:
         cluster.close()
     assert sum(store.status(c) == "ok" for c in configs) >= 1
+
+
+# ----------------------------------------------------------------------------- hypothesis
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_FUZZ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+class _NoTraining(Exception):
+    pass
+
+
+@_FUZZ
+@given(executor=_TEXT, timeout=_TEXT)
+def test_fuzz_sweep_flags_exit_0_or_json_error(executor, timeout, spec):
+    code, out, err = _run(
+        ["sweep", str(spec), "--executor", executor, "--timeout", timeout, "--dry-run", "--json"]
+    )
+    assert "Traceback" not in err
+    doc = json.loads(out)
+    assert (code, "configurations" in doc) == (0, True) or (code == 2 and "error" in doc)
+
+
+@_FUZZ
+@given(
+    depth=st.integers(-3, 4) | _TEXT,
+    seeds=_TEXT,
+    mask=st.sampled_from(["diagonal", "bernoulli:0.5", "block:2", "superdiag", "x"]),
+)
+def test_fuzz_bridge_dmf_inputs_refused_or_accepted_before_training(depth, seeds, mask, spec):
+    """Either a JSON error (exit 2) or the inputs reach training (stopped here by a marker):
+    nothing in between, and the accepted ones are valid (depth >= 2, distinct seeds >= 0)."""
+    from sims.bridge import dmf_run
+
+    real = dmf_run.import_torch
+    dmf_run.import_torch = lambda: (_ for _ in ()).throw(_NoTraining())
+    try:
+        argv = ["bridge", "dmf", "--n", "6", "--depth", str(depth), "--seeds", seeds, "--json"]
+        code, out, err = _run([*argv, "--mask", mask, "--no-store"])
+        accepted = False
+    except _NoTraining:
+        accepted = True
+    finally:
+        dmf_run.import_torch = real
+    if accepted:
+        vals = [int(x) for x in seeds.split(",") if x.strip()]
+        assert int(depth) >= 2 and len(set(vals)) == len(vals) and min(vals) >= 0
+        assert mask in ("diagonal", "block:2", "superdiag")
+    else:
+        assert code == 2 and "Traceback" not in err and "error" in json.loads(out)
