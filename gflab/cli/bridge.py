@@ -21,7 +21,7 @@ LORA_EXAMPLES = """examples:
 """
 
 DMF_EXAMPLES = """examples:
-  gflab bridge dmf --depth 3 --n 100 --rank 5 --observed 0.2 --alpha 1e-2 --steps 2000 --lr 20
+  gflab bridge dmf --depth 3 --n 100 --rank 5 --observed 0.2 --alpha 1e-2 --steps 2000
   gflab bridge dmf --depth 2 --pretrain-observed 0.1 --switch-step 1000 --steps 3000 --json
   gflab bridge dmf --depth 3 --n 20 --mask block:4 --lr 2 --alpha 1e-3 --init orthogonal
 """
