@@ -13,7 +13,7 @@ import importlib.util
 import os
 import sys
 
-SUBCOMMANDS = ("simulate", "check", "figures", "bench", "sweep", "bridge", "demo")
+SUBCOMMANDS = ("simulate", "check", "figures", "bench", "sweep", "bridge", "demo", "results")
 
 EPILOG = """examples:
   gflab simulate dmf --depth 3 --n 4 --init mimic --m 3 --alpha 1e-3 --mask diagonal --target ones --until-converged
