@@ -17,10 +17,13 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sims.store import ResultStore
 from theory._validate import GflabInputError
+
+if TYPE_CHECKING:
+    import pandas
 
 __all__ = ["MODELS", "cell_text", "results_records", "results_frame"]
 
@@ -126,7 +129,9 @@ def results_records(
     return [r for r in rows if model is None or r.get("model") == model]
 
 
-def results_frame(store: ResultStore | str | os.PathLike | None = None, model: str | None = None):
+def results_frame(
+    store: ResultStore | str | os.PathLike | None = None, model: str | None = None
+) -> pandas.DataFrame:
     """The stored results as a pandas DataFrame (one row per entry, indexed by store key).
 
     Args:
@@ -134,8 +139,8 @@ def results_frame(store: ResultStore | str | os.PathLike | None = None, model: s
         model: as in :func:`results_records`.
 
     Returns:
-        ``pandas.DataFrame`` with the columns of :func:`results_records` (index ``key``);
-        config fields that a model does not have are missing values (NaN/None).
+        The columns of :func:`results_records` (index ``key``); config fields that a model
+        does not have are missing values (NaN/None).
 
     Raises:
         ModuleNotFoundError: pandas is not installed (``results_records`` needs no pandas).
