@@ -69,6 +69,8 @@ def test_site_builds_strict(tmp_path):
     env = {
         **os.environ,
         "GFLAB_DOCS_EXECUTE": "false",
+        # its own notebook cache: sharing .cache/ would evict `make docs`'s executed notebooks
+        "GFLAB_DOCS_CACHE": str(tmp_path / "nbcache"),
         "NO_MKDOCS_2_WARNING": "1",
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
