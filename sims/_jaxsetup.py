@@ -1,12 +1,24 @@
-"""JAX configuration for gflab: float64 everywhere and the persistent compilation cache.
+"""JAX configuration for gflab: float64 everywhere and a persistent compilation cache that works.
 
-Imported by :mod:`sims` before anything is compiled. The cache lives in ``$GFLAB_JAX_CACHE``
-(default ``~/.cache/gflab/jax``); set ``GFLAB_JAX_CACHE=off`` to disable it.
+Imported by :mod:`sims` before anything is compiled (and before equinox is imported). The cache
+lives in ``$GFLAB_JAX_CACHE`` (default ``~/.cache/gflab/jax``); ``GFLAB_JAX_CACHE=off`` disables it.
+
+Why ``EQX_ON_ERROR=nan``: JAX never caches an executable that contains a host callback (its
+pointer differs in every process), and equinox's runtime checks (``eqx.error_if``, with the
+default ``EQX_ON_ERROR=raise``) are host callbacks. In gflab's compiled flow solve the only such
+checks are diffrax's two save-grid checks (``saveat.ts`` increasing and inside [t0, t1]): gflab
+solves with ``throw=False`` and reports every solver outcome as a status from ``sol.result``,
+which the setting does not touch. With ``nan`` those two checks return NaN instead of raising
+(the engine builds its grids itself), the executable has no callback, and a second process loads
+it from the cache (tests/test_compile_cache.py counts the hits). A user's own ``EQX_ON_ERROR``
+wins; so does importing equinox before :mod:`sims` (then :data:`EQX_MODE` says what is in force).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from pathlib import Path
 
 # gflab's matrices are small: XLA's multi-threaded Eigen pool adds only synchronisation, and on a
@@ -15,10 +27,19 @@ from pathlib import Path
 # keeps XLA's default.
 _flags = os.environ.get("XLA_FLAGS", "")
 if os.environ.get("GFLAB_XLA_THREADS", "single") != "multi" and "multi_thread_eigen" not in _flags:
-    _single = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    os.environ["XLA_FLAGS"] = f"{_flags} {_single}".strip()
+    os.environ["XLA_FLAGS"] = f"{_flags} --xla_cpu_multi_thread_eigen=false".strip()
+
+_EQX_ALREADY_IMPORTED = "equinox" in sys.modules
+os.environ.setdefault("EQX_ON_ERROR", "nan")
+EQX_MODE = (
+    "unknown (equinox was imported before sims)"
+    if _EQX_ALREADY_IMPORTED
+    else os.environ["EQX_ON_ERROR"]
+)
+"""The equinox runtime-error mode in force: ``nan`` makes the flow solves cacheable."""
 
 import jax  # noqa: E402
+import jax.monitoring  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -40,3 +61,49 @@ if CACHE_DIR is not None:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     except OSError:  # read-only home: run without the cache rather than fail
         CACHE_DIR = None
+
+
+# ----------------------------------------------------------------------------- cache accounting
+
+_CACHE_EVENTS = {
+    "/jax/compilation_cache/compile_requests_use_cache": "requests",
+    "/jax/compilation_cache/cache_hits": "hits",
+    "/jax/compilation_cache/cache_misses": "misses",
+}
+_counts = {"requests": 0, "hits": 0, "misses": 0, "backend_compiles": 0, "compile_seconds": 0.0}
+_lock = threading.Lock()
+
+
+def _on_event(name: str, **kwargs) -> None:
+    key = _CACHE_EVENTS.get(name)
+    if key is not None:
+        with _lock:
+            _counts[key] += 1
+
+
+def _on_duration(name: str, duration: float, **kwargs) -> None:
+    # recorded around every compile-or-load (a cache hit included): its time is what a process
+    # pays for compiling; minus the hits it counts what was really compiled
+    if name == "/jax/core/compile/backend_compile_duration":
+        with _lock:
+            _counts["backend_compiles"] += 1
+            _counts["compile_seconds"] += duration
+
+
+jax.monitoring.register_event_listener(_on_event)
+jax.monitoring.register_event_duration_secs_listener(_on_duration)
+
+
+def compile_counts() -> dict:
+    """This process's compilations so far, counted from jax.monitoring events.
+
+    Returns:
+        ``{"requests", "hits", "misses", "backend_compiles", "compiled", "compile_seconds"}``:
+        cache look-ups, persistent-cache hits and misses, compile-or-load calls of the backend,
+        ``compiled`` = backend_compiles − hits (executables actually built here, cache misses
+        and uncacheable ones alike), and the seconds spent in compile-or-load.
+    """
+    with _lock:
+        out = dict(_counts)
+    out["compiled"] = out["backend_compiles"] - out["hits"]
+    return out

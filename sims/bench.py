@@ -16,6 +16,17 @@ reach the same end state. Cases:
   loss (time rescaled by 1/|Ω|) stopped at the same MSE: vector-field evaluations and wall time.
 - ``compile``: first-call cost per distinct shape, and whether a second call with new values
   (initial factors, mask draw, tolerance) recompiles (counted JAX traces; must be 0).
+- ``flow_single_hybrid``: the same solve with the automatic Tsit5 → RKC2 solver
+  (:class:`sims.rkc.Tsit5RKC`) at ``rtol_hybrid``, same statistics, events and save grid, as ratios
+  against SciPy RK45 and against gflab's Tsit5 in the same rounds. Every single-solve case also
+  reports its end-state error against a DOP853 reference at rtol 1e-11.
+- ``lora_single`` / ``lora_single_hybrid``: LoRA SpecGF (DESIGN §2.2, β > 0) to ``lora_t1``, the
+  engine's Tsit5 path (:func:`sims.lora.solve_lora_from`) and the hybrid against SciPy RK45 on
+  the NumPy field (:func:`theory.lora.specgf_field`) at the same rtol/atol.
+- ``authors_protocol_*``: the [DMC] authors' protocol (baekrok/MC): GD with lr 0.2 on the loss
+  Σ_Ω R²/n², stopped when that loss < 1e-5 (checked before each step), n = 100, target U Vᵀ
+  with U, V ~ randn(n, 5), mask rand < 0.2, tied Gaussian init; against the flow of the same
+  loss stopped at the same loss (Tsit5 and the hybrid).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import diffrax
 import jax
 import jax.monitoring
 import jax.numpy as jnp
@@ -36,9 +48,12 @@ from scipy.integrate import solve_ivp
 
 import sims._jaxsetup as _jaxsetup
 from sims import engine
-from sims.config import DMFConfig
+from sims import lora as SL
+from sims.config import DMFConfig, LoRAConfig
 from sims.dmf import _args, _field, _monitor, _stats_fn, dmf_problem, solve_dmf_from
+from sims.rkc import Tsit5RKC, solver_counts
 from theory import dmf as T
+from theory import lora as TL
 
 __all__ = ["BenchSetup", "QUICK", "FULL", "run_bench", "agreement_tolerance"]
 
@@ -61,6 +76,22 @@ class BenchSetup:
     mse_tol: float = 1e-5
     gd_max_steps: int = 400_000
     seed: int = 0
+    # the hybrid's rtol on the DMF cases: the loosest that still ends at least as close to
+    # DOP853 as SciPy RK45 at ``rtol`` (measured at n = 30: 4.0e-9 vs 6.1e-9; 1e-7 gave 1.1e-8)
+    rtol_hybrid: float = 2e-8
+    lora_rows: int = 60
+    lora_cols: int = 70
+    lora_rank: int = 5
+    lora_svals: tuple = (1.0, 2.0, 4.0, 8.0, 16.0)
+    lora_beta: float = 1e-6
+    lora_t1: float = 6.0
+    lora_rtol: float = 1e-8
+    lora_atol: float = 1e-12
+    protocol_n: int = 100
+    protocol_depth: int = 3
+    protocol_alpha: float = 1e-2
+    protocol_seed: int = 80
+    protocol_max_steps: int = 400_000
 
     def config(self, **changes) -> DMFConfig:
         base = DMFConfig(
@@ -79,7 +110,20 @@ class BenchSetup:
 
 
 FULL = BenchSetup(n=30, t1=200.0, batch=32, compile_sizes=(10, 20, 30))
-QUICK = BenchSetup(n=8, t1=60.0, batch=4, compile_sizes=(8,), gd_max_steps=100_000)
+QUICK = BenchSetup(
+    n=8,
+    t1=60.0,
+    batch=4,
+    compile_sizes=(8,),
+    gd_max_steps=100_000,
+    lora_rows=12,
+    lora_cols=10,
+    lora_rank=3,
+    lora_svals=(1.0, 2.0, 4.0),
+    lora_beta=1e-3,
+    lora_t1=3.0,
+    protocol_n=20,
+)
 
 
 def agreement_tolerance(rtol: float, scale: float) -> float:
@@ -277,47 +321,6 @@ def _evals(raw) -> int:
 # ----------------------------------------------------------------------------- cases
 
 
-def _flow_single(setup: BenchSetup, repeats: int) -> tuple[dict, dict]:
-    cfg = setup.config()
-    factors, mask, target = dmf_problem(cfg)
-    counter = _counter()
-    clock = _Clock()
-    with counter:
-        clock.run(lambda: solve_dmf_from(cfg, factors, mask, target))
-    first = {"clock": clock, "traces": counter.traces, "xla_compiles": counter.compiles}
-    g_s, raw, b_s, ref = _pair(
-        lambda: solve_dmf_from(cfg, factors, mask, target),
-        lambda: _scipy_solve(factors, mask, target, setup.t1, setup.rtol, setup.atol),
-        repeats,
-    )
-    W = _final_product(raw)
-    scale = float(np.max(np.abs(W)))
-    diff = float(np.max(np.abs(W - ref["product"])))
-    case = _case(
-        "flow_single",
-        g_s,
-        "scipy solve_ivp RK45 (NumPy field)",
-        b_s,
-        n=setup.n,
-        depth=setup.depth,
-        t1=setup.t1,
-        rtol=setup.rtol,
-        atol=setup.atol,
-        compile_seconds=max(clock.wall - g_s.wall, 0.0),
-        first_call_seconds=clock.wall,
-        gflab_status=raw.status,
-        baseline_status=ref["status"],
-        gflab_steps=raw.steps,
-        gflab_rejected_steps=raw.rejected_steps,
-        gflab_field_evals=_evals(raw),
-        baseline_field_evals=ref["nfev"],
-        max_abs_diff=diff,
-        product_scale=scale,
-        agreement_tolerance=agreement_tolerance(setup.rtol, scale),
-    )
-    return case, first
-
-
 def _batch_inits(setup: BenchSetup):
     """``batch`` independent Gaussian inits (seeds 1000+i) for one mask and target."""
     inits = [
@@ -337,6 +340,23 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
     ts = np.linspace(0.0, setup.t1, cfg.n_save)
 
     def gflab(strategy):
+        if strategy == "hybrid_loop":  # a loop over one compiled hybrid solve
+            return [
+                _hybrid(
+                    _field,
+                    stats,
+                    _monitor,
+                    tuple(jnp.asarray(f) for f in init),
+                    args,
+                    t1=setup.t1,
+                    save_ts=ts,
+                    rtol=setup.rtol_hybrid,
+                    atol=setup.atol,
+                    tol=0.0,
+                    max_steps=cfg.max_steps,
+                )
+                for init in inits
+            ]
         return engine.solve_flow_batch(
             _field,
             stats,
@@ -356,15 +376,16 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
         return [_scipy_solve(f, mask, target, setup.t1, setup.rtol, setup.atol) for f in inits]
 
     # first calls: compile (vmap), warm-up (loop reuses the single solve's compiled function)
-    first = {strategy: _timed(lambda s=strategy: gflab(s))[0] for strategy in ("vmap", "loop")}
-    best = {"vmap": _Clock(), "loop": _Clock(), "scipy": _Clock()}
+    strategies = ("vmap", "loop", "hybrid_loop")
+    first = {strategy: _timed(lambda s=strategy: gflab(s))[0] for strategy in strategies}
+    best = {"vmap": _Clock(), "loop": _Clock(), "hybrid_loop": _Clock(), "scipy": _Clock()}
     raws = {}
-    for _ in range(repeats):  # one round: both strategies, then the SciPy batch, back to back
-        for strategy in ("vmap", "loop"):
+    for _ in range(repeats):  # one round: every strategy, then the SciPy batch, back to back
+        for strategy in strategies:
             raws[strategy] = best[strategy].run(lambda s=strategy: gflab(s))
         refs = best["scipy"].run(scipy_all)
     cases = []
-    for strategy in ("vmap", "loop"):
+    for strategy in strategies:
         rs = raws[strategy]
         Ws = [_final_product(r) for r in rs]
         diffs = [float(np.max(np.abs(W - ref["product"]))) for W, ref in zip(Ws, refs, strict=True)]
@@ -380,8 +401,10 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
                 n=setup.n,
                 t1=setup.t1,
                 rtol=setup.rtol,
+                gflab_rtol=setup.rtol_hybrid if strategy == "hybrid_loop" else setup.rtol,
+                speedup_cpu_vs_loop=best["loop"].cpu / best[strategy].cpu,
                 compile_seconds=max(first[strategy] - best[strategy].wall, 0.0)
-                if strategy == "vmap"
+                if strategy != "loop"
                 else 0.0,
                 gflab_statuses=sorted({r.status for r in rs}),
                 gflab_attempted_steps_min=min(steps),
@@ -427,17 +450,39 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
             factors, mask, target, setup.lr, scale, setup.mse_tol, setup.gd_max_steps
         )
 
-    first_s, _ = _timed(flow)
+    hybrid_args = _args(cfg, factors, mask, target)
+    hybrid_ts = np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, cfg.n_save - 1)])
+
+    def hybrid_flow():
+        return _hybrid(
+            _field,
+            _stats_fn(setup.n <= 50, False),
+            _monitor,
+            y0,
+            hybrid_args,
+            t1=horizon,
+            save_ts=hybrid_ts,
+            rtol=setup.rtol_hybrid,
+            atol=setup.atol,
+            tol=rel_tol,
+            max_steps=cfg.max_steps,
+        )
+
+    first = {"flow": _timed(flow)[0], "hybrid": _timed(hybrid_flow)[0]}
     _timed(gd_jit)
     cases = []
-    for name, baseline, label in (
-        ("flow_vs_gd_jit", gd_jit, "GD lr %g, jitted lax.while_loop"),
-        ("flow_vs_gd_numpy", gd_numpy, "GD lr %g, NumPy loop"),
+    for name, kind, baseline, label in (
+        ("flow_vs_gd_jit", "flow", gd_jit, "GD lr %g, jitted lax.while_loop"),
+        ("flow_vs_gd_numpy", "flow", gd_numpy, "GD lr %g, NumPy loop"),
+        ("flow_vs_gd_hybrid", "hybrid", gd_jit, "GD lr %g, jitted lax.while_loop"),
     ):
-        g_s, raw, b_s, (k, fs, e) = _pair(flow, baseline, repeats)
-        W = _final_product(raw)
+        g_s, raw, b_s, (k, fs, e) = _pair(
+            flow if kind == "flow" else hybrid_flow, baseline, repeats
+        )
+        W = T.product([np.asarray(f) for f in raw.final_state])
         R = mask * (W - target)
         flow_mse = float(np.sum(R * R) / n_obs)
+        evals = _evals(raw) if kind == "flow" else raw.counts["field_evals"]
         cases.append(
             _case(
                 name,
@@ -451,17 +496,18 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
                 flow_time=raw.final_time,
                 flow_time_in_gd_steps=raw.final_time / setup.lr,
                 flow_mse=flow_mse,
-                gflab_field_evals=_evals(raw),
+                solver="tsit5" if kind == "flow" else "tsit5-rkc2 (sims.rkc.Tsit5RKC)",
+                gflab_field_evals=evals,
                 gd_steps=k,
                 baseline_field_evals=k,
                 gd_mse=e,
                 gd_converged=bool(e < setup.mse_tol),
-                eval_ratio=k / _evals(raw),
+                eval_ratio=k / evals,
                 max_abs_diff_flow_vs_gd=float(np.max(np.abs(W - T.product(fs)))),
                 flow_test_rmse=_test_rmse(W, mask, target),
                 gd_test_rmse=_test_rmse(T.product(fs), mask, target),
                 product_scale=float(np.max(np.abs(W))),
-                compile_seconds=max(first_s - g_s.wall, 0.0),
+                compile_seconds=max(first[kind] - g_s.wall, 0.0),
             )
         )
     return cases
@@ -523,6 +569,509 @@ def _compile_case(setup: BenchSetup, first_single: dict) -> dict:
     )
 
 
+# ----------------------------------------------------------------------------- stabilised solves
+
+
+@jax.jit(static_argnames=("solver", "vector_field", "stats", "monitor", "max_steps"))
+def _stabilized_solve(
+    solver, vector_field, stats, monitor, y0, args, t1, save_ts, rtol, atol, tol, max_steps
+):
+    """The engine's flow solve (statistics at ``save_ts``, converged/diverged events, PI
+    controller 0.4/0.3) with another diffrax solver: the hybrid's counterpart of
+    ``sims.engine._flow_solve`` until the engine takes a solver object."""
+
+    def converged(t, y, args, **kw):
+        return monitor(y, args) <= tol
+
+    def diverged(t, y, args, **kw):
+        v = monitor(y, args)
+        return (v > 1e12) | ~jnp.isfinite(v)
+
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(vector_field),
+        solver,
+        jnp.zeros_like(t1),
+        t1,
+        None,
+        y0,
+        args,
+        saveat=diffrax.SaveAt(
+            subs=[diffrax.SubSaveAt(ts=save_ts, fn=stats), diffrax.SubSaveAt(t1=True)],
+            solver_state=True,
+        ),
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.4, icoeff=0.3),
+        event=diffrax.Event((converged, diverged)),
+        max_steps=max_steps,
+        throw=False,
+    )
+    conv, div = sol.event_mask
+    return dict(
+        y_final=jax.tree_util.tree_map(lambda x: x[-1], sol.ys[1]),
+        t_final=sol.ts[1][-1],
+        steps=sol.stats["num_accepted_steps"],
+        rejected=sol.stats["num_rejected_steps"],
+        converged=conv,
+        diverged=div,
+        state=sol.solver_state,
+    )
+
+
+@dataclass
+class _Stabilized:
+    """What a hybrid solve returns to the bench (the fields the Tsit5 cases use, plus counts)."""
+
+    final_state: tuple
+    final_time: float
+    status: str
+    steps: int
+    rejected_steps: int
+    counts: dict
+
+
+def _hybrid(field, stats, monitor, y0, args, *, t1, save_ts, rtol, atol, tol, max_steps):
+    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
+    out = _stabilized_solve(
+        Tsit5RKC(),
+        field,
+        stats,
+        monitor,
+        y0,
+        args,
+        f64(t1),
+        jnp.asarray(np.asarray(save_ts, dtype=np.float64)),
+        f64(rtol),
+        f64(atol),
+        f64(tol),
+        max_steps=int(max_steps),
+    )
+    out = jax.block_until_ready(out)
+    status = "converged" if bool(out["converged"]) else "diverged" if bool(out["diverged"]) else ""
+    t_final = float(out["t_final"])
+    if not status:
+        status = "t1_reached" if t_final >= float(t1) else "max_steps"
+    return _Stabilized(
+        final_state=tuple(np.asarray(x) for x in out["y_final"]),
+        final_time=t_final,
+        status=status,
+        steps=int(out["steps"]),
+        rejected_steps=int(out["rejected"]),
+        counts=solver_counts(out["state"]),
+    )
+
+
+def _hybrid_evals(raw: _Stabilized) -> dict:
+    """Work of a hybrid solve: field evaluations and JVPs in accepted steps, rejected steps."""
+    c = raw.counts
+    return {
+        "gflab_field_evals": c["field_evals"],
+        "gflab_jvps": c["jvps"],
+        "gflab_rkc_steps": c["rkc_steps"],
+        "gflab_tsit5_steps": c["tsit5_steps"],
+        "gflab_max_stages": c["max_stages"],
+        "gflab_rejected_steps": raw.rejected_steps,
+        "spectral_radius": c["rho"],
+    }
+
+
+def _dop853(rhs, y0: np.ndarray, t1: float) -> np.ndarray:
+    """Reference end state: SciPy DOP853 at rtol 1e-11 (atol 1e-16) on the NumPy field."""
+    sol = solve_ivp(rhs, (0.0, t1), y0, method="DOP853", rtol=1e-11, atol=1e-16)
+    return sol.y[:, -1]
+
+
+def _per_eval_seconds(fn: Callable, x, reps: int = 200) -> float:
+    """CPU seconds per call of ``fn(x)`` (best of 3 batches of ``reps``): the evaluation cost."""
+    fn(x)
+    best = math.inf
+    for _ in range(3):
+        c0 = time.process_time()
+        for _ in range(reps):
+            out = fn(x)
+        jax.block_until_ready(out)
+        best = min(best, (time.process_time() - c0) / reps)
+    return best
+
+
+def _field_costs(jax_field, numpy_field, y_jax, y_np) -> dict:
+    """Per-evaluation CPU cost of the JAX field (inside a compiled loop of 100) and NumPy's."""
+
+    @jax.jit
+    def hundred(y):
+        def body(_, y):
+            return jax.tree_util.tree_map(lambda a, b: a + 1e-300 * b, y, jax_field(0.0, y))
+
+        return jax.lax.fori_loop(0, 100, body, y)
+
+    return {
+        "jax_eval_seconds": _per_eval_seconds(hundred, y_jax, reps=5) / 100,
+        "numpy_eval_seconds": _per_eval_seconds(lambda y: numpy_field(0.0, y), y_np),
+    }
+
+
+def _triple(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """Best-of-``repeats`` clocks of several solves, all run back to back in each round."""
+    clocks = {k: _Clock() for k in fns}
+    outs: dict = {}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            outs[k] = clocks[k].run(fn)
+    return clocks, outs
+
+
+def _single_cases(
+    prefix: str,
+    problem: dict,
+    repeats: int,
+    baseline: str,
+    **common,
+) -> list[dict]:
+    """Tsit5 (the engine path), the hybrid and SciPy RK45 on one problem, timed back to back.
+
+    ``problem`` holds callables ``tsit5``, ``hybrid``, ``scipy`` (each → an end-state array),
+    ``ref`` (the DOP853 end state), ``scale`` and extra dict entries per solver.
+    """
+    first = {}
+    counter = _counter()
+    for k in ("tsit5", "hybrid"):
+        clock = _Clock()
+        with counter:
+            clock.run(problem[k])
+        first[k] = {"clock": clock, "traces": counter.traces, "xla_compiles": counter.compiles}
+    clocks, outs = _triple({k: problem[k] for k in ("tsit5", "hybrid", "scipy")}, repeats)
+    ref = problem["ref"]
+    end = {k: problem["end"](outs[k]) for k in outs}
+    err = {k: float(np.max(np.abs(end[k] - ref))) for k in end}
+    scale = float(np.max(np.abs(ref)))
+    cases = []
+    for k, name in (("tsit5", prefix), ("hybrid", prefix + "_hybrid")):
+        rtol = common["rtol"] if k == "tsit5" else common["rtol_gflab_hybrid"]
+        extra = problem["details"](k, outs[k])
+        cases.append(
+            _case(
+                name,
+                clocks[k],
+                baseline,
+                clocks["scipy"],
+                **{kk: v for kk, v in common.items() if kk != "rtol_gflab_hybrid"},
+                gflab_rtol=rtol,
+                solver="tsit5" if k == "tsit5" else "tsit5-rkc2 (sims.rkc.Tsit5RKC)",
+                compile_seconds=max(first[k]["clock"].wall - clocks[k].wall, 0.0),
+                first_call_seconds=first[k]["clock"].wall,
+                speedup_cpu_vs_tsit5=clocks["tsit5"].cpu / clocks[k].cpu,
+                gflab_end_error=err[k],
+                baseline_end_error=err["scipy"],
+                accuracy_at_least_baseline=bool(err[k] <= err["scipy"]),
+                max_abs_diff=float(np.max(np.abs(end[k] - end["scipy"]))),
+                product_scale=scale,
+                agreement_tolerance=agreement_tolerance(common["rtol"], scale),
+                baseline_field_evals=outs["scipy"]["nfev"],
+                **extra,
+                **problem.get("costs", {}),
+            )
+        )
+    return cases, first
+
+
+def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]:
+    """flow_single (Tsit5) and flow_single_hybrid on the bench's DMF problem."""
+    cfg = setup.config()
+    factors, mask, target = dmf_problem(cfg)
+    n, depth = setup.n, setup.depth
+    rhs = _flat_field(mask, target, depth, n)
+    y0_flat = np.concatenate([f.ravel() for f in factors])
+    y_ref = _dop853(rhs, y0_flat, setup.t1)
+    ref = T.product([y_ref[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)])
+    args = _args(cfg, factors, mask, target)
+    y0 = tuple(jnp.asarray(f) for f in factors)
+    ts = np.linspace(0.0, setup.t1, cfg.n_save)
+    stats = _stats_fn(n <= 50, False)  # the engine path saves W for n ≤ MATRIX_SAVE_MAX_N
+
+    def hybrid():
+        return _hybrid(
+            _field,
+            stats,
+            _monitor,
+            y0,
+            args,
+            t1=setup.t1,
+            save_ts=ts,
+            rtol=setup.rtol_hybrid,
+            atol=setup.atol,
+            tol=0.0,
+            max_steps=cfg.max_steps,
+        )
+
+    def end(out):
+        if isinstance(out, dict):
+            return out["product"]
+        return T.product([np.asarray(f) for f in out.final_state])
+
+    def details(kind, out):
+        if kind == "tsit5":
+            return {
+                "gflab_status": out.status,
+                "gflab_steps": out.steps,
+                "gflab_rejected_steps": out.rejected_steps,
+                "gflab_field_evals": _evals(out),
+            }
+        return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
+
+    field_costs = _field_costs(lambda t, y: _field(t, y, args), rhs, y0, y0_flat)
+    problem = {
+        "tsit5": lambda: solve_dmf_from(cfg, factors, mask, target),
+        "hybrid": hybrid,
+        "scipy": lambda: _scipy_solve(factors, mask, target, setup.t1, setup.rtol, setup.atol),
+        "ref": ref,
+        "end": end,
+        "details": details,
+        "costs": field_costs,
+    }
+    cases, first = _single_cases(
+        "flow_single",
+        problem,
+        repeats,
+        "scipy solve_ivp RK45 (NumPy field)",
+        n=n,
+        depth=depth,
+        t1=setup.t1,
+        rtol=setup.rtol,
+        atol=setup.atol,
+        rtol_gflab_hybrid=setup.rtol_hybrid,
+    )
+    return cases, first["tsit5"]
+
+
+def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
+    """lora_single (Tsit5) and lora_single_hybrid: LoRA SpecGF, β > 0, all at the same rtol."""
+    cfg = LoRAConfig(
+        rows=setup.lora_rows,
+        cols=setup.lora_cols,
+        rank=setup.lora_rank,
+        target_svals=tuple(setup.lora_svals),
+        flow="specgf",
+        beta=setup.lora_beta,
+        t1=setup.lora_t1,
+        rtol=setup.lora_rtol,
+        atol=setup.lora_atol,
+        converge_tol=1e-300,  # run to t1: every solver ends at the same time
+    )
+    A0, B0, Y, U, V = SL.lora_problem(cfg)
+    m, n, r = cfg.rows, cfg.cols, cfg.rank
+
+    def rhs(t, y):
+        A, B = y[: m * r].reshape(m, r), y[m * r :].reshape(r, n)
+        dA, dB = TL.specgf_field(A, B, Y, cfg.beta)
+        return np.concatenate([dA.ravel(), dB.ravel()])
+
+    y0_flat = np.concatenate([A0.ravel(), B0.ravel()])
+    y_ref = _dop853(rhs, y0_flat, cfg.t1)
+    ref = y_ref[: m * r].reshape(m, r) @ y_ref[m * r :].reshape(r, n)
+    args = SL._args(cfg, A0, B0, Y, U, V)
+    y0 = (jnp.asarray(A0), jnp.asarray(B0))
+    ts = np.linspace(0.0, cfg.t1, cfg.n_save)
+
+    def scipy_solve():
+        sol = solve_ivp(rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.rtol, atol=cfg.atol)
+        y = sol.y[:, -1]
+        P = y[: m * r].reshape(m, r) @ y[m * r :].reshape(r, n)
+        return {"product": P, "nfev": int(sol.nfev), "status": int(sol.status)}
+
+    def hybrid():
+        return _hybrid(
+            SL._specgf_field,
+            SL._stats,
+            SL._monitor,
+            y0,
+            args,
+            t1=cfg.t1,
+            save_ts=ts,
+            rtol=cfg.rtol,
+            atol=cfg.atol,
+            tol=cfg.converge_tol,
+            max_steps=cfg.max_steps,
+        )
+
+    def end(out):
+        if isinstance(out, dict):
+            return out["product"]
+        A, B = (np.asarray(x) for x in out.final_state)
+        return A @ B
+
+    def details(kind, out):
+        if kind == "tsit5":
+            return {
+                "gflab_status": out.status,
+                "gflab_steps": out.steps,
+                "gflab_rejected_steps": out.rejected_steps,
+                "gflab_field_evals": _evals(out),
+            }
+        return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
+
+    problem = {
+        "tsit5": lambda: SL.solve_lora_from(cfg, A0, B0, Y, U, V),
+        "hybrid": hybrid,
+        "scipy": scipy_solve,
+        "ref": ref,
+        "end": end,
+        "details": details,
+        "costs": _field_costs(lambda t, y: SL._specgf_field(t, y, args), rhs, y0, y0_flat),
+    }
+    return _single_cases(
+        "lora_single",
+        problem,
+        repeats,
+        "scipy solve_ivp RK45 (NumPy field)",
+        rows=m,
+        cols=n,
+        rank=r,
+        beta=cfg.beta,
+        t1=cfg.t1,
+        rtol=cfg.rtol,
+        atol=cfg.atol,
+        rtol_gflab_hybrid=cfg.rtol,
+    )[0]
+
+
+def _authors_problem(setup: BenchSetup):
+    """The [DMC] authors' problem (baekrok/MC): target U Vᵀ, U, V ~ randn(n, 5), mask rand < 0.2,
+    one Gaussian matrix for every factor (tied), α = ``protocol_alpha``, seed ``protocol_seed``."""
+    n = setup.protocol_n
+    rng = np.random.default_rng(setup.protocol_seed)
+    U, V = rng.standard_normal((n, 5)), rng.standard_normal((n, 5))
+    target = U @ V.T
+    mask = (rng.random((n, n)) < 0.2).astype(np.float64)
+    factors = T.gaussian_init(
+        n, setup.protocol_depth, setup.protocol_alpha, seed=setup.protocol_seed, tied=True
+    )
+    return factors, mask, target
+
+
+@jax.jit
+def _gd_authors_jit(factors, mask, target, lr, loss_tol, max_steps):
+    """GD on Σ_Ω R²/n² with step lr, the loss checked before every step (< loss_tol stops)."""
+    n2 = mask.shape[0] * mask.shape[1]
+
+    def loss(fs):
+        R = T.residual(list(fs), mask, target)
+        return jnp.sum(R * R) / n2
+
+    def cond(c):
+        k, _, e = c
+        return (e >= loss_tol) & (k < max_steps)
+
+    def body(c):
+        k, fs, _ = c
+        g = T.gradient_field(list(fs), mask, target)  # −∇(½ΣR²); ∇(ΣR²/n²) = −(2/n²)·g
+        fs = tuple(f + (2.0 * lr / n2) * x for f, x in zip(fs, g, strict=True))
+        return k + 1, fs, loss(fs)
+
+    return jax.lax.while_loop(cond, body, (jnp.asarray(0), factors, loss(factors)))
+
+
+def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
+    """GD (lr 0.2, loss Σ_Ω R²/n² < 1e-5 checked before each step) against the flow of the same
+    loss stopped at the same loss, Tsit5 and the hybrid (DESIGN §2.1's authors' protocol)."""
+    factors, mask, target = _authors_problem(setup)
+    n, lr, loss_tol = setup.protocol_n, 0.2, 1e-5
+    n2 = float(n * n)
+    loss_ref = max(0.5 * float(np.sum((mask * target) ** 2)), 1e-300)
+    # Σ_Ω R²/n² < loss_tol ⇔ ½Σ_Ω R² / loss_ref < loss_tol·n²/(2·loss_ref) (the engine's monitor,
+    # sum normalisation); one GD step of lr on Σ_Ω R²/n² is flow time 2·lr/n² on ½Σ_Ω R²
+    rel_tol = loss_tol * n2 / (2.0 * loss_ref)
+    time_per_step = 2.0 * lr / n2
+    horizon = time_per_step * setup.protocol_max_steps
+    cfg = DMFConfig(
+        depth=setup.protocol_depth,
+        n=n,
+        init="gaussian",
+        alpha=setup.protocol_alpha,
+        mask="bernoulli:0.2",
+        target="lowrank:5",
+        seed=setup.protocol_seed,
+        t1=None,
+        t_max=horizon,
+        converge_tol=rel_tol,
+        rtol=setup.rtol,
+        atol=setup.atol,
+    )
+    y0 = tuple(jnp.asarray(f) for f in factors)
+    mj, tj = jnp.asarray(mask), jnp.asarray(target)
+    args = _args(cfg, factors, mask, target)
+    ts = np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, cfg.n_save - 1)])
+
+    def gd():
+        k, fs, e = _gd_authors_jit(
+            y0,
+            mj,
+            tj,
+            jnp.asarray(lr),
+            jnp.asarray(loss_tol),
+            jnp.asarray(setup.protocol_max_steps),
+        )
+        return int(k), [np.asarray(f) for f in jax.block_until_ready(fs)], float(e)
+
+    def tsit5():
+        return solve_dmf_from(cfg, factors, mask, target)
+
+    def hybrid():
+        return _hybrid(
+            _field,
+            _stats_fn(n <= 50, False),
+            _monitor,
+            y0,
+            args,
+            t1=horizon,
+            save_ts=ts,
+            rtol=setup.rtol_hybrid,
+            atol=setup.atol,
+            tol=rel_tol,
+            max_steps=cfg.max_steps,
+        )
+
+    firsts = {k: _timed(f)[0] for k, f in (("gd", gd), ("tsit5", tsit5), ("hybrid", hybrid))}
+    clocks, outs = _triple({"gd": gd, "tsit5": tsit5, "hybrid": hybrid}, repeats)
+    k_gd, fs_gd, loss_gd = outs["gd"]
+    W_gd = T.product(fs_gd)
+    cases = []
+    for kind in ("tsit5", "hybrid"):
+        raw = outs[kind]
+        W = T.product([np.asarray(f) for f in raw.final_state])
+        R = mask * (W - target)
+        evals = _evals(raw) if kind == "tsit5" else raw.counts["field_evals"]
+        cases.append(
+            _case(
+                f"authors_protocol_{kind}",
+                clocks[kind],
+                "GD lr 0.2 on Σ_Ω R²/n², jitted, loss checked before each step",
+                clocks["gd"],
+                n=n,
+                depth=setup.protocol_depth,
+                alpha=setup.protocol_alpha,
+                seed=setup.protocol_seed,
+                loss_tol=loss_tol,
+                lr=lr,
+                solver="tsit5" if kind == "tsit5" else "tsit5-rkc2 (sims.rkc.Tsit5RKC)",
+                gflab_rtol=setup.rtol if kind == "tsit5" else setup.rtol_hybrid,
+                gflab_status=raw.status,
+                flow_time_in_gd_steps=raw.final_time / time_per_step,
+                flow_loss=float(np.sum(R * R) / n2),
+                gflab_field_evals=evals,
+                gd_steps=k_gd,
+                baseline_field_evals=k_gd,
+                gd_loss=loss_gd,
+                gd_converged=bool(loss_gd < loss_tol),
+                eval_ratio=k_gd / evals,
+                max_abs_diff_flow_vs_gd=float(np.max(np.abs(W - W_gd))),
+                flow_test_rmse=_test_rmse(W, mask, target),
+                gd_test_rmse=_test_rmse(W_gd, mask, target),
+                product_scale=float(np.max(np.abs(W))),
+                compile_seconds=max(firsts[kind] - clocks[kind].wall, 0.0),
+                speedup_cpu_vs_tsit5=clocks["tsit5"].cpu / clocks[kind].cpu,
+            )
+        )
+    return cases
+
+
 # ----------------------------------------------------------------------------- entry point
 
 
@@ -536,19 +1085,27 @@ def run_bench(
     """
     setup = QUICK if quick else FULL
     say = progress or (lambda s: None)
-    say(f"flow_single (n={setup.n}, depth={setup.depth}, t1={setup.t1:g})")
-    single, first = _flow_single(setup, repeats)
-    cases = [single]
+    say(f"flow_single (n={setup.n}, depth={setup.depth}, t1={setup.t1:g}; Tsit5, hybrid, SciPy)")
+    cases, first = _flow_single_all(setup, repeats)
+    say(f"lora_single ({setup.lora_rows}x{setup.lora_cols}, r={setup.lora_rank}, SpecGF)")
+    cases += _lora_single_all(setup, min(repeats, 2))
     say(f"flow_batch (batch={setup.batch})")
     cases += _flow_batch(setup, 1 if not quick else repeats)
     say(f"flow_vs_gd (mse < {setup.mse_tol:g}, lr {setup.lr:g})")
     cases += _flow_vs_gd(setup, repeats)
+    say(f"authors_protocol (n={setup.protocol_n}, GD lr 0.2 until Σ_Ω R²/n² < 1e-5)")
+    cases += _authors_protocol(setup, 1 if not quick else repeats)
     say("compile")
     cases.append(_compile_case(setup, first))
     return {
         "setup": {**asdict(setup), "quick": quick, "repeats": repeats},
         "machine": machine(),
         "cases": cases,
+        "compilation": {
+            **_jaxsetup.compile_counts(),
+            "cache_dir": _jaxsetup.CACHE_DIR,
+            "eqx_on_error": _jaxsetup.EQX_MODE,
+        },
     }
 
 

@@ -8,7 +8,7 @@ import sys
 from gflab.cli._common import print_json
 
 EXAMPLES = """examples:
-  gflab bench                 # full run (n = 30, batch of 32; several minutes on 2 cores)
+  gflab bench                 # full run (n = 30, batch of 32, LoRA 60x70; ~15 min on 2 cores)
   gflab bench --quick --json  # small sizes, seconds once compiled (the smoke test)
   gflab bench --repeats 5     # best of 5 back-to-back rounds per case
   gflab bench --include sweep,bridge   # also the sweep executors and the bridge probe overhead
@@ -22,9 +22,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="time gflab against SciPy/NumPy baselines",
-        description="Time gflab's compiled gradient-flow and GD solves against SciPy solve_ivp "
-        "and NumPy loops on deep matrix completion (DESIGN §2.1), check that both "
-        "reach the same end state, and report compile cost and recompiles.",
+        description="Time gflab's compiled gradient-flow and GD solves (Tsit5 and the automatic "
+        "Tsit5 -> RKC2 solver) against SciPy solve_ivp and NumPy loops on deep matrix "
+        "completion (DESIGN §2.1) and LoRA SpecGF (§2.2), check that they reach the same "
+        "end state (and its error against DOP853), and report compile cost, recompiles "
+        "and persistent-cache hits.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -108,21 +110,30 @@ def format_table(report: dict) -> str:
         f"machine: {m['cpu_count']} CPUs, jax {m['jax']} ({m['jax_backend']}), numpy {m['numpy']}, "
         f"scipy {m['scipy']}",
         "",
-        f"{'case':<18} {'gflab s':>9} {'baseline s':>11} {'speedup':>8} {'cpu speedup':>12}"
+        f"{'case':<24} {'gflab s':>9} {'baseline s':>11} {'speedup':>8} {'cpu speedup':>12}"
         "  baseline",
     ]
     for c in report["cases"]:
         lines.append(
-            f"{c['name']:<18} {c['gflab_seconds']:>9.4g} {c['baseline_seconds']:>11.4g} "
+            f"{c['name']:<24} {c['gflab_seconds']:>9.4g} {c['baseline_seconds']:>11.4g} "
             f"{c['speedup']:>7.3g}x {c['speedup_cpu']:>11.3g}x  {c['baseline']}"
         )
-        lines.append(" " * 19 + _details(c))
+        lines.append(" " * 25 + _details(c))
     lines += [
         "",
         "speedup = baseline / gflab wall seconds (best of the rounds, run back to back);",
         "cpu speedup uses this process's CPU seconds, which other jobs on a shared machine",
         "disturb less.",
     ]
+    comp = report.get("compilation")
+    if comp:
+        lines += [
+            "",
+            f"compilation in this process: {comp['requests']} cache look-ups, {comp['hits']} hits, "
+            f"{comp['misses']} misses, {comp['compiled']} executables built "
+            f"({comp['compile_seconds']:.3g} s in compile-or-load); cache "
+            f"{comp['cache_dir'] or 'off'}, EQX_ON_ERROR {comp['eqx_on_error']}",
+        ]
     if "sweep" in report:
         sw = report["sweep"]
         lines += ["", f"sweep of {sw['n_configs']} configurations (speedup vs the first executor):"]
@@ -144,11 +155,21 @@ def format_table(report: dict) -> str:
 
 def _details(c: dict) -> str:
     name = c["name"]
-    if name == "flow_single":
+    if name.startswith(("flow_single", "lora_single")):
+        jvps = f" + {c['gflab_jvps']} JVPs" if "gflab_jvps" in c else ""
         return (
-            f"evals {c['gflab_field_evals']} vs {c['baseline_field_evals']}; compile "
-            f"{c['compile_seconds']:.3g} s; max|ΔW| {c['max_abs_diff']:.2g} "
+            f"{c['solver']} rtol {c['gflab_rtol']:g}: evals {c['gflab_field_evals']}{jvps} vs "
+            f"{c['baseline_field_evals']}; end error vs DOP853 {c['gflab_end_error']:.2g} vs "
+            f"{c['baseline_end_error']:.2g}; cpu vs tsit5 {c['speedup_cpu_vs_tsit5']:.3g}x; "
+            f"compile {c['compile_seconds']:.3g} s; max|ΔW| {c['max_abs_diff']:.2g} "
             f"(tol {c['agreement_tolerance']:.2g})"
+        )
+    if name.startswith("authors_protocol"):
+        return (
+            f"{c['solver']}: flow {c['gflab_field_evals']} evals (≈ "
+            f"{c['flow_time_in_gd_steps']:.0f} GD steps) vs GD {c['gd_steps']} steps; loss "
+            f"{c['flow_loss']:.2g} / {c['gd_loss']:.2g}; cpu vs tsit5 "
+            f"{c['speedup_cpu_vs_tsit5']:.3g}x"
         )
     if name.startswith("flow_batch"):
         return (

@@ -1,0 +1,301 @@
+"""sims.rkc: RKC2 and the Tsit5 → RKC2 hybrid as diffrax solvers, against closed forms and SciPy.
+
+Oracles: the closed-form solution of a linear problem with a known real spectrum (order,
+stability, dense output, events); the Chebyshev closed form of RKC2's stability interval;
+SciPy's DOP853 at rtol 1e-11 on the two models (DMF gradient flow, LoRA SpecGF with β > 0).
+"""
+
+from __future__ import annotations
+
+import math
+
+import diffrax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+import pytest
+from scipy.integrate import solve_ivp
+
+from sims.rkc import (
+    RKC2,
+    TSIT5_REAL_STABILITY,
+    Tsit5RKC,
+    rkc_stability_bound,
+    rkc_stages_for,
+    solver_counts,
+    stabilized_solver,
+)
+from theory._validate import GflabInputError
+
+SOLVERS = {"rkc2": RKC2(), "tsit5-rkc2": Tsit5RKC()}
+
+
+# ----------------------------------------------------------------------------- a linear problem
+# y_i' = −λ_i (y_i − sin t) + cos t, y(0) = 1: y_i(t) = sin t + e^{−λ_i t}. The Jacobian is
+# −diag(λ): a real spectrum [−λ_max, −λ_min], like a gradient flow's; t enters the field, so the
+# stage times c_j are tested too.
+
+
+def _linear(lams):
+    lam = jnp.asarray(lams)
+
+    def f(t, y, args):
+        return -lam * (y - jnp.sin(t)) + jnp.cos(t)
+
+    def exact(t):
+        return np.sin(t) + np.exp(-np.asarray(lams) * t)
+
+    return f, exact
+
+
+def _solve(solver, f, t1, y0, *, controller, args=None, saveat=None, event=None, max_steps=200_000):
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(f),
+        solver,
+        0.0,
+        t1,
+        None,
+        y0,
+        args,
+        stepsize_controller=controller,
+        saveat=saveat or diffrax.SaveAt(t1=True, solver_state=True),
+        event=event,
+        max_steps=max_steps,
+    )
+
+
+def test_stability_bound_closed_form():
+    # β(s) = (2/3)(s² − 1)(1 − 2ε/15) + O(ε²) (Sommeijer et al. 1997 eq. 2.6), ε = 2/13: the
+    # neglected O(ε²) term is ≈ ε²·s²/90 ≈ 3e-4 s², i.e. well inside 1 % for every s
+    eps = 2.0 / 13.0
+    for s in (2, 3, 5, 10, 40, 200):
+        approx = (2.0 / 3.0) * (s * s - 1) * (1 - 2 * eps / 15)
+        assert float(rkc_stability_bound(s)) == pytest.approx(approx, rel=1e-2), s
+
+
+@pytest.mark.parametrize("h_rho", [0.0, 0.5, 1.9, 2.0, 5.0, 17.0, 100.0, 1e3, 3.3e4])
+def test_stage_rule_is_stable_and_near_minimal(h_rho):
+    s = int(rkc_stages_for(h_rho, 1000))
+    assert s >= 2
+    assert float(rkc_stability_bound(s)) >= h_rho  # stable
+    # one stage fewer would be (nearly) enough at most: the rule over-provisions by ≤ 1 stage
+    assert s == 2 or float(rkc_stability_bound(s - 2)) < h_rho
+
+
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_convergence_order_two(name):
+    # fixed steps h = 1/50 … 1/400 on a spectrum up to 20 (h·λ ≤ 0.4): RKC2 runs 2 stages, the
+    # hybrid (h·ρ < 3) runs Tsit5. The error of an order-p method scales as h^p: RKC2's fitted
+    # slope must lie in [1.8, 2.3] (measured 2.0); the hybrid's must be ≥ 1.8 (it is Tsit5 here).
+    f, exact = _linear([0.5, 3.0, 20.0])
+    y0 = jnp.ones(3)
+    hs, errs = [], []
+    for k in (50, 100, 200, 400):
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(f),
+            SOLVERS[name],
+            0.0,
+            1.0,
+            1.0 / k,
+            y0,
+            stepsize_controller=diffrax.ConstantStepSize(),
+            max_steps=1000,
+        )
+        hs.append(1.0 / k)
+        errs.append(float(jnp.max(jnp.abs(sol.ys[-1] - exact(1.0)))))
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    if name == "rkc2":
+        assert 1.8 <= slope <= 2.3, (slope, errs)
+    else:
+        assert slope >= 1.8, (slope, errs)
+
+
+def test_convergence_order_two_many_stages():
+    # the same with λ_max = 2e3, so that every step uses s ≥ 4 stages: the damped Chebyshev
+    # recurrence itself (not just the 2-stage case) is second order
+    f, exact = _linear([0.5, 3.0, 2e3])
+    y0 = jnp.ones(3)
+    hs, errs, stages = [], [], []
+    for k in (25, 50, 100, 200):
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(f),
+            RKC2(),
+            0.0,
+            1.0,
+            1.0 / k,
+            y0,
+            stepsize_controller=diffrax.ConstantStepSize(),
+            saveat=diffrax.SaveAt(t1=True, solver_state=True),
+            max_steps=1000,
+        )
+        hs.append(1.0 / k)
+        errs.append(float(jnp.max(jnp.abs(sol.ys[-1] - exact(1.0)))))
+        stages.append(solver_counts(sol.solver_state)["max_stages"])
+    assert min(stages) >= 4
+    slope = np.polyfit(np.log(hs), np.log(errs), 1)[0]
+    assert 1.7 <= slope <= 2.4, (slope, errs, stages)
+
+
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_stable_far_beyond_tsit5_bound(name):
+    # 50 eigenvalues log-spaced in [1, 1e4] to t = 5 at rtol 1e-6: Tsit5 needs ≥ 5·1e4/3.5 ≈ 14k
+    # steps (stability); the stabilised solvers must take steps with h·λ_max ≫ 3.5 and still be
+    # accurate. Error bound 10·rtol·max|y| (max|y| ≈ 1; the flow damps local errors; measured
+    # 7e-7).
+    lams = np.logspace(0, 4, 50)
+    f, exact = _linear(lams)
+    rtol = 1e-6
+    sol = _solve(
+        SOLVERS[name], f, 5.0, jnp.ones(50), controller=diffrax.PIDController(rtol=rtol, atol=1e-9)
+    )
+    err = float(jnp.max(jnp.abs(sol.ys[-1] - exact(5.0))))
+    assert err <= 10 * rtol, err
+    steps = int(sol.stats["num_accepted_steps"])
+    mean_h_rho = 5.0 / steps * lams.max()
+    assert mean_h_rho > 5 * TSIT5_REAL_STABILITY, (steps, mean_h_rho)
+    counts = solver_counts(sol.solver_state)
+    assert counts["rho"] == pytest.approx(1e4, rel=1e-3)  # power iteration found λ_max
+    assert counts["rkc_steps"] > 0.5 * steps
+
+
+def test_hybrid_starts_with_tsit5_and_switches_by_measurement():
+    # a non-stiff transient (accuracy-limited, h·ρ small) then stiffness: the hybrid must take
+    # both kinds of steps; a spectrum in [1, 20] to t = 0.5 at rtol 1e-10 never reaches h·ρ = 3
+    f, _ = _linear([1.0, 20.0])
+    sol = _solve(
+        Tsit5RKC(), f, 0.5, jnp.ones(2), controller=diffrax.PIDController(rtol=1e-10, atol=1e-12)
+    )
+    c = solver_counts(sol.solver_state)
+    assert c["rkc_steps"] == 0 and c["tsit5_steps"] > 0
+    f, _ = _linear([1.0, 1e3])
+    sol = _solve(
+        Tsit5RKC(), f, 20.0, jnp.ones(2), controller=diffrax.PIDController(rtol=1e-6, atol=1e-9)
+    )
+    c = solver_counts(sol.solver_state)
+    assert c["rkc_steps"] > 0 and c["tsit5_steps"] > 0
+
+
+@pytest.mark.parametrize("name", list(SOLVERS))
+def test_saveat_fn_and_event(name):
+    # dense output at 41 times through SaveAt(ts, fn) against the closed form (cubic Hermite
+    # interpolation error O(h⁴) per step, well inside 20·rtol here), and an event y_0 − sin t =
+    # e^{−λ₀t} crossing 1e-2, located by Newton on the dense output: t* = ln(100)/λ₀
+    lams = [0.5, 50.0, 5e3]
+    f, exact = _linear(lams)
+    rtol = 1e-7
+    ts = np.linspace(0.0, 4.0, 41)
+    sol = _solve(
+        SOLVERS[name],
+        f,
+        4.0,
+        jnp.ones(3),
+        controller=diffrax.PIDController(rtol=rtol, atol=1e-12),
+        saveat=diffrax.SaveAt(ts=ts, fn=lambda t, y, args: y[0]),
+    )
+    want = np.array([exact(t)[0] for t in ts])
+    assert np.max(np.abs(np.asarray(sol.ys) - want)) <= 20 * rtol
+    t_star = math.log(100.0) / lams[0]
+    event = diffrax.Event(
+        lambda t, y, args, **kw: y[0] - jnp.sin(t) - 1e-2,
+        root_finder=optx.Newton(rtol=1e-10, atol=1e-10),
+    )
+    sol = _solve(
+        SOLVERS[name],
+        f,
+        20.0,
+        jnp.ones(3),
+        controller=diffrax.PIDController(rtol=rtol, atol=1e-12),
+        saveat=diffrax.SaveAt(t1=True),
+        event=event,
+    )
+    # the located time inherits the state's error (≈ rtol) divided by |d/dt e^{−λ₀t}| = λ₀·1e-2
+    assert float(sol.ts[-1]) == pytest.approx(t_star, abs=100 * rtol / (lams[0] * 1e-2))
+
+
+def test_registry_names():
+    assert isinstance(stabilized_solver("tsit5"), diffrax.Tsit5)
+    assert isinstance(stabilized_solver("rkc2", safety=1.5), RKC2)
+    assert stabilized_solver("tsit5-rkc2", switch=2.5).switch == 2.5
+    with pytest.raises(GflabInputError, match="solver"):
+        stabilized_solver("rkc4")
+    # solvers are hashable (static jit arguments in the engine) and compare by value
+    assert hash(RKC2()) == hash(RKC2()) and RKC2() == RKC2()
+
+
+# ----------------------------------------------------------------------------- the two models
+
+
+def _dop853(rhs, y0, t1):
+    sol = solve_ivp(rhs, (0.0, t1), y0, method="DOP853", rtol=1e-11, atol=1e-16)
+    assert sol.status == 0
+    return sol.y[:, -1]
+
+
+def test_dmf_agrees_with_dop853():
+    # DMF gradient flow, bench-like (depth 3, Gaussian α = 1e-3, Bernoulli(0.3), rank-2 target)
+    # at n = 8 to t = 200, past the transient into the stability-limited plateau (276 of 971
+    # steps are RKC2 steps there, measured). The hybrid at
+    # rtol 1e-8 vs DOP853 at 1e-11: allowed 100·rtol·max(1, max|W|) (the flow contracts errors near
+    # its minimum, so the global error is a modest multiple of the local tolerance; the bench
+    # case at n = 30 measured 2.7e-9 = 0.27·rtol·max|W|)
+    from sims.bench import QUICK, _flat_field
+    from sims.dmf import _args, _field, dmf_problem
+    from theory import dmf as T
+
+    cfg = QUICK.config()
+    factors, mask, target = dmf_problem(cfg)
+    n, depth, t1, rtol = cfg.n, cfg.depth, 200.0, 1e-8
+    y_ref = _dop853(
+        _flat_field(mask, target, depth, n), np.concatenate([f.ravel() for f in factors]), t1
+    )
+    W_ref = T.product([y_ref[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)])
+    sol = _solve(
+        Tsit5RKC(),
+        _field,
+        t1,
+        tuple(jnp.asarray(f) for f in factors),
+        args=_args(cfg, factors, mask, target),
+        controller=diffrax.PIDController(rtol=rtol, atol=1e-14, pcoeff=0.4, icoeff=0.3),
+    )
+    W = T.product([np.asarray(x[-1]) for x in sol.ys])
+    scale = float(np.max(np.abs(W_ref)))
+    assert scale > 0.5  # the flow left its O(α) start: agreement is not trivial
+    assert float(np.max(np.abs(W - W_ref))) <= 100 * rtol * max(1.0, scale)
+    assert solver_counts(sol.solver_state)["rkc_steps"] > 0  # the stabilised part was exercised
+
+
+def test_lora_specgf_agrees_with_dop853():
+    # LoRA SpecGF (β = 1e-3 > 0, analytic field) from the LoRA init A(0) = 0, where ∇_B = 0 and
+    # the JVP of eigh at the degenerate Gram matrix is not finite (the finite-difference fallback
+    # of the power iteration is exercised). 12×10, r = 3, targets (1, 2, 4) to t = 3 (all modes
+    # arrive by t ≈ √s ≤ 2). Hybrid at rtol 1e-9 vs DOP853 at 1e-11 on the NumPy field
+    # (theory.lora.specgf_field): allowed 100·rtol·max(1, max|AB|), the reasoning of the DMF case.
+    from sims.config import LoRAConfig
+    from sims.lora import _args, _specgf_field, lora_problem
+    from theory import lora as L
+
+    cfg = LoRAConfig(rows=12, cols=10, rank=3, target_svals=(1.0, 2.0, 4.0), beta=1e-3, t1=3.0)
+    A0, B0, Y, U, V = lora_problem(cfg)
+    m, n, r, t1, rtol = cfg.rows, cfg.cols, cfg.rank, 3.0, 1e-9
+
+    def rhs(t, y):
+        A, B = y[: m * r].reshape(m, r), y[m * r :].reshape(r, n)
+        dA, dB = L.specgf_field(A, B, Y, cfg.beta)
+        return np.concatenate([dA.ravel(), dB.ravel()])
+
+    y_ref = _dop853(rhs, np.concatenate([A0.ravel(), B0.ravel()]), t1)
+    P_ref = y_ref[: m * r].reshape(m, r) @ y_ref[m * r :].reshape(r, n)
+    sol = _solve(
+        Tsit5RKC(),
+        _specgf_field,
+        t1,
+        (jnp.asarray(A0), jnp.asarray(B0)),
+        args=_args(cfg, A0, B0, Y, U, V),
+        controller=diffrax.PIDController(rtol=rtol, atol=1e-12, pcoeff=0.4, icoeff=0.3),
+    )
+    P = np.asarray(sol.ys[0][-1] @ sol.ys[1][-1])
+    scale = float(np.max(np.abs(P_ref)))
+    assert scale > 0.5
+    assert float(np.max(np.abs(P - P_ref))) <= 100 * rtol * max(1.0, scale)
+    c = solver_counts(sol.solver_state)
+    assert c["rkc_steps"] > 0 and math.isfinite(c["rho"]) and c["rho"] > 0
