@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gflab-installed
 export JAX_ENABLE_X64 := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup figures figures-fast test test-all lint bench clean
+.PHONY: setup figures figures-fast test test-all lint bench clean notebooks
 
 LOCKS := $(wildcard requirements/*.lock)
 
@@ -42,6 +42,11 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# the committed notebooks/*.ipynb (no outputs) are the jupytext pairs of notebooks/*.py: edit the
+# .py file, then regenerate (tests/test_notebooks.py checks that they match)
+notebooks: $(STAMP)
+	for f in notebooks/*.py; do $(VENV)/bin/jupytext --to ipynb -q "$$f"; done
 
 bench: $(STAMP)
 	$(VENV)/bin/gflab bench
