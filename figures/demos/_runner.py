@@ -306,6 +306,8 @@ class _Blitter:
 
     def update(self) -> bool:
         """Blit the animated artists; False (and a full draw is queued) without a background."""
+        if self.canvas.figure.canvas is not self.canvas:  # the window was closed
+            return False
         if self.background is None:
             self.canvas.draw_idle()
             return False
@@ -417,6 +419,7 @@ class Controller:
 
         self.blitter = _Blitter(fig.canvas)
         fig.canvas.mpl_connect("draw_event", self._on_first_draw)
+        fig.canvas.mpl_connect("close_event", lambda _event: self.close())
         self._debounce = fig.canvas.new_timer(interval=250)
         self._debounce.single_shot = True
         self._debounce.add_callback(self.request)
@@ -607,6 +610,10 @@ class Controller:
         return self._play
 
     def close(self) -> None:
+        """Stop the timers and the worker (a computation in flight finishes unseen)."""
+        for timer in (self._play, self._poll, self._debounce):
+            if timer is not None:
+                timer.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -159,7 +159,7 @@ class DepthDemo(Demo):
             f"mimic(α = {v['alpha']:.2g}, m = {v['m']:.3g}), n = {v['n']}, diagonal Ω",
             fontsize="medium",
         )
-        ax.legend(loc="center left", fontsize="small")
+        ax.legend(loc="lower right", fontsize="small")
         for k, axm in enumerate(self.ax_m):
             axm.clear()
             axm.set_xticks([])

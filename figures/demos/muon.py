@@ -161,7 +161,7 @@ class MuonDemo(Demo):
         ax.set_xlabel("σ / ‖G‖_F", fontsize="small")
         ax.set_ylabel("output singular value", fontsize="small")
         ax.set_title("NS is not the polar factor", fontsize="medium")
-        ax.legend(fontsize="x-small", loc="upper left")
+        ax.legend(fontsize="x-small", loc="lower right")
 
     def frame(self, data, u):
         lr = data["values"]["lr"]

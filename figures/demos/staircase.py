@@ -94,7 +94,7 @@ class StaircaseDemo(Demo):
         ax.set_xlabel("flow time t")
         ax.set_ylabel("d_i = u_iᵀ AB v_i")
         ax.set_title("gradient flow: largest first, with plateaus", fontsize="medium")
-        ax.legend(fontsize="small", loc="upper left")
+        ax.legend(fontsize="small", loc="center right")
         self.cursors["gf"] = ax.axvline(0.0, color="0.4", lw=1)
 
         ax = self.ax_sgf
