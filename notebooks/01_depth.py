@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -26,8 +26,9 @@
 # * L ≥ 3 conserves λ2^{−κ} − λ1^{−κ} (κ = (L−2)/L): as α → 0 the limit tends to rank one.
 
 # %%
-import matplotlib.pyplot as plt
+# %matplotlib inline
 import numpy as np
+from matplotlib.figure import Figure
 
 from figures import style
 from figures.demos.depth import reduced_trajectory
@@ -47,7 +48,8 @@ first = {L: reduced_trajectory(n, L, alpha, m) for L in depths}
 grid = np.geomspace(1e-3, 3 * max(r.t_converged for r in first.values()), 400)
 runs = {L: reduced_trajectory(n, L, alpha, m, times=grid) for L in depths}
 
-fig, ax = plt.subplots(figsize=(6.5, 4))
+fig = Figure(figsize=(6.5, 4))
+ax = fig.subplots()
 for i, (L, run) in enumerate(runs.items()):
     c = style.PALETTE[i]
     ax.plot(grid, run.offdiagonal, color=c, label=f"L = {L}")
@@ -57,7 +59,7 @@ ax.set_xlabel("flow time t")
 ax.set_ylabel("W₁₂(t)")
 ax.set_title(f"mimic(α = {alpha:g}, m = {m:g}), n = {n}; dashed: closed-form limits")
 ax.legend()
-fig  # noqa: B018  (displays the figure in Jupyter)
+fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %%
 offdiag_final = {L: float(run.offdiagonal[-1]) for L, run in runs.items()}
@@ -94,5 +96,13 @@ sim_vs_reduced_error = float(np.max(np.abs(res.series["matrix"] - reduced_W)))
 print(f"{res.status}; max |W_sim(t) − W_reduced(t)| over saved t: {sim_vs_reduced_error:.2e}")
 
 # %% [markdown]
-# Live version with sliders for depth, α, m and n: `gflab demo depth`
-# (headless: `gflab demo depth --save depth.gif`).
+# ## Interactive: the sliders of `gflab demo depth`
+# Sliders for depth L, α, m and n, and a time cursor. Each change calls the demo's own `compute`
+# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
+# The same in a window: `gflab demo depth`; a web page: `gflab demo depth --html depth.html`.
+
+# %%
+from figures.demos.widgets import demo_widget  # noqa: E402
+
+widget = demo_widget("depth")
+widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -23,8 +23,9 @@
 #   rate ≈ 1, so mode i arrives at t_i ≈ √s_i — the smallest first.
 
 # %%
-import matplotlib.pyplot as plt
+# %matplotlib inline
 import numpy as np
+from matplotlib.figure import Figure
 
 from figures import style
 from figures.demos.staircase import staircase_configs
@@ -40,7 +41,8 @@ gf, sgf = simulate_lora(gf_cfg), simulate_lora(sgf_cfg)
 print("targets", s, "| GF", gf.status, "| SpecGF", sgf.status)
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+fig = Figure(figsize=(10, 4))
+ax1, ax2 = fig.subplots(1, 2)
 for i in range(len(s)):
     c = style.PALETTE[i]
     ax1.plot(gf.times, gf.series["proxies"][:, i], color=c, label=f"s = {s[i]:.3g}")
@@ -50,7 +52,7 @@ ax1.set(xlabel="t", ylabel="d_i", title="gradient flow: largest first")
 ax2.set(xlabel="t", ylabel="√d_i", title=f"SpecGF (β = {beta:g}): equal rate, smallest first")
 ax1.legend()
 ax2.legend()
-fig  # noqa: B018  (displays the figure in Jupyter)
+fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %% [markdown]
 # ## Arrival times against the prediction t_i ≈ √(f s_i)
@@ -68,4 +70,15 @@ for i in range(len(s)):
 
 # %% [markdown]
 # Try a large β (say 1e-1): the small modes lag and the equal rate breaks (SGF-7).
-# Live version with sliders for β, γ and the targets: `gflab demo staircase`.
+
+# %% [markdown]
+# ## Interactive: the sliders of `gflab demo staircase`
+# Sliders for β, γ and the targets, and a time cursor. Each change calls the demo's own `compute`
+# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
+# The same in a window: `gflab demo staircase`; a web page: `gflab demo staircase --html staircase.html`.
+
+# %%
+from figures.demos.widgets import demo_widget  # noqa: E402
+
+widget = demo_widget("staircase")
+widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -23,6 +23,7 @@
 # a near rank-one completion. At depth ≥ 3 phase 1 is already near rank one, and both agree.
 
 # %%
+# %matplotlib inline
 from figures.demos.plasticity import plasticity_runs
 from theory import closed_forms as CF
 
@@ -46,12 +47,13 @@ print(np.round(phase1_matrix, 6))
 print("max deviation from the closed form:", np.max(np.abs(phase1_matrix - phase1_closed_form)))
 
 # %%
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from figures import style  # noqa: E402
 
 style.apply()
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+fig = Figure(figsize=(10, 3.8))
+axes = fig.subplots(1, 2, sharey=True)
 for ax, L in zip(axes, (2, 3), strict=True):
     for k, ls in (("resumed", "-"), ("scratch", "--")):
         r = results[L][k]
@@ -60,7 +62,16 @@ for ax, L in zip(axes, (2, 3), strict=True):
     ax.set(xscale="log", xlabel="phase-2 time t", title=f"depth {L}")
 axes[0].set_ylabel("stable rank")
 axes[0].legend()
-fig  # noqa: B018  (displays the figure in Jupyter)
+fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %% [markdown]
-# Live version with sliders for depth, α and m: `gflab demo plasticity`.
+# ## Interactive: the sliders of `gflab demo plasticity`
+# Sliders for depth, α and m, and a time cursor. Each change calls the demo's own `compute`
+# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
+# The same in a window: `gflab demo plasticity`; a web page: `gflab demo plasticity --html plasticity.html`.
+
+# %%
+from figures.demos.widgets import demo_widget  # noqa: E402
+
+widget = demo_widget("plasticity")
+widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -25,6 +25,7 @@
 # an equal push on every mode. With both factors Gaussian, exact SpecGD delays the smallest mode.
 
 # %%
+# %matplotlib inline
 import numpy as np
 
 from figures.demos.muon import TARGETS, muon_configs, ns_singular_value_map
@@ -55,19 +56,29 @@ for xi, yi in zip(x, ns_singular_value_map(x), strict=True):
     print(f"σ/‖G‖_F = {xi:7.4f}  →  {yi:.4f}")
 
 # %%
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from figures import style  # noqa: E402
 
 style.apply()
-fig, ax = plt.subplots(figsize=(5, 4))
+fig = Figure(figsize=(5, 4))
+ax = fig.subplots()
 hi = 1.2 * predicted.max()
 ax.plot([0, hi], [0, hi], "k:", lw=1)
 for (init, name), a in arrivals.items():
     ax.plot(predicted, a, "o-" if name == "SpecGD" else "s--", label=f"{name}, {init} init")
 ax.set(xlabel="predicted step √(f s_i)/η", ylabel=f"step where d_i = {fraction} s_i")
 ax.legend()
-fig  # noqa: B018  (displays the figure in Jupyter)
+fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %% [markdown]
-# Live version with sliders for η, γ, momentum and the init: `gflab demo muon`.
+# ## Interactive: the sliders of `gflab demo muon`
+# Sliders for η, γ, momentum and the init, and a time cursor. Each change calls the demo's own `compute`
+# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
+# The same in a window: `gflab demo muon`; a web page: `gflab demo muon --html muon.html`.
+
+# %%
+from figures.demos.widgets import demo_widget  # noqa: E402
+
+widget = demo_widget("muon")
+widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -126,10 +126,10 @@ def test_controller_drives_depth_demo_under_agg():
     assert {r.depth for r in ctl.data["runs"]} == {2, 3}
     assert ctl.playing and ctl.u == 0.0
     ctl.tick()
-    assert ctl.u == pytest.approx(1.0 / ctl.LOOP_FRAMES)
+    assert ctl.u == pytest.approx(1.0 / ctl.loop_frames)
     ctl.toggle()
     ctl.tick()
-    assert not ctl.playing and ctl.u == pytest.approx(1.0 / ctl.LOOP_FRAMES)
+    assert not ctl.playing and ctl.u == pytest.approx(1.0 / ctl.loop_frames)
     ctl.toggle()
     ctl.time_slider.set_val(0.5)  # grabbing the cursor pauses
     assert not ctl.playing and ctl.u == 0.5
@@ -220,6 +220,11 @@ def test_cli_mp4_without_ffmpeg(capsys, monkeypatch, tmp_path):
         ["demo", "depth", "--set", "beta=1"],
         ["demo", "depth", "--save", "x.png"],
         ["demo", "depth", "--save", "x.gif", "--frames", "0"],
+        ["demo", "depth", "--save", "x.gif", "--frames", "1000000000"],
+        ["demo", "depth", "--save", "x.gif", "--fps", "0"],
+        ["demo", "depth", "--save", "x.gif", "--dpi", "0"],
+        ["demo", "depth", "--fps", "0"],
+        ["demo", "depth", "--html", "x.html", "--save", "x.gif"],
     ],
 )
 def test_cli_bad_input_exits_2(capsys, argv):
@@ -292,11 +297,21 @@ def test_open_window_path_with_show_stubbed(monkeypatch):
     import matplotlib.pyplot as plt
 
     monkeypatch.setattr(_runner, "_startup_env", lambda name: "agg")
-    monkeypatch.setattr(plt, "show", lambda: plt.gcf().canvas.draw())  # starts the animation
+    started = {}
+    real_start = _runner.Controller.start
+
+    def start(self):
+        assert self.computing  # the window is up before the first computation has finished
+        started["ctl"] = self
+        return real_start(self)
+
+    monkeypatch.setattr(_runner.Controller, "start", start)
+    # plt.show: the GUI loop would poll the worker; here wait for it, then draw once
+    monkeypatch.setattr(plt, "show", lambda: (started["ctl"].wait(60), plt.gcf().canvas.draw()))
     try:
         ctl = demos.open_window(demos.get("depth"), {"n": 3})
-        assert ctl.animation is not None and ctl.values["n"] == 3
-        assert ctl.data["runs"][0].n == 3
+        assert ctl._play is not None and ctl.values["n"] == 3
+        assert ctl.data["runs"][0].n == 3 and not ctl.banner.get_visible()
     finally:
         plt.close("all")
         plt.switch_backend("agg")
@@ -312,3 +327,149 @@ def test_open_window_without_any_backend(monkeypatch):
             demos.open_window(demos.get("depth"))
     finally:
         plt.switch_backend("agg")
+
+
+# ----------------------------------------------------------------------------- lecture-ready
+
+
+@pytest.mark.parametrize("name", demos.DEMO_NAMES)
+def test_blitted_playback_equals_a_full_redraw(rendered, name):
+    """Playback redraws only the artists ``frame`` returns. Oracle: a full redraw of the same
+    state. Move the cursor from u = 0.1 to 0.7 by blitting, then redraw everything at 0.7: an
+    artist that ``frame`` changes but does not return would still show its u = 0.1 state in the
+    blitted image (it sits in the background captured at 0.1), so the two must match exactly
+    (Agg is deterministic and both draw in the same order)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rep = rendered[name]
+    fig = Figure(figsize=(8, 6), dpi=50)
+    canvas = FigureCanvasAgg(fig)
+    ctl = demos.Controller(demos.get(name), fig, rep.values, compute_now=False)
+    ctl._moving_cursor = True
+    ctl.time_slider.set_val(0.1)
+    ctl._apply(rep.data, 0.0)  # full draw at u = 0.1
+    ctl.time_slider.set_val(0.7)  # blitted
+    blitted = np.asarray(canvas.buffer_rgba()).copy()
+    canvas.draw()
+    full = np.asarray(canvas.buffer_rgba()).copy()
+    assert ctl.u == 0.7 and len(ctl.frame_seconds) == 1
+    assert np.array_equal(blitted, full)
+    canvas.draw()  # and the frame did change something: the cursor moved between 0.1 and 0.7
+    ctl.time_slider.set_val(0.1)
+    assert not np.array_equal(np.asarray(canvas.buffer_rgba()), full)
+    ctl.close()
+
+
+class _GatedDepth(type(demos.get("depth"))):
+    """The depth demo whose compute waits for a gate: a computation that is visibly in flight."""
+
+    def __init__(self):
+        import threading
+
+        self.gate = threading.Event()
+        self.computed: list[int] = []
+
+    def compute(self, **values):
+        assert self.gate.wait(60)
+        self.computed.append(values["depth"])
+        return super().compute(**values)
+
+
+def test_controller_computes_in_a_worker_thread():
+    from matplotlib.figure import Figure
+
+    demo = _GatedDepth()
+    fig = Figure(figsize=(8, 6))
+    ctl = demos.Controller(demo, fig, {"depth": 3}, compute_now=False)
+    ctl.request()  # returns at once: the GUI thread is free while the worker waits at the gate
+    assert ctl.computing and ctl.banner.get_visible()
+    assert "computing" in ctl.banner.get_text()
+    assert ctl.poll() is False and ctl.data is None
+    ctl.values["depth"] = 5  # the lecturer moves on before the first result
+    ctl.request()
+    demo.gate.set()
+    ctl.wait(timeout=60)
+    # depth 3 finished first but was superseded: only depth 5 is shown
+    assert demo.computed == [3, 5] and len(ctl.compute_seconds) == 1
+    assert {r.depth for r in ctl.data["runs"]} == {2, 5}
+    assert ctl.data["runs"][-1].offdiagonal[-1] == pytest.approx(
+        CF.mimic_limit(2, 5, 1e-3, 3.0).offdiagonal, rel=1e-7
+    )
+    assert not ctl.banner.get_visible() and not ctl.computing
+    ctl.close()
+
+
+def test_controller_reports_a_failed_compute_in_the_window():
+    from matplotlib.figure import Figure
+
+    demo = _GatedDepth()
+    demo.gate.set()
+    fig = Figure(figsize=(8, 6))
+    ctl = demos.Controller(demo, fig, compute_now=False)
+    ctl.demo = type("Broken", (), {"compute": lambda self, **v: 1 / 0, "params": demo.params})()
+    ctl.request()
+    ctl._future.exception(timeout=30)
+    assert ctl.poll() is False
+    assert ctl.banner.get_visible() and "could not compute" in ctl.banner.get_text()
+    ctl.close()
+
+
+def test_warm_covers_every_plasticity_depth(monkeypatch):
+    import figures.demos.plasticity as P
+
+    seen = []
+    monkeypatch.setattr(P.PlasticityDemo, "compute", lambda self, **v: seen.append(v["depth"]))
+    done = demos.warm(demos.get("plasticity"))
+    assert seen == [2, 3, 4] and [d["values"]["depth"] for d in done] == [2, 3, 4]
+    assert demos.get("staircase").warm_values() == [demos.get("staircase").defaults()]
+
+
+def test_plasticity_demo_runs_the_sims_protocol(monkeypatch):
+    """No second implementation: the demo's phases are sims.plasticity.simulate_plasticity's."""
+    import figures.demos.plasticity as P
+    import sims.plasticity as SP
+
+    calls = []
+    real = SP.simulate_plasticity
+
+    def spy(cfg, run=None):
+        calls.append(cfg)
+        return real(cfg, run)
+
+    monkeypatch.setattr(P, "simulate_plasticity", spy)
+    runs = P.plasticity_runs(2, 1e-2, 3.0)
+    assert len(calls) == 1 and calls[0].pretrain_mask == "diagonal" and calls[0].mask == "superdiag"
+    lim = CF.mimic_limit(4, 2, 1e-2, 3.0)
+    np.testing.assert_allclose(runs["phase1"].final["matrix"], lim.matrix(), atol=1e-6)
+
+
+def test_default_gif_is_projector_resolution(tmp_path):
+    rep = demos.render(demos.get("depth"), tmp_path / "d.gif", frames=1)
+    with Image.open(rep.path) as im:
+        assert im.size == (1920, 1080) == tuple(rep.size_px)
+
+
+def test_presentation_text_is_projector_sized():
+    from figures.demos._runner import PRESENT_DPI, PRESENT_FIGSIZE, demo_style
+
+    px = demo_style(PRESENT_FIGSIZE)["font.size"] * PRESENT_DPI / 72
+    # ≥ 24 px body text on a 1920 px wide frame (1/80 of the width: readable from the back)
+    assert round(PRESENT_FIGSIZE[0] * PRESENT_DPI) == 1920 and px >= 23.9
+    assert demo_style((11.0, 7.0))["font.size"] == pytest.approx(9.9)  # the window as before
+
+
+def test_gif_frames_that_cannot_fit_are_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("GFLAB_MAX_MEMORY", "64M")  # 100 frames of 1920x1080 RGBA need ~800 MiB
+    assert main(["demo", "depth", "--save", str(tmp_path / "x.gif"), "--frames", "100"]) == 2
+    err = capsys.readouterr().err
+    assert "--frames" in err and "GFLAB_MAX_MEMORY" in err and err.count("\n") == 1
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_cli_warm_json(capsys):
+    import json
+
+    assert main(["demo", "depth", "--warm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["demo"] == "depth" and len(out["computed"]) == 1

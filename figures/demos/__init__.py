@@ -9,7 +9,14 @@ from __future__ import annotations
 import importlib
 
 from figures.demos._base import Demo, Param
-from figures.demos._runner import Controller, RenderReport, display_problem, open_window, render
+from figures.demos._runner import (
+    Controller,
+    RenderReport,
+    display_problem,
+    open_window,
+    render,
+    warm,
+)
 from theory._validate import GflabInputError
 
 __all__ = [
@@ -20,6 +27,7 @@ __all__ = [
     "Controller",
     "RenderReport",
     "render",
+    "warm",
     "open_window",
     "display_problem",
 ]

@@ -125,10 +125,16 @@ class Demo:
         """Move the time cursor to fraction ``u`` ∈ [0, 1] of the run; return changed artists."""
         raise NotImplementedError
 
+    def warm_values(self) -> list[dict[str, Any]]:
+        """Parameter sets that between them use every compiled shape of ``compute`` (what
+        ``gflab demo NAME --warm`` computes once): by default the defaults alone, for demos
+        whose shapes never change with the sliders."""
+        return [self.defaults()]
+
     def caption(self, values: dict[str, Any]) -> str:
         """One line naming the parameter values (the headless render has no sliders)."""
         parts = [f"{p.label} = {p.format(values[p.name])}" for p in self.params]
-        return f"{self.title}:  " + ",  ".join(parts)
+        return ",  ".join(parts) + f"    (gflab demo {self.name})"
 
 
 def log_cursor(times, u: float) -> float:

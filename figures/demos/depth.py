@@ -143,7 +143,7 @@ class DepthDemo(Demo):
                 f"{name} = {lim:.3f}",
                 (data["times"][0], lim),
                 color=c,
-                fontsize=8,
+                fontsize="small",
                 xytext=(2, 3),
                 textcoords="offset points",
             )
@@ -156,9 +156,10 @@ class DepthDemo(Demo):
         ax.set_ylabel("off-diagonal entry W₁₂(t)   (target w* = 1)")
         v = data["values"]
         ax.set_title(
-            f"mimic(α = {v['alpha']:.2g}, m = {v['m']:.3g}), n = {v['n']}, diagonal Ω", fontsize=9
+            f"mimic(α = {v['alpha']:.2g}, m = {v['m']:.3g}), n = {v['n']}, diagonal Ω",
+            fontsize="medium",
         )
-        ax.legend(loc="center left", fontsize=8)
+        ax.legend(loc="lower right", fontsize="small")
         for k, axm in enumerate(self.ax_m):
             axm.clear()
             axm.set_xticks([])
@@ -173,7 +174,9 @@ class DepthDemo(Demo):
                     for i in range(run.n):
                         for j in range(run.n):
                             cells.append(
-                                axm.text(j, i, "", ha="center", va="center", fontsize=8, color="w")
+                                axm.text(
+                                    j, i, "", ha="center", va="center", fontsize="small", color="w"
+                                )
                             )
                 self.images.append((im, cells))
             else:
@@ -194,9 +197,9 @@ class DepthDemo(Demo):
                 c.set_text(f"{w:.2f}")
                 c.set_color("k" if w > 0.6 else "w")
             axm.set_title(
-                f"W(t), L = {run.depth}: stable rank {run.stable_rank[k]:.2f}", fontsize=8
+                f"W(t), L = {run.depth}: stable rank {run.stable_rank[k]:.2f}", fontsize="small"
             )
-            out += [dot, im, *cells]
+            out += [dot, im, *cells, axm.title]
         return out
 
 

@@ -126,8 +126,8 @@ class MuonDemo(Demo):
         ax.set_xlabel("η · step k  (≈ flow time)")
         ax.set_ylabel("√d_i")
         init = "LoRA: A(0) = 0 (PEFT's B = 0)" if v["init"] == "lora" else "both factors Gaussian"
-        ax.set_title(f"{init}, γ = {v['gamma']:.2g}, η = {lr:.3g}", fontsize=9)
-        ax.legend(fontsize=7.5, loc="lower right")
+        ax.set_title(f"{init}, γ = {v['gamma']:.2g}, η = {lr:.3g}", fontsize="medium")
+        ax.legend(fontsize="small", loc="lower right")
         self.cursor = ax.axvline(0.0, color="0.4", lw=1)
 
         ax = self.ax_arr
@@ -146,10 +146,10 @@ class MuonDemo(Demo):
                 label="SpecGD" if key == "specgd" else "Muon",
                 s=28,
             )
-        ax.set_xlabel(f"predicted step √({ARRIVAL_FRACTION:g}·s_i)/η", fontsize=8)
-        ax.set_ylabel(f"step where d_i = {ARRIVAL_FRACTION:g} s_i", fontsize=8)
-        ax.set_title("arrival: smaller first", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.set_xlabel(f"predicted step √({ARRIVAL_FRACTION:g}·s_i)/η", fontsize="small")
+        ax.set_ylabel(f"step where d_i = {ARRIVAL_FRACTION:g} s_i", fontsize="small")
+        ax.set_title("arrival: smaller first", fontsize="medium")
+        ax.legend(fontsize="x-small")
 
         ax = self.ax_ns
         ax.clear()
@@ -158,10 +158,10 @@ class MuonDemo(Demo):
         ax.axhspan(0.7, 1.2, color=style.PALETTE[2], alpha=0.15, label="[0.7, 1.2]")
         ax.axhline(1.0, color="0.5", lw=1, ls=":", label="polar factor")
         ax.set_xscale("log")
-        ax.set_xlabel("σ / ‖G‖_F", fontsize=8)
-        ax.set_ylabel("output singular value", fontsize=8)
-        ax.set_title("NS is not the polar factor", fontsize=9)
-        ax.legend(fontsize=6.5, loc="upper left")
+        ax.set_xlabel("σ / ‖G‖_F", fontsize="small")
+        ax.set_ylabel("output singular value", fontsize="small")
+        ax.set_title("NS is not the polar factor", fontsize="medium")
+        ax.legend(fontsize="x-small", loc="lower right")
 
     def frame(self, data, u):
         lr = data["values"]["lr"]

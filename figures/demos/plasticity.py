@@ -5,7 +5,7 @@ at depth 2) to convergence from ``mimic(α, m)``; phase 2 adds the superdiagonal
 and either resumes from phase 1's factors or starts again from the same init. Depth 2 resumed
 keeps the high-rank phase-1 solution (stable rank bounded away from 1, unobserved entries wrong)
 while from scratch it finds the rank-one completion; at depth ≥ 3 both end near rank one.
-Integrated with :func:`sims.dmf.solve_dmf_from` (Tsit5 + PID, float64, until converged).
+Integrated by :func:`sims.plasticity.simulate_plasticity` (Tsit5 + PID, float64, until converged).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import numpy as np
 
 from figures import style
 from figures.demos._base import Demo, Param, log_cursor
-from sims import DMFConfig, simulate_dmf
-from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from sims.plasticity import PlasticityConfig, simulate_plasticity
 from sims.result import SimResult
 from theory import dmf as T
 
@@ -26,24 +25,34 @@ PHASE1_MASK, PHASE2_MASK = "diagonal", "superdiag"
 
 
 def plasticity_runs(depth: int, alpha: float, m: float, n: int = N) -> dict[str, SimResult]:
-    """Phase 1 on Ω1; phase 2 on Ω2 resumed from phase 1's final factors, and from scratch."""
-    cfg1 = DMFConfig(
+    """Phase 1 on Ω1; phase 2 on Ω2 resumed from phase 1's final factors, and from scratch.
+
+    The protocol is :func:`sims.plasticity.simulate_plasticity` (one implementation for the demo,
+    ``gflab simulate dmf-plasticity`` and claim DMC-5).
+
+    Args:
+      depth: factors L.
+      alpha: init scale α of ``mimic(α, m)``.
+      m: mimic parameter.
+      n: matrix size (n × n all-ones target).
+
+    Returns:
+      ``{"phase1", "resumed", "scratch"}`` → :class:`~sims.result.SimResult` (series on
+      ``N_SAVE`` saved times each).
+    """
+    cfg = PlasticityConfig(
         depth=depth,
         n=n,
         init="mimic",
         m=m,
         alpha=alpha,
-        mask=PHASE1_MASK,
+        pretrain_mask=PHASE1_MASK,
+        mask=PHASE2_MASK,
         target="ones",
         n_save=N_SAVE,
     )
-    phase1 = simulate_dmf(cfg1)
-    cfg2 = cfg1.replace(mask=PHASE2_MASK)
-    _, mask2, target = dmf_problem(cfg2)
-    raw = solve_dmf_from(cfg2, phase1.final_state, mask2, target)
-    resumed = package_dmf(cfg2, raw, mask2, target)
-    scratch = simulate_dmf(cfg2)
-    return {"phase1": phase1, "resumed": resumed, "scratch": scratch}
+    res = simulate_plasticity(cfg)
+    return {"phase1": res.pretrain, "resumed": res.resumed, "scratch": res.scratch}
 
 
 def _on_grid(res: SimResult, grid: np.ndarray, key: str) -> np.ndarray:
@@ -66,6 +75,11 @@ class PlasticityDemo(Demo):
         Param("m", "mimic m", 1.5, 50.0, 10.0, "log"),
     )
     figsize = (11.0, 4.8)
+
+    def warm_values(self):
+        """One parameter set per depth: the factor count is the only shape the sliders change."""
+        d = {p.name: p for p in self.params}["depth"]
+        return [{**self.defaults(), "depth": L} for L in range(int(d.lo), int(d.hi) + 1)]
 
     def compute(self, depth, alpha, m):
         runs = plasticity_runs(depth, alpha, m)
@@ -113,16 +127,16 @@ class PlasticityDemo(Demo):
                 c, ls = styles[run]
                 ax.plot(grid, data["curves"][run][key], color=c, ls=ls, label=run)
                 self.dots.append((ax, run, key, ax.plot([], [], "o", color=c, ms=6)[0]))
-            ax.set_ylabel(label, fontsize=8)
+            ax.set_ylabel(label, fontsize="small")
             ax.set_xscale("log")
         p1 = data["runs"]["phase1"].final
         self.ax_rank.axhline(1.0, color="0.6", lw=0.8)
         self.ax_rank.set_title(
             f"phase 2 on Ω2 = diag + superdiag; phase 1 (Ω1 = diag) ended at stable rank "
             f"{p1['stable_rank']:.2f}",
-            fontsize=8.5,
+            fontsize="medium",
         )
-        self.ax_rank.legend(fontsize=7.5, loc="upper right")
+        self.ax_rank.legend(fontsize="small", loc="upper right")
         self.ax_err.set_xlabel("phase-2 flow time t (log scale)")
         self.ax_rank.tick_params(labelbottom=False)
         self.cursors = [
@@ -143,7 +157,7 @@ class PlasticityDemo(Demo):
                     "",
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize="x-small",
                     fontweight="bold" if obs[i, j] else "normal",
                 )
                 for i in range(N)
@@ -169,8 +183,8 @@ class PlasticityDemo(Demo):
                 c.set_text(f"{w:.2f}")
                 c.set_color("k" if w > 0.6 * im.norm.vmax else "w")
             sr = data["curves"][run]["stable_rank"][k]
-            axm.set_title(f"{run}: W(t), stable rank {sr:.2f} (bold: observed)", fontsize=8)
-            out += [im, *cells]
+            axm.set_title(f"{run}: W(t), stable rank {sr:.2f} (bold: observed)", fontsize="small")
+            out += [im, *cells, axm.title]
         return out
 
 

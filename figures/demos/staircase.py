@@ -18,7 +18,7 @@ from theory import closed_forms as CF
 
 __all__ = ["StaircaseDemo", "staircase_configs", "targets"]
 
-SIZE, RANK, N_SAVE = 8, 4, 160  # fixed shapes: slider moves never recompile
+SIZE, RANK, N_SAVE = 8, 4, 400  # fixed shapes: slider moves never recompile
 
 
 def targets(s_min: float, s_max: float) -> tuple[float, ...]:
@@ -93,8 +93,8 @@ class StaircaseDemo(Demo):
             self.dots["gf"].append(ax.plot([], [], "o", color=c, ms=6)[0])
         ax.set_xlabel("flow time t")
         ax.set_ylabel("d_i = u_iᵀ AB v_i")
-        ax.set_title("gradient flow: largest first, with plateaus", fontsize=9)
-        ax.legend(fontsize=7.5, loc="upper left")
+        ax.set_title("gradient flow: largest first, with plateaus", fontsize="medium")
+        ax.legend(fontsize="small", loc="center right")
         self.cursors["gf"] = ax.axvline(0.0, color="0.4", lw=1)
 
         ax = self.ax_sgf
@@ -102,7 +102,7 @@ class StaircaseDemo(Demo):
         res = data["sgf"]
         root = np.sqrt(np.maximum(res.series["proxies"], 0.0))
         t = res.times
-        ax.plot(t, t, color="0.5", ls="--", lw=1, label="√d = t (equal rate)")
+        ax.plot(t, t, color="k", ls="--", lw=1, zorder=3, label="√d = t (equal rate)")
         for i, c in enumerate(colors):
             ax.plot(t, root[:, i], color=c)
             ti = float(CF.specgf_arrival_time(s[i]))
@@ -112,8 +112,10 @@ class StaircaseDemo(Demo):
         ax.set_ylim(-0.05 * np.sqrt(s[-1]), 1.15 * np.sqrt(s[-1]))
         ax.set_xlabel("flow time t")
         ax.set_ylabel("√d_i")
-        ax.set_title(f"spectral GF (β = {data['values']['beta']:.2g}): smallest first", fontsize=9)
-        ax.legend(fontsize=7.5, loc="lower right")
+        ax.set_title(
+            f"spectral GF (β = {data['values']['beta']:.2g}): smallest first", fontsize="medium"
+        )
+        ax.legend(fontsize="small", loc="lower right")
         self.cursors["sgf"] = ax.axvline(0.0, color="0.4", lw=1)
 
     def frame(self, data, u):

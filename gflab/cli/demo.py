@@ -1,8 +1,10 @@
-"""``gflab demo``: lecture demos, live (sliders, play/pause) or rendered headless to GIF/MP4."""
+"""``gflab demo``: lecture demos, live (sliders, play/pause), rendered headless to GIF/MP4, or
+written as one self-contained HTML page with a precomputed slider grid."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from gflab.cli._common import print_json
@@ -12,11 +14,14 @@ EXAMPLES = """examples:
   gflab demo --list
   gflab demo depth                                  # live window: sliders for depth, alpha, m, n
   gflab demo depth --set depth=4 --set alpha=1e-4   # start the sliders elsewhere
-  gflab demo staircase --save staircase.gif --frames 60
-  gflab demo muon --set init=gaussian --save muon.gif
+  gflab demo staircase --warm                       # before the lecture: compile every shape
+  gflab demo staircase --present                    # 1920x1080, projector-sized text
+  gflab demo staircase --save staircase.gif --frames 60   # 1920x1080 GIF
+  gflab demo muon --set init=gaussian --save muon.gif --dpi 60
   gflab demo plasticity --save plasticity.mp4       # mp4 needs ffmpeg
+  gflab demo depth --html depth.html                # one file, opens in any browser, no network
 
-Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) only --save works.
+Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) --save, --html and --warm work.
 """
 
 
@@ -42,10 +47,37 @@ def register(sub) -> None:
         "--save", metavar="FILE", help="render headless into FILE.gif (Pillow) or FILE.mp4 (ffmpeg)"
     )
     p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="write one self-contained HTML page (Plotly inlined, no network) with sliders over "
+        "a precomputed grid of parameter values",
+    )
+    p.add_argument(
+        "--warm",
+        action="store_true",
+        help="compute every shape the demo uses once, so the persistent JAX compilation cache "
+        "has them and the window opens without compiling (run before a lecture)",
+    )
+    p.add_argument(
+        "--present",
+        action="store_true",
+        help="presentation mode: a 1920x1080 (full-screen) window with projector-sized text",
+    )
+    p.add_argument(
         "--frames", type=int, default=48, help="frames to render with --save (default 48)"
     )
-    p.add_argument("--fps", type=int, default=12, help="frames per second with --save (default 12)")
-    p.add_argument("--dpi", type=int, default=80, help="resolution with --save (default 80)")
+    p.add_argument(
+        "--fps",
+        type=int,
+        default=None,
+        help="frames per second: playback of the window (default 25) or of --save (default 12)",
+    )
+    p.add_argument(
+        "--dpi",
+        type=int,
+        default=None,
+        help="resolution with --save (default 120: 16x9 in at 120 dpi is 1920x1080 pixels)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument("--json", action="store_true", help="print the render summary (timings) as JSON")
     p.set_defaults(func=run)
@@ -80,7 +112,13 @@ def _list() -> int:
 
 
 def run(args) -> int:
-    from figures.demos import display_problem, get, open_window, render
+    # Equinox's runtime checks are host callbacks by default, and XLA refuses to put a program
+    # with host callbacks in the persistent compilation cache: every solve would then compile
+    # again in each new process. With "nan" a failed check poisons the state instead, which the
+    # solvers already report as a status. Only where nothing has imported equinox yet.
+    if "equinox" not in sys.modules:
+        os.environ.setdefault("EQX_ON_ERROR", "nan")
+    from figures.demos import _runner, display_problem, get, open_window, render
     from theory._validate import GflabInputError
 
     if args.list:
@@ -89,33 +127,62 @@ def run(args) -> int:
         raise GflabInputError("NAME", "a demo name (gflab demo --list shows them)", None)
     demo = get(args.name)
     values = _overrides(demo, args.set)
+    quiet = args.quiet or args.json
+    _runner.check_playback(frames=args.frames, fps=args.fps, dpi=args.dpi)
+    if sum(bool(x) for x in (args.save, args.html, args.warm)) > 1:
+        raise GflabInputError("--save/--html/--warm", "one of them per call", "several")
+    if args.warm:
+        from sims._jaxsetup import CACHE_DIR
+
+        done = _runner.warm(demo, progress=progress, quiet=quiet)
+        total = sum(d["seconds"] for d in done)
+        if args.json:
+            print_json({"demo": demo.name, "cache": CACHE_DIR, "computed": done})
+        elif not args.quiet:
+            where = CACHE_DIR or "nowhere (GFLAB_JAX_CACHE=off: warming helps this process only)"
+            print(f"warmed {demo.name}: {len(done)} parameter sets in {total:.1f} s; cache {where}")
+        return 0
+    if args.html:
+        from figures.demos.web import write_html
+
+        rep = write_html(demo, args.html, values=values, progress=progress, quiet=quiet)
+        if args.json:
+            print_json(rep)
+        elif not args.quiet:
+            print(
+                f"wrote {rep['path']}: {rep['grid_points']} precomputed parameter sets, "
+                f"{rep['bytes'] / 2**20:.1f} MiB, computed in {rep['compute_seconds']:.1f} s"
+            )
+        return 0
     if args.save:
+        kw = {} if args.dpi is None else {"dpi": args.dpi}
         rep = render(
             demo,
             args.save,
             values=values,
             frames=args.frames,
-            fps=args.fps,
-            dpi=args.dpi,
+            fps=args.fps or 12,
             progress=progress,
-            quiet=args.quiet or args.json,
+            quiet=quiet,
+            **kw,
         )
         if args.json:
             print_json(rep.summary())
         elif not args.quiet:
+            w, h = rep.size_px
             print(
-                f"wrote {rep.path}: {rep.frames} frames, update {rep.compute_seconds:.2f} s, "
-                f"{1000 * rep.mean_frame_seconds:.0f} ms/frame"
+                f"wrote {rep.path}: {rep.frames} frames at {w}x{h}, update "
+                f"{rep.compute_seconds:.2f} s, {1000 * rep.mean_frame_seconds:.0f} ms/frame"
             )
         return 0
     problem = display_problem()
     if problem:
         print(
             f"gflab demo: error: cannot open an interactive window: {problem}; "
-            f"render headless instead with --save FILE.gif "
+            f"render headless instead with --save FILE.gif or --html FILE.html "
             f"(e.g. gflab demo {args.name} --save {args.name}.gif)",
             file=sys.stderr,
         )
         return 2
-    open_window(demo, values)
+    open_window(demo, values, present=args.present, fps=args.fps or 25)
     return 0
