@@ -6,7 +6,7 @@ STAMP := $(VENV)/.gflab-installed
 export JAX_ENABLE_X64 := 1
 export MPLBACKEND := Agg
 
-.PHONY: setup figures figures-fast test test-all lint bench clean docs thumbnails notebooks
+.PHONY: browser setup figures figures-fast test test-all lint bench clean docs thumbnails notebooks
 
 LOCKS := $(wildcard requirements/*.lock)
 
@@ -35,7 +35,12 @@ figures: $(STAMP)
 figures-fast: $(STAMP)
 	$(VENV)/bin/gflab figures --out figures/out --fast
 
-test: $(STAMP)
+# The demo pages' tests render them in a real headless browser: Debian's chromium, installed here
+# (as CI does) when the machine has none.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 test-all: $(STAMP)
