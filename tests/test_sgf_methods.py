@@ -229,3 +229,66 @@ def test_bf16_muon_run_tracks_float64_run():
     b16 = _sims_final(cfg.replace(ns_dtype="bfloat16"), prob)
     for g, w in zip(b16, f64, strict=True):
         assert np.linalg.norm(g - w) <= 8 * 2.0**-8 * np.linalg.norm(w)
+
+
+# ----------------------------------------------------------------------------- zero / rank-deficient
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (10, 3)])
+def test_polar_of_zero_is_zero(shape):
+    # T(0) = 0 exactly: no singular value exceeds τ = max(m, n)·ε·0 = 0
+    assert np.array_equal(np.asarray(T.polar(np.zeros(shape))), np.zeros(shape))
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_polar_of_rank_deficient_is_partial_isometry(rank):
+    """G = U_k diag(s) V_kᵀ with k < min(m, n): T(G) = U_k V_kᵀ (the oracle is the construction,
+    not an SVD of G). Rounding leaves σ_{k+1..} ≈ 1e-16 σ_max < τ = 12·ε·σ_max; the kept part is
+    exact to the SVD's backward error: 1e-13."""
+    rng = np.random.default_rng(rank)
+    U = np.linalg.qr(rng.standard_normal((10, rank)))[0]
+    V = np.linalg.qr(rng.standard_normal((12, rank)))[0]
+    G = (U * np.linspace(2.0, 0.5, rank)) @ V.T
+    np.testing.assert_allclose(np.asarray(T.polar(G)), U @ V.T, rtol=0, atol=1e-13)
+
+
+def _first_steps(method, beta):
+    cfg, prob = _problem(method=method, init="lora", beta=beta, steps=1, n_save=2)
+    return prob, _final(cfg, prob)
+
+
+def _final(cfg, prob):
+    raw = solve_lora_from(cfg, *prob)
+    return [np.asarray(x) for x in raw.final_state]
+
+
+def test_specgd_first_step_from_lora_init_equals_smoothed_at_tiny_beta():
+    """LoRA init: A(0) = 0 so ∇_B = Aᵀ(AB − Y) = 0 exactly. SpecGD must leave B where it is
+    (T(0) = 0), as the smoothed operator does for every β > 0, and move A by −η T(∇_A).
+    SpecGD vs SpecGD-smooth at β = 1e-24: σ/√(σ² + β) = 1 − β/(2σ²) + …, with σ_min(∇_A) ≈ 0.1
+    here, so the two agree to η·β/σ_min² ≈ 1e-24 plus the rounding of the two algorithms (eigh of
+    the Gram matrix vs SVD): 1e-14 absolute."""
+    (A0, B0, Y, _, _), (A1, B1) = _first_steps("specgd:0.05", None)
+    _, (As, Bs) = _first_steps("specgd-smooth:0.05", 1e-24)
+    assert np.array_equal(B1, B0)
+    assert np.array_equal(Bs, B0)
+    np.testing.assert_allclose(A1, As, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(A1, -0.05 * np_polar(-Y @ B0.T), rtol=0, atol=1e-14)
+
+
+def test_euler_polar_flow_first_step_from_lora_init_leaves_b():
+    """euler:DT at β = 0 integrates the exact-polar field: its first step is SpecGD's."""
+    cfg, prob = _problem(method="euler:0.05", init="lora", steps=None, t1=0.05, n_save=2)
+    A0, B0, Y, _, _ = prob
+    A1, B1 = _final(cfg, prob)
+    assert np.array_equal(B1, B0)
+    np.testing.assert_allclose(A1, -0.05 * np_polar(-Y @ B0.T), rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("svals", [(1e-160, 2e-160, 4e-160), (1e200, 2e200, 4e200)])
+def test_targets_outside_float64_range_are_refused_naming_the_parameter(svals):
+    from theory._validate import GflabInputError
+
+    with pytest.raises(GflabInputError) as e:
+        _problem(method="specgd:0.05", target_svals=svals)
+    assert e.value.parameter == "target_svals"
