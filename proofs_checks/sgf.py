@@ -17,7 +17,9 @@ must sit well above γ². The smoothing replaces the unit rate by σ/√(σ² + 
 the mode's gradient singular value, an error β/(2σ²) that blows up as d_i → 0 and as d_i → s_i.
 So W_i = {t : f_lo s_i ≤ d_i(t) ≤ f_hi s_i} with f_lo = 0.01, f_hi = 0.8; it starts at
 τ_i ≈ √(f_lo s_i) = 0.1 √s_i. On W_i, σ² ≥ κ s_i³ with κ = min_f f(1 − f)² = 0.0098, which gives
-the prediction ε ≈ β/(2κ s_min³) + C γ²/s_min ≈ 51 β̂ + 5 γ̂² (C measured, see docs/sgf.md).
+the prediction ε ≈ β/(2κ s_min³) + C γ²/s_min ≈ 51 β̂ + 112 γ̂² (C the worst measured, see
+:func:`predicted_eps` and docs/sgf.md). ε is measured on the solver's dense output
+(:func:`dense_equal_rate_deviation`), never on the save grid, which misses the peak at τ_i.
 """
 
 from __future__ import annotations
@@ -77,7 +79,11 @@ N_SAVE = 401
 F_LO, F_HI = 0.01, 0.8
 FRACTION = 0.5
 KAPPA = min(F_LO * (1 - F_LO) ** 2, F_HI * (1 - F_HI) ** 2)
-EPS_TOL = 0.01  # SGF-1 bound on ε under its hypotheses (prediction ≤ 51·1e-4 + 5·1e-4 ≈ 0.006)
+EPS_TOL = (
+    0.01  # SGF-1 bound on ε under its hypotheses (worst prediction 51·1e-4 + 112·9e-6 ≈ 0.0061)
+)
+C_GAMMA = 112.0  # SGF-1's γ̂² coefficient: the largest measured on the dense output (docs/sgf.md)
+GAMMA_HAT_MAX_LOG10 = math.log10(3e-3)  # SGF-1/2: γ̂ ≤ 3e-3 (at γ̂ = 1e-2 ε reached 0.0113)
 ARRIVAL_TOL = 0.05  # SGF-2 relative arrival error (prediction ≤ √(2β̂) + c γ̂ + η̂ ≈ 0.03)
 GF_TOL = 0.02  # SGF-3 relative error vs the exact mode solution (measured ≤ 3e-3 at γ̂ ≤ 1e-2)
 SPECGD_STEPS = 1200
@@ -155,7 +161,12 @@ def command(config: LoRAConfig) -> str:
 
 @st.composite
 def specgf_examples(
-    draw, beta_hat=(-6.0, -4.0), gamma_hat=(-5.0, -2.0), init="lora", extra=0, l2=False
+    draw,
+    beta_hat=(-6.0, -4.0),
+    gamma_hat=(-5.0, GAMMA_HAT_MAX_LOG10),
+    init="lora",
+    extra=0,
+    l2=False,
 ):
     """SpecGF configs (adaptive Tsit5, β > 0) meeting the SGF-1/2 hypotheses by default."""
     rank = draw(st.sampled_from(RANKS)) if extra == 0 else 3
@@ -428,8 +439,14 @@ def run_dense(config: LoRAConfig):
 
 
 def predicted_eps(beta: float, gamma: float, s_min: float) -> float:
-    """Leading-order ε ≈ β/(2κ s_min³) + 5 γ²/s_min (the γ² constant measured; docs/sgf.md)."""
-    return beta / (2 * KAPPA * s_min**3) + 5.0 * gamma**2 / s_min
+    """Worst-case ε ≈ β/(2κ s_min³) + C_γ γ²/s_min = 51 β̂ + 112 γ̂² (docs/sgf.md).
+
+    The β term is the smoothing error β/(2σ²) at σ² = κ s³ (measured 50.6 β̂ at γ̂ = 1e-5). The γ
+    term is the start-up error of the window's first point, d/dt √d − 1 ≈ c_i²/(8 F_LO s_i) for
+    d_i = t(t + c_i), c_i set by B(0)'s overlap with mode i: random, C_γ = c_i²/(8 F_LO γ²)
+    measured between 6 and 112 over 27 draws on the dense output; the largest is used.
+    """
+    return beta / (2 * KAPPA * s_min**3) + C_GAMMA * gamma**2 / s_min
 
 
 def arrivals(times, values, targets, fraction: float = FRACTION, transform: str = "sqrt"):
@@ -863,10 +880,12 @@ register_claim(
         id="SGF-1",
         paper="SGF",
         statement="SpecGF equal rate: ε = max_i max_{t∈W_i} |d/dt √d_i − 1| ≤ 0.01, W_i = {t : 0.01 s_i ≤ "
-        "d_i(t) ≤ 0.8 s_i} (first passage; starts at τ_i ≈ 0.1√s_i); predicted ε ≈ 51 β̂ + 5 γ̂²",
+        "d_i(t) ≤ 0.8 s_i} (first passage; starts at τ_i ≈ 0.1√s_i), measured on the solver's "
+        "dense output over the whole window; worst-case model ε ≈ 51 β̂ + 112 γ̂²",
         hypotheses=_HYP
-        + "; smoothed SpecGF, β̂ = β/s_min³ ∈ [1e-6, 1e-4], γ̂ = γ/√s_min ∈ [1e-5, 1e-2]; "
-        "Tsit5 + PID rtol 1e-8; d/dt √d_i = ḋ_i/(2√d_i) with ḋ_i from the vector field",
+        + "; smoothed SpecGF, β̂ = β/s_min³ ∈ [1e-6, 1e-4], γ̂ = γ/√s_min ∈ [1e-5, 3e-3] (at "
+        "γ̂ = 1e-2 ε reaches 0.011); Tsit5 + PID rtol 1e-8; d/dt √d_i = ḋ_i/(2√d_i) with ḋ_i from "
+        "the vector field, window edges root-found on the interpolant",
         strategy=specgf_examples,
         check=steered("SGF-1", _check_sgf1),
         reproduce=command,
