@@ -89,13 +89,13 @@ def _optax_muon(A, B, Y, lr, steps, beta):
 def test_muon_without_momentum_matches_optax_200_steps():
     """β = 0: optax's bias correction is the identity and Nesterov's mix is g itself, so optax's
     Muon and gflab's (torch's EMA form) are the same algorithm. 200 float64 steps: agreement to
-    1e-10 relative (rounding of the NS kernels compounds over the run)."""
+    1e-12 relative (measured 7.4e-16; rounding of the NS kernels could compound over the run)."""
     cfg, prob = _lora(method="muon:0.01", steps=200, n_save=201, momentum=0.0)
     A0, B0, Y, _, _ = prob
     got = _final(cfg, prob)
     want = _optax_muon(A0, B0, Y, 0.01, 200, beta=0.0)
     for g, w in zip(got, want, strict=True):
-        assert np.linalg.norm(g - w) <= 1e-10 * np.linalg.norm(w), np.linalg.norm(g - w)
+        assert np.linalg.norm(g - w) <= 1e-12 * np.linalg.norm(w), np.linalg.norm(g - w)
 
 
 def _np_newton_schulz(G, eps=1e-7):
@@ -126,17 +126,19 @@ def _np_muon_optax_convention(A, B, Y, lr, steps, beta):
 
 def test_muon_with_momentum_differs_from_optax_only_by_its_bias_correction():
     """β = 0.95: gflab (torch's convention) and optax differ; the whole difference is optax's bias
-    correction. optax equals the written-out bias-corrected recursion to 1e-10 relative over 200
-    steps, while gflab's run differs from it by far more than rounding (measured 2.6e-2 relative
-    in B here: the correction reweights g against μ for the first ~1/(1 − β) = 20 steps)."""
+    correction. optax equals the written-out bias-corrected recursion to 1e-12 relative over 200
+    steps (measured 1.5e-15), while gflab's run differs from it by far more than rounding
+    (measured 6.2e-4 in A, 5.0e-4 in B: the correction reweights g against μ for the first
+    ~1/(1 − β) = 20 steps): bound 1e-4, eight decades above rounding."""
     cfg, prob = _lora(method="muon:0.01", steps=200, n_save=201)
     A0, B0, Y, _, _ = prob
     opt = _optax_muon(A0, B0, Y, 0.01, 200, beta=0.95)
     ref = _np_muon_optax_convention(A0, B0, Y, 0.01, 200, beta=0.95)
     for o, r in zip(opt, ref, strict=True):
-        assert np.linalg.norm(o - r) <= 1e-10 * np.linalg.norm(r)
+        assert np.linalg.norm(o - r) <= 1e-12 * np.linalg.norm(r)
     ours = _final(cfg, prob)
-    assert np.linalg.norm(ours[1] - opt[1]) > 1e-4 * np.linalg.norm(opt[1])
+    for o, w in zip(ours, opt, strict=True):
+        assert np.linalg.norm(o - w) > 1e-4 * np.linalg.norm(w)
 
 
 # ----------------------------------------------------------------------------- NumPy SpecGD
@@ -153,16 +155,16 @@ def _np_partial_isometry(G):
 
 def test_specgd_from_lora_init_matches_independent_numpy():
     """50 SpecGD steps from LoRA init (∇_B = 0 at step one) against a NumPy SpecGD whose polar
-    factor is NumPy's thresholded SVD: 1e-10 relative. Each step's polar factors agree to ~1e-14;
-    a polar factor amplifies perturbations by 1/σ_min(∇), small in the early steps from LoRA
-    init, which leaves 50 steps well inside 1e-10."""
+    factor is NumPy's thresholded SVD: 1e-12 relative (measured 1.1e-15). A polar factor
+    amplifies perturbations by 1/σ_min(∇), small in the early steps from LoRA init, hence three
+    decades of room."""
     cfg, prob = _lora(method="specgd:0.02", init="lora", steps=50, n_save=51)
     A, B, Y, _, _ = prob
     for _ in range(50):
         gA, gB = _grads(A, B, Y)
         A, B = A - 0.02 * _np_partial_isometry(gA), B - 0.02 * _np_partial_isometry(gB)
     for g, w in zip(_final(cfg, prob), (A, B), strict=True):
-        assert np.linalg.norm(g - w) <= 1e-10 * np.linalg.norm(w), np.linalg.norm(g - w)
+        assert np.linalg.norm(g - w) <= 1e-12 * np.linalg.norm(w), np.linalg.norm(g - w)
 
 
 # ----------------------------------------------------------------------------- SciPy DOP853
@@ -171,7 +173,8 @@ def test_specgd_from_lora_init_matches_independent_numpy():
 def test_specgf_matches_scipy_dop853():
     """SpecGF (β = 1e-3) to t = 1.5 from a Gaussian init: gflab's Tsit5 at rtol 1e-10 against
     SciPy's DOP853 at rtol 1e-12 on a NumPy field (smoothed polar from an SVD). Both are
-    accurate to ~10·rtol globally on this smooth, non-stiff stretch: 1e-7 relative."""
+    accurate to ~10·rtol globally on this smooth, non-stiff stretch: 1e-9 relative (measured
+    5.7e-12)."""
     beta, t1 = 1e-3, 1.5
     cfg, prob = _lora(beta=beta, method="adaptive", t1=t1, n_save=2, rtol=1e-10, atol=1e-14)
     A0, B0, Y, _, _ = prob
@@ -193,7 +196,7 @@ def test_specgf_matches_scipy_dop853():
     got = _final(cfg, prob)
     assert abs(sol.t[-1] - t1) < 1e-12
     for g, w in zip(got, (A, B), strict=True):
-        assert np.linalg.norm(g - w) <= 1e-7 * np.linalg.norm(w), np.linalg.norm(g - w)
+        assert np.linalg.norm(g - w) <= 1e-9 * np.linalg.norm(w), np.linalg.norm(g - w)
 
 
 # ----------------------------------------------------------------------------- Arora et al.
@@ -212,7 +215,7 @@ def test_factor_flow_matches_arora_end_to_end_ode(depth):
     with SciPy DOP853 (rtol 1e-12) from W(0) = ∏ W_l(0), against gflab's factor flow (Tsit5, rtol
     1e-10) on diagonal Ω, target J, n = 4, m = 3, α = 0.1, to t = 20 (past the learning of the
     top mode). Both integrate the same trajectory to ~10·rtol; the fractional powers are exact
-    eigendecompositions: 1e-7 relative."""
+    eigendecompositions: 1e-9 relative (measured 6.5e-13 at depth 2, 1.9e-11 at depth 3)."""
     n, t1 = 4, 20.0
     cfg = DMFConfig(
         depth=depth, n=n, init="mimic", m=3.0, alpha=0.1, t1=t1, rtol=1e-10, atol=1e-14, n_save=2
@@ -237,4 +240,4 @@ def test_factor_flow_matches_arora_end_to_end_ode(depth):
     sol = solve_ivp(f, (0, t1), W0.ravel(), "DOP853", rtol=1e-12, atol=1e-14)
     W_arora = sol.y[:, -1].reshape(n, n)
     err = np.linalg.norm(W_flow - W_arora) / np.linalg.norm(W_arora)
-    assert err <= 1e-7, err
+    assert err <= 1e-9, err
