@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
 from proofs_checks.registry import Claim, Evidence, register_claim
+from proofs_checks.steer import steered
 from sims.config import DMFConfig
 from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from sims.plasticity import PlasticityConfig, simulate_plasticity
@@ -49,6 +51,7 @@ __all__ = [
     "run_config",
     "coupling_of",
     "false_variant_claim",
+    "FALSE_VARIANTS",
 ]
 
 RTOL = 1e-9
@@ -200,22 +203,26 @@ def _status_guard(res: SimResult, margin: float, nums: dict) -> Evidence:
     return Evidence(margin, nums)
 
 
-def check_dmc1(ex: dict[str, Any]) -> Evidence:
-    """Coupled for finite m / Gaussian inits; decoupled with W (block-)diagonal for m = ∞."""
+def check_dmc1(ex: dict[str, Any], swap: bool = False) -> Evidence:
+    """Coupled for finite m / Gaussian inits; decoupled with W (block-)diagonal for m = ∞.
+    ``swap`` expects the opposite regime (a false variant)."""
     res = run_config(claim_config(ex))
     decoupled = ex["init"] == "mimic" and math.isinf(float(ex.get("m", math.inf)))
+    decoupled = decoupled != swap
     if decoupled:
         margin, nums = _decoupled_margin(res, diagonal_W=True)
     else:
         margin, nums = _coupled_margin(res)
     nums["expected"] = "decoupled" if decoupled else "coupled"
+    nums["config"] = claim_config(ex).to_dict()
     return _status_guard(res, margin, nums)
 
 
-def check_dmc2(ex: dict[str, Any]) -> Evidence:
+def check_dmc2(ex: dict[str, Any], expect: str = "decoupled") -> Evidence:
+    """Depth 2 stays decoupled; ``expect="coupled"`` claims the opposite (a false variant)."""
     res = run_config(claim_config(ex))
-    margin, nums = _decoupled_margin(res)
-    return _status_guard(res, margin, nums)
+    margin, nums = (_decoupled_margin if expect == "decoupled" else _coupled_margin)(res)
+    return _status_guard(res, margin, {**nums, "config": claim_config(ex).to_dict()})
 
 
 _depth_ge3 = st.sampled_from((3, 4, 5, 6))
@@ -284,22 +291,23 @@ def strategy_dmc2():
 # ----------------------------------------------------------------------------- DMC-3
 
 
-def _cf_error(res: SimResult, ex: dict[str, Any], alpha: float) -> float:
+def _cf_error(res: SimResult, ex: dict[str, Any], alpha: float, cf_scale: float = 1.0) -> float:
     lim = CF.mimic_limit(int(ex["n"]), int(ex["depth"]), alpha, float(ex["m"]))
     W = np.asarray(res.final["matrix"], dtype=float)
-    Wc = lim.matrix()
+    Wc = cf_scale * lim.matrix()
     return float(np.linalg.norm(W - Wc) / np.linalg.norm(Wc))
 
 
-def check_dmc3(ex: dict[str, Any]) -> Evidence:
-    """Limit vs closed form at α and α/10; coupled: σ2 shrinks ≥ 2× per decade; decoupled: α-free."""
+def check_dmc3(ex: dict[str, Any], cf_scale: float = 1.0) -> Evidence:
+    """Limit vs closed form at α and α/10; coupled: σ2 shrinks ≥ 2× per decade; decoupled: α-free.
+    ``cf_scale`` ≠ 1 multiplies the closed form (a false variant)."""
     a = float(ex["alpha"])
     r1 = run_config(claim_config(ex))
     r2 = run_config(claim_config(ex, alpha=a / 10))
     for r in (r1, r2):
         if r.status != "converged":
             return _status_guard(r, -1.0, {"alpha": r.config["alpha"]})
-    e1, e2 = _cf_error(r1, ex, a), _cf_error(r2, ex, a / 10)
+    e1, e2 = _cf_error(r1, ex, a, cf_scale), _cf_error(r2, ex, a / 10, cf_scale)
     nums = {
         "cf_error_alpha": e1,
         "cf_error_alpha_over_10": e2,
@@ -322,6 +330,7 @@ def check_dmc3(ex: dict[str, Any]) -> Evidence:
         nums.update(alpha_dependence=diff)
         margins.append(_dec_upper(diff, TOL_CF))
     nums["regime"] = "coupled" if coupled else "decoupled"
+    nums["config"] = claim_config(ex).to_dict()
     return Evidence(min(margins), nums)
 
 
@@ -343,8 +352,9 @@ def strategy_dmc3():
 DEPTHS_4 = (2, 3, 4, 5, 6)
 
 
-def check_dmc4(ex: dict[str, Any]) -> Evidence:
-    """tail(L) = stable rank − 1 of the limit strictly decreases over L = 2..6."""
+def check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
+    """tail(L) = stable rank − 1 of the limit strictly decreases over L = 2..6 (``direction``
+    −1 claims it increases: a false variant)."""
     tails, cf_err = [], 0.0
     for L in DEPTHS_4:
         r = run_config(claim_config(ex, depth=L))
@@ -352,8 +362,9 @@ def check_dmc4(ex: dict[str, Any]) -> Evidence:
             return _status_guard(r, -1.0, {"depth": L})
         tails.append(_tail(r.final["singular_values"]))
         cf_err = max(cf_err, _cf_error(r, {**ex, "depth": L}, float(ex["alpha"])))
-    steps = [math.log10(tails[i] / tails[i + 1]) for i in range(len(tails) - 1)]
+    steps = [direction * math.log10(tails[i] / tails[i + 1]) for i in range(len(tails) - 1)]
     nums = {
+        "config": claim_config(ex, depth=DEPTHS_4[0]).to_dict(),
         "depths": list(DEPTHS_4),
         "stable_rank_minus_1": tails,
         "decades_drop_per_depth": steps,
@@ -406,7 +417,9 @@ def run_plasticity(cfg: PlasticityConfig):
     return simulate_plasticity(cfg)
 
 
-def check_dmc5(ex: dict[str, Any]) -> Evidence:
+def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
+    """Depth 2 keeps its pretrained rank, depth ≥ 3 goes rank one. ``swap_regimes`` applies each
+    depth's criterion to the other (a false variant)."""
     L = int(ex["depth"])
     p = run_plasticity(plasticity_config(ex))
     for name in ("pretrain", "resumed", "scratch"):
@@ -422,10 +435,11 @@ def check_dmc5(ex: dict[str, Any]) -> Evidence:
         "scratch_test_rmse": p.scratch.final["test_rmse"],
         "pretrain_sr": p.pretrain.final["stable_rank"],
         "switch_time": p.switch_time,
+        "config": plasticity_config(ex).to_dict(),
     }
-    if L == 2:
+    if (L == 2) != swap_regimes:
         q = run_plasticity(plasticity_config(ex, alpha=float(ex["alpha"]) / 10))
-        if q.scratch.status != "converged":
+        if q.scratch.status != "converged" or q.resumed.status != "converged":
             return _status_guard(q.scratch, -1.0, {"phase": "scratch at alpha/10"})
         scr_t2 = _tail(q.scratch.final["singular_values"])
         decay = scr_t2 / scr_t
@@ -742,6 +756,49 @@ def _dmc4_generic(run_at) -> Evidence:
     return Evidence(min(steps), {"stable_rank_minus_1": tails})
 
 
+AUTHORS_DMC5 = {"depth": 3, "n": 6, "m": 100.0, "alpha": 1e-2}
+"""The [DMC] authors' own init (mimic m = 100, α = 1e-2) on the plasticity toy."""
+
+
+def dmc5_scope_grid(profile: str = "ci") -> list[dict]:
+    """The (depth, n, m, α) points of DMC-5's scope map (authors' setting included)."""
+    if profile == "ci":
+        depths, ns = (3,), (6,)
+        ms, alphas = (10.0, 30.0, 100.0), (1e-2, 1e-3, 1e-4)
+    else:
+        depths, ns = (3, 4), (4, 6)
+        ms, alphas = (2.0, 10.0, 30.0, 100.0, 300.0), (1e-2, 1e-3, 1e-4)
+    return [
+        {"depth": L, "n": n, "m": m, "alpha": a}
+        for L in depths
+        for n in ns
+        for m in ms
+        for a in alphas
+    ]
+
+
+def dmc5_scope_rows(profile: str = "ci") -> list[dict]:
+    """DMC-5's depth ≥ 3 statement (resumed and scratch both rank one, sr − 1 ≤ 1e-4, test RMSE
+    ≤ 0.05) over (depth, n, m, α), beyond its hypotheses (m ≤ 10, α ≤ 1e-3): one row per point."""
+    rows = []
+    for ex in dmc5_scope_grid(profile):
+        ev = check_dmc5(ex)
+        n = ev.numbers
+        rows.append(
+            _row(
+                "m ≤ 10 and α ≤ 1e-3 (depth ≥ 3)",
+                f"depth {ex['depth']}, n {ex['n']}, m {ex['m']:g}, α {ex['alpha']:g}"
+                + (" (the authors' init)" if ex == {**AUTHORS_DMC5} else ""),
+                ev,
+                resumed_sr_minus_1=n.get("resumed_sr_minus_1"),
+                scratch_sr_minus_1=n.get("scratch_sr_minus_1"),
+                resumed_test_rmse=n.get("resumed_test_rmse"),
+                config=n.get("config"),
+            )
+        )
+    return rows
+
+
 def beyond_dmc5(profile: str = "ci") -> dict:
     rows = []
     d3 = {"depth": 3, "n": 4, "m": 2.0, "alpha": 1e-3}
@@ -761,6 +818,7 @@ def beyond_dmc5(profile: str = "ci") -> dict:
     )
     ev = check_dmc5({**d2, "init": "gaussian", "seed": 0})
     rows.append(_row("mimic init", "Gaussian init, seed 0", ev))
+    rows += dmc5_scope_rows(profile)
     return {
         "title": "DMC-5 beyond its hypotheses (margin in decades; depth 2: scratch rank decay and "
         "resumed/scratch separation, depth ≥ 3: both rank one)",
@@ -781,7 +839,7 @@ register_claim(
         "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
         "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
         strategy=strategy_dmc1,
-        check=check_dmc1,
+        check=steered("DMC-1", check_dmc1),
         reproduce=_cmd,
         margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
         examples={"ci": 4, "dev": 25, "thorough": 150},
@@ -798,7 +856,7 @@ register_claim(
         hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
         "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
         strategy=strategy_dmc2,
-        check=check_dmc2,
+        check=steered("DMC-2", check_dmc2),
         reproduce=_cmd,
         margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
         examples={"ci": 3, "dev": 25, "thorough": 150},
@@ -817,7 +875,7 @@ register_claim(
         hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
         "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
         strategy=strategy_dmc3,
-        check=check_dmc3,
+        check=steered("DMC-3", check_dmc3),
         reproduce=_cmd,
         margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
         examples={"ci": 3, "dev": 20, "thorough": 120},
@@ -834,7 +892,7 @@ register_claim(
         hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
         "target J; gradient flow to convergence; limits also checked against closed forms.",
         strategy=strategy_dmc4,
-        check=check_dmc4,
+        check=steered("DMC-4", check_dmc4),
         reproduce=lambda ex: _cmd(ex, depth=3),
         margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
         examples={"ci": 1, "dev": 10, "thorough": 60},
@@ -848,13 +906,16 @@ register_claim(
         paper=PAPER,
         statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
         "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
-        "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with m < ∞: resumed and scratch "
-        "both reach sr − 1 ≤ 1e-4 and test RMSE ≤ 0.05.",
+        "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with 1 < m ≤ 10: resumed and scratch "
+        "both reach sr − 1 ≤ 1e-4 and test RMSE ≤ 0.05. Not beyond m ≈ 10: near-identity inits "
+        "(large m, as the authors' m = 100, α = 1e-2) lose plasticity at depth 3 too (resumed "
+        "sr − 1 = 0.027 vs 3.8e-4 from scratch, n = 6); the boundary moves to larger m as α "
+        "shrinks and depth grows (map: gflab check --beyond DMC-5, docs/dmc.md).",
         hypotheses="depth 2: n ∈ {4,6}, m ∈ {1.5,2,10,∞}, α ∈ {1e-2,1e-3} (and α/10); depth 3, 4: "
         "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
         "gradient flow throughout.",
         strategy=strategy_dmc5,
-        check=check_dmc5,
+        check=steered("DMC-5", check_dmc5),
         reproduce=_cmd_plasticity,
         margin_units="decades (min over the parts of the statement)",
         examples={"ci": 3, "dev": 15, "thorough": 80},
@@ -884,8 +945,31 @@ def false_variant_claim() -> Claim:
         statement="Depth-3 diagonal completion is decoupled (false).",
         hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)",
         strategy=strategy,
-        check=check_dmc2,
+        check=steered("DMC-2", check_dmc2),
         reproduce=_cmd,
         margin_units="decades below τ_dec",
         examples={"ci": 3, "dev": 3, "thorough": 3},
     )
+
+
+FALSE_VARIANTS: dict[str, tuple[str, Callable[..., Evidence]]] = {
+    "DMC-1": (
+        "the regimes swapped (finite m decoupled, m = ∞ coupled)",
+        functools.partial(check_dmc1, swap=True),
+    ),
+    "DMC-2": (
+        "depth 2 is coupled (cross coupling ≥ 1e-3)",
+        functools.partial(check_dmc2, expect="coupled"),
+    ),
+    "DMC-3": (
+        "a closed form off by 1e-4 relative",
+        functools.partial(check_dmc3, cf_scale=1 + 1e-4),
+    ),
+    "DMC-4": ("stable rank increases with depth", functools.partial(check_dmc4, direction=-1)),
+    "DMC-5": (
+        "depth 2 goes rank one and depth ≥ 3 keeps its rank",
+        functools.partial(check_dmc5, swap_regimes=True),
+    ),
+}
+"""Per claim, a deliberately false statement checked by the same machinery (description, check):
+tests/test_false_variants.py shows each is violated where the true claim holds."""

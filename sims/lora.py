@@ -10,6 +10,7 @@ import numpy as np
 
 from sims.config import LoRAConfig
 from sims.engine import RawSolve, iterate, solve_flow
+from sims.lowp import newton_schulz_torch_bf16
 from sims.result import SimResult
 from theory import closed_forms as CF
 from theory import lora as T
@@ -119,27 +120,10 @@ def _ns(G, dtype, steps):
 
 
 def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7):
-    """Newton–Schulz in a 16-bit storage dtype the way torch.optim.Muon runs it on bfloat16:
-    every matrix is stored (rounded) in ``dtype`` but matrix products and the Frobenius norm
-    accumulate in float32 (torch's CPU/GPU bf16 matmul and norm do), and the normalisation is
-    X / max(‖X‖, eps) (torch's ``clamp(min=eps)``). XLA's plain bf16 dot on CPU accumulates in
-    bf16, which is up to ~30 bf16 ulps off on 10×3 inputs (tests/test_sgf_methods.py).
-    """
-    a, b, c = T.NS_COEFFICIENTS
-    f32 = jnp.float32
-
-    def mm(x, y):
-        return jnp.matmul(x, y, preferred_element_type=f32).astype(dtype)
-
-    tall = G.shape[-2] > G.shape[-1]
-    X = (jnp.swapaxes(G, -1, -2) if tall else G).astype(dtype)
-    norm = jnp.sqrt(jnp.sum(jnp.square(X.astype(f32)), axis=(-2, -1), keepdims=True))
-    X = (X.astype(f32) / jnp.maximum(norm, eps)).astype(dtype)
-    for _ in range(steps):
-        Am = mm(X, jnp.swapaxes(X, -1, -2))
-        Bm = (b * Am.astype(f32) + c * jnp.matmul(Am, Am, preferred_element_type=f32)).astype(dtype)
-        X = (a * X.astype(f32) + jnp.matmul(Bm, X, preferred_element_type=f32)).astype(dtype)
-    return jnp.swapaxes(X, -1, -2) if tall else X
+    """Newton–Schulz in a 16-bit storage dtype exactly as torch.optim.Muon runs it on bfloat16
+    (bit for bit: bf16-rounded Frobenius norm, float32 products summed in torch's order; see
+    :mod:`sims.lowp`)."""
+    return newton_schulz_torch_bf16(G, steps=steps, eps=eps, dtype=dtype)
 
 
 def _gd_step(state, args):

@@ -41,3 +41,20 @@ def test_all_dmc_claims_registered_with_reproduce_and_beyond():
         c = reg[cid]
         assert c.reproduce is not None and c.beyond is not None and c.margin_units
         assert set(c.examples) >= {"ci", "dev", "thorough"}
+
+
+def test_dmc5_authors_init_loses_plasticity_at_depth_3():
+    """Issue 11.3: at the [DMC] authors' init (mimic m = 100, α = 1e-2), n = 6, depth 3 resumed
+    keeps sr − 1 = 0.027 against 3.8e-4 from scratch (measured), so the depth ≥ 3 statement is
+    violated there by more than two decades (bound 1e-4): the claim is stated for m ≤ 10, where the
+    same check holds (m = 10: resumed sr − 1 = 4.4e-6)."""
+    ev = dmc.check_dmc5(dict(dmc.AUTHORS_DMC5))
+    assert not ev.held and ev.margin < -2
+    assert ev.numbers["resumed_sr_minus_1"] > 50 * ev.numbers["scratch_sr_minus_1"]
+    assert dmc.check_dmc5({**dmc.AUTHORS_DMC5, "m": 10.0}).held
+
+
+def test_dmc5_scope_map_contains_the_authors_setting_and_both_verdicts():
+    rows = dmc.dmc5_scope_rows("ci")
+    assert any("authors" in r["setting"] and not r["holds"] for r in rows)
+    assert any(r["holds"] for r in rows)

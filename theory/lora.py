@@ -6,6 +6,7 @@ Array functions work on NumPy, JAX and torch arrays; constructors return NumPy f
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ __all__ = [
     "gradient_flow_field",
     "specgf_field",
     "polar",
+    "polar_rank_rtol",
     "smoothed_polar",
     "newton_schulz",
     "NS_COEFFICIENTS",
@@ -28,6 +30,7 @@ __all__ = [
     "make_init",
     "INIT_NAMES",
     "spectral_target",
+    "TARGET_SVAL_RANGE",
     "lora_mode_solution",
     "lora_mode_arrival_time",
     "lora_mode_p0",
@@ -68,11 +71,36 @@ def gradients(A: Any, B: Any, Y: Any, l2: float = 0.0):
     return gA, gB
 
 
+def polar_rank_rtol(shape) -> float:
+    """Relative threshold below which a singular value of a matrix of ``shape`` is numerically 0.
+
+    A backward-stable SVD returns each singular value with absolute error ≲ max(m, n)·ε·σ_max
+    (ε = float64's 2.2e-16; Golub & Van Loan §8.6, the rule of ``numpy.linalg.matrix_rank``), so
+    σ_i ≤ max(m, n)·ε·σ_max cannot be told from 0 and its singular vectors are noise.
+    """
+    return max(int(shape[-2]), int(shape[-1])) * float(np.finfo(np.float64).eps)
+
+
 def polar(G: Any):
-    """Exact polar factor T(G) = U Vᵀ of the thin SVD G = U Σ Vᵀ (discontinuous where σ → 0)."""
+    """Exact polar factor T(G) of G = U Σ Vᵀ: the partial isometry Σ_{σ_i > τ} u_i v_iᵀ on G's
+    numerical range, τ = :func:`polar_rank_rtol` · σ_max (DESIGN §2.2).
+
+    For full-rank G this is U Vᵀ; T(0) = 0 (LAPACK alone would return an arbitrary U Vᵀ of norm
+    √k for the zero matrix, so SpecGD's first step from LoRA init, where ∇_B = 0 exactly, would
+    move B by η); it is the β → 0 limit of :func:`smoothed_polar` (σ/√(σ² + β) → 1 for σ > 0,
+    0 for σ = 0). Discontinuous where a σ_i crosses τ.
+
+    Args:
+        G: (..., m, n) array (NumPy, JAX or torch).
+
+    Returns:
+        (..., m, n) array of the same namespace and dtype.
+    """
     xp = namespace(G)
-    U, _, Vh = xp.linalg.svd(G, full_matrices=False)
-    return U @ Vh
+    U, s, Vh = xp.linalg.svd(G, full_matrices=False)
+    tau = polar_rank_rtol(G.shape) * s[..., :1]
+    keep = xp.astype(s > tau, G.dtype)
+    return U @ (keep[..., :, None] * Vh)
 
 
 def smoothed_polar(G: Any, beta: float):
@@ -173,6 +201,17 @@ def _sizes(rows, cols, rank):
     return rows, cols, rank
 
 
+TARGET_SVAL_RANGE = (
+    math.sqrt(float(np.finfo(np.float64).tiny / np.finfo(np.float64).eps)),
+    math.sqrt(float(np.finfo(np.float64).max)),
+)
+"""Target singular values float64 can run: s_min² ≥ tiny/ε ≈ 1e-292 (tiny = 2.2e-308 the smallest
+normal), so even a loss gap ε·s_min² is a normal number (below it the loss and the gradients of
+that mode underflow and a run "converges" at step 0 having learned nothing), and s_max ≤
+√(max/k) so ½Σs² stays finite (above it the loss is inf at step 0). ``hi`` is √max; the bound
+on s_max is hi/√k."""
+
+
 def spectral_target(rows: int, cols: int, svals: Sequence[float], seed: int | None = None):
     """Y = U diag(s) Vᵀ with prescribed singular values; random orthonormal U, V (``seed=None``:
     aligned, U and V the leading coordinate vectors). Returns (Y, U, V), columns in ``svals`` order.
@@ -189,6 +228,14 @@ def spectral_target(rows: int, cols: int, svals: Sequence[float], seed: int | No
         raise GflabInputError("target_svals", "positive values", list(s))
     if len(set(s.tolist())) != k:
         raise GflabInputError("target_svals", "distinct values", list(s))
+    lo, hi = TARGET_SVAL_RANGE
+    if s.min() < lo or s.max() > hi / math.sqrt(k):
+        raise GflabInputError(
+            "target_svals",
+            f"values in [{lo:.3g}, {hi / math.sqrt(k):.3g}] (float64: ε·s_min² must be a normal "
+            "number and the initial loss ½Σs² finite; rescale Y, the flows are scale-free)",
+            s.tolist(),
+        )
     if seed is None:
         U = np.eye(rows)[:, :k]
         V = np.eye(cols)[:, :k]

@@ -1,0 +1,60 @@
+"""Every claim check can fail: on the first example its strategy draws, the true claim holds and a
+deliberately false variant of it (a shifted rate, a wrong closed form, a swapped regime, the
+other convention's band...) is violated by the same check (DESIGN §2.3).
+
+The false variants live next to the claims (``proofs_checks.{dmc,sgf}.FALSE_VARIANTS``). One case
+per claim; no shrinking (a shrink would pay for new solves and proves nothing more here).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+
+from proofs_checks import dmc, sgf
+from proofs_checks.registry import claims
+
+FALSE = {**dmc.FALSE_VARIANTS, **sgf.FALSE_VARIANTS}
+IDS = [f"DMC-{i}" for i in range(1, 6)] + [f"SGF-{i}" for i in range(1, 8)]
+
+
+def first_example(strategy):
+    """The first example hypothesis draws from ``strategy`` (derandomised, as the ci profile)."""
+    seen = []
+
+    @settings(
+        max_examples=1,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
+    @given(strategy)
+    def draw(ex):
+        seen.append(ex)
+
+    draw()
+    return seen[0]
+
+
+def test_every_claim_has_a_false_variant():
+    assert sorted(FALSE) == sorted(IDS) == sorted(claims())
+
+
+@pytest.mark.parametrize("cid", IDS)
+def test_false_variant_is_violated_where_the_claim_holds(cid):
+    claim = claims()[cid]
+    ex = first_example(claim.strategy())
+    if claim.report_only:
+        # SGF-7 is a map that deliberately draws breaking cells (its first draw has β̂ = 1): take
+        # the holding corner of its space (β̂ = 1e-6, γ̂ = 1e-4, aligned B(0)) on the same problem
+        s_min = min(ex.config.target_svals)
+        ex = sgf.MisalignedExample(
+            ex.config.replace(beta=1e-6 * s_min**3, gamma=1e-4 * s_min**0.5), 1.0
+        )
+    true_ev = claim.check(ex)
+    what, false_check = FALSE[cid]
+    false_ev = false_check(ex)
+    assert true_ev.held, (cid, true_ev.margin, true_ev.numbers)
+    assert not false_ev.held, (cid, what, false_ev.margin, false_ev.numbers)
