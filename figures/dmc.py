@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.ticker import LogLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from figures import style
 from figures.registry import register
@@ -436,7 +436,13 @@ def plasticity_tc(ctx):
             ax.fill_between(x, errs.min(0), errs.max(0), color=c, alpha=0.18, lw=0)
     for ax, n2 in zip(axes[0], n2s, strict=True):
         ax.set_yscale("log")
-        ax.set_xticks(np.asarray(sorted(scale.t_c)) / 1e3)
+        # T_c = 0 at 0, the rest logarithmic from the first nonzero switch: no jump from 1 to 10³
+        tc = np.asarray(sorted(scale.t_c)) / 1e3
+        ax.set_xscale("symlog", linthresh=float(min(tc[tc > 0])), linscale=0.6)
+        ax.set_xticks(tc)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(-0.15 * float(min(tc[tc > 0])), tc[-1] * 1.15)
         ax.set_xlabel(r"switch step $T_c$ (thousands of GD steps on $\Omega_1$)")
         ax.set_title(
             f"$n = {scale.n}$, rank {scale.rank}: $N_1 = {scale.n1} \\to N_2 = {n2}$ observed"

@@ -63,7 +63,9 @@ class FigureContext:
     configs: list = field(default_factory=list)
 
     @staticmethod
-    def _executor(executor: str | None) -> str:
+    def executor(executor: str | None = None) -> str:
+        """The sweep executor for independent runs: ``executor``, else ``$GFLAB_FIGURE_EXECUTOR``,
+        else ``local:2`` (``local:1`` on one core)."""
         return executor or os.environ.get(
             "GFLAB_FIGURE_EXECUTOR", f"local:{min(2, os.cpu_count() or 1)}"
         )
@@ -78,7 +80,7 @@ class FigureContext:
         """
         if self.store is None:
             return
-        executor = self._executor(executor)
+        executor = self.executor(executor)
         missing = [c for c in configs if self.store.status(c) != "ok"]
         if len(missing) < 2 or executor == "local:1":
             return
@@ -131,7 +133,7 @@ class FigureContext:
             return
         from sims.sweep import parse_executor
 
-        kind, workers = parse_executor(self._executor(executor))
+        kind, workers = parse_executor(self.executor(executor))
         missing = [p for p in params if self.store.status({"model": model, **p}) != "ok"]
         if kind != "local" or workers < 2 or len(missing) < 2:
             return
