@@ -40,21 +40,25 @@ def offdiag_2x2(ctx):
         squeeze=False,
         sharey=True,
     )
+
+    def config(m, L):
+        return DMFConfig(
+            depth=L,
+            n=n,
+            init="mimic",
+            m=m,
+            alpha=alpha,
+            mask="diagonal",
+            target="ones",
+            t1=OFFDIAG_T1[m],
+            grid="linear",
+            n_save=n_save,
+        )
+
+    ctx.prefetch([config(m, L) for m in ms for L in depths])  # independent flows: all cores
     for ax, m in zip(axes[0], ms, strict=True):
         for i, L in enumerate(depths):
-            cfg = DMFConfig(
-                depth=L,
-                n=n,
-                init="mimic",
-                m=m,
-                alpha=alpha,
-                mask="diagonal",
-                target="ones",
-                t1=OFFDIAG_T1[m],
-                grid="linear",
-                n_save=n_save,
-            )
-            res = ctx.run(cfg, simulate_dmf)
+            res = ctx.run(config(m, L), simulate_dmf)
             W12 = res.series["matrix"][:, 0, 1]
             ax.plot(
                 res.times,
@@ -123,6 +127,13 @@ def stable_rank_vs_alpha(ctx):
     depths = (2, 3, 4, 5)
     a_sim = (1e-1, 1e-2, 1e-3, 1e-4) if not ctx.fast else (1e-1, 1e-3)
     a_dense = np.geomspace(1e-6, 1, 61)
+
+    def config(m, L, a):
+        return DMFConfig(
+            depth=L, n=n, init="mimic", m=m, alpha=a, mask="diagonal", target="ones", n_save=32
+        )
+
+    ctx.prefetch([config(m, L, a) for m in ms for L in depths for a in a_sim])
     fig, axes = style.subplots(1, len(ms), aspect=0.45, squeeze=False, sharey=True)
     for ax, m in zip(axes[0], ms, strict=True):
         for i, L in enumerate(depths):
@@ -131,17 +142,7 @@ def stable_rank_vs_alpha(ctx):
             ax.plot(a_dense, cf, color=color, ls=style.LINESTYLES[i], label=f"$L = {L}$")
             sims_y = []
             for a in a_sim:
-                cfg = DMFConfig(
-                    depth=L,
-                    n=n,
-                    init="mimic",
-                    m=m,
-                    alpha=a,
-                    mask="diagonal",
-                    target="ones",
-                    n_save=32,
-                )
-                res = ctx.run(cfg, simulate_dmf)
+                res = ctx.run(config(m, L, a), simulate_dmf)
                 sims_y.append(_rank_tail(res.final["singular_values"]))
             ax.plot(a_sim, sims_y, style.MARKERS[i], color=color, mfc="none", mew=1.2, zorder=4)
         # m = ∞ (W∞ = I): drawn well inside the frame, labelled on the line
@@ -194,22 +195,27 @@ def coupling_time(ctx):
     masks = ("diagonal", "block:2")
     floor = 1e-17
     fig, axes = style.subplots(1, 2, aspect=0.4, sharey=True)
+
+    def config(mask, L):
+        return DMFConfig(
+            depth=L,
+            n=n,
+            init="mimic",
+            m=m,
+            alpha=alpha,
+            mask=mask,
+            target="ones",
+            coupling=True,
+            n_save=64,
+            t1=200.0,
+            grid="log",
+        )
+
+    # compile-bound independent flows (one shape per depth and mask): all cores
+    ctx.prefetch([config(mask, L) for mask in masks for L in depths])
     for ax, mask in zip(axes, masks, strict=True):
         for i, L in enumerate(depths):
-            cfg = DMFConfig(
-                depth=L,
-                n=n,
-                init="mimic",
-                m=m,
-                alpha=alpha,
-                mask=mask,
-                target="ones",
-                coupling=True,
-                n_save=64,
-                t1=200.0,
-                grid="log",
-            )
-            res = ctx.run(cfg, simulate_dmf)
+            res = ctx.run(config(mask, L), simulate_dmf)
             t = res.times[1:]
             c = np.maximum(np.asarray(res.series["coupling"])[1:], floor)
             ax.plot(

@@ -69,6 +69,7 @@ def equal_rate(ctx):
     n_save = 160 if ctx.fast else 400
     spec = LoRAConfig(**BIG, flow="specgf", beta=1e-6, t1=5.0, n_save=n_save)
     gf = LoRAConfig(**BIG, flow="gf", t1=10.0, n_save=n_save)
+    ctx.prefetch([spec, gf])
     rs, rg = ctx.run(spec, simulate_lora), ctx.run(gf, simulate_lora)
     fig, axes = style.subplots(1, 2, aspect=0.42, sharey=True)
     s = np.asarray(S5)
@@ -151,6 +152,7 @@ def arrivals_vs_s(ctx):
             dict(marker="D", ms=7, mfc="none", mew=1.2, ls="-", zorder=3),
         ),
     )
+    ctx.prefetch([make(sd) for _, make, _ in runs for sd in seeds])  # independent: all cores
     fig, ax = style.subplots(width="column", aspect=1.15)
     meta = {}
     gf_pred = []
@@ -419,18 +421,23 @@ def init_effect(ctx):
     fig, axes = style.subplots(1, 2, aspect=0.42, sharey=True)
     s = np.asarray(S5)
     meta = {}
-    for ax, init in zip(axes, ("lora", "gaussian"), strict=True):
+
+    def config(init, sd):
+        return LoRAConfig(
+            **{**BIG, "gamma": gamma, "init": init},
+            flow="specgf",
+            beta=beta,
+            t1=5.0,
+            n_save=160 if ctx.fast else 400,
+            seed=sd,
+        )
+
+    inits = ("lora", "gaussian")
+    ctx.prefetch([config(init, sd) for init in inits for sd in seeds])
+    for ax, init in zip(axes, inits, strict=True):
         curves, arr = [], []
         for sd in seeds:
-            cfg = LoRAConfig(
-                **{**BIG, "gamma": gamma, "init": init},
-                flow="specgf",
-                beta=beta,
-                t1=5.0,
-                n_save=160 if ctx.fast else 400,
-                seed=sd,
-            )
-            res = ctx.run(cfg, simulate_lora)
+            res = ctx.run(config(init, sd), simulate_lora)
             curves.append(np.sqrt(np.clip(res.series["proxies"], 0, None)))
             arr.append(P.arrivals(res.times, res.series["proxies"], s))
             t = res.times
