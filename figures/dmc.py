@@ -99,7 +99,7 @@ def offdiag_2x2(ctx):
         )
         ax.set_ylim(-0.04, 1.12)
     axes[0][0].set_ylabel(r"off-diagonal entry $W_{12}(t)$ (target 1)")
-    style.legend_below(fig, ncol=3)
+    style.legend_below(fig, ncol=3 if len(ms) == 1 else 6)
     style.footer(
         fig,
         "gradient flow, Tsit5 + PID (rtol 1e-9), mimic init (deterministic: no seed); "
