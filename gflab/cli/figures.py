@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from gflab.cli._common import print_json
@@ -12,6 +13,7 @@ def register(sub) -> None:
         "figures",
         help="regenerate figures into figures/out",
         description="Regenerate registered figures from cached simulations (PNG, PDF, sidecar).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "examples:\n  gflab figures\n  gflab figures --style paper --out paper-figs\n"
             "  gflab figures --fast --only dmc_offdiag_2x2\n  gflab figures --list"
