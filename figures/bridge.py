@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from figures import style
 from figures.registry import register
@@ -90,14 +91,17 @@ def lora_spectra(ctx):
     slopes differ (spread ≈ 0.9, 0 would be equal rates); AdamW collapses to rank ≈ 1.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm, ListedColormap
 
     style.apply()
     runs, source = _runs(ctx)
-    fig, axes = plt.subplots(1, 2, figsize=(10.4, 3.9), sharey=True)
+    fig, axes = style.subplots(1, 2, aspect=0.42, sharey=True)
     meta = {"source": source, "seeds": [], "equal_rate_spread": {}, "effective_rank_final": {}}
+    r = 1
     for ax, opt in zip(axes, OPTIMIZERS, strict=True):
         rs = runs[opt]
-        parts = [_normalised(r) for r in rs]
+        parts = [_normalised(r_) for r_ in rs]
         steps, tp = parts[0][0], parts[0][2]
         keep = steps > 0  # step 0: s·B A = 0 for LoRA's init, no spectrum to normalise
         meas = np.mean([p[1] for p in parts], axis=0)
@@ -105,14 +109,8 @@ def lora_spectra(ctx):
         r = meas.shape[1]
         colors = plt.cm.viridis(np.linspace(0.0, 0.9, r))
         for i in range(r):
-            ax.plot(
-                steps[keep],
-                meas[keep, i],
-                color=colors[i],
-                lw=1.6,
-                label=f"σ{i + 1}/σ1" if i in (0, 1, r - 1) else None,
-            )
-            ax.plot(tp, pred[:, i], color=colors[i], lw=1.0, ls="--")
+            ax.plot(steps[keep], meas[keep, i], color=colors[i], zorder=3)
+            ax.plot(tp, pred[:, i], color=colors[i], lw=0.8, ls=(0, (3, 2)), zorder=2)
         ax.axvline(rs[0]["config"]["burn_in"], color="0.5", lw=0.8, ls=":")
         spread = float(np.mean([r_["summary"]["equal_rate_spread"] for r_ in rs]))
         erank = float(np.mean([r_["summary"]["effective_rank_final"] for r_ in rs]))
@@ -120,13 +118,27 @@ def lora_spectra(ctx):
         meta["effective_rank_final"][opt] = erank
         meta["seeds"] = [r_["config"]["seed"] for r_ in rs]
         c = rs[0]["config"]
-        ax.set_title(f"{opt} (lr {c['lr']:g}): slope spread {spread:.2f}, eff. rank {erank:.2f}")
+        name = {"muon": "Muon", "adamw": "AdamW"}.get(opt, opt)
+        ax.set_title(f"{name} (lr {c['lr']:g})\nslope spread {spread:.2f}, eff. rank {erank:.2f}")
         ax.set_xlabel("training step")
+        ax.set_xlim(0, steps[-1])
         ax.set_ylim(-0.03, 1.05)
-    axes[0].set_ylabel("σ_i(s·BA) / σ_1(s·BA)")
-    axes[1].plot([], [], "k--", lw=1, label="SGF equal rate")
-    axes[1].plot([], [], color="0.5", ls=":", lw=0.8, label="burn-in")
-    axes[1].legend(loc="center right", frameon=True)
+    axes[0].set_ylabel(r"$\sigma_i(sBA) \,/\, \sigma_1(sBA)$")
+    # every mode is named: a discrete colour bar for the mode index i instead of a legend
+    cmap = ListedColormap(plt.cm.viridis(np.linspace(0.0, 0.9, r)))
+    norm = BoundaryNorm(np.arange(0.5, r + 1.5), r)
+    cb = fig.colorbar(ScalarMappable(norm, cmap), ax=axes, ticks=range(1, r + 1), aspect=25)
+    cb.set_label("mode $i$ (colour)")
+    style.legend_below(
+        fig,
+        [
+            Line2D([], [], color="k"),
+            Line2D([], [], color="k", lw=0.8, ls=(0, (3, 2))),
+            Line2D([], [], color="0.5", lw=0.8, ls=":"),
+        ],
+        ["measured", "SGF equal-rate prediction", "burn-in step"],
+        ncol=3,
+    )
     c = runs["muon"][0]["config"]
     style.footer(
         fig,
@@ -135,7 +147,6 @@ def lora_spectra(ctx):
         f"every {c['every']}, seeds {meta['seeds']}; mean over modules and seeds; "
         "prediction: √σ_i(t) = √σ_i(t0) + c̄ (t − t0), c̄ the mean fitted slope",
     )
-    fig.tight_layout()
     meta["device"] = runs["muon"][0]["device"]
     meta["torch_version"] = runs["muon"][0]["torch_version"]
     return fig, meta

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from figures import style
 from figures.registry import register
 from sims import DMFConfig, simulate_dmf
+from sims.plasticity import PlasticityConfig, simulate_plasticity
 from theory import closed_forms as CF
+
+# flow time that covers each m's convergence (measured: the depth-5 flow converges at t = 20.2,
+# 27.7, 37.1 for m = 2, 3, 5, α = 1e-3, n = 2); a linear save grid to it puts ≥ 40 points in
+# every rise (the log grid of an open-ended run left 2-3 per rise)
+OFFDIAG_T1 = {2.0: 24.0, 3.0: 32.0, 5.0: 42.0}
 
 
 @register(
@@ -24,47 +31,81 @@ def offdiag_2x2(ctx):
     n, alpha = 2, 1e-3
     ms = (2.0, 5.0) if not ctx.fast else (3.0,)
     depths = (2, 3, 4, 5)
-    fig, axes = plt.subplots(1, len(ms), figsize=(5.2 * len(ms), 3.8), squeeze=False, sharey=True)
+    n_save = 200 if ctx.fast else 400
+    fig, axes = style.subplots(
+        1,
+        len(ms),
+        width="column" if len(ms) == 1 else "text",
+        aspect=0.78 if len(ms) == 1 else 0.4,
+        squeeze=False,
+        sharey=True,
+    )
+
+    def config(m, L):
+        return DMFConfig(
+            depth=L,
+            n=n,
+            init="mimic",
+            m=m,
+            alpha=alpha,
+            mask="diagonal",
+            target="ones",
+            t1=OFFDIAG_T1[m],
+            grid="linear",
+            n_save=n_save,
+        )
+
+    ctx.prefetch([config(m, L) for m in ms for L in depths])  # independent flows: all cores
     for ax, m in zip(axes[0], ms, strict=True):
         for i, L in enumerate(depths):
-            cfg = DMFConfig(
-                depth=L,
-                n=n,
-                init="mimic",
-                m=m,
-                alpha=alpha,
-                mask="diagonal",
-                target="ones",
-                n_save=300 if not ctx.fast else 120,
+            res = ctx.run(config(m, L), simulate_dmf)
+            W12 = res.series["matrix"][:, 0, 1]
+            ax.plot(
+                res.times,
+                W12,
+                color=style.PALETTE[i],
+                ls=style.LINESTYLES[i],
+                marker=style.MARKERS[i],
+                markevery=(i * n_save // 40, n_save // 10),
+                label=f"$L = {L}$",
+                zorder=3 + len(depths) - i,
             )
-            res = ctx.run(cfg, simulate_dmf)
-            t = res.times[1:]
-            W12 = res.series["matrix"][1:, 0, 1]
-            color = style.PALETTE[i]
-            ax.plot(t, W12, color=color, label=f"L = {L}")
-            lim = CF.mimic_limit(n, L, alpha, m).offdiagonal
-            ax.axhline(lim, color=color, ls="--", lw=1, alpha=0.8)
-        ax.set_xscale("log")
-        ax.set_xlabel("flow time t (log scale)")
-        ax.set_title(f"m = {m:g}, α = {alpha:g}, n = {n}")
-        ax.set_ylim(-0.05, 1.08)
-    axes[0][0].set_ylabel("off-diagonal entry W₁₂(t)  (target 1)")
-    axes[0][-1].plot([], [], "k--", lw=1, label="closed-form limit")
-    axes[0][-1].legend(loc="upper left", frameon=True)
+        rho = CF.mimic_limit(n, 2, alpha, m).offdiagonal
+        deep = [CF.mimic_limit(n, L, alpha, m).offdiagonal for L in depths[1:]]
+        gap = 1 - min(deep)
+        e = int(np.floor(np.log10(gap)))
+        ax.axhline(
+            rho,
+            color="0.3",
+            ls=(0, (2, 2)),
+            lw=0.8,
+            zorder=1,
+            label=r"$L = 2$ limit $\rho(m)$",
+        )
+        ax.axhline(
+            max(deep),
+            color="0.3",
+            ls=(0, (1, 1.5)),
+            lw=0.8,
+            zorder=1,
+            label=r"$L \geq 3$ limits ($\approx 1$)",
+        )
+        ax.set_xlim(0, OFFDIAG_T1[m])
+        ax.set_xlabel("flow time $t$")
+        ax.set_title(
+            rf"$m = {m:g}$, $\alpha = 10^{{{np.log10(alpha):.0f}}}$, $n = {n}$"
+            "\n"
+            rf"$\rho(m) = {rho:.3g}$, $1 - W_{{12}}(\infty) \leq {gap / 10**e:.1f} \cdot 10^{{{e}}}$"
+        )
+        ax.set_ylim(-0.04, 1.12)
+    axes[0][0].set_ylabel(r"off-diagonal entry $W_{12}(t)$ (target 1)")
+    style.legend_below(fig, ncol=3 if len(ms) == 1 else 6)
     style.footer(
         fig,
         "gradient flow, Tsit5 + PID (rtol 1e-9), mimic init (deterministic: no seed); "
-        "depth-2 limit ρ = (n+2m−2)/(n+m²−1); depth ≥ 3 from the conserved λ2^−κ − λ1^−κ",
+        "depth-2 limit ρ = (n+2m−2)/(n+m²−1); depth ≥ 3 from the conserved λ2^(−κ) − λ1^(−κ)",
     )
-    fig.tight_layout()
     return fig, {"seeds": [], "alpha": alpha, "n": n, "m": list(ms), "depths": list(depths)}
-
-
-# ----------------------------------------------------------------------------- issue 3 figures
-
-import numpy as np  # noqa: E402
-
-from sims.plasticity import PlasticityConfig, simulate_plasticity  # noqa: E402
 
 
 def _rank_tail(sig) -> float:
@@ -86,43 +127,49 @@ def stable_rank_vs_alpha(ctx):
     depths = (2, 3, 4, 5)
     a_sim = (1e-1, 1e-2, 1e-3, 1e-4) if not ctx.fast else (1e-1, 1e-3)
     a_dense = np.geomspace(1e-6, 1, 61)
-    fig, axes = plt.subplots(1, len(ms), figsize=(5.4 * len(ms), 4.0), squeeze=False, sharey=True)
+
+    def config(m, L, a):
+        return DMFConfig(
+            depth=L, n=n, init="mimic", m=m, alpha=a, mask="diagonal", target="ones", n_save=32
+        )
+
+    ctx.prefetch([config(m, L, a) for m in ms for L in depths for a in a_sim])
+    fig, axes = style.subplots(1, len(ms), aspect=0.45, squeeze=False, sharey=True)
     for ax, m in zip(axes[0], ms, strict=True):
         for i, L in enumerate(depths):
             color = style.PALETTE[i]
             cf = [_rank_tail(CF.mimic_limit(n, L, a, m).singular_values) for a in a_dense]
-            ax.plot(a_dense, cf, color=color, label=f"L = {L} closed form")
+            ax.plot(a_dense, cf, color=color, ls=style.LINESTYLES[i], label=f"$L = {L}$")
             sims_y = []
             for a in a_sim:
-                cfg = DMFConfig(
-                    depth=L,
-                    n=n,
-                    init="mimic",
-                    m=m,
-                    alpha=a,
-                    mask="diagonal",
-                    target="ones",
-                    n_save=32,
-                )
-                res = ctx.run(cfg, simulate_dmf)
+                res = ctx.run(config(m, L, a), simulate_dmf)
                 sims_y.append(_rank_tail(res.final["singular_values"]))
-            ax.plot(a_sim, sims_y, "o", color=color, mfc="none", ms=7, mew=1.5)
-        ax.axhline(n - 1, color="0.4", ls=":", lw=1.2, label="m = ∞ (W∞ = I), any L")
+            ax.plot(a_sim, sims_y, style.MARKERS[i], color=color, mfc="none", mew=1.2, zorder=4)
+        # m = ∞ (W∞ = I): drawn well inside the frame, labelled on the line
+        ax.axhline(n - 1, color="k", ls=(0, (1, 1.2)), lw=1.2)
+        ax.text(
+            1.5e-6,
+            (n - 1) * 2.2,
+            rf"$m = \infty$: $W_\infty = I$, $n - 1 = {n - 1}$ at every $L$",
+            fontsize=style.small(),
+            va="bottom",
+        )
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_ylim(1e-16, 10)
-        ax.set_xlabel("init scale α (log scale)")
-        ax.set_title(f"mimic(α, m = {m:g}), n = {n}, diagonal Ω, target J")
-    axes[0][0].set_ylabel("stable rank of W∞ minus 1  (log scale; 0 = rank one)")
-    axes[0][0].plot([], [], "ko", mfc="none", label="gradient flow (markers)")
-    axes[0][0].legend(loc="lower right", fontsize=7.5, frameon=True)
+        ax.set_ylim(1e-16, 1e4)
+        ax.yaxis.set_major_locator(LogLocator(numticks=6))
+        ax.set_xlabel(r"init scale $\alpha$")
+        ax.set_title(rf"mimic($\alpha$, $m = {m:g}$), $n = {n}$, diagonal $\Omega$, target $J$")
+    axes[0][0].set_ylabel(r"$\mathrm{sr}(W_\infty) - 1 = \sum_{i\geq2}\sigma_i^2/\sigma_1^2$")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    (mark,) = axes[0][0].plot([], [], "ko", mfc="none", label="gradient flow")
+    style.legend_below(fig, handles + [mark], labels + ["gradient flow (markers)"], ncol=5)
     style.footer(
         fig,
         "gradient flow, Tsit5 + PID (rtol 1e-9) until ℓ/ℓ_ref ≤ 1e-16; deterministic init "
         "(no seed). sr − 1 = Σ_{i≥2}σ_i²/σ_1², computed without cancellation; values below "
-        "~1e-15 are at float64 resolution.",
+        "~1e-15 are at float64 resolution; curves: closed forms.",
     )
-    fig.tight_layout()
     return fig, {
         "seeds": [],
         "n": n,
@@ -147,60 +194,82 @@ def coupling_time(ctx):
     depths = (2, 3, 4) if ctx.fast else (2, 3, 4, 5)
     masks = ("diagonal", "block:2")
     floor = 1e-17
-    fig, axes = plt.subplots(1, 2, figsize=(10.8, 4.0), sharey=True)
+    fig, axes = style.subplots(1, 2, aspect=0.4, sharey=True)
+
+    def config(mask, L):
+        return DMFConfig(
+            depth=L,
+            n=n,
+            init="mimic",
+            m=m,
+            alpha=alpha,
+            mask=mask,
+            target="ones",
+            coupling=True,
+            n_save=64,
+            t1=200.0,
+            grid="log",
+        )
+
+    # compile-bound independent flows (one shape per depth and mask): all cores
+    ctx.prefetch([config(mask, L) for mask in masks for L in depths])
     for ax, mask in zip(axes, masks, strict=True):
         for i, L in enumerate(depths):
-            cfg = DMFConfig(
-                depth=L,
-                n=n,
-                init="mimic",
-                m=m,
-                alpha=alpha,
-                mask=mask,
-                target="ones",
-                coupling=True,
-                n_save=64,
-                t1=200.0,
-                grid="log",
-            )
-            res = ctx.run(cfg, simulate_dmf)
+            res = ctx.run(config(mask, L), simulate_dmf)
             t = res.times[1:]
             c = np.maximum(np.asarray(res.series["coupling"])[1:], floor)
             ax.plot(
-                t, c, color=style.PALETTE[i], label=f"L = {L}" + (" (exactly 0)" if L == 2 else "")
+                t,
+                c,
+                color=style.PALETTE[i],
+                ls=style.LINESTYLES[i],
+                label=f"$L = {L}$" + (" (exactly 0, drawn at $10^{-17}$)" if L == 2 else ""),
             )
-        ax.axhline(1e-6, color="0.3", ls="--", lw=1)
-        ax.axhline(1e-3, color="0.3", ls="-.", lw=1)
-        ax.text(
-            0.02,
-            2e-6,
-            "τ_dec = 1e-6 (decoupled below)",
-            fontsize=7,
-            transform=ax.get_yaxis_transform(),
-        )
-        ax.text(
-            0.02,
-            2e-3,
-            "τ_cpl = 1e-3 (coupled above)",
-            fontsize=7,
-            transform=ax.get_yaxis_transform(),
-        )
+        ax.axhline(1e-6, color="0.3", ls="--", lw=0.8)
+        ax.axhline(1e-3, color="0.3", ls="-.", lw=0.8)
+        for y, text in (
+            (1e-6, r"$\tau_{dec} = 10^{-6}$: decoupled below"),
+            (1e-3, r"$\tau_{cpl} = 10^{-3}$: coupled above"),
+        ):
+            ax.text(0.02, y * 2, text, fontsize=style.small(), transform=ax.get_yaxis_transform())
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_ylim(floor / 3, 3)
-        ax.set_xlabel("flow time t (log scale)")
-        label = "diagonal Ω" if mask == "diagonal" else "2 full diagonal blocks"
-        ax.set_title(f"{label}\nmimic(α = {alpha:g}, m = {m:g}), n = {n}")
-    axes[0].set_ylabel("cross coupling  max_cross |K| / max diag K")
-    axes[1].legend(loc="center right", frameon=True)
+        ax.yaxis.set_major_locator(LogLocator(numticks=6))
+        ax.xaxis.set_major_locator(LogLocator(numticks=6))
+        ax.set_xlabel("flow time $t$")
+        label = r"diagonal $\Omega$" if mask == "diagonal" else r"$\Omega$ = 2 full diagonal blocks"
+        ax.set_title(rf"{label}, mimic($\alpha = {alpha:g}$, $m = {m:g}$), $n = {n}$")
+    axes[0].set_ylabel(r"coupling $\max_{cross}|K| \,/\, \max_{diag} K$")
+    style.legend_below(fig, ncol=len(depths))
     style.footer(
         fig,
         "tangent kernel K_(ij),(pq) = Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; "
         "gradient flow, Tsit5 + PID (rtol 1e-9); runs stop at t = 200 (learning ends by t ≈ 10); "
         "deterministic init (no seed).",
     )
-    fig.tight_layout()
     return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, "depths": list(depths)}
+
+
+def _coincident(S: np.ndarray, rtol: float = 1e-6) -> list[list[int]]:
+    """Groups of columns of ``S`` (T×k) whose traces agree to ``rtol`` of the largest value:
+    drawn as one line with one label, so no curve hides exactly under another."""
+    scale = float(np.max(np.abs(S))) or 1.0
+    groups: list[list[int]] = []
+    for i in range(S.shape[1]):
+        for g in groups:
+            if np.max(np.abs(S[:, i] - S[:, g[0]])) <= rtol * scale:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def _sigma_label(g: list[int]) -> str:
+    if len(g) == 1:
+        return rf"$\sigma_{{{g[0] + 1}}}$"
+    return rf"$\sigma_{{{g[0] + 1}}} = \ldots = \sigma_{{{g[-1] + 1}}}$"
 
 
 @register(
@@ -211,84 +280,99 @@ def coupling_time(ctx):
 def plasticity_svals(ctx):
     """σ_i(W(t)) for Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m = 10).
 
-    Left: phase 1 then phase 2 resumed (switch marked); right: phase 2 from the same init.
-    Depth 2 resumed keeps several large σ_i (no low-rank bias left); scratch and depth 3 are rank one."""
+    Columns: phase 1 on Ω1; phase 2 resumed from phase 1's end (time since the switch); phase 2
+    from the same init (scratch). Singular values whose traces coincide (the mimic init is
+    degenerate) are one line labelled σ_i = … = σ_j. Depth 2 resumed keeps several large σ_i (no
+    low-rank bias left); scratch and depth 3 are rank one."""
     style.apply()
     n, m, alpha = 6, 10.0, 1e-3
     depths = (2, 3)
-    fig, axes = plt.subplots(len(depths), 2, figsize=(10.8, 3.4 * len(depths)), sharey=True)
+    fig, axes = style.subplots(len(depths), 3, aspect=0.62, sharey=True)
     meta = {}
     for row, L in enumerate(depths):
         cfg = PlasticityConfig(depth=L, n=n, m=m, alpha=alpha, n_save=120)
         p = simulate_plasticity(cfg, run=ctx.run)
         ts = p.switch_time
-        t1 = p.pretrain.times[1:]
-        s1 = np.asarray(p.pretrain.series["singular_values"])[1:]
-        t2 = p.resumed.times[1:] + ts
-        s2 = np.asarray(p.resumed.series["singular_values"])[1:]
-        t3 = p.scratch.times[1:]
-        s3 = np.asarray(p.scratch.series["singular_values"])[1:]
-        axl, axr = axes[row]
-        for i in range(n):
-            c = style.PALETTE[i % len(style.PALETTE)]
-            axl.plot(t1, s1[:, i], color=c, ls="--", lw=1.3)
-            axl.plot(t2, s2[:, i], color=c, label=f"σ_{i + 1}")
-            axr.plot(t3, s3[:, i], color=c, label=f"σ_{i + 1}")
-        axl.axvline(ts, color="k", lw=1)
-        axl.text(
-            ts * 0.95,
-            0.04,
-            f"switch Ω1 → Ω2\nt = {ts:.3g}",
-            fontsize=7.5,
-            ha="right",
-            transform=axl.get_xaxis_transform(),
+        panels = (
+            (p.pretrain, r"phase 1 on $\Omega_1$ = diagonal", "flow time $t$"),
+            (p.resumed, r"phase 2 on $\Omega_2$, resumed", r"time since the switch $t - t_s$"),
+            (p.scratch, r"phase 2 on $\Omega_2$, from scratch", "flow time $t$"),
         )
-        sr_r, sr_s = p.resumed.final["stable_rank"], p.scratch.final["stable_rank"]
-        axl.set_title(f"L = {L}: phase 1 (dashed) then resumed; final stable rank {sr_r:.4g}")
-        axr.set_title(f"L = {L}: Ω2 from scratch; final stable rank {sr_s:.4g}")
-        for ax in (axl, axr):
+        for ax, (res, title, xlabel) in zip(axes[row], panels, strict=True):
+            t = res.times[1:]
+            S = np.asarray(res.series["singular_values"])[1:]
+            merged = False
+            for g in _coincident(S):
+                i = g[0]
+                ax.plot(
+                    t,
+                    S[:, i],
+                    color=style.PALETTE[i % len(style.PALETTE)],
+                    ls=style.LINESTYLES[i % len(style.LINESTYLES)],
+                    zorder=3 + n - i,
+                    label=rf"$\sigma_{{{i + 1}}}$",
+                )
+                if len(g) > 1:  # coincident traces: one line, named at its right end
+                    merged = True
+                    ax.annotate(
+                        _sigma_label(g),
+                        (t[-1], S[-1, i]),
+                        xytext=(2, 0),
+                        textcoords="offset points",
+                        va="center",
+                        fontsize=style.small(),
+                        color=style.PALETTE[i % len(style.PALETTE)],
+                        annotation_clip=False,
+                    )
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.set_xlabel("flow time t (log scale; resumed: time since start of phase 1)")
-        axl.set_ylabel("singular values σ_i(W(t))")
+            ax.xaxis.set_major_locator(LogLocator(numticks=4))
+            ax.set_xlim(t[0], t[-1] * (30 if merged else 1.5))  # room for a merged label
+            sr = res.final["stable_rank"]
+            ax.set_title(f"$L = {L}$: {title}\nfinal stable rank {sr:.3g}")
+            if row == len(depths) - 1:
+                ax.set_xlabel(xlabel)
+        axes[row][0].set_ylabel(r"singular values $\sigma_i(W(t))$")
         meta[f"L{L}"] = {
             "switch_time": ts,
-            "resumed_stable_rank": sr_r,
-            "scratch_stable_rank": sr_s,
+            "resumed_stable_rank": p.resumed.final["stable_rank"],
+            "scratch_stable_rank": p.scratch.final["stable_rank"],
         }
-    axes[0][1].legend(loc="lower right", ncol=3, fontsize=7.5, frameon=True)
-    axes[0][0].plot([], [], "k--", lw=1.3, label="phase 1 on Ω1 = diagonal")
-    axes[0][0].plot([], [], "k-", label="phase 2 on Ω2 = diag + superdiag")
-    axes[0][0].legend(loc="upper left", fontsize=7.5, frameon=True)
+    style.legend_below(fig, ncol=n)
     style.footer(
         fig,
         f"n = {n}, mimic(α = {alpha:g}, m = {m:g}) (deterministic: no seed), target J, "
-        "gradient flow Tsit5 + PID (rtol 1e-9), each phase until ℓ/ℓ_ref ≤ 1e-16.",
+        "Ω1 = diagonal, Ω2 = diagonal + superdiagonal; gradient flow Tsit5 + PID (rtol 1e-9), "
+        "each phase until ℓ/ℓ_ref ≤ 1e-16; switch times "
+        + ", ".join(f"L = {L}: t_s = {meta[f'L{L}']['switch_time']:.3g}" for L in depths),
     )
-    fig.tight_layout()
     return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, **meta}
 
 
-def _kleinman_runs(ctx, scale, depth, seed):
-    """One (depth, seed) of the Kleinman protocol through the store as a generic record."""
-    from dataclasses import asdict
+KLEINMAN_MODEL = "dmf-kleinman"
 
-    from sims.kleinman import run_kleinman
 
-    key = {"model": "dmf-kleinman", "depth": depth, "seed": seed, **asdict(scale)}
-    ctx.configs.append(key)
-    if ctx.store is not None:
-        rec = ctx.store.get_record(key)
-        if rec is not None:
-            arrays, _ = rec
-            return arrays
-    run = run_kleinman(scale, depth, seed)
-    arrays = {"t_c": np.asarray(sorted(scale.t_c), dtype=float)}
-    for n2 in scale.n2:
-        arrays[f"err_{n2}"] = np.asarray([run.test_error[n2][tc] for tc in sorted(scale.t_c)])
+def kleinman_record(depth: int, seed: int, **scale) -> dict[str, np.ndarray]:
+    """One (depth, seed) of Kleinman's protocol as arrays: ``t_c``, ``err_{N2}`` per N2 (test error
+    after phase 2 for each T_c) and ``wall_seconds``; the runner of ``ctx.record``.
+
+    Args:
+        depth: number of factors (1 = a single matrix).
+        seed: problem and init seed.
+        **scale: the fields of :class:`sims.kleinman.KleinmanScale` (lists become tuples).
+
+    Returns:
+        {"t_c": (k,), "err_N2": (k,) for each N2, "wall_seconds": ()}.
+    """
+    from sims.kleinman import KleinmanScale, run_kleinman
+
+    sc = KleinmanScale(**{k: tuple(v) if isinstance(v, list) else v for k, v in scale.items()})
+    run = run_kleinman(sc, depth, seed)
+    tcs = sorted(sc.t_c)
+    arrays = {"t_c": np.asarray(tcs, dtype=float)}
+    for n2 in sc.n2:
+        arrays[f"err_{n2}"] = np.asarray([run.test_error[n2][tc] for tc in tcs])
     arrays["wall_seconds"] = np.asarray(run.wall_seconds)
-    if ctx.store is not None:
-        ctx.store.put_record(key, arrays, {"kind": "kleinman"})
     return arrays
 
 
@@ -300,9 +384,11 @@ def _kleinman_runs(ctx, scale, depth, seed):
 def plasticity_tc(ctx):
     """Test error mean_{all entries}(W − W*)² after phase 2, vs the step T_c at which Ω1 → Ω2.
 
-    GD on the mean loss, lr 0.2, Gaussian init 1e-3, rank-r truth with ‖W*‖_F = n; mean ± std
-    over seeds (median, min–max band). Depth 1 is a single matrix (Kleinman's convex baseline)."""
+    GD on the mean loss, lr 0.2, Gaussian init 1e-3, rank-r truth with ‖W*‖_F = n; median over
+    seeds with the min–max band. Depth 1 is a single matrix (Kleinman's convex baseline). T_c on a
+    linear axis (as Kleinman plots it): T_c = 0 is a grid point like the others."""
     import os
+    from dataclasses import asdict
 
     from sims.kleinman import KleinmanScale, kleinman_scale
 
@@ -322,36 +408,60 @@ def plasticity_tc(ctx):
             seeds=(0, 1, 2),
             chunk=1000,
         )
+    runner = "figures.dmc:kleinman_record"
+    params = {
+        L: [{"depth": L, "seed": s, **asdict(scale)} for s in scale.seeds] for L in scale.depths
+    }
+    # depths × seeds independent GD runs: on all cores first
+    ctx.prefetch_records(KLEINMAN_MODEL, [p for ps in params.values() for p in ps], runner)
     n2s = scale.n2
-    fig, axes = plt.subplots(
-        1, len(n2s), figsize=(5.4 * len(n2s) + 2.6, 4.0), squeeze=False, sharey=True
+    fig, axes = style.subplots(
+        1,
+        len(n2s),
+        width="column" if len(n2s) == 1 else "text",
+        aspect=0.8 if len(n2s) == 1 else 0.4,
+        squeeze=False,
+        sharey=True,
     )
     for i, L in enumerate(scale.depths):
-        recs = [_kleinman_runs(ctx, scale, L, s) for s in scale.seeds]
-        tcs = recs[0]["t_c"]
+        recs = [ctx.record(KLEINMAN_MODEL, p, runner) for p in params[L]]
+        x = recs[0]["t_c"] / 1e3
         for ax, n2 in zip(axes[0], n2s, strict=True):
             errs = np.stack([r[f"err_{n2}"] for r in recs])
-            med = np.median(errs, 0)
-            x = np.maximum(tcs, 1.0)
             c = style.PALETTE[i]
             lab = f"depth {L}" + (" (single matrix)" if L == 1 else "")
-            ax.plot(x, med, "o-", color=c, label=lab)
-            ax.fill_between(x, errs.min(0), errs.max(0), color=c, alpha=0.2)
+            ax.plot(
+                x,
+                np.median(errs, 0),
+                marker=style.MARKERS[i],
+                ls=style.LINESTYLES[i],
+                color=c,
+                label=lab,
+                zorder=3 + i,
+            )
+            ax.fill_between(x, errs.min(0), errs.max(0), color=c, alpha=0.18, lw=0)
     for ax, n2 in zip(axes[0], n2s, strict=True):
-        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("switch step T_c (GD steps on Ω1; T_c = 0 drawn at 1)")
-        ax.set_title(f"n = {scale.n}, rank {scale.rank}: N1 = {scale.n1} → N2 = {n2} observed")
+        # T_c = 0 at 0, the rest logarithmic from the first nonzero switch: no jump from 1 to 10³
+        tc = np.asarray(sorted(scale.t_c)) / 1e3
+        ax.set_xscale("symlog", linthresh=float(min(tc[tc > 0])), linscale=0.6)
+        ax.set_xticks(tc)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlim(-0.15 * float(min(tc[tc > 0])), tc[-1] * 1.15)
+        ax.set_xlabel(r"switch step $T_c$ (thousands of GD steps on $\Omega_1$)")
+        ax.set_title(
+            f"$n = {scale.n}$, rank {scale.rank}: $N_1 = {scale.n1} \\to N_2 = {n2}$ observed"
+        )
     axes[0][0].set_ylabel(
-        f"test error after {scale.post_steps} more steps\n(mean squared, all entries)"
+        f"test error after {scale.post_steps:,} more steps\n(mean squared, all entries)"
     )
-    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=True)
+    style.legend_below(fig, ncol=2 if len(n2s) == 1 else len(scale.depths))
     style.footer(
         fig,
         f"GD lr {scale.lr} on ½·mean loss, Gaussian init std init^(1/L)/√n with init = "
         f"{scale.init_scale:g}; seeds {list(scale.seeds)} median, band = min–max over seeds.",
     )
-    fig.tight_layout()
     return fig, {"seeds": list(scale.seeds), "scale": {k: v for k, v in vars(scale).items()}}
 
 
@@ -368,7 +478,10 @@ EFFRANK_STOP = 1e-6  # ℓ/ℓ_ref stop, unchanged: see effrank_depth for how se
 def effrank_depth(ctx):
     """Effective rank exp(H(σ/Σσ)) (Roy–Vetterli, σ not σ²) of the limit, Bernoulli Ω, low-rank W*.
 
-    Gaussian init, gradient flow until ℓ/ℓ_ref ≤ 1e-6; mean ± std over seeds (band).
+    Init: gflab's ``gaussian``, *independent* Gaussian factors per layer, entries
+    N(0, (α^{1/L}/√n)²) (not the authors' tied init, ``tied-gaussian``). Gradient flow until
+    ℓ/ℓ_ref ≤ 1e-6; mean ± std over seeds (band). The reference line is the effective rank of
+    the target W* itself (mean over the seeds' targets), the value a perfect completion has.
 
     Solver: rtol 1e-6, not the claims' 1e-9. These flows are accuracy-limited, not
     stability-limited: at depth 5, α = 1e-4, seed 0 rtol 1e-6 takes 2165 steps instead of 5803
@@ -378,6 +491,9 @@ def effrank_depth(ctx):
     moved 0.016 by 1e-8 — below the seed spread, invisible in the plot; stopping at 1e-8 would
     settle it (< 1e-3) but the depth-3 tail is stiff and slow (≈ 6× the steps), so the stop
     stays at 1e-6."""
+    from theory import dmf as TD
+    from theory.measures import effective_rank
+
     style.apply()
     if ctx.fast:
         n, rank, p, seeds, depths = 20, 2, 0.3, (0, 1, 2), (2, 3, 4)
@@ -403,7 +519,7 @@ def effrank_depth(ctx):
 
     # 40 independent flows of up to a minute each: compute them on all cores first
     ctx.prefetch([config(a, L, s) for a in alphas for L in depths for s in seeds])
-    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    fig, ax = style.subplots(width="column", aspect=0.85)
     out = {}
     for i, a in enumerate(alphas):
         vals = []
@@ -416,19 +532,44 @@ def effrank_depth(ctx):
         v = np.asarray(vals)
         mu, sd = v.mean(1), v.std(1)
         c = style.PALETTE[i]
-        ax.plot(depths, mu, "o-", color=c, label=f"α = {a:g}")
-        ax.fill_between(depths, mu - sd, mu + sd, color=c, alpha=0.2)
+        x = np.asarray(depths) + (i - 0.5) * 0.06  # offset: bands of the two α stay visible
+        ax.errorbar(
+            x,
+            mu,
+            yerr=sd,
+            fmt=style.MARKERS[i],
+            ls=style.LINESTYLES[i],
+            color=c,
+            capsize=2,
+            label=rf"$\alpha = 10^{{{np.log10(a):.0f}}}$",
+        )
         out[f"alpha_{a:g}"] = v.tolist()
-    ax.axhline(rank, color="0.3", ls="--", lw=1, label=f"true rank {rank}")
+    target_er = [float(effective_rank(TD.make_target(f"lowrank:{rank}", n, seed=s))) for s in seeds]
+    er_star = float(np.mean(target_er))
+    ax.axhline(
+        er_star, color="0.3", ls="--", lw=0.9, label=rf"effective rank of $W^*$ ({er_star:.2f})"
+    )
     ax.set_xticks(depths)
-    ax.set_xlabel("depth L")
-    ax.set_ylabel("effective rank of W at convergence (Roy–Vetterli, σ)")
-    ax.set_title(f"n = {n}, rank-{rank} target, {int(p * 100)}% observed (Bernoulli)")
-    ax.legend(frameon=True)
+    ax.set_xlabel("depth $L$")
+    ax.set_ylabel(r"effective rank of $W_\infty$ (Roy–Vetterli, $\sigma$)")
+    ax.set_title(
+        f"$n = {n}$, rank-{rank} $W^*$, {int(p * 100)}% observed (Bernoulli);\n"
+        "independent Gaussian init per layer (untied)"
+    )
+    style.legend_below(fig, ncol=2)
     style.footer(
         fig,
-        f"seeds {list(seeds)} (mask, target, init); band ± 1 std; gradient flow Tsit5 + PID "
+        f"seeds {list(seeds)} (mask, target, init); error bars ± 1 std; gflab 'gaussian' init "
+        "(independent factors, not the authors' tied init); gradient flow Tsit5 + PID "
         f"(rtol {EFFRANK_RTOL:g}) until ℓ/ℓ_ref ≤ {EFFRANK_STOP:g} or t = 1e5.",
     )
-    fig.tight_layout()
-    return fig, {"seeds": list(seeds), "n": n, "rank": rank, "p": p, "depths": list(depths), **out}
+    return fig, {
+        "seeds": list(seeds),
+        "n": n,
+        "rank": rank,
+        "p": p,
+        "depths": list(depths),
+        "init": "gaussian (independent factors, untied)",
+        "target_effective_rank": target_er,
+        **out,
+    }

@@ -1,9 +1,13 @@
 """The figure registry behind ``gflab figures``.
 
 A figure is a function ``(ctx: FigureContext) -> (matplotlib Figure, meta dict)`` registered with
-:func:`register`. It reads results through ``ctx.run`` (the result store: cached, content-addressed)
-so regenerating figures reuses finished simulations. :func:`render` writes PNG + PDF + a JSON
-sidecar (configs, seeds, versions, git revision, wall time) per figure into the output folder.
+:func:`register`. It reads results through the result store (cached, content-addressed), so
+regenerating figures reuses finished simulations: ``ctx.run`` for a simulation config,
+``ctx.record`` for a figure-specific measurement (a named runner function returning arrays), and
+``ctx.prefetch`` / ``ctx.prefetch_records`` to compute the missing ones on all cores first.
+:func:`render` writes PNG + PDF + a JSON sidecar (configs, seeds, versions, git revision, wall
+time, provenance) per figure into the output folder; the provenance text also goes into the PDF
+and PNG metadata, and into the image only in the ``draft`` style (:mod:`figures.style`).
 """
 
 from __future__ import annotations
@@ -18,10 +22,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from figures import style as figure_style
 from sims.store import ResultStore, git_revision, package_versions
 from theory._validate import GflabInputError
 
-__all__ = ["FigureSpec", "FigureContext", "register", "registry", "render", "FIGURE_MODULES"]
+__all__ = [
+    "FigureSpec",
+    "FigureContext",
+    "register",
+    "registry",
+    "render",
+    "save_figure",
+    "compute_record",
+    "FIGURE_MODULES",
+]
 
 # modules that register figures; later issues add theirs here
 FIGURE_MODULES = ("figures.dmc", "figures.sgf", "figures.bridge", "figures.sweep")
@@ -38,12 +54,21 @@ class FigureSpec:
 
 @dataclass
 class FigureContext:
-    """What a figure function gets: the fast flag, a store, and a memoising runner."""
+    """What a figure function gets: the fast flag, the style, a store, and store-backed runners."""
 
     fast: bool = False
     store: ResultStore | None = None
     quiet: bool = True
+    style: str = "default"
     configs: list = field(default_factory=list)
+
+    @staticmethod
+    def executor(executor: str | None = None) -> str:
+        """The sweep executor for independent runs: ``executor``, else ``$GFLAB_FIGURE_EXECUTOR``,
+        else ``local:2`` (``local:1`` on one core)."""
+        return executor or os.environ.get(
+            "GFLAB_FIGURE_EXECUTOR", f"local:{min(2, os.cpu_count() or 1)}"
+        )
 
     def prefetch(self, configs: list, executor: str | None = None) -> None:
         """Compute the configs missing from the store in parallel (a sweep executor, default
@@ -55,9 +80,7 @@ class FigureContext:
         """
         if self.store is None:
             return
-        executor = executor or os.environ.get(
-            "GFLAB_FIGURE_EXECUTOR", f"local:{min(2, os.cpu_count() or 1)}"
-        )
+        executor = self.executor(executor)
         missing = [c for c in configs if self.store.status(c) != "ok"]
         if len(missing) < 2 or executor == "local:1":
             return
@@ -71,6 +94,79 @@ class FigureContext:
         if self.store is None:
             return runner(config)
         return self.store.get_or_run(config, runner)
+
+    def record(self, model: str, params: dict, runner: str) -> dict[str, np.ndarray]:
+        """A figure-specific measurement through the store: the arrays ``runner(**params)``
+        returned, stored under the key ``{"model": model, **params}`` (computed now if missing).
+
+        Args:
+            model: the record kind (part of the key), e.g. ``"sgf-rates"``.
+            params: JSON-serialisable keyword arguments of the runner (part of the key).
+            runner: ``"module:function"``; the function returns ``{name: array}``.
+
+        Returns:
+            The stored arrays by name.
+        """
+        key = {"model": model, **params}
+        self.configs.append(key)
+        if self.store is not None:
+            rec = self.store.get_record(key)
+            if rec is not None:
+                self.store.hits += 1
+                return rec[0]
+            self.store.misses += 1
+        arrays = _resolve(runner)(**params)
+        if self.store is not None:
+            self.store.put_record(key, arrays, {"record": model, "runner": runner})
+        return arrays
+
+    def prefetch_records(
+        self, model: str, params: list[dict], runner: str, executor: str | None = None
+    ) -> None:
+        """Compute the missing :meth:`record` entries on a spawn-based process pool of the sweep
+        executor's size (``local:N``; default as :meth:`prefetch`), each worker writing to the store.
+
+        Serial (nothing to do here; ``record`` computes in-process) for one missing entry, for
+        ``local:1`` and for dask executors. Failures surface when ``record`` recomputes them.
+        """
+        if self.store is None:
+            return
+        from sims.sweep import parse_executor
+
+        kind, workers = parse_executor(self.executor(executor))
+        missing = [p for p in params if self.store.status({"model": model, **p}) != "ok"]
+        if kind != "local" or workers < 2 or len(missing) < 2:
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        root = str(Path(self.store.root).resolve())
+        # spawn, never fork: JAX is multithreaded and forking it can deadlock
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(missing)), mp_context=mp.get_context("spawn")
+        ) as pool:
+            futures = [
+                pool.submit(compute_record, model, p, runner, root, self.store.versions)
+                for p in missing
+            ]
+            for f in futures:
+                f.exception()  # wait; a failure is recomputed (and raised) by ``record``
+
+
+def _resolve(runner: str) -> Callable:
+    module, _, name = runner.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def compute_record(model: str, params: dict, runner: str, root: str, versions: dict) -> str:
+    """One :meth:`FigureContext.record` entry computed into the store at ``root`` (a pool task).
+
+    Returns:
+        The record's store key.
+    """
+    store = ResultStore(root, versions=versions)
+    arrays = _resolve(runner)(**params)
+    return store.put_record({"model": model, **params}, arrays, {"record": model, "runner": runner})
 
 
 _REGISTRY: dict[str, FigureSpec] = {}
@@ -95,20 +191,74 @@ def registry() -> dict[str, FigureSpec]:
     return dict(_REGISTRY)
 
 
+def save_figure(fig, spec: FigureSpec, outdir: Path, meta: dict) -> tuple[Path, Path, Path]:
+    """Write ``fig`` as PNG (150 dpi) + PDF (Type 42 fonts) + JSON sidecar into ``outdir``.
+
+    The provenance recorded by :func:`figures.style.footer` goes into the PDF metadata (Subject),
+    the PNG text chunks (Description) and the sidecar, never into the image unless drawn by the
+    ``draft`` style.
+
+    Returns:
+        (png, pdf, sidecar) paths.
+    """
+    import matplotlib as mpl
+
+    png, pdf, side = (outdir / f"{spec.name}.{ext}" for ext in ("png", "pdf", "json"))
+    prov = figure_style.provenance(fig)
+    rev = git_revision()
+    with mpl.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}):
+        fig.savefig(
+            png,
+            dpi=150,
+            bbox_inches="tight",
+            metadata={
+                "Title": spec.title,
+                "Description": prov,
+                "Software": f"gflab figures (git {rev})",
+            },
+        )
+        fig.savefig(
+            pdf,
+            bbox_inches="tight",
+            metadata={
+                "Title": spec.title,
+                "Subject": prov,
+                "Keywords": f"gflab; {spec.paper}; {spec.name}; git {rev}",
+                "Creator": f"gflab figures (git {rev})",
+            },
+        )
+    side.write_text(json.dumps({**meta, "provenance": prov}, indent=1, default=str))
+    return png, pdf, side
+
+
 def render(
     names: list[str] | None = None,
     out: str | os.PathLike = "figures/out",
     *,
     fast: bool = False,
     store: ResultStore | None = None,
+    style: str = "default",
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
-    """Render the named figures (all by default) into ``out``; returns one summary dict each."""
+    """Render the named figures (all by default) into ``out``; returns one summary dict each.
+
+    Args:
+        names: figure names (None: all registered).
+        out: output folder.
+        fast: smaller sizes and fewer seeds.
+        store: result store (None: compute everything, store nothing).
+        style: ``paper``, ``default`` or ``draft`` (:mod:`figures.style`).
+        progress: called with one line per finished figure.
+
+    Returns:
+        One dict per figure: name, png, pdf, sidecar paths and wall seconds.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    figure_style.use(style)
     reg = registry()
     names = list(reg) if not names else names
     for n in names:
@@ -119,20 +269,17 @@ def render(
     summaries = []
     for n in names:
         spec = reg[n]
-        ctx = FigureContext(fast=fast, store=store)
+        ctx = FigureContext(fast=fast, store=store, style=style)
         t0 = time.perf_counter()
         fig, meta = spec.func(ctx)
         wall = time.perf_counter() - t0
-        png, pdf, side = (outdir / f"{n}.{ext}" for ext in ("png", "pdf", "json"))
-        fig.savefig(png, dpi=150, bbox_inches="tight")
-        fig.savefig(pdf, bbox_inches="tight")
-        plt.close(fig)
         sidecar = {
             "figure": n,
             "title": spec.title,
             "paper": spec.paper,
             "description": spec.description,
             "fast": fast,
+            "style": style,
             "wall_seconds": wall,
             "git_revision": git_revision(),
             "versions": package_versions(),
@@ -140,7 +287,8 @@ def render(
             **meta,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        side.write_text(json.dumps(sidecar, indent=1, default=str))
+        png, pdf, side = save_figure(fig, spec, outdir, sidecar)
+        plt.close(fig)
         summaries.append(
             {"name": n, "png": str(png), "pdf": str(pdf), "sidecar": str(side), "seconds": wall}
         )

@@ -1,21 +1,23 @@
 """Figures for [SGF] (DESIGN §2.2): equal-rate growth under SpecGF / SpecGD / Muon vs the
 gradient-flow staircase, arrival times, the effect of β and γ, the ℓ2 limit, and the init.
 
-Every simulation goes through ``ctx.run`` (the result store); measurements reuse
-:mod:`proofs_checks.sgf` (arrivals interpolated in √d or logit(d/s), ε over the window W_i).
+Every simulation goes through the result store (``ctx.run``; ε and arrivals of ``sgf_beta``
+through ``ctx.record``); measurements reuse :mod:`proofs_checks.sgf` (arrivals interpolated in
+√d or logit(d/s), ε over the window W_i).
 """
 
 from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import LogLocator
 
 from figures import style
 from figures.registry import register
 from proofs_checks import sgf as P
 from sims import LoRAConfig, simulate_lora
+from sims.config import config_from_dict
 from sims.lora import lora_problem
 from theory import closed_forms as CF
 from theory import lora as T
@@ -34,59 +36,76 @@ def _gf_pred(cfg: LoRAConfig) -> np.ndarray:
     return T.lora_mode_arrival_time(s, T.lora_mode_b0(B0, V, s), P.FRACTION)
 
 
+def _sci(x: float) -> str:
+    """``x`` as mathtext a·10^b with two significant digits (8.9e-04 → 8.9 · 10^{-4})."""
+    if not x or not math.isfinite(x):
+        return f"{x:g}"
+    e = math.floor(math.log10(abs(x)))
+    return rf"{x / 10**e:.1f} \cdot 10^{{{e}}}"
+
+
+def _tex(x: float) -> str:
+    """``x`` as mathtext: 1e-06 → 10^{-6}, 0.5 → 0.5."""
+    e = math.floor(math.log10(abs(x))) if x else 0
+    if x and abs(e) >= 3 and abs(x / 10**e - 1) < 1e-9:
+        return f"10^{{{e}}}"
+    return f"{x:g}"
+
+
 @register(
     "sgf_equal_rate",
     title="√d_i(t): SpecGF's parallel unit-slope lines vs the gradient-flow staircase",
     paper="SGF",
 )
 def equal_rate(ctx):
-    """√d_i and σ_i(AB) over flow time, s = (1, 2, 4, 8, 16), 60×70, r = 5, γ = 1e-3, LoRA init.
+    """√d_i over flow time, s = (1, 2, 4, 8, 16), 60×70, r = 5, γ = 1e-3, LoRA init.
 
-    SpecGF (β = 1e-6): every mode grows at unit rate (dashed: √d = t) and arrives at √s_i (marks);
-    gradient flow: largest first, arrivals predicted by the exact LoRA-init mode solution.
+    SpecGF (β = 1e-6): every mode grows at unit rate on the one line √d = t (the modes coincide
+    there, which is the claim) and leaves it at √s_i (marks); gradient flow: largest first,
+    arrivals predicted by the exact LoRA-init mode solution. √σ_i(AB) is not drawn: it coincides
+    with √d_i (the largest gap is in each panel's title).
     """
     style.apply()
     n_save = 160 if ctx.fast else 400
     spec = LoRAConfig(**BIG, flow="specgf", beta=1e-6, t1=5.0, n_save=n_save)
     gf = LoRAConfig(**BIG, flow="gf", t1=10.0, n_save=n_save)
+    ctx.prefetch([spec, gf])
     rs, rg = ctx.run(spec, simulate_lora), ctx.run(gf, simulate_lora)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), sharey=True)
+    fig, axes = style.subplots(1, 2, aspect=0.42, sharey=True)
     s = np.asarray(S5)
+    gaps = {}
     for ax, res, cfg, name in (
-        (axes[0], rs, spec, "SpecGF, β = 1e-6"),
+        (axes[0], rs, spec, r"SpecGF, $\beta = 10^{-6}$"),
         (axes[1], rg, gf, "gradient flow"),
     ):
         t = res.times
         d = np.clip(res.series["proxies"], 0, None)
-        sig = res.series["singular_values"]
+        sig = np.asarray(res.series["singular_values"])[:, ::-1]  # increasing, as s
+        gap = float(np.max(np.abs(np.sqrt(np.clip(sig, 0, None)) - np.sqrt(d))))
+        gaps[cfg.flow] = gap
         for i in range(len(s)):
             c = style.PALETTE[i]
-            ax.plot(t, np.sqrt(d[:, i]), color=c, label=f"√d_{i + 1}, s = {s[i]:g}")
-            ax.plot(t, np.sqrt(sig[:, len(s) - 1 - i]), color=c, ls=":", lw=1.2)
-            ax.axhline(math.sqrt(s[i]), color=c, lw=0.6, alpha=0.4)
+            ax.plot(t, np.sqrt(d[:, i]), color=c, label=f"$s_{{{i + 1}}} = {s[i]:g}$")
         if cfg.flow == "specgf":
-            ax.plot(t, t, "k--", lw=1, label="unit slope √d = t")
+            ax.plot(t, t, color="k", ls=(0, (3, 3)), lw=0.9, zorder=5, label=r"$\sqrt{d} = t$")
             pred = CF.specgf_arrival_time(s)
-            ax.plot(pred, np.sqrt(s), "kv", ms=6, label="predicted arrival t = √s_i")
+            ax.plot(pred, np.sqrt(s), "kv", zorder=6, label=r"arrival $t = \sqrt{s_i}$")
+            ax.set_xlim(0, 5)
         else:
             pred = _gf_pred(cfg)
-            ax.plot(pred, np.sqrt(0.5 * s), "kv", ms=6, label="predicted d = s/2 (exact mode law)")
-        ax.set_title(name)
-        ax.set_xlabel("flow time t")
+            ax.plot(pred, np.sqrt(0.5 * s), "k^", zorder=6, label="GF: $d = s/2$ (exact mode law)")
+        ax.set_title(name + "\n" + rf"$\max|\sqrt{{\sigma_i(AB)}} - \sqrt{{d_i}}| = {_sci(gap)}$")
+        ax.set_xlabel("flow time $t$")
         ax.set_ylim(0, 4.4)
-    axes[0].set_xlim(0, 5)
-    axes[0].set_ylabel("√d_i (solid), √σ_i(AB) (dotted)")
-    axes[0].plot([], [], "k:", lw=1.2, label="√σ_i(AB)")
-    axes[0].legend(loc="upper left", fontsize=7.5)
-    axes[1].legend(loc="center right", fontsize=7.5, framealpha=0.95)
+    axes[0].set_ylabel(r"$\sqrt{d_i(t)}$")
+    style.legend_below(fig, ncol=4)
     style.footer(
         fig,
         "60×70, r = 5, LoRA init A(0) = 0, B(0) = 1e-3·N(0,1), seed 0, random target "
         "singular vectors; Tsit5 + PID rtol 1e-8; GF prediction: ḋ = √(4d² + b⁴)(s − d) with "
         "b = Gram–Schmidt of B(0)v_i in decreasing s",
     )
-    fig.tight_layout()
-    return fig, {"seeds": [0], "svals": list(S5)}
+    return fig, {"seeds": [0], "svals": list(S5), "sqrt_sigma_vs_sqrt_d_max_gap": gaps}
 
 
 @register(
@@ -96,29 +115,48 @@ def equal_rate(ctx):
 )
 def arrivals_vs_s(ctx):
     """Time for d_i to reach s_i/2 against s_i (log–log): SpecGF (flow time), SpecGD and Muon (kη),
-    gradient flow; predictions √(s/2) and the logistic law; median over seeds with min–max bands."""
+    gradient flow; predictions √(s/2) and the logistic law; median over seeds with min–max bands.
+
+    SpecGF and SpecGD agree to the line width (SpecGD is SpecGF's Euler discretisation): SpecGF is
+    drawn as large open markers, SpecGD as small filled ones inside them."""
     style.apply()
     seeds = _seeds(ctx)
     s = np.asarray(S5)
     lr = 0.01
     steps = 650
     n_save = 160 if ctx.fast else 400
-    runs = {
-        "SpecGF (β = 1e-6)": lambda sd: LoRAConfig(
-            **BIG, flow="specgf", beta=1e-6, t1=5.0, n_save=n_save, seed=sd
+    # name, config maker, line style kwargs (distinct markers, fill and dashes: no hidden curve)
+    runs = (
+        (
+            r"SpecGF ($\beta = 10^{-6}$)",
+            lambda sd: LoRAConfig(**BIG, flow="specgf", beta=1e-6, t1=5.0, n_save=n_save, seed=sd),
+            dict(marker="o", ms=9, mfc="none", mew=1.2, ls="-", zorder=3),
         ),
-        "SpecGD (η = 0.01), kη": lambda sd: LoRAConfig(
-            **BIG, flow="specgf", method=f"specgd:{lr}", steps=steps, n_save=131, seed=sd
+        (
+            r"SpecGD ($\eta = 0.01$), $k\eta$",
+            lambda sd: LoRAConfig(
+                **BIG, flow="specgf", method=f"specgd:{lr}", steps=steps, n_save=131, seed=sd
+            ),
+            dict(marker="o", ms=3.5, ls="--", zorder=4),
         ),
-        "Muon (η = 0.01, μ = 0.95, Nesterov), kη": lambda sd: LoRAConfig(
-            **BIG, flow="specgf", method=f"muon:{lr}", steps=steps, n_save=131, seed=sd
+        (
+            r"Muon ($\eta = 0.01$, $\mu = 0.95$, Nesterov), $k\eta$",
+            lambda sd: LoRAConfig(
+                **BIG, flow="specgf", method=f"muon:{lr}", steps=steps, n_save=131, seed=sd
+            ),
+            dict(marker="s", ls="-.", zorder=3),
         ),
-        "gradient flow": lambda sd: LoRAConfig(**BIG, flow="gf", t1=10.0, n_save=n_save, seed=sd),
-    }
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+        (
+            "gradient flow",
+            lambda sd: LoRAConfig(**BIG, flow="gf", t1=10.0, n_save=n_save, seed=sd),
+            dict(marker="D", ms=7, mfc="none", mew=1.2, ls="-", zorder=3),
+        ),
+    )
+    ctx.prefetch([make(sd) for _, make, _ in runs for sd in seeds])  # independent: all cores
+    fig, ax = style.subplots(width="column", aspect=1.15)
     meta = {}
     gf_pred = []
-    for j, (name, make) in enumerate(runs.items()):
+    for j, (name, make, kw) in enumerate(runs):
         ts = []
         for sd in seeds:
             cfg = make(sd)
@@ -130,32 +168,50 @@ def arrivals_vs_s(ctx):
                 gf_pred.append(_gf_pred(cfg))
         ts = np.array(ts)
         c = style.PALETTE[j]
-        ax.plot(s, np.median(ts, 0), "o-", color=c, label=name, ms=4)
-        ax.fill_between(s, ts.min(0), ts.max(0), color=c, alpha=0.25, lw=0)
+        ax.plot(s, np.median(ts, 0), color=c, label=name, **kw)
+        ax.fill_between(s, ts.min(0), ts.max(0), color=c, alpha=0.2, lw=0)
         meta[name] = ts.tolist()
-    ax.plot(s, CF.specgf_arrival_time(s, 0.5), "k--", lw=1, label="√(s/2) (equal rate)")
+    ax.plot(
+        s,
+        CF.specgf_arrival_time(s, 0.5),
+        "k",
+        ls=(0, (1, 1.5)),
+        lw=1.2,
+        zorder=5,
+        label=r"$\sqrt{s/2}$ (equal rate)",
+    )
     gp = np.array(gf_pred)
-    ax.plot(s, np.median(gp, 0), "k:", lw=1.4, label="exact LoRA-init mode law (GF)")
+    ax.plot(
+        s,
+        np.median(gp, 0),
+        color="k",
+        ls=(0, (4, 2)),
+        lw=0.9,
+        zorder=5,
+        label="exact LoRA-init mode law (GF)",
+    )
     b = math.sqrt(BIG["rank"]) * BIG["gamma"]  # E|B(0)v_i|² = rγ²
     ax.plot(
         s,
         CF.logistic_arrival_time(s, b * b / 4, 0.5),
-        color="0.5",
-        lw=1,
-        label="logistic, p0 = rγ²/4",
+        color="0.55",
+        lw=1.6,
+        zorder=1,
+        label=r"logistic, $p_0 = r\gamma^2/4$",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("target singular value s_i")
-    ax.set_ylabel("arrival time t_i (flow time t, or kη for steps)")
+    style.log_ticks(ax.xaxis, S5)
+    style.log_ticks(ax.yaxis, (0.5, 1, 2, 4, 8))
+    ax.set_xlabel(r"target singular value $s_i$")
+    ax.set_ylabel(r"arrival time $t_i$ (flow time, or $k\eta$)")
     ax.set_title("smaller first (spectral) vs largest first (GF)")
-    ax.legend(fontsize=7, loc="upper right")
+    style.legend_below(fig, ncol=1)
     style.footer(
         fig,
         f"60×70, r = 5, γ = 1e-3, LoRA init; seeds {list(seeds)} (median, min–max band); "
         "arrival: d_i = s_i/2, interpolated in √d (spectral) or logit(d/s) (GF)",
     )
-    fig.tight_layout()
     return fig, {"seeds": list(seeds), "arrivals": meta}
 
 
@@ -168,6 +224,34 @@ SMALL = dict(
     init="lora",
     n_save=P.N_SAVE,
 )
+RATES_MODEL = "sgf-rates"
+RATES_RUNNER = "figures.sgf:rates_record"
+
+
+def rates_record(**config) -> dict[str, np.ndarray]:
+    """ε and the arrivals of one SpecGF run (the runner of ``sgf_beta``'s ``ctx.record``).
+
+    ε needs the exact proxy rates ḋ_i along the flow, which a stored ``SimResult`` does not keep,
+    so the measurement itself is what is stored.
+
+    Args:
+        **config: the fields of a :class:`sims.LoRAConfig` (without ``model``).
+
+    Returns:
+        {"eps": () the equal-rate deviation, "arrivals": (r,) arrival times of d_i = s_i/2}.
+    """
+    cfg = config_from_dict({"model": "lora", **config})
+    raw, _ = P.run(cfg)
+    s = np.asarray(cfg.target_svals)
+    eps, _, _ = P.equal_rate_deviation(raw, s)
+    return {
+        "eps": np.asarray(eps),
+        "arrivals": np.asarray(P.arrivals(raw.times, raw.saved["proxies"], s)),
+    }
+
+
+def _rates_params(cfg: LoRAConfig) -> dict:
+    return {k: v for k, v in cfg.to_dict().items() if k != "model"}
 
 
 @register(
@@ -183,90 +267,96 @@ def beta_effect(ctx):
     s = np.asarray(SMALL["target_svals"])
     bh = np.logspace(-7, 0, 6 if ctx.fast else 11)
     ghs = (1e-4, 1e-2, 1e-1)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
+
+    def config(b, gh, sd):
+        return LoRAConfig(
+            **SMALL,
+            beta=float(f"{b * s[0] ** 3:.3g}"),
+            gamma=float(f"{gh * math.sqrt(s[0]):.3g}"),
+            t1=float(12 * math.sqrt(s[-1]) + 4),
+            seed=sd,
+        )
+
+    grid = [config(b, gh, sd) for gh in ghs for sd in seeds for b in bh]
+    # len(ghs) × len(seeds) × len(bh) independent flows: on all cores first, then from the store
+    ctx.prefetch_records(RATES_MODEL, [_rates_params(c) for c in grid], RATES_RUNNER)
+    fig, (ax, ax2) = style.subplots(1, 2, aspect=0.45)
     meta = {}
     for j, gh in enumerate(ghs):
         eps = np.zeros((len(seeds), bh.size))
         arr = np.zeros((len(seeds), bh.size, s.size))
         for a, sd in enumerate(seeds):
             for k, b in enumerate(bh):
-                cfg = LoRAConfig(
-                    **SMALL,
-                    beta=float(f"{b * s[0] ** 3:.3g}"),
-                    gamma=float(f"{gh * math.sqrt(s[0]):.3g}"),
-                    t1=float(12 * math.sqrt(s[-1]) + 4),
-                    seed=sd,
-                )
-                res = _rates_result(ctx, cfg)
+                res = ctx.record(RATES_MODEL, _rates_params(config(b, gh, sd)), RATES_RUNNER)
                 eps[a, k] = res["eps"]
                 arr[a, k] = res["arrivals"] / np.sqrt(0.5 * s)
         c = style.PALETTE[j]
-        ax.plot(bh, np.median(eps, 0), "o-", color=c, ms=4, label=f"γ̂ = {gh:g}")
-        ax.fill_between(bh, eps.min(0), eps.max(0), color=c, alpha=0.25, lw=0)
-        ax.plot(bh, 51 * bh + 5 * gh**2, "--", color=c, lw=1)
+        ax.plot(
+            bh,
+            np.median(eps, 0),
+            marker=style.MARKERS[j],
+            ls=style.LINESTYLES[j],
+            color=c,
+            label=rf"$\hat\gamma = {_tex(gh)}$",
+        )
+        ax.fill_between(bh, eps.min(0), eps.max(0), color=c, alpha=0.2, lw=0)
+        ax.plot(bh, 51 * bh + 5 * gh**2, color=c, lw=0.7, ls=(0, (1, 1)))
         meta[f"gamma_hat={gh:g}"] = {"beta_hat": bh.tolist(), "eps": eps.tolist()}
         if j == 0:
             for i in range(s.size):
+                ci = style.PALETTE[i + 3]
                 ax2.plot(
                     bh,
                     np.median(arr[:, :, i], 0),
-                    "o-",
-                    ms=4,
-                    color=style.PALETTE[i + 3],
-                    label=f"s = {s[i]:g}",
+                    marker=style.MARKERS[i + 3],
+                    ls=style.LINESTYLES[i],
+                    color=ci,
+                    label=f"$s = {s[i]:g}$",
                 )
                 ax2.fill_between(
-                    bh,
-                    arr[:, :, i].min(0),
-                    arr[:, :, i].max(0),
-                    color=style.PALETTE[i + 3],
-                    alpha=0.25,
-                    lw=0,
+                    bh, arr[:, :, i].min(0), arr[:, :, i].max(0), color=ci, alpha=0.2, lw=0
                 )
-    ax.axhline(0.05, color="k", lw=0.8, ls=":", label="ε = 0.05 (SGF-7 threshold)")
-    ax.axhline(P.EPS_TOL, color="0.4", lw=0.8, ls="-.", label="ε = 0.01 (SGF-1 bound)")
+    ax.axhline(0.05, color="k", lw=0.8, ls=":")
+    ax.axhline(P.EPS_TOL, color="0.4", lw=0.8, ls="-.")
+    for y, text in (
+        (0.05, r"$\varepsilon = 0.05$ (SGF-7)"),
+        (P.EPS_TOL, r"$\varepsilon = 0.01$ (SGF-1)"),
+    ):
+        ax.text(bh[-1], y / 1.25, text, fontsize=style.small(), ha="right", va="top")
     ax.set(
         xscale="log",
         yscale="log",
-        xlabel="β̂ = β / s_min³",
-        ylabel="ε (slope units)",
-        title="equal-rate deviation (dashed: 51β̂ + 5γ̂²)",
+        xlabel=r"$\hat\beta = \beta / s_{min}^3$",
+        ylabel=r"$\varepsilon$ (slope units)",
+        title=r"equal-rate deviation (dotted: $51\hat\beta + 5\hat\gamma^2$)",
     )
     ax.set_ylim(1e-7, 2)
-    ax.legend(fontsize=7.5)
+    ax.yaxis.set_major_locator(LogLocator(numticks=5))
+    ax.xaxis.set_major_locator(LogLocator(numticks=5))
     ax2.set(
         xscale="log",
         yscale="log",
-        xlabel="β̂ = β / s_min³",
-        ylabel="t_i / √(s_i/2)",
-        title="arrival over the equal-rate prediction (γ̂ = 1e-4)",
+        xlabel=r"$\hat\beta = \beta / s_{min}^3$",
+        ylabel=r"$t_i / \sqrt{s_i/2}$",
+        title=r"arrival over the equal-rate prediction ($\hat\gamma = 10^{-4}$)",
     )
-    ax2.legend(fontsize=7.5)
+    ax2.xaxis.set_major_locator(LogLocator(numticks=5))
+    style.log_ticks(ax2.yaxis, (1, 2, 5, 10))
+    style.legend_below(fig, ncol=6)
     style.footer(
         fig,
         f"SpecGF, 10×12, r = 3, s = (0.5, 2, 8), LoRA init, seeds {list(seeds)} (median, min–max); "
         "order flips when the s = 0.5 curve crosses the others by a factor √(s_j/s_i)",
     )
-    fig.tight_layout()
     return fig, {"seeds": list(seeds), "eps": meta}
-
-
-def _rates_result(ctx, cfg: LoRAConfig):
-    """ε and arrivals of one SpecGF run; needs the exact proxy rates, which the store's SimResult
-    does not keep, so it runs (memoised in-process) and only records the config."""
-    ctx.configs.append(cfg.to_dict())
-    raw, _ = P.run(cfg)
-    s = np.asarray(cfg.target_svals)
-    eps, _, _ = P.equal_rate_deviation(raw, s)
-    return {"eps": eps, "arrivals": P.arrivals(raw.times, raw.saved["proxies"], s)}
 
 
 @register(
     "sgf_l2", title="ℓ2-regularised SpecGF converges to the soft-thresholded spectrum", paper="SGF"
 )
 def l2_limit(ctx):
-    """σ_i(AB)(t) under SpecGF with λ = 1.5 (dashed: (s_i − λ)_+), and the distance to that limit
-    and the balancedness drift ‖AᵀA − BBᵀ − D(0)‖_F over time (log)."""
+    """σ_i(AB)(t) under SpecGF with λ = 1.5 (dashed: (s_i − λ)_+); the distance to that limit;
+    the balancedness drift ‖AᵀA − BBᵀ − D(0)‖_F. One quantity per axis."""
     style.apply()
     lam = 1.5
     cfg = LoRAConfig(
@@ -276,28 +366,46 @@ def l2_limit(ctx):
     # the run stops at convergence between save points: append the final state
     t = np.append(res.times, res.final["time"])
     sig = np.vstack([res.series["singular_values"], res.final["singular_values"][None]])
-    drift = np.append(res.series["balancedness_drift"], res.series["balancedness_drift"][-1])
+    drift = np.asarray(res.series["balancedness_drift"])
     lim = CF.soft_threshold_limit(S5, lam, 5)
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.0))
+    fig, (ax, ax2, ax3) = style.subplots(1, 3, aspect=0.36)
     for i in range(5):
         c = style.PALETTE[i]
-        ax.plot(t, sig[:, i], color=c, label=f"σ_{i + 1}, s = {S5[::-1][i]:g} → {lim[i]:g}")
-        ax.axhline(lim[i], color=c, ls="--", lw=1)
-    ax.set(xlabel="flow time t", ylabel="σ_i(AB)", title=f"SpecGF with ℓ2, λ = {lam:g}, β = 1e-6")
-    ax.legend(fontsize=7.5)
+        ax.plot(
+            t,
+            sig[:, i],
+            color=c,
+            ls=style.LINESTYLES[i],
+            label=rf"$\sigma_{{{i + 1}}}$: $s = {S5[::-1][i]:g} \to {lim[i]:g}$",
+        )
+        ax.axhline(lim[i], color=c, ls=(0, (1, 2)), lw=0.7)
+    ax.set(
+        xlabel="flow time $t$",
+        ylabel=r"$\sigma_i(AB)$",
+        title=rf"SpecGF + $\ell_2$, $\lambda = {lam:g}$, $\beta = 10^{{-6}}$",
+    )
     err = np.max(np.abs(sig - lim), axis=1)
-    ax2.semilogy(t, err, label="max_i |σ_i − (s_i − λ)_+|")
-    ax2.semilogy(t[:-1], np.maximum(drift[:-1], 1e-17), label="‖AᵀA − BBᵀ − D(0)‖_F (saved)")
-    ax2.plot(t[-1], res.final["balance"], "k*", ms=8, label="final ‖AᵀA − BBᵀ‖_F")
-    ax2.set(xlabel="flow time t", ylabel="distance (log)", title="convergence and balance")
-    ax2.legend(fontsize=7.5)
+    ax2.semilogy(t, err, color=style.PALETTE[0])
+    ax2.set(
+        xlabel="flow time $t$",
+        ylabel=r"$\max_i |\sigma_i - (s_i - \lambda)_+|$",
+        title="distance to the limit",
+    )
+    ax3.semilogy(res.times, np.maximum(drift, 1e-17), color=style.PALETTE[1])
+    ax3.set(
+        xlabel="flow time $t$",
+        ylabel=r"$\|A^\top A - BB^\top - D(0)\|_F$",
+        title=rf"balance drift (final ${_sci(res.final['balance'])}$)",
+    )
+    for a in (ax2, ax3):
+        a.yaxis.set_major_locator(LogLocator(numticks=6))
+    style.legend_below(fig, ncol=5)
     f = res.final
     style.footer(
         fig,
         f"60×70, r = 5, LoRA init γ = 1e-3, seed 0; final |σ − limit| = {err[-1]:.1e}, "
         f"‖AᵀA − BBᵀ‖_F = {f.get('balance', float('nan')):.1e}; status {res.status}",
     )
-    fig.tight_layout()
     return fig, {"seeds": [0], "l2": lam, "limit": lim.tolist()}
 
 
@@ -310,21 +418,26 @@ def init_effect(ctx):
     style.apply()
     seeds = _seeds(ctx)
     gamma, beta = 0.1, 1e-4
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.0), sharey=True)
+    fig, axes = style.subplots(1, 2, aspect=0.42, sharey=True)
     s = np.asarray(S5)
     meta = {}
-    for ax, init in zip(axes, ("lora", "gaussian"), strict=True):
+
+    def config(init, sd):
+        return LoRAConfig(
+            **{**BIG, "gamma": gamma, "init": init},
+            flow="specgf",
+            beta=beta,
+            t1=5.0,
+            n_save=160 if ctx.fast else 400,
+            seed=sd,
+        )
+
+    inits = ("lora", "gaussian")
+    ctx.prefetch([config(init, sd) for init in inits for sd in seeds])
+    for ax, init in zip(axes, inits, strict=True):
         curves, arr = [], []
         for sd in seeds:
-            cfg = LoRAConfig(
-                **{**BIG, "gamma": gamma, "init": init},
-                flow="specgf",
-                beta=beta,
-                t1=5.0,
-                n_save=160 if ctx.fast else 400,
-                seed=sd,
-            )
-            res = ctx.run(cfg, simulate_lora)
+            res = ctx.run(config(init, sd), simulate_lora)
             curves.append(np.sqrt(np.clip(res.series["proxies"], 0, None)))
             arr.append(P.arrivals(res.times, res.series["proxies"], s))
             t = res.times
@@ -332,23 +445,23 @@ def init_effect(ctx):
         cv = np.array([c[:n] for c in curves])
         for i in range(s.size):
             c = style.PALETTE[i]
-            ax.plot(t[:n], np.median(cv[:, :, i], 0), color=c, label=f"s = {s[i]:g}")
+            ax.plot(t[:n], np.median(cv[:, :, i], 0), color=c, label=f"$s = {s[i]:g}$")
             ax.fill_between(
                 t[:n], cv[:, :, i].min(0), cv[:, :, i].max(0), color=c, alpha=0.25, lw=0
             )
-        ax.plot(t[:n], t[:n], "k--", lw=1, label="√d = t")
+        ax.plot(t[:n], t[:n], color="k", ls=(0, (3, 3)), lw=0.9, zorder=5, label=r"$\sqrt{d} = t$")
         a = np.array(arr)
         meta[init] = a.tolist()
+        name = "LoRA init ($A = 0$)" if init == "lora" else "both-Gaussian init"
         ax.set(
-            xlabel="flow time t",
-            title=f"{init} init: smallest arrives at t = {np.median(a[:, 0]):.3f} "
-            f"(√(s/2) = {math.sqrt(0.5):.3f})",
+            xlabel="flow time $t$",
+            title=f"{name}: smallest arrives at $t = {np.median(a[:, 0]):.3f}$\n"
+            rf"($\sqrt{{s/2}} = {math.sqrt(0.5):.3f}$)",
         )
-    axes[0].set_ylabel("√d_i")
-    axes[0].legend(fontsize=7.5, loc="upper left")
+    axes[0].set_ylabel(r"$\sqrt{d_i(t)}$")
+    style.legend_below(fig, ncol=6)
     style.footer(
         fig,
         f"SpecGF β = {beta:g}, γ = {gamma:g}, 60×70, r = 5, seeds {list(seeds)} (median, min–max)",
     )
-    fig.tight_layout()
     return fig, {"seeds": list(seeds), "arrivals": meta}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tempfile
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
+from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from figures import style
@@ -87,7 +87,8 @@ def phase_diagram(ctx):
     mimic, gauss = _configs(ctx.fast)
     with tempfile.TemporaryDirectory(prefix="gflab-fig-") as tmp:
         store = ctx.store or ResultStore(tmp)
-        summary = run_sweep(mimic + gauss, store, "local:1")
+        # independent flows: on all cores (the figure executor, default local:2)
+        summary = run_sweep(mimic + gauss, store, ctx.executor())
         ctx.configs.extend(c.to_dict() for c in mimic + gauss)
         res = {c: store.get(c) for c in mimic + gauss}
     if summary.failed:
@@ -111,11 +112,19 @@ def phase_diagram(ctx):
     exact = np.array([[CF.mimic_limit(8, L, float(a), 200.0).stable_rank for a in a1] for L in d1])
     err = float(np.nanmax(np.abs(Z1 - exact) / exact))
 
-    fig, axes = plt.subplots(1, 2, figsize=(11.5, 4.2))
+    fig, axes = style.subplots(
+        1, 2, aspect=0.4, gridspec_kw={"width_ratios": [len(a1), max(len(a2), len(a1) * 0.6)]}
+    )
     norm = LogNorm(vmin=1.0, vmax=8.0)
     for ax, Z, alphas, depths, title in (
-        (axes[0], Z1, a1, d1, "mimic(α, m = 200), diagonal Ω"),
-        (axes[1], Z2, a2, d2, f"Gaussian init, Bernoulli(0.5) Ω, mean of {len(seeds)} seed(s)"),
+        (axes[0], Z1, a1, d1, r"mimic($\alpha$, $m = 200$), diagonal $\Omega$"),
+        (
+            axes[1],
+            Z2,
+            a2,
+            d2,
+            rf"Gaussian init, Bernoulli(0.5) $\Omega$" "\n" f"mean of {len(seeds)} seed(s)",
+        ),
     ):
         la = np.log10(alphas)
         step = la[1] - la[0]
@@ -133,29 +142,49 @@ def phase_diagram(ctx):
                     ax.text(
                         x,
                         L,
-                        f"{Z[i, j]:.2f}",
+                        f"{Z[i, j]:.1f}",
                         ha="center",
                         va="center",
-                        fontsize=6.5,
+                        fontsize=style.small(),
                         color="white" if Z[i, j] < 3 else "black",
                     )
-        ax.set_xlabel("log₁₀ α (initialisation scale)")
-        ax.set_ylabel("depth L")
+        ax.set_xlabel(r"$\log_{10}\alpha$ (initialisation scale)")
+        ax.set_ylabel("depth $L$")
         ax.set_yticks(depths)
+        ax.set_xticks(la[:: max(1, len(la) // 6)])
         ax.set_title(title)
         ax.grid(False)
+    # the closed form's level sets drawn along cell edges, never across the value labels
     la1 = np.log10(a1)
-    axes[0].contour(
-        la1, d1, exact, levels=[1.5, 4.0], colors="white", linestyles="--", linewidths=1
-    )
+    half = (la1[1] - la1[0]) / 2
+    for level, ls in ((1.5, "--"), (4.0, ":")):
+        above = exact > level
+        for i, L in enumerate(d1):
+            for j in range(len(a1)):
+                if j + 1 < len(a1) and above[i, j] != above[i, j + 1]:
+                    x = la1[j] + half
+                    axes[0].plot([x, x], [L - 0.5, L + 0.5], color="white", ls=ls, lw=1.4)
+                if i + 1 < len(d1) and above[i, j] != above[i + 1, j]:
+                    x = la1[j]
+                    axes[0].plot(
+                        [x - half, x + half], [L + 0.5, L + 0.5], color="white", ls=ls, lw=1.4
+                    )
+    axes[0].set_xlim(la1[0] - half, la1[-1] + half)
+    axes[0].set_ylim(d1[0] - 0.5, d1[-1] + 0.5)
     cb = fig.colorbar(im, ax=axes, shrink=0.9, ticks=[1, 1.5, 2, 3, 4, 6, 8])
     cb.ax.yaxis.set_major_formatter(ScalarFormatter())
     cb.ax.yaxis.set_minor_formatter(NullFormatter())
-    cb.set_label(r"stable rank $\|W_\infty\|_F^2 / \|W_\infty\|_2^2$  (n = 8; 1 = rank one)")
+    cb.set_label(r"stable rank $\|W_\infty\|_F^2 / \|W_\infty\|_2^2$ ($n = 8$)")
+    style.legend_below(
+        fig,
+        [Line2D([], [], color="0.3", ls="--", lw=1.4), Line2D([], [], color="0.3", ls=":", lw=1.4)],
+        ["closed form: stable rank 1.5", "closed form: stable rank 4 (cell edges, left)"],
+        ncol=2,
+    )
     style.footer(
         fig,
         "gradient flow, Tsit5 + PID (rtol 1e-9), run to relative loss 1e-14 (left) / 1e-10 "
-        f"(right); target J (n = 8); dashed: closed-form stable rank 1.5 and 4; "
+        f"(right); target J (n = 8); white edges: closed-form stable rank 1.5 and 4; "
         f"max relative error vs closed form {err:.1e}; seeds {list(seeds)} (right)",
     )
     return fig, {

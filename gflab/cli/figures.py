@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from gflab.cli._common import print_json
@@ -12,13 +13,25 @@ def register(sub) -> None:
         "figures",
         help="regenerate figures into figures/out",
         description="Regenerate registered figures from cached simulations (PNG, PDF, sidecar).",
-        epilog="examples:\n  gflab figures\n  gflab figures --fast --only dmc_offdiag_2x2\n  gflab figures --list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "examples:\n  gflab figures\n  gflab figures --style paper --out paper-figs\n"
+            "  gflab figures --fast --only dmc_offdiag_2x2\n  gflab figures --list"
+        ),
     )
     p.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
     p.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="render only NAME (repeatable)"
     )
     p.add_argument("--fast", action="store_true", help="smaller sizes and fewer seeds (CI smoke)")
+    p.add_argument(
+        "--style",
+        choices=("paper", "default", "draft"),
+        default="default",
+        help="paper: printed size (3.25 or 6.75 in wide, 8 pt text); default: 1.6x larger for "
+        "screens; draft: default plus the provenance footer in the image (always in the PDF/PNG "
+        "metadata and the JSON sidecar) (default: default)",
+    )
     p.add_argument("--list", action="store_true", help="list registered figures and exit")
     p.add_argument(
         "--no-store", action="store_true", help="do not reuse or save simulation results"
@@ -44,7 +57,14 @@ def run(args) -> int:
     store = None if args.no_store else ResultStore(args.store)
     show = not args.quiet and not args.json and sys.stderr.isatty()
     progress = (lambda msg: print(f"  figure {msg}", file=sys.stderr, flush=True)) if show else None
-    summaries = render(args.only or None, args.out, fast=args.fast, store=store, progress=progress)
+    summaries = render(
+        args.only or None,
+        args.out,
+        fast=args.fast,
+        store=store,
+        style=args.style,
+        progress=progress,
+    )
     if args.json:
         print_json({"figures": summaries})
     elif not args.quiet:
