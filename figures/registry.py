@@ -24,7 +24,14 @@ from theory._validate import GflabInputError
 __all__ = ["FigureSpec", "FigureContext", "register", "registry", "render", "FIGURE_MODULES"]
 
 # modules that register figures; later issues add theirs here
-FIGURE_MODULES = ("figures.dmc", "figures.sgf", "figures.bridge", "figures.sweep")
+FIGURE_MODULES = (
+    "figures.dmc",
+    "figures.sgf",
+    "figures.bridge",
+    "figures.sweep",
+    "figures.dash",
+    "figures.amuse",
+)
 
 
 @dataclass(frozen=True)
