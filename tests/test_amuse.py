@@ -148,3 +148,25 @@ def test_claims_run_under_ci():
     rep = run_claim(reg["AMUSE-1"], profile="ci")
     assert rep.verdict == "held" and rep.examples == reg["AMUSE-1"].examples["ci"]
     assert reg["AMUSE-2"].report_only and reg["DASH-1"].report_only
+
+
+@pytest.mark.parametrize("kind", ["sf-muon", "amuse"])
+def test_bridge_schedule_free_muon_matches_theory(kind):
+    """The bridge's torch optimizer against theory.schedule_free on NumPy (float64 tensors): the
+    same arithmetic through array-api-compat, so agreement to rounding (1e-12)."""
+    from sims.bridge.optim import build_optimizers, optimizer_settings
+
+    settings = optimizer_settings(kind, 0.02, 2e-3, 0.0, 0.0, 0.95, True, "original")
+    tW = torch.tensor(W0, requires_grad=True)
+    (opt,) = build_optimizers(kind, [tW], [], settings)
+    lr = 0.02 * math.sqrt(max(1.0, W0.shape[0] / W0.shape[1]))  # torch Muon's "original" factor
+    ours = SF.amuse(lr) if kind == "amuse" else SF.schedule_free_muon(lr)
+    st, y = ours.init((W0,)), (W0,)
+    for _ in range(12):
+        opt.zero_grad()
+        R = torch.tensor(A_MAT) @ tW + torch.tensor(C0) - torch.tensor(B_VEC)[:, None]
+        (0.5 * (R**2).sum()).backward()
+        opt.step()
+        y, st = ours.update((_grads(y[0], C0)[0],), st)
+    np.testing.assert_allclose(tW.detach().numpy(), y[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(opt.average()[0].numpy(), st.x[0], rtol=1e-12, atol=1e-14)

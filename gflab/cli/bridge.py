@@ -77,7 +77,11 @@ def register(sub) -> None:
         formatter_class=_RAW,
     )
     lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
-    lo.add_argument("--optimizer", default="muon", help="muon | adamw | spec-exact")
+    lo.add_argument(
+        "--optimizer",
+        default="muon",
+        help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (Schedule-Free: probes see y)",
+    )
     lo.add_argument("--steps", type=int, default=200)
     lo.add_argument("--rank", type=int, default=8)
     lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
@@ -86,7 +90,7 @@ def register(sub) -> None:
         "--lr",
         type=finite_float,
         default=None,
-        help="LoRA learning rate (default 0.02 muon/spec-exact, 2e-3 adamw)",
+        help="LoRA learning rate (default 0.02 muon/spec-exact/sf-muon/amuse, 2e-3 adamw/sf-adamw)",
     )
     lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
     lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")

@@ -32,7 +32,14 @@ __all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "min
 
 MODELS = ("minilm", "tiny")
 INITS = ("lora", "small-random", "exchanged")
-DEFAULT_LR = {"muon": 0.02, "spec-exact": 0.02, "adamw": 2e-3}
+DEFAULT_LR = {
+    "muon": 0.02,
+    "spec-exact": 0.02,
+    "adamw": 2e-3,
+    "sf-adamw": 2e-3,
+    "sf-muon": 0.02,
+    "amuse": 0.02,
+}
 TINY_BERT = dict(
     hidden_size=64,
     num_hidden_layers=2,
