@@ -157,3 +157,34 @@ def test_dash_none_is_resumed():
     r = simulate_dash_plasticity(cfg, Intervention("none"))
     assert r.intervened is r.resumed
     assert r.info["product_norm_before"] == r.info["product_norm_after"]
+
+
+# ----------------------------------------------------------------------------- bridge warm start
+
+
+def test_warmstart_identity_interventions_equal_warm():
+    """DASH with λ = 1 (clamp(cos, 1, 1) = 1) and shrink-and-perturb with λ = 1, σ = 0 leave the
+    weights unchanged, so those runs equal the plain warm run exactly (same data order, float64)."""
+    pytest.importorskip("sklearn")
+    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
+
+    cfg = WarmStartConfig(
+        fractions=(0.5,),
+        seeds=(0,),
+        width=16,
+        max_epochs=15,
+        dash_floor=1.0,
+        sp_shrink=1.0,
+        sp_noise=0.0,
+    )
+    out = run_warmstart(cfg)
+    runs = {r["kind"]: r for r in out["runs"]}
+    assert set(runs) == {"cold", "warm", "warm+dash", "warm+sp"}
+    for kind in ("warm+dash", "warm+sp"):
+        assert runs[kind]["test_accuracy"] == runs["warm"]["test_accuracy"]
+        np.testing.assert_array_equal(
+            runs[kind]["layers"][0]["singular_values"], runs["warm"]["layers"][0]["singular_values"]
+        )
+    assert runs["warm+dash"]["dash_fraction_at_floor"] == 1.0  # every cos ≤ 1 = λ
+    s = runs["cold"]["layers"][0]
+    assert 1.0 <= s["effective_rank"] <= 16 and 1.0 <= s["stable_rank"] <= 16
