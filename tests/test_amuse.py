@@ -170,3 +170,18 @@ def test_bridge_schedule_free_muon_matches_theory(kind):
         y, st = ours.update((_grads(y[0], C0)[0],), st)
     np.testing.assert_allclose(tW.detach().numpy(), y[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(opt.average()[0].numpy(), st.x[0], rtol=1e-12, atol=1e-14)
+
+
+def test_rate_summary_on_exact_equal_rate():
+    """√d_i = η k for every mode (SpecGD's equal rate, DESIGN §2.2): slopes 1 in units of η,
+    spread 0 (to the least-squares fit's rounding), half-arrivals √(s_i/2)/η (linear
+    interpolation between integer steps of a convex d_i: within one step)."""
+    from sims.sf_lora import rate_summary
+
+    eta, s = 0.01, np.array([0.5, 2.0, 8.0])
+    k = np.arange(400)
+    d = np.minimum((eta * k)[:, None] ** 2, s[None, :])
+    out = rate_summary(d, s, eta)
+    np.testing.assert_allclose(out["sqrt_slope"], 1.0, rtol=1e-9)
+    assert out["rate_spread"] < 1e-9
+    np.testing.assert_allclose(out["half_arrival"], np.sqrt(s / 2) / eta, atol=1.0)
