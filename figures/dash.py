@@ -80,7 +80,8 @@ def dash_plasticity(ctx: FigureContext):
 )
 def dash_warmstart(ctx: FigureContext):
     """Test accuracy and the first layer's effective rank (Roy–Vetterli, σ¹) against the fraction
-    of the training data pretrained on: cold, warm, warm+DASH (λ = α = 0.3), warm+S&P (0.3, 0.01);
+    of the training data pretrained on: cold, warm, warm+DASH (λ = α = 0.3), warm+S&P (0.3, 0.01),
+    warm + reset of the last layer;
     MLP 64-64-64-10, SGD lr 0.05 momentum 0.9 to 99.9 % train accuracy; mean ± std over seeds."""
     import matplotlib.pyplot as plt
 
@@ -101,7 +102,7 @@ def dash_warmstart(ctx: FigureContext):
         ax.axhspan(
             c[f"{key}_mean"] - c[f"{key}_std"], c[f"{key}_mean"] + c[f"{key}_std"], color="0.9"
         )
-        for kind in ("warm", "warm+dash", "warm+sp"):
+        for kind in cfg.kinds:
             rows = [summ[kind][f"{f:g}"] for f in fr]
             ax.errorbar(
                 fr,

@@ -177,9 +177,24 @@ def test_warmstart_identity_interventions_equal_warm():
         sp_shrink=1.0,
         sp_noise=0.0,
     )
+    # and L2-to-init with λ = 0 is the plain warm run too
+    l2 = run_warmstart(
+        WarmStartConfig(
+            fractions=(0.5,),
+            seeds=(0,),
+            width=16,
+            max_epochs=15,
+            l2_init=0.0,
+            kinds=("warm", "warm+l2init"),
+        )
+    )["runs"]
+    assert l2[1]["test_accuracy"] == l2[2]["test_accuracy"]
+    np.testing.assert_allclose(
+        l2[1]["layers"][0]["singular_values"], l2[2]["layers"][0]["singular_values"], rtol=1e-12
+    )
     out = run_warmstart(cfg)
     runs = {r["kind"]: r for r in out["runs"]}
-    assert set(runs) == {"cold", "warm", "warm+dash", "warm+sp"}
+    assert set(runs) == {"cold", "warm", "warm+dash", "warm+sp", "warm+reset"}
     for kind in ("warm+dash", "warm+sp"):
         assert runs[kind]["test_accuracy"] == runs["warm"]["test_accuracy"]
         np.testing.assert_array_equal(

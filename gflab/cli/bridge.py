@@ -124,6 +124,11 @@ def register(sub) -> None:
     w.add_argument("--max-epochs", type=int, default=300)
     w.add_argument("--dash-floor", type=finite_float, default=0.3, help="DASH's λ")
     w.add_argument("--dash-alpha", type=finite_float, default=0.3, help="DASH's α")
+    w.add_argument(
+        "--kinds",
+        default="warm,warm+dash,warm+sp,warm+reset",
+        help="warm runs (cold always runs): warm, warm+dash, warm+sp, warm+reset, warm+l2init",
+    )
     w.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=run_warmstart_cmd)
@@ -239,6 +244,7 @@ def run_warmstart_cmd(args) -> int:
         max_epochs=args.max_epochs,
         dash_floor=args.dash_floor,
         dash_alpha=args.dash_alpha,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         device=args.device,
     )
     out = run_warmstart(cfg)
@@ -249,7 +255,7 @@ def run_warmstart_cmd(args) -> int:
     for kind, rows in out["summary"].items():
         for frac, v in rows.items():
             print(
-                f"  {kind:10s} f={frac:4s} acc {v['test_accuracy_mean']:.4f} ± "
+                f"  {kind:11s} f={frac:4s} acc {v['test_accuracy_mean']:.4f} ± "
                 f"{v['test_accuracy_std']:.4f}  erank(W1) {v['effective_rank_layer1_mean']:.2f}"
                 f"  epochs {v['epochs_mean']:.0f}"
             )
