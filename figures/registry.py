@@ -40,7 +40,14 @@ __all__ = [
 ]
 
 # modules that register figures; later issues add theirs here
-FIGURE_MODULES = ("figures.dmc", "figures.sgf", "figures.bridge", "figures.sweep")
+FIGURE_MODULES = (
+    "figures.dmc",
+    "figures.sgf",
+    "figures.bridge",
+    "figures.sweep",
+    "figures.dash",
+    "figures.amuse",
+)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,12 @@ from typing import Any
 
 __all__ = ["Claim", "Evidence", "register_claim", "claims", "CLAIM_MODULES"]
 
-CLAIM_MODULES = ("proofs_checks.dmc", "proofs_checks.sgf")
+CLAIM_MODULES = (
+    "proofs_checks.dmc",
+    "proofs_checks.sgf",
+    "proofs_checks.dash",
+    "proofs_checks.amuse",
+)
 
 
 @dataclass

@@ -80,7 +80,11 @@ def register(sub) -> None:
         formatter_class=_RAW,
     )
     lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
-    lo.add_argument("--optimizer", default="muon", help="muon | adamw | spec-exact")
+    lo.add_argument(
+        "--optimizer",
+        default="muon",
+        help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (Schedule-Free: probes see y)",
+    )
     lo.add_argument("--steps", type=int, default=200)
     lo.add_argument("--rank", type=int, default=8)
     lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
@@ -89,7 +93,7 @@ def register(sub) -> None:
         "--lr",
         type=finite_float,
         default=None,
-        help="LoRA learning rate (default 0.02 muon/spec-exact, 2e-3 adamw)",
+        help="LoRA learning rate (default 0.02 muon/spec-exact/sf-muon/amuse, 2e-3 adamw/sf-adamw)",
     )
     lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
     lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")
@@ -108,6 +112,29 @@ def register(sub) -> None:
     )
     _common(lo)
     lo.set_defaults(func=run_lora_cmd)
+
+    w = kinds.add_parser(
+        "warmstart",
+        help="DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
+        epilog="examples:\n  gflab bridge warmstart\n"
+        "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
+        formatter_class=_RAW,
+    )
+    w.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="pretrain fractions")
+    w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
+    w.add_argument("--width", type=int, default=64)
+    w.add_argument("--lr", type=finite_float, default=0.05)
+    w.add_argument("--max-epochs", type=int, default=300)
+    w.add_argument("--dash-floor", type=finite_float, default=0.3, help="DASH's λ")
+    w.add_argument("--dash-alpha", type=finite_float, default=0.3, help="DASH's α")
+    w.add_argument(
+        "--kinds",
+        default="warm,warm+dash,warm+sp,warm+reset",
+        help="warm runs (cold always runs): warm, warm+dash, warm+sp, warm+reset, warm+l2init",
+    )
+    w.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=run_warmstart_cmd)
 
     d = kinds.add_parser(
         "dmf",
@@ -239,6 +266,44 @@ def run_lora_cmd(args) -> int:
         )
         runs.append(run_lora(cfg, progress=_progress(args)))
     return _finish(args, runs, "lora")
+
+
+def run_warmstart_cmd(args) -> int:
+    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON)."""
+    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
+    from theory._validate import GflabInputError
+
+    try:
+        fractions = tuple(float(x) for x in args.fractions.split(",") if x.strip())
+    except ValueError:
+        raise GflabInputError(
+            "fractions", "comma-separated numbers in (0, 1)", args.fractions
+        ) from None
+    cfg = WarmStartConfig(
+        fractions=fractions,
+        seeds=_seed_list(args.seeds),
+        width=args.width,
+        lr=args.lr,
+        max_epochs=args.max_epochs,
+        dash_floor=args.dash_floor,
+        dash_alpha=args.dash_alpha,
+        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
+        device=args.device,
+    )
+    out = run_warmstart(cfg)
+    if args.json:
+        print_json(out)
+        return 0
+    print(f"bridge warmstart  (digits MLP width {cfg.width}, seeds {list(cfg.seeds)})")
+    for kind, rows in out["summary"].items():
+        for frac, v in rows.items():
+            print(
+                f"  {kind:11s} f={frac:4s} acc {v['test_accuracy_mean']:.4f} ± "
+                f"{v['test_accuracy_std']:.4f}  erank(W1) {v['effective_rank_layer1_mean']:.2f}"
+                f"  epochs {v['epochs_mean']:.0f}"
+            )
+    print(f"  wall {out['wall_seconds']:.1f} s")
+    return 0
 
 
 def run_dmf_cmd(args) -> int:

@@ -33,7 +33,14 @@ __all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "min
 
 MODELS = ("minilm", "tiny")
 INITS = ("lora", "small-random", "exchanged")
-DEFAULT_LR = {"muon": 0.02, "spec-exact": 0.02, "adamw": 2e-3}
+DEFAULT_LR = {
+    "muon": 0.02,
+    "spec-exact": 0.02,
+    "adamw": 2e-3,
+    "sf-adamw": 2e-3,
+    "sf-muon": 0.02,
+    "amuse": 0.02,
+}
 #: hidden size and layer count per model: a LoRA rank above the hidden size adds nothing (the update
 #: s·B A of a d×d projection has rank ≤ d) and only allocates
 MODEL_SHAPES = {"tiny": (64, 2), "minilm": (384, 6)}

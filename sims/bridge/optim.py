@@ -7,6 +7,13 @@
                adjustment and weight decay, but the exact polar factor U Vᵀ of the update from a
                float64 SVD (SpecGD with momentum, DESIGN §2.2) instead of Newton–Schulz.
 ``adamw``      torch.optim.AdamW on every trainable parameter.
+``sf-adamw``   ``schedulefree.AdamWScheduleFree`` (the package, pinned) on every trainable parameter.
+``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (Schedule-Free with Newton–Schulz of the
+               raw gradient as its base step, constant β = 0.9; :mod:`theory.schedule_free`),
+               AdamW on the head.
+``amuse``      the same with AMUSE's RECONSTRUCTED schedule β_k = 0.9·k/(k + 100).
+               Schedule-Free optimisers keep the parameters at the gradient point y while
+               training: the probes and the final accuracy measure y, not the average x.
 
 Every setting is explicit in :func:`optimizer_settings` and lands in the run's record.
 """
@@ -23,12 +30,16 @@ __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
     "ADJUST_LR_FNS",
     "SpecExact",
     "spec_exact_class",
+    "ScheduleFreeMuon",
+    "schedule_free_muon_class",
     "pseudo_polar",
     "build_optimizers",
     "optimizer_settings",
 ]
 
-OPTIMIZERS = ("muon", "adamw", "spec-exact")
+OPTIMIZERS = ("muon", "adamw", "spec-exact", "sf-adamw", "sf-muon", "amuse")
+SF_BETA = 0.9  # Schedule-Free's interpolation β (the package's default) and AMUSE's β_end
+AMUSE_TAU = 100.0  # AMUSE's (reconstructed) time scale, theory.schedule_free.amuse's default
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 MUON_NS_STEPS = 5
 MUON_NS_DTYPE = "bfloat16"  # torch.optim.Muon 2.13: _zeropower_via_newtonschulz casts to bfloat16
@@ -134,12 +145,102 @@ def _make_spec_exact_class():
     return SpecExact
 
 
+def _make_sf_muon_class():
+    torch = import_torch()
+    from theory.schedule_free import ScheduleFree
+
+    class ScheduleFreeMuon(torch.optim.Optimizer):
+        """Schedule-Free Muon / AMUSE on 2-D parameters, with :class:`theory.schedule_free.
+        ScheduleFree` doing the arithmetic on the tensors (one state per parameter).
+
+        Args:
+            params: 2-D parameters. lr: η (times torch Muon's ``adjust_lr_fn`` shape factor).
+            beta: β (constant) or β_start (AMUSE). beta_end, tau: AMUSE's schedule (``None``:
+            constant β). weight_decay: Schedule-Free's decay at y. ns_steps: Newton–Schulz steps.
+        """
+
+        def __init__(
+            self,
+            params,
+            lr: float = 0.02,
+            beta: float = SF_BETA,
+            beta_end: float | None = None,
+            tau: float | None = None,
+            weight_decay: float = 0.0,
+            ns_steps: int = MUON_NS_STEPS,
+            adjust_lr_fn: str = "original",
+        ):
+            if adjust_lr_fn not in ADJUST_LR_FNS:
+                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
+            defaults = dict(
+                lr=lr,
+                beta=beta,
+                beta_end=beta_end,
+                tau=tau,
+                weight_decay=weight_decay,
+                ns_steps=ns_steps,
+                adjust_lr_fn=adjust_lr_fn,
+            )
+            super().__init__(params, defaults)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.ndim != 2:
+                        raise ValueError("ScheduleFreeMuon only takes 2-D parameters")
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    state = self.state[p]
+                    if "opt" not in state:
+                        state["opt"] = ScheduleFree(
+                            base="muon",
+                            lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
+                            beta=group["beta"],
+                            beta_end=group["beta_end"],
+                            tau=group["tau"],
+                            weight_decay=group["weight_decay"],
+                            ns_steps=group["ns_steps"],
+                        )
+                        state["sf"] = state["opt"].init((p.detach().clone(),))
+                    y, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
+                    p.copy_(y[0])
+            return loss
+
+        @torch.no_grad()
+        def average(self) -> list:
+            """The averaged sequence x of every parameter (``None`` before the first step)."""
+            out = []
+            for group in self.param_groups:
+                for p in group["params"]:
+                    st = self.state[p].get("sf")
+                    out.append(None if st is None else st.x[0])
+            return out
+
+    return ScheduleFreeMuon
+
+
+def schedule_free_muon_class():
+    """The :class:`ScheduleFreeMuon` optimizer class (a ``torch.optim.Optimizer``)."""
+    return __getattr__("ScheduleFreeMuon")
+
+
 def __getattr__(name: str):
     # SpecExact subclasses torch.optim.Optimizer: built on first access so importing this
     # module does not import torch
     if name == "SpecExact":
         cls = _make_spec_exact_class()
         globals()["SpecExact"] = cls
+        return cls
+    if name == "ScheduleFreeMuon":
+        cls = _make_sf_muon_class()
+        globals()["ScheduleFreeMuon"] = cls
         return cls
     raise AttributeError(name)
 
@@ -170,6 +271,38 @@ def optimizer_settings(
     }
     if kind == "adamw":
         return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
+    if kind == "sf-adamw":
+        from importlib.metadata import version
+
+        sf = {
+            "class": "schedulefree.AdamWScheduleFree",
+            "schedulefree_version": version("schedulefree"),
+            "betas": [SF_BETA, 0.999],
+            "eps": 1e-8,
+            "warmup_steps": 0,
+            "r": 0.0,
+            "weight_lr_power": 2.0,
+            "sequence_probed": "y (gradient point)",
+        }
+        return {
+            "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
+            "head": {**sf, "lr": head_lr, "weight_decay": head_weight_decay},
+        }
+    if kind in ("sf-muon", "amuse"):
+        lora = {
+            "class": "sims.bridge.optim.ScheduleFreeMuon",
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "adjust_lr_fn": adjust_lr_fn,
+            "ns_steps": MUON_NS_STEPS,
+            "ns_dtype": "parameter dtype (float32)",
+            "beta": 0.0 if kind == "amuse" else SF_BETA,
+            "beta_end": SF_BETA if kind == "amuse" else None,
+            "tau": AMUSE_TAU if kind == "amuse" else None,
+            "schedule": "RECONSTRUCTED beta_k = 0.9 k/(k + 100)" if kind == "amuse" else "constant",
+            "sequence_probed": "y (gradient point)",
+        }
+        return {"lora": lora, "head": head}
     lora = {
         "lr": lr,
         "weight_decay": weight_decay,
@@ -216,6 +349,43 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
                 {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
             )
         return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
+    if kind == "sf-adamw":
+        import schedulefree
+
+        groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
+        if other_params:
+            groups.append(
+                {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
+            )
+        opt = schedulefree.AdamWScheduleFree(
+            groups, betas=tuple(lo["betas"]), eps=lo["eps"], warmup_steps=lo["warmup_steps"]
+        )
+        opt.train()  # parameters at y from the start (y = x = z there)
+        return [opt]
+    if kind in ("sf-muon", "amuse"):
+        opts.append(
+            schedule_free_muon_class()(
+                lora_params,
+                lr=lo["lr"],
+                beta=lo["beta"],
+                beta_end=lo["beta_end"],
+                tau=lo["tau"],
+                weight_decay=lo["weight_decay"],
+                ns_steps=lo["ns_steps"],
+                adjust_lr_fn=lo["adjust_lr_fn"],
+            )
+        )
+        if other_params:
+            opts.append(
+                torch.optim.AdamW(
+                    other_params,
+                    lr=h["lr"],
+                    betas=tuple(h["betas"]),
+                    eps=h["eps"],
+                    weight_decay=h["weight_decay"],
+                )
+            )
+        return opts
     common = dict(
         lr=lo["lr"],
         weight_decay=lo["weight_decay"],

@@ -1,0 +1,103 @@
+"""Figures of AMUSE and Schedule-Free Muon (DESIGN §2.4): the river valley of claims AMUSE-1/2 and
+the LoRA factorisation's √d_i growth under averaging."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from figures import style
+from figures.registry import FigureContext, register
+
+__all__ = ["amuse_river", "amuse_lora"]
+
+
+@register(
+    "amuse_river",
+    title="AMUSE-1/2: bulk progress and wall oscillation in a river valley",
+    paper="AMUSE",
+)
+def amuse_river(ctx: FigureContext):
+    """River valley 4 × 4 (h_bulk = 1e-3, h_wall = 1, σ = 1e-4): bulk progress P_k and wall distance
+    ‖(W_k − W*)_wall‖ for GD (step 1/h_wall), Muon, Schedule-Free Muon (β = 0.9) and AMUSE
+    (β: 0 → 0.9, τ = 100; reconstructed) at η = 0.01; for the Schedule-Free methods the average x
+    (solid) and the gradient point y (dotted)."""
+    import matplotlib.pyplot as plt
+
+    from sims.river import RiverConfig, simulate_river
+
+    cfg = RiverConfig(lr=0.01, noise=1e-4, steps=600 if ctx.fast else 1000)
+    ctx.configs.append(cfg.to_dict())
+    r = simulate_river(cfg)
+    style.apply()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), layout="constrained")
+    curves = [
+        ("gd", "W", "GD (1/h_wall)", "-"),
+        ("muon", "W", "Muon", "-"),
+        ("sf-muon", "x", "SF-Muon x", "-"),
+        ("amuse", "x", "AMUSE x", "-"),
+        ("amuse", "y", "AMUSE y", ":"),
+    ]
+    for (m, q, lab, ls), col in zip(curves, style.PALETTE, strict=False):
+        s = r[m][q]
+        k = np.arange(len(s["wall_series"]))
+        axes[0].plot(k, s["bulk_progress_series"], ls, color=col, label=lab)
+        axes[1].semilogy(k, np.maximum(s["wall_series"], 1e-18), ls, color=col, label=lab)
+    axes[0].axhline(0.9, color="0.5", lw=0.8)
+    axes[0].set_xlabel("step k")
+    axes[0].set_ylabel("bulk progress P_k")
+    axes[0].legend()
+    axes[1].set_xlabel("step k")
+    axes[1].set_ylabel("wall distance ‖(W − W*)_wall‖_F")
+    axes[1].set_ylim(1e-7, 3)
+    style.footer(fig, f"{cfg.to_dict()}")
+    summary = {
+        m: {q: {k: v for k, v in s.items() if "series" not in k} for q, s in d.items()}
+        for m, d in r.items()
+    }
+    return fig, {"summary": summary}
+
+
+@register(
+    "amuse_lora",
+    title="Schedule-Free Muon and AMUSE in LoRA: which sequence grows at the equal rate",
+    paper="AMUSE",
+)
+def amuse_lora(ctx: FigureContext):
+    """√d_i against the step for Muon, AMUSE (fast z, average x, gradient point y) and
+    Schedule-Free AdamW (x); 10 × 12, r = 3, s = (0.5, 2, 8), γ = 1e-3, η = 1.6√8/1200. Dashed:
+    the equal-rate line √d_i = η k (SpecGD's prediction, DESIGN §2.2)."""
+    import matplotlib.pyplot as plt
+
+    from sims.sf_lora import SFLoRAConfig, simulate_sf_lora
+
+    cfg = SFLoRAConfig(steps=800 if ctx.fast else 1200)
+    ctx.configs.append(cfg.to_dict())
+    r = simulate_sf_lora(cfg)
+    style.apply()
+    panels = [("muon", "W"), ("amuse", "z"), ("amuse", "x"), ("amuse", "y"), ("sf-adamw", "x")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(18, 3.8), layout="constrained", sharey=True)
+    k = np.arange(cfg.steps + 1)
+    for ax, (m, q) in zip(axes, panels, strict=True):
+        d = r[m][q]["proxies"]
+        for i, s in enumerate(cfg.target_svals):
+            ax.plot(k, np.sqrt(np.maximum(d[:, i], 0)), label=f"s = {s:g}")
+            ax.axhline(np.sqrt(s), color="0.6", lw=0.6)
+        ax.plot(k, cfg.lr * k, "k--", lw=0.8)
+        ax.set_ylim(0, 1.15 * np.sqrt(max(cfg.target_svals)))
+        ax.set_title(f"{m} {q}: spread {r[m][q]['rate_spread']:.2f}", fontsize=9)
+        ax.set_xlabel("step k")
+    axes[0].set_ylabel("√d_i")
+    axes[0].legend()
+    style.footer(fig, f"{cfg.to_dict()}")
+    meta = {
+        m: {
+            q: {
+                "half_arrival": s["half_arrival"].tolist(),
+                "sqrt_slope": s["sqrt_slope"].tolist(),
+                "rate_spread": s["rate_spread"],
+            }
+            for q, s in d.items()
+        }
+        for m, d in r.items()
+    }
+    return fig, {"summary": meta}

@@ -1,0 +1,188 @@
+"""A warm-start intervention at the switch of the DMF plasticity protocol (DESIGN §2.1, §2.4).
+
+:func:`sims.plasticity.simulate_plasticity` runs phase 1 on Ω1, phase 2 on Ω2 resumed from phase
+1's factors, and phase 2 from scratch. Here a fourth run resumes phase 2 from the pretrained factors
+*after an intervention* (:mod:`theory.interventions`): DASH, shrink-and-perturb or a reset of the
+last factor. The factors of a deep matrix factorisation are linear layers: W_l's row i is neuron
+i's incoming weights, so DASH shrinks each row of each factor by its clamped cosine with the
+averaged negative gradient.
+
+DASH's batches are the observed entries in the order DASH's buffer presents them: the pretrain
+entries Ω1 first, then the new ones Ω2 ∖ Ω1 (the authors' loader concatenates the chunks in arrival
+order, unshuffled, one chunk per batch). The gradient of a batch is that of ½ Σ_batch R² (the run's
+``sum`` normalisation). When phase 1 has converged, Ω1's gradient is ≈ 0, so g ≈ α·(−∇ℓ_{Ω2∖Ω1})
+and α no longer changes any cosine; it matters after a GD phase 1 stopped at a finite switch.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from sims.plasticity import PlasticityConfig, PlasticityResult, phase_summary, simulate_plasticity
+from sims.result import SimResult, _clean
+from theory import dmf as T
+from theory import interventions as I
+from theory._validate import GflabInputError, one_of, positive_real, probability
+
+__all__ = ["Intervention", "DashPlasticityResult", "intervene", "simulate_dash_plasticity"]
+
+
+@dataclass(frozen=True)
+class Intervention:
+    """One intervention at the switch and its parameters.
+
+    ``kind``: ``none`` | ``dash`` | ``shrink-perturb`` | ``reset``. ``floor`` is DASH's λ (and the
+    shrink factor λ of shrink-and-perturb), ``alpha`` DASH's averaging α, ``noise_std`` the σ of
+    shrink-and-perturb (authors: λ = α = 0.3, σ = 0.01), ``seed`` the perturbation's seed.
+    ``reset`` puts the last factor W_L back to its initial value.
+    """
+
+    kind: str = "dash"
+    floor: float = 0.3
+    alpha: float = 0.3
+    noise_std: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self):
+        one_of("kind", self.kind, I.INTERVENTIONS)
+        probability("floor", self.floor)
+        probability("alpha", self.alpha)
+        positive_real("noise_std", self.noise_std, allow_zero=True)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def label(self) -> str:
+        if self.kind == "dash":
+            return f"DASH(λ={self.floor:g}, α={self.alpha:g})"
+        if self.kind == "shrink-perturb":
+            return f"S&P(λ={self.floor:g}, σ={self.noise_std:g})"
+        return self.kind
+
+
+def intervene(
+    intervention: Intervention,
+    factors: list[np.ndarray],
+    init_factors: list[np.ndarray],
+    pretrain_mask: np.ndarray,
+    mask: np.ndarray,
+    target: np.ndarray,
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Apply ``intervention`` to pretrained DMF factors (W_1..W_L, ``n × n``).
+
+    Args:
+      intervention: what to apply.
+      factors: the factors at the switch.
+      init_factors: the initial factors (the anchor of ``reset``).
+      pretrain_mask, mask: Ω1 and Ω2 (``n × n`` 0/1); DASH's batches are Ω1, then Ω2 ∖ Ω1.
+      target: W* (``n × n``).
+
+    Returns:
+      (new factors, info): info has, for DASH, the per-factor cosines (``cosines``, L lists of n)
+      and the fraction of neurons clamped at the floor; for every kind the Frobenius norm of the
+      product before and after.
+    """
+    fs = [np.asarray(f, dtype=np.float64) for f in factors]
+    info: dict[str, Any] = {"product_norm_before": float(np.linalg.norm(T.product(fs)))}
+    k = intervention.kind
+    if k == "none":
+        new = fs
+    elif k == "dash":
+        new_entries = mask * (1 - pretrain_mask)
+        batches = [b for b in (pretrain_mask * mask, new_entries) if b.sum() > 0]
+        grads = [[np.asarray(g) for g in T.gradient_field(fs, b, target)] for b in batches]
+        g = I.dash_direction(grads, intervention.alpha)  # gradient_field is already −∇
+        cos = [np.asarray(I.neuron_cosine(f, d)) for f, d in zip(fs, g, strict=True)]
+        new = [np.asarray(x) for x in I.dash(fs, g, intervention.floor)]
+        info["cosines"] = [c.tolist() for c in cos]
+        info["fraction_at_floor"] = float(
+            np.mean(np.concatenate([c <= intervention.floor for c in cos]))
+        )
+    elif k == "shrink-perturb":
+        new = [
+            np.asarray(x)
+            for x in I.shrink_perturb(
+                fs, intervention.floor, intervention.noise_std, intervention.seed
+            )
+        ]
+    else:
+        new = [np.asarray(x) for x in I.reset(fs, [np.asarray(f) for f in init_factors])]
+    info["product_norm_after"] = float(np.linalg.norm(T.product(new)))
+    return new, info
+
+
+@dataclass
+class DashPlasticityResult:
+    """:class:`PlasticityResult` plus the run resumed after the intervention."""
+
+    base: PlasticityResult
+    intervention: Intervention
+    intervened: SimResult
+    info: dict[str, Any]
+
+    @property
+    def pretrain(self) -> SimResult:
+        return self.base.pretrain
+
+    @property
+    def resumed(self) -> SimResult:
+        return self.base.resumed
+
+    @property
+    def scratch(self) -> SimResult:
+        return self.base.scratch
+
+    def to_json(self) -> dict:
+        out = self.base.to_json()
+        out["intervention"] = self.intervention.to_dict()
+        out["intervened"] = phase_summary(self.intervened)
+        out["intervention_info"] = self.info
+        return _clean(out)
+
+
+@functools.lru_cache(maxsize=128)
+def _base(config: PlasticityConfig) -> PlasticityResult:
+    return simulate_plasticity(config)
+
+
+def simulate_dash_plasticity(
+    config: PlasticityConfig, intervention: Intervention
+) -> DashPlasticityResult:
+    """Phase 1, phase 2 resumed, from scratch, and resumed after ``intervention`` at the switch.
+
+    Phase 1 and the two plain phase-2 runs are memoised in-process per config (every intervention
+    on one config shares them).
+
+    Args:
+      config: the plasticity experiment (flow or ``gd:ETA``; see :class:`PlasticityConfig`).
+      intervention: applied to phase 1's final factors before phase 2.
+
+    Returns:
+      A :class:`DashPlasticityResult`.
+    """
+    if not isinstance(intervention, Intervention):
+        raise GflabInputError("intervention", "an Intervention", intervention)
+    base = _base(config)
+    if base.pretrain.final_state is None:
+        raise GflabInputError("pretrain", "a phase 1 that ends with finite factors", "diverged")
+    c2 = config.phase(2)
+    factors0, mask2, target = dmf_problem(c2)
+    mask1 = T.make_mask(config.pretrain_mask, config.n, seed=config.seed)
+    new, info = intervene(intervention, base.pretrain.final_state, factors0, mask1, mask2, target)
+    if intervention.kind == "none":
+        res = base.resumed
+    else:
+        res = package_dmf(c2, solve_dmf_from(c2, new, mask2, target), mask2, target)
+    return DashPlasticityResult(base, intervention, res, info)
+
+
+def rank_gap(res: SimResult, ref: SimResult) -> float:
+    """|sr(res) − sr(ref)| of the final products (``nan`` if either has no final state)."""
+    a, b = res.final.get("stable_rank", math.nan), ref.final.get("stable_rank", math.nan)
+    return abs(float(a) - float(b))

@@ -1,0 +1,175 @@
+"""A river-valley model for Muon, Schedule-Free Muon and AMUSE (DESIGN §2.4).
+
+The loss is a quadratic in a matrix W ∈ ℝ^{rows × cols} whose curvature acts on columns:
+
+  f(W) = ½ tr((W − W*) H (W − W*)ᵀ),   H = diag(h_1, …, h_cols),   ∇f = (W − W*) H,
+
+with ``bulk`` flat columns (curvature h_bulk: the river, far from its target) and the remaining
+steep columns (curvature h_wall: the valley walls). W(0) = 0 and W* = the identity's first
+``cols`` columns (every column has unit distance to travel). Stochastic gradients add σ ξ_k,
+ξ_k i.i.d. standard Gaussian matrices (drawn from ``seed``); σ = 0 is deterministic.
+
+Measured on each method's evaluation sequence (W for GD and Muon; for the Schedule-Free methods
+the average x, which is their output, and also the fast z and the gradient point y):
+
+- *bulk progress* P_k = 1 − ‖(W_k − W*)_bulk‖_F / ‖(W_0 − W*)_bulk‖_F (1 = arrived);
+- *bulk speed* k_90: the first step with P_k ≥ 0.9 (∞ if not within the horizon);
+- *wall amplitude* A = RMS over the last quarter of the steps of ‖(W_k − W*)_wall‖_F.
+
+Orthogonalisation (Muon's Newton–Schulz) equalises the singular values of the step, so the flat
+columns move as fast as the steep ones (bulk speed-up) while the steep ones keep a step of size ≈ η
+that never decays at the bottom of the valley (oscillation). GD's step is proportional to the
+curvature: slow in the bulk, damped on the walls.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from theory._validate import GflabInputError, positive_int, positive_real
+from theory.schedule_free import Muon, ScheduleFree, amuse, schedule_free_muon
+
+__all__ = ["RiverConfig", "river_problem", "simulate_river", "METHODS", "river_loss_gradient"]
+
+METHODS = ("gd", "muon", "sf-muon", "amuse")
+BULK_FRACTION = 0.9  # "arrived in the bulk": progress ≥ 90 %, from then on
+
+
+@dataclass(frozen=True)
+class RiverConfig:
+    """One river-valley run of every method in :data:`METHODS` (same noise draws for all).
+
+    ``lr_gd`` is GD's step (default 1/h_wall: GD's fastest non-oscillating step on the walls);
+    ``lr`` is the step of Muon, Schedule-Free Muon and AMUSE (the same for the three). ``beta`` is
+    Schedule-Free Muon's constant β and AMUSE's β_end; ``tau`` AMUSE's time scale.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    bulk: int = 2
+    h_bulk: float = 1e-3
+    h_wall: float = 1.0
+    noise: float = 0.0
+    lr: float = 0.01
+    lr_gd: float | None = None
+    steps: int = 1000
+    beta: float = 0.9
+    tau: float = 100.0
+    seed: int = 0
+
+    def __post_init__(self):
+        positive_int("rows", self.rows)
+        positive_int("cols", self.cols, minimum=2)
+        positive_int("bulk", self.bulk)
+        if self.bulk >= self.cols:
+            raise GflabInputError("bulk", f"fewer than cols = {self.cols}", self.bulk)
+        if self.cols > self.rows:
+            raise GflabInputError("cols", f"at most rows = {self.rows}", self.cols)
+        positive_real("h_bulk", self.h_bulk)
+        positive_real("h_wall", self.h_wall)
+        positive_real("noise", self.noise, allow_zero=True)
+        positive_real("lr", self.lr)
+        if self.lr_gd is not None:
+            positive_real("lr_gd", self.lr_gd)
+        positive_int("steps", self.steps, minimum=8)
+        positive_real("tau", self.tau)
+
+    @property
+    def gd_step(self) -> float:
+        return self.lr_gd if self.lr_gd is not None else 1.0 / self.h_wall
+
+    def to_dict(self) -> dict:
+        return {"model": "river", **asdict(self)}
+
+
+def river_problem(config: RiverConfig):
+    """(W0, W*, h): ``rows × cols`` zeros, the identity's first columns, the column curvatures."""
+    h = np.array([config.h_bulk] * config.bulk + [config.h_wall] * (config.cols - config.bulk))
+    return np.zeros((config.rows, config.cols)), np.eye(config.rows, config.cols), h
+
+
+def river_loss_gradient(W: np.ndarray, target: np.ndarray, h: np.ndarray):
+    """(f(W), ∇f(W)) of the river-valley quadratic (module docstring)."""
+    D = W - target
+    return 0.5 * float(np.sum(D * D * h)), D * h
+
+
+def _measure(W, target, bulk):
+    D = W - target
+    return np.linalg.norm(D[:, :bulk]), np.linalg.norm(D[:, bulk:])
+
+
+def _summary(series, bulk0, steps):
+    b, w = np.asarray(series["bulk"]), np.asarray(series["wall"])
+    tail = w[-max(2, steps // 4) :]
+    prog = 1 - b / bulk0
+    # first step at which the bulk is 90 % of the way (inf if not within the horizon)
+    hit = np.nonzero(prog >= BULK_FRACTION)[0]
+    k90 = float(hit[0]) if hit.size else np.inf
+    return {
+        "bulk_progress": float(prog[-1]),
+        "steps_to_bulk_90": float(k90),
+        "wall_amplitude": float(np.sqrt(np.mean(tail * tail))),
+        "bulk_progress_series": (1 - b / bulk0).tolist(),
+        "wall_series": w.tolist(),
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def simulate_river(config: RiverConfig) -> dict:
+    """Run GD, Muon, Schedule-Free Muon and AMUSE on the river valley.
+
+    Returns:
+      ``{method: {sequence: summary}}``: sequence ``W`` for GD/Muon, ``x``/``y``/``z`` for the
+      Schedule-Free methods; each summary has ``bulk_progress``, ``wall_amplitude`` and the
+      per-step series (``steps + 1`` values).
+    """
+    W0, target, h = river_problem(config)
+    bulk0 = float(np.linalg.norm((W0 - target)[:, : config.bulk]))
+    rng = np.random.default_rng(config.seed)
+    noise = config.noise * rng.standard_normal((config.steps, *W0.shape))
+    out: dict = {}
+
+    def rec(series, W):
+        b, w = _measure(W, target, config.bulk)
+        series["bulk"].append(b)
+        series["wall"].append(w)
+
+    # GD
+    s = {"bulk": [], "wall": []}
+    W = W0.copy()
+    rec(s, W)
+    for k in range(config.steps):
+        W = W - config.gd_step * (river_loss_gradient(W, target, h)[1] + noise[k])
+        rec(s, W)
+    out["gd"] = {"W": _summary(s, bulk0, config.steps)}
+    # Muon
+    opt = Muon(lr=config.lr)
+    st, W, s = opt.init((W0,)), (W0.copy(),), {"bulk": [], "wall": []}
+    rec(s, W[0])
+    for k in range(config.steps):
+        g = river_loss_gradient(W[0], target, h)[1] + noise[k]
+        W, st = opt.update((g,), st, W)
+        rec(s, W[0])
+    out["muon"] = {"W": _summary(s, bulk0, config.steps)}
+    # Schedule-Free Muon and AMUSE
+    sf: dict[str, ScheduleFree] = {
+        "sf-muon": schedule_free_muon(config.lr, beta=config.beta),
+        "amuse": amuse(config.lr, beta_start=0.0, beta_end=config.beta, tau=config.tau),
+    }
+    for name, opt in sf.items():
+        st = opt.init((W0,))
+        y = (W0.copy(),)
+        ss = {q: {"bulk": [], "wall": []} for q in "xyz"}
+        for q, arr in (("x", st.x[0]), ("y", y[0]), ("z", st.z[0])):
+            rec(ss[q], arr)
+        for k in range(config.steps):
+            g = river_loss_gradient(y[0], target, h)[1] + noise[k]
+            y, st = opt.update((g,), st)
+            for q, arr in (("x", st.x[0]), ("y", y[0]), ("z", st.z[0])):
+                rec(ss[q], arr)
+        out[name] = {q: _summary(ss[q], bulk0, config.steps) for q in "xyz"}
+    return out

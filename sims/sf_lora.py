@@ -1,0 +1,135 @@
+"""Schedule-Free Muon, AMUSE and Schedule-Free AdamW in the LoRA factorisation (DESIGN §2.2, §2.4).
+
+The [SGF] problem (ℒ = ½‖AB − Y‖², LoRA init A(0) = 0, B(0) = γ·Gaussian, Y with singular values
+s_i) run by Muon (:class:`theory.schedule_free.Muon`, DESIGN §2.2's Muon), Schedule-Free Muon,
+AMUSE (RECONSTRUCTED schedule, see :mod:`theory.schedule_free`) and Schedule-Free AdamW. For the
+Schedule-Free methods every sequence is measured: the fast z, the average x (the output) and the
+gradient point y. Per sequence and mode i:
+
+- the proxies d_i = u_iᵀ A B v_i (:func:`theory.measures.proxies`) at every step;
+- the half-arrival step k_i (first step with d_i ≥ s_i/2, :func:`theory.measures.arrival_times`);
+- the growth rate of √d_i: the least-squares slope of √d_i against k over the mode's active window
+  d_i ∈ [0.1 s_i, 0.8 s_i], in units of η. Equal rate ([SGF]) means the same slope for every mode;
+  ``rate_spread`` = max/min − 1 of the modes' slopes (0 = exactly equal).
+
+For a product A B of two Schedule-Free sequences the proxies are those of A_seq B_seq (the product
+of the two factors' x, or y, or z).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from theory import lora as T
+from theory import measures as M
+from theory._validate import GflabInputError, positive_int, positive_real
+from theory.schedule_free import Muon, amuse, schedule_free_adamw, schedule_free_muon
+
+__all__ = ["SFLoRAConfig", "simulate_sf_lora", "SF_LORA_METHODS", "rate_summary"]
+
+SF_LORA_METHODS = ("muon", "sf-muon", "amuse", "sf-adamw")
+WINDOW = (0.1, 0.8)  # active window of a mode, as fractions of its target s_i
+
+
+@dataclass(frozen=True)
+class SFLoRAConfig:
+    """One LoRA problem run by every method of :data:`SF_LORA_METHODS` with the same step ``lr``
+    (``lr_adamw`` for Schedule-Free AdamW). Defaults: SGF-6's 10 × 12, r = 3, s = (0.5, 2, 8),
+    γ = 1e-3, η = 1.6√s_max/1200, 1200 steps; targets' singular vectors drawn from ``seed``."""
+
+    rows: int = 10
+    cols: int = 12
+    rank: int = 3
+    target_svals: tuple = (0.5, 2.0, 8.0)
+    gamma: float = 1e-3
+    lr: float = 1.6 * 8.0**0.5 / 1200
+    lr_adamw: float = 2e-3
+    steps: int = 1200
+    beta: float = 0.9
+    tau: float = 100.0
+    seed: int = 0
+
+    def __post_init__(self):
+        positive_int("steps", self.steps, minimum=8)
+        positive_real("lr", self.lr)
+        positive_real("lr_adamw", self.lr_adamw)
+        positive_real("tau", self.tau)
+        if len(self.target_svals) != self.rank:
+            raise GflabInputError(
+                "target_svals", f"{self.rank} values (one per rank)", self.target_svals
+            )
+
+    def to_dict(self) -> dict:
+        return {"model": "sf-lora", **asdict(self)}
+
+
+def rate_summary(proxies: np.ndarray, svals: np.ndarray, lr: float) -> dict:
+    """Half-arrival steps, √d_i slopes (units of η) over each mode's active window, their spread.
+
+    Args:
+      proxies: ``(steps + 1, k)`` d_i per step.
+      svals: ``(k,)`` targets s_i.
+      lr: η, the unit of the slopes.
+
+    Returns:
+      ``{"half_arrival": (k,), "sqrt_slope": (k,), "rate_spread": float}`` (slopes ``nan`` where a
+      mode's window has fewer than 3 steps).
+    """
+    k = np.arange(proxies.shape[0], dtype=float)
+    half = M.arrival_times(k, proxies, svals, 0.5)
+    slopes = np.full(svals.size, np.nan)
+    for i, s in enumerate(svals):
+        sel = (proxies[:, i] >= WINDOW[0] * s) & (proxies[:, i] <= WINDOW[1] * s)
+        # the first contiguous run inside the window (later re-entries are oscillations)
+        idx = np.nonzero(sel)[0]
+        if idx.size < 3:
+            continue
+        run = idx[: np.argmax(np.diff(np.append(idx, idx[-1] + 2)) > 1) + 1]
+        if run.size < 3:
+            continue
+        slopes[i] = np.polyfit(k[run], np.sqrt(proxies[run, i]), 1)[0] / lr
+    ok = slopes[np.isfinite(slopes)]
+    spread = float(ok.max() / ok.min() - 1) if ok.size == svals.size and ok.min() > 0 else np.inf
+    return {"half_arrival": half, "sqrt_slope": slopes, "rate_spread": spread}
+
+
+@functools.lru_cache(maxsize=64)
+def simulate_sf_lora(config: SFLoRAConfig) -> dict:
+    """Run the four methods; ``{method: {sequence: summary + "proxies"}}`` (``W`` for Muon)."""
+    s = np.asarray(config.target_svals, dtype=float)
+    Y, U, V = T.spectral_target(config.rows, config.cols, s, config.seed + 104729)
+    A0, B0 = T.lora_init(config.rows, config.cols, config.rank, config.gamma, config.seed)
+    out: dict = {}
+
+    def prox(A, B):
+        return np.asarray(M.proxies(A @ B, U, V))
+
+    opt = Muon(lr=config.lr)
+    p, st = (A0, B0), opt.init((A0, B0))
+    d = [prox(*p)]
+    for _ in range(config.steps):
+        p, st = opt.update(T.gradients(*p, Y), st, p)
+        d.append(prox(*p))
+    d = np.array(d)
+    out["muon"] = {"W": {**rate_summary(d, s, config.lr), "proxies": d}}
+    sfs = {
+        "sf-muon": (schedule_free_muon(config.lr, beta=config.beta), config.lr),
+        "amuse": (amuse(config.lr, beta_end=config.beta, tau=config.tau), config.lr),
+        "sf-adamw": (schedule_free_adamw(config.lr_adamw), config.lr_adamw),
+    }
+    for name, (opt, lr) in sfs.items():
+        st, y = opt.init((A0, B0)), (A0, B0)
+        seqs = {"x": [prox(A0, B0)], "y": [prox(A0, B0)], "z": [prox(A0, B0)]}
+        for _ in range(config.steps):
+            y, st = opt.update(T.gradients(*y, Y), st)
+            seqs["x"].append(prox(*st.x))
+            seqs["y"].append(prox(*y))
+            seqs["z"].append(prox(*st.z))
+        out[name] = {}
+        for q, vals in seqs.items():
+            arr = np.array(vals)
+            out[name][q] = {**rate_summary(arr, s, lr), "proxies": arr}
+    return out
