@@ -151,7 +151,7 @@ def phase_diagram(ctx):
         ax.set_xlabel(r"$\log_{10}\alpha$ (initialisation scale)")
         ax.set_ylabel("depth $L$")
         ax.set_yticks(depths)
-        ax.set_xticks(la[:: max(1, len(la) // 6)])
+        ax.set_xticks(np.arange(np.ceil(la[0]), np.floor(la[-1]) + 1))  # integer powers of ten
         ax.set_title(title)
         ax.grid(False)
     # the closed form's level sets drawn along cell edges, never across the value labels
