@@ -108,7 +108,7 @@ def test_simulate_lora_defaults_are_recorded(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["status"] == "converged"
     assert doc["config"]["beta"] == 1e-6 and doc["config"]["t1"] == 2.5 * 3.0 + 2.0
-    assert doc["config"]["flow"] == "specgf" and doc["config"]["method"] == "adaptive"
+    assert doc["config"]["flow"] == "specgf" and doc["config"]["method"]["name"] == "adaptive"
     np.testing.assert_allclose(doc["final"]["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
 
 
