@@ -70,8 +70,7 @@ _ROOT_RTOL = 1e-12
 _ROOT_ATOL = 1e-14
 
 
-@jax.jit(static_argnames=("vector_field", "stats", "monitor", "root_find"))
-def _flow_solve(
+def flow_solve_impl(
     method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
 ):
     term = diffrax.ODETerm(vector_field)
@@ -132,6 +131,10 @@ def _flow_solve(
         diverged=jnp.asarray(div_flag),
         monitor0=monitor(y0, args),
     )
+
+
+FLOW_STATIC = ("vector_field", "stats", "monitor", "root_find")
+_flow_solve = jax.jit(flow_solve_impl, static_argnames=FLOW_STATIC)
 
 
 def legacy_method(
@@ -329,8 +332,9 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
 # ----------------------------------------------------------------------------- discrete time
 
 
-@jax.jit(static_argnames=("gradient", "stats", "monitor", "n_blocks", "block"))
-def _iterate(method, gradient, stats, monitor, params0, args, tol, blowup, max_k, n_blocks, block):
+def iterate_impl(
+    method, gradient, stats, monitor, params0, args, tol, blowup, max_k, n_blocks, block
+):
     def one(carry, _):
         params, opt, done, bad, k = carry
 
@@ -366,6 +370,10 @@ def _iterate(method, gradient, stats, monitor, params0, args, tol, blowup, max_k
     carry, (saved, ks) = jax.lax.scan(blk, init, None, length=n_blocks)
     params, _, done, bad, k = carry
     return dict(first=first, saved=saved, ks=ks, state=params, done=done, bad=bad, k=k)
+
+
+ITERATE_STATIC = ("gradient", "stats", "monitor", "n_blocks", "block")
+_iterate = jax.jit(iterate_impl, static_argnames=ITERATE_STATIC)
 
 
 def iterate(

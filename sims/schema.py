@@ -220,11 +220,7 @@ def config_from_args(model: str, values: dict[str, Any]):
         flow = values.get("flow", "specgf")
         if "t1" not in values and "steps" not in values and not mcls.discrete:
             values["t1"] = default_lora_horizon(flow, values.get("target_svals", (1, 2, 4, 8, 16)))
-        if (
-            "beta" not in values
-            and flow == "specgf"
-            and mcls.name in ("adaptive", "specgd-smooth")
-        ):
+        if "beta" not in values and flow == "specgf" and mcls.name in ("adaptive", "specgd-smooth"):
             values["beta"] = DEFAULT_BETA
     return cls(**values)
 
