@@ -358,8 +358,12 @@ def iterate_impl(
         done = done | ((v <= tol) & ~newbad & ~frozen)
         return (params, opt, done, newbad, k), None
 
+    def run_block(carry):
+        return jax.lax.scan(one, carry, None, length=block)[0]
+
     def blk(carry, _):
-        carry, _ = jax.lax.scan(one, carry, None, length=block)
+        # a stopped run (converged, diverged) skips its remaining blocks instead of scanning them
+        carry = jax.lax.cond(carry[2] | carry[3], lambda c: c, run_block, carry)
         params, _, _, _, k = carry
         return carry, (stats(k, params, args), k)
 
