@@ -139,7 +139,7 @@ def _emit(res, as_json: bool) -> int:
         return 0 if res.status in ("converged", "t1_reached") else 1
     c = res.config
     print(
-        f"model      {c['model']}  ({', '.join(f'{k}={v}' for k, v in c.items() if k in _SHOWN)})"
+        f"model      {c['model']}  ({', '.join(f'{k}={_brief(v)}' for k, v in c.items() if k in _SHOWN)})"
     )
     print(f"status     {res.status}" + (f"  ({res.message})" if res.message else ""))
     unit = "step k" if res.time_unit == "k" else "time t"
@@ -161,7 +161,16 @@ def _emit(res, as_json: bool) -> int:
         f"solver     {s['solver']}: {s['steps']} steps, {s['wall_seconds']:.3g} s"
         f" (+{s['compile_seconds']:.3g} s compile)"
     )
+    if "store_key" in res.extra:
+        print(f"store key  {res.extra['store_key']}")
     return 0 if res.status in ("converged", "t1_reached") else 1
+
+
+def _brief(v) -> str:
+    """A method dict as ``muon(lr=0.01, momentum=0.95, ...)``; other values as they are."""
+    if isinstance(v, dict) and "name" in v:
+        return v["name"] + "(" + ", ".join(f"{k}={x}" for k, x in v.items() if k != "name") + ")"
+    return str(v)
 
 
 _SHOWN = (
