@@ -40,6 +40,7 @@ from sims.config import DMFConfig
 from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from sims.plasticity import PlasticityConfig, simulate_plasticity
 from sims.result import SimResult
+from sims.schema import command as schema_command
 from theory import closed_forms as CF
 from theory import dmf as T
 
@@ -144,28 +145,8 @@ def _ok_status(res: SimResult) -> bool:
 
 
 def _cmd(ex: dict[str, Any], **over: Any) -> str:
-    cfg = claim_config(ex, **over)
-    parts = [
-        "gflab simulate dmf",
-        f"--depth {cfg.depth}",
-        f"--n {cfg.n}",
-        f"--init {cfg.init}",
-        f"--m {cfg.m:g}",
-        f"--alpha {cfg.alpha:g}",
-        f"--mask {cfg.mask}",
-        f"--target {cfg.target}",
-        f"--seed {cfg.seed}",
-        "--coupling",
-        f"--n-save {cfg.n_save}",
-        f"--rtol {cfg.rtol:g}",
-    ]
-    if cfg.method != "adaptive":
-        parts += [f"--method {cfg.method}", f"--steps {cfg.steps}"]
-    elif cfg.t1 is not None:
-        parts.append(f"--t1 {cfg.t1:g}")
-    else:
-        parts.append("--until-converged")
-    return " ".join(parts + ["--json"])
+    """The ``gflab simulate dmf`` command of an example's config (sims/schema.py's table)."""
+    return schema_command(claim_config(ex, **over))
 
 
 # ----------------------------------------------------------------------------- DMC-1, DMC-2
@@ -370,7 +351,10 @@ def check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
         "decades_drop_per_depth": steps,
         "max_cf_error": cf_err,
     }
-    return Evidence(min(min(steps), _dec_upper(cf_err, TOL_CF)), nums)
+    worst = DEPTHS_4[1 + min(range(len(steps)), key=steps.__getitem__)]  # the run that fell short
+    return Evidence(
+        min(min(steps), _dec_upper(cf_err, TOL_CF)), nums, config=claim_config(ex, depth=worst)
+    )
 
 
 def strategy_dmc4():
@@ -482,12 +466,7 @@ def strategy_dmc5():
 
 
 def _cmd_plasticity(ex: dict[str, Any]) -> str:
-    c = plasticity_config(ex)
-    return (
-        f"gflab simulate dmf-plasticity --depth {c.depth} --n {c.n} --init {c.init} --m {c.m:g} "
-        f"--alpha {c.alpha:g} --pretrain-mask {c.pretrain_mask} --mask {c.mask} "
-        f"--target {c.target} --rtol {c.rtol:g} --json"
-    )
+    return schema_command(plasticity_config(ex))
 
 
 # ----------------------------------------------------------------------------- beyond the hypotheses
@@ -841,6 +820,7 @@ register_claim(
         strategy=strategy_dmc1,
         check=steered("DMC-1", check_dmc1),
         reproduce=_cmd,
+        config=claim_config,
         margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
         examples={"ci": 4, "dev": 25, "thorough": 150},
         beyond=beyond_dmc1,
@@ -858,6 +838,7 @@ register_claim(
         strategy=strategy_dmc2,
         check=steered("DMC-2", check_dmc2),
         reproduce=_cmd,
+        config=claim_config,
         margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
         examples={"ci": 3, "dev": 25, "thorough": 150},
         beyond=beyond_dmc2,
@@ -877,6 +858,7 @@ register_claim(
         strategy=strategy_dmc3,
         check=steered("DMC-3", check_dmc3),
         reproduce=_cmd,
+        config=claim_config,
         margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
         examples={"ci": 3, "dev": 20, "thorough": 120},
         beyond=beyond_dmc3,
@@ -894,6 +876,7 @@ register_claim(
         strategy=strategy_dmc4,
         check=steered("DMC-4", check_dmc4),
         reproduce=lambda ex: _cmd(ex, depth=3),
+        config=lambda ex: claim_config(ex, depth=3),
         margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
         examples={"ci": 1, "dev": 10, "thorough": 60},
         beyond=beyond_dmc4,
@@ -917,6 +900,7 @@ register_claim(
         strategy=strategy_dmc5,
         check=steered("DMC-5", check_dmc5),
         reproduce=_cmd_plasticity,
+        config=plasticity_config,
         margin_units="decades (min over the parts of the statement)",
         examples={"ci": 3, "dev": 15, "thorough": 80},
         beyond=beyond_dmc5,
@@ -947,6 +931,7 @@ def false_variant_claim() -> Claim:
         strategy=strategy,
         check=steered("DMC-2", check_dmc2),
         reproduce=_cmd,
+        config=claim_config,
         margin_units="decades below τ_dec",
         examples={"ci": 3, "dev": 3, "thorough": 3},
     )

@@ -4,7 +4,11 @@ A :class:`Claim` has an id (``DMC-1``...), the paper, a precise statement with i
 ``strategy()`` returning a ``hypothesis`` strategy that draws configurations meeting them, and
 ``check(example) -> Evidence``. Evidence carries the verdict for one example, its *margin*
 (positive: held with that much room, in the claim's stated units; negative: violated) and the key
-numbers. ``reproduce(example)`` gives a ``gflab simulate ...`` command for a counterexample.
+numbers. ``config(example)`` is the simulation config that stands for an example (a check may
+instead hand back the config of the run that decided its margin as ``Evidence.config``); the runner
+reports it, its store key and the ``gflab simulate`` command that rebuilds it (sims/schema.py) as
+``worst_example``. ``reproduce(example)`` is an optional extra command in the check's own words
+(e.g. two runs, or a note on what the command line cannot express).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Evidence:
     margin: float
     numbers: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    config: Any = None  # the config of the run that decided the margin, when the check knows it
 
     @property
     def held(self) -> bool:
@@ -47,6 +52,7 @@ class Claim:
     strategy: Callable[[], Any]
     check: Callable[[Any], Evidence]
     reproduce: Callable[[Any], str] | None = None
+    config: Callable[[Any], Any] | None = None
     margin_units: str = ""
     examples: dict[str, int] = field(default_factory=lambda: {"ci": 4, "dev": 20, "thorough": 200})
     beyond: Callable[..., Any] | None = None

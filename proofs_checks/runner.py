@@ -19,7 +19,15 @@ from hypothesis.errors import Flaky
 from proofs_checks.registry import Claim, Evidence, claims
 from theory._validate import GflabInputError, one_of
 
-__all__ = ["ClaimReport", "run_claim", "run_claims", "PROFILES", "current_profile"]
+__all__ = [
+    "ClaimReport",
+    "run_claim",
+    "run_claims",
+    "worst_example",
+    "example_config",
+    "PROFILES",
+    "current_profile",
+]
 
 PROFILES = ("ci", "dev", "thorough")
 
@@ -43,6 +51,7 @@ class ClaimReport:
     reproduce: str = ""
     margin_units: str = ""
     error: str = ""
+    worst_example: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         from sims.result import _clean
@@ -56,6 +65,7 @@ class ClaimReport:
             "margin_units": self.margin_units,
             "statement": self.statement,
             "worst_numbers": self.worst_numbers,
+            "worst_example": self.worst_example,
         }
         if self.verdict == "violated":
             out["counterexample"] = _repr(self.counterexample)
@@ -74,6 +84,41 @@ def _repr(x):
     if isinstance(x, (list, tuple)):
         return [_repr(v) for v in x]
     return x if isinstance(x, (int, float, str, bool, type(None))) else repr(x)
+
+
+def example_config(claim: Claim, example: Any, evidence: Evidence | None = None):
+    """The simulation config standing for ``example``: the check's ``Evidence.config``, else
+    ``claim.config(example)``, else the example itself (or its ``.config``) when it is a config."""
+    if evidence is not None and evidence.config is not None:
+        return evidence.config
+    if claim.config is not None and example is not None:
+        return claim.config(example)
+    for cand in (example, getattr(example, "config", None)):
+        if hasattr(cand, "to_dict") and hasattr(cand, "method"):
+            return cand
+    return None
+
+
+def worst_example(claim: Claim, example: Any, evidence: Evidence | None = None) -> dict:
+    """``{"config", "store_key", "reproduce"}`` of an example: ``reproduce`` is the ``gflab
+    simulate ... --json`` command whose output carries the same ``store_key``; ``check_reproduce``
+    adds the claim's own command when it says more (two runs, a perturbed init).
+
+    Returns:
+      The dict, or ``{"example": repr}`` when no config stands for the example.
+    """
+    from sims.schema import command
+    from sims.store import ResultStore
+
+    cfg = example_config(claim, example, evidence)
+    if cfg is None:
+        return {"example": _repr(example)} if example is not None else {}
+    out = {"config": cfg.to_dict(), "store_key": ResultStore().key(cfg), "reproduce": command(cfg)}
+    if claim.reproduce is not None:
+        own = claim.reproduce(example)
+        if own and own != out["reproduce"]:
+            out["check_reproduce"] = own
+    return out
 
 
 def _settings(profile: str, n: int) -> settings:
@@ -128,6 +173,7 @@ def run_claim(
     margins = [ev.margin for _, ev in seen] or [math.nan]
     worst_i = min(range(len(seen)), key=lambda i: seen[i][1].margin) if seen else None
     worst = seen[worst_i][1].numbers if worst_i is not None else {}
+    worst_ex = worst_example(claim, *seen[worst_i]) if worst_i is not None else {}
     if claim.report_only:
         verdict = "map"
     else:
@@ -142,13 +188,15 @@ def run_claim(
         worst_numbers=worst,
         margin_units=claim.margin_units,
         error=error,
+        worst_example=worst_ex,
     )
     if failing:
         # hypothesis replays the shrunk example last
         ex, ev = failing[-1]
         rep.counterexample = ex
         rep.counterexample_numbers = ev.numbers
-        rep.reproduce = claim.reproduce(ex) if (claim.reproduce and ex is not None) else ""
+        shown = worst_example(claim, ex, ev) if ex is not None else {}
+        rep.reproduce = shown.get("reproduce", "")
     return rep
 
 

@@ -37,6 +37,7 @@ from proofs_checks.steer import steered
 from sims.config import LoRAConfig
 from sims.dense import solve_lora_dense
 from sims.lora import lora_problem, shape_scale, solve_lora_from
+from sims.schema import command as schema_command
 from theory import closed_forms as CF
 from theory import lora as T
 
@@ -130,33 +131,9 @@ def spectra(draw, rank: int, extra: int = 0):
     return tuple(_sig(v) for v in s)
 
 
-def _command_flags(c: LoRAConfig) -> str:
-    parts = [
-        f"--rows {c.rows} --cols {c.cols} --rank {c.rank}",
-        "--target-svals " + ",".join(f"{v:g}" for v in c.target_svals),
-        f"--flow {c.flow}",
-    ]
-    if c.beta is not None:
-        parts.append(f"--beta {c.beta:g}")
-    parts.append(f"--gamma {c.gamma:g} --init {c.init}")
-    if c.l2:
-        parts.append(f"--l2 {c.l2:g}")
-    parts.append(f"--method {c.method}")
-    parts.append(f"--t1 {c.t1:g}" if c.t1 is not None else f"--steps {c.steps}")
-    if c.aligned:
-        parts.append("--aligned")
-    if c.method_kind == "muon":
-        parts.append(f"--momentum {c.momentum:g} --ns-dtype {c.ns_dtype}")
-        parts.append(f"--shape-scale {c.shape_scale}")
-        if not c.nesterov:
-            parts.append("--no-nesterov")
-    parts.append(f"--n-save {c.n_save} --seed {c.seed} --json")
-    return " ".join(parts)
-
-
 def command(config: LoRAConfig) -> str:
-    """The ``gflab simulate lora`` command that reruns ``config``."""
-    return "gflab simulate lora " + _command_flags(config)
+    """The ``gflab simulate lora`` command that reruns ``config`` (sims/schema.py's table)."""
+    return schema_command(config)
 
 
 @st.composite

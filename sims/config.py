@@ -10,58 +10,64 @@ import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 import numpy as np
 
+from sims.limits import FLOAT64_BYTES, require_fits
+from sims.methods import (
+    METHOD_SPELLINGS,
+    Adaptive,
+    Method,
+    Muon,
+    SmoothedSpecGD,
+)
+from sims.methods import parse_method as _parse
 from theory import dmf as _dmf
 from theory import lora as _lora
 from theory._validate import (
     GflabInputError,
-    finite_real,
     one_of,
     positive_int,
     positive_real,
 )
 
-__all__ = ["DMFConfig", "LoRAConfig", "parse_method", "config_from_dict", "METHOD_NAMES"]
+__all__ = [
+    "DMFConfig",
+    "LoRAConfig",
+    "parse_method",
+    "config_from_dict",
+    "METHOD_NAMES",
+    "MAX_STEPS",
+    "MAX_DEPTH",
+]
 
-METHOD_NAMES = (
-    "adaptive",
-    "euler:DT",
-    "gd:ETA",
-    "specgd:ETA",
-    "specgd-smooth:ETA",
-    "ns:ETA",
-    "muon:ETA",
-)
+METHOD_NAMES = METHOD_SPELLINGS
+
+# a discrete run beyond 1e9 steps takes days at >= 1 µs per step; refuse it at once
+MAX_STEPS = 10**9
+# the fields are traced with O(L) products per factor: compile time grows with L, and past a few
+# hundred layers compiling never ends in practice
+MAX_DEPTH = 256
 
 
 def parse_method(method: str) -> tuple[str, float | None]:
-    """``"gd:0.01"`` → ("gd", 0.01); ``"adaptive"`` → ("adaptive", None)."""
-    if not isinstance(method, str):
-        raise GflabInputError("method", "one of " + ", ".join(METHOD_NAMES), method)
-    kind, _, arg = method.partition(":")
-    if kind == "adaptive" and not arg:
-        return "adaptive", None
-    if kind in ("euler", "gd", "specgd", "specgd-smooth", "ns", "muon") and arg:
-        try:
-            v = float(arg)
-        except ValueError:
-            v = float("nan")
-        if not (math.isfinite(v) and v > 0):
-            what = "DT" if kind == "euler" else "ETA"
-            raise GflabInputError(
-                "method", f"{kind}:{what} with {what} a finite number > 0", method
-            )
-        return kind, v
-    raise GflabInputError("method", "one of " + ", ".join(METHOD_NAMES), method)
+    """Legacy: ``"gd:0.01"`` → ("gd", 0.01); ``"adaptive"`` → ("adaptive", None).
+
+    New code uses :func:`sims.methods.parse_method`, which returns a method object.
+    """
+    obj = _parse(method)
+    return obj.name, getattr(obj, "lr", getattr(obj, "dt", None))
 
 
 class _Config:
     _FLOATS: tuple[str, ...] = ()
     _INTS: tuple[str, ...] = ()
+    # init-only legacy keywords folded into the method (rtol=..., momentum=...): never fields
+    _METHOD_OPTIONS: tuple[str, ...] = ()
+    # optional fields left out of to_dict() (and so of the key) while None
+    _OMIT_NONE: tuple[str, ...] = ()
 
     def _normalise_numbers(self) -> None:
         """Store numbers as plain Python float/int so that equal configs have equal keys however
@@ -79,15 +85,55 @@ class _Config:
             if isinstance(v, np.integer):
                 object.__setattr__(self, name, int(v))
 
+    def _set_method(self, defaults: dict[str, Any], options: dict[str, Any]) -> Method:
+        """Parse ``method`` once into an object; legacy keywords it does not have are dropped."""
+        spec = self.method
+        if isinstance(spec, str) and spec == "adaptive":
+            spec = Adaptive(**defaults)
+        opts = {k: v for k, v in options.items() if v is not None}
+        method = _parse(spec, **opts)
+        object.__setattr__(self, "method", method)
+        # readable as attributes (cfg.rtol, cfg.momentum): the method's value, or None
+        for name in self._METHOD_OPTIONS:
+            object.__setattr__(self, name, getattr(method, name, None))
+        return method
+
+    @property
+    def discrete(self) -> bool:
+        """True for discrete steps (GD, SpecGD, Muon...), False for a flow."""
+        return self.method.discrete  # type: ignore[attr-defined]
+
+    @property
+    def method_kind(self) -> str:
+        """The method's name (``adaptive``, ``gd``, ``muon``...)."""
+        return self.method.name  # type: ignore[attr-defined]
+
+    @property
+    def method_value(self) -> float | None:
+        """The method's step (lr or dt), None for ``adaptive``."""
+        m = self.method  # type: ignore[attr-defined]
+        return getattr(m, "lr", getattr(m, "dt", None))
+
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["model"] = self.model  # type: ignore[attr-defined]
-        return {
-            k: (
+        """JSON-ready dict: every field, the method as ``{"name", ...}``, ``model``."""
+        d: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name in self._OMIT_NONE and v is None:
+                continue
+            if isinstance(v, Method):
+                v = {
+                    k: _json_float(x) if isinstance(x, float) else x for k, x in v.to_dict().items()
+                }
+            d[f.name] = (
                 _json_float(v) if isinstance(v, float) else (list(v) if isinstance(v, tuple) else v)
             )
-            for k, v in d.items()
-        }
+        d["model"] = self.model  # type: ignore[attr-defined]
+        d.update(self._extra_dict())
+        return d
+
+    def _extra_dict(self) -> dict[str, Any]:
+        return {}
 
     def key(self) -> str:
         """Content hash of the config (sorted JSON)."""
@@ -110,12 +156,82 @@ def _float(v):
     return v
 
 
+def _check_options(options: dict[str, Any]) -> None:
+    """Validate legacy method keywords even where the method drops them (a typo is an error)."""
+    probe = {
+        "momentum": lambda v: Muon(lr=1.0, momentum=v),
+        "nesterov": lambda v: Muon(lr=1.0, nesterov=v),
+        "shape_scale": lambda v: Muon(lr=1.0, shape_scale=v),
+        "ns_dtype": lambda v: Muon(lr=1.0, ns_dtype=v),
+        "ns_steps": lambda v: Muon(lr=1.0, ns_steps=v),
+        "rtol": lambda v: Adaptive(rtol=v),
+        "atol": lambda v: Adaptive(atol=v),
+        "max_steps": lambda v: Adaptive(max_steps=v),
+    }
+    for name, v in options.items():
+        if v is not None and name in probe:
+            probe[name](v)
+
+
+def _seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GflabInputError("seed", "an integer >= 0", seed)
+
+
+def _steps(steps: Any) -> None:
+    positive_int("steps", steps)
+    if steps > MAX_STEPS:
+        raise GflabInputError("steps", f"an integer in [1, {MAX_STEPS:.0e}]", steps)
+
+
+def _file_digest(parameter: str, path: Any, n: int) -> str:
+    """sha256 of an n×n float64 .npy file's array (its content enters the key, not its path)."""
+    arr = load_npy(parameter, path, n)
+    return hashlib.sha256(np.ascontiguousarray(arr).tobytes()).hexdigest()
+
+
+def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
+    """The n×n float64 array in the .npy file ``path`` (no pickles), or a GflabInputError.
+
+    Args:
+      parameter: ``mask_file`` or ``target_file`` (named in errors).
+      path: file path.
+      n: the expected side.
+    Returns:
+      (n, n) float64 array.
+    """
+    if not isinstance(path, str) or not path:
+        raise GflabInputError(parameter, "a path to an .npy file", path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise GflabInputError(
+            parameter, "a readable .npy file holding an n×n array", f"{path} ({e})"
+        ) from None
+    if arr.shape != (n, n):
+        raise GflabInputError(parameter, f"an array of shape ({n}, {n})", f"shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise GflabInputError(parameter, "finite entries", "non-finite entries")
+    return arr
+
+
 @dataclass(frozen=True)
 class DMFConfig(_Config):
     """Deep matrix completion run (DESIGN §2.1).
 
-    ``t1=None`` runs until converged (relative loss ≤ ``converge_tol``) or ``t_max``; ``method``
-    is ``adaptive`` (Tsit5 + PID) or ``gd:ETA`` (plain GD, step ETA on the chosen normalisation).
+    ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
+    old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
+    ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
+    ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
+    it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
+    Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
+    time, under GD the step. ``stop_loss`` stops when that normalised loss falls to the value
+    (GD: checked on the loss before each step, as the authors do; flows: the crossing is
+    root-found). ``mask_file``/``target_file`` read an n×n .npy array (its content, not the path,
+    enters the key). Legacy keywords ``rtol``, ``atol``, ``max_steps`` go into an adaptive method
+    and are dropped for GD. Fields a method does not use are reset to their defaults (``t1``,
+    ``t_max``, ``grid`` under GD), so the key holds only what determines the result.
     """
 
     depth: int
@@ -128,68 +244,118 @@ class DMFConfig(_Config):
     seed: int = 0
     t1: float | None = None
     t_max: float = 1e7
-    method: str = "adaptive"
+    method: Any = "adaptive"
     steps: int | None = None
     normalisation: str = "sum"
-    rtol: float = 1e-9
-    atol: float = 1e-14
     converge_tol: float = 1e-16
+    stop_loss: float | None = None
     n_save: int = 200
     grid: str | None = None
-    max_steps: int = 500_000
     coupling: bool = False
+    mask_file: str | None = None
+    target_file: str | None = None
+    rtol: InitVar[float | None] = None
+    atol: InitVar[float | None] = None
+    max_steps: InitVar[int | None] = None
 
     model = "dmf"
-    _FLOATS = ("m", "alpha", "t1", "t_max", "rtol", "atol", "converge_tol")
-    _INTS = ("depth", "n", "seed", "steps", "n_save", "max_steps")
+    _FLOATS = ("m", "alpha", "t1", "t_max", "converge_tol", "stop_loss")
+    _INTS = ("depth", "n", "seed", "steps", "n_save")
+    _METHOD_OPTIONS = ("rtol", "atol", "max_steps")
+    _OMIT_NONE = ("stop_loss", "mask_file", "target_file")
+    ADAPTIVE_DEFAULTS = {"rtol": 1e-9, "atol": 1e-14, "max_steps": 500_000}
 
-    def __post_init__(self):
+    def __post_init__(self, rtol, atol, max_steps):
         self._normalise_numbers()
-        positive_int("depth", self.depth, minimum=2)
-        positive_int("n", self.n)
+        depth = positive_int("depth", self.depth, minimum=2)
+        if depth > MAX_DEPTH:
+            raise GflabInputError("depth", f"an integer in [2, {MAX_DEPTH}]", depth)
+        n = positive_int("n", self.n)
+        # factors, their prefix/suffix products and the field: ~3L + 6 n×n arrays
+        require_fits("n", FLOAT64_BYTES * float(n) ** 2 * (3 * depth + 6), n)
+        positive_int("n_save", self.n_save, minimum=2)
+        rows = float(n) + 8 + (float(n) ** 2 if n <= 16 else 0)  # saved statistics per time
+        require_fits("n_save", FLOAT64_BYTES * float(self.n_save) * rows, self.n_save)
+        options = dict(rtol=rtol, atol=atol, max_steps=max_steps)
+        _check_options(options)
+        method = self._set_method(self.ADAPTIVE_DEFAULTS, options)
+        if method.name not in ("adaptive", "gd"):
+            raise GflabInputError("method", "adaptive or gd:ETA for the dmf model", method.spelling)
         one_of("init", self.init, _dmf.INIT_NAMES)
         positive_real("m", self.m, allow_inf=True)
         if not self.m > 1:
             raise GflabInputError("m", "a real number > 1 (inf for diagonal init)", self.m)
         positive_real("alpha", self.alpha)
-        if not isinstance(self.mask, str):
-            raise GflabInputError(
-                "mask", "a mask name (diagonal, block:K, superdiag, bernoulli:P)", self.mask
-            )
-        _dmf.make_mask(self.mask, self.n, seed=self.seed)  # validates the name
-        if not isinstance(self.target, str):
-            raise GflabInputError("target", "a target name (ones, const:W, lowrank:R)", self.target)
-        _dmf.make_target(self.target, self.n, seed=self.seed)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GflabInputError("seed", "an integer >= 0", self.seed)
-        if self.t1 is not None:
-            positive_real("t1", self.t1)
-        positive_real("t_max", self.t_max)
-        kind, _ = parse_method(self.method)
-        if kind not in ("adaptive", "gd"):
-            raise GflabInputError("method", "adaptive or gd:ETA for the dmf model", self.method)
-        if kind == "gd" and self.steps is None:
-            raise GflabInputError("steps", "a step count with --method gd:ETA", None)
-        if kind == "gd" and self.t1 is not None:
-            raise GflabInputError(
-                "t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1
-            )
-        if kind == "adaptive" and self.steps is not None:
-            raise GflabInputError(
-                "steps",
-                "no --steps with --method adaptive (use --t1 or --until-converged)",
-                self.steps,
-            )
-        if self.steps is not None:
-            positive_int("steps", self.steps)
-        one_of("normalisation", self.normalisation, ("sum", "mean"))
-        positive_real("rtol", self.rtol)
-        positive_real("atol", self.atol)
+        _seed(self.seed)
+        if self.mask_file is not None:
+            if self.mask not in ("diagonal", "file"):
+                raise GflabInputError("mask", "no mask name with --mask-file", self.mask)
+            object.__setattr__(self, "mask", "file")
+            arr = load_npy("mask_file", self.mask_file, n)
+            _dmf.make_mask(arr, n)  # 0/1 and not empty
+        else:
+            if not isinstance(self.mask, str) or self.mask == "file":
+                raise GflabInputError(
+                    "mask", "a mask name (diagonal, block:K, superdiag, bernoulli:P)", self.mask
+                )
+            _dmf.make_mask(self.mask, n, seed=self.seed)  # validates the name
+        if self.target_file is not None:
+            if self.target not in ("ones", "file"):
+                raise GflabInputError("target", "no target name with --target-file", self.target)
+            object.__setattr__(self, "target", "file")
+            load_npy("target_file", self.target_file, n)
+        else:
+            if not isinstance(self.target, str) or self.target == "file":
+                raise GflabInputError(
+                    "target", "a target name (ones, const:W, lowrank:R)", self.target
+                )
+            _dmf.make_target(self.target, n, seed=self.seed)
+        if method.discrete:
+            if self.t1 is not None:
+                raise GflabInputError(
+                    "t1",
+                    f"no --t1 with the discrete --method {method.spelling} (use --steps)",
+                    self.t1,
+                )
+            if self.steps is None:
+                raise GflabInputError("steps", "a step count with --method gd:ETA", None)
+            _steps(self.steps)
+            # a flow's horizon and save grid mean nothing to GD: not in the key
+            object.__setattr__(self, "t_max", 1e7)
+            object.__setattr__(self, "grid", None)
+        else:
+            if self.steps is not None:
+                raise GflabInputError(
+                    "steps",
+                    "no --steps with --method adaptive (use --t1 or --until-converged)",
+                    self.steps,
+                )
+            if self.t1 is not None:
+                positive_real("t1", self.t1)
+            positive_real("t_max", self.t_max)
+            if self.grid is not None:
+                one_of("grid", self.grid, ("linear", "log"))
+        one_of("normalisation", self.normalisation, _dmf.NORMALISATIONS)
+        if self.stop_loss is not None:
+            positive_real("stop_loss", self.stop_loss)
+            object.__setattr__(self, "converge_tol", 1e-16)  # replaced by stop_loss
         positive_real("converge_tol", self.converge_tol)
-        positive_int("n_save", self.n_save, minimum=2)
-        if self.grid is not None:
-            one_of("grid", self.grid, ("linear", "log"))
-        positive_int("max_steps", self.max_steps)
+        if not isinstance(self.coupling, bool):
+            raise GflabInputError("coupling", "true or false", self.coupling)
+
+    def _extra_dict(self) -> dict[str, Any]:
+        out = {}
+        if self.mask_file is not None:
+            out["mask_sha256"] = _file_digest("mask_file", self.mask_file, self.n)
+        if self.target_file is not None:
+            out["target_sha256"] = _file_digest("target_file", self.target_file, self.n)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.stop_loss is not None:
+            del d["converge_tol"]  # the stop rule is stop_loss
+        return d
 
     @property
     def horizon(self) -> float:
@@ -200,9 +366,14 @@ class DMFConfig(_Config):
 class LoRAConfig(_Config):
     """LoRA-style factorisation run (DESIGN §2.2).
 
-    ``flow`` is ``gf`` or ``specgf``; ``method`` ``adaptive`` integrates it (β > 0 required for
-    specgf), ``euler:DT`` uses fixed steps, and ``gd``/``specgd``/``specgd-smooth``/``ns``/``muon``
-    run the discrete counterparts for ``steps`` steps. ``aligned`` uses coordinate singular vectors.
+    ``flow`` is ``gf`` or ``specgf``; ``method`` a method object or an old spelling parsed once
+    here: ``adaptive`` (Tsit5 + PID at rtol 1e-8, atol 1e-12; β > 0 required for specgf),
+    ``euler:DT`` (fixed steps; β = 0 is the exact polar field), or the discrete ``gd`` (flow gf),
+    ``specgd``/``specgd-smooth``/``ns``/``muon`` (flow specgf) for ``steps`` steps. ``beta`` is
+    SpecGF's smoothing (flows only; ``specgd-smooth`` takes it into its method). Legacy keywords
+    (``rtol``, ``atol``, ``max_steps``, ``momentum``, ``nesterov``, ``shape_scale``, ``ns_dtype``,
+    ``ns_steps``) go into the method that has them and are dropped otherwise. ``aligned`` uses
+    coordinate singular vectors.
     """
 
     rows: int = 60
@@ -214,35 +385,52 @@ class LoRAConfig(_Config):
     gamma: float = 1e-3
     init: str = "lora"
     l2: float = 0.0
-    method: str = "adaptive"
+    method: Any = "adaptive"
     t1: float | None = None
     steps: int | None = None
     seed: int = 0
     aligned: bool = False
-    rtol: float = 1e-8
-    atol: float = 1e-12
     converge_tol: float = 1e-14
     n_save: int = 200
-    max_steps: int = 500_000
-    momentum: float = 0.95
-    nesterov: bool = True
-    shape_scale: str = "none"
-    ns_dtype: str = "float64"
-    ns_steps: int = 5
+    rtol: InitVar[float | None] = None
+    atol: InitVar[float | None] = None
+    max_steps: InitVar[int | None] = None
+    momentum: InitVar[float | None] = None
+    nesterov: InitVar[bool | None] = None
+    shape_scale: InitVar[str | None] = None
+    ns_dtype: InitVar[str | None] = None
+    ns_steps: InitVar[int | None] = None
 
     model = "lora"
-    _FLOATS = ("beta", "gamma", "l2", "t1", "rtol", "atol", "converge_tol", "momentum")
-    _INTS = ("rows", "cols", "rank", "seed", "steps", "n_save", "max_steps", "ns_steps")
+    _FLOATS = ("beta", "gamma", "l2", "t1", "converge_tol")
+    _INTS = ("rows", "cols", "rank", "seed", "steps", "n_save")
+    _METHOD_OPTIONS = (
+        "rtol",
+        "atol",
+        "max_steps",
+        "momentum",
+        "nesterov",
+        "shape_scale",
+        "ns_dtype",
+        "ns_steps",
+    )
+    ADAPTIVE_DEFAULTS = {"rtol": 1e-8, "atol": 1e-12, "max_steps": 500_000}
 
-    def __post_init__(self):
+    def __post_init__(
+        self, rtol, atol, max_steps, momentum, nesterov, shape_scale, ns_dtype, ns_steps
+    ):
         self._normalise_numbers()
         rows = positive_int("rows", self.rows)
         cols = positive_int("cols", self.cols)
         rank = positive_int("rank", self.rank)
+        # Y, its singular vectors and the product: ~6 rows×cols arrays
+        require_fits("rows", FLOAT64_BYTES * 6.0 * float(rows) * float(cols), f"{rows}×{cols}")
         if rank > min(rows, cols):
             raise GflabInputError(
                 "rank", f"an integer in [1, min(rows, cols)={min(rows, cols)}]", rank
             )
+        positive_int("n_save", self.n_save, minimum=2)
+        require_fits("n_save", FLOAT64_BYTES * float(self.n_save) * (4.0 * rank + 8), self.n_save)
         try:
             svals = tuple(float(s) for s in self.target_svals)
         except (TypeError, ValueError):
@@ -252,9 +440,28 @@ class LoRAConfig(_Config):
         object.__setattr__(self, "target_svals", svals)
         _lora.spectral_target(rows, cols, self.target_svals, None)  # validates the spectrum
         one_of("flow", self.flow, ("gf", "specgf"))
-        kind, _ = parse_method(self.method)
+        options = dict(
+            rtol=rtol,
+            atol=atol,
+            max_steps=max_steps,
+            momentum=momentum,
+            nesterov=nesterov,
+            shape_scale=shape_scale,
+            ns_dtype=ns_dtype,
+            ns_steps=ns_steps,
+        )
         if self.beta is not None:
             positive_real("beta", self.beta, allow_zero=True)
+        spec = self.method
+        if isinstance(spec, str) and spec.startswith("specgd-smooth:"):
+            # the smoothed step owns its β; given as the config's beta in the old spelling
+            if self.beta is None or self.beta <= 0:
+                raise GflabInputError("beta", "a number > 0 with --method specgd-smooth", self.beta)
+            options["beta"] = self.beta
+            object.__setattr__(self, "beta", None)
+        _check_options(options)
+        method = self._set_method(self.ADAPTIVE_DEFAULTS, options)
+        kind = method.name
         if self.flow == "specgf" and kind == "adaptive":
             if self.beta is None or self.beta <= 0:
                 raise GflabInputError(
@@ -269,63 +476,66 @@ class LoRAConfig(_Config):
             )
         if self.flow == "specgf" and kind == "gd":
             raise GflabInputError("flow", "gf with --method gd", self.flow)
-        if kind == "specgd-smooth" and (self.beta is None or self.beta <= 0):
-            raise GflabInputError("beta", "a number > 0 with --method specgd-smooth", self.beta)
+        if isinstance(method, SmoothedSpecGD) and self.beta is not None:
+            raise GflabInputError("beta", "the method's own beta with specgd-smooth", self.beta)
         positive_real("gamma", self.gamma)
         one_of("init", self.init, _lora.INIT_NAMES)
         positive_real("l2", self.l2, allow_zero=True)
-        continuous = kind in ("adaptive", "euler")
-        if continuous:
+        if not method.discrete:
             if self.steps is not None:
                 raise GflabInputError(
-                    "steps", f"no --steps with --method {self.method} (use --t1)", self.steps
+                    "steps", f"no --steps with --method {method.spelling} (use --t1)", self.steps
                 )
             if self.t1 is None:
-                raise GflabInputError("t1", f"a horizon with --method {self.method}", None)
+                raise GflabInputError("t1", f"a horizon with --method {method.spelling}", None)
             positive_real("t1", self.t1)
         else:
             if self.t1 is not None:
                 raise GflabInputError(
-                    "t1", f"no --t1 with the discrete --method {self.method} (use --steps)", self.t1
+                    "t1",
+                    f"no --t1 with the discrete --method {method.spelling} (use --steps)",
+                    self.t1,
                 )
             if self.steps is None:
-                raise GflabInputError("steps", f"a step count with --method {self.method}", None)
-            positive_int("steps", self.steps)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GflabInputError("seed", "an integer >= 0", self.seed)
-        positive_real("rtol", self.rtol)
-        positive_real("atol", self.atol)
+                raise GflabInputError("steps", f"a step count with --method {kind}", None)
+            _steps(self.steps)
+        _seed(self.seed)
         positive_real("converge_tol", self.converge_tol)
-        positive_int("n_save", self.n_save, minimum=2)
-        positive_int("max_steps", self.max_steps)
-        m = finite_real("momentum", self.momentum)
-        if not 0 <= m < 1:
-            raise GflabInputError("momentum", "a number in [0, 1)", m)
-        one_of("shape_scale", self.shape_scale, ("none", "original", "match_rms_adamw"))
-        one_of("ns_dtype", self.ns_dtype, ("float64", "float32", "bfloat16"))
-        positive_int("ns_steps", self.ns_steps)
-
-    @property
-    def method_kind(self) -> str:
-        return parse_method(self.method)[0]
-
-    @property
-    def method_value(self) -> float | None:
-        return parse_method(self.method)[1]
+        # β is SpecGF's (and specgd-smooth's, inside its method): refused, never silently keyed
+        if self.beta is not None and (self.flow == "gf" or method.discrete):
+            where = "--flow gf" if self.flow == "gf" else f"--method {kind}"
+            raise GflabInputError(
+                "beta",
+                f"no beta with {where} (only SpecGF flows and specgd-smooth use it)",
+                self.beta,
+            )
+        if not isinstance(self.aligned, bool):
+            raise GflabInputError("aligned", "true or false", self.aligned)
 
 
 def config_from_dict(d: dict[str, Any]):
-    """Inverse of ``to_dict``."""
+    """Inverse of ``to_dict`` (also accepts the flat legacy form: ``method`` as a spelling next to
+    ``rtol``, ``momentum``...)."""
     d = dict(d)
     model = d.pop("model", None)
     cls = {"dmf": DMFConfig, "lora": LoRAConfig}.get(model)
     if cls is None:
         raise GflabInputError("model", "dmf or lora", model)
-    fields = {f.name for f in dataclasses.fields(cls)}
+    digests = {k: d.pop(k) for k in ("mask_sha256", "target_sha256") if k in d}
+    fields = {f.name for f in dataclasses.fields(cls)} | set(cls._METHOD_OPTIONS)
     unknown = set(d) - fields
     if unknown:
         raise GflabInputError("config", f"fields of {cls.__name__}", sorted(unknown))
     d = {k: _float(v) for k, v in d.items()}
+    if isinstance(d.get("method"), dict):
+        d["method"] = {k: _float(v) for k, v in d["method"].items()}
     if "target_svals" in d:
         d["target_svals"] = tuple(d["target_svals"])
-    return cls(**d)
+    cfg = cls(**d)
+    now = cfg._extra_dict()
+    for k, v in digests.items():
+        if now.get(k) != v:
+            raise GflabInputError(
+                k.replace("_sha256", "_file"), f"a file with sha256 {v}", now.get(k)
+            )
+    return cfg

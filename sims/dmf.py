@@ -7,24 +7,35 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from sims.config import DMFConfig
+from sims.config import DMFConfig, load_npy
 from sims.engine import RawSolve, iterate, solve_flow
 from sims.result import SimResult
 from theory import dmf as T
 from theory import measures as M
 
-__all__ = ["dmf_problem", "simulate_dmf", "solve_dmf_from", "save_grid"]
+__all__ = ["dmf_problem", "simulate_dmf", "solve_dmf_from", "save_grid", "stop_tolerance"]
 
 MATRIX_SAVE_MAX_N = 16  # save the whole product per time only for small n
 
 
 def dmf_problem(config: DMFConfig):
-    """(initial factors, mask, target) as NumPy float64 arrays, from the config and its seed."""
+    """(initial factors, mask, target) as NumPy float64 arrays, from the config and its seed.
+
+    Returns:
+      (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the mask and target come from
+      ``mask_file``/``target_file`` when the config names them.
+    """
     factors = T.make_init(
         config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed
     )
-    mask = T.make_mask(config.mask, config.n, seed=config.seed)
-    target = T.make_target(config.target, config.n, seed=config.seed)
+    if config.mask_file is not None:
+        mask = T.make_mask(load_npy("mask_file", config.mask_file, config.n), config.n)
+    else:
+        mask = T.make_mask(config.mask, config.n, seed=config.seed)
+    if config.target_file is not None:
+        target = load_npy("target_file", config.target_file, config.n)
+    else:
+        target = T.make_target(config.target, config.n, seed=config.seed)
     return factors, mask, target
 
 
@@ -65,16 +76,10 @@ def _stats_fn(with_matrix: bool, with_kernel: bool):
     return stats
 
 
-def _gd_step(state, args):
-    fs, extra = state
+def _gradient(fs, args):
+    """∇ of the normalised loss: −scale · the flow field."""
     g = T.gradient_field(list(fs), args["mask"], args["target"])
-    return tuple(f + args["lr"] * args["scale"] * x for f, x in zip(fs, g, strict=True)), extra
-
-
-@functools.cache
-def _gd_stats(with_matrix: bool, with_kernel: bool):
-    inner = _stats_fn(with_matrix, with_kernel)
-    return lambda k, y, args: inner(k, y, args)
+    return tuple(-args["scale"] * x for x in g)
 
 
 def save_grid(horizon: float, n_save: int, grid: str) -> np.ndarray:
@@ -88,8 +93,7 @@ def _args(config: DMFConfig, factors, mask, target):
     rows, cols = T.observed_indices(mask)
     groups = T.observation_groups(mask)
     cross = (groups[:, None] != groups[None, :]).astype(np.float64)
-    n_obs = float(mask.sum())
-    scale = 1.0 / n_obs if config.normalisation == "mean" else 1.0
+    scale = T.normalisation_factor(config.normalisation, mask)
     loss_ref = max(0.5 * float(np.sum((mask * target) ** 2)), 1e-300)
     args = {
         "mask": jnp.asarray(mask),
@@ -103,52 +107,64 @@ def _args(config: DMFConfig, factors, mask, target):
     return args
 
 
+def stop_tolerance(config: DMFConfig, mask, target) -> float:
+    """The monitor's threshold: ``converge_tol`` on ½Σ_Ω R² / ½Σ_Ω W*², or ``stop_loss`` (in the
+    config's normalisation) translated to that relative scale."""
+    if config.stop_loss is None:
+        return config.converge_tol
+    c = T.normalisation_factor(config.normalisation, mask)
+    loss_ref = max(0.5 * float(np.sum((mask * target) ** 2)), 1e-300)
+    return config.stop_loss / (c * loss_ref)
+
+
 def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
-    """Integrate (or iterate) from given factors; the config supplies everything else."""
+    """Integrate (or iterate) from given factors; the config supplies everything else.
+
+    Args:
+      factors: L (n, n) initial factors; mask, target: (n, n).
+    Returns:
+      The engine's :class:`RawSolve` (``extra["factors0"]`` holds the start).
+    """
     args = _args(config, factors, mask, target)
     y0 = tuple(jnp.asarray(f) for f in factors)
     with_matrix = config.n <= MATRIX_SAVE_MAX_N
-    kind, value = _method(config)
-    if kind == "gd":
-        every = max(1, config.steps // (config.n_save - 1))
-        args["lr"] = jnp.asarray(value)
+    stats = _stats_fn(with_matrix, config.coupling)
+    tol = stop_tolerance(config, mask, target)
+    if config.method.discrete:
         raw = iterate(
-            _gd_step,
-            _gd_stats(with_matrix, config.coupling),
+            config.method,
+            _gradient,
+            stats,
             _monitor,
-            (y0, {}),
+            y0,
             args,
             steps=config.steps,
-            save_every=every,
-            tol=config.converge_tol,
+            save_every=max(1, config.steps // (config.n_save - 1)),
+            tol=tol,
             blowup=1e12,
         )
     else:
         grid = config.grid or ("linear" if config.t1 is not None else "log")
         ts = save_grid(config.horizon, config.n_save, grid)
+        # a fixed horizon runs to t1 unless a stop loss was asked for
+        if config.t1 is not None and config.stop_loss is None:
+            tol = 0.0
         raw = solve_flow(
             _field,
-            _stats_fn(with_matrix, config.coupling),
+            stats,
             _monitor,
             y0,
             args,
             t1=config.horizon,
             save_ts=ts,
-            rtol=config.rtol,
-            atol=config.atol,
-            tol=0.0 if config.t1 is not None else config.converge_tol,
+            method=config.method,
+            tol=tol,
             blowup=1e12,
-            max_steps=config.max_steps,
         )
     # the start the invariant's drift is measured from (not necessarily the config's own init:
     # a resumed phase starts from pretrained factors)
     raw.extra["factors0"] = [np.asarray(f) for f in factors]
     return raw
-
-
-def _method(config: DMFConfig):
-    kind, _, arg = config.method.partition(":")
-    return kind, (float(arg) if arg else None)
 
 
 def simulate_dmf(config: DMFConfig) -> SimResult:
@@ -172,11 +188,14 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         sig = np.linalg.svd(W, compute_uv=False)
         R = mask * (W - target)
         unobs = 1 - mask
+        c = T.normalisation_factor(config.normalisation, mask)
         final = {
             "singular_values": sig,
             "stable_rank": float(M.stable_rank(W, sigma=sig)),
             "effective_rank": float(M.effective_rank(W, sigma=sig)),
             "loss": float(0.5 * np.sum(R * R)),
+            # the loss in the run's own normalisation (what stop_loss is compared with)
+            "normalised_loss": float(c * 0.5 * np.sum(R * R)),
             "test_rmse": float(np.sqrt(np.sum(unobs * (W - target) ** 2) / max(unobs.sum(), 1.0))),
             "balancedness_drift": float(M.balancedness_residual(state, _start(config, raw))),
             "time": raw.final_time,
@@ -191,7 +210,7 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         final=final,
         status=raw.status,
         stats={
-            "solver": "gd" if config.method.startswith("gd") else "tsit5+pid",
+            "solver": _solver_name(config.method),
             "steps": raw.steps,
             "rejected_steps": raw.rejected_steps,
             "wall_seconds": raw.wall_seconds,
@@ -200,5 +219,9 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         },
         final_state=state,
         message=raw.message,
-        time_unit="k" if config.method.startswith("gd") else "t",
+        time_unit="k" if config.method.discrete else "t",
     )
+
+
+def _solver_name(method) -> str:
+    return method.solver + "+pid" if method.name == "adaptive" else method.name

@@ -18,10 +18,13 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 
 import sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
+from sims.methods import Adaptive, Euler, Method
+from theory._validate import GflabInputError, one_of
 
-__all__ = ["RawSolve", "solve_flow", "solve_flow_batch", "iterate", "STATUSES"]
+__all__ = ["RawSolve", "solve_flow", "solve_flow_batch", "iterate", "legacy_method", "STATUSES"]
 
 STATUSES = ("converged", "t1_reached", "max_steps", "diverged")
 
@@ -60,35 +63,22 @@ def _to_numpy(tree):
 
 # ----------------------------------------------------------------------------- continuous time
 
+_TINY_LOSS = 1e-300  # floor under log(monitor): the convergence event is root-found in log scale
+# Newton on the event time: relative/absolute tolerance on t (the state at the root then carries
+# the solver's own interpolation error, ~rtol)
+_ROOT_RTOL = 1e-12
+_ROOT_ATOL = 1e-14
 
-@jax.jit(static_argnames=("vector_field", "stats", "monitor", "max_steps", "fixed_step"))
-def _flow_solve(
-    vector_field,
-    stats,
-    monitor,
-    y0,
-    args,
-    t1,
-    save_ts,
-    rtol,
-    atol,
-    dt0,
-    tol,
-    blowup,
-    max_steps,
-    fixed_step,
+
+def flow_solve_impl(
+    method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
 ):
     term = diffrax.ODETerm(vector_field)
-    if fixed_step:
-        solver = diffrax.Euler()
-        controller = diffrax.ConstantStepSize()
-        first_dt = dt0
-    else:
-        solver = diffrax.Tsit5()
-        # PI coefficients for mildly stiff problems (diffrax docs): gradient flows near a minimum
-        # are stiff, and the default I controller rejected ~20% of steps there (docs/performance.md)
-        controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.4, icoeff=0.3)
-        first_dt = None
+    log_tol = jnp.log(jnp.maximum(tol, _TINY_LOSS))
+
+    def crossing(t, y, args, **kw):
+        # real-valued, so the time of the crossing is root-found on the dense output
+        return jnp.log(jnp.maximum(monitor(y, args), _TINY_LOSS)) - log_tol
 
     def converged(t, y, args, **kw):
         return monitor(y, args) <= tol
@@ -99,21 +89,29 @@ def _flow_solve(
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
         return (v > blowup) | ~jnp.isfinite(v) | ~finite
 
+    if root_find:
+        event = diffrax.Event(
+            (crossing, diverged),
+            root_finder=optx.Newton(rtol=_ROOT_RTOL, atol=_ROOT_ATOL),
+            direction=(False, None),
+        )
+    else:  # already at or below tol at t = 0 (a resumed, converged state): stop after one step
+        event = diffrax.Event((converged, diverged))
     saveat = diffrax.SaveAt(
         subs=[diffrax.SubSaveAt(ts=save_ts, fn=stats), diffrax.SubSaveAt(t1=True)]
     )
     sol = diffrax.diffeqsolve(
         term,
-        solver,
+        method.diffrax_solver(),
         jnp.zeros_like(t1),
         t1,
-        first_dt,
+        method.dt0(),
         y0,
         args,
         saveat=saveat,
-        stepsize_controller=controller,
-        event=diffrax.Event((converged, diverged)),
-        max_steps=max_steps,
+        stepsize_controller=method.controller(),
+        event=event,
+        max_steps=method.max_steps,
         throw=False,
     )
     ts, ts_final = sol.ts
@@ -124,7 +122,9 @@ def _flow_solve(
         saved=saved,
         ts_final=ts_final,
         y_final=y_final,
-        result=sol.result._value,
+        successful=sol.result == diffrax.RESULTS.successful,
+        max_steps_reached=sol.result == diffrax.RESULTS.max_steps_reached,
+        event_occurred=sol.result == diffrax.RESULTS.event_occurred,
         steps=sol.stats["num_accepted_steps"],
         rejected=sol.stats["num_rejected_steps"],
         converged=jnp.asarray(conv_flag),
@@ -133,11 +133,17 @@ def _flow_solve(
     )
 
 
-_RESULT_CODES = {
-    "successful": diffrax.RESULTS.successful._value,
-    "max_steps": diffrax.RESULTS.max_steps_reached._value,
-    "event": diffrax.RESULTS.event_occurred._value,
-}
+FLOW_STATIC = ("vector_field", "stats", "monitor", "root_find")
+_flow_solve = jax.jit(flow_solve_impl, static_argnames=FLOW_STATIC)
+
+
+def legacy_method(
+    rtol: float = 1e-8, atol: float = 1e-12, dt: float | None = None, max_steps: int = 200_000
+) -> Method:
+    """The method object behind the old keywords of :func:`solve_flow` (``dt`` → Euler)."""
+    if dt is not None:
+        return Euler(dt=dt, max_steps=max_steps)
+    return Adaptive(rtol=rtol, atol=atol, max_steps=max_steps)
 
 
 def solve_flow(
@@ -149,6 +155,7 @@ def solve_flow(
     *,
     t1: float,
     save_ts: np.ndarray,
+    method: Method | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-12,
     dt: float | None = None,
@@ -158,47 +165,44 @@ def solve_flow(
 ) -> RawSolve:
     """Integrate dy/dt = vector_field(t, y, args) from t = 0 to ``t1`` (or an early stop).
 
-    Tsit5 with a PID controller at ``rtol``/``atol`` by default; ``dt`` selects fixed-step forward
-    Euler (for the discontinuous β = 0 spectral field). ``stats(t, y, args)`` is saved at
-    ``save_ts``; ``monitor(y, args) <= tol`` stops as converged, ``> blowup`` or non-finite as
-    diverged. Hitting ``max_steps`` is reported, never silently returned.
+    ``method`` is a continuous method object (:class:`sims.methods.Adaptive`,
+    :class:`sims.methods.Euler`); without one, the old keywords ``rtol``/``atol``/``dt``/
+    ``max_steps`` build it (:func:`legacy_method`). ``stats(t, y, args)`` is saved at ``save_ts``;
+    ``monitor(y, args) <= tol`` stops as converged, at the crossing itself (root-found on the
+    solver's dense output, so ``final_time``/``final_state`` are at monitor = tol, not one step
+    later); ``> blowup`` or non-finite stops as diverged. Hitting the method's ``max_steps`` is
+    reported, never silently returned.
+
+    Args:
+      y0: initial state (a PyTree of arrays).
+      t1: horizon; save_ts: (k,) save times in [0, t1].
+    Returns:
+      A :class:`RawSolve`.
     """
-    fixed = dt is not None
+    method = method if method is not None else legacy_method(rtol, atol, dt, max_steps)
+    if method.discrete:
+        raise GflabInputError("method", "a continuous method (adaptive, euler:DT)", method.spelling)
     t1a = jnp.asarray(float(t1))
     ts_arr = jnp.asarray(np.asarray(save_ts, dtype=np.float64))
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
-    pos = (
-        vector_field,
-        stats,
-        monitor,
-        y0,
-        args,
-        t1a,
-        ts_arr,
-        f64(rtol),
-        f64(atol),
-        f64(dt if fixed else 0.0),
-        f64(tol),
-        f64(blowup),
-    )
-    kw = dict(max_steps=int(max_steps), fixed_step=fixed)
-    call = lambda: _flow_solve(*pos, **kw)
+    root_find = bool(float(monitor(y0, args)) > float(tol))
+    pos = (method, vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(tol), f64(blowup))
+    call = lambda: _flow_solve(*pos, root_find=root_find)
     t0 = time.perf_counter()
     lowered_key = (
         vector_field,
         stats,
         monitor,
-        int(max_steps),
-        fixed,
+        root_find,
         len(save_ts),
-        _signature((y0, args)),
+        _signature((method, y0, args)),
     )
     compile_s = 0.0
     if lowered_key not in _seen_flow:
         # compile (or load from the persistent cache) separately so wall time is solve time only;
         # ahead of time, not by a first full solve (that ran every new shape's solve twice). The
         # jitted call below reuses this executable.
-        _flow_solve.lower(*pos, **kw).compile()
+        _flow_solve.lower(*pos, root_find=root_find).compile()
         compile_s = time.perf_counter() - t0
         _seen_flow.add(lowered_key)
         t0 = time.perf_counter()
@@ -206,32 +210,13 @@ def solve_flow(
     wall = time.perf_counter() - t0
     out = _to_numpy(out)
     res = _finish(out, wall, compile_s, float(t1))
-    return _diagnose(
-        res,
-        vector_field,
-        args,
-        y0,
-        lambda t: _to_numpy(
-            jax.block_until_ready(
-                _flow_solve(
-                    vector_field,
-                    stats,
-                    monitor,
-                    y0,
-                    args,
-                    jnp.asarray(t),
-                    jnp.minimum(ts_arr, t),
-                    f64(rtol),
-                    f64(atol),
-                    f64(dt if fixed else 0.0),
-                    f64(tol),
-                    f64(blowup),
-                    max_steps=int(max_steps),
-                    fixed_step=fixed,
-                )
-            )
-        ),
-    )
+
+    def rerun(t):
+        again = (method, vector_field, stats, monitor, y0, args, jnp.asarray(t))
+        rest = (jnp.minimum(ts_arr, t), f64(tol), f64(blowup))
+        return _to_numpy(jax.block_until_ready(_flow_solve(*again, *rest, root_find=root_find)))
+
+    return _diagnose(res, vector_field, args, y0, rerun)
 
 
 def _finite_tree(tree) -> bool:
@@ -299,7 +284,6 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
         lambda x: x.reshape(x.shape[1:]) if x.shape[:1] == (1,) else x, y_final
     )
     finite_final = all(np.all(np.isfinite(x)) for x in jax.tree_util.tree_leaves(y_final))
-    code = int(out["result"])
     message = ""
     if bool(out["diverged"]) or not finite_final:
         status = "diverged"
@@ -313,7 +297,7 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
             )
     elif bool(out["converged"]):
         status = "converged"
-    elif code == _RESULT_CODES["max_steps"]:
+    elif bool(out["max_steps_reached"]):
         status = "max_steps"
         n_acc, n_rej = int(out["steps"]), int(out.get("rejected", 0))
         message = (
@@ -321,11 +305,11 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
             f" {n_rej} rejected steps; if t barely advanced, the field is singular or"
             " non-finite there)"
         )
-    elif code == _RESULT_CODES["successful"]:
+    elif bool(out["successful"]) or bool(out["event_occurred"]):
         status = "t1_reached"
     else:
         status = "diverged"
-        message = f"solver stopped at t = {t_final:.6g} (diffrax result code {code}: step size collapsed or non-finite values)"
+        message = f"solver stopped at t = {t_final:.6g} (step size collapsed or non-finite values)"
     if not finite_final:
         # never hand back NaN: fall back to the last finite saved point's time and no state
         y_final = None
@@ -348,50 +332,60 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
 # ----------------------------------------------------------------------------- discrete time
 
 
-@jax.jit(static_argnames=("step", "stats", "monitor", "n_blocks", "block"))
-def _iterate(step, stats, monitor, state0, args, tol, blowup, max_k, n_blocks, block):
+def iterate_impl(
+    method, gradient, stats, monitor, params0, args, tol, blowup, max_k, n_blocks, block
+):
     def one(carry, _):
-        state, done, bad, k = carry
+        params, opt, done, bad, k = carry
 
-        def advance(s):
-            return step(s, args)
+        def advance(po):
+            p, o = po
+            updates, o = method.update(gradient(p, args), o, p)
+            return jax.tree_util.tree_map(lambda x, u: x + u, p, updates), o
 
         # the last block may reach past the requested step count: stop exactly at max_k
         frozen = done | bad | (k >= max_k)
-        new = jax.lax.cond(frozen, lambda s: s, advance, state)
-        v = monitor(_params(new), args)
+        new, new_opt = jax.lax.cond(frozen, lambda po: po, advance, (params, opt))
+        v = monitor(new, args)
         leaves = jax.tree_util.tree_leaves(new)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
         newbad = bad | ((~frozen) & ((v > blowup) | ~jnp.isfinite(v) | ~finite))
-        state = jax.tree_util.tree_map(lambda a, b: jnp.where(newbad & ~bad, a, b), state, new)
+        keep = lambda a, b: jnp.where(newbad & ~bad, a, b)
+        params = jax.tree_util.tree_map(keep, params, new)
+        opt = jax.tree_util.tree_map(keep, opt, new_opt)
         k = k + jnp.where(frozen | newbad, 0, 1)
+        # the stop rule is checked on the loss before the next step (the [DMC] authors' loop)
         done = done | ((v <= tol) & ~newbad & ~frozen)
-        return (state, done, newbad, k), None
+        return (params, opt, done, newbad, k), None
+
+    def run_block(carry):
+        return jax.lax.scan(one, carry, None, length=block)[0]
 
     def blk(carry, _):
-        carry, _ = jax.lax.scan(one, carry, None, length=block)
-        state, done, bad, k = carry
-        return carry, (stats(k, _params(state), args), k)
+        # a stopped run (converged, diverged) skips its remaining blocks instead of scanning them
+        carry = jax.lax.cond(carry[2] | carry[3], lambda c: c, run_block, carry)
+        params, _, _, _, k = carry
+        return carry, (stats(k, params, args), k)
 
-    init = (state0, jnp.asarray(False), jnp.asarray(False), jnp.asarray(0, dtype=jnp.int64))
-    first = (stats(jnp.asarray(0), _params(state0), args), jnp.asarray(0, dtype=jnp.int64))
+    done0 = monitor(params0, args) <= tol  # already there: no step at all
+    opt0 = method.init(params0)
+    init = (params0, opt0, done0, jnp.asarray(False), jnp.asarray(0, dtype=jnp.int64))
+    first = (stats(jnp.asarray(0), params0, args), jnp.asarray(0, dtype=jnp.int64))
     carry, (saved, ks) = jax.lax.scan(blk, init, None, length=n_blocks)
-    state, done, bad, k = carry
-    return dict(first=first, saved=saved, ks=ks, state=state, done=done, bad=bad, k=k)
+    params, _, done, bad, k = carry
+    return dict(first=first, saved=saved, ks=ks, state=params, done=done, bad=bad, k=k)
 
 
-def _params(state):
-    """Optimiser states are (params, extra) pairs; stats and monitors see params only."""
-    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
-        return state[0]
-    return state
+ITERATE_STATIC = ("gradient", "stats", "monitor", "n_blocks", "block")
+_iterate = jax.jit(iterate_impl, static_argnames=ITERATE_STATIC)
 
 
 def iterate(
-    step: Callable,
+    method: Method,
+    gradient: Callable,
     stats: Callable,
     monitor: Callable,
-    state0: Any,
+    params0: Any,
     args: Any,
     *,
     steps: int,
@@ -399,19 +393,30 @@ def iterate(
     tol: float = 0.0,
     blowup: float = np.inf,
 ) -> RawSolve:
-    """Run ``state ← step(state, args)`` for ``steps`` steps (GD, SpecGD, Muon...).
+    """Run a discrete method: ``updates, s = method.update(gradient(params), s, params)``,
+    ``params += updates``, for ``steps`` steps (GD, SpecGD, Muon...).
 
-    ``state`` is the parameters or a ``(params, optimiser_state_dict)`` pair. ``stats(k, params,
-    args)`` is saved every ``save_every`` steps (and at k = 0); the run freezes once
-    ``monitor(params, args) <= tol`` (converged) or it blows up (diverged, last finite state kept).
+    ``stats(k, params, args)`` is saved every ``save_every`` steps (and at k = 0). Before each step
+    the run stops as converged once ``monitor(params, args) <= tol`` (so k counts the steps taken,
+    and a start already at tol takes none), or as diverged when it blows up (last finite state
+    kept).
+
+    Args:
+      method: a discrete method object (``init``/``update``).
+      gradient: ``gradient(params, args)`` -> the loss gradient, same PyTree as ``params``.
+      params0: initial parameters (a PyTree of arrays).
+    Returns:
+      A :class:`RawSolve` whose times are step counts.
     """
+    if not method.discrete:
+        raise GflabInputError("method", "a discrete method (gd, specgd, muon...)", method.spelling)
     n_blocks = max(1, -(-int(steps) // int(save_every)))
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
     max_k = jnp.asarray(int(steps), dtype=jnp.int64)
-    pos = (step, stats, monitor, state0, args, f64(tol), f64(blowup), max_k)
+    pos = (method, gradient, stats, monitor, params0, args, f64(tol), f64(blowup), max_k)
     kw = dict(n_blocks=n_blocks, block=int(save_every))
     call = lambda: _iterate(*pos, **kw)
-    key = (step, stats, monitor, n_blocks, int(save_every), _signature((state0, args)))
+    key = (gradient, stats, monitor, n_blocks, int(save_every), _signature((method, params0, args)))
     t0 = time.perf_counter()
     compile_s = 0.0
     if key not in _seen_iter:
@@ -442,7 +447,7 @@ def iterate(
     return RawSolve(
         times=ks,
         saved=saved,
-        final_state=_params(out["state"]),
+        final_state=out["state"],
         final_time=float(k_final),
         status=status,
         steps=k_final,
@@ -459,38 +464,12 @@ _seen_iter: set = set()
 # ----------------------------------------------------------------------------- batches
 
 
-@jax.jit(static_argnames=("vector_field", "stats", "monitor", "max_steps", "fixed_step"))
+@jax.jit(static_argnames=("vector_field", "stats", "monitor", "root_find"))
 def _flow_solve_vmap(
-    vector_field,
-    stats,
-    monitor,
-    y0_batch,
-    args,
-    t1,
-    save_ts,
-    rtol,
-    atol,
-    dt0,
-    tol,
-    blowup,
-    max_steps,
-    fixed_step,
+    method, vector_field, stats, monitor, y0_batch, args, t1, save_ts, tol, blowup, root_find
 ):
     one = lambda y0: _flow_solve(
-        vector_field,
-        stats,
-        monitor,
-        y0,
-        args,
-        t1,
-        save_ts,
-        rtol,
-        atol,
-        dt0,
-        tol,
-        blowup,
-        max_steps=max_steps,
-        fixed_step=fixed_step,
+        method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
     )
     return jax.vmap(one)(y0_batch)
 
@@ -517,9 +496,8 @@ def solve_flow_batch(
     ends); ``"loop"`` reuses one compiled single solve. DESIGN §4: on 2 CPU cores the loop often
     wins; ``gflab bench`` measures both. Per-member wall time is the batch time divided evenly.
     """
-    from theory._validate import one_of
-
     one_of("strategy", strategy, ("vmap", "loop"))
+    method = Adaptive(rtol=rtol, atol=atol, max_steps=max_steps)
     leaves = jax.tree_util.tree_leaves(y0_batch)
     size = int(np.shape(leaves[0])[0])
     if strategy == "loop":
@@ -535,16 +513,20 @@ def solve_flow_batch(
                     args,
                     t1=t1,
                     save_ts=save_ts,
-                    rtol=rtol,
-                    atol=atol,
+                    method=method,
                     tol=tol,
                     blowup=blowup,
-                    max_steps=max_steps,
                 )
             )
         return out
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
+    # members already at tol cannot be root-found: the batch root-finds when every member can
+    root_find = all(
+        float(monitor(jax.tree_util.tree_map(lambda x, i=i: x[i], y0_batch), args)) > float(tol)
+        for i in range(size)
+    )
     call = lambda: _flow_solve_vmap(
+        method,
         vector_field,
         stats,
         monitor,
@@ -552,22 +534,18 @@ def solve_flow_batch(
         args,
         jnp.asarray(float(t1)),
         jnp.asarray(np.asarray(save_ts, dtype=np.float64)),
-        f64(rtol),
-        f64(atol),
-        f64(0.0),
         f64(tol),
         f64(blowup),
-        max_steps=int(max_steps),
-        fixed_step=False,
+        root_find=root_find,
     )
     key = (
         "vmap",
         vector_field,
         stats,
         monitor,
-        int(max_steps),
+        root_find,
         len(save_ts),
-        _signature((y0_batch, args)),
+        _signature((method, y0_batch, args)),
     )
     t0 = time.perf_counter()
     compile_s = 0.0

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import math
 
 import jax.numpy as jnp
 import numpy as np
 
+from sims import methods as _methods
 from sims.config import LoRAConfig
 from sims.engine import RawSolve, iterate, solve_flow
-from sims.lowp import newton_schulz_torch_bf16
 from sims.result import SimResult
 from theory import closed_forms as CF
 from theory import lora as T
@@ -24,6 +23,11 @@ __all__ = [
     "shape_scale",
     "newton_schulz_lowp",
 ]
+
+# re-exported: the Muon pieces live with the methods now
+shape_scale = _methods.shape_scale
+newton_schulz_lowp = _methods.newton_schulz_lowp
+_ns = _methods._ns  # tests/test_sgf_methods.py compares it with torch
 
 
 def lora_problem(config: LoRAConfig):
@@ -86,10 +90,9 @@ def _stats(t, y, args):
 
 
 def _field_for(config: LoRAConfig):
-    kind = config.method_kind
     if config.flow == "gf":
         return _gf_field
-    if kind == "euler" and (config.beta or 0.0) == 0.0:
+    if (config.beta or 0.0) == 0.0:  # β = 0 (Euler only: the config refuses it adaptively)
         return _polar_field
     return _specgf_field
 
@@ -113,81 +116,9 @@ def _stats_with_rates(field):
 # ----------------------------------------------------------------------------- discrete steps
 
 
-def _ns(G, dtype, steps):
-    if jnp.dtype(dtype).itemsize < 4:
-        return newton_schulz_lowp(G, dtype, steps).astype(G.dtype)
-    return T.newton_schulz(G.astype(dtype), steps=steps).astype(G.dtype)
-
-
-def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7):
-    """Newton–Schulz in a 16-bit storage dtype exactly as torch.optim.Muon runs it on bfloat16
-    (bit for bit: bf16-rounded Frobenius norm, float32 products summed in torch's order; see
-    :mod:`sims.lowp`)."""
-    return newton_schulz_torch_bf16(G, steps=steps, eps=eps, dtype=dtype)
-
-
-def _gd_step(state, args):
-    (A, B), extra = state
-    gA, gB = T.gradients(A, B, args["Y"], args["l2"])
-    return (A - args["lr"] * gA, B - args["lr"] * gB), extra
-
-
-def _specgd_step(state, args):
-    (A, B), extra = state
-    gA, gB = T.gradients(A, B, args["Y"], args["l2"])
-    return (A - args["lr"] * T.polar(gA), B - args["lr"] * T.polar(gB)), extra
-
-
-def _specgd_smooth_step(state, args):
-    (A, B), extra = state
-    gA, gB = T.gradients(A, B, args["Y"], args["l2"])
-    b = args["beta"]
-    return (
-        A - args["lr"] * T.smoothed_polar(gA, b),
-        B - args["lr"] * T.smoothed_polar(gB, b),
-    ), extra
-
-
-@functools.cache
-def _ns_step(dtype: str, steps: int):
-    dt = jnp.dtype(dtype)
-
-    def step(state, args):
-        (A, B), extra = state
-        gA, gB = T.gradients(A, B, args["Y"], args["l2"])
-        return (A - args["lr"] * _ns(gA, dt, steps), B - args["lr"] * _ns(gB, dt, steps)), extra
-
-    return step
-
-
-@functools.cache
-def _muon_step(dtype: str, steps: int, nesterov: bool):
-    """Muon, EMA form as in torch.optim.Muon: buf ← μ buf + (1−μ) g; update = lerp(g, buf, μ)
-    with Nesterov (else buf); W ← W − η · scale · NS(update)."""
-    dt = jnp.dtype(dtype)
-
-    def step(state, args):
-        (A, B), extra = state
-        gA, gB = T.gradients(A, B, args["Y"], args["l2"])
-        mu = args["momentum"]
-        bA = mu * extra["bufA"] + (1 - mu) * gA
-        bB = mu * extra["bufB"] + (1 - mu) * gB
-        uA = gA + mu * (bA - gA) if nesterov else bA
-        uB = gB + mu * (bB - gB) if nesterov else bB
-        A = A - args["lr"] * args["scaleA"] * _ns(uA, dt, steps)
-        B = B - args["lr"] * args["scaleB"] * _ns(uB, dt, steps)
-        return (A, B), {"bufA": bA, "bufB": bB}
-
-    return step
-
-
-def shape_scale(kind: str, rows: int, cols: int) -> float:
-    """Muon's learning-rate adjustment for a rows×cols matrix (torch's ``adjust_lr_fn``)."""
-    if kind == "original":
-        return math.sqrt(max(1.0, rows / cols))
-    if kind == "match_rms_adamw":
-        return 0.2 * math.sqrt(max(rows, cols))
-    return 1.0
+def _gradient(params, args):
+    """(∇_A, ∇_B) of ℒ_λ: what the discrete methods of :mod:`sims.methods` step on."""
+    return T.gradients(params[0], params[1], args["Y"], args["l2"])
 
 
 # ----------------------------------------------------------------------------- driver
@@ -213,11 +144,15 @@ def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False)
     """Run ``config`` from the given initial factors and target (Y = U diag(s) Vᵀ).
 
     ``rates=True`` (continuous methods only) also saves ``proxy_rates`` = ḋ_i from the field.
+
+    Args:
+      A0: (rows, rank); B0: (rank, cols); Y: (rows, cols); U: (rows, rank); V: (cols, rank).
+    Returns:
+      The engine's :class:`RawSolve`.
     """
     args = _args(config, A0, B0, Y, U, V)
     y0 = (jnp.asarray(A0), jnp.asarray(B0))
-    kind, value = config.method_kind, config.method_value
-    if kind in ("adaptive", "euler"):
+    if not config.method.discrete:
         field = _field_for(config)
         ts = np.linspace(0.0, config.t1, config.n_save)
         return solve_flow(
@@ -228,45 +163,22 @@ def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False)
             args,
             t1=config.t1,
             save_ts=ts,
-            rtol=config.rtol,
-            atol=config.atol,
-            dt=value if kind == "euler" else None,
+            method=config.method,
             tol=config.converge_tol,
             blowup=1e12,
-            max_steps=config.max_steps,
         )
-    args["lr"] = jnp.asarray(value)
-    extra: dict = {}
-    if kind == "gd":
-        step = _gd_step
-    elif kind == "specgd":
-        step = _specgd_step
-    elif kind == "specgd-smooth":
-        step = _specgd_smooth_step
-    elif kind == "ns":
-        step = _ns_step(config.ns_dtype, config.ns_steps)
-    else:
-        step = _muon_step(config.ns_dtype, config.ns_steps, config.nesterov)
-        extra = {"bufA": jnp.zeros_like(y0[0]), "bufB": jnp.zeros_like(y0[1])}
-        args["momentum"] = jnp.asarray(config.momentum)
-        args["scaleA"] = jnp.asarray(shape_scale(config.shape_scale, config.rows, config.rank))
-        args["scaleB"] = jnp.asarray(shape_scale(config.shape_scale, config.rank, config.cols))
-    every = max(1, config.steps // (config.n_save - 1))
     return iterate(
-        step,
-        _discrete_stats,
+        config.method,
+        _gradient,
+        _stats,
         _monitor,
-        (y0, extra),
+        y0,
         args,
         steps=config.steps,
-        save_every=every,
+        save_every=max(1, config.steps // (config.n_save - 1)),
         tol=config.converge_tol,
         blowup=1e12,
     )
-
-
-def _discrete_stats(k, y, args):
-    return _stats(k, y, args)
 
 
 def simulate_lora(config: LoRAConfig) -> SimResult:
@@ -299,8 +211,9 @@ def package_lora(config: LoRAConfig, raw: RawSolve, Y, U, V) -> SimResult:
         }
         if P.shape[0] <= 64:
             final["matrix"] = P
-    discrete = config.method_kind not in ("adaptive", "euler")
-    solver = {"adaptive": "tsit5+pid", "euler": "euler"}.get(config.method_kind, config.method_kind)
+    discrete = config.method.discrete
+    m = config.method
+    solver = m.solver + "+pid" if m.name == "adaptive" else m.name
     return SimResult(
         config=config.to_dict(),
         times=raw.times,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 from typing import Any
 
 import numpy as np
@@ -48,20 +48,25 @@ class PlasticityConfig(_Config):
     seed: int = 0
     switch: float | None = None
     t_max: float = 1e7
-    method: str = "adaptive"
+    method: Any = "adaptive"
     steps: int | None = None
     normalisation: str = "sum"
-    rtol: float = 1e-9
-    atol: float = 1e-14
     converge_tol: float = 1e-16
     n_save: int = 200
+    rtol: InitVar[float | None] = None
+    atol: InitVar[float | None] = None
+    max_steps: InitVar[int | None] = None
 
     model = "dmf-plasticity"
+    _METHOD_OPTIONS = ("rtol", "atol", "max_steps")
 
-    def __post_init__(self):
+    def __post_init__(self, rtol, atol, max_steps):
         if self.switch is not None:  # before phase(1), which would name it "t1"
             positive_real("switch", self.switch)
-        if isinstance(self.method, str) and self.method.startswith("gd") and self.switch is None:
+        self._set_method(
+            DMFConfig.ADAPTIVE_DEFAULTS, dict(rtol=rtol, atol=atol, max_steps=max_steps)
+        )
+        if self.method.discrete and self.switch is None:
             raise GflabInputError("switch", "a phase-1 step count with --method gd:ETA", None)
         self.phase(2)  # validates every shared field (and Ω2, named "mask") through DMFConfig
         if not isinstance(self.pretrain_mask, str):
@@ -78,7 +83,7 @@ class PlasticityConfig(_Config):
 
     def phase(self, which: int) -> DMFConfig:
         """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""
-        gd = self.method.startswith("gd")
+        gd = self.method.discrete
         common = dict(
             depth=self.depth,
             n=self.n,
@@ -90,8 +95,6 @@ class PlasticityConfig(_Config):
             t_max=self.t_max,
             method=self.method,
             normalisation=self.normalisation,
-            rtol=self.rtol,
-            atol=self.atol,
             converge_tol=self.converge_tol,
             n_save=self.n_save,
         )

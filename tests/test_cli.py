@@ -108,7 +108,7 @@ def test_simulate_lora_defaults_are_recorded(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["status"] == "converged"
     assert doc["config"]["beta"] == 1e-6 and doc["config"]["t1"] == 2.5 * 3.0 + 2.0
-    assert doc["config"]["flow"] == "specgf" and doc["config"]["method"] == "adaptive"
+    assert doc["config"]["flow"] == "specgf" and doc["config"]["method"]["name"] == "adaptive"
     np.testing.assert_allclose(doc["final"]["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
 
 
@@ -190,3 +190,49 @@ def test_bad_input_is_one_line_exit_2(capsys, argv, parameter):
     assert f"error: {parameter}: expected" in lines[0] or f"argument {parameter}" in lines[0], (
         lines[0]
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "parameter"),
+    [
+        (["dmf", "--depth", "3", "--n", "100000"], "n"),
+        (["dmf", "--depth", "1000000", "--n", "4"], "depth"),
+        (["dmf", "--depth", "3", "--n", "4", "--n-save", "1000000000"], "n_save"),
+        (
+            ["dmf", "--depth", "3", "--n", "4", "--method", "gd:0.1", "--steps", "1000000000000"],
+            "steps",
+        ),
+        (["lora", "--rows", "100000000", "--cols", "100000", "--rank", "1"], "rows"),
+        (["lora", "--flow", "gf", "--beta", "0.1", "--t1", "1"], "beta"),
+        (
+            ["lora", "--method", "gd:0.1", "--flow", "gf", "--steps", "3", "--momentum", "0.5"],
+            "momentum",
+        ),
+        (
+            [
+                "dmf",
+                "--depth",
+                "3",
+                "--n",
+                "4",
+                "--method",
+                "gd:0.1",
+                "--steps",
+                "3",
+                "--rtol",
+                "1e-3",
+            ],
+            "rtol",
+        ),
+    ],
+)
+def test_sizes_and_foreign_flags_are_refused_at_once(argv, parameter, capsys):
+    """Sizes that cannot fit (sims.limits) and flags the chosen model/method does not have are
+    refused before anything is allocated or compiled: one line, exit 2, naming the parameter."""
+    import time
+
+    t0 = time.perf_counter()
+    code = _run(["simulate", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"error: {parameter}:" in err, err
+    assert time.perf_counter() - t0 < 1.0  # validation only: no allocation, no compile

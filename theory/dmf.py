@@ -21,6 +21,7 @@ import numpy as np
 from theory._validate import (
     GflabInputError,
     finite_array,
+    one_of,
     positive_int,
     positive_real,
     probability,
@@ -28,6 +29,8 @@ from theory._validate import (
 from theory._xp import as_index, eye_like, namespace
 
 __all__ = [
+    "NORMALISATIONS",
+    "normalisation_factor",
     "product",
     "partial_products",
     "residual",
@@ -97,6 +100,31 @@ def masked_loss(factors: Sequence[Any], mask: Any, target: Any):
     xp = namespace(*factors)
     R = residual(factors, mask, target)
     return 0.5 * xp.sum(R * R)
+
+
+NORMALISATIONS = ("sum", "mean", "full-mean")
+
+
+def normalisation_factor(name: str, mask: Any) -> float:
+    """c such that the normalised loss is c · ½ Σ_Ω R² (and its gradient c times ``gradient_field``'s).
+
+    ``sum``: ½ Σ_Ω R² (c = 1); ``mean``: ½ Σ_Ω R² / |Ω| (Kleinman et al.'s, c = 1/|Ω|);
+    ``full-mean``: Σ_Ω R² / n² = ``((mask*W - mask*W*)**2).mean()``, the [DMC] authors' loss
+    (baekrok/MC, no ½ and a mean over all n² entries, c = 2/n²).
+
+    Args:
+      name: one of :data:`NORMALISATIONS`.
+      mask: (n, n) 0/1 observation mask.
+    Returns:
+      c > 0.
+    """
+    one_of("normalisation", name, NORMALISATIONS)
+    m = np.asarray(mask)
+    if name == "mean":
+        return 1.0 / float(m.sum())
+    if name == "full-mean":
+        return 2.0 / float(m.size)
+    return 1.0
 
 
 def gradient_field(factors: Sequence[Any], mask: Any, target: Any):

@@ -19,10 +19,6 @@ def finite_float(text: str) -> float:
     return v
 
 
-def float_or_inf(text: str) -> float:
-    return finite_float(text)
-
-
 def float_list(text: str) -> tuple[float, ...]:
     parts = text.split(",")
     if any(not p.strip() for p in parts):

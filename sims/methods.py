@@ -1,0 +1,396 @@
+"""Methods as objects: one small immutable class per integrator or optimiser (DESIGN §3).
+
+As diffrax does for solvers and optax for optimisers, a method owns its hyper-parameters and
+their validation, and the engine takes the object: no flags, no if-chains on names.
+
+- Continuous methods integrate a flow: :class:`Adaptive` (an embedded Runge–Kutta pair with a
+  PID controller; ``solver`` names a diffrax solver in :data:`SOLVERS`) and :class:`Euler`
+  (fixed-step forward Euler, for the discontinuous β = 0 spectral field). Each gives the engine
+  ``diffrax_solver()``, ``controller()`` and ``dt0()``.
+- Discrete methods are optax-like: ``init(params) -> state`` and ``update(grads, state, params)
+  -> (updates, state)``, with ``params ← params + updates``. :class:`GD`, :class:`SpecGD`
+  (exact polar), :class:`SmoothedSpecGD` (T_β), :class:`NewtonSchulz` and :class:`Muon`.
+
+Every method is an ``equinox.Module``: a frozen dataclass that is also a PyTree whose numbers
+(step, tolerances, momentum) are leaves, so a compiled solve is reused when they change, while
+names, counts and dtypes are static. ``to_dict`` / :func:`method_from_dict` round-trip through JSON;
+:func:`parse_method` reads the old spellings (``"gd:0.2"``, ``"adaptive"``, ``"muon:0.01"``) once,
+at the config boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from sims.lowp import newton_schulz_torch_bf16
+from theory import lora as _lora
+from theory._validate import GflabInputError, one_of
+
+__all__ = [
+    "Method",
+    "Adaptive",
+    "Euler",
+    "GD",
+    "SpecGD",
+    "SmoothedSpecGD",
+    "NewtonSchulz",
+    "Muon",
+    "SOLVERS",
+    "METHODS",
+    "METHOD_SPELLINGS",
+    "parse_method",
+    "method_from_dict",
+    "shape_scale",
+    "newton_schulz_lowp",
+]
+
+# name -> diffrax solver class for :class:`Adaptive` (embedded pairs with an error estimate). The
+# stabilised Runge–Kutta–Chebyshev solver (sims/rkc.py) is registered here when it lands.
+SOLVERS: dict[str, Any] = {
+    "tsit5": diffrax.Tsit5,
+    "dopri5": diffrax.Dopri5,
+    "dopri8": diffrax.Dopri8,
+    "bosh3": diffrax.Bosh3,
+}
+
+NS_DTYPES = ("float64", "float32", "bfloat16")
+SHAPE_SCALES = ("none", "original", "match_rms_adamw")
+
+
+def _positive(name: str, v: Any, *, allow_zero: bool = False) -> None:
+    ok = isinstance(v, float) and math.isfinite(v) and (v >= 0 if allow_zero else v > 0)
+    if not ok:
+        raise GflabInputError(name, "a finite number " + (">= 0" if allow_zero else "> 0"), v)
+
+
+def _count(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise GflabInputError(name, "an integer >= 1", v)
+
+
+def _num(v: Any) -> Any:
+    """Python float for any real scalar typed by a user (int, NumPy); other values unchanged so
+    validation can name them."""
+    if isinstance(v, bool):
+        return v
+    try:
+        return float(v) if isinstance(v, (int, float)) or hasattr(v, "__float__") else v
+    except (TypeError, ValueError):
+        return v
+
+
+def _int(v: Any) -> Any:
+    if isinstance(v, bool) or isinstance(v, int):
+        return v
+    if hasattr(v, "__index__"):
+        return int(v)
+    return v
+
+
+class Method(eqx.Module):
+    """Base of every method: ``name`` (its spelling), ``discrete`` and the JSON round trip."""
+
+    name: ClassVar[str] = ""
+    discrete: ClassVar[bool] = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"name": ..., <hyper-parameters>}`` (inverse: :func:`method_from_dict`)."""
+        out: dict[str, Any] = {"name": self.name}
+        for f in dataclasses.fields(self):
+            out[f.name] = getattr(self, f.name)
+        return out
+
+    @property
+    def spelling(self) -> str:
+        """The short form ``name[:value]`` (hyper-parameters other than the step are not in it)."""
+        v = getattr(self, "lr", getattr(self, "dt", None))
+        return self.name if v is None else f"{self.name}:{v!r}"
+
+
+# ----------------------------------------------------------------------------- continuous
+
+
+class Adaptive(Method):
+    """Adaptive integration: ``solver`` (a name in :data:`SOLVERS`, default Tsit5) with a PID
+    controller at ``rtol``/``atol``; at most ``max_steps`` accepted + rejected steps.
+
+    Args:
+      rtol, atol: the controller's relative and absolute tolerances (> 0).
+      solver: a key of :data:`SOLVERS`.
+      max_steps: diffrax's step budget (reaching it is reported as ``max_steps``).
+    """
+
+    rtol: float = eqx.field(default=1e-8, converter=_num)
+    atol: float = eqx.field(default=1e-12, converter=_num)
+    solver: str = eqx.field(default="tsit5", static=True)
+    max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
+    name: ClassVar[str] = "adaptive"
+
+    def __check_init__(self):
+        _positive("rtol", self.rtol)
+        _positive("atol", self.atol)
+        one_of("solver", self.solver, tuple(SOLVERS))
+        _count("max_steps", self.max_steps)
+
+    def diffrax_solver(self):
+        return SOLVERS[self.solver]()
+
+    def controller(self):
+        # PI coefficients for mildly stiff problems (diffrax docs): gradient flows near a minimum
+        # are stiff, and the default I controller rejected ~20% of steps there (docs/performance.md)
+        return diffrax.PIDController(rtol=self.rtol, atol=self.atol, pcoeff=0.4, icoeff=0.3)
+
+    def dt0(self):
+        return None
+
+
+class Euler(Method):
+    """Fixed-step forward Euler with step ``dt`` (the β = 0 spectral field is discontinuous)."""
+
+    dt: float = eqx.field(converter=_num)
+    max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
+    name: ClassVar[str] = "euler"
+
+    def __check_init__(self):
+        _positive("dt", self.dt)
+        _count("max_steps", self.max_steps)
+
+    def diffrax_solver(self):
+        return diffrax.Euler()
+
+    def controller(self):
+        return diffrax.ConstantStepSize()
+
+    def dt0(self):
+        return self.dt
+
+
+# ----------------------------------------------------------------------------- discrete
+
+
+class _Discrete(Method):
+    discrete: ClassVar[bool] = True
+
+    def init(self, params):
+        """Optimiser state for ``params`` (a PyTree of matrices); stateless methods: ``()``."""
+        return ()
+
+    def _direction(self, g):
+        raise NotImplementedError
+
+    def update(self, grads, state, params):
+        """(updates, new state): ``params + updates`` is the next iterate."""
+        return jax.tree_util.tree_map(lambda g: -self.lr * self._direction(g), grads), state
+
+
+class GD(_Discrete):
+    """Plain gradient descent, step ``lr``: W ← W − lr ∇ℓ."""
+
+    lr: float = eqx.field(converter=_num)
+    name: ClassVar[str] = "gd"
+
+    def __check_init__(self):
+        _positive("lr", self.lr)
+
+    def _direction(self, g):
+        return g
+
+
+class SpecGD(_Discrete):
+    """Spectral GD with the exact polar factor: W ← W − lr T(∇ℓ) (forward Euler of SpecGF, β = 0)."""
+
+    lr: float = eqx.field(converter=_num)
+    name: ClassVar[str] = "specgd"
+
+    def __check_init__(self):
+        _positive("lr", self.lr)
+
+    def _direction(self, g):
+        return _lora.polar(g)
+
+
+class SmoothedSpecGD(_Discrete):
+    """Spectral GD with the smoothed operator: W ← W − lr T_β(∇ℓ), β > 0."""
+
+    lr: float = eqx.field(converter=_num)
+    beta: float = eqx.field(converter=_num)
+    name: ClassVar[str] = "specgd-smooth"
+
+    def __check_init__(self):
+        _positive("lr", self.lr)
+        _positive("beta", self.beta)
+
+    def _direction(self, g):
+        return _lora.smoothed_polar(g, self.beta)
+
+
+def _ns(G, dtype: str, steps: int):
+    dt = jnp.dtype(dtype)
+    if dt.itemsize < 4:
+        return newton_schulz_lowp(G, dt, steps).astype(G.dtype)
+    return _lora.newton_schulz(G.astype(dt), steps=steps).astype(G.dtype)
+
+
+class NewtonSchulz(_Discrete):
+    """W ← W − lr NS(∇ℓ): ``ns_steps`` quintic Newton–Schulz steps in ``ns_dtype``, no momentum."""
+
+    lr: float = eqx.field(converter=_num)
+    ns_steps: int = eqx.field(default=5, static=True, converter=_int)
+    ns_dtype: str = eqx.field(default="float64", static=True)
+    name: ClassVar[str] = "ns"
+
+    def __check_init__(self):
+        _positive("lr", self.lr)
+        _count("ns_steps", self.ns_steps)
+        one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
+
+    def _direction(self, g):
+        return _ns(g, self.ns_dtype, self.ns_steps)
+
+
+class Muon(_Discrete):
+    """Muon, EMA form as in ``torch.optim.Muon``: buf ← μ buf + (1−μ) g; the update direction is
+    lerp(g, buf, μ) with Nesterov (else buf); W ← W − lr · scale(shape) · NS(direction).
+
+    Args:
+      lr: step η > 0.
+      momentum: μ ∈ [0, 1).
+      nesterov: Nesterov look-ahead.
+      ns_steps, ns_dtype: Newton–Schulz iterations and their precision.
+      shape_scale: torch's ``adjust_lr_fn``: none | original | match_rms_adamw.
+    """
+
+    lr: float = eqx.field(converter=_num)
+    momentum: float = eqx.field(default=0.95, converter=_num)
+    nesterov: bool = eqx.field(default=True, static=True)
+    ns_steps: int = eqx.field(default=5, static=True, converter=_int)
+    ns_dtype: str = eqx.field(default="float64", static=True)
+    shape_scale: str = eqx.field(default="none", static=True)
+    name: ClassVar[str] = "muon"
+
+    def __check_init__(self):
+        _positive("lr", self.lr)
+        if not (isinstance(self.momentum, float) and 0 <= self.momentum < 1):
+            raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
+        if not isinstance(self.nesterov, bool):
+            raise GflabInputError("nesterov", "true or false", self.nesterov)
+        _count("ns_steps", self.ns_steps)
+        one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
+        one_of("shape_scale", self.shape_scale, SHAPE_SCALES)
+
+    def init(self, params):
+        return jax.tree_util.tree_map(jnp.zeros_like, params)
+
+    def update(self, grads, state, params):
+        mu = self.momentum
+        bufs = jax.tree_util.tree_map(lambda b, g: mu * b + (1 - mu) * g, state, grads)
+
+        def one(g, b):
+            d = g + mu * (b - g) if self.nesterov else b
+            rows, cols = g.shape[-2:]
+            return (
+                -self.lr
+                * shape_scale(self.shape_scale, rows, cols)
+                * _ns(d, self.ns_dtype, self.ns_steps)
+            )
+
+        return jax.tree_util.tree_map(one, grads, bufs), bufs
+
+
+def shape_scale(kind: str, rows: int, cols: int) -> float:
+    """Muon's learning-rate adjustment for a rows×cols matrix (torch's ``adjust_lr_fn``)."""
+    if kind == "original":
+        return math.sqrt(max(1.0, rows / cols))
+    if kind == "match_rms_adamw":
+        return 0.2 * math.sqrt(max(rows, cols))
+    return 1.0
+
+
+def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7):
+    """Newton–Schulz in a 16-bit storage dtype exactly as torch.optim.Muon runs it on bfloat16
+    (bit for bit: bf16-rounded Frobenius norm, float32 products summed in torch's order; see
+    :mod:`sims.lowp`).
+
+    Args:
+      G: (..., rows, cols) gradient.
+    Returns:
+      (..., rows, cols) in ``dtype``.
+    """
+    return newton_schulz_torch_bf16(G, steps=steps, eps=eps, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- names and spellings
+
+METHODS: dict[str, type[Method]] = {
+    cls.name: cls for cls in (Adaptive, Euler, GD, SpecGD, SmoothedSpecGD, NewtonSchulz, Muon)
+}
+
+METHOD_SPELLINGS = (
+    "adaptive",
+    "euler:DT",
+    "gd:ETA",
+    "specgd:ETA",
+    "specgd-smooth:ETA",
+    "ns:ETA",
+    "muon:ETA",
+)
+
+
+def _fields(cls) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def parse_method(spec: Any, **options: Any) -> Method:
+    """A method object from an old spelling (``"gd:0.2"``, ``"adaptive"``, ``"muon:0.01"``), a
+    ``to_dict`` dict or a method object.
+
+    ``options`` are hyper-parameters given next to the spelling (``rtol``, ``momentum``...);
+    ``None`` values and the ones this method does not have are dropped: they are not its
+    hyper-parameters and never enter a key.
+
+    Args:
+      spec: a method object, a dict with ``name``, or a spelling of :data:`METHOD_SPELLINGS`.
+    Returns:
+      The validated method object.
+    """
+    if isinstance(spec, Method):
+        opts = {k: v for k, v in options.items() if v is not None and k in _fields(type(spec))}
+        return dataclasses.replace(spec, **opts) if opts else spec
+    if isinstance(spec, dict):
+        return method_from_dict({**{k: v for k, v in options.items() if v is not None}, **spec})
+    if not isinstance(spec, str):
+        raise GflabInputError("method", "one of " + ", ".join(METHOD_SPELLINGS), spec)
+    kind, _, arg = spec.partition(":")
+    cls = METHODS.get(kind)
+    if cls is None or (cls is Adaptive) == bool(arg):
+        raise GflabInputError("method", "one of " + ", ".join(METHOD_SPELLINGS), spec)
+    kw = {k: v for k, v in options.items() if v is not None and k in _fields(cls)}
+    if arg:
+        try:
+            v = float(arg)
+        except ValueError:
+            v = float("nan")
+        what = "DT" if cls is Euler else "ETA"
+        if not (math.isfinite(v) and v > 0):
+            raise GflabInputError("method", f"{kind}:{what} with {what} a finite number > 0", spec)
+        kw["dt" if cls is Euler else "lr"] = v
+    return cls(**kw)
+
+
+def method_from_dict(d: dict[str, Any]) -> Method:
+    """Inverse of :meth:`Method.to_dict` (unknown keys are refused, naming them)."""
+    d = dict(d)
+    cls = METHODS.get(d.pop("name", None))
+    if cls is None:
+        raise GflabInputError("method", "a method name: " + ", ".join(METHODS), d)
+    unknown = set(d) - _fields(cls)
+    if unknown:
+        raise GflabInputError("method", f"fields of {cls.__name__}", sorted(unknown))
+    return cls(**d)

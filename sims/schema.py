@@ -1,0 +1,302 @@
+"""One table maps configs ↔ ``gflab simulate`` arguments, both ways (DESIGN §3).
+
+For each model the table lists its parameters, generated from the config's dataclass fields and
+its methods' fields (``dataclasses.fields``), with a help text, a kind and the default. The CLI
+builds its flags from it (``--field-name``, defaults shown in ``--help``) and :func:`command`
+writes the ``gflab simulate ...`` command that rebuilds a config, so the two cannot drift apart:
+``config_from_args(model, parse(command(c)))`` equals ``c`` (tests/test_schema.py). The table is
+data; argparse itself lives in ``gflab/cli/simulate.py``. It sits in sims/ because
+``proofs_checks`` (below the CLI) prints the command that reproduces a claim's worst example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from sims import methods as M
+from sims.config import DMFConfig, LoRAConfig
+from sims.plasticity import PlasticityConfig
+from theory._validate import GflabInputError
+
+__all__ = [
+    "Param",
+    "MODELS",
+    "params",
+    "command",
+    "command_args",
+    "config_from_args",
+    "DEFAULT_BETA",
+    "default_lora_horizon",
+]
+
+# SpecGF's smoothing when none is given with the adaptive solver (recorded in the config)
+DEFAULT_BETA = 1e-6
+
+MODELS: dict[str, type] = {
+    "dmf": DMFConfig,
+    "lora": LoRAConfig,
+    "dmf-plasticity": PlasticityConfig,
+}
+
+# the methods each model accepts (their hyper-parameters become flags)
+_MODEL_METHODS = {
+    "dmf": (M.Adaptive, M.GD),
+    "lora": tuple(M.METHODS.values()),
+    "dmf-plasticity": (M.Adaptive, M.GD),
+}
+
+# hyper-parameters carried by the method spelling or by another flag, not by a flag of their own
+_IN_SPELLING = {"lr", "dt", "beta"}
+
+_INITS = (
+    "mimic | gaussian (independent factors, gflab's) | tied-gaussian (one draw for every factor:"
+    " the [DMC] authors' 'gaussian') | identity | orthogonal"
+)
+_MASKS = "diagonal | block:K | superdiag | bernoulli:P"
+
+HELP: dict[str, str] = {
+    "depth": "number of factors L >= 2",
+    "n": "matrix size n",
+    "init": _INITS,
+    "m": "mimic parameter m > 1 (inf: diagonal)",
+    "alpha": "init scale alpha > 0 (W(0) ~ alpha)",
+    "mask": _MASKS,
+    "pretrain_mask": "phase-1 mask Ω1: " + _MASKS,
+    "target": "ones | const:W | lowrank:R (U Vᵀ/√R)",
+    "seed": "seed of every random draw (init, mask, target)",
+    "t1": "horizon: integrate to flow time t1 (flows)",
+    "t_max": "horizon of a flow run until converged",
+    "method": "adaptive | euler:DT | gd:ETA | specgd:ETA | specgd-smooth:ETA | ns:ETA | muon:ETA",
+    "steps": "number of steps of a discrete method",
+    "normalisation": (
+        "loss: sum = ½Σ_Ω R² | mean = ½Σ_Ω R²/|Ω| (Kleinman et al.) | full-mean = Σ_Ω R²/n²"
+        " (the [DMC] authors' ((mask*W - mask*W*)**2).mean()); a flow's time or GD's step scales"
+    ),
+    "converge_tol": "stop when the loss / its value at W = 0 falls to this",
+    "stop_loss": (
+        "stop when the loss, in its normalisation, falls to this (GD: checked before each step,"
+        " as the authors do; flows: at the root-found crossing); replaces --converge-tol"
+    ),
+    "n_save": "number of saved time points",
+    "grid": "save grid of a flow: linear | log (default: linear with --t1, else log)",
+    "coupling": "also save the tangent-kernel cross coupling",
+    "mask_file": "observation mask from an n×n 0/1 .npy file (instead of --mask)",
+    "target_file": "target from an n×n .npy file (instead of --target)",
+    "switch": "end of phase 1 (flow time; GD: steps); default: until converged",
+    "rows": "rows of Y and A",
+    "cols": "columns of Y and B",
+    "rank": "inner dimension r",
+    "target_svals": "comma-separated target singular values (distinct, > 0)",
+    "flow": "gf | specgf",
+    "beta": (
+        "smoothing beta of T_beta: SpecGF flows and specgd-smooth (default 1e-6 with the"
+        " adaptive solver; 0 = exact polar with euler:DT); refused with --flow gf"
+    ),
+    "gamma": "init scale gamma > 0",
+    "l2": "l2 regularisation lambda >= 0",
+    "aligned": "target singular vectors = coordinate axes",
+    "rtol": "adaptive: relative tolerance",
+    "atol": "adaptive: absolute tolerance",
+    "solver": "adaptive: diffrax solver (" + " | ".join(M.SOLVERS) + ")",
+    "max_steps": "adaptive, euler: step budget of the solver",
+    "momentum": "muon: momentum",
+    "nesterov": "muon: Nesterov momentum",
+    "ns_steps": "ns, muon: Newton-Schulz iterations",
+    "ns_dtype": "ns, muon: Newton-Schulz precision (" + " | ".join(M.NS_DTYPES) + ")",
+    "shape_scale": "muon: lr scaling (" + " | ".join(M.SHAPE_SCALES) + ")",
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One row of the table: a config field or a method hyper-parameter.
+
+    ``kind`` is ``int``, ``float``, ``str``, ``bool`` or ``floats`` (a comma list); ``methods``
+    names the methods that have it (empty for config fields).
+    """
+
+    name: str
+    kind: str
+    help: str
+    default: Any
+    required: bool = False
+    methods: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        """``--name-with-dashes``; booleans that default to true: ``--no-name``."""
+        stem = self.name.replace("_", "-")
+        return f"--no-{stem}" if self.kind == "bool" and self.default is True else f"--{stem}"
+
+
+def _kind(annotation: str, default: Any) -> str:
+    a = str(annotation).replace("InitVar[", "").rstrip("]")
+    if "bool" in a:
+        return "bool"
+    if "tuple" in a:
+        return "floats"
+    if a.startswith("int"):
+        return "int"
+    if a.startswith("float"):
+        return "float"
+    if a == "Any":  # method: a spelling on the command line
+        return "str"
+    return "str"
+
+
+def params(model: str) -> list[Param]:
+    """The table of ``model`` (``dmf``, ``lora``, ``dmf-plasticity``): config fields first, then
+    the hyper-parameters of its methods.
+
+    Returns:
+      A list of :class:`Param`.
+    """
+    cls = _model(model)
+    out: list[Param] = []
+    for f in dataclasses.fields(cls):
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = None if required else f.default
+        out.append(Param(f.name, _kind(f.type, default), HELP.get(f.name, ""), default, required))
+    seen: dict[str, Param] = {}
+    adaptive = getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS)
+    for mcls in _MODEL_METHODS[model]:
+        for f in dataclasses.fields(mcls):
+            if f.name in _IN_SPELLING:
+                continue
+            if f.name in seen:
+                p = seen[f.name]
+                seen[f.name] = dataclasses.replace(p, methods=p.methods + (mcls.name,))
+                continue
+            default = adaptive.get(f.name, f.default) if mcls is M.Adaptive else f.default
+            seen[f.name] = Param(
+                f.name, _kind(f.type, default), HELP.get(f.name, ""), default, False, (mcls.name,)
+            )
+    return out + list(seen.values())
+
+
+def _model(model: str) -> type:
+    if model not in MODELS:
+        raise GflabInputError("model", "one of " + ", ".join(MODELS), model)
+    return MODELS[model]
+
+
+def default_lora_horizon(flow: str, target_svals) -> float:
+    """SpecGF: 2.5 √s_max + 2 (every mode arrives near √s_i); GF: 20."""
+    return 2.5 * math.sqrt(max(float(s) for s in target_svals)) + 2.0 if flow == "specgf" else 20.0
+
+
+def config_from_args(model: str, values: dict[str, Any]):
+    """The config from parsed flag values (only the flags given; names are field names).
+
+    Method hyper-parameters are refused when the chosen method does not have them (``--momentum``
+    with ``--method gd:0.1``); LoRA fills SpecGF's default β and the default horizon.
+
+    Args:
+      model: a key of :data:`MODELS`.
+      values: ``{field name: value}`` of the flags the user gave.
+    Returns:
+      The validated config.
+    """
+    cls = _model(model)
+    table = {p.name: p for p in params(model)}
+    values = dict(values)
+    unknown = set(values) - set(table)
+    if unknown:
+        raise GflabInputError("arguments", "flags of gflab simulate " + model, sorted(unknown))
+    spelling = values.get("method", "adaptive")
+    mcls = M.METHODS.get(str(spelling).partition(":")[0])
+    if mcls is None:
+        M.parse_method(spelling)  # raises, naming the allowed spellings
+    have = {f.name for f in dataclasses.fields(mcls)}
+    for name, v in values.items():
+        p = table[name]
+        if p.methods and name not in have:
+            raise GflabInputError(name, f"--method {'/'.join(p.methods)} (not {mcls.name})", v)
+    if model == "lora":
+        flow = values.get("flow", "specgf")
+        if "t1" not in values and "steps" not in values and not mcls.discrete:
+            values["t1"] = default_lora_horizon(flow, values.get("target_svals", (1, 2, 4, 8, 16)))
+        if "beta" not in values and flow == "specgf" and mcls.name in ("adaptive", "specgd-smooth"):
+            values["beta"] = DEFAULT_BETA
+    return cls(**values)
+
+
+def _fmt(kind: str, v: Any) -> str:
+    if kind == "floats":
+        return ",".join(repr(float(x)) for x in v)
+    if isinstance(v, float):
+        return "inf" if v == math.inf else repr(v)
+    return str(v)
+
+
+def command_args(config) -> list[str]:
+    """The argument list after ``gflab simulate`` that rebuilds ``config`` (model first).
+
+    Args:
+      config: a :class:`DMFConfig`, :class:`LoRAConfig` or :class:`PlasticityConfig`.
+    Returns:
+      e.g. ``["dmf", "--depth", "3", "--n", "4", "--alpha", "0.01"]``.
+    """
+    model = config.model
+    table = params(model)
+    argv = [model]
+    method = config.method
+    for p in table:
+        if p.methods:
+            continue
+        v = getattr(config, p.name)
+        if p.name == "method":
+            if method.name != "adaptive":
+                argv += ["--method", method.spelling]
+            continue
+        if p.name in ("mask", "target") and v == "file":
+            continue
+        if p.name == "t1" and v is None and model == "lora":
+            continue
+        if not p.required and v == p.default:
+            continue
+        if p.kind == "bool":
+            argv.append(p.flag)  # --coupling, --aligned (defaults False)
+            continue
+        argv += [p.flag, _fmt(p.kind, v)]
+    if isinstance(method, M.SmoothedSpecGD):
+        argv += ["--beta", _fmt("float", method.beta)]
+    base = _baseline(config)
+    for p in table:
+        if not p.methods or not hasattr(method, p.name):
+            continue
+        v = getattr(method, p.name)
+        if v == getattr(base, p.name):
+            continue
+        if p.kind == "bool":
+            if v != p.default:
+                argv.append(p.flag)
+            continue
+        argv += [p.flag, _fmt(p.kind, v)]
+    return argv
+
+
+def _baseline(config):
+    """The method the CLI builds from the spelling alone (what unlisted flags leave in place)."""
+    m = config.method
+    if m.name == "adaptive":
+        cls = type(config)
+        return M.Adaptive(**getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS))
+    if isinstance(m, M.SmoothedSpecGD):
+        return m
+    return M.parse_method(m.spelling)
+
+
+def command(config, *, json: bool = True) -> str:
+    """``gflab simulate ...`` (with ``--json``) that reruns ``config``: the same config, so the same
+    store key."""
+    argv = command_args(config) + (["--json"] if json else [])
+    return "gflab simulate " + " ".join(_quote(a) for a in argv)
+
+
+def _quote(a: str) -> str:
+    return shlex.quote(a)

@@ -1,0 +1,165 @@
+"""The [DMC] authors' protocol from the command line (issue 11 item 1).
+
+Oracle: a NumPy re-implementation of the GD loop of baekrok/MC ``experiments/matrix_completion.py``
+with its conventions: loss ``((mask*W - mask*W*)**2).mean()``, product F_0 F_1 ⋯ F_{L−1}, tied
+Gaussian init ``default_rng(seed).normal(scale=α^{1/L}/√n)``, SGD lr 0.2, and the stop test on
+the loss computed *before* the step it has just taken (so their ``epochs`` = steps taken before
+the stop + 1, and their singular values are those of that pre-step product).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gflab.cli import main
+from sims.config import DMFConfig
+from theory import dmf as D
+
+N, RANK, P, ALPHA, SEED, LR, STOP = 10, 2, 0.3, 1e-2, 0, 0.2, 1e-5
+
+
+@pytest.fixture(scope="module")
+def problem(tmp_path_factory):
+    d = tmp_path_factory.mktemp("authors")
+    rng = np.random.default_rng(123)
+    target = rng.standard_normal((N, RANK)) @ rng.standard_normal((N, RANK)).T
+    mask = (rng.random((N, N)) < P).astype(float)
+    np.save(d / "target.npy", target)
+    np.save(d / "mask.npy", mask)
+    return d, mask, target
+
+
+def authors_gd(mask, target, depth, seed=SEED, alpha=ALPHA, lr=LR, stop=STOP):
+    """Their loop in NumPy float64: (epochs, loss at the stop, singular values of the product)."""
+    n = mask.shape[0]
+    F = [np.random.default_rng(seed).normal(scale=alpha ** (1 / depth) / np.sqrt(n), size=(n, n))]
+    F = F * depth
+    for epoch in range(1, 10**6):
+        prods = [np.eye(n)]
+        for f in F:
+            prods.append(prods[-1] @ f)
+        W = prods[-1]
+        R = mask * W - mask * target
+        loss = np.mean(R**2)
+        G = 2 * R / R.size
+        grads = []
+        for i in range(depth):
+            right = np.eye(n)
+            for f in F[i + 1 :]:
+                right = right @ f
+            grads.append(prods[i].T @ G @ right.T)
+        F = [f - lr * g for f, g in zip(F, grads, strict=True)]
+        if loss < stop:
+            return epoch, loss, np.linalg.svd(W, compute_uv=False)
+    raise AssertionError("the reference loop did not stop")
+
+
+def _simulate(argv, capsys):
+    code = main(["simulate", "dmf", *argv, "--json"])
+    out = capsys.readouterr().out
+    return code, json.loads(out)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_gd_full_mean_stop_loss_matches_the_authors_loop(problem, depth, capsys):
+    d, mask, target = problem
+    epochs, loss, svals = authors_gd(mask, target, depth)
+    code, doc = _simulate(
+        [
+            f"--depth={depth}",
+            f"--n={N}",
+            "--init=tied-gaussian",
+            f"--alpha={ALPHA}",
+            f"--seed={SEED}",
+            f"--mask-file={d / 'mask.npy'}",
+            f"--target-file={d / 'target.npy'}",
+            "--normalisation=full-mean",
+            f"--stop-loss={STOP}",
+            f"--method=gd:{LR}",
+            "--steps=200000",
+        ],
+        capsys,
+    )
+    assert code == 0 and doc["status"] == "converged"
+    steps = doc["final"]["time"]
+    # their epoch counter includes the step taken after the (pre-step) loss passed the test
+    assert abs(epochs - (steps + 1)) <= 1, (epochs, steps)
+    # same arithmetic up to summation order (XLA vs NumPy) over ~3e3 steps: measured 1e-15;
+    # 1e-10 relative leaves room for the ±1-step case's O(lr·grad) difference only at depth 2
+    np.testing.assert_allclose(doc["final"]["singular_values"], svals, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(doc["final"]["normalised_loss"], loss, rtol=1e-10)
+
+
+def test_tied_gaussian_is_the_authors_draw():
+    """gflab's tied-gaussian = the authors' 'gaussian' (one NumPy draw for every factor);
+    gflab's gaussian draws the factors independently."""
+    depth, n, alpha, seed = 3, 7, 1e-2, 80
+    theirs = np.random.default_rng(seed).normal(
+        scale=alpha ** (1 / depth) / np.sqrt(n), size=(n, n)
+    )
+    tied = D.make_init("tied-gaussian", n, depth, alpha, seed=seed)
+    for f in tied:  # loc + scale·z is the same product as scale·z: bit for bit
+        np.testing.assert_array_equal(f, theirs)
+    untied = D.make_init("gaussian", n, depth, alpha, seed=seed)
+    assert not np.allclose(untied[0], untied[1])
+
+
+def test_flow_stop_loss_is_root_found(problem, capsys):
+    """The flow stops at the crossing: its final loss equals the stop loss, and the loss of the
+    returned state (recomputed in NumPy, the authors' formula) agrees."""
+    d, mask, target = problem
+    code, doc = _simulate(
+        [
+            "--depth=3",
+            f"--n={N}",
+            "--init=tied-gaussian",
+            f"--alpha={ALPHA}",
+            f"--mask-file={d / 'mask.npy'}",
+            f"--target-file={d / 'target.npy'}",
+            "--normalisation=full-mean",
+            f"--stop-loss={STOP}",
+        ],
+        capsys,
+    )
+    assert code == 0 and doc["status"] == "converged"
+    W = np.asarray(doc["final"]["matrix"])
+    full_mean = np.mean((mask * W - mask * target) ** 2)
+    # Newton on the log-loss of Tsit5's dense output (rtol 1e-9): the state there carries the
+    # interpolant's error, ~1e-9 relative, so the loss ~1e-8 relative (measured: 2e-16)
+    np.testing.assert_allclose(doc["final"]["normalised_loss"], STOP, rtol=1e-7)
+    np.testing.assert_allclose(full_mean, STOP, rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("name", "factor"), [("sum", 1.0), ("mean", 1.0 / 4), ("full-mean", 2.0 / 9)]
+)
+def test_normalisation_factor(name, factor):
+    """c with loss = c·½Σ_Ω R²: ½Σ/|Ω| (|Ω| = 4 here) and Σ/n² (n = 3) = (2/n²)·½Σ."""
+    mask = np.zeros((3, 3))
+    mask[:2, :2] = 1
+    assert D.normalisation_factor(name, mask) == factor
+
+
+def test_mask_file_content_enters_the_key(problem, tmp_path):
+    d, mask, target = problem
+    a = DMFConfig(depth=2, n=N, mask_file=str(d / "mask.npy"))
+    other = mask.copy()
+    other[0, 0] = 1 - other[0, 0]
+    np.save(tmp_path / "mask.npy", other)
+    b = DMFConfig(depth=2, n=N, mask_file=str(tmp_path / "mask.npy"))
+    np.save(tmp_path / "same.npy", mask)
+    c = DMFConfig(depth=2, n=N, mask_file=str(tmp_path / "same.npy"))
+    assert a.to_dict()["mask_sha256"] != b.to_dict()["mask_sha256"]
+    assert a.to_dict()["mask_sha256"] == c.to_dict()["mask_sha256"]
+
+
+def test_bad_mask_file_is_one_line(problem, tmp_path, capsys):
+    np.save(tmp_path / "wrong.npy", np.ones((3, 3)))
+    code = main(
+        ["simulate", "dmf", "--depth=2", f"--n={N}", f"--mask-file={tmp_path / 'wrong.npy'}"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "mask_file" in err
