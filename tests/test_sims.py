@@ -521,3 +521,16 @@ def test_l2_soft_threshold_limit_and_balance():
     A, B = res.final_state
     # stationary points of ℒ_λ with λ > 0 are balanced: AᵀA − BBᵀ = 0 up to the stopping residual
     np.testing.assert_allclose(A.T @ A, B @ B.T, atol=1e-5)
+
+
+@pytest.mark.parametrize("solver", ["rkc2", "tsit5-rkc2"])
+def test_stabilized_solvers_through_the_engine_match_the_closed_form(solver):
+    """The engine runs sims/rkc.py's solvers by name (Adaptive(solver=...)): same DMC-3 oracle as
+    Tsit5 (mimic_limit), same stop rule. rtol 1e-9 on an order-2 method: measured error ~1e-9."""
+    from sims.methods import Adaptive
+
+    method = Adaptive(rtol=1e-9, atol=1e-14, solver=solver)
+    res = simulate_dmf(DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, method=method))
+    assert res.status == "converged", res.message
+    lim = CF.mimic_limit(4, 3, 1e-3, 3.0)
+    np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-7)
