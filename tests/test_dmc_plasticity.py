@@ -110,15 +110,23 @@ def test_plasticity_depth2_resumed_keeps_rank(plasticity_json):
         (["--alpha", "-1e-3"], "alpha"),
         (["--switch", "0"], "switch"),
         (["--method", "gd:0.1", "--steps", "10"], "switch"),  # GD needs a phase-1 step count
+        (["--method", "gd:0.1", "--steps", "10", "--switch", "2.5"], "switch"),  # a step count
     ],
 )
-def test_plasticity_cli_bad_input(capsys, extra, parameter):
-    """Bad input: exit 2, one line on stderr that names the parameter, nothing on stdout.
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_plasticity_cli_bad_input(capsys, extra, parameter, as_json):
+    """Bad input: exit 2 and one line that names the parameter: on stderr, or with --json as
+    ``{"error": {"parameter", "message", "allowed"}}`` on stdout.
 
     (Ω1 ⊂ Ω2 is deliberately not required: the protocol allows any pair, so no subset check.)"""
-    base = ["simulate", "dmf-plasticity", "--depth", "2", "--n", "4", "--json"]
+    base = ["simulate", "dmf-plasticity", "--depth", "2", "--n", "4"] + (["--json"] if as_json else [])
     assert main(base + extra) == 2
     cap = capsys.readouterr()
+    if as_json:
+        lines = cap.out.strip().splitlines()
+        assert len(lines) == 1, cap.out
+        assert json.loads(lines[0])["error"]["parameter"] == parameter
+        return
     assert cap.out == ""
     lines = cap.err.strip().splitlines()
     assert len(lines) == 1 and f"error: {parameter}:" in lines[0], cap.err
