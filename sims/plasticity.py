@@ -66,8 +66,11 @@ class PlasticityConfig(_Config):
         self._set_method(
             DMFConfig.ADAPTIVE_DEFAULTS, dict(rtol=rtol, atol=atol, max_steps=max_steps)
         )
-        if self.method.discrete and self.switch is None:
-            raise GflabInputError("switch", "a phase-1 step count with --method gd:ETA", None)
+        if self.method.discrete and (self.switch is None or float(self.switch) % 1 != 0):
+            # a discrete run switches after a whole number of steps: 2.5 would silently be 2
+            raise GflabInputError(
+                "switch", "a whole phase-1 step count with --method gd:ETA", self.switch
+            )
         self.phase(2)  # validates every shared field (and Ω2, named "mask") through DMFConfig
         if not isinstance(self.pretrain_mask, str):
             raise GflabInputError(

@@ -10,6 +10,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -27,6 +28,15 @@ if _cache_env is None:
     del os.environ["GFLAB_JAX_CACHE"]
 else:
     os.environ["GFLAB_JAX_CACHE"] = _cache_env
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_executables():
+    """Drop JAX's in-memory executables after each test module: one process runs the whole suite,
+    and thousands of live executables (each with its own code mappings) made a late XLA compile
+    abort in a full run; modules share few shapes, so little is recompiled."""
+    yield
+    jax.clear_caches()
 
 
 def pytest_report_header(config):

@@ -119,7 +119,9 @@ def test_plasticity_cli_bad_input(capsys, extra, parameter, as_json):
     ``{"error": {"parameter", "message", "allowed"}}`` on stdout.
 
     (Ω1 ⊂ Ω2 is deliberately not required: the protocol allows any pair, so no subset check.)"""
-    base = ["simulate", "dmf-plasticity", "--depth", "2", "--n", "4"] + (["--json"] if as_json else [])
+    base = ["simulate", "dmf-plasticity", "--depth", "2", "--n", "4"] + (
+        ["--json"] if as_json else []
+    )
     assert main(base + extra) == 2
     cap = capsys.readouterr()
     if as_json:

@@ -8,6 +8,7 @@ Each tolerance is stated next to its reason; measured agreements are quoted in d
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -79,10 +80,15 @@ def _optax_muon(A, B, Y, lr, steps, beta):
     tx = _muon_tx(beta, lr)
     params = (jnp.asarray(A), jnp.asarray(B))
     state = tx.init(params)
+
+    @jax.jit  # one executable, not one per eager op and step (a full run aborted compiling those)
+    def step(g, state, params):
+        upd, state = tx.update(g, state, params)
+        return optax.apply_updates(params, upd), state
+
     for _ in range(steps):
         g = _grads(*(np.asarray(p) for p in params), Y)
-        upd, state = tx.update(tuple(jnp.asarray(x) for x in g), state, params)
-        params = optax.apply_updates(params, upd)
+        params, state = step(tuple(jnp.asarray(x) for x in g), state, params)
     return [np.asarray(p) for p in params]
 
 
