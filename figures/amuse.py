@@ -1,4 +1,4 @@
-"""Figures of AMUSE and Schedule-Free Muon (DESIGN §2.4): the river valley of claims AMUSE-1/2 and
+"""Figures of AMUSE and Schedule-Free Muon (docs/theory.md §2.4): the river valley of claims AMUSE-1/2 and
 the LoRA factorisation's √d_i growth under averaging."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def amuse_river(ctx: FigureContext):
 def amuse_lora(ctx: FigureContext):
     """√d_i against the step for Muon, AMUSE (fast z, average x, gradient point y) and
     Schedule-Free AdamW (x); 10 × 12, r = 3, s = (0.5, 2, 8), γ = 1e-3, η = 1.6√8/1200. Dashed:
-    the equal-rate line √d_i = η k (SpecGD's prediction, DESIGN §2.2)."""
+    the equal-rate line √d_i = η k (SpecGD's prediction, docs/theory.md §2.2)."""
     import matplotlib.pyplot as plt
 
     from sims.sf_lora import SFLoRAConfig, simulate_sf_lora

@@ -59,7 +59,7 @@ def _runs(ctx):
 def _normalised(run):
     """σ_i/σ_1 of s·B A (T×r, averaged over modules) and the equal-rate prediction from burn-in.
 
-    Prediction (DESIGN §2.2, SGF-1): every mode's √σ_i grows linearly with one common slope c̄
+    Prediction (docs/theory.md §2.2, SGF-1): every mode's √σ_i grows linearly with one common slope c̄
     (the mean of the fitted slopes), from its measured value at the burn-in step t0:
     √σ_i(t) = √σ_i(t0) + c̄ (t − t0).
     """

@@ -1,4 +1,4 @@
-"""Figures of DASH (DESIGN §2.4): the DMF plasticity map of claim DASH-1, DASH's synthetic
+"""Figures of DASH (docs/theory.md §2.4): the DMF plasticity map of claim DASH-1, DASH's synthetic
 discrete feature-learning model, and the digits warm-start run of the bridge."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Figures for [DMC] (DESIGN §2.1)."""
+"""Figures for [DMC] (docs/theory.md §2.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Figures for [SGF] (DESIGN §2.2): equal-rate growth under SpecGF / SpecGD / Muon vs the
+"""Figures for [SGF] (docs/theory.md §2.2): equal-rate growth under SpecGF / SpecGD / Muon vs the
 gradient-flow staircase, arrival times, the effect of β and γ, the ℓ2 limit, and the init.
 
 Every simulation goes through the result store (``ctx.run``; ε and arrivals of ``sgf_beta``

@@ -1,4 +1,4 @@
-"""Phase diagrams from sweeps [DMC] (DESIGN §2.1, claims DMC-3/DMC-4): stable rank of the limit."""
+"""Phase diagrams from sweeps [DMC] (docs/theory.md §2.1, claims DMC-3/DMC-4): stable rank of the limit."""
 
 from __future__ import annotations
 

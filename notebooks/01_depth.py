@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Depth promotes low rank: diagonal completion of the all-ones matrix
 #
-# Mirrors `gflab demo depth` ([DMC], DESIGN §2.1). Factors W_1..W_L all start at
+# Mirrors `gflab demo depth` ([DMC], docs/theory.md §2.1). Factors W_1..W_L all start at
 # `mimic(α, m)` = (α^{1/L}/√n)[(1 − 1/m) I + J/m]; only the diagonal Ω is observed and the
 # target is W* = w*·J (w* = 1). The product stays in span{I, J} with eigenvalues λ1 (on the
 # ones vector) and λ2, which obey the exact 2-D ODE

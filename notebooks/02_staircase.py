@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Gradient flow's staircase vs spectral gradient flow's equal rate
 #
-# Mirrors `gflab demo staircase` ([SGF], DESIGN §2.2). ℒ(A, B) = ½‖AB − Y‖_F² with LoRA's init
+# Mirrors `gflab demo staircase` ([SGF], docs/theory.md §2.2). ℒ(A, B) = ½‖AB − Y‖_F² with LoRA's init
 # A(0) = 0, B(0) = γ·Gaussian; Y has singular values s_i and d_i = u_iᵀ AB v_i measures mode i.
 #
 # * Gradient flow (Ȧ = −∇_A ℒ, Ḃ = −∇_B ℒ): each mode is roughly logistic, ṗ = 2p(s − p), so the

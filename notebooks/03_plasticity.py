@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Loss of plasticity: resumed vs from scratch
 #
-# Mirrors `gflab demo plasticity` ([DMC], DESIGN §2.1, claim DMC-5). Phase 1 trains on the
+# Mirrors `gflab demo plasticity` ([DMC], docs/theory.md §2.1, claim DMC-5). Phase 1 trains on the
 # diagonal Ω1 of the 4×4 all-ones matrix to convergence; phase 2 also reveals the superdiagonal
 # (Ω2, connected) and either resumes from phase 1 or restarts from the same small init.
 #

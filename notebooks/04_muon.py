@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Muon (Newton–Schulz) vs exact SpecGD, and the zero-factor LoRA init
 #
-# Mirrors `gflab demo muon` ([SGF], DESIGN §2.2, SGF-6/7). Exact SpecGD steps
+# Mirrors `gflab demo muon` ([SGF], docs/theory.md §2.2, SGF-6/7). Exact SpecGD steps
 # A ← A − η·polar(∇_A ℒ) (same for B): the discrete SpecGF at β = 0, with arrival step
 # k_i ≈ √(f s_i)/η. Muon replaces the polar factor by five quintic Newton–Schulz steps (after
 # Frobenius normalisation) and adds Nesterov momentum; its output singular values lie in

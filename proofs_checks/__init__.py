@@ -1,4 +1,4 @@
-"""gflab.proofs_checks: the claims of DESIGN §2.3 as executable, hypothesis-driven checks."""
+"""gflab.proofs_checks: the claims of docs/theory.md §2.3 as executable, hypothesis-driven checks."""
 
 from proofs_checks.registry import Claim, Evidence, claims, register_claim
 from proofs_checks.runner import ClaimReport, run_claim, run_claims

@@ -1,4 +1,4 @@
-"""Claims AMUSE-1 and AMUSE-2 (DESIGN §2.4) in the river-valley model of :mod:`sims.river`.
+"""Claims AMUSE-1 and AMUSE-2 (docs/theory.md §2.4) in the river-valley model of :mod:`sims.river`.
 
 The abstract's two statements, made executable (the optimisers: :mod:`theory.schedule_free`; AMUSE
 is RECONSTRUCTED there: Schedule-Free Muon with β_k = β_end·k/(k + τ), our assumption):

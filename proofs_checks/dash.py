@@ -1,4 +1,4 @@
-"""Claim DASH-1 (DESIGN §2.4): does DASH at the switch restore from-scratch training in DMF?
+"""Claim DASH-1 (docs/theory.md §2.4): does DASH at the switch restore from-scratch training in DMF?
 
 The [DMC] plasticity protocol (:mod:`sims.plasticity`): phase 1 on the diagonal Ω1, phase 2 on the
 connected superdiagonal Ω2, resumed or from scratch (the same mimic(α, m) init), n = 6, target all

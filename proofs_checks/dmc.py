@@ -1,10 +1,10 @@
-"""Claims DMC-1..DMC-5 of DESIGN §2.3 (deep matrix completion, [DMC] Shin & Yun).
+"""Claims DMC-1..DMC-5 of docs/theory.md §2.3 (deep matrix completion, [DMC] Shin & Yun).
 
 Every check integrates gradient flow (Tsit5 + PID, rtol = 1e-9, atol = 1e-14, float64) and decides
 from the *trajectory*, never from the final matrix alone:
 
 - **Coupling** is the saved series ``coupling(t)`` = max over observed entries a, b in different
-  row/column-connected groups of |K_ab(t)|, divided by max_a K_aa(t) (DESIGN §2.1; the tangent
+  row/column-connected groups of |K_ab(t)|, divided by max_a K_aa(t) (docs/theory.md §2.1; the tangent
   kernel K at saved times on a log grid). It is scale-free, so thresholds are absolute:
   *decoupled* means max_t coupling(t) ≤ τ_dec = 1e3·rtol = 1e-6 (three decades of slack over the
   solver's relative error, which is the only way a mathematically zero cross term could appear);
@@ -19,7 +19,7 @@ from the *trajectory*, never from the final matrix alone:
   t1 = 2000 for masks whose limit is approached only algebraically (block-diagonal: the
   within-block zero-sum eigenvalue decays like 1/t at depth 2).
 
-Compile economy (DESIGN §4): sizes come from small fixed sets, every run saves 64 points with the
+Compile economy (docs/theory.md §4): sizes come from small fixed sets, every run saves 64 points with the
 coupling measure on, so one compiled solve per (n, depth, |Ω|) serves all claims; runs are memoised
 in-process (claims DMC-3 and DMC-4 share them).
 """

@@ -1,4 +1,4 @@
-"""The claim registry: each claim of DESIGN §2.3 as a statement, a strategy and a check.
+"""The claim registry: each claim of docs/theory.md §2.3 as a statement, a strategy and a check.
 
 A :class:`Claim` has an id (``DMC-1``...), the paper, a precise statement with its hypotheses,
 ``strategy()`` returning a ``hypothesis`` strategy that draws configurations meeting them, and

@@ -1,4 +1,4 @@
-"""Executable claims SGF-1..SGF-7 of [SGF] (DESIGN §2.2, §2.3).
+"""Executable claims SGF-1..SGF-7 of [SGF] (docs/theory.md §2.2, §2.3).
 
 Every claim draws LoRA problems from one fixed size (rows × cols = 10 × 12, rank r ∈ {3, 4}) so
 compiled solves are reused across examples; everything numeric (β, γ, λ, η, horizon) is traced.

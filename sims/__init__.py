@@ -1,4 +1,4 @@
-"""gflab.sims: running the dynamics of DESIGN §2 (diffrax flows, discrete iterations, the store)."""
+"""gflab.sims: running the dynamics of docs/theory.md §2 (diffrax flows, discrete iterations, the store)."""
 
 import sims._jaxsetup  # noqa: F401  (float64 and the compilation cache, before anything compiles)
 from sims.config import DMFConfig, LoRAConfig, config_from_dict

@@ -1,10 +1,10 @@
-"""Benchmarks behind ``gflab bench`` (DESIGN §4): gflab's compiled solvers against SciPy/NumPy.
+"""Benchmarks behind ``gflab bench`` (docs/theory.md §4): gflab's compiled solvers against SciPy/NumPy.
 
 Every case times gflab and its baseline back to back in one process, best of ``repeats`` (the
 machine is shared, so only ratios measured in the same run mean anything), and checks that both
 reach the same end state. Cases:
 
-- ``flow_single``: deep matrix completion gradient flow (DESIGN §2.1) to ``t1``, gflab's
+- ``flow_single``: deep matrix completion gradient flow (docs/theory.md §2.1) to ``t1``, gflab's
   compiled, warm Tsit5 + PID solve (:func:`sims.dmf.solve_dmf_from`, the path ``gflab simulate``
   takes) against ``scipy.integrate.solve_ivp`` RK45 at the same ``rtol``/``atol`` on the
   flattened NumPy field (:func:`theory.dmf.gradient_field` on NumPy arrays).
@@ -20,7 +20,7 @@ reach the same end state. Cases:
   (:class:`sims.rkc.Tsit5RKC`) at ``rtol_hybrid``, same statistics, events and save grid, as ratios
   against SciPy RK45 and against gflab's Tsit5 in the same rounds. Every single-solve case also
   reports its end-state error against a DOP853 reference at rtol 1e-11.
-- ``lora_single`` / ``lora_single_hybrid``: LoRA SpecGF (DESIGN §2.2, β > 0) to ``lora_t1``, the
+- ``lora_single`` / ``lora_single_hybrid``: LoRA SpecGF (docs/theory.md §2.2, β > 0) to ``lora_t1``, the
   engine's Tsit5 path (:func:`sims.lora.solve_lora_from`) and the hybrid against SciPy RK45 on
   the NumPy field (:func:`theory.lora.specgf_field`) at the same rtol/atol.
 - ``authors_protocol_*``: the [DMC] authors' protocol (baekrok/MC): GD with lr 0.2 on the loss
@@ -970,7 +970,7 @@ def _gd_authors_jit(factors, mask, target, lr, loss_tol, max_steps):
 
 def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
     """GD (lr 0.2, loss Σ_Ω R²/n² < 1e-5 checked before each step) against the flow of the same
-    loss stopped at the same loss, Tsit5 and the hybrid (DESIGN §2.1's authors' protocol)."""
+    loss stopped at the same loss, Tsit5 and the hybrid (docs/theory.md §2.1's authors' protocol)."""
     factors, mask, target = _authors_problem(setup)
     n, lr, loss_tol = setup.protocol_n, 0.2, 1e-5
     n2 = float(n * n)

@@ -218,7 +218,7 @@ def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DMFConfig(_Config):
-    """Deep matrix completion run (DESIGN §2.1).
+    """Deep matrix completion run (docs/theory.md §2.1).
 
     ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
     old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
@@ -364,7 +364,7 @@ class DMFConfig(_Config):
 
 @dataclass(frozen=True)
 class LoRAConfig(_Config):
-    """LoRA-style factorisation run (DESIGN §2.2).
+    """LoRA-style factorisation run (docs/theory.md §2.2).
 
     ``flow`` is ``gf`` or ``specgf``; ``method`` a method object or an old spelling parsed once
     here: ``adaptive`` (Tsit5 + PID at rtol 1e-8, atol 1e-12; β > 0 required for specgf),

@@ -1,4 +1,4 @@
-"""A warm-start intervention at the switch of the DMF plasticity protocol (DESIGN §2.1, §2.4).
+"""A warm-start intervention at the switch of the DMF plasticity protocol (docs/theory.md §2.1, §2.4).
 
 :func:`sims.plasticity.simulate_plasticity` runs phase 1 on Ω1, phase 2 on Ω2 resumed from phase
 1's factors, and phase 2 from scratch. Here a fourth run resumes phase 2 from the pretrained factors

@@ -1,4 +1,4 @@
-"""DASH's discrete feature-learning model (DESIGN §2.4; the authors' ``Discrete_Feature_Learning.ipynb``).
+"""DASH's discrete feature-learning model (docs/theory.md §2.4; the authors' ``Discrete_Feature_Learning.ipynb``).
 
 C classes, each with ``numfeat`` binary features; feature f of class c is present in a data point
 with probability p_{c,f} ~ U(0, 0.2) (sorted decreasingly). Data arrive in J experiments of N points

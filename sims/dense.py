@@ -1,4 +1,4 @@
-"""Dense output of a LoRA flow: the solver's own interpolant, evaluable at any t (DESIGN §2.2).
+"""Dense output of a LoRA flow: the solver's own interpolant, evaluable at any t (docs/theory.md §2.2).
 
 ``sims.engine`` saves statistics on a grid; a quantity that peaks between grid points (SGF-1's
 slope deviation at the start of a mode's window) is then under-measured. Here the same problem is

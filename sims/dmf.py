@@ -1,4 +1,4 @@
-"""Running deep matrix completion (DESIGN §2.1): gradient flow (diffrax) and plain GD (`lax.scan`)."""
+"""Running deep matrix completion (docs/theory.md §2.1): gradient flow (diffrax) and plain GD (`lax.scan`)."""
 
 from __future__ import annotations
 

@@ -493,7 +493,7 @@ def solve_flow_batch(
     """Solve from a batch of initial conditions (leading axis of every leaf of ``y0_batch``).
 
     ``strategy="vmap"`` runs one vectorised solve (all members step together until the slowest
-    ends); ``"loop"`` reuses one compiled single solve. DESIGN §4: on 2 CPU cores the loop often
+    ends); ``"loop"`` reuses one compiled single solve. docs/theory.md §4: on 2 CPU cores the loop often
     wins; ``gflab bench`` measures both. Per-member wall time is the batch time divided evenly.
     """
     one_of("strategy", strategy, ("vmap", "loop"))

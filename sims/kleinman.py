@@ -1,4 +1,4 @@
-"""Kleinman, Achille & Soatto's critical-period matrix completion at scale (DESIGN §2.1, plasticity).
+"""Kleinman, Achille & Soatto's critical-period matrix completion at scale (docs/theory.md §2.1, plasticity).
 
 Protocol (their ``main-num-examples.py``, reimplemented): a rank-5 truth W* = U Vᵀ/√r rescaled to
 ‖W*‖_F = n (entries of RMS 1); a random permutation of the n² entries; Ω2 = its first N2 entries

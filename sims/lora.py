@@ -1,4 +1,4 @@
-"""Running LoRA-style factorisation (DESIGN §2.2): GF / SpecGF flows and GD, SpecGD, Muon steps."""
+"""Running LoRA-style factorisation (docs/theory.md §2.2): GF / SpecGF flows and GD, SpecGD, Muon steps."""
 
 from __future__ import annotations
 

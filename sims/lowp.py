@@ -1,4 +1,4 @@
-"""torch.optim.Muon's bfloat16 Newton–Schulz, reproduced bit for bit in JAX (DESIGN §2.2).
+"""torch.optim.Muon's bfloat16 Newton–Schulz, reproduced bit for bit in JAX (docs/theory.md §2.2).
 
 torch 2.13's ``_zeropower_via_newtonschulz`` casts the update to bfloat16 (from float64 through
 float32, as ``Tensor.bfloat16()`` does), transposes tall inputs, divides by its Frobenius norm

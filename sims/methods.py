@@ -1,4 +1,4 @@
-"""Methods as objects: one small immutable class per integrator or optimiser (DESIGN §3).
+"""Methods as objects: one small immutable class per integrator or optimiser (docs/theory.md §3).
 
 As diffrax does for solvers and optax for optimisers, a method owns its hyper-parameters and
 their validation, and the engine takes the object: no flags, no if-chains on names.

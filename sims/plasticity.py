@@ -1,4 +1,4 @@
-"""Loss of plasticity in deep matrix completion (DESIGN §2.1, plasticity protocol; claim DMC-5).
+"""Loss of plasticity in deep matrix completion (docs/theory.md §2.1, plasticity protocol; claim DMC-5).
 
 Phase 1 trains on the pretrain mask Ω1 (until converged, or up to a switch time T_c); phase 2
 trains on Ω2 starting from phase 1's final factors ("resumed"), and, for comparison, from the same
@@ -34,7 +34,7 @@ class PlasticityConfig(_Config):
     ``switch`` is the end of phase 1: ``None`` runs phase 1 until converged (adaptive) — for GD
     (``method="gd:ETA"``) it is a step count and is required. ``mask`` is Ω2 and ``pretrain_mask``
     Ω1; named masks are drawn from ``seed`` (Ω1 ⊂ Ω2 is *not* enforced: the protocol allows any
-    pair, DESIGN uses nested ones).
+    pair, docs/theory.md §2.1 uses nested ones).
     """
 
     depth: int

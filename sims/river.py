@@ -1,4 +1,4 @@
-"""A river-valley model for Muon, Schedule-Free Muon and AMUSE (DESIGN §2.4).
+"""A river-valley model for Muon, Schedule-Free Muon and AMUSE (docs/theory.md §2.4).
 
 The loss is a quadratic in a matrix W ∈ ℝ^{rows × cols} whose curvature acts on columns:
 

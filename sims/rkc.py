@@ -1,7 +1,7 @@
 """Stabilised explicit solvers for gradient flows: RKC2 and the automatic Tsit5 → RKC2 hybrid.
 
 The Jacobian of a gradient flow ẏ = −∇ℓ(y) is minus the Hessian: symmetric, with a real,
-non-positive spectrum. Late in a flow (near a minimum, DESIGN §4) the largest eigenvalue ρ
+non-positive spectrum. Late in a flow (near a minimum, docs/theory.md §4) the largest eigenvalue ρ
 limits an explicit solver's step to its real-axis stability bound (h·ρ ≲ 3.5 for Tsit5) long
 before accuracy does. Runge–Kutta–Chebyshev methods are explicit methods whose real stability
 interval grows *quadratically* with the number of stages s (≈ 0.65 s² for damped second-order

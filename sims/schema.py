@@ -1,4 +1,4 @@
-"""One table maps configs ↔ ``gflab simulate`` arguments, both ways (DESIGN §3).
+"""One table maps configs ↔ ``gflab simulate`` arguments, both ways (docs/theory.md §3).
 
 For each model the table lists its parameters, generated from the config's dataclass fields and
 its methods' fields (``dataclasses.fields``), with a help text, a kind and the default. The CLI

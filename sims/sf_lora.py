@@ -1,7 +1,7 @@
-"""Schedule-Free Muon, AMUSE and Schedule-Free AdamW in the LoRA factorisation (DESIGN §2.2, §2.4).
+"""Schedule-Free Muon, AMUSE and Schedule-Free AdamW in the LoRA factorisation (docs/theory.md §2.2, §2.4).
 
 The [SGF] problem (ℒ = ½‖AB − Y‖², LoRA init A(0) = 0, B(0) = γ·Gaussian, Y with singular values
-s_i) run by Muon (:class:`theory.schedule_free.Muon`, DESIGN §2.2's Muon), Schedule-Free Muon,
+s_i) run by Muon (:class:`theory.schedule_free.Muon`, docs/theory.md §2.2's Muon), Schedule-Free Muon,
 AMUSE (RECONSTRUCTED schedule, see :mod:`theory.schedule_free`) and Schedule-Free AdamW. For the
 Schedule-Free methods every sequence is measured: the fast z, the average x (the output) and the
 gradient point y. Per sequence and mode i:

@@ -173,7 +173,7 @@ def test_bridge_schedule_free_muon_matches_theory(kind):
 
 
 def test_rate_summary_on_exact_equal_rate():
-    """√d_i = η k for every mode (SpecGD's equal rate, DESIGN §2.2): slopes 1 in units of η,
+    """√d_i = η k for every mode (SpecGD's equal rate, docs/theory.md §2.2): slopes 1 in units of η,
     spread 0 (to the least-squares fit's rounding), half-arrivals √(s_i/2)/η (linear
     interpolation between integer steps of a convex d_i: within one step)."""
     from sims.sf_lora import rate_summary

@@ -1,4 +1,4 @@
-"""DMC-1..DMC-5 run with the ci profile (DESIGN §2.3) and the runner's counterexample path."""
+"""DMC-1..DMC-5 run with the ci profile (docs/theory.md §2.3) and the runner's counterexample path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Plasticity (DESIGN §2.1, claim DMC-5): the `dmf-plasticity` command, Kleinman's protocol at a
+"""Plasticity (docs/theory.md §2.1, claim DMC-5): the `dmf-plasticity` command, Kleinman's protocol at a
 tiny scale against an independent NumPy GD loop, and a DMC `beyond` map's row contract."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Every claim check can fail: on the first example its strategy draws, the true claim holds and a
 deliberately false variant of it (a shifted rate, a wrong closed form, a swapped regime, the
-other convention's band...) is violated by the same check (DESIGN §2.3).
+other convention's band...) is violated by the same check (docs/theory.md §2.3).
 
 The false variants live next to the claims (``proofs_checks.{dmc,sgf}.FALSE_VARIANTS``). One case
 per claim; no shrinking (a shrink would pay for new solves and proves nothing more here).

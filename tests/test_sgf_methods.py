@@ -1,4 +1,4 @@
-"""Discrete SGF methods of ``sims.lora`` against independent NumPy implementations (DESIGN §2.2).
+"""Discrete SGF methods of ``sims.lora`` against independent NumPy implementations (docs/theory.md §2.2).
 
 Oracles are written from the definitions, not from ``theory.lora``: the polar factor and its
 smoothed version from an SVD, the quintic Newton–Schulz iteration, and Muon exactly as

@@ -79,7 +79,7 @@ def test_mimic_eigenvalues_and_reduced_field(n, depth, m):
 @pytest.mark.parametrize("alpha", [1e-1, 1e-3, 1e-6])
 @pytest.mark.parametrize(("n", "m"), [(4, 3.0), (10, 1.5), (3, 50.0)])
 def test_mimic_limit_satisfies_its_defining_equations(depth, alpha, n, m):
-    """Interpolation λ1 + (n−1)λ2 = n w* and conservation (DESIGN §2.1), checked on the root."""
+    """Interpolation λ1 + (n−1)λ2 = n w* and conservation (docs/theory.md §2.1), checked on the root."""
     w_star = 0.7
     lim = CF.mimic_limit(n, depth, alpha, m, w_star)
     np.testing.assert_allclose(lim.lambda1 + (n - 1) * lim.lambda2, n * w_star, rtol=1e-12)

@@ -1,4 +1,4 @@
-"""gflab.theory: the mathematics of DESIGN §2 as pure functions of arrays (no I/O, no solvers).
+"""gflab.theory: the mathematics of docs/theory.md §2 as pure functions of arrays (no I/O, no solvers).
 
 Modules: :mod:`theory.dmf` (deep matrix factorisation/completion), :mod:`theory.lora`
 (LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`theory.measures`

@@ -1,4 +1,4 @@
-"""Closed forms that serve as exact oracles (DESIGN §2.1, §2.2).
+"""Closed forms that serve as exact oracles (docs/theory.md §2.1, §2.2).
 
 Deep matrix completion with ``mimic(α, m)`` init, diagonal Ω and target w*·J: every factor stays in
 span{I, J}; the product has eigenvalue λ1 on the ones vector and λ2 (multiplicity n−1) elsewhere,

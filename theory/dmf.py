@@ -1,4 +1,4 @@
-"""Deep matrix factorisation and completion [DMC] (DESIGN §2.1).
+"""Deep matrix factorisation and completion [DMC] (docs/theory.md §2.1).
 
 Factors are ordered ``[W_1, …, W_L]`` (W_1 acts first) with product W = W_L ⋯ W_1. Shapes may be
 rectangular (W_l is d_l × d_{l−1}); square n×n is the papers' case. Observations are a 0/1 mask
@@ -161,7 +161,7 @@ def _scale(alpha: float, depth: int) -> float:
 
 
 def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[np.ndarray]:
-    """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (DESIGN §2.1)."""
+    """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (docs/theory.md §2.1)."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
     alpha = positive_real("alpha", alpha)
@@ -292,7 +292,7 @@ TARGET_NAMES = ("ones", "const:W", "lowrank:R")
 
 
 def ones_target(n: int, value: float = 1.0) -> np.ndarray:
-    """w* J: every entry equals ``value`` (DESIGN's diagonal-completion target)."""
+    """w* J: every entry equals ``value`` (the diagonal-completion target of docs/theory.md §2.1)."""
     return float(value) * np.ones((positive_int("n", n),) * 2)
 
 
@@ -346,7 +346,7 @@ def observed_indices(mask: Any) -> tuple[np.ndarray, np.ndarray]:
 def observation_groups(mask: Any) -> np.ndarray:
     """Label each observed entry by its connected component, entries linked by a shared row or column.
 
-    At depth 2 only entries sharing a row or a column interact (DESIGN §2.1), so these are the
+    At depth 2 only entries sharing a row or a column interact (docs/theory.md §2.1), so these are the
     groups whose cross-kernel depth 2 keeps at zero. Labels follow :func:`observed_indices` order.
     """
     rows, cols = observed_indices(mask)
@@ -375,7 +375,7 @@ def observation_groups(mask: Any) -> np.ndarray:
 
 
 def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
-    """K_{(ij),(pq)} = Σ_l (P_l P_lᵀ)_{ip} (Q_lᵀ Q_l)_{jq} between observed entries (DESIGN §2.1).
+    """K_{(ij),(pq)} = Σ_l (P_l P_lᵀ)_{ip} (Q_lᵀ Q_l)_{jq} between observed entries (docs/theory.md §2.1).
 
     ``rows``/``cols`` list Ω (see :func:`observed_indices`); returns a |Ω|×|Ω| symmetric matrix.
     """
@@ -395,7 +395,7 @@ def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
 def cross_coupling(K: Any, groups: Any):
     """max |K_ab| over entries a, b in different groups, divided by max_a K_aa.
 
-    0 when the dynamics is decoupled along ``groups`` (DESIGN §2.1); a scale-free number otherwise.
+    0 when the dynamics is decoupled along ``groups`` (docs/theory.md §2.1); a scale-free number otherwise.
     With a single group there is no cross term and the result is 0.
     """
     xp = namespace(K)

@@ -1,4 +1,4 @@
-"""Warm-start interventions applied to a network's weights (DESIGN §2.4, DASH).
+"""Warm-start interventions applied to a network's weights (docs/theory.md §2.4, DASH).
 
 The operators of Shin, Oh, Cho, Yun, "Warm-Starting Neural Network Training in Stationary Settings
 without Loss of Plasticity" (NeurIPS 2024, arXiv 2410.23495), as pure functions of weight arrays,

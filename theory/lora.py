@@ -1,4 +1,4 @@
-"""LoRA-style factorisation and spectral gradient flow [SGF] (DESIGN §2.2).
+"""LoRA-style factorisation and spectral gradient flow [SGF] (docs/theory.md §2.2).
 
 ℒ(A, B) = ½‖AB − Y‖_F² + (λ/2)(‖A‖_F² + ‖B‖_F²), A ∈ ℝ^{m×r}, B ∈ ℝ^{r×n}.
 Array functions work on NumPy, JAX and torch arrays; constructors return NumPy float64 arrays.
@@ -83,7 +83,7 @@ def polar_rank_rtol(shape) -> float:
 
 def polar(G: Any):
     """Exact polar factor T(G) of G = U Σ Vᵀ: the partial isometry Σ_{σ_i > τ} u_i v_iᵀ on G's
-    numerical range, τ = :func:`polar_rank_rtol` · σ_max (DESIGN §2.2).
+    numerical range, τ = :func:`polar_rank_rtol` · σ_max (docs/theory.md §2.2).
 
     For full-rank G this is U Vᵀ; T(0) = 0 (LAPACK alone would return an arbitrary U Vᵀ of norm
     √k for the zero matrix, so SpecGD's first step from LoRA init, where ∇_B = 0 exactly, would
@@ -104,7 +104,7 @@ def polar(G: Any):
 
 
 def smoothed_polar(G: Any, beta: float):
-    """T_β(G) = G (GᵀG + βI)^{−1/2} = U diag(σ/√(σ² + β)) Vᵀ, β > 0 (DESIGN §2.2).
+    """T_β(G) = G (GᵀG + βI)^{−1/2} = U diag(σ/√(σ² + β)) Vᵀ, β > 0 (docs/theory.md §2.2).
 
     Computed from the eigendecomposition of the smaller Gram matrix (r×r for LoRA gradients),
     which is much cheaper than an SVD of G and exact up to rounding.
@@ -133,7 +133,7 @@ def newton_schulz(
     Not the polar factor: each singular value is mapped by φ⁵(σ/‖G‖_F), φ(x) = a x + b x³ + c x⁵,
     which lands in [0.68, 1.21] only for σ ≥ 1.6e-3 ‖G‖_F (guaranteed when κ√k ≤ 600, κ the
     condition number, k the number of singular values); smaller ones come out smaller
-    (DESIGN §2.2's "roughly [0.7, 1.2]"; tests/test_theory.py::test_newton_schulz_band).
+    (docs/theory.md §2.2's "roughly [0.7, 1.2]"; tests/test_theory.py::test_newton_schulz_band).
     Works on the wide orientation (transposes tall inputs), as Keller Jordan's and torch's Muon do.
     """
     xp = namespace(G)

@@ -1,4 +1,4 @@
-"""Measurements of a matrix or a factorisation (DESIGN §2.1, §2.2).
+"""Measurements of a matrix or a factorisation (docs/theory.md §2.1, §2.2).
 
 Every function here works unchanged on NumPy, JAX and torch arrays (through the array API), so the
 simulations and the PyTorch bridge measure with the same code. Batched inputs (``..., m, n``) are
@@ -61,7 +61,7 @@ def effective_rank(W: Any, *, sigma: Any | None = None, power: int = 1):
 
 
 def proxies(product: Any, U: Any, V: Any):
-    """d_i = u_iᵀ (A B) v_i for the target's singular pairs (DESIGN §2.2), in the targets' order.
+    """d_i = u_iᵀ (A B) v_i for the target's singular pairs (docs/theory.md §2.2), in the targets' order.
 
     ``U`` is m×k and ``V`` is n×k with the target's left/right singular vectors as columns.
     """
@@ -70,7 +70,7 @@ def proxies(product: Any, U: Any, V: Any):
 
 
 def balancedness(factors: Sequence[Any]):
-    """D_l = W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ for l = 1..L−1 (conserved by gradient flow, DESIGN §2.1).
+    """D_l = W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ for l = 1..L−1 (conserved by gradient flow, docs/theory.md §2.1).
 
     ``factors`` is ordered W_1, …, W_L (W_1 acts first). For LoRA's (A, B) with product A B, pass
     ``[B, A]``: D = AᵀA − B Bᵀ.

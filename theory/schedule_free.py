@@ -1,4 +1,4 @@
-"""Schedule-Free averaging with SGD, AdamW and Muon base steps, and AMUSE (DESIGN §2.4).
+"""Schedule-Free averaging with SGD, AdamW and Muon base steps, and AMUSE (docs/theory.md §2.4).
 
 **Schedule-Free** (Defazio, Yang, Mehta, Mishchenko, Khaled, Cutkosky, "The Road Less Scheduled",
 NeurIPS 2024; reference: the ``schedulefree`` package, ``*_reference.py``), per parameter, step
@@ -213,7 +213,7 @@ class MuonState(NamedTuple):
 
 @dataclass(frozen=True)
 class Muon:
-    """Muon as in DESIGN §2.2 (torch.optim.Muon's EMA form): buf ← μ buf + (1 − μ) g, update =
+    """Muon as in docs/theory.md §2.2 (torch.optim.Muon's EMA form): buf ← μ buf + (1 − μ) g, update =
     g + μ (buf − g) with Nesterov (else buf), W ← W − lr · NS₅(update) (matrices; raw update for
     other shapes). No shape scaling."""
 

@@ -1,4 +1,4 @@
-"""Demo ``depth``: diagonal completion of the all-ones matrix at depth 2 vs depth L (DESIGN §2.1).
+"""Demo ``depth``: diagonal completion of the all-ones matrix at depth 2 vs depth L (docs/theory.md §2.1).
 
 From ``mimic(α, m)`` init with only the diagonal observed, the product stays in span{I, J}, so the
 whole flow is the exact 2-D ODE of its eigenvalues (λ1, λ2)
@@ -56,7 +56,7 @@ class DepthRun:
 def reduced_trajectory(
     n: int, depth: int, alpha: float, m: float, w_star: float = 1.0, times: np.ndarray | None = None
 ) -> DepthRun:
-    """Integrate d(λ1, λ2)/dt of DESIGN §2.1 to convergence; sample it on ``times`` (default: the
+    """Integrate d(λ1, λ2)/dt of docs/theory.md §2.1 to convergence; sample it on ``times`` (default: the
     solver's own steps). Works in y = ln λ: ẏ_k = −L e λ_k^{1−2/L}, so tiny λ(0) ~ α is harmless.
     """
     l1_0, l2_0 = CF.mimic_eigenvalues(n, depth, alpha, m)

@@ -1,5 +1,5 @@
 """Demo ``muon``: Newton–Schulz Muon vs exact SpecGD, and what the zero-factor LoRA init does
-(DESIGN §2.2, SGF-6, SGF-7).
+(docs/theory.md §2.2, SGF-6, SGF-7).
 
 Both run :func:`sims.simulate_lora` on an 8×8 target with singular values (1, 2, 4, 8): exact
 SpecGD (polar factor, step η) and Muon (momentum with Nesterov, five quintic Newton–Schulz steps).

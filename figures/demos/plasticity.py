@@ -1,4 +1,4 @@
-"""Demo ``plasticity``: resumed vs from-scratch training on more observations (DESIGN §2.1, DMC-5).
+"""Demo ``plasticity``: resumed vs from-scratch training on more observations (docs/theory.md §2.1, DMC-5).
 
 Phase 1 trains a depth-L factorisation of the 4×4 all-ones matrix on the diagonal Ω1 (decoupled
 at depth 2) to convergence from ``mimic(α, m)``; phase 2 adds the superdiagonal (Ω2, connected)

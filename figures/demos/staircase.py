@@ -1,4 +1,4 @@
-"""Demo ``staircase``: gradient flow's staircase vs SpecGF's equal rate (DESIGN §2.2).
+"""Demo ``staircase``: gradient flow's staircase vs SpecGF's equal rate (docs/theory.md §2.2).
 
 Both flows start from LoRA's init (A = 0, B = γ·Gaussian) on an 8×8 target with four singular
 values s_i (geometric between the two target sliders), integrated by :func:`sims.simulate_lora`

@@ -1,4 +1,4 @@
-"""``gflab bench``: gflab's compiled solvers against SciPy/NumPy baselines, (DESIGN §4)."""
+"""``gflab bench``: gflab's compiled solvers against SciPy/NumPy baselines, (docs/theory.md §4)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def register(sub) -> None:
         help="time gflab against SciPy/NumPy baselines",
         description="Time gflab's compiled gradient-flow and GD solves (Tsit5 and the automatic "
         "Tsit5 -> RKC2 solver) against SciPy solve_ivp and NumPy loops on deep matrix "
-        "completion (DESIGN §2.1) and LoRA SpecGF (§2.2), check that they reach the same "
+        "completion (docs/theory.md §2.1) and LoRA SpecGF (§2.2), check that they reach the same "
         "end state (and its error against DOP853), and report compile cost, recompiles "
         "and persistent-cache hits.",
         epilog=EXAMPLES,

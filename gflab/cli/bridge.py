@@ -138,7 +138,7 @@ def register(sub) -> None:
 
     d = kinds.add_parser(
         "dmf",
-        help="deep linear matrix completion in torch (DESIGN §2.1)",
+        help="deep linear matrix completion in torch (docs/theory.md §2.1)",
         epilog=DMF_EXAMPLES,
         formatter_class=_RAW,
     )

@@ -1,4 +1,4 @@
-"""``gflab check``: run the claims of DESIGN §2.3 and print a table (or JSON)."""
+"""``gflab check``: run the claims of docs/theory.md §2.3 and print a table (or JSON)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "check",
         help="check the papers' claims with hypothesis",
-        description="Check claims (DESIGN §2.3) on hypothesis-drawn configurations; report margins.",
+        description="Check claims (docs/theory.md §2.3) on hypothesis-drawn configurations; report margins.",
         epilog="examples:\n  gflab check --profile ci\n  gflab check --claim DMC-3 --profile dev --json\n"
         "  gflab check --beyond DMC-2",
     )

@@ -29,7 +29,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="lecture demos: live sliders, or a GIF/MP4 with --save",
-        description="Lecture demos of DESIGN §2: an interactive matplotlib window with sliders and "
+        description="Lecture demos of docs/theory.md §2: an interactive matplotlib window with sliders and "
         "play/pause, or a headless render with --save FILE.gif|FILE.mp4.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -30,8 +30,8 @@ _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
 
 _TYPES = {"int": int, "float": finite_float, "floats": float_list, "str": str}
 _HELP = {
-    "dmf": ("deep matrix completion (DESIGN §2.1)", DMF_EXAMPLES),
-    "lora": ("LoRA-style factorisation (DESIGN §2.2)", LORA_EXAMPLES),
+    "dmf": ("deep matrix completion (docs/theory.md §2.1)", DMF_EXAMPLES),
+    "lora": ("LoRA-style factorisation (docs/theory.md §2.2)", LORA_EXAMPLES),
 }
 
 
@@ -70,12 +70,12 @@ def register(sub) -> None:
     p = sub.add_parser(
         "simulate",
         help="run one simulation (dmf or lora)",
-        description="Run one simulation of a model of DESIGN §2.",
+        description="Run one simulation of a model of docs/theory.md §2.",
     )
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True, parser_class=type(p))
     for model in ("dmf", "lora", "dmf-plasticity"):
         if model == "dmf-plasticity":
-            helptext = "pretrain on one mask, resume vs scratch on another (DESIGN §2.1)"
+            helptext = "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)"
             epilog = PLASTICITY_EXAMPLES
         else:
             helptext, epilog = _HELP[model]

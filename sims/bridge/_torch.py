@@ -10,7 +10,7 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def import_torch() -> Any:
-    """``torch`` with one thread for small matrices (DESIGN §4); a clear error without the extra."""
+    """``torch`` with one thread for small matrices (docs/theory.md §4); a clear error without the extra."""
     try:
         import torch
     except ImportError:  # pragma: no cover - depends on the environment
@@ -20,7 +20,7 @@ def import_torch() -> Any:
             "no torch",
         ) from None
     if torch.get_num_threads() != 1:
-        # small matrices: more threads only add contention on shared cores (DESIGN §4)
+        # small matrices: more threads only add contention on shared cores (docs/theory.md §4)
         torch.set_num_threads(1)
     return torch
 

@@ -1,4 +1,4 @@
-"""``gflab bridge dmf``: deep linear matrix completion trained by torch (DESIGN §2.1), probed.
+"""``gflab bridge dmf``: deep linear matrix completion trained by torch (docs/theory.md §2.1), probed.
 
 Factors W_1..W_L (n×n, float64 ``nn.Parameter``), product W = W_L ⋯ W_1, loss
 ℓ = (1/(2|Ω|)) Σ_{(i,j)∈Ω} (W_ij − W*_ij)² (``half-mean``: the authors' GD code uses a mean; under
@@ -6,7 +6,7 @@ gradient flow this only rescales time by |Ω|), minimised by ``torch.optim.SGD``
 full batch) through autograd. Target: a random rank-R matrix (:func:`theory.dmf.lowrank_target`);
 Ω ~ Bernoulli(``observed``) (:func:`theory.dmf.bernoulli_mask`) or a named mask.
 
-Plasticity switch (DESIGN §2.1 protocol): with ``pretrain_observed`` P < ``observed`` the first
+Plasticity switch (docs/theory.md §2.1 protocol): with ``pretrain_observed`` P < ``observed`` the first
 ``switch_step`` steps train on Ω1 ~ Bernoulli(P), then on Ω2 ~ Bernoulli(observed) ⊃ Ω1 (nested:
 both masks threshold the same uniform draws).
 

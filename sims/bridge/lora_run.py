@@ -224,7 +224,7 @@ def _apply_init(probe_modules: dict, cfg: BridgeLoRAConfig, gen) -> None:
 
 
 def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
-    """Train, probe every ``cfg.every`` steps, and return the JSON contract (DESIGN: bridge).
+    """Train, probe every ``cfg.every`` steps, and return the JSON contract (docs/bridge.md).
 
     Returns a dict with ``config``, ``device``, ``torch_version``, ``dtype``, ``optimizer``,
     ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,

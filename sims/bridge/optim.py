@@ -5,7 +5,7 @@
                AdamW on every other trainable parameter (the classifier head).
 ``spec-exact`` :class:`SpecExact` in Muon's place: the same momentum, Nesterov, learning-rate
                adjustment and weight decay, but the exact polar factor U Vᵀ of the update from a
-               float64 SVD (SpecGD with momentum, DESIGN §2.2) instead of Newton–Schulz.
+               float64 SVD (SpecGD with momentum, docs/theory.md §2.2) instead of Newton–Schulz.
 ``adamw``      torch.optim.AdamW on every trainable parameter.
 ``sf-adamw``   ``schedulefree.AdamWScheduleFree`` (the package, pinned) on every trainable parameter.
 ``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (Schedule-Free with Newton–Schulz of the
@@ -61,7 +61,7 @@ def pseudo_polar(G: Any, rtol: float = 1e-7):
     Computed from the eigendecomposition of the smaller Gram matrix (r×r for LoRA factors):
     for a wide G, U Vᵀ = (G Gᵀ)^{−1/2} G restricted to the kept eigenvalues; much cheaper than an
     SVD of G and exact up to rounding (σ_i² = eigenvalues, so ``rtol`` ≥ ~1e-7 keeps them above
-    float64 round-off). The exact polar factor is discontinuous where σ → 0 (DESIGN §2.2): at
+    float64 round-off). The exact polar factor is discontinuous where σ → 0 (docs/theory.md §2.2): at
     LoRA's B = 0 start the gradient of A is exactly zero and a plain SVD would turn it into an
     arbitrary orthogonal step. Dropping numerically-zero directions matches Newton–Schulz, which
     maps 0 to 0.

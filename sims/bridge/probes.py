@@ -3,11 +3,11 @@
 * :class:`LoRAProbe` — for each peft LoRA module, σ(s·B A) (s = peft's scaling, B is d_out×r,
   A is r×d_in) from the r×r core of two thin QR factorisations (never the d_out×d_in product),
   σ(A) and σ(B), and the effective and stable rank of s·B A (:mod:`theory.measures`).
-* :class:`DeepLinearProbe` — for factors W_1..W_L (DESIGN §2.1): σ(W), stable and effective rank,
+* :class:`DeepLinearProbe` — for factors W_1..W_L (docs/theory.md §2.1): σ(W), stable and effective rank,
   balancedness and its drift (:func:`theory.measures.balancedness`), and the tangent-kernel
   coupling of observed entries (:func:`theory.dmf.tangent_kernel`,
   :func:`theory.dmf.cross_coupling`).
-* :func:`growth_fits` / :func:`equal_rate_spread` — the SGF equal-rate test (DESIGN §2.2, SGF-1):
+* :func:`growth_fits` / :func:`equal_rate_spread` — the SGF equal-rate test (docs/theory.md §2.2, SGF-1):
   after a burn-in, fit √σ_i(step) by a line per mode; equal rates mean equal slopes.
 
 Everything measured goes through :mod:`theory`; these classes only gather, detach and cast.
@@ -139,7 +139,7 @@ class LoRAProbe:
 
 
 class DeepLinearProbe:
-    """Every ``every`` steps, measure the product W = W_L ⋯ W_1 of torch factors (DESIGN §2.1).
+    """Every ``every`` steps, measure the product W = W_L ⋯ W_1 of torch factors (docs/theory.md §2.1).
 
     Records σ(W), stable rank, effective rank, balancedness max_l ‖D_l‖_F, its drift from the
     factors at construction (0 under exact gradient flow; O(η) per step for GD) and the coupling:
@@ -214,7 +214,7 @@ class DeepLinearProbe:
 def growth_fits(steps: Any, singular_values: Any, burn_in: int) -> dict[str, np.ndarray]:
     """Least-squares line √σ_i(step) ≈ a_i + c_i·step per mode over logged steps ≥ ``burn_in``.
 
-    Under SGF's equal-rate growth (DESIGN §2.2: d/dt √d_i ≈ 1 for every active mode) the slopes
+    Under SGF's equal-rate growth (docs/theory.md §2.2: d/dt √d_i ≈ 1 for every active mode) the slopes
     c_i agree. Returns ``slopes`` c_i, ``intercepts`` a_i and ``r2`` (fit quality per mode); NaN
     slopes when fewer than two logged steps lie past the burn-in.
     """

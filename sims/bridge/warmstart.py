@@ -1,4 +1,4 @@
-"""``gflab bridge warmstart``: DASH's warm-start protocol on scikit-learn's digits (DESIGN §2.4).
+"""``gflab bridge warmstart``: DASH's warm-start protocol on scikit-learn's digits (docs/theory.md §2.4).
 
 A small ReLU MLP (64 → width → width → 10) on ``sklearn.datasets.load_digits`` (1,797 8 × 8
 images shipped inside scikit-learn: no download), pixels scaled to [0, 1], a fixed stratified-free
