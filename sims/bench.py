@@ -11,8 +11,9 @@ reach the same end state. Cases:
 - ``flow_batch_vmap`` / ``flow_batch_loop``: the same from ``batch`` Gaussian initial conditions,
   gflab's two batch strategies (:func:`sims.engine.solve_flow_batch`) against ``batch`` SciPy
   solves.
-- ``flow_vs_gd_jit`` / ``flow_vs_gd_numpy``: the papers' protocol, plain GD with step ``lr`` on the
-  mean loss until the observed MSE drops below ``mse_tol``, against the adaptive flow of the same
+- ``flow_vs_gd_jit`` / ``flow_vs_gd_numpy``: Kleinman's normalisation (``mean`` = ½Σ_Ω R²/|Ω|, not
+  the [DMC] authors' loss: their protocol is the ``authors_protocol`` case, Σ_Ω R²/n²), plain GD with
+  step ``lr`` on that loss until the observed MSE drops below ``mse_tol``, against the adaptive flow of the same
   loss (time rescaled by 1/|Ω|) stopped at the same MSE: vector-field evaluations and wall time.
 - ``compile``: first-call cost per distinct shape, and whether a second call with new values
   (initial factors, mask draw, tolerance) recompiles (counted JAX traces; must be 0).
