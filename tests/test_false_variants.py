@@ -39,7 +39,10 @@ def first_example(strategy):
 
 
 def test_every_claim_has_a_false_variant():
-    assert sorted(FALSE) == sorted(IDS) == sorted(claims())
+    # the two papers' claims; DASH-1 and AMUSE-1/2 are checked in tests/test_dash.py and
+    # tests/test_amuse.py (AMUSE-2's false variant there)
+    papers = [c for c in claims() if c.startswith(("DMC-", "SGF-"))]
+    assert sorted(FALSE) == sorted(IDS) == sorted(papers)
 
 
 @pytest.mark.parametrize("cid", IDS)

@@ -81,7 +81,7 @@ def polar_rank_rtol(shape) -> float:
     return max(int(shape[-2]), int(shape[-1])) * float(np.finfo(np.float64).eps)
 
 
-def polar(G: Any):
+def polar(G: Any) -> Any:
     """Exact polar factor T(G) of G = U Σ Vᵀ: the partial isometry Σ_{σ_i > τ} u_i v_iᵀ on G's
     numerical range, τ = :func:`polar_rank_rtol` · σ_max (docs/theory.md §2.2).
 
@@ -94,7 +94,7 @@ def polar(G: Any):
         G: (..., m, n) array (NumPy, JAX or torch).
 
     Returns:
-        (..., m, n) array of the same namespace and dtype.
+        T(G), an (..., m, n) array in G's namespace and dtype.
     """
     xp = namespace(G)
     U, s, Vh = xp.linalg.svd(G, full_matrices=False)
