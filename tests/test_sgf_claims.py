@@ -10,7 +10,16 @@ from proofs_checks import sgf
 from proofs_checks.registry import Claim, Evidence, claims
 from proofs_checks.runner import run_claim
 
-HOLDING = ["SGF-1", "SGF-2", "SGF-3", "SGF-4", "SGF-5", "SGF-6"]
+# SGF-1's dense-output measurement ran for minutes in the merged tree (it took ~20 s on its own
+# branch): it is in `make test-all` until that is found (see the issue notes)
+HOLDING = [
+    pytest.param("SGF-1", marks=pytest.mark.slow),
+    "SGF-2",
+    "SGF-3",
+    "SGF-4",
+    "SGF-5",
+    "SGF-6",
+]
 
 
 @pytest.mark.parametrize("cid", HOLDING)
@@ -82,6 +91,7 @@ ISSUE_11_SGF1 = dict(
 )
 
 
+@pytest.mark.slow  # the dense SGF-1 measurement: see HOLDING
 def test_sgf1_is_not_fooled_by_its_save_grid():
     """Issue 11's config (β̂ = 1e-6, γ̂ = 0.0099): on the 401-point save grid ε = 0.0068, but the
     deviation peaks at the window's start, between grid points. The dense measurement must find
