@@ -188,16 +188,16 @@ def test_million_point_dry_run_is_fast_and_warns(tmp_path):
     the estimated time and size comes first. The store holds one entry of the grid, counted."""
     p = tmp_path / "big.toml"
     p.write_text(
-        'model = "dmf"\n[base]\nn = 2\ninit = "mimic"\nm = 3.0\nn_save = 4\n'
+        'model = "dmf"\n[base]\nn = 2\ninit = "mimic"\nn_save = 4\n'
         "[grid]\ndepth = [2, 3, 4, 5]\nalpha = {logspace = [-3, 0, 250]}\n"
-        "rtol = {logspace = [-10, -8, 1000]}\n"
+        "m = {logspace = [0.1, 3, 1000]}\n"
     )
     store = tmp_path / "s"
     cfg = spec_from_dict(
         {
             "model": "dmf",
-            "base": {"n": 2, "init": "mimic", "m": 3.0, "n_save": 4, "depth": 2},
-            "grid": {"alpha": {"logspace": [-3, 0, 250]}, "rtol": {"logspace": [-10, -8, 1000]}},
+            "base": {"n": 2, "init": "mimic", "n_save": 4, "depth": 2},
+            "grid": {"alpha": {"logspace": [-3, 0, 250]}, "m": {"logspace": [0.1, 3, 1000]}},
         }
     ).first_config()
     run_sweep([cfg], ResultStore(store))
