@@ -48,7 +48,13 @@ def _config_of_command(cmd: str):
     return config_of(build_parser().parse_args(argv[1:]))
 
 
-@pytest.mark.parametrize("cid", list(CLAIMS))
+# the two papers' claims: their examples are `gflab simulate` configurations. DASH-1 and AMUSE-1/2
+# run models `gflab simulate` does not have (DMF with an intervention, the river valley): their
+# worst examples carry the example and a `gflab check --beyond` command, no store key yet.
+SIMULATED = [c for c in CLAIMS if c.startswith(("DMC-", "SGF-"))]
+
+
+@pytest.mark.parametrize("cid", SIMULATED)
 def test_worst_example_command_rebuilds_the_config(cid):
     claim = CLAIMS[cid]
     shown = worst_example(claim, _first_example(claim))
