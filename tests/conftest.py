@@ -1,4 +1,6 @@
-"""Test configuration: float64 JAX, headless matplotlib, offline hub, hypothesis profile printed."""
+"""Test configuration: float64 JAX with strict dtype and rank promotion, headless matplotlib, offline
+hub, hypothesis profile printed. Shapes of theory/'s functions are checked by jaxtyping + beartype
+(``--jaxtyping-packages`` in pyproject's addopts, installed before this file is imported)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,12 @@ import jax  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+# diffrax's test habits (test/conftest.py there): no implicit dtype promotion (an int or weak
+# float silently widened, a float32 mixed into float64) and no implicit rank promotion (an
+# (n,) array broadcast against (m, n) without saying so). The code must say what it means with
+# explicit dtypes and broadcasts; subprocesses the tests start run with JAX's defaults.
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 # The test process itself runs without the persistent compilation cache: in a full run (torch,
 # optax and many shapes in one process) reading an entry back segfaulted inside

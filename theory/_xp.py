@@ -6,6 +6,11 @@ from typing import Any
 
 import array_api_compat
 
+AnyArray = Any
+"""The array type in theory's shape annotations: ``Float[AnyArray, "m n"]`` is jaxtyping's escape
+hatch for "any object with ``shape`` and ``dtype``", so one annotation covers NumPy, JAX (tracers
+included) and torch (without importing torch) and still checks the dtype kind and the shape."""
+
 
 def namespace(*arrays: Any):
     """The array-API namespace of ``arrays`` (``jax.numpy`` for JAX, a compat layer for torch)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import array_api_compat
 import numpy as np
+from jaxtyping import Float, Int, Real
 
 from theory._validate import (
     GflabInputError,
@@ -26,7 +27,7 @@ from theory._validate import (
     positive_real,
     probability,
 )
-from theory._xp import as_index, eye_like, namespace
+from theory._xp import AnyArray, as_index, eye_like, namespace
 
 __all__ = [
     "NORMALISATIONS",
@@ -62,7 +63,7 @@ __all__ = [
 # ----------------------------------------------------------------------------- dynamics
 
 
-def product(factors: Sequence[Any]):
+def product(factors: Sequence[Float[AnyArray, "*batch _ _"]]) -> Float[AnyArray, "*batch _ _"]:
     """W = W_L ⋯ W_1."""
     W = factors[0]
     for Wl in factors[1:]:
@@ -70,7 +71,9 @@ def product(factors: Sequence[Any]):
     return W
 
 
-def partial_products(factors: Sequence[Any]):
+def partial_products(
+    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+) -> tuple[list[Float[AnyArray, "*batch _ _"]], list[Float[AnyArray, "*batch _ _"]]]:
     """(P_l, Q_l) for l = 1..L with P_l = W_{L:l+1}, Q_l = W_{l−1:1} (empty products are I).
 
     Returns two lists; ``P[l-1]`` is d_L × d_l and ``Q[l-1]`` is d_{l−1} × d_0.
@@ -90,12 +93,20 @@ def partial_products(factors: Sequence[Any]):
     return P, Q
 
 
-def residual(factors: Sequence[Any], mask: Any, target: Any):
+def residual(
+    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    mask: Real[AnyArray, "*batch m n"],
+    target: Real[AnyArray, "*batch m n"],
+) -> Float[AnyArray, "*batch m n"]:
     """R = P_Ω(W − W*)."""
     return mask * (product(factors) - target)
 
 
-def masked_loss(factors: Sequence[Any], mask: Any, target: Any):
+def masked_loss(
+    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    mask: Real[AnyArray, "*batch m n"],
+    target: Real[AnyArray, "*batch m n"],
+) -> Float[AnyArray, ""]:
     """ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)²."""
     xp = namespace(*factors)
     R = residual(factors, mask, target)
@@ -105,7 +116,7 @@ def masked_loss(factors: Sequence[Any], mask: Any, target: Any):
 NORMALISATIONS = ("sum", "mean", "full-mean")
 
 
-def normalisation_factor(name: str, mask: Any) -> float:
+def normalisation_factor(name: str, mask: Real[AnyArray, "m n"]) -> float:
     """c such that the normalised loss is c · ½ Σ_Ω R² (and its gradient c times ``gradient_field``'s).
 
     ``sum``: ½ Σ_Ω R² (c = 1); ``mean``: ½ Σ_Ω R² / |Ω| (Kleinman et al.'s, c = 1/|Ω|);
@@ -127,7 +138,11 @@ def normalisation_factor(name: str, mask: Any) -> float:
     return 1.0
 
 
-def gradient_field(factors: Sequence[Any], mask: Any, target: Any):
+def gradient_field(
+    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    mask: Real[AnyArray, "*batch m n"],
+    target: Real[AnyArray, "*batch m n"],
+) -> list[Float[AnyArray, "*batch _ _"]]:
     """Gradient-flow velocity dW_l/dt = −W_{L:l+1}ᵀ P_Ω(W − W*) W_{l−1:1}ᵀ, for every l.
 
     Computed with prefix/suffix products: O(L) matrix products, no autodiff.
@@ -160,7 +175,7 @@ def _scale(alpha: float, depth: int) -> float:
     return alpha ** (1.0 / depth)
 
 
-def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[np.ndarray]:
+def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[Float[np.ndarray, "n n"]]:
     """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (docs/theory.md §2.1)."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -175,7 +190,7 @@ def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[np.ndarray]:
 
 def gaussian_init(
     n: int, depth: int, alpha: float, seed: int, tied: bool = False
-) -> list[np.ndarray]:
+) -> list[Float[np.ndarray, "n n"]]:
     """Gaussian factors, entries N(0, (α^{1/L}/√n)²); ``tied`` repeats one draw in every layer."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -188,7 +203,7 @@ def gaussian_init(
     return [std * rng.standard_normal((n, n)) for _ in range(depth)]
 
 
-def identity_init(n: int, depth: int, alpha: float) -> list[np.ndarray]:
+def identity_init(n: int, depth: int, alpha: float) -> list[Float[np.ndarray, "n n"]]:
     """Every factor α^{1/L} I, so W(0) = α I."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -196,7 +211,7 @@ def identity_init(n: int, depth: int, alpha: float) -> list[np.ndarray]:
     return [_scale(alpha, depth) * np.eye(n) for _ in range(depth)]
 
 
-def orthogonal_init(n: int, depth: int, alpha: float, seed: int) -> list[np.ndarray]:
+def orthogonal_init(n: int, depth: int, alpha: float, seed: int) -> list[Float[np.ndarray, "n n"]]:
     """Independent Haar-orthogonal factors times α^{1/L}, so every σ_i(W(0)) = α."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -209,7 +224,9 @@ def orthogonal_init(n: int, depth: int, alpha: float, seed: int) -> list[np.ndar
     return out
 
 
-def make_init(name: str, n: int, depth: int, alpha: float, *, m: float = math.inf, seed: int = 0):
+def make_init(
+    name: str, n: int, depth: int, alpha: float, *, m: float = math.inf, seed: int = 0
+) -> list[Float[np.ndarray, "n n"]]:
     """Initial factors by name: one of :data:`INIT_NAMES`."""
     if name == "mimic":
         return mimic_init(n, depth, alpha, m)
@@ -229,11 +246,11 @@ def make_init(name: str, n: int, depth: int, alpha: float, *, m: float = math.in
 MASK_NAMES = ("diagonal", "block:K", "superdiag", "bernoulli:P")
 
 
-def diagonal_mask(n: int) -> np.ndarray:
+def diagonal_mask(n: int) -> Float[np.ndarray, "n n"]:
     return np.eye(positive_int("n", n))
 
 
-def block_diagonal_mask(n: int, blocks: int) -> np.ndarray:
+def block_diagonal_mask(n: int, blocks: int) -> Float[np.ndarray, "n n"]:
     """K fully observed diagonal blocks of size s = n/K (n must be divisible by K)."""
     n = positive_int("n", n)
     blocks = positive_int("blocks", blocks)
@@ -243,13 +260,15 @@ def block_diagonal_mask(n: int, blocks: int) -> np.ndarray:
     return np.kron(np.eye(blocks), np.ones((s, s)))
 
 
-def superdiagonal_mask(n: int) -> np.ndarray:
+def superdiagonal_mask(n: int) -> Float[np.ndarray, "n n"]:
     """Diagonal plus superdiagonal: a connected observation pattern."""
     n = positive_int("n", n)
     return np.eye(n) + np.eye(n, k=1)
 
 
-def bernoulli_mask(n: int, p: float, seed: int, cols: int | None = None) -> np.ndarray:
+def bernoulli_mask(
+    n: int, p: float, seed: int, cols: int | None = None
+) -> Float[np.ndarray, "n cols"]:
     """Each entry observed independently with probability p."""
     n = positive_int("n", n)
     p = probability("p", p)
@@ -257,7 +276,7 @@ def bernoulli_mask(n: int, p: float, seed: int, cols: int | None = None) -> np.n
     return (rng.random((n, n if cols is None else cols)) < p).astype(np.float64)
 
 
-def make_mask(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
+def make_mask(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows cols"]:
     """A mask from a name (``diagonal``, ``block:K``, ``superdiag``, ``bernoulli:P``) or an array."""
     if not isinstance(spec, str):
         arr = np.asarray(finite_array("mask", spec, ndim=2), dtype=np.float64)
@@ -291,12 +310,12 @@ def make_mask(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
 TARGET_NAMES = ("ones", "const:W", "lowrank:R")
 
 
-def ones_target(n: int, value: float = 1.0) -> np.ndarray:
+def ones_target(n: int, value: float = 1.0) -> Float[np.ndarray, "n n"]:
     """w* J: every entry equals ``value`` (the diagonal-completion target of docs/theory.md §2.1)."""
     return float(value) * np.ones((positive_int("n", n),) * 2)
 
 
-def lowrank_target(n: int, rank: int, seed: int) -> np.ndarray:
+def lowrank_target(n: int, rank: int, seed: int) -> Float[np.ndarray, "n n"]:
     """Random rank-R target U Vᵀ/√R with standard Gaussian U, V (entries of unit variance)."""
     n = positive_int("n", n)
     rank = positive_int("rank", rank)
@@ -308,7 +327,7 @@ def lowrank_target(n: int, rank: int, seed: int) -> np.ndarray:
     return U @ V.T / math.sqrt(rank)
 
 
-def make_target(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
+def make_target(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows cols"]:
     """A target from a name (``ones``, ``const:W``, ``lowrank:R``) or an n×n array."""
     if not isinstance(spec, str):
         arr = np.asarray(finite_array("target", spec, ndim=2), dtype=np.float64)
@@ -337,13 +356,15 @@ def make_target(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
 # ----------------------------------------------------------------------------- coupling
 
 
-def observed_indices(mask: Any) -> tuple[np.ndarray, np.ndarray]:
+def observed_indices(
+    mask: Real[AnyArray, "m n"],
+) -> tuple[Int[np.ndarray, " k"], Int[np.ndarray, " k"]]:
     """Row and column indices of Ω in row-major order (static NumPy arrays)."""
     rows, cols = np.nonzero(np.asarray(mask))
     return rows, cols
 
 
-def observation_groups(mask: Any) -> np.ndarray:
+def observation_groups(mask: Real[AnyArray, "m n"]) -> Int[np.ndarray, " k"]:
     """Label each observed entry by its connected component, entries linked by a shared row or column.
 
     At depth 2 only entries sharing a row or a column interact (docs/theory.md §2.1), so these are the
@@ -374,7 +395,9 @@ def observation_groups(mask: Any) -> np.ndarray:
     return labels
 
 
-def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
+def tangent_kernel(
+    factors: Sequence[Float[AnyArray, "_ _"]], rows: Int[AnyArray, " k"], cols: Int[AnyArray, " k"]
+) -> Float[AnyArray, "k k"]:
     """K_{(ij),(pq)} = Σ_l (P_l P_lᵀ)_{ip} (Q_lᵀ Q_l)_{jq} between observed entries (docs/theory.md §2.1).
 
     ``rows``/``cols`` list Ω (see :func:`observed_indices`); returns a |Ω|×|Ω| symmetric matrix.
@@ -392,7 +415,7 @@ def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
     return K
 
 
-def cross_coupling(K: Any, groups: Any):
+def cross_coupling(K: Float[AnyArray, "k k"], groups: Int[AnyArray, " k"]) -> Float[AnyArray, ""]:
     """max |K_ab| over entries a, b in different groups, divided by max_a K_aa.
 
     0 when the dynamics is decoupled along ``groups`` (docs/theory.md §2.1); a scale-free number otherwise.

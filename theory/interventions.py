@@ -29,9 +29,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from jaxtyping import Float
 
 from theory._validate import GflabInputError, finite_real, positive_real, probability
-from theory._xp import namespace
+from theory._xp import AnyArray, namespace
 
 __all__ = [
     "COSINE_EPS",
@@ -60,7 +61,11 @@ def _rows(x: Any):
     return xp.reshape(x, (x.shape[0] * x.shape[1], -1))
 
 
-def neuron_cosine(weight: Any, direction: Any, eps: float = COSINE_EPS):
+def neuron_cosine(
+    weight: Float[AnyArray, " out *fan_in"],
+    direction: Float[AnyArray, " ..."],
+    eps: float = COSINE_EPS,
+) -> Float[AnyArray, " ..."]:
     """Cosine between each neuron's incoming weights and the same rows of ``direction``.
 
     Args:
@@ -109,7 +114,9 @@ def dash_direction(batch_neg_grads: Sequence[Sequence[Any]], alpha: float) -> li
     return g
 
 
-def dash_shrink(weight: Any, direction: Any, floor: float):
+def dash_shrink(
+    weight: Float[AnyArray, " out *fan_in"], direction: Float[AnyArray, " ..."], floor: float
+) -> Float[AnyArray, " out *fan_in"]:
     """One layer of DASH: every neuron's weights times clamp(cos(w_i, g_i), λ, 1).
 
     Args:

@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from jaxtyping import Float, Real
 
 from theory._validate import GflabInputError, finite_array, positive_int, positive_real
-from theory._xp import namespace
+from theory._xp import AnyArray, namespace
 
 __all__ = [
     "loss",
@@ -41,7 +42,12 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 """Quintic Newton–Schulz coefficients (a, b, c) of Keller Jordan's Muon."""
 
 
-def loss(A: Any, B: Any, Y: Any, l2: float = 0.0):
+def loss(
+    A: Float[AnyArray, "m r"],
+    B: Float[AnyArray, "r n"],
+    Y: Float[AnyArray, "m n"],
+    l2: float | Float[AnyArray, ""] = 0.0,
+) -> Float[AnyArray, ""]:
     """ℒ_λ(A, B) = ½‖AB − Y‖_F² + (λ/2)(‖A‖_F² + ‖B‖_F²)."""
     xp = namespace(A, B, Y)
     E = A @ B - Y
@@ -59,7 +65,12 @@ def _nonzero(l2: Any) -> bool:
         return True
 
 
-def gradients(A: Any, B: Any, Y: Any, l2: float = 0.0):
+def gradients(
+    A: Float[AnyArray, "m r"],
+    B: Float[AnyArray, "r n"],
+    Y: Float[AnyArray, "m n"],
+    l2: float | Float[AnyArray, ""] = 0.0,
+) -> tuple[Float[AnyArray, "m r"], Float[AnyArray, "r n"]]:
     """(∇_A, ∇_B) = ((AB − Y)Bᵀ + λA, Aᵀ(AB − Y) + λB)."""
     xp = namespace(A, B, Y)
     E = A @ B - Y
@@ -81,7 +92,7 @@ def polar_rank_rtol(shape) -> float:
     return max(int(shape[-2]), int(shape[-1])) * float(np.finfo(np.float64).eps)
 
 
-def polar(G: Any) -> Any:
+def polar(G: Float[AnyArray, "*batch m n"]) -> Float[AnyArray, "*batch m n"]:
     """Exact polar factor T(G) of G = U Σ Vᵀ: the partial isometry Σ_{σ_i > τ} u_i v_iᵀ on G's
     numerical range, τ = :func:`polar_rank_rtol` · σ_max (docs/theory.md §2.2).
 
@@ -103,7 +114,9 @@ def polar(G: Any) -> Any:
     return U @ (keep[..., :, None] * Vh)
 
 
-def smoothed_polar(G: Any, beta: float):
+def smoothed_polar(
+    G: Float[AnyArray, "*batch m n"], beta: float | Float[AnyArray, ""]
+) -> Float[AnyArray, "*batch m n"]:
     """T_β(G) = G (GᵀG + βI)^{−1/2} = U diag(σ/√(σ² + β)) Vᵀ, β > 0 (docs/theory.md §2.2).
 
     Computed from the eigendecomposition of the smaller Gram matrix (r×r for LoRA gradients),
@@ -126,8 +139,11 @@ def smoothed_polar(G: Any, beta: float):
 
 
 def newton_schulz(
-    G: Any, steps: int = 5, coefficients: Sequence[float] = NS_COEFFICIENTS, eps: float = 1e-7
-):
+    G: Float[AnyArray, "*batch m n"],
+    steps: int = 5,
+    coefficients: Sequence[float] = NS_COEFFICIENTS,
+    eps: float = 1e-7,
+) -> Float[AnyArray, "*batch m n"]:
     """Muon's quintic Newton–Schulz iteration after Frobenius normalisation.
 
     Not the polar factor: each singular value is mapped by φ⁵(σ/‖G‖_F), φ(x) = a x + b x³ + c x⁵,
@@ -149,13 +165,24 @@ def newton_schulz(
     return xp.matrix_transpose(X) if tall else X
 
 
-def gradient_flow_field(A: Any, B: Any, Y: Any, l2: float = 0.0):
+def gradient_flow_field(
+    A: Float[AnyArray, "m r"],
+    B: Float[AnyArray, "r n"],
+    Y: Float[AnyArray, "m n"],
+    l2: float | Float[AnyArray, ""] = 0.0,
+) -> tuple[Float[AnyArray, "m r"], Float[AnyArray, "r n"]]:
     """(Ȧ, Ḃ) = (−∇_A, −∇_B)."""
     gA, gB = gradients(A, B, Y, l2)
     return -gA, -gB
 
 
-def specgf_field(A: Any, B: Any, Y: Any, beta: float, l2: float = 0.0):
+def specgf_field(
+    A: Float[AnyArray, "m r"],
+    B: Float[AnyArray, "r n"],
+    Y: Float[AnyArray, "m n"],
+    beta: float,
+    l2: float | Float[AnyArray, ""] = 0.0,
+) -> tuple[Float[AnyArray, "m r"], Float[AnyArray, "r n"]]:
     """Spectral gradient flow (Ȧ, Ḃ) = (−T_β(∇_A), −T_β(∇_B)); β = 0 uses the exact polar factor."""
     gA, gB = gradients(A, B, Y, l2)
     if beta == 0:
@@ -168,7 +195,9 @@ def specgf_field(A: Any, B: Any, Y: Any, beta: float, l2: float = 0.0):
 INIT_NAMES = ("lora", "gaussian")
 
 
-def lora_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
+def lora_init(
+    rows: int, cols: int, rank: int, gamma: float, seed: int
+) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
     """A(0) = 0, B(0) = γ·N(0, 1) entries (LoRA's zero-product start)."""
     rows, cols, rank = _sizes(rows, cols, rank)
     gamma = positive_real("gamma", gamma)
@@ -176,7 +205,9 @@ def lora_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
     return np.zeros((rows, rank)), gamma * rng.standard_normal((rank, cols))
 
 
-def gaussian_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
+def gaussian_init(
+    rows: int, cols: int, rank: int, gamma: float, seed: int
+) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
     """A(0), B(0) both with γ·N(0, 1) entries."""
     rows, cols, rank = _sizes(rows, cols, rank)
     gamma = positive_real("gamma", gamma)
@@ -184,7 +215,9 @@ def gaussian_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
     return gamma * rng.standard_normal((rows, rank)), gamma * rng.standard_normal((rank, cols))
 
 
-def make_init(name: str, rows: int, cols: int, rank: int, gamma: float, seed: int):
+def make_init(
+    name: str, rows: int, cols: int, rank: int, gamma: float, seed: int
+) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
     if name == "lora":
         return lora_init(rows, cols, rank, gamma, seed)
     if name == "gaussian":
@@ -212,7 +245,11 @@ that mode underflow and a run "converges" at step 0 having learned nothing), and
 on s_max is hi/√k."""
 
 
-def spectral_target(rows: int, cols: int, svals: Sequence[float], seed: int | None = None):
+def spectral_target(
+    rows: int, cols: int, svals: Sequence[float] | Real[AnyArray, " k"], seed: int | None = None
+) -> tuple[
+    Float[np.ndarray, "rows cols"], Float[np.ndarray, "rows k"], Float[np.ndarray, "cols k"]
+]:
     """Y = U diag(s) Vᵀ with prescribed singular values; random orthonormal U, V (``seed=None``:
     aligned, U and V the leading coordinate vectors). Returns (Y, U, V), columns in ``svals`` order.
     """
@@ -301,7 +338,9 @@ def lora_mode_arrival_time(s, b0, fraction: float = 0.5):
     return np.log(K * (x - xm_) / (x - xp_)) / (2.0 * R)
 
 
-def lora_mode_b0(B0, V, svals) -> np.ndarray:
+def lora_mode_b0(
+    B0: Real[AnyArray, "r n"], V: Real[AnyArray, "n k"], svals: Real[AnyArray, " k"]
+) -> Float[np.ndarray, " k"]:
     """Effective start |b_i| of each gradient-flow mode from LoRA init, coupling included.
 
     In the linear phase mode i grows along b_i = B0 v_i ∈ ℝ^r. Once a larger mode j has been

@@ -8,9 +8,11 @@ allowed wherever a single matrix is.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from theory._xp import namespace, svdvals
+import numpy as np
+from jaxtyping import Float, Real
+
+from theory._xp import AnyArray, namespace, svdvals
 
 __all__ = [
     "singular_values",
@@ -25,12 +27,14 @@ __all__ = [
 _TINY = 1e-300
 
 
-def singular_values(W: Any):
+def singular_values(W: Float[AnyArray, "*batch m n"]) -> Float[AnyArray, "*batch k"]:
     """σ_1 ≥ σ_2 ≥ … of ``W`` (over the last two axes)."""
     return svdvals(W)
 
 
-def stable_rank(W: Any, *, sigma: Any | None = None):
+def stable_rank(
+    W: Float[AnyArray, "*batch m n"] | None, *, sigma: Float[AnyArray, "*batch k"] | None = None
+) -> Float[AnyArray, "*batch"]:
     """Stable rank ‖W‖_F² / ‖W‖_2² = Σσ_i² / σ_1² (1 for rank one, ≤ rank(W)).
 
     A zero matrix has stable rank 0 by convention. Pass ``sigma`` to reuse singular values.
@@ -42,7 +46,12 @@ def stable_rank(W: Any, *, sigma: Any | None = None):
     return xp.where(top > 0, xp.sum(s2, axis=-1) / xp.where(top > 0, top, 1.0), 0.0 * top)
 
 
-def effective_rank(W: Any, *, sigma: Any | None = None, power: int = 1):
+def effective_rank(
+    W: Float[AnyArray, "*batch m n"] | None,
+    *,
+    sigma: Float[AnyArray, "*batch k"] | None = None,
+    power: int = 1,
+) -> Float[AnyArray, "*batch"]:
     """Effective rank exp(H(p)) of Roy and Vetterli, p_i = σ_i^power / Σ σ_j^power.
 
     ``power=1`` is Roy and Vetterli's definition (our default); ``power=2`` is the variant used by
@@ -60,7 +69,9 @@ def effective_rank(W: Any, *, sigma: Any | None = None, power: int = 1):
     return xp.where(total[..., 0] > 0, erank, 0.0 * erank)
 
 
-def proxies(product: Any, U: Any, V: Any):
+def proxies(
+    product: Float[AnyArray, "*batch m n"], U: Float[AnyArray, "m k"], V: Float[AnyArray, "n k"]
+) -> Float[AnyArray, "*batch k"]:
     """d_i = u_iᵀ (A B) v_i for the target's singular pairs (docs/theory.md §2.2), in the targets' order.
 
     ``U`` is m×k and ``V`` is n×k with the target's left/right singular vectors as columns.
@@ -69,7 +80,9 @@ def proxies(product: Any, U: Any, V: Any):
     return xp.sum(U * (product @ V), axis=-2)
 
 
-def balancedness(factors: Sequence[Any]):
+def balancedness(
+    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+) -> list[Float[AnyArray, "*batch _ _"]]:
     """D_l = W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ for l = 1..L−1 (conserved by gradient flow, docs/theory.md §2.1).
 
     ``factors`` is ordered W_1, …, W_L (W_1 acts first). For LoRA's (A, B) with product A B, pass
@@ -82,7 +95,10 @@ def balancedness(factors: Sequence[Any]):
     return out
 
 
-def balancedness_residual(factors: Sequence[Any], reference: Sequence[Any] | None = None):
+def balancedness_residual(
+    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    reference: Sequence[Float[AnyArray, "*batch _ _"]] | None = None,
+) -> Float[AnyArray, "*batch"]:
     """max_l ‖D_l − D_l^ref‖_F: drift of the balancedness invariant (0 for exact gradient flow)."""
     D = balancedness(factors)
     D0 = [0.0 * d for d in D] if reference is None else balancedness(reference)
@@ -94,14 +110,17 @@ def balancedness_residual(factors: Sequence[Any], reference: Sequence[Any] | Non
     return xp.max(xp.stack(vals), axis=0)
 
 
-def arrival_times(times: Any, values: Any, targets: Any, fraction: float = 0.5):
+def arrival_times(
+    times: Real[AnyArray, " T"] | Sequence[float],
+    values: Real[AnyArray, "T k"] | Sequence[Sequence[float]],
+    targets: Real[AnyArray, " k"] | Sequence[float],
+    fraction: float = 0.5,
+) -> Float[np.ndarray, " k"]:
     """First time each column of ``values`` (shape T×k) reaches ``fraction`` × its target.
 
     Linear interpolation between saved times; ``inf`` where a mode never arrives. NumPy only: it
     post-processes saved trajectories.
     """
-    import numpy as np
-
     t = np.asarray(times, dtype=float)
     v = np.asarray(values, dtype=float)
     goal = fraction * np.asarray(targets, dtype=float)
