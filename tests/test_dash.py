@@ -56,21 +56,26 @@ def test_dash_matches_numpy_loop(alpha, floor):
         np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
 
 
-def test_neuron_cosine_matches_torch():
+@pytest.mark.parametrize(
+    "shape", [(6, 4), (4, 3, 3, 3), (5,)], ids=["linear-6x4", "conv-4x3x3x3", "bias-5"]
+)
+def test_neuron_cosine_matches_torch(shape):
     """Against torch.cosine_similarity, the call the authors' code makes (dim = -1 of the rows;
     the (h w) kernel of a convolution; the whole bias vector)."""
+    rng = np.random.default_rng([1, *shape])
+    w, g = rng.standard_normal(shape), rng.standard_normal(shape)
+    tw, tg = torch.tensor(w), torch.tensor(g)
+    if len(shape) == 4:
+        tw, tg = tw.flatten(2), tg.flatten(2)
+    if len(shape) == 1:
+        tw, tg = tw[None], tg[None]
+    want = torch.cosine_similarity(tg, tw, dim=-1).numpy()
+    np.testing.assert_allclose(I.neuron_cosine(w, g), want, rtol=1e-13)
+
+
+def test_dash_shrink_runs_on_torch_tensors():
+    """The operator runs on torch tensors unchanged (the bridge's use)."""
     rng = np.random.default_rng(1)
-    for shape in [(6, 4), (4, 3, 3, 3)]:
-        w, g = rng.standard_normal(shape), rng.standard_normal(shape)
-        tw, tg = torch.tensor(w), torch.tensor(g)
-        if len(shape) == 4:
-            tw, tg = tw.flatten(2), tg.flatten(2)
-        want = torch.cosine_similarity(tg, tw, dim=-1).numpy()
-        np.testing.assert_allclose(I.neuron_cosine(w, g), want, rtol=1e-13)
-    b, gb = rng.standard_normal(5), rng.standard_normal(5)
-    want = torch.cosine_similarity(torch.tensor(gb)[None], torch.tensor(b)[None]).numpy()
-    np.testing.assert_allclose(I.neuron_cosine(b, gb), want, rtol=1e-13)
-    # and the operator runs on torch tensors unchanged (the bridge's use)
     tw = torch.tensor(rng.standard_normal((6, 4)))
     out = I.dash_shrink(tw, -tw, 0.3)
     assert torch.allclose(out, 0.3 * tw, rtol=0, atol=0)  # cos = −1 → the floor exactly
@@ -195,10 +200,12 @@ def test_warmstart_identity_interventions_equal_warm():
     out = run_warmstart(cfg)
     runs = {r["kind"]: r for r in out["runs"]}
     assert set(runs) == {"cold", "warm", "warm+dash", "warm+sp", "warm+reset"}
-    for kind in ("warm+dash", "warm+sp"):
-        assert runs[kind]["test_accuracy"] == runs["warm"]["test_accuracy"]
+    for kind in ("warm+dash", "warm+sp"):  # one shared run: the message names the kind
+        assert runs[kind]["test_accuracy"] == runs["warm"]["test_accuracy"], kind
         np.testing.assert_array_equal(
-            runs[kind]["layers"][0]["singular_values"], runs["warm"]["layers"][0]["singular_values"]
+            runs[kind]["layers"][0]["singular_values"],
+            runs["warm"]["layers"][0]["singular_values"],
+            err_msg=kind,
         )
     assert runs["warm+dash"]["dash_fraction_at_floor"] == 1.0  # every cos ≤ 1 = λ
     s = runs["cold"]["layers"][0]

@@ -73,13 +73,18 @@ def test_depth_reduced_ode_conserves_invariant():
     assert np.max(np.abs(c / c[0] - 1.0)) < 1e-8  # LSODA at rtol 1e-11 in log coordinates
 
 
+@pytest.mark.parametrize("f", [0.5, 0.9], ids=lambda f: f"f={f:g}")
+def test_staircase_specgf_equal_rate(rendered, f):
+    """SpecGF equal rate: d_i reaches f·s_i at t ≈ √(f s_i) (small β, γ); 2% covers the start-up."""
+    data = rendered["staircase"].data
+    s = data["s"]
+    t = M.arrival_times(data["sgf"].times, data["sgf"].series["proxies"], s, f)
+    np.testing.assert_allclose(t, CF.specgf_arrival_time(s, f), rtol=0.02)
+
+
 def test_staircase_oracles(rendered):
     data = rendered["staircase"].data
     s = data["s"]
-    # SpecGF equal rate: d_i reaches f·s_i at t ≈ √(f s_i) (small β, γ); 2% covers the start-up
-    for f in (0.5, 0.9):
-        t = M.arrival_times(data["sgf"].times, data["sgf"].series["proxies"], s, f)
-        np.testing.assert_allclose(t, CF.specgf_arrival_time(s, f), rtol=0.02)
     # gradient flow: largest target first
     t_gf = M.arrival_times(data["gf"].times, data["gf"].series["proxies"], s, 0.5)
     assert np.all(np.isfinite(t_gf)) and np.all(np.diff(t_gf) < 0)
@@ -155,14 +160,18 @@ def test_controller_choice_control():
     assert ctl.values["init"] == "gaussian"
 
 
+@pytest.mark.parametrize("bad", ["nan", "1.5", "99", "x"])
+def test_bad_depth_is_refused(bad):
+    p = {q.name: q for q in demos.get("depth").params}
+    with pytest.raises(ValueError, match="depth"):
+        p["depth"].parse(bad)
+
+
 def test_param_parsing_and_ranges():
     d = demos.get("depth")
     p = {q.name: q for q in d.params}
     assert p["depth"].parse("4") == 4
     assert p["alpha"].from_slider(p["alpha"].to_slider(1e-3)) == pytest.approx(1e-3)
-    for bad in ("nan", "1.5", "99", "x"):
-        with pytest.raises(ValueError, match="depth"):
-            p["depth"].parse(bad)
     with pytest.raises(ValueError, match="init"):
         {q.name: q for q in demos.get("muon").params}["init"].parse("orthogonal")
 

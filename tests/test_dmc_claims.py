@@ -35,12 +35,11 @@ def test_false_variant_is_refuted_with_shrunk_counterexample():
     assert rep.reproduce.startswith("gflab simulate dmf --depth 3 --n 4")
 
 
-def test_all_dmc_claims_registered_with_reproduce_and_beyond():
-    reg = claims()
-    for cid in DMC_IDS:
-        c = reg[cid]
-        assert c.reproduce is not None and c.beyond is not None and c.margin_units
-        assert set(c.examples) >= {"ci", "dev", "thorough"}
+@pytest.mark.parametrize("cid", DMC_IDS)
+def test_all_dmc_claims_registered_with_reproduce_and_beyond(cid):
+    c = claims()[cid]
+    assert c.reproduce is not None and c.beyond is not None and c.margin_units
+    assert set(c.examples) >= {"ci", "dev", "thorough"}
 
 
 def test_dmc5_authors_init_loses_plasticity_at_depth_3():

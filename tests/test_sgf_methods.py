@@ -176,22 +176,27 @@ def test_muon_from_lora_init_first_step():
     )
 
 
-def test_newton_schulz_theory_matches_numpy_and_band():
-    rng = np.random.default_rng(0)
-    for shape in [(10, 3), (3, 12), (6, 6)]:
-        G = rng.standard_normal(shape) * np.logspace(0, -1.5, shape[1])
-        X = np.asarray(T.newton_schulz(G))
-        np.testing.assert_allclose(X, np_newton_schulz(G), rtol=0, atol=1e-13)
-        # same singular vectors as the polar factor; singular values in Muon's band, not 1
-        sv = np.linalg.svd(X, compute_uv=False)
-        assert sv.min() > 0.65 and sv.max() < 1.25
-        P = np_polar(G)
-        # X = U h(Σ) Vᵀ with h(σ) ∈ [0.65, 1.25]: cos(X, UVᵀ) = Σh/(√k ‖h‖) ≥ 0.949 over that band (k = 3)
-        cos = np.sum(X * P) / (np.linalg.norm(X) * np.linalg.norm(P))
-        assert cos > 0.94
+NS_SHAPES = [(10, 3), (3, 12), (6, 6)]
 
 
-def test_bf16_newton_schulz_close_to_float64():
+@pytest.mark.parametrize("shape", NS_SHAPES, ids=[f"{m}x{n}" for m, n in NS_SHAPES])
+def test_newton_schulz_theory_matches_numpy_and_band(shape):
+    rng = np.random.default_rng([0, *shape])
+    G = rng.standard_normal(shape) * np.logspace(0, -1.5, shape[1])
+    X = np.asarray(T.newton_schulz(G))
+    np.testing.assert_allclose(X, np_newton_schulz(G), rtol=0, atol=1e-13)
+    # same singular vectors as the polar factor; singular values in Muon's band, not 1
+    sv = np.linalg.svd(X, compute_uv=False)
+    assert sv.min() > 0.65 and sv.max() < 1.25
+    P = np_polar(G)
+    # X = U h(Σ) Vᵀ with h(σ) ∈ [0.65, 1.25]: cos(X, UVᵀ) = Σh/(√k ‖h‖) ≥ 0.949 over that band (k = 3)
+    cos = np.sum(X * P) / (np.linalg.norm(X) * np.linalg.norm(P))
+    assert cos > 0.94
+
+
+@pytest.mark.parametrize("shape", [(10, 3), (3, 12)], ids=["10x3", "3x12"])
+@pytest.mark.parametrize("seed", range(3), ids=lambda s: f"seed={s}")
+def test_bf16_newton_schulz_close_to_float64(seed, shape):
     """bf16 NS (what torch.optim.Muon computes) vs float64 NS: within the bf16 rounding level.
 
     bf16 has unit roundoff u = 2⁻⁸ ≈ 3.9e-3. Each of the 5 steps rounds O(1) matrices three times;
@@ -206,20 +211,15 @@ def test_bf16_newton_schulz_close_to_float64():
     from sims.lora import _ns
 
     u = 2.0**-8
-    for seed in range(3):
-        _bf16_case(np.random.default_rng(seed), u, jnp, _ns)
-
-
-def _bf16_case(rng, u, jnp, _ns):
-    for shape in [(10, 3), (3, 12)]:
-        G = rng.standard_normal(shape) * np.logspace(0, -1, shape[1])
-        X64 = np_newton_schulz(G)
-        Xb = np.asarray(_ns(jnp.asarray(G), jnp.bfloat16, 5))
-        assert Xb.dtype == np.float64  # cast back to the parameter dtype, like torch's update
-        rel = np.linalg.norm(Xb - X64) / np.linalg.norm(X64)
-        assert 1e-6 < rel < 8 * u, rel  # > 1e-6: it really ran in low precision
-        emu = np_newton_schulz(G.astype(np.float32), rounding=bf16)
-        assert np.linalg.norm(Xb - emu) / np.linalg.norm(emu) < 12 * u
+    rng = np.random.default_rng([seed, *shape])
+    G = rng.standard_normal(shape) * np.logspace(0, -1, shape[1])
+    X64 = np_newton_schulz(G)
+    Xb = np.asarray(_ns(jnp.asarray(G), jnp.bfloat16, 5))
+    assert Xb.dtype == np.float64  # cast back to the parameter dtype, like torch's update
+    rel = np.linalg.norm(Xb - X64) / np.linalg.norm(X64)
+    assert 1e-6 < rel < 8 * u, rel  # > 1e-6: it really ran in low precision
+    emu = np_newton_schulz(G.astype(np.float32), rounding=bf16)
+    assert np.linalg.norm(Xb - emu) / np.linalg.norm(emu) < 12 * u
 
 
 def test_bf16_muon_run_tracks_float64_run():

@@ -36,19 +36,24 @@ def _eigs(W):
 # ----------------------------------------------------------------------------- DMF closed forms
 
 
-@pytest.mark.parametrize(("depth", "n"), DMF_SHAPES)
-def test_dmf_limit_matches_closed_form(depth, n):
+@pytest.mark.parametrize("alpha", [1e-1, 1e-3], ids=lambda a: f"alpha={a:g}")
+@pytest.mark.parametrize("m", [1.5, 3.0, 20.0], ids=lambda m: f"m={m:g}")
+@pytest.mark.parametrize(("depth", "n"), DMF_SHAPES, ids=[f"L{d}-n{n}" for d, n in DMF_SHAPES])
+def test_dmf_limit_matches_closed_form(depth, n, m, alpha):
     """DMC-3 oracle: the integrated flow's limit equals mimic_limit (ρ formula at depth 2)."""
-    for m in (1.5, 3.0, 20.0):
-        for alpha in (1e-1, 1e-3):
-            res = simulate_dmf(DMFConfig(depth=depth, n=n, m=m, alpha=alpha))
-            assert res.status == "converged", res.message
-            lim = CF.mimic_limit(n, depth, alpha, m)
-            # stop at relative loss 1e-16: ‖P_Ω(W − W*)‖ ≤ 2e-8, and the off-diagonal converges at
-            # the same rate; rtol 1e-9 adds ~1e-9 drift of the conserved quantity. Measured: 8e-9
-            np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-7)
-            if depth == 2:
-                assert res.final["matrix"][0, 1] == pytest.approx(CF.depth2_rho(n, m), abs=1e-7)
+    res = simulate_dmf(DMFConfig(depth=depth, n=n, m=m, alpha=alpha))
+    assert res.status == "converged", res.message
+    lim = CF.mimic_limit(n, depth, alpha, m)
+    # stop at relative loss 1e-16: ‖P_Ω(W − W*)‖ ≤ 2e-8, and the off-diagonal converges at
+    # the same rate; rtol 1e-9 adds ~1e-9 drift of the conserved quantity. Measured: 8e-9
+    np.testing.assert_allclose(res.final["matrix"], lim.matrix(), atol=1e-7)
+    if depth == 2:
+        assert res.final["matrix"][0, 1] == pytest.approx(CF.depth2_rho(n, m), abs=1e-7)
+
+
+@pytest.mark.parametrize(("depth", "n"), DMF_SHAPES, ids=[f"L{d}-n{n}" for d, n in DMF_SHAPES])
+def test_dmf_limit_other_targets(depth, n):
+    """The same oracle for w* ≠ 1 and for diagonal (m = ∞) factors."""
     # another target value w*: the limit scales with it (λ's interpolate n w*)
     res = simulate_dmf(DMFConfig(depth=depth, n=n, m=3.0, alpha=1e-3, target="const:0.5"))
     assert res.status == "converged"
@@ -363,22 +368,26 @@ def _kstats(k, y, a):
     return {"y": y}
 
 
-def test_iterate_steps_statuses_and_save_grid():
-    """lax.scan iterations: exactly ``steps`` steps even when the save grid does not divide them,
-    and the same numbers as the same recursion in NumPy (identical arithmetic: 1e-14)."""
+@pytest.mark.parametrize("steps", [23, 25], ids=lambda k: f"steps={k}")
+def test_iterate_steps_statuses_and_save_grid(steps):
+    """lax.scan iterations: exactly ``steps`` steps even when the save grid (every 5) does not
+    divide them, and the same numbers as the same recursion in NumPy (identical arithmetic: 1e-14)."""
     args = _targs(2 * S, -2.0, goal=S)
     y0 = jnp.asarray(P0)
-    for steps in (23, 25):
-        r = iterate(GD(0.01), _descent, _kstats, _monitor, y0, args, steps=steps, save_every=5)
-        assert r.status == "t1_reached" and r.steps == steps and r.final_time == steps
-        assert r.times[-1] == steps and list(r.times[:3]) == [0.0, 5.0, 10.0]
-        y = P0.copy()
-        ys = [y]
-        for _ in range(steps):
-            y = y + 0.01 * (2 * S * y - 2 * y * y)
-            ys.append(y)
-        np.testing.assert_allclose(r.final_state, y, rtol=1e-14)
-        np.testing.assert_allclose(r.saved["y"], np.array(ys)[r.times.astype(int)], rtol=1e-14)
+    r = iterate(GD(0.01), _descent, _kstats, _monitor, y0, args, steps=steps, save_every=5)
+    assert r.status == "t1_reached" and r.steps == steps and r.final_time == steps
+    assert r.times[-1] == steps and list(r.times[:3]) == [0.0, 5.0, 10.0]
+    y = P0.copy()
+    ys = [y]
+    for _ in range(steps):
+        y = y + 0.01 * (2 * S * y - 2 * y * y)
+        ys.append(y)
+    np.testing.assert_allclose(r.final_state, y, rtol=1e-14)
+    np.testing.assert_allclose(r.saved["y"], np.array(ys)[r.times.astype(int)], rtol=1e-14)
+
+
+def test_iterate_stop_statuses():
+    """Diverged, converged and already-converged runs stop where the rules say."""
     # diverged: y ← 2y passes the bound 1e3 at step 10; the state after step 9 (512) is kept
     args = _targs(1.0, 0.0)
     r = iterate(
@@ -468,19 +477,29 @@ def test_specgd_arrival_steps():
     assert np.all(np.diff(arr) > 0)
 
 
-def test_specgf_arrival_times():
+@pytest.fixture(scope="module")
+def specgf_run():
+    """One SpecGF run (β = 1e-6, the CLI default) shared by the arrival-time cases."""
+    return simulate_lora(LoRAConfig(**LORA, flow="specgf", beta=1e-6, t1=4.0))
+
+
+@pytest.mark.parametrize("f", [0.25, 0.5, 0.9], ids=lambda f: f"f={f:g}")
+def test_specgf_arrival_times(specgf_run, f):
     """SGF-2: SpecGF (β = 1e-6, the CLI default) reaches f·s_i at t ≈ √(f s_i)."""
     from theory.measures import arrival_times
 
-    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", beta=1e-6, t1=4.0))
+    res = specgf_run
     assert res.status == "converged"
-    for f in (0.25, 0.5, 0.9):
-        arr = arrival_times(res.times, res.series["proxies"], LORA["target_svals"], f)
-        pred = CF.specgf_arrival_time(LORA["target_svals"], f)
-        # deviation from the unit rate: the start √d(0) ~ γ, the β/σ² smoothing, and the save
-        # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)). Measured: 1.0e-3
-        np.testing.assert_allclose(arr, pred, atol=3e-3)
-    np.testing.assert_allclose(res.final["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
+    arr = arrival_times(res.times, res.series["proxies"], LORA["target_svals"], f)
+    pred = CF.specgf_arrival_time(LORA["target_svals"], f)
+    # deviation from the unit rate: the start √d(0) ~ γ, the β/σ² smoothing, and the save
+    # grid (spacing 0.02; interpolation of d ~ t² errs by ≤ h²/(8t)). Measured: 1.0e-3
+    np.testing.assert_allclose(arr, pred, atol=3e-3)
+
+
+def test_specgf_run_converges_to_the_target(specgf_run):
+    assert specgf_run.status == "converged"
+    np.testing.assert_allclose(specgf_run.final["singular_values"], [9.0, 4.0, 1.0], atol=1e-6)
 
 
 def test_gradient_flow_logistic_law():
