@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from jaxtyping import Float, Real
 from scipy.optimize import brentq
 
 from theory._validate import GflabInputError, positive_int, positive_real
+from theory._xp import AnyArray
 
 __all__ = [
     "mimic_eigenvalues",
@@ -54,7 +56,9 @@ def mimic_eigenvalues(n: int, depth: int, alpha: float, m: float) -> tuple[float
     return (a * e1) ** depth, (a * e2) ** depth
 
 
-def mimic_reduced_field(lam: Sequence[float], n: int, depth: int, w_star: float) -> np.ndarray:
+def mimic_reduced_field(
+    lam: Sequence[float] | Real[AnyArray, " 2"], n: int, depth: int, w_star: float
+) -> Float[np.ndarray, " 2"]:
     """d(λ1, λ2)/dt = −L e (λ1^{2−2/L}, λ2^{2−2/L}), e = λ2 + (λ1 − λ2)/n − w* (an exact 2-D ODE)."""
     l1, l2 = float(lam[0]), float(lam[1])
     e = l2 + (l1 - l2) / n - w_star
@@ -102,7 +106,7 @@ class MimicLimit:
         return self.offdiagonal / self.w_star
 
     @property
-    def singular_values(self) -> np.ndarray:
+    def singular_values(self) -> Float[np.ndarray, " n"]:
         vals = np.abs(np.array([self.lambda1] + [self.lambda2] * (self.n - 1)))
         return np.sort(vals)[::-1]
 
@@ -111,7 +115,7 @@ class MimicLimit:
         s = self.singular_values
         return float(np.sum(s**2) / s[0] ** 2)
 
-    def matrix(self) -> np.ndarray:
+    def matrix(self) -> Float[np.ndarray, "n n"]:
         return self.lambda2 * np.eye(self.n) + self.offdiagonal * np.ones((self.n, self.n))
 
 
@@ -153,8 +157,13 @@ def mimic_limit(n: int, depth: int, alpha: float, m: float, w_star: float = 1.0)
 # ----------------------------------------------------------------------------- LoRA / SGF
 
 
-def logistic_solution(t, s: float, p0: float):
-    """p(t) of the balanced aligned gradient-flow mode ṗ = 2p(s − p), p(0) = p0."""
+def logistic_solution(
+    t: float | Real[AnyArray, " ..."],
+    s: float | Real[AnyArray, " ..."],
+    p0: float | Real[AnyArray, " ..."],
+) -> Float[AnyArray, " ..."]:
+    """p(t) of the balanced aligned gradient-flow mode ṗ = 2p(s − p), p(0) = p0 (NumPy
+    broadcasting: one mode per entry of ``s`` and ``p0``, e.g. ``t`` of shape (T, 1))."""
     t = np.asarray(t, dtype=float)
     return s / (1.0 + (s / p0 - 1.0) * np.exp(-2.0 * s * t))
 
@@ -177,20 +186,24 @@ def specgd_arrival_step(s, lr: float, fraction: float = 1.0):
     return specgf_arrival_time(s, fraction) / lr
 
 
-def soft_threshold_limit(svals, l2: float, rank: int) -> np.ndarray:
+def soft_threshold_limit(
+    svals: Sequence[float] | Real[AnyArray, " k"], l2: float, rank: int
+) -> Float[np.ndarray, " rank"]:
     """Singular values of the ℓ2-regularised limit: the r largest of (s_i − λ)_+, descending."""
     s = np.sort(np.asarray(svals, dtype=float))[::-1]
     out = np.maximum(s - l2, 0.0)[:rank]
     return np.pad(out, (0, max(0, rank - out.size)))
 
 
-def best_rank_approximation(Y, rank: int) -> np.ndarray:
+def best_rank_approximation(Y: Real[AnyArray, "m n"], rank: int) -> Float[np.ndarray, "m n"]:
     """Eckart–Young: the best rank-r approximation of Y (the global minimum of ℒ without ℓ2)."""
     U, s, Vt = np.linalg.svd(np.asarray(Y, dtype=float), full_matrices=False)
     return (U[:, :rank] * s[:rank]) @ Vt[:rank]
 
 
-def lora_min_loss(svals, rank: int, l2: float = 0.0) -> float:
+def lora_min_loss(
+    svals: Sequence[float] | Real[AnyArray, " k"], rank: int, l2: float = 0.0
+) -> float:
     """Global minimum of ℒ_λ over rank-r factorisations (Eckart–Young with soft-thresholding).
 
     min_X ½‖X − Y‖² + λ‖X‖_* over rank ≤ r: keep the r largest s_i shrunk to (s_i − λ)_+, so the
