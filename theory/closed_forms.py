@@ -10,11 +10,10 @@ at L ≥ 3, and the limit interpolates: λ1 + (n−1)λ2 = n w*.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from jaxtyping import Float, Real
+from jaxtyping import Float, PyTree, Real
 from scipy.optimize import brentq
 
 from theory._validate import GflabInputError, positive_int, positive_real
@@ -57,7 +56,7 @@ def mimic_eigenvalues(n: int, depth: int, alpha: float, m: float) -> tuple[float
 
 
 def mimic_reduced_field(
-    lam: Sequence[float] | Real[AnyArray, " 2"], n: int, depth: int, w_star: float
+    lam: Real[AnyArray, " 2"] | PyTree[float | int], n: int, depth: int, w_star: float
 ) -> Float[np.ndarray, " 2"]:
     """d(λ1, λ2)/dt = −L e (λ1^{2−2/L}, λ2^{2−2/L}), e = λ2 + (λ1 − λ2)/n − w* (an exact 2-D ODE)."""
     l1, l2 = float(lam[0]), float(lam[1])
@@ -187,7 +186,7 @@ def specgd_arrival_step(s, lr: float, fraction: float = 1.0):
 
 
 def soft_threshold_limit(
-    svals: Sequence[float] | Real[AnyArray, " k"], l2: float, rank: int
+    svals: Real[AnyArray, " k"] | PyTree[float | int], l2: float, rank: int
 ) -> Float[np.ndarray, " rank"]:
     """Singular values of the ℓ2-regularised limit: the r largest of (s_i − λ)_+, descending."""
     s = np.sort(np.asarray(svals, dtype=float))[::-1]
@@ -202,7 +201,7 @@ def best_rank_approximation(Y: Real[AnyArray, "m n"], rank: int) -> Float[np.nda
 
 
 def lora_min_loss(
-    svals: Sequence[float] | Real[AnyArray, " k"], rank: int, l2: float = 0.0
+    svals: Real[AnyArray, " k"] | PyTree[float | int], rank: int, l2: float = 0.0
 ) -> float:
     """Global minimum of ℒ_λ over rank-r factorisations (Eckart–Young with soft-thresholding).
 

@@ -12,12 +12,11 @@ return NumPy float64 arrays built from an explicit ``seed``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import array_api_compat
 import numpy as np
-from jaxtyping import Float, Int, Real
+from jaxtyping import Float, Int, PyTree, Real
 
 from theory._validate import (
     GflabInputError,
@@ -63,7 +62,7 @@ __all__ = [
 # ----------------------------------------------------------------------------- dynamics
 
 
-def product(factors: Sequence[Float[AnyArray, "*batch _ _"]]) -> Float[AnyArray, "*batch _ _"]:
+def product(factors: PyTree[Float[AnyArray, "*batch _ _"]]) -> Float[AnyArray, "*batch _ _"]:
     """W = W_L ⋯ W_1."""
     W = factors[0]
     for Wl in factors[1:]:
@@ -72,8 +71,8 @@ def product(factors: Sequence[Float[AnyArray, "*batch _ _"]]) -> Float[AnyArray,
 
 
 def partial_products(
-    factors: Sequence[Float[AnyArray, "*batch _ _"]],
-) -> tuple[list[Float[AnyArray, "*batch _ _"]], list[Float[AnyArray, "*batch _ _"]]]:
+    factors: PyTree[Float[AnyArray, "*batch _ _"]],
+) -> tuple[PyTree[Float[AnyArray, "*batch _ _"]], PyTree[Float[AnyArray, "*batch _ _"]]]:
     """(P_l, Q_l) for l = 1..L with P_l = W_{L:l+1}, Q_l = W_{l−1:1} (empty products are I).
 
     Returns two lists; ``P[l-1]`` is d_L × d_l and ``Q[l-1]`` is d_{l−1} × d_0.
@@ -94,7 +93,7 @@ def partial_products(
 
 
 def residual(
-    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    factors: PyTree[Float[AnyArray, "*batch _ _"]],
     mask: Real[AnyArray, "*batch m n"],
     target: Real[AnyArray, "*batch m n"],
 ) -> Float[AnyArray, "*batch m n"]:
@@ -103,7 +102,7 @@ def residual(
 
 
 def masked_loss(
-    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    factors: PyTree[Float[AnyArray, "*batch _ _"]],
     mask: Real[AnyArray, "*batch m n"],
     target: Real[AnyArray, "*batch m n"],
 ) -> Float[AnyArray, ""]:
@@ -139,10 +138,10 @@ def normalisation_factor(name: str, mask: Real[AnyArray, "m n"]) -> float:
 
 
 def gradient_field(
-    factors: Sequence[Float[AnyArray, "*batch _ _"]],
+    factors: PyTree[Float[AnyArray, "*batch _ _"]],
     mask: Real[AnyArray, "*batch m n"],
     target: Real[AnyArray, "*batch m n"],
-) -> list[Float[AnyArray, "*batch _ _"]]:
+) -> PyTree[Float[AnyArray, "*batch _ _"]]:
     """Gradient-flow velocity dW_l/dt = −W_{L:l+1}ᵀ P_Ω(W − W*) W_{l−1:1}ᵀ, for every l.
 
     Computed with prefix/suffix products: O(L) matrix products, no autodiff.
@@ -175,7 +174,7 @@ def _scale(alpha: float, depth: int) -> float:
     return alpha ** (1.0 / depth)
 
 
-def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[Float[np.ndarray, "n n"]]:
+def mimic_init(n: int, depth: int, alpha: float, m: float) -> PyTree[Float[np.ndarray, "n n"]]:
     """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (docs/theory.md §2.1)."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -190,7 +189,7 @@ def mimic_init(n: int, depth: int, alpha: float, m: float) -> list[Float[np.ndar
 
 def gaussian_init(
     n: int, depth: int, alpha: float, seed: int, tied: bool = False
-) -> list[Float[np.ndarray, "n n"]]:
+) -> PyTree[Float[np.ndarray, "n n"]]:
     """Gaussian factors, entries N(0, (α^{1/L}/√n)²); ``tied`` repeats one draw in every layer."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -203,7 +202,7 @@ def gaussian_init(
     return [std * rng.standard_normal((n, n)) for _ in range(depth)]
 
 
-def identity_init(n: int, depth: int, alpha: float) -> list[Float[np.ndarray, "n n"]]:
+def identity_init(n: int, depth: int, alpha: float) -> PyTree[Float[np.ndarray, "n n"]]:
     """Every factor α^{1/L} I, so W(0) = α I."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -211,7 +210,9 @@ def identity_init(n: int, depth: int, alpha: float) -> list[Float[np.ndarray, "n
     return [_scale(alpha, depth) * np.eye(n) for _ in range(depth)]
 
 
-def orthogonal_init(n: int, depth: int, alpha: float, seed: int) -> list[Float[np.ndarray, "n n"]]:
+def orthogonal_init(
+    n: int, depth: int, alpha: float, seed: int
+) -> PyTree[Float[np.ndarray, "n n"]]:
     """Independent Haar-orthogonal factors times α^{1/L}, so every σ_i(W(0)) = α."""
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
@@ -226,7 +227,7 @@ def orthogonal_init(n: int, depth: int, alpha: float, seed: int) -> list[Float[n
 
 def make_init(
     name: str, n: int, depth: int, alpha: float, *, m: float = math.inf, seed: int = 0
-) -> list[Float[np.ndarray, "n n"]]:
+) -> PyTree[Float[np.ndarray, "n n"]]:
     """Initial factors by name: one of :data:`INIT_NAMES`."""
     if name == "mimic":
         return mimic_init(n, depth, alpha, m)
@@ -396,7 +397,7 @@ def observation_groups(mask: Real[AnyArray, "m n"]) -> Int[np.ndarray, " k"]:
 
 
 def tangent_kernel(
-    factors: Sequence[Float[AnyArray, "_ _"]], rows: Int[AnyArray, " k"], cols: Int[AnyArray, " k"]
+    factors: PyTree[Float[AnyArray, "_ _"]], rows: Int[AnyArray, " k"], cols: Int[AnyArray, " k"]
 ) -> Float[AnyArray, "k k"]:
     """K_{(ij),(pq)} = Σ_l (P_l P_lᵀ)_{ip} (Q_lᵀ Q_l)_{jq} between observed entries (docs/theory.md §2.1).
 

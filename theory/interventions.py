@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from jaxtyping import Float
+from jaxtyping import Float, PyTree
 
 from theory._validate import GflabInputError, finite_real, positive_real, probability
 from theory._xp import AnyArray, namespace
@@ -91,7 +91,7 @@ def neuron_cosine(
     return cos
 
 
-def dash_direction(batch_neg_grads: Sequence[Sequence[Any]], alpha: float) -> list[Any]:
+def dash_direction(batch_neg_grads: PyTree[Float[AnyArray, " ..."]], alpha: float) -> list[Any]:
     """DASH's averaged negative gradient g ← (1 − α) g + α (−∇ℓ_b), from g = 0, batch by batch.
 
     Args:
@@ -183,7 +183,7 @@ def shrink_perturb(
     return out
 
 
-def reset(weights: Sequence[Any], init_weights: Sequence[Any], layers: Sequence[int] = (-1,)):
+def reset(weights: Sequence[Any], init_weights: Sequence[Any], layers: PyTree[int] = (-1,)):
     """Replace the chosen layers by their initial weights (the authors reset the last layer).
 
     Args:

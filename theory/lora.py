@@ -7,11 +7,10 @@ Array functions work on NumPy, JAX and torch arrays; constructors return NumPy f
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from jaxtyping import Float, Real
+from jaxtyping import Float, PyTree, Real
 
 from theory._validate import GflabInputError, finite_array, positive_int, positive_real
 from theory._xp import AnyArray, namespace
@@ -141,7 +140,7 @@ def smoothed_polar(
 def newton_schulz(
     G: Float[AnyArray, "*batch m n"],
     steps: int = 5,
-    coefficients: Sequence[float] = NS_COEFFICIENTS,
+    coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
     eps: float = 1e-7,
 ) -> Float[AnyArray, "*batch m n"]:
     """Muon's quintic Newton–Schulz iteration after Frobenius normalisation.
@@ -246,7 +245,7 @@ on s_max is hi/√k."""
 
 
 def spectral_target(
-    rows: int, cols: int, svals: Sequence[float] | Real[AnyArray, " k"], seed: int | None = None
+    rows: int, cols: int, svals: Real[AnyArray, " k"] | PyTree[float | int], seed: int | None = None
 ) -> tuple[
     Float[np.ndarray, "rows cols"], Float[np.ndarray, "rows k"], Float[np.ndarray, "cols k"]
 ]:
@@ -339,7 +338,9 @@ def lora_mode_arrival_time(s, b0, fraction: float = 0.5):
 
 
 def lora_mode_b0(
-    B0: Real[AnyArray, "r n"], V: Real[AnyArray, "n k"], svals: Real[AnyArray, " k"]
+    B0: Real[AnyArray, "r n"],
+    V: Real[AnyArray, "n k"],
+    svals: Real[AnyArray, " k"] | PyTree[float | int],
 ) -> Float[np.ndarray, " k"]:
     """Effective start |b_i| of each gradient-flow mode from LoRA init, coupling included.
 

@@ -7,10 +7,8 @@ allowed wherever a single matrix is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
-from jaxtyping import Float, Real
+from jaxtyping import Float, PyTree, Real
 
 from theory._xp import AnyArray, namespace, svdvals
 
@@ -81,8 +79,8 @@ def proxies(
 
 
 def balancedness(
-    factors: Sequence[Float[AnyArray, "*batch _ _"]],
-) -> list[Float[AnyArray, "*batch _ _"]]:
+    factors: PyTree[Float[AnyArray, "*batch _ _"]],
+) -> PyTree[Float[AnyArray, "*batch _ _"]]:
     """D_l = W_{l+1}ᵀ W_{l+1} − W_l W_lᵀ for l = 1..L−1 (conserved by gradient flow, docs/theory.md §2.1).
 
     ``factors`` is ordered W_1, …, W_L (W_1 acts first). For LoRA's (A, B) with product A B, pass
@@ -96,8 +94,8 @@ def balancedness(
 
 
 def balancedness_residual(
-    factors: Sequence[Float[AnyArray, "*batch _ _"]],
-    reference: Sequence[Float[AnyArray, "*batch _ _"]] | None = None,
+    factors: PyTree[Float[AnyArray, "*batch _ _"]],
+    reference: PyTree[Float[AnyArray, "*batch _ _"]] | None = None,
 ) -> Float[AnyArray, "*batch"]:
     """max_l ‖D_l − D_l^ref‖_F: drift of the balancedness invariant (0 for exact gradient flow)."""
     D = balancedness(factors)
@@ -111,9 +109,9 @@ def balancedness_residual(
 
 
 def arrival_times(
-    times: Real[AnyArray, " T"] | Sequence[float],
-    values: Real[AnyArray, "T k"] | Sequence[Sequence[float]],
-    targets: Real[AnyArray, " k"] | Sequence[float],
+    times: Real[AnyArray, " T"] | PyTree[float | int],
+    values: Real[AnyArray, "T k"] | PyTree[float | int],
+    targets: Real[AnyArray, " k"] | PyTree[float | int],
     fraction: float = 0.5,
 ) -> Float[np.ndarray, " k"]:
     """First time each column of ``values`` (shape T×k) reaches ``fraction`` × its target.
