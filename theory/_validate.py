@@ -68,7 +68,10 @@ def probability(name: str, x: Any, open_low: bool = True) -> float:
     return float(x)
 
 
-def one_of(name: str, x: Any, allowed: Iterable[str]) -> str:
+def one_of(name: str, x: Any, allowed: Iterable) -> str:
+    # ``allowed`` holds strings; not ``Iterable[str]``: beartype (the test run's checker) checks one
+    # element of a parametrised container chosen with the global ``random`` module, which
+    # hypothesis refuses inside strategies, and claims draw their examples through these checks
     allowed = list(allowed)
     if x not in allowed:
         raise GflabInputError(name, "one of " + ", ".join(allowed), x)
