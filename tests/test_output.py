@@ -291,3 +291,46 @@ def test_messages_of_numpy_values():
         str(GflabInputError("grid", "x", {"m": np.float64(3.0)}))
         == "grid: expected x, got {'m': 3}"
     )
+
+
+def test_a_real_pseudo_terminal_gets_a_live_bar(tmp_path):
+    """Through a pty (no size set, as in some CI runners): redrawn in place, counts and rate."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "bar.py"
+    script.write_text(
+        "from gflab.cli._progress import Reporter\n"
+        "with Reporter(item='example') as rep:\n"
+        "    for k in range(6):\n"
+        "        rep(k, 5, {'unit': 'DMC-1', 'worst margin': 0.5})\n"
+    )
+    root = str(Path(__file__).resolve().parent.parent)
+    leader, follower = pty.openpty()  # not pty.fork: this process may run threads (JAX)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    os.close(follower)
+    buf = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        buf += chunk
+    os.close(leader)
+    assert proc.wait(timeout=120) == 0, buf.decode()
+    text = buf.decode()
+    final = text.replace("\r\n", "\n").split("\n")[0].split("\r")[-1]
+    assert text.count("\r") >= 2  # redrawn in place
+    assert final.startswith("DMC-1: 100%|") and "5/5" in final and "worst margin 0.5" in final
+    assert RATE.search(final)

@@ -13,6 +13,7 @@ stdout is never mixed with anything and stderr stays empty.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import sys
@@ -46,6 +47,18 @@ def is_terminal(stream: IO[str] | None = None) -> bool:
 def enabled(quiet: bool = False, stream: IO[str] | None = None) -> bool:
     """True when a live bar would be drawn: not quiet and ``stream`` (default stderr) a terminal."""
     return not quiet and is_terminal(stream)
+
+
+def _shape(stream: IO[str]) -> dict:
+    """tqdm's size arguments: follow the terminal, or 100 × 24 when it reports no size (a
+    pseudo-terminal without one, where tqdm would draw nothing at all)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        size = os.terminal_size((0, 0))
+    if size.columns > 0 and size.lines > 0:
+        return {"dynamic_ncols": True}
+    return {"ncols": 100, "nrows": 24}
 
 
 def _interval() -> float:
@@ -133,7 +146,7 @@ class Reporter:
                 unit=st["item"] or "it",
                 file=self.stream,
                 leave=True,
-                dynamic_ncols=True,
+                **_shape(self.stream),
                 mininterval=0.1,
                 bar_format=_BAR if total else _COUNT,
             )
