@@ -87,7 +87,8 @@ class FigureContext:
         self._report()
 
     def _report(self, **info) -> None:
-        total = max(self._planned, self._done) if self._planned else None
+        # the total only while runs remain: the figure is finished when render says so
+        total = self._planned if self._done < self._planned else None
         notify(self.progress, self._done, total, unit=self.label, item="run", **info)
 
     def _key(self, obj) -> str | None:
@@ -349,6 +350,5 @@ def render(
         summaries.append(
             {"name": n, "png": str(png), "pdf": str(pdf), "sidecar": str(side), "seconds": wall}
         )
-        ctx._planned = ctx._done  # the figure is finished, whatever was announced
-        ctx._report(seconds=round(wall, 1))
+        notify(progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
     return summaries

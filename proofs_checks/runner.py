@@ -167,7 +167,7 @@ def run_claim(
         notify(
             progress,
             len(seen),
-            max(n, len(seen)),  # shrinking a violation replays more examples
+            n if len(seen) < n else None,  # finished only at the verdict (shrinking replays more)
             unit=claim.id,
             item="example",
             **{"worst margin": min(e.margin for _, e in seen)},

@@ -141,6 +141,7 @@ def test_claim_reports_each_example_and_its_verdict():
     rep = run_claim(claim, "ci", progress=lambda d, t, info: calls.append((d, t, dict(info))))
     assert rep.verdict == "held" and rep.examples == len(calls) - 1
     assert [c[0] for c in calls[:-1]] == list(range(1, rep.examples + 1))
+    assert all(c[1] is None or c[0] < c[1] for c in calls[:-1])  # finished only at the verdict
     assert all(c[2]["unit"] == "T-1" and c[2]["item"] == "example" for c in calls)
     assert calls[-1][0] == calls[-1][1] == rep.examples and calls[-1][2]["verdict"] == "held"
     assert calls[-1][2]["worst margin"] == rep.worst_margin
@@ -155,7 +156,7 @@ def test_figure_runs_count_against_the_prefetched_total():
     for c in "abc":
         assert ctx.run(c, str.upper) == c.upper()
     ctx.run("d", str.upper)  # one more than announced: the total follows
-    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3), (4, 4)]
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, None), (4, None)]  # render ends the unit
 
 
 def test_notify_is_a_no_op_without_a_hook():
@@ -334,3 +335,16 @@ def test_a_real_pseudo_terminal_gets_a_live_bar(tmp_path):
     assert text.count("\r") >= 2  # redrawn in place
     assert final.startswith("DMC-1: 100%|") and "5/5" in final and "worst margin 0.5" in final
     assert RATE.search(final)
+
+
+def test_a_finished_unit_prints_its_line_at_once():
+    clock, out = _Clock(), _Stream(False)
+    rep = Reporter(stream=out, clock=clock, interval=10.0)
+    rep(0, None, {"unit": "fig A", "item": "run"})
+    clock.t = 2.0
+    rep(3, 3, {"unit": "fig A", "item": "run", "seconds": 2})
+    assert out.getvalue().startswith("fig A: 3/3 [00:02<")  # now, not when the next unit starts
+    clock.t = 90.0
+    rep(1, 2, {"unit": "fig B", "item": "run"})
+    rep.close()
+    assert len(out.getvalue().splitlines()) == 2

@@ -167,7 +167,8 @@ class Reporter:
         due = since >= self.interval or (
             decile > st["decile"] and since >= min(_MIN_GAP, self.interval)
         )
-        if due and done != st["printed"]:  # a line only for news
+        finished = total is not None and done >= total  # its line now, not at the next unit
+        if (due or finished) and (done, st["postfix"]) != st["printed"]:  # a line only for news
             self._line(now)
         if decile > st["decile"]:
             st["decile"] = decile
@@ -187,7 +188,14 @@ class Reporter:
     def _start(self, unit: str, item: str) -> None:
         self._unit = unit
         now = self.clock()
-        self._state = {"t0": now, "last": now, "decile": 0, "done": 0, "total": None, "printed": -1}
+        self._state = {
+            "t0": now,
+            "last": now,
+            "decile": 0,
+            "done": 0,
+            "total": None,
+            "printed": None,
+        }
         self._state.update(postfix="", item=item, done0=None)
 
     def _end(self) -> None:
@@ -195,7 +203,10 @@ class Reporter:
             self._bar.refresh()
             self._bar.close()
             self._bar = None
-        elif self._unit is not None and self._state.get("printed") != self._state.get("done"):
+        elif self._unit is not None and self._state.get("printed") != (
+            self._state.get("done"),
+            self._state.get("postfix"),
+        ):
             self._line(self.clock())
 
     def _line(self, now: float) -> None:
@@ -214,7 +225,7 @@ class Reporter:
         )
         self.stream.write(text + "\n")
         self.stream.flush()
-        st["last"], st["printed"] = now, st["done"]
+        st["last"], st["printed"] = now, (st["done"], st["postfix"])
 
 
 def reporter(args, desc: str = "", item: str = "") -> Reporter:
