@@ -92,7 +92,7 @@ def dash_plasticity(ctx: FigureContext):
                 f"{v:+.1f}" if abs(v) >= 0.05 else "0.0",
                 ha="center",
                 va="center",
-                fontsize=style.small() - 1,
+                fontsize=style.small(),
                 color="white" if abs(v) > 0.6 * lim else "black",
             )
     axes[2].set_xticks(range(len(floors)), [f"{f:g}" for f in floors])
