@@ -109,7 +109,10 @@ def amuse_lora(ctx: FigureContext):
         ax.plot(k, cfg.lr * k, "k--", lw=0.8)
         ax.set_ylim(0, 1.15 * np.sqrt(max(cfg.target_svals)))
         spread = r[m][q]["rate_spread"]
-        sp = f"{spread:.2f}" if np.isfinite(spread) else r"$\infty$"
+        if not np.isfinite(spread):
+            sp = r"$\infty$"
+        else:
+            sp = f"{spread:.2f}" if spread < 100 else f"{spread:.0f}"
         ax.set_title(f"{title}\nrate spread {sp}")
         ax.set_xlabel("step $k$")
         ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))

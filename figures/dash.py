@@ -31,9 +31,14 @@ def dash_plasticity(ctx: FigureContext):
     from matplotlib.lines import Line2D
 
     style.apply()
-    fig, axes = style.subplots(
-        1, 3, width="text", aspect=0.4, gridspec_kw={"width_ratios": [1, 1, 1.15]}
+    import matplotlib.pyplot as plt
+
+    # the two line panels on top, the margin map below at full width (its cells need the room)
+    fig = plt.figure(figsize=style.size("text", 0.62 + 0.05 * len(alphas)), layout="constrained")
+    mosaic = fig.subplot_mosaic(
+        [["a", "b"], ["c", "c"]], height_ratios=[1, 0.5 + 0.25 * len(alphas)]
     )
+    axes = [mosaic["a"], mosaic["b"], mosaic["c"]]
     configs = [(2, math.inf), (2, 10.0), (3, math.inf), (3, 10.0)]
 
     def name(depth, m):
@@ -95,7 +100,10 @@ def dash_plasticity(ctx: FigureContext):
                 fontsize=style.small(),
                 color="white" if abs(v) > 0.6 * lim else "black",
             )
-    axes[2].set_xticks(range(len(floors)), [f"{f:g}" for f in floors])
+    axes[2].set_xticks(
+        range(len(floors)),
+        [f"{f:g}" if f >= 0.1 else rf"$10^{{{np.log10(f):.0f}}}$" for f in floors],
+    )
     alpha_txt = len({k[2] for k in keys}) > 1
     axes[2].set_yticks(
         range(len(keys)),
@@ -107,7 +115,7 @@ def dash_plasticity(ctx: FigureContext):
     axes[2].grid(False)
     axes[2].set_xlabel(r"DASH floor $\lambda$")
     axes[2].set_title(r"DASH-1 margin ($\geq 0$: restored)")
-    fig.colorbar(im, ax=axes[2], label="decades", shrink=0.9)
+    fig.colorbar(im, ax=axes[2], label="decades", aspect=10)
     style.legend_below(fig, handles, [h.get_label() for h in handles], ncol=5)
     style.footer(fig, "Tsit5 + PID rtol 1e-9, n = 6, target ones, Ω1 diagonal → Ω2 superdiagonal")
     return fig, {"rows": rows}
