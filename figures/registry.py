@@ -329,6 +329,7 @@ def render(
             fast=fast, store=store, style=style, progress=progress, label=f"{n} ({i}/{len(names)})"
         )
         t0 = time.perf_counter()
+        notify(progress, 0, None, unit=ctx.label, item="run")  # the clock starts with the figure
         fig, meta = spec.func(ctx)
         wall = time.perf_counter() - t0
         sidecar = {

@@ -178,6 +178,7 @@ def run_claim(
 
     t0 = time.perf_counter()
     error = ""
+    notify(progress, 0, n, unit=claim.id, item="example")  # the clock starts before example 1
     try:
         prop()
     except (AssertionError, Flaky) as e:

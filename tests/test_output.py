@@ -139,8 +139,8 @@ def test_claim_reports_each_example_and_its_verdict():
     )
     calls = []
     rep = run_claim(claim, "ci", progress=lambda d, t, info: calls.append((d, t, dict(info))))
-    assert rep.verdict == "held" and rep.examples == len(calls) - 1
-    assert [c[0] for c in calls[:-1]] == list(range(1, rep.examples + 1))
+    assert rep.verdict == "held" and rep.examples == len(calls) - 2
+    assert [c[0] for c in calls[:-1]] == list(range(rep.examples + 1))  # 0: the start
     assert all(c[1] is None or c[0] < c[1] for c in calls[:-1])  # finished only at the verdict
     assert all(c[2]["unit"] == "T-1" and c[2]["item"] == "example" for c in calls)
     assert calls[-1][0] == calls[-1][1] == rep.examples and calls[-1][2]["verdict"] == "held"
