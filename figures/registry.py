@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from figures import style as figure_style
+from sims.progress import Progress, notify
 from sims.store import ResultStore, git_revision, package_versions
 from theory._validate import GflabInputError
 
@@ -61,13 +62,39 @@ class FigureSpec:
 
 @dataclass
 class FigureContext:
-    """What a figure function gets: the fast flag, the style, a store, and store-backed runners."""
+    """What a figure function gets: the fast flag, the style, a store, and store-backed runners.
+
+    ``progress`` (:class:`sims.progress.Progress`) hears of every run the figure finishes: the
+    configs announced by :meth:`prefetch`/:meth:`prefetch_records` make the total (so the command
+    line can show an ETA), runs without an announcement count on top of it.
+    """
 
     fast: bool = False
     store: ResultStore | None = None
     quiet: bool = True
     style: str = "default"
     configs: list = field(default_factory=list)
+    progress: Progress | None = None
+    label: str = ""
+    _planned: int = 0
+    _done: int = 0
+    _counted: set = field(default_factory=set)
+
+    def _tick(self, key: str | None = None, n: int = 1) -> None:
+        if key is not None and key in self._counted:
+            return  # its prefetch counted it already
+        self._done += n
+        self._report()
+
+    def _report(self, **info) -> None:
+        # the total only while runs remain: the figure is finished when render says so
+        total = self._planned if self._done < self._planned else None
+        notify(self.progress, self._done, total, unit=self.label, item="run", **info)
+
+    def _key(self, obj) -> str | None:
+        if self.store is None or not self._counted:
+            return None
+        return self.store.key(obj)
 
     @staticmethod
     def executor(executor: str | None = None) -> str:
@@ -85,6 +112,8 @@ class FigureContext:
         way to use a multi-core machine. Without a store, or with one config missing, nothing
         happens; failures are left for ``run`` to recompute (and raise) in-process.
         """
+        self._planned += len(configs)
+        self._report()
         if self.store is None:
             return
         executor = self.executor(executor)
@@ -93,14 +122,25 @@ class FigureContext:
             return
         from sims.sweep import run_sweep
 
-        run_sweep(missing, self.store, executor)
+        base = self._done + len(configs) - len(missing)
+
+        def hook(k, n, counts):
+            self._done = base + k
+            self._report()
+
+        run_sweep(missing, self.store, executor, progress=hook if self.progress else None)
+        self._done = base + len(missing)
+        self._counted.update(self.store.key(c) for c in configs)
 
     def run(self, config: Any, runner: Callable):
         """``runner(config)`` through the store (reuse if present), recording the config."""
         self.configs.append(config.to_dict() if hasattr(config, "to_dict") else config)
         if self.store is None:
-            return runner(config)
-        return self.store.get_or_run(config, runner)
+            out = runner(config)
+        else:
+            out = self.store.get_or_run(config, runner)
+        self._tick(self._key(config))
+        return out
 
     def record(self, model: str, params: dict, runner: str) -> dict[str, np.ndarray]:
         """A figure-specific measurement through the store: the arrays ``runner(**params)``
@@ -120,11 +160,13 @@ class FigureContext:
             rec = self.store.get_record(key)
             if rec is not None:
                 self.store.hits += 1
+                self._tick(self._key(key))
                 return rec[0]
             self.store.misses += 1
         arrays = _resolve(runner)(**params)
         if self.store is not None:
             self.store.put_record(key, arrays, {"record": model, "runner": runner})
+        self._tick(self._key(key))
         return arrays
 
     def prefetch_records(
@@ -136,6 +178,8 @@ class FigureContext:
         Serial (nothing to do here; ``record`` computes in-process) for one missing entry, for
         ``local:1`` and for dask executors. Failures surface when ``record`` recomputes them.
         """
+        self._planned += len(params)
+        self._report()
         if self.store is None:
             return
         from sims.sweep import parse_executor
@@ -145,7 +189,7 @@ class FigureContext:
         if kind != "local" or workers < 2 or len(missing) < 2:
             return
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
         root = str(Path(self.store.root).resolve())
         # spawn, never fork: JAX is multithreaded and forking it can deadlock
@@ -156,8 +200,12 @@ class FigureContext:
                 pool.submit(compute_record, model, p, runner, root, self.store.versions)
                 for p in missing
             ]
-            for f in futures:
+            self._done += len(params) - len(missing)
+            self._report()
+            for f in as_completed(futures):
                 f.exception()  # wait; a failure is recomputed (and raised) by ``record``
+                self._tick()
+        self._counted.update(self.store.key({"model": model, **p}) for p in params)
 
 
 def _resolve(runner: str) -> Callable:
@@ -245,7 +293,7 @@ def render(
     fast: bool = False,
     store: ResultStore | None = None,
     style: str = "default",
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[dict]:
     """Render the named figures (all by default) into ``out``; returns one summary dict each.
 
@@ -255,7 +303,8 @@ def render(
         fast: smaller sizes and fewer seeds.
         store: result store (None: compute everything, store nothing).
         style: ``paper``, ``default`` or ``draft`` (:mod:`figures.style`).
-        progress: called with one line per finished figure.
+        progress: :class:`sims.progress.Progress`, told of each run of each figure (a unit
+            ``"NAME (i/N)"`` per figure) and once per finished figure with its wall seconds.
 
     Returns:
         One dict per figure: name, png, pdf, sidecar paths and wall seconds.
@@ -274,10 +323,13 @@ def render(
     outdir = Path(out)
     outdir.mkdir(parents=True, exist_ok=True)
     summaries = []
-    for n in names:
+    for i, n in enumerate(names, 1):
         spec = reg[n]
-        ctx = FigureContext(fast=fast, store=store, style=style)
+        ctx = FigureContext(
+            fast=fast, store=store, style=style, progress=progress, label=f"{n} ({i}/{len(names)})"
+        )
         t0 = time.perf_counter()
+        notify(progress, 0, None, unit=ctx.label, item="run")  # the clock starts with the figure
         fig, meta = spec.func(ctx)
         wall = time.perf_counter() - t0
         sidecar = {
@@ -299,6 +351,5 @@ def render(
         summaries.append(
             {"name": n, "png": str(png), "pdf": str(pdf), "sidecar": str(side), "seconds": wall}
         )
-        if progress:
-            progress(f"{n}: {wall:.1f} s")
+        notify(progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
     return summaries

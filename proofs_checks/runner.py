@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky
 
 from proofs_checks.registry import Claim, Evidence, claims
+from sims.progress import Progress, notify
 from theory._validate import GflabInputError, one_of
 
 __all__ = [
@@ -139,9 +140,16 @@ def _settings(profile: str, n: int) -> settings:
 
 
 def run_claim(
-    claim: Claim, profile: str | None = None, max_examples: int | None = None
+    claim: Claim,
+    profile: str | None = None,
+    max_examples: int | None = None,
+    progress: Progress | None = None,
 ) -> ClaimReport:
-    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found."""
+    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found.
+
+    ``progress`` (:class:`sims.progress.Progress`) is called after each example (examples
+    checked, the profile's count, the worst margin so far) and once at the end with the verdict.
+    """
     profile = current_profile(profile)
     n = max_examples or claim.examples.get(profile, 10)
     seen: list[tuple[Any, Evidence]] = []
@@ -156,12 +164,21 @@ def run_claim(
                 -math.inf, {"bad_evidence": repr(ev)}, "check returned a non-finite margin"
             )
         seen.append((example, ev))
+        notify(
+            progress,
+            len(seen),
+            n if len(seen) < n else None,  # finished only at the verdict (shrinking replays more)
+            unit=claim.id,
+            item="example",
+            **{"worst margin": min(e.margin for _, e in seen)},
+        )
         if not ev.held and not claim.report_only:
             failing.append((example, ev))
             raise AssertionError(f"{claim.id} violated: margin {ev.margin}")
 
     t0 = time.perf_counter()
     error = ""
+    notify(progress, 0, n, unit=claim.id, item="example")  # the clock starts before example 1
     try:
         prop()
     except (AssertionError, Flaky) as e:
@@ -197,21 +214,36 @@ def run_claim(
         rep.counterexample_numbers = ev.numbers
         shown = worst_example(claim, ex, ev) if ex is not None else {}
         rep.reproduce = shown.get("reproduce", "")
+    notify(
+        progress,
+        len(seen),
+        len(seen),
+        unit=claim.id,
+        item="example",
+        verdict=verdict,
+        **{"worst margin": rep.worst_margin},
+    )
     return rep
 
 
 def run_claims(
-    ids: list[str] | None = None, profile: str | None = None, progress=None
+    ids: list[str] | None = None, profile: str | None = None, progress: Progress | None = None
 ) -> list[ClaimReport]:
+    """Run the claims ``ids`` (all by default) in order; ``progress`` as in :func:`run_claim`,
+    each claim a unit ``"ID (i/N)"``."""
     reg = claims()
     ids = ids or list(reg)
     for cid in ids:
         if cid not in reg:
             raise GflabInputError("claim", "one of " + ", ".join(reg), cid)
     out = []
-    for cid in ids:
-        rep = run_claim(reg[cid], profile)
-        out.append(rep)
-        if progress:
-            progress(rep)
+    for i, cid in enumerate(ids, 1):
+        hook = None
+        if progress is not None:
+            label = f"{cid} ({i}/{len(ids)})"
+
+            def hook(done, total, info, label=label):
+                progress(done, total, {**info, "unit": label})
+
+        out.append(run_claim(reg[cid], profile, progress=hook))
     return out

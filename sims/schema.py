@@ -104,7 +104,7 @@ HELP: dict[str, str] = {
     "solver": "adaptive: diffrax solver (" + " | ".join(M.SOLVERS) + ")",
     "max_steps": "adaptive, euler: step budget of the solver",
     "momentum": "muon: momentum",
-    "nesterov": "muon: Nesterov momentum",
+    "nesterov": "muon: Nesterov momentum; --no-nesterov turns it off",
     "ns_steps": "ns, muon: Newton-Schulz iterations",
     "ns_dtype": "ns, muon: Newton-Schulz precision (" + " | ".join(M.NS_DTYPES) + ")",
     "shape_scale": "muon: lr scaling (" + " | ".join(M.SHAPE_SCALES) + ")",

@@ -641,7 +641,8 @@ def run_sweep(
     """Run ``configs`` into ``store`` on ``executor``; returns the summary (also stored).
 
     Already stored entries are skipped (unless ``force``); corrupt ones are recomputed. Failures
-    are collected, never raised. ``timeout`` (seconds) limits each configuration (serial and pool
+    are collected, never raised. ``progress(done, total, counts)`` (:class:`sims.progress.Progress`,
+    ``counts`` a Counter of outcomes) hears of each finished point. ``timeout`` (seconds) limits each configuration (serial and pool
     executors). A ``local:N`` worker that dies re-queues the unfinished configurations on a fresh
     pool (at most :data:`MAX_ATTEMPTS` tries each). SIGTERM or Ctrl-C raise
     :class:`SweepInterrupted` (carrying the partial summary) after the executor has been shut
@@ -876,29 +877,6 @@ def _is_comm_loss(e: BaseException) -> bool:
     except ImportError:  # pragma: no cover
         CommClosedError = OSError  # noqa: N806
     return isinstance(e, (CancelledError, asyncio.CancelledError, CommClosedError, OSError))
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-def progress_bar(stream=None) -> Callable[[int, int, Counter], None]:
-    """A one-line progress bar on ``stream`` (stderr), redrawn in place."""
-    stream = stream or sys.stderr
-    t0 = time.perf_counter()
-
-    def show(k: int, n: int, counts: Counter) -> None:
-        width = 30
-        filled = int(width * k / max(n, 1))
-        el = time.perf_counter() - t0
-        stream.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {k}/{n}  done {counts['done']}"
-            f"  skipped {counts['skipped']}  failed {counts['failed']}  {el:.0f} s"
-        )
-        if k >= n:
-            stream.write("\n")
-        stream.flush()
-
-    return show
 
 
 # ----------------------------------------------------------------------------- benchmark

@@ -23,12 +23,49 @@ class GflabInputError(ValueError):
         super().__init__(f"{parameter}: expected {allowed}, got {_short(got)}")
 
 
-def _short(got: Any) -> str:
-    """One line, at most 120 characters: the CLI prints the message as a single line."""
+def _number(x: float) -> str:
+    """A number as a person writes it: ``9`` (not ``9.0``), ``0.001``, ``1e-06``, ``inf``."""
+    if math.isfinite(x) and x.is_integer() and abs(x) < 1e16:
+        return str(int(x))
+    return repr(x)
+
+
+def _plain(got: Any) -> str:
+    """``got`` as text without NumPy reprs (``np.float64(1.0)`` is ``1``), integers as integers."""
     if isinstance(got, np.ndarray):
         return f"an array of shape {got.shape}"
-    text = " ".join(repr(got).split())
+    if isinstance(got, np.generic):
+        got = got.item()
+    if isinstance(got, bool) or got is None:
+        return repr(got)
+    if isinstance(got, float):
+        return _number(got)
+    if isinstance(got, (list, tuple)):
+        inner = ", ".join(_plain(v) for v in got)
+        return f"[{inner}]" if isinstance(got, list) else f"({inner}{',' if len(got) == 1 else ''})"
+    if isinstance(got, dict):
+        return "{" + ", ".join(f"{_plain(k)}: {_plain(v)}" for k, v in got.items()) + "}"
+    return repr(got)
+
+
+def _short(got: Any) -> str:
+    """One line, at most 120 characters: the CLI prints the message as a single line."""
+    text = " ".join(_plain(got).split())
     return text if len(text) <= 120 else text[:117] + "..."
+
+
+class _Text(str):
+    """A ``got`` that is already a description (printed as is, without quotes)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _not_integer(x: Any) -> Any:
+    """``x`` for a message of an integer parameter: a float says it is one (``9.0, a float``)."""
+    if isinstance(x, (float, np.floating)) and not isinstance(x, bool):
+        return _Text(f"{float(x)!r} (a float)")
+    return x
 
 
 def _is_real(x: Any) -> bool:
@@ -37,7 +74,7 @@ def _is_real(x: Any) -> bool:
 
 def positive_int(name: str, x: Any, minimum: int = 1) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < minimum:
-        raise GflabInputError(name, f"an integer >= {minimum}", x)
+        raise GflabInputError(name, f"an integer >= {minimum}", _not_integer(x))
     return int(x)
 
 

@@ -43,6 +43,35 @@ class CleanParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` as people expect it: examples keep their own lines, a one-paragraph description
+    is wrapped, and every option with a default names it (``(default: 8)``)."""
+
+    def _fill_text(self, text, width, indent):
+        if "\n" in text.strip("\n"):
+            return super()._fill_text(text, width, indent)  # its own lines: kept
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if text is argparse.SUPPRESS or not action.option_strings or action.nargs == 0:
+            return text
+        if "%(default)" in text or "default" in text.lower():
+            return text  # says its default in its own words
+        if action.default in (None, argparse.SUPPRESS) or action.default in ((), []):
+            return text
+        return (text + " " if text else "") + "(default: %(default)s)"
+
+
+def _parsers(parser: argparse.ArgumentParser):
+    """``parser`` and every subcommand parser below it."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from _parsers(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CleanParser(
         prog="gflab",
@@ -57,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(modname) is None:
             continue
         importlib.import_module(modname).register(sub)
+    for p in _parsers(parser):  # one help format for every subcommand
+        p.formatter_class = HelpFormatter
     return parser
 
 

@@ -46,7 +46,7 @@ def register(sub) -> None:
         metavar="LIST",
         help="extra sections, comma-separated: sweep (the same 200-config sweep on local:1, "
         "local:2, dask-local:2) and bridge (probe cost per logged step at k = 10, tiny model; "
-        "needs the bridge extra)",
+        "needs the bridge extra; default: none)",
     )
     p.set_defaults(func=run)
 

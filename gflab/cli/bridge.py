@@ -6,12 +6,12 @@ import argparse
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from gflab.cli._common import finite_float, print_json
+from gflab.cli._progress import Reporter, reporter
 
 LORA_EXAMPLES = """examples:
   gflab bridge lora --model tiny --optimizer muon --steps 200
@@ -55,7 +55,7 @@ def _common(p) -> None:
     g.add_argument("--seeds", type=_seed_list, default=None, help="several seeds, e.g. 0,1,2")
     p.add_argument("--every", type=int, default=None, help="probe every k steps")
     p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
     p.add_argument(
         "--store",
@@ -85,8 +85,8 @@ def register(sub) -> None:
         default="muon",
         help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (Schedule-Free: probes see y)",
     )
-    lo.add_argument("--steps", type=int, default=200)
-    lo.add_argument("--rank", type=int, default=8)
+    lo.add_argument("--steps", type=int, default=200, help="training steps")
+    lo.add_argument("--rank", type=int, default=8, help="LoRA rank r")
     lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
     lo.add_argument("--init", default="lora", help="lora (B=0) | small-random | exchanged (A=0)")
     lo.add_argument(
@@ -98,12 +98,16 @@ def register(sub) -> None:
     lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
     lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")
     lo.add_argument("--weight-decay", type=finite_float, default=0.0, help="on LoRA matrices")
-    lo.add_argument("--head-weight-decay", type=finite_float, default=0.0)
+    lo.add_argument(
+        "--head-weight-decay", type=finite_float, default=0.0, help="AdamW weight decay of the head"
+    )
     lo.add_argument("--momentum", type=finite_float, default=0.95, help="Muon/spec-exact momentum")
-    lo.add_argument("--no-nesterov", action="store_true")
+    lo.add_argument(
+        "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
+    )
     lo.add_argument("--adjust-lr-fn", default="original", help="original | match_rms_adamw")
     lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
-    lo.add_argument("--batch-size", type=int, default=32)
+    lo.add_argument("--batch-size", type=int, default=32, help="examples per step")
     lo.add_argument(
         "--burn-in",
         type=int,
@@ -122,9 +126,9 @@ def register(sub) -> None:
     )
     w.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="pretrain fractions")
     w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
-    w.add_argument("--width", type=int, default=64)
-    w.add_argument("--lr", type=finite_float, default=0.05)
-    w.add_argument("--max-epochs", type=int, default=300)
+    w.add_argument("--width", type=int, default=64, help="hidden width of the MLP")
+    w.add_argument("--lr", type=finite_float, default=0.05, help="learning rate")
+    w.add_argument("--max-epochs", type=int, default=300, help="epochs at most per training")
     w.add_argument("--dash-floor", type=finite_float, default=0.3, help="DASH's λ")
     w.add_argument("--dash-alpha", type=finite_float, default=0.3, help="DASH's α")
     w.add_argument(
@@ -133,7 +137,8 @@ def register(sub) -> None:
         help="warm runs (cold always runs): warm, warm+dash, warm+sp, warm+reset, warm+l2init",
     )
     w.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    w.add_argument("--json", action="store_true")
+    w.add_argument("--json", action="store_true", help="print the runs and summary as JSON")
+    w.add_argument("--quiet", action="store_true", help="no progress on stderr")
     w.set_defaults(func=run_warmstart_cmd)
 
     d = kinds.add_parser(
@@ -142,8 +147,8 @@ def register(sub) -> None:
         epilog=DMF_EXAMPLES,
         formatter_class=_RAW,
     )
-    d.add_argument("--depth", type=int, default=3)
-    d.add_argument("--n", type=int, default=100)
+    d.add_argument("--depth", type=int, default=3, help="number of factors L")
+    d.add_argument("--n", type=int, default=100, help="the target is n × n")
     d.add_argument("--rank", type=int, default=5, help="rank of the random target")
     d.add_argument(
         "--observed",
@@ -156,7 +161,7 @@ def register(sub) -> None:
     d.add_argument(
         "--init", default="gaussian", help="gaussian | tied-gaussian | identity | orthogonal"
     )
-    d.add_argument("--steps", type=int, default=2000)
+    d.add_argument("--steps", type=int, default=2000, help="gradient-descent steps")
     d.add_argument(
         "--lr",
         type=finite_float,
@@ -170,7 +175,12 @@ def register(sub) -> None:
         default=None,
         help="Bernoulli probability of Ω1 ⊂ Ω2 trained before --switch-step",
     )
-    d.add_argument("--switch-step", type=int, default=0)
+    d.add_argument(
+        "--switch-step",
+        type=int,
+        default=0,
+        help="last step on Ω1 (with --pretrain-observed; 0: no pretraining phase)",
+    )
     d.add_argument(
         "--coupling-entries",
         type=int,
@@ -187,19 +197,17 @@ def register(sub) -> None:
         formatter_class=_RAW,
     )
     b.add_argument("--model", default="minilm", help="minilm | tiny")
-    b.add_argument("--every", type=int, default=10)
-    b.add_argument("--steps", type=int, default=60)
-    b.add_argument("--optimizer", default="muon")
+    b.add_argument("--every", type=int, default=10, help="probe every k steps")
+    b.add_argument("--steps", type=int, default=60, help="training steps timed")
+    b.add_argument("--optimizer", default="muon", help="as in bridge lora")
     b.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print the measurements as JSON")
     b.set_defaults(func=run_bench_cmd)
 
 
-def _progress(args):
-    # progress only for a person watching: not with --json/--quiet, not into a pipe or a log
-    if args.json or getattr(args, "quiet", False) or not sys.stderr.isatty():
-        return None
-    return lambda msg: print(f"  {msg}", file=sys.stderr, flush=True)
+def _progress(rep: Reporter, label: str):
+    """The run's :class:`sims.progress.Progress`: ``rep`` with the unit named ``label``."""
+    return lambda done, total, info: rep(done, total, {**info, "unit": label})
 
 
 def _seeds(args) -> tuple[int, ...]:
@@ -241,6 +249,7 @@ def run_lora_cmd(args) -> int:
     _check_out(args)
     _check_store(args)
     runs = []
+    rep = reporter(args)
     for seed in _seeds(args):
         cfg = BridgeLoRAConfig(
             model=args.model,
@@ -264,7 +273,8 @@ def run_lora_cmd(args) -> int:
             every=args.every if args.every is not None else 10,
             burn_in=args.burn_in,
         )
-        runs.append(run_lora(cfg, progress=_progress(args)))
+        with rep:
+            runs.append(run_lora(cfg, progress=_progress(rep, f"lora {cfg.optimizer} seed {seed}")))
     return _finish(args, runs, "lora")
 
 
@@ -290,7 +300,8 @@ def run_warmstart_cmd(args) -> int:
         kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         device=args.device,
     )
-    out = run_warmstart(cfg)
+    with reporter(args, desc="warmstart") as rep:
+        out = run_warmstart(cfg, progress=rep)
     if args.json:
         print_json(out)
         return 0
@@ -317,6 +328,7 @@ def run_dmf_cmd(args) -> int:
     _check_out(args)
     _check_store(args)
     runs = []
+    rep = reporter(args)
     for seed in _seeds(args):
         cfg = BridgeDMFConfig(
             depth=args.depth,
@@ -335,7 +347,8 @@ def run_dmf_cmd(args) -> int:
             every=args.every if args.every is not None else 50,
             coupling_entries=args.coupling_entries,
         )
-        runs.append(run_dmf(cfg, progress=_progress(args)))
+        with rep:
+            runs.append(run_dmf(cfg, progress=_progress(rep, f"dmf depth {cfg.depth} seed {seed}")))
     code = _finish(args, runs, "dmf")
     return code if all(r["summary"]["status"] == "finished" for r in runs) else 1
 

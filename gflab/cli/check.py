@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from gflab.cli._common import print_json
+from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
@@ -25,8 +24,8 @@ def register(sub) -> None:
         "--beyond", metavar="ID", help="drop the claim's hypotheses one at a time; print the map"
     )
     p.add_argument("--list", action="store_true", help="list claims and exit")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--json", action="store_true", help="print the reports as JSON (no progress)")
     p.set_defaults(func=run)
 
 
@@ -53,13 +52,8 @@ def run(args) -> int:
             _print_map(result)
         return 0
     profile = current_profile(args.profile)
-    show = not args.quiet and not args.json and sys.stderr.isatty()
-    prog = (
-        (lambda r: print(f"  {r.id}: {r.verdict} ({r.seconds:.1f} s)", file=sys.stderr, flush=True))
-        if show
-        else None
-    )
-    reports = run_claims(args.claim or None, profile, progress=prog)
+    with reporter(args, item="example") as prog:  # per claim: examples, rate, ETA, worst margin
+        reports = run_claims(args.claim or None, profile, progress=prog)
     if args.json:
         print_json({"profile": profile, "claims": [r.to_json() for r in reports]})
     else:

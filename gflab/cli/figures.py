@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from gflab.cli._common import print_json
+from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
@@ -41,8 +41,8 @@ def register(sub) -> None:
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress and no summary line")
+    p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=run)
 
 
@@ -55,16 +55,15 @@ def run(args) -> int:
             print(f"{name:<32} [{spec.paper}] {spec.title}")
         return 0
     store = None if args.no_store else ResultStore(args.store)
-    show = not args.quiet and not args.json and sys.stderr.isatty()
-    progress = (lambda msg: print(f"  figure {msg}", file=sys.stderr, flush=True)) if show else None
-    summaries = render(
-        args.only or None,
-        args.out,
-        fast=args.fast,
-        store=store,
-        style=args.style,
-        progress=progress,
-    )
+    with reporter(args, item="run") as progress:  # per figure: its runs, rate, ETA
+        summaries = render(
+            args.only or None,
+            args.out,
+            fast=args.fast,
+            store=store,
+            style=args.style,
+            progress=progress,
+        )
     if args.json:
         print_json({"figures": summaries})
     elif not args.quiet:

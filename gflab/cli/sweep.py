@@ -7,6 +7,7 @@ import signal
 import sys
 
 from gflab.cli._common import print_json
+from gflab.cli._progress import reporter
 
 EXAMPLES = """spec (TOML):
   model = "dmf"                     # or "lora"
@@ -84,7 +85,6 @@ def run(args) -> int:
         estimate,
         load_spec,
         parse_executor,
-        progress_bar,
         run_sweep,
     )
     from theory._validate import GflabInputError
@@ -113,21 +113,22 @@ def run(args) -> int:
             print("  ".join(f"{k} {v}" for k, v in info.items()))
         return 0
     configs = spec.configs()
-    interactive = sys.stderr.isatty() and not args.quiet and not args.json
+    rep = reporter(args, desc="sweep", item="point")  # points done, rate, ETA, outcomes
     try:
-        summary = run_sweep(
-            configs,
-            store,
-            args.executor,
-            runner=spec.runner,
-            force=args.force,
-            progress=progress_bar() if interactive else None,
-            timeout=args.timeout,
-        )
+        with rep:
+            summary = run_sweep(
+                configs,
+                store,
+                args.executor,
+                runner=spec.runner,
+                force=args.force,
+                progress=rep,
+                timeout=args.timeout,
+            )
     except SweepInterrupted as e:
         s = e.summary
         if s is not None and not args.quiet:
-            print(("\n" if interactive else "") + s.table(), file=sys.stderr)
+            print(s.table(), file=sys.stderr)
         print(
             "gflab sweep: interrupted; finished entries are stored, rerun to resume",
             file=sys.stderr,

@@ -256,8 +256,10 @@ def run_warmstart(cfg: WarmStartConfig, progress=None) -> dict:
                         **_measure(torch, net, Xt, Yt),
                     }
                 )
-            if progress is not None:
-                progress(f"seed {seed} fraction {f:g}: {runs[-1]['test_accuracy']:.3f}")
+                if progress is not None:  # sims.progress.Progress: runs of the protocol
+                    total = len(cfg.seeds) * (1 + len(cfg.fractions) * len(cfg.kinds))
+                    acc = runs[-1]["test_accuracy"]
+                    progress(len(runs), total, {"item": "run", "accuracy": acc})
     return {
         "config": cfg.to_dict(),
         "device": device,

@@ -1,0 +1,27 @@
+"""The one progress protocol of gflab's long units (claims, figures, sweeps, bridge runs).
+
+A long unit takes an optional plain callable ``progress(done, total, info)`` and calls it after
+each finished step: ``done`` steps of ``total`` (``None`` when not known in advance), and ``info``
+a mapping with an optional ``"unit"`` (what is running, e.g. ``"DMC-1"``; a new value starts a new
+unit), an optional ``"item"`` (what is counted: ``"example"``, ``"run"``, ``"point"``) and any
+status worth showing (``{"worst margin": 0.31}``, a sweep's ``Counter`` of outcomes). The callee
+knows nothing about terminals: drawing bars or printing lines is the command line's business
+(``gflab.cli._progress``). :func:`notify` is the guarded call every unit uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["Progress", "notify"]
+
+
+class Progress(Protocol):
+    def __call__(self, done: int, total: int | None, info: Mapping[str, Any]) -> None: ...
+
+
+def notify(progress: Progress | None, done: int, total: int | None = None, /, **info: Any) -> None:
+    """``progress(done, total, info)`` if ``progress`` is given (a no-op otherwise)."""
+    if progress is not None:
+        progress(done, total, info)
