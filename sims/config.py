@@ -141,6 +141,10 @@ class _Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def replace(self, **changes):
+        """A copy with ``changes``; a new ``method`` object keeps its own hyper-parameters (the
+        legacy keywords read back from this config would otherwise override them)."""
+        if "method" in changes:
+            changes = {**dict.fromkeys(self._METHOD_OPTIONS), **changes}
         return dataclasses.replace(self, **changes)
 
 

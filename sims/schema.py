@@ -29,6 +29,8 @@ __all__ = [
     "command",
     "command_args",
     "config_from_args",
+    "config_from_fields",
+    "method_params",
     "DEFAULT_BETA",
     "default_lora_horizon",
 ]
@@ -178,6 +180,78 @@ def params(model: str) -> list[Param]:
     return out + list(seen.values())
 
 
+def method_params(model: str) -> dict[str, tuple[str, ...]]:
+    """Every hyper-parameter of ``model``'s methods, the step (``lr``, ``dt``) included → the
+    names of the methods that have it (a sweep spec may set each, :func:`config_from_fields`)."""
+    _model(model)
+    out: dict[str, tuple[str, ...]] = {}
+    for mcls in _MODEL_METHODS[model]:
+        for f in dataclasses.fields(mcls):
+            out[f.name] = out.get(f.name, ()) + (mcls.name,)
+    return out
+
+
+def _refuse_foreign(model: str, method_cls: type, values: dict, label=str) -> None:
+    """A :class:`GflabInputError` naming the first hyper-parameter in ``values`` that
+    ``method_cls`` lacks (and the methods that have it)."""
+    have = {f.name for f in dataclasses.fields(method_cls)}
+    owners = method_params(model)
+    for name, v in values.items():
+        if name not in have:
+            mine = ", ".join(sorted(have)) or "none"
+            raise GflabInputError(
+                label(name),
+                f"a method that has it: {'/'.join(owners.get(name, ()))} (not {method_cls.name},"
+                f" whose hyper-parameters are {mine})",
+                v,
+            )
+
+
+def config_from_fields(model: str, fields: dict[str, Any], label=str):
+    """The config of a flat table of config fields and method hyper-parameters (a sweep point).
+
+    Names that are fields of the config go to it (through :func:`sims.config.config_from_dict`);
+    the others are hyper-parameters of its method (``rtol`` of ``adaptive``, ``lr`` of ``gd``):
+    they replace the method's own values, so ``{"method": "gd:0.1", "lr": 0.2}`` is ``GD(0.2)``
+    and a discrete spelling may leave out its step (``{"method": "gd", "lr": 0.2}``). A
+    hyper-parameter the method lacks is refused, naming it.
+
+    Args:
+      model: ``dmf`` or ``lora``.
+      fields: ``{name: value}``; ``method`` a spelling, a ``to_dict`` dict or a method object.
+      label: maps a name to the parameter named in errors (``rtol`` → ``grid.rtol``).
+    Returns:
+      The validated config.
+    """
+    from sims.config import config_from_dict
+
+    cls = _model(model)
+    own = {f.name for f in dataclasses.fields(cls)}
+    known = method_params(model)
+    hyper = {k: v for k, v in fields.items() if k not in own}
+    for name in hyper:
+        if name not in known:
+            raise GflabInputError(
+                label(name),
+                f"a field of {cls.__name__} or a hyper-parameter of its methods "
+                f"({', '.join(known)})",
+                name,
+            )
+    rest = {k: v for k, v in fields.items() if k in own}
+    spelling = rest.get("method")
+    bare = M.METHODS.get(spelling) if isinstance(spelling, str) else None
+    if bare is not None and bare is not M.Adaptive:  # "gd": its step comes from the table
+        step = "dt" if bare is M.Euler else "lr"
+        if step not in hyper:
+            raise GflabInputError(label(step), f"a value with method {spelling}", None)
+        rest["method"] = f"{spelling}:{hyper.pop(step)!r}"
+    cfg = config_from_dict({"model": model, **rest})
+    if not hyper:
+        return cfg
+    _refuse_foreign(model, type(cfg.method), hyper, label)
+    return cfg.replace(method=dataclasses.replace(cfg.method, **hyper))
+
+
 def _model(model: str) -> type:
     if model not in MODELS:
         raise GflabInputError("model", "one of " + ", ".join(MODELS), model)
@@ -211,11 +285,7 @@ def config_from_args(model: str, values: dict[str, Any]):
     mcls = M.METHODS.get(str(spelling).partition(":")[0])
     if mcls is None:
         M.parse_method(spelling)  # raises, naming the allowed spellings
-    have = {f.name for f in dataclasses.fields(mcls)}
-    for name, v in values.items():
-        p = table[name]
-        if p.methods and name not in have:
-            raise GflabInputError(name, f"--method {'/'.join(p.methods)} (not {mcls.name})", v)
+    _refuse_foreign(model, mcls, {k: v for k, v in values.items() if table[k].methods})
     if model == "lora":
         flow = values.get("flow", "specgf")
         if "t1" not in values and "steps" not in values and not mcls.discrete:

@@ -42,6 +42,7 @@ from typing import Any
 
 from sims.config import DMFConfig, LoRAConfig, config_from_dict
 from sims.engine import STATUSES
+from sims.schema import config_from_fields, method_params
 from sims.store import ResultStore
 from theory._validate import GflabInputError
 
@@ -99,7 +100,6 @@ class SweepSpec:
     def check_axes(self) -> None:
         """Validate each axis value, point and seed against the base, and the first and last
         configuration: a cheap check for grids too large to build up front."""
-        cls = _MODELS[self.model]
         first = {a: v[0] for a, v in self.grid.items()}
         last = {a: v[-1] for a, v in self.grid.items()}
         for pt in self.points or ({},):
@@ -107,13 +107,11 @@ class SweepSpec:
                 extra = {} if seed is None else {"seed": seed}
                 for axis, values in self.grid.items():
                     for v in values:
-                        _make_config(
-                            cls, self.model, {**self.base, **first, axis: v, **pt, **extra}
-                        )
+                        self._config({**self.base, **first, axis: v, **pt, **extra})
         for seed in self.seeds or (None,):
             extra = {} if seed is None else {"seed": seed}
-            _make_config(cls, self.model, {**self.base, **first, **extra})
-        _make_config(cls, self.model, {**self.base, **last, **(self.points or ({},))[-1]})
+            self._config({**self.base, **first, **extra})
+        self._config({**self.base, **last, **(self.points or ({},))[-1]})
 
     def first_config(self):
         """The first configuration (grid row-major × list × seeds)."""
@@ -124,13 +122,21 @@ class SweepSpec:
         }
         if self.seeds:
             fields["seed"] = self.seeds[0]
-        return _make_config(_MODELS[self.model], self.model, fields)
+        return self._config(fields)
+
+    def _label(self, name: str) -> str:
+        """Where a name comes from, for errors: ``grid.rtol``, ``list.m``, ``base.depth``."""
+        if name in self.grid:
+            return f"grid.{name}"
+        return f"list.{name}" if any(name in p for p in self.points) else f"base.{name}"
+
+    def _config(self, fields: dict):
+        return _make_config(_MODELS[self.model], self.model, fields, self._label)
 
     def configs(self) -> list:
         """The configurations, in a fixed order: grid (row-major) × list × seeds."""
         axes = list(self.grid)
         combos = itertools.product(*(self.grid[a] for a in axes)) if axes else [()]
-        cls = _MODELS[self.model]
         out = []
         for combo in combos:
             for point in self.points or ({},):
@@ -138,18 +144,18 @@ class SweepSpec:
                     fields = {**self.base, **dict(zip(axes, combo, strict=True)), **point}
                     if seed is not None:
                         fields["seed"] = seed
-                    out.append(_make_config(cls, self.model, fields))
+                    out.append(self._config(fields))
         return out
 
 
-def _make_config(cls, model: str, fields: dict):
+def _make_config(cls, model: str, fields: dict, label=str):
     for f in dataclasses.fields(cls):
         if f.name not in fields and f.default is dataclasses.MISSING:
             raise GflabInputError(
                 f.name, f"a value in [base], [grid] or [[list]] (required by {cls.__name__})", None
             )
     try:
-        return config_from_dict({"model": model, **fields})
+        return config_from_fields(model, fields, label)
     except GflabInputError:
         raise
     except (TypeError, ValueError, OverflowError) as e:
@@ -214,7 +220,7 @@ def spec_from_dict(d: Any, allow_import: bool = False) -> SweepSpec:
     if model not in _MODELS:
         raise GflabInputError("model", "dmf or lora", model)
     cls = _MODELS[model]
-    fields = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name for f in dataclasses.fields(cls)} | set(method_params(model))
     base = d.get("base", {})
     if not isinstance(base, dict):
         raise GflabInputError("base", "a table of config fields", base)
@@ -227,7 +233,11 @@ def spec_from_dict(d: Any, allow_import: bool = False) -> SweepSpec:
     for where, names in [("base", base), ("grid", grid)] + [("list", p) for p in points]:
         bad = sorted(set(names) - fields)
         if bad:
-            raise GflabInputError(f"{where}.{bad[0]}", f"a field of {cls.__name__}", bad[0])
+            raise GflabInputError(
+                f"{where}.{bad[0]}",
+                f"a field of {cls.__name__} or a hyper-parameter of its methods",
+                bad[0],
+            )
     grid = {k: _axis_values(k, v) for k, v in grid.items()}
     seeds = d.get("seeds")
     if seeds is not None:
@@ -328,37 +338,54 @@ def count_stored(spec: SweepSpec, store: ResultStore) -> int:
         return sum(store.read(c, key=k).is_result for k, c in unique.items())
     if not store.keys():
         return 0
-    cls = _MODELS[spec.model]
+    hyper = set(method_params(spec.model)) - {
+        f.name for f in dataclasses.fields(_MODELS[spec.model])
+    }
+
+    def flat(d: dict) -> dict:
+        """A stored config with its method's hyper-parameters also as ``method.NAME``."""
+        return {**d, **{f"method.{k}": v for k, v in d["method"].items()}}
+
+    def name(a: str) -> str:
+        return f"method.{a}" if a in hyper else a
 
     def norm(fields: dict) -> dict:
-        return json.loads(json.dumps(_make_config(cls, spec.model, fields).to_dict(), default=str))
+        return flat(json.loads(json.dumps(spec._config(fields).to_dict(), default=str)))
 
     first = {a: v[0] for a, v in spec.grid.items()}
     pts = spec.points or ({},)
     seed0 = {"seed": spec.seeds[0]} if spec.seeds else {}
     ref = norm({**spec.base, **first, **pts[0], **seed0})
     axes = {
-        a: {json.dumps(norm({**spec.base, **first, a: v, **pts[0], **seed0})[a]) for v in vals}
+        name(a): {
+            json.dumps(norm({**spec.base, **first, a: v, **pts[0], **seed0})[name(a)]) for v in vals
+        }
         for a, vals in spec.grid.items()
     }
-    point_fields = sorted({k for p in pts for k in p})
+    point_fields = sorted({name(k) for p in pts for k in p})
     point_sets = {
         tuple(json.dumps(norm({**spec.base, **first, **p, **seed0})[k]) for k in point_fields)
         for p in pts
     }
     seeds = {json.dumps(s) for s in spec.seeds}
     varying = set(axes) | set(point_fields) | ({"seed"} if spec.seeds else set())
+    if any(k.startswith("method.") for k in varying):
+        varying.add("method")  # the whole method varies with its hyper-parameters
+    if "method" in varying:
+        varying |= {k for k in ref if k.startswith("method.")}
     fixed = {k: v for k, v in ref.items() if k not in varying}
+    top = {k for k in ref if not k.startswith("method.")}
     n = 0
     for e in store.iter_entries():
         c = e.meta["config"]
-        if not e.is_result or any(c.get(k) != v for k, v in fixed.items()):
+        if not e.is_result or set(c) != top or not isinstance(c.get("method"), dict):
             continue
-        if set(c) != set(ref):
+        c = flat(c)
+        if any(c.get(k) != v for k, v in fixed.items()):
             continue
-        if any(json.dumps(c[a]) not in vals for a, vals in axes.items()):
+        if any(json.dumps(c.get(a)) not in vals for a, vals in axes.items()):
             continue
-        if tuple(json.dumps(c[k]) for k in point_fields) not in point_sets:
+        if tuple(json.dumps(c.get(k)) for k in point_fields) not in point_sets:
             continue
         if spec.seeds and json.dumps(c["seed"]) not in seeds:
             continue
