@@ -799,18 +799,29 @@ def _run_pool(todo, job, workers, collect, summary) -> None:
         broken: BaseException | None = None
         requeue = []
         try:
-            pending = {pool.submit(run_one, todo[i], *job): i for i in queue}
+            pending = {}
             for i in queue:
+                try:
+                    pending[pool.submit(run_one, todo[i], *job)] = i
+                except BrokenProcessPool as e:  # a worker died before everything was queued
+                    broken = e
+                    requeue.append(i)
+                    attempts[i] -= 1  # never tried
                 attempts[i] += 1
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     i = pending.pop(fut)
                     try:
-                        collect(fut.result())
+                        rec = fut.result()
                     except BrokenProcessPool as e:
                         broken = e
                         requeue.append(i)
+                        continue
+                    if rec["outcome"] == "skipped" and attempts[i] > 1:
+                        # stored by this sweep's earlier try, whose report died with its pool
+                        rec = {**rec, "outcome": "done"}
+                    collect(rec)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         queue = []
