@@ -7,6 +7,7 @@ subprocesses put it on ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -48,9 +49,12 @@ def die_once_on_seed(config):
         marker.write_text(str(os.getpid()))
         root = os.environ.get("GFLAB_DIE_STORE")
         if root:
-            store = ResultStore(root)
-            wanted = int(os.environ.get("GFLAB_DIE_AFTER", "0"))
-            _wait_until(lambda: len(store.keys()) >= wanted, f"{wanted} entries in {root}")
+            wanted = int(os.environ.get("GFLAB_DIE_AFTER", "1"))
+            _wait_until(lambda: len(ResultStore(root).keys()) >= wanted, f"{wanted} entries")
+            # key it as the sweep does: with the versions and code hash its entries carry
+            found = ResultStore(root)
+            meta = json.loads(found.paths(found.keys()[0])[1].read_text())
+            store = ResultStore(root, versions=meta["versions"], code=meta["code"])
             store.put(config, simulate_config(config), written_by="die_once_on_seed")
         os.kill(os.getpid(), signal.SIGKILL)
     time.sleep(float(os.environ.get("GFLAB_SWEEP_SLOW", "0")))
