@@ -497,21 +497,6 @@ def _unbalanced(factors, ratio: float = 4.0):
     return f
 
 
-def _gd_rows(check, ex: dict[str, Any], dropped: str, etas, steps: int) -> list[dict]:
-    rows = []
-    for eta in etas:
-        ev = check({**ex, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(
-            _row(
-                dropped,
-                f"GD, step η = {eta:g}, {steps} steps ({ex})",
-                ev,
-                status=ev.numbers.get("status", ""),
-            )
-        )
-    return rows
-
-
 def beyond_dmc1(profile: str = "ci") -> dict:
     base = {"depth": 3, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "mimic", "m": 3.0}
     rows = [_row("none (reference)", str(base), check_dmc1(base))]

@@ -135,7 +135,7 @@ class Param:
         return f"--no-{stem}" if self.kind == "bool" and self.default is True else f"--{stem}"
 
 
-def _kind(annotation: str, default: Any) -> str:
+def _kind(annotation: str) -> str:
     a = str(annotation).replace("InitVar[", "").rstrip("]")
     if "bool" in a:
         return "bool"
@@ -162,7 +162,7 @@ def params(model: str) -> list[Param]:
     for f in dataclasses.fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
-        out.append(Param(f.name, _kind(f.type, default), HELP.get(f.name, ""), default, required))
+        out.append(Param(f.name, _kind(f.type), HELP.get(f.name, ""), default, required))
     seen: dict[str, Param] = {}
     adaptive = getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS)
     for mcls in _MODEL_METHODS[model]:
@@ -175,7 +175,7 @@ def params(model: str) -> list[Param]:
                 continue
             default = adaptive.get(f.name, f.default) if mcls is M.Adaptive else f.default
             seen[f.name] = Param(
-                f.name, _kind(f.type, default), HELP.get(f.name, ""), default, False, (mcls.name,)
+                f.name, _kind(f.type), HELP.get(f.name, ""), default, False, (mcls.name,)
             )
     return out + list(seen.values())
 
@@ -365,8 +365,4 @@ def command(config, *, json: bool = True) -> str:
     """``gflab simulate ...`` (with ``--json``) that reruns ``config``: the same config, so the same
     store key."""
     argv = command_args(config) + (["--json"] if json else [])
-    return "gflab simulate " + " ".join(_quote(a) for a in argv)
-
-
-def _quote(a: str) -> str:
-    return shlex.quote(a)
+    return "gflab simulate " + " ".join(shlex.quote(a) for a in argv)

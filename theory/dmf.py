@@ -52,6 +52,7 @@ __all__ = [
     "lowrank_target",
     "make_target",
     "TARGET_NAMES",
+    "TARGET_SEED_OFFSET",
     "observed_indices",
     "observation_groups",
     "tangent_kernel",
@@ -308,6 +309,11 @@ def lowrank_target(n: int, rank: int, seed: int) -> np.ndarray:
     return U @ V.T / math.sqrt(rank)
 
 
+# lowrank:R targets draw from seed + this, so a target never reuses the init's or the mask's draw
+# (the PyTorch bridge imports it to build the same target)
+TARGET_SEED_OFFSET = 7919
+
+
 def make_target(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
     """A target from a name (``ones``, ``const:W``, ``lowrank:R``) or an n×n array."""
     if not isinstance(spec, str):
@@ -326,7 +332,7 @@ def make_target(spec: Any, n: int, *, seed: int = 0) -> np.ndarray:
             r = int(arg)
             if not 1 <= r <= n:
                 raise GflabInputError("target", f"lowrank:R with R in [1, n={n}]", spec)
-            return lowrank_target(n, r, seed + 7919)
+            return lowrank_target(n, r, seed + TARGET_SEED_OFFSET)
     except ValueError as e:
         if isinstance(e, GflabInputError):
             raise

@@ -22,8 +22,6 @@ __all__ = [
     "arrival_times",
 ]
 
-_TINY = 1e-300
-
 
 def singular_values(W: Any):
     """σ_1 ≥ σ_2 ≥ … of ``W`` (over the last two axes)."""
