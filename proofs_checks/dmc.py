@@ -43,6 +43,7 @@ from sims.result import SimResult
 from sims.schema import command as schema_command
 from theory import closed_forms as CF
 from theory import dmf as T
+from theory import measures as M
 
 __all__ = [
     "RTOL",
@@ -132,12 +133,6 @@ def _dec_upper(measured: float, bound: float) -> float:
 def _dec_lower(measured: float, bound: float) -> float:
     """Margin in decades for ``measured >= bound`` (an exact 0 shows as log10(eps/bound))."""
     return math.log10(max(measured, EPS) / bound)
-
-
-def _tail(sig) -> float:
-    """Σ_{i≥2} σ_i² / σ_1² = stable rank − 1, computed without the cancellation of sr − 1."""
-    s = np.sort(np.abs(np.asarray(sig, dtype=float)))[::-1]
-    return float(np.sum(s[1:] ** 2) / s[0] ** 2)
 
 
 def _ok_status(res: SimResult) -> bool:
@@ -294,8 +289,8 @@ def check_dmc3(ex: dict[str, Any], cf_scale: float = 1.0) -> Evidence:
         "cf_error_alpha_over_10": e2,
         "stable_rank_alpha": r1.final["stable_rank"],
         "stable_rank_alpha_over_10": r2.final["stable_rank"],
-        "tail_alpha": _tail(r1.final["singular_values"]),
-        "tail_alpha_over_10": _tail(r2.final["singular_values"]),
+        "tail_alpha": M.stable_rank_tail(r1.final["singular_values"]),
+        "tail_alpha_over_10": M.stable_rank_tail(r2.final["singular_values"]),
     }
     margins = [_dec_upper(max(e1, e2), TOL_CF)]
     coupled = int(ex["depth"]) >= 3 and math.isfinite(float(ex["m"]))
@@ -341,7 +336,7 @@ def check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
         r = run_config(claim_config(ex, depth=L))
         if r.status != "converged":
             return _status_guard(r, -1.0, {"depth": L})
-        tails.append(_tail(r.final["singular_values"]))
+        tails.append(M.stable_rank_tail(r.final["singular_values"]))
         cf_err = max(cf_err, _cf_error(r, {**ex, "depth": L}, float(ex["alpha"])))
     steps = [direction * math.log10(tails[i] / tails[i + 1]) for i in range(len(tails) - 1)]
     nums = {
@@ -410,8 +405,8 @@ def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
         r = getattr(p, name)
         if r.status != "converged":
             return _status_guard(r, -1.0, {"phase": name})
-    res_t = _tail(p.resumed.final["singular_values"])
-    scr_t = _tail(p.scratch.final["singular_values"])
+    res_t = M.stable_rank_tail(p.resumed.final["singular_values"])
+    scr_t = M.stable_rank_tail(p.scratch.final["singular_values"])
     nums = {
         "resumed_sr_minus_1": res_t,
         "scratch_sr_minus_1": scr_t,
@@ -425,14 +420,16 @@ def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
         q = run_plasticity(plasticity_config(ex, alpha=float(ex["alpha"]) / 10))
         if q.scratch.status != "converged" or q.resumed.status != "converged":
             return _status_guard(q.scratch, -1.0, {"phase": "scratch at alpha/10"})
-        scr_t2 = _tail(q.scratch.final["singular_values"])
+        scr_t2 = M.stable_rank_tail(q.scratch.final["singular_values"])
         decay = scr_t2 / scr_t
         sep = res_t / scr_t
         nums.update(
             scratch_sr_minus_1_alpha_over_10=scr_t2,
             scratch_decay_per_decade=decay,
             resumed_over_scratch=sep,
-            resumed_alpha_dependence=abs(_tail(q.resumed.final["singular_values"]) - res_t),
+            resumed_alpha_dependence=abs(
+                M.stable_rank_tail(q.resumed.final["singular_values"]) - res_t
+            ),
         )
         margin = min(_dec_upper(decay, SCRATCH_DECAY), _dec_lower(sep, SEPARATION))
     else:
@@ -713,7 +710,7 @@ def _dmc4_generic(run_at) -> Evidence:
         r = run_at(L)
         if not _ok_status(r):
             return Evidence(-1.0, {"depth": L, "status": r.status})
-        tails.append(_tail(r.final["singular_values"]))
+        tails.append(M.stable_rank_tail(r.final["singular_values"]))
     steps = [
         math.log10(max(tails[i], 1e-300) / max(tails[i + 1], 1e-300)) for i in range(len(tails) - 1)
     ]

@@ -15,7 +15,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
 from theory._validate import (
@@ -56,7 +55,6 @@ __all__ = [
     "observed_indices",
     "observation_groups",
     "tangent_kernel",
-    "cross_coupling",
 ]
 
 
@@ -396,18 +394,3 @@ def tangent_kernel(factors: Sequence[Any], rows: Any, cols: Any):
         Rsub = xp.take(xp.take(right, cols, axis=0), cols, axis=1)
         K = K + Lsub * Rsub
     return K
-
-
-def cross_coupling(K: Any, groups: Any):
-    """max |K_ab| over entries a, b in different groups, divided by max_a K_aa.
-
-    0 when the dynamics is decoupled along ``groups`` (docs/theory.md §2.1); a scale-free number otherwise.
-    With a single group there is no cross term and the result is 0.
-    """
-    xp = namespace(K)
-    g = np.asarray(groups)
-    cross = (g[:, None] != g[None, :]).astype(np.float64)
-    cross = xp.asarray(cross, dtype=K.dtype, device=array_api_compat.device(K))
-    diag = xp.max(xp.abs(xp.linalg.diagonal(K)))
-    num = xp.max(xp.abs(K) * cross)
-    return num / xp.where(diag > 0, diag, 1.0)
