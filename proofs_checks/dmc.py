@@ -494,26 +494,37 @@ def _unbalanced(factors, ratio: float = 4.0):
     return f
 
 
+def _gd_rows(check, base: dict[str, Any], steps: int = 4000) -> list[dict]:
+    """Rows of a beyond map: ``check`` under GD on ``base``'s problem, η up to the stability edge
+    (≈ 1 here) and past it."""
+    rows = []
+    for eta in (0.01, 0.1, 0.5, 1.5):
+        ev = check({**base, "method": f"gd:{eta:g}", "steps": steps})
+        desc = f"GD η = {eta:g}, {steps} steps"
+        rows.append(_row("gradient flow", desc, ev, status=ev.numbers.get("status", "")))
+    return rows
+
+
+def _bernoulli_rows(check, base: dict[str, Any], note: str) -> list[dict]:
+    """Rows of a beyond map: ``check`` on Bernoulli(p) masks, with their number of groups."""
+    rows = []
+    for p in (0.15, 0.3):
+        ex = {**base, "mask": f"bernoulli:{p}"}
+        cfg = claim_config(ex)
+        mask = T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)
+        groups = len(set(T.observation_groups(mask).tolist()))
+        desc = f"Bernoulli({p}) mask, {groups} row/column groups{note}"
+        rows.append(_row("(block-)diagonal mask", desc, check(ex), groups=groups))
+    return rows
+
+
 def beyond_dmc1(profile: str = "ci") -> dict:
     base = {"depth": 3, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "mimic", "m": 3.0}
     rows = [_row("none (reference)", str(base), check_dmc1(base))]
     rows.append(
         _row("depth >= 3", "depth 2, otherwise the reference", check_dmc1({**base, "depth": 2}))
     )
-    for p in (0.15, 0.3):
-        ex = {**base, "mask": f"bernoulli:{p}", "seed": 0}
-        cfg = claim_config(ex)
-        groups = len(
-            set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist())
-        )
-        rows.append(
-            _row(
-                "(block-)diagonal mask",
-                f"Bernoulli({p}) mask, {groups} row/column groups",
-                check_dmc1(ex),
-                groups=groups,
-            )
-        )
+    rows += _bernoulli_rows(check_dmc1, {**base, "seed": 0}, "")
     rows.append(
         _row(
             "mimic init with m < inf",
@@ -521,18 +532,7 @@ def beyond_dmc1(profile: str = "ci") -> dict:
             check_dmc1({**base, "init": "identity"}),
         )
     )
-    # GD on the same problem: η up to the stability edge and past it
-    steps = 4000
-    for eta in (0.01, 0.1, 0.5, 1.5):
-        ev = check_dmc1({**base, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(
-            _row(
-                "gradient flow",
-                f"GD η = {eta:g}, {steps} steps",
-                ev,
-                status=ev.numbers.get("status", ""),
-            )
-        )
+    rows += _gd_rows(check_dmc1, base)  # η up to the stability edge and past it
     return {
         "title": "DMC-1 beyond its hypotheses: coupled (margin = decades above τ_cpl = 1e-3)",
         "rows": rows,
@@ -545,20 +545,7 @@ def beyond_dmc2(profile: str = "ci") -> dict:
     rows.append(
         _row("depth 2", "depth 3, otherwise the reference", check_dmc2({**base, "depth": 3}))
     )
-    for p in (0.15, 0.3):
-        ex = {**base, "mask": f"bernoulli:{p}"}
-        cfg = claim_config(ex)
-        groups = len(
-            set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist())
-        )
-        rows.append(
-            _row(
-                "(block-)diagonal mask",
-                f"Bernoulli({p}) mask, {groups} row/column groups (decoupled along them)",
-                check_dmc2(ex),
-                groups=groups,
-            )
-        )
+    rows += _bernoulli_rows(check_dmc2, base, " (decoupled along them)")
     cfg = claim_config(base)
     res = run_custom(cfg, target=_unequal_target(cfg.n))
     m, nums = _decoupled_margin(res)
@@ -569,17 +556,7 @@ def beyond_dmc2(profile: str = "ci") -> dict:
             _status_guard(res, m, nums),
         )
     )
-    steps = 4000
-    for eta in (0.01, 0.1, 0.5, 1.5):
-        ev = check_dmc2({**base, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(
-            _row(
-                "gradient flow",
-                f"GD η = {eta:g}, {steps} steps",
-                ev,
-                status=ev.numbers.get("status", ""),
-            )
-        )
+    rows += _gd_rows(check_dmc2, base)
     return {
         "title": "DMC-2 beyond its hypotheses: decoupled (margin = decades below τ_dec = 1e-6)",
         "rows": rows,
@@ -789,10 +766,18 @@ def beyond_dmc5(profile: str = "ci") -> dict:
 
 # ----------------------------------------------------------------------------- registration
 
+
+def _dmc_claim(claim_id: str, check: Callable[..., Evidence], **kw: Any) -> Claim:
+    """A claim of the [DMC] paper: ``check`` steered under ``claim_id``, reproduced through
+    sims/schema.py's command of :func:`claim_config` unless ``reproduce``/``config`` say otherwise."""
+    kw = {"reproduce": _cmd, "config": claim_config, **kw}
+    return Claim(id=claim_id, paper=PAPER, check=steered(claim_id, check), **kw)
+
+
 register_claim(
-    Claim(
-        id="DMC-1",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-1",
+        check_dmc1,
         statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
         "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
         "(≤ 1e-6) with W(t) (block-)diagonal.",
@@ -800,9 +785,6 @@ register_claim(
         "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
         "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
         strategy=strategy_dmc1,
-        check=steered("DMC-1", check_dmc1),
-        reproduce=_cmd,
-        config=claim_config,
         margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
         examples={"ci": 4, "dev": 25, "thorough": 150},
         beyond=beyond_dmc1,
@@ -810,17 +792,14 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-2",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-2",
+        check_dmc2,
         statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
         "(in fact exactly 0) for all t (decoupled).",
         hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
         "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
         strategy=strategy_dmc2,
-        check=steered("DMC-2", check_dmc2),
-        reproduce=_cmd,
-        config=claim_config,
         margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
         examples={"ci": 3, "dev": 25, "thorough": 150},
         beyond=beyond_dmc2,
@@ -828,9 +807,9 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-3",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-3",
+        check_dmc3,
         statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
         "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
         "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
@@ -838,9 +817,6 @@ register_claim(
         hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
         "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
         strategy=strategy_dmc3,
-        check=steered("DMC-3", check_dmc3),
-        reproduce=_cmd,
-        config=claim_config,
         margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
         examples={"ci": 3, "dev": 20, "thorough": 120},
         beyond=beyond_dmc3,
@@ -848,15 +824,14 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-4",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-4",
+        check_dmc4,
         statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
         "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
         hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
         "target J; gradient flow to convergence; limits also checked against closed forms.",
         strategy=strategy_dmc4,
-        check=steered("DMC-4", check_dmc4),
         reproduce=lambda ex: _cmd(ex, depth=3),
         config=lambda ex: claim_config(ex, depth=3),
         margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
@@ -866,9 +841,9 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-5",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-5",
+        check_dmc5,
         statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
         "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
         "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with 1 < m ≤ 10: resumed and scratch "
@@ -880,7 +855,6 @@ register_claim(
         "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
         "gradient flow throughout.",
         strategy=strategy_dmc5,
-        check=steered("DMC-5", check_dmc5),
         reproduce=_cmd_plasticity,
         config=plasticity_config,
         margin_units="decades (min over the parts of the statement)",

@@ -203,19 +203,8 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         series=series,
         final=final,
         status=raw.status,
-        stats={
-            "solver": _solver_name(config.method),
-            "steps": raw.steps,
-            "rejected_steps": raw.rejected_steps,
-            "wall_seconds": raw.wall_seconds,
-            "compile_seconds": raw.compile_seconds,
-            "loss_normalisation": config.normalisation,
-        },
+        stats={**raw.solver_stats(config.method), "loss_normalisation": config.normalisation},
         final_state=state,
         message=raw.message,
         time_unit="k" if config.method.discrete else "t",
     )
-
-
-def _solver_name(method) -> str:
-    return method.solver + "+pid" if method.name == "adaptive" else method.name
