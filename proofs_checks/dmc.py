@@ -52,7 +52,6 @@ __all__ = [
     "claim_config",
     "run_config",
     "coupling_of",
-    "false_variant_claim",
     "FALSE_VARIANTS",
 ]
 
@@ -862,35 +861,6 @@ register_claim(
         beyond=beyond_dmc5,
     )
 )
-
-
-def false_variant_claim() -> Claim:
-    """A deliberately false claim ("depth 3, diagonal Ω is decoupled") for testing the runner."""
-
-    def strategy():
-        return st.fixed_dictionaries(
-            {
-                "depth": st.just(3),
-                "n": st.just(4),
-                "mask": st.just("diagonal"),
-                "alpha": st.sampled_from((1e-1, 1e-2)),
-                "init": st.just("mimic"),
-                "m": st.sampled_from((2.0, 3.0, 5.0)),
-            }
-        )
-
-    return Claim(
-        id="DMC-false",
-        paper=PAPER,
-        statement="Depth-3 diagonal completion is decoupled (false).",
-        hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)",
-        strategy=strategy,
-        check=steered("DMC-2", check_dmc2),
-        reproduce=_cmd,
-        config=claim_config,
-        margin_units="decades below τ_dec",
-        examples={"ci": 3, "dev": 3, "thorough": 3},
-    )
 
 
 FALSE_VARIANTS: dict[str, tuple[str, Callable[..., Evidence]]] = {
