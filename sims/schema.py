@@ -4,7 +4,7 @@ For each model the table lists its parameters, generated from the config's datac
 its methods' fields (``dataclasses.fields``), with a help text, a kind and the default. The CLI
 builds its flags from it (``--field-name``, defaults shown in ``--help``) and :func:`command`
 writes the ``gflab simulate ...`` command that rebuilds a config, so the two cannot drift apart:
-``config_from_args(model, parse(command(c)))`` equals ``c`` (tests/test_schema.py). The table is
+``config_from_args(model, parse(command(c)))`` equals ``c`` (tests/test_worst_examples.py). The table is
 data; argparse itself lives in ``gflab/cli/simulate.py``. It sits in sims/ because
 ``proofs_checks`` (below the CLI) prints the command that reproduces a claim's worst example.
 """
