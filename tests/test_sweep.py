@@ -412,8 +412,12 @@ def _start(spec_file: Path, store: Path, executor: str) -> subprocess.Popen:
 
 
 def _wait_for_entries(store: Path, k: int, proc: subprocess.Popen) -> None:
+    """Until ``k`` entries are published (pathlib's glob also matches the hidden ``.tmp.*`` folder
+    of an entry still being written, which a kill then leaves unpublished: ResultStore.keys()
+    lists only published ones)."""
     deadline = time.monotonic() + 300  # a guard against hanging, not a timed assertion
-    while len(list(store.glob("*/*/meta.json"))) < k:
+    published = ResultStore(store)
+    while len(published.keys()) < k:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "sweep made no progress"
         time.sleep(0.1)
