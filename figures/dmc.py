@@ -10,6 +10,7 @@ from figures.registry import register
 from sims import DMFConfig, simulate_dmf
 from sims.plasticity import PlasticityConfig, simulate_plasticity
 from theory import closed_forms as CF
+from theory import measures as M
 
 # flow time that covers each m's convergence (measured: the depth-5 flow converges at t = 20.2,
 # 27.7, 37.1 for m = 2, 3, 5, α = 1e-3, n = 2); a linear save grid to it puts ≥ 40 points in
@@ -108,11 +109,6 @@ def offdiag_2x2(ctx):
     return fig, {"seeds": [], "alpha": alpha, "n": n, "m": list(ms), "depths": list(depths)}
 
 
-def _rank_tail(sig) -> float:
-    s = np.sort(np.abs(np.asarray(sig, dtype=float)))[::-1]
-    return float(np.sum(s[1:] ** 2) / s[0] ** 2)
-
-
 @register(
     "dmc_stable_rank_vs_alpha",
     title="Stable rank of the limit vs init scale α: depth 2 keeps it, depth ≥ 3 drives it to 1",
@@ -138,12 +134,12 @@ def stable_rank_vs_alpha(ctx):
     for ax, m in zip(axes[0], ms, strict=True):
         for i, L in enumerate(depths):
             color = style.PALETTE[i]
-            cf = [_rank_tail(CF.mimic_limit(n, L, a, m).singular_values) for a in a_dense]
+            cf = [M.stable_rank_tail(CF.mimic_limit(n, L, a, m).singular_values) for a in a_dense]
             ax.plot(a_dense, cf, color=color, ls=style.LINESTYLES[i], label=f"$L = {L}$")
             sims_y = []
             for a in a_sim:
                 res = ctx.run(config(m, L, a), simulate_dmf)
-                sims_y.append(_rank_tail(res.final["singular_values"]))
+                sims_y.append(M.stable_rank_tail(res.final["singular_values"]))
             ax.plot(a_sim, sims_y, style.MARKERS[i], color=color, mfc="none", mew=1.2, zorder=4)
         # m = ∞ (W∞ = I): drawn well inside the frame, labelled on the line
         ax.axhline(n - 1, color="k", ls=(0, (1, 1.2)), lw=1.2)

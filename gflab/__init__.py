@@ -4,4 +4,9 @@ The layers are top-level packages, data flowing one way: :mod:`theory` → :mod:
 :mod:`proofs_checks` → :mod:`figures`. This package holds only the command line on top of them.
 """
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:  # the one literal is pyproject.toml's `version`; the installed metadata carries it
+    __version__ = _metadata.version("gflab")
+except _metadata.PackageNotFoundError:  # a source tree on PYTHONPATH, never installed
+    __version__ = "unknown"

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from proofs_checks.registry import Claim, Evidence, register_claim
 from sims.dash import Intervention, simulate_dash_plasticity
 from sims.plasticity import PlasticityConfig
+from theory import measures as M
 
 __all__ = [
     "REL_TOL",
@@ -84,11 +85,6 @@ def _run(cfg: PlasticityConfig, iv: Intervention):
     return simulate_dash_plasticity(cfg, iv)
 
 
-def _tail(res) -> float:
-    s = sorted((abs(float(x)) for x in res.final["singular_values"]), reverse=True)
-    return sum(x * x for x in s[1:]) / (s[0] * s[0])
-
-
 def restoration(ex: dict[str, Any]) -> dict[str, Any]:
     """Measure one example: ranks and errors of resumed, scratch and intervened, and the margin."""
     cfg, iv = dash_config(ex), _intervention(ex)
@@ -97,7 +93,7 @@ def restoration(ex: dict[str, Any]) -> dict[str, Any]:
     bad = {k: v.status for k, v in runs.items() if v.final_state is None}
     if bad or r.pretrain.final_state is None:
         return {"margin": -math.inf, "status": bad or r.pretrain.status}
-    t = {k: _tail(v) for k, v in runs.items()}
+    t = {k: M.stable_rank_tail(v.final["singular_values"]) for k, v in runs.items()}
     e = {k: float(v.final["test_rmse"]) for k, v in runs.items()}
     sr_bound = (1 + REL_TOL) * t["scratch"] + SR_FLOOR
     rmse_bound = (1 + REL_TOL) * e["scratch"] + RMSE_FLOOR

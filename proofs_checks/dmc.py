@@ -43,6 +43,7 @@ from sims.result import SimResult
 from sims.schema import command as schema_command
 from theory import closed_forms as CF
 from theory import dmf as T
+from theory import measures as M
 
 __all__ = [
     "RTOL",
@@ -51,7 +52,6 @@ __all__ = [
     "claim_config",
     "run_config",
     "coupling_of",
-    "false_variant_claim",
     "FALSE_VARIANTS",
 ]
 
@@ -132,12 +132,6 @@ def _dec_upper(measured: float, bound: float) -> float:
 def _dec_lower(measured: float, bound: float) -> float:
     """Margin in decades for ``measured >= bound`` (an exact 0 shows as log10(eps/bound))."""
     return math.log10(max(measured, EPS) / bound)
-
-
-def _tail(sig) -> float:
-    """Σ_{i≥2} σ_i² / σ_1² = stable rank − 1, computed without the cancellation of sr − 1."""
-    s = np.sort(np.abs(np.asarray(sig, dtype=float)))[::-1]
-    return float(np.sum(s[1:] ** 2) / s[0] ** 2)
 
 
 def _ok_status(res: SimResult) -> bool:
@@ -294,8 +288,8 @@ def check_dmc3(ex: dict[str, Any], cf_scale: float = 1.0) -> Evidence:
         "cf_error_alpha_over_10": e2,
         "stable_rank_alpha": r1.final["stable_rank"],
         "stable_rank_alpha_over_10": r2.final["stable_rank"],
-        "tail_alpha": _tail(r1.final["singular_values"]),
-        "tail_alpha_over_10": _tail(r2.final["singular_values"]),
+        "tail_alpha": M.stable_rank_tail(r1.final["singular_values"]),
+        "tail_alpha_over_10": M.stable_rank_tail(r2.final["singular_values"]),
     }
     margins = [_dec_upper(max(e1, e2), TOL_CF)]
     coupled = int(ex["depth"]) >= 3 and math.isfinite(float(ex["m"]))
@@ -341,7 +335,7 @@ def check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
         r = run_config(claim_config(ex, depth=L))
         if r.status != "converged":
             return _status_guard(r, -1.0, {"depth": L})
-        tails.append(_tail(r.final["singular_values"]))
+        tails.append(M.stable_rank_tail(r.final["singular_values"]))
         cf_err = max(cf_err, _cf_error(r, {**ex, "depth": L}, float(ex["alpha"])))
     steps = [direction * math.log10(tails[i] / tails[i + 1]) for i in range(len(tails) - 1)]
     nums = {
@@ -410,8 +404,8 @@ def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
         r = getattr(p, name)
         if r.status != "converged":
             return _status_guard(r, -1.0, {"phase": name})
-    res_t = _tail(p.resumed.final["singular_values"])
-    scr_t = _tail(p.scratch.final["singular_values"])
+    res_t = M.stable_rank_tail(p.resumed.final["singular_values"])
+    scr_t = M.stable_rank_tail(p.scratch.final["singular_values"])
     nums = {
         "resumed_sr_minus_1": res_t,
         "scratch_sr_minus_1": scr_t,
@@ -425,14 +419,16 @@ def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
         q = run_plasticity(plasticity_config(ex, alpha=float(ex["alpha"]) / 10))
         if q.scratch.status != "converged" or q.resumed.status != "converged":
             return _status_guard(q.scratch, -1.0, {"phase": "scratch at alpha/10"})
-        scr_t2 = _tail(q.scratch.final["singular_values"])
+        scr_t2 = M.stable_rank_tail(q.scratch.final["singular_values"])
         decay = scr_t2 / scr_t
         sep = res_t / scr_t
         nums.update(
             scratch_sr_minus_1_alpha_over_10=scr_t2,
             scratch_decay_per_decade=decay,
             resumed_over_scratch=sep,
-            resumed_alpha_dependence=abs(_tail(q.resumed.final["singular_values"]) - res_t),
+            resumed_alpha_dependence=abs(
+                M.stable_rank_tail(q.resumed.final["singular_values"]) - res_t
+            ),
         )
         margin = min(_dec_upper(decay, SCRATCH_DECAY), _dec_lower(sep, SEPARATION))
     else:
@@ -497,18 +493,27 @@ def _unbalanced(factors, ratio: float = 4.0):
     return f
 
 
-def _gd_rows(check, ex: dict[str, Any], dropped: str, etas, steps: int) -> list[dict]:
+def _gd_rows(check, base: dict[str, Any], steps: int = 4000) -> list[dict]:
+    """Rows of a beyond map: ``check`` under GD on ``base``'s problem, η up to the stability edge
+    (≈ 1 here) and past it."""
     rows = []
-    for eta in etas:
-        ev = check({**ex, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(
-            _row(
-                dropped,
-                f"GD, step η = {eta:g}, {steps} steps ({ex})",
-                ev,
-                status=ev.numbers.get("status", ""),
-            )
-        )
+    for eta in (0.01, 0.1, 0.5, 1.5):
+        ev = check({**base, "method": f"gd:{eta:g}", "steps": steps})
+        desc = f"GD η = {eta:g}, {steps} steps"
+        rows.append(_row("gradient flow", desc, ev, status=ev.numbers.get("status", "")))
+    return rows
+
+
+def _bernoulli_rows(check, base: dict[str, Any], note: str) -> list[dict]:
+    """Rows of a beyond map: ``check`` on Bernoulli(p) masks, with their number of groups."""
+    rows = []
+    for p in (0.15, 0.3):
+        ex = {**base, "mask": f"bernoulli:{p}"}
+        cfg = claim_config(ex)
+        mask = T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)
+        groups = len(set(T.observation_groups(mask).tolist()))
+        desc = f"Bernoulli({p}) mask, {groups} row/column groups{note}"
+        rows.append(_row("(block-)diagonal mask", desc, check(ex), groups=groups))
     return rows
 
 
@@ -518,20 +523,7 @@ def beyond_dmc1(profile: str = "ci") -> dict:
     rows.append(
         _row("depth >= 3", "depth 2, otherwise the reference", check_dmc1({**base, "depth": 2}))
     )
-    for p in (0.15, 0.3):
-        ex = {**base, "mask": f"bernoulli:{p}", "seed": 0}
-        cfg = claim_config(ex)
-        groups = len(
-            set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist())
-        )
-        rows.append(
-            _row(
-                "(block-)diagonal mask",
-                f"Bernoulli({p}) mask, {groups} row/column groups",
-                check_dmc1(ex),
-                groups=groups,
-            )
-        )
+    rows += _bernoulli_rows(check_dmc1, {**base, "seed": 0}, "")
     rows.append(
         _row(
             "mimic init with m < inf",
@@ -539,18 +531,7 @@ def beyond_dmc1(profile: str = "ci") -> dict:
             check_dmc1({**base, "init": "identity"}),
         )
     )
-    # GD on the same problem: η up to the stability edge and past it
-    steps = 4000
-    for eta in (0.01, 0.1, 0.5, 1.5):
-        ev = check_dmc1({**base, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(
-            _row(
-                "gradient flow",
-                f"GD η = {eta:g}, {steps} steps",
-                ev,
-                status=ev.numbers.get("status", ""),
-            )
-        )
+    rows += _gd_rows(check_dmc1, base)  # η up to the stability edge and past it
     return {
         "title": "DMC-1 beyond its hypotheses: coupled (margin = decades above τ_cpl = 1e-3)",
         "rows": rows,
@@ -563,20 +544,7 @@ def beyond_dmc2(profile: str = "ci") -> dict:
     rows.append(
         _row("depth 2", "depth 3, otherwise the reference", check_dmc2({**base, "depth": 3}))
     )
-    for p in (0.15, 0.3):
-        ex = {**base, "mask": f"bernoulli:{p}"}
-        cfg = claim_config(ex)
-        groups = len(
-            set(T.observation_groups(T.make_mask(cfg.mask, cfg.n, seed=cfg.seed)).tolist())
-        )
-        rows.append(
-            _row(
-                "(block-)diagonal mask",
-                f"Bernoulli({p}) mask, {groups} row/column groups (decoupled along them)",
-                check_dmc2(ex),
-                groups=groups,
-            )
-        )
+    rows += _bernoulli_rows(check_dmc2, base, " (decoupled along them)")
     cfg = claim_config(base)
     res = run_custom(cfg, target=_unequal_target(cfg.n))
     m, nums = _decoupled_margin(res)
@@ -587,17 +555,7 @@ def beyond_dmc2(profile: str = "ci") -> dict:
             _status_guard(res, m, nums),
         )
     )
-    steps = 4000
-    for eta in (0.01, 0.1, 0.5, 1.5):
-        ev = check_dmc2({**base, "method": f"gd:{eta:g}", "steps": steps})
-        rows.append(
-            _row(
-                "gradient flow",
-                f"GD η = {eta:g}, {steps} steps",
-                ev,
-                status=ev.numbers.get("status", ""),
-            )
-        )
+    rows += _gd_rows(check_dmc2, base)
     return {
         "title": "DMC-2 beyond its hypotheses: decoupled (margin = decades below τ_dec = 1e-6)",
         "rows": rows,
@@ -728,7 +686,7 @@ def _dmc4_generic(run_at) -> Evidence:
         r = run_at(L)
         if not _ok_status(r):
             return Evidence(-1.0, {"depth": L, "status": r.status})
-        tails.append(_tail(r.final["singular_values"]))
+        tails.append(M.stable_rank_tail(r.final["singular_values"]))
     steps = [
         math.log10(max(tails[i], 1e-300) / max(tails[i + 1], 1e-300)) for i in range(len(tails) - 1)
     ]
@@ -807,10 +765,18 @@ def beyond_dmc5(profile: str = "ci") -> dict:
 
 # ----------------------------------------------------------------------------- registration
 
+
+def _dmc_claim(claim_id: str, check: Callable[..., Evidence], **kw: Any) -> Claim:
+    """A claim of the [DMC] paper: ``check`` steered under ``claim_id``, reproduced through
+    sims/schema.py's command of :func:`claim_config` unless ``reproduce``/``config`` say otherwise."""
+    kw = {"reproduce": _cmd, "config": claim_config, **kw}
+    return Claim(id=claim_id, paper=PAPER, check=steered(claim_id, check), **kw)
+
+
 register_claim(
-    Claim(
-        id="DMC-1",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-1",
+        check_dmc1,
         statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
         "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
         "(≤ 1e-6) with W(t) (block-)diagonal.",
@@ -818,9 +784,6 @@ register_claim(
         "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
         "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
         strategy=strategy_dmc1,
-        check=steered("DMC-1", check_dmc1),
-        reproduce=_cmd,
-        config=claim_config,
         margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
         examples={"ci": 4, "dev": 25, "thorough": 150},
         beyond=beyond_dmc1,
@@ -828,17 +791,14 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-2",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-2",
+        check_dmc2,
         statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
         "(in fact exactly 0) for all t (decoupled).",
         hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
         "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
         strategy=strategy_dmc2,
-        check=steered("DMC-2", check_dmc2),
-        reproduce=_cmd,
-        config=claim_config,
         margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
         examples={"ci": 3, "dev": 25, "thorough": 150},
         beyond=beyond_dmc2,
@@ -846,9 +806,9 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-3",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-3",
+        check_dmc3,
         statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
         "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
         "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
@@ -856,9 +816,6 @@ register_claim(
         hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
         "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
         strategy=strategy_dmc3,
-        check=steered("DMC-3", check_dmc3),
-        reproduce=_cmd,
-        config=claim_config,
         margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
         examples={"ci": 3, "dev": 20, "thorough": 120},
         beyond=beyond_dmc3,
@@ -866,15 +823,14 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-4",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-4",
+        check_dmc4,
         statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
         "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
         hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
         "target J; gradient flow to convergence; limits also checked against closed forms.",
         strategy=strategy_dmc4,
-        check=steered("DMC-4", check_dmc4),
         reproduce=lambda ex: _cmd(ex, depth=3),
         config=lambda ex: claim_config(ex, depth=3),
         margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
@@ -884,9 +840,9 @@ register_claim(
 )
 
 register_claim(
-    Claim(
-        id="DMC-5",
-        paper=PAPER,
+    _dmc_claim(
+        "DMC-5",
+        check_dmc5,
         statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
         "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
         "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with 1 < m ≤ 10: resumed and scratch "
@@ -898,7 +854,6 @@ register_claim(
         "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
         "gradient flow throughout.",
         strategy=strategy_dmc5,
-        check=steered("DMC-5", check_dmc5),
         reproduce=_cmd_plasticity,
         config=plasticity_config,
         margin_units="decades (min over the parts of the statement)",
@@ -906,35 +861,6 @@ register_claim(
         beyond=beyond_dmc5,
     )
 )
-
-
-def false_variant_claim() -> Claim:
-    """A deliberately false claim ("depth 3, diagonal Ω is decoupled") for testing the runner."""
-
-    def strategy():
-        return st.fixed_dictionaries(
-            {
-                "depth": st.just(3),
-                "n": st.just(4),
-                "mask": st.just("diagonal"),
-                "alpha": st.sampled_from((1e-1, 1e-2)),
-                "init": st.just("mimic"),
-                "m": st.sampled_from((2.0, 3.0, 5.0)),
-            }
-        )
-
-    return Claim(
-        id="DMC-false",
-        paper=PAPER,
-        statement="Depth-3 diagonal completion is decoupled (false).",
-        hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)",
-        strategy=strategy,
-        check=steered("DMC-2", check_dmc2),
-        reproduce=_cmd,
-        config=claim_config,
-        margin_units="decades below τ_dec",
-        examples={"ci": 3, "dev": 3, "thorough": 3},
-    )
 
 
 FALSE_VARIANTS: dict[str, tuple[str, Callable[..., Evidence]]] = {

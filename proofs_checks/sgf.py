@@ -40,6 +40,7 @@ from sims.lora import lora_problem, shape_scale, solve_lora_from
 from sims.schema import command as schema_command
 from theory import closed_forms as CF
 from theory import lora as T
+from theory import measures as M
 
 __all__ = [
     "ROWS",
@@ -427,31 +428,9 @@ def predicted_eps(beta: float, gamma: float, s_min: float) -> float:
 
 
 def arrivals(times, values, targets, fraction: float = FRACTION, transform: str = "sqrt"):
-    """First time each mode reaches ``fraction`` × target, interpolating linearly in a transform of
-    d under which the theory's curve is a straight line: √d (SpecGF: unit slope) or logit(d/s)
-    (gradient flow: the logistic law), so a coarse save grid costs no accuracy. inf: never."""
-    t = np.asarray(times, float)
-    v = np.asarray(values, float)
-    out = np.full(v.shape[1], np.inf)
-    for i, s in enumerate(np.asarray(targets, float)):
-        hit = np.nonzero(v[:, i] >= fraction * s)[0]
-        if hit.size == 0:
-            continue
-        k = hit[0]
-        if k == 0:
-            out[i] = t[0]
-            continue
-
-        def f(x, s=s):
-            if transform == "logit":
-                x = np.clip(x / s, 1e-300, 1 - 1e-16)
-                return np.log(x / (1 - x))
-            return np.sqrt(max(x, 0.0))
-
-        y0, y1, g = f(v[k - 1, i]), f(v[k, i]), f(fraction * s)
-        w = (g - y0) / (y1 - y0) if y1 != y0 else 1.0
-        out[i] = t[k - 1] + w * (t[k] - t[k - 1])
-    return out
+    """:func:`theory.measures.arrival_times` at the claims' fraction, interpolated in √d (SpecGF)
+    by default or in logit(d/s) (gradient flow)."""
+    return M.arrival_times(times, values, targets, fraction, transform)
 
 
 def order_margin(svals, times, smaller_first: bool) -> float:

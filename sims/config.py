@@ -141,6 +141,10 @@ class _Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def replace(self, **changes):
+        """A copy with ``changes``; a new ``method`` object keeps its own hyper-parameters (the
+        legacy keywords read back from this config would otherwise override them)."""
+        if "method" in changes:
+            changes = {**dict.fromkeys(self._METHOD_OPTIONS), **changes}
         return dataclasses.replace(self, **changes)
 
 
@@ -182,6 +186,17 @@ def _steps(steps: Any) -> None:
     positive_int("steps", steps)
     if steps > MAX_STEPS:
         raise GflabInputError("steps", f"an integer in [1, {MAX_STEPS:.0e}]", steps)
+
+
+def _discrete_steps(t1: Any, steps: Any, method: Method) -> None:
+    """A discrete method runs ``steps`` steps (required, at most :data:`MAX_STEPS`), no horizon."""
+    if t1 is not None:
+        raise GflabInputError(
+            "t1", f"no --t1 with the discrete --method {method.spelling} (use --steps)", t1
+        )
+    if steps is None:
+        raise GflabInputError("steps", f"a step count with --method {method.name}:ETA", None)
+    _steps(steps)
 
 
 def _file_digest(parameter: str, path: Any, n: int) -> str:
@@ -311,15 +326,7 @@ class DMFConfig(_Config):
                 )
             _dmf.make_target(self.target, n, seed=self.seed)
         if method.discrete:
-            if self.t1 is not None:
-                raise GflabInputError(
-                    "t1",
-                    f"no --t1 with the discrete --method {method.spelling} (use --steps)",
-                    self.t1,
-                )
-            if self.steps is None:
-                raise GflabInputError("steps", "a step count with --method gd:ETA", None)
-            _steps(self.steps)
+            _discrete_steps(self.t1, self.steps, method)
             # a flow's horizon and save grid mean nothing to GD: not in the key
             object.__setattr__(self, "t_max", 1e7)
             object.__setattr__(self, "grid", None)
@@ -490,15 +497,7 @@ class LoRAConfig(_Config):
                 raise GflabInputError("t1", f"a horizon with --method {method.spelling}", None)
             positive_real("t1", self.t1)
         else:
-            if self.t1 is not None:
-                raise GflabInputError(
-                    "t1",
-                    f"no --t1 with the discrete --method {method.spelling} (use --steps)",
-                    self.t1,
-                )
-            if self.steps is None:
-                raise GflabInputError("steps", f"a step count with --method {kind}", None)
-            _steps(self.steps)
+            _discrete_steps(self.t1, self.steps, method)
         _seed(self.seed)
         positive_real("converge_tol", self.converge_tol)
         # β is SpecGF's (and specgd-smooth's, inside its method): refused, never silently keyed

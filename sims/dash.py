@@ -17,7 +17,6 @@ and α no longer changes any cosine; it matters after a GD phase 1 stopped at a 
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -180,9 +179,3 @@ def simulate_dash_plasticity(
     else:
         res = package_dmf(c2, solve_dmf_from(c2, new, mask2, target), mask2, target)
     return DashPlasticityResult(base, intervention, res, info)
-
-
-def rank_gap(res: SimResult, ref: SimResult) -> float:
-    """|sr(res) − sr(ref)| of the final products (``nan`` if either has no final state)."""
-    a, b = res.final.get("stable_rank", math.nan), ref.final.get("stable_rank", math.nan)
-    return abs(float(a) - float(b))

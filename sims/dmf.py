@@ -59,18 +59,14 @@ def _stats_fn(with_matrix: bool, with_kernel: bool):
             "singular_values": sig,
             "loss": 0.5 * jnp.sum(R * R),
             "balancedness_drift": M.balancedness_residual(fs, list(args["y0"])),
-            "test_rmse": jnp.sqrt(
-                jnp.sum((1 - args["mask"]) * (W - args["target"]) ** 2)
-                / jnp.maximum(jnp.sum(1 - args["mask"]), 1.0)
-            ),
+            "test_rmse": M.test_rmse(W, args["mask"], args["target"]),
         }
         if with_matrix:
             out["matrix"] = W
         if with_kernel:
             K = T.tangent_kernel(fs, args["rows"], args["cols"])
-            diag = jnp.max(jnp.abs(jnp.diagonal(K)))
-            out["coupling"] = jnp.max(jnp.abs(K) * args["cross"]) / jnp.where(diag > 0, diag, 1.0)
-            out["kernel_scale"] = diag
+            out["coupling"] = M.cross_coupling(K, args["groups"])
+            out["kernel_scale"] = jnp.max(jnp.abs(jnp.diagonal(K)))
         return out
 
     return stats
@@ -92,7 +88,6 @@ def save_grid(horizon: float, n_save: int, grid: str) -> np.ndarray:
 def _args(config: DMFConfig, factors, mask, target):
     rows, cols = T.observed_indices(mask)
     groups = T.observation_groups(mask)
-    cross = (groups[:, None] != groups[None, :]).astype(np.float64)
     scale = T.normalisation_factor(config.normalisation, mask)
     loss_ref = max(0.5 * float(np.sum((mask * target) ** 2)), 1e-300)
     args = {
@@ -103,7 +98,7 @@ def _args(config: DMFConfig, factors, mask, target):
         "y0": tuple(jnp.asarray(f) for f in factors),
     }
     if config.coupling:
-        args.update(rows=jnp.asarray(rows), cols=jnp.asarray(cols), cross=jnp.asarray(cross))
+        args.update(rows=jnp.asarray(rows), cols=jnp.asarray(cols), groups=jnp.asarray(groups))
     return args
 
 
@@ -187,7 +182,6 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         W = np.asarray(T.product(state))
         sig = np.linalg.svd(W, compute_uv=False)
         R = mask * (W - target)
-        unobs = 1 - mask
         c = T.normalisation_factor(config.normalisation, mask)
         final = {
             "singular_values": sig,
@@ -196,7 +190,7 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
             "loss": float(0.5 * np.sum(R * R)),
             # the loss in the run's own normalisation (what stop_loss is compared with)
             "normalised_loss": float(c * 0.5 * np.sum(R * R)),
-            "test_rmse": float(np.sqrt(np.sum(unobs * (W - target) ** 2) / max(unobs.sum(), 1.0))),
+            "test_rmse": float(M.test_rmse(W, mask, target)),
             "balancedness_drift": float(M.balancedness_residual(state, _start(config, raw))),
             "time": raw.final_time,
         }
@@ -209,19 +203,8 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         series=series,
         final=final,
         status=raw.status,
-        stats={
-            "solver": _solver_name(config.method),
-            "steps": raw.steps,
-            "rejected_steps": raw.rejected_steps,
-            "wall_seconds": raw.wall_seconds,
-            "compile_seconds": raw.compile_seconds,
-            "loss_normalisation": config.normalisation,
-        },
+        stats={**raw.solver_stats(config.method), "loss_normalisation": config.normalisation},
         final_state=state,
         message=raw.message,
         time_unit="k" if config.method.discrete else "t",
     )
-
-
-def _solver_name(method) -> str:
-    return method.solver + "+pid" if method.name == "adaptive" else method.name

@@ -50,6 +50,18 @@ class RawSolve:
     message: str = ""
     extra: dict = field(default_factory=dict)
 
+    def solver_stats(self, method) -> dict[str, Any]:
+        """A result's ``stats``: the method (``tsit5+pid`` for an adaptive solve, else its name),
+        accepted and rejected steps, solve and compile seconds."""
+        name = method.solver + "+pid" if method.name == "adaptive" else method.name
+        return {
+            "solver": name,
+            "steps": self.steps,
+            "rejected_steps": self.rejected_steps,
+            "wall_seconds": self.wall_seconds,
+            "compile_seconds": self.compile_seconds,
+        }
+
 
 def _signature(tree):
     """Hashable structure + shapes + dtypes: what decides whether a call recompiles."""

@@ -212,21 +212,13 @@ def package_lora(config: LoRAConfig, raw: RawSolve, Y, U, V) -> SimResult:
         if P.shape[0] <= 64:
             final["matrix"] = P
     discrete = config.method.discrete
-    m = config.method
-    solver = m.solver + "+pid" if m.name == "adaptive" else m.name
     return SimResult(
         config=config.to_dict(),
         times=raw.times,
         series=dict(raw.saved),
         final=final,
         status=raw.status,
-        stats={
-            "solver": solver,
-            "steps": raw.steps,
-            "rejected_steps": raw.rejected_steps,
-            "wall_seconds": raw.wall_seconds,
-            "compile_seconds": raw.compile_seconds,
-        },
+        stats=raw.solver_stats(config.method),
         final_state=state,
         message=raw.message,
         time_unit="k" if discrete else "t",

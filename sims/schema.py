@@ -4,7 +4,7 @@ For each model the table lists its parameters, generated from the config's datac
 its methods' fields (``dataclasses.fields``), with a help text, a kind and the default. The CLI
 builds its flags from it (``--field-name``, defaults shown in ``--help``) and :func:`command`
 writes the ``gflab simulate ...`` command that rebuilds a config, so the two cannot drift apart:
-``config_from_args(model, parse(command(c)))`` equals ``c`` (tests/test_schema.py). The table is
+``config_from_args(model, parse(command(c)))`` equals ``c`` (tests/test_worst_examples.py). The table is
 data; argparse itself lives in ``gflab/cli/simulate.py``. It sits in sims/ because
 ``proofs_checks`` (below the CLI) prints the command that reproduces a claim's worst example.
 """
@@ -29,6 +29,8 @@ __all__ = [
     "command",
     "command_args",
     "config_from_args",
+    "config_from_fields",
+    "method_params",
     "DEFAULT_BETA",
     "default_lora_horizon",
 ]
@@ -133,7 +135,7 @@ class Param:
         return f"--no-{stem}" if self.kind == "bool" and self.default is True else f"--{stem}"
 
 
-def _kind(annotation: str, default: Any) -> str:
+def _kind(annotation: str) -> str:
     a = str(annotation).replace("InitVar[", "").rstrip("]")
     if "bool" in a:
         return "bool"
@@ -160,7 +162,7 @@ def params(model: str) -> list[Param]:
     for f in dataclasses.fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
-        out.append(Param(f.name, _kind(f.type, default), HELP.get(f.name, ""), default, required))
+        out.append(Param(f.name, _kind(f.type), HELP.get(f.name, ""), default, required))
     seen: dict[str, Param] = {}
     adaptive = getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS)
     for mcls in _MODEL_METHODS[model]:
@@ -173,9 +175,81 @@ def params(model: str) -> list[Param]:
                 continue
             default = adaptive.get(f.name, f.default) if mcls is M.Adaptive else f.default
             seen[f.name] = Param(
-                f.name, _kind(f.type, default), HELP.get(f.name, ""), default, False, (mcls.name,)
+                f.name, _kind(f.type), HELP.get(f.name, ""), default, False, (mcls.name,)
             )
     return out + list(seen.values())
+
+
+def method_params(model: str) -> dict[str, tuple[str, ...]]:
+    """Every hyper-parameter of ``model``'s methods, the step (``lr``, ``dt``) included → the
+    names of the methods that have it (a sweep spec may set each, :func:`config_from_fields`)."""
+    _model(model)
+    out: dict[str, tuple[str, ...]] = {}
+    for mcls in _MODEL_METHODS[model]:
+        for f in dataclasses.fields(mcls):
+            out[f.name] = out.get(f.name, ()) + (mcls.name,)
+    return out
+
+
+def _refuse_foreign(model: str, method_cls: type, values: dict, label=str) -> None:
+    """A :class:`GflabInputError` naming the first hyper-parameter in ``values`` that
+    ``method_cls`` lacks (and the methods that have it)."""
+    have = {f.name for f in dataclasses.fields(method_cls)}
+    owners = method_params(model)
+    for name, v in values.items():
+        if name not in have:
+            mine = ", ".join(sorted(have)) or "none"
+            raise GflabInputError(
+                label(name),
+                f"a method that has it: {'/'.join(owners.get(name, ()))} (not {method_cls.name},"
+                f" whose hyper-parameters are {mine})",
+                v,
+            )
+
+
+def config_from_fields(model: str, fields: dict[str, Any], label=str):
+    """The config of a flat table of config fields and method hyper-parameters (a sweep point).
+
+    Names that are fields of the config go to it (through :func:`sims.config.config_from_dict`);
+    the others are hyper-parameters of its method (``rtol`` of ``adaptive``, ``lr`` of ``gd``):
+    they replace the method's own values, so ``{"method": "gd:0.1", "lr": 0.2}`` is ``GD(0.2)``
+    and a discrete spelling may leave out its step (``{"method": "gd", "lr": 0.2}``). A
+    hyper-parameter the method lacks is refused, naming it.
+
+    Args:
+      model: ``dmf`` or ``lora``.
+      fields: ``{name: value}``; ``method`` a spelling, a ``to_dict`` dict or a method object.
+      label: maps a name to the parameter named in errors (``rtol`` → ``grid.rtol``).
+    Returns:
+      The validated config.
+    """
+    from sims.config import config_from_dict
+
+    cls = _model(model)
+    own = {f.name for f in dataclasses.fields(cls)}
+    known = method_params(model)
+    hyper = {k: v for k, v in fields.items() if k not in own}
+    for name in hyper:
+        if name not in known:
+            raise GflabInputError(
+                label(name),
+                f"a field of {cls.__name__} or a hyper-parameter of its methods "
+                f"({', '.join(known)})",
+                name,
+            )
+    rest = {k: v for k, v in fields.items() if k in own}
+    spelling = rest.get("method")
+    bare = M.METHODS.get(spelling) if isinstance(spelling, str) else None
+    if bare is not None and bare is not M.Adaptive:  # "gd": its step comes from the table
+        step = "dt" if bare is M.Euler else "lr"
+        if step not in hyper:
+            raise GflabInputError(label(step), f"a value with method {spelling}", None)
+        rest["method"] = f"{spelling}:{hyper.pop(step)!r}"
+    cfg = config_from_dict({"model": model, **rest})
+    if not hyper:
+        return cfg
+    _refuse_foreign(model, type(cfg.method), hyper, label)
+    return cfg.replace(method=dataclasses.replace(cfg.method, **hyper))
 
 
 def _model(model: str) -> type:
@@ -211,11 +285,7 @@ def config_from_args(model: str, values: dict[str, Any]):
     mcls = M.METHODS.get(str(spelling).partition(":")[0])
     if mcls is None:
         M.parse_method(spelling)  # raises, naming the allowed spellings
-    have = {f.name for f in dataclasses.fields(mcls)}
-    for name, v in values.items():
-        p = table[name]
-        if p.methods and name not in have:
-            raise GflabInputError(name, f"--method {'/'.join(p.methods)} (not {mcls.name})", v)
+    _refuse_foreign(model, mcls, {k: v for k, v in values.items() if table[k].methods})
     if model == "lora":
         flow = values.get("flow", "specgf")
         if "t1" not in values and "steps" not in values and not mcls.discrete:
@@ -295,8 +365,4 @@ def command(config, *, json: bool = True) -> str:
     """``gflab simulate ...`` (with ``--json``) that reruns ``config``: the same config, so the same
     store key."""
     argv = command_args(config) + (["--json"] if json else [])
-    return "gflab simulate " + " ".join(_quote(a) for a in argv)
-
-
-def _quote(a: str) -> str:
-    return shlex.quote(a)
+    return "gflab simulate " + " ".join(shlex.quote(a) for a in argv)

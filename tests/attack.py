@@ -34,14 +34,14 @@ class Hang(Exception):
 def _block_work():
     import sims.bridge.dmf_run as dmf_run
     import sims.bridge.lora_run as lora_run
-    import sims.sweep as sweep
+    import sims.sweep._task as sweep_task
 
     def stop(*a, **k):
         raise Accepted()
 
     dmf_run.import_torch = stop
     lora_run.import_torch = stop
-    sweep.run_one = stop
+    sweep_task.run_one = stop
 
 
 def _run(argv):

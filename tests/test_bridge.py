@@ -92,7 +92,7 @@ def test_measures_on_torch_equal_numpy():
     np.testing.assert_allclose(Kt.numpy(), K, rtol=RTOL, atol=1e-14)
     groups = D.observation_groups(mask)
     np.testing.assert_allclose(
-        float(D.cross_coupling(Kt, groups)), float(D.cross_coupling(K, groups)), rtol=RTOL
+        float(M.cross_coupling(Kt, groups)), float(M.cross_coupling(K, groups)), rtol=RTOL
     )
 
 

@@ -7,6 +7,7 @@ cache serves them when the files run together.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,6 +153,8 @@ BAD = [
     (["dmf", "--depth", "3", "--n", "4", "--alpha", "nan"], "--alpha"),
     (["dmf", "--depth", "3", "--n", "4", "--alpha", "inf"], "alpha"),
     (["dmf", "--depth", "3", "--n", "4", "--alpha", "-1e-3"], "alpha"),
+    (["dmf", "--depth", "3", "--n", "4", "--m", "-inf"], "m"),
+    (["lora", "--gamma", "-.5e-2"], "gamma"),
     (["dmf", "--depth", "3", "--n", "4", "--m", "1"], "m"),
     (["dmf", "--depth", "3", "--n", "4", "--mask", "stripes"], "mask"),
     (["dmf", "--depth", "3", "--n", "4", "--mask", "block:3"], "blocks"),
@@ -236,3 +239,16 @@ def test_sizes_and_foreign_flags_are_refused_at_once(argv, parameter, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and f"error: {parameter}:" in err, err
     assert time.perf_counter() - t0 < 1.0  # validation only: no allocation, no compile
+
+
+def test_version_is_the_package_metadata_of_pyproject(capsys):
+    """``gflab --version`` prints the one literal, pyproject.toml's, through the metadata."""
+    import tomllib
+    from importlib import metadata
+
+    pyproject = tomllib.loads(
+        (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    )
+    assert _run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"gflab {metadata.version('gflab')}"
+    assert metadata.version("gflab") == pyproject["project"]["version"]

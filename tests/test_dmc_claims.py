@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import strategies as st
 
 from proofs_checks import dmc
-from proofs_checks.registry import claims
+from proofs_checks.registry import Claim, claims
 from proofs_checks.runner import run_claim
+from proofs_checks.steer import steered
+from sims.schema import command
 
 DMC_IDS = ("DMC-1", "DMC-2", "DMC-3", "DMC-4", "DMC-5")
 
@@ -22,9 +25,39 @@ def test_claim_holds_ci(cid):
     assert math.isfinite(rep.worst_margin) and rep.worst_margin >= 0
 
 
+def false_variant_claim() -> Claim:
+    """A deliberately false claim ("depth 3, diagonal Ω is decoupled") for testing the runner: a
+    fixture of the tests, not of the package."""
+
+    def strategy():
+        return st.fixed_dictionaries(
+            {
+                "depth": st.just(3),
+                "n": st.just(4),
+                "mask": st.just("diagonal"),
+                "alpha": st.sampled_from((1e-1, 1e-2)),
+                "init": st.just("mimic"),
+                "m": st.sampled_from((2.0, 3.0, 5.0)),
+            }
+        )
+
+    return Claim(
+        id="DMC-false",
+        paper=dmc.PAPER,
+        statement="Depth-3 diagonal completion is decoupled (false).",
+        hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)",
+        strategy=strategy,
+        check=steered("DMC-2", dmc.check_dmc2),
+        reproduce=lambda ex: command(dmc.claim_config(ex)),
+        config=dmc.claim_config,
+        margin_units="decades below τ_dec",
+        examples={"ci": 3, "dev": 3, "thorough": 3},
+    )
+
+
 def test_false_variant_is_refuted_with_shrunk_counterexample():
     """'Depth-3 diagonal completion is decoupled' must fail, shrink, and give a command."""
-    rep = run_claim(dmc.false_variant_claim(), profile="ci")
+    rep = run_claim(false_variant_claim(), profile="ci")
     assert rep.verdict == "violated"
     ex = rep.counterexample
     assert ex["depth"] == 3 and ex["mask"] == "diagonal"

@@ -23,6 +23,7 @@ from sims.lora import lora_problem, solve_lora_from
 from sims.methods import GD
 from theory import closed_forms as CF
 from theory import dmf as D
+from theory import measures as M
 
 DMF_SHAPES = [(2, 4), (3, 4), (3, 6), (4, 4)]
 
@@ -111,10 +112,10 @@ def test_coupling_series_matches_theory():
     groups = D.observation_groups(mask)
     res = simulate_dmf(DMFConfig(depth=depth, n=n, m=3.0, alpha=1e-2, coupling=True))
     c = res.series["coupling"]
-    expect0 = D.cross_coupling(
+    expect0 = M.cross_coupling(
         D.tangent_kernel(D.mimic_init(n, depth, 1e-2, 3.0), rows, cols), groups
     )
-    expect1 = D.cross_coupling(D.tangent_kernel(res.final_state, rows, cols), groups)
+    expect1 = M.cross_coupling(D.tangent_kernel(res.final_state, rows, cols), groups)
     # same formula, traced vs eager: rounding only
     assert c[0] == pytest.approx(float(expect0), rel=1e-12)
     # the last saved time precedes the stop time by part of a log-grid interval, over which the

@@ -257,7 +257,7 @@ def _measure_all(xp_asarray, fs, mask, U, V):
         "bal": M.balancedness_residual(fs),
         "bal_ref": M.balancedness_residual(fs, [2.0 * f for f in fs]),
         "kernel": K,
-        "cross": D.cross_coupling(K, groups),
+        "cross": M.cross_coupling(K, groups),
         "loss": D.masked_loss(fs, xp_asarray(mask), xp_asarray(np.ones((4, 4)))),
     }
 
@@ -313,14 +313,14 @@ def test_cross_coupling_depth2_zero_depth3_positive():
         groups = D.observation_groups(mask)
         # DMC-2: at depth 2 the cross terms contain an identity factor's off-diagonal: exactly 0
         for fs in (D.gaussian_init(k, 2, 1.0, seed=3), D.mimic_init(k, 2, 0.5, 2.0)):
-            assert float(D.cross_coupling(D.tangent_kernel(fs, rows, cols), groups)) == 0.0
+            assert float(M.cross_coupling(D.tangent_kernel(fs, rows, cols), groups)) == 0.0
         # DMC-1: depth 3 mimic with m < ∞ couples the groups; m = ∞ (diagonal factors) does not
-        coupled = D.cross_coupling(
+        coupled = M.cross_coupling(
             D.tangent_kernel(D.mimic_init(k, 3, 0.5, 2.0), rows, cols), groups
         )
         assert float(coupled) > 1e-3
         # diagonal factors: (P_l P_lᵀ)_{ip} (Q_lᵀQ_l)_{jq} ≠ 0 only for the same entry
-        diag = D.cross_coupling(
+        diag = M.cross_coupling(
             D.tangent_kernel(D.mimic_init(k, 3, 0.5, math.inf), rows, cols), groups
         )
         assert float(diag) == 0.0
@@ -331,3 +331,46 @@ def test_arrival_times_interpolates_linearly():
     v = np.array([[0.0, 0.0, 5.0], [1.0, 0.1, 5.0], [2.0, 0.2, 5.0], [3.0, 0.3, 5.0]])
     out = M.arrival_times(t, v, [2.0, 10.0, 1.0], fraction=0.75)
     np.testing.assert_allclose(out, [1.5, np.inf, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("transform", "curve", "exact"),
+    [
+        # d = t²: straight in √d, so √-interpolation on a coarse grid is exact: d = 4 at t = 2
+        ("sqrt", lambda t: t**2, 2.0),
+        # d = 16 σ(t − 3): straight in logit(d/16); d = 4 at σ = 1/4, t = 3 − ln 3
+        ("logit", lambda t: 16.0 / (1.0 + np.exp(-(t - 3.0))), 3.0 - math.log(3.0)),
+    ],
+)
+def test_arrival_times_transform_is_exact_on_its_own_law(transform, curve, exact):
+    """On a curve straight in the transform the interpolated arrival is exact (to rounding), while
+    plain linear interpolation on the same coarse grid is off by more than 1e-3."""
+    t = np.linspace(0.0, 6.0, 6)  # step 1.2: far too coarse for linear interpolation
+    v = curve(t)[:, None]
+    got = M.arrival_times(t, v, [16.0], fraction=0.25, transform=transform)[0]
+    assert abs(got - exact) <= 1e-12 * exact
+    assert abs(M.arrival_times(t, v, [16.0], fraction=0.25)[0] - exact) > 1e-3
+
+
+def test_stable_rank_tail_is_stable_rank_minus_one_without_cancellation():
+    W = np.random.default_rng(0).standard_normal((6, 4))
+    sig = np.linalg.svd(W, compute_uv=False)
+    # order and signs do not matter; equals sr − 1 where that has no cancellation
+    assert M.stable_rank_tail(-sig[::-1]) == pytest.approx(float(M.stable_rank(W)) - 1, rel=1e-12)
+    # a near-rank-one spectrum: sr − 1 = 1e-20 is lost in sr = 1 + 1e-20, the tail keeps it
+    assert M.stable_rank_tail([1.0, 1e-10]) == pytest.approx(1e-20, rel=1e-12)
+    assert math.isnan(M.stable_rank_tail([0.0, 0.0]))  # a zero matrix is not "rank one"
+
+
+def test_test_rmse_is_the_error_on_unobserved_entries():
+    """By hand: a diagonal mask hides the two off-diagonal entries, errors 3 and 4 there (and an
+    error on the observed diagonal that must not count): √((9 + 16) / 2)."""
+    mask = np.eye(2)
+    target = np.ones((2, 2))
+    W = target + np.array([[7.0, 3.0], [4.0, 0.0]])
+    expect = math.sqrt((9 + 16) / 2)
+    assert float(M.test_rmse(W, mask, target)) == pytest.approx(expect, rel=1e-15)
+    assert float(M.test_rmse(jnp.asarray(W), jnp.asarray(mask), jnp.asarray(target))) == (
+        pytest.approx(expect, rel=1e-15)
+    )
+    assert float(M.test_rmse(W, np.ones((2, 2)), target)) == 0.0  # nothing hidden

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat
 import numpy as np
 from jaxtyping import Float, Int, PyTree, Real
 
@@ -52,10 +51,10 @@ __all__ = [
     "lowrank_target",
     "make_target",
     "TARGET_NAMES",
+    "TARGET_SEED_OFFSET",
     "observed_indices",
     "observation_groups",
     "tangent_kernel",
-    "cross_coupling",
 ]
 
 
@@ -328,6 +327,11 @@ def lowrank_target(n: int, rank: int, seed: int) -> Float[np.ndarray, "n n"]:
     return U @ V.T / math.sqrt(rank)
 
 
+# lowrank:R targets draw from seed + this, so a target never reuses the init's or the mask's draw
+# (the PyTorch bridge imports it to build the same target)
+TARGET_SEED_OFFSET = 7919
+
+
 def make_target(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows cols"]:
     """A target from a name (``ones``, ``const:W``, ``lowrank:R``) or an n×n array."""
     if not isinstance(spec, str):
@@ -346,7 +350,7 @@ def make_target(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows 
             r = int(arg)
             if not 1 <= r <= n:
                 raise GflabInputError("target", f"lowrank:R with R in [1, n={n}]", spec)
-            return lowrank_target(n, r, seed + 7919)
+            return lowrank_target(n, r, seed + TARGET_SEED_OFFSET)
     except ValueError as e:
         if isinstance(e, GflabInputError):
             raise
@@ -414,18 +418,3 @@ def tangent_kernel(
         Rsub = xp.take(xp.take(right, cols, axis=0), cols, axis=1)
         K = K + Lsub * Rsub
     return K
-
-
-def cross_coupling(K: Float[AnyArray, "k k"], groups: Int[AnyArray, " k"]) -> Float[AnyArray, ""]:
-    """max |K_ab| over entries a, b in different groups, divided by max_a K_aa.
-
-    0 when the dynamics is decoupled along ``groups`` (docs/theory.md §2.1); a scale-free number otherwise.
-    With a single group there is no cross term and the result is 0.
-    """
-    xp = namespace(K)
-    g = np.asarray(groups)
-    cross = (g[:, None] != g[None, :]).astype(np.float64)
-    cross = xp.asarray(cross, dtype=K.dtype, device=array_api_compat.device(K))
-    diag = xp.max(xp.abs(xp.linalg.diagonal(K)))
-    num = xp.max(xp.abs(K) * cross)
-    return num / xp.where(diag > 0, diag, 1.0)

@@ -33,7 +33,6 @@ __all__ = [
     "TARGET_SVAL_RANGE",
     "lora_mode_solution",
     "lora_mode_arrival_time",
-    "lora_mode_p0",
     "lora_mode_b0",
 ]
 
@@ -289,17 +288,6 @@ def _orthonormal(rng, n, k):
 
 
 # ----------------------------------------------------------------------------- LoRA-init GF modes
-
-
-def lora_mode_p0(b0) -> np.ndarray:
-    """Effective logistic start p0 = |b_i(0)|²/4 of a gradient-flow mode from LoRA init.
-
-    A(0) = 0, B(0) = B0 gives mode i the start a_i = 0, b_i = B0 v_i ∈ ℝ^r; in the linear phase
-    d_i = (|b_i|²/2) sinh(2 s_i t) ≈ (|b_i|²/4) e^{2 s_i t}, i.e. a logistic with p0 = |b_i|²/4
-    (not γ²). ``b0`` holds the norms |B0 v_i|.
-    """
-    b0 = np.asarray(b0, dtype=float)
-    return b0**2 / 4.0
 
 
 def _mode_constants(s, b0):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float, PyTree, Real
 
-from theory._xp import AnyArray, namespace, svdvals
+from theory._xp import AnyArray, as_index, namespace, svdvals
 
 __all__ = [
     "singular_values",
@@ -19,10 +19,11 @@ __all__ = [
     "proxies",
     "balancedness",
     "balancedness_residual",
+    "stable_rank_tail",
+    "test_rmse",
+    "cross_coupling",
     "arrival_times",
 ]
-
-_TINY = 1e-300
 
 
 def singular_values(W: Float[AnyArray, "*batch m n"]) -> Float[AnyArray, "*batch k"]:
@@ -108,30 +109,85 @@ def balancedness_residual(
     return xp.max(xp.stack(vals), axis=0)
 
 
+def stable_rank_tail(sigma: Real[AnyArray, "*k"] | PyTree[float | int]) -> float:
+    """Σ_{i≥2} σ_i² / σ_1² = stable rank − 1, without the cancellation of computing sr − 1.
+
+    ``sigma`` holds the singular values (any order, signs ignored). ``nan`` for a zero matrix,
+    whose stable rank is 0 by convention, so that no "rank one" test passes on it. NumPy only.
+    """
+    s = np.sort(np.abs(np.asarray(sigma, dtype=float)))[::-1]
+    if s.size == 0 or s[0] == 0:
+        return float("nan")
+    return float(np.sum(s[1:] ** 2) / s[0] ** 2)
+
+
+def test_rmse(
+    W: Float[AnyArray, "*batch m n"], mask: Real[AnyArray, "m n"], target: Float[AnyArray, "m n"]
+) -> Float[AnyArray, "*batch"]:
+    """Root-mean-square error of ``W`` on the unobserved entries (mask 0): √(Σ_{Ωᶜ}(W − W*)² / |Ωᶜ|),
+    0 when every entry is observed."""
+    xp = namespace(W)
+    hidden = 1 - mask
+    total = xp.sum(hidden * (W - target) ** 2, axis=(-2, -1))
+    count = xp.sum(hidden * xp.ones_like(W), axis=(-2, -1))
+    return xp.sqrt(total / xp.where(count > 1.0, count, 1.0))
+
+
+test_rmse.__test__ = False  # a measurement, not a pytest test
+
+
+def cross_coupling(K: Float[AnyArray, "k k"], groups: Real[AnyArray, " k"]) -> Float[AnyArray, ""]:
+    """max |K_ab| over entries a, b in different groups, divided by max_a K_aa.
+
+    0 when the dynamics is decoupled along ``groups`` (docs/theory.md §2.1); a scale-free number
+    otherwise. With a single group there is no cross term and the result is 0. ``K`` is the
+    tangent kernel of the observed entries (:func:`theory.dmf.tangent_kernel`); ``groups`` their
+    group labels (NumPy, or an array of ``K``'s library: traced under ``jax.jit``).
+    """
+    xp = namespace(K)
+    g = as_index(groups, K)
+    cross = xp.astype(g[:, None] != g[None, :], K.dtype)
+    diag = xp.max(xp.abs(xp.linalg.diagonal(K)))
+    num = xp.max(xp.abs(K) * cross)
+    return num / xp.where(diag > 0, diag, 1.0)
+
+
 def arrival_times(
     times: Real[AnyArray, " T"] | PyTree[float | int],
     values: Real[AnyArray, "T k"] | PyTree[float | int],
     targets: Real[AnyArray, " k"] | PyTree[float | int],
     fraction: float = 0.5,
+    transform: str = "linear",
 ) -> Float[np.ndarray, " k"]:
     """First time each column of ``values`` (shape T×k) reaches ``fraction`` × its target.
 
-    Linear interpolation between saved times; ``inf`` where a mode never arrives. NumPy only: it
-    post-processes saved trajectories.
+    Interpolation between saved times is linear in a transform of the value under which the
+    expected curve is straight, so that a coarse save grid costs no accuracy: ``linear`` (the
+    value itself), ``sqrt`` (√d: SpecGF's proxies grow with unit slope in √d) or ``logit``
+    (logit(d/s): gradient flow's logistic law). ``inf`` where a mode never arrives. NumPy only:
+    it post-processes saved trajectories.
     """
+    if transform not in ("linear", "sqrt", "logit"):
+        raise ValueError(f"transform: expected linear, sqrt or logit, got {transform!r}")
     t = np.asarray(times, dtype=float)
     v = np.asarray(values, dtype=float)
-    goal = fraction * np.asarray(targets, dtype=float)
     out = np.full(v.shape[1], np.inf)
-    for i in range(v.shape[1]):
-        hit = np.nonzero(v[:, i] >= goal[i])[0]
+    for i, s in enumerate(np.asarray(targets, dtype=float)):
+        hit = np.nonzero(v[:, i] >= fraction * s)[0]
         if hit.size == 0:
             continue
         k = hit[0]
         if k == 0:
             out[i] = t[0]
             continue
-        v0, v1 = v[k - 1, i], v[k, i]
-        w = (goal[i] - v0) / (v1 - v0) if v1 != v0 else 1.0
+
+        def f(x, s=s):
+            if transform == "logit":
+                x = np.clip(x / s, 1e-300, 1 - 1e-16)
+                return np.log(x / (1 - x))
+            return np.sqrt(max(x, 0.0)) if transform == "sqrt" else x
+
+        y0, y1, g = f(v[k - 1, i]), f(v[k, i]), f(fraction * s)
+        w = (g - y0) / (y1 - y0) if y1 != y0 else 1.0
         out[i] = t[k - 1] + w * (t[k] - t[k - 1])
     return out

@@ -35,7 +35,7 @@ returned params are the next y. Params are a tuple of arrays (NumPy, JAX or torc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
@@ -236,6 +236,3 @@ class Muon:
             out.append(p - self.lr * d)
             bufs.append(b)
         return tuple(out), MuonState(tuple(bufs))
-
-    def with_lr(self, lr: float) -> Muon:
-        return replace(self, lr=lr)

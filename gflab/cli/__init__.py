@@ -72,6 +72,24 @@ def _parsers(parser: argparse.ArgumentParser):
                 yield from _parsers(sub)
 
 
+# argparse takes only -1 and -1.5 for negative numbers and every other token that starts with "-"
+# for an option; -1e-3 and -inf are values too, so that `--alpha -1e-3` reaches validation
+# ("alpha: expected a real number > 0") instead of failing with "expected one argument"
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
+
+def attach_negative_values(argv: list[str]) -> list[str]:
+    """``--flag -1e-3`` → ``--flag=-1e-3`` (argparse's documented form for such a value)."""
+    out: list[str] = []
+    for tok in argv:
+        prev = out[-1] if out else ""
+        if _NEGATIVE_NUMBER.match(tok) and prev.startswith("--") and "=" not in prev:
+            out[-1] = f"{prev}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CleanParser(
         prog="gflab",
@@ -79,7 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version="gflab 0.1.0")
+    from gflab import __version__
+
+    parser.add_argument("--version", action="version", version=f"gflab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CleanParser)
     for name in SUBCOMMANDS:
         modname = f"gflab.cli.{name}"
@@ -97,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("MPLBACKEND", "Agg")
     from theory._validate import GflabInputError
 
-    raw = list(argv if argv is not None else sys.argv[1:])
+    raw = attach_negative_values(list(argv if argv is not None else sys.argv[1:]))
     as_json = "--json" in raw
     CleanParser.json_errors = as_json
     parser = build_parser()

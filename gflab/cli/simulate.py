@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 
 import numpy as np
 
@@ -22,11 +21,6 @@ LORA_EXAMPLES = """examples:
   gflab simulate lora --flow specgf --gamma 1e-3 --method muon:0.01 --steps 600
 """
 
-
-# argparse only treats -1 and -1.5 as negative numbers; let -1e-3 and -inf through as values too,
-# so that `--alpha -1e-3` reaches validation ("alpha: expected a real number > 0") instead of
-# failing with "expected one argument"
-_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
 
 _TYPES = {"int": int, "float": finite_float, "floats": float_list, "str": str}
 _HELP = {
@@ -96,7 +90,6 @@ def register(sub) -> None:
             )
         d.add_argument("--json", action="store_true", help="print the JSON contract")
         d.set_defaults(func=run_plasticity if model == "dmf-plasticity" else run_model)
-        d._negative_number_matcher = _NEGATIVE_NUMBER
 
 
 _NOT_CONFIG = {"func", "model", "command", "json", "until_converged"}

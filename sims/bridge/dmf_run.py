@@ -33,8 +33,6 @@ from sims.limits import require_fits
 from theory import dmf as D
 from theory._validate import GflabInputError, positive_int, positive_real, probability
 
-TARGET_SEED_OFFSET = 7919  # the target's seed is the run's seed + this (theory draws the same)
-
 __all__ = ["BridgeDMFConfig", "run_dmf", "gauss_newton_top_eigenvalue"]
 
 _STEP_BYTES = 256  # bytes kept per training step (one float64 loss tensor and its bookkeeping)
@@ -151,7 +149,7 @@ class BridgeDMFConfig:
 
     def target(self) -> np.ndarray:
         """The rank-``rank`` target W* (n×n)."""
-        return D.lowrank_target(self.n, self.rank, seed=self.seed + TARGET_SEED_OFFSET)
+        return D.lowrank_target(self.n, self.rank, seed=self.seed + D.TARGET_SEED_OFFSET)
 
     @functools.cached_property
     def resolved_lr(self) -> float:

@@ -6,7 +6,7 @@
 * :class:`DeepLinearProbe` — for factors W_1..W_L (docs/theory.md §2.1): σ(W), stable and effective rank,
   balancedness and its drift (:func:`theory.measures.balancedness`), and the tangent-kernel
   coupling of observed entries (:func:`theory.dmf.tangent_kernel`,
-  :func:`theory.dmf.cross_coupling`).
+  :func:`theory.measures.cross_coupling`).
 * :func:`growth_fits` / :func:`equal_rate_spread` — the SGF equal-rate test (docs/theory.md §2.2, SGF-1):
   after a burn-in, fit √σ_i(step) by a line per mode; equal rates mean equal slopes.
 
@@ -143,7 +143,7 @@ class DeepLinearProbe:
 
     Records σ(W), stable rank, effective rank, balancedness max_l ‖D_l‖_F, its drift from the
     factors at construction (0 under exact gradient flow; O(η) per step for GD) and the coupling:
-    :func:`theory.dmf.cross_coupling` of the tangent kernel between observed entries, grouped by
+    :func:`theory.measures.cross_coupling` of the tangent kernel between observed entries, grouped by
     :func:`theory.dmf.observation_groups` of the mask. The kernel is |Ω|×|Ω|; above
     ``coupling_entries`` observed entries it is taken on a fixed random subset of that size.
     """
@@ -204,7 +204,7 @@ class DeepLinearProbe:
             self._data["balancedness"].append(bal)
             self._data["balancedness_drift"].append(drift)
             K = D.tangent_kernel(Ws, self._rows_t, self._cols_t)
-            self._data["cross_coupling"].append(float(D.cross_coupling(K, self.coupling_groups)))
+            self._data["cross_coupling"].append(float(M.cross_coupling(K, self.coupling_groups)))
         self.steps.append(int(step))
 
     def arrays(self) -> dict[str, np.ndarray]:

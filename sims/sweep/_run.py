@@ -1,0 +1,125 @@
+"""``run_sweep``: configurations into the store on an executor, with resume and a summary."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from sims.store import ResultStore
+from sims.sweep import _task
+from sims.sweep._executors import _run_dask, _run_pool, parse_executor
+from sims.sweep._results import SweepInterrupted, SweepSummary, _collect, sweep_key
+from sims.sweep._spec import DEFAULT_RUNNER
+from theory._validate import GflabInputError
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM → :class:`SweepInterrupted` in the main thread, so pools and clusters shut down."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SweepInterrupted(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_sweep(
+    configs: list,
+    store: ResultStore,
+    executor: str = "local:1",
+    *,
+    runner: str = DEFAULT_RUNNER,
+    force: bool = False,
+    progress: Callable[[int, int, Counter], None] | None = None,
+    timeout: float | None = None,
+) -> SweepSummary:
+    """Run ``configs`` into ``store`` on ``executor``; returns the summary (also stored).
+
+    Already stored entries are skipped (unless ``force``); corrupt ones are recomputed. Failures
+    are collected, never raised. ``progress(done, total, counts)`` (:class:`sims.progress.Progress`,
+    ``counts`` a Counter of outcomes) hears of each finished point. ``timeout`` (seconds) limits each configuration (serial and pool
+    executors). A ``local:N`` worker that dies re-queues the unfinished configurations on a fresh
+    pool (at most :data:`MAX_ATTEMPTS` tries each). SIGTERM or Ctrl-C raise
+    :class:`SweepInterrupted` (carrying the partial summary) after the executor has been shut
+    down cleanly. A store that cannot be written is refused (``GflabInputError``) only if there
+    is something to run; a finished read-only store reruns fine (nothing is written).
+    """
+    kind, arg = parse_executor(executor)
+    _task._resolve(runner)  # fail early, in the parent, on a bad runner path
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < 1e9):
+        raise GflabInputError("timeout", "a number of seconds > 0", timeout)
+    t0 = time.perf_counter()
+    root = str(Path(store.root).resolve())
+    # duplicates (e.g. a grid listing 1 and 1.0) are one entry: run once
+    unique = {store.key(c): c.to_dict() for c in configs}
+    dicts = list(unique.values())
+    summary = SweepSummary(total=len(dicts), executor=executor, store=root)
+    counts: Counter = Counter()
+    todo = []
+    for key, d in unique.items():
+        summary.keys.append(key)
+        entry = store.read(d, key=key)
+        if entry.is_result and not force:
+            _collect(
+                summary,
+                counts,
+                {
+                    "key": key,
+                    "config": d,
+                    "outcome": "skipped",
+                    "status": entry.meta["result"]["status"],
+                },
+            )
+        else:
+            todo.append(d)
+    if todo:
+        store.require_writable()
+        store.clean_orphans()
+    if progress:
+        progress(len(dicts) - len(todo), len(dicts), counts)
+
+    def collect(rec):
+        _collect(summary, counts, rec)
+        if progress:
+            progress(summary.done + summary.skipped + summary.failed, len(dicts), counts)
+
+    job = (root, store.versions, runner, force, store.code, timeout)
+    try:
+        with _sigterm_raises():
+            if todo:
+                if kind == "local" and arg == 1:
+                    for d in todo:
+                        collect(_task.run_one(d, *job))
+                elif kind == "local":
+                    _run_pool(todo, job, arg, collect, summary)
+                else:
+                    _run_dask(kind, arg, todo, job, collect, summary)
+    except KeyboardInterrupt as e:
+        summary.interrupted = True
+        summary.seconds = time.perf_counter() - t0
+        raise SweepInterrupted(getattr(e, "signum", signal.SIGINT), summary) from None
+    summary.seconds = time.perf_counter() - t0
+    record = {"summary": summary.to_json(), "failures": summary.failures}
+    rkey = {"sweep": sweep_key(dicts)}
+    if todo or not store.contains(rkey):
+        try:
+            store.put_record(rkey, {}, record)
+        except OSError as e:  # disk full, read-only: the results are stored, only this is lost
+            summary.warnings.append(
+                f"the sweep record could not be written ({e.strerror or type(e).__name__}); "
+                "results are stored, rerun to retry"
+            )
+    return summary

@@ -1,0 +1,116 @@
+"""One configuration, run into the store by a worker (the unit every executor runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import signal
+import time
+import traceback
+from collections.abc import Callable
+
+from sims.config import config_from_dict
+from sims.store import ResultStore
+from sims.sweep._spec import DEFAULT_RUNNER
+from theory._validate import GflabInputError
+
+# ----------------------------------------------------------------------------- one task
+
+
+def simulate_config(config):
+    """The default runner: ``simulate_dmf`` or ``simulate_lora`` by the config's model."""
+    if config.model == "dmf":
+        from sims.dmf import simulate_dmf
+
+        return simulate_dmf(config)
+    from sims.lora import simulate_lora
+
+    return simulate_lora(config)
+
+
+def _resolve(runner: str) -> Callable:
+    module, _, name = runner.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise GflabInputError(
+            "runner", "an importable module:function", f"{runner} ({e})"
+        ) from None
+
+
+def run_one(
+    cfg: dict,
+    root: str,
+    versions: dict,
+    runner: str = DEFAULT_RUNNER,
+    force: bool = False,
+    code: str | None = None,
+    timeout: float | None = None,
+) -> dict:
+    """Run one configuration into the store (a worker's task); returns a small status record.
+
+    ``outcome`` is ``done`` (computed and stored now), ``skipped`` (already stored) or ``failed``
+    (the run raised: ``error`` holds its type and message, ``traceback`` its last frames). With
+    ``timeout`` (seconds) a run still going after that long raises ``TimeoutError`` (a failure);
+    the limit needs the main thread (serial and pool executors), dask worker threads ignore it.
+    """
+    t0 = time.perf_counter()
+    store = ResultStore(root, versions=versions, code=code)
+    key = store.key(cfg)
+    rec = {"key": key, "config": cfg}
+    try:
+        entry = store.read(cfg, key=key)
+        if entry.is_result and not force:
+            return {
+                **rec,
+                "outcome": "skipped",
+                "status": entry.meta["result"]["status"],
+                "seconds": time.perf_counter() - t0,
+            }
+        config = config_from_dict(cfg)
+        with _time_limit(timeout):
+            result = _resolve(runner)(config)
+        store.put(config, result, sweep_runner=runner)
+        return {
+            **rec,
+            "outcome": "done",
+            "status": result.status,
+            "corrupt_before": entry.state == "corrupt" or (entry.state == "ok" and not force),
+            "seconds": time.perf_counter() - t0,
+            "solve_seconds": float(result.stats.get("wall_seconds", 0.0)),
+        }
+    except Exception as e:  # noqa: BLE001  (a failing configuration must not abort the sweep)
+        return {
+            **rec,
+            "outcome": "failed",
+            "status": None,
+            "error": f"{type(e).__name__}: {_one_line(str(e))}",
+            "traceback": "".join(traceback.format_exception(e)[-3:])[-2000:],
+            "seconds": time.perf_counter() - t0,
+        }
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None):
+    """Raise ``TimeoutError`` in the main thread after ``seconds`` (no-op elsewhere or if None)."""
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise TimeoutError(f"configuration exceeded the time limit of {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _one_line(s: str, limit: int = 300) -> str:
+    s = " ".join(s.split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
