@@ -238,7 +238,7 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
             log(step)
         if progress is not None and (step % max(1, cfg.steps // 100) == 0 or step == cfg.steps):
             # sims.progress.Progress: 1 % of the steps, so the loss's device sync costs nothing
-            progress(step, cfg.steps, {"item": "step", "loss": float(loss)})
+            progress(step, cfg.steps, {"item": "step", "loss": float(loss.detach())})
     synchronize(device)
     wall = time.perf_counter() - t0
     loss_arr = torch.stack(losses).to(torch.float64).cpu().numpy()
