@@ -157,3 +157,24 @@ def test_sgf1_is_not_fooled_by_its_save_grid():
     assert abs(ev.numbers["eps"] - oracle) < 1e-6, (ev.numbers["eps"], oracle)
     assert oracle > sgf.EPS_TOL and not ev.held  # a counterexample to the old γ̂ range
     assert ev.numbers["eps"] > grid_eps + 4e-3
+
+
+def test_dense_arrivals_are_first_passages_of_half_the_target():
+    """``dense_arrivals`` (what ``sgf_beta`` plots): d_i(t_i) = s_i/2 on the interpolant to 1e-9
+    relative (the crossing is refined to float64 resolution of a step), d_i < s_i/2 at 2000
+    earlier times (first passage), and within 1e-3 of the save-grid arrivals interpolated in √d
+    (√d is straight to O(ε) on a 0.009 grid step, ε ≈ 0.01 at most here)."""
+    from sims.config import LoRAConfig
+
+    c = LoRAConfig(**ISSUE_11_SGF1)
+    dense = sgf.run_dense(c)
+    s = np.asarray(c.target_svals)
+    t = sgf.dense_arrivals(dense, s)
+    d, _ = dense.modes(t)
+    assert np.all(np.abs(np.diag(d) / (0.5 * s) - 1) < 1e-9), np.diag(d)
+    for i in range(s.size):
+        before, _ = dense.modes(np.linspace(0.0, t[i], 2001)[:-1])
+        assert np.all(before[:, i] < 0.5 * s[i])
+    raw, _ = sgf.run(c)
+    grid = sgf.arrivals(raw.times, raw.saved["proxies"], s)
+    assert np.all(np.abs(t / grid - 1) < 1e-3), (t, grid)
