@@ -25,7 +25,7 @@ from sims.limits import require_fits
 from theory import closed_forms as CF
 from theory import lora as T
 
-__all__ = ["DenseLoRA", "solve_lora_dense", "DENSE_MAX_STEPS"]
+__all__ = ["DenseLoRA", "solve_lora_dense", "DENSE_MAX_STEPS", "MODES_CHUNK"]
 
 DENSE_MAX_STEPS = 20_000
 """Step budget of a dense solve: the interpolant stores 7 Tsit5 stages per step, so memory grows
@@ -65,6 +65,12 @@ def _solve(y0, args, t1, rtol, atol, tol, max_steps: int):
     )
 
 
+MODES_CHUNK = 1024
+"""Points per compiled evaluation of the interpolant: :meth:`DenseLoRA.modes` pads and splits
+every request into chunks of this one length, so the evaluation compiles once per problem shape
+(not once per request size: each compile of the vmapped interpolant costs seconds)."""
+
+
 @eqx.filter_jit
 def _modes(sol, args, ts):
     def one(t):
@@ -102,9 +108,19 @@ class DenseLoRA:
         Returns:
             (d, ḋ), each (n, k) for the k targets in ``config.target_svals`` order.
         """
-        ts = jnp.asarray(np.clip(np.asarray(ts, float), 0.0, self.t_end))
-        d, dd = _modes(self._sol, self._args, ts)
-        return np.asarray(d), np.asarray(dd)
+        ts = np.clip(np.asarray(ts, float).ravel(), 0.0, self.t_end)
+        n = ts.size
+        padded = np.concatenate([ts, np.full(-n % MODES_CHUNK, self.t_end)])
+        parts = [
+            _modes(self._sol, self._args, jnp.asarray(chunk))
+            for chunk in padded.reshape(-1, MODES_CHUNK)
+        ]
+        k = len(self.config.target_svals)
+        if not parts:
+            return np.zeros((0, k)), np.zeros((0, k))
+        d = np.concatenate([np.asarray(p[0]) for p in parts])
+        dd = np.concatenate([np.asarray(p[1]) for p in parts])
+        return d[:n], dd[:n]
 
 
 def solve_lora_dense(

@@ -45,11 +45,7 @@ def test_every_claim_has_a_false_variant():
     assert sorted(FALSE) == sorted(IDS) == sorted(papers)
 
 
-# SGF-1's dense measurement ran for minutes in the merged tree: in `make test-all` until found
-CASES = [pytest.param(c, marks=pytest.mark.slow) if c == "SGF-1" else c for c in IDS]
-
-
-@pytest.mark.parametrize("cid", CASES)
+@pytest.mark.parametrize("cid", IDS)
 def test_false_variant_is_violated_where_the_claim_holds(cid):
     claim = claims()[cid]
     ex = first_example(claim.strategy())
