@@ -2,7 +2,7 @@
 
 The oracles are agreement of end states: gflab's Tsit5 and Tsit5 → RKC2 solves and SciPy's RK45
 solve of the same field must reach the same product (tolerance
-:func:`sims.bench.agreement_tolerance`, 100·rtol·max(1, max|W|), see its docstring), and each
+:func:`benchmarks.bench.agreement_tolerance`, 100·rtol·max(1, max|W|), see its docstring), and each
 single solve's end state must be that close to SciPy DOP853 at rtol 1e-11; GD and the flow of
 the same loss stop at the same loss; JAX's compile events add up. Speeds are reported, never
 asserted.
@@ -121,6 +121,26 @@ def test_no_recompile(report):
     (c,) = [c for c in rep["cases"] if c["name"] == "compile"]
     assert c["recompiled"] == "no"
     assert c["second_call_traces"] == 0
+    # the counter behind "no" sees traces at all: a first call of a shape traced and compiled
+    assert all(p["traces"] > 0 and p["xla_compiles"] > 0 for p in c["per_shape"]), c["per_shape"]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_without_the_checkout_is_bad_input(monkeypatch, tmp_path, capsys, as_json):
+    # the benchmarks live in the source checkout (benchmarks/), not in the installed package: a
+    # gflab whose files have no benchmarks/ beside them says so in one line, exit 2
+    import gflab.cli.bench as cli_bench
+
+    monkeypatch.setattr(cli_bench, "__file__", str(tmp_path / "gflab" / "cli" / "bench.py"))
+    code = main(["bench", "--quick"] + (["--json"] if as_json else []))
+    out, err = capsys.readouterr()
+    assert code == 2
+    if as_json:
+        e = json.loads(out)["error"]
+        assert e["parameter"] == "benchmarks" and "checkout" in e["allowed"], e
+    else:
+        assert out == "" and len(err.strip().splitlines()) == 1, err
+        assert err.startswith("gflab bench: error: benchmarks:") and "pip install -e ." in err
 
 
 def test_table(report):

@@ -156,6 +156,10 @@ def test_stable_far_beyond_tsit5_bound(name):
     counts = solver_counts(sol.solver_state)
     assert counts["rho"] == pytest.approx(1e4, rel=1e-3)  # power iteration found λ_max
     assert counts["rkc_steps"] > 0.5 * steps
+    # ρ̂ refreshed every rho_every = 2 accepted steps (30 JVPs at the start), not every step
+    every = SOLVERS[name].rho_every
+    assert every == 2
+    assert 30 + steps // every <= counts["jvps"] <= 30 + steps // every + 1, (counts, steps)
 
 
 def test_hybrid_starts_with_tsit5_and_switches_by_measurement():
@@ -238,16 +242,23 @@ def test_dmf_agrees_with_dop853():
     # rtol 1e-8 vs DOP853 at 1e-11: allowed 100·rtol·max(1, max|W|) (the flow contracts errors near
     # its minimum, so the global error is a modest multiple of the local tolerance; the bench
     # case at n = 30 measured 2.7e-9 = 0.27·rtol·max|W|)
-    from sims.bench import QUICK, _flat_field
+    from sims.config import DMFConfig
     from sims.dmf import _args, _field, dmf_problem
     from theory import dmf as T
 
-    cfg = QUICK.config()
+    cfg = DMFConfig(
+        depth=3, n=8, init="gaussian", alpha=1e-3, mask="bernoulli:0.3", target="lowrank:2"
+    )
     factors, mask, target = dmf_problem(cfg)
     n, depth, t1, rtol = cfg.n, cfg.depth, 200.0, 1e-8
-    y_ref = _dop853(
-        _flat_field(mask, target, depth, n), np.concatenate([f.ravel() for f in factors]), t1
-    )
+
+    def rhs(t, y):  # theory.dmf.gradient_field on NumPy arrays, flattened
+        g = T.gradient_field(
+            [y[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)], mask, target
+        )
+        return np.concatenate([x.ravel() for x in g])
+
+    y_ref = _dop853(rhs, np.concatenate([f.ravel() for f in factors]), t1)
     W_ref = T.product([y_ref[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)])
     sol = _solve(
         Tsit5RKC(),

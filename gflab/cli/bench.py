@@ -69,9 +69,35 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def load_benchmarks():
+    """``benchmarks/bench.py`` of the source checkout this gflab was installed from.
+
+    The benchmarks are not part of the installed package (as diffrax keeps its own): they live in
+    ``benchmarks/`` beside ``gflab/``, which an editable install (``pip install -e .``, what
+    ``make setup`` does) leaves in place. Elsewhere: a bad-input error naming where to run it.
+    """
+    import importlib
+    from pathlib import Path
+
+    from theory._validate import GflabInputError
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "benchmarks" / "bench.py").is_file():
+        raise GflabInputError(
+            "benchmarks",
+            "a source checkout with benchmarks/bench.py (run gflab bench from a clone "
+            "installed with pip install -e . or make setup)",
+            f"no benchmarks/ next to {root / 'gflab'}",
+        )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    return importlib.import_module("benchmarks.bench")
+
+
 def run(args) -> int:
-    from sims.bench import run_bench
     from sims.result import _clean
+
+    run_bench = load_benchmarks().run_bench
 
     progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
     report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress)
