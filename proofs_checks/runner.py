@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, Unsatisfiable
 
 from proofs_checks.registry import Claim, Evidence, claims
 from sims.progress import Progress, notify
@@ -183,10 +183,16 @@ def run_claim(
         prop()
     except (AssertionError, Flaky) as e:
         error = "" if isinstance(e, AssertionError) else f"flaky: {e}"
+    except Unsatisfiable:
+        error = "no example satisfied the claim's hypotheses"
     except GflabInputError as e:
         error = f"bad example: {e}"
         failing.append((None, Evidence(-math.inf, {}, error)))
     secs = time.perf_counter() - t0
+    if not failing and not claim.report_only and (error or not seen):
+        # a flaky run, or one that checked nothing, has shown nothing: never "held"
+        error = error or "no example was checked: the strategy drew none"
+        failing.append((None, Evidence(-math.inf, {}, error)))
     margins = [ev.margin for _, ev in seen] or [math.nan]
     worst_i = min(range(len(seen)), key=lambda i: seen[i][1].margin) if seen else None
     worst = seen[worst_i][1].numbers if worst_i is not None else {}
