@@ -40,8 +40,12 @@ figures-fast: $(STAMP)
 browser:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# The default suite in TEST_JOBS processes (pytest-xdist; a module stays in one process, so its
+# fixtures and conftest's per-module cache clearing behave as in a serial run). TEST_JOBS=0: serial.
+TEST_JOBS ?= 2
+
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
