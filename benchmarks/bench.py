@@ -774,6 +774,18 @@ def _single_cases(
     return cases, first
 
 
+def _details(kind: str, out) -> dict:
+    """The solver counts a single-solve case reports for gflab's ``tsit5`` or ``hybrid`` run."""
+    if kind == "tsit5":
+        return {
+            "gflab_status": out.status,
+            "gflab_steps": out.steps,
+            "gflab_rejected_steps": out.rejected_steps,
+            "gflab_field_evals": _evals(out),
+        }
+    return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
+
+
 def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]:
     """flow_single (Tsit5) and flow_single_hybrid on the bench's DMF problem."""
     cfg = setup.config()
@@ -808,16 +820,6 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
             return out["product"]
         return T.product([np.asarray(f) for f in out.final_state])
 
-    def details(kind, out):
-        if kind == "tsit5":
-            return {
-                "gflab_status": out.status,
-                "gflab_steps": out.steps,
-                "gflab_rejected_steps": out.rejected_steps,
-                "gflab_field_evals": _evals(out),
-            }
-        return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
-
     field_costs = _field_costs(lambda t, y: _field(t, y, args), rhs, y0, y0_flat)
     problem = {
         "tsit5": lambda: solve_dmf_from(cfg, factors, mask, target),
@@ -825,7 +827,7 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
         "scipy": lambda: _scipy_solve(factors, mask, target, setup.t1, setup.rtol, setup.atol),
         "ref": ref,
         "end": end,
-        "details": details,
+        "details": _details,
         "costs": field_costs,
     }
     cases, first = _single_cases(
@@ -899,23 +901,13 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
         A, B = (np.asarray(x) for x in out.final_state)
         return A @ B
 
-    def details(kind, out):
-        if kind == "tsit5":
-            return {
-                "gflab_status": out.status,
-                "gflab_steps": out.steps,
-                "gflab_rejected_steps": out.rejected_steps,
-                "gflab_field_evals": _evals(out),
-            }
-        return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
-
     problem = {
         "tsit5": lambda: SL.solve_lora_from(cfg, A0, B0, Y, U, V),
         "hybrid": hybrid,
         "scipy": scipy_solve,
         "ref": ref,
         "end": end,
-        "details": details,
+        "details": _details,
         "costs": _field_costs(lambda t, y: SL._specgf_field(t, y, args), rhs, y0, y0_flat),
     }
     return _single_cases(
