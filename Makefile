@@ -43,15 +43,9 @@ browser:
 # The default suite in TEST_JOBS processes (pytest-xdist; a module stays in one process, so its
 # fixtures and conftest's per-module cache clearing behave as in a serial run). TEST_JOBS=0: serial.
 TEST_JOBS ?= 2
-# the longest modules first (each is one unit of work), so that no long one starts last and runs
-# alone at the end; the rest in name order
-TEST_FIRST := $(addprefix tests/test_,bench.py dmc_claims.py sgf_claims.py sims.py demos.py \
-  demo_html.py rkc.py worst_examples.py sweep.py hardening.py notebooks.py figures.py \
-  false_variants.py dmc_plasticity.py)
-TEST_FILES := $(TEST_FIRST) $(filter-out $(TEST_FIRST),$(sort $(wildcard tests/test_*.py)))
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile $(TEST_FILES)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
