@@ -233,23 +233,106 @@ def run_claim(
 
 
 def run_claims(
-    ids: list[str] | None = None, profile: str | None = None, progress: Progress | None = None
+    ids: list[str] | None = None,
+    profile: str | None = None,
+    progress: Progress | None = None,
+    jobs: int = 1,
 ) -> list[ClaimReport]:
-    """Run the claims ``ids`` (all by default) in order; ``progress`` as in :func:`run_claim`,
-    each claim a unit ``"ID (i/N)"``."""
+    """Run the claims ``ids`` (all by default); reports in the order asked. ``progress`` as in
+    :func:`run_claim`, each claim a unit ``"ID (i/N)"``.
+
+    ``jobs`` > 1 runs claims in that many spawned processes (claims are independent; each process
+    loads the compiled solves from the persistent compilation cache), handed out in order.
+    A claim whose process dies is reported ``violated`` with the reason, never lost.
+    """
     reg = claims()
     ids = ids or list(reg)
     for cid in ids:
         if cid not in reg:
             raise GflabInputError("claim", "one of " + ", ".join(reg), cid)
-    out = []
-    for i, cid in enumerate(ids, 1):
-        hook = None
-        if progress is not None:
-            label = f"{cid} ({i}/{len(ids)})"
+    if not (isinstance(jobs, int) and not isinstance(jobs, bool) and 1 <= jobs <= MAX_JOBS):
+        raise GflabInputError("jobs", f"an integer in [1, {MAX_JOBS}]", jobs)
+    labels = {cid: f"{cid} ({i}/{len(ids)})" for i, cid in enumerate(ids, 1)}
+    if jobs == 1 or len(ids) < 2:
+        return [
+            run_claim(reg[cid], profile, progress=_relabel(progress, labels[cid])) for cid in ids
+        ]
+    return _run_parallel(ids, current_profile(profile), progress, min(jobs, len(ids)), labels)
 
-            def hook(done, total, info, label=label):
-                progress(done, total, {**info, "unit": label})
 
-        out.append(run_claim(reg[cid], profile, progress=hook))
-    return out
+MAX_JOBS = 64
+
+
+def _relabel(progress: Progress | None, label: str) -> Progress | None:
+    if progress is None:
+        return None
+
+    def hook(done, total, info):
+        progress(done, total, {**info, "unit": label})
+
+    return hook
+
+
+def _claim_in_worker(cid: str, profile: str, queue) -> ClaimReport:
+    """One claim in a pool process; progress events go back through ``queue``."""
+    hook = None
+    if queue is not None:
+
+        def hook(done, total, info):
+            queue.put((cid, done, total, info))
+
+    return run_claim(claims()[cid], profile, progress=hook)
+
+
+def _run_parallel(ids, profile, progress, jobs, labels) -> list[ClaimReport]:
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    import threading
+
+    reg = claims()
+    ctx = mp.get_context("spawn")  # never fork a process that has started XLA's threads
+    manager = ctx.Manager() if progress is not None else None
+    queue = manager.Queue() if manager is not None else None
+    stop = threading.Event()
+
+    def drain():
+        while not stop.is_set() or not queue.empty():
+            try:
+                cid, done, total, info = queue.get(timeout=0.2)
+            except Exception:  # queue.Empty, or the manager gone at shutdown
+                continue
+            progress(done, total, {**info, "unit": labels[cid]})
+
+    pump = threading.Thread(target=drain, daemon=True) if queue is not None else None
+    if pump is not None:
+        pump.start()
+    order = list(ids)
+    reports: dict[str, ClaimReport] = {}
+    try:
+        with cf.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_claim_in_worker, c, profile, queue): c for c in order}
+            for fut in cf.as_completed(futures):
+                cid = futures[fut]
+                try:
+                    reports[cid] = fut.result()
+                except (
+                    Exception
+                ) as e:  # a dead process (BrokenProcessPool) or an unpicklable report
+                    reason = f"the claim's process failed: {type(e).__name__}: {e}"
+                    reports[cid] = ClaimReport(
+                        id=cid,
+                        verdict="violated",
+                        examples=0,
+                        worst_margin=-math.inf,
+                        seconds=math.nan,
+                        statement=reg[cid].statement,
+                        margin_units=reg[cid].margin_units,
+                        error=reason,
+                    )
+    finally:
+        stop.set()
+        if pump is not None:
+            pump.join()
+        if manager is not None:
+            manager.shutdown()
+    return [reports[c] for c in ids]

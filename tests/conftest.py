@@ -22,20 +22,10 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
-# The test process itself runs without the persistent compilation cache: in a full run (torch,
-# optax and many shapes in one process) reading an entry back segfaulted inside
-# jax's compilation_cache.get_executable_and_time (seen twice, each time in
-# tests/test_external_oracles.py; a fresh cache and that file alone passed). Subprocesses the
-# tests start keep the cache (the variable is restored), and tests/test_compile_cache.py checks
-# the cache across processes with a directory of its own.
-_cache_env = os.environ.get("GFLAB_JAX_CACHE")
-os.environ["GFLAB_JAX_CACHE"] = "off"
-import sims  # noqa: E402,F401  (float64, EQX_ON_ERROR)
-
-if _cache_env is None:
-    del os.environ["GFLAB_JAX_CACHE"]
-else:
-    os.environ["GFLAB_JAX_CACHE"] = _cache_env
+# The persistent compilation cache is on in the test process too (``$GFLAB_JAX_CACHE``, as
+# everywhere): xdist workers and the CLI subprocesses the tests start share compiled solves, and
+# a module re-loads what an earlier one compiled after the per-module cache clearing below.
+import sims  # noqa: E402,F401  (float64, EQX_ON_ERROR, the compilation cache)
 
 
 @pytest.fixture(autouse=True, scope="module")

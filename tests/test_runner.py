@@ -45,3 +45,48 @@ def test_a_true_claim_is_held_with_its_examples():
     # not simply "never held"
     rep = run_claim(_claim(lambda: st.integers(0, 3)), "ci", max_examples=4)
     assert rep.verdict == "held" and rep.examples >= 1 and rep.error == ""
+
+
+def _check_json(*args):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    out = subprocess.run(
+        [sys.executable, "-m", "gflab", "check", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)["claims"]
+
+
+def test_claims_in_processes_give_the_serial_reports():
+    # two cheap claims in 2 spawned processes against the same claims run one after the other in
+    # one process, each side a fresh `gflab check` process: the ci profile is derandomised, so the
+    # reports (verdict, examples, worst margin, worst example and its store key) must be equal, in
+    # the order asked for. (Fresh processes on both sides: hypothesis also draws constants from the
+    # project's modules that happen to be imported, so a draw inside pytest may differ.)
+    ids = ["SGF-3", "AMUSE-1"]
+    args = [a for cid in ids for a in ("--claim", cid)]
+    par, ser = _check_json(*args, "--jobs", "2"), _check_json(*args, "--jobs", "1")
+    assert [r["id"] for r in par] == ids
+    for p, s in zip(par, ser, strict=True):
+        p.pop("seconds"), s.pop("seconds")
+        assert p == s
+        assert p["verdict"] == "held" and p["examples"] >= 1
+
+
+@pytest.mark.parametrize("jobs", [0, -1, 65, 1.5, True])
+def test_jobs_outside_its_range_is_refused(jobs):
+    from proofs_checks.runner import run_claims
+    from theory._validate import GflabInputError
+
+    with pytest.raises(GflabInputError, match="jobs"):
+        run_claims(["SGF-3"], "ci", jobs=jobs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gflab.cli._common import print_json
 from gflab.cli._progress import reporter
 
@@ -12,7 +14,7 @@ def register(sub) -> None:
         help="check the papers' claims with hypothesis",
         description="Check claims (docs/theory.md §2.3) on hypothesis-drawn configurations; report margins.",
         epilog="examples:\n  gflab check --profile ci\n  gflab check --claim DMC-3 --profile dev --json\n"
-        "  gflab check --beyond DMC-2",
+        "  gflab check --beyond DMC-2\n  gflab check --jobs 1 --claim SGF-1",
     )
     p.add_argument(
         "--claim", action="append", default=[], metavar="ID", help="claim id (repeatable)"
@@ -23,6 +25,13 @@ def register(sub) -> None:
     p.add_argument(
         "--beyond", metavar="ID", help="drop the claim's hypotheses one at a time; print the map"
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="claims run in N processes at once (default: the number of CPUs; 1: in this process)",
+    )
     p.add_argument("--list", action="store_true", help="list claims and exit")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--json", action="store_true", help="print the reports as JSON (no progress)")
@@ -31,7 +40,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from proofs_checks.registry import claims
-    from proofs_checks.runner import current_profile, run_claims
+    from proofs_checks.runner import MAX_JOBS, current_profile, run_claims
     from theory._validate import GflabInputError
 
     reg = claims()
@@ -52,8 +61,11 @@ def run(args) -> int:
             _print_map(result)
         return 0
     profile = current_profile(args.profile)
+    jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, MAX_JOBS))
+    if not 1 <= jobs <= MAX_JOBS:
+        raise GflabInputError("jobs", f"an integer in [1, {MAX_JOBS}]", args.jobs)
     with reporter(args, item="example") as prog:  # per claim: examples, rate, ETA, worst margin
-        reports = run_claims(args.claim or None, profile, progress=prog)
+        reports = run_claims(args.claim or None, profile, progress=prog, jobs=jobs)
     if args.json:
         print_json({"profile": profile, "claims": [r.to_json() for r in reports]})
     else:
