@@ -3,6 +3,13 @@
 Profiles (``--profile`` or ``$GFLAB_PROFILE``): ``ci`` (derandomised, few examples: the default
 test suite runs every claim with it), ``dev`` (more, random), ``thorough`` (hundreds). A claim's
 ``examples`` dict scales the count per profile (expensive claims ask for fewer).
+
+``ci`` is deterministic per process set-up, not per claim alone: besides its seeded draws,
+hypothesis (6.170) now and then draws a number written in one of the project's modules that the
+process has imported, so the examples depend on which of them are loaded. Every fresh ``gflab
+check`` process, and every ``--jobs`` worker, imports the same ones and draws the same examples;
+a pytest process imports more and may draw others (tests/test_runner.py compares fresh
+processes).
 """
 
 from __future__ import annotations
