@@ -18,6 +18,19 @@ from theory import measures as M
 OFFDIAG_T1 = {2.0: 24.0, 3.0: 32.0, 5.0: 42.0}
 
 
+def _panel_row(k: int, aspect_one: float):
+    """One row of ``k`` panels sharing y (axes as a 1×k array): a column-wide figure of aspect
+    ``aspect_one`` for a single panel (the fast profile), text-wide at 0.4 for more."""
+    return style.subplots(
+        1,
+        k,
+        width="column" if k == 1 else "text",
+        aspect=aspect_one if k == 1 else 0.4,
+        squeeze=False,
+        sharey=True,
+    )
+
+
 @register(
     "dmc_offdiag_2x2",
     title="Diagonal completion of a 2×2 all-ones matrix: the off-diagonal entry over time",
@@ -33,14 +46,7 @@ def offdiag_2x2(ctx):
     ms = (2.0, 5.0) if not ctx.fast else (3.0,)
     depths = (2, 3, 4, 5)
     n_save = 200 if ctx.fast else 400
-    fig, axes = style.subplots(
-        1,
-        len(ms),
-        width="column" if len(ms) == 1 else "text",
-        aspect=0.78 if len(ms) == 1 else 0.4,
-        squeeze=False,
-        sharey=True,
-    )
+    fig, axes = _panel_row(len(ms), aspect_one=0.78)
 
     def config(m, L):
         return DMFConfig(
@@ -412,14 +418,7 @@ def plasticity_tc(ctx):
     # depths × seeds independent GD runs: on all cores first
     ctx.prefetch_records(KLEINMAN_MODEL, [p for ps in params.values() for p in ps], runner)
     n2s = scale.n2
-    fig, axes = style.subplots(
-        1,
-        len(n2s),
-        width="column" if len(n2s) == 1 else "text",
-        aspect=0.8 if len(n2s) == 1 else 0.4,
-        squeeze=False,
-        sharey=True,
-    )
+    fig, axes = _panel_row(len(n2s), aspect_one=0.8)
     for i, L in enumerate(scale.depths):
         recs = [ctx.record(KLEINMAN_MODEL, p, runner) for p in params[L]]
         x = recs[0]["t_c"] / 1e3

@@ -176,36 +176,33 @@ HYP = (
     "GD step 1/h_wall; AMUSE β: 0 → 0.9, τ ∈ {10, 100}"
 )
 
+
+def _river_claim(claim_id: str, check, **kw) -> Claim:
+    """An [AMUSE] claim on the river valley: the hypotheses, examples, beyond-map and reproduce
+    command all AMUSE claims share."""
+    shared = dict(hypotheses=HYP, strategy=river_examples, reproduce=reproduce, beyond=river_beyond)
+    examples = {"ci": 4, "dev": 16, "thorough": 32}
+    return Claim(id=claim_id, paper="AMUSE", check=check, examples=examples, **shared, **kw)
+
+
 register_claim(
-    Claim(
-        id="AMUSE-1",
-        paper="AMUSE",
+    _river_claim(
+        "AMUSE-1",
+        check_amuse1,
         statement="orthogonalisation speeds bulk progress but amplifies wall oscillation: "
         f"k90(GD) ≥ {SPEEDUP:g}·k90(Muon) and A(Muon) ≥ {AMPLIFY:g}·A(GD)",
-        hypotheses=HYP,
-        strategy=river_examples,
-        check=check_amuse1,
-        reproduce=reproduce,
         margin_units="decades: min(log10(speed-up/2), log10(amplification/2))",
-        examples={"ci": 4, "dev": 16, "thorough": 32},
-        beyond=river_beyond,
     )
 )
 
 register_claim(
-    Claim(
-        id="AMUSE-2",
-        paper="AMUSE",
+    _river_claim(
+        "AMUSE-2",
+        check_amuse2,
         statement="AMUSE's schedule (RECONSTRUCTED) damps the wall oscillation while keeping the "
         f"speed: A(AMUSE x) ≤ A(Muon)/{DAMP:g} and k90(AMUSE x) ≤ {SLOWDOWN:g}·k90(Muon) (a map: "
         "the damping holds, the speed does not: x arrives 1.9–2.8× later than Muon)",
-        hypotheses=HYP,
-        strategy=river_examples,
-        check=check_amuse2,
-        reproduce=reproduce,
         margin_units="decades: min(log10(damping/3), log10(2/slowdown)) (report only)",
-        examples={"ci": 4, "dev": 16, "thorough": 32},
-        beyond=river_beyond,
         report_only=True,
     )
 )
