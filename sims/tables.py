@@ -39,7 +39,11 @@ def _plain(x: Any) -> Any:
         return ",".join(cell_text(v) for v in x)
     if isinstance(x, (list, dict)):
         return json.dumps(x, sort_keys=True)
-    if x in ("nan", "inf", "-inf"):  # non-finite floats are stored as strings (SimResult._clean)
+    if x in (
+        "nan",
+        "inf",
+        "-inf",
+    ):  # non-finite floats are stored as strings (sims.result.json_safe)
         return float(x)
     return x
 
