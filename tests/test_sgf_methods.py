@@ -194,7 +194,7 @@ def test_bf16_newton_schulz_close_to_float64(seed, shape):
     """
     import jax.numpy as jnp
 
-    from sims.lora import _ns
+    from sims.methods import _ns
 
     u = 2.0**-8
     rng = np.random.default_rng([seed, *shape])
