@@ -100,7 +100,7 @@ def check_amuse2(cfg: RiverConfig) -> Evidence:
     )
 
 
-def river_examples():
+def _river_examples():
     return st.builds(
         RiverConfig,
         h_bulk=st.sampled_from((1e-3, 3e-3)),
@@ -127,7 +127,7 @@ def reproduce(cfg: RiverConfig) -> str:
     )
 
 
-def river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 1e-4)) -> list:
+def _river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 1e-4)) -> list:
     """Both claims' margins beyond the hypotheses: η (including 0.003), τ up to 1000, σ."""
     rows = []
     for lr in lrs:
@@ -150,14 +150,14 @@ def river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 
     return rows
 
 
-def river_beyond(profile: str = "ci") -> dict:
-    """``gflab check --beyond AMUSE-1|AMUSE-2``: :func:`river_map` as printable rows."""
+def _river_beyond(profile: str = "ci") -> dict:
+    """``gflab check --beyond AMUSE-1|AMUSE-2``: :func:`_river_map` as printable rows."""
     rows = [
         {
             k: (float(f"{v:.4g}") if isinstance(v, float) and math.isfinite(v) else v)
             for k, v in r.items()
         }
-        for r in river_map(taus=(10.0, 100.0) if profile == "ci" else (10.0, 100.0, 1000.0))
+        for r in _river_map(taus=(10.0, 100.0) if profile == "ci" else (10.0, 100.0, 1000.0))
     ]
     for r in rows:
         for k, v in r.items():
@@ -180,7 +180,9 @@ HYP = (
 def _river_claim(claim_id: str, check, **kw) -> Claim:
     """An [AMUSE] claim on the river valley: the hypotheses, examples, beyond-map and reproduce
     command all AMUSE claims share."""
-    shared = dict(hypotheses=HYP, strategy=river_examples, reproduce=reproduce, beyond=river_beyond)
+    shared = dict(
+        hypotheses=HYP, strategy=_river_examples, reproduce=reproduce, beyond=_river_beyond
+    )
     examples = {"ci": 4, "dev": 16, "thorough": 32}
     return Claim(id=claim_id, paper="AMUSE", check=check, examples=examples, **shared, **kw)
 
