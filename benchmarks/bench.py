@@ -54,7 +54,7 @@ import sims._jaxsetup as _jaxsetup
 from sims import engine
 from sims import lora as SL
 from sims.config import DMFConfig, LoRAConfig
-from sims.dmf import _args, _field, _monitor, _stats_fn, dmf_problem, solve_dmf_from
+from sims.dmf import dmf_problem, flow_parts, solve_dmf_from
 from sims.rkc import Tsit5RKC, solver_counts
 from theory import dmf as T
 from theory import lora as TL
@@ -339,17 +339,16 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
     cfg = setup.config()
     factors, mask, target = dmf_problem(cfg)
     inits, y0_batch = _batch_inits(setup)
-    args = _args(cfg, factors, mask, target)
-    stats = _stats_fn(False, False)
+    field, stats, monitor, args = flow_parts(cfg, factors, mask, target)
     ts = np.linspace(0.0, setup.t1, cfg.n_save)
 
     def gflab(strategy):
         if strategy == "hybrid_loop":  # a loop over one compiled hybrid solve
             return [
                 _hybrid(
-                    _field,
+                    field,
                     stats,
-                    _monitor,
+                    monitor,
                     tuple(jnp.asarray(f) for f in init),
                     args,
                     t1=setup.t1,
@@ -362,9 +361,9 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
                 for init in inits
             ]
         return engine.solve_flow_batch(
-            _field,
+            field,
             stats,
-            _monitor,
+            monitor,
             y0_batch,
             args,
             strategy=strategy,
@@ -454,14 +453,14 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
             factors, mask, target, setup.lr, scale, setup.mse_tol, setup.gd_max_steps
         )
 
-    hybrid_args = _args(cfg, factors, mask, target)
+    field, stats, monitor, hybrid_args = flow_parts(cfg, factors, mask, target)
     hybrid_ts = np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, cfg.n_save - 1)])
 
     def hybrid_flow():
         return _hybrid(
-            _field,
-            _stats_fn(setup.n <= 50, False),
-            _monitor,
+            field,
+            stats,
+            monitor,
             y0,
             hybrid_args,
             t1=horizon,
@@ -795,16 +794,16 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
     y0_flat = np.concatenate([f.ravel() for f in factors])
     y_ref = _dop853(rhs, y0_flat, setup.t1)
     ref = T.product([y_ref[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)])
-    args = _args(cfg, factors, mask, target)
+    # the engine path's own field, statistics and monitor (W saved only for n ≤ 16)
+    field, stats, monitor, args = flow_parts(cfg, factors, mask, target)
     y0 = tuple(jnp.asarray(f) for f in factors)
     ts = np.linspace(0.0, setup.t1, cfg.n_save)
-    stats = _stats_fn(n <= 50, False)  # the engine path saves W for n ≤ MATRIX_SAVE_MAX_N
 
     def hybrid():
         return _hybrid(
-            _field,
+            field,
             stats,
-            _monitor,
+            monitor,
             y0,
             args,
             t1=setup.t1,
@@ -820,7 +819,7 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
             return out["product"]
         return T.product([np.asarray(f) for f in out.final_state])
 
-    field_costs = _field_costs(lambda t, y: _field(t, y, args), rhs, y0, y0_flat)
+    field_costs = _field_costs(lambda t, y: field(t, y, args), rhs, y0, y0_flat)
     problem = {
         "tsit5": lambda: solve_dmf_from(cfg, factors, mask, target),
         "hybrid": hybrid,
@@ -870,7 +869,7 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
     y0_flat = np.concatenate([A0.ravel(), B0.ravel()])
     y_ref = _dop853(rhs, y0_flat, cfg.t1)
     ref = y_ref[: m * r].reshape(m, r) @ y_ref[m * r :].reshape(r, n)
-    args = SL._args(cfg, A0, B0, Y, U, V)
+    field, stats, monitor, args = SL.flow_parts(cfg, A0, B0, Y, U, V)  # SpecGF, β > 0
     y0 = (jnp.asarray(A0), jnp.asarray(B0))
     ts = np.linspace(0.0, cfg.t1, cfg.n_save)
 
@@ -882,9 +881,9 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
 
     def hybrid():
         return _hybrid(
-            SL._specgf_field,
-            SL._stats,
-            SL._monitor,
+            field,
+            stats,
+            monitor,
             y0,
             args,
             t1=cfg.t1,
@@ -908,7 +907,7 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
         "ref": ref,
         "end": end,
         "details": _details,
-        "costs": _field_costs(lambda t, y: SL._specgf_field(t, y, args), rhs, y0, y0_flat),
+        "costs": _field_costs(lambda t, y: field(t, y, args), rhs, y0, y0_flat),
     }
     return _single_cases(
         "lora_single",
@@ -990,7 +989,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
     )
     y0 = tuple(jnp.asarray(f) for f in factors)
     mj, tj = jnp.asarray(mask), jnp.asarray(target)
-    args = _args(cfg, factors, mask, target)
+    field, stats, monitor, args = flow_parts(cfg, factors, mask, target)
     ts = np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, cfg.n_save - 1)])
 
     def gd():
@@ -1009,9 +1008,9 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
 
     def hybrid():
         return _hybrid(
-            _field,
-            _stats_fn(n <= 50, False),
-            _monitor,
+            field,
+            stats,
+            monitor,
             y0,
             args,
             t1=horizon,

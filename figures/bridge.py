@@ -83,7 +83,7 @@ def _normalised(run):
     title="LoRA fine-tuning: normalised singular values of s·B A, Muon vs AdamW, against SGF",
     paper="SGF",
 )
-def lora_spectra(ctx):
+def _lora_spectra(ctx):
     """σ_i(s·B A)/σ_1 over training steps (mean over LoRA modules and seeds), Muon vs AdamW.
 
     Dashed: SGF's equal-rate prediction (every √σ_i grows at one common slope after the burn-in).

@@ -18,12 +18,30 @@ from theory import measures as M
 OFFDIAG_T1 = {2.0: 24.0, 3.0: 32.0, 5.0: 42.0}
 
 
+def _mimic_ones(L: int, n: int, m: float, alpha: float, mask: str = "diagonal", **kw) -> DMFConfig:
+    """The [DMC] setting of these figures: depth L, mimic(α, m) init, target J (all ones) on Ω."""
+    return DMFConfig(depth=L, n=n, init="mimic", m=m, alpha=alpha, mask=mask, target="ones", **kw)
+
+
+def _panel_row(k: int, aspect_one: float):
+    """One row of ``k`` panels sharing y (axes as a 1×k array): a column-wide figure of aspect
+    ``aspect_one`` for a single panel (the fast profile), text-wide at 0.4 for more."""
+    return style.subplots(
+        1,
+        k,
+        width="column" if k == 1 else "text",
+        aspect=aspect_one if k == 1 else 0.4,
+        squeeze=False,
+        sharey=True,
+    )
+
+
 @register(
     "dmc_offdiag_2x2",
     title="Diagonal completion of a 2×2 all-ones matrix: the off-diagonal entry over time",
     paper="DMC",
 )
-def offdiag_2x2(ctx):
+def _offdiag_2x2(ctx):
     """W_12(t) for depths 2–5 from mimic(α, m) init, diagonal Ω, target J; dashed: closed-form limits.
 
     Depth 2 settles at ρ(m) (no low-rank bias); depth ≥ 3 goes to ≈ 1 (rank one).
@@ -33,28 +51,10 @@ def offdiag_2x2(ctx):
     ms = (2.0, 5.0) if not ctx.fast else (3.0,)
     depths = (2, 3, 4, 5)
     n_save = 200 if ctx.fast else 400
-    fig, axes = style.subplots(
-        1,
-        len(ms),
-        width="column" if len(ms) == 1 else "text",
-        aspect=0.78 if len(ms) == 1 else 0.4,
-        squeeze=False,
-        sharey=True,
-    )
+    fig, axes = _panel_row(len(ms), aspect_one=0.78)
 
     def config(m, L):
-        return DMFConfig(
-            depth=L,
-            n=n,
-            init="mimic",
-            m=m,
-            alpha=alpha,
-            mask="diagonal",
-            target="ones",
-            t1=OFFDIAG_T1[m],
-            grid="linear",
-            n_save=n_save,
-        )
+        return _mimic_ones(L, n, m, alpha, t1=OFFDIAG_T1[m], grid="linear", n_save=n_save)
 
     ctx.prefetch([config(m, L) for m in ms for L in depths])  # independent flows: all cores
     for ax, m in zip(axes[0], ms, strict=True):
@@ -114,7 +114,7 @@ def offdiag_2x2(ctx):
     title="Stable rank of the limit vs init scale α: depth 2 keeps it, depth ≥ 3 drives it to 1",
     paper="DMC",
 )
-def stable_rank_vs_alpha(ctx):
+def _stable_rank_vs_alpha(ctx):
     """sr(W∞) − 1 vs α for depths 2–5 (diagonal Ω, target J, mimic(α, m)); curves: closed forms,
     markers: integrated gradient flow. m = ∞ gives W∞ = I (sr − 1 = n − 1) at every depth."""
     style.apply()
@@ -125,9 +125,7 @@ def stable_rank_vs_alpha(ctx):
     a_dense = np.geomspace(1e-6, 1, 61)
 
     def config(m, L, a):
-        return DMFConfig(
-            depth=L, n=n, init="mimic", m=m, alpha=a, mask="diagonal", target="ones", n_save=32
-        )
+        return _mimic_ones(L, n, m, a, n_save=32)
 
     ctx.prefetch([config(m, L, a) for m in ms for L in depths for a in a_sim])
     fig, axes = style.subplots(1, len(ms), aspect=0.45, squeeze=False, sharey=True)
@@ -180,7 +178,7 @@ def stable_rank_vs_alpha(ctx):
     title="Tangent-kernel coupling between observation groups over time: depth 2 vs depth ≥ 3",
     paper="DMC",
 )
-def coupling_time(ctx):
+def _coupling_time(ctx):
     """max cross-group |K| / max diag K along the flow, for diagonal and 2-block-diagonal Ω.
 
     Depth 2 is exactly 0 (drawn at the axis floor 1e-8, below both thresholds); depth ≥ 3 is
@@ -194,19 +192,7 @@ def coupling_time(ctx):
     fig, axes = style.subplots(1, 2, aspect=0.4, sharey=True)
 
     def config(mask, L):
-        return DMFConfig(
-            depth=L,
-            n=n,
-            init="mimic",
-            m=m,
-            alpha=alpha,
-            mask=mask,
-            target="ones",
-            coupling=True,
-            n_save=64,
-            t1=200.0,
-            grid="log",
-        )
+        return _mimic_ones(L, n, m, alpha, mask, coupling=True, n_save=64, t1=200.0, grid="log")
 
     # compile-bound independent flows (one shape per depth and mask): all cores
     ctx.prefetch([config(mask, L) for mask in masks for L in depths])
@@ -274,7 +260,7 @@ def _sigma_label(g: list[int]) -> str:
     title="Loss of plasticity: singular values over time, resumed vs from scratch",
     paper="DMC",
 )
-def plasticity_svals(ctx):
+def _plasticity_svals(ctx):
     """σ_i(W(t)) for Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m = 10).
 
     Columns: phase 1 on Ω1; phase 2 resumed from phase 1's end (time since the switch); phase 2
@@ -378,7 +364,7 @@ def kleinman_record(depth: int, seed: int, **scale) -> dict[str, np.ndarray]:
     title="Critical period: final test error vs switch step T_c, per depth (Kleinman's protocol)",
     paper="DMC",
 )
-def plasticity_tc(ctx):
+def _plasticity_tc(ctx):
     """Test error mean_{all entries}(W − W*)² after phase 2, vs the step T_c at which Ω1 → Ω2.
 
     GD on the mean loss, lr 0.2, Gaussian init 1e-3, rank-r truth with ‖W*‖_F = n; median over
@@ -412,14 +398,7 @@ def plasticity_tc(ctx):
     # depths × seeds independent GD runs: on all cores first
     ctx.prefetch_records(KLEINMAN_MODEL, [p for ps in params.values() for p in ps], runner)
     n2s = scale.n2
-    fig, axes = style.subplots(
-        1,
-        len(n2s),
-        width="column" if len(n2s) == 1 else "text",
-        aspect=0.8 if len(n2s) == 1 else 0.4,
-        squeeze=False,
-        sharey=True,
-    )
+    fig, axes = _panel_row(len(n2s), aspect_one=0.8)
     for i, L in enumerate(scale.depths):
         recs = [ctx.record(KLEINMAN_MODEL, p, runner) for p in params[L]]
         x = recs[0]["t_c"] / 1e3
@@ -464,7 +443,7 @@ def plasticity_tc(ctx):
 
 # effrank_depth's solver settings (measured on seed 0, docs/dmc.md "Figure runtimes")
 EFFRANK_RTOL = 1e-6  # vs the claims' 1e-9: effective ranks agree to ~1e-6, ≈ 2.7× fewer steps
-EFFRANK_STOP = 1e-6  # ℓ/ℓ_ref stop, unchanged: see effrank_depth for how settled that is
+EFFRANK_STOP = 1e-6  # ℓ/ℓ_ref stop, unchanged: see _effrank_depth for how settled that is
 
 
 @register(
@@ -472,7 +451,7 @@ EFFRANK_STOP = 1e-6  # ℓ/ℓ_ref stop, unchanged: see effrank_depth for how se
     title="Random-mask completion: effective rank at convergence vs depth",
     paper="DMC",
 )
-def effrank_depth(ctx):
+def _effrank_depth(ctx):
     """Effective rank exp(H(σ/Σσ)) (Roy–Vetterli, σ not σ²) of the limit, Bernoulli Ω, low-rank W*.
 
     Init: gflab's ``gaussian``, *independent* Gaussian factors per layer, entries

@@ -57,7 +57,7 @@ def _tex(x: float) -> str:
     title="√d_i(t): SpecGF's parallel unit-slope lines vs the gradient-flow staircase",
     paper="SGF",
 )
-def equal_rate(ctx):
+def _equal_rate(ctx):
     """√d_i over flow time, s = (1, 2, 4, 8, 16), 60×70, r = 5, γ = 1e-3, LoRA init.
 
     SpecGF (β = 1e-6): every mode grows at unit rate on the one line √d = t (the modes coincide
@@ -113,7 +113,7 @@ def equal_rate(ctx):
     title="Arrival time vs target singular value: SpecGF/SpecGD/Muon vs gradient flow",
     paper="SGF",
 )
-def arrivals_vs_s(ctx):
+def _arrivals_vs_s(ctx):
     """Time for d_i to reach s_i/2 against s_i (log–log): SpecGF (flow time), SpecGD and Muon (kη),
     gradient flow; predictions √(s/2) and the logistic law; median over seeds with min–max bands.
 
@@ -261,7 +261,7 @@ def _rates_params(cfg: LoRAConfig) -> dict:
     title="Effect of β and γ on the equal-rate deviation ε and the arrival order",
     paper="SGF",
 )
-def beta_effect(ctx):
+def _beta_effect(ctx):
     """ε = max_i max_{W_i} |d/dt √d_i − 1| against β̂ = β/s_min³ for several γ̂ = γ/√s_min, with the
     worst-case model of SGF-1 (:func:`proofs_checks.sgf.predicted_eps`, 51β̂ + 112γ̂²), both measured
     on the dense output; right: arrival time over √(s/2) per mode (order flips)."""
@@ -360,7 +360,7 @@ def beta_effect(ctx):
 @register(
     "sgf_l2", title="ℓ2-regularised SpecGF converges to the soft-thresholded spectrum", paper="SGF"
 )
-def l2_limit(ctx):
+def _l2_limit(ctx):
     """σ_i(AB)(t) under SpecGF with λ = 1.5 (dashed: (s_i − λ)_+); the distance to that limit;
     the balancedness drift ‖AᵀA − BBᵀ − D(0)‖_F. One quantity per axis."""
     style.apply()
@@ -418,7 +418,7 @@ def l2_limit(ctx):
 @register(
     "sgf_init", title="LoRA init vs both-Gaussian init: the delayed smallest mode", paper="SGF"
 )
-def init_effect(ctx):
+def _init_effect(ctx):
     """√d_i(t) under SpecGF from LoRA init (A = 0) and from both-Gaussian init at the same γ; the
     smallest mode starts from a random-sign d_i(0) and is delayed. Median over seeds, bands."""
     style.apply()

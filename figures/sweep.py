@@ -75,7 +75,7 @@ def _configs(fast: bool):
     title="Stable rank of the limit over (depth, log α): mimic on diagonal, Gaussian on Bernoulli",
     paper="DMC",
 )
-def phase_diagram(ctx):
+def _phase_diagram(ctx):
     """Left: mimic(α, m = 200) init, diagonal Ω, target J, n = 8, with the closed-form limit's
     contour (white dashed). Right: Gaussian init on Bernoulli(0.5) masks, mean over seeds.
 

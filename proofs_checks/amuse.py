@@ -100,7 +100,7 @@ def check_amuse2(cfg: RiverConfig) -> Evidence:
     )
 
 
-def river_examples():
+def _river_examples():
     return st.builds(
         RiverConfig,
         h_bulk=st.sampled_from((1e-3, 3e-3)),
@@ -127,7 +127,7 @@ def reproduce(cfg: RiverConfig) -> str:
     )
 
 
-def river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 1e-4)) -> list:
+def _river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 1e-4)) -> list:
     """Both claims' margins beyond the hypotheses: η (including 0.003), τ up to 1000, σ."""
     rows = []
     for lr in lrs:
@@ -150,14 +150,14 @@ def river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 
     return rows
 
 
-def river_beyond(profile: str = "ci") -> dict:
-    """``gflab check --beyond AMUSE-1|AMUSE-2``: :func:`river_map` as printable rows."""
+def _river_beyond(profile: str = "ci") -> dict:
+    """``gflab check --beyond AMUSE-1|AMUSE-2``: :func:`_river_map` as printable rows."""
     rows = [
         {
             k: (float(f"{v:.4g}") if isinstance(v, float) and math.isfinite(v) else v)
             for k, v in r.items()
         }
-        for r in river_map(taus=(10.0, 100.0) if profile == "ci" else (10.0, 100.0, 1000.0))
+        for r in _river_map(taus=(10.0, 100.0) if profile == "ci" else (10.0, 100.0, 1000.0))
     ]
     for r in rows:
         for k, v in r.items():
@@ -176,36 +176,35 @@ HYP = (
     "GD step 1/h_wall; AMUSE β: 0 → 0.9, τ ∈ {10, 100}"
 )
 
+
+def _river_claim(claim_id: str, check, **kw) -> Claim:
+    """An [AMUSE] claim on the river valley: the hypotheses, examples, beyond-map and reproduce
+    command all AMUSE claims share."""
+    shared = dict(
+        hypotheses=HYP, strategy=_river_examples, reproduce=reproduce, beyond=_river_beyond
+    )
+    examples = {"ci": 4, "dev": 16, "thorough": 32}
+    return Claim(id=claim_id, paper="AMUSE", check=check, examples=examples, **shared, **kw)
+
+
 register_claim(
-    Claim(
-        id="AMUSE-1",
-        paper="AMUSE",
+    _river_claim(
+        "AMUSE-1",
+        check_amuse1,
         statement="orthogonalisation speeds bulk progress but amplifies wall oscillation: "
         f"k90(GD) ≥ {SPEEDUP:g}·k90(Muon) and A(Muon) ≥ {AMPLIFY:g}·A(GD)",
-        hypotheses=HYP,
-        strategy=river_examples,
-        check=check_amuse1,
-        reproduce=reproduce,
         margin_units="decades: min(log10(speed-up/2), log10(amplification/2))",
-        examples={"ci": 4, "dev": 16, "thorough": 32},
-        beyond=river_beyond,
     )
 )
 
 register_claim(
-    Claim(
-        id="AMUSE-2",
-        paper="AMUSE",
+    _river_claim(
+        "AMUSE-2",
+        check_amuse2,
         statement="AMUSE's schedule (RECONSTRUCTED) damps the wall oscillation while keeping the "
         f"speed: A(AMUSE x) ≤ A(Muon)/{DAMP:g} and k90(AMUSE x) ≤ {SLOWDOWN:g}·k90(Muon) (a map: "
         "the damping holds, the speed does not: x arrives 1.9–2.8× later than Muon)",
-        hypotheses=HYP,
-        strategy=river_examples,
-        check=check_amuse2,
-        reproduce=reproduce,
         margin_units="decades: min(log10(damping/3), log10(2/slowdown)) (report only)",
-        examples={"ci": 4, "dev": 16, "thorough": 32},
-        beyond=river_beyond,
         report_only=True,
     )
 )

@@ -121,7 +121,7 @@ def check_dash1(ex: dict[str, Any]) -> Evidence:
     return Evidence(margin, {"example": dict(ex), **out})
 
 
-def strategy_dash1():
+def _strategy_dash1():
     flow = st.fixed_dictionaries(
         {
             "depth": st.sampled_from((2, 3)),
@@ -145,7 +145,7 @@ def strategy_dash1():
     return st.one_of(flow, gd)
 
 
-def reproduce_dash1(ex: dict[str, Any]) -> str:
+def _reproduce_dash1(ex: dict[str, Any]) -> str:
     return (
         f'python -c "from proofs_checks.dash import check_dash1; print(check_dash1({dict(ex)!r}))"'
     ).replace("inf", "float('inf')")
@@ -169,7 +169,7 @@ def dash_map(
     return rows
 
 
-def dash_beyond(profile: str = "ci") -> dict:
+def _dash_beyond(profile: str = "ci") -> dict:
     """``gflab check --beyond DASH-1``: the whole grid (:func:`dash_map`) as printable rows."""
     floors = (0.3, 1e-2, 1e-4) if profile == "ci" else (0.3, 0.1, 1e-2, 1e-3, 1e-4)
     rows = []
@@ -208,12 +208,12 @@ register_claim(
         hypotheses="n = 6, Ω1 diagonal → Ω2 superdiagonal, target ones, mimic(α, m) init; flow "
         "(rtol 1e-9) or GD η = 0.2 (2000 + 4000 steps); restored iff sr − 1 ≤ 1.1 (sr_scr − 1) + "
         "1e-3 and RMSE ≤ 1.1 RMSE_scr + 0.01",
-        strategy=strategy_dash1,
+        strategy=_strategy_dash1,
         check=check_dash1,
-        reproduce=reproduce_dash1,
+        reproduce=_reproduce_dash1,
         margin_units="decades: min over rank and test RMSE of log10(bound / measured) (report only)",
         examples={"ci": 6, "dev": 24, "thorough": 80},
-        beyond=dash_beyond,
+        beyond=_dash_beyond,
         report_only=True,
     )
 )

@@ -109,7 +109,7 @@ def run_config(cfg: DMFConfig) -> SimResult:
     return package_dmf(cfg, solve_dmf_from(cfg, factors, mask, target), mask, target)
 
 
-def run_custom(cfg: DMFConfig, factors=None, target=None, mask=None) -> SimResult:
+def _run_custom(cfg: DMFConfig, factors=None, target=None, mask=None) -> SimResult:
     """Run from explicit factors/target/mask (for settings a config name cannot express)."""
     f0, m0, t0 = dmf_problem(cfg)
     f0 = f0 if factors is None else factors
@@ -178,7 +178,7 @@ def _status_guard(res: SimResult, margin: float, nums: dict) -> Evidence:
     return Evidence(margin, nums)
 
 
-def check_dmc1(ex: dict[str, Any], swap: bool = False) -> Evidence:
+def _check_dmc1(ex: dict[str, Any], swap: bool = False) -> Evidence:
     """Coupled for finite m / Gaussian inits; decoupled with W (block-)diagonal for m = ∞.
     ``swap`` expects the opposite regime (a false variant)."""
     res = run_config(claim_config(ex))
@@ -193,7 +193,7 @@ def check_dmc1(ex: dict[str, Any], swap: bool = False) -> Evidence:
     return _status_guard(res, margin, nums)
 
 
-def check_dmc2(ex: dict[str, Any], expect: str = "decoupled") -> Evidence:
+def _check_dmc2(ex: dict[str, Any], expect: str = "decoupled") -> Evidence:
     """Depth 2 stays decoupled; ``expect="coupled"`` claims the opposite (a false variant)."""
     res = run_config(claim_config(ex))
     margin, nums = (_decoupled_margin if expect == "decoupled" else _coupled_margin)(res)
@@ -239,7 +239,7 @@ def _merge(base, init):
     return st.tuples(base, init).map(lambda p: {**p[0], **p[1]})
 
 
-def strategy_dmc1():
+def _strategy_dmc1():
     base = st.fixed_dictionaries(
         {
             "depth": _depth_ge3,
@@ -251,7 +251,7 @@ def strategy_dmc1():
     return _merge(base, _init_strategy())
 
 
-def strategy_dmc2():
+def _strategy_dmc2():
     base = st.fixed_dictionaries(
         {
             "depth": st.just(2),
@@ -273,7 +273,7 @@ def _cf_error(res: SimResult, ex: dict[str, Any], alpha: float, cf_scale: float 
     return float(np.linalg.norm(W - Wc) / np.linalg.norm(Wc))
 
 
-def check_dmc3(ex: dict[str, Any], cf_scale: float = 1.0) -> Evidence:
+def _check_dmc3(ex: dict[str, Any], cf_scale: float = 1.0) -> Evidence:
     """Limit vs closed form at α and α/10; coupled: σ2 shrinks ≥ 2× per decade; decoupled: α-free.
     ``cf_scale`` ≠ 1 multiplies the closed form (a false variant)."""
     a = float(ex["alpha"])
@@ -309,7 +309,7 @@ def check_dmc3(ex: dict[str, Any], cf_scale: float = 1.0) -> Evidence:
     return Evidence(min(margins), nums)
 
 
-def strategy_dmc3():
+def _strategy_dmc3():
     return st.fixed_dictionaries(
         {
             "depth": st.sampled_from((2, 3, 4, 5, 6)),
@@ -327,7 +327,7 @@ def strategy_dmc3():
 DEPTHS_4 = (2, 3, 4, 5, 6)
 
 
-def check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
+def _check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
     """tail(L) = stable rank − 1 of the limit strictly decreases over L = 2..6 (``direction``
     −1 claims it increases: a false variant)."""
     tails, cf_err = [], 0.0
@@ -351,7 +351,7 @@ def check_dmc4(ex: dict[str, Any], direction: int = 1) -> Evidence:
     )
 
 
-def strategy_dmc4():
+def _strategy_dmc4():
     return st.fixed_dictionaries(
         {
             "n": st.sampled_from(NS),
@@ -372,7 +372,7 @@ TAU_RANK1 = 1e-4  # depth ≥ 3: sr − 1 ≤ this for resumed and scratch
 TAU_RMSE = 0.05  # depth ≥ 3: test RMSE ≤ this (target entries are 1)
 
 
-def plasticity_config(ex: dict[str, Any], **over: Any) -> PlasticityConfig:
+def _plasticity_config(ex: dict[str, Any], **over: Any) -> PlasticityConfig:
     ex = {**ex, **over}
     return PlasticityConfig(
         depth=int(ex["depth"]),
@@ -395,11 +395,11 @@ def run_plasticity(cfg: PlasticityConfig):
     return simulate_plasticity(cfg)
 
 
-def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
+def _check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
     """Depth 2 keeps its pretrained rank, depth ≥ 3 goes rank one. ``swap_regimes`` applies each
     depth's criterion to the other (a false variant)."""
     L = int(ex["depth"])
-    p = run_plasticity(plasticity_config(ex))
+    p = run_plasticity(_plasticity_config(ex))
     for name in ("pretrain", "resumed", "scratch"):
         r = getattr(p, name)
         if r.status != "converged":
@@ -413,10 +413,10 @@ def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
         "scratch_test_rmse": p.scratch.final["test_rmse"],
         "pretrain_sr": p.pretrain.final["stable_rank"],
         "switch_time": p.switch_time,
-        "config": plasticity_config(ex).to_dict(),
+        "config": _plasticity_config(ex).to_dict(),
     }
     if (L == 2) != swap_regimes:
-        q = run_plasticity(plasticity_config(ex, alpha=float(ex["alpha"]) / 10))
+        q = run_plasticity(_plasticity_config(ex, alpha=float(ex["alpha"]) / 10))
         if q.scratch.status != "converged" or q.resumed.status != "converged":
             return _status_guard(q.scratch, -1.0, {"phase": "scratch at alpha/10"})
         scr_t2 = M.stable_rank_tail(q.scratch.final["singular_values"])
@@ -441,7 +441,7 @@ def check_dmc5(ex: dict[str, Any], swap_regimes: bool = False) -> Evidence:
     return Evidence(margin, nums)
 
 
-def strategy_dmc5():
+def _strategy_dmc5():
     d2 = st.fixed_dictionaries(
         {
             "depth": st.just(2),
@@ -462,7 +462,7 @@ def strategy_dmc5():
 
 
 def _cmd_plasticity(ex: dict[str, Any]) -> str:
-    return schema_command(plasticity_config(ex))
+    return schema_command(_plasticity_config(ex))
 
 
 # ----------------------------------------------------------------------------- beyond the hypotheses
@@ -517,36 +517,36 @@ def _bernoulli_rows(check, base: dict[str, Any], note: str) -> list[dict]:
     return rows
 
 
-def beyond_dmc1(profile: str = "ci") -> dict:
+def _beyond_dmc1(profile: str = "ci") -> dict:
     base = {"depth": 3, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "mimic", "m": 3.0}
-    rows = [_row("none (reference)", str(base), check_dmc1(base))]
+    rows = [_row("none (reference)", str(base), _check_dmc1(base))]
     rows.append(
-        _row("depth >= 3", "depth 2, otherwise the reference", check_dmc1({**base, "depth": 2}))
+        _row("depth >= 3", "depth 2, otherwise the reference", _check_dmc1({**base, "depth": 2}))
     )
-    rows += _bernoulli_rows(check_dmc1, {**base, "seed": 0}, "")
+    rows += _bernoulli_rows(_check_dmc1, {**base, "seed": 0}, "")
     rows.append(
         _row(
             "mimic init with m < inf",
             "identity init (W(0) = αI, like m = inf)",
-            check_dmc1({**base, "init": "identity"}),
+            _check_dmc1({**base, "init": "identity"}),
         )
     )
-    rows += _gd_rows(check_dmc1, base)  # η up to the stability edge and past it
+    rows += _gd_rows(_check_dmc1, base)  # η up to the stability edge and past it
     return {
         "title": "DMC-1 beyond its hypotheses: coupled (margin = decades above τ_cpl = 1e-3)",
         "rows": rows,
     }
 
 
-def beyond_dmc2(profile: str = "ci") -> dict:
+def _beyond_dmc2(profile: str = "ci") -> dict:
     base = {"depth": 2, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "gaussian", "seed": 0}
-    rows = [_row("none (reference)", str(base), check_dmc2(base))]
+    rows = [_row("none (reference)", str(base), _check_dmc2(base))]
     rows.append(
-        _row("depth 2", "depth 3, otherwise the reference", check_dmc2({**base, "depth": 3}))
+        _row("depth 2", "depth 3, otherwise the reference", _check_dmc2({**base, "depth": 3}))
     )
-    rows += _bernoulli_rows(check_dmc2, base, " (decoupled along them)")
+    rows += _bernoulli_rows(_check_dmc2, base, " (decoupled along them)")
     cfg = claim_config(base)
-    res = run_custom(cfg, target=_unequal_target(cfg.n))
+    res = _run_custom(cfg, target=_unequal_target(cfg.n))
     m, nums = _decoupled_margin(res)
     rows.append(
         _row(
@@ -555,7 +555,7 @@ def beyond_dmc2(profile: str = "ci") -> dict:
             _status_guard(res, m, nums),
         )
     )
-    rows += _gd_rows(check_dmc2, base)
+    rows += _gd_rows(_check_dmc2, base)
     return {
         "title": "DMC-2 beyond its hypotheses: decoupled (margin = decades below τ_dec = 1e-6)",
         "rows": rows,
@@ -577,13 +577,13 @@ def _rank_decay_margin(run_at, alpha: float) -> tuple[float, dict]:
     }
 
 
-def beyond_dmc3(profile: str = "ci") -> dict:
+def _beyond_dmc3(profile: str = "ci") -> dict:
     base = {"depth": 3, "n": 6, "mask": "diagonal", "alpha": 1e-2, "init": "mimic", "m": 3.0}
-    rows = [_row("none (reference)", str(base), check_dmc3(base))]
+    rows = [_row("none (reference)", str(base), _check_dmc3(base))]
     cfg = claim_config(base)
     tgt = _unequal_target(cfg.n)
     m, nums = _rank_decay_margin(
-        lambda a: run_custom(claim_config(base, alpha=a), target=tgt), 1e-2
+        lambda a: _run_custom(claim_config(base, alpha=a), target=tgt), 1e-2
     )
     rows.append(
         _row(
@@ -602,7 +602,7 @@ def beyond_dmc3(profile: str = "ci") -> dict:
             )
         )
     m, nums = _rank_decay_margin(
-        lambda a: run_custom(
+        lambda a: _run_custom(
             claim_config(base, alpha=a),
             factors=_unbalanced(dmf_problem(claim_config(base, alpha=a))[0]),
         ),
@@ -643,9 +643,9 @@ def beyond_dmc3(profile: str = "ci") -> dict:
     }
 
 
-def beyond_dmc4(profile: str = "ci") -> dict:
+def _beyond_dmc4(profile: str = "ci") -> dict:
     base = {"n": 6, "init": "mimic", "m": 3.0, "mask": "diagonal", "alpha": 1e-2, "depth": 2}
-    rows = [_row("none (reference)", str(base), check_dmc4(base))]
+    rows = [_row("none (reference)", str(base), _check_dmc4(base))]
     rows.append(
         _row(
             "m < inf",
@@ -670,7 +670,7 @@ def beyond_dmc4(profile: str = "ci") -> dict:
         _row(
             "equal diagonal targets",
             "diagonal targets v_i² ∈ [0.5, 2]",
-            _dmc4_generic(lambda L: run_custom(claim_config(base, depth=L), target=tgt)),
+            _dmc4_generic(lambda L: _run_custom(claim_config(base, depth=L), target=tgt)),
         )
     )
     return {
@@ -697,7 +697,7 @@ AUTHORS_DMC5 = {"depth": 3, "n": 6, "m": 100.0, "alpha": 1e-2}
 """The [DMC] authors' own init (mimic m = 100, α = 1e-2) on the plasticity toy."""
 
 
-def dmc5_scope_grid(profile: str = "ci") -> list[dict]:
+def _dmc5_scope_grid(profile: str = "ci") -> list[dict]:
     """The (depth, n, m, α) points of DMC-5's scope map (authors' setting included)."""
     if profile == "ci":
         depths, ns = (3,), (6,)
@@ -718,8 +718,8 @@ def dmc5_scope_rows(profile: str = "ci") -> list[dict]:
     """DMC-5's depth ≥ 3 statement (resumed and scratch both rank one, sr − 1 ≤ 1e-4, test RMSE
     ≤ 0.05) over (depth, n, m, α), beyond its hypotheses (m ≤ 10, α ≤ 1e-3): one row per point."""
     rows = []
-    for ex in dmc5_scope_grid(profile):
-        ev = check_dmc5(ex)
+    for ex in _dmc5_scope_grid(profile):
+        ev = _check_dmc5(ex)
         n = ev.numbers
         rows.append(
             _row(
@@ -736,24 +736,24 @@ def dmc5_scope_rows(profile: str = "ci") -> list[dict]:
     return rows
 
 
-def beyond_dmc5(profile: str = "ci") -> dict:
+def _beyond_dmc5(profile: str = "ci") -> dict:
     rows = []
     d3 = {"depth": 3, "n": 4, "m": 2.0, "alpha": 1e-3}
-    rows.append(_row("none (reference, depth 3)", str(d3), check_dmc5(d3)))
+    rows.append(_row("none (reference, depth 3)", str(d3), _check_dmc5(d3)))
     rows.append(
         _row(
             "m < inf at depth >= 3 (coupled phase 1)",
             "depth 3, m = inf: phase 1 decoupled",
-            check_dmc5({**d3, "m": math.inf}),
+            _check_dmc5({**d3, "m": math.inf}),
         )
     )
     d2 = {"depth": 2, "n": 4, "m": 2.0, "alpha": 1e-3}
-    rows.append(_row("none (reference, depth 2)", str(d2), check_dmc5(d2)))
-    ev = check_dmc5({**d2, "pretrain_mask": "superdiag"})
+    rows.append(_row("none (reference, depth 2)", str(d2), _check_dmc5(d2)))
+    ev = _check_dmc5({**d2, "pretrain_mask": "superdiag"})
     rows.append(
         _row("decoupled Ω1 at depth 2", "Ω1 = Ω2 = superdiag (pretraining is the task)", ev)
     )
-    ev = check_dmc5({**d2, "init": "gaussian", "seed": 0})
+    ev = _check_dmc5({**d2, "init": "gaussian", "seed": 0})
     rows.append(_row("mimic init", "Gaussian init, seed 0", ev))
     rows += dmc5_scope_rows(profile)
     return {
@@ -776,73 +776,73 @@ def _dmc_claim(claim_id: str, check: Callable[..., Evidence], **kw: Any) -> Clai
 register_claim(
     _dmc_claim(
         "DMC-1",
-        check_dmc1,
+        _check_dmc1,
         statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
         "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
         "(≤ 1e-6) with W(t) (block-)diagonal.",
         hypotheses="L ∈ {3,4,5,6}; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; "
         "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
         "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
-        strategy=strategy_dmc1,
+        strategy=_strategy_dmc1,
         margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
         examples={"ci": 4, "dev": 25, "thorough": 150},
-        beyond=beyond_dmc1,
+        beyond=_beyond_dmc1,
     )
 )
 
 register_claim(
     _dmc_claim(
         "DMC-2",
-        check_dmc2,
+        _check_dmc2,
         statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
         "(in fact exactly 0) for all t (decoupled).",
         hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
         "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
-        strategy=strategy_dmc2,
+        strategy=_strategy_dmc2,
         margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
         examples={"ci": 3, "dev": 25, "thorough": 150},
-        beyond=beyond_dmc2,
+        beyond=_beyond_dmc2,
     )
 )
 
 register_claim(
     _dmc_claim(
         "DMC-3",
-        check_dmc3,
+        _check_dmc3,
         statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
         "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
         "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
         "independent of α (≤ 1e-6) with stable rank 1 + (n−1)(1−ρ)²/(1+(n−1)ρ)² (> 1).",
         hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
         "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
-        strategy=strategy_dmc3,
+        strategy=_strategy_dmc3,
         margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
         examples={"ci": 3, "dev": 20, "thorough": 120},
-        beyond=beyond_dmc3,
+        beyond=_beyond_dmc3,
     )
 )
 
 register_claim(
     _dmc_claim(
         "DMC-4",
-        check_dmc4,
+        _check_dmc4,
         statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
         "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
         hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
         "target J; gradient flow to convergence; limits also checked against closed forms.",
-        strategy=strategy_dmc4,
+        strategy=_strategy_dmc4,
         reproduce=lambda ex: _cmd(ex, depth=3),
         config=lambda ex: claim_config(ex, depth=3),
         margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
         examples={"ci": 1, "dev": 10, "thorough": 60},
-        beyond=beyond_dmc4,
+        beyond=_beyond_dmc4,
     )
 )
 
 register_claim(
     _dmc_claim(
         "DMC-5",
-        check_dmc5,
+        _check_dmc5,
         statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
         "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
         "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with 1 < m ≤ 10: resumed and scratch "
@@ -853,12 +853,12 @@ register_claim(
         hypotheses="depth 2: n ∈ {4,6}, m ∈ {1.5,2,10,∞}, α ∈ {1e-2,1e-3} (and α/10); depth 3, 4: "
         "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
         "gradient flow throughout.",
-        strategy=strategy_dmc5,
+        strategy=_strategy_dmc5,
         reproduce=_cmd_plasticity,
-        config=plasticity_config,
+        config=_plasticity_config,
         margin_units="decades (min over the parts of the statement)",
         examples={"ci": 3, "dev": 15, "thorough": 80},
-        beyond=beyond_dmc5,
+        beyond=_beyond_dmc5,
     )
 )
 
@@ -866,20 +866,20 @@ register_claim(
 FALSE_VARIANTS: dict[str, tuple[str, Callable[..., Evidence]]] = {
     "DMC-1": (
         "the regimes swapped (finite m decoupled, m = ∞ coupled)",
-        functools.partial(check_dmc1, swap=True),
+        functools.partial(_check_dmc1, swap=True),
     ),
     "DMC-2": (
         "depth 2 is coupled (cross coupling ≥ 1e-3)",
-        functools.partial(check_dmc2, expect="coupled"),
+        functools.partial(_check_dmc2, expect="coupled"),
     ),
     "DMC-3": (
         "a closed form off by 1e-4 relative",
-        functools.partial(check_dmc3, cf_scale=1 + 1e-4),
+        functools.partial(_check_dmc3, cf_scale=1 + 1e-4),
     ),
-    "DMC-4": ("stable rank increases with depth", functools.partial(check_dmc4, direction=-1)),
+    "DMC-4": ("stable rank increases with depth", functools.partial(_check_dmc4, direction=-1)),
     "DMC-5": (
         "depth 2 goes rank one and depth ≥ 3 keeps its rank",
-        functools.partial(check_dmc5, swap_regimes=True),
+        functools.partial(_check_dmc5, swap_regimes=True),
     ),
 }
 """Per claim, a deliberately false statement checked by the same machinery (description, check):

@@ -62,7 +62,7 @@ class ClaimReport:
     worst_example: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        from sims.result import _clean
+        from sims.result import json_safe
 
         out = {
             "id": self.id,
@@ -81,7 +81,7 @@ class ClaimReport:
             out["reproduce"] = self.reproduce
             if self.error:
                 out["error"] = self.error
-        return _clean(out)
+        return json_safe(out)
 
 
 def _repr(x):

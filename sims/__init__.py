@@ -9,6 +9,22 @@ __all__ = ["DMFConfig", "LoRAConfig", "SimResult", "config_from_dict", "simulate
 from sims.lora import simulate_lora  # noqa: E402
 
 __all__ += ["simulate_lora"]
-from sims.tables import results_frame, results_records  # noqa: E402
 
-__all__ += ["results_frame", "results_records"]
+# sims.results_frame / sims.results_records: the spellings of the first release of the tables,
+# kept as aliases for compatibility (with a DeprecationWarning); they live in sims.tables
+_MOVED = {"results_frame": "sims.tables", "results_records": "sims.tables"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import importlib
+        import warnings
+
+        where = _MOVED[name]
+        warnings.warn(
+            f"sims.{name} is {where}.{name} (the top-level alias is kept for compatibility)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(where), name)
+    raise AttributeError(f"module 'sims' has no attribute {name!r}")

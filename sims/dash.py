@@ -24,7 +24,7 @@ import numpy as np
 
 from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from sims.plasticity import PlasticityConfig, PlasticityResult, phase_summary, simulate_plasticity
-from sims.result import SimResult, _clean
+from sims.result import SimResult, json_safe
 from theory import dmf as T
 from theory import interventions as I
 from theory._validate import GflabInputError, one_of, positive_real, probability
@@ -142,7 +142,7 @@ class DashPlasticityResult:
         out["intervention"] = self.intervention.to_dict()
         out["intervened"] = phase_summary(self.intervened)
         out["intervention_info"] = self.info
-        return _clean(out)
+        return json_safe(out)
 
 
 @functools.lru_cache(maxsize=128)

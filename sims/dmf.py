@@ -8,12 +8,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from sims.config import DMFConfig, load_npy
-from sims.engine import RawSolve, iterate, solve_flow
+from sims.engine import RawSolve, iterate_config, solve_flow
 from sims.result import SimResult
 from theory import dmf as T
 from theory import measures as M
 
-__all__ = ["dmf_problem", "simulate_dmf", "solve_dmf_from", "save_grid", "stop_tolerance"]
+__all__ = [
+    "dmf_problem",
+    "flow_parts",
+    "simulate_dmf",
+    "solve_dmf_from",
+    "save_grid",
+    "stop_tolerance",
+]
 
 MATRIX_SAVE_MAX_N = 16  # save the whole product per time only for small n
 
@@ -112,6 +119,15 @@ def stop_tolerance(config: DMFConfig, mask, target) -> float:
     return config.stop_loss / (c * loss_ref)
 
 
+def flow_parts(config: DMFConfig, factors, mask, target):
+    """What the engine integrates for ``config`` from ``factors``: ``(field, stats, monitor, args)``
+    with ``field(t, y, args)`` the gradient flow of docs/theory.md §2.1 on the factor tuple ``y``,
+    ``stats``/``monitor`` what is saved and stopped on; for other integrators of the same problem
+    (benchmarks/bench.py's hybrid solver)."""
+    stats = _stats_fn(config.n <= MATRIX_SAVE_MAX_N, config.coupling)
+    return _field, stats, _monitor, _args(config, factors, mask, target)
+
+
 def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
     """Integrate (or iterate) from given factors; the config supplies everything else.
 
@@ -120,24 +136,11 @@ def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
     Returns:
       The engine's :class:`RawSolve` (``extra["factors0"]`` holds the start).
     """
-    args = _args(config, factors, mask, target)
+    field, stats, monitor, args = flow_parts(config, factors, mask, target)
     y0 = tuple(jnp.asarray(f) for f in factors)
-    with_matrix = config.n <= MATRIX_SAVE_MAX_N
-    stats = _stats_fn(with_matrix, config.coupling)
     tol = stop_tolerance(config, mask, target)
     if config.method.discrete:
-        raw = iterate(
-            config.method,
-            _gradient,
-            stats,
-            _monitor,
-            y0,
-            args,
-            steps=config.steps,
-            save_every=max(1, config.steps // (config.n_save - 1)),
-            tol=tol,
-            blowup=1e12,
-        )
+        raw = iterate_config(config, _gradient, stats, monitor, y0, args, tol)
     else:
         grid = config.grid or ("linear" if config.t1 is not None else "log")
         ts = save_grid(config.horizon, config.n_save, grid)
@@ -145,9 +148,9 @@ def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
         if config.t1 is not None and config.stop_loss is None:
             tol = 0.0
         raw = solve_flow(
-            _field,
+            field,
             stats,
-            _monitor,
+            monitor,
             y0,
             args,
             t1=config.horizon,

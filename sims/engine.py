@@ -24,7 +24,15 @@ import sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any com
 from sims.methods import Adaptive, Euler, Method
 from theory._validate import GflabInputError, one_of
 
-__all__ = ["RawSolve", "solve_flow", "solve_flow_batch", "iterate", "legacy_method", "STATUSES"]
+__all__ = [
+    "RawSolve",
+    "solve_flow",
+    "solve_flow_batch",
+    "iterate",
+    "iterate_config",
+    "legacy_method",
+    "STATUSES",
+]
 
 STATUSES = ("converged", "t1_reached", "max_steps", "diverged")
 
@@ -390,6 +398,23 @@ def iterate_impl(
 
 ITERATE_STATIC = ("gradient", "stats", "monitor", "n_blocks", "block")
 _iterate = jax.jit(iterate_impl, static_argnames=ITERATE_STATIC)
+
+
+def iterate_config(
+    config: Any,
+    gradient: Callable,
+    stats: Callable,
+    monitor: Callable,
+    params0: Any,
+    args: Any,
+    tol: float,
+) -> RawSolve:
+    """:func:`iterate` as a model config (``DMFConfig``, ``LoRAConfig``) asks for it: its discrete
+    ``method`` for ``steps`` steps, ``n_save`` saved iterates (every ⌊steps/(n_save − 1)⌋ steps,
+    at least every step), stopped at ``tol``, diverged past 1e12."""
+    save_every = max(1, config.steps // (config.n_save - 1))
+    kw = dict(steps=config.steps, save_every=save_every, tol=tol, blowup=1e12)
+    return iterate(config.method, gradient, stats, monitor, params0, args, **kw)
 
 
 def iterate(

@@ -9,13 +9,14 @@ import numpy as np
 
 from sims import methods as _methods
 from sims.config import LoRAConfig
-from sims.engine import RawSolve, iterate, solve_flow
+from sims.engine import RawSolve, iterate_config, solve_flow
 from sims.result import SimResult
 from theory import closed_forms as CF
 from theory import lora as T
 from theory import measures as M
 
 __all__ = [
+    "flow_parts",
     "lora_problem",
     "simulate_lora",
     "solve_lora_from",
@@ -27,7 +28,6 @@ __all__ = [
 # re-exported: the Muon pieces live with the methods now
 shape_scale = _methods.shape_scale
 newton_schulz_lowp = _methods.newton_schulz_lowp
-_ns = _methods._ns  # tests/test_sgf_methods.py compares it with torch
 
 
 def lora_problem(config: LoRAConfig):
@@ -140,6 +140,15 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
     }
 
 
+def flow_parts(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False):
+    """What the engine integrates for a continuous ``config``: ``(field, stats, monitor, args)``,
+    ``field(t, (A, B), args)`` its flow (GF, SpecGF or the polar flow), ``stats`` with
+    ``proxy_rates`` if ``rates``; for other integrators of the same problem (benchmarks/bench.py)."""
+    field = _field_for(config)
+    stats = _stats_with_rates(field) if rates else _stats
+    return field, stats, _monitor, _args(config, A0, B0, Y, U, V)
+
+
 def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False) -> RawSolve:
     """Run ``config`` from the given initial factors and target (Y = U diag(s) Vᵀ).
 
@@ -150,15 +159,14 @@ def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False)
     Returns:
       The engine's :class:`RawSolve`.
     """
-    args = _args(config, A0, B0, Y, U, V)
     y0 = (jnp.asarray(A0), jnp.asarray(B0))
     if not config.method.discrete:
-        field = _field_for(config)
+        field, stats, monitor, args = flow_parts(config, A0, B0, Y, U, V, rates=rates)
         ts = np.linspace(0.0, config.t1, config.n_save)
         return solve_flow(
             field,
-            _stats_with_rates(field) if rates else _stats,
-            _monitor,
+            stats,
+            monitor,
             y0,
             args,
             t1=config.t1,
@@ -167,28 +175,18 @@ def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False)
             tol=config.converge_tol,
             blowup=1e12,
         )
-    return iterate(
-        config.method,
-        _gradient,
-        _stats,
-        _monitor,
-        y0,
-        args,
-        steps=config.steps,
-        save_every=max(1, config.steps // (config.n_save - 1)),
-        tol=config.converge_tol,
-        blowup=1e12,
-    )
+    args = _args(config, A0, B0, Y, U, V)
+    return iterate_config(config, _gradient, _stats, _monitor, y0, args, config.converge_tol)
 
 
 def simulate_lora(config: LoRAConfig) -> SimResult:
     """Run one LoRA configuration and measure it."""
     A0, B0, Y, U, V = lora_problem(config)
     raw = solve_lora_from(config, A0, B0, Y, U, V)
-    return package_lora(config, raw, Y, U, V)
+    return _package_lora(config, raw, Y, U, V)
 
 
-def package_lora(config: LoRAConfig, raw: RawSolve, Y, U, V) -> SimResult:
+def _package_lora(config: LoRAConfig, raw: RawSolve, Y, U, V) -> SimResult:
     final = {}
     state = None
     if raw.final_state is not None:

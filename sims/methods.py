@@ -181,7 +181,13 @@ class Euler(Method):
 
 
 class _Discrete(Method):
+    """A discrete method with step ``lr`` > 0 (checked here for every subclass)."""
+
+    lr: float = eqx.field(converter=_num)
     discrete: ClassVar[bool] = True
+
+    def __check_init__(self):
+        _positive("lr", self.lr)
 
     def init(self, params):
         """Optimiser state for ``params`` (a PyTree of matrices); stateless methods: ``()``."""
@@ -198,11 +204,7 @@ class _Discrete(Method):
 class GD(_Discrete):
     """Plain gradient descent, step ``lr``: W ← W − lr ∇ℓ."""
 
-    lr: float = eqx.field(converter=_num)
     name: ClassVar[str] = "gd"
-
-    def __check_init__(self):
-        _positive("lr", self.lr)
 
     def _direction(self, g):
         return g
@@ -211,11 +213,7 @@ class GD(_Discrete):
 class SpecGD(_Discrete):
     """Spectral GD with the exact polar factor: W ← W − lr T(∇ℓ) (forward Euler of SpecGF, β = 0)."""
 
-    lr: float = eqx.field(converter=_num)
     name: ClassVar[str] = "specgd"
-
-    def __check_init__(self):
-        _positive("lr", self.lr)
 
     def _direction(self, g):
         return _lora.polar(g)
@@ -224,12 +222,10 @@ class SpecGD(_Discrete):
 class SmoothedSpecGD(_Discrete):
     """Spectral GD with the smoothed operator: W ← W − lr T_β(∇ℓ), β > 0."""
 
-    lr: float = eqx.field(converter=_num)
     beta: float = eqx.field(converter=_num)
     name: ClassVar[str] = "specgd-smooth"
 
     def __check_init__(self):
-        _positive("lr", self.lr)
         _positive("beta", self.beta)
 
     def _direction(self, g):
@@ -246,13 +242,11 @@ def _ns(G, dtype: str, steps: int):
 class NewtonSchulz(_Discrete):
     """W ← W − lr NS(∇ℓ): ``ns_steps`` quintic Newton–Schulz steps in ``ns_dtype``, no momentum."""
 
-    lr: float = eqx.field(converter=_num)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
     name: ClassVar[str] = "ns"
 
     def __check_init__(self):
-        _positive("lr", self.lr)
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
 
@@ -272,7 +266,6 @@ class Muon(_Discrete):
       shape_scale: torch's ``adjust_lr_fn``: none | original | match_rms_adamw.
     """
 
-    lr: float = eqx.field(converter=_num)
     momentum: float = eqx.field(default=0.95, converter=_num)
     nesterov: bool = eqx.field(default=True, static=True)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
@@ -281,7 +274,6 @@ class Muon(_Discrete):
     name: ClassVar[str] = "muon"
 
     def __check_init__(self):
-        _positive("lr", self.lr)
         if not (isinstance(self.momentum, float) and 0 <= self.momentum < 1):
             raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
         if not isinstance(self.nesterov, bool):

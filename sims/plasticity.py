@@ -20,7 +20,7 @@ import numpy as np
 
 from sims.config import DMFConfig, _Config
 from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
-from sims.result import SimResult, _clean
+from sims.result import SimResult, json_safe
 from theory import dmf as T
 from theory._validate import GflabInputError, positive_real
 
@@ -127,7 +127,7 @@ class PlasticityResult:
         return float(self.pretrain.final.get("time", np.nan))
 
     def to_json(self) -> dict:
-        return _clean(
+        return json_safe(
             {
                 "config": self.config,
                 "pretrain": phase_summary(self.pretrain),

@@ -12,24 +12,27 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SimResult"]
+__all__ = ["SimResult", "json_safe"]
 
 
-def _clean(x: Any):
-    """JSON-safe: arrays to lists, non-finite floats to strings (never silent NaN in JSON)."""
+def json_safe(x: Any, strict: bool = False):
+    """``x`` with arrays as nested lists and NumPy scalars as Python numbers and booleans; a
+    non-finite float becomes the string ``"nan"``/``"inf"``/``"-inf"`` (never a silent NaN in
+    JSON: the store and the CLI's contract), or ``None`` with ``strict`` (strict JSON, the bridge's
+    payloads)."""
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v, strict) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_clean(v) for v in x]
+        return [json_safe(v, strict) for v in x]
     if isinstance(x, np.ndarray):
-        return _clean(x.tolist())
+        return json_safe(x.tolist(), strict)
     if isinstance(x, (np.floating, float)):
         v = float(x)
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return v
+        if math.isfinite(v):
+            return v
+        if strict:
+            return None
+        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
     if isinstance(x, np.integer):
         return int(x)
     if isinstance(x, np.bool_):
@@ -74,7 +77,7 @@ class SimResult:
             out["message"] = self.message
         out["stats"] = self.stats
         out.update(self.extra)
-        return _clean(out)
+        return json_safe(out)
 
     # ---- (de)serialisation for the result store: arrays and a JSON header kept apart
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
@@ -89,12 +92,12 @@ class SimResult:
             arrays["final__" + k] = v
         header = {
             "config": self.config,
-            "final": _clean({k: v for k, v in self.final.items() if k not in final_arrays}),
+            "final": json_safe({k: v for k, v in self.final.items() if k not in final_arrays}),
             "status": self.status,
-            "stats": _clean(self.stats),
+            "stats": json_safe(self.stats),
             "message": self.message,
             "time_unit": self.time_unit,
-            "extra": _clean(self.extra),
+            "extra": json_safe(self.extra),
         }
         return arrays, header
 

@@ -39,7 +39,11 @@ def _plain(x: Any) -> Any:
         return ",".join(cell_text(v) for v in x)
     if isinstance(x, (list, dict)):
         return json.dumps(x, sort_keys=True)
-    if x in ("nan", "inf", "-inf"):  # non-finite floats are stored as strings (SimResult._clean)
+    if x in (
+        "nan",
+        "inf",
+        "-inf",
+    ):  # non-finite floats are stored as strings (sims.result.json_safe)
         return float(x)
     return x
 
@@ -150,7 +154,7 @@ def results_frame(
     except ModuleNotFoundError as e:
         raise ModuleNotFoundError(
             "results_frame needs pandas (pip install pandas==3.1.1, pinned in "
-            "requirements/test.lock); sims.results_records returns the same rows as dicts"
+            "requirements/test.lock); sims.tables.results_records returns the same rows as dicts"
         ) from e
     rows = results_records(store, model)
     columns = list(dict.fromkeys(k for r in rows for k in r)) or ["key", "model", "status"]

@@ -65,28 +65,23 @@ def test_simulate_dmf_json(capsys):
     assert doc["stats"]["solver"] == "tsit5+pid" and doc["stats"]["steps"] > 0
 
 
+# the 6×7, rank-3 LoRA problem with targets s = 1, 4, 9 the simulate-lora tests share
+LORA_ARGV = [
+    "simulate",
+    "lora",
+    "--rows",
+    "6",
+    "--cols",
+    "7",
+    "--rank",
+    "3",
+    "--target-svals",
+    "1,4,9",
+]
+
+
 def test_simulate_lora_json(capsys):
-    code = _run(
-        [
-            "simulate",
-            "lora",
-            "--rows",
-            "6",
-            "--cols",
-            "7",
-            "--rank",
-            "3",
-            "--target-svals",
-            "1,4,9",
-            "--flow",
-            "gf",
-            "--gamma",
-            "1e-2",
-            "--t1",
-            "8",
-            "--json",
-        ]
-    )
+    code = _run([*LORA_ARGV, "--flow", "gf", "--gamma", "1e-2", "--t1", "8", "--json"])
     out = capsys.readouterr()
     assert code == 0 and out.err == ""
     doc = json.loads(out.out)
@@ -104,8 +99,7 @@ def test_simulate_lora_json(capsys):
 def test_simulate_lora_defaults_are_recorded(capsys):
     """SpecGF with the adaptive solver and no --beta/--t1: β = 1e-6 and t1 = 2.5√max(s) + 2 are
     filled in and recorded in the config (the run is reproducible from its JSON alone)."""
-    argv = ["simulate", "lora", "--rows", "6", "--cols", "7", "--rank", "3"]
-    code = _run([*argv, "--target-svals", "1,4,9", "--gamma", "1e-3", "--json"])
+    code = _run([*LORA_ARGV, "--gamma", "1e-3", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["status"] == "converged"
     assert doc["config"]["beta"] == 1e-6 and doc["config"]["t1"] == 2.5 * 3.0 + 2.0
@@ -114,29 +108,8 @@ def test_simulate_lora_defaults_are_recorded(capsys):
 
 
 def test_simulate_lora_discrete_json(capsys):
-    code = _run(
-        [
-            "simulate",
-            "lora",
-            "--rows",
-            "6",
-            "--cols",
-            "7",
-            "--rank",
-            "3",
-            "--target-svals",
-            "1,4,9",
-            "--flow",
-            "specgf",
-            "--gamma",
-            "1e-3",
-            "--method",
-            "specgd:0.01",
-            "--steps",
-            "800",
-            "--json",
-        ]
-    )
+    argv = ["--flow", "specgf", "--gamma", "1e-3", "--method", "specgd:0.01", "--steps", "800"]
+    code = _run([*LORA_ARGV, *argv, "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["time_unit"] == "k" and doc["stats"]["solver"] == "specgd"
     assert doc["times"][-1] == 800 and doc["config"]["beta"] is None

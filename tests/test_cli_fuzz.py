@@ -315,35 +315,25 @@ def test_sweep_bad_spec_values(row, where, tmp_path, capsys):
     )
 
 
+# executors that name a known kind with a bad value (the rest of the bad ones are random text)
+BAD_EXECUTORS = (
+    "local:0",
+    "local:-1",
+    "dask-local:0",
+    "dask://x",
+    "dask://h:0",
+    "local:1.5",
+    "dask-local:257",
+)
+
+
 @SETTINGS
 @given(
-    executor=st.one_of(
-        _text,
-        st.sampled_from(
-            [
-                "local:0",
-                "local:-1",
-                "dask-local:0",
-                "dask://x",
-                "dask://h:0",
-                "local:1.5",
-                "dask-local:257",
-            ]
-        ),
-    ).filter(
+    executor=st.one_of(_text, st.sampled_from(BAD_EXECUTORS)).filter(
         lambda s: (
             s not in ("local",)
             and not s.startswith(("local:", "dask-local:", "dask://"))
-            or s
-            in (
-                "local:0",
-                "local:-1",
-                "dask-local:0",
-                "dask://x",
-                "dask://h:0",
-                "local:1.5",
-                "dask-local:257",
-            )
+            or s in BAD_EXECUTORS
         )
     )
 )

@@ -3,7 +3,6 @@ interactive controller works on any canvas, and ``gflab demo`` fails cleanly wit
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
@@ -13,7 +12,6 @@ from PIL import Image
 from figures import demos
 from figures.demos import _runner
 from gflab.cli import main
-from gflab.cli._progress import progress
 from theory import closed_forms as CF
 from theory import measures as M
 
@@ -271,34 +269,6 @@ def test_cli_save_gif_json(capsys, tmp_path):
     assert math.isfinite(summary["mean_frame_seconds"])
     with Image.open(path) as im:
         assert im.n_frames == 2
-
-
-# ----------------------------------------------------------------------------- progress
-
-
-class _Stream(io.StringIO):
-    def __init__(self, tty: bool):
-        super().__init__()
-        self.tty = tty
-
-    def isatty(self):
-        return self.tty
-
-
-def test_progress_bar_on_a_terminal_one_line_elsewhere():
-    pipe = _Stream(False)  # a pipe or a log: plain lines (here the final one), never \r redraws
-    assert list(progress(range(3), desc="x", stream=pipe)) == [0, 1, 2]
-    assert pipe.getvalue().startswith("x: 3/3 [") and "\r" not in pipe.getvalue()
-    quiet = _Stream(True)
-    assert list(progress(range(3), quiet=True, stream=quiet)) == [0, 1, 2]
-    assert quiet.getvalue() == ""
-    tty = _Stream(True)
-    assert list(progress(iter(range(3)), total=3, desc="demo", stream=tty)) == [0, 1, 2]
-    text = tty.getvalue()
-    assert text.startswith("\rdemo:") and "3/3" in text and text.endswith("\n")
-    unknown = _Stream(True)
-    assert list(progress(iter("ab"), stream=unknown)) == ["a", "b"]
-    assert unknown.getvalue().endswith("\n")
 
 
 def test_open_window_path_with_show_stubbed(monkeypatch):

@@ -47,7 +47,7 @@ def false_variant_claim() -> Claim:
         statement="Depth-3 diagonal completion is decoupled (false).",
         hypotheses="L = 3, n = 4, diagonal Ω, mimic(α, m < ∞)",
         strategy=strategy,
-        check=steered("DMC-2", dmc.check_dmc2),
+        check=steered("DMC-2", dmc._check_dmc2),
         reproduce=lambda ex: command(dmc.claim_config(ex)),
         config=dmc.claim_config,
         margin_units="decades below τ_dec",
@@ -80,10 +80,10 @@ def test_dmc5_authors_init_loses_plasticity_at_depth_3():
     keeps sr − 1 = 0.027 against 3.8e-4 from scratch (measured), so the depth ≥ 3 statement is
     violated there by more than two decades (bound 1e-4): the claim is stated for m ≤ 10, where the
     same check holds (m = 10: resumed sr − 1 = 4.4e-6)."""
-    ev = dmc.check_dmc5(dict(dmc.AUTHORS_DMC5))
+    ev = dmc._check_dmc5(dict(dmc.AUTHORS_DMC5))
     assert not ev.held and ev.margin < -2
     assert ev.numbers["resumed_sr_minus_1"] > 50 * ev.numbers["scratch_sr_minus_1"]
-    assert dmc.check_dmc5({**dmc.AUTHORS_DMC5, "m": 10.0}).held
+    assert dmc._check_dmc5({**dmc.AUTHORS_DMC5, "m": 10.0}).held
 
 
 def test_dmc5_scope_map_contains_the_authors_setting_and_both_verdicts():

@@ -210,7 +210,7 @@ def test_kleinman_tiny_runs_and_matches_numpy_gd(depth):
 def test_dmc_beyond_rows_contract():
     """The cheapest DMC `beyond` map (DMC-2: depth 2–3, n = 6; measured in docs/dmc.md) returns
     rows with the documented keys, finite margins, and holds ⇔ margin ≥ 0."""
-    out = dmc.beyond_dmc2(profile="ci")
+    out = dmc._beyond_dmc2(profile="ci")
     assert isinstance(out["title"], str) and out["title"]
     rows = out["rows"]
     assert len(rows) >= 2

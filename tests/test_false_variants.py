@@ -9,33 +9,13 @@ per claim; no shrinking (a shrink would pay for new solves and proves nothing mo
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from shared_cases import first_example
 
 from proofs_checks import dmc, sgf
 from proofs_checks.registry import claims
 
 FALSE = {**dmc.FALSE_VARIANTS, **sgf.FALSE_VARIANTS}
 IDS = [f"DMC-{i}" for i in range(1, 6)] + [f"SGF-{i}" for i in range(1, 8)]
-
-
-def first_example(strategy):
-    """The first example hypothesis draws from ``strategy`` (derandomised, as the ci profile)."""
-    seen = []
-
-    @settings(
-        max_examples=1,
-        derandomize=True,
-        database=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        deadline=None,
-    )
-    @given(strategy)
-    def draw(ex):
-        seen.append(ex)
-
-    draw()
-    return seen[0]
 
 
 def test_every_claim_has_a_false_variant():

@@ -43,37 +43,9 @@ def _nan_below_half(t, y, args):
     return jnp.where(y < 0.5, jnp.nan, -y)
 
 
-def _finite(state) -> bool:
-    return state is not None and all(
-        np.all(np.isfinite(np.asarray(x)))
-        for x in (state if isinstance(state, (list, tuple)) else [state])
-    )
-
-
-@pytest.mark.parametrize("dt", [None, 0.01], ids=["adaptive", "euler"])
-def test_finite_time_blowup_is_diverged_with_finite_state(dt):
-    r = solve_flow(
-        _blowup,
-        _stats,
-        _monitor,
-        jnp.ones(2),
-        {},
-        t1=3.0,
-        save_ts=TS,
-        dt=dt,
-        blowup=1e12,
-        max_steps=5000,
-    )
-    assert r.status == "diverged" and "diverged" in r.message
-    # the exact solution 1/(1 − t) leaves every bound just before t = 1 (Euler lags: ≤ 0.1 late)
-    assert 0.9 < r.final_time < 1.1
-    assert _finite(r.final_state)
-
-
-@pytest.mark.parametrize("dt", [None, 0.01], ids=["adaptive", "euler"])
-@pytest.mark.parametrize(("field", "t_bad"), [(_nan_after_t1, 1.0), (_nan_below_half, math.log(2))])
-def test_nan_in_vector_field_is_diverged_with_last_finite_state(field, t_bad, dt):
-    r = solve_flow(
+def _solve(field, dt, max_steps: int):
+    """``field`` from y(0) = (1, 1) to t = 3 (adaptive for ``dt=None``, else Euler), saved on TS."""
+    return solve_flow(
         field,
         _stats,
         _monitor,
@@ -83,8 +55,30 @@ def test_nan_in_vector_field_is_diverged_with_last_finite_state(field, t_bad, dt
         save_ts=TS,
         dt=dt,
         blowup=1e12,
-        max_steps=2000,
+        max_steps=max_steps,
     )
+
+
+def _finite(state) -> bool:
+    return state is not None and all(
+        np.all(np.isfinite(np.asarray(x)))
+        for x in (state if isinstance(state, (list, tuple)) else [state])
+    )
+
+
+@pytest.mark.parametrize("dt", [None, 0.01], ids=["adaptive", "euler"])
+def test_finite_time_blowup_is_diverged_with_finite_state(dt):
+    r = _solve(_blowup, dt, max_steps=5000)
+    assert r.status == "diverged" and "diverged" in r.message
+    # the exact solution 1/(1 − t) leaves every bound just before t = 1 (Euler lags: ≤ 0.1 late)
+    assert 0.9 < r.final_time < 1.1
+    assert _finite(r.final_state)
+
+
+@pytest.mark.parametrize("dt", [None, 0.01], ids=["adaptive", "euler"])
+@pytest.mark.parametrize(("field", "t_bad"), [(_nan_after_t1, 1.0), (_nan_below_half, math.log(2))])
+def test_nan_in_vector_field_is_diverged_with_last_finite_state(field, t_bad, dt):
+    r = _solve(field, dt, max_steps=2000)
     assert r.status == "diverged"
     assert _finite(r.final_state)
     assert r.final_time <= t_bad + 1e-9  # the last finite state is before the NaN region
@@ -103,20 +97,23 @@ def test_max_steps_reports_time_and_state():
     assert _finite(r.final_state) and math.isfinite(r.final["loss"])
 
 
+# GD with step 5 on a 6×7 LoRA problem from a large Gaussian init: it overflows within 200 steps
+EXPLODING_GD = LoRAConfig(
+    rows=6,
+    cols=7,
+    rank=2,
+    target_svals=(1.0, 2.0),
+    flow="gf",
+    method="gd:5.0",
+    steps=200,
+    gamma=0.5,
+    init="gaussian",
+    n_save=20,
+)
+
+
 def test_discrete_explosion_keeps_last_finite_step():
-    cfg = LoRAConfig(
-        rows=6,
-        cols=7,
-        rank=2,
-        target_svals=(1.0, 2.0),
-        flow="gf",
-        method="gd:5.0",
-        steps=200,
-        gamma=0.5,
-        init="gaussian",
-        n_save=20,
-    )
-    r = simulate_lora(cfg)
+    r = simulate_lora(EXPLODING_GD)
     assert r.status == "diverged"
     assert 0 < r.final["time"] < 200 and _finite(r.final_state)
     assert all(np.all(np.isfinite(v)) for v in r.series.values())
@@ -125,18 +122,7 @@ def test_discrete_explosion_keeps_last_finite_step():
 def test_sweep_stores_solver_failures_as_results_not_failures(tmp_path):
     configs = [
         DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, max_steps=20, n_save=10),
-        LoRAConfig(
-            rows=6,
-            cols=7,
-            rank=2,
-            target_svals=(1.0, 2.0),
-            flow="gf",
-            method="gd:5.0",
-            steps=200,
-            gamma=0.5,
-            init="gaussian",
-            n_save=20,
-        ),
+        EXPLODING_GD,
     ]
     store = ResultStore(tmp_path)
     s = run_sweep(configs, store)

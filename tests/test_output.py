@@ -114,12 +114,20 @@ def test_terminal_bar_and_quiet():
 
 
 def test_progress_wrapper_yields_everything_and_reports():
-    pipe = _Stream(False)
+    """A bar redrawn with \r on a terminal, one plain line elsewhere, nothing when quiet."""
+    pipe = _Stream(False)  # a pipe or a log: plain lines (here the final one), never \r redraws
     assert list(progress(range(3), desc="x", stream=pipe)) == [0, 1, 2]
-    assert pipe.getvalue().startswith("x: 3/3 [")
+    assert pipe.getvalue().startswith("x: 3/3 [") and "\r" not in pipe.getvalue()
     quiet = _Stream(True)
     assert list(progress(range(3), quiet=True, stream=quiet)) == [0, 1, 2]
     assert quiet.getvalue() == ""
+    tty = _Stream(True)
+    assert list(progress(iter(range(3)), total=3, desc="demo", stream=tty)) == [0, 1, 2]
+    text = tty.getvalue()
+    assert text.startswith("\rdemo:") and "3/3" in text and text.endswith("\n")
+    unknown = _Stream(True)
+    assert list(progress(iter("ab"), stream=unknown)) == ["a", "b"]
+    assert unknown.getvalue().endswith("\n")
 
 
 # ----------------------------------------------------------------------------- the units

@@ -1,4 +1,4 @@
-"""`gflab results` and sims.results_records / results_frame on a store filled by real simulations."""
+"""`gflab results` and sims.tables.results_records / results_frame on a store filled by real simulations."""
 
 from __future__ import annotations
 
@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from sims import (
-    DMFConfig,
-    LoRAConfig,
-    results_frame,
-    results_records,
-    simulate_dmf,
-    simulate_lora,
-)
+import sims
+from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
 from sims.store import ResultStore
+from sims.tables import results_frame, results_records
 from theory import GflabInputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,3 +141,13 @@ def test_cli_bad_input_is_one_line(tmp_path):
     )
     out = _gflab("--store", str(tmp_path / "empty"))
     assert out.returncode == 0 and out.stdout == "" and "no stored results" in out.stderr
+
+
+def test_top_level_aliases_are_the_tables_functions_with_a_warning():
+    """sims.results_frame / sims.results_records (the first spellings) stay as aliases."""
+    for name, fn in (("results_frame", results_frame), ("results_records", results_records)):
+        with pytest.warns(DeprecationWarning, match=f"sims.tables.{name}"):
+            assert getattr(sims, name) is fn
+    assert "results_frame" not in sims.__all__
+    with pytest.raises(AttributeError):
+        sims.results_table  # noqa: B018  (not a name sims ever had)

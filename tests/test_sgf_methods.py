@@ -11,9 +11,9 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from shared_cases import lora_case
 
-from sims import LoRAConfig
-from sims.lora import lora_problem, solve_lora_from
+from sims.lora import solve_lora_from
 from theory import lora as T
 
 COEF = (3.4445, -4.7750, 2.0315)
@@ -96,21 +96,7 @@ def np_steps(kind, A, B, Y, lr, steps, beta=0.0, l2=0.0):
 
 
 def _problem(**kw):
-    base = dict(
-        rows=10,
-        cols=12,
-        rank=3,
-        target_svals=(0.5, 2.0, 8.0),
-        flow="specgf",
-        gamma=0.1,
-        init="gaussian",
-        steps=STEPS,
-        n_save=STEPS + 1,
-        seed=3,
-    )
-    base.update(kw)
-    cfg = LoRAConfig(**base)
-    return cfg, lora_problem(cfg)
+    return lora_case(**{"steps": STEPS, "n_save": STEPS + 1, **kw})
 
 
 def _sims_final(cfg, prob):
@@ -208,7 +194,7 @@ def test_bf16_newton_schulz_close_to_float64(seed, shape):
     """
     import jax.numpy as jnp
 
-    from sims.lora import _ns
+    from sims.methods import _ns
 
     u = 2.0**-8
     rng = np.random.default_rng([seed, *shape])

@@ -147,21 +147,24 @@ def _dmf_rhs(mask, target, shapes):
     return rhs
 
 
+# depth 3, n = 6, Gaussian init of scale 1, Bernoulli(0.6) Ω, rank-2 target: the product moves
+# by O(1) within t1 = 10 (the tests below change the mask, seed, t1 or tolerances)
+GAUSSIAN_DMF = DMFConfig(
+    depth=3,
+    n=6,
+    init="gaussian",
+    alpha=1.0,
+    mask="bernoulli:0.6",
+    target="lowrank:2",
+    seed=0,
+    t1=10.0,
+)
+
+
 def test_dmf_matches_scipy_dop853_on_random_mask():
     """diffrax Tsit5 against scipy DOP853 (rtol 1e-10, atol 1e-12): depth 3, n = 6, Bernoulli Ω,
     Gaussian init, low-rank target; products compared at several times."""
-    cfg = DMFConfig(
-        depth=3,
-        n=6,
-        init="gaussian",
-        alpha=1.0,
-        mask="bernoulli:0.5",
-        target="lowrank:2",
-        seed=3,
-        t1=4.0,
-        rtol=1e-10,
-        atol=1e-12,
-    )
+    cfg = GAUSSIAN_DMF.replace(mask="bernoulli:0.5", seed=3, t1=4.0, rtol=1e-10, atol=1e-12)
     factors, mask, target = dmf_problem(cfg)
     res = simulate_dmf(cfg)
     assert res.status == "t1_reached"
@@ -190,18 +193,7 @@ def test_dmf_matches_scipy_dop853_on_random_mask():
 def test_balancedness_is_conserved_to_solver_tolerance(seed):
     """W_{l+1}ᵀW_{l+1} − W_l W_lᵀ is conserved by gradient flow: its drift is rounding plus the
     solver's local error, ~rtol × ‖W_l‖² summed over steps."""
-    res = simulate_dmf(
-        DMFConfig(
-            depth=3,
-            n=6,
-            init="gaussian",
-            alpha=1.0,
-            mask="bernoulli:0.6",
-            target="lowrank:2",
-            seed=seed,
-            t1=10.0,
-        )
-    )
+    res = simulate_dmf(GAUSSIAN_DMF.replace(seed=seed))
     drift = res.series["balancedness_drift"]
     assert drift[0] == 0.0
     scale = max(np.linalg.norm(f) ** 2 for f in res.final_state)
@@ -215,16 +207,7 @@ def test_drift_is_measured_from_the_actual_start():
     invariant's drift from those factors: the final value matches the saved series."""
     from sims.dmf import package_dmf
 
-    cfg = DMFConfig(
-        depth=3,
-        n=6,
-        init="gaussian",
-        alpha=1.0,
-        mask="bernoulli:0.6",
-        target="lowrank:2",
-        seed=0,
-        t1=10.0,
-    )
+    cfg = GAUSSIAN_DMF
     _, mask, target = dmf_problem(cfg)
     start = D.gaussian_init(6, 3, 2.0, seed=99)
     res = package_dmf(cfg, solve_dmf_from(cfg, start, mask, target), mask, target)

@@ -374,3 +374,16 @@ def test_test_rmse_is_the_error_on_unobserved_entries():
         pytest.approx(expect, rel=1e-15)
     )
     assert float(M.test_rmse(W, np.ones((2, 2)), target)) == 0.0  # nothing hidden
+
+
+def test_top_level_measure_aliases_are_theory_measures_with_a_warning():
+    """theory.stable_rank etc. (the first release's re-exports) stay as aliases of theory.measures."""
+    import theory
+    from theory import measures
+
+    for name in theory._MEASURES:
+        with pytest.warns(DeprecationWarning, match=f"theory.measures.{name}"):
+            assert getattr(theory, name) is getattr(measures, name)
+        assert name not in theory.__all__
+    with pytest.raises(AttributeError):
+        theory.rank  # noqa: B018  (never a name of theory)

@@ -12,7 +12,7 @@ import json
 import shlex
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from shared_cases import first_example
 
 from gflab.cli import build_parser, main
 from gflab.cli.simulate import config_of
@@ -21,25 +21,6 @@ from proofs_checks.runner import worst_example
 from sims.store import ResultStore
 
 CLAIMS = claims()
-
-
-def _first_example(claim):
-    """The first example hypothesis draws (derandomised, no database): what the ci profile sees."""
-    out = []
-
-    @settings(
-        max_examples=1,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(claim.strategy())
-    def draw(ex):
-        out.append(ex)
-
-    draw()
-    return out[0]
 
 
 def _config_of_command(cmd: str):
@@ -57,7 +38,7 @@ SIMULATED = [c for c in CLAIMS if c.startswith(("DMC-", "SGF-"))]
 @pytest.mark.parametrize("cid", SIMULATED)
 def test_worst_example_command_rebuilds_the_config(cid):
     claim = CLAIMS[cid]
-    shown = worst_example(claim, _first_example(claim))
+    shown = worst_example(claim, first_example(claim.strategy()))
     assert set(shown) >= {"config", "store_key", "reproduce"}, shown
     cfg = _config_of_command(shown["reproduce"])
     # the oracle is the store's own key function on the config the command line builds

@@ -7,27 +7,31 @@ Modules: :mod:`theory.dmf` (deep matrix factorisation/completion), :mod:`theory.
 
 from theory import closed_forms, dmf, lora, measures
 from theory._validate import GflabInputError
-from theory.measures import (
-    arrival_times,
-    balancedness,
-    balancedness_residual,
-    effective_rank,
-    proxies,
-    singular_values,
-    stable_rank,
-)
 
-__all__ = [
-    "GflabInputError",
+__all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures"]
+
+# theory.stable_rank etc.: the first release re-exported seven measures at the top level; they are
+# theory.measures.X (nothing in gflab used the short spelling) and stay as aliases for compatibility
+_MEASURES = (
     "arrival_times",
     "balancedness",
     "balancedness_residual",
-    "closed_forms",
-    "dmf",
     "effective_rank",
-    "lora",
-    "measures",
     "proxies",
     "singular_values",
     "stable_rank",
-]
+)
+
+
+def __getattr__(name: str):
+    if name in _MEASURES:
+        import warnings
+
+        warnings.warn(
+            f"theory.{name} is theory.measures.{name} (the top-level alias is kept for "
+            "compatibility)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(measures, name)
+    raise AttributeError(f"module 'theory' has no attribute {name!r}")

@@ -193,34 +193,28 @@ def specgf_field(
 INIT_NAMES = ("lora", "gaussian")
 
 
-def lora_init(
-    rows: int, cols: int, rank: int, gamma: float, seed: int
-) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
-    """A(0) = 0, B(0) = γ·N(0, 1) entries (LoRA's zero-product start)."""
-    rows, cols, rank = _sizes(rows, cols, rank)
-    gamma = positive_real("gamma", gamma)
-    rng = np.random.default_rng(seed)
-    return np.zeros((rows, rank)), gamma * rng.standard_normal((rank, cols))
-
-
-def gaussian_init(
-    rows: int, cols: int, rank: int, gamma: float, seed: int
-) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
-    """A(0), B(0) both with γ·N(0, 1) entries."""
-    rows, cols, rank = _sizes(rows, cols, rank)
-    gamma = positive_real("gamma", gamma)
-    rng = np.random.default_rng(seed)
-    return gamma * rng.standard_normal((rows, rank)), gamma * rng.standard_normal((rank, cols))
-
-
 def make_init(
     name: str, rows: int, cols: int, rank: int, gamma: float, seed: int
 ) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
-    if name == "lora":
-        return lora_init(rows, cols, rank, gamma, seed)
-    if name == "gaussian":
-        return gaussian_init(rows, cols, rank, gamma, seed)
-    raise GflabInputError("init", "one of " + ", ".join(INIT_NAMES), name)
+    """``lora``: A(0) = 0, B(0) = γ·N(0, 1) entries (LoRA's zero-product start); ``gaussian``: A(0)
+    and B(0) both with γ·N(0, 1) entries (A drawn first, from the same generator)."""
+    if name not in INIT_NAMES:
+        raise GflabInputError("init", "one of " + ", ".join(INIT_NAMES), name)
+    rows, cols, rank = _sizes(rows, cols, rank)
+    gamma = positive_real("gamma", gamma)
+    rng = np.random.default_rng(seed)
+    A = gamma * rng.standard_normal((rows, rank)) if name == "gaussian" else np.zeros((rows, rank))
+    return A, gamma * rng.standard_normal((rank, cols))
+
+
+def lora_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
+    """A(0) = 0, B(0) = γ·N(0, 1) entries: :func:`make_init` ``("lora", ...)``."""
+    return make_init("lora", rows, cols, rank, gamma, seed)
+
+
+def gaussian_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
+    """A(0), B(0) both with γ·N(0, 1) entries: :func:`make_init` ``("gaussian", ...)``."""
+    return make_init("gaussian", rows, cols, rank, gamma, seed)
 
 
 def _sizes(rows, cols, rank):

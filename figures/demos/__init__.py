@@ -12,6 +12,7 @@ from figures.demos._base import Demo, Param
 from figures.demos._runner import (
     Controller,
     RenderReport,
+    check_playback,
     display_problem,
     open_window,
     render,
@@ -27,6 +28,7 @@ __all__ = [
     "Controller",
     "RenderReport",
     "render",
+    "check_playback",
     "warm",
     "open_window",
     "display_problem",

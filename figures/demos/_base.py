@@ -85,6 +85,11 @@ class Param:
         return f"{v:.3g}"
 
 
+# the LoRA demos' problem: an 8×8 target, rank 4, seed 0; fixed, so moving a slider changes only
+# values and never recompiles
+LORA_SHAPE = dict(rows=8, cols=8, rank=4, seed=0)
+
+
 class Demo:
     """Base class of a lecture demo (see the module docstring); subclasses set the attributes."""
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from figures import style
-from figures.demos._base import Demo, Param
+from figures.demos._base import LORA_SHAPE, Demo, Param
 from sims import LoRAConfig, simulate_lora
 from theory import closed_forms as CF
 from theory import lora as TL
@@ -24,7 +24,7 @@ from theory import measures as M
 
 __all__ = ["MuonDemo", "muon_configs", "ns_singular_value_map"]
 
-SIZE, RANK, STEPS, N_SAVE = 8, 4, 600, 121  # fixed: moving a slider never recompiles
+STEPS, N_SAVE = 600, 121  # fixed, as the problem shape: moving a slider never recompiles
 TARGETS = (1.0, 2.0, 4.0, 8.0)
 ARRIVAL_FRACTION = 0.9
 
@@ -34,16 +34,13 @@ def muon_configs(
 ) -> tuple[LoRAConfig, LoRAConfig]:
     """(exact SpecGD, Muon) configs with the same step η, init and target."""
     common = dict(
-        rows=SIZE,
-        cols=SIZE,
-        rank=RANK,
+        **LORA_SHAPE,
         target_svals=TARGETS,
         flow="specgf",
         gamma=gamma,
         init=init,
         steps=STEPS,
         n_save=N_SAVE,
-        seed=0,
     )
     return (
         LoRAConfig(method=f"specgd:{lr!r}", **common),

@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from figures import style
-from figures.demos._base import Demo, Param
+from figures.demos._base import LORA_SHAPE, Demo, Param
 from sims import LoRAConfig, simulate_lora
 from theory import closed_forms as CF
 
 __all__ = ["StaircaseDemo", "staircase_configs", "targets"]
 
-SIZE, RANK, N_SAVE = 8, 4, 400  # fixed shapes: slider moves never recompile
+RANK, N_SAVE = LORA_SHAPE["rank"], 400
 
 
 def targets(s_min: float, s_max: float) -> tuple[float, ...]:
@@ -36,16 +36,7 @@ def staircase_configs(
     # GF: the slowest (smallest) mode needs ≈ ln(s/p0)/(2s) with p0 ~ γ²; twice that, generously
     t_gf = 2.0 * float(CF.logistic_arrival_time(min(s), gamma**2, 0.999))
     t_sgf = 1.3 * float(np.sqrt(max(s)))
-    common = dict(
-        rows=SIZE,
-        cols=SIZE,
-        rank=RANK,
-        target_svals=s,
-        gamma=gamma,
-        init="lora",
-        n_save=N_SAVE,
-        seed=0,
-    )
+    common = dict(**LORA_SHAPE, target_svals=s, gamma=gamma, init="lora", n_save=N_SAVE)
     return (
         LoRAConfig(flow="gf", t1=t_gf, **common),
         LoRAConfig(flow="specgf", beta=beta, t1=t_sgf, **common),

@@ -95,7 +95,7 @@ def load_benchmarks():
 
 
 def run(args) -> int:
-    from sims.result import _clean
+    from sims.result import json_safe
 
     run_bench = load_benchmarks().run_bench
 
@@ -113,7 +113,7 @@ def run(args) -> int:
         progress("bridge probe overhead (tiny model, k = 10)")
         report["bridge"] = probe_overhead(model="tiny", every=10, steps=30 if args.quick else 100)
     if args.json:
-        print_json(_clean(report))
+        print_json(json_safe(report))
     else:
         print(format_table(report))
     return 0 if all_agree(report) else 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -243,38 +244,35 @@ def _check_store(args) -> None:
         ResultStore(args.store).require_writable()
 
 
-def run_lora_cmd(args) -> int:
-    from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
-
+def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
+    """One ``run(config)`` per seed of ``--seed``/``--seeds``; the config's fields come from the
+    flags of the same name, then ``fixed`` (values no flag gives as it is), then the seed; fields
+    without a flag keep their defaults."""
     _check_out(args)
     _check_store(args)
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    flags = {k: getattr(args, k) for k in fields if hasattr(args, k)}
     runs = []
     rep = reporter(args)
     for seed in _seeds(args):
-        cfg = BridgeLoRAConfig(
-            model=args.model,
-            optimizer=args.optimizer,
-            steps=args.steps,
-            rank=args.rank,
-            modules=tuple(m.strip() for m in args.modules.split(",") if m.strip()),
-            init=args.init,
-            device=args.device,
-            seed=seed,
-            lr=args.lr,
-            head_lr=args.head_lr,
-            lora_alpha=args.lora_alpha,
-            weight_decay=args.weight_decay,
-            head_weight_decay=args.head_weight_decay,
-            momentum=args.momentum,
-            nesterov=not args.no_nesterov,
-            adjust_lr_fn=args.adjust_lr_fn,
-            init_scale=args.init_scale,
-            batch_size=args.batch_size,
-            every=args.every if args.every is not None else 10,
-            burn_in=args.burn_in,
-        )
+        cfg = config_cls(**{**flags, **fixed, "seed": seed})
         with rep:
-            runs.append(run_lora(cfg, progress=_progress(rep, f"lora {cfg.optimizer} seed {seed}")))
+            runs.append(run(cfg, progress=_progress(rep, f"{label(cfg)} seed {seed}")))
+    return runs
+
+
+def run_lora_cmd(args) -> int:
+    from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+
+    runs = _run_seeds(
+        args,
+        BridgeLoRAConfig,
+        run_lora,
+        lambda c: f"lora {c.optimizer}",
+        modules=tuple(m.strip() for m in args.modules.split(",") if m.strip()),
+        nesterov=not args.no_nesterov,
+        every=args.every if args.every is not None else 10,
+    )
     return _finish(args, runs, "lora")
 
 
@@ -325,30 +323,14 @@ def run_dmf_cmd(args) -> int:
         raise GflabInputError(
             "observed", "no --observed with --mask (the mask is Ω)", args.observed
         )
-    _check_out(args)
-    _check_store(args)
-    runs = []
-    rep = reporter(args)
-    for seed in _seeds(args):
-        cfg = BridgeDMFConfig(
-            depth=args.depth,
-            n=args.n,
-            rank=args.rank,
-            observed=0.2 if args.observed is None else args.observed,
-            mask=args.mask,
-            alpha=args.alpha,
-            init=args.init,
-            steps=args.steps,
-            lr=args.lr,
-            pretrain_observed=args.pretrain_observed,
-            switch_step=args.switch_step,
-            device=args.device,
-            seed=seed,
-            every=args.every if args.every is not None else 50,
-            coupling_entries=args.coupling_entries,
-        )
-        with rep:
-            runs.append(run_dmf(cfg, progress=_progress(rep, f"dmf depth {cfg.depth} seed {seed}")))
+    runs = _run_seeds(
+        args,
+        BridgeDMFConfig,
+        run_dmf,
+        lambda c: f"dmf depth {c.depth}",
+        observed=0.2 if args.observed is None else args.observed,
+        every=args.every if args.every is not None else 50,
+    )
     code = _finish(args, runs, "dmf")
     return code if all(r["summary"]["status"] == "finished" for r in runs) else 1
 

@@ -118,7 +118,7 @@ def run(args) -> int:
     # solvers already report as a status. Only where nothing has imported equinox yet.
     if "equinox" not in sys.modules:
         os.environ.setdefault("EQX_ON_ERROR", "nan")
-    from figures.demos import _runner, display_problem, get, open_window, render
+    from figures.demos import check_playback, display_problem, get, open_window, render, warm
     from theory._validate import GflabInputError
 
     if args.list:
@@ -128,13 +128,13 @@ def run(args) -> int:
     demo = get(args.name)
     values = _overrides(demo, args.set)
     quiet = args.quiet or args.json
-    _runner.check_playback(frames=args.frames, fps=args.fps, dpi=args.dpi)
+    check_playback(frames=args.frames, fps=args.fps, dpi=args.dpi)
     if sum(bool(x) for x in (args.save, args.html, args.warm)) > 1:
         raise GflabInputError("--save/--html/--warm", "one of them per call", "several")
     if args.warm:
         from sims._jaxsetup import CACHE_DIR
 
-        done = _runner.warm(demo, progress=progress, quiet=quiet)
+        done = warm(demo, progress=progress, quiet=quiet)
         total = sum(d["seconds"] for d in done)
         if args.json:
             print_json({"demo": demo.name, "cache": CACHE_DIR, "computed": done})

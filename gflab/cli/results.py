@@ -13,7 +13,7 @@ EXAMPLES = """examples:
   gflab results                                  # a table per model of the default store
   gflab results --model lora --format csv > lora.csv
   gflab results --store /tmp/store --format json
-  python -c "import sims; print(sims.results_frame(model='dmf').describe())"
+  python -c "from sims.tables import results_frame; print(results_frame(model='dmf').describe())"
 """
 
 # the columns a terminal table shows per model (csv and json carry every column)
@@ -60,8 +60,8 @@ def register(sub) -> None:
         "results",
         help="list stored results (table, CSV or JSON)",
         description="List the entries of the result store: store key, model, status, config "
-        "fields and final measurements (the rows of sims.results_records / "
-        "sims.results_frame).",
+        "fields and final measurements (the rows of sims.tables.results_records / "
+        "results_frame).",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

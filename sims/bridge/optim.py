@@ -20,6 +20,7 @@ Every setting is explicit in :func:`optimizer_settings` and lands in the run's r
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -81,10 +82,42 @@ def pseudo_polar(G: Any, rtol: float = 1e-7):
     return out.to(G.dtype)
 
 
-def _make_spec_exact_class():
+@functools.cache
+def _matrix_optimizer_base():
+    """The base of the two optimizers below: 2-D parameters only, torch's ``step`` protocol."""
     torch = import_torch()
 
-    class SpecExact(torch.optim.Optimizer):
+    class _MatrixOptimizer(torch.optim.Optimizer):
+        def __init__(self, params, defaults: dict):
+            if defaults["adjust_lr_fn"] not in ADJUST_LR_FNS:
+                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
+            super().__init__(params, defaults)
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.ndim != 2:
+                        raise ValueError(f"{type(self).__name__} only takes 2-D parameters")
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group)
+            return loss
+
+        def _update(self, p, group: dict) -> None:
+            """Move ``p`` (gradient ``p.grad``, hyperparameters ``group``) in place, no grad."""
+            raise NotImplementedError
+
+    return _MatrixOptimizer
+
+
+def _make_spec_exact_class():
+    class SpecExact(_matrix_optimizer_base()):
         """Muon with the exact polar factor: p ← p(1 − η λ) − η_adj · polar(nesterov-momentum(g)).
 
         Args:
@@ -103,8 +136,6 @@ def _make_spec_exact_class():
             nesterov: bool = True,
             adjust_lr_fn: str = "original",
         ):
-            if adjust_lr_fn not in ADJUST_LR_FNS:
-                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
             defaults = dict(
                 lr=lr,
                 weight_decay=weight_decay,
@@ -113,34 +144,19 @@ def _make_spec_exact_class():
                 adjust_lr_fn=adjust_lr_fn,
             )
             super().__init__(params, defaults)
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.ndim != 2:
-                        raise ValueError("SpecExact only takes 2-D parameters")
 
-        @torch.no_grad()
-        def step(self, closure=None):
-            loss = None
-            if closure is not None:
-                with torch.enable_grad():
-                    loss = closure()
-            for group in self.param_groups:
-                mu = group["momentum"]
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    g = p.grad
-                    state = self.state[p]
-                    if "momentum_buffer" not in state:
-                        state["momentum_buffer"] = torch.zeros_like(g)
-                    buf = state["momentum_buffer"]
-                    buf.lerp_(g, 1 - mu)
-                    update = g.lerp(buf, mu) if group["nesterov"] else buf
-                    update = pseudo_polar(update)
-                    lr_adj = _adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape)
-                    p.mul_(1 - group["lr"] * group["weight_decay"])
-                    p.add_(update, alpha=-lr_adj)
-            return loss
+        def _update(self, p, group: dict) -> None:
+            g, mu = p.grad, group["momentum"]
+            state = self.state[p]
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = import_torch().zeros_like(g)
+            buf = state["momentum_buffer"]
+            buf.lerp_(g, 1 - mu)
+            update = g.lerp(buf, mu) if group["nesterov"] else buf
+            update = pseudo_polar(update)
+            lr_adj = _adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape)
+            p.mul_(1 - group["lr"] * group["weight_decay"])
+            p.add_(update, alpha=-lr_adj)
 
     return SpecExact
 
@@ -149,7 +165,7 @@ def _make_sf_muon_class():
     torch = import_torch()
     from theory.schedule_free import ScheduleFree
 
-    class ScheduleFreeMuon(torch.optim.Optimizer):
+    class ScheduleFreeMuon(_matrix_optimizer_base()):
         """Schedule-Free Muon / AMUSE on 2-D parameters, with :class:`theory.schedule_free.
         ScheduleFree` doing the arithmetic on the tensors (one state per parameter).
 
@@ -170,8 +186,6 @@ def _make_sf_muon_class():
             ns_steps: int = MUON_NS_STEPS,
             adjust_lr_fn: str = "original",
         ):
-            if adjust_lr_fn not in ADJUST_LR_FNS:
-                raise ValueError(f"adjust_lr_fn must be one of {ADJUST_LR_FNS}")
             defaults = dict(
                 lr=lr,
                 beta=beta,
@@ -182,36 +196,22 @@ def _make_sf_muon_class():
                 adjust_lr_fn=adjust_lr_fn,
             )
             super().__init__(params, defaults)
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.ndim != 2:
-                        raise ValueError("ScheduleFreeMuon only takes 2-D parameters")
 
-        @torch.no_grad()
-        def step(self, closure=None):
-            loss = None
-            if closure is not None:
-                with torch.enable_grad():
-                    loss = closure()
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None:
-                        continue
-                    state = self.state[p]
-                    if "opt" not in state:
-                        state["opt"] = ScheduleFree(
-                            base="muon",
-                            lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
-                            beta=group["beta"],
-                            beta_end=group["beta_end"],
-                            tau=group["tau"],
-                            weight_decay=group["weight_decay"],
-                            ns_steps=group["ns_steps"],
-                        )
-                        state["sf"] = state["opt"].init((p.detach().clone(),))
-                    y, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
-                    p.copy_(y[0])
-            return loss
+        def _update(self, p, group: dict) -> None:
+            state = self.state[p]
+            if "opt" not in state:
+                state["opt"] = ScheduleFree(
+                    base="muon",
+                    lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
+                    beta=group["beta"],
+                    beta_end=group["beta_end"],
+                    tau=group["tau"],
+                    weight_decay=group["weight_decay"],
+                    ns_steps=group["ns_steps"],
+                )
+                state["sf"] = state["opt"].init((p.detach().clone(),))
+            y, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
+            p.copy_(y[0])
 
         @torch.no_grad()
         def average(self) -> list:

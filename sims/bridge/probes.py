@@ -71,7 +71,20 @@ def find_lora_modules(model: Any, adapter: str = "default") -> dict[str, Any]:
     return out
 
 
-class LoRAProbe:
+class _Periodic:
+    """A probe that measures every ``every`` training steps (the subclass's ``record``)."""
+
+    every: int
+
+    def maybe_record(self, step: int) -> bool:
+        """Record at ``step`` if it is a multiple of ``every``; whether it recorded."""
+        if step % self.every == 0:
+            self.record(step)
+            return True
+        return False
+
+
+class LoRAProbe(_Periodic):
     """Every ``every`` steps: σ(s·B A), σ(A), σ(B), effective and stable rank of each LoRA module.
 
     Modules whose (A, B) shapes agree are measured in one batched QR (one device→host copy per
@@ -105,12 +118,6 @@ class LoRAProbe:
             for n in self.modules
         }
 
-    def maybe_record(self, step: int) -> bool:
-        if step % self.every == 0:
-            self.record(step)
-            return True
-        return False
-
     def record(self, step: int) -> None:
         torch = import_torch()
         with torch.no_grad():
@@ -138,7 +145,7 @@ class LoRAProbe:
         }
 
 
-class DeepLinearProbe:
+class DeepLinearProbe(_Periodic):
     """Every ``every`` steps, measure the product W = W_L ⋯ W_1 of torch factors (docs/theory.md §2.1).
 
     Records σ(W), stable rank, effective rank, balancedness max_l ‖D_l‖_F, its drift from the
@@ -180,12 +187,6 @@ class DeepLinearProbe:
             "balancedness_drift": [],
             "cross_coupling": [],
         }
-
-    def maybe_record(self, step: int) -> bool:
-        if step % self.every == 0:
-            self.record(step)
-            return True
-        return False
 
     def record(self, step: int) -> None:
         torch = import_torch()

@@ -9,10 +9,11 @@ the config's ``device``). Arrays are stored as ``steps``, ``loss`` and
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
+
+from sims.result import json_safe
 
 __all__ = ["record_key", "run_to_record", "record_to_run", "store_run", "load_run", "to_json"]
 
@@ -21,17 +22,7 @@ _SEP = "/"
 
 def to_json(run: Any):
     """Arrays as nested lists, NumPy scalars as Python numbers, NaN/inf as None (strict JSON)."""
-    if isinstance(run, dict):
-        return {k: to_json(v) for k, v in run.items()}
-    if isinstance(run, (list, tuple)):
-        return [to_json(v) for v in run]
-    if isinstance(run, np.ndarray):
-        return to_json(run.tolist())
-    if isinstance(run, (float, np.floating)):
-        return float(run) if math.isfinite(run) else None
-    if isinstance(run, np.integer):
-        return int(run)
-    return run
+    return json_safe(run, strict=True)
 
 
 def _torch_release(version: str) -> str:

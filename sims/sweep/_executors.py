@@ -11,7 +11,7 @@ from typing import Any
 
 from sims.store import ResultStore
 from sims.sweep import _task
-from sims.sweep._task import _one_line
+from sims.sweep._task import one_line
 from theory._validate import GflabInputError
 
 MAX_LOCAL_WORKERS = 256
@@ -79,7 +79,7 @@ def _lost(d: dict, job: tuple, exc: BaseException, attempts: int = 1) -> dict:
         "config": d,
         "outcome": "failed",
         "status": None,
-        "error": f"{type(exc).__name__}: worker lost {attempts}x ({_one_line(str(exc))})",
+        "error": f"{type(exc).__name__}: worker lost {attempts}x ({one_line(str(exc))})",
         "traceback": "",
     }
 
@@ -87,7 +87,7 @@ def _lost(d: dict, job: tuple, exc: BaseException, attempts: int = 1) -> dict:
 MAX_ATTEMPTS = 3  # tries per configuration when its worker dies (pool re-queue)
 
 
-def _run_pool(todo, job, workers, collect, summary) -> None:
+def run_pool(todo, job, workers, collect, summary) -> None:
     """``local:N``: a spawn pool; when a worker dies, unfinished configs go to a fresh pool."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -150,7 +150,7 @@ class ExecutorLost(GflabInputError):
     """The dask scheduler went away or never had workers (one line on the command line)."""
 
 
-def _run_dask(kind, arg, todo, job, collect, summary) -> None:
+def run_dask(kind, arg, todo, job, collect, summary) -> None:
     import logging
 
     from distributed import Client, LocalCluster, as_completed

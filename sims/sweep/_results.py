@@ -94,7 +94,7 @@ def sweep_record(store: ResultStore, configs: Iterable) -> dict | None:
     return None if rec is None else rec[1]
 
 
-def _collect(summary: SweepSummary, counts: Counter, rec: dict) -> None:
+def collect_record(summary: SweepSummary, counts: Counter, rec: dict) -> None:
     outcome = rec["outcome"]
     counts[outcome] += 1
     if outcome == "failed":

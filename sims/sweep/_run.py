@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sims.store import ResultStore
 from sims.sweep import _task
-from sims.sweep._executors import _run_dask, _run_pool, parse_executor
-from sims.sweep._results import SweepInterrupted, SweepSummary, _collect, sweep_key
+from sims.sweep._executors import parse_executor, run_dask, run_pool
+from sims.sweep._results import SweepInterrupted, SweepSummary, collect_record, sweep_key
 from sims.sweep._spec import DEFAULT_RUNNER
 from theory._validate import GflabInputError
 
@@ -58,7 +58,7 @@ def run_sweep(
     is something to run; a finished read-only store reruns fine (nothing is written).
     """
     kind, arg = parse_executor(executor)
-    _task._resolve(runner)  # fail early, in the parent, on a bad runner path
+    _task.resolve_runner(runner)  # fail early, in the parent, on a bad runner path
     if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < 1e9):
         raise GflabInputError("timeout", "a number of seconds > 0", timeout)
     t0 = time.perf_counter()
@@ -73,7 +73,7 @@ def run_sweep(
         summary.keys.append(key)
         entry = store.read(d, key=key)
         if entry.is_result and not force:
-            _collect(
+            collect_record(
                 summary,
                 counts,
                 {
@@ -92,7 +92,7 @@ def run_sweep(
         progress(len(dicts) - len(todo), len(dicts), counts)
 
     def collect(rec):
-        _collect(summary, counts, rec)
+        collect_record(summary, counts, rec)
         if progress:
             progress(summary.done + summary.skipped + summary.failed, len(dicts), counts)
 
@@ -104,9 +104,9 @@ def run_sweep(
                     for d in todo:
                         collect(_task.run_one(d, *job))
                 elif kind == "local":
-                    _run_pool(todo, job, arg, collect, summary)
+                    run_pool(todo, job, arg, collect, summary)
                 else:
-                    _run_dask(kind, arg, todo, job, collect, summary)
+                    run_dask(kind, arg, todo, job, collect, summary)
     except KeyboardInterrupt as e:
         summary.interrupted = True
         summary.seconds = time.perf_counter() - t0

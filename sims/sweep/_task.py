@@ -28,7 +28,7 @@ def simulate_config(config):
     return simulate_lora(config)
 
 
-def _resolve(runner: str) -> Callable:
+def resolve_runner(runner: str) -> Callable:
     module, _, name = runner.partition(":")
     try:
         return getattr(importlib.import_module(module), name)
@@ -69,7 +69,7 @@ def run_one(
             }
         config = config_from_dict(cfg)
         with _time_limit(timeout):
-            result = _resolve(runner)(config)
+            result = resolve_runner(runner)(config)
         store.put(config, result, sweep_runner=runner)
         return {
             **rec,
@@ -84,7 +84,7 @@ def run_one(
             **rec,
             "outcome": "failed",
             "status": None,
-            "error": f"{type(e).__name__}: {_one_line(str(e))}",
+            "error": f"{type(e).__name__}: {one_line(str(e))}",
             "traceback": "".join(traceback.format_exception(e)[-3:])[-2000:],
             "seconds": time.perf_counter() - t0,
         }
@@ -111,6 +111,6 @@ def _time_limit(seconds: float | None):
         signal.signal(signal.SIGALRM, old)
 
 
-def _one_line(s: str, limit: int = 300) -> str:
+def one_line(s: str, limit: int = 300) -> str:
     s = " ".join(s.split())
     return s if len(s) <= limit else s[: limit - 1] + "…"

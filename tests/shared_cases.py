@@ -1,0 +1,46 @@
+"""What several test modules share: the first example a claim's strategy draws, and the 10×12,
+rank-3 LoRA problem (targets 0.5, 2, 8; Gaussian init γ = 0.1, seed 3) that
+tests/test_external_oracles.py and tests/test_sgf_methods.py check against independent NumPy."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, Phase, given, settings
+
+from sims.config import LoRAConfig
+from sims.lora import lora_problem
+
+
+def lora_case(**changes):
+    """(config, (A0, B0, Y, U, V)) of the shared problem with ``changes`` to its fields."""
+    base = dict(
+        rows=10,
+        cols=12,
+        rank=3,
+        target_svals=(0.5, 2.0, 8.0),
+        flow="specgf",
+        gamma=0.1,
+        init="gaussian",
+        seed=3,
+    )
+    cfg = LoRAConfig(**{**base, **changes})
+    return cfg, lora_problem(cfg)
+
+
+def first_example(strategy):
+    """The first example hypothesis draws from ``strategy`` (derandomised, as the ci profile)."""
+    seen = []
+
+    @settings(
+        max_examples=1,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        deadline=None,
+    )
+    @given(strategy)
+    def draw(ex):
+        seen.append(ex)
+
+    draw()
+    return seen[0]
