@@ -1,13 +1,36 @@
-"""What several test modules share: the first example a claim's strategy draws, and the 10×12,
+"""What several test modules share: a fresh `gflab` process, the first example a claim's strategy draws, and the 10×12,
 rank-3 LoRA problem (targets 0.5, 2, 8; Gaussian init γ = 0.1, seed 3) that
 tests/test_external_oracles.py and tests/test_sgf_methods.py check against independent NumPy."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from hypothesis import HealthCheck, Phase, given, settings
 
 from sims.config import LoRAConfig
 from sims.lora import lora_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def gflab_process(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``python -m gflab ARGS`` in a fresh process, from the checkout (its root on PYTHONPATH)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "gflab", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=timeout,
+    )
 
 
 def lora_case(**changes):

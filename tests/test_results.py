@@ -6,10 +6,10 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from shared_cases import gflab_process
 
 import sims
 from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
@@ -44,13 +44,7 @@ def store(tmp_path_factory):
 
 
 def _gflab(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gflab", "results", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    return gflab_process("results", *args)
 
 
 def test_rows_match_the_runs_and_the_closed_forms(store):

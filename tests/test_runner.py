@@ -49,20 +49,10 @@ def test_a_true_claim_is_held_with_its_examples():
 
 def _check_json(*args):
     import json
-    import os
-    import subprocess
-    import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": root}
-    out = subprocess.run(
-        [sys.executable, "-m", "gflab", "check", *args, "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=root,
-        timeout=600,
-    )
+    from shared_cases import gflab_process
+
+    out = gflab_process("check", *args, "--json", timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)["claims"]
 
