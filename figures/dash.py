@@ -3,6 +3,7 @@ discrete feature-learning model, and the digits warm-start run of the bridge."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -132,13 +133,12 @@ def dash_warmstart(ctx: FigureContext):
     warm + reset of the last layer;
     MLP 64-64-64-10, SGD lr 0.05 momentum 0.9 to 99.9 % train accuracy; mean ± std over seeds."""
 
-    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
+    from sims.bridge.warmstart import WarmStartConfig
 
     cfg = (
         WarmStartConfig(fractions=(0.1, 0.5, 0.9), seeds=(0, 1)) if ctx.fast else WarmStartConfig()
     )
-    ctx.configs.append(cfg.to_dict())
-    out = run_warmstart(cfg)
+    out = json.loads(str(ctx.record(*_record_args(cfg, "figures.dash:warmstart_arrays"))["json"]))
     summ = out["summary"]
     style.apply()
     fig, axes = style.subplots(1, 2, width="text", aspect=0.4)
@@ -192,11 +192,14 @@ def dash_synthetic(ctx: FigureContext):
     (retrain from scratch), warm, and ideal (keep features, forget memorised points: DASH's aim);
     N = 1000 per experiment, 50 features, C = 2, γ = 50, τ = 3; mean ± std over seeds."""
 
-    from sims.dash_synthetic import METHODS, FeatureLearningConfig, simulate_feature_learning
+    from sims.dash_synthetic import METHODS, FeatureLearningConfig
 
     cfg = FeatureLearningConfig(J=20, seeds=(0, 1)) if ctx.fast else FeatureLearningConfig()
-    ctx.configs.append(cfg.to_dict())
-    r = simulate_feature_learning(cfg)
+    flat = ctx.record(*_record_args(cfg, "figures.dash:feature_learning_arrays"))
+    r = {
+        m: {k.partition("/")[2]: v for k, v in flat.items() if k.startswith(m + "/")}
+        for m in METHODS
+    }
     from matplotlib.ticker import MaxNLocator
 
     style.apply()
@@ -231,3 +234,36 @@ def dash_synthetic(ctx: FigureContext):
     style.footer(fig, f"{len(cfg.seeds)} seeds; guesses counted at their expected value 1/C")
     meta = {m: {k: v[:, -1].mean() for k, v in d.items()} for m, d in r.items()}
     return fig, {"final_means": meta}
+
+
+# The two figures' runs through the result store (``FigureContext.record``: key = the config and
+# the code), so a warm rerun of ``gflab figures`` reads them instead of training again.
+
+
+def _record_args(cfg, runner: str) -> tuple[str, dict, str]:
+    params = cfg.to_dict()
+    return params.pop("model"), params, runner
+
+
+def warmstart_arrays(**params) -> dict[str, np.ndarray]:
+    """:func:`sims.bridge.warmstart.run_warmstart` of ``WarmStartConfig(**params)``, its result as
+    one JSON string array (``"json"``) for the store."""
+    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
+
+    cfg = WarmStartConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    out = run_warmstart(cfg)  # NumPy numbers as Python ones; NaN stays NaN (Python's json reads it)
+    return {
+        "json": np.asarray(json.dumps(out, default=lambda o: getattr(o, "tolist", o.__str__)()))
+    }
+
+
+def feature_learning_arrays(**params) -> dict[str, np.ndarray]:
+    """:func:`sims.dash_synthetic.simulate_feature_learning` of ``FeatureLearningConfig(**params)``
+    as arrays ``"method/measure"`` (seeds × J) for the store."""
+    from sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
+
+    cfg = FeatureLearningConfig(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    )
+    r = simulate_feature_learning(cfg)
+    return {f"{m}/{k}": np.asarray(v) for m, d in r.items() for k, v in d.items()}
