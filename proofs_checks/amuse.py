@@ -72,11 +72,13 @@ def check_amuse1(cfg: RiverConfig) -> Evidence:
     r = simulate_river(cfg)
     gd, mu = r["gd"]["W"], r["muon"]["W"]
     if not math.isfinite(mu["steps_to_bulk_90"]):
-        return Evidence(-1.0, _nums(r), "Muon did not reach 90 % of the bulk within the horizon")
+        return Evidence(
+            -1.0, _nums(r), "Muon did not reach 90 % of the bulk within the horizon", config=cfg
+        )
     speed = _k90(gd, cfg.steps) / max(mu["steps_to_bulk_90"], 1.0)
     amp = mu["wall_amplitude"] / max(gd["wall_amplitude"], EPS)
     margin = min(math.log10(speed / SPEEDUP), math.log10(amp / AMPLIFY))
-    return Evidence(margin, {"speedup": speed, "amplification": amp, **_nums(r)})
+    return Evidence(margin, {"speedup": speed, "amplification": amp, **_nums(r)}, config=cfg)
 
 
 def check_amuse2(cfg: RiverConfig) -> Evidence:
@@ -84,7 +86,7 @@ def check_amuse2(cfg: RiverConfig) -> Evidence:
     r = simulate_river(cfg)
     mu, am, sf = r["muon"]["W"], r["amuse"]["x"], r["sf-muon"]["x"]
     if not (math.isfinite(mu["steps_to_bulk_90"]) and math.isfinite(am["steps_to_bulk_90"])):
-        return Evidence(-1.0, _nums(r), "Muon or AMUSE did not reach 90 % of the bulk")
+        return Evidence(-1.0, _nums(r), "Muon or AMUSE did not reach 90 % of the bulk", config=cfg)
     damp = mu["wall_amplitude"] / max(am["wall_amplitude"], EPS)
     slow = am["steps_to_bulk_90"] / max(mu["steps_to_bulk_90"], 1.0)
     margin = min(math.log10(damp / DAMP), math.log10(SLOWDOWN / slow))
@@ -97,6 +99,7 @@ def check_amuse2(cfg: RiverConfig) -> Evidence:
             "sf_muon_slowdown": sf["steps_to_bulk_90"] / max(mu["steps_to_bulk_90"], 1.0),
             **_nums(r),
         },
+        config=cfg,
     )
 
 
@@ -115,16 +118,6 @@ def _river_examples():
 def false_variant_amuse2() -> RiverConfig:
     """AMUSE-2 outside its hypotheses: η = 0.003, where AMUSE's average oscillates more than Muon."""
     return replace(RiverConfig(), lr=0.003, tau=100.0)
-
-
-def reproduce(cfg: RiverConfig) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in cfg.to_dict().items() if k != "model")
-    return (
-        'python -c "from sims.river import RiverConfig, simulate_river; '
-        f"r = simulate_river(RiverConfig({args})); "
-        "print({m: {q: (s['steps_to_bulk_90'], s['wall_amplitude']) for q, s in d.items()} "
-        'for m, d in r.items()})"'
-    )
 
 
 def _river_map(lrs=(0.003, 0.01, 0.03), taus=(10.0, 100.0, 1000.0), noises=(0.0, 1e-4)) -> list:
@@ -178,10 +171,11 @@ HYP = (
 
 
 def _river_claim(claim_id: str, check, **kw) -> Claim:
-    """An [AMUSE] claim on the river valley: the hypotheses, examples, beyond-map and reproduce
-    command all AMUSE claims share."""
+    """An [AMUSE] claim on the river valley: the hypotheses, examples and beyond-map all AMUSE
+    claims share. An example is a :class:`RiverConfig`, so its worst example is reproduced by
+    ``gflab simulate river ... --json`` (:func:`sims.schema.command`)."""
     shared = dict(
-        hypotheses=HYP, strategy=_river_examples, reproduce=reproduce, beyond=_river_beyond
+        hypotheses=HYP, strategy=_river_examples, config=lambda cfg: cfg, beyond=_river_beyond
     )
     examples = {"ci": 4, "dev": 16, "thorough": 32}
     return Claim(id=claim_id, paper="AMUSE", check=check, examples=examples, **shared, **kw)

@@ -25,6 +25,7 @@ DASH keeps it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
@@ -32,7 +33,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from proofs_checks.registry import Claim, Evidence, register_claim
-from sims.dash import Intervention, simulate_dash_plasticity
+from sims.dash import DashConfig, Intervention, simulate_dash_plasticity
 from sims.plasticity import PlasticityConfig
 from theory import measures as M
 
@@ -41,6 +42,7 @@ __all__ = [
     "SR_FLOOR",
     "RMSE_FLOOR",
     "dash_config",
+    "dash_run_config",
     "check_dash1",
     "restoration",
 ]
@@ -69,6 +71,21 @@ def dash_config(ex: dict[str, Any]) -> PlasticityConfig:
         rtol=1e-9,
         atol=1e-14,
         n_save=64,
+    )
+
+
+def dash_run_config(ex: dict[str, Any]) -> DashConfig:
+    """The :class:`DashConfig` of one DASH-1 example (``gflab simulate dmf-dash`` reruns it)."""
+    iv = _intervention(ex)
+    base = dash_config(ex)
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+    return DashConfig(
+        **fields,
+        intervention=iv.kind,
+        floor=iv.floor,
+        dash_alpha=iv.alpha,
+        noise_std=iv.noise_std,
+        intervention_seed=iv.seed,
     )
 
 
@@ -118,7 +135,7 @@ def check_dash1(ex: dict[str, Any]) -> Evidence:
     """DASH-1 on one example (a map entry: margin ≥ 0 means DASH restored from-scratch training)."""
     out = restoration(ex)
     margin = out.pop("margin")
-    return Evidence(margin, {"example": dict(ex), **out})
+    return Evidence(margin, {"example": dict(ex), **out}, config=dash_run_config(ex))
 
 
 def _strategy_dash1():
@@ -211,6 +228,7 @@ register_claim(
         strategy=_strategy_dash1,
         check=check_dash1,
         reproduce=_reproduce_dash1,
+        config=dash_run_config,
         margin_units="decades: min over rank and test RMSE of log10(bound / measured) (report only)",
         examples={"ci": 6, "dev": 24, "thorough": 80},
         beyond=_dash_beyond,

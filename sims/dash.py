@@ -16,6 +16,7 @@ and α no longer changes any cosine; it matters after a GD phase 1 stopped at a 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,9 +28,17 @@ from sims.plasticity import PlasticityConfig, PlasticityResult, phase_summary, s
 from sims.result import SimResult, json_safe
 from theory import dmf as T
 from theory import interventions as I
-from theory._validate import GflabInputError, one_of, positive_real, probability
+from theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
 
-__all__ = ["Intervention", "DashPlasticityResult", "intervene", "simulate_dash_plasticity"]
+__all__ = [
+    "Intervention",
+    "DashConfig",
+    "DashPlasticityResult",
+    "intervene",
+    "simulate_dash_plasticity",
+    "simulate_dash",
+    "stored_dash",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,55 @@ class DashPlasticityResult:
         return json_safe(out)
 
 
+# Intervention's parameter names → DashConfig's (errors name the flag the user typed)
+_IV_NAMES = {"kind": "intervention", "alpha": "dash_alpha", "seed": "intervention_seed"}
+
+
+@dataclass(frozen=True)
+class DashConfig(PlasticityConfig):
+    """A plasticity experiment with an :class:`Intervention` at the switch (``gflab simulate
+    dmf-dash``): the fields of :class:`PlasticityConfig` plus the intervention's, named
+    ``intervention`` (its kind), ``floor``, ``dash_alpha``, ``noise_std`` and ``intervention_seed``.
+    """
+
+    intervention: str = "dash"
+    floor: float = 0.3
+    dash_alpha: float = 0.3
+    noise_std: float = 0.01
+    intervention_seed: int = 0
+
+    model = "dmf-dash"
+
+    def __post_init__(self, rtol, atol, max_steps):
+        super().__post_init__(rtol, atol, max_steps)
+        for name in ("floor", "dash_alpha", "noise_std"):
+            v = getattr(self, name)
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                object.__setattr__(self, name, float(v))
+        positive_int("intervention_seed", self.intervention_seed, minimum=0)
+        try:
+            self.intervention_spec()
+        except GflabInputError as e:
+            raise GflabInputError(
+                _IV_NAMES.get(e.parameter, e.parameter), e.allowed, e.got
+            ) from None
+
+    def intervention_spec(self) -> Intervention:
+        """The :class:`Intervention` this config applies at the switch."""
+        return Intervention(
+            kind=self.intervention,
+            floor=self.floor,
+            alpha=self.dash_alpha,
+            noise_std=self.noise_std,
+            seed=self.intervention_seed,
+        )
+
+    def plasticity(self) -> PlasticityConfig:
+        """The plain plasticity experiment (phase 1, resumed, scratch) under the intervention."""
+        names = [f.name for f in dataclasses.fields(PlasticityConfig)]
+        return PlasticityConfig(**{k: getattr(self, k) for k in names})
+
+
 @functools.lru_cache(maxsize=128)
 def _base(config: PlasticityConfig) -> PlasticityResult:
     return simulate_plasticity(config)
@@ -179,3 +237,59 @@ def simulate_dash_plasticity(
     else:
         res = package_dmf(c2, solve_dmf_from(c2, new, mask2, target), mask2, target)
     return DashPlasticityResult(base, intervention, res, info)
+
+
+def simulate_dash(config: DashConfig) -> DashPlasticityResult:
+    """:func:`simulate_dash_plasticity` of a :class:`DashConfig`; its ``config`` is the whole
+    config (``to_dict()``, intervention included)."""
+    if not isinstance(config, DashConfig):
+        raise GflabInputError("config", "a DashConfig", config)
+    res = simulate_dash_plasticity(config.plasticity(), config.intervention_spec())
+    base = dataclasses.replace(res.base, config=config.to_dict())
+    return dataclasses.replace(res, base=base)
+
+
+_PHASES = ("pretrain", "resumed", "scratch", "intervened")
+
+
+def stored_dash(config: DashConfig, store=None) -> tuple[DashPlasticityResult, str]:
+    """:func:`simulate_dash` through the result store (:class:`sims.store.ResultStore`).
+
+    One record under ``config``'s key holds the four runs (each :meth:`SimResult.to_arrays`, the
+    arrays prefixed ``pretrain/``...) and the intervention's info.
+
+    Returns:
+      (the result, ``"hit"`` or ``"computed"``).
+    """
+    from sims.store import ResultStore
+
+    store = store if store is not None else ResultStore()
+    got = store.get_record(config)
+    if got is not None and got[1].get("record") == "dmf-dash":
+        arrays, meta = got
+        runs = {}
+        for name in _PHASES:
+            pre = name + "/"
+            mine = {k[len(pre) :]: v for k, v in arrays.items() if k.startswith(pre)}
+            runs[name] = SimResult.from_arrays(mine, meta["phases"][name])
+        base = PlasticityResult(
+            config.to_dict(), runs["pretrain"], runs["resumed"], runs["scratch"]
+        )
+        return (
+            DashPlasticityResult(
+                base, config.intervention_spec(), runs["intervened"], meta["info"]
+            ),
+            "hit",
+        )
+    res = simulate_dash(config)
+    arrays, headers = {}, {}
+    for name in _PHASES:
+        a, headers[name] = getattr(res, name).to_arrays()
+        arrays.update({f"{name}/{k}": v for k, v in a.items()})
+    try:
+        store.put_record(
+            config, arrays, {"record": "dmf-dash", "phases": headers, "info": json_safe(res.info)}
+        )
+    except OSError:  # a read-only store: the run still stands
+        return res, "computed (not stored)"
+    return res, "computed"

@@ -32,7 +32,14 @@ import numpy as np
 from theory._validate import GflabInputError, positive_int, positive_real
 from theory.schedule_free import Muon, ScheduleFree, amuse, schedule_free_muon
 
-__all__ = ["RiverConfig", "river_problem", "simulate_river", "METHODS", "river_loss_gradient"]
+__all__ = [
+    "RiverConfig",
+    "river_problem",
+    "simulate_river",
+    "stored_river",
+    "METHODS",
+    "river_loss_gradient",
+]
 
 METHODS = ("gd", "muon", "sf-muon", "amuse")
 BULK_FRACTION = 0.9  # "arrived in the bulk": progress ≥ 90 %, from then on
@@ -60,7 +67,14 @@ class RiverConfig:
     tau: float = 100.0
     seed: int = 0
 
+    model = "river"  # the key of sims.schema.MODELS (``gflab simulate river``)
+    _FLOATS = ("h_bulk", "h_wall", "noise", "lr", "lr_gd", "beta", "tau")
+
     def __post_init__(self):
+        for name in self._FLOATS:  # 10 and 10.0 are one config, so one store key
+            v = getattr(self, name)
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                object.__setattr__(self, name, float(v))
         positive_int("rows", self.rows)
         positive_int("cols", self.cols, minimum=2)
         positive_int("bulk", self.bulk)
@@ -75,7 +89,11 @@ class RiverConfig:
         if self.lr_gd is not None:
             positive_real("lr_gd", self.lr_gd)
         positive_int("steps", self.steps, minimum=8)
+        positive_real("beta", self.beta, allow_zero=True)
+        if self.beta >= 1:
+            raise GflabInputError("beta", "a number in [0, 1)", self.beta)
         positive_real("tau", self.tau)
+        positive_int("seed", self.seed, minimum=0)
 
     @property
     def gd_step(self) -> float:
@@ -173,3 +191,52 @@ def simulate_river(config: RiverConfig) -> dict:
                 rec(ss[q], arr)
         out[name] = {q: _summary(ss[q], bulk0, config.steps) for q in "xyz"}
     return out
+
+
+_SERIES = ("bulk_progress_series", "wall_series")
+
+
+def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
+    """:func:`simulate_river` through the result store (:class:`sims.store.ResultStore`).
+
+    The entry is a record under ``config``'s key: one array per method, sequence and series
+    (``gd.W.wall_series``...) and the scalar summaries in the sidecar, so the dict rebuilt from it
+    equals :func:`simulate_river`'s.
+
+    Args:
+      config: the river valley.
+      store: a :class:`ResultStore` (default: the default store).
+    Returns:
+      (the result of :func:`simulate_river`, ``"hit"`` or ``"computed"``).
+    """
+    from sims.store import ResultStore
+
+    store = store if store is not None else ResultStore()
+    got = store.get_record(config)
+    if got is not None and got[1].get("record") == "river":
+        arrays, meta = got
+        out: dict = {}
+        for m, seqs in meta["summary"].items():
+            out[m] = {}
+            for q, scalars in seqs.items():
+                s = {k: float(v) for k, v in scalars.items()}
+                for name in _SERIES:
+                    s[name] = arrays[f"{m}.{q}.{name}"].tolist()
+                out[m][q] = s
+        return out, "hit"
+    res = simulate_river(config)
+    arrays = {
+        f"{m}.{q}.{name}": np.asarray(s[name], dtype=np.float64)
+        for m, seqs in res.items()
+        for q, s in seqs.items()
+        for name in _SERIES
+    }
+    summary = {
+        m: {q: {k: v for k, v in s.items() if k not in _SERIES} for q, s in seqs.items()}
+        for m, seqs in res.items()
+    }
+    try:
+        store.put_record(config, arrays, {"record": "river", "summary": summary})
+    except OSError:  # a read-only store: the run still stands
+        return res, "computed (not stored)"
+    return res, "computed"

@@ -19,7 +19,9 @@ from typing import Any
 
 from sims import methods as M
 from sims.config import DMFConfig, LoRAConfig
+from sims.dash import DashConfig
 from sims.plasticity import PlasticityConfig
+from sims.river import RiverConfig
 from theory._validate import GflabInputError
 
 __all__ = [
@@ -42,6 +44,8 @@ MODELS: dict[str, type] = {
     "dmf": DMFConfig,
     "lora": LoRAConfig,
     "dmf-plasticity": PlasticityConfig,
+    "dmf-dash": DashConfig,
+    "river": RiverConfig,
 }
 
 # the methods each model accepts (their hyper-parameters become flags)
@@ -49,6 +53,8 @@ _MODEL_METHODS = {
     "dmf": (M.Adaptive, M.GD),
     "lora": tuple(M.METHODS.values()),
     "dmf-plasticity": (M.Adaptive, M.GD),
+    "dmf-dash": (M.Adaptive, M.GD),
+    "river": (),  # one run of every optimiser of sims.river.METHODS, its steps are fields
 }
 
 # hyper-parameters carried by the method spelling or by another flag, not by a flag of their own
@@ -110,6 +116,27 @@ HELP: dict[str, str] = {
     "ns_steps": "ns, muon: Newton-Schulz iterations",
     "ns_dtype": "ns, muon: Newton-Schulz precision (" + " | ".join(M.NS_DTYPES) + ")",
     "shape_scale": "muon: lr scaling (" + " | ".join(M.SHAPE_SCALES) + ")",
+    "intervention": "at the switch: dash | shrink-perturb | reset (W_L to its init) | none",
+    "floor": "DASH's floor λ, shrink-and-perturb's shrink factor (0 < λ ≤ 1)",
+    "dash_alpha": "DASH's gradient averaging α (0 < α ≤ 1)",
+    "noise_std": "shrink-and-perturb: σ of the perturbation",
+    "intervention_seed": "shrink-and-perturb: seed of the perturbation",
+}
+
+# the river valley's own help (its field names are shared with other models: rows, beta, lr...)
+RIVER_HELP: dict[str, str] = {
+    "rows": "rows of W",
+    "cols": "columns of W (at most rows)",
+    "bulk": "flat (bulk) columns, fewer than cols",
+    "h_bulk": "curvature of the bulk columns",
+    "h_wall": "curvature of the wall columns",
+    "noise": "σ of the Gaussian gradient noise (0: deterministic)",
+    "lr": "step of Muon, Schedule-Free Muon and AMUSE",
+    "lr_gd": "GD's step (default 1/h_wall)",
+    "steps": "number of steps (>= 8)",
+    "beta": "Schedule-Free Muon's β and AMUSE's β_end, in [0, 1)",
+    "tau": "AMUSE's time scale τ of β_k = β_end·k/(k + τ)",
+    "seed": "seed of the gradient noise",
 }
 
 
@@ -151,18 +178,19 @@ def _kind(annotation: str) -> str:
 
 
 def params(model: str) -> list[Param]:
-    """The table of ``model`` (``dmf``, ``lora``, ``dmf-plasticity``): config fields first, then
+    """The table of ``model`` (a key of :data:`MODELS`): config fields first, then
     the hyper-parameters of its methods.
 
     Returns:
       A list of :class:`Param`.
     """
     cls = _model(model)
+    helps = RIVER_HELP if model == "river" else HELP
     out: list[Param] = []
     for f in dataclasses.fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
-        out.append(Param(f.name, _kind(f.type), HELP.get(f.name, ""), default, required))
+        out.append(Param(f.name, _kind(f.type), helps.get(f.name, ""), default, required))
     seen: dict[str, Param] = {}
     adaptive = getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS)
     for mcls in _MODEL_METHODS[model]:
@@ -307,14 +335,14 @@ def command_args(config) -> list[str]:
     """The argument list after ``gflab simulate`` that rebuilds ``config`` (model first).
 
     Args:
-      config: a :class:`DMFConfig`, :class:`LoRAConfig` or :class:`PlasticityConfig`.
+      config: a config of a model of :data:`MODELS`.
     Returns:
       e.g. ``["dmf", "--depth", "3", "--n", "4", "--alpha", "0.01"]``.
     """
     model = config.model
     table = params(model)
     argv = [model]
-    method = config.method
+    method = getattr(config, "method", None)  # the river valley has none (its steps are fields)
     for p in table:
         if p.methods:
             continue
@@ -333,6 +361,8 @@ def command_args(config) -> list[str]:
             argv.append(p.flag)  # --coupling, --aligned (defaults False)
             continue
         argv += [p.flag, _fmt(p.kind, v)]
+    if method is None:
+        return argv
     if isinstance(method, M.SmoothedSpecGD):
         argv += ["--beta", _fmt("float", method.beta)]
     base = _baseline(config)

@@ -1,4 +1,5 @@
-"""``gflab simulate dmf|lora``: one run, a readable summary or the JSON contract (``--json``)."""
+"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river``: one run, a readable summary or the
+JSON contract (``--json``)."""
 
 from __future__ import annotations
 
@@ -63,16 +64,12 @@ def add_table_flags(parser, model: str) -> None:
 def register(sub) -> None:
     p = sub.add_parser(
         "simulate",
-        help="run one simulation (dmf or lora)",
+        help="run one simulation (dmf, lora, dmf-plasticity, dmf-dash, river)",
         description="Run one simulation of a model of docs/theory.md §2.",
     )
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True, parser_class=type(p))
-    for model in ("dmf", "lora", "dmf-plasticity"):
-        if model == "dmf-plasticity":
-            helptext = "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)"
-            epilog = PLASTICITY_EXAMPLES
-        else:
-            helptext, epilog = _HELP[model]
+    for model in ("dmf", "lora", "dmf-plasticity", "dmf-dash", "river"):
+        helptext, epilog = _HELP[model]
         d = models.add_parser(
             model,
             help=helptext,
@@ -89,7 +86,8 @@ def register(sub) -> None:
                 help="run until the loss converges (the default without --t1)",
             )
         d.add_argument("--json", action="store_true", help="print the JSON contract")
-        d.set_defaults(func=run_plasticity if model == "dmf-plasticity" else run_model)
+        run = {"dmf-plasticity": run_plasticity, "dmf-dash": run_dash, "river": run_river}
+        d.set_defaults(func=run.get(model, run_model))
 
 
 _NOT_CONFIG = {"func", "model", "command", "json", "until_converged"}
@@ -223,3 +221,91 @@ def run_plasticity(args) -> int:
             f"{f['loss']:>10.3g} {f['test_rmse']:>10.4g} {ttc:>20.6g}"
         )
     return 0 if ok else 1
+
+
+# ----------------------------------------------------------------------------- dmf-dash (DASH-1)
+
+DASH_EXAMPLES = """examples:
+  gflab simulate dmf-dash --depth 2 --n 6 --m inf --alpha 1e-3 --floor 1e-4 --dash-alpha 1.0
+  gflab simulate dmf-dash --depth 2 --n 6 --intervention shrink-perturb --floor 0.3 --json
+  gflab simulate dmf-dash --depth 2 --n 6 --method gd:0.2 --switch 2000 --steps 4000 --json
+results go through the result store ($GFLAB_STORE, default .gflab-cache/results): a rerun reads them
+"""
+
+
+def run_dash(args) -> int:
+    from sims.dash import stored_dash
+
+    cfg = config_of(args)
+    res, how = stored_dash(cfg)
+    phases = (res.pretrain, res.resumed, res.scratch, res.intervened)
+    ok = all(r.status in ("converged", "t1_reached") for r in phases)
+    if args.json:
+        print_json({**res.to_json(), "store_key": store_key(cfg), "store": how})
+        return 0 if ok else 1
+    print(
+        f"model      dmf-dash  (depth={cfg.depth}, n={cfg.n}, m={cfg.m}, alpha={cfg.alpha}, "
+        f"{cfg.pretrain_mask} -> {cfg.mask}; {res.intervention.label()} at the switch)"
+    )
+    print(f"{'phase':<11} {'status':<11} {'stable rank':>12} {'test RMSE':>10}")
+    for name, r in zip(("pretrain", "resumed", "scratch", "intervened"), phases, strict=True):
+        f = r.final
+        print(f"{name:<11} {r.status:<11} {f['stable_rank']:>12.6g} {f['test_rmse']:>10.4g}")
+    print(f"store key  {store_key(cfg)} ({how})")
+    return 0 if ok else 1
+
+
+# ----------------------------------------------------------------------------- river (AMUSE-1/2)
+
+RIVER_EXAMPLES = """examples:
+  gflab simulate river --lr 0.01 --tau 100
+  gflab simulate river --h-bulk 0.003 --noise 1e-4 --seed 1 --json
+results go through the result store ($GFLAB_STORE, default .gflab-cache/results): a rerun reads them
+"""
+
+_RIVER_SCALARS = ("steps_to_bulk_90", "wall_amplitude", "bulk_progress")
+
+
+def run_river(args) -> int:
+    from sims.result import json_safe
+    from sims.river import stored_river
+
+    cfg = config_of(args)
+    res, how = stored_river(cfg)
+    summary = {
+        m: {q: {k: s[k] for k in _RIVER_SCALARS} for q, s in seqs.items()}
+        for m, seqs in res.items()
+    }
+    if args.json:
+        doc = {
+            "config": cfg.to_dict(),
+            "results": summary,
+            "store_key": store_key(cfg),
+            "store": how,
+        }
+        print_json(json_safe(doc))
+        return 0
+    print(
+        f"model      river  ({cfg.rows}x{cfg.cols}, bulk={cfg.bulk}, h_bulk={cfg.h_bulk:g}, "
+        f"h_wall={cfg.h_wall:g}, noise={cfg.noise:g}, lr={cfg.lr:g}, steps={cfg.steps})"
+    )
+    print(f"{'method':<12} {'k90 (bulk)':>11} {'wall ampl.':>11} {'bulk progress':>14}")
+    for m, seqs in summary.items():
+        for q, s in seqs.items():
+            print(
+                f"{m + '.' + q:<12} {s['steps_to_bulk_90']:>11.6g} {s['wall_amplitude']:>11.4g}"
+                f" {s['bulk_progress']:>14.6g}"
+            )
+    print(f"store key  {store_key(cfg)} ({how})")
+    return 0
+
+
+_HELP["dmf-plasticity"] = (
+    "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)",
+    PLASTICITY_EXAMPLES,
+)
+_HELP["dmf-dash"] = (
+    "plasticity protocol with an intervention (DASH...) at the switch (docs/theory.md §2.4)",
+    DASH_EXAMPLES,
+)
+_HELP["river"] = ("river valley: GD, Muon, SF-Muon, AMUSE (docs/theory.md §2.4)", RIVER_EXAMPLES)
