@@ -220,3 +220,22 @@ def test_size_check_catches_small_text():
         check_text_size(fig)
     plt.close(fig)
     style.use("default")
+
+
+def test_dash_synthetic_record_equals_a_direct_run(store):
+    """The figure's stored record is the simulation's output, array for array (the oracle: a
+    direct sims.dash_synthetic run), and a second context reads it back instead of recomputing."""
+    from figures.dash import _record_args
+    from sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
+
+    cfg = FeatureLearningConfig(J=4, seeds=(0,), N=100, n_test=200)
+    args = _record_args(cfg, "figures.dash:feature_learning_arrays")
+    got = FigureContext(fast=True, store=store).record(*args)
+    direct = simulate_feature_learning(cfg)
+    assert set(got) == {f"{m}/{k}" for m, d in direct.items() for k in d}
+    for m, d in direct.items():
+        for k, v in d.items():
+            np.testing.assert_array_equal(got[f"{m}/{k}"], v)
+    hits = store.hits
+    FigureContext(fast=True, store=store).record(*args)
+    assert store.hits == hits + 1
