@@ -12,6 +12,7 @@ and PNG metadata, and into the image only in the ``draft`` style (:mod:`figures.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
@@ -26,7 +27,7 @@ import numpy as np
 
 from figures import style as figure_style
 from sims.progress import Progress, notify
-from sims.store import ResultStore, git_revision, package_versions
+from sims.store import ResultStore, git_revision, package_versions, source_hash
 from theory._validate import GflabInputError
 
 __all__ = [
@@ -286,6 +287,48 @@ def save_figure(fig, spec: FigureSpec, outdir: Path, meta: dict) -> tuple[Path, 
     return png, pdf, side
 
 
+_DRAWING_PACKAGES = ("matplotlib", "torch", "scikit-learn")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def render_key(name: str, fast: bool, style: str) -> str:
+    """What a rendered figure depends on: its name, ``fast``, ``style``, the source of theory/,
+    sims/ and figures/, and the versions of the packages that compute (the store's) and draw or
+    train (matplotlib, torch, scikit-learn). Equal keys: the files on disk are current."""
+    import hashlib
+    from importlib import metadata
+
+    versions = dict(package_versions())
+    for pkg in _DRAWING_PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = "absent"
+    doc = {
+        "figure": name,
+        "fast": fast,
+        "style": style,
+        "code": _code_hash(),
+        "versions": versions,
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _code_hash() -> str:
+    return source_hash(_ROOT / d for d in ("theory", "sims", "figures"))
+
+
+def _is_current(outdir: Path, name: str, key: str) -> bool:
+    png, pdf, side = (outdir / f"{name}.{ext}" for ext in ("png", "pdf", "json"))
+    if not (png.is_file() and pdf.is_file() and side.is_file()):
+        return False
+    try:
+        return json.loads(side.read_text()).get("render_key") == key
+    except (OSError, ValueError):
+        return False
+
+
 def render(
     names: list[str] | None = None,
     out: str | os.PathLike = "figures/out",
@@ -294,6 +337,7 @@ def render(
     store: ResultStore | None = None,
     style: str = "default",
     progress: Progress | None = None,
+    force: bool = False,
 ) -> list[dict]:
     """Render the named figures (all by default) into ``out``; returns one summary dict each.
 
@@ -305,9 +349,12 @@ def render(
         style: ``paper``, ``default`` or ``draft`` (:mod:`figures.style`).
         progress: :class:`sims.progress.Progress`, told of each run of each figure (a unit
             ``"NAME (i/N)"`` per figure) and once per finished figure with its wall seconds.
+        force: draw every figure again. Otherwise, with a store, a figure whose files in ``out``
+            carry the current :func:`render_key` (same code, versions, fast, style) is kept.
 
     Returns:
-        One dict per figure: name, png, pdf, sidecar paths and wall seconds.
+        One dict per figure: name, png, pdf, sidecar paths, wall seconds and ``current`` (True:
+        kept, it was up to date).
     """
     import matplotlib
 
@@ -325,6 +372,22 @@ def render(
     summaries = []
     for i, n in enumerate(names, 1):
         spec = reg[n]
+        key = render_key(n, fast, style)
+        paths = {ext: str(outdir / f"{n}.{ext}") for ext in ("png", "pdf", "json")}
+        if store is not None and not force and _is_current(outdir, n, key):
+            label = f"{n} ({i}/{len(names)})"
+            notify(progress, 0, 0, unit=label, item="run", kept="up to date")
+            summaries.append(
+                {
+                    "name": n,
+                    "png": paths["png"],
+                    "pdf": paths["pdf"],
+                    "sidecar": paths["json"],
+                    "seconds": 0.0,
+                    "current": True,
+                }
+            )
+            continue
         ctx = FigureContext(
             fast=fast, store=store, style=style, progress=progress, label=f"{n} ({i}/{len(names)})"
         )
@@ -343,13 +406,21 @@ def render(
             "git_revision": git_revision(),
             "versions": package_versions(),
             "configs": ctx.configs,
+            "render_key": key,
             **meta,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         png, pdf, side = save_figure(fig, spec, outdir, sidecar)
         plt.close(fig)
         summaries.append(
-            {"name": n, "png": str(png), "pdf": str(pdf), "sidecar": str(side), "seconds": wall}
+            {
+                "name": n,
+                "png": str(png),
+                "pdf": str(pdf),
+                "sidecar": str(side),
+                "seconds": wall,
+                "current": False,
+            }
         )
         notify(progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
     return summaries

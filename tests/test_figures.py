@@ -239,3 +239,30 @@ def test_dash_synthetic_record_equals_a_direct_run(store):
     hits = store.hits
     FigureContext(fast=True, store=store).record(*args)
     assert store.hits == hits + 1
+
+
+def test_a_current_figure_is_kept_and_any_change_redraws_it(tmp_path):
+    """With a store, a figure whose files carry the current render key (code, versions, fast,
+    style) is kept, byte for byte; another style, --force, or an edited sidecar key redraws it."""
+    from figures.registry import render, render_key
+    from sims.store import ResultStore
+
+    out, st = tmp_path / "out", ResultStore(tmp_path / "st")
+
+    def once(**kw):
+        (s,) = render(["amuse_river"], out, fast=True, store=st, **kw)
+        return s["current"]
+
+    assert once() is False
+    png = (out / "amuse_river.png").read_bytes()
+    assert once() is True and (out / "amuse_river.png").read_bytes() == png
+    assert once(force=True) is False
+    assert once(style="draft") is False  # the files now hold the draft style's key
+    side = out / "amuse_river.json"
+    doc = json.loads(side.read_text())
+    assert doc["render_key"] == render_key("amuse_river", True, "draft")
+    assert render_key("amuse_river", True, "draft") != render_key("amuse_river", False, "draft")
+    side.write_text(json.dumps({**doc, "render_key": "stale"}))
+    assert once(style="draft") is False
+    (s,) = render(["amuse_river"], out, fast=True, store=None, style="draft")
+    assert s["current"] is False  # without a store everything is computed and drawn

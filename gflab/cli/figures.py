@@ -41,6 +41,12 @@ def register(sub) -> None:
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="draw every figure again (default: keep a figure whose files carry the current code,"
+        " versions and options)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress and no summary line")
     p.add_argument("--json", action="store_true", help="print the written files as JSON")
     p.set_defaults(func=run)
@@ -63,9 +69,14 @@ def run(args) -> int:
             store=store,
             style=args.style,
             progress=progress,
+            force=args.force,
         )
     if args.json:
         print_json({"figures": summaries})
     elif not args.quiet:
-        print(f"wrote {len(summaries)} figures to {args.out}")
+        kept = sum(1 for s in summaries if s["current"])
+        drawn = len(summaries) - kept
+        print(
+            f"wrote {drawn} figures to {args.out}" + (f" ({kept} up to date, kept)" if kept else "")
+        )
     return 0
