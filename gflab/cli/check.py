@@ -61,9 +61,8 @@ def run(args) -> int:
             _print_map(result)
         return 0
     profile = current_profile(args.profile)
+    # run_claims validates jobs (one rule); the default is the CPU count, capped at its maximum
     jobs = args.jobs if args.jobs is not None else max(1, min(os.cpu_count() or 1, MAX_JOBS))
-    if not 1 <= jobs <= MAX_JOBS:
-        raise GflabInputError("jobs", f"an integer in [1, {MAX_JOBS}]", args.jobs)
     with reporter(args, item="example") as prog:  # per claim: examples, rate, ETA, worst margin
         reports = run_claims(args.claim or None, profile, progress=prog, jobs=jobs)
     if args.json:
