@@ -170,6 +170,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# reads of one entry repeated while a concurrent writer keeps replacing it (ResultStore.read)
+_READ_ATTEMPTS = 20
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    """The bytes of file ``name`` in the folder open as ``dir_fd``."""
+    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 def _fsync_write(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -250,30 +261,51 @@ class ResultStore:
 
     # ---- reading
     def read(self, config: Any, key: str | None = None) -> Entry:
-        """Look ``config`` up and verify it (``key`` if already computed): an :class:`Entry`."""
+        """Look ``config`` up and verify it (``key`` if already computed): an :class:`Entry`.
+
+        Both files are read through one open descriptor of the entry's folder, so they come from
+        one published folder even while a writer replaces it (published folders are never
+        changed in place; a replacement renames the old one aside, then deletes it). A failed
+        verification is ``corrupt`` only if the folder read is still the one at the entry's path
+        and was not deleted meanwhile (link count > 0: the inode number of a deleted folder was
+        seen reused while its descriptor was still open); otherwise it was replaced during the
+        read, and the read is repeated.
+        """
         key = key or self.key(config)
         cfg = self._cfg(config)
         d = self.entry_dir(key)
-        for _ in range(3):  # a concurrent replacement between two file reads: read again
+        entry = Entry(key, "missing")
+        for _ in range(_READ_ATTEMPTS):
             try:
-                ino = d.stat().st_ino
+                fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
             except FileNotFoundError:
                 return Entry(key, "missing")
             except OSError:
                 return Entry(key, "corrupt")
-            entry = self._read_dir(key, cfg, d)
             try:
-                same = d.stat().st_ino == ino
+                entry = self._read_dir(key, cfg, fd)
+                if entry.state == "ok":
+                    return entry
+                held = os.fstat(fd)
+            finally:
+                os.close(fd)
+            try:
+                now = os.stat(d)
+            except FileNotFoundError:
+                return Entry(key, "missing")  # replaced: the old folder gone, the new not yet in
             except OSError:
-                same = False
-            if entry.state == "ok" or same:
                 return entry
-        return entry
+            # still the folder that was read, and not a deleted one (a deleted folder's inode
+            # number was seen reused while its descriptor was open): it is corrupt
+            if held.st_nlink > 0 and (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
+                return entry
+        return Entry(key, "missing")  # replaced on every attempt: nothing complete to serve yet
 
-    def _read_dir(self, key: str, cfg: dict, d: Path) -> Entry:
+    def _read_dir(self, key: str, cfg: dict, fd: int) -> Entry:
+        """Verify the entry in the folder open as ``fd``: ``ok`` with its arrays, or ``corrupt``."""
         bad = Entry(key, "corrupt")
         try:
-            meta = json.loads((d / _META).read_text())
+            meta = json.loads(_read_at(fd, _META).decode())
             if not isinstance(meta, dict):
                 return bad
             if meta.get("sidecar_sha256") != _sidecar_digest(meta):
@@ -286,7 +318,7 @@ class ResultStore:
                 or meta.get("code") != self.code
             ):
                 return bad  # an entry of another config / code copied or linked here
-            data = (d / _NPZ).read_bytes()
+            data = _read_at(fd, _NPZ)
             if hashlib.sha256(data).hexdigest() != meta.get("npz_sha256"):
                 return bad
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
