@@ -81,6 +81,17 @@ def gauss_newton_top_eigenvalue(
     return lam
 
 
+def _named_mask(spec) -> bool:
+    """``diagonal``, ``superdiag`` or ``block:K`` (K ≥ 1): the named masks the bridge takes, checked
+    when the config is made (before any training), not when the mask is first built."""
+    if not isinstance(spec, str):
+        return False
+    kind, _, arg = spec.partition(":")
+    if kind in ("diagonal", "superdiag"):
+        return not arg
+    return kind == "block" and arg.isdigit() and int(arg) >= 1
+
+
 @dataclass(frozen=True)
 class BridgeDMFConfig:
     """One deep-linear bridge run (defaults: Kleinman's n = 100, rank-5 truth, GD)."""
@@ -104,9 +115,7 @@ class BridgeDMFConfig:
     def __post_init__(self):
         positive_int("depth", self.depth, minimum=2)  # depth 1 has no factorisation to probe
         positive_int("n", self.n, minimum=2)
-        if self.mask is not None and (
-            not isinstance(self.mask, str) or self.mask.partition(":")[0] == "bernoulli"
-        ):
+        if self.mask is not None and not _named_mask(self.mask):
             raise GflabInputError(
                 "mask", "diagonal, block:K or superdiag (Bernoulli: use observed)", self.mask
             )
