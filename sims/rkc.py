@@ -287,6 +287,10 @@ class _Stabilized(diffrax.AbstractAdaptiveSolver):
         diffrax.ThirdOrderHermitePolynomialInterpolation
     )
 
+    def __check_init__(self):
+        if not isinstance(self.max_stages, int) or self.max_stages < 2:
+            raise GflabInputError("max_stages", "an integer >= 2", self.max_stages)
+
     def init(self, terms, t0, t1, y0, args) -> _State:
         f = _f_of(terms, args)
         F0 = f(t0, y0)

@@ -346,3 +346,10 @@ def test_large_init_cell_of_the_phase_diagram_converges_and_matches_dop853():
     scale = float(np.max(np.abs(W_ref)))
     assert float(np.max(np.abs(W - W_ref))) <= 1e-6 * scale
     assert float(res.final["stable_rank"]) == pytest.approx(float(stable_rank(W_ref)), rel=1e-6)
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2.5])
+def test_max_stages_below_two_is_refused(bad):
+    # RKC2's smallest step has 2 stages: a smaller bound cannot be honoured
+    with pytest.raises(GflabInputError, match="max_stages"):
+        RKC2(max_stages=bad)
