@@ -27,7 +27,14 @@ from pathlib import Path
 # keeps XLA's default.
 _flags = os.environ.get("XLA_FLAGS", "")
 if os.environ.get("GFLAB_XLA_THREADS", "single") != "multi" and "multi_thread_eigen" not in _flags:
-    os.environ["XLA_FLAGS"] = f"{_flags} --xla_cpu_multi_thread_eigen=false".strip()
+    _flags = f"{_flags} --xla_cpu_multi_thread_eigen=false".strip()
+# XLA:CPU's newer MLIR fusion emitters made the small-matrix solves slower: the hybrid DMF bench
+# solve took 0.44/0.38 s CPU without them against 0.50/0.48 s with them (wall 0.36/0.34 against
+# 0.57/0.47, one process per setting, docs/performance.md); compile times were the same. A user's
+# own setting of the flag wins; GFLAB_XLA_FUSION_EMITTERS=on keeps XLA's default.
+if os.environ.get("GFLAB_XLA_FUSION_EMITTERS", "off") != "on" and "fusion_emitters" not in _flags:
+    _flags = f"{_flags} --xla_cpu_use_fusion_emitters=false".strip()
+os.environ["XLA_FLAGS"] = _flags
 
 _EQX_ALREADY_IMPORTED = "equinox" in sys.modules
 os.environ.setdefault("EQX_ON_ERROR", "nan")

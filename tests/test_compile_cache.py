@@ -79,3 +79,26 @@ def test_control_host_callback_blocks_the_cache(tmp_path):
     assert second["eqx"] == mode
     # the flow solves carry equinox's error callback: built again in the second process
     assert second["compiled"] >= 1
+
+
+FLAGS_PROBE = "import os, sims; print('flags:', os.environ['XLA_FLAGS'])"
+
+
+def _xla_flags(**env_changes) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "GFLAB_XLA_THREADS")}
+    env.update(GFLAB_JAX_CACHE="off", PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu", **env_changes)
+    out = subprocess.run(
+        [sys.executable, "-c", FLAGS_PROBE], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1].split()[1:]
+
+
+def test_xla_flags_default_and_a_users_own_setting_wins():
+    assert _xla_flags() == [
+        "--xla_cpu_multi_thread_eigen=false",
+        "--xla_cpu_use_fusion_emitters=false",
+    ]
+    own = _xla_flags(XLA_FLAGS="--xla_cpu_use_fusion_emitters=true")
+    assert own == ["--xla_cpu_use_fusion_emitters=true", "--xla_cpu_multi_thread_eigen=false"]
+    assert _xla_flags(GFLAB_XLA_FUSION_EMITTERS="on", GFLAB_XLA_THREADS="multi") == []
