@@ -192,6 +192,29 @@ def _rkc_step(f, t0, h, y0, F0, s, damping):
     return out[0]
 
 
+_TSIT5 = diffrax.Tsit5.tableau
+
+
+def _tsit5_step(f, t0, h, y0, F0):
+    """One Tsit5 step with its stages unrolled in straight-line code: (y₁, error estimate, f(y₁)).
+
+    The same tableau (``diffrax.Tsit5.tableau``, Tsitouras 2011) and so the same numbers as
+    ``diffrax.Tsit5().step`` (tests/test_rkc.py compares them); diffrax runs the stages in a
+    checkpointed while loop over a stage buffer, which on a small state costs ≈ 50 µs a step
+    (a linear field on 3×30×30: 120 → 73 µs per adaptive step; the DMF bench solve 3–4 %
+    faster, docs/performance.md). The last stage is f(t₀ + h, y₁) (first same as last),
+    returned for the next step.
+    """
+    ks = [F0]
+    for a_row, c in zip(_TSIT5.a_lower, _TSIT5.c, strict=True):
+        yi = _lin((1.0, y0), *[(float(a) * h, k) for a, k in zip(a_row, ks, strict=True) if a])
+        ks.append(f(t0 + float(c) * h, yi))
+    # b_sol = a_lower's last row (and 0 for the last stage): y₁ is the last stage's input
+    y1 = yi
+    err = _lin(*[(float(b) * h, k) for b, k in zip(_TSIT5.b_error, ks, strict=True) if b])
+    return y1, err, ks[-1]
+
+
 def _rkc_error(h, y0, y1, F0, F1):
     """Sommeijer et al.'s estimate of RKC2's local error: (12(y₀ − y₁) + 6h(F₀ + F₁))/15.
 
@@ -424,9 +447,7 @@ class Tsit5RKC(_Stabilized):
             return y1, err, F1, s
 
         def tsit():
-            y1, err, _, (_, F1), _ = diffrax.Tsit5().step(
-                terms, t0, t1, y0, args, (jnp.asarray(False), F0), False
-            )
+            y1, err, F1 = _tsit5_step(f, t0, h, y0, F0)
             return y1, err, F1, jnp.asarray(6, jnp.int32)
 
         y1, err, F1, s = jax.lax.cond(use_rkc, rkc, tsit)

@@ -17,9 +17,11 @@ import pytest
 from scipy.integrate import solve_ivp
 
 from sims.rkc import (
+    _TSIT5,
     RKC2,
     TSIT5_REAL_STABILITY,
     Tsit5RKC,
+    _tsit5_step,
     rkc_stability_bound,
     rkc_stages_for,
     solver_counts,
@@ -177,6 +179,33 @@ def test_hybrid_starts_with_tsit5_and_switches_by_measurement():
     )
     c = solver_counts(sol.solver_state)
     assert c["rkc_steps"] > 0 and c["tsit5_steps"] > 0
+
+
+def test_unrolled_tsit5_step_is_diffraxs_tsit5_step():
+    # the hybrid's Tsit5 steps are straight-line code over the same tableau: the same y1, error
+    # estimate and last stage as diffrax.Tsit5().step, to rounding, on a nonlinear PyTree field
+    # with explicit t dependence (so the stage times c_i are checked too)
+    def f(t, y, args):
+        a, b = y
+        return (-(a @ b) @ b.T + jnp.sin(t) * a, -a.T @ (a @ b) + jnp.cos(3.0 * t) * b)
+
+    rng = np.random.default_rng(3)
+    y0 = (jnp.asarray(rng.normal(size=(4, 3))), jnp.asarray(rng.normal(size=(3, 5))))
+    t0, h = 0.3, 0.07
+    F0 = f(t0, y0, None)
+    term = diffrax.ODETerm(f)
+    y1, err, _, (_, F1), _ = diffrax.Tsit5().step(
+        term, t0, t0 + h, y0, None, (jnp.asarray(False), F0), False
+    )
+    u1, uerr, uF1 = _tsit5_step(lambda t, y: f(t, y, None), t0, h, y0, F0)
+    for ref, got in ((y1, u1), (err, uerr), (F1, uF1)):
+        for a, b in zip(ref, got, strict=True):
+            scale = float(jnp.max(jnp.abs(a))) + 1e-300
+            assert float(jnp.max(jnp.abs(a - b))) <= 1e-13 * max(scale, 1.0), (a, b)
+    # a wrong tableau entry is seen: the error estimate with the last b_error weight dropped
+    assert float(jnp.max(jnp.abs(uerr[0] - err[0]))) < 1e-3 * float(
+        jnp.max(jnp.abs(h * _TSIT5.b_error[-1] * F1[0]))
+    )
 
 
 @pytest.mark.parametrize("name", list(SOLVERS))
