@@ -193,6 +193,16 @@ def _rkc_step(f, t0, h, y0, F0, s, damping):
 
 
 _TSIT5 = diffrax.Tsit5.tableau
+# _tsit5_step takes y₁ as the last stage's input: that needs b_sol = (last a_lower row, 0), c = 1
+if not (
+    len(_TSIT5.b_sol) == len(_TSIT5.a_lower[-1]) + 1
+    and all(
+        float(b) == float(a) for b, a in zip(_TSIT5.b_sol[:-1], _TSIT5.a_lower[-1], strict=True)
+    )
+    and float(_TSIT5.b_sol[-1]) == 0.0
+    and float(_TSIT5.c[-1]) == 1.0
+):
+    raise RuntimeError("diffrax.Tsit5.tableau is no longer first-same-as-last; fix _tsit5_step")
 
 
 def _tsit5_step(f, t0, h, y0, F0):
@@ -209,8 +219,7 @@ def _tsit5_step(f, t0, h, y0, F0):
     for a_row, c in zip(_TSIT5.a_lower, _TSIT5.c, strict=True):
         yi = _lin((1.0, y0), *[(float(a) * h, k) for a, k in zip(a_row, ks, strict=True) if a])
         ks.append(f(t0 + float(c) * h, yi))
-    # b_sol = a_lower's last row (and 0 for the last stage): y₁ is the last stage's input
-    y1 = yi
+    y1 = yi  # b_sol = a_lower's last row (checked at import)
     err = _lin(*[(float(b) * h, k) for b, k in zip(_TSIT5.b_error, ks, strict=True) if b])
     return y1, err, ks[-1]
 
