@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 from figures.demos import DEMO_NAMES
 from figures.registry import registry
 
@@ -96,3 +99,57 @@ def test_site_builds_strict(tmp_path):
     assert ":func:" not in api and ":mod:" not in api
     home = (site / "index.html").read_text()
     assert home.count('src="img/') == len(registry()) + len(DEMO_NAMES)
+
+
+def normalisation_table(theory_md: str) -> dict[str, str]:
+    """The `--normalisation` table of docs/theory.md §2.1: name → the loss formula as written."""
+    rows = re.findall(r"^\| `([a-z-]+)`(?: \(default\))? \| \$(.+?)\$", theory_md, flags=re.M)
+    return dict(rows)
+
+
+def evaluate_loss_formula(tex: str, residual: np.ndarray) -> float:
+    """Evaluate one of the table's formulas on a residual R (zero off Ω), reading the TeX literally:
+    ½ → 0.5, Σ_Ω R_ij² → the sum of squares, |Ω| → the number of observed entries, n² → R.size."""
+    py = (
+        tex.replace(r"\tfrac12", "0.5*")
+        .replace(r"\sum_\Omega R_{ij}^2", "S")
+        .replace(r"\lvert\Omega\rvert", "k")
+        .replace("n^2", "N")
+    )
+    if not re.fullmatch(r"[0-9.*/ SkN]+", py):
+        raise ValueError(f"cannot read the formula {tex!r} (read as {py!r})")
+    S = float((residual**2).sum())
+    k = float(np.count_nonzero(residual))
+    return float(eval(py, {}, {"S": S, "k": k, "N": float(residual.size)}))
+
+
+def test_theory_page_lists_every_normalisation():
+    from theory.dmf import NORMALISATIONS
+
+    assert sorted(normalisation_table((DOCS / "theory.md").read_text())) == sorted(NORMALISATIONS)
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "full-mean"])
+def test_theory_page_normalisation_matches_the_code(name):
+    """The theory page's formula for `--normalisation NAME` is the loss the code minimises:
+    normalisation_factor(name) · ½ Σ_Ω R² (theory.dmf), on a residual with |Ω| = 7 ≠ n²/2 = 12.5 so
+    that the factors 1, 1/|Ω|, 2/n² all differ. Sums of the same 7 numbers: rel 1e-14."""
+    from theory.dmf import normalisation_factor
+
+    tex = normalisation_table((DOCS / "theory.md").read_text())[name]
+    rng = np.random.default_rng(0)
+    mask = np.zeros((5, 5))
+    mask[np.unravel_index(rng.choice(25, size=7, replace=False), (5, 5))] = 1.0
+    R = mask * rng.standard_normal((5, 5))
+    code = normalisation_factor(name, mask) * 0.5 * float((R**2).sum())
+    np.testing.assert_allclose(evaluate_loss_formula(tex, R), code, rtol=1e-14)
+
+
+def test_loss_formula_reader_catches_a_wrong_page():
+    """The false variant: the table as it stood (`mean` written as the authors' Σ_Ω R²/n²) fails."""
+    from theory.dmf import normalisation_factor
+
+    R = np.zeros((5, 5))
+    R[0, 0], R[1, 2] = 1.0, 2.0
+    wrong = evaluate_loss_formula(r"\sum_\Omega R_{ij}^2 / n^2", R)
+    assert wrong != normalisation_factor("mean", (R != 0).astype(float)) * 0.5 * 5.0
