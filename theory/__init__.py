@@ -1,12 +1,17 @@
 """gflab.theory: the mathematics of docs/theory.md §2 as pure functions of arrays (no I/O, no solvers).
 
-Modules: :mod:`theory.dmf` (deep matrix factorisation/completion), :mod:`theory.lora`
-(LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`theory.measures`
-(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`theory.closed_forms` (exact oracles).
+Modules: :mod:`gflab.theory.dmf` (deep matrix factorisation/completion), :mod:`gflab.theory.lora`
+(LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`gflab.theory.measures`
+(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`gflab.theory.closed_forms` (exact oracles).
 """
 
-from theory import closed_forms, dmf, lora, measures
-from theory._validate import GflabInputError
+if __name__ == "theory":  # the first release's top-level name: an alias of gflab.theory
+    from gflab._legacy import redirect
+
+    redirect(__name__)
+
+from gflab.theory import closed_forms, dmf, lora, measures
+from gflab.theory._validate import GflabInputError
 
 __all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures"]
 
@@ -28,10 +33,10 @@ def __getattr__(name: str):
         import warnings
 
         warnings.warn(
-            f"theory.{name} is theory.measures.{name} (the top-level alias is kept for "
+            f"gflab.theory.{name} is gflab.theory.measures.{name} (the alias is kept for "
             "compatibility)",
             DeprecationWarning,
             stacklevel=2,
         )
         return getattr(measures, name)
-    raise AttributeError(f"module 'theory' has no attribute {name!r}")
+    raise AttributeError(f"module 'gflab.theory' has no attribute {name!r}")

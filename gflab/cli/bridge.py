@@ -207,7 +207,7 @@ def register(sub) -> None:
 
 
 def _progress(rep: Reporter, label: str):
-    """The run's :class:`sims.progress.Progress`: ``rep`` with the unit named ``label``."""
+    """The run's :class:`gflab.sims.progress.Progress`: ``rep`` with the unit named ``label``."""
     return lambda done, total, info: rep(done, total, {**info, "unit": label})
 
 
@@ -219,7 +219,7 @@ def _seeds(args) -> tuple[int, ...]:
 
 def _check_out(args) -> None:
     """``--out`` must be a folder that can be written: checked before any training."""
-    from theory._validate import GflabInputError
+    from gflab.theory._validate import GflabInputError
 
     if not args.out:
         return
@@ -239,7 +239,7 @@ def _check_out(args) -> None:
 
 def _check_store(args) -> None:
     if not args.no_store:
-        from sims.store import ResultStore
+        from gflab.sims.store import ResultStore
 
         ResultStore(args.store).require_writable()
 
@@ -262,7 +262,7 @@ def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
 
 
 def run_lora_cmd(args) -> int:
-    from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
 
     runs = _run_seeds(
         args,
@@ -278,8 +278,8 @@ def run_lora_cmd(args) -> int:
 
 def run_warmstart_cmd(args) -> int:
     """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON)."""
-    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
-    from theory._validate import GflabInputError
+    from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
+    from gflab.theory._validate import GflabInputError
 
     try:
         fractions = tuple(float(x) for x in args.fractions.split(",") if x.strip())
@@ -316,8 +316,8 @@ def run_warmstart_cmd(args) -> int:
 
 
 def run_dmf_cmd(args) -> int:
-    from sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
-    from theory._validate import GflabInputError
+    from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
+    from gflab.theory._validate import GflabInputError
 
     if args.mask is not None and args.observed is not None:
         raise GflabInputError(
@@ -349,11 +349,11 @@ def _aggregate(runs: list[dict]) -> dict:
 
 
 def _finish(args, runs: list[dict], kind: str) -> int:
-    from sims.bridge.record import store_run, to_json
+    from gflab.sims.bridge.record import store_run, to_json
 
     keys = []
     if not args.no_store:
-        from sims.store import ResultStore
+        from gflab.sims.store import ResultStore
 
         store = ResultStore(args.store)
         keys = [store_run(store, r) for r in runs]
@@ -424,7 +424,7 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
 
 
 def run_bench_cmd(args) -> int:
-    from sims.bridge.bench import probe_overhead
+    from gflab.sims.bridge.bench import probe_overhead
 
     res = probe_overhead(
         model=args.model,

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sims.bridge._torch import import_torch, resolve_device, synchronize
-from sims.bridge.data import TinyVocabulary, make_sentences
-from sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
-from sims.bridge.probes import LoRAProbe, equal_rate_spread, growth_fits
-from sims.limits import require_fits
-from theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.sims.bridge._torch import import_torch, resolve_device, synchronize
+from gflab.sims.bridge.data import TinyVocabulary, make_sentences
+from gflab.sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
+from gflab.sims.bridge.probes import LoRAProbe, equal_rate_spread, growth_fits
+from gflab.sims.limits import require_fits
+from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
 
 __all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "minilm_path"]
 
@@ -230,7 +230,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,
     ``A_singular_values``, ``B_singular_values``, ``effective_rank``, ``stable_rank``,
     ``growth_slopes``, ``growth_r2``, ``equal_rate_spread``), ``loss`` (every step),
-    ``summary`` and ``timing``. Arrays are NumPy (see :func:`sims.bridge.record.to_json`).
+    ``summary`` and ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
     """
     cfg.require_fits()
     torch = import_torch()
