@@ -28,6 +28,8 @@ from gflab.sims.progress import Progress, notify
 from gflab.theory._validate import GflabInputError, one_of
 
 __all__ = [
+    "MAP_GLOSSARY",
+    "map_legend",
     "ClaimReport",
     "run_claim",
     "run_claims",
@@ -60,6 +62,9 @@ class ClaimReport:
     margin_units: str = ""
     error: str = ""
     worst_example: dict = field(default_factory=dict)
+    holds_in: int = (
+        0  # examples with margin >= 0 (for a map: the size of the region where it holds)
+    )
 
     def to_json(self) -> dict:
         from gflab.sims.result import json_safe
@@ -74,6 +79,7 @@ class ClaimReport:
             "statement": self.statement,
             "worst_numbers": self.worst_numbers,
             "worst_example": self.worst_example,
+            "holds_in": self.holds_in,
         }
         if self.verdict == "violated":
             out["counterexample"] = _repr(self.counterexample)
@@ -82,6 +88,46 @@ class ClaimReport:
             if self.error:
                 out["error"] = self.error
         return json_safe(out)
+
+
+# What the columns of the `--beyond` maps mean (a map may add its own through its "legend").
+MAP_GLOSSARY: dict[str, str] = {
+    "holds": "True where the claim's statement holds for this row",
+    "margin": "the claim's margin for this row (> 0: holds with that room, < 0: fails; its units)",
+    "hypothesis_dropped": "which hypothesis of the claim this row leaves out",
+    "setting": "the configuration of the row",
+    "status": "the solver's outcome (converged, t1_reached, max_steps, diverged)",
+    "kind": "grid: a cell of the (β̂, γ̂) grid; misaligned: B(0) tilted off the smallest target; "
+    "boundary: the β̂* where ε crosses its bound",
+    "init": "initialisation (lora: A(0) = 0, B(0) = γ·Gaussian; gaussian: both factors Gaussian)",
+    "rho": "overlap of B(0) with the smallest target's direction (1: aligned as the theorem assumes)",
+    "beta_hat": "β̂ = β / s_min³, the smoothing of T_β in the units of the smallest target",
+    "gamma_hat": "γ̂ = γ / √s_min, the init scale in the units of the smallest target",
+    "beta_hat_star": "the largest β̂ at which ε stays ≤ 0.05 (bisection in log β̂)",
+    "eps": "ε = max |d/dt √d_i − 1| over the active window (0: exactly equal rate)",
+    "order": "arrival order of the modes (smaller-first as the theorem says, or broken)",
+    "smallest_delay": "how much later the smallest mode arrives than √(s/2) predicts (time units)",
+    "note": "why a row has no number",
+    "depth": "depth L of the factorisation",
+    "m": "mimic init's parameter m (∞: diagonal)",
+    "alpha": "init scale α",
+    "n": "matrix size",
+    "floor": "DASH's floor λ on the shrink factor",
+    "restored": "True where DASH brought the resumed run back to from-scratch rank and error",
+    "sr_minus_1": "stable rank − 1 of the limit (resumed, scratch, intervened)",
+    "test_rmse": "RMSE on the unobserved entries (resumed, scratch, intervened)",
+    "rank_gap_closed": "fraction of the resumed-vs-scratch rank gap that DASH closed (1: all of it)",
+    "fraction_at_floor": "fraction of neurons DASH shrank down to the floor",
+    "product_norm_ratio": "‖W‖ after DASH / before",
+    "groups": "number of mask groups with no cross-kernel between them",
+}
+
+
+def map_legend(result: dict) -> dict[str, str]:
+    """The meaning of every column of a `--beyond` map: its own ``legend``, then the glossary."""
+    keys = list(dict.fromkeys(k for row in result.get("rows", []) for k in row))
+    own = result.get("legend", {})
+    return {k: own.get(k) or MAP_GLOSSARY.get(k, "see the claim's docs page") for k in keys}
 
 
 def _repr(x):
@@ -219,6 +265,7 @@ def run_claim(
         margin_units=claim.margin_units,
         error=error,
         worst_example=worst_ex,
+        holds_in=sum(1 for _, ev in seen if ev.held),
     )
     if failing:
         # hypothesis replays the shrunk example last

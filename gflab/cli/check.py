@@ -68,26 +68,64 @@ def run(args) -> int:
     if args.json:
         print_json({"profile": profile, "claims": [r.to_json() for r in reports]})
     else:
-        print(f"profile {profile}")
-        print(
-            f"{'claim':<7} {'verdict':<9} {'examples':>8} {'worst margin':>14} {'seconds':>8}  units"
-        )
-        for r in reports:
-            print(
-                f"{r.id:<7} {r.verdict:<9} {r.examples:>8} {r.worst_margin:>14.4g} {r.seconds:>8.1f}  {r.margin_units}"
-            )
-        for r in reports:
-            if r.verdict == "violated":
-                print(f"\n{r.id} violated. shrunk example: {r.counterexample!r}")
-                print(f"  numbers: {r.counterexample_numbers}")
-                if r.error:
-                    print(f"  {r.error}")
-                if r.reproduce:
-                    print(f"  reproduce: {r.reproduce}")
+        print(format_reports(profile, reports))
     return 1 if any(r.verdict == "violated" for r in reports) else 0
 
 
+def format_reports(profile: str, reports) -> str:
+    """The text table of ``gflab check``: pass/fail claims with their worst margin; maps (claims
+    that chart where a statement holds, e.g. SGF-7) with the region where it holds, never a
+    negative "margin" beside the passes."""
+    lines = [f"profile {profile}"]
+    lines.append(
+        f"{'claim':<8} {'verdict':<9} {'examples':>8} {'worst margin':>14} {'seconds':>8}  units"
+    )
+    for r in reports:
+        shown = f"{r.worst_margin:>14.4g}"
+        if r.verdict == "map":
+            shown = f"{f'holds {r.holds_in}/{r.examples}':>14}"
+        units = "" if r.verdict == "map" else r.margin_units
+        lines.append(f"{r.id:<8} {r.verdict:<9} {r.examples:>8} {shown} {r.seconds:>8.1f}  {units}")
+    lines.append(
+        "margin: > 0 held with that much room, < 0 violated (in the units shown); "
+        "map: not a pass/fail, holds k/n = the claim holds on k of the n examples drawn beyond "
+        "its hypotheses (gflab check --beyond ID charts where)"
+    )
+    for r in reports:
+        if r.verdict == "violated":
+            lines.append(f"\n{r.id} violated. shrunk example: {r.counterexample!r}")
+            lines.append(f"  numbers: {r.counterexample_numbers}")
+            if r.error:
+                lines.append(f"  {r.error}")
+            if r.reproduce:
+                lines.append(f"  reproduce: {r.reproduce}")
+    return "\n".join(lines)
+
+
+def format_map(result: dict) -> str:
+    """A `--beyond` map as an aligned table, then what each column means."""
+    from gflab.proofs_checks.runner import map_legend
+
+    rows = result.get("rows", [])
+    legend = map_legend(result)
+    cols = list(legend)
+
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        if isinstance(v, dict):
+            return ",".join(f"{k}:{cell(x)}" for k, x in v.items())
+        return str(v)
+
+    table = [[cell(row.get(c, "")) for c in cols] for row in rows]
+    width = [max([len(c)] + [len(t[i]) for t in table]) for i, c in enumerate(cols)]
+    lines = [result.get("title", "beyond the hypotheses")]
+    lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(cols, width, strict=True)))
+    lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(t, width, strict=True)) for t in table]
+    lines.append("columns:")
+    lines += [f"  {c}: {meaning}" for c, meaning in legend.items()]
+    return "\n".join(lines)
+
+
 def _print_map(result: dict) -> None:
-    print(result.get("title", "beyond the hypotheses"))
-    for row in result.get("rows", []):
-        print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
+    print(format_map(result))
