@@ -70,6 +70,34 @@ if CACHE_DIR is not None:
         CACHE_DIR = None
 
 
+def _atomic_cache_put(self, key: str, value: bytes) -> None:
+    """jax's LRUCache.put without a lock writes the entry in place, so a second process (a figure
+    or sweep worker) could read it half-written and warn "Error reading persistent compilation
+    cache entry ... incomplete or truncated stream" (seen on a cold `make figures`). Written to a
+    private temporary name and renamed (atomic on POSIX): a reader sees no entry or all of it."""
+    if self.eviction_enabled:  # jax's own file lock already serialises readers and writers
+        return _jax_cache_put(self, key, value)
+    if not key:
+        raise ValueError("key cannot be empty")
+    final = self.path / f"{key}-cache"
+    if final.exists():
+        return None
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(value)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return None
+
+
+from jax._src import lru_cache as _lru_cache  # noqa: E402
+
+if getattr(_lru_cache, "_CACHE_SUFFIX", None) == "-cache":  # the layout this was written for
+    _jax_cache_put = _lru_cache.LRUCache.put
+    _lru_cache.LRUCache.put = _atomic_cache_put
+
+
 # ----------------------------------------------------------------------------- cache accounting
 
 _CACHE_EVENTS = {
