@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import gflab.sims._jaxsetup  # noqa: F401  (installs the atomic put)
 from jax._src.lru_cache import LRUCache
+
+import gflab.sims._jaxsetup  # noqa: F401  (installs the atomic put)
 
 
 def test_cache_entry_is_never_visible_half_written(tmp_path, monkeypatch):
