@@ -95,7 +95,7 @@ def test_site_builds_strict(tmp_path):
     # (the measures are documented where they live, theory.measures: theory.stable_rank etc. are
     # compatibility aliases outside theory.__all__)
     for anchor in ("measures.stable_rank", "measures.effective_rank", "closed_forms.mimic_limit"):
-        assert f'id="theory.{anchor}"' in api, anchor
+        assert f'id="gflab.theory.{anchor}"' in api, anchor
     assert ":func:" not in api and ":mod:" not in api
     home = (site / "index.html").read_text()
     assert home.count('src="img/') == len(registry()) + len(DEMO_NAMES)
@@ -153,3 +153,27 @@ def test_loss_formula_reader_catches_a_wrong_page():
     R[0, 0], R[1, 2] = 1.0, 2.0
     wrong = evaluate_loss_formula(r"\sum_\Omega R_{ij}^2 / n^2", R)
     assert wrong != normalisation_factor("mean", (R != 0).astype(float)) * 0.5 * 5.0
+
+
+def test_home_page_quick_start_runs_without_a_warning(tmp_path):
+    """The site's quick start (the first Python block of docs/index.md) runs as written, outside
+    the checkout, with every warning an error, and prints what its comments promise: a converged
+    spectral flow whose half-arrival times are √(s_i/2) to within the init's O(γ) delay."""
+    text = (DOCS / "index.md").read_text()
+    block = re.search(r"## Quick start.*?```python\n(.*?)```", text, flags=re.S).group(1)
+    assert len(block.strip().splitlines()) <= 12  # a quick start, not a tutorial
+    script = tmp_path / "quick.py"
+    script.write_text(block)
+    out = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    first, second = out.stdout.strip().splitlines()
+    assert first.startswith("converged")
+    measured = np.array(first.split("[", 1)[1].rstrip("]").split(), dtype=float)
+    predicted = np.array(second.strip("[]").split(), dtype=float)
+    np.testing.assert_allclose(measured, predicted, atol=5e-3)  # the delay is O(γ) = O(1e-3)

@@ -37,3 +37,39 @@ _ROLE = re.compile(r":(?:mod|func|class|meth|data|attr|exc|obj):(?=<code>)")
 
 def on_page_content(html: str, page, config, files) -> str:
     return _ROLE.sub("", html)
+
+
+# The API page of gflab.sims gets one table per model: every config field and method
+# hyper-parameter with its kind, default and meaning, from the same table the CLI builds its
+# flags from (gflab.sims.schema.params), so the page cannot drift from `gflab simulate --help`.
+_FIELDS_MARK = "<!-- gflab:config-fields -->"
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def config_fields_markdown() -> str:
+    from gflab.sims.schema import MODELS, params
+
+    out = []
+    for model, cls in MODELS.items():
+        out.append(f"### `{cls.__name__}` (`gflab simulate {model}`)\n")
+        out.append("| field | kind | default | methods | meaning |")
+        out.append("|---|---|---|---|---|")
+        for p in params(model):
+            default = "required" if p.required else f"`{p.default!r}`"
+            methods = ", ".join(p.methods) if p.methods else "all"
+            out.append(
+                f"| `{p.name}` | {_cell(p.kind)} | {_cell(default)} | {_cell(methods)} | "
+                f"{_cell(p.help) or '—'} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if _FIELDS_MARK in markdown:
+        markdown = markdown.replace(_FIELDS_MARK, config_fields_markdown())
+    return markdown
