@@ -2,7 +2,9 @@
 
 Probes (:mod:`sims.bridge.probes`) hook into a training loop and every k steps record detached
 float64 spectra of peft LoRA products (scale·B A, from an r×r core, never the d×d product) or of a
-deep linear network's product. Runners (:mod:`sims.bridge.lora_run`, :mod:`sims.bridge.dmf_run`)
+deep linear network's product; :class:`~sims.bridge.callbacks.SpectraRecorder` (a plain loop) and
+:class:`~sims.bridge.callbacks.GflabSpectraCallback` (HF ``Trainer``) record one's own run, and
+:func:`~sims.bridge.analyze.analyze_checkpoints` measures saved adapters after the fact. Runners (:mod:`sims.bridge.lora_run`, :mod:`sims.bridge.dmf_run`)
 fine-tune a BERT with LoRA on a generated text task, or run deep linear matrix completion (docs/theory.md
 §2.1) in torch, and return the JSON contract of ``gflab bridge --json``.
 
@@ -27,6 +29,9 @@ _EXPORTS = {
     "run_dmf": "sims.bridge.dmf_run",
     "SpecExact": "sims.bridge.optim",
     "probe_overhead": "sims.bridge.bench",
+    "SpectraRecorder": "sims.bridge.callbacks",
+    "GflabSpectraCallback": "sims.bridge.callbacks",
+    "analyze_checkpoints": "sims.bridge.analyze",
 }
 
 __all__ = sorted(_EXPORTS)
