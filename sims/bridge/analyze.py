@@ -56,8 +56,8 @@ _LORA_KEY = re.compile(r"^(?P<module>.+)\.lora_(?P<factor>[AB])(?:\.(?P<adapter>
 _PEFT_PREFIX = "base_model.model."
 _NESTED = ("state_dict", "model_state_dict", "model", "module")
 _PATHS_ALLOWED = (
-    "saved LoRA adapters: a folder of checkpoint-N/ folders (peft adapter_model.safetensors), "
-    "such folders, or .safetensors/.pt/.bin state-dict files with lora_A/lora_B weights"
+    "checkpoint-N/ folders with peft's adapter_model.safetensors (or a folder of them), "
+    "or .safetensors/.pt/.bin files with lora_A/lora_B weights"
 )
 
 
