@@ -401,7 +401,7 @@ LORA_SUMMARY_LEGEND = {
     "mean over modules (1..r)",
     "stable_rank_final": "sum sigma_i^2 / sigma_1^2 of s*B*A at the last log, mean over modules",
     "equal_rate_spread": "median over modules of the spread of the sqrt(sigma_i) slopes "
-    "(reading below)",
+    "(reading: below)",
     "equal_rate_spread_max": "largest spread over modules",
     "loss_final": "training loss, mean of the last 10 batches (the progress line's last value)",
     "train_accuracy": "accuracy on the training sentences after training",
@@ -411,14 +411,10 @@ LORA_SUMMARY_LEGEND = {
 }
 
 
-def _print_lora_legend(doc: dict) -> None:
-    """What each summary key of ``bridge lora`` is, and how to read the equal-rate spread."""
+def _print_lora_reading(doc: dict) -> None:
+    """How to read the equal-rate spread of ``bridge lora`` (the bounds for rank r)."""
     from sims.bridge.probes import equal_rate_reading
 
-    print("keys:")
-    for key, text in LORA_SUMMARY_LEGEND.items():
-        if key in doc["summary"]:
-            print(f"  {key:<26} {text}")
     print("reading: " + equal_rate_reading(int(doc["config"]["rank"])))
 
 
@@ -444,12 +440,16 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
         f"device {doc['device']}  torch {doc['torch_version']}  seeds "
         f"{', '.join(str(p['config']['seed']) for p in payloads)}"
     )
+    legend = LORA_SUMMARY_LEGEND if kind == "lora" else {}
+    if len(payloads) > 1:
+        print("  (each value: mean ± sample std over the seeds)")
     for key, val in doc["summary"].items():
         if not key.endswith("_std"):
             std = doc["summary"].get(key + "_std")
-            print(f"  {key:<26} {_fmt(val)}" + (f"  ± {_fmt(std)}" if std is not None else ""))
+            text = f"{_fmt(val)}" + (f"  ± {_fmt(std)}" if std is not None else "")
+            print(f"  {key:<26} {text:<18}" + (f"  {legend[key]}" if key in legend else ""))
     if kind == "lora":
-        _print_lora_legend(doc)
+        _print_lora_reading(doc)
     if payloads[0].get("store_key"):
         print(f"stored as {', '.join(p['store_key'][:12] for p in payloads)}")
 
