@@ -162,9 +162,11 @@ def _read_state(weights: Path) -> dict[str, Any]:
     torch = import_torch()
     try:
         if weights.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors import safe_open
 
-            return load_file(str(weights), device="cpu")
+            # only the LoRA tensors: a full model's file need not be read whole
+            with safe_open(str(weights), framework="pt", device="cpu") as f:
+                return {k: f.get_tensor(k) for k in f.keys() if _LORA_KEY.match(k)}
         state = torch.load(str(weights), map_location="cpu", weights_only=True)
     except Exception as e:  # any reader failure is a bad input file: say which and why
         reason = " ".join(str(e).split())[:120] or type(e).__name__
