@@ -52,23 +52,21 @@ def plain_run(tmp_path_factory):
     """The example's plain loop: live recorder, peft checkpoints and torch state dicts per step."""
     ex = _example()
     out = tmp_path_factory.mktemp("plain")
-    # the state-dict series: the same loop, saving model.state_dict() at the recorded steps too
+    # the state-dict series: the same loop also saves model.state_dict() at the recorded steps
+    # (a subclass put in the freshly loaded example module's namespace only)
     model_saves = []
-    orig = ex.SpectraRecorder.step
 
-    def step_and_save(self, model, step):
-        did = orig(self, model, step)
-        if did:
-            (out / "sd").mkdir(exist_ok=True)
-            torch.save(model.state_dict(), out / "sd" / f"step-{step}.pt")
-            model_saves.append(model)
-        return did
+    class SavingRecorder(SpectraRecorder):
+        def step(self, model, step):
+            did = super().step(model, step)
+            if did:
+                (out / "sd").mkdir(exist_ok=True)
+                torch.save(model.state_dict(), out / "sd" / f"step-{step}.pt")
+                model_saves.append(model)
+            return did
 
-    ex.SpectraRecorder.step = step_and_save
-    try:
-        rec = ex.plain_loop(out / "peft", steps=STEPS, every=EVERY)
-    finally:
-        ex.SpectraRecorder.step = orig
+    ex.SpectraRecorder = SavingRecorder
+    rec = ex.plain_loop(out / "peft", steps=STEPS, every=EVERY)
     model = model_saves[-1]
     final = {
         n: (
