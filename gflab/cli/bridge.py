@@ -565,6 +565,10 @@ def _print_analysis(res: dict, show_spectra: bool) -> None:
         if show_spectra:
             for t, row in zip(steps, m["singular_values"], strict=True):
                 print(f"      step {t:>8}  " + " ".join(f"{v:.4g}" for v in row))
+    print(
+        "  (eff.rank, stable: effective and stable rank of s*B*A at the last checkpoint; spread: "
+        "equal_rate_spread of the module; min r2: worst R^2 of its sqrt(sigma_i) line fits)"
+    )
     print("summary")
     for key in ("effective_rank_final", "stable_rank_final", "equal_rate_spread"):
         print(f"  {key:<26} {_fmt(summ[key])}  ({LORA_SUMMARY_LEGEND[key]})")
