@@ -278,3 +278,24 @@ def test_lora_cli_prints_one_loss_with_legend_and_reading(capsys):
     assert shown == pytest.approx(value, rel=5e-3)  # 3 vs 4 significant digits printed
     assert "mean of the last 10 batches" in final
     assert "reading: equal_rate_spread" in cap.out and "8 (= r)" in cap.out
+
+
+# ----------------------------------------------------------------------------- the reading rule
+
+
+@pytest.mark.parametrize("rank", [2, 4, 8])
+def test_reading_rule_bounds_hold(rank):
+    """The printed rule: spread 0 for equal slopes, exactly r for one growing mode, and within
+    [0, r] for any non-negative slopes (2000 random draws, half of them sparse)."""
+    from sims.bridge.probes import equal_rate_reading, equal_rate_spread
+
+    assert equal_rate_spread(np.full(rank, 0.3)) == 0.0
+    one = np.zeros(rank)
+    one[0] = 0.7
+    assert equal_rate_spread(one) == pytest.approx(rank, rel=1e-15)
+    rng = np.random.default_rng(rank)
+    c = rng.exponential(size=(2000, rank)) * (rng.random((2000, rank)) < 0.5)
+    c[:, 0] += 1e-3  # a positive mean
+    spreads = np.array([equal_rate_spread(row) for row in c])
+    assert spreads.min() >= 0 and spreads.max() <= rank * (1 + 1e-12)
+    assert f"{rank} (= r) = one mode grows" in equal_rate_reading(rank)
