@@ -67,7 +67,8 @@ class SpectraRecorder:
           step: optimizer steps taken so far.
 
         Returns:
-          Whether it recorded (a step already recorded is not recorded twice).
+          Whether it recorded. A step at or before the last recorded one is ignored (a resumed
+          Trainer's ``on_train_begin`` repeats its step); use a new recorder for a new run.
         """
         if self.probe is None:
             self.probe = LoRAProbe(model, every=self.every, adapter=self.adapter)
