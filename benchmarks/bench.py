@@ -8,11 +8,11 @@ machine is shared, so only ratios measured in the same run mean anything), and c
 reach the same end state. Cases:
 
 - ``flow_single``: deep matrix completion gradient flow (docs/theory.md §2.1) to ``t1``, gflab's
-  compiled, warm Tsit5 + PID solve (:func:`sims.dmf.solve_dmf_from`, the path ``gflab simulate``
+  compiled, warm Tsit5 + PID solve (:func:`gflab.sims.dmf.solve_dmf_from`, the path ``gflab simulate``
   takes) against ``scipy.integrate.solve_ivp`` RK45 at the same ``rtol``/``atol`` on the
-  flattened NumPy field (:func:`theory.dmf.gradient_field` on NumPy arrays).
+  flattened NumPy field (:func:`gflab.theory.dmf.gradient_field` on NumPy arrays).
 - ``flow_batch_vmap`` / ``flow_batch_loop``: the same from ``batch`` Gaussian initial conditions,
-  gflab's two batch strategies (:func:`sims.engine.solve_flow_batch`) against ``batch`` SciPy
+  gflab's two batch strategies (:func:`gflab.sims.engine.solve_flow_batch`) against ``batch`` SciPy
   solves.
 - ``flow_vs_gd_jit`` / ``flow_vs_gd_numpy``: Kleinman's normalisation (``mean`` = ½Σ_Ω R²/|Ω|, not
   the [DMC] authors' loss: their protocol is the ``authors_protocol`` case, Σ_Ω R²/n²), plain GD with
@@ -21,12 +21,12 @@ reach the same end state. Cases:
 - ``compile``: first-call cost per distinct shape, and whether a second call with new values
   (initial factors, mask draw, tolerance) recompiles (counted JAX traces; must be 0).
 - ``flow_single_hybrid``: the same solve with the automatic Tsit5 → RKC2 solver
-  (:class:`sims.rkc.Tsit5RKC`) at ``rtol_hybrid``, same statistics, events and save grid, as ratios
+  (:class:`gflab.sims.rkc.Tsit5RKC`) at ``rtol_hybrid``, same statistics, events and save grid, as ratios
   against SciPy RK45 and against gflab's Tsit5 in the same rounds. Every single-solve case also
   reports its end-state error against a DOP853 reference at rtol 1e-11.
 - ``lora_single`` / ``lora_single_hybrid``: LoRA SpecGF (docs/theory.md §2.2, β > 0) to ``lora_t1``, the
-  engine's Tsit5 path (:func:`sims.lora.solve_lora_from`) and the hybrid against SciPy RK45 on
-  the NumPy field (:func:`theory.lora.specgf_field`) at the same rtol/atol.
+  engine's Tsit5 path (:func:`gflab.sims.lora.solve_lora_from`) and the hybrid against SciPy RK45 on
+  the NumPy field (:func:`gflab.theory.lora.specgf_field`) at the same rtol/atol.
 - ``authors_protocol_*``: the [DMC] authors' protocol (baekrok/MC): GD with lr 0.2 on the loss
   Σ_Ω R²/n², stopped when that loss < 1e-5 (checked before each step), n = 100, target U Vᵀ
   with U, V ~ randn(n, 5), mask rand < 0.2, tied Gaussian init; against the flow of the same
@@ -50,14 +50,14 @@ import numpy as np
 import scipy
 from scipy.integrate import solve_ivp
 
-import sims._jaxsetup as _jaxsetup
-from sims import engine
-from sims import lora as SL
-from sims.config import DMFConfig, LoRAConfig
-from sims.dmf import dmf_problem, flow_parts, solve_dmf_from
-from sims.rkc import Tsit5RKC, solver_counts
-from theory import dmf as T
-from theory import lora as TL
+import gflab.sims._jaxsetup as _jaxsetup
+from gflab.sims import engine
+from gflab.sims import lora as SL
+from gflab.sims.config import DMFConfig, LoRAConfig
+from gflab.sims.dmf import dmf_problem, flow_parts, solve_dmf_from
+from gflab.sims.rkc import Tsit5RKC, solver_counts
+from gflab.theory import dmf as T
+from gflab.theory import lora as TL
 
 __all__ = ["BenchSetup", "QUICK", "FULL", "run_bench", "agreement_tolerance"]
 
@@ -579,7 +579,7 @@ def _stabilized_solve(
 ):
     """The engine's flow solve (statistics at ``save_ts``, converged/diverged events, PI
     controller 0.4/0.3) with another diffrax solver: the hybrid's counterpart of
-    ``sims.engine._flow_solve`` until the engine takes a solver object."""
+    ``gflab.sims.engine._flow_solve`` until the engine takes a solver object."""
 
     def converged(t, y, args, **kw):
         return monitor(y, args) <= tol

@@ -3,10 +3,10 @@
 A tiny BERT (2 layers, hidden 32, random weights) with peft LoRA adapters (r = 4, lora_alpha 8,
 so s = 2) learns a synthetic token task on the CPU in a few seconds, twice:
 
-1. a plain PyTorch loop with :class:`sims.bridge.callbacks.SpectraRecorder`
+1. a plain PyTorch loop with :class:`gflab.sims.bridge.callbacks.SpectraRecorder`
    (``recorder.step(model, step)`` after each optimizer step), saving the adapters with
    ``model.save_pretrained(out/plain/checkpoint-N)`` at the recorded steps;
-2. a Hugging Face ``Trainer`` with :class:`sims.bridge.callbacks.GflabSpectraCallback`, saving
+2. a Hugging Face ``Trainer`` with :class:`gflab.sims.bridge.callbacks.GflabSpectraCallback`, saving
    ``checkpoint-N/`` every ``every`` steps as Trainer does.
 
 Then ``gflab bridge analyze`` on either folder prints the same spectra, ranks and equal-rate fits
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from sims.bridge.callbacks import GflabSpectraCallback, SpectraRecorder
+from gflab.sims.bridge.callbacks import GflabSpectraCallback, SpectraRecorder
 
 VOCAB, LENGTH, N_EXAMPLES = 40, 8, 64
 
@@ -118,7 +118,7 @@ def with_trainer(out: Path, steps: int = 12, every: int = 3, seed: int = 0):
 
 
 def main(out: Path) -> None:
-    from sims.bridge.analyze import analyze_checkpoints
+    from gflab.sims.bridge.analyze import analyze_checkpoints
 
     torch.set_num_threads(1)  # small matrices: more threads only contend
     for name, run in (("plain", plain_loop), ("trainer", with_trainer)):

@@ -1,5 +1,5 @@
 """gflab.figures: one function per figure, from stored results to matplotlib (``gflab figures``)."""
 
-from figures.registry import register, registry, render
+from gflab.figures.registry import register, registry, render
 
 __all__ = ["register", "registry", "render"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from figures import style
-from figures.registry import FigureContext, register
+from gflab.figures import style
+from gflab.figures.registry import FigureContext, register
 
 __all__ = ["amuse_river", "amuse_lora"]
 
@@ -22,7 +22,7 @@ def amuse_river(ctx: FigureContext):
     (β: 0 → 0.9, τ = 100; reconstructed) at η = 0.01; for the Schedule-Free methods the average x
     (solid) and the gradient point y (dotted)."""
 
-    from sims.river import RiverConfig, simulate_river
+    from gflab.sims.river import RiverConfig, simulate_river
 
     cfg = RiverConfig(lr=0.01, noise=1e-4, steps=600 if ctx.fast else 1000)
     ctx.configs.append(cfg.to_dict())
@@ -81,7 +81,7 @@ def amuse_lora(ctx: FigureContext):
     Schedule-Free AdamW (x); 10 × 12, r = 3, s = (0.5, 2, 8), γ = 1e-3, η = 1.6√8/1200. Dashed:
     the equal-rate line √d_i = η k (SpecGD's prediction, docs/theory.md §2.2)."""
 
-    from sims.sf_lora import SFLoRAConfig, simulate_sf_lora
+    from gflab.sims.sf_lora import SFLoRAConfig, simulate_sf_lora
 
     cfg = SFLoRAConfig(steps=800 if ctx.fast else 1200)
     ctx.configs.append(cfg.to_dict())

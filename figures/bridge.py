@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from figures import style
-from figures.registry import register
+from gflab.figures import style
+from gflab.figures.registry import register
 
 OPTIMIZERS = ("muon", "adamw")
 GPU_RECORD = dict(model="minilm", steps=300, every=10, device="cuda")
@@ -14,7 +14,7 @@ GPU_RECORD = dict(model="minilm", steps=300, every=10, device="cuda")
 
 def _configs(ctx):
     """(GPU-record configs, CPU fallback configs) per optimizer, for the seeds shown."""
-    from sims.bridge.lora_run import BridgeLoRAConfig
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig
 
     seeds = (0,) if ctx.fast else (0, 1)
     cpu = dict(model="tiny", steps=60 if ctx.fast else 150, every=5, device="cpu")
@@ -29,8 +29,8 @@ def _runs(ctx):
     """Stored GPU runs when every one is present, else CPU tiny-model runs (stored for reuse)."""
     import torch
 
-    from sims.bridge.lora_run import run_lora
-    from sims.bridge.record import load_run, store_run
+    from gflab.sims.bridge.lora_run import run_lora
+    from gflab.sims.bridge.record import load_run, store_run
 
     gpu, cpu = _configs(ctx)
     if ctx.store is not None:

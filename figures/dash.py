@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from figures import style
-from figures.registry import FigureContext, register
+from gflab.figures import style
+from gflab.figures.registry import FigureContext, register
 
 __all__ = ["dash_plasticity", "dash_synthetic", "dash_warmstart"]
 
@@ -24,7 +24,7 @@ def dash_plasticity(ctx: FigureContext):
     from scratch, and resumed after DASH(λ) (α_DASH = 0.3), shrink-and-perturb (0.3, σ = 0.01) and
     a reset of W_L, against DASH's floor λ; depth 2 and 3, m = ∞ and 10, α = 1e-3. Right: the
     DASH-1 margin (≥ 0: restored) over (depth, m, α) × λ."""
-    from proofs_checks.dash import dash_map
+    from gflab.proofs_checks.dash import dash_map
 
     floors = (0.3, 1e-2, 1e-4) if ctx.fast else (0.3, 0.1, 1e-2, 1e-3, 1e-4)
     alphas = (1e-3,) if ctx.fast else (1e-2, 1e-3)
@@ -133,12 +133,14 @@ def dash_warmstart(ctx: FigureContext):
     warm + reset of the last layer;
     MLP 64-64-64-10, SGD lr 0.05 momentum 0.9 to 99.9 % train accuracy; mean ± std over seeds."""
 
-    from sims.bridge.warmstart import WarmStartConfig
+    from gflab.sims.bridge.warmstart import WarmStartConfig
 
     cfg = (
         WarmStartConfig(fractions=(0.1, 0.5, 0.9), seeds=(0, 1)) if ctx.fast else WarmStartConfig()
     )
-    out = json.loads(str(ctx.record(*_record_args(cfg, "figures.dash:warmstart_arrays"))["json"]))
+    out = json.loads(
+        str(ctx.record(*_record_args(cfg, "gflab.figures.dash:warmstart_arrays"))["json"])
+    )
     summ = out["summary"]
     style.apply()
     fig, axes = style.subplots(1, 2, width="text", aspect=0.4)
@@ -192,10 +194,10 @@ def dash_synthetic(ctx: FigureContext):
     (retrain from scratch), warm, and ideal (keep features, forget memorised points: DASH's aim);
     N = 1000 per experiment, 50 features, C = 2, γ = 50, τ = 3; mean ± std over seeds."""
 
-    from sims.dash_synthetic import METHODS, FeatureLearningConfig
+    from gflab.sims.dash_synthetic import METHODS, FeatureLearningConfig
 
     cfg = FeatureLearningConfig(J=20, seeds=(0, 1)) if ctx.fast else FeatureLearningConfig()
-    flat = ctx.record(*_record_args(cfg, "figures.dash:feature_learning_arrays"))
+    flat = ctx.record(*_record_args(cfg, "gflab.figures.dash:feature_learning_arrays"))
     r = {
         m: {k.partition("/")[2]: v for k, v in flat.items() if k.startswith(m + "/")}
         for m in METHODS
@@ -246,9 +248,9 @@ def _record_args(cfg, runner: str) -> tuple[str, dict, str]:
 
 
 def warmstart_arrays(**params) -> dict[str, np.ndarray]:
-    """:func:`sims.bridge.warmstart.run_warmstart` of ``WarmStartConfig(**params)``, its result as
+    """:func:`gflab.sims.bridge.warmstart.run_warmstart` of ``WarmStartConfig(**params)``, its result as
     one JSON string array (``"json"``) for the store."""
-    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
+    from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
 
     cfg = WarmStartConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
     out = run_warmstart(cfg)  # NumPy numbers as Python ones; NaN stays NaN (Python's json reads it)
@@ -258,9 +260,9 @@ def warmstart_arrays(**params) -> dict[str, np.ndarray]:
 
 
 def feature_learning_arrays(**params) -> dict[str, np.ndarray]:
-    """:func:`sims.dash_synthetic.simulate_feature_learning` of ``FeatureLearningConfig(**params)``
+    """:func:`gflab.sims.dash_synthetic.simulate_feature_learning` of ``FeatureLearningConfig(**params)``
     as arrays ``"method/measure"`` (seeds × J) for the store."""
-    from sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
+    from gflab.sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
 
     cfg = FeatureLearningConfig(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}

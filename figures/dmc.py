@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
-from figures import style
-from figures.registry import register
-from sims import DMFConfig, simulate_dmf
-from sims.methods import Adaptive
-from sims.plasticity import PlasticityConfig, simulate_plasticity
-from theory import closed_forms as CF
-from theory import measures as M
+from gflab.figures import style
+from gflab.figures.registry import register
+from gflab.sims import DMFConfig, simulate_dmf
+from gflab.sims.methods import Adaptive
+from gflab.sims.plasticity import PlasticityConfig, simulate_plasticity
+from gflab.theory import closed_forms as CF
+from gflab.theory import measures as M
 
 # flow time that covers each m's convergence (measured: the depth-5 flow converges at t = 20.2,
 # 27.7, 37.1 for m = 2, 3, 5, α = 1e-3, n = 2); a linear save grid to it puts ≥ 40 points in
@@ -343,12 +343,12 @@ def kleinman_record(depth: int, seed: int, **scale) -> dict[str, np.ndarray]:
     Args:
         depth: number of factors (1 = a single matrix).
         seed: problem and init seed.
-        **scale: the fields of :class:`sims.kleinman.KleinmanScale` (lists become tuples).
+        **scale: the fields of :class:`gflab.sims.kleinman.KleinmanScale` (lists become tuples).
 
     Returns:
         {"t_c": (k,), "err_N2": (k,) for each N2, "wall_seconds": ()}.
     """
-    from sims.kleinman import KleinmanScale, run_kleinman
+    from gflab.sims.kleinman import KleinmanScale, run_kleinman
 
     sc = KleinmanScale(**{k: tuple(v) if isinstance(v, list) else v for k, v in scale.items()})
     run = run_kleinman(sc, depth, seed)
@@ -374,7 +374,7 @@ def _plasticity_tc(ctx):
     import os
     from dataclasses import asdict
 
-    from sims.kleinman import KleinmanScale, kleinman_scale
+    from gflab.sims.kleinman import KleinmanScale, kleinman_scale
 
     style.apply()
     if ctx.fast:
@@ -392,7 +392,7 @@ def _plasticity_tc(ctx):
             seeds=(0, 1, 2),
             chunk=1000,
         )
-    runner = "figures.dmc:kleinman_record"
+    runner = "gflab.figures.dmc:kleinman_record"
     params = {
         L: [{"depth": L, "seed": s, **asdict(scale)} for s in scale.seeds] for L in scale.depths
     }
@@ -474,8 +474,8 @@ def _effrank_depth(ctx):
     moved 0.016 by 1e-8 — below the seed spread, invisible in the plot; stopping at 1e-8 would
     settle it (< 1e-3) but the depth-3 tail is stiff and slow (≈ 6× the steps), so the stop
     stays at 1e-6."""
-    from theory import dmf as TD
-    from theory.measures import effective_rank
+    from gflab.theory import dmf as TD
+    from gflab.theory.measures import effective_rank
 
     style.apply()
     if ctx.fast:

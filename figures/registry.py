@@ -7,7 +7,7 @@ regenerating figures reuses finished simulations: ``ctx.run`` for a simulation c
 ``ctx.prefetch`` / ``ctx.prefetch_records`` to compute the missing ones on all cores first.
 :func:`render` writes PNG + PDF + a JSON sidecar (configs, seeds, versions, git revision, wall
 time, provenance) per figure into the output folder; the provenance text also goes into the PDF
-and PNG metadata, and into the image only in the ``draft`` style (:mod:`figures.style`).
+and PNG metadata, and into the image only in the ``draft`` style (:mod:`gflab.figures.style`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from figures import style as figure_style
-from sims.progress import Progress, notify
-from sims.store import ResultStore, git_revision, package_versions, source_hash
-from theory._validate import GflabInputError
+from gflab.figures import style as figure_style
+from gflab.sims.progress import Progress, notify
+from gflab.sims.store import ResultStore, git_revision, package_versions, source_hash
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "FigureSpec",
@@ -43,12 +43,12 @@ __all__ = [
 
 # modules that register figures; later issues add theirs here
 FIGURE_MODULES = (
-    "figures.dmc",
-    "figures.sgf",
-    "figures.bridge",
-    "figures.sweep",
-    "figures.dash",
-    "figures.amuse",
+    "gflab.figures.dmc",
+    "gflab.figures.sgf",
+    "gflab.figures.bridge",
+    "gflab.figures.sweep",
+    "gflab.figures.dash",
+    "gflab.figures.amuse",
 )
 
 
@@ -65,7 +65,7 @@ class FigureSpec:
 class FigureContext:
     """What a figure function gets: the fast flag, the style, a store, and store-backed runners.
 
-    ``progress`` (:class:`sims.progress.Progress`) hears of every run the figure finishes: the
+    ``progress`` (:class:`gflab.sims.progress.Progress`) hears of every run the figure finishes: the
     configs announced by :meth:`prefetch`/:meth:`prefetch_records` make the total (so the command
     line can show an ETA), runs without an announcement count on top of it.
     """
@@ -121,7 +121,7 @@ class FigureContext:
         missing = [c for c in configs if self.store.status(c) != "ok"]
         if len(missing) < 2 or executor == "local:1":
             return
-        from sims.sweep import run_sweep
+        from gflab.sims.sweep import run_sweep
 
         base = self._done + len(configs) - len(missing)
 
@@ -183,7 +183,7 @@ class FigureContext:
         self._report()
         if self.store is None:
             return
-        from sims.sweep import parse_executor
+        from gflab.sims.sweep import parse_executor
 
         kind, workers = parse_executor(self.executor(executor))
         missing = [p for p in params if self.store.status({"model": model, **p}) != "ok"]
@@ -250,7 +250,7 @@ def registry() -> dict[str, FigureSpec]:
 def save_figure(fig, spec: FigureSpec, outdir: Path, meta: dict) -> tuple[Path, Path, Path]:
     """Write ``fig`` as PNG (150 dpi) + PDF (Type 42 fonts) + JSON sidecar into ``outdir``.
 
-    The provenance recorded by :func:`figures.style.footer` goes into the PDF metadata (Subject),
+    The provenance recorded by :func:`gflab.figures.style.footer` goes into the PDF metadata (Subject),
     the PNG text chunks (Description) and the sidecar, never into the image unless drawn by the
     ``draft`` style.
 
@@ -346,8 +346,8 @@ def render(
         out: output folder.
         fast: smaller sizes and fewer seeds.
         store: result store (None: compute everything, store nothing).
-        style: ``paper``, ``default`` or ``draft`` (:mod:`figures.style`).
-        progress: :class:`sims.progress.Progress`, told of each run of each figure (a unit
+        style: ``paper``, ``default`` or ``draft`` (:mod:`gflab.figures.style`).
+        progress: :class:`gflab.sims.progress.Progress`, told of each run of each figure (a unit
             ``"NAME (i/N)"`` per figure) and once per finished figure with its wall seconds.
         force: draw every figure again. Otherwise, with a store, a figure whose files in ``out``
             carry the current :func:`render_key` (same code, versions, fast, style) is kept.

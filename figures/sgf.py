@@ -2,7 +2,7 @@
 gradient-flow staircase, arrival times, the effect of β and γ, the ℓ2 limit, and the init.
 
 Every simulation goes through the result store (``ctx.run``; ε and arrivals of ``sgf_beta``
-through ``ctx.record``); measurements reuse :mod:`proofs_checks.sgf` (arrivals interpolated in
+through ``ctx.record``); measurements reuse :mod:`gflab.proofs_checks.sgf` (arrivals interpolated in
 √d or logit(d/s), ε over the window W_i).
 """
 
@@ -13,14 +13,14 @@ import math
 import numpy as np
 from matplotlib.ticker import LogLocator
 
-from figures import style
-from figures.registry import register
-from proofs_checks import sgf as P
-from sims import LoRAConfig, simulate_lora
-from sims.config import config_from_dict
-from sims.lora import lora_problem
-from theory import closed_forms as CF
-from theory import lora as T
+from gflab.figures import style
+from gflab.figures.registry import register
+from gflab.proofs_checks import sgf as P
+from gflab.sims import LoRAConfig, simulate_lora
+from gflab.sims.config import config_from_dict
+from gflab.sims.lora import lora_problem
+from gflab.theory import closed_forms as CF
+from gflab.theory import lora as T
 
 S5 = (1.0, 2.0, 4.0, 8.0, 16.0)
 BIG = dict(rows=60, cols=70, rank=5, target_svals=S5, gamma=1e-3, init="lora")
@@ -225,14 +225,14 @@ SMALL = dict(
     n_save=P.N_SAVE,
 )
 RATES_MODEL = "sgf-rates-dense"  # ε on the dense output (the save-grid records were "sgf-rates")
-RATES_RUNNER = "figures.sgf:rates_record"
+RATES_RUNNER = "gflab.figures.sgf:rates_record"
 
 
 def rates_record(**config) -> dict[str, np.ndarray]:
     """ε and the arrivals of one SpecGF run (the runner of ``sgf_beta``'s ``ctx.record``).
 
     Both are measured as SGF-1 measures them, on the solver's dense output
-    (:func:`proofs_checks.sgf.run_dense`): ε by :func:`~proofs_checks.sgf.dense_equal_rate_deviation`
+    (:func:`gflab.proofs_checks.sgf.run_dense`): ε by :func:`~proofs_checks.sgf.dense_equal_rate_deviation`
     (no save grid, which misses the peak at a window's start), arrivals root-found on the
     interpolant. A stored ``SimResult`` keeps neither, so the measurement itself is stored.
 
@@ -263,7 +263,7 @@ def _rates_params(cfg: LoRAConfig) -> dict:
 )
 def _beta_effect(ctx):
     """ε = max_i max_{W_i} |d/dt √d_i − 1| against β̂ = β/s_min³ for several γ̂ = γ/√s_min, with the
-    worst-case model of SGF-1 (:func:`proofs_checks.sgf.predicted_eps`, 51β̂ + 112γ̂²), both measured
+    worst-case model of SGF-1 (:func:`gflab.proofs_checks.sgf.predicted_eps`, 51β̂ + 112γ̂²), both measured
     on the dense output; right: arrival time over √(s/2) per mode (order flips)."""
     style.apply()
     seeds = _seeds(ctx)

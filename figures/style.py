@@ -9,7 +9,7 @@ Styles (``gflab figures --style``):
 - ``draft``: ``default`` plus the provenance footer (seeds, solver, tolerance) inside the image.
 
 In every style the provenance text goes into the PDF/PNG metadata and the JSON sidecar
-(:func:`footer` records it on the figure; :mod:`figures.registry` writes it out).
+(:func:`footer` records it on the figure; :mod:`gflab.figures.registry` writes it out).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import matplotlib as mpl
 import numpy as np
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter
 
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "PALETTE",

@@ -9,13 +9,13 @@ from matplotlib.colors import LogNorm
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from figures import style
-from figures.registry import register
-from sims.config import DMFConfig
-from sims.methods import Adaptive
-from sims.store import ResultStore
-from sims.sweep import run_sweep
-from theory import closed_forms as CF
+from gflab.figures import style
+from gflab.figures.registry import register
+from gflab.sims.config import DMFConfig
+from gflab.sims.methods import Adaptive
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import run_sweep
+from gflab.theory import closed_forms as CF
 
 
 def _grids(fast: bool):

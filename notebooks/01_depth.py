@@ -30,9 +30,9 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import style
-from figures.demos.depth import reduced_trajectory
-from theory import closed_forms as CF
+from gflab.figures import style
+from gflab.figures.demos.depth import reduced_trajectory
+from gflab.theory import closed_forms as CF
 
 style.apply()
 n, alpha, m = 2, 1e-3, 3.0
@@ -86,7 +86,7 @@ for i, a in enumerate(alphas):
 # span{I, J} structure. Its saved products agree with the reduced ODE.
 
 # %%
-from sims import DMFConfig, simulate_dmf  # noqa: E402
+from gflab.sims import DMFConfig, simulate_dmf  # noqa: E402
 
 cfg = DMFConfig(depth=2, n=4, init="mimic", m=m, alpha=alpha, mask="diagonal", target="ones")
 res = simulate_dmf(cfg)
@@ -102,7 +102,7 @@ print(f"{res.status}; max |W_sim(t) − W_reduced(t)| over saved t: {sim_vs_redu
 # The same in a window: `gflab demo depth`; a web page: `gflab demo depth --html depth.html`.
 
 # %%
-from figures.demos.widgets import demo_widget  # noqa: E402
+from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("depth")
 widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -27,11 +27,11 @@
 import numpy as np
 from matplotlib.figure import Figure
 
-from figures import style
-from figures.demos.staircase import staircase_configs
-from sims import simulate_lora
-from theory import closed_forms as CF
-from theory import measures as M
+from gflab.figures import style
+from gflab.figures.demos.staircase import staircase_configs
+from gflab.sims import simulate_lora
+from gflab.theory import closed_forms as CF
+from gflab.theory import measures as M
 
 style.apply()
 beta, gamma = 1e-6, 1e-3
@@ -78,7 +78,7 @@ for i in range(len(s)):
 # The same in a window: `gflab demo staircase`; a web page: `gflab demo staircase --html staircase.html`.
 
 # %%
-from figures.demos.widgets import demo_widget  # noqa: E402
+from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("staircase")
 widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -24,8 +24,8 @@
 
 # %%
 # %matplotlib inline
-from figures.demos.plasticity import plasticity_runs
-from theory import closed_forms as CF
+from gflab.figures.demos.plasticity import plasticity_runs
+from gflab.theory import closed_forms as CF
 
 alpha, m = 1e-3, 10.0
 results = {L: plasticity_runs(L, alpha, m) for L in (2, 3)}
@@ -49,7 +49,7 @@ print("max deviation from the closed form:", np.max(np.abs(phase1_matrix - phase
 # %%
 from matplotlib.figure import Figure  # noqa: E402
 
-from figures import style  # noqa: E402
+from gflab.figures import style  # noqa: E402
 
 style.apply()
 fig = Figure(figsize=(10, 3.8))
@@ -71,7 +71,7 @@ fig  # noqa: B018  (the cell's value: the figure, shown once)
 # The same in a window: `gflab demo plasticity`; a web page: `gflab demo plasticity --html plasticity.html`.
 
 # %%
-from figures.demos.widgets import demo_widget  # noqa: E402
+from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("plasticity")
 widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -28,10 +28,10 @@
 # %matplotlib inline
 import numpy as np
 
-from figures.demos.muon import TARGETS, muon_configs, ns_singular_value_map
-from sims import simulate_lora
-from theory import closed_forms as CF
-from theory import measures as M
+from gflab.figures.demos.muon import TARGETS, muon_configs, ns_singular_value_map
+from gflab.sims import simulate_lora
+from gflab.theory import closed_forms as CF
+from gflab.theory import measures as M
 
 lr, gamma, momentum, fraction = 0.01, 1e-3, 0.95, 0.9
 s = np.asarray(TARGETS)
@@ -58,7 +58,7 @@ for xi, yi in zip(x, ns_singular_value_map(x), strict=True):
 # %%
 from matplotlib.figure import Figure  # noqa: E402
 
-from figures import style  # noqa: E402
+from gflab.figures import style  # noqa: E402
 
 style.apply()
 fig = Figure(figsize=(5, 4))
@@ -78,7 +78,7 @@ fig  # noqa: B018  (the cell's value: the figure, shown once)
 # The same in a window: `gflab demo muon`; a web page: `gflab demo muon --html muon.html`.
 
 # %%
-from figures.demos.widgets import demo_widget  # noqa: E402
+from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("muon")
 widget  # noqa: B018  (the cell's value: the sliders and the figure)

@@ -1,6 +1,6 @@
-"""Claims AMUSE-1 and AMUSE-2 (docs/theory.md §2.4) in the river-valley model of :mod:`sims.river`.
+"""Claims AMUSE-1 and AMUSE-2 (docs/theory.md §2.4) in the river-valley model of :mod:`gflab.sims.river`.
 
-The abstract's two statements, made executable (the optimisers: :mod:`theory.schedule_free`; AMUSE
+The abstract's two statements, made executable (the optimisers: :mod:`gflab.theory.schedule_free`; AMUSE
 is RECONSTRUCTED there: Schedule-Free Muon with β_k = β_end·k/(k + τ), our assumption):
 
 - **AMUSE-1**: orthogonalisation speeds bulk progress but amplifies the oscillation across the
@@ -30,8 +30,8 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from proofs_checks.registry import Claim, Evidence, register_claim
-from sims.river import RiverConfig, simulate_river
+from gflab.proofs_checks.registry import Claim, Evidence, register_claim
+from gflab.sims.river import RiverConfig, simulate_river
 
 __all__ = [
     "SPEEDUP",
@@ -173,7 +173,7 @@ HYP = (
 def _river_claim(claim_id: str, check, **kw) -> Claim:
     """An [AMUSE] claim on the river valley: the hypotheses, examples and beyond-map all AMUSE
     claims share. An example is a :class:`RiverConfig`, so its worst example is reproduced by
-    ``gflab simulate river ... --json`` (:func:`sims.schema.command`)."""
+    ``gflab simulate river ... --json`` (:func:`gflab.sims.schema.command`)."""
     shared = dict(
         hypotheses=HYP, strategy=_river_examples, config=lambda cfg: cfg, beyond=_river_beyond
     )

@@ -1,10 +1,10 @@
 """Claim DASH-1 (docs/theory.md §2.4): does DASH at the switch restore from-scratch training in DMF?
 
-The [DMC] plasticity protocol (:mod:`sims.plasticity`): phase 1 on the diagonal Ω1, phase 2 on the
+The [DMC] plasticity protocol (:mod:`gflab.sims.plasticity`): phase 1 on the diagonal Ω1, phase 2 on the
 connected superdiagonal Ω2, resumed or from scratch (the same mimic(α, m) init), n = 6, target all
 ones, Tsit5 + PID at rtol 1e-9 (flow) or GD with step 0.2 (2000 steps of phase 1, up to 4000 of
-phase 2). DASH (:mod:`theory.interventions`, the authors' rule) is applied to the pretrained factors
-at the switch (:mod:`sims.dash`).
+phase 2). DASH (:mod:`gflab.theory.interventions`, the authors' rule) is applied to the pretrained factors
+at the switch (:mod:`gflab.sims.dash`).
 
 *Restored* means the intervened run is at least as low-rank and as accurate as from scratch, up to
 10 % relative and an absolute floor (flows at depth ≥ 3 reach stable rank 1 to ~1e-9, where ratios
@@ -32,10 +32,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from proofs_checks.registry import Claim, Evidence, register_claim
-from sims.dash import DashConfig, Intervention, simulate_dash_plasticity
-from sims.plasticity import PlasticityConfig
-from theory import measures as M
+from gflab.proofs_checks.registry import Claim, Evidence, register_claim
+from gflab.sims.dash import DashConfig, Intervention, simulate_dash_plasticity
+from gflab.sims.plasticity import PlasticityConfig
+from gflab.theory import measures as M
 
 __all__ = [
     "REL_TOL",

@@ -34,16 +34,16 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from proofs_checks.registry import Claim, Evidence, register_claim
-from proofs_checks.steer import steered
-from sims.config import DMFConfig
-from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
-from sims.plasticity import PlasticityConfig, simulate_plasticity
-from sims.result import SimResult
-from sims.schema import command as schema_command
-from theory import closed_forms as CF
-from theory import dmf as T
-from theory import measures as M
+from gflab.proofs_checks.registry import Claim, Evidence, register_claim
+from gflab.proofs_checks.steer import steered
+from gflab.sims.config import DMFConfig
+from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from gflab.sims.plasticity import PlasticityConfig, simulate_plasticity
+from gflab.sims.result import SimResult
+from gflab.sims.schema import command as schema_command
+from gflab.theory import closed_forms as CF
+from gflab.theory import dmf as T
+from gflab.theory import measures as M
 
 __all__ = [
     "RTOL",
@@ -104,7 +104,7 @@ def claim_config(ex: dict[str, Any], **over: Any) -> DMFConfig:
 
 @functools.lru_cache(maxsize=512)
 def run_config(cfg: DMFConfig) -> SimResult:
-    """Memoised :func:`sims.dmf.simulate_dmf` (checks share runs)."""
+    """Memoised :func:`gflab.sims.dmf.simulate_dmf` (checks share runs)."""
     factors, mask, target = dmf_problem(cfg)
     return package_dmf(cfg, solve_dmf_from(cfg, factors, mask, target), mask, target)
 

@@ -22,10 +22,10 @@ from typing import Any
 __all__ = ["Claim", "Evidence", "register_claim", "claims", "CLAIM_MODULES"]
 
 CLAIM_MODULES = (
-    "proofs_checks.dmc",
-    "proofs_checks.sgf",
-    "proofs_checks.dash",
-    "proofs_checks.amuse",
+    "gflab.proofs_checks.dmc",
+    "gflab.proofs_checks.sgf",
+    "gflab.proofs_checks.dash",
+    "gflab.proofs_checks.amuse",
 )
 
 

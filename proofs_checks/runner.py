@@ -23,9 +23,9 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky, Unsatisfiable
 
-from proofs_checks.registry import Claim, Evidence, claims
-from sims.progress import Progress, notify
-from theory._validate import GflabInputError, one_of
+from gflab.proofs_checks.registry import Claim, Evidence, claims
+from gflab.sims.progress import Progress, notify
+from gflab.theory._validate import GflabInputError, one_of
 
 __all__ = [
     "ClaimReport",
@@ -62,7 +62,7 @@ class ClaimReport:
     worst_example: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        from sims.result import json_safe
+        from gflab.sims.result import json_safe
 
         out = {
             "id": self.id,
@@ -115,8 +115,8 @@ def worst_example(claim: Claim, example: Any, evidence: Evidence | None = None) 
     Returns:
       The dict, or ``{"example": repr}`` when no config stands for the example.
     """
-    from sims.schema import command
-    from sims.store import ResultStore
+    from gflab.sims.schema import command
+    from gflab.sims.store import ResultStore
 
     cfg = example_config(claim, example, evidence)
     if cfg is None:
@@ -154,7 +154,7 @@ def run_claim(
 ) -> ClaimReport:
     """Check ``claim`` on examples drawn by its strategy; shrink the first violation found.
 
-    ``progress`` (:class:`sims.progress.Progress`) is called after each example (examples
+    ``progress`` (:class:`gflab.sims.progress.Progress`) is called after each example (examples
     checked, the profile's count, the worst margin so far) and once at the end with the verdict.
     """
     profile = current_profile(profile)

@@ -32,15 +32,15 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from proofs_checks.registry import Claim, Evidence, register_claim
-from proofs_checks.steer import steered
-from sims.config import LoRAConfig
-from sims.dense import solve_lora_dense
-from sims.lora import lora_problem, shape_scale, solve_lora_from
-from sims.schema import command as schema_command
-from theory import closed_forms as CF
-from theory import lora as T
-from theory import measures as M
+from gflab.proofs_checks.registry import Claim, Evidence, register_claim
+from gflab.proofs_checks.steer import steered
+from gflab.sims.config import LoRAConfig
+from gflab.sims.dense import solve_lora_dense
+from gflab.sims.lora import lora_problem, shape_scale, solve_lora_from
+from gflab.sims.schema import command as schema_command
+from gflab.theory import closed_forms as CF
+from gflab.theory import lora as T
+from gflab.theory import measures as M
 
 __all__ = [
     "ROWS",
@@ -350,7 +350,7 @@ def dense_equal_rate_deviation(dense, svals, per_step: int = 4, rate: float = 1.
     deviation varies on the window's time scale τ_i ≈ 0.1√s_i, ≫ the step near the peak.
 
     Args:
-        dense: a :class:`sims.dense.DenseLoRA`.
+        dense: a :class:`gflab.sims.dense.DenseLoRA`.
         svals: (k,) targets in the order of ``dense.config.target_svals``.
         per_step: samples per accepted step.
         rate: the slope the deviation is measured from (the theory's 1).
@@ -461,7 +461,7 @@ def predicted_eps(beta: float, gamma: float, s_min: float) -> float:
 
 
 def arrivals(times, values, targets, fraction: float = FRACTION, transform: str = "sqrt"):
-    """:func:`theory.measures.arrival_times` at the claims' fraction, interpolated in √d (SpecGF)
+    """:func:`gflab.theory.measures.arrival_times` at the claims' fraction, interpolated in √d (SpecGF)
     by default or in logit(d/s) (gradient flow)."""
     return M.arrival_times(times, values, targets, fraction, transform)
 

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import target
 from hypothesis.control import currently_in_test_context
 
-from proofs_checks.registry import Evidence
+from gflab.proofs_checks.registry import Evidence
 
 __all__ = ["steered"]
 

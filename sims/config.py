@@ -15,18 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from sims.limits import FLOAT64_BYTES, require_fits
-from sims.methods import (
+from gflab.sims.limits import FLOAT64_BYTES, require_fits
+from gflab.sims.methods import (
     METHOD_SPELLINGS,
     Adaptive,
     Method,
     Muon,
     SmoothedSpecGD,
 )
-from sims.methods import parse_method as _parse
-from theory import dmf as _dmf
-from theory import lora as _lora
-from theory._validate import (
+from gflab.sims.methods import parse_method as _parse
+from gflab.theory import dmf as _dmf
+from gflab.theory import lora as _lora
+from gflab.theory._validate import (
     GflabInputError,
     one_of,
     positive_int,
@@ -55,7 +55,7 @@ MAX_DEPTH = 256
 def parse_method(method: str) -> tuple[str, float | None]:
     """Legacy: ``"gd:0.01"`` → ("gd", 0.01); ``"adaptive"`` → ("adaptive", None).
 
-    New code uses :func:`sims.methods.parse_method`, which returns a method object.
+    New code uses :func:`gflab.sims.methods.parse_method`, which returns a method object.
     """
     obj = _parse(method)
     return obj.name, getattr(obj, "lr", getattr(obj, "dt", None))
@@ -235,7 +235,7 @@ def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
 class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
 
-    ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
+    ``method`` is a method object (:class:`gflab.sims.methods.Adaptive`, :class:`gflab.sims.methods.GD`) or an
     old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
     ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
     ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until

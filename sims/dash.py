@@ -1,8 +1,8 @@
 """A warm-start intervention at the switch of the DMF plasticity protocol (docs/theory.md §2.1, §2.4).
 
-:func:`sims.plasticity.simulate_plasticity` runs phase 1 on Ω1, phase 2 on Ω2 resumed from phase
+:func:`gflab.sims.plasticity.simulate_plasticity` runs phase 1 on Ω1, phase 2 on Ω2 resumed from phase
 1's factors, and phase 2 from scratch. Here a fourth run resumes phase 2 from the pretrained factors
-*after an intervention* (:mod:`theory.interventions`): DASH, shrink-and-perturb or a reset of the
+*after an intervention* (:mod:`gflab.theory.interventions`): DASH, shrink-and-perturb or a reset of the
 last factor. The factors of a deep matrix factorisation are linear layers: W_l's row i is neuron
 i's incoming weights, so DASH shrinks each row of each factor by its clamped cosine with the
 averaged negative gradient.
@@ -23,12 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
-from sims.plasticity import PlasticityConfig, PlasticityResult, phase_summary, simulate_plasticity
-from sims.result import SimResult, json_safe
-from theory import dmf as T
-from theory import interventions as I
-from theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from gflab.sims.plasticity import (
+    PlasticityConfig,
+    PlasticityResult,
+    phase_summary,
+    simulate_plasticity,
+)
+from gflab.sims.result import SimResult, json_safe
+from gflab.theory import dmf as T
+from gflab.theory import interventions as I
+from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
 
 __all__ = [
     "Intervention",
@@ -253,7 +258,7 @@ _PHASES = ("pretrain", "resumed", "scratch", "intervened")
 
 
 def stored_dash(config: DashConfig, store=None) -> tuple[DashPlasticityResult, str]:
-    """:func:`simulate_dash` through the result store (:class:`sims.store.ResultStore`).
+    """:func:`simulate_dash` through the result store (:class:`gflab.sims.store.ResultStore`).
 
     One record under ``config``'s key holds the four runs (each :meth:`SimResult.to_arrays`, the
     arrays prefixed ``pretrain/``...) and the intervention's info.
@@ -261,7 +266,7 @@ def stored_dash(config: DashConfig, store=None) -> tuple[DashPlasticityResult, s
     Returns:
       (the result, ``"hit"`` or ``"computed"``).
     """
-    from sims.store import ResultStore
+    from gflab.sims.store import ResultStore
 
     store = store if store is not None else ResultStore()
     got = store.get_record(config)

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from theory._validate import GflabInputError, positive_int
+from gflab.theory._validate import GflabInputError, positive_int
 
 __all__ = ["FeatureLearningConfig", "simulate_feature_learning", "train_data", "METHODS"]
 

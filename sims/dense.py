@@ -1,6 +1,6 @@
 """Dense output of a LoRA flow: the solver's own interpolant, evaluable at any t (docs/theory.md §2.2).
 
-``sims.engine`` saves statistics on a grid; a quantity that peaks between grid points (SGF-1's
+``gflab.sims.engine`` saves statistics on a grid; a quantity that peaks between grid points (SGF-1's
 slope deviation at the start of a mode's window) is then under-measured. Here the same problem is
 integrated with the same solver and controller (Tsit5 + PID, pcoeff 0.4, icoeff 0.3, the same
 convergence stop) keeping diffrax's dense interpolant (4th-order Tsit5 interpolation, accurate to
@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sims.config import LoRAConfig
-from sims.limits import require_fits
-from theory import closed_forms as CF
-from theory import lora as T
+from gflab.sims.config import LoRAConfig
+from gflab.sims.limits import require_fits
+from gflab.theory import closed_forms as CF
+from gflab.theory import lora as T
 
 __all__ = ["DenseLoRA", "solve_lora_dense", "DENSE_MAX_STEPS", "MODES_CHUNK"]
 
@@ -149,7 +149,7 @@ def solve_lora_dense(
         A :class:`DenseLoRA`.
     """
     if config.method_kind != "adaptive":
-        from theory._validate import GflabInputError
+        from gflab.theory._validate import GflabInputError
 
         raise GflabInputError(
             "method", "adaptive (a dense solve needs the Tsit5 flow)", config.method

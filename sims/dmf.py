@@ -7,11 +7,11 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from sims.config import DMFConfig, load_npy
-from sims.engine import RawSolve, iterate_config, solve_flow
-from sims.result import SimResult
-from theory import dmf as T
-from theory import measures as M
+from gflab.sims.config import DMFConfig, load_npy
+from gflab.sims.engine import RawSolve, iterate_config, solve_flow
+from gflab.sims.result import SimResult
+from gflab.theory import dmf as T
+from gflab.theory import measures as M
 
 __all__ = [
     "dmf_problem",

@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-import sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
-from sims.methods import Adaptive, Euler, Method
-from theory._validate import GflabInputError, one_of
+import gflab.sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
+from gflab.sims.methods import Adaptive, Euler, Method
+from gflab.theory._validate import GflabInputError, one_of
 
 __all__ = [
     "RawSolve",
@@ -185,8 +185,8 @@ def solve_flow(
 ) -> RawSolve:
     """Integrate dy/dt = vector_field(t, y, args) from t = 0 to ``t1`` (or an early stop).
 
-    ``method`` is a continuous method object (:class:`sims.methods.Adaptive`,
-    :class:`sims.methods.Euler`); without one, the old keywords ``rtol``/``atol``/``dt``/
+    ``method`` is a continuous method object (:class:`gflab.sims.methods.Adaptive`,
+    :class:`gflab.sims.methods.Euler`); without one, the old keywords ``rtol``/``atol``/``dt``/
     ``max_steps`` build it (:func:`legacy_method`). ``stats(t, y, args)`` is saved at ``save_ts``;
     ``monitor(y, args) <= tol`` stops as converged, at the crossing itself (root-found on the
     solver's dense output, so ``final_time``/``final_state`` are at monitor = tol, not one step

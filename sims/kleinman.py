@@ -9,7 +9,7 @@ mean_{all entries}(W − W*)² at the end (their ``get_test_loss``), and the sin
 
 Depth 1 (a single trained matrix, no factorisation) is allowed *only here*, as in Kleinman's
 experiments: it is the convex baseline without a critical period. ``gradient_flow=True`` replaces
-GD by its flow limit (time t = 0.2 × steps, mean loss, Tsit5 via :mod:`sims.dmf`, depth ≥ 2).
+GD by its flow limit (time t = 0.2 × steps, mean loss, Tsit5 via :mod:`gflab.sims.dmf`, depth ≥ 2).
 
 Efficiency: phase 1 runs once to the largest T_c and branches at every T_c of the grid; GD is a
 jitted ``lax.scan`` over fixed chunks (one compile per (n, depth)). Full scale (n = 100, T_c up to
@@ -28,11 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import sims._jaxsetup  # noqa: F401
-from sims.config import DMFConfig
-from sims.dmf import solve_dmf_from
-from theory import dmf as T
-from theory._validate import GflabInputError, positive_int, positive_real
+import gflab.sims._jaxsetup  # noqa: F401
+from gflab.sims.config import DMFConfig
+from gflab.sims.dmf import solve_dmf_from
+from gflab.theory import dmf as T
+from gflab.theory._validate import GflabInputError, positive_int, positive_real
 
 __all__ = ["KleinmanScale", "kleinman_scale", "kleinman_problem", "run_kleinman", "KleinmanRun"]
 

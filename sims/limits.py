@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 __all__ = ["memory_budget_bytes", "require_fits", "format_bytes", "FLOAT64_BYTES"]
 

@@ -7,13 +7,13 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from sims import methods as _methods
-from sims.config import LoRAConfig
-from sims.engine import RawSolve, iterate_config, solve_flow
-from sims.result import SimResult
-from theory import closed_forms as CF
-from theory import lora as T
-from theory import measures as M
+from gflab.sims import methods as _methods
+from gflab.sims.config import LoRAConfig
+from gflab.sims.engine import RawSolve, iterate_config, solve_flow
+from gflab.sims.result import SimResult
+from gflab.theory import closed_forms as CF
+from gflab.theory import lora as T
+from gflab.theory import measures as M
 
 __all__ = [
     "flow_parts",
@@ -117,7 +117,7 @@ def _stats_with_rates(field):
 
 
 def _gradient(params, args):
-    """(∇_A, ∇_B) of ℒ_λ: what the discrete methods of :mod:`sims.methods` step on."""
+    """(∇_A, ∇_B) of ℒ_λ: what the discrete methods of :mod:`gflab.sims.methods` step on."""
     return T.gradients(params[0], params[1], args["Y"], args["l2"])
 
 

@@ -19,7 +19,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from theory.lora import NS_COEFFICIENTS
+from gflab.theory.lora import NS_COEFFICIENTS
 
 __all__ = ["newton_schulz_torch_bf16", "ordered_matmul_f32"]
 

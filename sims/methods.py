@@ -29,10 +29,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from sims.lowp import newton_schulz_torch_bf16
-from sims.rkc import RKC2, Tsit5RKC
-from theory import lora as _lora
-from theory._validate import GflabInputError, one_of
+from gflab.sims.lowp import newton_schulz_torch_bf16
+from gflab.sims.rkc import RKC2, Tsit5RKC
+from gflab.theory import lora as _lora
+from gflab.theory._validate import GflabInputError, one_of
 
 __all__ = [
     "Method",
@@ -313,7 +313,7 @@ def shape_scale(kind: str, rows: int, cols: int) -> float:
 def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7):
     """Newton–Schulz in a 16-bit storage dtype exactly as torch.optim.Muon runs it on bfloat16
     (bit for bit: bf16-rounded Frobenius norm, float32 products summed in torch's order; see
-    :mod:`sims.lowp`).
+    :mod:`gflab.sims.lowp`).
 
     Args:
       G: (..., rows, cols) gradient.

@@ -4,7 +4,7 @@ Phase 1 trains on the pretrain mask Ω1 (until converged, or up to a switch time
 trains on Ω2 starting from phase 1's final factors ("resumed"), and, for comparison, from the same
 initial factors ("scratch"). Both phases are gradient flow (or plain GD) on the same target, with
 the same solver settings, so the only difference between "resumed" and "scratch" is where
-phase 2 starts. Each phase reports the final measurements of :func:`sims.dmf.package_dmf` plus
+phase 2 starts. Each phase reports the final measurements of :func:`gflab.sims.dmf.package_dmf` plus
 ``time_to_converge``: the flow time (or GD step count) at which the relative loss reached the
 config's ``converge_tol`` (``inf`` when it did not within the horizon).
 """
@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from sims.config import DMFConfig, _Config
-from sims.dmf import dmf_problem, package_dmf, solve_dmf_from
-from sims.result import SimResult, json_safe
-from theory import dmf as T
-from theory._validate import GflabInputError, positive_real
+from gflab.sims.config import DMFConfig, _Config
+from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from gflab.sims.result import SimResult, json_safe
+from gflab.theory import dmf as T
+from gflab.theory._validate import GflabInputError, positive_real
 
 __all__ = ["PlasticityConfig", "PlasticityResult", "simulate_plasticity", "phase_summary"]
 

@@ -29,8 +29,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from theory._validate import GflabInputError, positive_int, positive_real
-from theory.schedule_free import Muon, ScheduleFree, amuse, schedule_free_muon
+from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory.schedule_free import Muon, ScheduleFree, amuse, schedule_free_muon
 
 __all__ = [
     "RiverConfig",
@@ -197,7 +197,7 @@ _SERIES = ("bulk_progress_series", "wall_series")
 
 
 def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
-    """:func:`simulate_river` through the result store (:class:`sims.store.ResultStore`).
+    """:func:`simulate_river` through the result store (:class:`gflab.sims.store.ResultStore`).
 
     The entry is a record under ``config``'s key: one array per method, sequence and series
     (``gd.W.wall_series``...) and the scalar summaries in the sidecar, so the dict rebuilt from it
@@ -209,7 +209,7 @@ def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
     Returns:
       (the result of :func:`simulate_river`, ``"hit"`` or ``"computed"``).
     """
-    from sims.store import ResultStore
+    from gflab.sims.store import ResultStore
 
     store = store if store is not None else ResultStore()
     got = store.get_record(config)

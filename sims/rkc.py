@@ -41,8 +41,8 @@ import jax
 import jax.numpy as jnp
 import jax.tree_util as jtu
 
-import sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
-from theory._validate import GflabInputError
+import gflab.sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "RKC2",

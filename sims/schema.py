@@ -17,12 +17,12 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from sims import methods as M
-from sims.config import DMFConfig, LoRAConfig
-from sims.dash import DashConfig
-from sims.plasticity import PlasticityConfig
-from sims.river import RiverConfig
-from theory._validate import GflabInputError
+from gflab.sims import methods as M
+from gflab.sims.config import DMFConfig, LoRAConfig
+from gflab.sims.dash import DashConfig
+from gflab.sims.plasticity import PlasticityConfig
+from gflab.sims.river import RiverConfig
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "Param",
@@ -238,7 +238,7 @@ def _refuse_foreign(model: str, method_cls: type, values: dict, label=str) -> No
 def config_from_fields(model: str, fields: dict[str, Any], label=str):
     """The config of a flat table of config fields and method hyper-parameters (a sweep point).
 
-    Names that are fields of the config go to it (through :func:`sims.config.config_from_dict`);
+    Names that are fields of the config go to it (through :func:`gflab.sims.config.config_from_dict`);
     the others are hyper-parameters of its method (``rtol`` of ``adaptive``, ``lr`` of ``gd``):
     they replace the method's own values, so ``{"method": "gd:0.1", "lr": 0.2}`` is ``GD(0.2)``
     and a discrete spelling may leave out its step (``{"method": "gd", "lr": 0.2}``). A
@@ -251,7 +251,7 @@ def config_from_fields(model: str, fields: dict[str, Any], label=str):
     Returns:
       The validated config.
     """
-    from sims.config import config_from_dict
+    from gflab.sims.config import config_from_dict
 
     cls = _model(model)
     own = {f.name for f in dataclasses.fields(cls)}

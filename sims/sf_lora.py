@@ -1,13 +1,13 @@
 """Schedule-Free Muon, AMUSE and Schedule-Free AdamW in the LoRA factorisation (docs/theory.md §2.2, §2.4).
 
 The [SGF] problem (ℒ = ½‖AB − Y‖², LoRA init A(0) = 0, B(0) = γ·Gaussian, Y with singular values
-s_i) run by Muon (:class:`theory.schedule_free.Muon`, docs/theory.md §2.2's Muon), Schedule-Free Muon,
-AMUSE (RECONSTRUCTED schedule, see :mod:`theory.schedule_free`) and Schedule-Free AdamW. For the
+s_i) run by Muon (:class:`gflab.theory.schedule_free.Muon`, docs/theory.md §2.2's Muon), Schedule-Free Muon,
+AMUSE (RECONSTRUCTED schedule, see :mod:`gflab.theory.schedule_free`) and Schedule-Free AdamW. For the
 Schedule-Free methods every sequence is measured: the fast z, the average x (the output) and the
 gradient point y. Per sequence and mode i:
 
-- the proxies d_i = u_iᵀ A B v_i (:func:`theory.measures.proxies`) at every step;
-- the half-arrival step k_i (first step with d_i ≥ s_i/2, :func:`theory.measures.arrival_times`);
+- the proxies d_i = u_iᵀ A B v_i (:func:`gflab.theory.measures.proxies`) at every step;
+- the half-arrival step k_i (first step with d_i ≥ s_i/2, :func:`gflab.theory.measures.arrival_times`);
 - the growth rate of √d_i: the least-squares slope of √d_i against k over the mode's active window
   d_i ∈ [0.1 s_i, 0.8 s_i], in units of η. Equal rate ([SGF]) means the same slope for every mode;
   ``rate_spread`` = max/min − 1 of the modes' slopes (0 = exactly equal).
@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from theory import lora as T
-from theory import measures as M
-from theory._validate import GflabInputError, positive_int, positive_real
-from theory.schedule_free import Muon, amuse, schedule_free_adamw, schedule_free_muon
+from gflab.theory import lora as T
+from gflab.theory import measures as M
+from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory.schedule_free import Muon, amuse, schedule_free_adamw, schedule_free_muon
 
 __all__ = ["SFLoRAConfig", "simulate_sf_lora", "SF_LORA_METHODS", "rate_summary"]
 

@@ -6,7 +6,7 @@
 - the versions of ``gflab, jax, jaxlib, diffrax, equinox, numpy, scipy`` (:func:`package_versions`),
 - the store schema (:data:`SCHEMA`), and
 - :func:`code_hash`: sha256 over the path and bytes of every ``*.py`` file under ``theory/`` and
-  ``sims/`` (computed once per process), so an edit to e.g. ``theory.dmf.gradient_field`` gives
+  ``sims/`` (computed once per process), so an edit to e.g. ``gflab.theory.dmf.gradient_field`` gives
   new keys and the old entries are never served again.
 
 Not covered: ``proofs_checks/``, ``figures/``, the CLI, environment variables and hardware
@@ -51,8 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from sims.result import SimResult
-from theory._validate import GflabInputError
+from gflab.sims.result import SimResult
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "ResultStore",

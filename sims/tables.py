@@ -19,8 +19,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
-from sims.store import ResultStore
-from theory._validate import GflabInputError
+from gflab.sims.store import ResultStore
+from gflab.theory._validate import GflabInputError
 
 if TYPE_CHECKING:
     import pandas

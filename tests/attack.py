@@ -32,9 +32,9 @@ class Hang(Exception):
 
 
 def _block_work():
-    import sims.bridge.dmf_run as dmf_run
-    import sims.bridge.lora_run as lora_run
-    import sims.sweep._task as sweep_task
+    import gflab.sims.bridge.dmf_run as dmf_run
+    import gflab.sims.bridge.lora_run as lora_run
+    import gflab.sims.sweep._task as sweep_task
 
     def stop(*a, **k):
         raise Accepted()
@@ -132,9 +132,9 @@ def count_inputs(tmp: Path) -> dict:
 
 
 def count_tampered(tmp: Path) -> dict:
-    from sims.config import DMFConfig
-    from sims.dmf import simulate_dmf
-    from sims.store import ResultStore
+    from gflab.sims.config import DMFConfig
+    from gflab.sims.dmf import simulate_dmf
+    from gflab.sims.store import ResultStore
 
     cfg0 = DMFConfig(depth=2, n=2, m=3.0, alpha=1e-2, n_save=4)
     cfg1 = cfg0.replace(alpha=2e-1)

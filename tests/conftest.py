@@ -25,7 +25,7 @@ jax.config.update("jax_numpy_rank_promotion", "raise")
 # The persistent compilation cache is on in the test process too (``$GFLAB_JAX_CACHE``, as
 # everywhere): xdist workers and the CLI subprocesses the tests start share compiled solves, and
 # a module re-loads what an earlier one compiled after the per-module cache clearing below.
-import sims  # noqa: E402,F401  (float64, EQX_ON_ERROR, the compilation cache)
+from gflab import sims  # noqa: E402,F401  (float64, EQX_ON_ERROR, the compilation cache)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -38,6 +38,6 @@ def _release_compiled_executables():
 
 
 def pytest_report_header(config):
-    from proofs_checks.runner import current_profile
+    from gflab.proofs_checks.runner import current_profile
 
     return f"gflab: hypothesis profile {current_profile()} (set GFLAB_PROFILE=ci|dev|thorough)"

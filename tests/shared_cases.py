@@ -11,8 +11,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, Phase, given, settings
 
-from sims.config import LoRAConfig
-from sims.lora import lora_problem
+from gflab.sims.config import LoRAConfig
+from gflab.sims.lora import lora_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 

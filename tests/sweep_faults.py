@@ -13,8 +13,8 @@ import signal
 import time
 from pathlib import Path
 
-from sims.store import ResultStore
-from sims.sweep import simulate_config
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import simulate_config
 
 __all__ = ["fail_on_seed", "slow", "die_once_on_seed", "hang_on_seed"]
 

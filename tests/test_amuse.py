@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from theory import schedule_free as SF
-from theory._validate import GflabInputError
+from gflab.theory import schedule_free as SF
+from gflab.theory._validate import GflabInputError
 
 schedulefree = pytest.importorskip("schedulefree")  # pinned in requirements/test.lock
 torch.set_num_threads(1)
@@ -114,7 +114,7 @@ def test_bad_parameters_are_refused():
 def test_river_gd_matches_closed_form():
     """GD on the river quadratic is per-column geometric: P_K = 1 − (1 − η h_bulk)^K exactly
     (σ = 0), and likewise the walls, (1 − η h_wall)^K."""
-    from sims.river import RiverConfig, simulate_river
+    from gflab.sims.river import RiverConfig, simulate_river
 
     cfg = RiverConfig(h_bulk=2e-3, steps=200, lr_gd=0.7)
     gd = simulate_river(cfg)["gd"]["W"]
@@ -131,8 +131,8 @@ def test_amuse_claims_and_false_variants():
     the bulk too); AMUSE-2's false variant (η = 0.003) is caught by decades."""
     from dataclasses import replace
 
-    from proofs_checks.amuse import check_amuse1, check_amuse2, false_variant_amuse2
-    from sims.river import RiverConfig
+    from gflab.proofs_checks.amuse import check_amuse1, check_amuse2, false_variant_amuse2
+    from gflab.sims.river import RiverConfig
 
     assert check_amuse1(RiverConfig(lr=0.01)).margin > 0.3
     assert check_amuse1(replace(RiverConfig(lr=0.01), h_bulk=0.5)).margin < 0
@@ -141,8 +141,8 @@ def test_amuse_claims_and_false_variants():
 
 
 def test_claims_run_under_ci():
-    from proofs_checks.registry import claims
-    from proofs_checks.runner import run_claim
+    from gflab.proofs_checks.registry import claims
+    from gflab.proofs_checks.runner import run_claim
 
     reg = claims()
     rep = run_claim(reg["AMUSE-1"], profile="ci")
@@ -154,7 +154,7 @@ def test_claims_run_under_ci():
 def test_bridge_schedule_free_muon_matches_theory(kind):
     """The bridge's torch optimizer against theory.schedule_free on NumPy (float64 tensors): the
     same arithmetic through array-api-compat, so agreement to rounding (1e-12)."""
-    from sims.bridge.optim import build_optimizers, optimizer_settings
+    from gflab.sims.bridge.optim import build_optimizers, optimizer_settings
 
     settings = optimizer_settings(kind, 0.02, 2e-3, 0.0, 0.0, 0.95, True, "original")
     tW = torch.tensor(W0, requires_grad=True)
@@ -176,7 +176,7 @@ def test_rate_summary_on_exact_equal_rate():
     """√d_i = η k for every mode (SpecGD's equal rate, docs/theory.md §2.2): slopes 1 in units of η,
     spread 0 (to the least-squares fit's rounding), half-arrivals √(s_i/2)/η (linear
     interpolation between integer steps of a convex d_i: within one step)."""
-    from sims.sf_lora import rate_summary
+    from gflab.sims.sf_lora import rate_summary
 
     eta, s = 0.01, np.array([0.5, 2.0, 8.0])
     k = np.arange(400)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from gflab.cli import main
-from sims.config import DMFConfig
-from theory import dmf as D
+from gflab.sims.config import DMFConfig
+from gflab.theory import dmf as D
 
 N, RANK, P, ALPHA, SEED, LR, STOP = 10, 2, 0.3, 1e-2, 0, 0.2, 1e-5
 

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import torch
 
-from sims.bridge import dmf_run, lora_run, probes
-from sims.bridge.optim import pseudo_polar, spec_exact_class
-from sims.bridge.record import load_run, store_run, to_json
-from sims.store import ResultStore
-from theory import dmf as D
-from theory import lora as TL
-from theory import measures as M
+from gflab.sims.bridge import dmf_run, lora_run, probes
+from gflab.sims.bridge.optim import pseudo_polar, spec_exact_class
+from gflab.sims.bridge.record import load_run, store_run, to_json
+from gflab.sims.store import ResultStore
+from gflab.theory import dmf as D
+from gflab.theory import lora as TL
+from gflab.theory import measures as M
 
 pytestmark = pytest.mark.bridge
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -241,7 +241,9 @@ def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
         sA = m["A_singular_values"][0]
         assert np.all((sA > 1e-3 * 4) & (sA < 1e-3 * 12))
     cls = run["optimizer"]["lora"]["class"]
-    assert cls == ("torch.optim.AdamW" if optimizer == "adamw" else "sims.bridge.optim.SpecExact")
+    assert cls == (
+        "torch.optim.AdamW" if optimizer == "adamw" else "gflab.sims.bridge.optim.SpecExact"
+    )
 
 
 def test_minilm_handful_of_steps():
@@ -263,7 +265,7 @@ def test_minilm_handful_of_steps():
 
 
 def test_bad_lora_inputs_name_the_parameter():
-    from theory import GflabInputError
+    from gflab.theory import GflabInputError
 
     with pytest.raises(GflabInputError, match="optimizer"):
         lora_run.BridgeLoRAConfig(optimizer="sgd")
@@ -405,7 +407,7 @@ def test_cli_bridge_dmf_and_lora_json(capsys, tmp_path):
 
 
 def test_probe_overhead_reports_fractions():
-    from sims.bridge.bench import probe_overhead
+    from gflab.sims.bridge.bench import probe_overhead
 
     res = probe_overhead(model="tiny", every=10, steps=20)
     assert res["per_log_fraction"] > 0

@@ -6,7 +6,7 @@ example is exercised too.
 
 Tolerances: the saved adapters hold the very float32 tensors the live probe measured
 (safetensors and torch.save store them bit for bit) and both sides run the one function
-``sims.bridge.probes.lora_spectra`` (a per-matrix LAPACK QR/SVD, whatever the batch), so the
+``gflab.sims.bridge.probes.lora_spectra`` (a per-matrix LAPACK QR/SVD, whatever the batch), so the
 spectra agree exactly in practice (measured: 0.0); the comparisons allow rtol 1e-12 (~4500 ulps of
 float64) for a different batched kernel path, while a wrong scale s, a transposed factor or an
 off-by-one step moves them by O(1). The independent oracle (a dense float64 SVD of s·B A by NumPy)
@@ -27,10 +27,10 @@ import pytest
 import torch
 
 from gflab.cli import main
-from sims.bridge import lora_run
-from sims.bridge.analyze import analyze_checkpoints
-from sims.bridge.callbacks import GflabSpectraCallback, SpectraRecorder
-from sims.bridge.probes import LORA_MEASUREMENTS
+from gflab.sims.bridge import lora_run
+from gflab.sims.bridge.analyze import analyze_checkpoints
+from gflab.sims.bridge.callbacks import GflabSpectraCallback, SpectraRecorder
+from gflab.sims.bridge.probes import LORA_MEASUREMENTS
 
 pytestmark = pytest.mark.bridge
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -287,7 +287,7 @@ def test_lora_cli_prints_one_loss_with_legend_and_reading(capsys):
 def test_reading_rule_bounds_hold(rank):
     """The printed rule: spread 0 for equal slopes, exactly r for one growing mode, and within
     [0, r] for any non-negative slopes (2000 random draws, half of them sparse)."""
-    from sims.bridge.probes import equal_rate_reading, equal_rate_spread
+    from gflab.sims.bridge.probes import equal_rate_reading, equal_rate_spread
 
     assert equal_rate_spread(np.full(rank, 0.3)) == 0.0
     one = np.zeros(rank)

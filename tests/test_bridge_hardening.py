@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from gflab.cli import main
-from sims.bridge import dmf_run
-from sims.bridge.dmf_run import BridgeDMFConfig, gauss_newton_top_eigenvalue, run_dmf
-from sims.bridge.lora_run import BridgeLoRAConfig
-from theory import dmf as D
-from theory._validate import GflabInputError
+from gflab.sims.bridge import dmf_run
+from gflab.sims.bridge.dmf_run import BridgeDMFConfig, gauss_newton_top_eigenvalue, run_dmf
+from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+from gflab.theory import dmf as D
+from gflab.theory._validate import GflabInputError
 
 
 def _err(capsys, argv) -> dict:
@@ -52,7 +52,7 @@ def test_bridge_bad_inputs_are_refused_before_training(argv, parameter, capsys, 
         raise AssertionError("training started")
 
     monkeypatch.setattr(dmf_run, "import_torch", no_training)
-    monkeypatch.setattr("sims.bridge.lora_run.import_torch", no_training)
+    monkeypatch.setattr("gflab.sims.bridge.lora_run.import_torch", no_training)
     monkeypatch.setenv("GFLAB_MAX_MEMORY", "4G")  # the same answer on any machine
     assert _err(capsys, [*argv, "--no-store"])["parameter"] == parameter
 

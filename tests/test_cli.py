@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gflab.cli import main
-from theory import closed_forms as CF
+from gflab.theory import closed_forms as CF
 
 
 def _run(argv):

@@ -1,7 +1,7 @@
 """The persistent compilation cache works across processes (sims._jaxsetup).
 
 Oracle: JAX's own accounting (jax.monitoring cache-hit/miss and compile events, through
-:func:`sims._jaxsetup.compile_counts`) and the cache directory's entries. Two fresh processes
+:func:`gflab.sims._jaxsetup.compile_counts`) and the cache directory's entries. Two fresh processes
 run the same small solves (gflab's DMF flow through the engine, and the Tsit5 → RKC2 hybrid)
 with a temporary cache: the second must load every executable from the cache and build none.
 The control with ``EQX_ON_ERROR=raise`` shows the cause and that the check can fail: equinox's
@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import json
-from sims._jaxsetup import compile_counts, EQX_MODE  # first: before equinox is imported
+from gflab.sims._jaxsetup import compile_counts, EQX_MODE  # first: before equinox is imported
 import diffrax, jax.numpy as jnp
-from sims.config import DMFConfig
-from sims.dmf import simulate_dmf
-from sims.rkc import Tsit5RKC
+from gflab.sims.config import DMFConfig
+from gflab.sims.dmf import simulate_dmf
+from gflab.sims.rkc import Tsit5RKC
 res = simulate_dmf(DMFConfig(depth=3, n=4, init="mimic", alpha=1e-2, m=10.0, mask="diagonal",
                              target="ones", t1=5.0))
 sol = diffrax.diffeqsolve(diffrax.ODETerm(lambda t, y, a: -jnp.arange(1.0, 4.0) * y), Tsit5RKC(),

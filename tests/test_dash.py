@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from theory import interventions as I
-from theory._validate import GflabInputError
+from gflab.theory import interventions as I
+from gflab.theory._validate import GflabInputError
 
 torch.set_num_threads(1)
 
@@ -141,7 +141,7 @@ def test_dash1_map_both_ends():
     """Depth 2, m = ∞, α = 1e-3 (flow): the authors' λ = 0.3 does not restore the from-scratch
     rank, λ = 1e-4 does (the map's two answers; each margin must have the stated sign, so a
     check that always said "restored" or never would fail here)."""
-    from proofs_checks.dash import check_dash1
+    from gflab.proofs_checks.dash import check_dash1
 
     ex = {"depth": 2, "m": math.inf, "alpha": 1e-3, "dash_alpha": 0.3}
     no = check_dash1({**ex, "floor": 0.3})
@@ -155,8 +155,8 @@ def test_dash1_map_both_ends():
 
 
 def test_dash_none_is_resumed():
-    from proofs_checks.dash import dash_config
-    from sims.dash import Intervention, simulate_dash_plasticity
+    from gflab.proofs_checks.dash import dash_config
+    from gflab.sims.dash import Intervention, simulate_dash_plasticity
 
     cfg = dash_config({"depth": 2, "m": 10.0, "alpha": 1e-2})
     r = simulate_dash_plasticity(cfg, Intervention("none"))
@@ -171,7 +171,7 @@ def test_warmstart_identity_interventions_equal_warm():
     """DASH with λ = 1 (clamp(cos, 1, 1) = 1) and shrink-and-perturb with λ = 1, σ = 0 leave the
     weights unchanged, so those runs equal the plain warm run exactly (same data order, float64)."""
     pytest.importorskip("sklearn")
-    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
+    from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
 
     cfg = WarmStartConfig(
         fractions=(0.5,),
@@ -265,7 +265,11 @@ def _notebook_loop(X, cfg):
 
 
 def test_feature_learning_matches_literal_notebook():
-    from sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning, train_data
+    from gflab.sims.dash_synthetic import (
+        FeatureLearningConfig,
+        simulate_feature_learning,
+        train_data,
+    )
 
     cfg = FeatureLearningConfig(N=60, J=4, numfeat=8, gamma=6, tau=2, seeds=(3,), n_test=200)
     X, _ = train_data(cfg, 3)
@@ -282,7 +286,7 @@ def test_feature_learning_data_is_the_notebooks():
     """Same draws as the notebook's np.random.seed + scipy.stats.bernoulli.rvs, point by point."""
     from scipy.stats import bernoulli
 
-    from sims.dash_synthetic import FeatureLearningConfig, train_data
+    from gflab.sims.dash_synthetic import FeatureLearningConfig, train_data
 
     cfg = FeatureLearningConfig(N=10, J=3, numfeat=5, seeds=(7,))
     X, p = train_data(cfg, 7)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from figures import demos, style
-from figures.demos import web
 from gflab.cli import main
-from theory import closed_forms as CF
+from gflab.figures import demos, style
+from gflab.figures.demos import web
+from gflab.theory import closed_forms as CF
 
 # small grids for the JAX demos (each point is a full compute); depth (SciPy) gets its full grid
 TEST_GRIDS = {

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from figures import demos
-from figures.demos import _runner
 from gflab.cli import main
-from theory import closed_forms as CF
-from theory import measures as M
+from gflab.figures import demos
+from gflab.figures.demos import _runner
+from gflab.theory import closed_forms as CF
+from gflab.theory import measures as M
 
 FRAMES = 3
 
@@ -64,7 +64,7 @@ def test_depth_demo_default_gif_limit(rendered):
 
 
 def test_depth_reduced_ode_conserves_invariant():
-    from figures.demos.depth import reduced_trajectory
+    from gflab.figures.demos.depth import reduced_trajectory
 
     run = reduced_trajectory(3, 3, 1e-3, 4.0, times=np.geomspace(1e-3, 1e3, 50))
     c = CF.dmc_conserved(run.lambda1, run.lambda2, 3)
@@ -97,8 +97,8 @@ def test_muon_oracles(rendered):
 
 
 def test_newton_schulz_map_matches_theory():
-    from figures.demos.muon import ns_singular_value_map
-    from theory.lora import newton_schulz
+    from gflab.figures.demos.muon import ns_singular_value_map
+    from gflab.theory.lora import newton_schulz
 
     sv = np.array([0.9, 0.3, 0.01])
     out = np.linalg.svd(newton_schulz(np.diag(sv), eps=0.0), compute_uv=False)
@@ -395,7 +395,7 @@ def test_controller_reports_a_failed_compute_in_the_window():
 
 
 def test_warm_covers_every_plasticity_depth(monkeypatch):
-    import figures.demos.plasticity as P
+    import gflab.figures.demos.plasticity as P
 
     seen = []
     monkeypatch.setattr(P.PlasticityDemo, "compute", lambda self, **v: seen.append(v["depth"]))
@@ -406,8 +406,8 @@ def test_warm_covers_every_plasticity_depth(monkeypatch):
 
 def test_plasticity_demo_runs_the_sims_protocol(monkeypatch):
     """No second implementation: the demo's phases are sims.plasticity.simulate_plasticity's."""
-    import figures.demos.plasticity as P
-    import sims.plasticity as SP
+    import gflab.figures.demos.plasticity as P
+    import gflab.sims.plasticity as SP
 
     calls = []
     real = SP.simulate_plasticity
@@ -430,7 +430,7 @@ def test_default_gif_is_projector_resolution(tmp_path):
 
 
 def test_presentation_text_is_projector_sized():
-    from figures.demos._runner import PRESENT_DPI, PRESENT_FIGSIZE, demo_style
+    from gflab.figures.demos._runner import PRESENT_DPI, PRESENT_FIGSIZE, demo_style
 
     px = demo_style(PRESENT_FIGSIZE)["font.size"] * PRESENT_DPI / 72
     # ≥ 24 px body text on a 1920 px wide frame (1/80 of the width: readable from the back)

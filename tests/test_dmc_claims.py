@@ -7,11 +7,11 @@ import math
 import pytest
 from hypothesis import strategies as st
 
-from proofs_checks import dmc
-from proofs_checks.registry import Claim, claims
-from proofs_checks.runner import run_claim
-from proofs_checks.steer import steered
-from sims.schema import command
+from gflab.proofs_checks import dmc
+from gflab.proofs_checks.registry import Claim, claims
+from gflab.proofs_checks.runner import run_claim
+from gflab.proofs_checks.steer import steered
+from gflab.sims.schema import command
 
 DMC_IDS = ("DMC-1", "DMC-2", "DMC-3", "DMC-4", "DMC-5")
 

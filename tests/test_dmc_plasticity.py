@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from gflab.cli import main
-from proofs_checks import dmc
-from sims.kleinman import KleinmanScale, kleinman_problem, run_kleinman
-from theory import closed_forms as CF
+from gflab.proofs_checks import dmc
+from gflab.sims.kleinman import KleinmanScale, kleinman_problem, run_kleinman
+from gflab.theory import closed_forms as CF
 
 PHASE_KEYS = (
     "singular_values",

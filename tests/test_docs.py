@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from figures.demos import DEMO_NAMES
-from figures.registry import registry
+from gflab.figures.demos import DEMO_NAMES
+from gflab.figures.registry import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

@@ -17,10 +17,10 @@ import pytest
 from scipy.integrate import solve_ivp
 from shared_cases import lora_case
 
-from sims.config import DMFConfig
-from sims.dmf import dmf_problem, solve_dmf_from
-from sims.lora import solve_lora_from
-from theory import lora as T
+from gflab.sims.config import DMFConfig
+from gflab.sims.dmf import dmf_problem, solve_dmf_from
+from gflab.sims.lora import solve_lora_from
+from gflab.theory import lora as T
 
 COEF = (3.4445, -4.7750, 2.0315)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from shared_cases import first_example
 
-from proofs_checks import dmc, sgf
-from proofs_checks.registry import claims
+from gflab.proofs_checks import dmc, sgf
+from gflab.proofs_checks.registry import claims
 
 FALSE = {**dmc.FALSE_VARIANTS, **sgf.FALSE_VARIANTS}
 IDS = [f"DMC-{i}" for i in range(1, 6)] + [f"SGF-{i}" for i in range(1, 8)]

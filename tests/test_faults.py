@@ -13,12 +13,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sims.config import DMFConfig, LoRAConfig
-from sims.dmf import simulate_dmf
-from sims.engine import solve_flow
-from sims.lora import simulate_lora
-from sims.store import ResultStore
-from sims.sweep import run_sweep
+from gflab.sims.config import DMFConfig, LoRAConfig
+from gflab.sims.dmf import simulate_dmf
+from gflab.sims.engine import solve_flow
+from gflab.sims.lora import simulate_lora
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import run_sweep
 
 TS = np.linspace(0.0, 3.0, 7)
 

@@ -25,9 +25,9 @@ import pytest
 from matplotlib.text import Text
 from PIL import Image
 
-from figures import style
-from figures.registry import FigureContext, registry, save_figure
-from sims.store import ResultStore
+from gflab.figures import style
+from gflab.figures.registry import FigureContext, registry, save_figure
+from gflab.sims.store import ResultStore
 
 matplotlib.use("Agg")
 
@@ -225,11 +225,11 @@ def test_size_check_catches_small_text():
 def test_dash_synthetic_record_equals_a_direct_run(store):
     """The figure's stored record is the simulation's output, array for array (the oracle: a
     direct sims.dash_synthetic run), and a second context reads it back instead of recomputing."""
-    from figures.dash import _record_args
-    from sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
+    from gflab.figures.dash import _record_args
+    from gflab.sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
 
     cfg = FeatureLearningConfig(J=4, seeds=(0,), N=100, n_test=200)
-    args = _record_args(cfg, "figures.dash:feature_learning_arrays")
+    args = _record_args(cfg, "gflab.figures.dash:feature_learning_arrays")
     got = FigureContext(fast=True, store=store).record(*args)
     direct = simulate_feature_learning(cfg)
     assert set(got) == {f"{m}/{k}" for m, d in direct.items() for k in d}
@@ -244,8 +244,8 @@ def test_dash_synthetic_record_equals_a_direct_run(store):
 def test_a_current_figure_is_kept_and_any_change_redraws_it(tmp_path):
     """With a store, a figure whose files carry the current render key (code, versions, fast,
     style) is kept, byte for byte; another style, --force, or an edited sidecar key redraws it."""
-    from figures.registry import render, render_key
-    from sims.store import ResultStore
+    from gflab.figures.registry import render, render_key
+    from gflab.sims.store import ResultStore
 
     out, st = tmp_path / "out", ResultStore(tmp_path / "st")
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-import sims.store
+from gflab import sims
 from gflab.cli import main
-from sims.config import DMFConfig
-from sims.store import ResultStore
-from sims.sweep import ExecutorLost, run_sweep, spec_from_dict
-from theory._validate import GflabInputError
+from gflab.sims.config import DMFConfig
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import ExecutorLost, run_sweep, spec_from_dict
+from gflab.theory._validate import GflabInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -386,7 +386,7 @@ def test_fuzz_sweep_flags_exit_0_or_json_error(executor, timeout, spec):
 def test_fuzz_bridge_dmf_inputs_refused_or_accepted_before_training(depth, seeds, mask, spec):
     """Either a JSON error (exit 2) or the inputs reach training (stopped here by a marker):
     nothing in between, and the accepted ones are valid (depth >= 2, distinct seeds >= 0)."""
-    from sims.bridge import dmf_run
+    from gflab.sims.bridge import dmf_run
 
     real = dmf_run.import_torch
     dmf_run.import_torch = lambda: (_ for _ in ()).throw(_NoTraining())

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from sims import engine
-from sims import methods as M
-from sims.config import DMFConfig, LoRAConfig
-from theory._validate import GflabInputError
+from gflab.sims import engine
+from gflab.sims import methods as M
+from gflab.sims.config import DMFConfig, LoRAConfig
+from gflab.theory._validate import GflabInputError
 
 EXAMPLES = [
     M.Adaptive(rtol=1e-7, atol=1e-10, solver="dopri5"),
@@ -84,7 +84,7 @@ def test_updates_match_numpy_formulas():
     u, s = muon.update((jnp.asarray(g2),), s, p)
     buf = mu * ((1 - mu) * g1) + (1 - mu) * g2
     d = g2 + mu * (buf - g2)
-    from theory.lora import newton_schulz
+    from gflab.theory.lora import newton_schulz
 
     np.testing.assert_allclose(s[0], buf, rtol=1e-14)
     np.testing.assert_allclose(u[0], -lr * np.asarray(newton_schulz(jnp.asarray(d))), rtol=1e-12)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from nbclient import NotebookClient
 
-from theory import closed_forms as CF
+from gflab.theory import closed_forms as CF
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"

@@ -20,10 +20,10 @@ import pytest
 
 from gflab.cli import _parsers, build_parser, main
 from gflab.cli._progress import Reporter, progress
-from proofs_checks.registry import Claim, Evidence
-from proofs_checks.runner import run_claim
-from sims.progress import notify
-from theory._validate import GflabInputError, positive_int
+from gflab.proofs_checks.registry import Claim, Evidence
+from gflab.proofs_checks.runner import run_claim
+from gflab.sims.progress import notify
+from gflab.theory._validate import GflabInputError, positive_int
 
 RATE = re.compile(r"(\d+\.\d+\s*(point|example|run|it)/s|\d+\.\d+s/(point|example|run|it))")
 
@@ -156,7 +156,7 @@ def test_claim_reports_each_example_and_its_verdict():
 
 
 def test_figure_runs_count_against_the_prefetched_total():
-    from figures.registry import FigureContext
+    from gflab.figures.registry import FigureContext
 
     calls = []
     ctx = FigureContext(progress=lambda d, t, info: calls.append((d, t)), label="f (1/1)")

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from shared_cases import gflab_process
 
-import sims
-from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
-from sims.store import ResultStore
-from sims.tables import results_frame, results_records
-from theory import GflabInputError
+from gflab import sims
+from gflab.sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
+from gflab.sims.store import ResultStore
+from gflab.sims.tables import results_frame, results_records
+from gflab.theory import GflabInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -140,7 +140,7 @@ def test_cli_bad_input_is_one_line(tmp_path):
 def test_top_level_aliases_are_the_tables_functions_with_a_warning():
     """sims.results_frame / sims.results_records (the first spellings) stay as aliases."""
     for name, fn in (("results_frame", results_frame), ("results_records", results_records)):
-        with pytest.warns(DeprecationWarning, match=f"sims.tables.{name}"):
+        with pytest.warns(DeprecationWarning, match=f"gflab.sims.tables.{name}"):
             assert getattr(sims, name) is fn
     assert "results_frame" not in sims.__all__
     with pytest.raises(AttributeError):

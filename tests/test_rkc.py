@@ -1,4 +1,4 @@
-"""sims.rkc: RKC2 and the Tsit5 → RKC2 hybrid as diffrax solvers, against closed forms and SciPy.
+"""gflab.sims.rkc: RKC2 and the Tsit5 → RKC2 hybrid as diffrax solvers, against closed forms and SciPy.
 
 Oracles: the closed-form solution of a linear problem with a known real spectrum (order,
 stability, dense output, events); the Chebyshev closed form of RKC2's stability interval;
@@ -16,7 +16,7 @@ import optimistix as optx
 import pytest
 from scipy.integrate import solve_ivp
 
-from sims.rkc import (
+from gflab.sims.rkc import (
     _TSIT5,
     RKC2,
     TSIT5_REAL_STABILITY,
@@ -27,7 +27,7 @@ from sims.rkc import (
     solver_counts,
     stabilized_solver,
 )
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 SOLVERS = {"rkc2": RKC2(), "tsit5-rkc2": Tsit5RKC()}
 
@@ -271,9 +271,9 @@ def test_dmf_agrees_with_dop853():
     # rtol 1e-8 vs DOP853 at 1e-11: allowed 100·rtol·max(1, max|W|) (the flow contracts errors near
     # its minimum, so the global error is a modest multiple of the local tolerance; the bench
     # case at n = 30 measured 2.7e-9 = 0.27·rtol·max|W|)
-    from sims.config import DMFConfig
-    from sims.dmf import _args, _field, dmf_problem
-    from theory import dmf as T
+    from gflab.sims.config import DMFConfig
+    from gflab.sims.dmf import _args, _field, dmf_problem
+    from gflab.theory import dmf as T
 
     cfg = DMFConfig(
         depth=3, n=8, init="gaussian", alpha=1e-3, mask="bernoulli:0.3", target="lowrank:2"
@@ -310,9 +310,9 @@ def test_lora_specgf_agrees_with_dop853():
     # of the power iteration is exercised). 12×10, r = 3, targets (1, 2, 4) to t = 3 (all modes
     # arrive by t ≈ √s ≤ 2). Hybrid at rtol 1e-9 vs DOP853 at 1e-11 on the NumPy field
     # (theory.lora.specgf_field): allowed 100·rtol·max(1, max|AB|), the reasoning of the DMF case.
-    from sims.config import LoRAConfig
-    from sims.lora import _args, _specgf_field, lora_problem
-    from theory import lora as L
+    from gflab.sims.config import LoRAConfig
+    from gflab.sims.lora import _args, _specgf_field, lora_problem
+    from gflab.theory import lora as L
 
     cfg = LoRAConfig(rows=12, cols=10, rank=3, target_svals=(1.0, 2.0, 4.0), beta=1e-3, t1=3.0)
     A0, B0, Y, U, V = lora_problem(cfg)
@@ -348,10 +348,10 @@ def test_large_init_cell_of_the_phase_diagram_converges_and_matches_dop853():
     # flow from the same init to the time the hybrid stopped: the products agree to the solvers'
     # tolerance, allowed 1e-6 relative (1000× the hybrid's rtol 1e-9; measured 6e-10), and so
     # do the stable ranks.
-    from figures.sweep import _configs
-    from sims.dmf import dmf_problem, simulate_dmf
-    from theory import dmf as T
-    from theory.measures import stable_rank
+    from gflab.figures.sweep import _configs
+    from gflab.sims.dmf import dmf_problem, simulate_dmf
+    from gflab.theory import dmf as T
+    from gflab.theory.measures import stable_rank
 
     _, gauss = _configs(False)
     (cfg,) = [c for c in gauss if c.depth == 5 and c.alpha == 10.0 and c.seed == 0]

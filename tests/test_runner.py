@@ -11,8 +11,8 @@ import hypothesis.strategies as st
 import pytest
 from hypothesis.errors import Flaky
 
-from proofs_checks.registry import Claim, Evidence
-from proofs_checks.runner import run_claim
+from gflab.proofs_checks.registry import Claim, Evidence
+from gflab.proofs_checks.runner import run_claim
 
 
 def _flaky_check(example):
@@ -75,8 +75,8 @@ def test_claims_in_processes_give_the_serial_reports():
 
 @pytest.mark.parametrize("jobs", [0, -1, 65, 1.5, True])
 def test_jobs_outside_its_range_is_refused(jobs):
-    from proofs_checks.runner import run_claims
-    from theory._validate import GflabInputError
+    from gflab.proofs_checks.runner import run_claims
+    from gflab.theory._validate import GflabInputError
 
     with pytest.raises(GflabInputError, match="jobs"):
         run_claims(["SGF-3"], "ci", jobs=jobs)

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from proofs_checks import sgf
-from proofs_checks.registry import Claim, Evidence, claims
-from proofs_checks.runner import run_claim
+from gflab.proofs_checks import sgf
+from gflab.proofs_checks.registry import Claim, Evidence, claims
+from gflab.proofs_checks.runner import run_claim
 
 HOLDING = [
     "SGF-1",
@@ -97,7 +97,7 @@ def _scipy_sgf1_eps(c, t_stop: float) -> float:
     from scipy.integrate import solve_ivp
     from scipy.optimize import brentq
 
-    from sims.lora import lora_problem
+    from gflab.sims.lora import lora_problem
 
     A0, B0, Y, U, V = lora_problem(c)
     r, k, m = A0.shape[0], A0.shape[1], B0.shape[1]
@@ -145,7 +145,7 @@ def test_sgf1_is_not_fooled_by_its_save_grid():
     reports must be the one the engine saw: same solver, so to rounding) and an independent
     SciPy DOP853 solve (rtol 1e-11) measured by its own root-finding; both solves are accurate to
     ~1e-8 in the slope (gflab's rtol), so 1e-6 (measured agreement 1e-11)."""
-    from sims.config import LoRAConfig
+    from gflab.sims.config import LoRAConfig
 
     c = LoRAConfig(**ISSUE_11_SGF1)
     ev = sgf._check_sgf1(c)
@@ -164,7 +164,7 @@ def test_dense_arrivals_are_first_passages_of_half_the_target():
     relative (the crossing is refined to float64 resolution of a step), d_i < s_i/2 at 2000
     earlier times (first passage), and within 1e-3 of the save-grid arrivals interpolated in √d
     (√d is straight to O(ε) on a 0.009 grid step, ε ≈ 0.01 at most here)."""
-    from sims.config import LoRAConfig
+    from gflab.sims.config import LoRAConfig
 
     c = LoRAConfig(**ISSUE_11_SGF1)
     dense = sgf.run_dense(c)

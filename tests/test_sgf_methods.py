@@ -1,6 +1,6 @@
-"""Discrete SGF methods of ``sims.lora`` against independent NumPy implementations (docs/theory.md §2.2).
+"""Discrete SGF methods of ``gflab.sims.lora`` against independent NumPy implementations (docs/theory.md §2.2).
 
-Oracles are written from the definitions, not from ``theory.lora``: the polar factor and its
+Oracles are written from the definitions, not from ``gflab.theory.lora``: the polar factor and its
 smoothed version from an SVD, the quintic Newton–Schulz iteration, and Muon exactly as
 torch.optim.Muon states it (EMA buffer ``buf.lerp_(g, 1 − μ)``, Nesterov ``g.lerp(buf, μ)``,
 ``adjust_lr_fn`` "original" = √max(1, rows/cols), "match_rms_adamw" = 0.2 √max(rows, cols)).
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from shared_cases import lora_case
 
-from sims.lora import solve_lora_from
-from theory import lora as T
+from gflab.sims.lora import solve_lora_from
+from gflab.theory import lora as T
 
 COEF = (3.4445, -4.7750, 2.0315)
 STEPS = 5
@@ -194,7 +194,7 @@ def test_bf16_newton_schulz_close_to_float64(seed, shape):
     """
     import jax.numpy as jnp
 
-    from sims.methods import _ns
+    from gflab.sims.methods import _ns
 
     u = 2.0**-8
     rng = np.random.default_rng([seed, *shape])
@@ -273,7 +273,7 @@ def test_euler_polar_flow_first_step_from_lora_init_leaves_b():
 
 @pytest.mark.parametrize("svals", [(1e-160, 2e-160, 4e-160), (1e200, 2e200, 4e200)])
 def test_targets_outside_float64_range_are_refused_naming_the_parameter(svals):
-    from theory._validate import GflabInputError
+    from gflab.theory._validate import GflabInputError
 
     with pytest.raises(GflabInputError) as e:
         _problem(method="specgd:0.05", target_svals=svals)
@@ -306,7 +306,7 @@ def test_bf16_newton_schulz_bit_identical_to_torch(shape):
     import jax.numpy as jnp
     import torch
 
-    from sims.lora import newton_schulz_lowp
+    from gflab.sims.lora import newton_schulz_lowp
 
     torch.set_num_threads(1)
     bad = []

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from jaxtyping import TypeCheckError
 
-from theory import dmf as D
-from theory import measures as M
+from gflab.theory import dmf as D
+from gflab.theory import measures as M
 
 
 def test_wrong_shaped_mask_is_caught():

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
-from sims.dmf import dmf_problem, solve_dmf_from
-from sims.engine import iterate, solve_flow, solve_flow_batch
-from sims.lora import lora_problem, solve_lora_from
-from sims.methods import GD
-from theory import closed_forms as CF
-from theory import dmf as D
-from theory import measures as M
+from gflab.sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
+from gflab.sims.dmf import dmf_problem, solve_dmf_from
+from gflab.sims.engine import iterate, solve_flow, solve_flow_batch
+from gflab.sims.lora import lora_problem, solve_lora_from
+from gflab.sims.methods import GD
+from gflab.theory import closed_forms as CF
+from gflab.theory import dmf as D
+from gflab.theory import measures as M
 
 DMF_SHAPES = [(2, 4), (3, 4), (3, 6), (4, 4)]
 
@@ -205,7 +205,7 @@ def test_balancedness_is_conserved_to_solver_tolerance(seed):
 def test_drift_is_measured_from_the_actual_start():
     """A run started from other factors than the config's init (a resumed phase) measures the
     invariant's drift from those factors: the final value matches the saved series."""
-    from sims.dmf import package_dmf
+    from gflab.sims.dmf import package_dmf
 
     cfg = GAUSSIAN_DMF
     _, mask, target = dmf_problem(cfg)
@@ -396,7 +396,7 @@ def test_iterate_stop_statuses():
 def test_dmf_batch_vmap_equals_loop():
     """Depth-2 completion from mimic inits at three scales: each member stops at its own time,
     both strategies agree, and all reach the α-independent limit w*[(1−ρ)I + ρJ]."""
-    from sims.dmf import _args, _field, _monitor, _stats_fn, save_grid
+    from gflab.sims.dmf import _args, _field, _monitor, _stats_fn, save_grid
 
     cfg = DMFConfig(depth=2, n=4, m=3.0)
     _, mask, target = dmf_problem(cfg)
@@ -470,7 +470,7 @@ def specgf_run():
 @pytest.mark.parametrize("f", [0.25, 0.5, 0.9], ids=lambda f: f"f={f:g}")
 def test_specgf_arrival_times(specgf_run, f):
     """SGF-2: SpecGF (β = 1e-6, the CLI default) reaches f·s_i at t ≈ √(f s_i)."""
-    from theory.measures import arrival_times
+    from gflab.theory.measures import arrival_times
 
     res = specgf_run
     assert res.status == "converged"
@@ -500,7 +500,7 @@ def test_gradient_flow_logistic_law():
     # PID at rtol 1e-11: global relative error a few × rtol (measured: 6e-11) -> 1e-9
     np.testing.assert_allclose(raw.saved["proxies"], exact, rtol=1e-9, atol=1e-15)
     # largest first
-    from theory.measures import arrival_times
+    from gflab.theory.measures import arrival_times
 
     arr = arrival_times(raw.times, raw.saved["proxies"], LORA["target_svals"], 0.5)
     assert np.all(np.diff(arr) < 0)
@@ -530,7 +530,7 @@ def test_l2_soft_threshold_limit_and_balance():
 def test_stabilized_solvers_through_the_engine_match_the_closed_form(solver):
     """The engine runs sims/rkc.py's solvers by name (Adaptive(solver=...)): same DMC-3 oracle as
     Tsit5 (mimic_limit), same stop rule. rtol 1e-9 on an order-2 method: measured error ~1e-9."""
-    from sims.methods import Adaptive
+    from gflab.sims.methods import Adaptive
 
     method = Adaptive(rtol=1e-9, atol=1e-14, solver=solver)
     res = simulate_dmf(DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, method=method))

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import sims.store
-from sims import DMFConfig, LoRAConfig, SimResult
-from sims.store import ResultStore, default_store_root, source_hash
-from theory._validate import GflabInputError
+from gflab import sims
+from gflab.sims import DMFConfig, LoRAConfig, SimResult
+from gflab.sims.store import ResultStore, default_store_root, source_hash
+from gflab.theory._validate import GflabInputError
 
 VERSIONS = {"gflab": "0.1.0", "jax": "x", "diffrax": "y"}
 
@@ -262,7 +262,7 @@ def test_entry_of_another_config_is_not_served(tmp_path, how):
 
 def test_only_npz_sha_sidecar_is_recomputed_by_a_sweep(tmp_path):
     """The sidecar `{"npz_sha256": ...}` alone raised KeyError on every rerun (issue 13.5)."""
-    from sims.sweep import run_sweep
+    from gflab.sims.sweep import run_sweep
 
     cfg = DMFConfig(depth=2, n=2, m=3.0, alpha=1e-2, n_save=4)
     store = ResultStore(tmp_path)

@@ -25,17 +25,17 @@ import numpy as np
 import pytest
 
 from gflab.cli import main
-from sims.config import DMFConfig
-from sims.store import ResultStore
-from sims.sweep import (
+from gflab.sims.config import DMFConfig
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import (
     SweepInterrupted,
     parse_executor,
     run_sweep,
     spec_from_dict,
     sweep_record,
 )
-from theory import closed_forms as CF
-from theory._validate import GflabInputError
+from gflab.theory import closed_forms as CF
+from gflab.theory._validate import GflabInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 # the fault runners (tests/sweep_faults.py) must import in subprocesses and dask workers too
@@ -161,7 +161,7 @@ def _direct(store: ResultStore, c, direct_cfg) -> None:
     """The stored sweep result of ``c`` is the result of ``direct_cfg`` built and run without the
     sweep: same key, and the same compiled solve in this process gives the same numbers (1e-12
     relative leaves room only for summation order)."""
-    from sims import simulate_dmf
+    from gflab.sims import simulate_dmf
 
     assert store.key(direct_cfg) == store.key(c)
     direct = simulate_dmf(direct_cfg)
@@ -177,7 +177,7 @@ def test_sweep_over_rtol_matches_direct_adaptive_runs(tmp_path):
     """grid.rtol is the adaptive method's tolerance: the two points have different keys, each
     equals a direct run of DMFConfig(method=Adaptive(rtol)), and the loose one takes fewer steps
     (the tolerance reached the controller)."""
-    from sims.methods import Adaptive
+    from gflab.sims.methods import Adaptive
 
     rtols = [1e-10, 1e-5]
     configs = spec_from_dict(
@@ -241,7 +241,7 @@ def test_a_hyper_parameter_the_method_lacks_is_one_line_exit_2(tmp_path, capsys,
 def test_large_grid_over_rtol_counts_stored_entries_by_the_method(tmp_path):
     """Above FULL_CHECK the stored entries are matched against the axes, rtol inside the method
     included: the sweep's first point is counted, the same config at an rtol off the grid not."""
-    from sims.sweep import FULL_CHECK, count_stored
+    from gflab.sims.sweep import FULL_CHECK, count_stored
 
     spec = spec_from_dict(
         {
@@ -464,7 +464,7 @@ def test_killed_sweep_resumes_without_lost_duplicated_or_corrupt_results(tmp_pat
 
 
 def _sweep_key(configs):
-    from sims.sweep import sweep_key
+    from gflab.sims.sweep import sweep_key
 
     return sweep_key(configs)
 
@@ -485,7 +485,7 @@ def test_sigterm_in_process_raises_sweep_interrupted(tmp_path):
 
 
 def test_bench_sweep_reports_speedups_and_overheads():
-    from sims.sweep import bench_sweep
+    from gflab.sims.sweep import bench_sweep
 
     out = bench_sweep(n_configs=4, executors=("local:1",))
     row = out["executors"]["local:1"]

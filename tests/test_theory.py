@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from theory import closed_forms as CF
-from theory import dmf as D
-from theory import lora as LR
-from theory import measures as M
+from gflab.theory import closed_forms as CF
+from gflab.theory import dmf as D
+from gflab.theory import lora as LR
+from gflab.theory import measures as M
 
 RNG = np.random.default_rng(20260301)
 
@@ -378,11 +378,11 @@ def test_test_rmse_is_the_error_on_unobserved_entries():
 
 def test_top_level_measure_aliases_are_theory_measures_with_a_warning():
     """theory.stable_rank etc. (the first release's re-exports) stay as aliases of theory.measures."""
-    import theory
-    from theory import measures
+    from gflab import theory
+    from gflab.theory import measures
 
     for name in theory._MEASURES:
-        with pytest.warns(DeprecationWarning, match=f"theory.measures.{name}"):
+        with pytest.warns(DeprecationWarning, match=f"gflab.theory.measures.{name}"):
             assert getattr(theory, name) is getattr(measures, name)
         assert name not in theory.__all__
     with pytest.raises(AttributeError):

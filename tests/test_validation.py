@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from sims import DMFConfig, LoRAConfig, config_from_dict
-from sims.config import parse_method
-from theory import GflabInputError
-from theory import _validate as V
-from theory import closed_forms as CF
-from theory import dmf as D
-from theory import lora as LR
+from gflab.sims import DMFConfig, LoRAConfig, config_from_dict
+from gflab.sims.config import parse_method
+from gflab.theory import GflabInputError
+from gflab.theory import _validate as V
+from gflab.theory import closed_forms as CF
+from gflab.theory import dmf as D
+from gflab.theory import lora as LR
 
 
 def _raises(parameter, fn, *args, **kw):
@@ -185,7 +185,7 @@ def test_configs_round_trip_and_are_hashable():
 
 
 def test_batch_strategy_is_validated():
-    from sims.engine import solve_flow_batch
+    from gflab.sims.engine import solve_flow_batch
 
     _raises(
         "strategy",

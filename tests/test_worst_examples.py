@@ -20,9 +20,9 @@ from shared_cases import first_example
 
 from gflab.cli import build_parser, main
 from gflab.cli.simulate import config_of
-from proofs_checks.registry import claims
-from proofs_checks.runner import worst_example
-from sims.store import ResultStore
+from gflab.proofs_checks.registry import claims
+from gflab.proofs_checks.runner import worst_example
+from gflab.sims.store import ResultStore
 
 CLAIMS = claims()
 
@@ -68,7 +68,7 @@ def test_check_worst_example_end_to_end(cid, capsys, monkeypatch, tmp_path):
 
 
 def test_river_through_the_store_equals_simulate_river(tmp_path):
-    from sims.river import RiverConfig, simulate_river, stored_river
+    from gflab.sims.river import RiverConfig, simulate_river, stored_river
 
     cfg = RiverConfig(h_bulk=3e-3, noise=1e-4, steps=200, seed=1)
     store = ResultStore(tmp_path)
@@ -99,7 +99,7 @@ def _arrays_equal(a, b, timings=True):
 
 
 def test_dash_run_through_the_store_round_trip(tmp_path):
-    from sims.dash import DashConfig, simulate_dash, stored_dash
+    from gflab.sims.dash import DashConfig, simulate_dash, stored_dash
 
     cfg = DashConfig(depth=2, n=4, m=math.inf, alpha=1e-2, floor=1e-2, n_save=16)
     store = ResultStore(tmp_path)

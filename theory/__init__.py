@@ -1,12 +1,12 @@
 """gflab.theory: the mathematics of docs/theory.md §2 as pure functions of arrays (no I/O, no solvers).
 
-Modules: :mod:`theory.dmf` (deep matrix factorisation/completion), :mod:`theory.lora`
-(LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`theory.measures`
-(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`theory.closed_forms` (exact oracles).
+Modules: :mod:`gflab.theory.dmf` (deep matrix factorisation/completion), :mod:`gflab.theory.lora`
+(LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`gflab.theory.measures`
+(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`gflab.theory.closed_forms` (exact oracles).
 """
 
-from theory import closed_forms, dmf, lora, measures
-from theory._validate import GflabInputError
+from gflab.theory import closed_forms, dmf, lora, measures
+from gflab.theory._validate import GflabInputError
 
 __all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures"]
 

@@ -16,8 +16,8 @@ import numpy as np
 from jaxtyping import Float, PyTree, Real
 from scipy.optimize import brentq
 
-from theory._validate import GflabInputError, positive_int, positive_real
-from theory._xp import AnyArray
+from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory._xp import AnyArray
 
 __all__ = [
     "mimic_eigenvalues",

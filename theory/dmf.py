@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, Int, PyTree, Real
 
-from theory._validate import (
+from gflab.theory._validate import (
     GflabInputError,
     finite_array,
     one_of,
@@ -25,7 +25,7 @@ from theory._validate import (
     positive_real,
     probability,
 )
-from theory._xp import AnyArray, as_index, eye_like, namespace
+from gflab.theory._xp import AnyArray, as_index, eye_like, namespace
 
 __all__ = [
     "NORMALISATIONS",

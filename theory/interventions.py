@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, PyTree
 
-from theory._validate import GflabInputError, finite_real, positive_real, probability
-from theory._xp import AnyArray, namespace
+from gflab.theory._validate import GflabInputError, finite_real, positive_real, probability
+from gflab.theory._xp import AnyArray, namespace
 
 __all__ = [
     "COSINE_EPS",

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, PyTree, Real
 
-from theory._validate import GflabInputError, finite_array, positive_int, positive_real
-from theory._xp import AnyArray, namespace
+from gflab.theory._validate import GflabInputError, finite_array, positive_int, positive_real
+from gflab.theory._xp import AnyArray, namespace
 
 __all__ = [
     "loss",

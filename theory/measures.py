@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float, PyTree, Real
 
-from theory._xp import AnyArray, as_index, namespace, svdvals
+from gflab.theory._xp import AnyArray, as_index, namespace, svdvals
 
 __all__ = [
     "singular_values",
@@ -141,7 +141,7 @@ def cross_coupling(K: Float[AnyArray, "k k"], groups: Real[AnyArray, " k"]) -> F
 
     0 when the dynamics is decoupled along ``groups`` (docs/theory.md §2.1); a scale-free number
     otherwise. With a single group there is no cross term and the result is 0. ``K`` is the
-    tangent kernel of the observed entries (:func:`theory.dmf.tangent_kernel`); ``groups`` their
+    tangent kernel of the observed entries (:func:`gflab.theory.dmf.tangent_kernel`); ``groups`` their
     group labels (NumPy, or an array of ``K``'s library: traced under ``jax.jit``).
     """
     xp = namespace(K)

@@ -12,7 +12,7 @@ k = 0, 1, …, with the gradient g_k evaluated at the current point y_k:
 
 z is the fast sequence, x the averaged one. Base directions D: SGD D(g) = g; AdamW
 D(g) = g / (√(v/(1 − β2^{k+1})) + ε) with v ← β2 v + (1 − β2) g²; **Muon** D(g) = NS₅(g), Muon's
-quintic Newton–Schulz orthogonalisation (:func:`theory.lora.newton_schulz`) of each matrix
+quintic Newton–Schulz orthogonalisation (:func:`gflab.theory.lora.newton_schulz`) of each matrix
 parameter's raw gradient, the plain gradient for non-matrix ones. Schedule-Free has no separate
 momentum buffer (β plays that role), so Schedule-Free Muon applies NS₅ to g itself; this choice is
 ours (the package has no Muon). β_k = β is constant for Schedule-Free (package default 0.9).
@@ -38,9 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
-from theory._xp import namespace
-from theory.lora import newton_schulz
+from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.theory._xp import namespace
+from gflab.theory.lora import newton_schulz
 
 __all__ = [
     "SFState",

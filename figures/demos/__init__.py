@@ -1,6 +1,6 @@
 """Lecture demos (``gflab demo``): live matplotlib windows and headless GIF/MP4 renders.
 
-Each demo module defines ``DEMO``, an instance of :class:`figures.demos._base.Demo`. They reuse
+Each demo module defines ``DEMO``, an instance of :class:`gflab.figures.demos._base.Demo`. They reuse
 ``theory`` and ``sims`` for every number they show.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-from figures.demos._base import Demo, Param
-from figures.demos._runner import (
+from gflab.figures.demos._base import Demo, Param
+from gflab.figures.demos._runner import (
     Controller,
     RenderReport,
     check_playback,
@@ -18,7 +18,7 @@ from figures.demos._runner import (
     render,
     warm,
 )
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "DEMO_NAMES",
@@ -41,4 +41,4 @@ def get(name: str) -> Demo:
     """The demo called ``name`` (one of :data:`DEMO_NAMES`)."""
     if name not in DEMO_NAMES:
         raise GflabInputError("NAME", "one of " + ", ".join(DEMO_NAMES), name)
-    return importlib.import_module(f"figures.demos.{name}").DEMO
+    return importlib.import_module(f"gflab.figures.demos.{name}").DEMO

@@ -4,7 +4,7 @@ A :class:`Demo` computes everything for one set of parameter values at once (``c
 slow part, run again only when a slider moves), draws the static curves of that result
 (``show``), and then only moves a time cursor (``frame(data, u)`` for u ∈ [0, 1]), which is cheap
 enough to animate. The same three methods serve the interactive window and the headless GIF/MP4
-writer (:mod:`figures.demos._runner`), so what a lecturer sees live is what the GIF shows.
+writer (:mod:`gflab.figures.demos._runner`), so what a lecturer sees live is what the GIF shows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 __all__ = ["Param", "Demo"]
 

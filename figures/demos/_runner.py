@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from figures import style
-from figures.demos._base import Demo
-from theory._validate import GflabInputError
+from gflab.figures import style
+from gflab.figures.demos._base import Demo
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "RenderReport",
@@ -195,7 +195,7 @@ def render(
     """
     from matplotlib.figure import Figure
 
-    from sims.limits import require_fits
+    from gflab.sims.limits import require_fits
 
     check_playback(frames=frames, fps=fps, dpi=dpi)
     path = Path(path)

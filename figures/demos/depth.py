@@ -2,7 +2,7 @@
 
 From ``mimic(α, m)`` init with only the diagonal observed, the product stays in span{I, J}, so the
 whole flow is the exact 2-D ODE of its eigenvalues (λ1, λ2)
-(:func:`theory.closed_forms.mimic_reduced_field`), integrated here with scipy in log coordinates
+(:func:`gflab.theory.closed_forms.mimic_reduced_field`), integrated here with scipy in log coordinates
 (milliseconds, so the sliders feel live). Depth 2 keeps λ1/λ2 and settles at W₁₂ = ρ(m) w*; depth
 L ≥ 3 conserves λ2^{−κ} − λ1^{−κ} and the off-diagonal entry goes to ≈ w* (rank one) as α → 0.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from figures import style
-from figures.demos._base import Demo, Param, log_cursor
-from theory import closed_forms as CF
+from gflab.figures import style
+from gflab.figures.demos._base import Demo, Param, log_cursor
+from gflab.theory import closed_forms as CF
 
 __all__ = ["DepthDemo", "reduced_trajectory", "DepthRun"]
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from figures import style
-from figures.demos._base import LORA_SHAPE, Demo, Param
-from sims import LoRAConfig, simulate_lora
-from theory import closed_forms as CF
-from theory import lora as TL
-from theory import measures as M
+from gflab.figures import style
+from gflab.figures.demos._base import LORA_SHAPE, Demo, Param
+from gflab.sims import LoRAConfig, simulate_lora
+from gflab.theory import closed_forms as CF
+from gflab.theory import lora as TL
+from gflab.theory import measures as M
 
 __all__ = ["MuonDemo", "muon_configs", "ns_singular_value_map"]
 
@@ -51,7 +51,7 @@ def muon_configs(
 def ns_singular_value_map(x: np.ndarray, steps: int = 5) -> np.ndarray:
     """What Newton–Schulz does to one singular value: x = σ/‖G‖_F (after Muon's Frobenius
     normalisation) goes through x ← a x + b x³ + c x⁵ ``steps`` times, coefficients
-    :data:`theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately)."""
+    :data:`gflab.theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately)."""
     a, b, c = TL.NS_COEFFICIENTS
     y = np.asarray(x, dtype=float).copy()
     for _ in range(steps):

@@ -5,18 +5,18 @@ at depth 2) to convergence from ``mimic(α, m)``; phase 2 adds the superdiagonal
 and either resumes from phase 1's factors or starts again from the same init. Depth 2 resumed
 keeps the high-rank phase-1 solution (stable rank bounded away from 1, unobserved entries wrong)
 while from scratch it finds the rank-one completion; at depth ≥ 3 both end near rank one.
-Integrated by :func:`sims.plasticity.simulate_plasticity` (Tsit5 + PID, float64, until converged).
+Integrated by :func:`gflab.sims.plasticity.simulate_plasticity` (Tsit5 + PID, float64, until converged).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from figures import style
-from figures.demos._base import Demo, Param, log_cursor
-from sims.plasticity import PlasticityConfig, simulate_plasticity
-from sims.result import SimResult
-from theory import dmf as T
+from gflab.figures import style
+from gflab.figures.demos._base import Demo, Param, log_cursor
+from gflab.sims.plasticity import PlasticityConfig, simulate_plasticity
+from gflab.sims.result import SimResult
+from gflab.theory import dmf as T
 
 __all__ = ["PlasticityDemo", "plasticity_runs"]
 
@@ -27,7 +27,7 @@ PHASE1_MASK, PHASE2_MASK = "diagonal", "superdiag"
 def plasticity_runs(depth: int, alpha: float, m: float, n: int = N) -> dict[str, SimResult]:
     """Phase 1 on Ω1; phase 2 on Ω2 resumed from phase 1's final factors, and from scratch.
 
-    The protocol is :func:`sims.plasticity.simulate_plasticity` (one implementation for the demo,
+    The protocol is :func:`gflab.sims.plasticity.simulate_plasticity` (one implementation for the demo,
     ``gflab simulate dmf-plasticity`` and claim DMC-5).
 
     Args:

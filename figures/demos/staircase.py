@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from figures import style
-from figures.demos._base import LORA_SHAPE, Demo, Param
-from sims import LoRAConfig, simulate_lora
-from theory import closed_forms as CF
+from gflab.figures import style
+from gflab.figures.demos._base import LORA_SHAPE, Demo, Param
+from gflab.sims import LoRAConfig, simulate_lora
+from gflab.theory import closed_forms as CF
 
 __all__ = ["StaircaseDemo", "staircase_configs", "targets"]
 

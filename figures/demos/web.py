@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from figures import style
-from figures.demos._base import Demo
-from theory import closed_forms as CF
-from theory._validate import GflabInputError
+from gflab.figures import style
+from gflab.figures.demos._base import Demo
+from gflab.theory import closed_forms as CF
+from gflab.theory._validate import GflabInputError
 
 __all__ = ["GRIDS", "grid_points", "panels", "page_data", "write_html", "MAX_GRID_POINTS"]
 

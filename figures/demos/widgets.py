@@ -13,8 +13,8 @@ import io
 import time
 from typing import Any
 
-from figures import style
-from figures.demos._base import Demo
+from gflab.figures import style
+from gflab.figures.demos._base import Demo
 
 __all__ = ["DemoWidget", "demo_widget"]
 
@@ -41,7 +41,7 @@ class DemoWidget:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        from figures.demos._runner import demo_style
+        from gflab.figures.demos._runner import demo_style
 
         self.demo = demo
         self.values = demo.resolve(values)
@@ -132,7 +132,7 @@ def demo_widget(demo: Demo | str, values: dict[str, Any] | None = None, **kw) ->
       A :class:`DemoWidget`; the cell's value displays it.
     """
     if isinstance(demo, str):
-        from figures.demos import get
+        from gflab.figures.demos import get
 
         demo = get(demo)
     return DemoWidget(demo, values, **kw)

@@ -1,6 +1,6 @@
 """Progress of long commands on stderr, drawn with tqdm: a live bar on a terminal, plain lines elsewhere.
 
-:class:`Reporter` is the command line's side of :class:`sims.progress.Progress`: the layers below
+:class:`Reporter` is the command line's side of :class:`gflab.sims.progress.Progress`: the layers below
 call it with ``(done, total, info)`` and never see a terminal. On a terminal it draws one tqdm bar
 per unit (count, rate, elapsed and ETA, the unit's status after the counts); when stderr is a pipe,
 a log or CI, it prints one plain line (the same tqdm meter, without the bar) at most every
@@ -89,7 +89,7 @@ def _postfix(info: Mapping[str, Any]) -> str:
 
 
 class Reporter:
-    """A :class:`sims.progress.Progress` callable drawing on ``stream`` (default stderr).
+    """A :class:`gflab.sims.progress.Progress` callable drawing on ``stream`` (default stderr).
 
     Args:
         desc: the unit's label when the caller names none (``info["unit"]``).

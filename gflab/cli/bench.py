@@ -79,7 +79,7 @@ def load_benchmarks():
     import importlib
     from pathlib import Path
 
-    from theory._validate import GflabInputError
+    from gflab.theory._validate import GflabInputError
 
     root = Path(__file__).resolve().parents[2]
     if not (root / "benchmarks" / "bench.py").is_file():
@@ -95,20 +95,20 @@ def load_benchmarks():
 
 
 def run(args) -> int:
-    from sims.result import json_safe
+    from gflab.sims.result import json_safe
 
     run_bench = load_benchmarks().run_bench
 
     progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
     report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress)
     if "sweep" in args.include:
-        from sims.sweep import bench_sweep
+        from gflab.sims.sweep import bench_sweep
 
         progress("sweep executors (local:1, local:2, dask-local:2)")
         n = 40 if args.quick else 200
         report["sweep"] = bench_sweep(n_configs=n)
     if "bridge" in args.include:
-        from sims.bridge.bench import probe_overhead
+        from gflab.sims.bridge.bench import probe_overhead
 
         progress("bridge probe overhead (tiny model, k = 10)")
         report["bridge"] = probe_overhead(model="tiny", every=10, steps=30 if args.quick else 100)

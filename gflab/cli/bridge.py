@@ -209,7 +209,7 @@ def register(sub) -> None:
 
 
 def _progress(rep: Reporter, label: str):
-    """The run's :class:`sims.progress.Progress`: ``rep`` with the unit named ``label``."""
+    """The run's :class:`gflab.sims.progress.Progress`: ``rep`` with the unit named ``label``."""
     return lambda done, total, info: rep(done, total, {**info, "unit": label})
 
 
@@ -221,7 +221,7 @@ def _seeds(args) -> tuple[int, ...]:
 
 def _check_out(args) -> None:
     """``--out`` must be a folder that can be written: checked before any training."""
-    from theory._validate import GflabInputError
+    from gflab.theory._validate import GflabInputError
 
     if not args.out:
         return
@@ -241,7 +241,7 @@ def _check_out(args) -> None:
 
 def _check_store(args) -> None:
     if not args.no_store:
-        from sims.store import ResultStore
+        from gflab.sims.store import ResultStore
 
         ResultStore(args.store).require_writable()
 
@@ -264,7 +264,7 @@ def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
 
 
 def run_lora_cmd(args) -> int:
-    from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
 
     runs = _run_seeds(
         args,
@@ -280,8 +280,8 @@ def run_lora_cmd(args) -> int:
 
 def run_warmstart_cmd(args) -> int:
     """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON)."""
-    from sims.bridge.warmstart import WarmStartConfig, run_warmstart
-    from theory._validate import GflabInputError
+    from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
+    from gflab.theory._validate import GflabInputError
 
     try:
         fractions = tuple(float(x) for x in args.fractions.split(",") if x.strip())
@@ -318,8 +318,8 @@ def run_warmstart_cmd(args) -> int:
 
 
 def run_dmf_cmd(args) -> int:
-    from sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
-    from theory._validate import GflabInputError
+    from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
+    from gflab.theory._validate import GflabInputError
 
     if args.mask is not None and args.observed is not None:
         raise GflabInputError(
@@ -351,11 +351,11 @@ def _aggregate(runs: list[dict]) -> dict:
 
 
 def _finish(args, runs: list[dict], kind: str) -> int:
-    from sims.bridge.record import store_run, to_json
+    from gflab.sims.bridge.record import store_run, to_json
 
     keys = []
     if not args.no_store:
-        from sims.store import ResultStore
+        from gflab.sims.store import ResultStore
 
         store = ResultStore(args.store)
         keys = [store_run(store, r) for r in runs]
@@ -413,7 +413,7 @@ LORA_SUMMARY_LEGEND = {
 
 def _print_lora_reading(doc: dict) -> None:
     """How to read the equal-rate spread of ``bridge lora`` (the bounds for rank r)."""
-    from sims.bridge.probes import equal_rate_reading
+    from gflab.sims.bridge.probes import equal_rate_reading
 
     print("reading: " + equal_rate_reading(int(doc["config"]["rank"])))
 
@@ -455,7 +455,7 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
 
 
 def run_bench_cmd(args) -> int:
-    from sims.bridge.bench import probe_overhead
+    from gflab.sims.bridge.bench import probe_overhead
 
     res = probe_overhead(
         model=args.model,
@@ -578,8 +578,8 @@ def _print_analysis(res: dict, show_spectra: bool) -> None:
 
 def run_analyze_cmd(args) -> int:
     """``gflab bridge analyze``: measure saved adapters; print a table (or the JSON)."""
-    from sims.bridge.analyze import analyze_checkpoints
-    from sims.bridge.record import to_json
+    from gflab.sims.bridge.analyze import analyze_checkpoints
+    from gflab.sims.bridge.record import to_json
 
     res = analyze_checkpoints(
         args.paths,

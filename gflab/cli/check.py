@@ -39,9 +39,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from proofs_checks.registry import claims
-    from proofs_checks.runner import MAX_JOBS, current_profile, run_claims
-    from theory._validate import GflabInputError
+    from gflab.proofs_checks.registry import claims
+    from gflab.proofs_checks.runner import MAX_JOBS, current_profile, run_claims
+    from gflab.theory._validate import GflabInputError
 
     reg = claims()
     if args.list:

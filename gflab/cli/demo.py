@@ -84,7 +84,7 @@ def register(sub) -> None:
 
 
 def _overrides(demo, items: list[str]) -> dict:
-    from theory._validate import GflabInputError
+    from gflab.theory._validate import GflabInputError
 
     params = {q.name: q for q in demo.params}
     out = {}
@@ -99,7 +99,7 @@ def _overrides(demo, items: list[str]) -> dict:
 
 
 def _list() -> int:
-    from figures.demos import DEMO_NAMES, get
+    from gflab.figures.demos import DEMO_NAMES, get
 
     for name in DEMO_NAMES:
         d = get(name)
@@ -118,8 +118,8 @@ def run(args) -> int:
     # solvers already report as a status. Only where nothing has imported equinox yet.
     if "equinox" not in sys.modules:
         os.environ.setdefault("EQX_ON_ERROR", "nan")
-    from figures.demos import check_playback, display_problem, get, open_window, render, warm
-    from theory._validate import GflabInputError
+    from gflab.figures.demos import check_playback, display_problem, get, open_window, render, warm
+    from gflab.theory._validate import GflabInputError
 
     if args.list:
         return _list()
@@ -132,7 +132,7 @@ def run(args) -> int:
     if sum(bool(x) for x in (args.save, args.html, args.warm)) > 1:
         raise GflabInputError("--save/--html/--warm", "one of them per call", "several")
     if args.warm:
-        from sims._jaxsetup import CACHE_DIR
+        from gflab.sims._jaxsetup import CACHE_DIR
 
         done = warm(demo, progress=progress, quiet=quiet)
         total = sum(d["seconds"] for d in done)
@@ -143,7 +143,7 @@ def run(args) -> int:
             print(f"warmed {demo.name}: {len(done)} parameter sets in {total:.1f} s; cache {where}")
         return 0
     if args.html:
-        from figures.demos.web import write_html
+        from gflab.figures.demos.web import write_html
 
         rep = write_html(demo, args.html, values=values, progress=progress, quiet=quiet)
         if args.json:

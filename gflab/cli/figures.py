@@ -53,8 +53,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from figures.registry import registry, render
-    from sims.store import ResultStore
+    from gflab.figures.registry import registry, render
+    from gflab.sims.store import ResultStore
 
     if args.list:
         for name, spec in registry().items():

@@ -94,7 +94,7 @@ def _json_safe(x):
 
 
 def _table(rows: list[dict], columns: tuple[str, ...]) -> str:
-    from sims.tables import cell_text
+    from gflab.sims.tables import cell_text
 
     cells = [list(columns)] + [
         [cell_text(r.get(c))[:12] if c == "key" else cell_text(r.get(c)) for c in columns]
@@ -114,7 +114,7 @@ def run(args) -> int:
 
 
 def _print(args) -> int:
-    from sims.tables import cell_text, results_records
+    from gflab.sims.tables import cell_text, results_records
 
     rows = results_records(args.store, args.model)
     if args.format == "json":

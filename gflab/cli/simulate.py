@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 from gflab.cli._common import finite_float, float_list, print_json
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 DMF_EXAMPLES = """examples:
   gflab simulate dmf --depth 3 --n 4 --init mimic --m 3 --alpha 1e-3 --mask diagonal --target ones --until-converged
@@ -37,8 +37,8 @@ def _show(v) -> str:
 
 
 def add_table_flags(parser, model: str) -> None:
-    """Every row of :func:`sims.schema.params` as a flag; only flags given reach the config."""
-    from sims.schema import params
+    """Every row of :func:`gflab.sims.schema.params` as a flag; only flags given reach the config."""
+    from gflab.sims.schema import params
 
     for p in params(model):
         help_ = p.help
@@ -95,7 +95,7 @@ _NOT_CONFIG = {"func", "model", "command", "json", "until_converged"}
 
 def config_of(args):
     """The config the parsed ``args`` describe (through the table of sims.schema)."""
-    from sims.schema import config_from_args
+    from gflab.sims.schema import config_from_args
 
     values = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
     if getattr(args, "until_converged", False) and "t1" in values:
@@ -105,7 +105,7 @@ def config_of(args):
 
 def store_key(config) -> str:
     """The result store's key of ``config`` (sims/store.py's function)."""
-    from sims.store import ResultStore
+    from gflab.sims.store import ResultStore
 
     return ResultStore().key(config)
 
@@ -113,11 +113,11 @@ def store_key(config) -> str:
 def run_model(args) -> int:
     cfg = config_of(args)
     if args.model == "dmf":
-        from sims import simulate_dmf
+        from gflab.sims import simulate_dmf
 
         res = simulate_dmf(cfg)
     else:
-        from sims import simulate_lora
+        from gflab.sims import simulate_lora
 
         res = simulate_lora(cfg)
     res.extra["store_key"] = store_key(cfg)
@@ -195,7 +195,7 @@ PLASTICITY_EXAMPLES = """examples:
 
 
 def run_plasticity(args) -> int:
-    from sims.plasticity import simulate_plasticity
+    from gflab.sims.plasticity import simulate_plasticity
 
     cfg = config_of(args)
     res = simulate_plasticity(cfg)
@@ -234,7 +234,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 
 
 def run_dash(args) -> int:
-    from sims.dash import stored_dash
+    from gflab.sims.dash import stored_dash
 
     cfg = config_of(args)
     res, how = stored_dash(cfg)
@@ -267,8 +267,8 @@ _RIVER_SCALARS = ("steps_to_bulk_90", "wall_amplitude", "bulk_progress")
 
 
 def run_river(args) -> int:
-    from sims.result import json_safe
-    from sims.river import stored_river
+    from gflab.sims.result import json_safe
+    from gflab.sims.river import stored_river
 
     cfg = config_of(args)
     res, how = stored_river(cfg)

@@ -76,9 +76,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from sims.limits import format_bytes
-    from sims.store import ResultStore
-    from sims.sweep import (
+    from gflab.sims.limits import format_bytes
+    from gflab.sims.store import ResultStore
+    from gflab.sims.sweep import (
         WARN_CONFIGS,
         SweepInterrupted,
         count_stored,
@@ -87,7 +87,7 @@ def run(args) -> int:
         parse_executor,
         run_sweep,
     )
-    from theory._validate import GflabInputError
+    from gflab.theory._validate import GflabInputError
 
     parse_executor(args.executor)  # validate flags before reading anything
     if args.timeout is not None and not (0 < args.timeout < 1e9):

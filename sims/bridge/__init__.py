@@ -1,10 +1,10 @@
-"""The PyTorch bridge: :mod:`theory.measures` applied to real torch training runs.
+"""The PyTorch bridge: :mod:`gflab.theory.measures` applied to real torch training runs.
 
-Probes (:mod:`sims.bridge.probes`) hook into a training loop and every k steps record detached
+Probes (:mod:`gflab.sims.bridge.probes`) hook into a training loop and every k steps record detached
 float64 spectra of peft LoRA products (scale·B A, from an r×r core, never the d×d product) or of a
 deep linear network's product; :class:`~sims.bridge.callbacks.SpectraRecorder` (a plain loop) and
 :class:`~sims.bridge.callbacks.GflabSpectraCallback` (HF ``Trainer``) record one's own run, and
-:func:`~sims.bridge.analyze.analyze_checkpoints` measures saved adapters after the fact. Runners (:mod:`sims.bridge.lora_run`, :mod:`sims.bridge.dmf_run`)
+:func:`~sims.bridge.analyze.analyze_checkpoints` measures saved adapters after the fact. Runners (:mod:`gflab.sims.bridge.lora_run`, :mod:`gflab.sims.bridge.dmf_run`)
 fine-tune a BERT with LoRA on a generated text task, or run deep linear matrix completion (docs/theory.md
 §2.1) in torch, and return the JSON contract of ``gflab bridge --json``.
 
@@ -18,20 +18,20 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "LoRAProbe": "sims.bridge.probes",
-    "DeepLinearProbe": "sims.bridge.probes",
-    "lora_product_singular_values": "sims.bridge.probes",
-    "growth_fits": "sims.bridge.probes",
-    "equal_rate_spread": "sims.bridge.probes",
-    "BridgeLoRAConfig": "sims.bridge.lora_run",
-    "run_lora": "sims.bridge.lora_run",
-    "BridgeDMFConfig": "sims.bridge.dmf_run",
-    "run_dmf": "sims.bridge.dmf_run",
-    "SpecExact": "sims.bridge.optim",
-    "probe_overhead": "sims.bridge.bench",
-    "SpectraRecorder": "sims.bridge.callbacks",
-    "GflabSpectraCallback": "sims.bridge.callbacks",
-    "analyze_checkpoints": "sims.bridge.analyze",
+    "LoRAProbe": "gflab.sims.bridge.probes",
+    "DeepLinearProbe": "gflab.sims.bridge.probes",
+    "lora_product_singular_values": "gflab.sims.bridge.probes",
+    "growth_fits": "gflab.sims.bridge.probes",
+    "equal_rate_spread": "gflab.sims.bridge.probes",
+    "BridgeLoRAConfig": "gflab.sims.bridge.lora_run",
+    "run_lora": "gflab.sims.bridge.lora_run",
+    "BridgeDMFConfig": "gflab.sims.bridge.dmf_run",
+    "run_dmf": "gflab.sims.bridge.dmf_run",
+    "SpecExact": "gflab.sims.bridge.optim",
+    "probe_overhead": "gflab.sims.bridge.bench",
+    "SpectraRecorder": "gflab.sims.bridge.callbacks",
+    "GflabSpectraCallback": "gflab.sims.bridge.callbacks",
+    "analyze_checkpoints": "gflab.sims.bridge.analyze",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -40,4 +40,4 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'sims.bridge' has no attribute {name!r}")
+    raise AttributeError(f"module 'gflab.sims.bridge' has no attribute {name!r}")

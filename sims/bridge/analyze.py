@@ -3,7 +3,7 @@
 A training run that saved its adapters along the way (HF Trainer's ``checkpoint-N/`` folders with
 peft's ``adapter_model.safetensors``, ``model.save_pretrained(...)`` at chosen steps, or
 ``torch.save(model.state_dict(), "step-N.pt")``) is measured after the fact with the same
-functions as :class:`sims.bridge.probes.LoRAProbe` during training: :func:`~sims.bridge.probes.
+functions as :class:`gflab.sims.bridge.probes.LoRAProbe` during training: :func:`~sims.bridge.probes.
 lora_spectra` (σ(s·B A) from the r×r QR core, σ(A), σ(B), effective and stable rank, float64) and
 :func:`~sims.bridge.probes.lora_growth_summary` (the √σ_i growth fits and the equal-rate spread,
 docs/theory.md §2.2). Reference: docs/bridge.md, "Analyze saved checkpoints".
@@ -26,15 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from sims.bridge._torch import import_torch
-from sims.bridge.probes import (
+from gflab.sims.bridge._torch import import_torch
+from gflab.sims.bridge.probes import (
     LORA_MEASUREMENTS,
     default_burn_in,
     equal_rate_reading,
     lora_growth_summary,
     lora_spectra,
 )
-from theory._validate import GflabInputError
+from gflab.theory._validate import GflabInputError
 
 __all__ = [
     "Checkpoint",
@@ -185,7 +185,7 @@ def load_lora_pairs(weights: Path, adapter: str | None = None) -> dict[str, tupl
 
     Keys ``<module>.lora_A[.<adapter>].weight`` (peft's saved form drops the adapter name; a
     model's ``state_dict()`` keeps it); module names lose peft's ``base_model.model.`` prefix,
-    as in :func:`sims.bridge.probes.find_lora_modules`. A dict nesting the state dict under
+    as in :func:`gflab.sims.bridge.probes.find_lora_modules`. A dict nesting the state dict under
     ``state_dict``, ``model_state_dict``, ``model`` or ``module`` is unwrapped.
 
     Args:
@@ -311,7 +311,7 @@ def analyze_checkpoints(
     Args:
       paths: checkpoints, as :func:`find_checkpoints` takes them.
       burn_in: growth fits use steps ≥ ``burn_in`` (default
-        :func:`sims.bridge.probes.default_burn_in` of the steps).
+        :func:`gflab.sims.bridge.probes.default_burn_in` of the steps).
       scale: s for every module, instead of ``adapter_config.json``.
       lora_alpha: s = lora_alpha/r for every module, instead of ``adapter_config.json``.
       adapter: the adapter's name when a state dict holds several.

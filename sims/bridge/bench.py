@@ -8,7 +8,7 @@ amortised overhead is that ratio divided by ``every``; the goal is ≤ 5 % at ``
 
 from __future__ import annotations
 
-from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
 
 __all__ = ["probe_overhead"]
 

@@ -1,8 +1,8 @@
 """Live spectra of one's own LoRA run: a plain-loop hook and a Hugging Face ``TrainerCallback``.
 
-Both drive one :class:`sims.bridge.probes.LoRAProbe` (σ(s·B A) from the r×r QR core in float64,
+Both drive one :class:`gflab.sims.bridge.probes.LoRAProbe` (σ(s·B A) from the r×r QR core in float64,
 σ(A), σ(B), effective and stable rank) and summarise with
-:func:`sims.bridge.probes.lora_growth_summary` (the √σ_i growth fits and the equal-rate spread,
+:func:`gflab.sims.bridge.probes.lora_growth_summary` (the √σ_i growth fits and the equal-rate spread,
 docs/theory.md §2.2), so what they record is what ``gflab bridge lora`` records and what
 ``gflab bridge analyze`` reads back from the adapters saved at the same steps
 (docs/guides/measure-a-real-run.md).
@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from transformers import TrainerCallback
 
-from sims.bridge.probes import LoRAProbe, default_burn_in, equal_rate_reading
-from sims.bridge.record import to_json
-from theory._validate import GflabInputError
+from gflab.sims.bridge.probes import LoRAProbe, default_burn_in, equal_rate_reading
+from gflab.sims.bridge.record import to_json
+from gflab.theory._validate import GflabInputError
 
 __all__ = ["SpectraRecorder", "GflabSpectraCallback"]
 
@@ -38,7 +38,7 @@ __all__ = ["SpectraRecorder", "GflabSpectraCallback"]
 class SpectraRecorder:
     """Plain-loop hook: ``recorder.step(model, step)`` after each optimizer step.
 
-    The first call finds the model's peft LoRA modules (:func:`sims.bridge.probes.
+    The first call finds the model's peft LoRA modules (:func:`gflab.sims.bridge.probes.
     find_lora_modules`); every call whose ``step`` is a multiple of ``every`` records them. Call it
     once with step 0 before training to log the start (LoRA's B = 0 gives σ = 0 there).
 
@@ -46,7 +46,7 @@ class SpectraRecorder:
       every: record every ``every`` steps (≥ 1).
       adapter: the peft adapter's name.
       burn_in: growth fits use steps ≥ ``burn_in`` (default
-        :func:`sims.bridge.probes.default_burn_in` of the logged steps).
+        :func:`gflab.sims.bridge.probes.default_burn_in` of the logged steps).
     """
 
     def __init__(self, every: int = 10, adapter: str = "default", burn_in: int | None = None):
@@ -82,7 +82,7 @@ class SpectraRecorder:
         return [] if self.probe is None else list(self.probe.steps)
 
     def arrays(self) -> dict[str, dict[str, np.ndarray]]:
-        """Per module the recorded float64 series (:meth:`sims.bridge.probes.LoRAProbe.arrays`)."""
+        """Per module the recorded float64 series (:meth:`gflab.sims.bridge.probes.LoRAProbe.arrays`)."""
         return {} if self.probe is None else self.probe.arrays()
 
     def result(self) -> dict:
@@ -90,7 +90,7 @@ class SpectraRecorder:
 
         Returns:
           ``steps``, ``modules`` (series and growth fits per module), ``summary``
-          (:func:`sims.bridge.probes.lora_growth_summary` plus ``n_modules``, ``ranks``) and
+          (:func:`gflab.sims.bridge.probes.lora_growth_summary` plus ``n_modules``, ``ranks``) and
           ``reading_rule``.
 
         Raises:

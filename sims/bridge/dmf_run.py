@@ -3,8 +3,8 @@
 Factors W_1..W_L (n×n, float64 ``nn.Parameter``), product W = W_L ⋯ W_1, loss
 ℓ = (1/(2|Ω|)) Σ_{(i,j)∈Ω} (W_ij − W*_ij)² (``half-mean``: the authors' GD code uses a mean; under
 gradient flow this only rescales time by |Ω|), minimised by ``torch.optim.SGD`` (plain GD,
-full batch) through autograd. Target: a random rank-R matrix (:func:`theory.dmf.lowrank_target`);
-Ω ~ Bernoulli(``observed``) (:func:`theory.dmf.bernoulli_mask`) or a named mask.
+full batch) through autograd. Target: a random rank-R matrix (:func:`gflab.theory.dmf.lowrank_target`);
+Ω ~ Bernoulli(``observed``) (:func:`gflab.theory.dmf.bernoulli_mask`) or a named mask.
 
 Plasticity switch (docs/theory.md §2.1 protocol): with ``pretrain_observed`` P < ``observed`` the first
 ``switch_step`` steps train on Ω1 ~ Bernoulli(P), then on Ω2 ~ Bernoulli(observed) ⊃ Ω1 (nested:
@@ -27,11 +27,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sims.bridge._torch import import_torch, resolve_device, synchronize
-from sims.bridge.probes import DeepLinearProbe
-from sims.limits import require_fits
-from theory import dmf as D
-from theory._validate import GflabInputError, positive_int, positive_real, probability
+from gflab.sims.bridge._torch import import_torch, resolve_device, synchronize
+from gflab.sims.bridge.probes import DeepLinearProbe
+from gflab.sims.limits import require_fits
+from gflab.theory import dmf as D
+from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
 
 __all__ = ["BridgeDMFConfig", "run_dmf", "gauss_newton_top_eigenvalue"]
 

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sims.bridge._torch import import_torch, resolve_device, synchronize
-from sims.bridge.data import TinyVocabulary, make_sentences
-from sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
-from sims.bridge.probes import LoRAProbe
-from sims.limits import require_fits
-from theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.sims.bridge._torch import import_torch, resolve_device, synchronize
+from gflab.sims.bridge.data import TinyVocabulary, make_sentences
+from gflab.sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
+from gflab.sims.bridge.probes import LoRAProbe
+from gflab.sims.limits import require_fits
+from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
 
 __all__ = [
     "BridgeLoRAConfig",
@@ -252,7 +252,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     ``growth_slopes``, ``growth_intercepts``, ``growth_r2``, ``equal_rate_spread``), ``loss``
     (the batch's training loss at every step), ``summary`` (``loss_final`` = the mean of the last
     :data:`LOSS_WINDOW` batch losses, the quantity the progress line shows as it goes) and
-    ``timing``. Arrays are NumPy (see :func:`sims.bridge.record.to_json`).
+    ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
     """
     cfg.require_fits()
     torch = import_torch()

@@ -9,7 +9,7 @@
 ``adamw``      torch.optim.AdamW on every trainable parameter.
 ``sf-adamw``   ``schedulefree.AdamWScheduleFree`` (the package, pinned) on every trainable parameter.
 ``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (Schedule-Free with Newton–Schulz of the
-               raw gradient as its base step, constant β = 0.9; :mod:`theory.schedule_free`),
+               raw gradient as its base step, constant β = 0.9; :mod:`gflab.theory.schedule_free`),
                AdamW on the head.
 ``amuse``      the same with AMUSE's RECONSTRUCTED schedule β_k = 0.9·k/(k + 100).
                Schedule-Free optimisers keep the parameters at the gradient point y while
@@ -24,7 +24,7 @@ import functools
 import math
 from typing import Any
 
-from sims.bridge._torch import import_torch
+from gflab.sims.bridge._torch import import_torch
 
 __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
     "OPTIMIZERS",
@@ -163,10 +163,10 @@ def _make_spec_exact_class():
 
 def _make_sf_muon_class():
     torch = import_torch()
-    from theory.schedule_free import ScheduleFree
+    from gflab.theory.schedule_free import ScheduleFree
 
     class ScheduleFreeMuon(_matrix_optimizer_base()):
-        """Schedule-Free Muon / AMUSE on 2-D parameters, with :class:`theory.schedule_free.
+        """Schedule-Free Muon / AMUSE on 2-D parameters, with :class:`gflab.theory.schedule_free.
         ScheduleFree` doing the arithmetic on the tensors (one state per parameter).
 
         Args:
@@ -290,7 +290,7 @@ def optimizer_settings(
         }
     if kind in ("sf-muon", "amuse"):
         lora = {
-            "class": "sims.bridge.optim.ScheduleFreeMuon",
+            "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
             "lr": lr,
             "weight_decay": weight_decay,
             "adjust_lr_fn": adjust_lr_fn,
@@ -324,7 +324,7 @@ def optimizer_settings(
     elif kind == "spec-exact":
         lora.update(
             {
-                "class": "sims.bridge.optim.SpecExact",
+                "class": "gflab.sims.bridge.optim.SpecExact",
                 "orthogonaliser": (
                     "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r "
                     "Gram matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"

@@ -2,11 +2,11 @@
 
 * :class:`LoRAProbe` — for each peft LoRA module, σ(s·B A) (s = peft's scaling, B is d_out×r,
   A is r×d_in) from the r×r core of two thin QR factorisations (never the d_out×d_in product),
-  σ(A) and σ(B), and the effective and stable rank of s·B A (:mod:`theory.measures`).
+  σ(A) and σ(B), and the effective and stable rank of s·B A (:mod:`gflab.theory.measures`).
 * :class:`DeepLinearProbe` — for factors W_1..W_L (docs/theory.md §2.1): σ(W), stable and effective rank,
-  balancedness and its drift (:func:`theory.measures.balancedness`), and the tangent-kernel
-  coupling of observed entries (:func:`theory.dmf.tangent_kernel`,
-  :func:`theory.measures.cross_coupling`).
+  balancedness and its drift (:func:`gflab.theory.measures.balancedness`), and the tangent-kernel
+  coupling of observed entries (:func:`gflab.theory.dmf.tangent_kernel`,
+  :func:`gflab.theory.measures.cross_coupling`).
 * :func:`growth_fits` / :func:`equal_rate_spread` — the SGF equal-rate test (docs/theory.md §2.2, SGF-1):
   after a burn-in, fit √σ_i(step) by a line per mode; equal rates mean equal slopes.
 
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from sims.bridge._torch import import_torch
-from theory import dmf as D
-from theory import measures as M
+from gflab.sims.bridge._torch import import_torch
+from gflab.theory import dmf as D
+from gflab.theory import measures as M
 
 __all__ = [
     "lora_product_singular_values",
@@ -79,7 +79,7 @@ def lora_spectra(A: Any, B: Any, scale: float = 1.0) -> dict[str, np.ndarray]:
 
     The one implementation behind the live :class:`LoRAProbe` and ``gflab bridge analyze``
     (saved adapters): σ(s·B A), σ(A), σ(B) from :func:`lora_product_singular_values`, then the
-    effective rank (Roy–Vetterli) and stable rank of s·B A (:mod:`theory.measures`).
+    effective rank (Roy–Vetterli) and stable rank of s·B A (:mod:`gflab.theory.measures`).
 
     Args:
       A: ``N×r×d_in`` torch tensor (N modules of one shape; any float dtype, any device).
@@ -126,7 +126,7 @@ class LoRAProbe(_Periodic):
     """Every ``every`` steps: σ(s·B A), σ(A), σ(B), effective and stable rank of each LoRA module.
 
     Modules whose (A, B) shapes agree are measured in one batched QR (one device→host copy per
-    shape group), which keeps the probe cheap beside a training step (see :mod:`sims.bridge.bench`).
+    shape group), which keeps the probe cheap beside a training step (see :mod:`gflab.sims.bridge.bench`).
     """
 
     def __init__(self, model: Any, every: int = 10, adapter: str = "default"):
@@ -180,8 +180,8 @@ class DeepLinearProbe(_Periodic):
 
     Records σ(W), stable rank, effective rank, balancedness max_l ‖D_l‖_F, its drift from the
     factors at construction (0 under exact gradient flow; O(η) per step for GD) and the coupling:
-    :func:`theory.measures.cross_coupling` of the tangent kernel between observed entries, grouped by
-    :func:`theory.dmf.observation_groups` of the mask. The kernel is |Ω|×|Ω|; above
+    :func:`gflab.theory.measures.cross_coupling` of the tangent kernel between observed entries, grouped by
+    :func:`gflab.theory.dmf.observation_groups` of the mask. The kernel is |Ω|×|Ω|; above
     ``coupling_entries`` observed entries it is taken on a fixed random subset of that size.
     """
 
@@ -303,7 +303,7 @@ def lora_growth_summary(
     """Growth fits per module and the run's spectral summary, from :meth:`LoRAProbe.arrays`.
 
     The one summary of ``gflab bridge lora``, ``gflab bridge analyze`` and the live recorders
-    (:mod:`sims.bridge.callbacks`).
+    (:mod:`gflab.sims.bridge.callbacks`).
 
     Args:
       steps: the logged steps (length T, increasing).

@@ -1,5 +1,5 @@
 """Bridge runs in the result store: float64 arrays + JSON metadata (torch version, device, dtype,
-hyperparameters), through :meth:`sims.store.ResultStore.put_record`.
+hyperparameters), through :meth:`gflab.sims.store.ResultStore.put_record`.
 
 The key is the run's config (``run["config"]``) plus the torch release (``2.13.0``, without the
 ``+cpu``/``+cu128`` build tag, so a GPU record and a CPU run of the same config differ only by
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from sims.result import json_safe
+from gflab.sims.result import json_safe
 
 __all__ = ["record_key", "run_to_record", "record_to_run", "store_run", "load_run", "to_json"]
 
@@ -72,7 +72,7 @@ def record_to_run(arrays: dict[str, np.ndarray], meta: dict) -> dict:
 
 
 def store_run(store, run: dict) -> str:
-    """Put ``run`` into ``store`` (a :class:`sims.store.ResultStore`); returns the key."""
+    """Put ``run`` into ``store`` (a :class:`gflab.sims.store.ResultStore`); returns the key."""
     arrays, meta = run_to_record(run)
     meta["bridge_record"] = 1
     return store.put_record(record_key(run["config"], run["torch_version"]), arrays, meta)

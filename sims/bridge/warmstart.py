@@ -9,7 +9,7 @@ the epoch's training accuracy reaches ``converge_acc`` (authors: 0.999) or ``max
 For a pretrain fraction f:
 - **cold**: a fresh network trained on all the training data;
 - **warm**: trained on the first f of the training data, then on all of it;
-- **warm+DASH**: warm, with DASH (:func:`theory.interventions.dash`, λ = α = 0.3) applied at the
+- **warm+DASH**: warm, with DASH (:func:`gflab.theory.interventions.dash`, λ = α = 0.3) applied at the
   switch; its batches are the old data then the new data (the authors' buffer order), every
   Linear weight shrunk per neuron (rows) and every bias as one vector;
 - **warm+S&P**: warm, with shrink-and-perturb (λ = 0.3, σ = 0.01) at the switch;
@@ -21,7 +21,7 @@ For a pretrain fraction f:
 
 The optimizer is rebuilt at the switch (the authors keep it; with fresh momentum the comparison
 isolates the weights). Measured at the end of each run: test accuracy, epochs of the final phase,
-and per layer the singular values, stable rank and effective rank (:mod:`theory.measures`, float64).
+and per layer the singular values, stable rank and effective rank (:mod:`gflab.theory.measures`, float64).
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from sims.bridge._torch import import_torch, resolve_device
-from theory import interventions as I
-from theory import measures as M
-from theory._validate import GflabInputError, positive_int, positive_real, probability
+from gflab.sims.bridge._torch import import_torch, resolve_device
+from gflab.theory import interventions as I
+from gflab.theory import measures as M
+from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
 
 __all__ = ["WarmStartConfig", "run_warmstart", "load_digits_split", "RUN_KINDS"]
 

@@ -2,7 +2,7 @@
 
 A sweep is a list of configs (the product of a ``[grid]``, an optional ``[[list]]`` of points and
 ``seeds`` over a ``[base]`` config, see :func:`spec_from_dict`). Each config is run at most once:
-its result is stored under its content key (:class:`sims.store.ResultStore`), so a rerun skips
+its result is stored under its content key (:class:`gflab.sims.store.ResultStore`), so a rerun skips
 finished entries (resume) and recomputes missing or corrupt ones. The *workers* write results to
 the store themselves (atomic writes make concurrent writers safe); the parent only collects small
 status records. A configuration whose run raises is recorded as a failure (error type, message,
@@ -23,13 +23,13 @@ Solver outcomes (``converged``, ``t1_reached``, ``max_steps``, ``diverged``) are
 like any other; only exceptions are failures.
 """
 
-from sims.sweep._bench import bench_sweep
-from sims.sweep._executors import ExecutorLost as ExecutorLost
-from sims.sweep._executors import parse_executor
-from sims.sweep._results import SweepInterrupted, SweepSummary, sweep_record
-from sims.sweep._results import sweep_key as sweep_key
-from sims.sweep._run import run_sweep
-from sims.sweep._spec import (
+from gflab.sims.sweep._bench import bench_sweep
+from gflab.sims.sweep._executors import ExecutorLost as ExecutorLost
+from gflab.sims.sweep._executors import parse_executor
+from gflab.sims.sweep._results import SweepInterrupted, SweepSummary, sweep_record
+from gflab.sims.sweep._results import sweep_key as sweep_key
+from gflab.sims.sweep._run import run_sweep
+from gflab.sims.sweep._spec import (
     DEFAULT_RUNNER,
     RUNNERS,
     SweepSpec,
@@ -38,9 +38,9 @@ from sims.sweep._spec import (
     load_spec,
     spec_from_dict,
 )
-from sims.sweep._spec import FULL_CHECK as FULL_CHECK
-from sims.sweep._spec import WARN_CONFIGS as WARN_CONFIGS
-from sims.sweep._task import simulate_config
+from gflab.sims.sweep._spec import FULL_CHECK as FULL_CHECK
+from gflab.sims.sweep._spec import WARN_CONFIGS as WARN_CONFIGS
+from gflab.sims.sweep._task import simulate_config
 
 __all__ = [
     "SweepSpec",

@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from sims.config import DMFConfig
-from sims.store import ResultStore
-from sims.sweep._executors import parse_executor
-from sims.sweep._run import run_sweep
+from gflab.sims.config import DMFConfig
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep._executors import parse_executor
+from gflab.sims.sweep._run import run_sweep
 
 
 def bench_configs(n_configs: int = 200) -> list:

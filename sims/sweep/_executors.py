@@ -9,10 +9,10 @@ import sys
 import time
 from typing import Any
 
-from sims.store import ResultStore
-from sims.sweep import _task
-from sims.sweep._task import one_line
-from theory._validate import GflabInputError
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import _task
+from gflab.sims.sweep._task import one_line
+from gflab.theory._validate import GflabInputError
 
 MAX_LOCAL_WORKERS = 256
 

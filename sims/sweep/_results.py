@@ -9,8 +9,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sims.engine import STATUSES
-from sims.store import ResultStore
+from gflab.sims.engine import STATUSES
+from gflab.sims.store import ResultStore
 
 
 class SweepInterrupted(KeyboardInterrupt):

@@ -9,12 +9,12 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from sims.store import ResultStore
-from sims.sweep import _task
-from sims.sweep._executors import parse_executor, run_dask, run_pool
-from sims.sweep._results import SweepInterrupted, SweepSummary, collect_record, sweep_key
-from sims.sweep._spec import DEFAULT_RUNNER
-from theory._validate import GflabInputError
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep import _task
+from gflab.sims.sweep._executors import parse_executor, run_dask, run_pool
+from gflab.sims.sweep._results import SweepInterrupted, SweepSummary, collect_record, sweep_key
+from gflab.sims.sweep._spec import DEFAULT_RUNNER
+from gflab.theory._validate import GflabInputError
 
 
 @contextlib.contextmanager
@@ -49,7 +49,7 @@ def run_sweep(
     """Run ``configs`` into ``store`` on ``executor``; returns the summary (also stored).
 
     Already stored entries are skipped (unless ``force``); corrupt ones are recomputed. Failures
-    are collected, never raised. ``progress(done, total, counts)`` (:class:`sims.progress.Progress`,
+    are collected, never raised. ``progress(done, total, counts)`` (:class:`gflab.sims.progress.Progress`,
     ``counts`` a Counter of outcomes) hears of each finished point. ``timeout`` (seconds) limits each configuration (serial and pool
     executors). A ``local:N`` worker that dies re-queues the unfinished configurations on a fresh
     pool (at most :data:`MAX_ATTEMPTS` tries each). SIGTERM or Ctrl-C raise

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sims.config import DMFConfig, LoRAConfig
-from sims.schema import config_from_fields, method_params
-from sims.store import ResultStore
-from theory._validate import GflabInputError
+from gflab.sims.config import DMFConfig, LoRAConfig
+from gflab.sims.schema import config_from_fields, method_params
+from gflab.sims.store import ResultStore
+from gflab.theory._validate import GflabInputError
 
-DEFAULT_RUNNER = "sims.sweep:simulate_config"
+DEFAULT_RUNNER = "gflab.sims.sweep:simulate_config"
 #: runners a spec may name without ``--allow-import`` (importing any other runs arbitrary code)
 RUNNERS = (DEFAULT_RUNNER,)
 MAX_CONFIGS = 1_000_000

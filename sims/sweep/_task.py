@@ -9,10 +9,10 @@ import time
 import traceback
 from collections.abc import Callable
 
-from sims.config import config_from_dict
-from sims.store import ResultStore
-from sims.sweep._spec import DEFAULT_RUNNER
-from theory._validate import GflabInputError
+from gflab.sims.config import config_from_dict
+from gflab.sims.store import ResultStore
+from gflab.sims.sweep._spec import DEFAULT_RUNNER
+from gflab.theory._validate import GflabInputError
 
 # ----------------------------------------------------------------------------- one task
 
@@ -20,10 +20,10 @@ from theory._validate import GflabInputError
 def simulate_config(config):
     """The default runner: ``simulate_dmf`` or ``simulate_lora`` by the config's model."""
     if config.model == "dmf":
-        from sims.dmf import simulate_dmf
+        from gflab.sims.dmf import simulate_dmf
 
         return simulate_dmf(config)
-    from sims.lora import simulate_lora
+    from gflab.sims.lora import simulate_lora
 
     return simulate_lora(config)
 
