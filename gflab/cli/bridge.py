@@ -1,4 +1,4 @@
-"""``gflab bridge lora|dmf|bench``: measure real PyTorch training runs with gflab's probes."""
+"""``gflab bridge lora|dmf|bench|analyze``: measure real PyTorch training runs with gflab's probes."""
 
 from __future__ import annotations
 
@@ -205,6 +205,8 @@ def register(sub) -> None:
     b.add_argument("--json", action="store_true", help="print the measurements as JSON")
     b.set_defaults(func=run_bench_cmd)
 
+    _register_analyze(kinds)
+
 
 def _progress(rep: Reporter, label: str):
     """The run's :class:`gflab.sims.progress.Progress`: ``rep`` with the unit named ``label``."""
@@ -393,6 +395,29 @@ def _fmt(v) -> str:
     return "n/a" if v is None else str(v)
 
 
+#: one line per key of ``bridge lora``'s summary, printed under it
+LORA_SUMMARY_LEGEND = {
+    "effective_rank_final": "exp(entropy of sigma_i/sum sigma) of s*B*A at the last log, "
+    "mean over modules (1..r)",
+    "stable_rank_final": "sum sigma_i^2 / sigma_1^2 of s*B*A at the last log, mean over modules",
+    "equal_rate_spread": "median over modules of the spread of the sqrt(sigma_i) slopes "
+    "(reading: below)",
+    "equal_rate_spread_max": "largest spread over modules",
+    "loss_final": "training loss, mean of the last 10 batches (the progress line's last value)",
+    "train_accuracy": "accuracy on the training sentences after training",
+    "eval_accuracy": "accuracy on the held-out sentences",
+    "burn_in": "growth fits use the logged steps >= this",
+    "n_modules": "LoRA modules measured",
+}
+
+
+def _print_lora_reading(doc: dict) -> None:
+    """How to read the equal-rate spread of ``bridge lora`` (the bounds for rank r)."""
+    from gflab.sims.bridge.probes import equal_rate_reading
+
+    print("reading: " + equal_rate_reading(int(doc["config"]["rank"])))
+
+
 def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
     c = doc["config"]
     shown = (
@@ -415,10 +440,16 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
         f"device {doc['device']}  torch {doc['torch_version']}  seeds "
         f"{', '.join(str(p['config']['seed']) for p in payloads)}"
     )
+    legend = LORA_SUMMARY_LEGEND if kind == "lora" else {}
+    if len(payloads) > 1:
+        print("  (each value: mean ± sample std over the seeds)")
     for key, val in doc["summary"].items():
         if not key.endswith("_std"):
             std = doc["summary"].get(key + "_std")
-            print(f"  {key:<26} {_fmt(val)}" + (f"  ± {_fmt(std)}" if std is not None else ""))
+            text = f"{_fmt(val)}" + (f"  ± {_fmt(std)}" if std is not None else "")
+            print(f"  {key:<26} {text:<18}" + (f"  {legend[key]}" if key in legend else ""))
+    if kind == "lora":
+        _print_lora_reading(doc)
     if payloads[0].get("store_key"):
         print(f"stored as {', '.join(p['store_key'][:12] for p in payloads)}")
 
@@ -449,4 +480,116 @@ def run_bench_cmd(args) -> int:
         f"  amortised at k = {res['every']:<3}    {100 * res['amortised_fraction']:.3f} %"
         f"  (goal <= {100 * res['goal_amortised_fraction']:.0f} %)"
     )
+    return 0
+
+
+# ----------------------------------------------------------------------------- bridge analyze
+
+ANALYZE_EXAMPLES = """examples:
+  gflab bridge analyze out/                       # HF Trainer output: out/checkpoint-N/
+  gflab bridge analyze out/checkpoint-100 out/checkpoint-200 --json
+  gflab bridge analyze runs/step-*.pt --lora-alpha 16 --spectra
+  gflab bridge analyze out/ --burn-in 200 --scale 2
+
+Each checkpoint's step is the last number in its folder name (checkpoint-120) or, for a state-dict
+file, in its file name (step-120.pt). The scale s = lora_alpha/r is read from adapter_config.json
+beside the weights (peft's save_pretrained writes it); without one give --scale or --lora-alpha,
+else s = 1 (the ranks and the equal-rate spread do not depend on s).
+"""
+
+
+def _register_analyze(kinds) -> None:
+    a = kinds.add_parser(
+        "analyze",
+        help="the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
+        description="Measure saved LoRA adapters (peft checkpoints or torch state dicts) over "
+        "training with the live probe's functions: sigma(s*B*A) from the r x r QR core in "
+        "float64, effective and stable rank, and the sqrt(sigma_i) growth fits.",
+        epilog=ANALYZE_EXAMPLES,
+        formatter_class=_RAW,
+    )
+    a.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a folder of checkpoint-N/ folders, checkpoint folders, or .safetensors/.pt/.bin files",
+    )
+    a.add_argument(
+        "--burn-in",
+        type=int,
+        default=None,
+        help="growth fits use steps >= this (default: first step + 20%% of the span, at least "
+        "the second checkpoint)",
+    )
+    a.add_argument(
+        "--scale", type=finite_float, default=None, help="s for every module (overrides config)"
+    )
+    a.add_argument(
+        "--lora-alpha",
+        type=finite_float,
+        default=None,
+        help="s = lora_alpha/r for every module (overrides adapter_config.json)",
+    )
+    a.add_argument("--adapter", default=None, help="adapter name when a state dict holds several")
+    a.add_argument("--spectra", action="store_true", help="print sigma_i at every checkpoint")
+    a.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    a.set_defaults(func=run_analyze_cmd)
+
+
+def _print_analysis(res: dict, show_spectra: bool) -> None:
+    steps = [int(t) for t in res["steps"]]
+    cks = res["checkpoints"]
+    summ = res["summary"]
+    ranks = ",".join(str(r) for r in summ["ranks"])
+    fmts = sorted({c["format"] for c in cks})
+    print(
+        f"bridge analyze  {len(cks)} checkpoints ({', '.join(fmts)}), steps {steps[0]}..{steps[-1]},"
+        f" {summ['n_modules']} LoRA modules, r = {ranks}"
+    )
+    vals = sorted(set(res["scale"]["values"].values()))
+    shown = ", ".join(f"{v:g}" for v in vals)
+    print(f"scale s = {shown}  ({res['scale']['source']})")
+    print(f"growth fits of sqrt(sigma_i) over steps >= {summ['burn_in']} (--burn-in)")
+    width = max(len(n) for n in res["modules"])
+    print(
+        f"  {'module':<{width}}  eff.rank  stable  spread  min r2  sigma_i(s*B*A) at step {steps[-1]}"
+    )
+    for name, m in res["modules"].items():
+        sig = " ".join(f"{v:.3g}" for v in m["singular_values"][-1])
+        r2 = m["growth_r2"]
+        r2min = float(np.min(r2)) if np.all(np.isfinite(r2)) else float("nan")
+        print(
+            f"  {name:<{width}}  {m['effective_rank'][-1]:8.3f}  {m['stable_rank'][-1]:6.3f}"
+            f"  {_fmt(m['equal_rate_spread']):>6}  {_fmt(r2min):>6}  {sig}"
+        )
+        if show_spectra:
+            for t, row in zip(steps, m["singular_values"], strict=True):
+                print(f"      step {t:>8}  " + " ".join(f"{v:.4g}" for v in row))
+    print(
+        "  (eff.rank, stable: effective and stable rank of s*B*A at the last checkpoint; spread: "
+        "equal_rate_spread of the module; min r2: worst R^2 of its sqrt(sigma_i) line fits)"
+    )
+    print("summary")
+    for key in ("effective_rank_final", "stable_rank_final", "equal_rate_spread"):
+        print(f"  {key:<26} {_fmt(summ[key])}  ({LORA_SUMMARY_LEGEND[key]})")
+    print(f"  {'equal_rate_spread_max':<26} {_fmt(summ['equal_rate_spread_max'])}")
+    print("reading: " + res["reading_rule"])
+
+
+def run_analyze_cmd(args) -> int:
+    """``gflab bridge analyze``: measure saved adapters; print a table (or the JSON)."""
+    from gflab.sims.bridge.analyze import analyze_checkpoints
+    from gflab.sims.bridge.record import to_json
+
+    res = analyze_checkpoints(
+        args.paths,
+        burn_in=args.burn_in,
+        scale=args.scale,
+        lora_alpha=args.lora_alpha,
+        adapter=args.adapter,
+    )
+    if args.json:
+        print_json(to_json(res))
+        return 0
+    _print_analysis(res, args.spectra)
     return 0

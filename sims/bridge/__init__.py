@@ -2,7 +2,9 @@
 
 Probes (:mod:`gflab.sims.bridge.probes`) hook into a training loop and every k steps record detached
 float64 spectra of peft LoRA products (scale·B A, from an r×r core, never the d×d product) or of a
-deep linear network's product. Runners (:mod:`gflab.sims.bridge.lora_run`, :mod:`gflab.sims.bridge.dmf_run`)
+deep linear network's product; :class:`~gflab.sims.bridge.callbacks.SpectraRecorder` (a plain loop) and
+:class:`~gflab.sims.bridge.callbacks.GflabSpectraCallback` (HF ``Trainer``) record one's own run, and
+:func:`~gflab.sims.bridge.analyze.analyze_checkpoints` measures saved adapters after the fact. Runners (:mod:`gflab.sims.bridge.lora_run`, :mod:`gflab.sims.bridge.dmf_run`)
 fine-tune a BERT with LoRA on a generated text task, or run deep linear matrix completion (docs/theory.md
 §2.1) in torch, and return the JSON contract of ``gflab bridge --json``.
 
@@ -27,6 +29,9 @@ _EXPORTS = {
     "run_dmf": "gflab.sims.bridge.dmf_run",
     "SpecExact": "gflab.sims.bridge.optim",
     "probe_overhead": "gflab.sims.bridge.bench",
+    "SpectraRecorder": "gflab.sims.bridge.callbacks",
+    "GflabSpectraCallback": "gflab.sims.bridge.callbacks",
+    "analyze_checkpoints": "gflab.sims.bridge.analyze",
 }
 
 __all__ = sorted(_EXPORTS)

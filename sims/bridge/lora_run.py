@@ -25,11 +25,20 @@ import numpy as np
 from gflab.sims.bridge._torch import import_torch, resolve_device, synchronize
 from gflab.sims.bridge.data import TinyVocabulary, make_sentences
 from gflab.sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
-from gflab.sims.bridge.probes import LoRAProbe, equal_rate_spread, growth_fits
+from gflab.sims.bridge.probes import LoRAProbe
 from gflab.sims.limits import require_fits
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
 
-__all__ = ["BridgeLoRAConfig", "run_lora", "MODELS", "INITS", "DEFAULT_LR", "minilm_path"]
+__all__ = [
+    "BridgeLoRAConfig",
+    "run_lora",
+    "MODELS",
+    "INITS",
+    "DEFAULT_LR",
+    "LOSS_WINDOW",
+    "LOSS_LABEL",
+    "minilm_path",
+]
 
 MODELS = ("minilm", "tiny")
 INITS = ("lora", "small-random", "exchanged")
@@ -45,6 +54,10 @@ DEFAULT_LR = {
 #: s·B A of a d×d projection has rank ≤ d) and only allocates
 MODEL_SHAPES = {"tiny": (64, 2), "minilm": (384, 6)}
 _STEP_BYTES = 512  # bytes kept per training step (the loss log and its bookkeeping)
+#: the loss the progress line shows and the summary's ``loss_final`` is: the mean training loss of
+#: the last LOSS_WINDOW batches (one batch's loss jumps by ~50 % from step to step on this task)
+LOSS_WINDOW = 10
+LOSS_LABEL = f"loss (mean of last {LOSS_WINDOW} batches)"
 TINY_BERT = dict(
     hidden_size=64,
     num_hidden_layers=2,
@@ -223,14 +236,23 @@ def _apply_init(probe_modules: dict, cfg: BridgeLoRAConfig, gen) -> None:
                 B.copy_((2 * torch.rand(B.shape, generator=gen) - 1) * bound)
 
 
+def _recent_loss(losses: list) -> float:
+    """Mean of the last :data:`LOSS_WINDOW` batch losses (0-d tensors), in float64: the progress
+    line's loss and the summary's ``loss_final`` (one definition, so the last line equals it)."""
+    torch = import_torch()
+    return float(torch.stack(losses[-LOSS_WINDOW:]).to(torch.float64).mean())
+
+
 def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     """Train, probe every ``cfg.every`` steps, and return the JSON contract (docs/bridge.md).
 
     Returns a dict with ``config``, ``device``, ``torch_version``, ``dtype``, ``optimizer``,
     ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,
     ``A_singular_values``, ``B_singular_values``, ``effective_rank``, ``stable_rank``,
-    ``growth_slopes``, ``growth_r2``, ``equal_rate_spread``), ``loss`` (every step),
-    ``summary`` and ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
+    ``growth_slopes``, ``growth_intercepts``, ``growth_r2``, ``equal_rate_spread``), ``loss``
+    (the batch's training loss at every step), ``summary`` (``loss_final`` = the mean of the last
+    :data:`LOSS_WINDOW` batch losses, the quantity the progress line shows as it goes) and
+    ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
     """
     cfg.require_fits()
     torch = import_torch()
@@ -316,7 +338,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
             probe_seconds += time.perf_counter() - t0
         if progress is not None and (step % max(1, cfg.steps // 100) == 0 or step == cfg.steps):
             # sims.progress.Progress: 1 % of the steps, so the loss's device sync costs nothing
-            progress(step, cfg.steps, {"item": "step", "loss": float(out.loss.detach())})
+            progress(step, cfg.steps, {"item": "step", LOSS_LABEL: _recent_loss(losses)})
     synchronize(device)
     wall = time.perf_counter() - t_start
 
@@ -330,24 +352,11 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
 
     steps_logged = np.asarray(probe.steps, dtype=np.int64)
     burn = cfg.resolved_burn_in
-    modules = {}
-    for name, arr in probe.arrays().items():
-        fit = growth_fits(steps_logged, arr["singular_values"], burn)
-        modules[name] = {
-            **arr,
-            "growth_slopes": fit["slopes"],
-            "growth_r2": fit["r2"],
-            "equal_rate_spread": equal_rate_spread(fit["slopes"]),
-        }
-    spreads = [m["equal_rate_spread"] for m in modules.values()]
-    finite = [s for s in spreads if math.isfinite(s)]
+    modules, spectral = probe.summary(burn)
     loss_arr = torch.stack(losses).to(torch.float64).cpu().numpy()
     summary = {
-        "effective_rank_final": float(np.mean([m["effective_rank"][-1] for m in modules.values()])),
-        "stable_rank_final": float(np.mean([m["stable_rank"][-1] for m in modules.values()])),
-        "equal_rate_spread": float(np.median(finite)) if finite else float("nan"),
-        "equal_rate_spread_max": float(np.max(finite)) if finite else float("nan"),
-        "loss_final": float(loss_arr[-10:].mean()),
+        **{k: v for k, v in spectral.items() if k != "burn_in"},
+        "loss_final": _recent_loss(losses),
         "train_accuracy": train_acc,
         "eval_accuracy": eval_acc,
         "burn_in": burn,

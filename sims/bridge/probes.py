@@ -26,12 +26,27 @@ from gflab.theory import measures as M
 
 __all__ = [
     "lora_product_singular_values",
+    "lora_spectra",
     "find_lora_modules",
     "LoRAProbe",
     "DeepLinearProbe",
     "growth_fits",
     "equal_rate_spread",
+    "lora_growth_summary",
+    "default_burn_in",
+    "equal_rate_reading",
+    "LORA_MEASUREMENTS",
 ]
+
+#: what :class:`LoRAProbe` records per module and logged step (and ``gflab bridge analyze`` reads
+#: back from saved adapters), in this order
+LORA_MEASUREMENTS = (
+    "singular_values",
+    "A_singular_values",
+    "B_singular_values",
+    "effective_rank",
+    "stable_rank",
+)
 
 
 def _r_factor(X: Any):
@@ -57,6 +72,29 @@ def lora_product_singular_values(A: Any, B: Any, scale: float = 1.0):
     stacked = torch.stack([core, RA, RB]).cpu()
     s = M.singular_values(stacked)
     return s[0], s[1], s[2]
+
+
+def lora_spectra(A: Any, B: Any, scale: float = 1.0) -> dict[str, np.ndarray]:
+    """Every :data:`LORA_MEASUREMENTS` entry of a stack of LoRA pairs, as float64 NumPy arrays.
+
+    The one implementation behind the live :class:`LoRAProbe` and ``gflab bridge analyze``
+    (saved adapters): σ(s·B A), σ(A), σ(B) from :func:`lora_product_singular_values`, then the
+    effective rank (Roy–Vetterli) and stable rank of s·B A (:mod:`gflab.theory.measures`).
+
+    Args:
+      A: ``N×r×d_in`` torch tensor (N modules of one shape; any float dtype, any device).
+      B: ``N×d_out×r`` torch tensor.
+      scale: peft's scaling s (``lora_alpha/r``; ``lora_alpha/√r`` with rsLoRA).
+
+    Returns:
+      ``singular_values``, ``A_singular_values``, ``B_singular_values`` (N×r each, descending)
+      and ``effective_rank``, ``stable_rank`` (N each).
+    """
+    s, sA, sB = lora_product_singular_values(A, B, scale)
+    er = M.effective_rank(None, sigma=s)
+    sr = M.stable_rank(None, sigma=s)
+    vals = (s, sA, sB, er, sr)
+    return {k: v.numpy() for k, v in zip(LORA_MEASUREMENTS, vals, strict=True)}
 
 
 def find_lora_modules(model: Any, adapter: str = "default") -> dict[str, Any]:
@@ -108,33 +146,21 @@ class LoRAProbe(_Periodic):
         self._groups = groups
         self.steps: list[int] = []
         self._rows: dict[str, dict[str, list]] = {
-            n: {
-                "singular_values": [],
-                "A_singular_values": [],
-                "B_singular_values": [],
-                "effective_rank": [],
-                "stable_rank": [],
-            }
-            for n in self.modules
+            n: {k: [] for k in LORA_MEASUREMENTS} for n in self.modules
         }
 
     def record(self, step: int) -> None:
+        """Measure every module now (:func:`lora_spectra`, one call per shape group) as ``step``."""
         torch = import_torch()
         with torch.no_grad():
             for (_, _, scale), names in self._groups.items():
                 A = torch.stack([self.modules[n].lora_A[self.adapter].weight for n in names])
                 B = torch.stack([self.modules[n].lora_B[self.adapter].weight for n in names])
-                s, sA, sB = lora_product_singular_values(A, B, scale)
-                er = M.effective_rank(None, sigma=s)
-                sr = M.stable_rank(None, sigma=s)
-                s, sA, sB, er, sr = (t.numpy() for t in (s, sA, sB, er, sr))
+                got = lora_spectra(A, B, scale)
                 for i, n in enumerate(names):
                     row = self._rows[n]
-                    row["singular_values"].append(s[i])
-                    row["A_singular_values"].append(sA[i])
-                    row["B_singular_values"].append(sB[i])
-                    row["effective_rank"].append(float(er[i]))
-                    row["stable_rank"].append(float(sr[i]))
+                    for k in LORA_MEASUREMENTS:
+                        row[k].append(got[k][i])
         self.steps.append(int(step))
 
     def arrays(self) -> dict[str, dict[str, np.ndarray]]:
@@ -143,6 +169,10 @@ class LoRAProbe(_Periodic):
             n: {k: np.asarray(v, dtype=np.float64) for k, v in row.items()}
             for n, row in self._rows.items()
         }
+
+    def summary(self, burn_in: int) -> tuple[dict, dict]:
+        """:func:`lora_growth_summary` of what was recorded so far (growth fits from ``burn_in``)."""
+        return lora_growth_summary(self.steps, self.arrays(), burn_in)
 
 
 class DeepLinearProbe(_Periodic):
@@ -248,3 +278,83 @@ def equal_rate_spread(slopes: Any) -> float:
     if mean <= 0:
         return float("nan")
     return float((c.max() - c.min()) / mean)
+
+
+def default_burn_in(steps: Sequence[int]) -> int:
+    """The first logged step the growth fits use by default: 20 % of the logged span past the
+    first step, and at least the second logged step (the first interval is left out, as
+    ``gflab bridge lora`` leaves out the first 20 % of its steps and at least one interval).
+
+    Args:
+      steps: the logged steps, increasing.
+
+    Returns:
+      A step; with fewer than two logged steps, the first.
+    """
+    t = [int(x) for x in steps]
+    if len(t) < 2:
+        return t[0] if t else 0
+    return max(t[1], t[0] + (t[-1] - t[0]) // 5)
+
+
+def lora_growth_summary(
+    steps: Any, arrays: dict[str, dict[str, np.ndarray]], burn_in: int
+) -> tuple[dict[str, dict], dict[str, float]]:
+    """Growth fits per module and the run's spectral summary, from :meth:`LoRAProbe.arrays`.
+
+    The one summary of ``gflab bridge lora``, ``gflab bridge analyze`` and the live recorders
+    (:mod:`gflab.sims.bridge.callbacks`).
+
+    Args:
+      steps: the logged steps (length T, increasing).
+      arrays: per module the :data:`LORA_MEASUREMENTS` series (``singular_values`` T×r, ...).
+      burn_in: growth fits use the logged steps ≥ ``burn_in`` (:func:`growth_fits`).
+
+    Returns:
+      ``(modules, summary)``: per module the arrays plus ``growth_slopes`` c_i,
+      ``growth_intercepts``, ``growth_r2`` and ``equal_rate_spread``; the summary holds the mean
+      over modules of the last ``effective_rank`` and ``stable_rank``
+      (``effective_rank_final``, ``stable_rank_final``), the median and the max over modules of
+      the finite spreads (``equal_rate_spread``, ``equal_rate_spread_max``; NaN when none is
+      finite) and ``burn_in``.
+    """
+    t = np.asarray(steps, dtype=np.int64)
+    modules = {}
+    for name, arr in arrays.items():
+        fit = growth_fits(t, arr["singular_values"], burn_in)
+        modules[name] = {
+            **arr,
+            "growth_slopes": fit["slopes"],
+            "growth_intercepts": fit["intercepts"],
+            "growth_r2": fit["r2"],
+            "equal_rate_spread": equal_rate_spread(fit["slopes"]),
+        }
+    finite = [m["equal_rate_spread"] for m in modules.values()]
+    finite = [v for v in finite if np.isfinite(v)]
+    nan = float("nan")
+    summary = {
+        "effective_rank_final": float(np.mean([m["effective_rank"][-1] for m in modules.values()])),
+        "stable_rank_final": float(np.mean([m["stable_rank"][-1] for m in modules.values()])),
+        "equal_rate_spread": float(np.median(finite)) if finite else nan,
+        "equal_rate_spread_max": float(np.max(finite)) if finite else nan,
+        "burn_in": int(burn_in),
+    }
+    return modules, summary
+
+
+def equal_rate_reading(rank: int) -> str:
+    """How to read :func:`equal_rate_spread` for LoRA rank ``rank`` (printed beside the number).
+
+    With every slope c_i ≥ 0 the spread (max c − min c)/mean c lies in [0, r]: 0 when all r modes
+    grow at one rate (SGF's equal-rate growth, docs/theory.md §2.2), r when a single mode grows
+    and the others stay flat (the first step of a staircase, a rank-one update), since then
+    mean c = max c / r. Values in between: the fastest mode outgrows the slowest by
+    (spread × mean c); a spread above r needs a shrinking mode (a negative slope).
+    """
+    return (
+        "equal_rate_spread = (max c_i - min c_i) / mean c_i of the fitted slopes of sqrt(sigma_i)"
+        f" after the burn-in: 0 = every mode grows at one rate (SGF's equal-rate growth);"
+        f" {rank} (= r) = one mode grows and the other {rank - 1} stay flat (a staircase step,"
+        " rank-one growth); above r only with a shrinking mode. NaN: no growth to compare"
+        " (mean slope <= 0 or fewer than 2 logged steps after the burn-in)."
+    )
