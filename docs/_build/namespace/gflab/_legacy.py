@@ -1,0 +1,1 @@
+../../../../gflab/_legacy.py
