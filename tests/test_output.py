@@ -73,7 +73,7 @@ def test_plain_lines_without_a_total_every_interval():
         rep(k, None)
     rep.close()
     lines = out.getvalue().splitlines()
-    assert [ln.split(" [")[0] for ln in lines] == ["fig: 3", "fig: 6", "fig: 7"]
+    assert [ln.split(" run finished")[0] for ln in lines] == ["fig: 3", "fig: 6", "fig: 7"]
     assert all("s/run" in ln for ln in lines)  # 4 s per run
 
 
@@ -202,8 +202,10 @@ def test_sweep_off_a_terminal_prints_lines_with_rate(spec, tmp_path, capsys):
     assert main(["sweep", str(spec), "--store", str(tmp_path / "a")]) == 0
     out, err = capsys.readouterr()
     lines = [ln for ln in err.splitlines() if ln.startswith("sweep: ")]
-    assert [ln.split(" [")[0] for ln in lines] == [f"sweep: {k}/4" for k in range(5)]
-    assert all(RATE.search(ln) for ln in lines[1:]) and "\r" not in err  # 0/4: no rate yet
+    counts = [ln.split(" [")[0] for ln in lines]  # a slow point may repeat its line (heartbeat)
+    assert list(dict.fromkeys(counts)) == [f"sweep: {k}/4" for k in range(5)]
+    assert all(RATE.search(ln) for ln in lines if not ln.startswith("sweep: 0/4"))  # no rate yet
+    assert "\r" not in err
     assert "done 4" in lines[-1] and "done" in out  # the table still goes to stdout
 
 
@@ -356,3 +358,41 @@ def test_a_finished_unit_prints_its_line_at_once():
     rep(1, 2, {"unit": "fig B", "item": "run"})
     rep.close()
     assert len(out.getvalue().splitlines()) == 2
+
+
+def test_a_long_unit_is_never_silent():
+    """Off a terminal, a unit with nothing new to count repeats its line (elapsed time moving)
+    once HEARTBEAT seconds passed without one, and not before; a count of unknown total reads as
+    what is finished and for how long it has run, not as a bare 0."""
+    from gflab.cli._progress import HEARTBEAT
+
+    clock, out = _Clock(), _Stream(False)
+    rep = Reporter(stream=out, clock=clock, interval=10.0, heartbeat=None)
+    rep(0, None, {"unit": "sweep_phase_diagram (13/18)", "item": "run"})
+    clock.t = HEARTBEAT - 1
+    rep.beat()
+    assert out.getvalue() == ""
+    clock.t = HEARTBEAT + 1
+    rep.beat()
+    clock.t = HEARTBEAT + 5
+    rep.beat()  # 4 s after the last line: nothing
+    lines = out.getvalue().splitlines()
+    assert lines == ["sweep_phase_diagram (13/18): 0 run finished, running for 00:21"]
+    clock.t = 2 * HEARTBEAT + 2
+    rep.beat()
+    assert out.getvalue().splitlines()[-1].endswith("running for 00:42")
+    rep.close()
+
+
+def test_the_heartbeat_thread_speaks_within_its_period():
+    """With the real clock and a short heartbeat, the thread prints without any call."""
+    import time
+
+    out = _Stream(False)
+    rep = Reporter(stream=out, interval=10.0, heartbeat=0.2)
+    rep(0, None, {"unit": "solve", "item": "run"})
+    deadline = time.monotonic() + 10
+    while "solve: 0 run finished" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rep.close()
+    assert "solve: 0 run finished" in out.getvalue()

@@ -5,7 +5,9 @@ call it with ``(done, total, info)`` and never see a terminal. On a terminal it 
 per unit (count, rate, elapsed and ETA, the unit's status after the counts); when stderr is a pipe,
 a log or CI, it prints one plain line (the same tqdm meter, without the bar) at most every
 ``$GFLAB_PROGRESS_INTERVAL`` seconds (default 10), at each tenth of the unit when a second has
-passed, and when the unit ends. ``quiet`` (``--quiet``, ``--json``) prints nothing, so JSON on
+passed, and when the unit ends. A long run with nothing new to count (one solve, one training)
+is never silent: a heartbeat repeats the unit's line with its elapsed time whenever
+:data:`HEARTBEAT` seconds (20) passed without one (on a terminal it redraws the bar's clock). ``quiet`` (``--quiet``, ``--json``) prints nothing, so JSON on
 stdout is never mixed with anything and stderr stays empty.
 
 :func:`progress` wraps an iterable (the demos' frame loops) with the same reporter.
@@ -17,6 +19,7 @@ import io
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, Any, TypeVar
@@ -30,7 +33,10 @@ T = TypeVar("T")
 DEFAULT_INTERVAL = 10.0  # seconds between plain lines when stderr is not a terminal
 _MIN_GAP = 1.0  # a tenth-of-the-unit line only if this long since the last line
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
-_COUNT = "{desc}: {n_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+# when the total is not known yet: what is finished so far and for how long it has been running
+_COUNT = "{desc}: {n_fmt} {unit} finished, running for {elapsed}{postfix}"
+_COUNT_RATE = "{desc}: {n_fmt} {unit} finished, running for {elapsed}, {rate_fmt}{postfix}"
+HEARTBEAT = 20.0  # seconds: the longest a running command stays silent
 _LINE = "{desc}: {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
 
 
@@ -99,6 +105,8 @@ class Reporter:
         interval: seconds between plain lines off a terminal (default
             ``$GFLAB_PROGRESS_INTERVAL`` or 10).
         clock: the time source (seconds), for tests.
+        heartbeat: the longest silence in seconds while a unit runs (default :data:`HEARTBEAT`;
+            ``None``: no heartbeat thread, for tests that call :meth:`beat` themselves).
 
     Call :meth:`close` (or use it as a context manager) to end the last unit.
     """
@@ -112,6 +120,7 @@ class Reporter:
         stream: IO[str] | None = None,
         interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        heartbeat: float | None = HEARTBEAT,
     ):
         self.desc, self.item, self.quiet = desc, item, quiet
         self.stream = sys.stderr if stream is None else stream
@@ -121,11 +130,40 @@ class Reporter:
         self._unit: str | None = None
         self._bar: tqdm | None = None
         self._state: dict[str, Any] = {}
+        self._lock = threading.RLock()  # the heartbeat thread and the caller write one stream
+        self.heartbeat = heartbeat
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     # -- the protocol
     def __call__(self, done: int, total: int | None = None, info: Mapping[str, Any] = ()) -> None:
         if self.quiet:
             return
+        with self._lock:
+            self._update(done, total, info)
+        if self.heartbeat is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._beat_loop, daemon=True, name="gflab-beat")
+            self._thread.start()
+
+    def beat(self) -> None:
+        """Repeat the running unit's line if it has been silent for :attr:`heartbeat` seconds
+        (on a terminal: redraw its bar, whose clock then moves)."""
+        with self._lock:
+            if self.quiet or self._unit is None:
+                return
+            if self._bar is not None:
+                self._bar.refresh()
+                return
+            now = self.clock()
+            if now - self._state["last"] >= (self.heartbeat or HEARTBEAT):
+                self._line(now)
+
+    def _beat_loop(self) -> None:
+        period = min(self.heartbeat or HEARTBEAT, 5.0)
+        while not self._stop.wait(period):
+            self.beat()
+
+    def _update(self, done: int, total: int | None, info: Mapping[str, Any]) -> None:
         info = dict(info)
         unit = str(info.pop("unit", self.desc))
         item = str(info.pop("item", self.item))
@@ -175,8 +213,10 @@ class Reporter:
 
     def close(self) -> None:
         """End the current unit: close its bar, or print its final plain line."""
-        self._end()
-        self._unit = None
+        self._stop.set()
+        with self._lock:
+            self._end()
+            self._unit = None
 
     def __enter__(self) -> Reporter:
         return self
@@ -221,7 +261,7 @@ class Reporter:
             prefix=self._unit or "",
             unit=st["item"] or "it",
             postfix=st["postfix"] or None,
-            bar_format=_LINE if st["total"] else _COUNT,
+            bar_format=_LINE if st["total"] else (_COUNT_RATE if fresh > 0 else _COUNT),
         )
         self.stream.write(text + "\n")
         self.stream.flush()
