@@ -485,3 +485,49 @@ def test_bad_input_names_parameter(call, parameter):
     with pytest.raises(GflabInputError) as info:
         call()
     assert info.value.parameter == parameter
+
+
+# ---------------------------------------------------------------------------------- claims
+
+
+@pytest.mark.parametrize("cid", ["PRUNE-1", "PRUNE-4"])
+def test_claim_holds_ci(cid):
+    from proofs_checks.registry import claims
+    from proofs_checks.runner import run_claim
+
+    rep = run_claim(claims()[cid], profile="ci")
+    assert rep.verdict == "held" and rep.examples == claims()[cid].examples["ci"], rep.to_json()
+    # PRUNE-1: every deviation is rounding (≤ 1e-13 relative, i.e. ≥ 4 decades under 1e-9)
+    assert rep.worst_margin >= (4.0 if cid == "PRUNE-1" else 0.0)
+
+
+@pytest.mark.parametrize("cid", ["PRUNE-1", "PRUNE-4"])
+def test_claim_reproduce_command_recomputes_the_margin(cid, capsys):
+    """The worst example's ``check_reproduce`` (a ``python -c`` line) run here gives the margin
+    the check gave: the example stands for itself."""
+    import shlex
+
+    from shared_cases import first_example
+
+    from proofs_checks.registry import claims
+    from proofs_checks.runner import worst_example
+
+    claim = claims()[cid]
+    ex = first_example(claim.strategy())
+    shown = worst_example(claim, ex)
+    argv = shlex.split(shown["check_reproduce"])
+    assert argv[:2] == ["python", "-c"] and shown["example"] == repr(ex)
+    exec(argv[2], {})  # the command's program, in this process
+    printed = capsys.readouterr().out
+    assert f"margin={claim.check(ex).margin!r}" in printed
+
+
+def test_prune1_legacy_choice_is_numpys():
+    """The claim's hand-written legacy ``choice`` (its independent oracle for the Beta draw) is
+    NumPy's ``RandomState.choice`` without replacement, index for index."""
+    from proofs_checks.prune import _legacy_choice
+
+    p = np.random.default_rng(9).random(500) ** 3
+    p /= p.sum()
+    want = np.random.RandomState(17).choice(500, p=p, size=300, replace=False)
+    np.testing.assert_array_equal(_legacy_choice(17, p, 300), want)
