@@ -459,7 +459,8 @@ def beta_mode(a: float, b: float) -> float:
     to μ = 1); 0.0 when b > 1 ≥ a.
 
     Args:
-        a, b: Beta parameters (> 0).
+        a: first Beta parameter (> 0).
+        b: second Beta parameter (> 0).
 
     Returns:
         The mode in [0, 1] (for a, b ≤ 1 the density is U-shaped; an input error naming ``a``).
