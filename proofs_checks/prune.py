@@ -5,7 +5,8 @@
   forgetting, AUM) equals an independent loop implementation written here the authors' way (one
   window, one epoch at a time, ddof = 1, NumPy's legacy ``choice`` algorithm re-done by hand), and
   every selection (hard, budget window, CCS strata, Beta sampling with the same seed, in draw
-  order) is the same index array. Margin in **decades**: log10(1e-9 / max relative deviation),
+  order) is the same index array. Margin in **decades**: log10(1e-9 / max relative deviation)
+  (relative to max(|value|, 1e-6 · the score's largest |value|): see ``_rel_dev``),
   deviations floored at 1e-16 (so at most 7; ≥ 4 means rounding only); a selection that
   differs counts as deviation 1 (the fraction of positions that differ is ≥ 1/n ≫ 1e-9).
   Hypotheses: the tensor comes from a seed and drawn sizes of the ci scale (E ∈ [12, 40],
@@ -228,8 +229,11 @@ def _loop_beta(ratio, P, scores, seed, T, c_d=4.0):
 
 
 def _rel_dev(got, want) -> float:
+    """Largest |got − want| / max(|want|, 1e-6 · max |want|): relative, except for values six
+    decades below the score's largest, where the float64 rounding of the inputs (P near 1, a
+    window std of nearly equal values) is amplified by cancellation and compared absolutely."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    scale = np.maximum(np.abs(want), _FLOOR)
+    scale = np.maximum(np.abs(want), max(1e-6 * float(np.max(np.abs(want))), _FLOOR))
     return float(np.max(np.abs(got - want) / scale))
 
 
