@@ -427,10 +427,12 @@ def budget_selection(
     """SemiPrune's budget window: sort, drop int(drop·N) at one end, keep the next int(keep·N).
 
     With ``order = argsort(scores)`` (descending if ``descending``), returns
-    ``order[m : m + n]``, m = int(drop·N), n = int(keep·N). SemiPrune sorts AUM ascending, so the
-    dropped examples are the lowest-margin (likely mislabelled) ones and the kept window is the
-    hardest of the rest. The authors slice ``order[m:-chop]`` with chop = N − m − n, which is empty
-    when chop = 0 (docs/pruning.md); here the window is always n long.
+    ``order[m : m + n]``, m = int(drop·N), n = int(keep·N). With AUM sorted ascending (the
+    default of SemiPrune's flag) the dropped examples are the lowest-margin (likely mislabelled)
+    ones and the kept window is the hardest of the rest; SemiPrune's scripts pass ``False`` to a
+    ``type=bool`` flag, which sorts descending (docs/pruning.md). The authors slice
+    ``order[m:-chop]`` with chop = N − m − n, which is empty when chop = 0; here the window is
+    always n long.
 
     Args:
         scores: [N] scores (SemiPrune: AUM).
