@@ -26,6 +26,7 @@ CLAIM_MODULES = (
     "gflab.proofs_checks.sgf",
     "gflab.proofs_checks.dash",
     "gflab.proofs_checks.amuse",
+    "gflab.proofs_checks.prune",
 )
 
 

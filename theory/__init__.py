@@ -2,7 +2,8 @@
 
 Modules: :mod:`gflab.theory.dmf` (deep matrix factorisation/completion), :mod:`gflab.theory.lora`
 (LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`gflab.theory.measures`
-(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`gflab.theory.closed_forms` (exact oracles).
+(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`gflab.theory.closed_forms` (exact oracles),
+:mod:`gflab.theory.pruning` (dataset-pruning scores and selectors from training dynamics; NumPy).
 """
 
 if __name__ == "theory":  # the first release's top-level name: an alias of gflab.theory
@@ -10,10 +11,10 @@ if __name__ == "theory":  # the first release's top-level name: an alias of gfla
 
     redirect(__name__)
 
-from gflab.theory import closed_forms, dmf, lora, measures
+from gflab.theory import closed_forms, dmf, lora, measures, pruning
 from gflab.theory._validate import GflabInputError
 
-__all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures"]
+__all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures", "pruning"]
 
 # theory.stable_rank etc.: the first release re-exported seven measures at the top level; they are
 # theory.measures.X (nothing in gflab used the short spelling) and stay as aliases for compatibility

@@ -32,6 +32,8 @@ _EXPORTS = {
     "SpectraRecorder": "gflab.sims.bridge.callbacks",
     "GflabSpectraCallback": "gflab.sims.bridge.callbacks",
     "analyze_checkpoints": "gflab.sims.bridge.analyze",
+    "pseudo_label": "gflab.sims.bridge.semi",
+    "labelled_subset": "gflab.sims.bridge.semi",
 }
 
 __all__ = sorted(_EXPORTS)
