@@ -8,10 +8,11 @@
                float64 SVD (SpecGD with momentum, docs/theory.md §2.2) instead of Newton–Schulz.
 ``adamw``      torch.optim.AdamW on every trainable parameter.
 ``sf-adamw``   ``schedulefree.AdamWScheduleFree`` (the package, pinned) on every trainable parameter.
-``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (Schedule-Free with Newton–Schulz of the
-               raw gradient as its base step, constant β = 0.9; :mod:`theory.schedule_free`),
-               AdamW on the head.
-``amuse``      the same with AMUSE's RECONSTRUCTED schedule β_k = 0.9·k/(k + 100).
+``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (gflab's Schedule-Free with
+               Newton–Schulz of the raw gradient as its base step, no momentum, constant β = 0.9;
+               :mod:`theory.schedule_free`), AdamW on the head.
+``amuse``      :class:`AMUSE`, the published optimizer (arXiv 2605.22432): one instance, the LoRA
+               matrices in a ``use_muon`` group, the head in an AdamW-type group.
                Schedule-Free optimisers keep the parameters at the gradient point y while
                training: the probes and the final accuracy measure y, not the average x.
 
@@ -41,8 +42,16 @@ __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
 ]
 
 OPTIMIZERS = ("muon", "adamw", "spec-exact", "sf-adamw", "sf-muon", "amuse")
-SF_BETA = 0.9  # Schedule-Free's interpolation β (the package's default) and AMUSE's β_end
-AMUSE_TAU = 100.0  # AMUSE's (reconstructed) time scale, theory.schedule_free.amuse's default
+SF_BETA = 0.9  # Schedule-Free's interpolation β (the package's default)
+AMUSE_DEFAULTS = {  # the authors' language-model script's β₁, ρ; T₀ = 10 % of the run when unset
+    "beta1": 0.6,
+    "rho": 0.8,
+    "warmup_steps": None,
+    "r": 0.0,
+    "weight_lr_power": 2.0,
+    "aux_update_type": "adamw",
+    "ns_dtype": "bfloat16",
+}
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 MUON_NS_STEPS = 5
 MUON_NS_DTYPE = "bfloat16"  # torch.optim.Muon 2.13: _zeropower_via_newtonschulz casts to bfloat16
@@ -168,13 +177,13 @@ def _make_sf_muon_class():
     from theory.schedule_free import ScheduleFree
 
     class ScheduleFreeMuon(_matrix_optimizer_base()):
-        """Schedule-Free Muon / AMUSE on 2-D parameters, with :class:`theory.schedule_free.
+        """gflab's Schedule-Free Muon on 2-D parameters, with :class:`theory.schedule_free.
         ScheduleFree` doing the arithmetic on the tensors (one state per parameter).
 
         Args:
             params: 2-D parameters. lr: η (times torch Muon's ``adjust_lr_fn`` shape factor).
-            beta: β (constant) or β_start (AMUSE). beta_end, tau: AMUSE's schedule (``None``:
-            constant β). weight_decay: Schedule-Free's decay at y. ns_steps: Newton–Schulz steps.
+            beta: the constant β. weight_decay: Schedule-Free's decay at y. ns_steps:
+            Newton–Schulz steps. adjust_lr_fn: torch Muon's shape factor convention.
         """
 
         def __init__(
@@ -182,8 +191,6 @@ def _make_sf_muon_class():
             params,
             lr: float = 0.02,
             beta: float = SF_BETA,
-            beta_end: float | None = None,
-            tau: float | None = None,
             weight_decay: float = 0.0,
             ns_steps: int = MUON_NS_STEPS,
             adjust_lr_fn: str = "original",
@@ -191,8 +198,6 @@ def _make_sf_muon_class():
             defaults = dict(
                 lr=lr,
                 beta=beta,
-                beta_end=beta_end,
-                tau=tau,
                 weight_decay=weight_decay,
                 ns_steps=ns_steps,
                 adjust_lr_fn=adjust_lr_fn,
@@ -206,8 +211,6 @@ def _make_sf_muon_class():
                     base="muon",
                     lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
                     beta=group["beta"],
-                    beta_end=group["beta_end"],
-                    tau=group["tau"],
                     weight_decay=group["weight_decay"],
                     ns_steps=group["ns_steps"],
                 )
@@ -500,8 +503,13 @@ def optimizer_settings(
     momentum: float,
     nesterov: bool,
     adjust_lr_fn: str,
+    amuse: dict | None = None,
 ) -> dict:
-    """Every setting of the optimizers a run uses, as recorded in its JSON and store record."""
+    """Every setting of the optimizers a run uses, as recorded in its JSON and store record.
+
+    ``amuse``: AMUSE's hyper-parameters (keys of :data:`AMUSE_DEFAULTS`, ``warmup_steps``
+    resolved), for ``kind = "amuse"`` only.
+    """
     torch = import_torch()
     head = {
         "class": "torch.optim.AdamW",
@@ -529,7 +537,27 @@ def optimizer_settings(
             "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
             "head": {**sf, "lr": head_lr, "weight_decay": head_weight_decay},
         }
-    if kind in ("sf-muon", "amuse"):
+    if kind == "amuse":
+        hp = {**AMUSE_DEFAULTS, **(amuse or {})}
+        common = {
+            "class": "sims.bridge.optim.AMUSE (one instance, two groups)",
+            **hp,
+            "ns_steps": MUON_NS_STEPS,
+            "sequence_probed": "y (gradient point)",
+        }
+        lora = {
+            **common,
+            "use_muon": True,
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+        }
+        aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
+        aux["weight_decay"] = head_weight_decay
+        if hp["aux_update_type"] == "adamw":
+            aux.update(beta2=0.999, eps=1e-10)
+        return {"lora": lora, "head": {**common, **aux}}
+    if kind == "sf-muon":
         lora = {
             "class": "sims.bridge.optim.ScheduleFreeMuon",
             "lr": lr,
@@ -537,10 +565,8 @@ def optimizer_settings(
             "adjust_lr_fn": adjust_lr_fn,
             "ns_steps": MUON_NS_STEPS,
             "ns_dtype": "parameter dtype (float32)",
-            "beta": 0.0 if kind == "amuse" else SF_BETA,
-            "beta_end": SF_BETA if kind == "amuse" else None,
-            "tau": AMUSE_TAU if kind == "amuse" else None,
-            "schedule": "RECONSTRUCTED beta_k = 0.9 k/(k + 100)" if kind == "amuse" else "constant",
+            "beta": SF_BETA,
+            "schedule": "constant",
             "sequence_probed": "y (gradient point)",
         }
         return {"lora": lora, "head": head}
@@ -603,14 +629,39 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
         )
         opt.train()  # parameters at y from the start (y = x = z there)
         return [opt]
-    if kind in ("sf-muon", "amuse"):
+    if kind == "amuse":
+        groups = [
+            {
+                "params": lora_params,
+                "use_muon": True,
+                "lr": lo["lr"],
+                "momentum": lo["momentum"],
+                "weight_decay": lo["weight_decay"],
+                "aux_update_type": lo["aux_update_type"],
+            }
+        ]
+        if other_params:
+            g = {"params": other_params, "use_muon": False, "update_type": h["update_type"]}
+            g.update({k: h[k] for k in ("lr", "weight_decay", "beta2", "eps") if k in h})
+            groups.append(g)
+        opt = amuse_class()(
+            groups,
+            beta1=lo["beta1"],
+            rho=lo["rho"],
+            warmup_steps=lo["warmup_steps"],
+            r=lo["r"],
+            weight_lr_power=lo["weight_lr_power"],
+            ns_dtype=lo["ns_dtype"],
+            ns_steps=lo["ns_steps"],
+        )
+        opt.train()  # parameters at y from the start (y = x = z there)
+        return [opt]
+    if kind == "sf-muon":
         opts.append(
             schedule_free_muon_class()(
                 lora_params,
                 lr=lo["lr"],
                 beta=lo["beta"],
-                beta_end=lo["beta_end"],
-                tau=lo["tau"],
                 weight_decay=lo["weight_decay"],
                 ns_steps=lo["ns_steps"],
                 adjust_lr_fn=lo["adjust_lr_fn"],
