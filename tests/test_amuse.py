@@ -641,3 +641,30 @@ def test_jax_amuse_equals_torch():
     )
     assert diff <= 1e-13
     np.testing.assert_allclose(opt.point(x, st)[0], y[0], atol=1e-14)  # train() inverts eval()
+
+
+AMUSE_BAD_FLAGS = [
+    (["simulate", "river", "--rho", "-1"], "rho"),
+    (["simulate", "river", "--beta1", "0"], "beta1"),
+    (["simulate", "river", "--warmup-steps", "2000"], "warmup_steps"),
+    (["simulate", "river", "--aux-update-type", "lion"], "aux_update_type"),
+    (["bridge", "lora", "--optimizer", "muon", "--beta1", "0.5"], "beta1"),
+    (["bridge", "lora", "--optimizer", "amuse", "--ns-dtype", "float16"], "ns_dtype"),
+    (["bridge", "lora", "--optimizer", "amuse", "--warmup-steps", "0"], "warmup_steps"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "parameter"), AMUSE_BAD_FLAGS, ids=[" ".join(a) for a, _ in AMUSE_BAD_FLAGS]
+)
+def test_amuse_flags_refused_in_one_line(capsys, argv, parameter):
+    """AMUSE's published hyper-parameters on ``simulate river`` and ``bridge lora``: a bad value
+    (or one given to another optimizer) is one line naming the parameter, exit 2, before any run."""
+    from gflab.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"error: {parameter}: expected" in err, err
