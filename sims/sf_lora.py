@@ -40,7 +40,8 @@ class SFLoRAConfig:
     """One LoRA problem run by every method of :data:`SF_LORA_METHODS` with the same base learning
     rate ``lr`` (``lr_adamw`` for Schedule-Free AdamW) and AMUSE's published hyper-parameters
     (β₁, ρ, T₀ = ``warmup_steps``, μ; the authors' language-model β₁ = 0.6, ρ = 0.8). Defaults:
-    SGF-6's 10 × 12, r = 3, s = (0.5, 2, 8), γ = 1e-3, η = 1.6√s_max/1200, 1200 steps; targets'
+    SGF-6's 10 × 12, r = 3, s = (0.5, 2, 8), γ = 1e-3, 1200 steps, and η = 3√s_max/1200 (AMUSE's shape
+    scale 0.2·√max(m, n) ≈ 0.66 slows the step; Muon's modes arrive within the run); targets'
     singular vectors drawn from ``seed``."""
 
     rows: int = 10
@@ -48,7 +49,7 @@ class SFLoRAConfig:
     rank: int = 3
     target_svals: tuple = (0.5, 2.0, 8.0)
     gamma: float = 1e-3
-    lr: float = 1.6 * 8.0**0.5 / 1200
+    lr: float = 3.0 * 8.0**0.5 / 1200
     lr_adamw: float = 2e-3
     steps: int = 1200
     beta1: float = 0.6
