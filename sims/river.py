@@ -1,4 +1,4 @@
-"""A river-valley model for Muon, Schedule-Free Muon and AMUSE (docs/theory.md §2.4).
+"""A river-valley model for Muon and AMUSE (docs/theory.md §2.4, docs/dash-amuse.md).
 
 The loss is a quadratic in a matrix W ∈ ℝ^{rows × cols} whose curvature acts on columns:
 
@@ -8,6 +8,11 @@ with ``bulk`` flat columns (curvature h_bulk: the river, far from its target) an
 steep columns (curvature h_wall: the valley walls). W(0) = 0 and W* = the identity's first
 ``cols`` columns (every column has unit distance to travel). Stochastic gradients add σ ξ_k,
 ξ_k i.i.d. standard Gaussian matrices (drawn from ``seed``); σ = 0 is deterministic.
+
+Methods (one run each, the same noise draws): GD at step ``lr_gd``; Muon as AMUSE's base step
+alone (momentum μ, Nesterov, Newton–Schulz, AMUSE's shape scale and warmup; ``averaging=False``);
+AMUSE as published (:class:`gflab.theory.schedule_free.AMUSE`: β₁, ρ, warmup T₀, r, p); and
+Schedule-Free Muon, the same AMUSE with ρ = 0 (β stays β₁: the schedule switched off).
 
 Measured on each method's evaluation sequence (W for GD and Muon; for the Schedule-Free methods
 the average x, which is their output, and also the fast z and the gradient point y):
@@ -29,8 +34,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, positive_int, positive_real
-from gflab.theory.schedule_free import Muon, ScheduleFree, amuse, schedule_free_muon
+from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.theory.schedule_free import AMUSE, AUX_UPDATE_TYPES
 
 __all__ = [
     "RiverConfig",
@@ -50,8 +55,11 @@ class RiverConfig:
     """One river-valley run of every method in :data:`METHODS` (same noise draws for all).
 
     ``lr_gd`` is GD's step (default 1/h_wall: GD's fastest non-oscillating step on the walls);
-    ``lr`` is the step of Muon, Schedule-Free Muon and AMUSE (the same for the three). ``beta`` is
-    Schedule-Free Muon's constant β and AMUSE's β_end; ``tau`` AMUSE's time scale.
+    ``lr`` is the base learning rate of Muon, Schedule-Free Muon and AMUSE (the same for the three,
+    times AMUSE's shape scale, warmed up linearly over ``warmup_steps``). ``beta1``, ``rho``,
+    ``warmup_steps``, ``momentum``, ``r``, ``weight_lr_power``, ``weight_decay`` and
+    ``aux_update_type`` are AMUSE's published hyper-parameters (defaults: the authors' language-model
+    script's β₁ = 0.6, ρ = 0.8, μ = 0.95; T₀ = 100 = 10 % of the default run).
     """
 
     rows: int = 4
@@ -63,12 +71,30 @@ class RiverConfig:
     lr: float = 0.01
     lr_gd: float | None = None
     steps: int = 1000
-    beta: float = 0.9
-    tau: float = 100.0
+    beta1: float = 0.6
+    rho: float = 0.8
+    warmup_steps: int = 100
+    momentum: float = 0.95
+    r: float = 0.0
+    weight_lr_power: float = 2.0
+    weight_decay: float = 0.0
+    aux_update_type: str = "adamw"
     seed: int = 0
 
     model = "river"  # the key of sims.schema.MODELS (``gflab simulate river``)
-    _FLOATS = ("h_bulk", "h_wall", "noise", "lr", "lr_gd", "beta", "tau")
+    _FLOATS = (
+        "h_bulk",
+        "h_wall",
+        "noise",
+        "lr",
+        "lr_gd",
+        "beta1",
+        "rho",
+        "momentum",
+        "r",
+        "weight_lr_power",
+        "weight_decay",
+    )
 
     def __post_init__(self):
         for name in self._FLOATS:  # 10 and 10.0 are one config, so one store key
@@ -89,15 +115,38 @@ class RiverConfig:
         if self.lr_gd is not None:
             positive_real("lr_gd", self.lr_gd)
         positive_int("steps", self.steps, minimum=8)
-        positive_real("beta", self.beta, allow_zero=True)
-        if self.beta >= 1:
-            raise GflabInputError("beta", "a number in [0, 1)", self.beta)
-        positive_real("tau", self.tau)
+        probability("beta1", self.beta1)
+        positive_real("rho", self.rho, allow_zero=True)
+        positive_int("warmup_steps", self.warmup_steps)
+        if self.warmup_steps >= self.steps:
+            raise GflabInputError(
+                "warmup_steps", f"fewer than steps = {self.steps}", self.warmup_steps
+            )
+        if not 0 <= self.momentum < 1:
+            raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
+        positive_real("r", self.r, allow_zero=True)
+        positive_real("weight_lr_power", self.weight_lr_power, allow_zero=True)
+        positive_real("weight_decay", self.weight_decay, allow_zero=True)
+        one_of("aux_update_type", self.aux_update_type, AUX_UPDATE_TYPES)
         positive_int("seed", self.seed, minimum=0)
 
     @property
     def gd_step(self) -> float:
         return self.lr_gd if self.lr_gd is not None else 1.0 / self.h_wall
+
+    def amuse(self, rho: float | None = None) -> AMUSE:
+        """The published AMUSE with this config's hyper-parameters (``rho`` overrides ρ)."""
+        return AMUSE(
+            lr=self.lr,
+            momentum=self.momentum,
+            beta1=self.beta1,
+            rho=self.rho if rho is None else rho,
+            warmup_steps=self.warmup_steps,
+            r=self.r,
+            weight_lr_power=self.weight_lr_power,
+            weight_decay=self.weight_decay,
+            aux_update_type=self.aux_update_type,
+        )
 
     def to_dict(self) -> dict:
         return {"model": "river", **asdict(self)}
@@ -138,7 +187,7 @@ def _summary(series, bulk0, steps):
 
 @functools.lru_cache(maxsize=256)
 def simulate_river(config: RiverConfig) -> dict:
-    """Run GD, Muon, Schedule-Free Muon and AMUSE on the river valley.
+    """Run GD, Muon, Schedule-Free Muon (AMUSE at ρ = 0) and AMUSE on the river valley.
 
     Returns:
       ``{method: {sequence: summary}}``: sequence ``W`` for GD/Muon, ``x``/``y``/``z`` for the
@@ -164,30 +213,27 @@ def simulate_river(config: RiverConfig) -> dict:
         W = W - config.gd_step * (river_loss_gradient(W, target, h)[1] + noise[k])
         rec(s, W)
     out["gd"] = {"W": _summary(s, bulk0, config.steps)}
-    # Muon
-    opt = Muon(lr=config.lr)
-    st, W, s = opt.init((W0,)), (W0.copy(),), {"bulk": [], "wall": []}
+    # Muon: AMUSE's base step alone (momentum, Nesterov, NS, shape scale, warmup; no averaging)
+    opt = config.amuse()
+    W = (W0.copy(),)
+    st, s = opt.init(W), {"bulk": [], "wall": []}
     rec(s, W[0])
     for k in range(config.steps):
         g = river_loss_gradient(W[0], target, h)[1] + noise[k]
-        W, st = opt.update((g,), st, W)
+        W, st = opt.update((g,), st, W, averaging=False)
         rec(s, W[0])
     out["muon"] = {"W": _summary(s, bulk0, config.steps)}
-    # Schedule-Free Muon and AMUSE
-    sf: dict[str, ScheduleFree] = {
-        "sf-muon": schedule_free_muon(config.lr, beta=config.beta),
-        "amuse": amuse(config.lr, beta_start=0.0, beta_end=config.beta, tau=config.tau),
-    }
-    for name, opt in sf.items():
-        st = opt.init((W0,))
+    # Schedule-Free Muon (AMUSE with rho = 0: beta stays beta1) and AMUSE as published
+    for name, opt in (("sf-muon", config.amuse(rho=0.0)), ("amuse", config.amuse())):
         y = (W0.copy(),)
+        st = opt.init(y)
         ss = {q: {"bulk": [], "wall": []} for q in "xyz"}
-        for q, arr in (("x", st.x[0]), ("y", y[0]), ("z", st.z[0])):
-            rec(ss[q], arr)
+        for q in "xyz":
+            rec(ss[q], W0)
         for k in range(config.steps):
             g = river_loss_gradient(y[0], target, h)[1] + noise[k]
-            y, st = opt.update((g,), st)
-            for q, arr in (("x", st.x[0]), ("y", y[0]), ("z", st.z[0])):
+            y, st = opt.update((g,), st, y)
+            for q, arr in (("x", opt.average(y, st)[0]), ("y", y[0]), ("z", st.z[0])):
                 rec(ss[q], arr)
         out[name] = {q: _summary(ss[q], bulk0, config.steps) for q in "xyz"}
     return out

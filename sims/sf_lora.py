@@ -1,10 +1,11 @@
-"""Schedule-Free Muon, AMUSE and Schedule-Free AdamW in the LoRA factorisation (docs/theory.md §2.2, §2.4).
+"""AMUSE, Schedule-Free Muon and Schedule-Free AdamW in the LoRA factorisation (docs/theory.md §2.2, §2.4).
 
 The [SGF] problem (ℒ = ½‖AB − Y‖², LoRA init A(0) = 0, B(0) = γ·Gaussian, Y with singular values
-s_i) run by Muon (:class:`gflab.theory.schedule_free.Muon`, docs/theory.md §2.2's Muon), Schedule-Free Muon,
-AMUSE (RECONSTRUCTED schedule, see :mod:`gflab.theory.schedule_free`) and Schedule-Free AdamW. For the
-Schedule-Free methods every sequence is measured: the fast z, the average x (the output) and the
-gradient point y. Per sequence and mode i:
+s_i) run by AMUSE as published (:class:`gflab.theory.schedule_free.AMUSE`), its base step alone ("Muon":
+momentum, Nesterov, Newton–Schulz, AMUSE's shape scale and warmup, no averaging), Schedule-Free Muon
+(AMUSE with ρ = 0: β stays β₁) and Schedule-Free AdamW. For the Schedule-Free methods every
+sequence is measured: the fast z, the average x (the output) and the gradient point y. Per sequence
+and mode i:
 
 - the proxies d_i = u_iᵀ A B v_i (:func:`gflab.theory.measures.proxies`) at every step;
 - the half-arrival step k_i (first step with d_i ≥ s_i/2, :func:`gflab.theory.measures.arrival_times`);
@@ -19,14 +20,14 @@ of the two factors' x, or y, or z).
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from gflab.theory import lora as T
 from gflab.theory import measures as M
 from gflab.theory._validate import GflabInputError, positive_int, positive_real
-from gflab.theory.schedule_free import Muon, amuse, schedule_free_adamw, schedule_free_muon
+from gflab.theory.schedule_free import AMUSE, schedule_free_adamw
 
 __all__ = ["SFLoRAConfig", "simulate_sf_lora", "SF_LORA_METHODS", "rate_summary"]
 
@@ -36,27 +37,35 @@ WINDOW = (0.1, 0.8)  # active window of a mode, as fractions of its target s_i
 
 @dataclass(frozen=True)
 class SFLoRAConfig:
-    """One LoRA problem run by every method of :data:`SF_LORA_METHODS` with the same step ``lr``
-    (``lr_adamw`` for Schedule-Free AdamW). Defaults: SGF-6's 10 × 12, r = 3, s = (0.5, 2, 8),
-    γ = 1e-3, η = 1.6√s_max/1200, 1200 steps; targets' singular vectors drawn from ``seed``."""
+    """One LoRA problem run by every method of :data:`SF_LORA_METHODS` with the same base learning
+    rate ``lr`` (``lr_adamw`` for Schedule-Free AdamW) and AMUSE's published hyper-parameters
+    (β₁, ρ, T₀ = ``warmup_steps``, μ; the authors' language-model β₁ = 0.6, ρ = 0.8). Defaults:
+    SGF-6's 10 × 12, r = 3, s = (0.5, 2, 8), γ = 1e-3, 1200 steps, and η = 3√s_max/1200 (AMUSE's shape
+    scale 0.2·√max(m, n) ≈ 0.66 slows the step; Muon's modes arrive within the run); targets'
+    singular vectors drawn from ``seed``."""
 
     rows: int = 10
     cols: int = 12
     rank: int = 3
     target_svals: tuple = (0.5, 2.0, 8.0)
     gamma: float = 1e-3
-    lr: float = 1.6 * 8.0**0.5 / 1200
+    lr: float = 3.0 * 8.0**0.5 / 1200
     lr_adamw: float = 2e-3
     steps: int = 1200
-    beta: float = 0.9
-    tau: float = 100.0
+    beta1: float = 0.6
+    rho: float = 0.8
+    warmup_steps: int = 100
+    momentum: float = 0.95
     seed: int = 0
 
     def __post_init__(self):
         positive_int("steps", self.steps, minimum=8)
         positive_real("lr", self.lr)
         positive_real("lr_adamw", self.lr_adamw)
-        positive_real("tau", self.tau)
+        if self.warmup_steps >= self.steps:
+            raise GflabInputError(
+                "warmup_steps", f"fewer than steps = {self.steps}", self.warmup_steps
+            )
         if len(self.target_svals) != self.rank:
             raise GflabInputError(
                 "target_svals", f"{self.rank} values (one per rank)", self.target_svals
@@ -107,25 +116,36 @@ def simulate_sf_lora(config: SFLoRAConfig) -> dict:
     def prox(A, B):
         return np.asarray(M.proxies(A @ B, U, V))
 
-    opt = Muon(lr=config.lr)
-    p, st = (A0, B0), opt.init((A0, B0))
+    amuse = AMUSE(
+        lr=config.lr,
+        momentum=config.momentum,
+        beta1=config.beta1,
+        rho=config.rho,
+        warmup_steps=config.warmup_steps,
+    )
+    p, st = (A0, B0), amuse.init((A0, B0))
     d = [prox(*p)]
     for _ in range(config.steps):
-        p, st = opt.update(T.gradients(*p, Y), st, p)
+        p, st = amuse.update(T.gradients(*p, Y), st, p, averaging=False)
         d.append(prox(*p))
     d = np.array(d)
     out["muon"] = {"W": {**rate_summary(d, s, config.lr), "proxies": d}}
     sfs = {
-        "sf-muon": (schedule_free_muon(config.lr, beta=config.beta), config.lr),
-        "amuse": (amuse(config.lr, beta_end=config.beta, tau=config.tau), config.lr),
+        "sf-muon": (replace(amuse, rho=0.0), config.lr),
+        "amuse": (amuse, config.lr),
         "sf-adamw": (schedule_free_adamw(config.lr_adamw), config.lr_adamw),
     }
     for name, (opt, lr) in sfs.items():
         st, y = opt.init((A0, B0)), (A0, B0)
         seqs = {"x": [prox(A0, B0)], "y": [prox(A0, B0)], "z": [prox(A0, B0)]}
         for _ in range(config.steps):
-            y, st = opt.update(T.gradients(*y, Y), st)
-            seqs["x"].append(prox(*st.x))
+            if isinstance(opt, AMUSE):
+                y, st = opt.update(T.gradients(*y, Y), st, y)
+                x = opt.average(y, st)
+            else:
+                y, st = opt.update(T.gradients(*y, Y), st)
+                x = st.x
+            seqs["x"].append(prox(*x))
             seqs["y"].append(prox(*y))
             seqs["z"].append(prox(*st.z))
         out[name] = {}

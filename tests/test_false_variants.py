@@ -19,8 +19,8 @@ IDS = [f"DMC-{i}" for i in range(1, 6)] + [f"SGF-{i}" for i in range(1, 8)] + ["
 
 
 def test_every_claim_has_a_false_variant():
-    # the papers' claims; DASH-1 and AMUSE-1/2 are checked in tests/test_dash.py and
-    # tests/test_amuse.py (AMUSE-2's false variant there)
+    # the two papers' claims; DASH-1 and AMUSE-1/2 are checked in tests/test_dash.py and
+    # tests/test_amuse.py (AMUSE-1 "no river" and "zero noise", AMUSE-2 "fast rise" there)
     papers = [c for c in claims() if c.startswith(("DMC-", "SGF-", "PRUNE-"))]
     assert sorted(FALSE) == sorted(IDS) == sorted(papers)
 

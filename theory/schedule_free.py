@@ -17,15 +17,31 @@ parameter's raw gradient, the plain gradient for non-matrix ones. Schedule-Free 
 momentum buffer (β plays that role), so Schedule-Free Muon applies NS₅ to g itself; this choice is
 ours (the package has no Muon). β_k = β is constant for Schedule-Free (package default 0.9).
 
-**AMUSE** ("Anytime MUon with Stable gradient Evaluation"): no public code or full text was found.
-RECONSTRUCTED from its abstract: Schedule-Free Muon whose interpolation coefficient varies with the
-step, starting near the fast sequence (β ≈ 0: y ≈ z, Muon's speed) and moving to the averaged one
-(β → β_end: y ≈ x, a stable evaluation point). Our schedule, an assumption:
+**AMUSE** (Kim, Shin, Yun, Baek, Song, Yun, "AMUSE: Anytime Muon with Stable Gradient
+Evaluation", arXiv 2605.22432; the authors' torch ``AMUSE``, docs/dash-amuse.md names the commit):
+Schedule-Free iterates whose base step is Muon's, with a time-varying interpolation. Per parameter
+group, step t = 1, 2, … (the gradient g_t taken at y_t, the point the model holds):
 
-  β_k = β_start + (β_end − β_start) · k / (k + τ)      (defaults β_start = 0, β_end = 0.9, τ = 100)
+  lr_t = lr · min(1, t/T₀)                            (linear warmup over T₀ ≥ 1 steps)
+  w_t = t^r · lr_t^p,  c_t = w_t / Σ_{j≤t} w_j        (p = weight_lr_power = 2; lr_t, not its max)
+  β_t = β₁ for t ≤ T₀;  β_t = 1 − S_t^ρ (1 − β₁),  S_t = c_t (1 − c_w) / (c_w (1 − c_t)),  t > T₀
+        (c_w = c_{T₀}, the last warmup weight: β rises from β₁ towards 1 as c_t falls)
+  x_t = (y_t − (1 − β_t) z_t) / β_t                   (the average, recovered from y with β_t)
+  Muon matrices: m ← μ m + (1 − μ) g (EMA), u = g + μ (m − g) (Nesterov),
+        D = s · NS₅(u),  s = 0.2 √max(rows, cols) ("adamw" aux type) or √max(1, rows/cols) ("sgd")
+  other parameters: D = g / (√(v/(1 − β₂^t)) + ε) + wd·z, v ← β₂ v + (1 − β₂) g²  ("adamw"),
+        or D = g with z ← (1 − lr_t wd) z first ("sgd")
+  z ← (1 − lr_t wd) z − lr_t D                        (Muon: decoupled decay on z)
+  x ← (1 − c_t) x + c_t z,  y ← (1 − β_t) z + β_t x   (the next gradient point)
 
-Everything else (weights c_k, output x) is Schedule-Free's. The schedule's form, its defaults and
-Muon's direction without momentum are ours, not the authors'.
+x_t is recovered with the current β_t although y_t was built with β_{t−1} (the authors' order;
+the two differ only after the warmup). ``eval`` is x = (y − (1 − β) z)/β with the last β,
+``train`` its inverse. The optional ``weight_decay_at_y`` (default 0) first moves z by
+−lr_t·wd_y·y and y by −lr_t·wd_y·(1 − β_t)·y. The schedule is :func:`amuse_coefficients` (plain
+floats, shared by :class:`AMUSE` here and the torch optimizer ``gflab.sims.bridge.optim.AMUSE``); the
+array step :func:`amuse_param_step` takes the coefficients as arguments, so it runs under
+``jax.jit``/``lax.scan`` with a precomputed :func:`amuse_schedule`. Interpolations use torch's
+two-branch ``lerp`` formula so the float64 arithmetic follows the authors' operation for operation.
 
 The optimisers are optax-like: ``init(params) -> state``, ``update(grads, state) -> (params,
 state)`` where ``grads`` is the gradient at the point ``params`` the model holds (y) and the
@@ -36,7 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, no_type_check
 
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
 from gflab.theory._xp import namespace
@@ -48,7 +64,13 @@ __all__ = [
     "schedule_free_sgd",
     "schedule_free_adamw",
     "schedule_free_muon",
-    "amuse",
+    "AMUSE",
+    "AMUSEState",
+    "AUX_UPDATE_TYPES",
+    "amuse_coefficients",
+    "amuse_schedule",
+    "amuse_param_step",
+    "amuse_scale",
     "MuonState",
     "Muon",
     "BASES",
@@ -71,11 +93,7 @@ class SFState(NamedTuple):
 
 @dataclass(frozen=True)
 class ScheduleFree:
-    """Schedule-Free with base direction ``base`` (see the module docstring for the equations).
-
-    ``beta_end``/``tau`` are AMUSE's: ``tau = None`` keeps β_k = ``beta`` constant; otherwise
-    β_k = beta + (beta_end − beta)·k/(k + tau) (so ``beta`` is β_start).
-    """
+    """Schedule-Free with base direction ``base`` and constant β (module docstring's equations)."""
 
     base: str = "sgd"
     lr: float = 1e-3
@@ -87,8 +105,6 @@ class ScheduleFree:
     r: float = 0.0
     weight_lr_power: float = 2.0
     ns_steps: int = 5
-    beta_end: float | None = None
-    tau: float | None = None
 
     def __post_init__(self):
         one_of("base", self.base, BASES)
@@ -101,19 +117,10 @@ class ScheduleFree:
         positive_real("r", self.r, allow_zero=True)
         positive_real("weight_lr_power", self.weight_lr_power, allow_zero=True)
         positive_int("ns_steps", self.ns_steps)
-        if (self.tau is None) != (self.beta_end is None):
-            raise GflabInputError(
-                "tau", "given together with beta_end (AMUSE) or neither", self.tau
-            )
-        if self.tau is not None:
-            positive_real("tau", self.tau)
-            probability("beta_end", self.beta_end, open_low=False)
 
     def beta_at(self, k: Any):
-        """β_k: constant, or AMUSE's schedule from β_start = ``beta`` to ``beta_end``."""
-        if self.tau is None:
-            return self.beta
-        return self.beta + (self.beta_end - self.beta) * k / (k + self.tau)
+        """β_k = β (constant for Schedule-Free)."""
+        return self.beta
 
     def init(self, params: Sequence[Any]) -> SFState:
         """z = x = y = params, v = 0, k = 0."""
@@ -199,14 +206,6 @@ def schedule_free_muon(lr: float, beta: float = 0.9, **kw: Any) -> ScheduleFree:
     return ScheduleFree(base="muon", lr=lr, beta=beta, **kw)
 
 
-def amuse(
-    lr: float, beta_start: float = 0.0, beta_end: float = 0.9, tau: float = 100.0, **kw: Any
-) -> ScheduleFree:
-    """AMUSE (RECONSTRUCTED, see the module docstring): Schedule-Free Muon with
-    β_k = β_start + (β_end − β_start)·k/(k + τ)."""
-    return ScheduleFree(base="muon", lr=lr, beta=beta_start, beta_end=beta_end, tau=tau, **kw)
-
-
 class MuonState(NamedTuple):
     buf: tuple
 
@@ -236,3 +235,334 @@ class Muon:
             out.append(p - self.lr * d)
             bufs.append(b)
         return tuple(out), MuonState(tuple(bufs))
+
+
+# ----------------------------------------------------------------------------- AMUSE (published)
+
+AUX_UPDATE_TYPES = ("adamw", "sgd")
+"""AMUSE's auxiliary update types: the update of non-matrix parameters and, for the matrices, the
+convention of Muon's shape scale (module docstring)."""
+
+
+@no_type_check  # Any in, Any out, five calls a step: nothing for the test-time checker to check
+def _lerp(a: Any, b: Any, w: Any):
+    """torch's ``lerp(a, b, w)``: a + w (b − a) for |w| < 0.5, else b − (b − a)(1 − w) (the two
+    branches torch uses; a Python float ``w`` picks one, a traced one selects element-wise)."""
+    if isinstance(w, (int, float)):
+        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
+    xp = namespace(a)
+    return xp.where(abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
+
+
+def amuse_scale(shape: Sequence[int], aux_update_type: str = "adamw") -> float:
+    """Muon's shape scale in AMUSE: 0.2·√max(rows, cols) ("adamw") or √max(1, rows/cols) ("sgd").
+
+    Args:
+      shape: the parameter's shape (rows, then the remaining axes flattened into columns).
+      aux_update_type: ``"adamw"`` or ``"sgd"``.
+
+    Returns:
+      The factor that multiplies NS₅(u).
+    """
+    if aux_update_type not in AUX_UPDATE_TYPES:
+        one_of("aux_update_type", aux_update_type, AUX_UPDATE_TYPES)  # raises, naming the choices
+    rows = int(shape[0])
+    cols = 1
+    for n in shape[1:]:
+        cols *= int(n)
+    if aux_update_type == "adamw":
+        return 0.2 * max(rows, cols) ** 0.5
+    return max(1, rows / cols) ** 0.5
+
+
+def amuse_coefficients(
+    t: int,
+    weight_sum: float,
+    c_warmup: float | None,
+    *,
+    lr: float,
+    warmup_steps: int,
+    beta1: float,
+    rho: float,
+    r: float = 0.0,
+    weight_lr_power: float = 2.0,
+) -> tuple[float, float, float, float, float | None]:
+    """AMUSE's schedule at step t (module docstring): the one implementation of it.
+
+    Args:
+      t: the step being taken, 1, 2, ….
+      weight_sum: Σ_{j<t} w_j (0 before the first step).
+      c_warmup: c_{T₀} once t > T₀ (``None`` before; 1/T₀ is used if it is missing then).
+      lr: the base learning rate. warmup_steps: T₀ ≥ 1. beta1: β₁ ∈ (0, 1]. rho: ρ ≥ 0.
+      r: polynomial weight power. weight_lr_power: p.
+
+    Returns:
+      (lr_t, c_t, β_t, Σ_{j≤t} w_j, c_warmup after this step), plain floats.
+    """
+    sched = min(1.0, t / warmup_steps)
+    lr_t = lr * sched
+    weight = (t**r) * (lr_t**weight_lr_power)
+    weight_sum = weight_sum + weight
+    c = weight / weight_sum if weight_sum > 0 else 1.0
+    if t <= warmup_steps:
+        if t == warmup_steps:
+            c_warmup = c
+        return lr_t, c, beta1, weight_sum, c_warmup
+    cw = c_warmup if c_warmup is not None else 1.0 / warmup_steps
+    s = (c * (1.0 - cw)) / (cw * (1.0 - c))
+    return lr_t, c, 1.0 - (s**rho) * (1.0 - beta1), weight_sum, c_warmup
+
+
+def amuse_schedule(steps: int, **kw: Any) -> dict:
+    """:func:`amuse_coefficients` for t = 1 … ``steps`` as NumPy arrays.
+
+    Args:
+      steps: number of steps.
+      **kw: :func:`amuse_coefficients`' keywords (lr, warmup_steps, beta1, rho, r, weight_lr_power).
+
+    Returns:
+      ``{"lr": (steps,), "c": (steps,), "beta": (steps,)}``, float64.
+    """
+    import numpy as np
+
+    positive_int("steps", steps)
+    out = {"lr": np.empty(steps), "c": np.empty(steps), "beta": np.empty(steps)}
+    ws, cw = 0.0, None
+    for i in range(steps):
+        lr_t, c, b, ws, cw = amuse_coefficients(i + 1, ws, cw, **kw)
+        out["lr"][i], out["c"][i], out["beta"][i] = lr_t, c, b
+    return out
+
+
+@no_type_check  # arrays of any namespace (Any): the test-time checker would only add overhead
+def amuse_param_step(
+    y: Any,
+    g: Any,
+    z: Any,
+    buf: Any,
+    *,
+    kind: str,
+    lr: Any,
+    c: Any,
+    beta: Any,
+    t: int,
+    momentum: float = 0.95,
+    weight_decay: float = 0.0,
+    weight_decay_at_y: float = 0.0,
+    aux_update_type: str = "adamw",
+    beta2: float = 0.999,
+    eps: float = 1e-10,
+    ns_steps: int = 5,
+):
+    """One AMUSE step of one parameter (module docstring), in the authors' operation order.
+
+    Args:
+      y: the parameter as the model holds it (the gradient point y_t).
+      g: ∇f(y_t). z: the fast sequence. buf: Muon's momentum (``kind = "muon"``), AdamW's second
+        moment (``"adamw"``), unused (``"sgd"``).
+      kind: ``"muon"`` (a matrix: Newton–Schulz), ``"adamw"`` or ``"sgd"``.
+      lr, c, beta: lr_t, c_t, β_t from :func:`amuse_coefficients` (floats or traced scalars).
+      t: the step (AdamW's bias correction).
+      momentum, weight_decay, weight_decay_at_y, aux_update_type, beta2, eps, ns_steps: the
+        group's hyper-parameters.
+
+    Returns:
+      (y_{t+1}, z_{t+1}, buf_{t+1}).
+    """
+    if weight_decay_at_y:
+        z = z - (lr * weight_decay_at_y) * y
+        y = y - (lr * weight_decay_at_y * (1.0 - beta)) * y
+    x = _lerp(y, z, 1.0 - 1.0 / beta)
+    if kind == "muon":
+        buf = _lerp(buf, g, 1 - momentum)
+        u = _lerp(g, buf, momentum)
+        shape = u.shape
+        if u.ndim != 2:
+            u = u.reshape((shape[0], -1))
+        d = newton_schulz(u, ns_steps) * amuse_scale(shape, aux_update_type)
+        if weight_decay:
+            z = z * (1.0 - lr * weight_decay)
+        z = z + (-lr) * d.reshape(shape)
+    elif kind == "adamw":
+        xp = namespace(g)
+        buf = buf * beta2 + (1.0 - beta2) * (g * g)
+        d = g / (xp.sqrt(buf / (1.0 - beta2**t)) + eps)
+        if weight_decay:
+            d = d + weight_decay * z
+        z = z + (-lr) * d
+    elif kind == "sgd":
+        if weight_decay:
+            z = z * (1.0 - lr * weight_decay)
+        z = z + (-lr) * g
+    else:
+        raise GflabInputError("kind", "one of muon, adamw, sgd", kind)
+    x = _lerp(x, z, c)
+    return _lerp(x, z, 1.0 - beta), z, buf
+
+
+class AMUSEState(NamedTuple):
+    """AMUSE's state: the fast z and the buffers (Muon's momentum or AdamW's v) per parameter,
+    the steps taken, and per group (matrices, other parameters) Σw, c_warmup and the β that the
+    held y was built with (β₁ before the first step)."""
+
+    z: tuple
+    buf: tuple
+    t: int
+    weight_sum: tuple
+    c_warmup: tuple
+    beta: tuple
+
+
+@dataclass(frozen=True)
+class AMUSE:
+    """AMUSE as published (module docstring): Muon on the 2-D parameters, the auxiliary update on
+    the others, the two groups with their own schedule (as two torch param groups).
+
+    Defaults are the authors' (β₁ = 0.9, ρ = 1, r = 0, p = 2, momentum 0.95, β₂ = 0.999,
+    ε = 1e-10, "adamw" aux type) except ``warmup_steps``, which the authors require to be given
+    (> 0; their scripts use 5 % to 37.5 % of the run) and ``aux_lr``, which defaults to ``lr``.
+
+    Params are the gradient points y (what the model holds while training); :meth:`average` gives
+    the averaged x (what ``eval()`` puts in the model), :meth:`point` maps x back to y.
+    """
+
+    lr: float = 0.02
+    aux_lr: float | None = None
+    momentum: float = 0.95
+    beta1: float = 0.9
+    rho: float = 1.0
+    warmup_steps: int = 100
+    r: float = 0.0
+    weight_lr_power: float = 2.0
+    weight_decay: float = 0.0
+    aux_weight_decay: float | None = None
+    weight_decay_at_y: float = 0.0
+    aux_update_type: str = "adamw"
+    beta2: float = 0.999
+    eps: float = 1e-10
+    ns_steps: int = 5
+
+    def __post_init__(self):
+        positive_real("lr", self.lr)
+        if self.aux_lr is not None:
+            positive_real("aux_lr", self.aux_lr)
+        if not (0 <= self.momentum < 1):
+            raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
+        probability("beta1", self.beta1)
+        positive_real("rho", self.rho, allow_zero=True)
+        positive_int("warmup_steps", self.warmup_steps)
+        positive_real("r", self.r, allow_zero=True)
+        positive_real("weight_lr_power", self.weight_lr_power, allow_zero=True)
+        positive_real("weight_decay", self.weight_decay, allow_zero=True)
+        if self.aux_weight_decay is not None:
+            positive_real("aux_weight_decay", self.aux_weight_decay, allow_zero=True)
+        positive_real("weight_decay_at_y", self.weight_decay_at_y, allow_zero=True)
+        one_of("aux_update_type", self.aux_update_type, AUX_UPDATE_TYPES)
+        probability("beta2", self.beta2, open_low=False)
+        positive_real("eps", self.eps, allow_zero=True)
+        positive_int("ns_steps", self.ns_steps)
+
+    def kind(self, p: Any) -> str:
+        """``"muon"`` for a 2-D parameter, else the auxiliary update type."""
+        return "muon" if p.ndim == 2 else self.aux_update_type
+
+    def schedule(self, steps: int, group: int = 0) -> dict:
+        """The schedule of group 0 (matrices) or 1 (other parameters): :func:`amuse_schedule`."""
+        return amuse_schedule(steps, **self._sched_kw(group))
+
+    def _sched_kw(self, group: int) -> dict:
+        lr = self.lr if group == 0 or self.aux_lr is None else self.aux_lr
+        return dict(
+            lr=lr,
+            warmup_steps=self.warmup_steps,
+            beta1=self.beta1,
+            rho=self.rho,
+            r=self.r,
+            weight_lr_power=self.weight_lr_power,
+        )
+
+    def init(self, params: Sequence[Any]) -> AMUSEState:
+        """z = y = params, zero buffers, t = 0, β = β₁."""
+        p = tuple(params)
+        return AMUSEState(
+            p, tuple(0.0 * q for q in p), 0, (0.0, 0.0), (None, None), (self.beta1,) * 2
+        )
+
+    def update(
+        self,
+        grads: Sequence[Any],
+        state: AMUSEState,
+        params: Sequence[Any],
+        averaging: bool = True,
+    ):
+        """One step from the gradients at the held point y.
+
+        Args:
+          grads: ∇f(y_t), one per parameter.
+          state: the :class:`AMUSEState`.
+          params: y_t, as the model holds it.
+          averaging: ``False`` runs AMUSE's base step alone (c_t = β_t = 1, so y = x = z: Muon
+            with AMUSE's momentum, shape scale, warmup and decay on the matrices, the auxiliary
+            update on the others), the baseline that isolates the Schedule-Free part.
+
+        Returns:
+          (y_{t+1}, new state).
+        """
+        if not (len(grads) == len(state.z) == len(params)):
+            raise GflabInputError(
+                "grads", f"{len(state.z)} arrays (and as many params)", len(grads)
+            )
+        t = state.t + 1
+        coef, ws, cws = [], [], []
+        for group in (0, 1):
+            lr_t, c, b, w, cw = amuse_coefficients(
+                t, state.weight_sum[group], state.c_warmup[group], **self._sched_kw(group)
+            )
+            coef.append((lr_t, c, b) if averaging else (lr_t, 1.0, 1.0))
+            ws.append(w)
+            cws.append(cw)
+        ny, nz, nb = [], [], []
+        for y, g, z, buf in zip(params, grads, state.z, state.buf, strict=True):
+            kind = self.kind(y)
+            group = 0 if kind == "muon" else 1
+            lr_t, c, b = coef[group]
+            wd = self.weight_decay
+            if group == 1 and self.aux_weight_decay is not None:
+                wd = self.aux_weight_decay
+            y, z, buf = amuse_param_step(
+                y,
+                g,
+                z,
+                buf,
+                kind=kind,
+                lr=lr_t,
+                c=c,
+                beta=b,
+                t=t,
+                momentum=self.momentum,
+                weight_decay=wd,
+                weight_decay_at_y=self.weight_decay_at_y,
+                aux_update_type=self.aux_update_type,
+                beta2=self.beta2,
+                eps=self.eps,
+                ns_steps=self.ns_steps,
+            )
+            ny.append(y)
+            nz.append(z)
+            nb.append(buf)
+        beta = (coef[0][2], coef[1][2])
+        return tuple(ny), AMUSEState(tuple(nz), tuple(nb), t, tuple(ws), tuple(cws), beta)
+
+    def average(self, params: Sequence[Any], state: AMUSEState) -> tuple:
+        """x = (y − (1 − β) z)/β with the last β (``eval()``): the averaged sequence."""
+        return tuple(
+            _lerp(y, z, 1.0 - 1.0 / state.beta[0 if y.ndim == 2 else 1])
+            for y, z in zip(params, state.z, strict=True)
+        )
+
+    def point(self, x: Sequence[Any], state: AMUSEState) -> tuple:
+        """y = (1 − β) z + β x (``train()``): the gradient point from the average."""
+        return tuple(
+            _lerp(xi, z, 1.0 - state.beta[0 if xi.ndim == 2 else 1])
+            for xi, z in zip(x, state.z, strict=True)
+        )

@@ -19,6 +19,7 @@ LORA_EXAMPLES = """examples:
   gflab bridge lora --model minilm --optimizer adamw --steps 300 --modules query,value --json
   gflab bridge lora --model tiny --optimizer spec-exact --init small-random --seeds 0,1,2
   gflab bridge lora --model minilm --optimizer muon --device cuda --steps 1000 --out runs/
+  gflab bridge lora --model tiny --optimizer amuse --beta1 0.6 --rho 0.8 --warmup-steps 20
 """
 
 DMF_EXAMPLES = """examples:
@@ -84,7 +85,8 @@ def register(sub) -> None:
     lo.add_argument(
         "--optimizer",
         default="muon",
-        help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (Schedule-Free: probes see y)",
+        help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (the published AMUSE; "
+        "Schedule-Free: probes see y)",
     )
     lo.add_argument("--steps", type=int, default=200, help="training steps")
     lo.add_argument("--rank", type=int, default=8, help="LoRA rank r")
@@ -102,11 +104,25 @@ def register(sub) -> None:
     lo.add_argument(
         "--head-weight-decay", type=finite_float, default=0.0, help="AdamW weight decay of the head"
     )
-    lo.add_argument("--momentum", type=finite_float, default=0.95, help="Muon/spec-exact momentum")
+    lo.add_argument(
+        "--momentum", type=finite_float, default=0.95, help="Muon/spec-exact/amuse momentum"
+    )
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
     )
     lo.add_argument("--adjust-lr-fn", default="original", help="original | match_rms_adamw")
+    am = "amuse only (refused with other optimizers): "
+    lo.add_argument("--beta1", type=finite_float, default=None, help=am + "β₁ in (0, 1] (0.6)")
+    lo.add_argument("--rho", type=finite_float, default=None, help=am + "ρ ≥ 0 (0.8)")
+    lo.add_argument("--warmup-steps", type=int, default=None, help=am + "T₀ ≥ 1 (10%% of --steps)")
+    lo.add_argument("--r", type=finite_float, default=None, help=am + "weight power r ≥ 0 (0)")
+    lo.add_argument("--weight-lr-power", type=finite_float, default=None, help=am + "p ≥ 0 (2)")
+    lo.add_argument(
+        "--aux-update-type",
+        default=None,
+        help=am + "adamw | sgd: the head's update and Muon's shape scale (adamw)",
+    )
+    lo.add_argument("--ns-dtype", default=None, help=am + "bfloat16 | float32 | float64 (bfloat16)")
     lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
     lo.add_argument("--batch-size", type=int, default=32, help="examples per step")
     lo.add_argument(

@@ -258,8 +258,9 @@ def run_dash(args) -> int:
 # ----------------------------------------------------------------------------- river (AMUSE-1/2)
 
 RIVER_EXAMPLES = """examples:
-  gflab simulate river --lr 0.01 --tau 100
+  gflab simulate river --lr 0.03 --beta1 0.6 --rho 0.3 --warmup-steps 300 --noise 1e-4
   gflab simulate river --h-bulk 0.003 --noise 1e-4 --seed 1 --json
+methods: GD, Muon (AMUSE's base step alone), sf-muon (AMUSE with rho = 0), AMUSE as published
 results go through the result store ($GFLAB_STORE, default .gflab-cache/results): a rerun reads them
 """
 
@@ -289,6 +290,10 @@ def run_river(args) -> int:
         f"model      river  ({cfg.rows}x{cfg.cols}, bulk={cfg.bulk}, h_bulk={cfg.h_bulk:g}, "
         f"h_wall={cfg.h_wall:g}, noise={cfg.noise:g}, lr={cfg.lr:g}, steps={cfg.steps})"
     )
+    print(
+        f"AMUSE      beta1={cfg.beta1:g}, rho={cfg.rho:g}, warmup_steps={cfg.warmup_steps}, "
+        f"momentum={cfg.momentum:g}, aux_update_type={cfg.aux_update_type} (sf-muon: rho=0)"
+    )
     print(f"{'method':<12} {'k90 (bulk)':>11} {'wall ampl.':>11} {'bulk progress':>14}")
     for m, seqs in summary.items():
         for q, s in seqs.items():
@@ -308,4 +313,7 @@ _HELP["dmf-dash"] = (
     "plasticity protocol with an intervention (DASH...) at the switch (docs/theory.md §2.4)",
     DASH_EXAMPLES,
 )
-_HELP["river"] = ("river valley: GD, Muon, SF-Muon, AMUSE (docs/theory.md §2.4)", RIVER_EXAMPLES)
+_HELP["river"] = (
+    "river valley: GD, Muon, Schedule-Free Muon, AMUSE as published (docs/dash-amuse.md)",
+    RIVER_EXAMPLES,
+)

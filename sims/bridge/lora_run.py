@@ -24,10 +24,17 @@ import numpy as np
 
 from gflab.sims.bridge._torch import import_torch, resolve_device, synchronize
 from gflab.sims.bridge.data import TinyVocabulary, make_sentences
-from gflab.sims.bridge.optim import ADJUST_LR_FNS, OPTIMIZERS, build_optimizers, optimizer_settings
+from gflab.sims.bridge.optim import (
+    ADJUST_LR_FNS,
+    AMUSE_DEFAULTS,
+    OPTIMIZERS,
+    build_optimizers,
+    optimizer_settings,
+)
 from gflab.sims.bridge.probes import LoRAProbe
 from gflab.sims.limits import require_fits
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory.schedule_free import AUX_UPDATE_TYPES
 
 __all__ = [
     "BridgeLoRAConfig",
@@ -95,6 +102,13 @@ class BridgeLoRAConfig:
     max_length: int = 12
     every: int = 10
     burn_in: int | None = None
+    beta1: float | None = None
+    rho: float | None = None
+    warmup_steps: int | None = None
+    r: float | None = None
+    weight_lr_power: float | None = None
+    aux_update_type: str | None = None
+    ns_dtype: str | None = None
 
     def __post_init__(self):
         one_of("model", self.model, MODELS)
@@ -118,6 +132,7 @@ class BridgeLoRAConfig:
             )
         if self.burn_in is not None and (self.burn_in < 0 or self.burn_in >= self.steps):
             raise GflabInputError("burn_in", f"an integer in [0, steps={self.steps})", self.burn_in)
+        self._check_amuse()
         hidden, _ = MODEL_SHAPES[self.model]
         if self.rank > hidden:
             raise GflabInputError(
@@ -125,6 +140,36 @@ class BridgeLoRAConfig:
                 f"an integer in [1, {hidden}] (the {self.model} model's hidden size)",
                 self.rank,
             )
+
+    def _check_amuse(self) -> None:
+        """AMUSE's hyper-parameters: valid values, and only with ``optimizer = "amuse"``."""
+        given = [k for k in AMUSE_DEFAULTS if getattr(self, k) is not None]
+        if given and self.optimizer != "amuse":
+            raise GflabInputError(given[0], "only with optimizer amuse", getattr(self, given[0]))
+        if self.beta1 is not None and not (0 < self.beta1 <= 1):
+            raise GflabInputError("beta1", "a number in (0, 1]", self.beta1)
+        for name in ("rho", "r", "weight_lr_power"):
+            if getattr(self, name) is not None:
+                positive_real(name, getattr(self, name), allow_zero=True)
+        if self.warmup_steps is not None:
+            positive_int("warmup_steps", self.warmup_steps)
+        if self.aux_update_type is not None:
+            one_of("aux_update_type", self.aux_update_type, AUX_UPDATE_TYPES)
+        if self.ns_dtype is not None:
+            one_of("ns_dtype", self.ns_dtype, ("bfloat16", "float32", "float64"))
+
+    @property
+    def amuse_settings(self) -> dict | None:
+        """AMUSE's hyper-parameters with defaults resolved (T₀: 10 % of the steps, at least 1)."""
+        if self.optimizer != "amuse":
+            return None
+        out = {
+            k: (v if getattr(self, k) is None else getattr(self, k))
+            for k, v in AMUSE_DEFAULTS.items()
+        }
+        if out["warmup_steps"] is None:
+            out["warmup_steps"] = max(1, self.steps // 10)
+        return out
 
     def require_fits(self) -> None:
         """Refuse (before building the model) a run whose adapters, probes or logs cannot fit."""
@@ -152,6 +197,8 @@ class BridgeLoRAConfig:
         d["modules"] = list(self.modules)
         d["lr"] = self.resolved_lr
         d["burn_in"] = self.resolved_burn_in
+        if self.optimizer == "amuse":
+            d.update(self.amuse_settings)
         return {"model_kind": "bridge-lora", **d}
 
 
@@ -301,6 +348,7 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         cfg.momentum,
         cfg.nesterov,
         cfg.adjust_lr_fn,
+        amuse=cfg.amuse_settings,
     )
     opts = build_optimizers(cfg.optimizer, lora_params, other_params, settings)
 

@@ -8,10 +8,11 @@
                float64 SVD (SpecGD with momentum, docs/theory.md §2.2) instead of Newton–Schulz.
 ``adamw``      torch.optim.AdamW on every trainable parameter.
 ``sf-adamw``   ``schedulefree.AdamWScheduleFree`` (the package, pinned) on every trainable parameter.
-``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (Schedule-Free with Newton–Schulz of the
-               raw gradient as its base step, constant β = 0.9; :mod:`gflab.theory.schedule_free`),
-               AdamW on the head.
-``amuse``      the same with AMUSE's RECONSTRUCTED schedule β_k = 0.9·k/(k + 100).
+``sf-muon``    :class:`ScheduleFreeMuon` on the LoRA matrices (gflab's Schedule-Free with
+               Newton–Schulz of the raw gradient as its base step, no momentum, constant β = 0.9;
+               :mod:`gflab.theory.schedule_free`), AdamW on the head.
+``amuse``      :class:`AMUSE`, the published optimizer (arXiv 2605.22432): one instance, the LoRA
+               matrices in a ``use_muon`` group, the head in an AdamW-type group.
                Schedule-Free optimisers keep the parameters at the gradient point y while
                training: the probes and the final accuracy measure y, not the average x.
 
@@ -33,14 +34,24 @@ __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
     "spec_exact_class",
     "ScheduleFreeMuon",
     "schedule_free_muon_class",
+    "AMUSE",
+    "amuse_class",
     "pseudo_polar",
     "build_optimizers",
     "optimizer_settings",
 ]
 
 OPTIMIZERS = ("muon", "adamw", "spec-exact", "sf-adamw", "sf-muon", "amuse")
-SF_BETA = 0.9  # Schedule-Free's interpolation β (the package's default) and AMUSE's β_end
-AMUSE_TAU = 100.0  # AMUSE's (reconstructed) time scale, theory.schedule_free.amuse's default
+SF_BETA = 0.9  # Schedule-Free's interpolation β (the package's default)
+AMUSE_DEFAULTS = {  # the authors' language-model script's β₁, ρ; T₀ = 10 % of the run when unset
+    "beta1": 0.6,
+    "rho": 0.8,
+    "warmup_steps": None,
+    "r": 0.0,
+    "weight_lr_power": 2.0,
+    "aux_update_type": "adamw",
+    "ns_dtype": "bfloat16",
+}
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 MUON_NS_STEPS = 5
 MUON_NS_DTYPE = "bfloat16"  # torch.optim.Muon 2.13: _zeropower_via_newtonschulz casts to bfloat16
@@ -166,13 +177,13 @@ def _make_sf_muon_class():
     from gflab.theory.schedule_free import ScheduleFree
 
     class ScheduleFreeMuon(_matrix_optimizer_base()):
-        """Schedule-Free Muon / AMUSE on 2-D parameters, with :class:`gflab.theory.schedule_free.
+        """gflab's Schedule-Free Muon on 2-D parameters, with :class:`gflab.theory.schedule_free.
         ScheduleFree` doing the arithmetic on the tensors (one state per parameter).
 
         Args:
             params: 2-D parameters. lr: η (times torch Muon's ``adjust_lr_fn`` shape factor).
-            beta: β (constant) or β_start (AMUSE). beta_end, tau: AMUSE's schedule (``None``:
-            constant β). weight_decay: Schedule-Free's decay at y. ns_steps: Newton–Schulz steps.
+            beta: the constant β. weight_decay: Schedule-Free's decay at y. ns_steps:
+            Newton–Schulz steps. adjust_lr_fn: torch Muon's shape factor convention.
         """
 
         def __init__(
@@ -180,8 +191,6 @@ def _make_sf_muon_class():
             params,
             lr: float = 0.02,
             beta: float = SF_BETA,
-            beta_end: float | None = None,
-            tau: float | None = None,
             weight_decay: float = 0.0,
             ns_steps: int = MUON_NS_STEPS,
             adjust_lr_fn: str = "original",
@@ -189,8 +198,6 @@ def _make_sf_muon_class():
             defaults = dict(
                 lr=lr,
                 beta=beta,
-                beta_end=beta_end,
-                tau=tau,
                 weight_decay=weight_decay,
                 ns_steps=ns_steps,
                 adjust_lr_fn=adjust_lr_fn,
@@ -204,8 +211,6 @@ def _make_sf_muon_class():
                     base="muon",
                     lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
                     beta=group["beta"],
-                    beta_end=group["beta_end"],
-                    tau=group["tau"],
                     weight_decay=group["weight_decay"],
                     ns_steps=group["ns_steps"],
                 )
@@ -226,6 +231,241 @@ def _make_sf_muon_class():
     return ScheduleFreeMuon
 
 
+_NS_DTYPES = ("bfloat16", "float32", "float64")
+
+
+def _make_amuse_class():
+    torch = import_torch()
+    from gflab.theory._validate import GflabInputError, one_of
+    from gflab.theory.lora import NS_COEFFICIENTS
+    from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_scale
+
+    update_types = ("muon", *AUX_UPDATE_TYPES)
+
+    def _ns(G, steps: int, dtype):
+        """Muon's quintic Newton–Schulz in ``dtype`` (the authors': bfloat16), wide orientation."""
+        a, b, c = NS_COEFFICIENTS
+        X = G.to(dtype)
+        tall = G.size(-2) > G.size(-1)
+        if tall:
+            X = X.mT
+        X = X / (X.norm(dim=(-2, -1), keepdim=True) + 1e-7)
+        for _ in range(steps):
+            A = X @ X.mT
+            B = b * A + c * (A @ A)
+            X = a * X + B @ X
+        return X.mT if tall else X
+
+    class AMUSE(torch.optim.Optimizer):
+        """AMUSE (arXiv 2605.22432) with the authors' constructor and param-group keywords.
+
+        The schedule is :func:`gflab.theory.schedule_free.amuse_coefficients`; the update, per group,
+        follows the authors' torch implementation operation for operation (docs/dash-amuse.md
+        names the commit; the equations: :mod:`gflab.theory.schedule_free`). While training the
+        parameters hold the gradient point y; :meth:`eval` replaces them by the average x,
+        :meth:`train` back by y. Like the authors', it starts in eval mode: call :meth:`train`
+        before the first :meth:`step`.
+
+        Args:
+          params: parameters or param groups. Group keys: ``use_muon`` (Newton–Schulz on a 2-D
+            or 4-D parameter), ``lr`` (default 0.02 Muon, 3e-4 AdamW, 1.0 SGD), ``momentum``
+            (Muon, 0.95), ``weight_decay`` (0), ``aux_update_type`` (Muon groups: the shape
+            scale's convention, ``adamw`` 0.2·√max(m, n) or ``sgd`` √max(1, m/n)),
+            ``update_type`` (other groups: ``adamw`` or ``sgd``), ``beta2`` (0.999), ``eps``
+            (1e-10), ``warmup_steps``, ``ns_dtype``, ``ns_steps``.
+          weight_decay_at_y: decay applied while the parameter holds y (0).
+          beta1: β₁, the interpolation during the warmup (0.9). weight_lr_power: p (2).
+          warmup_steps: T₀ > 0 (required, as in the authors' code). rho: ρ (1). r: weight
+            power (0).
+          lr, momentum, weight_decay, aux_update_type: defaults for groups that do not set them
+            (``None``: the per-type defaults above).
+          ns_dtype: Newton–Schulz precision, ``bfloat16`` (the authors'), ``float32`` or
+            ``float64`` (a string or a torch dtype). ns_steps: Newton–Schulz steps (5).
+        """
+
+        def __init__(
+            self,
+            params,
+            *,
+            weight_decay_at_y: float = 0.0,
+            beta1: float = 0.9,
+            weight_lr_power: float = 2.0,
+            warmup_steps: int = 0,
+            rho: float = 1.0,
+            r: float = 0.0,
+            lr: float | None = None,
+            momentum: float | None = None,
+            weight_decay: float | None = None,
+            aux_update_type: str | None = None,
+            ns_dtype: Any = "bfloat16",
+            ns_steps: int = MUON_NS_STEPS,
+        ):
+            if not (isinstance(warmup_steps, int) and warmup_steps > 0):
+                raise GflabInputError("warmup_steps", "an integer > 0", warmup_steps)
+            if not (0 < beta1 <= 1):
+                raise GflabInputError("beta1", "a number in (0, 1]", beta1)
+            if rho < 0:
+                raise GflabInputError("rho", "a number >= 0", rho)
+            self.weight_decay_at_y = float(weight_decay_at_y)
+            self.beta1_init = float(beta1)
+            self.beta1 = float(beta1)
+            self.weight_lr_power = weight_lr_power
+            self.warmup_steps = warmup_steps
+            self.rho = float(rho)
+            self.r = r
+            self.ns_steps = int(ns_steps)
+            self.ns_dtype = self._dtype(ns_dtype)
+            self.train_mode = False
+            super().__init__(params, defaults={})
+            given = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+            for group in self.param_groups:
+                for k, v in given.items():
+                    if v is not None:
+                        group.setdefault(k, v)
+                if aux_update_type is not None:
+                    group.setdefault("aux_update_type", aux_update_type)
+                    group.setdefault("update_type", aux_update_type)
+                group.setdefault("warmup_steps", self.warmup_steps)
+                group.setdefault("k", 0)
+                group.setdefault("weight_sum", 0.0)
+                group.setdefault("use_muon", False)
+                group.setdefault("weight_decay", 0.0)
+                group.setdefault("beta1", self.beta1_init)
+                kind = "muon" if group["use_muon"] else group.get("update_type", "adamw")
+                one_of("update_type", kind, update_types)
+                if kind == "muon" and not group["use_muon"]:
+                    raise GflabInputError("update_type", "muon only with use_muon=True", kind)
+                group["update_type"] = kind
+                if kind == "muon":
+                    group.setdefault("lr", 0.02)
+                    group.setdefault("momentum", 0.95)
+                    group.setdefault("aux_update_type", "adamw")
+                    one_of("aux_update_type", group["aux_update_type"], AUX_UPDATE_TYPES)
+                    for p in group["params"]:
+                        if p.ndim not in (2, 4):
+                            raise GflabInputError(
+                                "use_muon", "2-D or 4-D parameters only", tuple(p.shape)
+                            )
+                    group["params"] = sorted(group["params"], key=lambda x: x.size(), reverse=True)
+                elif kind == "adamw":
+                    group.setdefault("lr", 3e-4)
+                    group.setdefault("beta2", 0.999)
+                    group.setdefault("eps", 1e-10)
+                else:
+                    group.setdefault("lr", 1.0)
+                group["ns_dtype"] = self._dtype(group.get("ns_dtype", self.ns_dtype))
+                group["base_lr"] = group["lr"]
+
+        @staticmethod
+        def _dtype(d):
+            if isinstance(d, str):
+                one_of("ns_dtype", d, _NS_DTYPES)
+                return getattr(torch, d)
+            if d not in (torch.bfloat16, torch.float32, torch.float64):
+                raise GflabInputError("ns_dtype", "one of " + ", ".join(_NS_DTYPES), d)
+            return d
+
+        def _z(self, p):
+            state = self.state[p]
+            if "z" not in state:
+                state["z"] = torch.clone(p, memory_format=torch.preserve_format)
+            return state["z"]
+
+        @torch.no_grad()
+        def eval(self):
+            """Parameters y → x (the average), with each group's last β."""
+            if self.train_mode:
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if "z" in self.state[p]:
+                            p.lerp_(end=self.state[p]["z"], weight=1.0 - 1.0 / group["beta1"])
+            self.train_mode = False
+
+        @torch.no_grad()
+        def train(self):
+            """Parameters x → y (the gradient point)."""
+            if not self.train_mode:
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if "z" in self.state[p]:
+                            p.lerp_(end=self.state[p]["z"], weight=1.0 - group["beta1"])
+            self.train_mode = True
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            if not self.train_mode:
+                raise RuntimeError("AMUSE.step called in eval mode: call optimizer.train() first")
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                t = group["k"] + 1
+                lr, c, beta, ws, cw = amuse_coefficients(
+                    t,
+                    group["weight_sum"],
+                    group.get("c_warmup"),
+                    lr=group["base_lr"],
+                    warmup_steps=group["warmup_steps"],
+                    beta1=self.beta1_init,
+                    rho=self.rho,
+                    r=self.r,
+                    weight_lr_power=self.weight_lr_power,
+                )
+                group.update(lr=lr, ckp1=c, beta1=beta, weight_sum=ws)
+                if cw is not None:
+                    group["c_warmup"] = cw
+                self.beta1 = beta
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, group, t, lr, c, beta)
+                group["k"] = t
+            return loss
+
+        def _update(self, p, group, t, lr, c, beta):
+            kind, wd, wdy = group["update_type"], group["weight_decay"], self.weight_decay_at_y
+            state, z, g = self.state[p], self._z(p), p.grad
+            if wdy != 0.0:
+                z.sub_(p, alpha=lr * wdy)
+                p.sub_(p, alpha=lr * wdy * (1.0 - beta))
+            p.lerp_(end=z, weight=1.0 - 1.0 / beta)  # y_t -> x_t
+            if kind == "muon":
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf, mu = state["momentum_buffer"], group["momentum"]
+                buf.lerp_(g, 1 - mu)
+                u = g.lerp(buf, mu)
+                if u.ndim == 4:
+                    u = u.view(len(u), -1)
+                u = _ns(u, self.ns_steps, group["ns_dtype"])
+                u *= amuse_scale(tuple(u.shape), group["aux_update_type"])
+                if wd != 0.0:
+                    z.mul_(1.0 - lr * wd)
+                z.add_(u.reshape(p.shape), alpha=-lr)
+            elif kind == "adamw":
+                if "exp_avg_sq" not in state:
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                v, beta2 = state["exp_avg_sq"], group["beta2"]
+                v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+                d = g / v.div(1.0 - beta2**t).sqrt_().add_(group["eps"])
+                if wd != 0.0:
+                    d = d.add(z, alpha=wd)
+                z.add_(d, alpha=-lr)
+            else:
+                if wd != 0.0:
+                    z.mul_(1.0 - lr * wd)
+                z.add_(g, alpha=-lr)
+            p.lerp_(end=z, weight=c)  # x_{t+1}
+            p.lerp_(end=z, weight=1.0 - beta)  # y_{t+1}
+
+    return AMUSE
+
+
+def amuse_class():
+    """The :class:`AMUSE` optimizer class (a ``torch.optim.Optimizer``)."""
+    return __getattr__("AMUSE")
+
+
 def schedule_free_muon_class():
     """The :class:`ScheduleFreeMuon` optimizer class (a ``torch.optim.Optimizer``)."""
     return __getattr__("ScheduleFreeMuon")
@@ -237,6 +477,10 @@ def __getattr__(name: str):
     if name == "SpecExact":
         cls = _make_spec_exact_class()
         globals()["SpecExact"] = cls
+        return cls
+    if name == "AMUSE":
+        cls = _make_amuse_class()
+        globals()["AMUSE"] = cls
         return cls
     if name == "ScheduleFreeMuon":
         cls = _make_sf_muon_class()
@@ -259,8 +503,13 @@ def optimizer_settings(
     momentum: float,
     nesterov: bool,
     adjust_lr_fn: str,
+    amuse: dict | None = None,
 ) -> dict:
-    """Every setting of the optimizers a run uses, as recorded in its JSON and store record."""
+    """Every setting of the optimizers a run uses, as recorded in its JSON and store record.
+
+    ``amuse``: AMUSE's hyper-parameters (keys of :data:`AMUSE_DEFAULTS`, ``warmup_steps``
+    resolved), for ``kind = "amuse"`` only.
+    """
     torch = import_torch()
     head = {
         "class": "torch.optim.AdamW",
@@ -288,7 +537,27 @@ def optimizer_settings(
             "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
             "head": {**sf, "lr": head_lr, "weight_decay": head_weight_decay},
         }
-    if kind in ("sf-muon", "amuse"):
+    if kind == "amuse":
+        hp = {**AMUSE_DEFAULTS, **(amuse or {})}
+        common = {
+            "class": "gflab.sims.bridge.optim.AMUSE (one instance, two groups)",
+            **hp,
+            "ns_steps": MUON_NS_STEPS,
+            "sequence_probed": "y (gradient point)",
+        }
+        lora = {
+            **common,
+            "use_muon": True,
+            "lr": lr,
+            "momentum": momentum,
+            "weight_decay": weight_decay,
+        }
+        aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
+        aux["weight_decay"] = head_weight_decay
+        if hp["aux_update_type"] == "adamw":
+            aux.update(beta2=0.999, eps=1e-10)
+        return {"lora": lora, "head": {**common, **aux}}
+    if kind == "sf-muon":
         lora = {
             "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
             "lr": lr,
@@ -296,10 +565,8 @@ def optimizer_settings(
             "adjust_lr_fn": adjust_lr_fn,
             "ns_steps": MUON_NS_STEPS,
             "ns_dtype": "parameter dtype (float32)",
-            "beta": 0.0 if kind == "amuse" else SF_BETA,
-            "beta_end": SF_BETA if kind == "amuse" else None,
-            "tau": AMUSE_TAU if kind == "amuse" else None,
-            "schedule": "RECONSTRUCTED beta_k = 0.9 k/(k + 100)" if kind == "amuse" else "constant",
+            "beta": SF_BETA,
+            "schedule": "constant",
             "sequence_probed": "y (gradient point)",
         }
         return {"lora": lora, "head": head}
@@ -362,14 +629,39 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
         )
         opt.train()  # parameters at y from the start (y = x = z there)
         return [opt]
-    if kind in ("sf-muon", "amuse"):
+    if kind == "amuse":
+        groups = [
+            {
+                "params": lora_params,
+                "use_muon": True,
+                "lr": lo["lr"],
+                "momentum": lo["momentum"],
+                "weight_decay": lo["weight_decay"],
+                "aux_update_type": lo["aux_update_type"],
+            }
+        ]
+        if other_params:
+            g = {"params": other_params, "use_muon": False, "update_type": h["update_type"]}
+            g.update({k: h[k] for k in ("lr", "weight_decay", "beta2", "eps") if k in h})
+            groups.append(g)
+        opt = amuse_class()(
+            groups,
+            beta1=lo["beta1"],
+            rho=lo["rho"],
+            warmup_steps=lo["warmup_steps"],
+            r=lo["r"],
+            weight_lr_power=lo["weight_lr_power"],
+            ns_dtype=lo["ns_dtype"],
+            ns_steps=lo["ns_steps"],
+        )
+        opt.train()  # parameters at y from the start (y = x = z there)
+        return [opt]
+    if kind == "sf-muon":
         opts.append(
             schedule_free_muon_class()(
                 lora_params,
                 lr=lo["lr"],
                 beta=lo["beta"],
-                beta_end=lo["beta_end"],
-                tau=lo["tau"],
                 weight_decay=lo["weight_decay"],
                 ns_steps=lo["ns_steps"],
                 adjust_lr_fn=lo["adjust_lr_fn"],
