@@ -415,7 +415,7 @@ def test_probe_overhead_reports_fractions():
 
 
 def test_import_sims_bridge_does_not_import_torch():
-    code = "import sys, sims, sims.bridge; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, gflab.sims, gflab.sims.bridge; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 

@@ -451,7 +451,7 @@ def test_specgd_arrival_steps():
     """SGF-2 discrete: SpecGD (step η) reaches f·s_i at step ≈ √(f s_i)/η, smaller targets first."""
     eta, f = 0.01, 0.5
     res = simulate_lora(LoRAConfig(**LORA, flow="specgf", method="specgd:0.01", steps=800))
-    arr = __import__("theory").measures.arrival_times(
+    arr = __import__("gflab.theory.measures").theory.measures.arrival_times(
         res.times, res.series["proxies"], LORA["target_svals"], f
     )
     pred = CF.specgd_arrival_step(LORA["target_svals"], eta, f)
