@@ -1068,30 +1068,58 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
 # ----------------------------------------------------------------------------- entry point
 
 
+SECTIONS = ("flow_single", "lora_single", "flow_batch", "flow_vs_gd", "authors_protocol", "compile")
+"""The bench's sections, in the order they run (``gflab bench --only``)."""
+
+
 def run_bench(
-    quick: bool = False, repeats: int = 3, progress: Callable[[str], None] | None = None
+    quick: bool = False,
+    repeats: int = 3,
+    progress: Callable[[str], None] | None = None,
+    only: tuple[str, ...] = (),
 ) -> dict:
-    """Run every case; returns ``{"setup", "machine", "cases": [...]}`` (JSON-ready).
+    """Run every case, or those of the sections in ``only`` (a subset of :data:`SECTIONS`;
+    ``compile`` measures a second process against ``flow_single``'s first, so it runs that too).
+    Returns ``{"setup", "machine", "cases": [...]}`` (JSON-ready).
 
     Each case has ``name``, ``gflab_seconds``, ``baseline``, ``baseline_seconds``, ``speedup``
     (baseline/gflab, > 1 when gflab is faster) and case-specific details.
     """
+    unknown = [x for x in only if x not in SECTIONS]
+    if unknown:
+        from gflab.theory._validate import GflabInputError
+
+        raise GflabInputError("only", "a comma list of " + ", ".join(SECTIONS), ",".join(only))
+    chosen = set(only or SECTIONS)
+    if "compile" in chosen:
+        chosen.add("flow_single")
     setup = QUICK if quick else FULL
     say = progress or (lambda s: None)
-    say(f"flow_single (n={setup.n}, depth={setup.depth}, t1={setup.t1:g}; Tsit5, hybrid, SciPy)")
-    cases, first = _flow_single_all(setup, repeats)
-    say(f"lora_single ({setup.lora_rows}x{setup.lora_cols}, r={setup.lora_rank}, SpecGF)")
-    cases += _lora_single_all(setup, min(repeats, 2))
-    say(f"flow_batch (batch={setup.batch})")
-    cases += _flow_batch(setup, 1 if not quick else repeats)
-    say(f"flow_vs_gd (mse < {setup.mse_tol:g}, lr {setup.lr:g})")
-    cases += _flow_vs_gd(setup, repeats)
-    say(f"authors_protocol (n={setup.protocol_n}, GD lr 0.2 until Σ_Ω R²/n² < 1e-5)")
-    cases += _authors_protocol(setup, 1 if not quick else repeats)
-    say("compile")
-    cases.append(_compile_case(setup, first))
+    cases: list[dict] = []
+    first = None
+    if "flow_single" in chosen:
+        say(
+            f"flow_single (n={setup.n}, depth={setup.depth}, t1={setup.t1:g}; Tsit5, hybrid, SciPy)"
+        )
+        single, first = _flow_single_all(setup, repeats)
+        cases += single
+    if "lora_single" in chosen:
+        say(f"lora_single ({setup.lora_rows}x{setup.lora_cols}, r={setup.lora_rank}, SpecGF)")
+        cases += _lora_single_all(setup, min(repeats, 2))
+    if "flow_batch" in chosen:
+        say(f"flow_batch (batch={setup.batch})")
+        cases += _flow_batch(setup, 1 if not quick else repeats)
+    if "flow_vs_gd" in chosen:
+        say(f"flow_vs_gd (mse < {setup.mse_tol:g}, lr {setup.lr:g})")
+        cases += _flow_vs_gd(setup, repeats)
+    if "authors_protocol" in chosen:
+        say(f"authors_protocol (n={setup.protocol_n}, GD lr 0.2 until Σ_Ω R²/n² < 1e-5)")
+        cases += _authors_protocol(setup, 1 if not quick else repeats)
+    if "compile" in chosen:
+        say("compile")
+        cases.append(_compile_case(setup, first))
     return {
-        "setup": {**asdict(setup), "quick": quick, "repeats": repeats},
+        "setup": {**asdict(setup), "quick": quick, "repeats": repeats, "only": sorted(chosen)},
         "machine": machine(),
         "cases": cases,
         "compilation": {

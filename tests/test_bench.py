@@ -149,3 +149,25 @@ def test_table(report):
     for name in CASES:
         assert name in text
     assert "recompiled: no" in text
+
+
+def test_only_runs_the_sections_named(report):
+    """`--only lora_single` runs that section's cases and no other (the same names as in the full
+    quick run), and says so in its setup."""
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["bench", "--quick", "--json", "--repeats", "1", "--only", "lora_single"])
+    rep = json.loads(buf.getvalue())
+    names = [c["name"] for c in rep["cases"]]
+    assert code == 0 and names and all(n.startswith("lora_single") for n in names)
+    assert names == [c["name"] for c in report[1]["cases"] if c["name"].startswith("lora_single")]
+    assert rep["setup"]["only"] == ["lora_single"]
+
+
+@pytest.mark.parametrize("bad", ["lora", "lora_single,lora_single", ""])
+def test_only_refuses_unknown_or_repeated_sections(bad, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--quick", "--only", bad])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 2 and "--only" in err[-1]

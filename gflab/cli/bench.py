@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   gflab bench                 # full run (n = 30, batch of 32, LoRA 60x70; ~15 min on 2 cores)
   gflab bench --quick --json  # small sizes, seconds once compiled (the smoke test)
   gflab bench --repeats 5     # best of 5 back-to-back rounds per case
+  gflab bench --only lora_single,flow_vs_gd   # just those sections
   gflab bench --include sweep,bridge   # also the sweep executors and the bridge probe overhead
 
 Speedups are baseline seconds / gflab seconds measured back to back in this process; on a shared
@@ -40,6 +41,14 @@ def register(sub) -> None:
         help="best of K back-to-back rounds per case (default 3)",
     )
     p.add_argument(
+        "--only",
+        type=_only,
+        default=(),
+        metavar="LIST",
+        help="run only these sections, comma-separated: flow_single, lora_single, flow_batch, "
+        "flow_vs_gd, authors_protocol, compile (compile runs flow_single too; default: all)",
+    )
+    p.add_argument(
         "--include",
         type=_sections,
         default=(),
@@ -56,6 +65,19 @@ def _sections(text: str) -> tuple[str, ...]:
     bad = [x for x in items if x not in ("sweep", "bridge")]
     if bad or not items:
         raise argparse.ArgumentTypeError(f"expected a comma list of sweep, bridge; got {text!r}")
+    return items
+
+
+_ONLY = ("flow_single", "lora_single", "flow_batch", "flow_vs_gd", "authors_protocol", "compile")
+
+
+def _only(text: str) -> tuple[str, ...]:
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in items if x not in _ONLY]
+    if bad or not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of distinct {', '.join(_ONLY)}; got {text!r}"
+        )
     return items
 
 
@@ -100,7 +122,7 @@ def run(args) -> int:
     run_bench = load_benchmarks().run_bench
 
     progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
-    report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress)
+    report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress, only=args.only)
     if "sweep" in args.include:
         from gflab.sims.sweep import bench_sweep
 
