@@ -192,20 +192,27 @@ class FigureContext:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        from gflab.sims.sweep._programs import assign_programs
+
         root = str(Path(self.store.root).resolve())
+        # one compiled program per worker: a single-process pool per lane of same-shape records
+        lanes, _ = assign_programs(missing, workers)
         # spawn, never fork: JAX is multithreaded and forking it can deadlock
-        with ProcessPoolExecutor(
-            max_workers=min(workers, len(missing)), mp_context=mp.get_context("spawn")
-        ) as pool:
+        pools = [ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) for _ in lanes]
+        try:
             futures = [
-                pool.submit(compute_record, model, p, runner, root, self.store.versions)
-                for p in missing
+                pool.submit(compute_record, model, missing[j], runner, root, self.store.versions)
+                for pool, lane in zip(pools, lanes, strict=True)
+                for j in lane
             ]
             self._done += len(params) - len(missing)
             self._report()
             for f in as_completed(futures):
                 f.exception()  # wait; a failure is recomputed (and raised) by ``record``
                 self._tick()
+        finally:
+            for pool in pools:
+                pool.shutdown(wait=True, cancel_futures=True)
         self._counted.update(self.store.key({"model": model, **p}) for p in params)
 
 

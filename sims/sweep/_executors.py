@@ -88,23 +88,34 @@ MAX_ATTEMPTS = 3  # tries per configuration when its worker dies (pool re-queue)
 
 
 def run_pool(todo, job, workers, collect, summary) -> None:
-    """``local:N``: a spawn pool; when a worker dies, unfinished configs go to a fresh pool."""
+    """``local:N``: N single-process spawn pools, one compiled program per worker
+    (:func:`gflab.sims.sweep._programs.assign_programs`: every configuration of one program goes
+    to the same worker, so no two workers compile it); when a worker dies, its unfinished configs
+    go to fresh pools."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
+
+    from gflab.sims.sweep._programs import assign_programs
 
     attempts = {i: 0 for i in range(len(todo))}
     queue = list(range(len(todo)))
     first = True
     while queue:
         t0 = time.perf_counter()
+        lanes, stats = assign_programs([todo[i] for i in queue], workers)
+        if first:
+            summary.programs, summary.programs_split = stats["programs"], stats["programs_split"]
         # spawn, never fork: JAX is multithreaded and forking it can deadlock
-        pool = ProcessPoolExecutor(
-            max_workers=min(workers, len(queue)),
-            mp_context=mp.get_context("spawn"),
-            initializer=_worker_init,
-            initargs=(os.getpid(),),
-        )
+        pools = [
+            ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=mp.get_context("spawn"),
+                initializer=_worker_init,
+                initargs=(os.getpid(),),
+            )
+            for _ in lanes
+        ]
         if first:
             summary.startup_seconds = time.perf_counter() - t0
             first = False
@@ -112,14 +123,16 @@ def run_pool(todo, job, workers, collect, summary) -> None:
         requeue = []
         try:
             pending = {}
-            for i in queue:
-                try:
-                    pending[pool.submit(_task.run_one, todo[i], *job)] = i
-                except BrokenProcessPool as e:  # a worker died before everything was queued
-                    broken = e
-                    requeue.append(i)
-                    attempts[i] -= 1  # never tried
-                attempts[i] += 1
+            for pool, lane in zip(pools, lanes, strict=True):
+                for j in lane:
+                    i = queue[j]
+                    try:
+                        pending[pool.submit(_task.run_one, todo[i], *job)] = i
+                    except BrokenProcessPool as e:  # a worker died before everything was queued
+                        broken = e
+                        requeue.append(i)
+                        attempts[i] -= 1  # never tried
+                    attempts[i] += 1
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
@@ -135,7 +148,8 @@ def run_pool(todo, job, workers, collect, summary) -> None:
                         rec = {**rec, "outcome": "done"}
                     collect(rec)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            for pool in pools:
+                pool.shutdown(wait=True, cancel_futures=True)
         queue = []
         for i in sorted(requeue):
             if attempts[i] < MAX_ATTEMPTS:

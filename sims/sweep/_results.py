@@ -40,6 +40,8 @@ class SweepSummary:
     solve_seconds: float = 0.0
     interrupted: bool = False
     requeued: int = 0
+    programs: int = 0  # distinct compiled programs among the configurations run (local:N, N > 1)
+    programs_split: int = 0  # of those, compiled by more than one worker (to keep a core busy)
     warnings: list = field(default_factory=list)
     keys: list = field(default_factory=list)
 

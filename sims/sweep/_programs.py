@@ -1,0 +1,96 @@
+"""One worker per compiled program: group a sweep's configurations by the program they compile to
+and hand each group to one worker, so that no two workers trace and compile the same solve.
+
+Which configurations share a compiled program is decided by their *shape*: every field except
+the numeric values a solve takes as data (the seed, the init scale, the smoothing, step sizes,
+horizons...), and the number of targets rather than their values. The grouping is conservative
+(an unknown field splits groups, it never merges them), so at worst two groups share a program
+and are compiled twice, as before.
+
+The groups go to workers longest first onto the least loaded (LPT scheduling). A group larger
+than a fair share (total/workers) is split into fair-share chunks when it would otherwise leave a
+worker idle: that is the only case where a program is compiled by two workers, and the summary
+counts it (``programs_split``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["VALUE_FIELDS", "program_key", "assign_programs"]
+
+# numeric data of a solve (not its shape): configurations differing only here share a program
+VALUE_FIELDS = frozenset(
+    {
+        "seed",
+        "alpha",
+        "m",
+        "gamma",
+        "beta",
+        "l2",
+        "lr",
+        "noise",
+        "h_bulk",
+        "h_wall",
+        "floor",
+        "dash_alpha",
+        "t1",
+        "t_max",
+        "stop_loss",
+        "converge_tol",
+        "switch",
+    }
+)
+
+
+def program_key(config: dict[str, Any]) -> str:
+    """A string equal for configurations that compile to the same program (conservatively)."""
+
+    def shape(k: str, v: Any) -> Any:
+        if k == "target_svals" and isinstance(v, (list, tuple)):
+            return len(v)
+        if isinstance(v, dict):
+            return {kk: shape(kk, vv) for kk, vv in v.items() if kk not in VALUE_FIELDS}
+        return v
+
+    kept = {k: shape(k, v) for k, v in config.items() if k not in VALUE_FIELDS}
+    return json.dumps(kept, sort_keys=True, default=repr)
+
+
+def assign_programs(
+    items: Sequence[Any], workers: int, key: Callable[[Any], str] = program_key
+) -> tuple[list[list[int]], dict[str, int]]:
+    """Split ``items`` (indices 0..len-1) into ``workers`` lists, each program on one worker.
+
+    Returns:
+        ``(lanes, stats)``: ``lanes[w]`` the indices worker ``w`` runs, in order (a program's
+        items together, larger programs first); ``stats`` = ``{"programs", "programs_split"}``.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault(key(it), []).append(i)
+    workers = max(1, min(workers, len(items)))
+    share = math.ceil(len(items) / workers)
+    chunks: list[list[int]] = []
+    split = 0
+    ordered = sorted(groups.values(), key=len, reverse=True)
+    # split only what would leave a worker idle: fewer groups than workers, or one too big
+    for g in ordered:
+        if len(g) > share and (len(groups) < workers or len(g) > 2 * share):
+            parts = [g[j : j + share] for j in range(0, len(g), share)]
+            split += 1
+            chunks.extend(parts)
+        else:
+            chunks.append(g)
+    chunks.sort(key=len, reverse=True)
+    heap = [(0, w) for w in range(workers)]
+    lanes: list[list[int]] = [[] for _ in range(workers)]
+    for c in chunks:
+        load, w = heapq.heappop(heap)
+        lanes[w].extend(c)
+        heapq.heappush(heap, (load + len(c), w))
+    return [lane for lane in lanes if lane], {"programs": len(groups), "programs_split": split}
