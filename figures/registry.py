@@ -145,7 +145,7 @@ class FigureContext:
 
     def record(self, model: str, params: dict, runner: str) -> dict[str, np.ndarray]:
         """A figure-specific measurement through the store: the arrays ``runner(**params)``
-        returned, stored under the key ``{"model": model, **params}`` (computed now if missing).
+        returned, stored under the key ``_record_key(model, params, runner)`` (computed now if missing).
 
         Args:
             model: the record kind (part of the key), e.g. ``"sgf-rates"``.
@@ -155,7 +155,7 @@ class FigureContext:
         Returns:
             The stored arrays by name.
         """
-        key = {"model": model, **params}
+        key = _record_key(model, params, runner)
         self.configs.append(key)
         if self.store is not None:
             rec = self.store.get_record(key)
@@ -186,7 +186,7 @@ class FigureContext:
         from gflab.sims.sweep import parse_executor
 
         kind, workers = parse_executor(self.executor(executor))
-        missing = [p for p in params if self.store.status({"model": model, **p}) != "ok"]
+        missing = [p for p in params if self.store.status(_record_key(model, p, runner)) != "ok"]
         if kind != "local" or workers < 2 or len(missing) < 2:
             return
         import multiprocessing as mp
@@ -213,7 +213,16 @@ class FigureContext:
         finally:
             for pool in pools:
                 pool.shutdown(wait=True, cancel_futures=True)
-        self._counted.update(self.store.key({"model": model, **p}) for p in params)
+        self._counted.update(self.store.key(_record_key(model, p, runner)) for p in params)
+
+
+def _record_key(model: str, params: dict, runner: str) -> dict:
+    """What the store hashes for a figure's record: the model, its parameters, and the code of
+    the runner's module and of every gflab module it imports (the store's own key covers only
+    theory/ and sims/), so editing a runner gives its records new keys."""
+    from gflab.sims.store import module_code_hash
+
+    return {"model": model, **params, "runner_code": module_code_hash(runner)}
 
 
 def _resolve(runner: str) -> Callable:
@@ -229,7 +238,9 @@ def compute_record(model: str, params: dict, runner: str, root: str, versions: d
     """
     store = ResultStore(root, versions=versions)
     arrays = _resolve(runner)(**params)
-    return store.put_record({"model": model, **params}, arrays, {"record": model, "runner": runner})
+    return store.put_record(
+        _record_key(model, params, runner), arrays, {"record": model, "runner": runner}
+    )
 
 
 _REGISTRY: dict[str, FigureSpec] = {}

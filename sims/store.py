@@ -5,12 +5,16 @@
 - the config (``config.to_dict()``, or the dict itself for generic records),
 - the versions of ``gflab, jax, jaxlib, diffrax, equinox, numpy, scipy`` (:func:`package_versions`),
 - the store schema (:data:`SCHEMA`), and
-- :func:`code_hash`: sha256 over the path and bytes of every ``*.py`` file under ``theory/`` and
-  ``sims/`` (computed once per process), so an edit to e.g. ``gflab.theory.dmf.gradient_field`` gives
-  new keys and the old entries are never served again.
+- :func:`code_hash`: sha256 over the path and *code* of every ``*.py`` file under ``theory/`` and
+  ``sims/`` but the bridge (``sims/bridge/``), computed once per process, so an edit to e.g.
+  ``gflab.theory.dmf.gradient_field`` gives new keys and the old entries are never served again.
+  The code is the module's syntax tree without docstrings (:func:`normalised_source`): editing a
+  comment, a docstring or the layout changes no key.
 
-Not covered: ``proofs_checks/``, ``figures/``, the CLI, environment variables and hardware
-(XLA flags, thread counts). The sidecar also keeps the git revision (``git_revision``) for people
+What a result computed elsewhere depends on is added to its own key by whoever stores it: a
+bridge run carries :func:`bridge_code_hash` (sims/bridge/record.py), a figure's record the code of
+its runner's module (:func:`module_code_hash`, figures/registry.py). Not covered: ``proofs_checks/``,
+the CLI, environment variables and hardware (XLA flags, thread counts). The sidecar also keeps the git revision (``git_revision``) for people
 reading it, but the key does not depend on it (a commit that changes no source keeps the keys).
 
 **Layout.** An entry is the folder ``<root>/<key[:2]>/<key>/`` with ``data.npz`` (arrays) and
@@ -30,6 +34,7 @@ None and ``get_or_run`` and sweeps recompute it.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import errno
@@ -60,6 +65,9 @@ __all__ = [
     "package_versions",
     "git_revision",
     "code_hash",
+    "bridge_code_hash",
+    "module_code_hash",
+    "normalised_source",
     "source_hash",
     "default_store_root",
     "SCHEMA",
@@ -84,30 +92,185 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def source_hash(dirs: Iterable[str | os.PathLike]) -> str:
-    """sha256 over the relative path and bytes of every ``*.py`` file under ``dirs`` (sorted).
+def normalised_source(path: str | os.PathLike) -> bytes:
+    """The code of a Python file without what does not run: its syntax tree (``ast.dump``, no
+    line numbers) with every module, class and function docstring removed. Comments, docstrings
+    and formatting do not change it; any change to what executes does. A file that does not parse
+    is taken byte for byte."""
+    raw = Path(path).read_bytes()
+    try:
+        tree = ast.parse(raw)
+    except (SyntaxError, ValueError):
+        return raw
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False).encode()
+
+
+_DIGESTS: dict | None = None  # path -> [size, mtime_ns, digest]: parsing every module costs ~0.3 s
+
+
+_DIRTY = False
+
+
+def _digest_cache_path() -> Path:
+    return Path.home() / ".cache" / "gflab" / "source-digests.json"
+
+
+def _code_digest(path: Path) -> bytes:
+    """sha256 of :func:`normalised_source`, remembered across processes by (size, mtime_ns) in
+    ``~/.cache/gflab/source-digests.json`` (:func:`_save_digests`; a stale or unreadable file
+    only costs a re-parse)."""
+    global _DIGESTS, _DIRTY
+    if _DIGESTS is None:
+        try:
+            _DIGESTS = json.loads(_digest_cache_path().read_text())
+            if not isinstance(_DIGESTS, dict):
+                _DIGESTS = {}
+        except (OSError, ValueError):
+            _DIGESTS = {}
+    st = path.stat()
+    got = _DIGESTS.get(str(path))
+    if isinstance(got, list) and len(got) == 3 and got[:2] == [st.st_size, st.st_mtime_ns]:
+        return bytes.fromhex(got[2])
+    digest = hashlib.sha256(normalised_source(path)).digest()
+    _DIGESTS[str(path)] = [st.st_size, st.st_mtime_ns, digest.hex()]
+    _DIRTY = True
+    return digest
+
+
+def _save_digests() -> None:
+    """Write the remembered digests whole under a private name, then rename (never half-read)."""
+    global _DIRTY
+    if not _DIRTY or _DIGESTS is None:
+        return
+    try:
+        target = _digest_cache_path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(_DIGESTS))
+        os.replace(tmp, target)
+        _DIRTY = False
+    except OSError:
+        pass
+
+
+def source_hash(dirs: Iterable[str | os.PathLike], exclude: Iterable[str] = ()) -> str:
+    """sha256 over the relative path and code (:func:`normalised_source`) of every ``*.py`` file
+    under ``dirs`` (sorted).
 
     Args:
       dirs: source folders (e.g. ``[".../theory", ".../sims"]``); paths are hashed relative to
         each folder's parent, so a copy of the tree elsewhere hashes the same.
+      exclude: relative folders left out (e.g. ``"sims/bridge"``).
 
     Returns:
       A 64-character hex digest.
     """
+    skip = tuple(exclude)
     h = hashlib.sha256()
     for d in map(Path, dirs):
         for p in sorted(d.rglob("*.py")):
-            if "__pycache__" in p.parts:
+            rel = p.relative_to(d.parent).as_posix()
+            if "__pycache__" in p.parts or any(rel.startswith(e + "/") for e in skip):
                 continue
-            h.update(p.relative_to(d.parent).as_posix().encode() + b"\0")
-            h.update(p.read_bytes() + b"\0")
+            h.update(rel.encode() + b"\0")
+            h.update(_code_digest(p) + b"\0")
+    _save_digests()
     return h.hexdigest()
+
+
+_BRIDGE = "sims/bridge"
 
 
 @functools.lru_cache(maxsize=1)
 def code_hash() -> str:
-    """:func:`source_hash` of this checkout's ``theory/`` and ``sims/`` (once per process)."""
-    return source_hash(_SOURCE_ROOT / d for d in _CODE_DIRS)
+    """:func:`source_hash` of this checkout's ``theory/`` and ``sims/`` without the bridge (once
+    per process): what every simulation's key covers."""
+    return source_hash((_SOURCE_ROOT / d for d in _CODE_DIRS), exclude=(_BRIDGE,))
+
+
+@functools.lru_cache(maxsize=1)
+def bridge_code_hash() -> str:
+    """:func:`source_hash` of ``sims/bridge/``: what a bridge run's key adds to :func:`code_hash`."""
+    return source_hash([_SOURCE_ROOT / _BRIDGE])
+
+
+def _gflab_imports(tree: ast.AST, package: str) -> set[str]:
+    """Dotted names a module imports from gflab (``import gflab.x``, ``from gflab.x import y``,
+    relative imports; inside functions too), each a module or a module's attribute."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("gflab.")}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(
+                    parts[: len(parts) - node.level + 1] + ([node.module] if node.module else [])
+                )
+            else:
+                base = node.module or ""
+            if base == "gflab" or base.startswith("gflab."):
+                out.add(base)
+                out |= {f"{base}.{a.name}" for a in node.names}
+    return out
+
+
+def _module_file(name: str) -> str | None:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, AttributeError, ValueError):  # an attribute, not a module
+        return None
+    return spec.origin if spec is not None and spec.origin not in (None, "built-in") else None
+
+
+@functools.lru_cache(maxsize=64)
+def module_code_hash(module: str) -> str:
+    """sha256 of the code (:func:`normalised_source`) of ``module`` and of every gflab module it
+    imports, transitively (a dotted name, or a runner spelled ``module:function``): what a record
+    computed by that runner depends on. Editing the runner, or anything it uses, changes it; a
+    comment or a module it never imports does not."""
+    import importlib.util
+
+    root = module.partition(":")[0]
+    try:
+        spec = importlib.util.find_spec(root)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise GflabInputError("runner", "an importable module", module)
+    if _module_file(root) is None:  # built in: no source of ours to follow
+        return hashlib.sha256(root.encode()).hexdigest()
+    seen: dict[str, str] = {}
+    todo = [root]
+    while todo:
+        name = todo.pop()
+        origin = _module_file(name)
+        if origin is None or origin in seen.values():
+            continue
+        seen[name] = origin
+        package = name if origin.endswith("__init__.py") else name.rpartition(".")[0]
+        try:
+            tree = ast.parse(Path(origin).read_bytes())
+        except (SyntaxError, ValueError):
+            continue
+        todo += sorted(_gflab_imports(tree, package) - set(seen))
+    h = hashlib.sha256()
+    for name in sorted(seen):
+        h.update(name.encode() + b"\0" + _code_digest(Path(seen[name])) + b"\0")
+    _save_digests()
+    return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=1)

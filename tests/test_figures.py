@@ -198,8 +198,10 @@ def test_record_goes_through_the_store(store):
     ctx = FigureContext(fast=True, store=store)
     params = [{"a": 1.0, "b": float(k)} for k in range(2)]
     ctx.prefetch_records("test-record", params, "builtins:dict", executor="local:2")
+    from gflab.figures.registry import _record_key
+
     for p in params:
-        assert store.status({"model": "test-record", **p}) == "ok"
+        assert store.status(_record_key("test-record", p, "builtins:dict")) == "ok"
     hits = store.hits
     got = ctx.record("test-record", params[1], "builtins:dict")
     assert store.hits == hits + 1

@@ -232,20 +232,86 @@ def test_key_knows_the_code(tmp_path, monkeypatch):
     assert run.calls == 1  # recomputed, not served
 
 
-def test_editing_gradient_field_in_a_copy_changes_the_code_hash(tmp_path):
-    """The oracle is a byte-level edit of a copy of the source tree: one changed function body
-    gives another hash; an identical copy elsewhere gives the same hash (relative paths)."""
+def _copy_tree(tmp_path):
     root = Path(sims.store.__file__).resolve().parent.parent
     for d in ("theory", "sims"):
         shutil.copytree(root / d, tmp_path / d, ignore=shutil.ignore_patterns("__pycache__"))
-    dirs = [tmp_path / "theory", tmp_path / "sims"]
-    assert source_hash(dirs) == sims.store.code_hash()
+    return [tmp_path / "theory", tmp_path / "sims"]
+
+
+def _hash(dirs):
+    return source_hash(dirs, exclude=("sims/bridge",))
+
+
+def test_editing_gradient_field_in_a_copy_changes_the_code_hash(tmp_path):
+    """The oracle is an edit of a copy of the source tree: an identical copy elsewhere hashes the
+    same (relative paths); one changed statement in masked_loss gives another hash and key."""
+    dirs = _copy_tree(tmp_path)
+    assert _hash(dirs) == sims.store.code_hash()
     dmf = tmp_path / "theory" / "dmf.py"
     text = dmf.read_text()
-    assert "def gradient_field" in text
-    dmf.write_text(text.replace("def gradient_field", "def gradient_field  ", 1))
-    assert source_hash(dirs) != sims.store.code_hash()
-    assert ResultStore(tmp_path, code=source_hash(dirs)).key(CFG) != ResultStore(tmp_path).key(CFG)
+    assert "return 0.5 * xp.sum(R * R)" in text
+    dmf.write_text(text.replace("return 0.5 * xp.sum(R * R)", "return 0.25 * xp.sum(R * R)", 1))
+    assert _hash(dirs) != sims.store.code_hash()
+    assert ResultStore(tmp_path, code=_hash(dirs)).key(CFG) != ResultStore(tmp_path).key(CFG)
+
+
+@pytest.mark.parametrize(
+    "path, old, new",
+    [
+        ("theory/dmf.py", "def gradient_field", "# a comment\ndef gradient_field"),
+        ("theory/dmf.py", '"""ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)².', '"""The loss ℓ = ½ Σ (edited).'),
+        ("theory/dmf.py", "def gradient_field", "def gradient_field  "),
+        ("sims/bridge/probes.py", "def ", "# a comment in the bridge\ndef "),
+        ("sims/bridge/probes.py", "def ", "def _not_a_dmf_dependency():\n    return 1\n\n\ndef "),
+    ],
+    ids=["comment", "docstring", "layout", "bridge-comment", "bridge-code"],
+)
+def test_what_does_not_run_a_dmf_flow_leaves_its_key(tmp_path, path, old, new):
+    """Comments, docstrings and layout are not code; the bridge is not what a DMF flow runs (its
+    own runs carry bridge_code_hash): none of these edits changes a DMF flow's key."""
+    dirs = _copy_tree(tmp_path)
+    f = tmp_path / path
+    text = f.read_text()
+    assert old in text
+    f.write_text(text.replace(old, new, 1))
+    assert _hash(dirs) == sims.store.code_hash()
+
+
+def test_a_bridge_edit_changes_bridge_run_keys(tmp_path):
+    """What the bridge adds to its runs' keys (sims/bridge/record.py) follows its code."""
+    dirs = _copy_tree(tmp_path)
+    bridge = tmp_path / "sims" / "bridge"
+    before = source_hash([bridge])
+    assert before == sims.store.bridge_code_hash()
+    probes = bridge / "probes.py"
+    probes.write_text(
+        probes.read_text().replace("def ", "def _extra():\n    return 2\n\n\ndef ", 1)
+    )
+    assert source_hash([bridge]) != before
+    assert _hash(dirs) == sims.store.code_hash()
+
+
+def test_editing_a_runner_changes_its_record_keys(tmp_path, monkeypatch):
+    """A figure's record key carries the code of its runner's module and what it imports: a
+    changed body gives a new key, a comment does not (figures/registry.py _record_key)."""
+    import importlib
+
+    mod = tmp_path / "gflab_test_runner_mod.py"
+    mod.write_text("from gflab.theory import measures\n\n\ndef run(x):\n    return {'y': x}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    key = sims.store.module_code_hash
+
+    def fresh(text):
+        mod.write_text(text)
+        key.cache_clear()
+        return key("gflab_test_runner_mod:run")
+
+    first = fresh(mod.read_text())
+    assert fresh(mod.read_text().replace("def run", "# why\ndef run")) == first
+    assert fresh(mod.read_text().replace("return {'y': x}", "return {'y': 2 * x}")) != first
+    key.cache_clear()
 
 
 @pytest.mark.parametrize("how", ["copy", "symlink"])

@@ -30,8 +30,15 @@ def _torch_release(version: str) -> str:
 
 
 def record_key(config: dict, torch_version: str) -> dict:
-    """What the store hashes for a bridge run."""
-    return {**config, "torch_release": _torch_release(torch_version)}
+    """What the store hashes for a bridge run: its config, torch's release and the bridge's code
+    (the store's own key covers theory/ and sims/ but the bridge)."""
+    from gflab.sims.store import bridge_code_hash
+
+    return {
+        **config,
+        "torch_release": _torch_release(torch_version),
+        "bridge_code": bridge_code_hash(),
+    }
 
 
 def run_to_record(run: dict) -> tuple[dict[str, np.ndarray], dict]:
