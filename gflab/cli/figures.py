@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from gflab.cli._common import print_json
 from gflab.cli._progress import reporter
@@ -52,6 +53,46 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+# measured on 2-core machines from an empty store and JAX cache (docs/performance.md)
+FIRST_RUN_MINUTES = {False: (10, 22), True: (2, 5)}
+
+
+def plan_line(names, out, fast: bool, style: str, store, force: bool) -> str:
+    """The first line of `gflab figures`: what will be drawn, what is kept, and a rough duration
+    (the sum of the last run's seconds where ``out`` has them, else the measured first-run range)."""
+    import json
+    from pathlib import Path
+
+    from gflab.figures.registry import render_key
+
+    todo, kept, seconds, known = [], 0, 0.0, 0
+    for n in names:
+        side = Path(out) / f"{n}.json"
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, ValueError):
+            meta = {}
+        if store is not None and not force and meta.get("render_key") == render_key(n, fast, style):
+            kept += 1
+            continue
+        todo.append(n)
+        if isinstance(meta.get("wall_seconds"), (int, float)) and meta.get("fast") == fast:
+            seconds += float(meta["wall_seconds"])
+            known += 1
+    what = f"gflab figures: drawing {len(todo)} of {len(names)} figures into {out}"
+    if kept:
+        what += f" ({kept} up to date, kept)"
+    if not todo:
+        return what
+    if known == len(todo):
+        return what + f"; about {max(1, round(seconds / 60))} min (the last run's times)"
+    lo, hi = FIRST_RUN_MINUTES[bool(fast)]
+    return what + (
+        f"; from an empty store roughly {lo}-{hi} min on 2 cores (much less for results "
+        "already stored)"
+    )
+
+
 def run(args) -> int:
     from gflab.figures.registry import registry, render
     from gflab.sims.store import ResultStore
@@ -61,6 +102,14 @@ def run(args) -> int:
             print(f"{name:<32} [{spec.paper}] {spec.title}")
         return 0
     store = None if args.no_store else ResultStore(args.store)
+    if not (args.quiet or args.json):
+        print(
+            plan_line(
+                args.only or list(registry()), args.out, args.fast, args.style, store, args.force
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     with reporter(args, item="run") as progress:  # per figure: its runs, rate, ETA
         summaries = render(
             args.only or None,
