@@ -2,13 +2,14 @@
 
 Modules: :mod:`theory.dmf` (deep matrix factorisation/completion), :mod:`theory.lora`
 (LoRA-style factorisation, spectral gradient flow, Newton–Schulz), :mod:`theory.measures`
-(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`theory.closed_forms` (exact oracles).
+(rank measures, proxies, invariants; NumPy/JAX/torch), :mod:`theory.closed_forms` (exact oracles),
+:mod:`theory.pruning` (dataset-pruning scores and selectors from training dynamics; NumPy).
 """
 
-from theory import closed_forms, dmf, lora, measures
+from theory import closed_forms, dmf, lora, measures, pruning
 from theory._validate import GflabInputError
 
-__all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures"]
+__all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures", "pruning"]
 
 # theory.stable_rank etc.: the first release re-exported seven measures at the top level; they are
 # theory.measures.X (nothing in gflab used the short spelling) and stay as aliases for compatibility
