@@ -11,7 +11,7 @@ The protocol, per seed:
    int((1 − r) N) examples, and train a fresh network on them (the dataset's labels, never the
    pseudo-labels) for the same E epochs; stored too.
 
-Training: minibatch SGD (momentum 0.9, weight decay 5e-4, constant learning rate, batches of 64,
+Training: minibatch SGD (learning rate 0.01 constant, momentum 0.9, weight decay 5e-4, batches of 64,
 cross-entropy) in float32, one torch thread; the seed sets the initial weights
 (``torch.manual_seed``) and the batch order (NumPy ``default_rng([seed, 7])``). Coresets are
 trained with the proxy's seed. The full-data baseline is the true-label proxy itself.
@@ -82,7 +82,7 @@ class TrainSpec:
     model: str = "mlp"
     epochs: int = 100
     batch_size: int = 64
-    lr: float = 0.05
+    lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
     device: str = "cpu"
@@ -112,7 +112,8 @@ class MethodSpec:
       c_d: the Beta sampling's exponent parameter.
       beta_exponent: ``c_d`` (the authors' CIFAR code) or ``2+c_d`` (their ImageNet code).
       budget_drop: the budget selector's dropped fraction at the sorted end (SemiPrune's "mis").
-      budget_descending: sort descending before dropping (SemiPrune's flag).
+      budget_descending: sort descending before dropping (default False: SemiPrune sorts AUM
+        ascending, drops the lowest margins, keeps the next window).
     """
 
     score: str = "dual"
@@ -122,7 +123,7 @@ class MethodSpec:
     c_d: float = 4.0
     beta_exponent: str = "c_d"
     budget_drop: float = 0.1
-    budget_descending: bool = True
+    budget_descending: bool = False
 
     def __post_init__(self):
         if self.score not in SCORES:
@@ -340,8 +341,10 @@ def train_classifier(
     opt = torch.optim.SGD(
         net.parameters(), lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay
     )
-    X = torch.tensor(np.asarray(x), dtype=torch.float32, device=device)  # a copy: x may be read-only
-    Y = torch.as_tensor(np.asarray(y), dtype=torch.long, device=device)
+    X = torch.tensor(
+        np.asarray(x), dtype=torch.float32, device=device
+    )  # a copy: x may be read-only
+    Y = torch.tensor(np.asarray(y), dtype=torch.long, device=device)
     order = np.random.default_rng([seed, 7])
     lossf = torch.nn.functional.cross_entropy
     epoch_seconds = np.zeros(E)
@@ -512,22 +515,20 @@ def select_coreset(
     from theory import pruning as PR
 
     n = scores.size
-    keep = int((1 - ratio) * n)
+    keep = 1.0 - ratio  # kept fraction; counts are int(keep · N), the authors' truncation
     if method.score == "random":
-        return np.sort(np.argsort(scores, kind="stable")[:keep]).astype(np.int64)
+        return np.sort(np.argsort(scores, kind="stable")[: PR.kept_count(ratio, n)])
     if method.select == "hard":
-        idx = PR.hard_selection(scores, ratio)
+        idx = PR.hard_selection(scores, keep)
     elif method.select == "beta":
         P = PR.true_label_probs(logits, labels)
         idx = PR.beta_sampling(
             ratio, P, scores, seed, method.T, c_d=method.c_d, exponent=method.beta_exponent
         )
     elif method.select == "budget":
-        idx = PR.budget_selection(
-            scores, keep, int(round(method.budget_drop * n)), method.budget_descending
-        )
+        idx = PR.budget_selection(scores, keep, method.budget_drop, method.budget_descending)
     else:
-        idx = PR.stratified_selection(scores, ratio)
+        idx = PR.stratified_selection(scores, keep, seed)
     return np.sort(np.asarray(idx, dtype=np.int64))
 
 
