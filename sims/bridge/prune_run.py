@@ -58,6 +58,7 @@ MODELS = ("mlp", "cnn1d")
 SCORES = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
 SELECTS = ("hard", "beta", "budget", "stratified")
 EXPONENTS = ("c_d", "2+c_d")
+SEMI_METHODS = ("label_spreading", "self_training", "fixmatch")  # sims.bridge.semi.METHODS
 DEFAULT_BUDGET_GIB = 2.0
 BUDGET_ENV = "GFLAB_DYNAMICS_BUDGET_GIB"
 PROXY_MODEL, CORESET_MODEL = "bridge-prune-proxy", "bridge-prune-coreset"
@@ -199,6 +200,10 @@ class PruneConfig:
             positive_int("seeds", s, minimum=0)
         if not 0 < self.labelled <= 1:
             raise GflabInputError("labelled", "a fraction in (0, 1]", self.labelled)
+        if self.labelled < 1 and self.semi_method not in SEMI_METHODS:
+            raise GflabInputError(
+                "semi_method", "one of " + ", ".join(SEMI_METHODS), self.semi_method
+            )
         n = self.data.sizes[0]
         for m in self.methods:
             if m.score_epochs(self.train.epochs) > self.train.epochs or m.T > self.train.epochs:
@@ -438,23 +443,15 @@ def proxy_labels(key: dict) -> tuple[np.ndarray, dict]:
     from sims.bridge import semi
 
     n = data.y_train.size
-    rng = np.random.default_rng([key["seed"], 11])
-    labelled_idx = np.sort(
-        rng.choice(n, size=max(N_CLASSES, int(round(key["labelled"] * n))), replace=False)
+    mask = semi.labelled_subset(n, key["labelled"], key["seed"])
+    got = semi.pseudo_label(
+        data.x_train, data.y_train, mask, method=key["semi_method"], seed=key["seed"]
     )
-    pseudo = np.asarray(
-        semi.pseudo_label(
-            data.x_train, data.y_train, labelled_idx, method=key["semi_method"], seed=key["seed"]
-        ),
-        dtype=np.int64,
-    )
-    acc = float((pseudo == data.y_train).mean())
-    unl = np.setdiff1d(np.arange(n), labelled_idx)
-    acc_unl = float((pseudo[unl] == data.y_train[unl]).mean()) if unl.size else float("nan")
+    pseudo = np.asarray(got.labels, dtype=np.int64)
     return pseudo, {
-        "pseudo_label_accuracy": acc,
-        "pseudo_label_accuracy_unlabelled": acc_unl,
-        "n_labelled": int(labelled_idx.size),
+        "pseudo_label_accuracy": float((pseudo == data.y_train).mean()),
+        "pseudo_label_accuracy_unlabelled": float(got.accuracy),
+        "n_labelled": int(mask.sum()),
     }
 
 
