@@ -26,6 +26,7 @@ CLAIM_MODULES = (
     "proofs_checks.sgf",
     "proofs_checks.dash",
     "proofs_checks.amuse",
+    "proofs_checks.prune",
 )
 
 

@@ -113,14 +113,20 @@ def worst_example(claim: Claim, example: Any, evidence: Evidence | None = None) 
     adds the claim's own command when it says more (two runs, a perturbed init).
 
     Returns:
-      The dict, or ``{"example": repr}`` when no config stands for the example.
+      The dict, or ``{"example": repr}`` when no config stands for the example (a pure
+      computation, e.g. PRUNE-1), with the claim's own ``check_reproduce`` command if it has one.
     """
     from sims.schema import command
     from sims.store import ResultStore
 
     cfg = example_config(claim, example, evidence)
     if cfg is None:
-        return {"example": _repr(example)} if example is not None else {}
+        if example is None:
+            return {}
+        out = {"example": _repr(example)}
+        if claim.reproduce is not None:
+            out["check_reproduce"] = claim.reproduce(example)
+        return out
     out = {"config": cfg.to_dict(), "store_key": ResultStore().key(cfg), "reproduce": command(cfg)}
     if claim.reproduce is not None:
         own = claim.reproduce(example)
@@ -226,7 +232,7 @@ def run_claim(
         rep.counterexample = ex
         rep.counterexample_numbers = ev.numbers
         shown = worst_example(claim, ex, ev) if ex is not None else {}
-        rep.reproduce = shown.get("reproduce", "")
+        rep.reproduce = shown.get("reproduce") or shown.get("check_reproduce", "")
     notify(
         progress,
         len(seen),

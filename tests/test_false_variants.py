@@ -2,7 +2,7 @@
 deliberately false variant of it (a shifted rate, a wrong closed form, a swapped regime, the
 other convention's band...) is violated by the same check (docs/theory.md §2.3).
 
-The false variants live next to the claims (``proofs_checks.{dmc,sgf}.FALSE_VARIANTS``). One case
+The false variants live next to the claims (``proofs_checks.{dmc,sgf,prune}.FALSE_VARIANTS``). One case
 per claim; no shrinking (a shrink would pay for new solves and proves nothing more here).
 """
 
@@ -11,17 +11,17 @@ from __future__ import annotations
 import pytest
 from shared_cases import first_example
 
-from proofs_checks import dmc, sgf
+from proofs_checks import dmc, prune, sgf
 from proofs_checks.registry import claims
 
-FALSE = {**dmc.FALSE_VARIANTS, **sgf.FALSE_VARIANTS}
-IDS = [f"DMC-{i}" for i in range(1, 6)] + [f"SGF-{i}" for i in range(1, 8)]
+FALSE = {**dmc.FALSE_VARIANTS, **sgf.FALSE_VARIANTS, **prune.FALSE_VARIANTS}
+IDS = [f"DMC-{i}" for i in range(1, 6)] + [f"SGF-{i}" for i in range(1, 8)] + ["PRUNE-1", "PRUNE-4"]
 
 
 def test_every_claim_has_a_false_variant():
-    # the two papers' claims; DASH-1 and AMUSE-1/2 are checked in tests/test_dash.py and
+    # the papers' claims; DASH-1 and AMUSE-1/2 are checked in tests/test_dash.py and
     # tests/test_amuse.py (AMUSE-2's false variant there)
-    papers = [c for c in claims() if c.startswith(("DMC-", "SGF-"))]
+    papers = [c for c in claims() if c.startswith(("DMC-", "SGF-", "PRUNE-"))]
     assert sorted(FALSE) == sorted(IDS) == sorted(papers)
 
 

@@ -33,7 +33,10 @@ def _config_of_command(cmd: str):
     return config_of(build_parser().parse_args(argv[1:]))
 
 
-SIMULATED = list(CLAIMS)
+# claims that are pure computations (no simulation config): their worst example carries the
+# claim's own Python command instead (tests/test_pruning.py runs it)
+COMPUTED = {"PRUNE-1", "PRUNE-4"}
+SIMULATED = [cid for cid in CLAIMS if cid not in COMPUTED]
 
 
 @pytest.mark.parametrize("cid", SIMULATED)

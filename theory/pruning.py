@@ -316,7 +316,7 @@ def el2n_scores(
 
 
 def forgetting_scores(logits: Any, labels: Any) -> Float[np.ndarray, " N"]:
-    """Forgetting events: epochs t ≥ 1 where example i was classified correctly at t − 1 and not at t.
+    """Forgetting events: epochs t ≥ 1 where example i is classified correctly at t − 1, not at t.
 
     score_i = Σ_{t=1}^{E−1} [ŷ_{t−1,i} = y_i] · [ŷ_{t,i} ≠ y_i], ŷ = argmax of the logits (the first
     maximum on ties). An example never learnt has 0 events, as in both repositories.
@@ -395,7 +395,7 @@ def hard_selection(scores: Any, keep: float, *, largest: bool = True) -> Int[np.
 def budget_selection(
     scores: Any, keep: float, drop: float, descending: bool = False
 ) -> Int[np.ndarray, " n"]:
-    """SemiPrune's budget window: sort, drop ``int(drop·N)`` at one end, keep the next ``int(keep·N)``.
+    """SemiPrune's budget window: sort, drop int(drop·N) at one end, keep the next int(keep·N).
 
     With ``order = argsort(scores)`` (descending if ``descending``), returns
     ``order[m : m + n]``, m = int(drop·N), n = int(keep·N). SemiPrune sorts AUM ascending, so the
@@ -579,7 +579,7 @@ def stratified_selection(
     drop_scores: Any = None,
     drop_descending: bool = False,
 ) -> Int[np.ndarray, " n"]:
-    """Coverage-centric stratified sampling (CCS, Zheng et al. 2023), as the repositories compute it.
+    """Coverage-centric stratified sampling (CCS, Zheng et al. 2023) as the repositories compute it.
 
     1. Drop m = int(drop·N) examples: the first m of the ascending (``drop_descending``:
        descending) sort of ``drop_scores`` (default: ``scores``; CCS and SemiPrune pass AUM).

@@ -27,6 +27,8 @@ _EXPORTS = {
     "run_dmf": "sims.bridge.dmf_run",
     "SpecExact": "sims.bridge.optim",
     "probe_overhead": "sims.bridge.bench",
+    "pseudo_label": "sims.bridge.semi",
+    "labelled_subset": "sims.bridge.semi",
 }
 
 __all__ = sorted(_EXPORTS)
