@@ -27,6 +27,7 @@ CLAIM_MODULES = (
     "proofs_checks.dash",
     "proofs_checks.amuse",
     "proofs_checks.prune",
+    "proofs_checks.prune_runs",
 )
 
 
