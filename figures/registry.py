@@ -49,6 +49,7 @@ FIGURE_MODULES = (
     "figures.sweep",
     "figures.dash",
     "figures.amuse",
+    "figures.prune",
 )
 
 
