@@ -232,3 +232,45 @@ def test_bad_flag_plain_line_on_stderr(tmp_path, capsys):
     assert _exit_code(["bridge", "prune", "--ratios", "2", "--store", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ratios" in err[0]
+
+
+# ----------------------------------------------------------------------------- claims
+
+RUN_CLAIMS = ["PRUNE-2", "PRUNE-3", "PRUNE-5", "SEMI-1", "PRUNE-6"]
+
+
+@pytest.mark.parametrize("cid", RUN_CLAIMS)
+def test_run_claims_ci(cid):
+    """Each claim's ci example, through the store: held with a margin (PRUNE-6: a map entry)."""
+    from proofs_checks.registry import claims
+    from proofs_checks.runner import run_claim
+
+    claim = claims()[cid]
+    rep = run_claim(claim, profile="ci")
+    assert rep.examples == claim.examples["ci"]
+    if claim.report_only:
+        assert rep.verdict == "map" and math.isfinite(rep.worst_margin)
+    else:
+        assert rep.verdict == "held", rep.to_json()
+
+
+@pytest.mark.parametrize("cid", RUN_CLAIMS)
+def test_run_claim_command_rebuilds_its_experiment(cid):
+    """The reproduce command's ``gflab bridge prune`` flags build the config the check ran."""
+    import shlex
+
+    from shared_cases import first_example
+
+    from gflab.cli import build_parser
+    from gflab.cli.bridge import prune_config
+    from proofs_checks import prune_runs as PRC
+    from proofs_checks.registry import claims
+
+    claim = claims()[cid]
+    ex = first_example(claim.strategy())
+    cmd = claim.reproduce(ex).split("  #")[0]
+    argv = shlex.split(cmd)
+    assert argv[:3] == ["gflab", "bridge", "prune"]
+    cfg = prune_config(build_parser().parse_args(argv[1:]))
+    methods = tuple((m.score, m.select) for m in cfg.methods)
+    assert cfg == PRC._config(ex, methods)
