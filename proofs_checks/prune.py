@@ -5,7 +5,8 @@
   forgetting, AUM) equals an independent loop implementation written here the authors' way (one
   window, one epoch at a time, ddof = 1, NumPy's legacy ``choice`` algorithm re-done by hand), and
   every selection (hard, budget window, CCS strata, Beta sampling with the same seed, in draw
-  order) is the same index array. Margin in **decades**: log10(1e-9 / max relative deviation),
+  order) is the same index array. Margin in **decades**: log10(1e-9 / max relative deviation)
+  (relative to max(|value|, 1e-6 · the score's largest |value|): see ``_rel_dev``),
   deviations floored at 1e-16 (so at most 7; ≥ 4 means rounding only); a selection that
   differs counts as deviation 1 (the fraction of positions that differ is ≥ 1/n ≫ 1e-9).
   Hypotheses: the tensor comes from a seed and drawn sizes of the ci scale (E ∈ [12, 40],
@@ -13,10 +14,11 @@
   its own rate (negative rates: never learnt), plus Gaussian noise of drawn scale.
 - **PRUNE-4** (property): the mode of the Beta density DUAL samples from, m(r) = (a − 1)/(a + b − 2)
   with (a, b) = ``beta_params(r, c_d, anchor, exponent)`` (1 where b ≤ 1: the density then rises to
-  μ = 1), is non-decreasing in the pruning ratio r, strictly while b > 1; and it is the maximiser
-  of scipy's Beta density (within 1e-6). Margin in **μ units** (probability): the smallest rise
-  of m between consecutive ratios of the example (≥ 0: held), or minus the distance to scipy's
-  maximiser beyond 1e-6. Hypotheses: 2–6 ratios in [0.01, 0.99] at least 0.01 apart,
+  μ = 1), is non-decreasing in the pruning ratio r, strictly while b > 1 (where the
+  exact rise 15 (1 − anchor)(r₂^k − r₁^k)/14 exceeds 1e-12, i.e. is not lost to rounding); and it
+  is the maximiser of scipy's Beta density (within 1e-6). Margin in **μ units** (probability):
+  the smallest rise of m between consecutive ratios of the example (≥ 0: held), minus the exact
+  rise where a strict rise is missing, or minus the distance to scipy's maximiser beyond 1e-6. Hypotheses: 2–6 ratios in [0.01, 0.99] at least 0.01 apart,
   c_d ∈ [0.5, 8], anchor ∈ [0, 0.99], both exponents (c_d, 2 + c_d).
 
 Both are pure computations (no simulation, no stored run): an example stands for itself, and its
@@ -227,8 +229,11 @@ def _loop_beta(ratio, P, scores, seed, T, c_d=4.0):
 
 
 def _rel_dev(got, want) -> float:
+    """Largest |got − want| / max(|want|, 1e-6 · max |want|): relative, except for values six
+    decades below the score's largest, where the float64 rounding of the inputs (P near 1, a
+    window std of nearly equal values) is amplified by cancellation and compared absolutely."""
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
-    scale = np.maximum(np.abs(want), _FLOOR)
+    scale = np.maximum(np.abs(want), max(1e-6 * float(np.max(np.abs(want))), _FLOOR))
     return float(np.max(np.abs(got - want) / scale))
 
 
@@ -332,21 +337,33 @@ def _scipy_maximiser(a: float, b: float) -> float:
 
 def check_prune4(ex: BetaExample, *, direction: int = 1) -> Evidence:
     """PRUNE-4 on one example; ``direction=-1`` states the false variant (the mode falls)."""
-    modes, gaps = [], []
+    modes, gaps, bs = [], [], []
     for r in ex.ratios:
         a, b = pr.beta_params(r, ex.c_d, ex.anchor, ex.exponent)
         m = pr.beta_mode(a, b)
         modes.append(m)
+        bs.append(b)
         gaps.append(abs(m - _scipy_maximiser(a, b)))
-    rises = [direction * (hi - lo) for lo, hi in zip(modes, modes[1:], strict=False)]
-    margin = min(rises)
+    k = ex.c_d if ex.exponent == "c_d" else 2.0 + ex.c_d
+    rises, strict_misses = [], []
+    for j in range(len(modes) - 1):
+        rise = direction * (modes[j + 1] - modes[j])
+        rises.append(rise)
+        # exact rise while b > 1: 15 (1 − anchor)(r₂^k − r₁^k)/14; strictness is required where
+        # it is above rounding (r^k below ~1e-16 leaves b unchanged in floating point)
+        exact = 15.0 * (1.0 - ex.anchor) * (ex.ratios[j + 1] ** k - ex.ratios[j] ** k) / 14.0
+        if bs[j + 1] > 1 and exact > 1e-12 and rise <= 0:
+            strict_misses.append(-exact)
+    margin = min(rises + strict_misses)
     if max(gaps) > TOL_MODE:
         margin = min(margin, TOL_MODE - max(gaps))
     return Evidence(
         margin,
         {
             "modes": modes,
+            "b": bs,
             "min_rise": min(rises),
+            "strict_misses": len(strict_misses),
             "max_gap_to_scipy": max(gaps),
             "tol_gap": TOL_MODE,
         },
@@ -405,7 +422,8 @@ register_claim(
         id="PRUNE-4",
         paper=PAPER,
         statement="The mode of DUAL's sampling density Beta(a(r), b(r)), (a − 1)/(a + b − 2) "
-        "(1 once b ≤ 1), rises with the pruning ratio r (non-decreasing; strictly while b > 1) "
+        "(1 once b ≤ 1), rises with the pruning ratio r (non-decreasing; strictly while b > 1 and "
+        "the exact rise exceeds 1e-12) "
         "and is scipy's maximiser of that density within 1e-6.",
         hypotheses="2–6 ratios in [0.01, 0.99] on a 0.01 grid; c_d ∈ [0.5, 8]; anchor ∈ [0, 0.99]; "
         "exponent c_d or 2 + c_d.",

@@ -531,3 +531,20 @@ def test_prune1_legacy_choice_is_numpys():
     p /= p.sum()
     want = np.random.RandomState(17).choice(500, p=p, size=300, replace=False)
     np.testing.assert_array_equal(_legacy_choice(17, p, 300), want)
+
+
+@pytest.mark.parametrize(
+    "score",
+    [
+        lambda z: pr.true_label_probs(z, LABELS),
+        lambda z: pr.el2n_scores(z, LABELS, 5),
+        lambda z: pr.forgetting_scores(z, LABELS),
+        lambda z: pr.aum_scores(z, LABELS),
+    ],
+)
+def test_scores_leave_float64_logits_untouched(score):
+    """Epochs are processed in place on float64 copies: a float64 input must not be modified."""
+    z = LOGITS.astype(np.float64)
+    before = z.copy()
+    score(z)
+    np.testing.assert_array_equal(z, before)

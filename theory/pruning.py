@@ -61,7 +61,11 @@ _WINDOW_BLOCK_FLOATS = 4_000_000
 
 
 def _logits(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Checked float64 logits [E, N, C] and int64 labels [N] in [0, C)."""
+    """Logits [E, N, C] (shape and dtype checked; no copy) and int64 labels [N] in [0, C).
+
+    The entries are checked one epoch at a time by :func:`_epoch`, so a stored float32 tensor (or a
+    memory map) is never copied whole to float64: the working memory is one epoch's N·C floats.
+    """
     arr = np.asarray(logits)
     if arr.ndim != 3:
         raise GflabInputError("logits", "an array of shape [epochs, examples, classes]", arr.shape)
@@ -72,10 +76,17 @@ def _logits(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
         raise GflabInputError(
             "logits", "at least 1 epoch, 1 example and 2 classes", f"shape {arr.shape}"
         )
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise GflabInputError("logits", "finite entries (no NaN or inf)", "non-finite entries")
     return arr, _labels(labels, N, C)
+
+
+def _epoch(logits: np.ndarray, t: int) -> np.ndarray:
+    """Epoch t's logits [N, C] as a float64 copy (callers work on it in place), checked finite."""
+    z = np.array(logits[t], dtype=np.float64, copy=True)
+    if not np.all(np.isfinite(z)):
+        raise GflabInputError(
+            "logits", "finite entries (no NaN or inf)", f"non-finite entries at epoch {t}"
+        )
+    return z
 
 
 def _labels(labels: Any, N: int, C: int) -> np.ndarray:
@@ -180,10 +191,12 @@ def _count(name: str, fraction: float, N: int) -> int:
 # probabilities and scores
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    ex = np.exp(shifted)
-    return ex / ex.sum(axis=-1, keepdims=True)
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Row softmax of a float64 [N, C] array, in place (the max shift avoids overflow)."""
+    z -= z.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
 
 
 def true_label_probs(logits: Any, labels: Any) -> Float[np.ndarray, "E N"]:
@@ -196,12 +209,18 @@ def true_label_probs(logits: Any, labels: Any) -> Float[np.ndarray, "E N"]:
     Returns:
         P: [E, N] float64.
     """
-    z, y = _logits(logits, labels)
-    # log-sum-exp with the max shift: exact for logits far apart, no overflow
-    m = z.max(axis=-1, keepdims=True)
-    lse = m[..., 0] + np.log(np.exp(z - m).sum(axis=-1))
-    zy = np.take_along_axis(z, y[None, :, None], axis=-1)[..., 0]
-    return np.exp(zy - lse)
+    logits, y = _logits(logits, labels)
+    E, N = logits.shape[:2]
+    rows = np.arange(N)
+    P = np.empty((E, N))
+    for t in range(E):
+        z = _epoch(logits, t)
+        # log-sum-exp with the max shift: exact for logits far apart, no overflow
+        m = z.max(axis=-1, keepdims=True)
+        z -= m
+        lse = np.log(np.exp(z).sum(axis=-1))
+        P[t] = np.exp(z[rows, y] - lse)
+    return P
 
 
 def _window_scores(P: np.ndarray, J: int, uncertainty: bool) -> np.ndarray:
@@ -306,13 +325,16 @@ def el2n_scores(
     Returns:
         [N] float64 scores (larger = harder).
     """
-    z, y = _logits(logits, labels)
+    logits, y = _logits(logits, labels)
     reduce = one_of("reduce", reduce, ("mean", "sum"))
-    idx = _epoch_list(epochs, z.shape[0])
-    p = _softmax(z[idx])
-    p[:, np.arange(z.shape[1]), y] -= 1.0
-    err = np.sqrt((p * p).sum(axis=-1))
-    return err.mean(axis=0) if reduce == "mean" else err.sum(axis=0)
+    idx = _epoch_list(epochs, logits.shape[0])
+    rows = np.arange(logits.shape[1])
+    total = np.zeros(logits.shape[1])
+    for t in idx:
+        p = _softmax(_epoch(logits, int(t)))
+        p[rows, y] -= 1.0
+        total += np.sqrt((p * p).sum(axis=-1))
+    return total / len(idx) if reduce == "mean" else total
 
 
 def forgetting_scores(logits: Any, labels: Any) -> Float[np.ndarray, " N"]:
@@ -328,9 +350,14 @@ def forgetting_scores(logits: Any, labels: Any) -> Float[np.ndarray, " N"]:
     Returns:
         [N] float64 counts.
     """
-    z, y = _logits(logits, labels)
-    correct = z.argmax(axis=-1) == y[None, :]
-    return (correct[:-1] & ~correct[1:]).sum(axis=0).astype(np.float64)
+    logits, y = _logits(logits, labels)
+    count = np.zeros(logits.shape[1])
+    was_correct = _epoch(logits, 0).argmax(axis=-1) == y
+    for t in range(1, logits.shape[0]):
+        correct = _epoch(logits, t).argmax(axis=-1) == y
+        count += was_correct & ~correct
+        was_correct = correct
+    return count
 
 
 def aum_scores(
@@ -351,14 +378,16 @@ def aum_scores(
     Returns:
         [N] float64 scores.
     """
-    z, y = _logits(logits, labels)
-    if last_epoch_only:
-        z = z[-1:]
-    p = _softmax(z)
-    cols = np.arange(z.shape[1])
-    target = p[:, cols, y]
-    p[:, cols, y] = -np.inf
-    return (target - p.max(axis=-1)).sum(axis=0)
+    logits, y = _logits(logits, labels)
+    E, N = logits.shape[:2]
+    rows = np.arange(N)
+    total = np.zeros(N)
+    for t in range(E - 1 if last_epoch_only else 0, E):
+        p = _softmax(_epoch(logits, t))
+        target = p[rows, y]
+        p[rows, y] = -np.inf
+        total += target - p.max(axis=-1)
+    return total
 
 
 # ------------------------------------------------------------------------------------------------
@@ -398,10 +427,12 @@ def budget_selection(
     """SemiPrune's budget window: sort, drop int(drop·N) at one end, keep the next int(keep·N).
 
     With ``order = argsort(scores)`` (descending if ``descending``), returns
-    ``order[m : m + n]``, m = int(drop·N), n = int(keep·N). SemiPrune sorts AUM ascending, so the
-    dropped examples are the lowest-margin (likely mislabelled) ones and the kept window is the
-    hardest of the rest. The authors slice ``order[m:-chop]`` with chop = N − m − n, which is empty
-    when chop = 0 (docs/pruning.md); here the window is always n long.
+    ``order[m : m + n]``, m = int(drop·N), n = int(keep·N). With AUM sorted ascending (the
+    default of SemiPrune's flag) the dropped examples are the lowest-margin (likely mislabelled)
+    ones and the kept window is the hardest of the rest; SemiPrune's scripts pass ``False`` to a
+    ``type=bool`` flag, which sorts descending (docs/pruning.md). The authors slice
+    ``order[m:-chop]`` with chop = N − m − n, which is empty when chop = 0; here the window is
+    always n long.
 
     Args:
         scores: [N] scores (SemiPrune: AUM).
@@ -459,7 +490,8 @@ def beta_mode(a: float, b: float) -> float:
     to μ = 1); 0.0 when b > 1 ≥ a.
 
     Args:
-        a, b: Beta parameters (> 0).
+        a: first Beta parameter (> 0).
+        b: second Beta parameter (> 0).
 
     Returns:
         The mode in [0, 1] (for a, b ≤ 1 the density is U-shaped; an input error naming ``a``).

@@ -166,7 +166,8 @@ def consistency_loss(torch, logits_weak, logits_strong, threshold: float):
 
     Args:
         torch: the torch module.
-        logits_weak, logits_strong: [B, C] logits of the two views.
+        logits_weak: [B, C] logits of the weakly augmented view.
+        logits_strong: [B, C] logits of the strongly augmented view.
         threshold: τ.
 
     Returns:
@@ -225,13 +226,22 @@ def fixmatch_pseudo_label(
     does not (label spreading: 0.30).
 
     Args:
-        X, y, labelled_mask: as :func:`pseudo_label`.
+        X: [N, d] inputs, as :func:`pseudo_label`.
+        y: [N] labels, as :func:`pseudo_label`.
+        labelled_mask: [N] bool, as :func:`pseudo_label`.
         seed: seeds the initialisation, batches and augmentations (torch, CPU).
         steps: optimiser steps.
         threshold: FixMatch's confidence threshold τ (0.95).
         hidden: width of the two hidden layers.
-        batch, unlabelled_ratio, lambda_u, lr: FixMatch's B, μ, λ_u and learning rate.
-        weak_noise, weak_shift, strong_noise, strong_shift, strong_mask: augmentation strengths.
+        batch: labelled examples per step (FixMatch's B).
+        unlabelled_ratio: unlabelled examples per labelled one in a step (FixMatch's μ).
+        lambda_u: weight of the unlabelled loss (FixMatch's λ_u).
+        lr: initial learning rate.
+        weak_noise: weak view's Gaussian noise, in units of the inputs' standard deviation.
+        weak_shift: weak view's largest circular shift (positions).
+        strong_noise: strong view's Gaussian noise, same units.
+        strong_shift: strong view's largest circular shift.
+        strong_mask: fraction of the strong view's features set to 0.
 
     Returns:
         :class:`PseudoLabels` (info: the final fraction of unlabelled examples above τ).
