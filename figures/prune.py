@@ -177,7 +177,7 @@ def prune_scatter(ctx: FigureContext):
         idx = store.get_record(coreset_key(proxy_key(cfg, 0), beta_m, r))[0]["indices"]
         ax.scatter(mu, sd, s=3, color="0.78", lw=0, rasterized=True, label="all examples")
         ax.scatter(
-            mu[idx], sd[idx], s=5, color=style.PALETTE[i], lw=0, rasterized=True,
+            mu[idx], sd[idx], s=5, color=style.PALETTE[0], lw=0, rasterized=True,
             label="kept by DUAL + Beta",
         )  # fmt: skip
         if r == 0.9:
