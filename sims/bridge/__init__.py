@@ -4,7 +4,8 @@ Probes (:mod:`sims.bridge.probes`) hook into a training loop and every k steps r
 float64 spectra of peft LoRA products (scale·B A, from an r×r core, never the d×d product) or of a
 deep linear network's product. Runners (:mod:`sims.bridge.lora_run`, :mod:`sims.bridge.dmf_run`)
 fine-tune a BERT with LoRA on a generated text task, or run deep linear matrix completion (docs/theory.md
-§2.1) in torch, and return the JSON contract of ``gflab bridge --json``.
+§2.1) in torch, and return the JSON contract of ``gflab bridge --json``. :mod:`sims.bridge.prune_run`
+records per-example training dynamics and prunes datasets with them (docs/pruning.md).
 
 torch, peft and transformers are imported lazily (the ``bridge`` extra): ``import sims`` and
 ``import sims.bridge`` never need them; the names below load their module on first use.
