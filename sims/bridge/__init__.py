@@ -30,6 +30,9 @@ _EXPORTS = {
     "probe_overhead": "sims.bridge.bench",
     "pseudo_label": "sims.bridge.semi",
     "labelled_subset": "sims.bridge.semi",
+    "PruneConfig": "sims.bridge.prune_run",
+    "run_prune": "sims.bridge.prune_run",
+    "DataSpec": "sims.bridge.prune_data",
 }
 
 __all__ = sorted(_EXPORTS)
