@@ -49,6 +49,7 @@ FIGURE_MODULES = (
     "gflab.figures.sweep",
     "gflab.figures.dash",
     "gflab.figures.amuse",
+    "gflab.figures.prune",
 )
 
 

@@ -27,6 +27,7 @@ CLAIM_MODULES = (
     "gflab.proofs_checks.dash",
     "gflab.proofs_checks.amuse",
     "gflab.proofs_checks.prune",
+    "gflab.proofs_checks.prune_runs",
 )
 
 

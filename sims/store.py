@@ -562,11 +562,16 @@ class ResultStore:
         arrays, header = result.to_arrays()
         return self.put_record(config, arrays, {"result": header, "record": "result", **meta})
 
-    def put_record(self, config: Any, arrays: dict[str, np.ndarray], meta: dict) -> str:
-        """Store arrays and a JSON-able ``meta`` under ``config``'s key; returns the key."""
+    def put_record(
+        self, config: Any, arrays: dict[str, np.ndarray], meta: dict, compress: bool = False
+    ) -> str:
+        """Store arrays and a JSON-able ``meta`` under ``config``'s key; returns the key.
+
+        ``compress``: write the npz with ``np.savez_compressed`` (readers need not know)."""
         key = self.key(config)
         buf = io.BytesIO()
-        np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+        save = np.savez_compressed if compress else np.savez
+        save(buf, **{k: np.asarray(v) for k, v in arrays.items()})
         data = buf.getvalue()
         cfg = self._cfg(config)
         sidecar = _canonical(

@@ -36,6 +36,8 @@ def _config_of_command(cmd: str):
 # claims that are pure computations (no simulation config): their worst example carries the
 # claim's own Python command instead (tests/test_pruning.py runs it)
 COMPUTED = {"PRUNE-1", "PRUNE-4"}
+# and claims on pruning runs, whose command is `gflab bridge prune` (tests/test_prune_runs.py)
+COMPUTED |= {"PRUNE-2", "PRUNE-3", "PRUNE-5", "PRUNE-6", "SEMI-1"}
 SIMULATED = [cid for cid in CLAIMS if cid not in COMPUTED]
 
 

@@ -1,4 +1,5 @@
-"""``gflab bridge lora|dmf|bench|analyze``: measure real PyTorch training runs with gflab's probes."""
+"""``gflab bridge lora|dmf|warmstart|prune|bench|analyze``: measure real PyTorch training runs with gflab's
+probes."""
 
 from __future__ import annotations
 
@@ -157,6 +158,8 @@ def register(sub) -> None:
     w.add_argument("--json", action="store_true", help="print the runs and summary as JSON")
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
     w.set_defaults(func=run_warmstart_cmd)
+
+    _register_prune(kinds)
 
     d = kinds.add_parser(
         "dmf",
@@ -609,3 +612,258 @@ def run_analyze_cmd(args) -> int:
         return 0
     _print_analysis(res, args.spectra)
     return 0
+
+
+PRUNE_EXAMPLES = """examples:
+  gflab bridge prune --data digits --score dual --select hard,beta --ratios 0.5,0.9 --seeds 0,1,2
+  gflab bridge prune --score dual,dynunc,el2n,forgetting,aum,random --select hard --json
+  gflab bridge prune --data mnist1d --model cnn1d --epochs 50 --T 15 --label-noise 0.2
+  gflab bridge prune --labelled 0.1 --score aum,dual --select budget,beta
+"""
+
+
+def _name_list(allowed: tuple[str, ...]):
+    def parse(text: str) -> tuple[str, ...]:
+        vals = tuple(x.strip() for x in text.split(","))
+        if not vals or any(v not in allowed for v in vals) or len(set(vals)) != len(vals):
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of distinct names among {', '.join(allowed)}; got {text!r}"
+            )
+        return vals
+
+    return parse
+
+
+def _register_prune(kinds) -> None:
+    from gflab.cli._common import float_list
+
+    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
+    selects = ("hard", "beta", "budget", "stratified")
+    p = kinds.add_parser(
+        "prune",
+        help="dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
+        description="Train a proxy once per seed recording its training dynamics, score every "
+        "example, select a coreset per method and pruning ratio, retrain each from scratch and "
+        "report test accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
+        epilog=PRUNE_EXAMPLES,
+        formatter_class=_RAW,
+    )
+    p.add_argument("--data", default="digits", choices=("digits", "mnist1d"), help="dataset")
+    p.add_argument("--n-train", type=int, default=0, help="training examples (0: 1300 / 4000)")
+    p.add_argument("--n-test", type=int, default=0, help="test examples (0: 497 / 1000)")
+    p.add_argument("--data-seed", type=int, default=0, help="split, generator and scenario seed")
+    p.add_argument(
+        "--score",
+        type=_name_list(scores),
+        default=("dual", "random"),
+        help="comma list: " + ", ".join(scores) + " (default dual,random)",
+    )
+    p.add_argument(
+        "--select",
+        type=_name_list(selects),
+        default=("hard", "beta"),
+        help="comma list: " + ", ".join(selects) + " (default hard,beta; every score is paired "
+        "with every selector, except aum with beta; random ignores it)",
+    )
+    p.add_argument(
+        "--ratios",
+        type=float_list,
+        default=(0.3, 0.5, 0.7, 0.9),
+        help="pruning ratios in (0, 1) (default 0.3,0.5,0.7,0.9)",
+    )
+    p.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), help="seeds (default 0,1,2)")
+    p.add_argument("--epochs", type=int, default=100, help="epochs E of proxy and coresets")
+    p.add_argument("--T", dest="T", type=int, default=15, help="early epochs T of DUAL and EL2N")
+    p.add_argument("--J", dest="J", type=int, default=10, help="DUAL / Dyn-Unc window J")
+    p.add_argument("--c-d", type=finite_float, default=4.0, help="Beta sampling's c_d")
+    p.add_argument(
+        "--beta-exponent",
+        default="c_d",
+        choices=("c_d", "2+c_d"),
+        help="c_d (the authors' CIFAR code) or 2+c_d (their ImageNet code)",
+    )
+    p.add_argument(
+        "--budget-drop",
+        type=finite_float,
+        default=0.1,
+        help="budget selector: fraction dropped at the low end of the sort",
+    )
+    p.add_argument(
+        "--label-noise", type=finite_float, default=0.0, help="symmetric label-noise rate in [0, 1)"
+    )
+    p.add_argument(
+        "--long-tail",
+        type=finite_float,
+        default=1.0,
+        help="imbalance ratio >= 1 of an exponential class profile (1: balanced)",
+    )
+    p.add_argument(
+        "--corrupt",
+        type=finite_float,
+        default=0.0,
+        help="fraction of training inputs with Gaussian noise added",
+    )
+    p.add_argument("--corrupt-std", type=finite_float, default=1.0, help="that noise's std")
+    p.add_argument(
+        "--model",
+        default=None,
+        choices=("mlp", "cnn1d"),
+        help="mlp (D-128-128-10) or cnn1d (default: mlp for digits, cnn1d for mnist1d)",
+    )
+    p.add_argument("--lr", type=finite_float, default=0.01, help="SGD learning rate")
+    p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="training device")
+    p.add_argument(
+        "--labelled",
+        type=finite_float,
+        default=1.0,
+        help="SemiPrune: fraction with true labels; the rest pseudo-labelled (1: off)",
+    )
+    p.add_argument(
+        "--semi-method",
+        default="label_spreading",
+        help="SemiPrune's pseudo-labelling step (sims.bridge.semi)",
+    )
+    p.add_argument(
+        "--executor",
+        default=None,
+        help="sweep executor (default local:2 on CPU, local:1 with --device cuda)",
+    )
+    p.add_argument(
+        "--dynamics-budget",
+        type=finite_float,
+        default=None,
+        metavar="GIB",
+        help="largest recorded logits E·N·C·4 bytes in GiB "
+        "(default $GFLAB_DYNAMICS_BUDGET_GIB or 2)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--store",
+        default=None,
+        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
+    )
+    p.set_defaults(func=run_prune_cmd)
+
+
+def prune_config(args):
+    """The :class:`gflab.sims.bridge.prune_run.PruneConfig` of ``gflab bridge prune``'s flags."""
+    from gflab.sims.bridge.prune_data import DataSpec
+    from gflab.sims.bridge.prune_run import MethodSpec, PruneConfig, TrainSpec
+
+    data = DataSpec(
+        data=args.data,
+        n_train=args.n_train,
+        n_test=args.n_test,
+        data_seed=args.data_seed,
+        label_noise=args.label_noise,
+        long_tail=args.long_tail,
+        corrupt=args.corrupt,
+        corrupt_std=args.corrupt_std,
+    )
+    model = args.model or ("cnn1d" if args.data == "mnist1d" else "mlp")
+    train = TrainSpec(
+        model=model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device
+    )
+    common = dict(
+        T=args.T,
+        J=args.J,
+        c_d=args.c_d,
+        beta_exponent=args.beta_exponent,
+        budget_drop=args.budget_drop,
+    )
+    methods = []
+    for s in args.score:
+        if s == "random":
+            methods.append(MethodSpec(score="random", select="hard", **common))
+            continue
+        for sel in args.select:
+            if not (s == "aum" and sel == "beta"):
+                methods.append(MethodSpec(score=s, select=sel, **common))
+    return PruneConfig(
+        data=data,
+        train=train,
+        methods=tuple(methods),
+        ratios=tuple(args.ratios),
+        seeds=tuple(args.seeds),
+        labelled=args.labelled,
+        semi_method=args.semi_method,
+        dynamics_budget_gib=args.dynamics_budget,
+    )
+
+
+def run_prune_cmd(args) -> int:
+    """``gflab bridge prune``: the accuracy table (or the whole report as JSON)."""
+    from gflab.sims.store import ResultStore
+    from gflab.sims.sweep import parse_executor
+
+    cfg = prune_config(args)  # every flag validated before anything runs
+    executor = args.executor or (
+        "local:1" if args.device == "cuda" else f"local:{min(2, os.cpu_count() or 1)}"
+    )
+    parse_executor(executor)
+    if args.device == "cuda":
+        from gflab.sims.bridge._torch import resolve_device
+
+        resolve_device("cuda")
+    store = ResultStore(args.store)
+    from gflab.sims.bridge.prune_run import run_prune
+
+    with reporter(args, desc="prune") as rep:
+        out = run_prune(cfg, store, executor, progress=rep)
+    if args.json:
+        print_json(to_json_strict(out))
+        return 0
+    _print_prune(cfg, out)
+    return 0
+
+
+def to_json_strict(obj):
+    from gflab.sims.bridge.record import to_json
+
+    return to_json(obj)
+
+
+def _pct(mean, sd) -> str:
+    if mean is None:
+        return "   n/a      "
+    return f"{100 * mean:5.1f} ± {100 * sd:4.1f}" if sd is not None else f"{100 * mean:5.1f}       "
+
+
+def _print_prune(cfg, out: dict) -> None:
+    d, t = cfg.data, cfg.train
+    scen = [f"{k} {getattr(d, k):g}" for k in ("label_noise", "corrupt") if getattr(d, k) > 0]
+    scen += [f"long_tail {d.long_tail:g}"] if d.long_tail > 1 else []
+    print(
+        f"bridge prune  ({d.data}, N = {out['n_train']}, {t.model}, E = {t.epochs}, "
+        f"seeds {list(cfg.seeds)}{', ' + ', '.join(scen) if scen else ''})"
+    )
+    f = out["full"]
+    print(
+        f"  full data            {_pct(f['test_accuracy_mean'], f['test_accuracy_sd'])} %"
+        f"   ({f['epochs']} epochs, {f['seconds_mean']:.1f} s)"
+    )
+    if "pseudo_labels" in out:
+        pl = out["pseudo_labels"]
+        print(
+            f"  pseudo-labels ({pl['method']}, {100 * pl['labelled']:g} % labelled): "
+            f"{100 * pl['accuracy_mean']:.1f} % correct"
+        )
+    ratios = [f"{r:g}" for r in cfg.ratios]
+    print("  test accuracy (%)    " + "".join(f"r = {r:<12}" for r in ratios) + "scoring cost")
+    for name, rows in out["methods"].items():
+        c = out["cost"][name]
+        cells = "".join(
+            f"{_pct(rows[r]['test_accuracy_mean'], rows[r]['test_accuracy_sd']):<16}"
+            for r in ratios
+        )
+        empty = sum(sum(rows[r]["empty_classes"]) for r in ratios)
+        cost = f"{c['score_epochs']}/{c['full_epochs']} ep, {c['proxy_seconds'] + c['score_seconds']:.2f} s"
+        print(f"  {name:<20} {cells}{cost}" + (f"  ({empty} empty classes)" if empty else ""))
+    sw = out["sweeps"]
+    print(
+        f"  runs: {sw['proxies']['done'] + sw['coresets']['done']} trained, "
+        f"{sw['proxies']['read'] + sw['coresets']['read']} read from the store; "
+        f"wall {out['wall_seconds']:.1f} s"
+    )

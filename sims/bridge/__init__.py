@@ -6,7 +6,8 @@ deep linear network's product; :class:`~gflab.sims.bridge.callbacks.SpectraRecor
 :class:`~gflab.sims.bridge.callbacks.GflabSpectraCallback` (HF ``Trainer``) record one's own run, and
 :func:`~gflab.sims.bridge.analyze.analyze_checkpoints` measures saved adapters after the fact. Runners (:mod:`gflab.sims.bridge.lora_run`, :mod:`gflab.sims.bridge.dmf_run`)
 fine-tune a BERT with LoRA on a generated text task, or run deep linear matrix completion (docs/theory.md
-§2.1) in torch, and return the JSON contract of ``gflab bridge --json``.
+§2.1) in torch, and return the JSON contract of ``gflab bridge --json``. :mod:`gflab.sims.bridge.prune_run`
+records per-example training dynamics and prunes datasets with them (docs/pruning.md).
 
 torch, peft and transformers are imported lazily (the ``bridge`` extra): ``import sims`` and
 ``import sims.bridge`` never need them; the names below load their module on first use.
@@ -34,6 +35,9 @@ _EXPORTS = {
     "analyze_checkpoints": "gflab.sims.bridge.analyze",
     "pseudo_label": "gflab.sims.bridge.semi",
     "labelled_subset": "gflab.sims.bridge.semi",
+    "PruneConfig": "gflab.sims.bridge.prune_run",
+    "run_prune": "gflab.sims.bridge.prune_run",
+    "DataSpec": "gflab.sims.bridge.prune_data",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -48,6 +48,9 @@ def run_sweep(
 ) -> SweepSummary:
     """Run ``configs`` into ``store`` on ``executor``; returns the summary (also stored).
 
+    ``configs`` are config objects (``to_dict()``) or, for a record runner
+    (:func:`gflab.sims.sweep._task.is_record_runner`), plain dicts.
+
     Already stored entries are skipped (unless ``force``); corrupt ones are recomputed. Failures
     are collected, never raised. ``progress(done, total, counts)`` (:class:`gflab.sims.progress.Progress`,
     ``counts`` a Counter of outcomes) hears of each finished point. ``timeout`` (seconds) limits each configuration (serial and pool
@@ -58,13 +61,14 @@ def run_sweep(
     is something to run; a finished read-only store reruns fine (nothing is written).
     """
     kind, arg = parse_executor(executor)
-    _task.resolve_runner(runner)  # fail early, in the parent, on a bad runner path
+    # fail early, in the parent, on a bad runner path
+    record = _task.is_record_runner(_task.resolve_runner(runner))
     if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < 1e9):
         raise GflabInputError("timeout", "a number of seconds > 0", timeout)
     t0 = time.perf_counter()
     root = str(Path(store.root).resolve())
     # duplicates (e.g. a grid listing 1 and 1.0) are one entry: run once
-    unique = {store.key(c): c.to_dict() for c in configs}
+    unique = {store.key(c): c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in configs}
     dicts = list(unique.values())
     summary = SweepSummary(total=len(dicts), executor=executor, store=root)
     counts: Counter = Counter()
@@ -72,16 +76,12 @@ def run_sweep(
     for key, d in unique.items():
         summary.keys.append(key)
         entry = store.read(d, key=key)
-        if entry.is_result and not force:
+        if (entry.state == "ok" if record else entry.is_result) and not force:
+            status = entry.meta.get("status") if record else entry.meta["result"]["status"]
             collect_record(
                 summary,
                 counts,
-                {
-                    "key": key,
-                    "config": d,
-                    "outcome": "skipped",
-                    "status": entry.meta["result"]["status"],
-                },
+                {"key": key, "config": d, "outcome": "skipped", "status": status},
             )
         else:
             todo.append(d)

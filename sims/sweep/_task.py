@@ -28,6 +28,36 @@ def simulate_config(config):
     return simulate_lora(config)
 
 
+def is_record_runner(fn: Callable) -> bool:
+    """True for a *record runner*: ``fn(config: dict, store) -> (arrays, meta)``, marked by the
+    attribute ``gflab_record = True`` (``gflab_compress = True``: its arrays are stored with
+    ``np.savez_compressed``). Its config is the dict itself (no ``config_from_dict``); it may read
+    other entries of ``store`` (e.g. a run it depends on) and is stored with
+    :meth:`~sims.store.ResultStore.put_record`; ``meta["status"]`` is its status."""
+    return bool(getattr(fn, "gflab_record", False))
+
+
+def _run_record(fn, cfg, store, entry, force, timeout, runner, rec, t0) -> dict:
+    if entry.state == "ok" and not force:
+        return {
+            **rec,
+            "outcome": "skipped",
+            "status": entry.meta.get("status"),
+            "seconds": time.perf_counter() - t0,
+        }
+    with _time_limit(timeout):
+        arrays, meta = fn(cfg, store)
+    compress = bool(getattr(fn, "gflab_compress", False))
+    store.put_record(cfg, arrays, {**meta, "sweep_runner": runner}, compress=compress)
+    return {
+        **rec,
+        "outcome": "done",
+        "status": meta.get("status"),
+        "corrupt_before": entry.state == "corrupt" or (entry.state == "ok" and not force),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
 def resolve_runner(runner: str) -> Callable:
     module, _, name = runner.partition(":")
     try:
@@ -60,6 +90,9 @@ def run_one(
     rec = {"key": key, "config": cfg}
     try:
         entry = store.read(cfg, key=key)
+        fn = resolve_runner(runner)
+        if is_record_runner(fn):
+            return _run_record(fn, cfg, store, entry, force, timeout, runner, rec, t0)
         if entry.is_result and not force:
             return {
                 **rec,
