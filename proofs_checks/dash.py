@@ -164,7 +164,7 @@ def _strategy_dash1():
 
 def _reproduce_dash1(ex: dict[str, Any]) -> str:
     return (
-        f'python -c "from proofs_checks.dash import check_dash1; print(check_dash1({dict(ex)!r}))"'
+        f'python -c "from gflab.proofs_checks.dash import check_dash1; print(check_dash1({dict(ex)!r}))"'
     ).replace("inf", "float('inf')")
 
 

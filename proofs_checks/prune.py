@@ -391,7 +391,7 @@ def _reproduce(check_name: str) -> Callable[[object], str]:
     def command(ex: object) -> str:
         cls = type(ex).__name__
         return (
-            f'python -c "from proofs_checks.prune import {cls}, {check_name}; '
+            f'python -c "from gflab.proofs_checks.prune import {cls}, {check_name}; '
             f'print({check_name}({ex!r}))"'
         )
 

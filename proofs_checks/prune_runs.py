@@ -233,7 +233,7 @@ def _examples(*extra: PruneExample):
 def _reproduce(name: str, score: str, select: str) -> Callable[[PruneExample], str]:
     def text(ex: PruneExample) -> str:
         return (
-            f'{ex.command(score, select)}  # then: python -c "from proofs_checks.prune_runs '
+            f'{ex.command(score, select)}  # then: python -c "from gflab.proofs_checks.prune_runs '
             f'import *; print({name}({ex!r}))"'
         )
 

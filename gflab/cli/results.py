@@ -13,7 +13,7 @@ EXAMPLES = """examples:
   gflab results                                  # a table per model of the default store
   gflab results --model lora --format csv > lora.csv
   gflab results --store /tmp/store --format json
-  python -c "from sims.tables import results_frame; print(results_frame(model='dmf').describe())"
+  python -c "from gflab.sims.tables import results_frame; print(results_frame(model='dmf').describe())"
 """
 
 # the columns a terminal table shows per model (csv and json carry every column)
