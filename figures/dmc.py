@@ -265,60 +265,83 @@ def _plasticity_svals(ctx):
     """σ_i(W(t)) for Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m = 10).
 
     Columns: phase 1 on Ω1; phase 2 resumed from phase 1's end (time since the switch); phase 2
-    from the same init (scratch). Singular values whose traces coincide (the mimic init is
-    degenerate) are one line labelled σ_i = … = σ_j. Depth 2 resumed keeps several large σ_i (no
+    from the same init (scratch). Rows: depth 2 and 3. Every panel has the same time axis; each
+    phase stops at convergence (ℓ/ℓ_ref ≤ 1e-16), after which W is stationary and its σ_i are
+    drawn constant to the right edge. Singular values whose traces coincide (the mimic init is
+    degenerate) are one line, named in the panel. Depth 2 resumed keeps several large σ_i (no
     low-rank bias left); scratch and depth 3 are rank one."""
     style.apply()
     n, m, alpha = 6, 10.0, 1e-3
     depths = (2, 3)
-    fig, axes = style.subplots(len(depths), 3, aspect=0.62, sharey=True)
+    # a log save grid of 1500 points from t_max·1e-9: ≈ 170 per decade, so the steep depth-3
+    # rise (3 decades of σ_1 within Δt ≈ 3 near t ≈ 17) is drawn from ≥ 10 points, not 2
+    runs = {
+        L: simulate_plasticity(
+            PlasticityConfig(depth=L, n=n, m=m, alpha=alpha, n_save=1500, t_max=400.0), run=ctx.run
+        )
+        for L in depths
+    }
+    columns = (
+        ("pretrain", r"phase 1 on $\Omega_1$ (diagonal)", "flow time $t$"),
+        ("resumed", r"phase 2 on $\Omega_2$, resumed", r"time since the switch $t - t_s$"),
+        ("scratch", r"phase 2 on $\Omega_2$, from scratch", "flow time $t$"),
+    )
+    t_lo = 1e-2
+    t_hi = 1.5 * max(getattr(p, k).times[-1] for p in runs.values() for k, *_ in columns)
+    fig, axes = style.subplots(len(depths), 3, aspect=0.56, sharex=True, sharey=True)
     meta = {}
     for row, L in enumerate(depths):
-        cfg = PlasticityConfig(depth=L, n=n, m=m, alpha=alpha, n_save=120)
-        p = simulate_plasticity(cfg, run=ctx.run)
-        ts = p.switch_time
-        panels = (
-            (p.pretrain, r"phase 1 on $\Omega_1$ = diagonal", "flow time $t$"),
-            (p.resumed, r"phase 2 on $\Omega_2$, resumed", r"time since the switch $t - t_s$"),
-            (p.scratch, r"phase 2 on $\Omega_2$, from scratch", "flow time $t$"),
-        )
-        for ax, (res, title, xlabel) in zip(axes[row], panels, strict=True):
-            t = res.times[1:]
+        p = runs[L]
+        for col, (ax, (key, title, xlabel)) in enumerate(zip(axes[row], columns, strict=True)):
+            res = getattr(p, key)
+            t = np.append(res.times[1:], t_hi)  # stationary after convergence: flat to the edge
             S = np.asarray(res.series["singular_values"])[1:]
-            merged = False
+            S = np.vstack([S, S[-1:]])
             for g in _coincident(S):
                 i = g[0]
+                c = style.PALETTE[i % len(style.PALETTE)]
                 ax.plot(
                     t,
                     S[:, i],
-                    color=style.PALETTE[i % len(style.PALETTE)],
+                    color=c,
                     ls=style.LINESTYLES[i % len(style.LINESTYLES)],
                     zorder=3 + n - i,
                     label=rf"$\sigma_{{{i + 1}}}$",
                 )
-                if len(g) > 1:  # coincident traces: one line, named at its right end
-                    merged = True
+                if len(g) > 1:  # coincident traces: one line, named below its left end
                     ax.annotate(
                         _sigma_label(g),
-                        (t[-1], S[-1, i]),
-                        xytext=(2, 0),
+                        (t_lo, S[np.searchsorted(t, t_lo), i]),
+                        xytext=(3, -2),
                         textcoords="offset points",
-                        va="center",
+                        va="top",
                         fontsize=style.small(),
-                        color=style.PALETTE[i % len(style.PALETTE)],
-                        annotation_clip=False,
+                        color=c,
                     )
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.xaxis.set_major_locator(LogLocator(numticks=4))
-            ax.set_xlim(t[0], t[-1] * (30 if merged else 1.5))  # room for a merged label
-            sr = res.final["stable_rank"]
-            ax.set_title(f"$L = {L}$: {title}\nfinal stable rank {sr:.3g}")
+            ax.set_xlim(t_lo, t_hi)
+            ax.set_ylim(4e-6, 30)  # room below the smallest σ_i for its label
+            ax.xaxis.set_major_locator(LogLocator(numticks=5))
+            ax.yaxis.set_major_locator(LogLocator(numticks=6))
+            ax.text(  # where no panel has a curve: bottom right, below every σ_i's plateau
+                0.97,
+                0.04,
+                f"stable rank {res.final['stable_rank']:.2f}",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=style.small(),
+                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1),
+            )
+            if row == 0:
+                ax.set_title(title)
             if row == len(depths) - 1:
                 ax.set_xlabel(xlabel)
-        axes[row][0].set_ylabel(r"singular values $\sigma_i(W(t))$")
+            if col == 0:
+                ax.set_ylabel(rf"depth $L = {L}$" + "\n" + r"$\sigma_i(W)$")
         meta[f"L{L}"] = {
-            "switch_time": ts,
+            "switch_time": p.switch_time,
             "resumed_stable_rank": p.resumed.final["stable_rank"],
             "scratch_stable_rank": p.scratch.final["stable_rank"],
         }
@@ -327,7 +350,7 @@ def _plasticity_svals(ctx):
         fig,
         f"n = {n}, mimic(α = {alpha:g}, m = {m:g}) (deterministic: no seed), target J, "
         "Ω1 = diagonal, Ω2 = diagonal + superdiagonal; gradient flow Tsit5 + PID (rtol 1e-9), "
-        "each phase until ℓ/ℓ_ref ≤ 1e-16; switch times "
+        "each phase until ℓ/ℓ_ref ≤ 1e-16, then drawn constant; switch times "
         + ", ".join(f"L = {L}: t_s = {meta[f'L{L}']['switch_time']:.3g}" for L in depths),
     )
     return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, **meta}
