@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from figures import style
@@ -392,8 +393,10 @@ def _plasticity_tc(ctx):
     """Test error mean_{all entries}(W − W*)² after phase 2, vs the step T_c at which Ω1 → Ω2.
 
     GD on the mean loss, lr 0.2, Gaussian init 1e-3, rank-r truth with ‖W*‖_F = n; median over
-    seeds with the min–max band. Depth 1 is a single matrix (Kleinman's convex baseline). T_c on a
-    linear axis (as Kleinman plots it): T_c = 0 is a grid point like the others."""
+    seeds with the min–max band (the legend says so). Depth 1 is a single matrix (Kleinman's convex
+    baseline). T_c on a symmetric-log axis: logarithmic from the first nonzero switch, with
+    T_c = 0 set apart at the left (the grid is roughly geometric; Kleinman's own plot uses a
+    linear axis, which crowds the early switches where the critical period is)."""
     import os
     from dataclasses import asdict
 
@@ -429,7 +432,7 @@ def _plasticity_tc(ctx):
         for ax, n2 in zip(axes[0], n2s, strict=True):
             errs = np.stack([r[f"err_{n2}"] for r in recs])
             c = style.PALETTE[i]
-            lab = f"depth {L}" + (" (single matrix)" if L == 1 else "")
+            lab = f"depth {L}" + (" (one matrix)" if L == 1 else "")
             ax.plot(
                 x,
                 np.median(errs, 0),
@@ -449,14 +452,21 @@ def _plasticity_tc(ctx):
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlim(-0.15 * float(min(tc[tc > 0])), tc[-1] * 1.15)
-        ax.set_xlabel(r"switch step $T_c$ (thousands of GD steps on $\Omega_1$)")
+        ax.set_xlabel(
+            r"switch step $T_c$ ($10^3$ GD steps on $\Omega_1$)"
+            + "\n"
+            + r"(log axis; $T_c = 0$ set apart)"
+        )
         ax.set_title(
             f"$n = {scale.n}$, rank {scale.rank}: $N_1 = {scale.n1} \\to N_2 = {n2}$ observed"
         )
     axes[0][0].set_ylabel(
-        f"test error after {scale.post_steps:,} more steps\n(mean squared, all entries)"
+        f"test error after {scale.post_steps:,} more steps\n(mean squared, all entries; median)"
     )
-    style.legend_below(fig, ncol=2 if len(n2s) == 1 else len(scale.depths))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(Patch(color="0.5", alpha=0.25, lw=0))
+    labels.append(f"band: min–max, {len(scale.seeds)} seeds")
+    style.legend_below(fig, handles, labels, ncol=2)
     style.footer(
         fig,
         f"GD lr {scale.lr} on ½·mean loss, Gaussian init std init^(1/L)/√n with init = "
