@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
@@ -177,63 +178,82 @@ def _stable_rank_vs_alpha(ctx):
 
 @register(
     "dmc_coupling_time",
-    title="Tangent-kernel coupling between observation groups over time: depth 2 vs depth ≥ 3",
+    title="Tangent-kernel coupling between observation groups over time, and what it does to the rank",
     paper="DMC",
 )
 def _coupling_time(ctx):
-    """max cross-group |K| / max diag K along the flow, for diagonal and 2-block-diagonal Ω.
+    """Left: max cross-group |K| / max diag K along the flow; right: stable rank − 1 of W(t) of
+    the same runs. Colour: depth; solid: diagonal Ω (6 groups), dashed: Ω = 2 full diagonal
+    blocks.
 
-    Depth 2 is exactly 0 (drawn at the axis floor 1e-8, below both thresholds); depth ≥ 3 is
-    O(0.1). The dashed lines are the
-    thresholds of claims DMC-1/DMC-2 (τ_dec = 1e-6, τ_cpl = 1e-3)."""
+    Depth 2 is exactly 0 (drawn at the axis floor 1e-8, below both thresholds) and its stable
+    rank − 1 stays where the init put it (λ1/λ2 is conserved, docs/theory.md §2.1); depth ≥ 3 is
+    coupled from t = 0 (the ratio is set by the mimic init's structure and barely moves) and its
+    stable rank − 1 falls by decades while the product grows. The grey rules are the thresholds of claims
+    DMC-1/DMC-2 (τ_dec = 1e-6, τ_cpl = 1e-3)."""
     style.apply()
     n, m, alpha = 6, 3.0, 1e-2
     depths = (2, 3, 4) if ctx.fast else (2, 3, 4, 5)
-    masks = ("diagonal", "block:2")
+    masks = (("diagonal", "-", r"diagonal $\Omega$"), ("block:2", "--", r"2 diagonal blocks"))
     floor = 1e-8  # where the exact zeros of depth 2 are drawn: the O(0.1) curves keep their room
-    fig, axes = style.subplots(1, 2, aspect=0.4, sharey=True)
+    fig, (ax, ax2) = style.subplots(1, 2, aspect=0.42)
 
     def config(mask, L):
-        return _mimic_ones(L, n, m, alpha, mask, coupling=True, n_save=64, t1=200.0, grid="log")
+        return _mimic_ones(L, n, m, alpha, mask, coupling=True, n_save=256, t1=200.0, grid="log")
 
     # compile-bound independent flows (one shape per depth and mask): all cores
-    ctx.prefetch([config(mask, L) for mask in masks for L in depths])
-    for ax, mask in zip(axes, masks, strict=True):
+    ctx.prefetch([config(mask, L) for mask, *_ in masks for L in depths])
+    meta = {}
+    for mask, ls, _ in masks:
         for i, L in enumerate(depths):
             res = ctx.run(config(mask, L), simulate_dmf)
             t = res.times[1:]
             c = np.maximum(np.asarray(res.series["coupling"])[1:], floor)
-            ax.plot(
-                t,
-                c,
-                color=style.PALETTE[i],
-                ls=style.LINESTYLES[i],
-                label=f"$L = {L}$" + (" (exactly 0: drawn at the floor)" if L == 2 else ""),
-            )
-        ax.axhline(1e-6, color="0.3", ls="--", lw=0.8)
-        ax.axhline(1e-3, color="0.3", ls="-.", lw=0.8)
-        for y, text in (
-            (1e-6, r"$\tau_\mathrm{dec} = 10^{-6}$: decoupled below"),
-            (1e-3, r"$\tau_\mathrm{cpl} = 10^{-3}$: coupled above"),
-        ):
-            ax.text(0.02, y * 2, text, fontsize=style.small(), transform=ax.get_yaxis_transform())
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(floor / 2, 2)
-        ax.yaxis.set_major_locator(LogLocator(numticks=6))
-        ax.xaxis.set_major_locator(LogLocator(numticks=6))
-        ax.set_xlabel("flow time $t$")
-        label = r"diagonal $\Omega$" if mask == "diagonal" else r"$\Omega$ = 2 full diagonal blocks"
-        ax.set_title(rf"{label}, mimic($\alpha = {alpha:g}$, $m = {m:g}$), $n = {n}$")
-    axes[0].set_ylabel(r"coupling $\max_\mathrm{cross}|K| \,/\, \max_\mathrm{diag} K$")
-    style.legend_below(fig, ncol=len(depths))
+            S = np.asarray(res.series["singular_values"])[1:]
+            sr = np.sum(S[:, 1:] ** 2, axis=1) / S[:, 0] ** 2  # stable rank − 1, no cancellation
+            kw = dict(color=style.PALETTE[i], ls=ls, lw=None if ls == "-" else 1.0)
+            ax.plot(t, c, **kw)
+            ax2.plot(t, sr, **kw)
+            meta[f"{mask}_L{L}"] = {"coupling_max": float(np.max(c)), "sr_minus_1": float(sr[-1])}
+    for y, text in (
+        (1e-6, r"$\tau_\mathrm{dec} = 10^{-6}$: decoupled below"),
+        (1e-3, r"$\tau_\mathrm{cpl} = 10^{-3}$: coupled above"),
+    ):
+        ax.axhline(y, color="0.55", lw=0.7, zorder=1)
+        ax.text(0.02, y * 2, text, fontsize=style.small(), transform=ax.get_yaxis_transform())
+    ax.text(
+        0.02,
+        floor * 2,
+        "$L = 2$: exactly 0 (drawn at the floor)",
+        fontsize=style.small(),
+        color=style.PALETTE[0],
+        transform=ax.get_yaxis_transform(),
+    )
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 3, 3)
+    ax.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax.set_ylabel(r"coupling $\max_\mathrm{cross}|K| \,/\, \max_\mathrm{diag} K$")
+    ax.set_title("coupling between observation groups")
+    ax2.set_ylabel(r"stable rank $- 1$ $= \sum_{i \geq 2} \sigma_i^2 / \sigma_1^2$")
+    ax2.set_yscale("log")
+    ax2.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax2.set_title("distance of $W(t)$ from rank one")
+    for a in (ax, ax2):
+        a.set_xscale("log")
+        a.xaxis.set_major_locator(LogLocator(numticks=6))
+        a.set_xlabel("flow time $t$")
+    handles = [Line2D([], [], color=style.PALETTE[i]) for i in range(len(depths))]
+    labels = [f"$L = {L}$" for L in depths]
+    handles += [Line2D([], [], color="0.3", ls=ls, lw=1.2) for _, ls, _ in masks]
+    labels += [lab for *_, lab in masks]
+    style.legend_below(fig, handles, labels, ncol=len(handles))
     style.footer(
         fig,
-        "tangent kernel K_(ij),(pq) = Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; "
-        "gradient flow, Tsit5 + PID (rtol 1e-9); runs stop at t = 200 (learning ends by t ≈ 10); "
-        "deterministic init (no seed).",
+        f"n = {n}, mimic(α = {alpha:g}, m = {m:g}), target J; tangent kernel K_(ij),(pq) = "
+        "Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; gradient flow, Tsit5 + PID (rtol 1e-9); "
+        "runs stop at t = 200 (learning ends by t ≈ 10); deterministic init (no seed).",
     )
-    return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, "depths": list(depths)}
+    return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, "depths": list(depths), **meta}
 
 
 def _coincident(S: np.ndarray, rtol: float = 1e-6) -> list[list[int]]:
