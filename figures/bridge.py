@@ -82,6 +82,7 @@ def _sqrt_spectra(run):
     "bridge_lora_spectra",
     title="LoRA fine-tuning: √σ_i of s·B A over training, Muon vs AdamW, against SGF's equal rate",
     paper="SGF",
+    regenerates="[SGF] the motivating observation (near-uniform growth of the LoRA product's singular values under Muon in LLM fine-tuning, AdamW for contrast) at toy scale: a tiny BERT on CPU (or a stored MiniLM GPU record), not the paper's LLMs and tasks",
 )
 def _lora_spectra(ctx):
     """√σ_i(s·B A) over training steps (mean over LoRA modules and seeds), Muon vs AdamW.

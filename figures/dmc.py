@@ -43,6 +43,7 @@ def _panel_row(k: int, aspect_one: float):
     "dmc_offdiag_2x2",
     title="Diagonal completion of a 2×2 all-ones matrix: the off-diagonal entry over time",
     paper="DMC",
+    regenerates="ours: the smallest case of [DMC]'s diagonal-observation theorems (n = 2, target J, mimic(α = 1e-3, m ∈ {2, 3, 5}), depths 2–5) with the closed-form limits of docs/theory.md §2.1",
 )
 def _offdiag_2x2(ctx):
     """W_12(t) for depths 2–5 from mimic(α, m) init, diagonal Ω, target J; dashed: closed-form limits.
@@ -116,6 +117,7 @@ def _offdiag_2x2(ctx):
     "dmc_stable_rank_vs_alpha",
     title="Stable rank of the limit vs init scale α: depth 2 keeps it, depth ≥ 3 drives it to 1",
     paper="DMC",
+    regenerates="ours: [DMC]'s rank-one limit as α → 0 (coupled ⇔ rank one) drawn as sr(W∞) − 1 against α, closed forms and integrated flow, depths 2–5",
 )
 def _stable_rank_vs_alpha(ctx):
     """sr(W∞) − 1 vs α for depths 2–5 (diagonal Ω, target J, mimic(α, m)); curves: closed forms,
@@ -180,6 +182,7 @@ def _stable_rank_vs_alpha(ctx):
     "dmc_coupling_time",
     title="Tangent-kernel coupling between observation groups over time, and what it does to the rank",
     paper="DMC",
+    regenerates="ours: [DMC]'s coupling condition (cross-group tangent kernel) measured along the flow, with the stable rank it leads to",
 )
 def _coupling_time(ctx):
     """Left: max cross-group |K| / max diag K along the flow; right: stable rank − 1 of W(t) of
@@ -281,6 +284,7 @@ def _sigma_label(g: list[int]) -> str:
     "dmc_plasticity_svals",
     title="Loss of plasticity: singular values over time, resumed vs from scratch",
     paper="DMC",
+    regenerates="[DMC] the loss-of-plasticity experiment: depth 2 pretrained on a decoupled (diagonal) Ω1 and resumed on a connected Ω2 keeps its rank, from scratch and depth 3 do not (figure number not checked; settings gflab's: n = 6, target J, mimic(1e-3, 10), gradient flow)",
 )
 def _plasticity_svals(ctx):
     """σ_i(W(t)) for Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m = 10).
@@ -408,6 +412,7 @@ def kleinman_record(depth: int, seed: int, **scale) -> dict[str, np.ndarray]:
     "dmc_plasticity_tc",
     title="Critical period: final test error vs switch step T_c, per depth (Kleinman's protocol)",
     paper="DMC",
+    regenerates="[Kleinman] matrixcompletion/plot_depth_subset.py, 'Effect of Depth (Subset Obs.)': test error after the switch against the switch epoch, depths 1–3 (revisited in [DMC]); GFLAB_KLEINMAN_FULL=1 runs their scale (n = 100, rank 5, N1 = 1000 → N2 ∈ {1250, …, 2000}, lr 0.2, init 1e-3, 30 000 steps after), the default a reduced one (n = 60, rank 3, N1 = 540 → N2 = 1080); 3 seeds instead of their 1",
 )
 def _plasticity_tc(ctx):
     """Test error mean_{all entries}(W − W*)² after phase 2, vs the step T_c at which Ω1 → Ω2.
@@ -508,6 +513,7 @@ EFFRANK_SOLVER = "tsit5-rkc2"
     "dmc_effrank_depth",
     title="Random-mask completion: effective rank at convergence vs depth",
     paper="DMC",
+    regenerates="[DMC] authors' experiments/matrix_completion.py (baekrok/MC): effective rank of the completed matrix against depth, n = 100, rank-5 target, Bernoulli(0.2) mask, α ∈ {1e-2, 1e-4}; differs in the init (independent Gaussian factors, theirs tied), the solver (gradient flow, theirs SGD lr 0.2) and the seeds (0–4, theirs 80–99)",
 )
 def _effrank_depth(ctx):
     """Effective rank exp(H(σ/Σσ)) (Roy–Vetterli, σ not σ²) of the limit, Bernoulli Ω, low-rank W*.
