@@ -243,7 +243,7 @@ def _layout(name: str) -> dict:
     font = {"family": "DejaVu Sans, Arial, sans-serif", "size": 15}
     return {
         "font": font,
-        "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
+        "margin": {"l": 70, "r": 20, "t": 50, "b": 130},
         "xaxis": {"domain": [0.0, 0.46], "title": {"text": x1}, "type": xs1},
         "yaxis": {"title": {"text": ""}, "type": ys1},
         "xaxis2": {"domain": [0.56, 1.0], "title": {"text": x2}, "type": xs2, "anchor": "y2"},
@@ -270,7 +270,8 @@ def _layout(name: str) -> dict:
                 "font": {"size": 16},
             },
         ],
-        "legend": {"x": 0.01, "y": 0.5, "yanchor": "middle", "bgcolor": "rgba(255,255,255,0.8)"},
+        # below the panels, never over a curve
+        "legend": {"orientation": "h", "x": 0.0, "y": -0.2, "yanchor": "top"},
         "plot_bgcolor": "white",
         "paper_bgcolor": "white",
         "hovermode": "closest",
