@@ -533,7 +533,7 @@ the time slider (or play) draws every curve up to that time. Live version:
   function range(lohi, log, pad) {{
     let [lo, hi] = lohi;
     if (log) {{ lo = Math.log10(lo); hi = Math.log10(hi); }}
-    const d = (hi - lo) * pad || 0.5;
+    const d = hi > lo ? (hi - lo) * pad : 0.5;  // a flat curve still gets a visible range
     return [lo - d, hi + d];
   }}
   // one frame: every curve marked "reveal" drawn up to the time at fraction u of its axis
