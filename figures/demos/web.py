@@ -256,7 +256,7 @@ _AXES = {
 def _layout(name: str) -> dict:
     (t1, x1, xs1, ys1), (t2, x2, xs2, ys2) = _AXES[name]
     font = {"family": "DejaVu Sans, Arial, sans-serif", "size": 15}
-    return {
+    layout = {
         "font": font,
         "margin": {"l": 70, "r": 20, "t": 50, "b": 130},
         "xaxis": {"domain": [0.0, 0.46], "title": {"text": x1}, "type": xs1},
@@ -291,6 +291,10 @@ def _layout(name: str) -> dict:
         "paper_bgcolor": "white",
         "hovermode": "closest",
     }
+    for name in ("xaxis", "yaxis", "xaxis2", "yaxis2"):
+        if layout[name].get("type") == "log":  # a label per decade, not 2 3 … 9 in between
+            layout[name]["dtick"] = 1
+    return layout
 
 
 def panels(demo: Demo, data: Any) -> tuple[list[dict], str, dict]:
