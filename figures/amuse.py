@@ -20,6 +20,9 @@ RIVER_RHOS = (0.0, 0.3, 0.8)  # AMUSE's ρ drawn in amuse_river: β kept at β�
     "amuse_river",
     title="AMUSE-1/2: bulk progress and wall oscillation in a river valley",
     paper="AMUSE",
+    regenerates="ours: [AMUSE]'s river-valley picture (bulk progress against wall oscillation) on a "
+    "quadratic valley with gradient noise: GD, AMUSE's Muon base step and the published AMUSE "
+    "(kjeiun/amuse) at ρ = 0, 0.3, 0.8",
 )
 def amuse_river(ctx: FigureContext):
     """gflab's own figure (claims AMUSE-1 and AMUSE-2). River valley 4 × 4 (h_bulk = 1e-3,
@@ -114,6 +117,8 @@ def amuse_river(ctx: FigureContext):
     "amuse_lora",
     title="AMUSE in LoRA: do the modes still grow at an equal rate?",
     paper="AMUSE",
+    regenerates="ours: [SGF]'s LoRA factorisation (10×12, r = 3) under the published AMUSE, its "
+    "Muon base step and Schedule-Free AdamW",
 )
 def amuse_lora(ctx: FigureContext):
     """gflab's own figure. √d_i (the proxies u_iᵀ A B v_i of the target's modes) against the step
