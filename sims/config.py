@@ -41,12 +41,16 @@ __all__ = [
     "METHOD_NAMES",
     "MAX_STEPS",
     "MAX_DEPTH",
+    "STOP_LOSS_MAX_STEPS",
 ]
 
 METHOD_NAMES = METHOD_SPELLINGS
 
 # a discrete run beyond 1e9 steps takes days at >= 1 µs per step; refuse it at once
 MAX_STEPS = 10**9
+# the step budget of a discrete run that stops at --stop-loss and names no --steps: a run that
+# reaches it ends with status "max_steps"
+STOP_LOSS_MAX_STEPS = 10**6
 # the fields are traced with O(L) products per factor: compile time grows with L, and past a few
 # hundred layers compiling never ends in practice
 MAX_DEPTH = 256
@@ -188,14 +192,19 @@ def _steps(steps: Any) -> None:
         raise GflabInputError("steps", f"an integer in [1, {MAX_STEPS:.0e}]", steps)
 
 
-def _discrete_steps(t1: Any, steps: Any, method: Method) -> None:
-    """A discrete method runs ``steps`` steps (required, at most :data:`MAX_STEPS`), no horizon."""
+def _discrete_steps(t1: Any, steps: Any, method: Method, *, stops: bool = False) -> None:
+    """A discrete method runs ``steps`` steps (at most :data:`MAX_STEPS`), no horizon; ``steps``
+    is required unless the run ``stops`` at a loss (then :data:`STOP_LOSS_MAX_STEPS` caps it)."""
     if t1 is not None:
         raise GflabInputError(
             "t1", f"no --t1 with the discrete --method {method.spelling} (use --steps)", t1
         )
     if steps is None:
-        raise GflabInputError("steps", f"a step count with --method {method.name}:ETA", None)
+        if stops:
+            return
+        raise GflabInputError(
+            "steps", f"a step count with --method {method.name}:ETA (or a --stop-loss)", None
+        )
     _steps(steps)
 
 
@@ -235,18 +244,19 @@ def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
 class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
 
-    ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
-    old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
-    ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
-    ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
-    it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
-    Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
-    time, under GD the step. ``stop_loss`` stops when that normalised loss falls to the value
-    (GD: checked on the loss before each step, as the authors do; flows: the crossing is
-    root-found). ``mask_file``/``target_file`` read an n×n .npy array (its content, not the path,
-    enters the key). Legacy keywords ``rtol``, ``atol``, ``max_steps`` go into an adaptive method
-    and are dropped for GD. Fields a method does not use are reset to their defaults (``t1``,
-    ``t_max``, ``grid`` under GD), so the key holds only what determines the result.
+        ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
+        old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
+        ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
+        ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
+        it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
+        Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
+        time, under GD the step. ``stop_loss`` stops when that normalised loss falls to the value
+        (GD: checked on the loss before each step, as the authors do; flows: the crossing is
+        root-found); with ``stop_loss`` a GD run may leave ``steps`` out: it then runs until the stop
+    or :data:`STOP_LOSS_MAX_STEPS` steps (status ``max_steps``). ``mask_file``/``target_file`` read an n×n .npy array (its content, not the path,
+        enters the key). Legacy keywords ``rtol``, ``atol``, ``max_steps`` go into an adaptive method
+        and are dropped for GD. Fields a method does not use are reset to their defaults (``t1``,
+        ``t_max``, ``grid`` under GD), so the key holds only what determines the result.
     """
 
     depth: int
@@ -326,7 +336,7 @@ class DMFConfig(_Config):
                 )
             _dmf.make_target(self.target, n, seed=self.seed)
         if method.discrete:
-            _discrete_steps(self.t1, self.steps, method)
+            _discrete_steps(self.t1, self.steps, method, stops=self.stop_loss is not None)
             # a flow's horizon and save grid mean nothing to GD: not in the key
             object.__setattr__(self, "t_max", 1e7)
             object.__setattr__(self, "grid", None)
@@ -367,6 +377,14 @@ class DMFConfig(_Config):
     @property
     def horizon(self) -> float:
         return self.t_max if self.t1 is None else self.t1
+
+    @property
+    def step_budget(self) -> int | None:
+        """Steps a discrete run may take: ``steps``, or :data:`STOP_LOSS_MAX_STEPS` when it
+        stops at ``stop_loss`` and names no ``steps``."""
+        if self.steps is None and self.stop_loss is not None:
+            return STOP_LOSS_MAX_STEPS
+        return self.steps
 
 
 @dataclass(frozen=True)
@@ -510,6 +528,11 @@ class LoRAConfig(_Config):
             )
         if not isinstance(self.aligned, bool):
             raise GflabInputError("aligned", "true or false", self.aligned)
+
+    @property
+    def step_budget(self) -> int | None:
+        """Steps a discrete run takes: ``steps``."""
+        return self.steps
 
 
 def config_from_dict(d: dict[str, Any]):

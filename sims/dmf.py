@@ -200,14 +200,21 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         if W.shape[0] <= 64:
             final["matrix"] = W
     series = dict(raw.saved)
+    status, message = raw.status, raw.message
+    if config.method.discrete and config.steps is None and status == "t1_reached":
+        status = "max_steps"
+        message = (
+            f"the loss did not fall to stop_loss {config.stop_loss:g} within the default cap of"
+            f" {config.step_budget} steps (--steps sets another budget)"
+        )
     return SimResult(
         config=config.to_dict(),
         times=raw.times,
         series=series,
         final=final,
-        status=raw.status,
+        status=status,
         stats={**raw.solver_stats(config.method), "loss_normalisation": config.normalisation},
         final_state=state,
-        message=raw.message,
+        message=message,
         time_unit="k" if config.method.discrete else "t",
     )

@@ -87,7 +87,8 @@ HELP: dict[str, str] = {
     "converge_tol": "stop when the loss / its value at W = 0 falls to this",
     "stop_loss": (
         "stop when the loss, in its normalisation, falls to this (GD: checked before each step,"
-        " as the authors do; flows: at the root-found crossing); replaces --converge-tol"
+        " as the authors do; flows: at the root-found crossing); replaces --converge-tol; with"
+        " gd, --steps becomes optional (default cap 1e6 steps, status max_steps if reached)"
     ),
     "n_save": "number of saved time points",
     "grid": "save grid of a flow: linear | log (default: linear with --t1, else log)",
