@@ -244,19 +244,20 @@ def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
 class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
 
-        ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
-        old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
-        ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
-        ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
-        it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
-        Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
-        time, under GD the step. ``stop_loss`` stops when that normalised loss falls to the value
-        (GD: checked on the loss before each step, as the authors do; flows: the crossing is
-        root-found); with ``stop_loss`` a GD run may leave ``steps`` out: it then runs until the stop
-    or :data:`STOP_LOSS_MAX_STEPS` steps (status ``max_steps``). ``mask_file``/``target_file`` read an n×n .npy array (its content, not the path,
-        enters the key). Legacy keywords ``rtol``, ``atol``, ``max_steps`` go into an adaptive method
-        and are dropped for GD. Fields a method does not use are reset to their defaults (``t1``,
-        ``t_max``, ``grid`` under GD), so the key holds only what determines the result.
+    ``method`` is a method object (:class:`sims.methods.Adaptive`, :class:`sims.methods.GD`) or an
+    old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
+    ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
+    ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
+    it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
+    Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
+    time, under GD the step. ``stop_loss`` stops when that normalised loss falls to the value
+    (GD: checked on the loss before each step, as the authors do; flows: the crossing is
+    root-found); with ``stop_loss`` a GD run may leave ``steps`` out: it then runs until the stop
+    or :data:`STOP_LOSS_MAX_STEPS` steps (status ``max_steps``). ``mask_file``/``target_file``
+    read an n×n .npy array (its content, not the path, enters the key). Legacy keywords
+    ``rtol``, ``atol``, ``max_steps`` go into an adaptive method and are dropped for GD. Fields a
+    method does not use are reset to their defaults (``t1``, ``t_max``, ``grid`` under GD), so
+    the key holds only what determines the result.
     """
 
     depth: int
