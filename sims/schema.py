@@ -124,6 +124,14 @@ HELP: dict[str, str] = {
     "intervention_seed": "shrink-and-perturb: seed of the perturbation",
 }
 
+# help that differs by model (the same field name means another thing, or accepts other values)
+MODEL_HELP: dict[str, dict[str, str]] = {
+    "lora": {
+        "init": "lora (A = 0, B with gamma·N(0, 1) entries) | gaussian (A and B both gamma·N(0, 1))",
+        "seed": "seed of the init and target draws",
+    },
+}
+
 # the river valley's own help (its field names are shared with other models: rows, beta, lr...)
 RIVER_HELP: dict[str, str] = {
     "rows": "rows of W",
@@ -186,7 +194,7 @@ def params(model: str) -> list[Param]:
       A list of :class:`Param`.
     """
     cls = _model(model)
-    helps = RIVER_HELP if model == "river" else HELP
+    helps = RIVER_HELP if model == "river" else {**HELP, **MODEL_HELP.get(model, {})}
     out: list[Param] = []
     for f in dataclasses.fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
