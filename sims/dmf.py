@@ -7,7 +7,7 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from sims.config import DMFConfig, load_npy
+from sims.config import DMFConfig, dmf_factor_shapes, load_factors, load_npy
 from sims.engine import RawSolve, iterate_config, solve_flow
 from sims.result import SimResult
 from theory import dmf as T
@@ -29,12 +29,16 @@ def dmf_problem(config: DMFConfig):
     """(initial factors, mask, target) as NumPy float64 arrays, from the config and its seed.
 
     Returns:
-      (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the mask and target come from
-      ``mask_file``/``target_file`` when the config names them.
+      (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the factors, mask and target
+      come from ``init_file``/``mask_file``/``target_file`` when the config names them.
     """
-    factors = T.make_init(
-        config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed
-    )
+    if config.init_file is not None:
+        shapes = dmf_factor_shapes(config.n, config.depth)
+        factors = load_factors("init_file", config.init_file, shapes)
+    else:
+        factors = T.make_init(
+            config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed
+        )
     if config.mask_file is not None:
         mask = T.make_mask(load_npy("mask_file", config.mask_file, config.n), config.n)
     else:

@@ -95,6 +95,11 @@ HELP: dict[str, str] = {
     "coupling": "also save the tangent-kernel cross coupling",
     "mask_file": "observation mask from an n×n 0/1 .npy file (instead of --mask)",
     "target_file": "target from an n×n .npy file (instead of --target)",
+    "pretrain_mask_file": "phase-1 mask Ω1 from an n×n 0/1 .npy file (instead of --pretrain-mask)",
+    "init_file": (
+        "initial factors from an .npz file holding W1 … WL, each n×n (W = W_L ⋯ W_1; instead of"
+        " --init); its content enters the store key"
+    ),
     "switch": "end of phase 1 (flow time; GD: steps); default: until converged",
     "rows": "rows of Y and A",
     "cols": "columns of Y and B",
@@ -120,6 +125,10 @@ HELP: dict[str, str] = {
     "intervention": "at the switch: dash | shrink-perturb | reset (W_L to its init) | none",
     "floor": "DASH's floor λ, shrink-and-perturb's shrink factor (0 < λ ≤ 1)",
     "dash_alpha": "DASH's gradient averaging α (0 < α ≤ 1)",
+    "dash_reduction": (
+        "DASH's loss of one batch: sum = ½Σ_batch R² (gflab's) | mean = ½Σ_batch R²/|batch|"
+        " (the authors' dash(): their criterion's mean)"
+    ),
     "noise_std": "shrink-and-perturb: σ of the perturbation",
     "intervention_seed": "shrink-and-perturb: seed of the perturbation",
 }
@@ -129,6 +138,10 @@ MODEL_HELP: dict[str, dict[str, str]] = {
     "lora": {
         "init": "lora (A = 0, B with gamma·N(0, 1) entries) | gaussian (A and B both gamma·N(0, 1))",
         "seed": "seed of the init and target draws",
+        "init_file": (
+            "initial factors from an .npz file holding A (rows×rank) and B (rank×cols) (instead"
+            " of --init); its content enters the store key"
+        ),
     },
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from gflab.cli import main
@@ -38,3 +39,201 @@ def _names(help_text: str) -> set[str]:
 def test_init_help_lists_what_the_model_accepts(model, accepted, capsys):
     """``--init``'s help offers exactly the names the model's init function accepts."""
     assert _names(_init_help(model, capsys)) == set(accepted)
+
+
+# ----------------------------------------------------------------------------- DASH's reduction
+
+
+def authors_dash(factors, batches, target, alpha, floor):
+    """The authors' ``dash()`` (baekrok/DASH ``utils/train_utils.py``), transcribed for the
+    factors of a deep matrix factorisation as bias-free Linear layers (weight rows = neurons),
+    in torch float64: per batch the gradient of their criterion, a *mean* over the batch's
+    samples (here the observed entries of the batch, per-entry loss ½R²); g ← (1 − α)g + α(−∇);
+    then each row times clamp(cos(g_row, w_row), λ, 1)."""
+    import torch
+
+    torch.set_num_threads(1)
+    temp = [torch.tensor(f, requires_grad=True) for f in factors]
+    grads = [torch.zeros_like(w) for w in temp]
+    tgt = torch.tensor(target)
+    for b in batches:
+        bt = torch.tensor(b)
+        for w in temp:
+            w.grad = None
+        W = temp[0]
+        for w in temp[1:]:
+            W = w @ W  # W = W_L ⋯ W_1
+        loss = (0.5 * bt * (W - tgt) ** 2).sum() / bt.sum()
+        loss.backward()
+        grads = [
+            (1 - alpha) * g + alpha * (-w.grad.detach()) for g, w in zip(grads, temp, strict=True)
+        ]
+    out = []
+    with torch.no_grad():
+        for f, g in zip(factors, grads, strict=True):
+            w = torch.tensor(f)
+            cos = torch.cosine_similarity(g, w, dim=-1)
+            out.append((w * torch.clamp(cos, min=floor, max=1)[:, None]).numpy())
+    return out
+
+
+@pytest.fixture(scope="module")
+def dash_case():
+    rng = np.random.default_rng(5)
+    n, depth = 6, 3
+    target = rng.standard_normal((n, 2)) @ rng.standard_normal((n, 2)).T
+    mask2 = (rng.random((n, n)) < 0.7).astype(float)
+    mask1 = mask2 * (rng.random((n, n)) < 0.4)
+    factors = [0.5 * rng.standard_normal((n, n)) for _ in range(depth)]
+    return factors, mask1, mask2, target
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.7])
+def test_dash_mean_reduction_is_the_authors(dash_case, alpha):
+    """gflab's DASH with ``reduction="mean"`` equals the transcription of the authors' loop (float64:
+    the gradients are summed in another order, so equal to 1e-12 relative; measured ~1e-16),
+    and differs from gflab's default ``sum`` when the batches differ in size (α < 1: at α = 1
+    only the last batch counts and the scale-free cosine hides the reduction)."""
+    from sims.dash import Intervention, intervene
+
+    factors, mask1, mask2, target = dash_case
+    batches = [mask1 * mask2, mask2 * (1 - mask1)]
+    want = authors_dash(factors, batches, target, alpha, 0.3)
+    iv = Intervention("dash", floor=0.3, alpha=alpha, reduction="mean")
+    got, _ = intervene(iv, factors, factors, mask1, mask2, target)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    summed, _ = intervene(
+        Intervention("dash", floor=0.3, alpha=alpha), factors, factors, mask1, mask2, target
+    )
+    gap = max(np.max(np.abs(s - w)) for s, w in zip(summed, want, strict=True))
+    print(f"sum vs mean at alpha={alpha}: {gap:.3g}")
+    assert gap > 1e-3, gap  # the reduction matters here (|Ω1| ≠ |Ω2 ∖ Ω1|)
+
+
+# ----------------------------------------------------------------------------- plasticity by file
+
+
+def stop_gd(factors, mask, target, lr, stop):
+    """GD on the [DMC] authors' loss Σ_Ω R²/n² (their ``.mean()``), W = W_L ⋯ W_1, stopped before
+    the first step whose pre-step loss is ≤ ``stop`` (gflab's count = their epochs − 1).
+    Returns (steps, factors)."""
+    F = [np.array(f) for f in factors]
+    n = mask.shape[0]
+    for k in range(10**6):
+        prods = [np.eye(n)]
+        for f in F:
+            prods.append(f @ prods[-1])  # prods[l] = W_l ⋯ W_1
+        R = mask * (prods[-1] - target)
+        if np.sum(R**2) / n**2 <= stop:
+            return k, F
+        G = 2 * R / n**2
+        grads = []
+        for i in range(len(F)):
+            left = np.eye(n)
+            for f in F[i + 1 :]:
+                left = f @ left  # W_L ⋯ W_{l+1}
+            grads.append(left.T @ G @ prods[i].T)
+        F = [f - lr * g for f, g in zip(F, grads, strict=True)]
+    raise AssertionError("no stop")
+
+
+@pytest.fixture(scope="module")
+def plasticity_files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("plasticity")
+    rng = np.random.default_rng(1)
+    n = 6
+    target = rng.standard_normal((n, 2)) @ rng.standard_normal((n, 2)).T
+    mask2 = (rng.random((n, n)) < 0.6).astype(float)
+    mask1 = mask2 * (rng.random((n, n)) < 0.6)
+    init = {f"W{i}": 0.3 * rng.standard_normal((n, n)) for i in (1, 2)}
+    np.save(d / "target.npy", target)
+    np.save(d / "mask2.npy", mask2)
+    np.save(d / "mask1.npy", mask1)
+    np.savez(d / "init.npz", **init)
+    return d, target, mask1, mask2, [init["W1"], init["W2"]]
+
+
+def _plasticity_argv(d, model="dmf-plasticity"):
+    return [
+        "simulate",
+        model,
+        "--depth=2",
+        "--n=6",
+        f"--init-file={d / 'init.npz'}",
+        f"--mask-file={d / 'mask2.npy'}",
+        f"--pretrain-mask-file={d / 'mask1.npy'}",
+        f"--target-file={d / 'target.npy'}",
+        "--normalisation=full-mean",
+        "--stop-loss=1e-5",
+        "--method=gd:0.2",
+        "--json",
+    ]
+
+
+def test_plasticity_from_files_until_stop_loss(plasticity_files, capsys):
+    """dmf-plasticity with every input from a file and the authors' stop rule in each phase:
+    the three phases equal a NumPy GD loop (steps exactly; factors' singular values to 1e-10
+    relative: the same float64 arithmetic in another summation order over ~1e3 steps)."""
+    import json
+
+    d, target, mask1, mask2, init = plasticity_files
+    assert main(_plasticity_argv(d)) == 0
+    doc = json.loads(capsys.readouterr().out)
+    k1, F1 = stop_gd(init, mask1, target, 0.2, 1e-5)
+    k2, F2 = stop_gd(F1, mask2, target, 0.2, 1e-5)
+    k3, F3 = stop_gd(init, mask2, target, 0.2, 1e-5)
+    for phase, k, F in (("pretrain", k1, F1), ("resumed", k2, F2), ("scratch", k3, F3)):
+        got = doc[phase]
+        assert got["status"] == "converged" and got["time"] == k, (phase, got["time"], k)
+        want = np.linalg.svd(F[1] @ F[0], compute_uv=False)
+        np.testing.assert_allclose(got["singular_values"], want, rtol=1e-10, atol=1e-13)
+
+
+def test_dash_from_files_shares_the_plasticity_phases(
+    plasticity_files, capsys, tmp_path, monkeypatch
+):
+    import json
+
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path / "store"))
+    d = plasticity_files[0]
+    assert main(_plasticity_argv(d)) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(_plasticity_argv(d, "dmf-dash") + ["--dash-reduction=mean"]) == 0
+    dash = json.loads(capsys.readouterr().out)
+    assert dash["intervention"]["reduction"] == "mean"
+    for phase in ("pretrain", "resumed", "scratch"):
+        assert dash[phase]["time"] == plain[phase]["time"]
+        np.testing.assert_array_equal(
+            dash[phase]["singular_values"], plain[phase]["singular_values"]
+        )
+
+
+@pytest.mark.parametrize("field", ["mask_file", "pretrain_mask_file", "target_file", "init_file"])
+def test_file_contents_enter_the_plasticity_key(plasticity_files, tmp_path, field):
+    """Rewriting one entry of one file, under the same path, changes the key (the content's
+    sha256 is in ``to_dict``)."""
+    from sims.plasticity import PlasticityConfig
+
+    d = plasticity_files[0]
+    files = {
+        "mask_file": "mask2.npy",
+        "pretrain_mask_file": "mask1.npy",
+        "target_file": "target.npy",
+        "init_file": "init.npz",
+    }
+    for name in files.values():
+        (tmp_path / name).write_bytes((d / name).read_bytes())
+    cfg = dict(depth=2, n=6, method="gd:0.2", stop_loss=1e-5)
+    cfg.update({k: str(tmp_path / v) for k, v in files.items()})
+    key = PlasticityConfig(**cfg).key()
+    path = tmp_path / files[field]
+    if path.suffix == ".npz":
+        arrays = dict(np.load(path))
+        arrays["W2"][0, 0] += 1e-3
+        np.savez(path, **arrays)
+    else:
+        arr = np.load(path)
+        arr[0, 0] = 1.0 - arr[0, 0] if "mask" in field else arr[0, 0] + 1e-3
+        np.save(path, arr)
+    assert PlasticityConfig(**cfg).key() != key
