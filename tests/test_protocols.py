@@ -237,3 +237,56 @@ def test_file_contents_enter_the_plasticity_key(plasticity_files, tmp_path, fiel
         arr[0, 0] = 1.0 - arr[0, 0] if "mask" in field else arr[0, 0] + 1e-3
         np.save(path, arr)
     assert PlasticityConfig(**cfg).key() != key
+
+
+# ----------------------------------------------------------------------------- --init-file
+
+
+def test_lora_init_file_is_the_same_start(tmp_path, capsys):
+    """--init-file holding the factors --init gaussian draws gives the same run, bit for bit."""
+    import json
+
+    A, B = L.make_init("gaussian", 10, 12, 3, 0.1, 3)
+    np.savez(tmp_path / "ab.npz", A=A, B=B)
+    common = ["simulate", "lora", "--rows=10", "--cols=12", "--rank=3", "--target-svals=1,4,16"]
+    common += ["--gamma=0.1", "--seed=3", "--method=muon:0.02", "--steps=20", "--json"]
+    assert main(common + ["--init=gaussian"]) == 0
+    drawn = json.loads(capsys.readouterr().out)
+    assert main(common + [f"--init-file={tmp_path / 'ab.npz'}"]) == 0
+    filed = json.loads(capsys.readouterr().out)
+    assert filed["config"]["init"] == "file" and "init_sha256" in filed["config"]
+    np.testing.assert_array_equal(filed["final"]["matrix"], drawn["final"]["matrix"])
+
+
+def _bad_npz(tmp_path, case):
+    n = 4
+    good = {"W1": np.eye(n), "W2": np.eye(n)}
+    arrays = {
+        "shape": {"W1": np.eye(n), "W2": np.eye(n + 1)},
+        "missing": {"W1": np.eye(n)},
+        "nonfinite": {"W1": np.eye(n), "W2": np.full((n, n), np.inf)},
+        "extra": {**good, "W3": np.eye(n)},
+    }.get(case)
+    path = tmp_path / f"{case}.npz"
+    if case == "not-npz":
+        path.write_text("not an archive")
+    elif arrays is not None:
+        np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("case", ["shape", "missing", "nonfinite", "extra", "not-npz", "absent"])
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_bad_init_file_is_one_line(tmp_path, capsys, case, as_json):
+    """A bad --init-file: exit 2 and one line naming init_file (stderr, or JSON with --json)."""
+    import json
+
+    path = _bad_npz(tmp_path, case)
+    argv = ["simulate", "dmf", "--depth=2", "--n=4", f"--init-file={path}", "--t1=1"]
+    assert main(argv + (["--json"] if as_json else [])) == 2
+    cap = capsys.readouterr()
+    if as_json:
+        assert json.loads(cap.out)["error"]["parameter"] == "init_file"
+    else:
+        lines = cap.err.strip().splitlines()
+        assert len(lines) == 1 and "error: init_file:" in lines[0], cap.err
