@@ -20,6 +20,7 @@ from typing import Any
 from sims import methods as M
 from sims.config import DMFConfig, LoRAConfig
 from sims.dash import DashConfig
+from sims.kleinman import KleinmanConfig
 from sims.plasticity import PlasticityConfig
 from sims.river import RiverConfig
 from theory._validate import GflabInputError
@@ -46,6 +47,7 @@ MODELS: dict[str, type] = {
     "dmf-plasticity": PlasticityConfig,
     "dmf-dash": DashConfig,
     "river": RiverConfig,
+    "kleinman": KleinmanConfig,
 }
 
 # the methods each model accepts (their hyper-parameters become flags)
@@ -55,6 +57,7 @@ _MODEL_METHODS = {
     "dmf-plasticity": (M.Adaptive, M.GD),
     "dmf-dash": (M.Adaptive, M.GD),
     "river": (),  # one run of every optimiser of sims.river.METHODS, its steps are fields
+    "kleinman": (),  # GD with their step, a field
 }
 
 # hyper-parameters carried by the method spelling or by another flag, not by a flag of their own
@@ -143,6 +146,31 @@ MODEL_HELP: dict[str, dict[str, str]] = {
             " of --init); its content enters the store key"
         ),
     },
+}
+
+MODEL_HELP["kleinman"] = {
+    "depth": "number of factors L >= 1 (1: a single matrix, their convex baseline)",
+    "seed": "their seed: the truth, the observations and the init (default: their config's 1)",
+    "n": "matrix size n",
+    "rank": "rank r of the truth W* = U Vᵀ/√r, rescaled to ‖W*‖_F = n",
+    "n1": "entries observed in phase 1 (Ω1: the first N1 of the observation order)",
+    "n2": "entries observed in phase 2 (Ω2: the first N2; Ω1 ⊂ Ω2)",
+    "t_c": "comma-separated switch steps T_c (phase 2 starts from each)",
+    "post_steps": "steps after the switch (their epoch_continue)",
+    "lr": "GD step on the mean loss ½ mean_Ω (W − W*)²",
+    "init_scale": "init scale: Gaussian factors with std init^{1/L}/√n",
+    "draw": (
+        "the problem's random draw: kleinman (their script's NumPy and torch generators, seeded"
+        " as they seed them) | gflab (NumPy default_rng)"
+    ),
+    "schedule": (
+        "kleinman (their loop: T_c + 1 steps on Ω1, the test error after post − 2 on Ω2) |"
+        " gflab (T_c and post)"
+    ),
+    "problem_file": (
+        "the problem from an .npz file: target (n×n), order (flat indices of the observed"
+        " entries, in order), W1 … WL (W = W_L ⋯ W_1); replaces --draw"
+    ),
 }
 
 # the river valley's own help (its field names are shared with other models: rows, beta, lr...)

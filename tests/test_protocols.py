@@ -290,3 +290,141 @@ def test_bad_init_file_is_one_line(tmp_path, capsys, case, as_json):
     else:
         lines = cap.err.strip().splitlines()
         assert len(lines) == 1 and "error: init_file:" in lines[0], cap.err
+
+
+# ----------------------------------------------------------------------------- Kleinman
+
+
+def authors_kleinman(
+    n, rank, n1, n2, depth, seed, t_critical, epoch_continue, lr, init_scale, dtype
+):
+    """Kleinman et al.'s ``main-num-examples.py`` (mjkleinman/CriticalPeriodDeepLinearNets,
+    ``matrixcompletion/``), transcribed with its ``model_utils`` helpers: their seeding, truth,
+    observations, Gaussian init and SGD loop; the parameters are cast to ``dtype`` after their
+    float32 init. Returns their ``losses_critical`` (the test loss of each T_c)."""
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(1)
+
+    def set_seed(s):
+        np.random.seed(s)
+        torch.manual_seed(s)
+
+    def get_e2e(model):
+        weight = None
+        for fc in model.children():
+            weight = fc.weight.t() if weight is None else fc(weight)
+        return weight
+
+    set_seed(seed)
+    U = np.random.randn(n, rank).astype(np.float32)
+    V = np.random.randn(n, rank).astype(np.float32)
+    w_gt = U.dot(V.T) / np.sqrt(rank)
+    w_gt = torch.from_numpy(w_gt / np.linalg.norm(w_gt, "fro") * n).to(dtype)
+    indices = torch.multinomial(torch.ones(n * n), n2, replacement=False)
+    us, vs = indices // n, indices % n
+    ys_, us_def, vs_def = w_gt[us, vs], us[:n1], vs[:n1]
+    ys_def_ = w_gt[us_def, vs_def]
+    losses = []
+    for T_critical in t_critical:
+        model = nn.Sequential(*[nn.Linear(n, n, bias=False) for _ in range(depth)])
+        set_seed(seed)
+        for param in model.parameters():
+            nn.init.normal_(param, std=init_scale ** (1.0 / depth) * n**-0.5)
+        model = model.to(dtype)
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        for T in range(T_critical + epoch_continue):
+            e2e = get_e2e(model)
+            loss = 0.5 * (e2e[us, vs] - ys_).pow(2).mean()
+            loss_def = 0.5 * (e2e[us_def, vs_def] - ys_def_).pow(2).mean()
+            loss = loss if T > T_critical else loss_def
+            opt.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                test_loss = (w_gt - e2e).view(-1).pow(2).mean()
+            opt.step()
+        losses.append(test_loss.item())
+    return losses
+
+
+KLEINMAN_TINY = dict(n=8, rank=2, n1=20, n2=36, depth=3, seed=1, lr=0.2, init_scale=0.1)
+KLEINMAN_TC, KLEINMAN_POST = (0, 3, 40), 60
+
+
+def _kleinman(capsys, *extra):
+    import json
+
+    k = KLEINMAN_TINY
+    argv = ["simulate", "kleinman", *(f"--{f.replace('_', '-')}={v}" for f, v in k.items())]
+    argv += ["--t-c=" + ",".join(map(str, KLEINMAN_TC)), f"--post-steps={KLEINMAN_POST}"]
+    assert main([*argv, *extra, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def kleinman_theirs():
+    import torch
+
+    k = {**KLEINMAN_TINY}
+    return {
+        dt: authors_kleinman(
+            k["n"],
+            k["rank"],
+            k["n1"],
+            k["n2"],
+            k["depth"],
+            k["seed"],
+            KLEINMAN_TC,
+            KLEINMAN_POST,
+            k["lr"],
+            k["init_scale"],
+            dt,
+        )
+        for dt in (torch.float64, torch.float32)
+    }
+
+
+def test_kleinman_their_draw_and_schedule_is_their_loop(kleinman_theirs, capsys):
+    """``gflab simulate kleinman`` (their draw, their schedule) = their loop run in float64 to
+    1e-12 relative (the same GD in another summation order over 100 steps; measured 1.3e-16),
+    and their float32 loop to its float32 level (measured 2.5e-7 relative; bound 5e-6)."""
+    import torch
+
+    doc = _kleinman(capsys)
+    assert doc["phase1_steps"] == [tc + 1 for tc in KLEINMAN_TC]
+    assert doc["phase2_steps"] == KLEINMAN_POST - 2
+    np.testing.assert_allclose(doc["test_error"], kleinman_theirs[torch.float64], rtol=1e-12)
+    np.testing.assert_allclose(doc["test_error"], kleinman_theirs[torch.float32], rtol=5e-6)
+
+
+def test_kleinman_gflab_schedule_is_not_theirs(kleinman_theirs, capsys):
+    """gflab's schedule (T_c, post) differs from their loop by more than rounding: the schedule
+    flag matters."""
+    import torch
+
+    doc = _kleinman(capsys, "--schedule=gflab")
+    assert doc["phase1_steps"] == list(KLEINMAN_TC) and doc["phase2_steps"] == KLEINMAN_POST
+    gap = np.max(np.abs(np.subtract(doc["test_error"], kleinman_theirs[torch.float64])))
+    assert gap > 1e-6, gap
+
+
+def test_kleinman_problem_file_is_the_same_run(capsys, tmp_path):
+    """Their draw written to a file and read back with --problem-file gives the same numbers."""
+    from sims.kleinman import KleinmanScale, kleinman_authors_problem
+
+    k = KLEINMAN_TINY
+    sc = KleinmanScale(
+        n=k["n"], rank=k["rank"], n1=k["n1"], n2=(k["n2"],), init_scale=k["init_scale"]
+    )
+    factors, target, order = kleinman_authors_problem(sc, k["depth"], k["seed"], k["n2"])
+    np.savez(
+        tmp_path / "p.npz",
+        target=target,
+        order=order,
+        **{f"W{i + 1}": f for i, f in enumerate(factors)},
+    )
+    drawn = _kleinman(capsys)
+    filed = _kleinman(capsys, f"--problem-file={tmp_path / 'p.npz'}")
+    assert "problem_sha256" in filed["config"]
+    np.testing.assert_array_equal(filed["test_error"], drawn["test_error"])
