@@ -40,6 +40,7 @@ import numpy as np
 import sims._jaxsetup  # noqa: F401
 from sims.config import DMFConfig
 from sims.dmf import solve_dmf_from
+from sims.limits import FLOAT64_BYTES, require_fits
 from theory import dmf as T
 from theory._validate import GflabInputError, one_of, positive_int, positive_real
 
@@ -388,6 +389,9 @@ class KleinmanConfig:
         if not self.t_c:
             raise GflabInputError("t_c", "at least one switch step", self.t_c)
         positive_int("depth", self.depth)
+        n = positive_int("n", self.n)
+        # the factors, their products and one gradient per factor: ~3L + 4 n×n arrays
+        require_fits("n", FLOAT64_BYTES * float(n) ** 2 * (3 * self.depth + 4), n)
         positive_int("seed", self.seed, minimum=0)
         one_of("draw", self.draw, DRAWS)
         one_of("schedule", self.schedule, SCHEDULES)

@@ -433,3 +433,21 @@ def test_kleinman_problem_file_is_the_same_run(capsys, tmp_path):
     filed = _kleinman(capsys, f"--problem-file={tmp_path / 'p.npz'}")
     assert "problem_sha256" in filed["config"]
     np.testing.assert_array_equal(filed["test_error"], drawn["test_error"])
+
+
+@pytest.mark.parametrize(
+    "extra,parameter",
+    [
+        (["--schedule=theirs"], "schedule"),
+        (["--draw=torch"], "draw"),
+        (["--t-c=0,2.5"], "t_c"),
+        (["--n2=900"], "n1/n2"),  # N1 = 1000 > N2
+        (["--post-steps=1"], "post_steps"),
+        (["--n=100000000"], "n"),  # the factors cannot fit: refused before any allocation
+        (["--depth=0"], "depth"),
+    ],
+)
+def test_kleinman_bad_input_is_one_line(capsys, extra, parameter):
+    assert main(["simulate", "kleinman", *extra]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"error: {parameter}:" in lines[0], lines
