@@ -368,7 +368,8 @@ def test_bf16_muon_step_bit_identical_to_torch(shape_scale):
 @pytest.mark.parametrize("shape_scale", SHAPE_SCALES)
 def test_bf16_muon_100_steps_bit_identical_to_torch(shape_scale):
     """100 steps of bf16 Muon on the 10×12 rank-3 problem with targets 1, 4, 16 and Gaussian
-    init (seed 3), lr 0.02: every iterate of gflab's engine equals torch's (tolerance 0). With
+    init (seed 3), lr 0.02: every iterate of gflab's engine equals stock torch.optim.Muon's
+    (``adjust_lr_fn`` = the convention; "none": torch's kernel with ratio 1), tolerance 0. With
     "match_rms_adamw" B's update used to differ by one bf16 ulp in 4 entries at step 48."""
     import torch
 
@@ -394,11 +395,20 @@ def test_bf16_muon_100_steps_bit_identical_to_torch(shape_scale):
     B = torch.tensor(np.asarray(B0), requires_grad=True)
     Yt = torch.tensor(np.asarray(Y))
     bufs = [torch.zeros_like(A), torch.zeros_like(B)]
+    # stock torch.optim.Muon where the class offers the convention, its kernel for "none"
+    opt = None
+    if shape_scale != "none":
+        opt = torch.optim.Muon(
+            [A, B], lr=0.02, weight_decay=0.0, momentum=0.95, adjust_lr_fn=shape_scale
+        )
     first_diff = None
     for k in range(1, steps + 1):
         A.grad = B.grad = None
         (0.5 * ((A @ B - Yt) ** 2).sum()).backward()
-        _torch_muon_functional([A, B], [A.grad, B.grad], bufs, 0.02, shape_scale)
+        if opt is not None:
+            opt.step()
+        else:
+            _torch_muon_functional([A, B], [A.grad, B.grad], bufs, 0.02, shape_scale)
         same = np.array_equal(raw.saved["A"][k], A.detach().numpy()) and np.array_equal(
             raw.saved["B"][k], B.detach().numpy()
         )
