@@ -401,8 +401,8 @@ def command_args(config) -> list[str]:
             if method.name != "adaptive":
                 argv += ["--method", method.spelling]
             continue
-        if p.name in ("mask", "target") and v == "file":
-            continue
+        if p.name in ("mask", "target", "pretrain_mask", "init") and v == "file":
+            continue  # set by its --...-file flag
         if p.name == "t1" and v is None and model == "lora":
             continue
         if not p.required and v == p.default:

@@ -451,3 +451,37 @@ def test_kleinman_bad_input_is_one_line(capsys, extra, parameter):
     assert main(["simulate", "kleinman", *extra]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and f"error: {parameter}:" in lines[0], lines
+
+
+@pytest.mark.parametrize("which", ["dmf-plasticity", "kleinman"])
+def test_commands_rebuild_file_configs(plasticity_files, which):
+    """``sims.schema.command`` writes a command whose flags rebuild the config exactly (files
+    included: the names they replace are left to the file flags)."""
+    import shlex
+
+    from sims.kleinman import KleinmanConfig
+    from sims.plasticity import PlasticityConfig
+    from sims.schema import command_args, config_from_args, params
+
+    d = plasticity_files[0]
+    if which == "dmf-plasticity":
+        cfg = PlasticityConfig(
+            depth=2,
+            n=6,
+            method="gd:0.2",
+            stop_loss=1e-5,
+            mask_file=str(d / "mask2.npy"),
+            pretrain_mask_file=str(d / "mask1.npy"),
+            target_file=str(d / "target.npy"),
+            init_file=str(d / "init.npz"),
+        )
+    else:
+        cfg = KleinmanConfig(depth=2, n=30, rank=2, n1=135, n2=270, t_c=(0, 1000), post_steps=3000)
+    argv = command_args(cfg)
+    table = {p.flag: p for p in params(cfg.model)}
+    parse = {"floats": lambda r: tuple(map(float, r.split(","))), "int": int, "float": float}
+    values = {}
+    for flag, raw in zip(argv[1::2], argv[2::2], strict=True):
+        p = table[flag]
+        values[p.name] = parse.get(p.kind, str)(raw)
+    assert config_from_args(cfg.model, values) == cfg, shlex.join(argv)
