@@ -150,7 +150,14 @@ def kleinman_authors_problem(scale: KleinmanScale, depth: int, seed: int, n2: in
       (factors W_1..W_L, target, order): ``order`` holds the N2 observed entries' flat indices
       (row-major), in draw order.
     """
-    import torch
+    try:
+        import torch
+    except ImportError:  # an optional dependency (the bridge extra)
+        raise GflabInputError(
+            "draw",
+            "gflab, or torch installed (pip install 'gflab[bridge]') for their draw",
+            "kleinman",
+        ) from None
 
     n, r = scale.n, scale.rank
     legacy = np.random.RandomState(seed)
