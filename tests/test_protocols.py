@@ -445,6 +445,7 @@ def test_kleinman_problem_file_is_the_same_run(capsys, tmp_path):
         (["--post-steps=1"], "post_steps"),
         (["--n=100000000"], "n"),  # the factors cannot fit: refused before any allocation
         (["--depth=0"], "depth"),
+        (["--problem-file=/nonexistent/p.npz"], "problem_file"),
     ],
 )
 def test_kleinman_bad_input_is_one_line(capsys, extra, parameter):
