@@ -201,7 +201,11 @@ def load_kleinman_problem(path, n: int, depth: int, n2: int):
         )
     order = order.astype(np.int64)
     if order.min() < 0 or order.max() >= n * n or np.unique(order[:n2]).size != n2:
-        raise GflabInputError("problem_file", f"order: distinct indices in [0, {n * n})", "others")
+        raise GflabInputError(
+            "problem_file",
+            f"order: distinct indices in [0, {n * n})",
+            f"min {order.min()}, max {order.max()}, {np.unique(order[:n2]).size} distinct of {n2}",
+        )
     shapes = {"target": (n, n), **{f"W{i}": (n, n) for i in range(1, depth + 1)}}
     arrays = load_factors("problem_file", path, {**shapes, "order": order.shape})
     return arrays[1 : depth + 1], arrays[0], order
