@@ -2,21 +2,23 @@
 
 torch 2.13's ``_zeropower_via_newtonschulz`` casts the update to bfloat16 (from float64 through
 float32, as ``Tensor.bfloat16()`` does), transposes tall inputs, divides by its Frobenius norm
-*rounded to bfloat16* and clamped at eps (both bf16), then runs ``addmm`` five times. On CPU each
-bf16 ``addmm(C, M, N, beta=β, alpha=α)`` forms the products in float32 (exact: two 8-bit
-significands), sums them over k in index order, multiplies by α (rounded to float32), and adds
-β·C with one fused multiply-add, ``fma(β, C, α·dot)``, rounded once to float32 and then to
-bfloat16. Three things differ from a plain XLA expression of the same formula and are reproduced
-explicitly here rather than left to the compiler:
+*rounded to bfloat16* and clamped at eps (both bf16), then runs ``mm`` and ``addmm`` five times.
+On CPU, for small matrices (docs/sgf.md gives the sizes measured), each bf16 product forms the
+float32 products of its terms (exact: two 8-bit significands) and sums them; an
+``addmm(C, M, N, beta=β, alpha=α)`` multiplies the sum by α (rounded to float32) and adds β·C
+with one fused multiply-add, ``fma(β, C, α·dot)``, rounded once to float32 and then to bfloat16.
+What differs from a plain XLA expression of the same formula is reproduced explicitly here
+rather than left to the compiler:
 
-- XLA's float32 dot sums in another order (1 of 100 6×6 inputs flipped a bf16 rounding):
-  :func:`ordered_matmul_f32` sums over k in index order.
+- The order of the sums (XLA's float32 dot sums in another; 1 of 100 6×6 inputs flipped a bf16
+  rounding): :func:`ordered_matmul_f32`, in index order for the Gram matrix ``X @ X.T`` and in
+  ATen's four partial sums for the two ``addmm`` products.
 - The fused multiply-add: ``β·C + α·dot`` rounded twice flips about 1 of 60 Newton–Schulz calls,
   and whether LLVM contracts ``c·(G@G) + b·G`` into ``fma(c, G@G, b·G)`` or ``fma(b, G, c·(G@G))``
   is its choice; torch's is the second. :func:`fma_f32` computes it exactly (float64 with
   round-to-odd), independent of contraction.
 - The norm is the float32 sum of squares rounded to bfloat16 (its summation order differs from
-  torch's, which the bf16 rounding hides on every input tested).
+  torch's, which the bf16 rounding hid on every input tested).
 
 The float64 side of Muon (the EMA lerps and the parameter update ``p.add_(O, alpha=-lr)``) is
 fused multiply-adds in ATen's vectorised kernels; see :class:`sims.methods.Muon`.
@@ -116,7 +118,8 @@ def newton_schulz_torch_bf16(G, steps: int = 5, eps: float = 1e-7, dtype=jnp.bfl
         dtype: the 16-bit storage dtype (torch uses bfloat16).
 
     Returns:
-        (m, n) array of ``dtype``: bit-identical to ``_zeropower_via_newtonschulz(G, ...)``.
+        (m, n) array of ``dtype``: bit-identical to ``_zeropower_via_newtonschulz(G, ...)`` on
+        CPU for the sizes docs/sgf.md lists (larger ones: within a few bf16 ulps).
     """
     a, b, c = (jnp.asarray(v, _F32) for v in NS_COEFFICIENTS)
     tall = G.shape[-2] > G.shape[-1]
