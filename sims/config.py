@@ -41,12 +41,19 @@ __all__ = [
     "METHOD_NAMES",
     "MAX_STEPS",
     "MAX_DEPTH",
+    "STOP_LOSS_MAX_STEPS",
+    "load_factors",
+    "factors_digest",
+    "dmf_factor_shapes",
 ]
 
 METHOD_NAMES = METHOD_SPELLINGS
 
 # a discrete run beyond 1e9 steps takes days at >= 1 µs per step; refuse it at once
 MAX_STEPS = 10**9
+# the step budget of a discrete run that stops at --stop-loss and names no --steps: a run that
+# reaches it ends with status "max_steps"
+STOP_LOSS_MAX_STEPS = 10**6
 # the fields are traced with O(L) products per factor: compile time grows with L, and past a few
 # hundred layers compiling never ends in practice
 MAX_DEPTH = 256
@@ -188,14 +195,19 @@ def _steps(steps: Any) -> None:
         raise GflabInputError("steps", f"an integer in [1, {MAX_STEPS:.0e}]", steps)
 
 
-def _discrete_steps(t1: Any, steps: Any, method: Method) -> None:
-    """A discrete method runs ``steps`` steps (required, at most :data:`MAX_STEPS`), no horizon."""
+def _discrete_steps(t1: Any, steps: Any, method: Method, *, stops: bool = False) -> None:
+    """A discrete method runs ``steps`` steps (at most :data:`MAX_STEPS`), no horizon; ``steps``
+    is required unless the run ``stops`` at a loss (then :data:`STOP_LOSS_MAX_STEPS` caps it)."""
     if t1 is not None:
         raise GflabInputError(
             "t1", f"no --t1 with the discrete --method {method.spelling} (use --steps)", t1
         )
     if steps is None:
-        raise GflabInputError("steps", f"a step count with --method {method.name}:ETA", None)
+        if stops:
+            return
+        raise GflabInputError(
+            "steps", f"a step count with --method {method.name}:ETA (or a --stop-loss)", None
+        )
     _steps(steps)
 
 
@@ -231,6 +243,72 @@ def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
     return arr
 
 
+def load_factors(parameter: str, path: Any, shapes: dict[str, tuple[int, ...]]) -> list[np.ndarray]:
+    """The arrays named in ``shapes`` from the .npz file ``path`` (no pickles), checked: exactly
+    those names, each of its shape, finite; or a one-line GflabInputError naming ``parameter``.
+
+    Args:
+      parameter: ``init_file`` (named in errors).
+      path: file path.
+      shapes: ``{array name: shape}`` in the order returned.
+    Returns:
+      float64 arrays in the order of ``shapes``.
+    """
+    if not isinstance(path, str) or not path:
+        raise GflabInputError(parameter, "a path to an .npz file", path)
+    want = ", ".join(f"{k} {tuple(v)}" for k, v in shapes.items())
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            found = {k: z[k] for k in z.files}
+    except (OSError, ValueError, AttributeError, TypeError) as e:
+        raise GflabInputError(
+            parameter, f"a readable .npz file holding {want}", f"{path} ({e})"
+        ) from None
+    if set(found) != set(shapes):
+        raise GflabInputError(parameter, f"an .npz file holding {want}", f"arrays {sorted(found)}")
+    out = []
+    for name, shape in shapes.items():
+        arr = found[name]
+        if arr.shape != tuple(shape):
+            raise GflabInputError(
+                parameter, f"array {name} of shape {tuple(shape)}", f"shape {arr.shape}"
+            )
+        if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+            raise GflabInputError(parameter, f"real numbers in {name}", f"dtype {arr.dtype}")
+        arr = np.asarray(arr, dtype=np.float64)
+        if not np.all(np.isfinite(arr)):
+            raise GflabInputError(parameter, f"finite entries in {name}", "non-finite entries")
+        out.append(arr)
+    return out
+
+
+def factors_digest(arrays: list[np.ndarray]) -> str:
+    """sha256 of a list of float64 arrays (shapes and contents): what enters a key for a file."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(repr(a.shape).encode())
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
+def dmf_factor_shapes(n: int, depth: int) -> dict[str, tuple[int, int]]:
+    """The arrays of a DMF ``init_file``: ``W1`` … ``WL`` (W = W_L ⋯ W_1), each n×n."""
+    return {f"W{i}": (n, n) for i in range(1, depth + 1)}
+
+
+def _init_file(config: Any, shapes: dict, default_init: str) -> None:
+    """Check ``config.init_file`` (if any) and set ``init`` to ``"file"``: an init name other than
+    the default next to a file is refused (two answers to one question)."""
+    if config.init_file is None:
+        if config.init == "file":
+            raise GflabInputError("init", "an init name (or --init-file)", config.init)
+        return
+    if config.init not in (default_init, "file"):
+        raise GflabInputError("init", "no init name with --init-file", config.init)
+    object.__setattr__(config, "init", "file")
+    load_factors("init_file", config.init_file, shapes)
+
+
 @dataclass(frozen=True)
 class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
@@ -243,10 +321,13 @@ class DMFConfig(_Config):
     Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
     time, under GD the step. ``stop_loss`` stops when that normalised loss falls to the value
     (GD: checked on the loss before each step, as the authors do; flows: the crossing is
-    root-found). ``mask_file``/``target_file`` read an n×n .npy array (its content, not the path,
-    enters the key). Legacy keywords ``rtol``, ``atol``, ``max_steps`` go into an adaptive method
-    and are dropped for GD. Fields a method does not use are reset to their defaults (``t1``,
-    ``t_max``, ``grid`` under GD), so the key holds only what determines the result.
+    root-found); with ``stop_loss`` a GD run may leave ``steps`` out: it then runs until the stop
+    or :data:`STOP_LOSS_MAX_STEPS` steps (status ``max_steps``). ``mask_file``/``target_file``
+    read an n×n .npy array, ``init_file`` an .npz of the factors ``W1`` … ``WL`` (their content,
+    not the path, enters the key). Legacy keywords
+    ``rtol``, ``atol``, ``max_steps`` go into an adaptive method and are dropped for GD. Fields a
+    method does not use are reset to their defaults (``t1``, ``t_max``, ``grid`` under GD), so
+    the key holds only what determines the result.
     """
 
     depth: int
@@ -269,6 +350,7 @@ class DMFConfig(_Config):
     coupling: bool = False
     mask_file: str | None = None
     target_file: str | None = None
+    init_file: str | None = None
     rtol: InitVar[float | None] = None
     atol: InitVar[float | None] = None
     max_steps: InitVar[int | None] = None
@@ -277,7 +359,7 @@ class DMFConfig(_Config):
     _FLOATS = ("m", "alpha", "t1", "t_max", "converge_tol", "stop_loss")
     _INTS = ("depth", "n", "seed", "steps", "n_save")
     _METHOD_OPTIONS = ("rtol", "atol", "max_steps")
-    _OMIT_NONE = ("stop_loss", "mask_file", "target_file")
+    _OMIT_NONE = ("stop_loss", "mask_file", "target_file", "init_file")
     ADAPTIVE_DEFAULTS = {"rtol": 1e-9, "atol": 1e-14, "max_steps": 500_000}
 
     def __post_init__(self, rtol, atol, max_steps):
@@ -296,7 +378,9 @@ class DMFConfig(_Config):
         method = self._set_method(self.ADAPTIVE_DEFAULTS, options)
         if method.name not in ("adaptive", "gd"):
             raise GflabInputError("method", "adaptive or gd:ETA for the dmf model", method.spelling)
-        one_of("init", self.init, _dmf.INIT_NAMES)
+        _init_file(self, dmf_factor_shapes(n, depth), "mimic")
+        if self.init != "file":
+            one_of("init", self.init, _dmf.INIT_NAMES)
         positive_real("m", self.m, allow_inf=True)
         if not self.m > 1:
             raise GflabInputError("m", "a real number > 1 (inf for diagonal init)", self.m)
@@ -326,7 +410,7 @@ class DMFConfig(_Config):
                 )
             _dmf.make_target(self.target, n, seed=self.seed)
         if method.discrete:
-            _discrete_steps(self.t1, self.steps, method)
+            _discrete_steps(self.t1, self.steps, method, stops=self.stop_loss is not None)
             # a flow's horizon and save grid mean nothing to GD: not in the key
             object.__setattr__(self, "t_max", 1e7)
             object.__setattr__(self, "grid", None)
@@ -356,6 +440,9 @@ class DMFConfig(_Config):
             out["mask_sha256"] = _file_digest("mask_file", self.mask_file, self.n)
         if self.target_file is not None:
             out["target_sha256"] = _file_digest("target_file", self.target_file, self.n)
+        if self.init_file is not None:
+            shapes = dmf_factor_shapes(self.n, self.depth)
+            out["init_sha256"] = factors_digest(load_factors("init_file", self.init_file, shapes))
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -367,6 +454,14 @@ class DMFConfig(_Config):
     @property
     def horizon(self) -> float:
         return self.t_max if self.t1 is None else self.t1
+
+    @property
+    def step_budget(self) -> int | None:
+        """Steps a discrete run may take: ``steps``, or :data:`STOP_LOSS_MAX_STEPS` when it
+        stops at ``stop_loss`` and names no ``steps``."""
+        if self.steps is None and self.stop_loss is not None:
+            return STOP_LOSS_MAX_STEPS
+        return self.steps
 
 
 @dataclass(frozen=True)
@@ -399,6 +494,7 @@ class LoRAConfig(_Config):
     aligned: bool = False
     converge_tol: float = 1e-14
     n_save: int = 200
+    init_file: str | None = None
     rtol: InitVar[float | None] = None
     atol: InitVar[float | None] = None
     max_steps: InitVar[int | None] = None
@@ -409,6 +505,7 @@ class LoRAConfig(_Config):
     ns_steps: InitVar[int | None] = None
 
     model = "lora"
+    _OMIT_NONE = ("init_file",)
     _FLOATS = ("beta", "gamma", "l2", "t1", "converge_tol")
     _INTS = ("rows", "cols", "rank", "seed", "steps", "n_save")
     _METHOD_OPTIONS = (
@@ -486,7 +583,9 @@ class LoRAConfig(_Config):
         if isinstance(method, SmoothedSpecGD) and self.beta is not None:
             raise GflabInputError("beta", "the method's own beta with specgd-smooth", self.beta)
         positive_real("gamma", self.gamma)
-        one_of("init", self.init, _lora.INIT_NAMES)
+        _init_file(self, self.factor_shapes(), "lora")
+        if self.init != "file":
+            one_of("init", self.init, _lora.INIT_NAMES)
         positive_real("l2", self.l2, allow_zero=True)
         if not method.discrete:
             if self.steps is not None:
@@ -511,6 +610,21 @@ class LoRAConfig(_Config):
         if not isinstance(self.aligned, bool):
             raise GflabInputError("aligned", "true or false", self.aligned)
 
+    @property
+    def step_budget(self) -> int | None:
+        """Steps a discrete run takes: ``steps``."""
+        return self.steps
+
+    def factor_shapes(self) -> dict[str, tuple[int, int]]:
+        """The arrays of an ``init_file``: ``A`` (rows × rank) and ``B`` (rank × cols)."""
+        return {"A": (self.rows, self.rank), "B": (self.rank, self.cols)}
+
+    def _extra_dict(self) -> dict[str, Any]:
+        if self.init_file is None:
+            return {}
+        arrays = load_factors("init_file", self.init_file, self.factor_shapes())
+        return {"init_sha256": factors_digest(arrays)}
+
 
 def config_from_dict(d: dict[str, Any]):
     """Inverse of ``to_dict`` (also accepts the flat legacy form: ``method`` as a spelling next to
@@ -520,7 +634,7 @@ def config_from_dict(d: dict[str, Any]):
     cls = {"dmf": DMFConfig, "lora": LoRAConfig}.get(model)
     if cls is None:
         raise GflabInputError("model", "dmf or lora", model)
-    digests = {k: d.pop(k) for k in ("mask_sha256", "target_sha256") if k in d}
+    digests = {k: d.pop(k) for k in ("mask_sha256", "target_sha256", "init_sha256") if k in d}
     fields = {f.name for f in dataclasses.fields(cls)} | set(cls._METHOD_OPTIONS)
     unknown = set(d) - fields
     if unknown:

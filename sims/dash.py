@@ -10,7 +10,7 @@ averaged negative gradient.
 DASH's batches are the observed entries in the order DASH's buffer presents them: the pretrain
 entries Ω1 first, then the new ones Ω2 ∖ Ω1 (the authors' loader concatenates the chunks in arrival
 order, unshuffled, one chunk per batch). The gradient of a batch is that of ½ Σ_batch R² (the run's
-``sum`` normalisation). When phase 1 has converged, Ω1's gradient is ≈ 0, so g ≈ α·(−∇ℓ_{Ω2∖Ω1})
+``sum`` normalisation), or with ``reduction="mean"`` of ½ Σ_batch R²/|batch|, the authors' mean. When phase 1 has converged, Ω1's gradient is ≈ 0, so g ≈ α·(−∇ℓ_{Ω2∖Ω1})
 and α no longer changes any cosine; it matters after a GD phase 1 stopped at a finite switch.
 """
 
@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 
+# DASH's loss of one batch: ½Σ_batch R² or ½Σ_batch R²/|batch|
+REDUCTIONS = ("sum", "mean")
+
+
 @dataclass(frozen=True)
 class Intervention:
     """One intervention at the switch and its parameters.
@@ -53,7 +57,9 @@ class Intervention:
     ``kind``: ``none`` | ``dash`` | ``shrink-perturb`` | ``reset``. ``floor`` is DASH's λ (and the
     shrink factor λ of shrink-and-perturb), ``alpha`` DASH's averaging α, ``noise_std`` the σ of
     shrink-and-perturb (authors: λ = α = 0.3, σ = 0.01), ``seed`` the perturbation's seed.
-    ``reset`` puts the last factor W_L back to its initial value.
+    ``reset`` puts the last factor W_L back to its initial value. ``reduction`` is the loss of
+    one DASH batch: ``sum`` ½Σ_batch R² (gflab's), ``mean`` ½Σ_batch R²/|batch| (the authors'
+    ``dash()`` takes the gradient of their criterion, a mean over the batch).
     """
 
     kind: str = "dash"
@@ -61,9 +67,11 @@ class Intervention:
     alpha: float = 0.3
     noise_std: float = 0.01
     seed: int = 0
+    reduction: str = "sum"
 
     def __post_init__(self):
         one_of("kind", self.kind, I.INTERVENTIONS)
+        one_of("reduction", self.reduction, REDUCTIONS)
         probability("floor", self.floor)
         probability("alpha", self.alpha)
         positive_real("noise_std", self.noise_std, allow_zero=True)
@@ -73,7 +81,8 @@ class Intervention:
 
     def label(self) -> str:
         if self.kind == "dash":
-            return f"DASH(λ={self.floor:g}, α={self.alpha:g})"
+            mean = ", batch mean" if self.reduction == "mean" else ""
+            return f"DASH(λ={self.floor:g}, α={self.alpha:g}{mean})"
         if self.kind == "shrink-perturb":
             return f"S&P(λ={self.floor:g}, σ={self.noise_std:g})"
         return self.kind
@@ -109,7 +118,11 @@ def intervene(
     elif k == "dash":
         new_entries = mask * (1 - pretrain_mask)
         batches = [b for b in (pretrain_mask * mask, new_entries) if b.sum() > 0]
-        grads = [[np.asarray(g) for g in T.gradient_field(fs, b, target)] for b in batches]
+        weights = [1.0 / b.sum() if intervention.reduction == "mean" else 1.0 for b in batches]
+        grads = [
+            [w * np.asarray(g) for g in T.gradient_field(fs, b, target)]
+            for b, w in zip(batches, weights, strict=True)
+        ]
         g = I.dash_direction(grads, intervention.alpha)  # gradient_field is already −∇
         cos = [np.asarray(I.neuron_cosine(f, d)) for f, d in zip(fs, g, strict=True)]
         new = [np.asarray(x) for x in I.dash(fs, g, intervention.floor)]
@@ -160,14 +173,20 @@ class DashPlasticityResult:
 
 
 # Intervention's parameter names → DashConfig's (errors name the flag the user typed)
-_IV_NAMES = {"kind": "intervention", "alpha": "dash_alpha", "seed": "intervention_seed"}
+_IV_NAMES = {
+    "kind": "intervention",
+    "alpha": "dash_alpha",
+    "seed": "intervention_seed",
+    "reduction": "dash_reduction",
+}
 
 
 @dataclass(frozen=True)
 class DashConfig(PlasticityConfig):
     """A plasticity experiment with an :class:`Intervention` at the switch (``gflab simulate
     dmf-dash``): the fields of :class:`PlasticityConfig` plus the intervention's, named
-    ``intervention`` (its kind), ``floor``, ``dash_alpha``, ``noise_std`` and ``intervention_seed``.
+    ``intervention`` (its kind), ``floor``, ``dash_alpha``, ``noise_std``, ``intervention_seed``
+    and ``dash_reduction``.
     """
 
     intervention: str = "dash"
@@ -175,6 +194,7 @@ class DashConfig(PlasticityConfig):
     dash_alpha: float = 0.3
     noise_std: float = 0.01
     intervention_seed: int = 0
+    dash_reduction: str = "sum"
 
     model = "dmf-dash"
 
@@ -200,6 +220,7 @@ class DashConfig(PlasticityConfig):
             alpha=self.dash_alpha,
             noise_std=self.noise_std,
             seed=self.intervention_seed,
+            reduction=self.dash_reduction,
         )
 
     def plasticity(self) -> PlasticityConfig:
@@ -235,7 +256,7 @@ def simulate_dash_plasticity(
         raise GflabInputError("pretrain", "a phase 1 that ends with finite factors", "diverged")
     c2 = config.phase(2)
     factors0, mask2, target = dmf_problem(c2)
-    mask1 = T.make_mask(config.pretrain_mask, config.n, seed=config.seed)
+    _, mask1, _ = dmf_problem(config.phase(1))
     new, info = intervene(intervention, base.pretrain.final_state, factors0, mask1, mask2, target)
     if intervention.kind == "none":
         res = base.resumed

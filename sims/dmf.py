@@ -7,7 +7,7 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from gflab.sims.config import DMFConfig, load_npy
+from gflab.sims.config import DMFConfig, dmf_factor_shapes, load_factors, load_npy
 from gflab.sims.engine import RawSolve, iterate_config, solve_flow
 from gflab.sims.result import SimResult
 from gflab.theory import dmf as T
@@ -29,12 +29,16 @@ def dmf_problem(config: DMFConfig):
     """(initial factors, mask, target) as NumPy float64 arrays, from the config and its seed.
 
     Returns:
-      (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the mask and target come from
-      ``mask_file``/``target_file`` when the config names them.
+      (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the factors, mask and target
+      come from ``init_file``/``mask_file``/``target_file`` when the config names them.
     """
-    factors = T.make_init(
-        config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed
-    )
+    if config.init_file is not None:
+        shapes = dmf_factor_shapes(config.n, config.depth)
+        factors = load_factors("init_file", config.init_file, shapes)
+    else:
+        factors = T.make_init(
+            config.init, config.n, config.depth, config.alpha, m=config.m, seed=config.seed
+        )
     if config.mask_file is not None:
         mask = T.make_mask(load_npy("mask_file", config.mask_file, config.n), config.n)
     else:
@@ -200,14 +204,21 @@ def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
         if W.shape[0] <= 64:
             final["matrix"] = W
     series = dict(raw.saved)
+    status, message = raw.status, raw.message
+    if config.method.discrete and config.steps is None and status == "t1_reached":
+        status = "max_steps"
+        message = (
+            f"the loss did not fall to stop_loss {config.stop_loss:g} within the default cap of"
+            f" {config.step_budget} steps (--steps sets another budget)"
+        )
     return SimResult(
         config=config.to_dict(),
         times=raw.times,
         series=series,
         final=final,
-        status=raw.status,
+        status=status,
         stats={**raw.solver_stats(config.method), "loss_normalisation": config.normalisation},
         final_state=state,
-        message=raw.message,
+        message=message,
         time_unit="k" if config.method.discrete else "t",
     )

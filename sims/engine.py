@@ -60,15 +60,19 @@ class RawSolve:
 
     def solver_stats(self, method) -> dict[str, Any]:
         """A result's ``stats``: the method (``tsit5+pid`` for an adaptive solve, else its name),
-        accepted and rejected steps, solve and compile seconds."""
+        accepted and rejected steps, solve and compile seconds; for a discrete method also
+        ``executed_steps``, the updates computed (its cost)."""
         name = method.solver + "+pid" if method.name == "adaptive" else method.name
-        return {
+        out = {
             "solver": name,
             "steps": self.steps,
             "rejected_steps": self.rejected_steps,
             "wall_seconds": self.wall_seconds,
             "compile_seconds": self.compile_seconds,
         }
+        if "executed_steps" in self.extra:
+            out["executed_steps"] = self.extra["executed_steps"]
+        return out
 
 
 def _signature(tree):
@@ -355,45 +359,44 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
 def iterate_impl(
     method, gradient, stats, monitor, params0, args, tol, blowup, max_k, n_blocks, block
 ):
-    def one(carry, _):
-        params, opt, done, bad, k = carry
-
-        def advance(po):
-            p, o = po
-            updates, o = method.update(gradient(p, args), o, p)
-            return jax.tree_util.tree_map(lambda x, u: x + u, p, updates), o
-
-        # the last block may reach past the requested step count: stop exactly at max_k
-        frozen = done | bad | (k >= max_k)
-        new, new_opt = jax.lax.cond(frozen, lambda po: po, advance, (params, opt))
+    def one(carry):
+        params, opt, done, bad, k, executed = carry
+        updates, new_opt = method.update(gradient(params, args), opt, params)
+        new = jax.tree_util.tree_map(lambda x, u: x + u, params, updates)
         v = monitor(new, args)
         leaves = jax.tree_util.tree_leaves(new)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-        newbad = bad | ((~frozen) & ((v > blowup) | ~jnp.isfinite(v) | ~finite))
-        keep = lambda a, b: jnp.where(newbad & ~bad, a, b)
+        newbad = (v > blowup) | ~jnp.isfinite(v) | ~finite
+        keep = lambda a, b: jnp.where(newbad, a, b)
         params = jax.tree_util.tree_map(keep, params, new)
         opt = jax.tree_util.tree_map(keep, opt, new_opt)
-        k = k + jnp.where(frozen | newbad, 0, 1)
+        k = k + jnp.where(newbad, 0, 1)
         # the stop rule is checked on the loss before the next step (the [DMC] authors' loop)
-        done = done | ((v <= tol) & ~newbad & ~frozen)
-        return (params, opt, done, newbad, k), None
+        done = (v <= tol) & ~newbad
+        return params, opt, done, newbad, k, executed + 1
 
     def run_block(carry):
-        return jax.lax.scan(one, carry, None, length=block)[0]
+        # steps until the block's last step, the requested count, or a stop (converged,
+        # diverged): a stopped run executes no further step in any save layout
+        end = jnp.minimum(carry[4] + block, max_k)
+        going = lambda c: ~c[2] & ~c[3] & (c[4] < end)
+        return jax.lax.while_loop(going, one, carry)
 
     def blk(carry, _):
-        # a stopped run (converged, diverged) skips its remaining blocks instead of scanning them
-        carry = jax.lax.cond(carry[2] | carry[3], lambda c: c, run_block, carry)
-        params, _, _, _, k = carry
+        carry = run_block(carry)
+        params, _, _, _, k, _ = carry
         return carry, (stats(k, params, args), k)
 
     done0 = monitor(params0, args) <= tol  # already there: no step at all
     opt0 = method.init(params0)
-    init = (params0, opt0, done0, jnp.asarray(False), jnp.asarray(0, dtype=jnp.int64))
-    first = (stats(jnp.asarray(0), params0, args), jnp.asarray(0, dtype=jnp.int64))
+    zero = jnp.asarray(0, dtype=jnp.int64)
+    init = (params0, opt0, done0, jnp.asarray(False), zero, zero)
+    first = (stats(jnp.asarray(0), params0, args), zero)
     carry, (saved, ks) = jax.lax.scan(blk, init, None, length=n_blocks)
-    params, _, done, bad, k = carry
-    return dict(first=first, saved=saved, ks=ks, state=params, done=done, bad=bad, k=k)
+    params, _, done, bad, k, executed = carry
+    return dict(
+        first=first, saved=saved, ks=ks, state=params, done=done, bad=bad, k=k, executed=executed
+    )
 
 
 ITERATE_STATIC = ("gradient", "stats", "monitor", "n_blocks", "block")
@@ -411,9 +414,11 @@ def iterate_config(
 ) -> RawSolve:
     """:func:`iterate` as a model config (``DMFConfig``, ``LoRAConfig``) asks for it: its discrete
     ``method`` for ``steps`` steps, ``n_save`` saved iterates (every ⌊steps/(n_save − 1)⌋ steps,
-    at least every step), stopped at ``tol``, diverged past 1e12."""
-    save_every = max(1, config.steps // (config.n_save - 1))
-    kw = dict(steps=config.steps, save_every=save_every, tol=tol, blowup=1e12)
+    at least every step), stopped at ``tol``, diverged past 1e12. ``steps`` is the config's
+    ``step_budget`` (its ``steps``, or the default cap of a run that stops at a loss)."""
+    steps = config.step_budget
+    save_every = max(1, steps // (config.n_save - 1))
+    kw = dict(steps=steps, save_every=save_every, tol=tol, blowup=1e12)
     return iterate(config.method, gradient, stats, monitor, params0, args, **kw)
 
 
@@ -443,7 +448,8 @@ def iterate(
       gradient: ``gradient(params, args)`` -> the loss gradient, same PyTree as ``params``.
       params0: initial parameters (a PyTree of arrays).
     Returns:
-      A :class:`RawSolve` whose times are step counts.
+      A :class:`RawSolve` whose times are step counts; ``extra["executed_steps"]`` counts the
+      updates computed (the run's cost: after a stop none is, whatever ``save_every``).
     """
     if not method.discrete:
         raise GflabInputError("method", "a discrete method (gd, specgd, muon...)", method.spelling)
@@ -492,6 +498,7 @@ def iterate(
         wall_seconds=wall,
         compile_seconds=compile_s,
         message=message,
+        extra={"executed_steps": int(out["executed"])},
     )
 
 

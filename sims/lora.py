@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gflab.sims import methods as _methods
-from gflab.sims.config import LoRAConfig
+from gflab.sims.config import LoRAConfig, load_factors
 from gflab.sims.engine import RawSolve, iterate_config, solve_flow
 from gflab.sims.result import SimResult
 from gflab.theory import closed_forms as CF
@@ -31,16 +31,20 @@ newton_schulz_lowp = _methods.newton_schulz_lowp
 
 
 def lora_problem(config: LoRAConfig):
-    """(A0, B0, Y, U, V) as NumPy float64 arrays; U, V hold Y's singular vectors in target order."""
+    """(A0, B0, Y, U, V) as NumPy float64 arrays; U, V hold Y's singular vectors in target order;
+    A0, B0 from the config's ``init_file`` when it names one."""
     Y, U, V = T.spectral_target(
         config.rows,
         config.cols,
         config.target_svals,
         None if config.aligned else config.seed + 104729,
     )
-    A0, B0 = T.make_init(
-        config.init, config.rows, config.cols, config.rank, config.gamma, config.seed
-    )
+    if config.init_file is not None:
+        A0, B0 = load_factors("init_file", config.init_file, config.factor_shapes())
+    else:
+        A0, B0 = T.make_init(
+            config.init, config.rows, config.cols, config.rank, config.gamma, config.seed
+        )
     return A0, B0, Y, U, V
 
 

@@ -287,10 +287,10 @@ class Muon(_Discrete):
 
     def update(self, grads, state, params):
         mu = self.momentum
-        bufs = jax.tree_util.tree_map(lambda b, g: mu * b + (1 - mu) * g, state, grads)
+        bufs = jax.tree_util.tree_map(lambda b, g: _lerp(b, g, 1 - mu), state, grads)
 
         def one(g, b):
-            d = g + mu * (b - g) if self.nesterov else b
+            d = _lerp(g, b, mu) if self.nesterov else b
             rows, cols = g.shape[-2:]
             return (
                 -self.lr
@@ -299,6 +299,22 @@ class Muon(_Discrete):
             )
 
         return jax.tree_util.tree_map(one, grads, bufs), bufs
+
+
+def _lerp(start, end, weight):
+    """``torch.lerp(start, end, weight)`` as ATen writes it: ``start + w·(end − start)`` for
+    |w| < 0.5, else ``end + (w − 1)·(end − start)``. Algebraically ``(1 − w)·start + w·end``; the
+    two forms round differently, and torch.optim.Muon's EMA and Nesterov steps use these (each a
+    fused multiply-add in ATen's vectorised kernel, as XLA's CPU backend contracts them too).
+
+    Args:
+      start, end: arrays of one shape; weight: a Python or traced scalar.
+
+    Returns:
+      The interpolated array.
+    """
+    diff = end - start
+    return jnp.where(jnp.abs(weight) < 0.5, start + weight * diff, end + (weight - 1) * diff)
 
 
 def shape_scale(kind: str, rows: int, cols: int) -> float:

@@ -32,9 +32,13 @@ class PlasticityConfig(_Config):
     """A plasticity experiment: ``base`` fields of a :class:`DMFConfig` plus the pretrain mask.
 
     ``switch`` is the end of phase 1: ``None`` runs phase 1 until converged (adaptive) — for GD
-    (``method="gd:ETA"``) it is a step count and is required. ``mask`` is Ω2 and ``pretrain_mask``
-    Ω1; named masks are drawn from ``seed`` (Ω1 ⊂ Ω2 is *not* enforced: the protocol allows any
-    pair, docs/theory.md §2.1 uses nested ones).
+    (``method="gd:ETA"``) it is a step count, required unless ``stop_loss`` is given. ``mask``
+    is Ω2 and ``pretrain_mask`` Ω1; named masks are drawn from ``seed`` (Ω1 ⊂ Ω2 is *not*
+    enforced: the protocol allows any pair, docs/theory.md §2.1 uses nested ones).
+    ``mask_file``/``pretrain_mask_file``/``target_file`` read n×n .npy arrays and ``init_file``
+    an .npz of the factors, as :class:`DMFConfig` does; ``stop_loss`` ends each phase when the
+    loss in its normalisation falls to it (the [DMC] authors' plasticity protocol: phase 1 until
+    the loss on Ω1 is below it, then phase 2 until the loss on Ω2 is).
     """
 
     depth: int
@@ -52,13 +56,19 @@ class PlasticityConfig(_Config):
     steps: int | None = None
     normalisation: str = "sum"
     converge_tol: float = 1e-16
+    stop_loss: float | None = None
     n_save: int = 200
+    mask_file: str | None = None
+    pretrain_mask_file: str | None = None
+    target_file: str | None = None
+    init_file: str | None = None
     rtol: InitVar[float | None] = None
     atol: InitVar[float | None] = None
     max_steps: InitVar[int | None] = None
 
     model = "dmf-plasticity"
     _METHOD_OPTIONS = ("rtol", "atol", "max_steps")
+    _OMIT_NONE = ("stop_loss", "mask_file", "pretrain_mask_file", "target_file", "init_file")
 
     def __post_init__(self, rtol, atol, max_steps):
         if self.switch is not None:  # before phase(1), which would name it "t1"
@@ -66,23 +76,53 @@ class PlasticityConfig(_Config):
         self._set_method(
             DMFConfig.ADAPTIVE_DEFAULTS, dict(rtol=rtol, atol=atol, max_steps=max_steps)
         )
-        if self.method.discrete and (self.switch is None or float(self.switch) % 1 != 0):
+        if self.method.discrete and self.switch is None and self.stop_loss is None:
+            raise GflabInputError(
+                "switch", "a phase-1 step count with --method gd:ETA (or a --stop-loss)", None
+            )
+        if self.method.discrete and self.switch is not None and float(self.switch) % 1 != 0:
             # a discrete run switches after a whole number of steps: 2.5 would silently be 2
             raise GflabInputError(
                 "switch", "a whole phase-1 step count with --method gd:ETA", self.switch
             )
-        self.phase(2)  # validates every shared field (and Ω2, named "mask") through DMFConfig
+        # a file replaces the mask's name (the default name may stand next to it)
+        for name, default in (("pretrain_mask", "diagonal"), ("mask", "superdiag")):
+            if getattr(self, name + "_file") is None:
+                continue
+            if getattr(self, name) not in (default, "file"):
+                flag = "--" + name.replace("_", "-") + "-file"
+                raise GflabInputError(name, f"no mask name with {flag}", getattr(self, name))
+            object.__setattr__(self, name, "file")
+        # validates every shared field (and Ω2, named "mask") through DMFConfig; sets the names
+        # of files given ("file") as DMFConfig does
+        two = self.phase(2)
+        for name in ("mask", "target", "init"):
+            object.__setattr__(self, name, getattr(two, name))
         if not isinstance(self.pretrain_mask, str):
             raise GflabInputError(
                 "pretrain_mask",
                 "a mask name (diagonal, block:K, superdiag, bernoulli:P)",
                 self.pretrain_mask,
             )
-        try:  # phase 1's DMFConfig would name Ω1 "mask": name the parameter the user typed
-            T.make_mask(self.pretrain_mask, self.n, seed=self.seed)
+        # phase 1's DMFConfig would name Ω1 "mask": name the parameter the user typed
+        if self.pretrain_mask_file is None:
+            try:
+                T.make_mask(self.pretrain_mask, self.n, seed=self.seed)
+            except GflabInputError as e:
+                raise GflabInputError("pretrain_mask", e.allowed, e.got) from None
+        try:
+            self.phase(1)
         except GflabInputError as e:
-            raise GflabInputError("pretrain_mask", e.allowed, e.got) from None
-        self.phase(1)
+            if e.parameter not in ("mask", "mask_file"):
+                raise
+            raise GflabInputError("pretrain_" + e.parameter, e.allowed, e.got) from None
+
+    def _extra_dict(self) -> dict:
+        one, two = self.phase(1).to_dict(), self.phase(2).to_dict()
+        out = {k: two[k] for k in ("mask_sha256", "target_sha256", "init_sha256") if k in two}
+        if "mask_sha256" in one:
+            out["pretrain_mask_sha256"] = one["mask_sha256"]
+        return out
 
     def phase(self, which: int) -> DMFConfig:
         """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""
@@ -99,18 +139,20 @@ class PlasticityConfig(_Config):
             method=self.method,
             normalisation=self.normalisation,
             converge_tol=self.converge_tol,
+            stop_loss=self.stop_loss,
             n_save=self.n_save,
+            target_file=self.target_file,
+            init_file=self.init_file,
         )
         if which == 1:
+            one = dict(mask=self.pretrain_mask, mask_file=self.pretrain_mask_file, **common)
             if gd:
-                return DMFConfig(mask=self.pretrain_mask, steps=int(self.switch), **common)
-            return DMFConfig(
-                mask=self.pretrain_mask,
-                t1=self.switch,
-                grid="log" if self.switch is not None else None,
-                **common,
-            )
-        return DMFConfig(mask=self.mask, steps=self.steps if gd else None, **common)
+                steps = None if self.switch is None else int(self.switch)
+                return DMFConfig(steps=steps, **one)
+            return DMFConfig(t1=self.switch, grid="log" if self.switch is not None else None, **one)
+        return DMFConfig(
+            mask=self.mask, mask_file=self.mask_file, steps=self.steps if gd else None, **common
+        )
 
 
 @dataclass
@@ -174,8 +216,7 @@ def simulate_plasticity(
     """
     run = run or (lambda key, runner: runner(key))
     c1, c2 = config.phase(1), config.phase(2)
-    factors0, _, target = dmf_problem(c2)
-    mask2 = T.make_mask(config.mask, config.n, seed=config.seed)
+    factors0, mask2, target = dmf_problem(c2)
 
     def run_phase1(cfg):
         f0, m1, tg = dmf_problem(cfg)

@@ -20,6 +20,7 @@ from typing import Any
 from gflab.sims import methods as M
 from gflab.sims.config import DMFConfig, LoRAConfig
 from gflab.sims.dash import DashConfig
+from gflab.sims.kleinman import KleinmanConfig
 from gflab.sims.plasticity import PlasticityConfig
 from gflab.sims.river import RiverConfig
 from gflab.theory._validate import GflabInputError
@@ -46,6 +47,7 @@ MODELS: dict[str, type] = {
     "dmf-plasticity": PlasticityConfig,
     "dmf-dash": DashConfig,
     "river": RiverConfig,
+    "kleinman": KleinmanConfig,
 }
 
 # the methods each model accepts (their hyper-parameters become flags)
@@ -55,6 +57,7 @@ _MODEL_METHODS = {
     "dmf-plasticity": (M.Adaptive, M.GD),
     "dmf-dash": (M.Adaptive, M.GD),
     "river": (),  # one run of every optimiser of sims.river.METHODS, its steps are fields
+    "kleinman": (),  # GD with their step, a field
 }
 
 # hyper-parameters carried by the method spelling or by another flag, not by a flag of their own
@@ -87,13 +90,19 @@ HELP: dict[str, str] = {
     "converge_tol": "stop when the loss / its value at W = 0 falls to this",
     "stop_loss": (
         "stop when the loss, in its normalisation, falls to this (GD: checked before each step,"
-        " as the authors do; flows: at the root-found crossing); replaces --converge-tol"
+        " as the authors do; flows: at the root-found crossing); replaces --converge-tol; with"
+        " gd, --steps becomes optional (default cap 1e6 steps, status max_steps if reached)"
     ),
     "n_save": "number of saved time points",
     "grid": "save grid of a flow: linear | log (default: linear with --t1, else log)",
     "coupling": "also save the tangent-kernel cross coupling",
     "mask_file": "observation mask from an n×n 0/1 .npy file (instead of --mask)",
     "target_file": "target from an n×n .npy file (instead of --target)",
+    "pretrain_mask_file": "phase-1 mask Ω1 from an n×n 0/1 .npy file (instead of --pretrain-mask)",
+    "init_file": (
+        "initial factors from an .npz file holding W1 … WL, each n×n (W = W_L ⋯ W_1; instead of"
+        " --init); its content enters the store key"
+    ),
     "switch": "end of phase 1 (flow time; GD: steps); default: until converged",
     "rows": "rows of Y and A",
     "cols": "columns of Y and B",
@@ -119,8 +128,49 @@ HELP: dict[str, str] = {
     "intervention": "at the switch: dash | shrink-perturb | reset (W_L to its init) | none",
     "floor": "DASH's floor λ, shrink-and-perturb's shrink factor (0 < λ ≤ 1)",
     "dash_alpha": "DASH's gradient averaging α (0 < α ≤ 1)",
+    "dash_reduction": (
+        "DASH's loss of one batch: sum = ½Σ_batch R² (gflab's) | mean = ½Σ_batch R²/|batch|"
+        " (the authors' dash(): their criterion's mean)"
+    ),
     "noise_std": "shrink-and-perturb: σ of the perturbation",
     "intervention_seed": "shrink-and-perturb: seed of the perturbation",
+}
+
+# help that differs by model (the same field name means another thing, or accepts other values)
+MODEL_HELP: dict[str, dict[str, str]] = {
+    "lora": {
+        "init": "lora (A = 0, B with gamma·N(0, 1) entries) | gaussian (A and B both gamma·N(0, 1))",
+        "seed": "seed of the init and target draws",
+        "init_file": (
+            "initial factors from an .npz file holding A (rows×rank) and B (rank×cols) (instead"
+            " of --init); its content enters the store key"
+        ),
+    },
+}
+
+MODEL_HELP["kleinman"] = {
+    "depth": "number of factors L >= 1 (1: a single matrix, their convex baseline)",
+    "seed": "their seed: the truth, the observations and the init (default: their config's 1)",
+    "n": "matrix size n",
+    "rank": "rank r of the truth W* = U Vᵀ/√r, rescaled to ‖W*‖_F = n",
+    "n1": "entries observed in phase 1 (Ω1: the first N1 of the observation order)",
+    "n2": "entries observed in phase 2 (Ω2: the first N2; Ω1 ⊂ Ω2)",
+    "t_c": "comma-separated switch steps T_c (phase 2 starts from each)",
+    "post_steps": "steps after the switch (their epoch_continue)",
+    "lr": "GD step on the mean loss ½ mean_Ω (W − W*)²",
+    "init_scale": "init scale: Gaussian factors with std init^{1/L}/√n",
+    "draw": (
+        "the problem's random draw: kleinman (their script's NumPy and torch generators, seeded"
+        " as they seed them) | gflab (NumPy default_rng)"
+    ),
+    "schedule": (
+        "kleinman (their loop: T_c + 1 steps on Ω1, the test error after post − 2 on Ω2) |"
+        " gflab (T_c and post)"
+    ),
+    "problem_file": (
+        "the problem from an .npz file: target (n×n), order (flat indices of the observed"
+        " entries, in order), W1 … WL (W = W_L ⋯ W_1); replaces --draw"
+    ),
 }
 
 # the river valley's own help (its field names are shared with other models: rows, beta, lr...)
@@ -191,7 +241,7 @@ def params(model: str) -> list[Param]:
       A list of :class:`Param`.
     """
     cls = _model(model)
-    helps = RIVER_HELP if model == "river" else HELP
+    helps = RIVER_HELP if model == "river" else {**HELP, **MODEL_HELP.get(model, {})}
     out: list[Param] = []
     for f in dataclasses.fields(cls):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -357,8 +407,8 @@ def command_args(config) -> list[str]:
             if method.name != "adaptive":
                 argv += ["--method", method.spelling]
             continue
-        if p.name in ("mask", "target") and v == "file":
-            continue
+        if p.name in ("mask", "target", "pretrain_mask", "init") and v == "file":
+            continue  # set by its --...-file flag
         if p.name == "t1" and v is None and model == "lora":
             continue
         if not p.required and v == p.default:

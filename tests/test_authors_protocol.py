@@ -163,3 +163,58 @@ def test_bad_mask_file_is_one_line(problem, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "mask_file" in err
+
+
+# ----------------------------------------------------------------------------- --stop-loss cost
+
+
+def _authors_args(d, depth=2, *extra):
+    return [
+        f"--depth={depth}",
+        f"--n={N}",
+        "--init=tied-gaussian",
+        f"--alpha={ALPHA}",
+        f"--seed={SEED}",
+        f"--mask-file={d / 'mask.npy'}",
+        f"--target-file={d / 'target.npy'}",
+        "--normalisation=full-mean",
+        f"--stop-loss={STOP}",
+        f"--method=gd:{LR}",
+        *extra,
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra", [("--n-save=2", "--steps=2000000"), ("--n-save=2001", "--steps=2000000"), ()]
+)
+def test_stop_loss_ends_the_work_at_the_stop(problem, extra, capsys):
+    """The engine's count of computed updates equals the steps the authors' loop takes before its
+    stop (their epochs − 1), whether one save block spans the 2e6-step budget (--n-save 2), a
+    block is 1000 steps (--n-save 2001), or --steps is left out (the default cap). Before, a
+    stopped run kept scanning its save block: 5.0 s instead of 0.03 s for --n-save 2 here."""
+    d, mask, target = problem
+    epochs, _, _ = authors_gd(mask, target, 2)
+    code, doc = _simulate(_authors_args(d, 2, *extra), capsys)
+    assert code == 0 and doc["status"] == "converged"
+    assert doc["stats"]["executed_steps"] == doc["stats"]["steps"] == epochs - 1
+
+
+def test_stop_loss_cap_is_reported(problem, capsys, monkeypatch):
+    """Without --steps the default cap bounds the run; reaching it is status max_steps (exit 1),
+    after exactly the cap's number of updates."""
+
+    from gflab import sims
+
+    d, _, _ = problem
+    monkeypatch.setattr(sims.config, "STOP_LOSS_MAX_STEPS", 25)
+    code, doc = _simulate(_authors_args(d, 2), capsys)
+    assert code == 1 and doc["status"] == "max_steps"
+    assert doc["stats"]["executed_steps"] == 25 == doc["final"]["time"]
+    assert "default cap of 25 steps" in doc["message"]
+
+
+def test_stop_loss_default_cap_is_documented():
+    from gflab.sims.config import STOP_LOSS_MAX_STEPS
+    from gflab.sims.schema import HELP
+
+    assert f"{STOP_LOSS_MAX_STEPS:.0e}".replace("+0", "") in HELP["stop_loss"]

@@ -162,7 +162,7 @@ def test_muon_from_lora_init_first_step():
     )
 
 
-NS_SHAPES = [(10, 3), (3, 12), (6, 6)]
+NS_SHAPES = ((10, 3), (3, 12), (12, 12))
 
 
 @pytest.mark.parametrize("shape", NS_SHAPES, ids=[f"{m}x{n}" for m, n in NS_SHAPES])
@@ -296,28 +296,125 @@ def _torch_muon_update(G):
     return -p.detach().numpy()
 
 
-@pytest.mark.parametrize("shape", [(3, 10), (3, 12), (6, 6)])
-def test_bf16_newton_schulz_bit_identical_to_torch(shape):
-    """sims' bf16 Newton–Schulz against stock torch.optim.Muon's update (not an emulation):
-    equal bit for bit on 100 inputs per shape spanning 6 decades of scale (tolerance 0: both
-    round the same float32 values to bf16; before rounding the norm to bf16 and summing in
-    torch's order, 6×6 inputs differed by one bf16 ulp in 1 of 90). Tall inputs are transposed
-    first by both."""
+SHAPE_SCALES = ("none", "original", "match_rms_adamw")
+# shapes where torch runs ATen's generic bf16 gemm (m·n·k ≤ 16³ and inner sums shorter than 16):
+# tall, wide and square, ranks 1–12
+NS_SHAPES = ((10, 3), (3, 12), (12, 12))
+NS_CASES = 100  # per shape: 300 inputs per convention
+
+
+def _torch_muon_functional(params, grads, bufs, lr, shape_scale, momentum=0.95):
+    """One step of torch's own Muon kernel (``torch.optim._muon.muon``, what
+    ``torch.optim.Muon.step`` calls with the group's ``adjust_lr_fn``). The class refuses a
+    name other than "original"/"match_rms_adamw"; its ``_adjust_lr`` gives every other name the
+    ratio 1, which is gflab's "none"."""
+    import torch
+
+    with torch.no_grad():
+        torch.optim._muon.muon(
+            params,
+            grads,
+            bufs,
+            lr=lr,
+            weight_decay=0.0,
+            momentum=momentum,
+            nesterov=True,
+            ns_coefficients=COEF,
+            ns_steps=5,
+            eps=1e-7,
+            adjust_lr_fn=shape_scale,
+            has_complex=False,
+        )
+
+
+@pytest.mark.parametrize("shape_scale", SHAPE_SCALES)
+def test_bf16_muon_step_bit_identical_to_torch(shape_scale):
+    """One bf16 Muon step of gflab (EMA lerp, Nesterov lerp, Newton–Schulz, shape scaling,
+    parameter update) against torch's own kernel from the same parameter, gradient and momentum
+    buffer: equal bit for bit (tolerance 0) on 300 random inputs spanning 6 decades of scale,
+    per convention. Before the fused multiply-adds and ATen's four-way partial sums were
+    reproduced, 1 of about 60 Newton–Schulz calls differed by one bf16 ulp."""
+    import jax
     import jax.numpy as jnp
     import torch
 
-    from gflab.sims.lora import newton_schulz_lowp
+    from gflab.sims.methods import Muon
 
     torch.set_num_threads(1)
+    method = Muon(lr=0.02, ns_dtype="bfloat16", shape_scale=shape_scale)
+
+    @jax.jit
+    @jax.vmap
+    def gflab_step(p, g, b):
+        updates, _ = method.update((g,), (b,), (p,))
+        return p + updates[0]  # as the engine applies it
+
     bad = []
-    for seed in range(100):
-        rng = np.random.default_rng(seed)
-        G = rng.standard_normal(shape) * np.logspace(0, -1, shape[1]) * 10 ** rng.uniform(-3, 3)
-        want = _torch_muon_update(G)
-        got = np.asarray(newton_schulz_lowp(jnp.asarray(G)).astype(jnp.float64))
-        if not np.array_equal(got, want):
-            bad.append(seed)
-    assert not bad, f"seeds differing from torch: {bad}"
+    for shape in NS_SHAPES:
+        rng = np.random.default_rng(list(shape))
+        scale = 10 ** rng.uniform(-3, 3, (NS_CASES, 1, 1))
+        G = rng.standard_normal((NS_CASES, *shape)) * np.logspace(0, -1, shape[1]) * scale
+        P = rng.standard_normal((NS_CASES, *shape))
+        Bf = rng.standard_normal((NS_CASES, *shape)) * scale
+        got = np.asarray(gflab_step(jnp.asarray(P), jnp.asarray(G), jnp.asarray(Bf)))
+        for i in range(NS_CASES):
+            p, b = torch.tensor(P[i]), torch.tensor(Bf[i])
+            _torch_muon_functional([p], [torch.tensor(G[i])], [b], 0.02, shape_scale)
+            if not np.array_equal(got[i], p.numpy()):
+                bad.append((shape, i))
+    assert not bad, f"inputs differing from torch: {bad}"
+
+
+@pytest.mark.parametrize("shape_scale", SHAPE_SCALES)
+def test_bf16_muon_100_steps_bit_identical_to_torch(shape_scale):
+    """100 steps of bf16 Muon on the 10×12 rank-3 problem with targets 1, 4, 16 and Gaussian
+    init (seed 3), lr 0.02: every iterate of gflab's engine equals stock torch.optim.Muon's
+    (``adjust_lr_fn`` = the convention; "none": torch's kernel with ratio 1), tolerance 0. With
+    "match_rms_adamw" B's update used to differ by one bf16 ulp in 4 entries at step 48."""
+    import torch
+
+    from gflab.sims import lora as L
+    from gflab.sims.engine import iterate
+
+    torch.set_num_threads(1)
+    steps = 100
+    cfg, (A0, B0, Y, U, V) = _problem(
+        target_svals=(1.0, 4.0, 16.0),
+        method="muon:0.02",
+        steps=steps,
+        n_save=steps + 1,
+        ns_dtype="bfloat16",
+        shape_scale=shape_scale,
+    )
+    args = L._args(cfg, A0, B0, Y, U, V)
+    keep = lambda k, p, a: {"A": p[0], "B": p[1]}
+    raw = iterate(
+        cfg.method, L._gradient, keep, L._monitor, (A0, B0), args, steps=steps, save_every=1
+    )
+    A = torch.tensor(np.asarray(A0), requires_grad=True)
+    B = torch.tensor(np.asarray(B0), requires_grad=True)
+    Yt = torch.tensor(np.asarray(Y))
+    bufs = [torch.zeros_like(A), torch.zeros_like(B)]
+    # stock torch.optim.Muon where the class offers the convention, its kernel for "none"
+    opt = None
+    if shape_scale != "none":
+        opt = torch.optim.Muon(
+            [A, B], lr=0.02, weight_decay=0.0, momentum=0.95, adjust_lr_fn=shape_scale
+        )
+    first_diff = None
+    for k in range(1, steps + 1):
+        A.grad = B.grad = None
+        (0.5 * ((A @ B - Yt) ** 2).sum()).backward()
+        if opt is not None:
+            opt.step()
+        else:
+            _torch_muon_functional([A, B], [A.grad, B.grad], bufs, 0.02, shape_scale)
+        same = np.array_equal(raw.saved["A"][k], A.detach().numpy()) and np.array_equal(
+            raw.saved["B"][k], B.detach().numpy()
+        )
+        if not same and first_diff is None:
+            first_diff = k
+    assert first_diff is None, f"first differing step: {first_diff}"
 
 
 def _torch_muon(A0, B0, Y, lr, steps, dtype):

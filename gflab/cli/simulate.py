@@ -1,4 +1,4 @@
-"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river``: one run, a readable summary or the
+"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river|kleinman``: one run, a readable summary or the
 JSON contract (``--json``)."""
 
 from __future__ import annotations
@@ -64,11 +64,11 @@ def add_table_flags(parser, model: str) -> None:
 def register(sub) -> None:
     p = sub.add_parser(
         "simulate",
-        help="run one simulation (dmf, lora, dmf-plasticity, dmf-dash, river)",
+        help="run one simulation (dmf, lora, dmf-plasticity, dmf-dash, river, kleinman)",
         description="Run one simulation of a model of docs/theory.md §2.",
     )
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True, parser_class=type(p))
-    for model in ("dmf", "lora", "dmf-plasticity", "dmf-dash", "river"):
+    for model in ("dmf", "lora", "dmf-plasticity", "dmf-dash", "river", "kleinman"):
         helptext, epilog = _HELP[model]
         d = models.add_parser(
             model,
@@ -86,7 +86,12 @@ def register(sub) -> None:
                 help="run until the loss converges (the default without --t1)",
             )
         d.add_argument("--json", action="store_true", help="print the JSON contract")
-        run = {"dmf-plasticity": run_plasticity, "dmf-dash": run_dash, "river": run_river}
+        run = {
+            "dmf-plasticity": run_plasticity,
+            "dmf-dash": run_dash,
+            "river": run_river,
+            "kleinman": run_kleinman,
+        }
         d.set_defaults(func=run.get(model, run_model))
 
 
@@ -305,6 +310,45 @@ def run_river(args) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- kleinman (critical period)
+
+KLEINMAN_EXAMPLES = """examples:
+  gflab simulate kleinman --depth 3 --seed 1 --n2 1250          (their protocol: about 4e5 GD steps)
+  gflab simulate kleinman --depth 2 --n 30 --rank 2 --n1 135 --n2 270 --t-c 0,1000 --post-steps 3000
+  gflab simulate kleinman --depth 3 --problem-file problem.npz --schedule gflab --json
+"""
+
+
+def run_kleinman(args) -> int:
+    from gflab.sims.kleinman import simulate_kleinman
+
+    cfg = config_of(args)
+    res = simulate_kleinman(cfg)
+    if args.json:
+        print_json(res)
+        return 0
+    c = res["config"]
+    print(
+        f"model      kleinman  (depth={c['depth']}, seed={c['seed']}, n={c['n']}, rank={c['rank']},"
+        f" N1={c['n1']} -> N2={c['n2']}, lr={c['lr']:g}, init={c['init_scale']:g},"
+        f" draw={c['draw'] if 'problem_sha256' not in c else 'file'}, schedule={c['schedule']})"
+    )
+    print(f"{'T_c':>8} {'Ω1 steps':>9} {'Ω2 steps':>9} {'test error':>12}  top singular values")
+    for tc, k1, err, sv in zip(
+        res["t_c"], res["phase1_steps"], res["test_error"], res["singular_values"], strict=True
+    ):
+        print(
+            f"{tc:>8} {k1:>9} {res['phase2_steps']:>9} {err:>12.6g}  "
+            + " ".join(f"{v:.4g}" for v in sv[:6])
+        )
+    print(f"wall       {res['wall_seconds']:.3g} s")
+    return 0
+
+
+_HELP["kleinman"] = (
+    "Kleinman et al.'s critical period in matrix completion (docs/reproduce-the-authors.md)",
+    KLEINMAN_EXAMPLES,
+)
 _HELP["dmf-plasticity"] = (
     "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)",
     PLASTICITY_EXAMPLES,
