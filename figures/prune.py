@@ -55,7 +55,7 @@ def _experiment(ctx: FigureContext, store, methods, ratios, seeds, epochs: int, 
     "prune_accuracy",
     title="Dataset pruning on digits: test accuracy against the pruning ratio",
     paper="DUAL",
-    regenerates="DUAL's main result plot (test accuracy against the pruning ratio, one line per "
+    regenerates="[DUAL] the paper's main result plot (test accuracy against the pruning ratio, one line per "
     "score, with random and full data; behaapyy/dual-pruning) at toy scale: digits MLP, E = 100 "
     "(--fast 40), DUAL at T = 15 (10), 3 seeds (2); figure number not checked",
 )
@@ -152,7 +152,7 @@ def prune_accuracy(ctx: FigureContext):
     "prune_scatter",
     title="DUAL's Beta sampling: examples by (mean P, std P) and the coresets at 30/70/90 %",
     paper="DUAL",
-    regenerates="DUAL's picture of examples by (mean, std) of the true-label probability with the "
+    regenerates="[DUAL] the picture of examples by (mean, std) of the true-label probability with the "
     "ratio-adaptive Beta density (c_d = 4) and the kept examples, at toy scale on digits; figure "
     "number not checked",
 )

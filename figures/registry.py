@@ -56,10 +56,7 @@ FIGURE_MODULES = (
 
 #: how a figure's ``regenerates`` text starts: the paper or the authors' material it regenerates,
 #: or ``ours:`` for a figure gflab made up (docs/figures.md explains the tags)
-REGENERATES_SOURCES = ("[DMC]", "[SGF]", "[DASH]", "[AMUSE]", "[Kleinman]", "ours:")
-
-# ``regenerates`` of figures whose module does not (yet) pass it to ``register``; the module's
-# own argument wins when it has one
+REGENERATES_SOURCES = ("[DMC]", "[SGF]", "[DASH]", "[AMUSE]", "[Kleinman]", "[DUAL]", "ours:")
 
 
 @dataclass(frozen=True)
