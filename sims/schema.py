@@ -320,7 +320,16 @@ def config_from_args(model: str, values: dict[str, Any]):
             values["t1"] = default_lora_horizon(flow, values.get("target_svals", (1, 2, 4, 8, 16)))
         if "beta" not in values and flow == "specgf" and mcls.name in ("adaptive", "specgd-smooth"):
             values["beta"] = DEFAULT_BETA
-    return cls(**values)
+    # hyper-parameters the config takes no keyword for (``solver``) go into its method object
+    late = {
+        k: values.pop(k)
+        for k in list(values)
+        if table[k].methods and k not in getattr(cls, "_METHOD_OPTIONS", ())
+    }
+    cfg = cls(**values)
+    if late:
+        cfg = cfg.replace(method=dataclasses.replace(cfg.method, **late))
+    return cfg
 
 
 def _fmt(kind: str, v: Any) -> str:
