@@ -125,7 +125,7 @@ HELP: dict[str, str] = {
 
 # the river valley's own help (its field names are shared with other models: rows, beta, lr...)
 RIVER_HELP: dict[str, str] = {
-    "rows": "rows of W",
+    "rows": "rows of W (at most 4096)",
     "cols": "columns of W (at most rows)",
     "bulk": "flat (bulk) columns, fewer than cols",
     "h_bulk": "curvature of the bulk columns",
@@ -133,7 +133,8 @@ RIVER_HELP: dict[str, str] = {
     "noise": "σ of the Gaussian gradient noise (0: deterministic)",
     "lr": "step of Muon, Schedule-Free Muon and AMUSE",
     "lr_gd": "GD's step (default 1/h_wall)",
-    "steps": "number of steps (>= 8)",
+    "steps": "number of steps (>= 8; steps × rows × cols within $GFLAB_MAX_MEMORY and"
+    " $GFLAB_MAX_SECONDS)",
     "beta": "Schedule-Free Muon's β and AMUSE's β_end, in [0, 1)",
     "tau": "AMUSE's time scale τ of β_k = β_end·k/(k + τ)",
     "seed": "seed of the gradient noise",

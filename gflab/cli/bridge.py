@@ -287,9 +287,13 @@ def run_warmstart_cmd(args) -> int:
         raise GflabInputError(
             "fractions", "comma-separated numbers in (0, 1)", args.fractions
         ) from None
+    try:
+        seeds = _seed_list(args.seeds)
+    except argparse.ArgumentTypeError as e:
+        raise GflabInputError("seeds", "distinct comma-separated integers >= 0", args.seeds) from e
     cfg = WarmStartConfig(
         fractions=fractions,
-        seeds=_seed_list(args.seeds),
+        seeds=seeds,
         width=args.width,
         lr=args.lr,
         max_epochs=args.max_epochs,

@@ -29,6 +29,7 @@ import numpy as np
 
 from sims.bridge._torch import import_torch, resolve_device, synchronize
 from sims.bridge.probes import DeepLinearProbe
+from sims.config import MAX_DEPTH
 from sims.limits import require_fits
 from theory import dmf as D
 from theory._validate import GflabInputError, positive_int, positive_real, probability
@@ -114,6 +115,8 @@ class BridgeDMFConfig:
 
     def __post_init__(self):
         positive_int("depth", self.depth, minimum=2)  # depth 1 has no factorisation to probe
+        if self.depth > MAX_DEPTH:  # as `gflab simulate`: per-step cost and graph grow with L
+            raise GflabInputError("depth", f"an integer in [2, {MAX_DEPTH}]", self.depth)
         positive_int("n", self.n, minimum=2)
         if self.mask is not None and not _named_mask(self.mask):
             raise GflabInputError(
@@ -153,6 +156,7 @@ class BridgeDMFConfig:
         """Refuse (before allocating) a run whose factors, probes or loss log cannot fit."""
         factors = 8.0 * self.n * self.n * self.depth * 4  # params, grads, product, temporaries
         logs = 8.0 * (self.steps / self.every + 1) * (self.n + 8)
+        require_fits("depth", factors + 8.0 * (self.n + 8), self.depth)
         require_fits("n", factors + 8.0 * (self.n + 8), self.n)
         require_fits("steps", float(self.steps) * _STEP_BYTES + factors + logs, self.steps)
 
