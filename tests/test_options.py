@@ -97,3 +97,96 @@ def test_solver_with_a_fixed_step_method_is_refused():
         ["simulate", "lora", "--method", "euler:0.1", "--t1", "1", "--solver", "bosh3"]
     )
     assert line.startswith("gflab simulate: error: solver:") and "euler" in line
+
+
+# ----------------------------------------------------------------------------- sizes and budgets
+
+# the issue's allocation-before-check and runaway commands: each refused at once, naming the
+# parameter, with less than 64 MiB allocated by Python and NumPy (tracemalloc sees both)
+BUDGET_CASES = [
+    (
+        ["simulate", "river", "--steps", "1000000000000"],
+        "steps: expected a value whose run fits in memory",
+    ),
+    (["simulate", "river", "--steps", "100000000"], "steps: expected a value whose run fits"),
+    (["simulate", "river", "--rows", "100000", "--cols", "100000"], "rows: expected an integer in"),
+    (["simulate", "river", "--steps", "40", "--rows", "1000000"], "rows: expected an integer in"),
+    (
+        ["simulate", "river", "--steps", "2000000"],
+        "steps: expected a value whose run fits the time",
+    ),
+    (["bridge", "dmf", "--depth", "1000000"], "depth: expected an integer in [2, 256]"),
+    (["bridge", "warmstart", "--width", "1000000000"], "width: expected a value whose run fits"),
+    (["bridge", "warmstart", "--kinds", "warm,warm"], "kinds: expected distinct values"),
+    (["bridge", "warmstart", "--seeds", "0,0"], "seeds: expected distinct"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "start"), BUDGET_CASES, ids=[" ".join(a) for a, _ in BUDGET_CASES]
+)
+def test_sizes_are_refused_before_allocation(argv, start, monkeypatch):
+    import tracemalloc
+
+    monkeypatch.setenv("GFLAB_MAX_MEMORY", "4G")  # the budget does not depend on the machine
+    tracemalloc.start()
+    try:
+        line = _one_line(argv)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert line.split("error: ", 1)[1].startswith(start), line
+    assert peak < 64 * 2**20
+
+
+def test_lora_aligned_target_with_a_million_rows_allocates_no_identity():
+    """The aligned LoRA target of a 10⁶×7 problem (the issue's 7.28 TiB ``np.eye(rows)``) needs
+    its own 56 MB and two thin bases, no more: the columns are the coordinate vectors."""
+    import tracemalloc
+
+    from theory.lora import spectral_target
+
+    tracemalloc.start()
+    try:
+        Y, U, V = spectral_target(10**6, 7, [1.0, 4.0], None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert Y[0, 0] == 1.0 and Y[1, 1] == 4.0 and U.shape == (10**6, 2)
+    assert peak < 3 * 8 * 7 * 10**6  # Y plus the product's temporaries, far below rows²
+
+
+def _npy(tmp_path, kind):
+    p = tmp_path / f"{kind}.npy"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "strings":
+        np.save(p, np.array([["a", "b"], ["c", "d"]]))
+    elif kind == "complex":
+        np.save(p, np.eye(2) * 1j)
+    elif kind == "npz":
+        with open(p, "wb") as f:
+            np.savez(f, x=np.eye(2))
+    elif kind == "fifo":
+        import os
+
+        os.mkfifo(p)
+    elif kind == "devzero":
+        p.symlink_to("/dev/zero")
+    elif kind == "folder":
+        p.mkdir()
+    elif kind == "huge-sparse":
+        with open(p, "wb") as f:
+            f.truncate(2**33)
+    return str(p)
+
+
+@pytest.mark.parametrize(
+    "kind", ["empty", "strings", "complex", "npz", "fifo", "devzero", "folder", "huge-sparse"]
+)
+@pytest.mark.parametrize("flag", ["--mask-file", "--target-file"])
+def test_bad_npy_files_are_one_line(kind, flag, tmp_path):
+    line = _one_line(
+        ["simulate", "dmf", "--depth", "2", "--n", "2", "--t1", "1", flag, _npy(tmp_path, kind)]
+    )
+    assert line.startswith(f"gflab simulate: error: {flag[2:].replace('-', '_')}: expected"), line
