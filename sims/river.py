@@ -47,6 +47,16 @@ MAX_SIDE = 4096
 # measured on a 2-core CPU (all four methods, one step): ~0.6 ms + ~4e-7 s per rows·cols·min(rows,
 # cols) of Newton-Schulz work (1000×4: 1.6 ms, 100000×4: 0.7 s, 200×200: 0.84 s per step)
 _STEP_SECONDS = (6e-4, 4e-7)
+# float64 ranges: curvatures and steps whose products with O(1) distances stay far from overflow
+# (1e308) and underflow (a step 1/h_wall of 1e320 is inf); outside them a run is NaN, not a result
+_RANGES = {
+    "h_bulk": (1e-12, 1e12),
+    "h_wall": (1e-12, 1e12),
+    "noise": (0.0, 1e6),
+    "lr": (1e-12, 1e6),
+    "lr_gd": (1e-12, 1e12),
+    "tau": (1e-12, 1e12),
+}
 BULK_FRACTION = 0.9  # "arrived in the bulk": progress ≥ 90 %, from then on
 
 
@@ -101,6 +111,10 @@ class RiverConfig:
         if self.beta >= 1:
             raise GflabInputError("beta", "a number in [0, 1)", self.beta)
         positive_real("tau", self.tau)
+        for name, (lo, hi) in _RANGES.items():
+            v = getattr(self, name)
+            if v is not None and not lo <= v <= hi and not (v == 0 and lo == 0):
+                raise GflabInputError(name, f"a number in [{lo:g}, {hi:g}]", v)
         positive_int("seed", self.seed, minimum=0)
 
     def _require_budget(self) -> None:
@@ -229,7 +243,8 @@ def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
       config: the river valley.
       store: a :class:`ResultStore` (default: the default store).
     Returns:
-      (the result of :func:`simulate_river`, ``"hit"`` or ``"computed"``).
+      (the result of :func:`simulate_river`, ``"hit"``, ``"computed"``, or ``"diverged"`` when a
+      series holds a non-finite value: such a run is a status, never stored as a result).
     """
     from sims.store import ResultStore
 
@@ -246,7 +261,8 @@ def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
                     s[name] = arrays[f"{m}.{q}.{name}"].tolist()
                 out[m][q] = s
         return out, "hit"
-    res = simulate_river(config)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the status below
+        res = simulate_river(config)
     arrays = {
         f"{m}.{q}.{name}": np.asarray(s[name], dtype=np.float64)
         for m, seqs in res.items()
@@ -257,6 +273,8 @@ def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
         m: {q: {k: v for k, v in s.items() if k not in _SERIES} for q, s in seqs.items()}
         for m, seqs in res.items()
     }
+    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+        return res, "diverged"
     try:
         store.put_record(config, arrays, {"record": "river", "summary": summary})
     except OSError:  # a read-only store: the run still stands

@@ -190,3 +190,34 @@ def test_bad_npy_files_are_one_line(kind, flag, tmp_path):
         ["simulate", "dmf", "--depth", "2", "--n", "2", "--t1", "1", flag, _npy(tmp_path, kind)]
     )
     assert line.startswith(f"gflab simulate: error: {flag[2:].replace('-', '_')}: expected"), line
+
+
+# ----------------------------------------------------------------------------- results are numbers
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--h-bulk", "1e308"), ("--h-wall", "1e-320"), ("--noise", "1e308"), ("--lr", "1e300")],
+)
+def test_river_values_that_overflow_float64_are_refused(flag, value):
+    line = _one_line(["simulate", "river", "--steps", "40", flag, value])
+    assert line.startswith(
+        f"gflab simulate: error: {flag[2:].replace('-', '_')}: expected a number"
+    )
+
+
+def test_river_run_that_overflows_is_diverged_and_not_stored(tmp_path, monkeypatch):
+    """GD with lr_gd·h_wall = 1e6 multiplies the wall distance by |1 − 1e6| per step: past
+    308/6 ≈ 52 steps it overflows float64. 64 steps must end ``diverged`` (exit 1, nothing
+    stored); 16 steps stay finite (1e96) and are stored."""
+    from sims.river import RiverConfig
+    from sims.store import ResultStore
+
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path))
+    code, out, _ = _run(["simulate", "river", "--steps", "64", "--lr-gd", "1e6", "--json"])
+    doc = json.loads(out)
+    assert (code, doc["status"], doc["store"]) == (1, "diverged", "diverged")
+    assert ResultStore(tmp_path).read(RiverConfig(steps=64, lr_gd=1e6)).state == "missing"
+    code, out, _ = _run(["simulate", "river", "--steps", "16", "--lr-gd", "1e6", "--json"])
+    assert (code, json.loads(out)["status"]) == (0, "finished")
+    assert ResultStore(tmp_path).read(RiverConfig(steps=16, lr_gd=1e6)).state == "ok"
