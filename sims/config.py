@@ -344,6 +344,12 @@ class DMFConfig(_Config):
             _dmf.make_target(self.target, n, seed=self.seed)
         if method.discrete:
             _discrete_steps(self.t1, self.steps, method)
+            if self.grid is not None:
+                raise GflabInputError(
+                    "grid",
+                    f"no --grid with the discrete --method {method.spelling} (it saves steps)",
+                    self.grid,
+                )
             # a flow's horizon and save grid mean nothing to GD: not in the key
             object.__setattr__(self, "t_max", 1e7)
             object.__setattr__(self, "grid", None)
@@ -362,7 +368,12 @@ class DMFConfig(_Config):
         one_of("normalisation", self.normalisation, _dmf.NORMALISATIONS)
         if self.stop_loss is not None:
             positive_real("stop_loss", self.stop_loss)
-            object.__setattr__(self, "converge_tol", 1e-16)  # replaced by stop_loss
+            if self.converge_tol != 1e-16:
+                raise GflabInputError(
+                    "converge_tol",
+                    "no --converge-tol with --stop-loss (the stop rule is --stop-loss)",
+                    self.converge_tol,
+                )
         positive_real("converge_tol", self.converge_tol)
         if not isinstance(self.coupling, bool):
             raise GflabInputError("coupling", "true or false", self.coupling)

@@ -156,6 +156,13 @@ class DashPlasticityResult:
 
 # Intervention's parameter names → DashConfig's (errors name the flag the user typed)
 _IV_NAMES = {"kind": "intervention", "alpha": "dash_alpha", "seed": "intervention_seed"}
+# the DashConfig fields each intervention uses; the others must keep their defaults
+_IV_USES = {
+    "dash": ("floor", "dash_alpha"),
+    "shrink-perturb": ("floor", "noise_std", "intervention_seed"),
+    "reset": (),
+    "none": (),
+}
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,16 @@ class DashConfig(PlasticityConfig):
             if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 object.__setattr__(self, name, float(v))
         positive_int("intervention_seed", self.intervention_seed, minimum=0)
+        uses = _IV_USES.get(self.intervention, ())
+        for f in dataclasses.fields(DashConfig):
+            if f.name in _IV_USES["shrink-perturb"] + _IV_USES["dash"] and f.name not in uses:
+                if getattr(self, f.name) != f.default:
+                    raise GflabInputError(
+                        f.name,
+                        f"no --{f.name.replace('_', '-')} with --intervention {self.intervention}"
+                        f" (it uses {', '.join(uses) or 'none of floor, dash_alpha, noise_std'})",
+                        getattr(self, f.name),
+                    )
         try:
             self.intervention_spec()
         except GflabInputError as e:

@@ -268,6 +268,14 @@ def config_from_fields(model: str, fields: dict[str, Any], label=str):
             )
     rest = {k: v for k, v in fields.items() if k in own}
     spelling = rest.get("method")
+    if isinstance(spelling, str) and ":" in spelling:  # "gd:0.1" carries its step
+        for step in ("lr", "dt"):
+            if step in hyper:
+                raise GflabInputError(
+                    label(step),
+                    f"one step: either in method {spelling!r} or as {step}",
+                    hyper[step],
+                )
     bare = M.METHODS.get(spelling) if isinstance(spelling, str) else None
     if bare is not None and bare is not M.Adaptive:  # "gd": its step comes from the table
         step = "dt" if bare is M.Euler else "lr"

@@ -68,3 +68,51 @@ def report_error(
         prefix = f"gflab {command}: error: " if command else "gflab: error: "
         print(prefix + " ".join(str(message).split()), file=sys.stderr)
     return 2
+
+
+def _seconds(minimum_open: bool):
+    def check(text: str) -> bool:
+        try:
+            v = float(text)
+        except ValueError:
+            return False
+        return math.isfinite(v) and (v > 0 if minimum_open else v >= 0) and v < 1e9
+
+    return check
+
+
+def _bytes_ok(text: str) -> bool:
+    from sims.limits import _parse_bytes
+
+    try:
+        _parse_bytes(text)
+    except ValueError:
+        return False
+    return True
+
+
+# every environment variable gflab reads as a setting: name -> (what is allowed, check); an empty
+# value means unset
+ENVIRONMENT = {
+    "GFLAB_PROGRESS_INTERVAL": ("a number of seconds >= 0", _seconds(False)),
+    "GFLAB_DASK_WORKER_TIMEOUT": ("a number of seconds > 0", _seconds(True)),
+    "GFLAB_MAX_SECONDS": ("a number of seconds > 0", _seconds(True)),
+    "GFLAB_MAX_MEMORY": ("a positive size in bytes, e.g. 8G or 512M", _bytes_ok),
+    "GFLAB_XLA_THREADS": ("single or multi", lambda t: t in ("single", "multi")),
+    "GFLAB_XLA_FUSION_EMITTERS": ("on or off", lambda t: t in ("on", "off")),
+    "GFLAB_PROFILE": ("ci, dev or thorough", lambda t: t in ("ci", "dev", "thorough")),
+}
+
+
+def check_environment(environ=None) -> None:
+    """Raise :class:`theory.GflabInputError` naming the first variable of :data:`ENVIRONMENT`
+    whose value is not allowed (before any work starts)."""
+    import os
+
+    from theory._validate import GflabInputError
+
+    env = os.environ if environ is None else environ
+    for name, (allowed, ok) in ENVIRONMENT.items():
+        text = env.get(name, "")
+        if text and not ok(text):
+            raise GflabInputError(name, allowed, text)

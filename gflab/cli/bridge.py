@@ -58,12 +58,13 @@ def _common(p) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
-    p.add_argument(
+    s = p.add_mutually_exclusive_group()
+    s.add_argument(
         "--store",
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
-    p.add_argument("--no-store", action="store_true", help="do not record runs in the store")
+    s.add_argument("--no-store", action="store_true", help="do not record runs in the store")
 
 
 def register(sub) -> None:
@@ -102,11 +103,20 @@ def register(sub) -> None:
     lo.add_argument(
         "--head-weight-decay", type=finite_float, default=0.0, help="AdamW weight decay of the head"
     )
-    lo.add_argument("--momentum", type=finite_float, default=0.95, help="Muon/spec-exact momentum")
+    lo.add_argument(
+        "--momentum",
+        type=finite_float,
+        default=None,
+        help="Muon/spec-exact momentum (default 0.95)",
+    )
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
     )
-    lo.add_argument("--adjust-lr-fn", default="original", help="original | match_rms_adamw")
+    lo.add_argument(
+        "--adjust-lr-fn",
+        default=None,
+        help="original | match_rms_adamw (muon, spec-exact, sf-muon, amuse; default original)",
+    )
     lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
     lo.add_argument("--batch-size", type=int, default=32, help="examples per step")
     lo.add_argument(
@@ -261,8 +271,30 @@ def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
     return runs
 
 
+# the bridge lora flags only some optimizers read (a flag given with another is refused)
+_LORA_FLAG_OWNERS = {
+    "momentum": ("muon", "spec-exact"),
+    "no_nesterov": ("muon", "spec-exact"),
+    "adjust_lr_fn": ("muon", "spec-exact", "sf-muon", "amuse"),
+}
+_LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "original"}
+
+
 def run_lora_cmd(args) -> int:
     from sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+    from theory._validate import GflabInputError
+
+    for name, owners in _LORA_FLAG_OWNERS.items():
+        given = getattr(args, name) not in (None, False)
+        if given and args.optimizer not in owners:
+            raise GflabInputError(
+                name,
+                f"no --{name.replace('_', '-')} with --optimizer {args.optimizer} (only "
+                f"{', '.join(owners)} use it)",
+                getattr(args, name),
+            )
+        if getattr(args, name) is None:
+            setattr(args, name, _LORA_FLAG_DEFAULTS[name])
 
     runs = _run_seeds(
         args,

@@ -33,10 +33,11 @@ def register(sub) -> None:
         "metadata and the JSON sidecar) (default: default)",
     )
     p.add_argument("--list", action="store_true", help="list registered figures and exit")
-    p.add_argument(
+    s = p.add_mutually_exclusive_group()
+    s.add_argument(
         "--no-store", action="store_true", help="do not reuse or save simulation results"
     )
-    p.add_argument(
+    s.add_argument(
         "--store",
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",

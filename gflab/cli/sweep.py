@@ -89,9 +89,15 @@ def run(args) -> int:
     )
     from theory._validate import GflabInputError
 
-    parse_executor(args.executor)  # validate flags before reading anything
+    kind, _ = parse_executor(args.executor)  # validate flags before reading anything
     if args.timeout is not None and not (0 < args.timeout < 1e9):
         raise GflabInputError("timeout", "a number of seconds > 0", args.timeout)
+    if args.timeout is not None and kind != "local":
+        raise GflabInputError(
+            "timeout",
+            f"no --timeout with --executor {args.executor} (serial and local:N only)",
+            args.timeout,
+        )
     spec = load_spec(args.spec, allow_import=args.allow_import)
     store = ResultStore(args.store)
     if store.root.exists() and not store.root.is_dir():

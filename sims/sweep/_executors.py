@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -177,7 +178,13 @@ def run_dask(kind, arg, todo, job, collect, summary) -> None:
                 raise GflabInputError(
                     "executor", "a reachable dask scheduler", f"{arg} ({e})"
                 ) from None
-            wait_s = float(os.environ.get("GFLAB_DASK_WORKER_TIMEOUT", "60"))
+            text = os.environ.get("GFLAB_DASK_WORKER_TIMEOUT") or "60"
+            try:
+                wait_s = float(text)
+            except ValueError:
+                wait_s = math.nan
+            if not 0 < wait_s < 1e9:
+                raise GflabInputError("GFLAB_DASK_WORKER_TIMEOUT", "a number of seconds > 0", text)
             try:
                 client.wait_for_workers(1, timeout=wait_s)
             except (TimeoutError, OSError) as e:
