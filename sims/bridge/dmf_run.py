@@ -156,7 +156,6 @@ class BridgeDMFConfig:
         """Refuse (before allocating) a run whose factors, probes or loss log cannot fit."""
         factors = 8.0 * self.n * self.n * self.depth * 4  # params, grads, product, temporaries
         logs = 8.0 * (self.steps / self.every + 1) * (self.n + 8)
-        require_fits("depth", factors + 8.0 * (self.n + 8), self.depth)
         require_fits("n", factors + 8.0 * (self.n + 8), self.n)
         require_fits("steps", float(self.steps) * _STEP_BYTES + factors + logs, self.steps)
 
