@@ -116,3 +116,48 @@ def check_environment(environ=None) -> None:
         text = env.get(name, "")
         if text and not ok(text):
             raise GflabInputError(name, allowed, text)
+
+
+def require_free_space(parameter: str, folder, nbytes: float, shown=None) -> None:
+    """Raise :class:`theory.GflabInputError` naming ``parameter`` if the file system of the
+    existing folder ``folder`` has less than ``nbytes`` free (an estimate of what will be
+    written), before the work starts."""
+    import os
+
+    from sims.limits import format_bytes
+    from theory._validate import GflabInputError
+
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return  # no answer: the write itself reports
+    free = st.f_bavail * st.f_frsize
+    if free < nbytes:
+        raise GflabInputError(
+            parameter,
+            f"a location with ~{format_bytes(nbytes)} free for what will be written",
+            f"{shown or folder} ({format_bytes(free)} free)",
+        )
+
+
+def check_output_file(parameter: str, path, nbytes: float) -> None:
+    """The file ``path`` can be written: its folder exists (none is created for it), is a
+    writable folder with ``nbytes`` free, and ``path`` is not a folder. Checked before work."""
+    import os
+    from pathlib import Path
+
+    from theory._validate import GflabInputError
+
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise GflabInputError(parameter, "a file path (not a folder)", str(p))
+    if not parent.is_dir():
+        raise GflabInputError(
+            parameter,
+            "a file in an existing folder (no folder is created)",
+            f"{p} ({parent} {'is not a folder' if parent.exists() else 'does not exist'})",
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise GflabInputError(parameter, "a file in a writable folder", f"{p} ({parent})")
+    require_free_space(parameter, parent, nbytes, shown=p)

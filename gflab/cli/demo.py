@@ -131,6 +131,13 @@ def run(args) -> int:
     check_playback(frames=args.frames, fps=args.fps, dpi=args.dpi)
     if sum(bool(x) for x in (args.save, args.html, args.warm)) > 1:
         raise GflabInputError("--save/--html/--warm", "one of them per call", "several")
+    from gflab.cli._common import check_output_file
+
+    if args.save:  # a frame of 16x9 in at the dpi, compressed to about a byte a pixel or less
+        px = (16 * (args.dpi or 120)) * (9 * (args.dpi or 120))
+        check_output_file("save", args.save, args.frames * px)
+    if args.html:  # the page embeds every precomputed parameter set: tens of MiB at most
+        check_output_file("html", args.html, 64 * 2**20)
     if args.warm:
         from sims._jaxsetup import CACHE_DIR
 
