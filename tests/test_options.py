@@ -221,3 +221,191 @@ def test_river_run_that_overflows_is_diverged_and_not_stored(tmp_path, monkeypat
     code, out, _ = _run(["simulate", "river", "--steps", "16", "--lr-gd", "1e6", "--json"])
     assert (code, json.loads(out)["status"]) == (0, "finished")
     assert ResultStore(tmp_path).read(RiverConfig(steps=16, lr_gd=1e6)).state == "ok"
+
+
+# ----------------------------------------------------------------------------- contradictions
+
+SPEC_STEP_TWICE = (
+    'model = "dmf"\n[base]\ndepth = 2\nn = 2\nmethod = "gd:0.1"\nsteps = 5\nlr = 0.2\n'
+)
+
+CONTRADICTIONS = [
+    (
+        [
+            "simulate",
+            "dmf-dash",
+            "--depth",
+            "2",
+            "--n",
+            "4",
+            "--intervention",
+            "none",
+            "--floor",
+            "0.5",
+        ],
+        "floor: expected no --floor with --intervention none",
+    ),
+    (
+        [
+            "simulate",
+            "dmf-dash",
+            "--depth",
+            "2",
+            "--n",
+            "4",
+            "--intervention",
+            "reset",
+            "--noise-std",
+            "0.1",
+        ],
+        "noise_std: expected no --noise-std",
+    ),
+    (
+        [
+            "simulate",
+            "dmf-dash",
+            "--depth",
+            "2",
+            "--n",
+            "4",
+            "--intervention",
+            "dash",
+            "--intervention-seed",
+            "3",
+        ],
+        "intervention_seed: expected no",
+    ),
+    (
+        [
+            "simulate",
+            "dmf",
+            "--depth",
+            "2",
+            "--n",
+            "3",
+            "--stop-loss",
+            "1e-3",
+            "--converge-tol",
+            "1e-5",
+        ],
+        "converge_tol: expected no --converge-tol with --stop-loss",
+    ),
+    (
+        [
+            "simulate",
+            "dmf",
+            "--depth",
+            "2",
+            "--n",
+            "3",
+            "--method",
+            "gd:0.1",
+            "--steps",
+            "5",
+            "--grid",
+            "log",
+        ],
+        "grid: expected no --grid with the discrete --method gd",
+    ),
+    (
+        ["bridge", "lora", "--optimizer", "adamw", "--momentum", "0.5"],
+        "momentum: expected no --momentum with --optimizer adamw",
+    ),
+    (
+        ["bridge", "lora", "--optimizer", "sf-adamw", "--no-nesterov"],
+        "no_nesterov: expected no --no-nesterov",
+    ),
+    (
+        ["bridge", "lora", "--optimizer", "adamw", "--adjust-lr-fn", "original"],
+        "adjust_lr_fn: expected no",
+    ),
+    (
+        ["bridge", "lora", "--store", "x", "--no-store"],
+        "argument --no-store: not allowed with argument --store",
+    ),
+    (
+        ["figures", "--store", "x", "--no-store"],
+        "argument --no-store: not allowed with argument --store",
+    ),
+    (["check", "--list", "--claim", "NOSUCH"], "claim: expected one of"),
+    (["check", "--claim", "DMC-1", "--claim", "DMC-1"], "claim: expected distinct claim ids"),
+    (["check", "--profile", ""], "profile: expected one of ci, dev, thorough, got ''"),
+    (
+        ["sweep", "SPEC", "--executor", "dask-local:2", "--timeout", "5"],
+        "timeout: expected no --timeout with --executor dask-local:2",
+    ),
+    (["sweep", "SPEC"], "base.lr: expected one step: either in method 'gd:0.1' or as lr"),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "start"), CONTRADICTIONS, ids=[" ".join(a) for a, _ in CONTRADICTIONS]
+)
+def test_contradictory_options_are_refused_naming_both(argv, start, tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SPEC_STEP_TWICE)
+    line = _one_line([str(spec) if a == "SPEC" else a for a in argv])
+    assert line.split("error: ", 1)[1].startswith(start), line
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GFLAB_PROGRESS_INTERVAL", "junk"),
+        ("GFLAB_PROGRESS_INTERVAL", "-1"),
+        ("GFLAB_XLA_THREADS", "junk"),
+        ("GFLAB_XLA_FUSION_EMITTERS", "yes"),
+        ("GFLAB_DASK_WORKER_TIMEOUT", "junk"),
+        ("GFLAB_DASK_WORKER_TIMEOUT", "0"),
+        ("GFLAB_MAX_MEMORY", "lots"),
+        ("GFLAB_MAX_SECONDS", "nan"),
+        ("GFLAB_PROFILE", "fast"),
+    ],
+)
+def test_junk_environment_values_are_one_line(name, value, monkeypatch):
+    monkeypatch.setenv(name, value)
+    line = _one_line(["results", "--store", "/nonexistent/gflab-test"])
+    assert line.startswith(f"gflab results: error: {name}: expected"), line
+    code, out, _ = _run(["simulate", "dmf", "--json"])
+    assert code == 2 and json.loads(out)["error"]["parameter"] == name
+
+
+# ----------------------------------------------------------------------------- fail early
+
+
+def test_missing_parent_folders_are_not_created(tmp_path):
+    for flag in ("--save", "--html"):
+        target = tmp_path / "not" / "here" / ("x.gif" if flag == "--save" else "x.html")
+        line = _one_line(["demo", "depth", flag, str(target)])
+        assert f"error: {flag[2:]}: expected a file in an existing folder" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "parameter"),
+    [
+        (["demo", "depth", "--save", "OUT/x.gif"], "save"),
+        (["demo", "depth", "--html", "OUT/x.html"], "html"),
+        (["figures", "--fast", "--out", "OUT/figs", "--no-store"], "out"),
+        (["sweep", "SPEC", "--store", "OUT/store"], "store"),
+    ],
+)
+def test_a_full_disk_is_refused_before_the_work(argv, parameter, tmp_path, monkeypatch):
+    """``statvfs`` reporting 4 KiB free (a full disk, emulated): each command refuses before its
+    first progress line or computation, naming the output and the estimate."""
+    import os
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('model = "dmf"\n[base]\ndepth = 2\nn = 2\nt1 = 1.0\n')
+    real = os.statvfs
+    monkeypatch.setattr(os, "statvfs", lambda p: _Full(real(p)))
+    args = [str(spec) if a == "SPEC" else a.replace("OUT", str(tmp_path)) for a in argv]
+    line = _one_line(args)
+    assert f"error: {parameter}: expected a location with" in line and "free" in line
+
+
+class _Full:
+    """A ``statvfs`` result with one free 4 KiB block."""
+
+    def __init__(self, st):
+        self.f_frsize, self.f_bavail = 4096, 1
