@@ -297,7 +297,10 @@ def _model(model: str) -> type:
 
 def default_lora_horizon(flow: str, target_svals) -> float:
     """SpecGF: 2.5 √s_max + 2 (every mode arrives near √s_i); GF: 20."""
-    return 2.5 * math.sqrt(max(float(s) for s in target_svals)) + 2.0 if flow == "specgf" else 20.0
+    if flow != "specgf":
+        return 20.0
+    # a negative value is refused by the config's validation, not here (no math domain error)
+    return 2.5 * math.sqrt(max(0.0, *(float(s) for s in target_svals))) + 2.0
 
 
 def config_from_args(model: str, values: dict[str, Any]):

@@ -7,8 +7,14 @@ unknown name, or two conflicting flags), so nothing is simulated: each example c
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import math
+import sys
+import time
+import tracemalloc
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -378,3 +384,189 @@ def test_sweep_bad_paths_and_conflicting_flags(tmp_path, capsys):
     _check(["sweep", str(spec), "--force", "--dry-run"], ("--dry-run", "--force"), capsys)
     _check(["sweep"], ("SPEC",), capsys)
     _check(["sweep", str(spec), "--executor"], ("--executor",), capsys)
+
+
+# ============================================================================ the schema fuzz
+# Random options of every subcommand (read from the parser itself, so a new flag is fuzzed the day
+# it is added) with edge values: huge, tiny, NaN, negative, empty, duplicated lists, junk text.
+# The work each command would start (a simulation, training, rendering, a sweep, claims) is
+# replaced by a sentinel: a command line either reaches its work (every check passed) or is
+# refused with exit 2 and one line naming a parameter. Validation runs under tracemalloc with a
+# 64 MiB budget (GFLAB_MAX_MEMORY): nothing the size of the input may be allocated before the
+# check that refuses it.
+
+BUDGET = 64 * 2**20
+# what Python and NumPy may allocate beyond the budget while parsing and validating (the parser,
+# imports already done, small arrays): a re-introduced n×n temporary is far above it
+SLACK = 32 * 2**20
+EDGE = [
+    "0", "-1", "1", "2", "2.5", "1e308", "-1e308", "1e-320", "nan", "inf", "-inf", "1e999",
+    "1000000000000", "9223372036854775808", "", " ", "x", "é", "1,1", "0,0", "a,a", "1,,2",
+    ",", "1,2,3,4,5,6,7,8,9", "-0", "0x10", "1_000",
+]  # fmt: skip
+
+
+class _Reached(BaseException):
+    """The command passed every check and started its work."""
+
+
+def _reached(*args, **kwargs):
+    raise _Reached
+
+
+class _Bench:
+    run_bench = staticmethod(_reached)
+
+
+@pytest.fixture
+def no_work(monkeypatch, tmp_path):
+    """Every command's work replaced by :class:`_Reached`; store and outputs under tmp_path."""
+    import figures.demos
+    import figures.registry
+    import proofs_checks.runner
+    import sims
+    import sims.bridge.bench
+    import sims.bridge.dmf_run
+    import sims.bridge.lora_run
+    import sims.bridge.warmstart
+    import sims.dash
+    import sims.plasticity
+    import sims.river
+    import sims.sweep
+
+    for mod, name in [
+        (sims, "simulate_dmf"),
+        (sims, "simulate_lora"),
+        (sims.plasticity, "simulate_plasticity"),
+        (sims.dash, "stored_dash"),
+        (sims.river, "stored_river"),
+        (sims.bridge.dmf_run, "import_torch"),  # after the run's own budget check
+        (sims.bridge.lora_run, "import_torch"),
+        (sims.bridge.warmstart, "import_torch"),
+        (sims.bridge.bench, "probe_overhead"),
+        (sys.modules["figures.registry"], "render"),  # the package's `registry` is a function
+        (proofs_checks.runner, "run_claims"),
+        (sims.sweep, "run_sweep"),
+        (figures.demos, "render"),
+        (figures.demos, "warm"),
+        (figures.demos, "open_window"),
+    ]:
+        monkeypatch.setattr(mod, name, _reached)
+    monkeypatch.setattr("figures.demos.web.write_html", _reached)
+    monkeypatch.setattr("gflab.cli.bench.load_benchmarks", lambda: _Bench)
+    import dataclasses
+
+    import proofs_checks.registry as registry
+
+    every = registry.claims()
+    monkeypatch.setattr(
+        registry,
+        "claims",
+        lambda: {
+            k: dataclasses.replace(c, beyond=_reached if c.beyond else None)
+            for k, c in every.items()
+        },
+    )
+    monkeypatch.setenv("GFLAB_MAX_MEMORY", str(BUDGET))
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('model = "dmf"\n[base]\ndepth = 2\nn = 2\nt1 = 1.0\n[grid]\nalpha = [0.1]\n')
+    return tmp_path
+
+
+def _parsers():
+    """(subcommand words, parser) of every leaf command of ``gflab``."""
+    from gflab.cli import build_parser
+
+    def walk(words, parser):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield words, parser
+            return
+        for name, sub in subs[0].choices.items():
+            yield from walk(words + (name,), sub)
+
+    return dict(walk((), build_parser()))
+
+
+# leaf commands, and a positional argument each needs (the spec file, a demo name)
+_COMMANDS = sorted(_parsers())
+_POSITIONAL = {("sweep",): ["spec.toml"], ("demo",): ["depth"]}
+
+
+def _options(words):
+    parser = _parsers()[words]
+    return [
+        a
+        for a in parser._actions
+        if a.option_strings and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))
+    ]
+
+
+@st.composite
+def _command_lines(draw, commands=tuple(_COMMANDS)):
+    words = draw(st.sampled_from(commands))
+    actions = _options(words)
+    argv = list(words) + _POSITIONAL.get(words, [])
+    for a in draw(st.lists(st.sampled_from(actions), min_size=1, max_size=4)) if actions else []:
+        argv.append(draw(st.sampled_from(a.option_strings)))
+        if a.nargs == 0:
+            continue
+        choices = [str(c) for c in a.choices] if a.choices else []
+        value = draw(st.one_of(st.sampled_from(EDGE + choices), _text))
+        argv.append(value)
+    return argv
+
+
+def _run_validation(argv) -> tuple[str, int, str, float]:
+    """(outcome, peak bytes, the error text, seconds) of ``gflab argv`` with the work replaced
+    (the error text: stderr, or stdout's JSON error object with ``--json``)."""
+    out, err = io.StringIO(), io.StringIO()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+                outcome = f"exit {code}"
+            except SystemExit as e:
+                outcome = f"exit {e.code}"
+            except _Reached:
+                outcome = "reached"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = err.getvalue()
+    if "--json" in argv and outcome == "exit 2":
+        doc = json.loads(out.getvalue())  # one JSON object, nothing else
+        text += "gflab: error: " + doc["error"]["parameter"] + ": " + doc["error"]["message"]
+    return outcome, peak, text, time.perf_counter() - t0
+
+
+def _assert_answer(argv, outcome, peak, err, seconds):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, (argv, err)
+    assert peak < BUDGET + SLACK, (argv, outcome, f"{peak / 2**20:.0f} MiB allocated")
+    assert seconds < 20, (argv, outcome, seconds)
+    if outcome == "exit 2":
+        assert len(lines) == 1, (argv, err)
+        assert lines[0].startswith("gflab") and ": error: " in lines[0], (argv, lines[0])
+    else:
+        assert outcome in ("reached", "exit 0", "exit 1"), (argv, outcome, err)
+
+
+def _fuzz(settings_):
+    @settings_
+    @given(argv=_command_lines())
+    def check(argv, no_work):
+        _assert_answer(argv, *_run_validation(argv))
+
+    return check
+
+
+FUZZ_FAST = settings(SETTINGS, max_examples=60)
+FUZZ_SLOW = settings(SETTINGS, max_examples=1500, derandomize=False)
+
+test_schema_fuzz_every_command = _fuzz(FUZZ_FAST)
+test_schema_fuzz_every_command_thorough = pytest.mark.slow(_fuzz(FUZZ_SLOW))

@@ -111,6 +111,13 @@ def _list() -> int:
     return 0
 
 
+class _Said(str):
+    """A value printed as it is (no quotes) in the error line."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def run(args) -> int:
     # Equinox's runtime checks are host callbacks by default, and XLA refuses to put a program
     # with host callbacks in the persistent compilation cache: every solve would then compile
@@ -184,12 +191,11 @@ def run(args) -> int:
         return 0
     problem = display_problem()
     if problem:
-        print(
-            f"gflab demo: error: cannot open an interactive window: {problem}; "
-            f"render headless instead with --save FILE.gif or --html FILE.html "
-            f"(e.g. gflab demo {args.name} --save {args.name}.gif)",
-            file=sys.stderr,
+        raise GflabInputError(
+            "display",
+            f"an interactive window (or render headless with --save FILE.gif or --html FILE.html,"
+            f" e.g. gflab demo {args.name} --save {args.name}.gif)",
+            _Said(f"none: {problem}"),
         )
-        return 2
     open_window(demo, values, present=args.present, fps=args.fps or 25)
     return 0
