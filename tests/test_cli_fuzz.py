@@ -17,7 +17,7 @@ import time
 import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from gflab.cli import main
@@ -570,3 +570,104 @@ FUZZ_SLOW = settings(SETTINGS, max_examples=1500, derandomize=False)
 
 test_schema_fuzz_every_command = _fuzz(FUZZ_FAST)
 test_schema_fuzz_every_command_thorough = pytest.mark.slow(_fuzz(FUZZ_SLOW))
+
+
+# ----------------------------------------------------------------------------- sizes
+
+_SIZE = st.one_of(
+    st.floats(0, 7).map(lambda x: int(10**x)),  # log-uniform in [1, 1e7]: what fits and what not
+    st.integers(-2, 3),
+    st.sampled_from([10**9, 10**12, 2**63, 10**30]),
+)
+# the flags that size memory or time, per model (a base that is valid at small sizes)
+SIZE_FLAGS = {
+    "dmf": (["--t1", "1"], ["--depth", "--n", "--n-save"]),
+    "lora": (["--target-svals", "1", "--rank", "1", "--t1", "1"], ["--rows", "--cols", "--n-save"]),
+    "river": ([], ["--rows", "--cols", "--bulk", "--steps"]),
+    "dmf-dash": ([], ["--depth", "--n", "--n-save"]),
+}
+
+
+def _size_fuzz(settings_):
+    @settings_
+    @given(data=st.data())
+    @example(data=None)  # below: a 8192 × 7 LoRA problem, within budget (the attack's shape)
+    def check(model, data, no_work):
+        base, flags = SIZE_FLAGS[model]
+        argv = ["simulate", model, *base]
+        if data is None:
+            argv += {"lora": ["--rows", "8192", "--cols", "7"]}.get(model, [])
+        else:
+            for flag in flags:  # every size at once: products overflow, budgets must not
+                argv += [flag, str(data.draw(_SIZE, label=flag))]
+        _assert_answer(argv, *_run_validation(argv))
+
+    return pytest.mark.parametrize("model", sorted(SIZE_FLAGS))(check)
+
+
+test_size_fuzz_validation_stays_within_budget = _size_fuzz(settings(SETTINGS, max_examples=12))
+test_size_fuzz_thorough = pytest.mark.slow(
+    _size_fuzz(settings(SETTINGS, max_examples=300, derandomize=False))
+)
+
+
+def test_size_fuzz_catches_an_identity_allocated_before_the_size_check(no_work, monkeypatch):
+    """Re-introduce the bug the attack found (``np.eye(rows)`` in the LoRA target's validation,
+    before any size check): the size fuzz must fail on it."""
+    import numpy as np
+
+    import theory.lora
+
+    real = theory.lora.spectral_target
+
+    def with_identity(rows, cols, svals, seed=None):
+        np.eye(rows)  # the rows × rows identity of the old code
+        return real(rows, cols, svals, seed)
+
+    monkeypatch.setattr(theory.lora, "spectral_target", with_identity)
+    monkeypatch.setattr("sims.config._lora.spectral_target", with_identity)
+    with pytest.raises(AssertionError, match="MiB allocated"):
+        test_size_fuzz_validation_stays_within_budget(model="lora", no_work=no_work)
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+# a second budget bounds what an accepted run may cost: GFLAB_MAX_SECONDS
+_RIVER_FLAGS = ["--rows", "--cols", "--bulk", "--h-bulk", "--h-wall", "--noise", "--lr",
+                "--lr-gd", "--steps", "--beta", "--tau", "--seed"]  # fmt: skip
+
+
+@st.composite
+def _river_lines(draw):
+    argv = ["simulate", "river", "--json"]
+    for flag in draw(st.lists(st.sampled_from(_RIVER_FLAGS), min_size=1, max_size=4)):
+        argv += [flag, draw(st.one_of(st.sampled_from(EDGE), _SIZE.map(str)))]
+    return argv
+
+
+def _river_fuzz(settings_, seconds):
+    @settings_
+    @given(argv=_river_lines())
+    def check(argv, tmp_path, monkeypatch):
+        """Whole river runs (no sentinel): exit 0 with finite numbers, 1 with status diverged,
+        or 2 with one JSON error; the time budget bounds every accepted run."""
+        monkeypatch.setenv("GFLAB_MAX_SECONDS", seconds)
+        monkeypatch.setenv("GFLAB_STORE", str(tmp_path / "store"))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                code = main(argv)
+            except SystemExit as e:
+                code = e.code
+        assert "Traceback" not in err.getvalue()
+        doc = json.loads(out.getvalue())  # allow_nan=False printing: no NaN can pass
+        expected = {0: "finished", 1: "diverged"}.get(code)
+        assert doc.get("status") == expected if expected else "parameter" in doc["error"], argv
+
+    return check
+
+
+test_river_runs_fuzz = _river_fuzz(settings(SETTINGS, max_examples=20), "0.05")
+test_river_runs_fuzz_thorough = pytest.mark.slow(
+    _river_fuzz(settings(SETTINGS, max_examples=300, derandomize=False), "2")
+)
