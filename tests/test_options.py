@@ -409,3 +409,26 @@ class _Full:
 
     def __init__(self, st):
         self.f_frsize, self.f_bavail = 4096, 1
+
+
+def test_dask_logs_are_silenced_during_a_dask_sweep():
+    """A lost scheduler made dask's client log a 31-line CancelledError traceback next to gflab's
+    one-line error: while a sweep runs on dask its loggers (children with their own level too)
+    emit nothing, and they are restored after a normal end."""
+    import logging
+
+    from sims.sweep._executors import _quiet_dask_logs
+
+    child = logging.getLogger("distributed.client")
+    child.setLevel(logging.WARNING)  # as dask's logging config does
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    child.addHandler(handler)
+    try:
+        with _quiet_dask_logs():
+            child.error("Traceback (most recent call last): ...")
+        silenced = stream.getvalue()
+        child.error("after")
+    finally:
+        child.removeHandler(handler)
+    assert (silenced, stream.getvalue(), child.level) == ("", "after\n", logging.WARNING)

@@ -151,6 +151,29 @@ class ExecutorLost(GflabInputError):
     """The dask scheduler went away or never had workers (one line on the command line)."""
 
 
+# dask's own loggers: on a lost scheduler its client logs each failed reconnection with a traceback
+# (a CancelledError from its retry loop) next to gflab's one-line error
+_DASK_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs():
+    """Silence dask's loggers while a sweep runs on it; kept silent after a failure (the process
+    ends with gflab's own one-line error, and dask's threads may still log while it does)."""
+    import logging
+
+    names = set(_DASK_LOGGERS) | {  # dask's config gives some children their own level
+        n for n in logging.root.manager.loggerDict if n.split(".")[0] in _DASK_LOGGERS
+    }
+    loggers = [logging.getLogger(n) for n in sorted(names)]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    yield
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.setLevel(level)
+
+
 def run_dask(kind, arg, todo, job, collect, summary) -> None:
     import logging
 
@@ -158,6 +181,7 @@ def run_dask(kind, arg, todo, job, collect, summary) -> None:
 
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_dask_logs())
         if kind == "dask-local":
             cluster = stack.enter_context(
                 LocalCluster(
