@@ -167,3 +167,46 @@ def test_results_on_an_unreadable_store_is_refused_not_empty(store, monkeypatch)
     assert (code, out) == (2, "") and "store:" in err and "Permission denied" in err
     missing = _results(["--store", str(store.root / "nothing-here")])
     assert missing == (0, "", "no stored results\n")
+
+
+SWEEP = (
+    'model = "dmf"\n[base]\ndepth = 2\nn = 2\nm = 3.0\nn_save = 4\n[grid]\nalpha = [0.01, 0.1]\n'
+)
+
+
+@pytest.mark.parametrize("damage", ["meta-fifo", "symlinked-entry", "file-for-shard"])
+def test_sweep_rerun_heals_a_hostile_entry(damage, tmp_path):
+    """``gflab sweep`` over a store with a hostile entry: the rerun exits 0 (it exited 1 on every
+    rerun, or hung on the pipe), recomputes that entry only and leaves the other byte-identical."""
+    import json
+
+    from sims.config import DMFConfig
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(SWEEP)
+    root = tmp_path / "store"
+    argv = [str(spec), "--store", str(root), "--json"]
+    code, out, _ = _sweep(argv)
+    assert code == 0
+    s = ResultStore(root)
+    victim, other = (DMFConfig(depth=2, n=2, m=3.0, n_save=4, alpha=a) for a in (0.01, 0.1))
+    keep = s.entry_dir(s.key(other))
+    assert keep.parent != s.entry_dir(s.key(victim)).parent  # two shards: "file-for-shard" hits one
+    before = _snapshot(keep)
+    DAMAGE[damage](s.entry_dir(s.key(victim)), keep)
+    with _deadline(60):
+        code, out, err = _sweep(argv)
+    doc = json.loads(out)
+    assert (code, doc["done"], doc["skipped"], doc["failed"]) == (0, 1, 1, 0), err
+    assert s.read(victim).state == "ok" and _snapshot(keep) == before
+
+
+def _sweep(argv):
+    import io
+
+    from gflab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["sweep", *argv])
+    return code, out.getvalue(), err.getvalue()
