@@ -17,7 +17,7 @@ import time
 import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, example, given, settings, target
 from hypothesis import strategies as st
 
 from gflab.cli import main
@@ -600,7 +600,9 @@ def _size_fuzz(settings_):
         else:
             for flag in flags:  # every size at once: products overflow, budgets must not
                 argv += [flag, str(data.draw(_SIZE, label=flag))]
-        _assert_answer(argv, *_run_validation(argv))
+        outcome, peak, err, seconds = _run_validation(argv)
+        target(float(peak), label="bytes allocated")  # search toward the largest allocation
+        _assert_answer(argv, outcome, peak, err, seconds)
 
     return pytest.mark.parametrize("model", sorted(SIZE_FLAGS))(check)
 
