@@ -10,6 +10,8 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
+import stat
 from dataclasses import InitVar, dataclass
 from typing import Any
 
@@ -229,14 +231,29 @@ def load_npy(parameter: str, path: Any, n: int) -> np.ndarray:
     """
     if not isinstance(path, str) or not path:
         raise GflabInputError(parameter, "a path to an .npy file", path)
+    allowed = f"a readable .npy file holding a numeric array of shape ({n}, {n})"
     try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise GflabInputError(
-            parameter, "a readable .npy file holding an n×n array", f"{path} ({e})"
-        ) from None
+        # O_NONBLOCK: a named pipe opens at once (and is refused below) instead of waiting for a
+        # writer; only a regular file of at most the array's size plus a header is read
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise GflabInputError(parameter, allowed, f"{path} ({e.strerror})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > FLOAT64_BYTES * float(n) ** 2 + 65536:
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(st.st_mode) else f"{st.st_size} bytes"
+        raise GflabInputError(parameter, allowed, f"{path} ({what})")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            arr = np.load(f, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise GflabInputError(parameter, allowed, f"{path} ({e or type(e).__name__})") from None
+    if not isinstance(arr, np.ndarray):
+        raise GflabInputError(parameter, allowed, f"{path} (an .npz archive)")
     if arr.shape != (n, n):
         raise GflabInputError(parameter, f"an array of shape ({n}, {n})", f"shape {arr.shape}")
+    if arr.dtype.kind not in "biuf":
+        raise GflabInputError(parameter, allowed, f"{path} (dtype {arr.dtype})")
     arr = np.asarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise GflabInputError(parameter, "finite entries", "non-finite entries")
@@ -411,6 +428,12 @@ class DMFConfig(_Config):
             _dmf.make_target(self.target, n, seed=self.seed)
         if method.discrete:
             _discrete_steps(self.t1, self.steps, method, stops=self.stop_loss is not None)
+            if self.grid is not None:
+                raise GflabInputError(
+                    "grid",
+                    f"no --grid with the discrete --method {method.spelling} (it saves steps)",
+                    self.grid,
+                )
             # a flow's horizon and save grid mean nothing to GD: not in the key
             object.__setattr__(self, "t_max", 1e7)
             object.__setattr__(self, "grid", None)
@@ -429,7 +452,12 @@ class DMFConfig(_Config):
         one_of("normalisation", self.normalisation, _dmf.NORMALISATIONS)
         if self.stop_loss is not None:
             positive_real("stop_loss", self.stop_loss)
-            object.__setattr__(self, "converge_tol", 1e-16)  # replaced by stop_loss
+            if self.converge_tol != 1e-16:
+                raise GflabInputError(
+                    "converge_tol",
+                    "no --converge-tol with --stop-loss (the stop rule is --stop-loss)",
+                    self.converge_tol,
+                )
         positive_real("converge_tol", self.converge_tol)
         if not isinstance(self.coupling, bool):
             raise GflabInputError("coupling", "true or false", self.coupling)

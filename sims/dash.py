@@ -179,6 +179,13 @@ _IV_NAMES = {
     "seed": "intervention_seed",
     "reduction": "dash_reduction",
 }
+# the DashConfig fields each intervention uses; the others must keep their defaults
+_IV_USES = {
+    "dash": ("floor", "dash_alpha", "dash_reduction"),
+    "shrink-perturb": ("floor", "noise_std", "intervention_seed"),
+    "reset": (),
+    "none": (),
+}
 
 
 @dataclass(frozen=True)
@@ -205,6 +212,16 @@ class DashConfig(PlasticityConfig):
             if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
                 object.__setattr__(self, name, float(v))
         positive_int("intervention_seed", self.intervention_seed, minimum=0)
+        uses = _IV_USES.get(self.intervention, ())
+        for f in dataclasses.fields(DashConfig):
+            if f.name in _IV_USES["shrink-perturb"] + _IV_USES["dash"] and f.name not in uses:
+                if getattr(self, f.name) != f.default:
+                    raise GflabInputError(
+                        f.name,
+                        f"no --{f.name.replace('_', '-')} with --intervention {self.intervention}"
+                        f" (it uses {', '.join(uses) or 'none of floor, dash_alpha, noise_std'})",
+                        getattr(self, f.name),
+                    )
         try:
             self.intervention_spec()
         except GflabInputError as e:

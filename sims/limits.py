@@ -1,10 +1,15 @@
-"""Size limits: refuse work that cannot fit *before* anything is allocated.
+"""Size limits: refuse work that cannot fit *before* anything is allocated or compiled.
 
 The budget is derived from the machine (80 % of the memory the kernel reports as available) and can
 be overridden with ``$GFLAB_MAX_MEMORY`` (bytes, or with a suffix: ``512M``, ``8G``). Every caller
 estimates what it would allocate and calls :func:`require_fits`, which raises
 :class:`~theory._validate.GflabInputError` naming the parameter, the memory needed and the budget,
 so the command line answers with one line and exit code 2.
+
+Work whose cost is predictable from its config (the river valley's steps × state size) is also
+checked against a time budget, ``$GFLAB_MAX_SECONDS`` (default 600 s, a positive number of
+seconds) with :func:`require_time`: the estimate uses costs per unit measured on a 2-core CPU,
+so a refusal means hours, not a close call.
 """
 
 from __future__ import annotations
@@ -13,7 +18,15 @@ import os
 
 from gflab.theory._validate import GflabInputError
 
-__all__ = ["memory_budget_bytes", "require_fits", "format_bytes", "FLOAT64_BYTES"]
+__all__ = [
+    "memory_budget_bytes",
+    "require_fits",
+    "format_bytes",
+    "FLOAT64_BYTES",
+    "time_budget_seconds",
+    "require_time",
+    "format_seconds",
+]
 
 FLOAT64_BYTES = 8
 _SUFFIX = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -77,5 +90,48 @@ def require_fits(parameter: str, nbytes: float, got: object) -> None:
             parameter,
             f"a value whose run fits in memory (needs ~{format_bytes(float(nbytes))}, "
             f"budget {format_bytes(budget)}; set GFLAB_MAX_MEMORY to change)",
+            got,
+        )
+
+
+DEFAULT_MAX_SECONDS = 600.0
+
+
+def time_budget_seconds() -> float:
+    """The longest one run may be estimated to take, in seconds (``$GFLAB_MAX_SECONDS``)."""
+    env = os.environ.get("GFLAB_MAX_SECONDS")
+    if env is None:
+        return DEFAULT_MAX_SECONDS
+    try:
+        value = float(env)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < 1e12):
+        raise GflabInputError("GFLAB_MAX_SECONDS", "a positive number of seconds, e.g. 3600", env)
+    return value
+
+
+def format_seconds(s: float) -> str:
+    """``5400`` → ``"1.5 h"``: durations in messages people read."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if s >= size:
+            return f"{s / size:.3g} {unit}"
+    return f"{s:.3g} s"
+
+
+def require_time(parameter: str, seconds: float, got: object) -> None:
+    """Raise if a run estimated to take ``seconds`` exceeds :func:`time_budget_seconds`.
+
+    Args:
+      parameter: the user-facing parameter whose value drives the time (e.g. ``"steps"``).
+      seconds: the estimate (a float, so overflowing products stay finite or inf).
+      got: the parameter's value, echoed in the message.
+    """
+    budget = time_budget_seconds()
+    if not (seconds <= budget):
+        raise GflabInputError(
+            parameter,
+            f"a value whose run fits the time budget (needs ~{format_seconds(float(seconds))}, "
+            f"budget {format_seconds(budget)}; set GFLAB_MAX_SECONDS to change)",
             got,
         )

@@ -175,7 +175,7 @@ MODEL_HELP["kleinman"] = {
 
 # the river valley's own help (its field names are shared with other models: rows, beta, lr...)
 RIVER_HELP: dict[str, str] = {
-    "rows": "rows of W",
+    "rows": "rows of W (at most 4096)",
     "cols": "columns of W (at most rows)",
     "bulk": "flat (bulk) columns, fewer than cols",
     "h_bulk": "curvature of the bulk columns",
@@ -183,7 +183,6 @@ RIVER_HELP: dict[str, str] = {
     "noise": "σ of the Gaussian gradient noise (0: deterministic)",
     "lr": "base learning rate of Muon (AMUSE's base step), Schedule-Free Muon and AMUSE",
     "lr_gd": "GD's step (default 1/h_wall)",
-    "steps": "number of steps (>= 8)",
     "beta1": "AMUSE's β₁ in (0, 1]: the interpolation during the warmup",
     "rho": "AMUSE's ρ >= 0: how fast β rises to 1 after the warmup (0: β stays β₁)",
     "warmup_steps": "AMUSE's warmup T₀ >= 1 (linear lr warmup; fewer than steps)",
@@ -192,6 +191,8 @@ RIVER_HELP: dict[str, str] = {
     "weight_lr_power": "AMUSE's p >= 0 (weights t^r·lr_t^p)",
     "weight_decay": "decoupled weight decay on z (AMUSE) and W (Muon), >= 0",
     "aux_update_type": "adamw | sgd: Muon's shape scale 0.2·√max(m,n) or √max(1,m/n)",
+    "steps": "number of steps (>= 8; steps × rows × cols within $GFLAB_MAX_MEMORY and"
+    " $GFLAB_MAX_SECONDS)",
     "seed": "seed of the gradient noise",
 }
 
@@ -323,6 +324,14 @@ def config_from_fields(model: str, fields: dict[str, Any], label=str):
             )
     rest = {k: v for k, v in fields.items() if k in own}
     spelling = rest.get("method")
+    if isinstance(spelling, str) and ":" in spelling:  # "gd:0.1" carries its step
+        for step in ("lr", "dt"):
+            if step in hyper:
+                raise GflabInputError(
+                    label(step),
+                    f"one step: either in method {spelling!r} or as {step}",
+                    hyper[step],
+                )
     bare = M.METHODS.get(spelling) if isinstance(spelling, str) else None
     if bare is not None and bare is not M.Adaptive:  # "gd": its step comes from the table
         step = "dt" if bare is M.Euler else "lr"
@@ -344,7 +353,10 @@ def _model(model: str) -> type:
 
 def default_lora_horizon(flow: str, target_svals) -> float:
     """SpecGF: 2.5 √s_max + 2 (every mode arrives near √s_i); GF: 20."""
-    return 2.5 * math.sqrt(max(float(s) for s in target_svals)) + 2.0 if flow == "specgf" else 20.0
+    if flow != "specgf":
+        return 20.0
+    # a negative value is refused by the config's validation, not here (no math domain error)
+    return 2.5 * math.sqrt(max(0.0, *(float(s) for s in target_svals))) + 2.0
 
 
 def config_from_args(model: str, values: dict[str, Any]):
@@ -376,7 +388,16 @@ def config_from_args(model: str, values: dict[str, Any]):
             values["t1"] = default_lora_horizon(flow, values.get("target_svals", (1, 2, 4, 8, 16)))
         if "beta" not in values and flow == "specgf" and mcls.name in ("adaptive", "specgd-smooth"):
             values["beta"] = DEFAULT_BETA
-    return cls(**values)
+    # hyper-parameters the config takes no keyword for (``solver``) go into its method object
+    late = {
+        k: values.pop(k)
+        for k in list(values)
+        if table[k].methods and k not in getattr(cls, "_METHOD_OPTIONS", ())
+    }
+    cfg = cls(**values)
+    if late:
+        cfg = cfg.replace(method=dataclasses.replace(cfg.method, **late))
+    return cfg
 
 
 def _fmt(kind: str, v: Any) -> str:

@@ -19,7 +19,7 @@ reading it, but the key does not depend on it (a commit that changes no source k
 
 **Layout.** An entry is the folder ``<root>/<key[:2]>/<key>/`` with ``data.npz`` (arrays) and
 ``meta.json`` (sidecar: key, config, seed, versions, code hash, git revision, creation time, the
-npz's sha256, the result header, and the sidecar's own sha256). Writers build the complete folder
+npz's sha256 and size, the result header, and the sidecar's own sha256). Writers build the complete folder
 under a temporary name (``.tmp.<host>.<pid>.<random>``) in the same shard and publish it with one
 ``os.rename``; replacing an entry moves the old folder aside first. A reader therefore sees a
 complete entry or none. Temporary folders whose writer died (same host, process gone, or older
@@ -30,6 +30,15 @@ matches, and its sidecar's key, config, versions and code hash equal those asked
 symlinked entry of another config is refused). Anything else (a missing file or checksum, a
 sidecar of another shape, a result header that cannot be read) is ``corrupt``: ``get`` returns
 None and ``get_or_run`` and sweeps recompute it.
+
+**Hostile files.** Only regular files of bounded size are read, each through ``O_NOFOLLOW``
+relative to its own folder's descriptor (the shard and entry folders are opened with
+``O_NOFOLLOW`` too) and checked with ``fstat`` before a byte is read: a named pipe, a device, a
+symbolic link (to ``/dev/zero``, or to another config's entry) or a sparse file larger than the
+bound is ``corrupt`` at once, never a hang or a ``MemoryError``. When such an entry is
+recomputed, whatever stands in its place (a file instead of the folder, a symbolic link, a shard
+folder replaced by a file) is moved aside and deleted before the new entry is published, so a
+rerun heals the store and leaves every other entry untouched.
 """
 
 from __future__ import annotations
@@ -45,6 +54,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -337,11 +347,61 @@ def _alive(pid: int) -> bool:
 _READ_ATTEMPTS = 20
 
 
-def _read_at(dir_fd: int, name: str) -> bytes:
-    """The bytes of file ``name`` in the folder open as ``dir_fd``."""
-    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+# a sidecar holds a config and a result header: far below this
+_META_MAX_BYTES = 64 * 2**20
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+class _NotAnEntry(OSError):
+    """A file of an entry that is not a regular file of bounded size (read as ``corrupt``)."""
+
+
+def _npz_max_bytes() -> int:
+    from gflab.sims.limits import memory_budget_bytes
+
+    return memory_budget_bytes()
+
+
+def _read_at(dir_fd: int, name: str, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``name`` in the folder open as ``dir_fd``.
+
+    Opened without following a symbolic link and without blocking (a named pipe opens at once),
+    then checked with ``fstat``: anything but a regular file of at most ``limit`` bytes
+    (default: the sidecar bound) raises :class:`_NotAnEntry` before a byte is read.
+    """
+    limit = _META_MAX_BYTES if limit is None else limit
+    fd = os.open(name, os.O_RDONLY | _NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     with os.fdopen(fd, "rb") as f:
-        return f.read()
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotAnEntry(errno.EINVAL, f"{name}: not a regular file")
+        if st.st_size > limit:
+            raise _NotAnEntry(errno.EFBIG, f"{name}: {st.st_size} bytes (at most {limit})")
+        data = f.read(st.st_size + 1)
+    if len(data) > st.st_size:
+        raise _NotAnEntry(errno.EFBIG, f"{name}: grew while read")
+    return data
+
+
+def _open_dir(name: str | os.PathLike, dir_fd: int | None = None) -> int:
+    """A descriptor of the folder ``name`` (not through a symbolic link)."""
+    return os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=dir_fd)
+
+
+def _remove_aside(path: Path, holder: Path) -> None:
+    """Move ``path`` (a file, link or folder standing where an entry or shard belongs) into the
+    new folder ``holder`` inside the store, then delete the holder with it."""
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(path, holder / "entry")
+    shutil.rmtree(holder, ignore_errors=True)
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return True  # nothing there: mkdir will make one
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -440,11 +500,11 @@ class ResultStore:
         entry = Entry(key, "missing")
         for _ in range(_READ_ATTEMPTS):
             try:
-                fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+                fd = self._open_entry(key)
             except FileNotFoundError:
                 return Entry(key, "missing")
             except OSError:
-                return Entry(key, "corrupt")
+                return Entry(key, "corrupt")  # a file, a link or something unreadable
             try:
                 entry = self._read_dir(key, cfg, fd)
                 if entry.state == "ok":
@@ -453,7 +513,7 @@ class ResultStore:
             finally:
                 os.close(fd)
             try:
-                now = os.stat(d)
+                now = os.stat(d, follow_symlinks=False)
             except FileNotFoundError:
                 return Entry(key, "missing")  # replaced: the old folder gone, the new not yet in
             except OSError:
@@ -463,6 +523,30 @@ class ResultStore:
             if held.st_nlink > 0 and (now.st_ino, now.st_dev) == (held.st_ino, held.st_dev):
                 return entry
         return Entry(key, "missing")  # replaced on every attempt: nothing complete to serve yet
+
+    def _open_entry(self, key: str) -> int:
+        """A descriptor of entry ``key``'s folder: shard and entry opened without following a
+        symbolic link (``OSError`` if either is a file, a link or unreadable)."""
+        shard = _open_dir(self.entry_dir(key).parent)
+        try:
+            return _open_dir(key, dir_fd=shard)
+        finally:
+            os.close(shard)
+
+    def read_meta(self, key: str) -> dict | None:
+        """The sidecar of entry ``key`` as read (unverified), or None if it cannot be read as a
+        bounded regular file holding a JSON object."""
+        try:
+            fd = self._open_entry(key)
+        except OSError:
+            return None
+        try:
+            meta = json.loads(_read_at(fd, _META).decode())
+        except (OSError, ValueError):
+            return None
+        finally:
+            os.close(fd)
+        return meta if isinstance(meta, dict) else None
 
     def _read_dir(self, key: str, cfg: dict, fd: int) -> Entry:
         """Verify the entry in the folder open as ``fd``: ``ok`` with its arrays, or ``corrupt``."""
@@ -481,7 +565,9 @@ class ResultStore:
                 or meta.get("code") != self.code
             ):
                 return bad  # an entry of another config / code copied or linked here
-            data = _read_at(fd, _NPZ)
+            size = meta.get("npz_bytes")  # the npz size in the sidecar; older entries: a bound
+            limit = size if isinstance(size, int) and size >= 0 else _npz_max_bytes()
+            data = _read_at(fd, _NPZ, limit)
             if hashlib.sha256(data).hexdigest() != meta.get("npz_sha256"):
                 return bad
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
@@ -527,14 +613,37 @@ class ResultStore:
             p.parent.name for p in self.root.glob(f"*/*/{_META}") if not p.parent.name[0] == "."
         )
 
+    def require_readable(self) -> None:
+        """Raise :class:`GflabInputError` (parameter ``store``) if the store exists but cannot be
+        listed (a file, a folder without permission): an empty store and an unreadable one are
+        different answers. A store that does not exist yet is empty."""
+        root = self.root
+        try:
+            st = os.stat(root)
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise GflabInputError(
+                "store", "a readable result-store folder", f"{root} ({e.strerror})"
+            ) from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise GflabInputError("store", "a result-store folder", f"{root} (not a folder)")
+        try:
+            with os.scandir(root) as it:
+                shards = [e.path for e in it if len(e.name) == 2 and e.is_dir()]
+            for shard in shards:
+                with os.scandir(shard):
+                    pass
+        except OSError as e:
+            raise GflabInputError(
+                "store", "a readable result-store folder", f"{e.filename or root} ({e.strerror})"
+            ) from None
+
     def iter_entries(self) -> Iterator[Entry]:
         """Every entry that verifies under this store's versions and code, as :class:`Entry`."""
         for key in self.keys():
-            try:
-                meta = json.loads(self.paths(key)[1].read_text())
-                cfg = meta["config"]
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
+            meta = self.read_meta(key)
+            cfg = meta.get("config") if meta is not None else None
             if not isinstance(cfg, dict):
                 continue
             e = self.read(cfg, key=key)
@@ -585,6 +694,7 @@ class ResultStore:
                 "git_revision": git_revision(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "npz_sha256": hashlib.sha256(data).hexdigest(),
+                "npz_bytes": len(data),
                 **meta,
             }
         )
@@ -595,16 +705,21 @@ class ResultStore:
     def _publish(self, key: str, data: bytes, side: bytes) -> None:
         final = self.entry_dir(key)
         shard = final.parent
-        shard.mkdir(parents=True, exist_ok=True)
         tag = f"{_host()}.{os.getpid()}."
+        if not _is_real_dir(shard):  # a file or a link where the shard folder belongs
+            self.root.mkdir(parents=True, exist_ok=True)
+            _remove_aside(shard, Path(tempfile.mkdtemp(dir=self.root, prefix=f".old.{tag}")))
+        shard.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=shard, prefix=f".tmp.{tag}"))
         try:
             _fsync_write(tmp / _NPZ, data)
             _fsync_write(tmp / _META, side)
+            if not _is_real_dir(final):  # a file or a link where the entry folder belongs
+                _remove_aside(final, Path(tempfile.mkdtemp(dir=shard, prefix=f".old.{tag}")))
             try:
                 os.rename(tmp, final)  # atomic; refused if a (non-empty) entry is there
             except OSError as e:
-                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                if e.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
                     raise
                 # replace (force, corrupt, or a concurrent writer of the same key): move the old
                 # folder aside, then publish; readers see the old entry, none, or the new one
@@ -616,7 +731,7 @@ class ResultStore:
                 try:
                     os.rename(tmp, final)
                 except OSError as e2:
-                    if e2.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    if e2.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
                         with contextlib.suppress(OSError):  # put the old entry back
                             os.rename(old / "entry", final)
                         shutil.rmtree(old, ignore_errors=True)

@@ -67,16 +67,12 @@ def cell_text(x: Any) -> str:
 
 
 def _row(store: ResultStore, key: str) -> dict[str, Any]:
-    _, side = store.paths(key)
     row: dict[str, Any] = {"key": key}
-    try:
-        meta = json.loads(side.read_text())
-        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
-            raise TypeError
-        config = meta["config"]
-    except (OSError, ValueError, KeyError, TypeError):
+    meta = store.read_meta(key)  # None for a pipe, a link, a huge or unreadable sidecar
+    if meta is None or not isinstance(meta.get("config"), dict):
         row.update(model=None, status="corrupt")
         return row
+    config = meta["config"]
     header = meta.get("result") if isinstance(meta.get("result"), dict) else {}
     row["model"] = config.get("model", meta.get("record"))
     if store.key(config) != key:
@@ -121,7 +117,7 @@ def results_records(
 
     Raises:
         GflabInputError: ``model`` is not one of :data:`MODELS`, or ``store`` is a path that is
-            not a folder.
+            not a folder or cannot be listed (an unreadable store is not an empty one).
     """
     if model is not None and model not in MODELS:
         raise GflabInputError("model", "one of " + ", ".join(MODELS), str(model))
@@ -129,6 +125,7 @@ def results_records(
         if store is not None and os.path.exists(store) and not os.path.isdir(store):
             raise GflabInputError("store", "a result-store folder", os.fspath(store))
         store = ResultStore(store)
+    store.require_readable()
     rows = [_row(store, key) for key in store.keys()]
     return [r for r in rows if model is None or r.get("model") == model]
 

@@ -1,9 +1,10 @@
-"""Issue 13's attack, counted: ``PYTHONPATH=. python tests/attack.py`` prints a JSON of counts.
+"""The attacks on gflab, counted: ``PYTHONPATH=. python tests/attack.py`` prints a JSON of counts.
 
 Bad inputs run in-process through ``gflab.cli.main`` (each with and without ``--json``, 60 s alarm
 as the hang detector; training and simulation entry points are replaced by a marker so an input
 that is wrongly accepted is counted, not run). Tampered entries are real store entries edited on
-disk. The process faults (killed workers, killed parents, lost schedulers) are counted by
+disk; hostile entries (a pipe, a link to ``/dev/zero``, a 10 GiB sparse file, a file or a link for a
+folder) are counted as hangs, served, or not healed by a rerun. The process faults (killed workers, killed parents, lost schedulers) are counted by
 ``tests/test_hardening.py`` and ``tests/test_sweep.py``, which use real processes and signals.
 """
 
@@ -39,9 +40,17 @@ def _block_work():
     def stop(*a, **k):
         raise Accepted()
 
+    import gflab.sims.bridge.warmstart as warmstart
+    import gflab.sims.dash as dash
+    import gflab.sims.river as river
+    from gflab import sims
+
     dmf_run.import_torch = stop
     lora_run.import_torch = stop
+    warmstart.import_torch = stop
     sweep_task.run_one = stop
+    sims.simulate_dmf = sims.simulate_lora = stop
+    dash.stored_dash = river.stored_river = stop
 
 
 def _run(argv):
@@ -77,7 +86,81 @@ def bad_inputs(tmp: Path) -> list[list[str]]:
     )
     imp = tmp / "i.toml"
     imp.write_text('model = "dmf"\nrunner = "os:system"\n[base]\ndepth = 2\nn = 2\n')
+    twice = tmp / "t.toml"
+    twice.write_text(
+        'model = "dmf"\n[base]\ndepth = 2\nn = 2\nmethod = "gd:0.1"\nsteps = 5\nlr = 0.2\n'
+    )
+    empty, strings = tmp / "empty.npy", tmp / "strings.npy"
+    empty.write_bytes(b"")
+    import numpy as np
+
+    np.save(strings, np.array([["a", "b"], ["c", "d"]]))
+    dmf = ["simulate", "dmf", "--depth", "2", "--n", "2", "--t1", "1"]
     return [
+        [*dmf, "--solver", "nope"],
+        [*dmf, "--mask-file", str(empty)],
+        [*dmf, "--mask-file", str(strings)],
+        [*dmf, "--stop-loss", "1e-3", "--converge-tol", "1e-5"],
+        [
+            "simulate",
+            "dmf",
+            "--depth",
+            "2",
+            "--n",
+            "2",
+            "--method",
+            "gd:0.1",
+            "--steps",
+            "5",
+            "--grid",
+            "log",
+        ],
+        [
+            "simulate",
+            "lora",
+            "--rows",
+            "1000000",
+            "--cols",
+            "100000",
+            "--rank",
+            "2",
+            "--target-svals",
+            "1,4",
+            "--t1",
+            "2",
+        ],
+        ["simulate", "river", "--steps", "1000000000000"],
+        ["simulate", "river", "--steps", "100000000"],
+        ["simulate", "river", "--rows", "100000", "--cols", "100000"],
+        ["simulate", "river", "--steps", "40", "--rows", "1000000"],
+        ["simulate", "river", "--steps", "40", "--h-bulk", "1e308"],
+        ["simulate", "river", "--steps", "40", "--h-wall", "1e-320"],
+        ["simulate", "river", "--steps", "40", "--noise", "1e308"],
+        [
+            "simulate",
+            "dmf-dash",
+            "--depth",
+            "2",
+            "--n",
+            "4",
+            "--intervention",
+            "none",
+            "--floor",
+            "0.5",
+        ],
+        ["bridge", "warmstart", "--width", "1000000000"],
+        ["bridge", "warmstart", "--kinds", "warm,warm"],
+        ["bridge", "dmf", "--depth", "1000000", "--no-store"],
+        ["bridge", "lora", "--optimizer", "adamw", "--momentum", "0.5", "--no-store"],
+        ["bridge", "lora", "--store", str(tmp / "st"), "--no-store"],
+        ["check", "--list", "--claim", "NOSUCH"],
+        ["check", "--profile", ""],
+        ["sweep", str(twice)],
+        ["sweep", str(spec), "--executor", "dask-local:2", "--timeout", "5"],
+        ["results", "--store", str(f)],
+        ["figures", "--store", str(f)],
+        ["demo", "depth", "--save", str(tmp / "no" / "such" / "x.gif")],
+        ["demo", "depth", "--html", str(tmp / "no" / "such" / "x.html")],
         ["sweep", str(spec), "--store", str(f)],
         ["sweep", str(bad_spec)],
         ["sweep", str(imp), "--store", str(tmp / "st")],
@@ -198,11 +281,75 @@ def count_tampered(tmp: Path) -> dict:
     return {"cases": len(cases), "tampered_served": served}
 
 
+def count_hostile(tmp: Path, run) -> dict:
+    """Hostile files in place of an entry (river records: NumPy only): each must be read as
+    ``corrupt`` within the alarm, never served, and healed by a rerun (``run``: the real
+    :func:`gflab.sims.river.stored_river`, which ``_block_work`` replaces for the CLI cases)."""
+    import gflab.sims.river as river
+    from gflab.sims.store import ResultStore
+
+    cfg, other = river.RiverConfig(steps=16), river.RiverConfig(steps=16, seed=1)
+
+    def fifo(d, o):
+        (d / "meta.json").unlink()
+        os.mkfifo(d / "meta.json")
+
+    def devzero(d, o):
+        (d / "meta.json").unlink()
+        (d / "meta.json").symlink_to("/dev/zero")
+
+    def sparse(d, o):
+        with open(d / "data.npz", "r+b") as f:
+            f.truncate(10 * 2**30)
+
+    def file_for_folder(d, o):
+        shutil.rmtree(d)
+        d.write_text("x")
+
+    def linked(d, o):
+        shutil.rmtree(d)
+        d.symlink_to(o)
+
+    def file_for_shard(d, o):
+        shutil.rmtree(d.parent)
+        d.parent.write_text("x")
+
+    c = {"cases": 0, "hangs": 0, "served": 0, "not_healed": 0}
+    for fn in (fifo, devzero, sparse, file_for_folder, linked, file_for_shard):
+        c["cases"] += 1
+        s = ResultStore(tmp / f"hostile-{fn.__name__}")
+        run(cfg, s), run(other, s)
+        fn(s.entry_dir(s.key(cfg)), s.entry_dir(s.key(other)))
+
+        def alarm(signum, frame):
+            raise Hang()
+
+        old = signal.signal(signal.SIGALRM, alarm)
+        signal.alarm(20)
+        try:
+            c["served"] += s.read(cfg).state == "ok"
+            run(cfg, s)
+            c["not_healed"] += run(cfg, s)[1] != "hit"
+        except Hang:
+            c["hangs"] += 1
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, old)
+    return c
+
+
 def main() -> int:
+    import gflab.sims.river as river
+
+    stored_river = river.stored_river
     _block_work()
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        counts = {"bad_inputs": count_inputs(tmp), "store": count_tampered(tmp)}
+        counts = {
+            "bad_inputs": count_inputs(tmp),
+            "store": count_tampered(tmp),
+            "hostile_store": count_hostile(tmp, stored_river),
+        }
     json.dump(counts, sys.stdout, indent=1)
     sys.stdout.write("\n")
     return 0

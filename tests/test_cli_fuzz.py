@@ -7,11 +7,17 @@ unknown name, or two conflicting flags), so nothing is simulated: each example c
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
 import math
+import sys
+import time
+import tracemalloc
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings, target
 from hypothesis import strategies as st
 
 from gflab.cli import main
@@ -378,3 +384,281 @@ def test_sweep_bad_paths_and_conflicting_flags(tmp_path, capsys):
     _check(["sweep", str(spec), "--force", "--dry-run"], ("--dry-run", "--force"), capsys)
     _check(["sweep"], ("SPEC",), capsys)
     _check(["sweep", str(spec), "--executor"], ("--executor",), capsys)
+
+
+# ============================================================================ the schema fuzz
+# Random options of every subcommand (read from the parser itself, so a new flag is fuzzed the day
+# it is added) with edge values: huge, tiny, NaN, negative, empty, duplicated lists, junk text.
+# The work each command would start (a simulation, training, rendering, a sweep, claims) is
+# replaced by a sentinel: a command line either reaches its work (every check passed) or is
+# refused with exit 2 and one line naming a parameter. Validation runs under tracemalloc with a
+# 64 MiB budget (GFLAB_MAX_MEMORY): nothing the size of the input may be allocated before the
+# check that refuses it.
+
+BUDGET = 64 * 2**20
+# what Python and NumPy may allocate beyond the budget while parsing and validating (the parser,
+# imports already done, small arrays): a re-introduced n×n temporary is far above it
+SLACK = 32 * 2**20
+EDGE = [
+    "0", "-1", "1", "2", "2.5", "1e308", "-1e308", "1e-320", "nan", "inf", "-inf", "1e999",
+    "1000000000000", "9223372036854775808", "", " ", "x", "é", "1,1", "0,0", "a,a", "1,,2",
+    ",", "1,2,3,4,5,6,7,8,9", "-0", "0x10", "1_000",
+]  # fmt: skip
+
+
+class _Reached(BaseException):
+    """The command passed every check and started its work."""
+
+
+def _reached(*args, **kwargs):
+    raise _Reached
+
+
+class _Bench:
+    run_bench = staticmethod(_reached)
+
+
+@pytest.fixture
+def no_work(monkeypatch, tmp_path):
+    """Every command's work replaced by :class:`_Reached`; store and outputs under tmp_path."""
+    from gflab import figures, proofs_checks, sims
+
+    for mod, name in [
+        (sims, "simulate_dmf"),
+        (sims, "simulate_lora"),
+        (sims.plasticity, "simulate_plasticity"),
+        (sims.dash, "stored_dash"),
+        (sims.river, "stored_river"),
+        (sims.bridge.dmf_run, "import_torch"),  # after the run's own budget check
+        (sims.bridge.lora_run, "import_torch"),
+        (sims.bridge.warmstart, "import_torch"),
+        (sims.bridge.bench, "probe_overhead"),
+        (sys.modules["gflab.figures.registry"], "render"),  # the package's `registry` is a function
+        (proofs_checks.runner, "run_claims"),
+        (sims.sweep, "run_sweep"),
+        (figures.demos, "render"),
+        (figures.demos, "warm"),
+        (figures.demos, "open_window"),
+    ]:
+        monkeypatch.setattr(mod, name, _reached)
+    monkeypatch.setattr("gflab.figures.demos.web.write_html", _reached)
+    monkeypatch.setattr("gflab.cli.bench.load_benchmarks", lambda: _Bench)
+    import dataclasses
+
+    import gflab.proofs_checks.registry as registry
+
+    every = registry.claims()
+    monkeypatch.setattr(
+        registry,
+        "claims",
+        lambda: {
+            k: dataclasses.replace(c, beyond=_reached if c.beyond else None)
+            for k, c in every.items()
+        },
+    )
+    monkeypatch.setenv("GFLAB_MAX_MEMORY", str(BUDGET))
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('model = "dmf"\n[base]\ndepth = 2\nn = 2\nt1 = 1.0\n[grid]\nalpha = [0.1]\n')
+    return tmp_path
+
+
+def _parsers():
+    """(subcommand words, parser) of every leaf command of ``gflab``."""
+    from gflab.cli import build_parser
+
+    def walk(words, parser):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield words, parser
+            return
+        for name, sub in subs[0].choices.items():
+            yield from walk(words + (name,), sub)
+
+    return dict(walk((), build_parser()))
+
+
+# leaf commands, and a positional argument each needs (the spec file, a demo name)
+_COMMANDS = sorted(_parsers())
+_POSITIONAL = {("sweep",): ["spec.toml"], ("demo",): ["depth"]}
+
+
+def _options(words):
+    parser = _parsers()[words]
+    return [
+        a
+        for a in parser._actions
+        if a.option_strings and not isinstance(a, (argparse._HelpAction, argparse._VersionAction))
+    ]
+
+
+@st.composite
+def _command_lines(draw, commands=tuple(_COMMANDS)):
+    words = draw(st.sampled_from(commands))
+    actions = _options(words)
+    argv = list(words) + _POSITIONAL.get(words, [])
+    for a in draw(st.lists(st.sampled_from(actions), min_size=1, max_size=4)) if actions else []:
+        argv.append(draw(st.sampled_from(a.option_strings)))
+        if a.nargs == 0:
+            continue
+        choices = [str(c) for c in a.choices] if a.choices else []
+        value = draw(st.one_of(st.sampled_from(EDGE + choices), _text))
+        argv.append(value)
+    return argv
+
+
+def _run_validation(argv) -> tuple[str, int, str, float]:
+    """(outcome, peak bytes, the error text, seconds) of ``gflab argv`` with the work replaced
+    (the error text: stderr, or stdout's JSON error object with ``--json``)."""
+    out, err = io.StringIO(), io.StringIO()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+                outcome = f"exit {code}"
+            except SystemExit as e:
+                outcome = f"exit {e.code}"
+            except _Reached:
+                outcome = "reached"
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    text = err.getvalue()
+    if "--json" in argv and outcome == "exit 2":
+        doc = json.loads(out.getvalue())  # one JSON object, nothing else
+        text += "gflab: error: " + doc["error"]["parameter"] + ": " + doc["error"]["message"]
+    return outcome, peak, text, time.perf_counter() - t0
+
+
+def _assert_answer(argv, outcome, peak, err, seconds):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert "Traceback" not in err, (argv, err)
+    assert peak < BUDGET + SLACK, (argv, outcome, f"{peak / 2**20:.0f} MiB allocated")
+    assert seconds < 20, (argv, outcome, seconds)
+    if outcome == "exit 2":
+        assert len(lines) == 1, (argv, err)
+        assert lines[0].startswith("gflab") and ": error: " in lines[0], (argv, lines[0])
+    else:
+        assert outcome in ("reached", "exit 0", "exit 1"), (argv, outcome, err)
+
+
+def _fuzz(settings_):
+    @settings_
+    @given(argv=_command_lines())
+    def check(argv, no_work):
+        _assert_answer(argv, *_run_validation(argv))
+
+    return check
+
+
+FUZZ_FAST = settings(SETTINGS, max_examples=60)
+FUZZ_SLOW = settings(SETTINGS, max_examples=1500, derandomize=False)
+
+test_schema_fuzz_every_command = _fuzz(FUZZ_FAST)
+test_schema_fuzz_every_command_thorough = pytest.mark.slow(_fuzz(FUZZ_SLOW))
+
+
+# ----------------------------------------------------------------------------- sizes
+
+_SIZE = st.one_of(
+    st.floats(0, 7).map(lambda x: int(10**x)),  # log-uniform in [1, 1e7]: what fits and what not
+    st.integers(-2, 3),
+    st.sampled_from([10**9, 10**12, 2**63, 10**30]),
+)
+# the flags that size memory or time, per model (a base that is valid at small sizes)
+SIZE_FLAGS = {
+    "dmf": (["--t1", "1"], ["--depth", "--n", "--n-save"]),
+    "lora": (["--target-svals", "1", "--rank", "1", "--t1", "1"], ["--rows", "--cols", "--n-save"]),
+    "river": ([], ["--rows", "--cols", "--bulk", "--steps"]),
+    "dmf-dash": ([], ["--depth", "--n", "--n-save"]),
+}
+
+
+def _size_fuzz(settings_):
+    @settings_
+    @given(data=st.data())
+    @example(data=None)  # below: a 8192 × 7 LoRA problem, within budget (the attack's shape)
+    def check(model, data, no_work):
+        base, flags = SIZE_FLAGS[model]
+        argv = ["simulate", model, *base]
+        if data is None:
+            argv += {"lora": ["--rows", "8192", "--cols", "7"]}.get(model, [])
+        else:
+            for flag in flags:  # every size at once: products overflow, budgets must not
+                argv += [flag, str(data.draw(_SIZE, label=flag))]
+        outcome, peak, err, seconds = _run_validation(argv)
+        target(float(peak), label="bytes allocated")  # search toward the largest allocation
+        _assert_answer(argv, outcome, peak, err, seconds)
+
+    return pytest.mark.parametrize("model", sorted(SIZE_FLAGS))(check)
+
+
+test_size_fuzz_validation_stays_within_budget = _size_fuzz(settings(SETTINGS, max_examples=12))
+test_size_fuzz_thorough = pytest.mark.slow(
+    _size_fuzz(settings(SETTINGS, max_examples=300, derandomize=False))
+)
+
+
+def test_size_fuzz_catches_an_identity_allocated_before_the_size_check(no_work, monkeypatch):
+    """Re-introduce the bug the attack found (``np.eye(rows)`` in the LoRA target's validation,
+    before any size check): the size fuzz must fail on it."""
+    import numpy as np
+
+    from gflab import theory
+
+    real = theory.lora.spectral_target
+
+    def with_identity(rows, cols, svals, seed=None):
+        np.eye(rows)  # the rows × rows identity of the old code
+        return real(rows, cols, svals, seed)
+
+    monkeypatch.setattr(theory.lora, "spectral_target", with_identity)
+    monkeypatch.setattr("gflab.sims.config._lora.spectral_target", with_identity)
+    with pytest.raises(AssertionError, match="MiB allocated"):
+        test_size_fuzz_validation_stays_within_budget(model="lora", no_work=no_work)
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+# a second budget bounds what an accepted run may cost: GFLAB_MAX_SECONDS
+_RIVER_FLAGS = ["--rows", "--cols", "--bulk", "--h-bulk", "--h-wall", "--noise", "--lr",
+                "--lr-gd", "--steps", "--beta", "--tau", "--seed"]  # fmt: skip
+
+
+@st.composite
+def _river_lines(draw):
+    argv = ["simulate", "river", "--json"]
+    for flag in draw(st.lists(st.sampled_from(_RIVER_FLAGS), min_size=1, max_size=4)):
+        argv += [flag, draw(st.one_of(st.sampled_from(EDGE), _SIZE.map(str)))]
+    return argv
+
+
+def _river_fuzz(settings_, seconds):
+    @settings_
+    @given(argv=_river_lines())
+    def check(argv, tmp_path, monkeypatch):
+        """Whole river runs (no sentinel): exit 0 with finite numbers, 1 with status diverged,
+        or 2 with one JSON error; the time budget bounds every accepted run."""
+        monkeypatch.setenv("GFLAB_MAX_SECONDS", seconds)
+        monkeypatch.setenv("GFLAB_STORE", str(tmp_path / "store"))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()) as err:
+            try:
+                code = main(argv)
+            except SystemExit as e:
+                code = e.code
+        assert "Traceback" not in err.getvalue()
+        doc = json.loads(out.getvalue())  # allow_nan=False printing: no NaN can pass
+        expected = {0: "finished", 1: "diverged"}.get(code)
+        assert doc.get("status") == expected if expected else "parameter" in doc["error"], argv
+
+    return check
+
+
+test_river_runs_fuzz = _river_fuzz(settings(SETTINGS, max_examples=20), "0.05")
+test_river_runs_fuzz_thorough = pytest.mark.slow(
+    _river_fuzz(settings(SETTINGS, max_examples=300, derandomize=False), "2")
+)

@@ -116,6 +116,8 @@ def test_disk_full_is_a_failure_per_config_and_the_summary_still_prints(
     assert code == 1 and doc["failed"] == 2 and "Traceback" not in err
     assert all("No space left" in f["error"] for f in doc["failures"])
     assert any("sweep record could not be written" in w for w in doc["warnings"])
+    assert not any("results are stored" in w for w in doc["warnings"])  # none was
+    assert any("no new result was stored" in w for w in doc["warnings"])
 
 
 def test_finished_read_only_store_rerun_succeeds(spec, tmp_path, monkeypatch):

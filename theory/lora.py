@@ -266,8 +266,8 @@ def spectral_target(
             s.tolist(),
         )
     if seed is None:
-        U = np.eye(rows)[:, :k]
-        V = np.eye(cols)[:, :k]
+        U = np.eye(rows, k)  # the leading coordinate vectors: never a rows×rows identity
+        V = np.eye(cols, k)
     else:
         rng = np.random.default_rng(seed)
         U = _orthonormal(rng, rows, k)

@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-from gflab.cli._common import print_json_error, report_error
+from gflab.cli._common import check_environment, print_json_error, report_error
 
 SUBCOMMANDS = ("simulate", "check", "figures", "bench", "sweep", "bridge", "demo", "results")
 
@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
 
     raw = attach_negative_values(list(argv if argv is not None else sys.argv[1:]))
     as_json = "--json" in raw
+    try:
+        check_environment()
+    except GflabInputError as e:
+        command = raw[0] if raw and raw[0] in SUBCOMMANDS else ""
+        return report_error(command, e.parameter, str(e), e.allowed, as_json)
     CleanParser.json_errors = as_json
     parser = build_parser()
     try:

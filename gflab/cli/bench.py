@@ -63,8 +63,10 @@ def register(sub) -> None:
 def _sections(text: str) -> tuple[str, ...]:
     items = tuple(x.strip() for x in text.split(",") if x.strip())
     bad = [x for x in items if x not in ("sweep", "bridge")]
-    if bad or not items:
-        raise argparse.ArgumentTypeError(f"expected a comma list of sweep, bridge; got {text!r}")
+    if bad or not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of distinct sweep, bridge; got {text!r}"
+        )
     return items
 
 
@@ -85,10 +87,15 @@ def _positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [1, {MAX_REPEATS}], got {text!r}"
+        ) from None
+    if not 1 <= v <= MAX_REPEATS:  # each round runs every case: more is a runaway, not a bench
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, {MAX_REPEATS}], got {text!r}")
     return v
+
+
+MAX_REPEATS = 100
 
 
 def load_benchmarks():

@@ -60,12 +60,13 @@ def _common(p) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
-    p.add_argument(
+    s = p.add_mutually_exclusive_group()
+    s.add_argument(
         "--store",
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
-    p.add_argument("--no-store", action="store_true", help="do not record runs in the store")
+    s.add_argument("--no-store", action="store_true", help="do not record runs in the store")
 
 
 def register(sub) -> None:
@@ -106,12 +107,19 @@ def register(sub) -> None:
         "--head-weight-decay", type=finite_float, default=0.0, help="AdamW weight decay of the head"
     )
     lo.add_argument(
-        "--momentum", type=finite_float, default=0.95, help="Muon/spec-exact/amuse momentum"
+        "--momentum",
+        type=finite_float,
+        default=None,
+        help="Muon/spec-exact/amuse momentum (default 0.95)",
     )
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
     )
-    lo.add_argument("--adjust-lr-fn", default="original", help="original | match_rms_adamw")
+    lo.add_argument(
+        "--adjust-lr-fn",
+        default=None,
+        help="original | match_rms_adamw (muon, spec-exact, sf-muon, amuse; default original)",
+    )
     am = "amuse only (refused with other optimizers): "
     lo.add_argument("--beta1", type=finite_float, default=None, help=am + "β₁ in (0, 1] (0.6)")
     lo.add_argument("--rho", type=finite_float, default=None, help=am + "ρ ≥ 0 (0.8)")
@@ -282,8 +290,30 @@ def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
     return runs
 
 
+# the bridge lora flags only some optimizers read (a flag given with another is refused)
+_LORA_FLAG_OWNERS = {
+    "momentum": ("muon", "spec-exact", "amuse"),
+    "no_nesterov": ("muon", "spec-exact"),
+    "adjust_lr_fn": ("muon", "spec-exact", "sf-muon", "amuse"),
+}
+_LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "original"}
+
+
 def run_lora_cmd(args) -> int:
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
+    from gflab.theory._validate import GflabInputError
+
+    for name, owners in _LORA_FLAG_OWNERS.items():
+        given = getattr(args, name) not in (None, False)
+        if given and args.optimizer not in owners:
+            raise GflabInputError(
+                name,
+                f"no --{name.replace('_', '-')} with --optimizer {args.optimizer} (only "
+                f"{', '.join(owners)} use it)",
+                getattr(args, name),
+            )
+        if getattr(args, name) is None:
+            setattr(args, name, _LORA_FLAG_DEFAULTS[name])
 
     runs = _run_seeds(
         args,
@@ -308,9 +338,13 @@ def run_warmstart_cmd(args) -> int:
         raise GflabInputError(
             "fractions", "comma-separated numbers in (0, 1)", args.fractions
         ) from None
+    try:
+        seeds = _seed_list(args.seeds)
+    except argparse.ArgumentTypeError as e:
+        raise GflabInputError("seeds", "distinct comma-separated integers >= 0", args.seeds) from e
     cfg = WarmStartConfig(
         fractions=fractions,
-        seeds=_seed_list(args.seeds),
+        seeds=seeds,
         width=args.width,
         lr=args.lr,
         max_epochs=args.max_epochs,

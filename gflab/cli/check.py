@@ -40,13 +40,21 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from gflab.proofs_checks.registry import claims
-    from gflab.proofs_checks.runner import MAX_JOBS, current_profile, run_claims
-    from gflab.theory._validate import GflabInputError
+    from gflab.proofs_checks.runner import MAX_JOBS, PROFILES, current_profile, run_claims
+    from gflab.theory._validate import GflabInputError, one_of
 
     reg = claims()
+    for cid in args.claim:
+        if cid not in reg:
+            raise GflabInputError("claim", "one of " + ", ".join(reg), cid)
+    if len(set(args.claim)) != len(args.claim):
+        raise GflabInputError("claim", "distinct claim ids", args.claim)
+    if args.profile is not None:  # '' too: not a silent fall back to $GFLAB_PROFILE
+        one_of("profile", args.profile, PROFILES)
     if args.list:
         for cid, c in reg.items():
-            print(f"{cid:<7} [{c.paper}] {c.statement}")
+            if not args.claim or cid in args.claim:
+                print(f"{cid:<7} [{c.paper}] {c.statement}")
         return 0
     if args.beyond is not None:
         if args.beyond not in reg:

@@ -112,6 +112,13 @@ def _list() -> int:
     return 0
 
 
+class _Said(str):
+    """A value printed as it is (no quotes) in the error line."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def run(args) -> int:
     # Equinox's runtime checks are host callbacks by default, and XLA refuses to put a program
     # with host callbacks in the persistent compilation cache: every solve would then compile
@@ -132,6 +139,13 @@ def run(args) -> int:
     check_playback(frames=args.frames, fps=args.fps, dpi=args.dpi)
     if sum(bool(x) for x in (args.save, args.html, args.warm)) > 1:
         raise GflabInputError("--save/--html/--warm", "one of them per call", "several")
+    from gflab.cli._common import check_output_file
+
+    if args.save:  # a frame of 16x9 in at the dpi, compressed to about a byte a pixel or less
+        px = (16 * (args.dpi or 120)) * (9 * (args.dpi or 120))
+        check_output_file("save", args.save, args.frames * px)
+    if args.html:  # the page embeds every precomputed parameter set: tens of MiB at most
+        check_output_file("html", args.html, 64 * 2**20)
     if args.warm:
         from gflab.sims._jaxsetup import CACHE_DIR
 
@@ -178,12 +192,11 @@ def run(args) -> int:
         return 0
     problem = display_problem()
     if problem:
-        print(
-            f"gflab demo: error: cannot open an interactive window: {problem}; "
-            f"render headless instead with --save FILE.gif or --html FILE.html "
-            f"(e.g. gflab demo {args.name} --save {args.name}.gif)",
-            file=sys.stderr,
+        raise GflabInputError(
+            "display",
+            f"an interactive window (or render headless with --save FILE.gif or --html FILE.html,"
+            f" e.g. gflab demo {args.name} --save {args.name}.gif)",
+            _Said(f"none: {problem}"),
         )
-        return 2
     open_window(demo, values, present=args.present, fps=args.fps or 25)
     return 0

@@ -38,10 +38,11 @@ def register(sub) -> None:
         action="store_true",
         help="list registered figures, each with the paper figure it regenerates, and exit",
     )
-    p.add_argument(
+    s = p.add_mutually_exclusive_group()
+    s.add_argument(
         "--no-store", action="store_true", help="do not reuse or save simulation results"
     )
-    p.add_argument(
+    s.add_argument(
         "--store",
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
@@ -114,6 +115,9 @@ def run(args) -> int:
             print(f"{'':<32} regenerates: {spec.regenerates or '(not stated)'}")
         return 0
     store = None if args.no_store else ResultStore(args.store)
+    if store is not None:
+        store.require_writable()  # before any progress line
+    _check_out(args)
     if not (args.quiet or args.json):
         print(
             plan_line(
@@ -141,3 +145,26 @@ def run(args) -> int:
             f"wrote {drawn} figures to {args.out}" + (f" ({kept} up to date, kept)" if kept else "")
         )
     return 0
+
+
+# a figure's PNG, PDF and JSON sidecar: a few MiB at most
+_FIGURE_BYTES = 8 * 2**20
+
+
+def _check_out(args) -> None:
+    """``--out`` is a folder (or a path to create one) on a file system with room for the
+    figures, checked before the work starts."""
+    from pathlib import Path
+
+    from gflab.cli._common import require_free_space
+    from gflab.figures.registry import registry
+    from gflab.theory._validate import GflabInputError
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise GflabInputError("out", "a folder (or a path to create one)", f"{out} (a file)")
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise GflabInputError("out", "a path below a folder", f"{out} ({existing} is a file)")
+    count = len(args.only) if args.only else len(registry())
+    require_free_space("out", existing, count * _FIGURE_BYTES, shown=out)

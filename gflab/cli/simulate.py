@@ -288,9 +288,10 @@ def run_river(args) -> int:
             "results": summary,
             "store_key": store_key(cfg),
             "store": how,
+            "status": "diverged" if how == "diverged" else "finished",
         }
         print_json(json_safe(doc))
-        return 0
+        return 1 if how == "diverged" else 0
     print(
         f"model      river  ({cfg.rows}x{cfg.cols}, bulk={cfg.bulk}, h_bulk={cfg.h_bulk:g}, "
         f"h_wall={cfg.h_wall:g}, noise={cfg.noise:g}, lr={cfg.lr:g}, steps={cfg.steps})"
@@ -307,6 +308,9 @@ def run_river(args) -> int:
                 f" {s['bulk_progress']:>14.6g}"
             )
     print(f"store key  {store_key(cfg)} ({how})")
+    if how == "diverged":
+        print("status     diverged (a non-finite value: not stored)")
+        return 1
     return 0
 
 

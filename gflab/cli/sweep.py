@@ -89,13 +89,29 @@ def run(args) -> int:
     )
     from gflab.theory._validate import GflabInputError
 
-    parse_executor(args.executor)  # validate flags before reading anything
+    kind, _ = parse_executor(args.executor)  # validate flags before reading anything
     if args.timeout is not None and not (0 < args.timeout < 1e9):
         raise GflabInputError("timeout", "a number of seconds > 0", args.timeout)
+    if args.timeout is not None and kind != "local":
+        raise GflabInputError(
+            "timeout",
+            f"no --timeout with --executor {args.executor} (serial and local:N only)",
+            args.timeout,
+        )
     spec = load_spec(args.spec, allow_import=args.allow_import)
     store = ResultStore(args.store)
     if store.root.exists() and not store.root.is_dir():
         raise GflabInputError("store", "a folder (or a path to create one)", str(store.root))
+    if not args.dry_run and spec.size:  # room for what will be written, before the first run
+        from gflab.cli._common import require_free_space
+
+        where = next((p for p in (store.root, *store.root.parents) if p.is_dir()), None)
+        per_entry = estimate(spec)["store_bytes"] / spec.size
+        try:
+            require_free_space("store", where or ".", spec.size * per_entry, shown=store.root)
+        except GflabInputError:
+            todo = spec.size if args.force else spec.size - count_stored(spec, store)
+            require_free_space("store", where or ".", todo * per_entry, shown=store.root)
     if spec.size >= WARN_CONFIGS:
         est = estimate(spec)
         print(

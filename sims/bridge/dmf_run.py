@@ -29,6 +29,7 @@ import numpy as np
 
 from gflab.sims.bridge._torch import import_torch, resolve_device, synchronize
 from gflab.sims.bridge.probes import DeepLinearProbe
+from gflab.sims.config import MAX_DEPTH
 from gflab.sims.limits import require_fits
 from gflab.theory import dmf as D
 from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
@@ -114,6 +115,8 @@ class BridgeDMFConfig:
 
     def __post_init__(self):
         positive_int("depth", self.depth, minimum=2)  # depth 1 has no factorisation to probe
+        if self.depth > MAX_DEPTH:  # as `gflab simulate`: per-step cost and graph grow with L
+            raise GflabInputError("depth", f"an integer in [2, {MAX_DEPTH}]", self.depth)
         positive_int("n", self.n, minimum=2)
         if self.mask is not None and not _named_mask(self.mask):
             raise GflabInputError(

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gflab.sims.bridge._torch import import_torch, resolve_device
+from gflab.sims.limits import require_fits
 from gflab.theory import interventions as I
 from gflab.theory import measures as M
 from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
@@ -70,6 +71,19 @@ class WarmStartConfig:
                 raise GflabInputError("fractions", "numbers in (0, 1)", f)
         for name in ("width", "batch_size", "max_epochs", "n_test"):
             positive_int(name, getattr(self, name))
+        for name in ("fractions", "seeds", "kinds"):
+            values = list(getattr(self, name))
+            if len(set(values)) != len(values):
+                raise GflabInputError(name, "distinct values (each run once)", values)
+        for s in self.seeds:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32:
+                raise GflabInputError("seeds", "integers in [0, 2**32)", s)
+        w = float(self.width)
+        # float32 weights of 64→w→w→10, their gradients, momentum, the anchor and DASH's
+        # averages (5 copies), and a batch of activations
+        require_fits(
+            "width", 4.0 * (5 * (w * w + 76 * w + 10) + 4 * self.batch_size * w), self.width
+        )
         if self.n_test >= 1797 - 20:
             raise GflabInputError("n_test", "fewer than 1777 (digits has 1797 images)", self.n_test)
         positive_real("lr", self.lr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -164,6 +165,29 @@ class ExecutorLost(GflabInputError):
     """The dask scheduler went away or never had workers (one line on the command line)."""
 
 
+# dask's own loggers: on a lost scheduler its client logs each failed reconnection with a traceback
+# (a CancelledError from its retry loop) next to gflab's one-line error
+_DASK_LOGGERS = ("distributed", "tornado", "asyncio")
+
+
+@contextlib.contextmanager
+def _quiet_dask_logs():
+    """Silence dask's loggers while a sweep runs on it; kept silent after a failure (the process
+    ends with gflab's own one-line error, and dask's threads may still log while it does)."""
+    import logging
+
+    names = set(_DASK_LOGGERS) | {  # dask's config gives some children their own level
+        n for n in logging.root.manager.loggerDict if n.split(".")[0] in _DASK_LOGGERS
+    }
+    loggers = [logging.getLogger(n) for n in sorted(names)]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    yield
+    for lg, level in zip(loggers, levels, strict=True):
+        lg.setLevel(level)
+
+
 def run_dask(kind, arg, todo, job, collect, summary) -> None:
     import logging
 
@@ -171,6 +195,7 @@ def run_dask(kind, arg, todo, job, collect, summary) -> None:
 
     t0 = time.perf_counter()
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_quiet_dask_logs())
         if kind == "dask-local":
             cluster = stack.enter_context(
                 LocalCluster(
@@ -191,7 +216,13 @@ def run_dask(kind, arg, todo, job, collect, summary) -> None:
                 raise GflabInputError(
                     "executor", "a reachable dask scheduler", f"{arg} ({e})"
                 ) from None
-            wait_s = float(os.environ.get("GFLAB_DASK_WORKER_TIMEOUT", "60"))
+            text = os.environ.get("GFLAB_DASK_WORKER_TIMEOUT") or "60"
+            try:
+                wait_s = float(text)
+            except ValueError:
+                wait_s = math.nan
+            if not 0 < wait_s < 1e9:
+                raise GflabInputError("GFLAB_DASK_WORKER_TIMEOUT", "a number of seconds > 0", text)
             try:
                 client.wait_for_workers(1, timeout=wait_s)
             except (TimeoutError, OSError) as e:

@@ -117,9 +117,15 @@ def run_sweep(
     if todo or not store.contains(rkey):
         try:
             store.put_record(rkey, {}, record)
-        except OSError as e:  # disk full, read-only: the results are stored, only this is lost
+        except OSError as e:  # disk full, read-only: say what was stored, not more
+            stored = summary.done  # failed runs are counted apart
+            kept = (
+                f"{stored} finished results are stored"
+                if stored > 0
+                else "no new result was stored"
+            )
             summary.warnings.append(
                 f"the sweep record could not be written ({e.strerror or type(e).__name__}); "
-                "results are stored, rerun to retry"
+                f"{kept}, rerun to retry"
             )
     return summary
