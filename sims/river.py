@@ -87,7 +87,7 @@ class RiverConfig:
     steps: int = 1000
     beta1: float = 0.6
     rho: float = 0.8
-    warmup_steps: int = 100
+    warmup_steps: int | None = None  # None: a tenth of the steps (100 of the default 1000)
     momentum: float = 0.95
     r: float = 0.0
     weight_lr_power: float = 2.0
@@ -131,7 +131,13 @@ class RiverConfig:
         if self.lr_gd is not None:
             positive_real("lr_gd", self.lr_gd)
         positive_int("steps", self.steps, minimum=8)
+        for name, (lo, hi) in _RANGES.items():
+            v = getattr(self, name)
+            if v is not None and not lo <= v <= hi and not (v == 0 and lo == 0):
+                raise GflabInputError(name, f"a number in [{lo:g}, {hi:g}]", v)
         self._require_budget()
+        if self.warmup_steps is None:
+            object.__setattr__(self, "warmup_steps", max(1, self.steps // 10))
         probability("beta1", self.beta1)
         positive_real("rho", self.rho, allow_zero=True)
         positive_int("warmup_steps", self.warmup_steps)
@@ -145,10 +151,6 @@ class RiverConfig:
         positive_real("weight_lr_power", self.weight_lr_power, allow_zero=True)
         positive_real("weight_decay", self.weight_decay, allow_zero=True)
         one_of("aux_update_type", self.aux_update_type, AUX_UPDATE_TYPES)
-        for name, (lo, hi) in _RANGES.items():
-            v = getattr(self, name)
-            if v is not None and not lo <= v <= hi and not (v == 0 and lo == 0):
-                raise GflabInputError(name, f"a number in [{lo:g}, {hi:g}]", v)
         positive_int("seed", self.seed, minimum=0)
 
     def _require_budget(self) -> None:

@@ -185,7 +185,7 @@ RIVER_HELP: dict[str, str] = {
     "lr_gd": "GD's step (default 1/h_wall)",
     "beta1": "AMUSE's β₁ in (0, 1]: the interpolation during the warmup",
     "rho": "AMUSE's ρ >= 0: how fast β rises to 1 after the warmup (0: β stays β₁)",
-    "warmup_steps": "AMUSE's warmup T₀ >= 1 (linear lr warmup; fewer than steps)",
+    "warmup_steps": "AMUSE's warmup T₀ >= 1 (linear lr warmup; fewer than steps; default: steps // 10)",
     "momentum": "Muon momentum μ in [0, 1) (Nesterov)",
     "r": "AMUSE's weight power r >= 0 (weights t^r·lr_t^p)",
     "weight_lr_power": "AMUSE's p >= 0 (weights t^r·lr_t^p)",

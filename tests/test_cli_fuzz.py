@@ -421,6 +421,17 @@ class _Bench:
 @pytest.fixture
 def no_work(monkeypatch, tmp_path):
     """Every command's work replaced by :class:`_Reached`; store and outputs under tmp_path."""
+    import gflab.figures.demos  # noqa: F401  (the submodules patched below, by attribute)
+    import gflab.figures.registry  # noqa: F401
+    import gflab.proofs_checks.runner  # noqa: F401
+    import gflab.sims.bridge.bench  # noqa: F401
+    import gflab.sims.bridge.dmf_run  # noqa: F401
+    import gflab.sims.bridge.lora_run  # noqa: F401
+    import gflab.sims.bridge.warmstart  # noqa: F401
+    import gflab.sims.dash  # noqa: F401
+    import gflab.sims.plasticity  # noqa: F401
+    import gflab.sims.river  # noqa: F401
+    import gflab.sims.sweep  # noqa: F401
     from gflab import figures, proofs_checks, sims
 
     for mod, name in [
