@@ -363,3 +363,42 @@ def test_gallery_embeds_every_demo(site, browser, tmp_path):
     check_demo_frame(browser, frame, DEMO_NAMES[0])
     rgb = screenshot(browser, tmp_path, "gallery_demo")
     assert 0.03 < ink(rgb) < 0.6
+
+
+# ------------------------------------------------------------------- the executed build's kernels
+
+KERNEL_RUN = """
+import sys
+sys.path.insert(0, {build!r})
+import hooks
+if {configured}:
+    hooks.on_config(None)  # what mkdocs does with the site's hooks before rendering notebooks
+from mkdocs_jupyter import nbconvert2
+html = nbconvert2.nb2html({notebook!r}, execute=True, kernel_name="python3")
+print("executed" if "6 * 7 = 42" in html else "no output")
+"""
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_docs_kernels_are_encrypted(tmp_path, configured):
+    """`make docs` executes the notebooks as mkdocs-jupyter does (nbconvert2.nb2html): with the
+    site's hook, jupyter_client provisions CurveZMQ keys (docs/_build/jupyter) and ipykernel says
+    nothing; without it (the false variant) ipykernel warns that it runs over TCP without
+    encryption, the four warnings `make docs` printed."""
+    notebook = tmp_path / "tiny.py"
+    notebook.write_text("# %%\nprint('6 * 7 =', 6 * 7)\n")
+    env = {k: v for k, v in os.environ.items() if k != "JUPYTER_CONFIG_PATH"}
+    code = KERNEL_RUN.format(
+        build=str(DOCS / "_build"), configured=configured, notebook=str(notebook)
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "executed", out.stderr[-2000:]
+    warned = "without encryption" in out.stderr
+    assert warned is not configured, out.stderr[-2000:]
