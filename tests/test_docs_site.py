@@ -402,3 +402,88 @@ def test_docs_kernels_are_encrypted(tmp_path, configured):
     assert out.returncode == 0 and out.stdout.strip() == "executed", out.stderr[-2000:]
     warned = "without encryption" in out.stderr
     assert warned is not configured, out.stderr[-2000:]
+
+
+# ------------------------------------------------------------------------------ API reference
+
+
+def documented_args(cls) -> dict[str, tuple[str, str]]:
+    """``name → (type, description)`` of the Args section of ``cls``'s Google-style docstring."""
+    import inspect
+
+    import griffe
+
+    doc = griffe.Docstring(inspect.getdoc(cls), lineno=1)
+    sections = doc.parse("google", warnings=False)
+    params = next((s for s in sections if s.kind.value == "parameters"), None)
+    if params is None:
+        return {}
+    return {p.name: (str(p.annotation or ""), p.description) for p in params.value}
+
+
+def arg_gaps(cls) -> list[str]:
+    """What ``cls``'s Args section lacks for a reader: every dataclass field documented, with the
+    field's type, and its default stated ("Default ``x``." with x == the field's default) or
+    "Required." for a field without one."""
+    import ast
+
+    args = documented_args(cls)
+    gaps = []
+    for f in dataclasses.fields(cls):
+        if f.name not in args:
+            gaps.append(f"{f.name}: not in Args")
+            continue
+        kind, text = args[f.name]
+        if kind != (f.type if isinstance(f.type, str) else f.type.__name__):
+            gaps.append(f"{f.name}: type {kind!r}, field {f.type!r}")
+        said = re.search(r"Default ``(.+?)``", text)
+        if f.default is dataclasses.MISSING:
+            if "Required." not in text:
+                gaps.append(f"{f.name}: not said to be required")
+        elif said is None or ast.literal_eval(said.group(1).replace("_", "")) != f.default:
+            gaps.append(f"{f.name}: default {f.default!r} not stated")
+    return gaps
+
+
+def _method_classes():
+    from gflab.sims import methods as M
+
+    return list(M.METHODS.values())
+
+
+@pytest.mark.parametrize("cls", _method_classes(), ids=lambda c: c.__name__)
+def test_every_method_argument_has_type_default_and_meaning(cls):
+    assert arg_gaps(cls) == []
+
+
+def test_arg_gaps_catch_an_undocumented_or_wrong_default():
+    """False variants: a field missing from Args, a wrong default, an unstated requirement."""
+
+    @dataclasses.dataclass
+    class Bad:
+        """A bad docstring.
+
+        Args:
+          lr (float): the step.
+          momentum (float): μ. Default ``0.9``.
+        """
+
+        lr: float
+        momentum: float = 0.95
+        steps: int = 5
+
+    assert arg_gaps(Bad) == [
+        "lr: not said to be required",
+        "momentum: default 0.95 not stated",
+        "steps: not in Args",
+    ]
+
+
+@pytest.mark.parametrize("model", ["dmf", "lora", "dmf-plasticity", "dmf-dash", "river"])
+def test_every_config_field_has_a_meaning(model):
+    """The API page's tables and the class pages' field docstrings (docs/_build/griffe_fields.py)
+    come from gflab.sims.schema: every field and hyper-parameter of every model has a meaning."""
+    from gflab.sims.schema import MODELS, params
+
+    assert model in MODELS
+    assert [p.name for p in params(model) if len(p.help) < 4] == []
