@@ -56,79 +56,100 @@ def _runs(ctx):
     return out, "CPU run of the tiny model (no stored GPU record)"
 
 
-def _normalised(run):
-    """σ_i/σ_1 of s·B A (T×r, averaged over modules) and the equal-rate prediction from burn-in.
+def _sqrt_spectra(run):
+    """√σ_i(s·B A) (T×r, mean over modules) and the equal-rate law from the burn-in step t0.
 
-    Prediction (docs/theory.md §2.2, SGF-1): every mode's √σ_i grows linearly with one common slope c̄
-    (the mean of the fitted slopes), from its measured value at the burn-in step t0:
-    √σ_i(t) = √σ_i(t0) + c̄ (t − t0).
+    The law (docs/theory.md §2.2, SGF-1): every active mode's √σ_i grows linearly in time with
+    one common slope. Drawn from each mode's measured value at t0 with the common slope c̄ = the
+    mean of the modes' fitted slopes (:func:`gflab.sims.bridge.probes.growth_fits`), per module:
+    √σ_i(t) = √σ_i(t0) + c̄ (t − t0); parallel lines. Returns (steps, measured, steps ≥ t0,
+    law, the fitted slopes T×r averaged over modules).
     """
     steps = np.asarray(run["steps"], dtype=float)
     t0 = run["config"]["burn_in"]
     i0 = int(np.searchsorted(steps, t0))
-    meas, pred = [], []
+    meas, law, slopes = [], [], []
     for m in run["modules"].values():
-        s = np.asarray(m["singular_values"])
-        top = np.where(s[:, :1] > 0, s[:, :1], 1.0)  # s·B A = 0 at LoRA's start: ratio 0
-        meas.append(s / top)
-        c = float(np.mean(m["growth_slopes"]))
-        root = np.sqrt(s[i0]) + c * (steps[i0:, None] - steps[i0])
-        p = root**2
-        pred.append(p / p[:, :1])
-    return steps, np.mean(meas, axis=0), steps[i0:], np.mean(pred, axis=0)
+        root = np.sqrt(np.maximum(np.asarray(m["singular_values"], dtype=float), 0.0))
+        c = np.asarray(m["growth_slopes"], dtype=float)
+        meas.append(root)
+        law.append(root[i0] + float(np.mean(c)) * (steps[i0:, None] - steps[i0]))
+        slopes.append(c)
+    return steps, np.mean(meas, 0), steps[i0:], np.mean(law, 0), np.mean(slopes, 0)
 
 
 @register(
     "bridge_lora_spectra",
-    title="LoRA fine-tuning: normalised singular values of s·B A, Muon vs AdamW, against SGF",
+    title="LoRA fine-tuning: √σ_i of s·B A over training, Muon vs AdamW, against SGF's equal rate",
     paper="SGF",
+    regenerates="[SGF] the motivating observation (near-uniform growth of the LoRA product's singular values under Muon in LLM fine-tuning, AdamW for contrast) at toy scale: a tiny BERT on CPU (or a stored MiniLM GPU record), not the paper's LLMs and tasks",
 )
 def _lora_spectra(ctx):
-    """σ_i(s·B A)/σ_1 over training steps (mean over LoRA modules and seeds), Muon vs AdamW.
+    """√σ_i(s·B A) over training steps (mean over LoRA modules and seeds), Muon vs AdamW.
 
-    Dashed: SGF's equal-rate prediction (every √σ_i grows at one common slope after the burn-in).
-    Measured on the tiny model: Muon keeps every mode growing (effective rank near r) though its
-    slopes differ (spread ≈ 0.9, 0 would be equal rates); AdamW collapses to rank ≈ 1.
-    """
+    Dashed: SGF's equal-rate law drawn from each mode's value at the burn-in step with one common
+    slope (the mean of the modes' fitted slopes): equal rates would make the solid lines parallel
+    to these. The figure says which run it shows: without a stored GPU record of MiniLM (300
+    steps) it is the CPU run of the tiny model (2 layers, hidden 64; ``--fast``: 1 seed × 60
+    steps, else 2 seeds × 150 steps). Measured there: Muon grows every mode but not at one rate
+    (2 × 150: slopes 0.014–0.032 per step, spread 0.89; 1 × 60: 0.009–0.032, spread 1.17; 0
+    would be equal rates); AdamW grows one mode (spread 6.1 and 5.5)."""
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import BoundaryNorm, ListedColormap
 
     style.apply()
     runs, source = _runs(ctx)
-    fig, axes = style.subplots(1, 2, aspect=0.42, sharey=True)
+    fig, axes = style.subplots(1, 2, aspect=0.46, sharey=True)
     meta = {"source": source, "seeds": [], "equal_rate_spread": {}, "effective_rank_final": {}}
-    r = 1
+    r, top = 1, 0.0
     for ax, opt in zip(axes, OPTIMIZERS, strict=True):
         rs = runs[opt]
-        parts = [_normalised(r_) for r_ in rs]
-        steps, tp = parts[0][0], parts[0][2]
-        keep = steps > 0  # step 0: s·B A = 0 for LoRA's init, no spectrum to normalise
+        parts = [_sqrt_spectra(r_) for r_ in rs]
+        steps, tl = parts[0][0], parts[0][2]
         meas = np.mean([p[1] for p in parts], axis=0)
-        pred = np.mean([p[3] for p in parts], axis=0)
+        law = np.mean([p[3] for p in parts], axis=0)
+        slopes = np.mean([p[4] for p in parts], axis=0)
         r = meas.shape[1]
         colors = plt.cm.viridis(np.linspace(0.0, 0.9, r))
         for i in range(r):
-            ax.plot(steps[keep], meas[keep, i], color=colors[i], zorder=3)
-            ax.plot(tp, pred[:, i], color=colors[i], lw=0.8, ls=(0, (3, 2)), zorder=2)
+            ax.plot(steps, meas[:, i], color=colors[i], zorder=3)
+            ax.plot(tl, law[:, i], color=colors[i], lw=0.8, ls=(0, (3, 2)), zorder=2)
         ax.axvline(rs[0]["config"]["burn_in"], color="0.5", lw=0.8, ls=":")
         spread = float(np.mean([r_["summary"]["equal_rate_spread"] for r_ in rs]))
         erank = float(np.mean([r_["summary"]["effective_rank_final"] for r_ in rs]))
         meta["equal_rate_spread"][opt] = spread
         meta["effective_rank_final"][opt] = erank
+        meta["slopes"] = {**meta.get("slopes", {}), opt: slopes.tolist()}
         meta["seeds"] = [r_["config"]["seed"] for r_ in rs]
         c = rs[0]["config"]
         name = {"muon": "Muon", "adamw": "AdamW"}.get(opt, opt)
-        ax.set_title(f"{name} (lr {c['lr']:g})\nslope spread {spread:.2f}, eff. rank {erank:.2f}")
+        ax.set_title(
+            f"{name} (lr {c['lr']:g}): slopes {slopes.min():.3f}–{slopes.max():.3f}/step\n"
+            f"spread {spread:.2f} (0: equal rate), eff. rank {erank:.1f} of {r}"
+        )
         ax.set_xlabel("training step")
         ax.set_xlim(0, steps[-1])
-        ax.set_ylim(-0.03, 1.05)
-    axes[0].set_ylabel(r"$\sigma_i(sBA) \,/\, \sigma_1(sBA)$")
+        top = max(top, float(np.nanmax(meas)), float(np.nanmax(law)))
+    axes[0].set_ylim(0, 1.04 * top)  # shared: the highest curve of both panels, none clipped
+    axes[0].set_ylabel(r"$\sqrt{\sigma_i(sBA)}$")
     # every mode is named: a discrete colour bar for the mode index i instead of a legend
     cmap = ListedColormap(plt.cm.viridis(np.linspace(0.0, 0.9, r)))
     norm = BoundaryNorm(np.arange(0.5, r + 1.5), r)
     cb = fig.colorbar(ScalarMappable(norm, cmap), ax=axes, ticks=range(1, r + 1), aspect=25)
     cb.set_label("mode $i$ (colour)")
+    c = runs["muon"][0]["config"]
+    model = {"tiny": "tiny BERT (2 layers, hidden 64)", "minilm": "MiniLM-L6"}.get(
+        c["model"], c["model"]
+    )
+    n_mod = len(runs["muon"][0]["modules"])
+    where = "stored GPU record" if source.startswith("stored") else "CPU"
+    fig.suptitle(
+        f"{model}, LoRA rank {c['rank']} on {'/'.join(c['modules'])}: "
+        f"{len(meta['seeds'])} seed{'s' if len(meta['seeds']) > 1 else ''} × {c['steps']} steps "
+        f"({where}), mean over {n_mod} modules",
+        fontsize=style.small(),
+    )
     style.legend_below(
         fig,
         [
@@ -136,16 +157,16 @@ def _lora_spectra(ctx):
             Line2D([], [], color="k", lw=0.8, ls=(0, (3, 2))),
             Line2D([], [], color="0.5", lw=0.8, ls=":"),
         ],
-        ["measured", "SGF equal-rate prediction", "burn-in step"],
+        ["measured", "equal rate: one common slope from the burn-in", "burn-in step"],
         ncol=3,
     )
-    c = runs["muon"][0]["config"]
     style.footer(
         fig,
         f"{source}: model {c['model']}, rank {c['rank']}, modules "
         f"{','.join(c['modules'])}, init {c['init']}, {c['steps']} steps, probe "
         f"every {c['every']}, seeds {meta['seeds']}; mean over modules and seeds; "
-        "prediction: √σ_i(t) = √σ_i(t0) + c̄ (t − t0), c̄ the mean fitted slope",
+        "law: √σ_i(t) = √σ_i(t0) + c̄ (t − t0), c̄ the mean fitted slope; spread = "
+        "(max − min)/mean of the fitted slopes",
     )
     meta["device"] = runs["muon"][0]["device"]
     meta["torch_version"] = runs["muon"][0]["torch_version"]

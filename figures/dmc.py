@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from gflab.figures import style
@@ -41,6 +43,7 @@ def _panel_row(k: int, aspect_one: float):
     "dmc_offdiag_2x2",
     title="Diagonal completion of a 2×2 all-ones matrix: the off-diagonal entry over time",
     paper="DMC",
+    regenerates="ours: the smallest case of [DMC]'s diagonal-observation theorems (n = 2, target J, mimic(α = 1e-3, m ∈ {2, 3, 5}), depths 2–5) with the closed-form limits of docs/theory.md §2.1",
 )
 def _offdiag_2x2(ctx):
     """W_12(t) for depths 2–5 from mimic(α, m) init, diagonal Ω, target J; dashed: closed-form limits.
@@ -114,6 +117,7 @@ def _offdiag_2x2(ctx):
     "dmc_stable_rank_vs_alpha",
     title="Stable rank of the limit vs init scale α: depth 2 keeps it, depth ≥ 3 drives it to 1",
     paper="DMC",
+    regenerates="ours: [DMC]'s rank-one limit as α → 0 (coupled ⇔ rank one) drawn as sr(W∞) − 1 against α, closed forms and integrated flow, depths 2–5",
 )
 def _stable_rank_vs_alpha(ctx):
     """sr(W∞) − 1 vs α for depths 2–5 (diagonal Ω, target J, mimic(α, m)); curves: closed forms,
@@ -176,63 +180,83 @@ def _stable_rank_vs_alpha(ctx):
 
 @register(
     "dmc_coupling_time",
-    title="Tangent-kernel coupling between observation groups over time: depth 2 vs depth ≥ 3",
+    title="Tangent-kernel coupling between observation groups over time, and what it does to the rank",
     paper="DMC",
+    regenerates="ours: [DMC]'s coupling condition (cross-group tangent kernel) measured along the flow, with the stable rank it leads to",
 )
 def _coupling_time(ctx):
-    """max cross-group |K| / max diag K along the flow, for diagonal and 2-block-diagonal Ω.
+    """Left: max cross-group |K| / max diag K along the flow; right: stable rank − 1 of W(t) of
+    the same runs. Colour: depth; solid: diagonal Ω (6 groups), dashed: Ω = 2 full diagonal
+    blocks.
 
-    Depth 2 is exactly 0 (drawn at the axis floor 1e-8, below both thresholds); depth ≥ 3 is
-    O(0.1). The dashed lines are the
-    thresholds of claims DMC-1/DMC-2 (τ_dec = 1e-6, τ_cpl = 1e-3)."""
+    Depth 2 is exactly 0 (drawn at the axis floor 1e-8, below both thresholds) and its stable
+    rank − 1 stays where the init put it (λ1/λ2 is conserved, docs/theory.md §2.1); depth ≥ 3 is
+    coupled from t = 0 (the ratio is set by the mimic init's structure and barely moves) and its
+    stable rank − 1 falls by decades while the product grows. The grey rules are the thresholds of claims
+    DMC-1/DMC-2 (τ_dec = 1e-6, τ_cpl = 1e-3)."""
     style.apply()
     n, m, alpha = 6, 3.0, 1e-2
     depths = (2, 3, 4) if ctx.fast else (2, 3, 4, 5)
-    masks = ("diagonal", "block:2")
+    masks = (("diagonal", "-", r"diagonal $\Omega$"), ("block:2", "--", r"2 diagonal blocks"))
     floor = 1e-8  # where the exact zeros of depth 2 are drawn: the O(0.1) curves keep their room
-    fig, axes = style.subplots(1, 2, aspect=0.4, sharey=True)
+    fig, (ax, ax2) = style.subplots(1, 2, aspect=0.42)
 
     def config(mask, L):
-        return _mimic_ones(L, n, m, alpha, mask, coupling=True, n_save=64, t1=200.0, grid="log")
+        return _mimic_ones(L, n, m, alpha, mask, coupling=True, n_save=256, t1=200.0, grid="log")
 
     # compile-bound independent flows (one shape per depth and mask): all cores
-    ctx.prefetch([config(mask, L) for mask in masks for L in depths])
-    for ax, mask in zip(axes, masks, strict=True):
+    ctx.prefetch([config(mask, L) for mask, *_ in masks for L in depths])
+    meta = {}
+    for mask, ls, _ in masks:
         for i, L in enumerate(depths):
             res = ctx.run(config(mask, L), simulate_dmf)
             t = res.times[1:]
             c = np.maximum(np.asarray(res.series["coupling"])[1:], floor)
-            ax.plot(
-                t,
-                c,
-                color=style.PALETTE[i],
-                ls=style.LINESTYLES[i],
-                label=f"$L = {L}$" + (" (exactly 0: drawn at the floor)" if L == 2 else ""),
-            )
-        ax.axhline(1e-6, color="0.3", ls="--", lw=0.8)
-        ax.axhline(1e-3, color="0.3", ls="-.", lw=0.8)
-        for y, text in (
-            (1e-6, r"$\tau_\mathrm{dec} = 10^{-6}$: decoupled below"),
-            (1e-3, r"$\tau_\mathrm{cpl} = 10^{-3}$: coupled above"),
-        ):
-            ax.text(0.02, y * 2, text, fontsize=style.small(), transform=ax.get_yaxis_transform())
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(floor / 2, 2)
-        ax.yaxis.set_major_locator(LogLocator(numticks=6))
-        ax.xaxis.set_major_locator(LogLocator(numticks=6))
-        ax.set_xlabel("flow time $t$")
-        label = r"diagonal $\Omega$" if mask == "diagonal" else r"$\Omega$ = 2 full diagonal blocks"
-        ax.set_title(rf"{label}, mimic($\alpha = {alpha:g}$, $m = {m:g}$), $n = {n}$")
-    axes[0].set_ylabel(r"coupling $\max_\mathrm{cross}|K| \,/\, \max_\mathrm{diag} K$")
-    style.legend_below(fig, ncol=len(depths))
+            S = np.asarray(res.series["singular_values"])[1:]
+            sr = np.sum(S[:, 1:] ** 2, axis=1) / S[:, 0] ** 2  # stable rank − 1, no cancellation
+            kw = dict(color=style.PALETTE[i], ls=ls, lw=None if ls == "-" else 1.0)
+            ax.plot(t, c, **kw)
+            ax2.plot(t, sr, **kw)
+            meta[f"{mask}_L{L}"] = {"coupling_max": float(np.max(c)), "sr_minus_1": float(sr[-1])}
+    for y, text in (
+        (1e-6, r"$\tau_\mathrm{dec} = 10^{-6}$: decoupled below"),
+        (1e-3, r"$\tau_\mathrm{cpl} = 10^{-3}$: coupled above"),
+    ):
+        ax.axhline(y, color="0.55", lw=0.7, zorder=1)
+        ax.text(0.02, y * 2, text, fontsize=style.small(), transform=ax.get_yaxis_transform())
+    ax.text(
+        0.02,
+        floor * 2,
+        "$L = 2$: exactly 0 (drawn at the floor)",
+        fontsize=style.small(),
+        color=style.PALETTE[0],
+        transform=ax.get_yaxis_transform(),
+    )
+    ax.set_yscale("log")
+    ax.set_ylim(floor / 3, 3)
+    ax.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax.set_ylabel(r"coupling $\max_\mathrm{cross}|K| \,/\, \max_\mathrm{diag} K$")
+    ax.set_title("coupling between observation groups")
+    ax2.set_ylabel(r"stable rank $- 1$ $= \sum_{i \geq 2} \sigma_i^2 / \sigma_1^2$")
+    ax2.set_yscale("log")
+    ax2.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax2.set_title("distance of $W(t)$ from rank one")
+    for a in (ax, ax2):
+        a.set_xscale("log")
+        a.xaxis.set_major_locator(LogLocator(numticks=6))
+        a.set_xlabel("flow time $t$")
+    handles = [Line2D([], [], color=style.PALETTE[i]) for i in range(len(depths))]
+    labels = [f"$L = {L}$" for L in depths]
+    handles += [Line2D([], [], color="0.3", ls=ls, lw=1.2) for _, ls, _ in masks]
+    labels += [lab for *_, lab in masks]
+    style.legend_below(fig, handles, labels, ncol=len(handles))
     style.footer(
         fig,
-        "tangent kernel K_(ij),(pq) = Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; "
-        "gradient flow, Tsit5 + PID (rtol 1e-9); runs stop at t = 200 (learning ends by t ≈ 10); "
-        "deterministic init (no seed).",
+        f"n = {n}, mimic(α = {alpha:g}, m = {m:g}), target J; tangent kernel K_(ij),(pq) = "
+        "Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; gradient flow, Tsit5 + PID (rtol 1e-9); "
+        "runs stop at t = 200 (learning ends by t ≈ 10); deterministic init (no seed).",
     )
-    return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, "depths": list(depths)}
+    return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, "depths": list(depths), **meta}
 
 
 def _coincident(S: np.ndarray, rtol: float = 1e-6) -> list[list[int]]:
@@ -260,65 +284,89 @@ def _sigma_label(g: list[int]) -> str:
     "dmc_plasticity_svals",
     title="Loss of plasticity: singular values over time, resumed vs from scratch",
     paper="DMC",
+    regenerates="[DMC] the loss-of-plasticity experiment: depth 2 pretrained on a decoupled (diagonal) Ω1 and resumed on a connected Ω2 keeps its rank, from scratch and depth 3 do not (figure number not checked; settings gflab's: n = 6, target J, mimic(1e-3, 10), gradient flow)",
 )
 def _plasticity_svals(ctx):
     """σ_i(W(t)) for Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m = 10).
 
     Columns: phase 1 on Ω1; phase 2 resumed from phase 1's end (time since the switch); phase 2
-    from the same init (scratch). Singular values whose traces coincide (the mimic init is
-    degenerate) are one line labelled σ_i = … = σ_j. Depth 2 resumed keeps several large σ_i (no
+    from the same init (scratch). Rows: depth 2 and 3. Every panel has the same time axis; each
+    phase stops at convergence (ℓ/ℓ_ref ≤ 1e-16), after which W is stationary and its σ_i are
+    drawn constant to the right edge. Singular values whose traces coincide (the mimic init is
+    degenerate) are one line, named in the panel. Depth 2 resumed keeps several large σ_i (no
     low-rank bias left); scratch and depth 3 are rank one."""
     style.apply()
     n, m, alpha = 6, 10.0, 1e-3
     depths = (2, 3)
-    fig, axes = style.subplots(len(depths), 3, aspect=0.62, sharey=True)
+    # a log save grid of 1500 points from t_max·1e-9: ≈ 170 per decade, so the steep depth-3
+    # rise (3 decades of σ_1 within Δt ≈ 3 near t ≈ 17) is drawn from ≥ 10 points, not 2
+    runs = {
+        L: simulate_plasticity(
+            PlasticityConfig(depth=L, n=n, m=m, alpha=alpha, n_save=1500, t_max=400.0), run=ctx.run
+        )
+        for L in depths
+    }
+    columns = (
+        ("pretrain", r"phase 1 on $\Omega_1$ (diagonal)", "flow time $t$"),
+        ("resumed", r"phase 2 on $\Omega_2$, resumed", r"time since the switch $t - t_s$"),
+        ("scratch", r"phase 2 on $\Omega_2$, from scratch", "flow time $t$"),
+    )
+    t_lo = 1e-2
+    t_hi = 1.5 * max(getattr(p, k).times[-1] for p in runs.values() for k, *_ in columns)
+    fig, axes = style.subplots(len(depths), 3, aspect=0.56, sharex=True, sharey=True)
     meta = {}
     for row, L in enumerate(depths):
-        cfg = PlasticityConfig(depth=L, n=n, m=m, alpha=alpha, n_save=120)
-        p = simulate_plasticity(cfg, run=ctx.run)
-        ts = p.switch_time
-        panels = (
-            (p.pretrain, r"phase 1 on $\Omega_1$ = diagonal", "flow time $t$"),
-            (p.resumed, r"phase 2 on $\Omega_2$, resumed", r"time since the switch $t - t_s$"),
-            (p.scratch, r"phase 2 on $\Omega_2$, from scratch", "flow time $t$"),
-        )
-        for ax, (res, title, xlabel) in zip(axes[row], panels, strict=True):
-            t = res.times[1:]
+        p = runs[L]
+        for col, (ax, (key, title, xlabel)) in enumerate(zip(axes[row], columns, strict=True)):
+            res = getattr(p, key)
+            t = np.append(res.times[1:], t_hi)  # stationary after convergence: flat to the edge
             S = np.asarray(res.series["singular_values"])[1:]
-            merged = False
+            S = np.vstack([S, S[-1:]])
             for g in _coincident(S):
                 i = g[0]
+                c = style.PALETTE[i % len(style.PALETTE)]
                 ax.plot(
                     t,
                     S[:, i],
-                    color=style.PALETTE[i % len(style.PALETTE)],
+                    color=c,
                     ls=style.LINESTYLES[i % len(style.LINESTYLES)],
                     zorder=3 + n - i,
                     label=rf"$\sigma_{{{i + 1}}}$",
                 )
-                if len(g) > 1:  # coincident traces: one line, named at its right end
-                    merged = True
+                if len(g) > 1:  # coincident traces: one line, named below its left end
                     ax.annotate(
                         _sigma_label(g),
-                        (t[-1], S[-1, i]),
-                        xytext=(2, 0),
+                        (t_lo, S[np.searchsorted(t, t_lo), i]),
+                        xytext=(3, -2),
                         textcoords="offset points",
-                        va="center",
+                        va="top",
                         fontsize=style.small(),
-                        color=style.PALETTE[i % len(style.PALETTE)],
-                        annotation_clip=False,
+                        color=c,
                     )
             ax.set_xscale("log")
             ax.set_yscale("log")
-            ax.xaxis.set_major_locator(LogLocator(numticks=4))
-            ax.set_xlim(t[0], t[-1] * (30 if merged else 1.5))  # room for a merged label
-            sr = res.final["stable_rank"]
-            ax.set_title(f"$L = {L}$: {title}\nfinal stable rank {sr:.3g}")
+            ax.set_xlim(t_lo, t_hi)
+            ax.set_ylim(4e-6, 30)  # room below the smallest σ_i for its label
+            ax.xaxis.set_major_locator(LogLocator(numticks=5))
+            ax.yaxis.set_major_locator(LogLocator(numticks=6))
+            ax.text(  # where no panel has a curve: bottom right, below every σ_i's plateau
+                0.97,
+                0.04,
+                f"stable rank {res.final['stable_rank']:.2f}",
+                transform=ax.transAxes,
+                ha="right",
+                va="bottom",
+                fontsize=style.small(),
+                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1),
+            )
+            if row == 0:
+                ax.set_title(title)
             if row == len(depths) - 1:
                 ax.set_xlabel(xlabel)
-        axes[row][0].set_ylabel(r"singular values $\sigma_i(W(t))$")
+            if col == 0:
+                ax.set_ylabel(rf"depth $L = {L}$" + "\n" + r"$\sigma_i(W)$")
         meta[f"L{L}"] = {
-            "switch_time": ts,
+            "switch_time": p.switch_time,
             "resumed_stable_rank": p.resumed.final["stable_rank"],
             "scratch_stable_rank": p.scratch.final["stable_rank"],
         }
@@ -327,7 +375,7 @@ def _plasticity_svals(ctx):
         fig,
         f"n = {n}, mimic(α = {alpha:g}, m = {m:g}) (deterministic: no seed), target J, "
         "Ω1 = diagonal, Ω2 = diagonal + superdiagonal; gradient flow Tsit5 + PID (rtol 1e-9), "
-        "each phase until ℓ/ℓ_ref ≤ 1e-16; switch times "
+        "each phase until ℓ/ℓ_ref ≤ 1e-16, then drawn constant; switch times "
         + ", ".join(f"L = {L}: t_s = {meta[f'L{L}']['switch_time']:.3g}" for L in depths),
     )
     return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, **meta}
@@ -364,13 +412,16 @@ def kleinman_record(depth: int, seed: int, **scale) -> dict[str, np.ndarray]:
     "dmc_plasticity_tc",
     title="Critical period: final test error vs switch step T_c, per depth (Kleinman's protocol)",
     paper="DMC",
+    regenerates="[Kleinman] matrixcompletion/plot_depth_subset.py, 'Effect of Depth (Subset Obs.)': test error after the switch against the switch epoch, depths 1–3 (revisited in [DMC]); GFLAB_KLEINMAN_FULL=1 runs their scale (n = 100, rank 5, N1 = 1000 → N2 ∈ {1250, …, 2000}, lr 0.2, init 1e-3, 30 000 steps after), the default a reduced one (n = 60, rank 3, N1 = 540 → N2 = 1080); 3 seeds instead of their 1",
 )
 def _plasticity_tc(ctx):
     """Test error mean_{all entries}(W − W*)² after phase 2, vs the step T_c at which Ω1 → Ω2.
 
     GD on the mean loss, lr 0.2, Gaussian init 1e-3, rank-r truth with ‖W*‖_F = n; median over
-    seeds with the min–max band. Depth 1 is a single matrix (Kleinman's convex baseline). T_c on a
-    linear axis (as Kleinman plots it): T_c = 0 is a grid point like the others."""
+    seeds with the min–max band (the legend says so). Depth 1 is a single matrix (Kleinman's convex
+    baseline). T_c on a symmetric-log axis: logarithmic from the first nonzero switch, with
+    T_c = 0 set apart at the left (the grid is roughly geometric; Kleinman's own plot uses a
+    linear axis, which crowds the early switches where the critical period is)."""
     import os
     from dataclasses import asdict
 
@@ -406,7 +457,7 @@ def _plasticity_tc(ctx):
         for ax, n2 in zip(axes[0], n2s, strict=True):
             errs = np.stack([r[f"err_{n2}"] for r in recs])
             c = style.PALETTE[i]
-            lab = f"depth {L}" + (" (single matrix)" if L == 1 else "")
+            lab = f"depth {L}" + (" (one matrix)" if L == 1 else "")
             ax.plot(
                 x,
                 np.median(errs, 0),
@@ -426,14 +477,21 @@ def _plasticity_tc(ctx):
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlim(-0.15 * float(min(tc[tc > 0])), tc[-1] * 1.15)
-        ax.set_xlabel(r"switch step $T_c$ (thousands of GD steps on $\Omega_1$)")
+        ax.set_xlabel(
+            r"switch step $T_c$ ($10^3$ GD steps on $\Omega_1$)"
+            + "\n"
+            + r"(log axis; $T_c = 0$ set apart)"
+        )
         ax.set_title(
             f"$n = {scale.n}$, rank {scale.rank}: $N_1 = {scale.n1} \\to N_2 = {n2}$ observed"
         )
     axes[0][0].set_ylabel(
-        f"test error after {scale.post_steps:,} more steps\n(mean squared, all entries)"
+        f"test error after {scale.post_steps:,} more steps\n(mean squared, all entries; median)"
     )
-    style.legend_below(fig, ncol=2 if len(n2s) == 1 else len(scale.depths))
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles.append(Patch(color="0.5", alpha=0.25, lw=0))
+    labels.append(f"band: min–max, {len(scale.seeds)} seeds")
+    style.legend_below(fig, handles, labels, ncol=2)
     style.footer(
         fig,
         f"GD lr {scale.lr} on ½·mean loss, Gaussian init std init^(1/L)/√n with init = "
@@ -455,6 +513,7 @@ EFFRANK_SOLVER = "tsit5-rkc2"
     "dmc_effrank_depth",
     title="Random-mask completion: effective rank at convergence vs depth",
     paper="DMC",
+    regenerates="[DMC] authors' experiments/matrix_completion.py (baekrok/MC): effective rank of the completed matrix against depth, n = 100, rank-5 target, Bernoulli(0.2) mask, α ∈ {1e-2, 1e-4}; differs in the init (independent Gaussian factors, theirs tied), the solver (gradient flow, theirs SGD lr 0.2) and the seeds (0–4, theirs 80–99)",
 )
 def _effrank_depth(ctx):
     """Effective rank exp(H(σ/Σσ)) (Roy–Vetterli, σ not σ²) of the limit, Bernoulli Ω, low-rank W*.

@@ -39,6 +39,7 @@ __all__ = [
     "save_figure",
     "compute_record",
     "FIGURE_MODULES",
+    "REGENERATES_SOURCES",
 ]
 
 # modules that register figures; later issues add theirs here
@@ -52,13 +53,32 @@ FIGURE_MODULES = (
 )
 
 
+#: how a figure's ``regenerates`` text starts: the paper or the authors' material it regenerates,
+#: or ``ours:`` for a figure gflab made up (docs/figures.md explains the tags)
+REGENERATES_SOURCES = ("[DMC]", "[SGF]", "[DASH]", "[AMUSE]", "[Kleinman]", "ours:")
+
+# ``regenerates`` of figures whose module does not (yet) pass it to ``register``; the module's
+# own argument wins when it has one
+_REGENERATES_FALLBACK = {
+    "amuse_river": "ours: [AMUSE]'s river-valley picture (bulk progress vs wall oscillation) "
+    "drawn on a 4×4 quadratic valley, AMUSE's schedule reconstructed",
+    "amuse_lora": "ours: [SGF]'s LoRA factorisation (10×12, r = 3) under Schedule-Free Muon and "
+    "AMUSE",
+}
+
+
 @dataclass(frozen=True)
 class FigureSpec:
+    """A registered figure: ``name``, ``title``, the ``paper`` it belongs to, its function, a
+    ``description`` (the docstring by default) and ``regenerates``: which paper figure or authors'
+    notebook/script it regenerates and with which settings, or ``ours: ...`` (gflab's own)."""
+
     name: str
     title: str
     paper: str
     func: Callable
     description: str = ""
+    regenerates: str = ""
 
 
 @dataclass
@@ -228,12 +248,30 @@ def compute_record(model: str, params: dict, runner: str, root: str, versions: d
 _REGISTRY: dict[str, FigureSpec] = {}
 
 
-def register(name: str, *, title: str, paper: str, description: str = ""):
+def register(name: str, *, title: str, paper: str, description: str = "", regenerates: str = ""):
+    """Register a figure function under ``name`` (a decorator).
+
+    Args:
+        name: the figure's name (``gflab figures --only NAME``, file names).
+        title: one line, also the PDF/PNG title.
+        paper: the paper it belongs to (DMC, SGF, DASH, AMUSE).
+        description: defaults to the function's docstring.
+        regenerates: which figure of the paper (or which authors' notebook cell or script) the
+            figure regenerates, with the settings that differ, starting with one of
+            :data:`REGENERATES_SOURCES`; ``"ours: ..."`` for a figure gflab made up. Listed by
+            ``gflab figures --list``, written to the sidecar, tabulated in docs/figures.md.
+    """
+
     def deco(func):
         if name in _REGISTRY:
             raise ValueError(f"figure {name!r} registered twice")
         _REGISTRY[name] = FigureSpec(
-            name, title, paper, func, description or (func.__doc__ or "").strip()
+            name,
+            title,
+            paper,
+            func,
+            description or (func.__doc__ or "").strip(),
+            regenerates or _REGENERATES_FALLBACK.get(name, ""),
         )
         return func
 
@@ -399,6 +437,7 @@ def render(
             "figure": n,
             "title": spec.title,
             "paper": spec.paper,
+            "regenerates": spec.regenerates,
             "description": spec.description,
             "fast": fast,
             "style": style,

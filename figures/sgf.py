@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator
 
 from gflab.figures import style
@@ -56,6 +58,7 @@ def _tex(x: float) -> str:
     "sgf_equal_rate",
     title="√d_i(t): SpecGF's parallel unit-slope lines vs the gradient-flow staircase",
     paper="SGF",
+    regenerates="[SGF] the matrix-factorisation experiment behind the equal-rate theorem: √d_i(t) under SpecGF (parallel unit-slope lines, smaller first) vs gradient flow's staircase (figure number not checked; settings gflab's: 60×70, r = 5, s = 1…16, γ = 1e-3, β = 1e-6)",
 )
 def _equal_rate(ctx):
     """√d_i over flow time, s = (1, 2, 4, 8, 16), 60×70, r = 5, γ = 1e-3, LoRA init.
@@ -112,6 +115,7 @@ def _equal_rate(ctx):
     "sgf_arrivals",
     title="Arrival time vs target singular value: SpecGF/SpecGD/Muon vs gradient flow",
     paper="SGF",
+    regenerates="[SGF] smaller-first arrival (t_i ≈ √s_i) vs gradient flow's largest-first, with SpecGD and Muon (figure number not checked; settings gflab's: 60×70, r = 5, s = 1…16, γ = 1e-3)",
 )
 def _arrivals_vs_s(ctx):
     """Time for d_i to reach s_i/2 against s_i (log–log): SpecGF (flow time), SpecGD and Muon (kη),
@@ -260,6 +264,7 @@ def _rates_params(cfg: LoRAConfig) -> dict:
     "sgf_beta",
     title="Effect of β and γ on the equal-rate deviation ε and the arrival order",
     paper="SGF",
+    regenerates="ours: where [SGF]'s equal rate breaks, ε over β̂ and γ̂ with gflab's worst-case model 51β̂ + 112γ̂² (claims SGF-1, SGF-7)",
 )
 def _beta_effect(ctx):
     """ε = max_i max_{W_i} |d/dt √d_i − 1| against β̂ = β/s_min³ for several γ̂ = γ/√s_min, with the
@@ -283,7 +288,7 @@ def _beta_effect(ctx):
     grid = [config(b, gh, sd) for gh in ghs for sd in seeds for b in bh]
     # len(ghs) × len(seeds) × len(bh) independent flows: on all cores first, then from the store
     ctx.prefetch_records(RATES_MODEL, [_rates_params(c) for c in grid], RATES_RUNNER)
-    fig, (ax, ax2) = style.subplots(1, 2, aspect=0.45)
+    fig, (ax, ax2) = style.subplots(1, 2, aspect=0.55)
     meta = {}
     for j, gh in enumerate(ghs):
         eps = np.zeros((len(seeds), bh.size))
@@ -301,10 +306,11 @@ def _beta_effect(ctx):
             ls=style.LINESTYLES[j],
             color=c,
             label=rf"$\hat\gamma = {_tex(gh)}$",
+            zorder=4,
         )
         ax.fill_between(bh, eps.min(0), eps.max(0), color=c, alpha=0.2, lw=0)
         model = [P.predicted_eps(b * s[0] ** 3, gh * math.sqrt(s[0]), s[0]) for b in bh]
-        ax.plot(bh, model, color=c, lw=0.7, ls=(0, (1, 1)))
+        ax.plot(bh, model, color=c, lw=0.7, alpha=0.8, zorder=3)
         meta[f"gamma_hat={gh:g}"] = {"beta_hat": bh.tolist(), "eps": eps.tolist()}
         if j == 0:
             for i in range(s.size):
@@ -315,39 +321,60 @@ def _beta_effect(ctx):
                     marker=style.MARKERS[i + 3],
                     ls=style.LINESTYLES[i],
                     color=ci,
-                    label=f"$s = {s[i]:g}$",
+                    label=f"$s_i = {s[i]:g}$",
+                    zorder=4,
                 )
                 ax2.fill_between(
                     bh, arr[:, :, i].min(0), arr[:, :, i].max(0), color=ci, alpha=0.2, lw=0
                 )
-    ax.axhline(0.05, color="k", lw=0.8, ls=":")
-    ax.axhline(P.EPS_TOL, color="0.4", lw=0.8, ls="-.")
+    # the two tolerances: thin grey rules named in place (no line style of their own)
     for y, text in (
         (0.05, r"$\varepsilon = 0.05$ (SGF-7)"),
         (P.EPS_TOL, r"$\varepsilon = 0.01$ (SGF-1)"),
     ):
-        ax.text(bh[-1], y / 1.25, text, fontsize=style.small(), ha="right", va="top")
+        ax.axhline(y, color="0.55", lw=0.7, zorder=1)
+        ax.text(bh[-1], y / 1.4, text, fontsize=style.small(), ha="right", va="top", color="0.3")
     ax.set(
         xscale="log",
         yscale="log",
         xlabel=r"$\hat\beta = \beta / s_{min}^3$",
-        ylabel=r"$\varepsilon$ (slope units)",
-        title=rf"equal-rate deviation (dotted: worst case ${1 / (2 * P.KAPPA):.0f}\hat\beta"
-        rf" + {P.C_GAMMA:.0f}\hat\gamma^2$)",
+        ylabel=r"equal-rate deviation $\varepsilon$",
+        title=r"$\varepsilon = \max_i \max_{W_i} |\frac{d}{dt}\sqrt{d_i} - 1|$",
     )
-    ax.set_ylim(1e-7, 2)
-    ax.yaxis.set_major_locator(LogLocator(numticks=5))
+    ax.set_ylim(1e-7, 3e2)  # the worst-case model reaches 52 at β̂ = 1, γ̂ = 0.1: all of it shown
+    ax.yaxis.set_major_locator(LogLocator(numticks=6))
     ax.xaxis.set_major_locator(LogLocator(numticks=5))
+    grey = "0.35"
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [
+        Line2D([], [], color=grey, lw=0.7),
+        Patch(color=grey, alpha=0.25, lw=0),
+    ]
+    labels += [
+        rf"thin: worst case ${1 / (2 * P.KAPPA):.0f}\hat\beta + {P.C_GAMMA:.0f}\hat\gamma^2$",
+        f"min–max, {len(seeds)} seeds",
+    ]
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    ax2.axhline(1.0, color="0.55", lw=0.7, zorder=1)
+    ax2.text(
+        bh[0],
+        0.97,
+        r"equal rate: $t_i = \sqrt{s_i/2}$",
+        fontsize=style.small(),
+        va="top",
+        color="0.3",
+    )
+    ax2.set_ylim(0.72, None)
     ax2.set(
         xscale="log",
         yscale="log",
         xlabel=r"$\hat\beta = \beta / s_{min}^3$",
-        ylabel=r"$t_i / \sqrt{s_i/2}$",
-        title=r"arrival over the equal-rate prediction ($\hat\gamma = 10^{-4}$)",
+        ylabel=r"arrival time $t_i \,/\, \sqrt{s_i/2}$",
+        title=r"arrivals of the 3 modes ($\hat\gamma = 10^{-4}$)",
     )
     ax2.xaxis.set_major_locator(LogLocator(numticks=5))
     style.log_ticks(ax2.yaxis, (1, 2, 5, 10))
-    style.legend_below(fig, ncol=6)
+    ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     style.footer(
         fig,
         f"SpecGF, 10×12, r = 3, s = (0.5, 2, 8), LoRA init, seeds {list(seeds)} (median, min–max); "
@@ -357,22 +384,77 @@ def _beta_effect(ctx):
     return fig, {"seeds": list(seeds), "eps": meta}
 
 
+L2_MODEL = "sgf-l2-imbalance"
+L2_RUNNER = "gflab.figures.sgf:l2_record"
+
+
+def l2_record(**config) -> dict[str, np.ndarray]:
+    """One SpecGF + ℓ2 run with the factor imbalance ‖AᵀA − BBᵀ‖_F saved along the flow (the
+    runner of ``sgf_l2``'s ``ctx.record``; a stored ``SimResult`` keeps only its final value).
+
+    Args:
+        **config: the fields of a :class:`sims.LoRAConfig` (without ``model``), continuous method.
+
+    Returns:
+        {"times": (T,) save times reached then the final time, "singular_values": (T, r) of AB,
+        "imbalance": (T,) ‖AᵀA − BBᵀ‖_F, "status": () 1.0 if converged else 0.0}.
+    """
+    import jax.numpy as jnp
+
+    from gflab.sims.engine import solve_flow
+    from gflab.sims.lora import flow_parts
+
+    cfg = config_from_dict({"model": "lora", **config})
+    A0, B0, Y, U, V = lora_problem(cfg)
+    field, stats, monitor, args = flow_parts(cfg, A0, B0, Y, U, V)
+
+    def with_imbalance(t, y, args):
+        out = stats(t, y, args)
+        A, B = y
+        out["imbalance"] = jnp.linalg.norm(A.T @ A - B @ B.T)
+        return out
+
+    raw = solve_flow(
+        field,
+        with_imbalance,
+        monitor,
+        (jnp.asarray(A0), jnp.asarray(B0)),
+        args,
+        t1=cfg.t1,
+        save_ts=np.linspace(0.0, cfg.t1, cfg.n_save),
+        method=cfg.method,
+        tol=cfg.converge_tol,
+        blowup=1e12,
+    )
+    A, B = (np.asarray(x) for x in raw.final_state)
+    sv = np.asarray(raw.saved["singular_values"])[:, : cfg.rank]
+    final_sv = np.linalg.svd(A @ B, compute_uv=False)[: cfg.rank]
+    return {
+        "times": np.append(raw.times, raw.final_time),
+        "singular_values": np.vstack([sv, final_sv[None]]),
+        "imbalance": np.append(raw.saved["imbalance"], np.linalg.norm(A.T @ A - B @ B.T)),
+        "status": np.asarray(1.0 if raw.status == "converged" else 0.0),
+    }
+
+
 @register(
-    "sgf_l2", title="ℓ2-regularised SpecGF converges to the soft-thresholded spectrum", paper="SGF"
+    "sgf_l2",
+    title="ℓ2-regularised SpecGF converges to the soft-thresholded spectrum",
+    paper="SGF",
+    regenerates="ours: [SGF]'s ℓ2 convergence theorem (limit (s_i − λ)_+, balanced factors) on one run, λ = 1.5",
 )
 def _l2_limit(ctx):
-    """σ_i(AB)(t) under SpecGF with λ = 1.5 (dashed: (s_i − λ)_+); the distance to that limit;
-    the balancedness drift ‖AᵀA − BBᵀ − D(0)‖_F. One quantity per axis."""
+    """σ_i(AB)(t) under SpecGF with λ = 1.5 (dotted: the limits (s_i − λ)_+); the distance to
+    that limit; the factor imbalance ‖AᵀA − BBᵀ‖_F, which SGF-5 says vanishes at the limit
+    (balanced factors). Each quantity is measured along the flow and at its final state; the run
+    stops at convergence (ℓ − ℓ_min ≤ 1e-12 ℓ_ref)."""
     style.apply()
     lam = 1.5
-    cfg = LoRAConfig(
-        **BIG, flow="specgf", beta=1e-6, l2=lam, t1=8.0, n_save=160 if ctx.fast else 400
-    )
-    res = ctx.run(cfg, simulate_lora)
-    # the run stops at convergence between save points: append the final state
-    t = np.append(res.times, res.final["time"])
-    sig = np.vstack([res.series["singular_values"], res.final["singular_values"][None]])
-    drift = np.asarray(res.series["balancedness_drift"])
+    # save every 0.01: SpecGF at small β moves each mode at unit speed until it lands, so the
+    # last approach (distance 0.3 → 1e-8) takes a few hundredths of a time unit
+    cfg = LoRAConfig(**BIG, flow="specgf", beta=1e-6, l2=lam, t1=4.5, n_save=451)
+    rec = ctx.record(L2_MODEL, _rates_params(cfg), L2_RUNNER)
+    t, sig, imb = rec["times"], rec["singular_values"], rec["imbalance"]
     lim = CF.soft_threshold_limit(S5, lam, 5)
     fig, (ax, ax2, ax3) = style.subplots(1, 3, aspect=0.36)
     for i in range(5):
@@ -387,7 +469,7 @@ def _l2_limit(ctx):
         ax.axhline(lim[i], color=c, ls=(0, (1, 2)), lw=0.7)
     ax.set(
         xlabel="flow time $t$",
-        ylabel=r"$\sigma_i(AB)$",
+        ylabel=r"$\sigma_i(AB)$ (dotted: $(s_i - \lambda)_+$)",
         title=rf"SpecGF + $\ell_2$, $\lambda = {lam:g}$, $\beta = 10^{{-6}}$",
     )
     err = np.max(np.abs(sig - lim), axis=1)
@@ -395,28 +477,34 @@ def _l2_limit(ctx):
     ax2.set(
         xlabel="flow time $t$",
         ylabel=r"$\max_i |\sigma_i - (s_i - \lambda)_+|$",
-        title="distance to the limit",
+        title=rf"distance to the limit (final ${_sci(err[-1])}$)",
     )
-    ax3.semilogy(res.times, np.maximum(drift, 1e-17), color=style.PALETTE[1])
+    ax3.semilogy(t, np.maximum(imb, 1e-17), color=style.PALETTE[1])
     ax3.set(
         xlabel="flow time $t$",
-        ylabel=r"$\|A^\top A - BB^\top - D(0)\|_F$",
-        title=rf"balance drift (final ${_sci(res.final['balance'])}$)",
+        ylabel=r"$\|A^\top A - BB^\top\|_F$",
+        title=rf"factor imbalance (final ${_sci(imb[-1])}$)",
     )
+    for a in (ax, ax2, ax3):
+        a.set_xlim(0, t[-1] * 1.03)
     for a in (ax2, ax3):
         a.yaxis.set_major_locator(LogLocator(numticks=6))
     style.legend_below(fig, ncol=5)
-    f = res.final
     style.footer(
         fig,
-        f"60×70, r = 5, LoRA init γ = 1e-3, seed 0; final |σ − limit| = {err[-1]:.1e}, "
-        f"‖AᵀA − BBᵀ‖_F = {f.get('balance', float('nan')):.1e}; status {res.status}",
+        f"60×70, r = 5, LoRA init γ = 1e-3 (A(0) = 0, so ‖AᵀA − BBᵀ‖ starts at ‖B(0)B(0)ᵀ‖ = "
+        f"{imb[0]:.1e}), seed 0; Tsit5 + PID; converged at t = {t[-1]:.3g} "
+        f"({'yes' if rec['status'] else 'NO'}); final |σ − limit| = {err[-1]:.1e}, "
+        f"‖AᵀA − BBᵀ‖_F = {imb[-1]:.1e}",
     )
-    return fig, {"seeds": [0], "l2": lam, "limit": lim.tolist()}
+    return fig, {"seeds": [0], "l2": lam, "limit": lim.tolist(), "final_imbalance": float(imb[-1])}
 
 
 @register(
-    "sgf_init", title="LoRA init vs both-Gaussian init: the delayed smallest mode", paper="SGF"
+    "sgf_init",
+    title="LoRA init vs both-Gaussian init: the delayed smallest mode",
+    paper="SGF",
+    regenerates="ours: [SGF]'s remark that a both-Gaussian init delays the smallest mode, against LoRA init at the same γ",
 )
 def _init_effect(ctx):
     """√d_i(t) under SpecGF from LoRA init (A = 0) and from both-Gaussian init at the same γ; the

@@ -80,6 +80,7 @@ def _configs(fast: bool):
     "sweep_phase_diagram",
     title="Stable rank of the limit over (depth, log α): mimic on diagonal, Gaussian on Bernoulli",
     paper="DMC",
+    regenerates="ours: [DMC]'s depth and init-scale dependence as a phase diagram of the limit's stable rank over (depth, log α)",
 )
 def _phase_diagram(ctx):
     """Left: mimic(α, m = 200) init, diagonal Ω, target J, n = 8, with the closed-form limit's

@@ -20,16 +20,16 @@ from gflab.figures import demos, style
 from gflab.figures.demos import web
 from gflab.theory import closed_forms as CF
 
-# small grids for the JAX demos (each point is a full compute); depth (SciPy) gets its full grid
+# small grids (each point is a full compute; depth's full grid is 1925 points, about a minute)
 TEST_GRIDS = {
-    "depth": None,
+    "depth": {"n": (2, 4), "m": (3.0, 50.0), "depth": (2, 4), "alpha": (1e-4, 1e-2)},
     "staircase": {"beta": (1e-6, 1e-2)},
     "plasticity": {"alpha": (1e-3, 1e-2)},
     "muon": {"init": ("lora", "gaussian")},
 }
 # the address selects the second grid point of each page
 SELECT = {
-    "depth": ("depth=4&alpha=0.0001", "2,2"),
+    "depth": ("n=4&m=50&depth=4&alpha=0.01", "1,1,1,1"),
     "staircase": ("beta=0.01", "1"),
     "plasticity": ("alpha=0.01", "1"),
     "muon": ("init=gaussian", "1"),
@@ -61,6 +61,48 @@ def chromium() -> str:
 def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [chromium(), *FLAGS, f"--user-data-dir={profile}", *args, url]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def resolve(table: dict, point: dict) -> list[dict]:
+    """A point's traces with their shared parts expanded (``traces`` indices, ``ref`` arrays,
+    ``lin``/``geom`` grids), as the page's script expands them."""
+
+    def arr(a):
+        if not isinstance(a, dict):
+            return a
+        if "ref" in a:
+            return table["arrays"][a["ref"]]
+        x0, x1, n = a.get("lin") or a.get("geom")
+        f = np.arange(n) / (n - 1)
+        v = x0 + f * (x1 - x0) if "lin" in a else x0 * (x1 / x0) ** f
+        v[-1] = x1
+        return v.tolist()
+
+    return [
+        {**t, "x": arr(t["x"]), "y": arr(t["y"])}
+        for t in (table["traces"][i] for i in point["data"])
+    ]
+
+
+def reveal_ends(table: dict, point: dict, u: float) -> list[float]:
+    """Where each revealed curve should end at time fraction ``u``: the time at fraction u of its
+    axis's span (geometric on a log axis), clipped to the curve's own first and last times."""
+    traces = resolve(table, point)
+    spans: dict[str, list] = {}
+    for t in traces:
+        if t["reveal"]:
+            ax = "2" if t.get("xaxis") == "x2" else ""
+            log = table["layout"]["xaxis" + ax].get("type") == "log"
+            x = [v for v in t["x"] if v is not None and (not log or v > 0)]
+            lo, hi = spans.get(ax, (np.inf, -np.inf, log))[:2]
+            spans[ax] = (min(lo, min(x)), max(hi, max(x)), log)
+    ends = []
+    for t in traces:
+        if t["reveal"]:
+            lo, hi, log = spans["2" if t.get("xaxis") == "x2" else ""]
+            clock = lo * (hi / lo) ** u if log else lo + u * (hi - lo)
+            ends.append(float(np.clip(clock, t["x"][0], t["x"][-1])))
+    return ends
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +138,8 @@ def test_page_renders_in_headless_chromium(pages, name, tmp_path):
     path, _rep, table = pages[name]
     query, key = SELECT[name]
     url = f"{path.as_uri()}#{query}"
-    dom = browse(url, tmp_path / "profile-dom", "--dump-dom")
+    # the DOM at half the run (u = 0.5): the time slider has cut every time curve there
+    dom = browse(f"{url}&u=0.5", tmp_path / "profile-dom", "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     body = re.search(r"<body([^>]*)>", dom.stdout).group(1)
     assert 'data-ready="1"' in body, "Plotly never finished drawing"
@@ -104,6 +147,11 @@ def test_page_renders_in_headless_chromium(pages, name, tmp_path):
     point = table["points"][key]
     assert f'data-traces="{len(point["data"])}"' in body  # every precomputed curve is drawn
     assert point["caption"] in dom.stdout.replace("&amp;", "&")
+    # oracle of the reveal: each time curve ends at the time at half its axis's span (computed
+    # here from the page's table); 1e-9: the page computes in doubles what NumPy does
+    ends = json.loads(re.search(r'data-ends="([^"]*)"', body).group(1).replace("&quot;", '"'))
+    np.testing.assert_allclose(ends, reveal_ends(table, point, 0.5), rtol=1e-9)
+    assert len(ends) >= 2 and 'id="slider-time"' in dom.stdout and 'id="play"' in dom.stdout
     assert dom.stdout.count('class="main-svg"') >= 2
     for p in table["params"]:
         assert f'id="slider-{p["name"]}"' in dom.stdout
@@ -123,20 +171,41 @@ def test_page_renders_in_headless_chromium(pages, name, tmp_path):
 def test_depth_page_data_is_the_closed_form(pages):
     """Oracle: each point's depth-L curve ends at the closed-form limit (5 significant digits)."""
     _path, _rep, table = pages["depth"]
-    by_name = {p["name"]: p for p in table["params"]}
+    names = [p["name"] for p in table["params"]]
+    got, want = [], []
     for key, point in table["points"].items():
-        i, j = (int(x) for x in key.split(","))
-        L, alpha = by_name["depth"]["values"][i], by_name["alpha"]["values"][j]
-        for L_shown in {2, L}:
-            tr = next(t for t in point["data"] if t["name"] == f"L = {L_shown}" and t["showlegend"])
-            lim = CF.mimic_limit(2, L_shown, alpha, 3.0).offdiagonal
-            assert tr["y"][-1] == pytest.approx(lim, rel=2e-5, abs=1e-6)
+        v = {
+            k: table["params"][a]["values"][int(i)]
+            for a, (k, i) in enumerate(zip(names, key.split(","), strict=True))
+        }
+        traces = resolve(table, point)
+        for L_shown in sorted({2, v["depth"]}):
+            tr = next(t for t in traces if t["name"] == f"L = {L_shown}" and t["showlegend"])
+            got.append(tr["y"][-1])
+            want.append(CF.mimic_limit(v["n"], L_shown, v["alpha"], v["m"]).offdiagonal)
+    # 5 significant digits kept in the page
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
+
+
+def test_depth_stable_rank_axis_spans_rank_one_to_full(pages):
+    """The stable-rank panel shows the whole range 1 … n at every point (the effect's true size)."""
+    _path, _rep, table = pages["depth"]
+    n_values = next(p for p in table["params"] if p["name"] == "n")["values"]
+    lo, hi = [], []
+    for key, point in table["points"].items():
+        n = n_values[int(key.split(",")[0])]
+        r = point["axes"]["yaxis2"]["range"]
+        lo.append(r[0] - 1.0)
+        hi.append(r[1] - n)
+    assert max(lo) <= 0 and min(hi) >= 0 and max(hi) < 0.1 * max(n_values)
 
 
 def test_cli_html(capsys, tmp_path):
-    assert main(["demo", "depth", "--set", "n=3", "--html", str(tmp_path / "d.html")]) == 0
+    # a value given for a slider's parameter pins it: only the depth slider is left (5 values)
+    argv = ["--set", "n=3", "--set", "m=3", "--set", "alpha=1e-3"]
+    assert main(["demo", "depth", *argv, "--html", str(tmp_path / "d.html")]) == 0
     out = capsys.readouterr().out
-    assert "30 precomputed parameter sets" in out
+    assert "5 precomputed parameter sets" in out
     assert main(["demo", "depth", "--html", str(tmp_path / "d.png")]) == 2
     assert "--html" in capsys.readouterr().err
 
@@ -147,4 +216,4 @@ def test_grid_is_checked():
     with pytest.raises(ValueError, match="alpha"):
         web.grid_points(demos.get("depth"), {"alpha": (7.0,)})
     with pytest.raises(ValueError, match="at most"):
-        web.grid_points(demos.get("depth"), {"alpha": tuple(np.geomspace(1e-6, 0.1, 300))})
+        web.grid_points(demos.get("depth"), {"alpha": tuple(np.geomspace(1e-6, 0.1, 2001))})

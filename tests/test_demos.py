@@ -118,6 +118,73 @@ def test_plasticity_oracles(rendered):
     assert all(runs[k].status == "converged" for k in runs)
 
 
+def _clocks(name: str, demo, data, u: float) -> list[float]:
+    """The times frame u of each demo is at (one per panel clock): its own definition."""
+    from gflab.figures.demos._base import log_cursor
+
+    if name == "depth":
+        return [log_cursor(data["times"], u)]
+    if name == "plasticity":
+        return [log_cursor(data["grid"], u)]
+    if name == "staircase":
+        return [u * data["gf"].times[-1], u * data["sgf"].times[-1]]
+    return [u * demo.ax.get_xlim()[1]]  # muon: η·k across the panel
+
+
+@pytest.mark.parametrize("u", [0.4, 1.0])
+@pytest.mark.parametrize("name", demos.DEMO_NAMES)
+def test_frame_reveals_each_curve_up_to_its_time(rendered, name, u):
+    """Frame u draws every curve from its start to the frame's time t_u, not a cursor over
+    finished curves. Oracle: the curve's own samples, cut at t_u and linearly interpolated there
+    (np.interp); at u = 0.4 some curve must be cut short."""
+    from matplotlib.figure import Figure
+
+    demo, data = demos.get(name), rendered[name].data
+    fig = Figure(figsize=(8, 4), dpi=40)
+    demo.setup(fig, (0.07, 0.14, 0.9, 0.72))
+    demo.show(data)
+    demo.frame(data, u)
+    drawn = demo.revealed_now
+    clocks = _clocks(name, demo, data, u)
+    t = np.array([r[3] for r in drawn])
+    # every curve runs on one of the demo's clocks (1e-12: the same arithmetic)
+    assert np.min(np.abs(t[:, None] - np.array(clocks)[None, :]), axis=1).max() <= 1e-12 * max(
+        clocks
+    )
+    end = np.array([np.clip(tt, x[0], x[-1]) for (_, x, _, tt) in drawn])
+    x_end = np.array([line.get_xdata()[-1] for (line, *_rest) in drawn])
+    y_end = np.array([line.get_ydata()[-1] for (line, *_rest) in drawn])
+    y_want = np.array([np.interp(e, x, y) for e, (_, x, y, _) in zip(end, drawn, strict=True)])
+    np.testing.assert_allclose(x_end, end, rtol=1e-12)
+    np.testing.assert_allclose(y_end, y_want, rtol=1e-9, atol=1e-12)
+    cut = [len(line.get_xdata()) < len(x) for (line, x, _y, _t) in drawn]
+    assert any(cut) if u < 1 else True
+
+
+def test_revealed_cuts_at_t():
+    from gflab.figures.demos._base import revealed
+
+    x, y = np.array([0.0, 1.0, 2.0, 4.0]), np.array([0.0, 10.0, 20.0, 0.0])
+    xs, ys = revealed(x, y, 3.0)
+    np.testing.assert_array_equal(xs, [0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(ys, [0.0, 10.0, 20.0, 10.0])
+    assert revealed(x, y, -1.0)[0].tolist() == [0.0]  # before the start: the first point alone
+    assert revealed(x, y, 9.0)[0].tolist() == x.tolist()  # after the end: the whole curve
+
+
+def test_staircase_shows_one_quantity_on_both_sides(rendered):
+    """Both panels plot √d_i (targets √s_i), not d_i on one side and √d_i on the other."""
+    from matplotlib.figure import Figure
+
+    demo, data = demos.get("staircase"), rendered["staircase"].data
+    fig = Figure(figsize=(8, 4), dpi=40)
+    demo.setup(fig, (0.07, 0.14, 0.9, 0.72))
+    demo.show(data)
+    ends = [line.get_ydata()[-1] for key in ("gf", "sgf") for line in demo.curves[key]]
+    roots = [np.sqrt(max(v, 0.0)) for key in ("gf", "sgf") for v in data[key].series["proxies"][-1]]
+    np.testing.assert_allclose(ends, roots, rtol=1e-12)
+
+
 # ----------------------------------------------------------------------------- interactive
 
 

@@ -1,9 +1,9 @@
 """What a lecture demo is: parameters (sliders), a precomputation, and a time cursor.
 
 A :class:`Demo` computes everything for one set of parameter values at once (``compute``: the
-slow part, run again only when a slider moves), draws the static curves of that result
-(``show``), and then only moves a time cursor (``frame(data, u)`` for u ∈ [0, 1]), which is cheap
-enough to animate. The same three methods serve the interactive window and the headless GIF/MP4
+slow part, run again only when a slider moves), sets up the axes of that result (``show``), and
+then draws frame ``u`` ∈ [0, 1] (``frame(data, u)``): every curve from its start up to the
+frame's time (:func:`revealed`), so playback reveals the dynamics; cheap enough to animate. The same three methods serve the interactive window and the headless GIF/MP4
 writer (:mod:`gflab.figures.demos._runner`), so what a lecturer sees live is what the GIF shows.
 """
 
@@ -13,9 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gflab.theory._validate import GflabInputError
 
-__all__ = ["Param", "Demo"]
+__all__ = ["Param", "Demo", "log_cursor", "revealed", "reveal"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Demo:
     summary: str = ""
     params: tuple[Param, ...] = ()
     figsize: tuple[float, float] = (11.0, 5.0)
+    revealed_now: list = []  # (line, x, y, t) of the last frame (each frame starts a new list)
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
@@ -130,6 +133,12 @@ class Demo:
         """Move the time cursor to fraction ``u`` ∈ [0, 1] of the run; return changed artists."""
         raise NotImplementedError
 
+    def reveal_curve(self, line, x, y, t: float):
+        """:func:`reveal` ``line`` up to ``t`` and note ``(line, x, y, t)`` in
+        ``self.revealed_now`` (reset by each :meth:`frame`): what was drawn, for checking."""
+        self.revealed_now.append((line, np.asarray(x), np.asarray(y), float(t)))
+        return reveal(line, x, y, t)
+
     def warm_values(self) -> list[dict[str, Any]]:
         """Parameter sets that between them use every compiled shape of ``compute`` (what
         ``gflab demo NAME --warm`` computes once): by default the defaults alone, for demos
@@ -146,3 +155,37 @@ def log_cursor(times, u: float) -> float:
     """The time at fraction ``u`` of a log axis from ``times[0] > 0`` to ``times[-1]``."""
     t0, t1 = float(times[0]), float(times[-1])
     return t0 * (t1 / t0) ** float(u)
+
+
+def revealed(x, y, t: float) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the curve (x, y) (x increasing) up to time ``t``, ending exactly at ``t``.
+
+    A frame at time t_k draws each curve from its start to t_k (the dynamics is revealed, not
+    traced by a cursor over a finished curve): the saved points with x ≤ t plus the point at t
+    itself, linearly interpolated between its two neighbours. Before the first saved point it is
+    that point alone; after the last, the whole curve.
+
+    Args:
+        x: the curve's times (increasing).
+        y: its values, same length.
+        t: the frame's time.
+
+    Returns:
+        (x, y) of the drawn part.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    k = int(np.searchsorted(x, t, side="right"))
+    if k == 0:
+        return x[:1], y[:1]
+    if k >= len(x) or t <= x[k - 1]:
+        return x[:k], y[:k]
+    w = (t - x[k - 1]) / (x[k] - x[k - 1])
+    yt = y[k - 1] + w * (y[k] - y[k - 1])
+    return np.append(x[:k], t), np.append(y[:k], yt)
+
+
+def reveal(line, x, y, t: float):
+    """Set a matplotlib ``line`` to :func:`revealed` ``(x, y, t)``; returns the line."""
+    line.set_data(*revealed(x, y, t))
+    return line

@@ -9,18 +9,21 @@ L ≥ 3 conserves λ2^{−κ} − λ1^{−κ} and the off-diagonal entry goes to
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.integrate import solve_ivp
 
 from gflab.figures import style
-from gflab.figures.demos._base import Demo, Param, log_cursor
+from gflab.figures.demos._base import Demo, Param, log_cursor, revealed
 from gflab.theory import closed_forms as CF
 
-__all__ = ["DepthDemo", "reduced_trajectory", "DepthRun"]
+__all__ = ["DepthDemo", "reduced_trajectory", "DepthRun", "depth_run", "RUN_POINTS"]
 
 CONVERGED = 1e-11  # |e| = |W_ii − w*| at which a run counts as converged (relative to w*)
+RUN_POINTS = 80  # saved points per run, log-spaced over its own time span (≈ 18 a decade)
+SPAN = (1e-4, 3.0)  # a run is shown from 1e-4 to 3 times its convergence time
 
 
 @dataclass
@@ -99,6 +102,23 @@ def reduced_trajectory(
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def depth_run(n: int, depth: int, alpha: float, m: float, points: int = RUN_POINTS) -> DepthRun:
+    """One depth's trajectory on its own log grid, SPAN × its convergence time (cached: the
+    depth-2 run of a page is shared by every depth it is compared with).
+
+    Args:
+        n: size; depth: L; alpha: init scale; m: mimic parameter.
+        points: saved points.
+
+    Returns:
+        The :class:`DepthRun` sampled on ``points`` times from 1e-4·t_conv to 3·t_conv.
+    """
+    first = reduced_trajectory(n, depth, alpha, m)
+    grid = np.geomspace(SPAN[0] * first.t_converged, SPAN[1] * first.t_converged, points)
+    return reduced_trajectory(n, depth, alpha, m, times=grid)
+
+
 class DepthDemo(Demo):
     name = "depth"
     title = "Depth promotes low rank: diagonal completion of the all-ones matrix"
@@ -113,11 +133,9 @@ class DepthDemo(Demo):
 
     def compute(self, depth, alpha, m, n):
         depths = (2,) if depth == 2 else (2, depth)
-        first = [reduced_trajectory(n, L, alpha, m) for L in depths]
-        t_hi = 3.0 * max(r.t_converged for r in first)
-        t_lo = 1e-4 * min(r.t_converged for r in first)
-        grid = np.geomspace(t_lo, t_hi, 400)
-        runs = [reduced_trajectory(n, L, alpha, m, times=grid) for L in depths]
+        runs = [depth_run(int(n), int(L), float(alpha), float(m)) for L in depths]
+        # the frames' clock: from the earliest to the latest saved time of the runs shown
+        grid = np.geomspace(min(r.times[0] for r in runs), max(r.times[-1] for r in runs), 400)
         return {"runs": runs, "times": grid, "values": dict(depth=depth, alpha=alpha, m=m, n=n)}
 
     def setup(self, fig, rect):
@@ -135,7 +153,9 @@ class DepthDemo(Demo):
         self.curves, self.dots, self.images = [], [], []
         colors = [style.PALETTE[0], style.PALETTE[1]]
         for run, c in zip(data["runs"], colors, strict=False):
-            ax.plot(data["times"], run.offdiagonal, color=c, label=f"L = {run.depth}")
+            # drawn whole once (so the axes fit the whole run), then revealed frame by frame
+            (line,) = ax.plot(run.times, run.offdiagonal, color=c, label=f"L = {run.depth}")
+            self.curves.append(line)
             lim = run.limit.offdiagonal
             name = "ρ(m)" if run.depth == 2 else "closed-form limit"
             ax.axhline(lim, color=c, ls="--", lw=1)
@@ -149,8 +169,8 @@ class DepthDemo(Demo):
             )
             (dot,) = ax.plot([], [], "o", color=c, ms=7)
             self.dots.append(dot)
-        self.cursor = ax.axvline(data["times"][0], color="0.4", lw=1)
         ax.set_xscale("log")
+        ax.set_xlim(data["times"][0], data["times"][-1])
         ax.set_ylim(-0.05, 1.1)
         ax.set_xlabel("flow time t (log scale)")
         ax.set_ylabel("off-diagonal entry W₁₂(t)   (target w* = 1)")
@@ -183,14 +203,16 @@ class DepthDemo(Demo):
                 axm.set_visible(False)
 
     def frame(self, data, u):
+        self.revealed_now = []
         t = log_cursor(data["times"], u)
-        k = int(np.searchsorted(data["times"], t).clip(0, len(data["times"]) - 1))
-        self.cursor.set_xdata([t, t])
-        out = [self.cursor]
-        for run, dot, (im, cells), axm in zip(
-            data["runs"], self.dots, self.images, self.ax_m, strict=False
+        out = []
+        for run, line, dot, (im, cells), axm in zip(
+            data["runs"], self.curves, self.dots, self.images, self.ax_m, strict=False
         ):
-            dot.set_data([data["times"][k]], [run.offdiagonal[k]])
+            xs, ys = revealed(run.times, run.offdiagonal, t)
+            out.append(self.reveal_curve(line, run.times, run.offdiagonal, t))
+            dot.set_data(xs[-1:], ys[-1:])  # the head of the revealed curve
+            k = int(np.searchsorted(run.times, t).clip(0, len(run.times) - 1))
             W = run.matrix(k)
             im.set_data(W)
             for c, w in zip(cells, W.ravel(), strict=False):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from gflab.figures import style
-from gflab.figures.demos._base import LORA_SHAPE, Demo, Param
+from gflab.figures.demos._base import LORA_SHAPE, Demo, Param, revealed
 from gflab.sims import LoRAConfig, simulate_lora
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as TL
@@ -107,14 +107,16 @@ class MuonDemo(Demo):
         colors = style.PALETTE[: len(s)]
         ax = self.ax
         ax.clear()
-        self.dots = []
+        self.dots, self.curves = [], []
         t_spec = data["specgd"].times * lr
         ax.plot(t_spec, t_spec, color="0.5", ls=":", lw=1, label="√d = ηk (equal rate)")
         for key, ls in (("specgd", "-"), ("muon", "--")):
             r = data[key]
             root = np.sqrt(np.maximum(r.series["proxies"], 0.0))
             for i, c in enumerate(colors):
-                ax.plot(r.times * lr, root[:, i], color=c, ls=ls, lw=1.6)
+                # drawn whole once (the axes fit the run), then revealed frame by frame
+                (line,) = ax.plot(r.times * lr, root[:, i], color=c, ls=ls, lw=1.6)
+                self.curves.append((line, key, i))
             self.dots.append([ax.plot([], [], "o", color=c, ms=5)[0] for c in colors])
         ax.plot([], [], "k-", label="exact SpecGD (polar)")
         ax.plot([], [], "k--", label=f"Muon (NS5, momentum {v['momentum']:.2f})")
@@ -125,7 +127,6 @@ class MuonDemo(Demo):
         init = "LoRA: A(0) = 0 (PEFT's B = 0)" if v["init"] == "lora" else "both factors Gaussian"
         ax.set_title(f"{init}, γ = {v['gamma']:.2g}, η = {lr:.3g}", fontsize="medium")
         ax.legend(fontsize="small", loc="lower right")
-        self.cursor = ax.axvline(0.0, color="0.4", lw=1)
 
         ax = self.ax_arr
         ax.clear()
@@ -161,19 +162,25 @@ class MuonDemo(Demo):
         ax.legend(fontsize="x-small", loc="lower right")
 
     def frame(self, data, u):
+        self.revealed_now = []
         lr = data["values"]["lr"]
-        xmax = self.ax.get_xlim()[1]
-        out = [self.cursor]
+        t = float(u) * self.ax.get_xlim()[1]  # η·k of this frame
+        out = []
+        for line, key, i in self.curves:
+            r = data[key]
+            out.append(self.reveal_curve(line, r.times * lr, _root(r)[:, i], t))
         for key, dots in zip(("specgd", "muon"), self.dots, strict=True):
             r = data[key]
-            t = r.times * lr
-            k = int(np.searchsorted(t, u * xmax).clip(0, len(t) - 1))
-            vals = np.sqrt(np.maximum(r.series["proxies"][k], 0.0))
-            for dot, val in zip(dots, vals, strict=True):
-                dot.set_data([t[k]], [val])
+            for i, dot in enumerate(dots):
+                xs, ys = revealed(r.times * lr, _root(r)[:, i], t)
+                dot.set_data(xs[-1:], ys[-1:])  # the head of the revealed curve
             out += dots
-        self.cursor.set_xdata([u * xmax, u * xmax])
         return out
+
+
+def _root(r) -> np.ndarray:
+    """√d_i of a run (d_i clipped at 0)."""
+    return np.sqrt(np.maximum(np.asarray(r.series["proxies"]), 0.0))
 
 
 DEMO = MuonDemo()

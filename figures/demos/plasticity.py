@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from gflab.figures import style
-from gflab.figures.demos._base import Demo, Param, log_cursor
+from gflab.figures.demos._base import Demo, Param, log_cursor, revealed
 from gflab.sims.plasticity import PlasticityConfig, simulate_plasticity
 from gflab.sims.result import SimResult
 from gflab.theory import dmf as T
@@ -117,7 +117,7 @@ class PlasticityDemo(Demo):
     def show(self, data):
         grid = data["grid"]
         styles = {"resumed": (style.PALETTE[1], "-"), "scratch": (style.PALETTE[0], "--")}
-        self.dots, self.images = [], []
+        self.dots, self.images, self.curves = [], [], []
         for ax, key, label in (
             (self.ax_rank, "stable_rank", "stable rank of W"),
             (self.ax_err, "test_rmse", "RMSE on unobserved entries"),
@@ -125,7 +125,9 @@ class PlasticityDemo(Demo):
             ax.clear()
             for run in ("resumed", "scratch"):
                 c, ls = styles[run]
-                ax.plot(grid, data["curves"][run][key], color=c, ls=ls, label=run)
+                # drawn whole once (the axes fit the run), then revealed frame by frame
+                (line,) = ax.plot(grid, data["curves"][run][key], color=c, ls=ls, label=run)
+                self.curves.append((line, run, key))
                 self.dots.append((ax, run, key, ax.plot([], [], "o", color=c, ms=6)[0]))
             ax.set_ylabel(label, fontsize="small")
             ax.set_xscale("log")
@@ -139,9 +141,7 @@ class PlasticityDemo(Demo):
         self.ax_rank.legend(fontsize="small", loc="upper right")
         self.ax_err.set_xlabel("phase-2 flow time t (log scale)")
         self.ax_rank.tick_params(labelbottom=False)
-        self.cursors = [
-            ax.axvline(grid[0], color="0.4", lw=1) for ax in (self.ax_rank, self.ax_err)
-        ]
+        self.ax_rank.set_xlim(grid[0], grid[-1])
         obs = data["mask2"]
         vmax = max(1.0, float(np.max(np.abs(data["curves"]["resumed"]["matrix"]))))
         for axm, run in zip(self.ax_m, ("resumed", "scratch"), strict=True):
@@ -166,15 +166,16 @@ class PlasticityDemo(Demo):
             self.images.append((axm, run, im, cells))
 
     def frame(self, data, u):
+        self.revealed_now = []
         grid = data["grid"]
         t = log_cursor(grid, u)
         k = int(np.searchsorted(grid, t).clip(0, len(grid) - 1))
         out = []
-        for c in self.cursors:
-            c.set_xdata([t, t])
-            out.append(c)
+        for line, run, key in self.curves:
+            out.append(self.reveal_curve(line, grid, data["curves"][run][key], t))
         for _ax, run, key, dot in self.dots:
-            dot.set_data([grid[k]], [data["curves"][run][key][k]])
+            xs, ys = revealed(grid, data["curves"][run][key], t)
+            dot.set_data(xs[-1:], ys[-1:])  # the head of the revealed curve
             out.append(dot)
         for axm, run, im, cells in self.images:
             W = data["curves"][run]["matrix"][k]

@@ -2,9 +2,10 @@
 
 Both flows start from LoRA's init (A = 0, B = γ·Gaussian) on an 8×8 target with four singular
 values s_i (geometric between the two target sliders), integrated by :func:`sims.simulate_lora`
-(Tsit5 + PID, float64; SpecGF with the smoothed polar T_β). Left: gradient flow learns the
-largest mode first, with plateaus. Right: under SpecGF every √d_i climbs the same line √d = t and
-stops at √s_i, so the smallest target arrives first (t_i ≈ √s_i).
+(Tsit5 + PID, float64; SpecGF with the smoothed polar T_β). Both panels show the same quantity,
+√d_i with d_i = u_iᵀ AB v_i, against its target √s_i. Left: gradient flow learns the largest mode
+first, with plateaus. Right: under SpecGF every √d_i climbs the same line √d = t and stops at
+√s_i, so the smallest target arrives first (t_i ≈ √s_i).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from gflab.figures import style
-from gflab.figures.demos._base import LORA_SHAPE, Demo, Param
+from gflab.figures.demos._base import LORA_SHAPE, Demo, Param, revealed
 from gflab.sims import LoRAConfig, simulate_lora
 from gflab.theory import closed_forms as CF
 
@@ -74,55 +75,55 @@ class StaircaseDemo(Demo):
         s = data["s"]
         colors = style.PALETTE[: len(s)]
         self.dots = {"gf": [], "sgf": []}
-        self.cursors = {}
-        ax = self.ax_gf
-        ax.clear()
-        res = data["gf"]
-        for i, c in enumerate(colors):
-            ax.plot(res.times, res.series["proxies"][:, i], color=c, label=f"s = {s[i]:.3g}")
-            ax.axhline(s[i], color=c, ls=":", lw=1)
-            self.dots["gf"].append(ax.plot([], [], "o", color=c, ms=6)[0])
-        ax.set_xlabel("flow time t")
-        ax.set_ylabel("d_i = u_iᵀ AB v_i")
-        ax.set_title("gradient flow: largest first, with plateaus", fontsize="medium")
-        ax.legend(fontsize="small", loc="center right")
-        self.cursors["gf"] = ax.axvline(0.0, color="0.4", lw=1)
-
-        ax = self.ax_sgf
-        ax.clear()
-        res = data["sgf"]
-        root = np.sqrt(np.maximum(res.series["proxies"], 0.0))
-        t = res.times
-        ax.plot(t, t, color="k", ls="--", lw=1, zorder=3, label="√d = t (equal rate)")
-        for i, c in enumerate(colors):
-            ax.plot(t, root[:, i], color=c)
-            ti = float(CF.specgf_arrival_time(s[i]))
-            ax.plot([ti], [np.sqrt(s[i])], "x", color=c, ms=8)
-            self.dots["sgf"].append(ax.plot([], [], "o", color=c, ms=6)[0])
-        ax.plot([], [], "kx", label="predicted arrival (√s_i, √s_i)")
-        ax.set_ylim(-0.05 * np.sqrt(s[-1]), 1.15 * np.sqrt(s[-1]))
-        ax.set_xlabel("flow time t")
-        ax.set_ylabel("√d_i")
-        ax.set_title(
+        self.curves = {"gf": [], "sgf": []}
+        top = 1.15 * np.sqrt(s[-1])
+        for key, ax in (("gf", self.ax_gf), ("sgf", self.ax_sgf)):
+            ax.clear()
+            res = data[key]
+            root = _root(res)
+            if key == "sgf":
+                t = res.times
+                ax.plot(t, t, color="k", ls="--", lw=1, zorder=3, label="√d = t (equal rate)")
+            for i, c in enumerate(colors):
+                # drawn whole once (the axes fit the run), then revealed frame by frame
+                (line,) = ax.plot(res.times, root[:, i], color=c, label=f"s = {s[i]:.3g}")
+                self.curves[key].append(line)
+                ax.axhline(np.sqrt(s[i]), color=c, ls=":", lw=1)
+                self.dots[key].append(ax.plot([], [], "o", color=c, ms=6)[0])
+            if key == "sgf":
+                for i, c in enumerate(colors):
+                    ti = float(CF.specgf_arrival_time(s[i]))
+                    ax.plot([ti], [np.sqrt(s[i])], "x", color=c, ms=8)
+                ax.plot([], [], "kx", label="predicted arrival (√s_i, √s_i)")
+            ax.set_ylim(-0.05 * np.sqrt(s[-1]), top)
+            ax.set_xlim(0.0, res.times[-1])
+            ax.set_xlabel("flow time t")
+            ax.set_ylabel("√d_i   (dotted: target √s_i)")
+        self.ax_gf.set_title("gradient flow: largest first, with plateaus", fontsize="medium")
+        self.ax_gf.legend(fontsize="small", loc="center right")
+        self.ax_sgf.set_title(
             f"spectral GF (β = {data['values']['beta']:.2g}): smallest first", fontsize="medium"
         )
-        ax.legend(fontsize="small", loc="lower right")
-        self.cursors["sgf"] = ax.axvline(0.0, color="0.4", lw=1)
+        self.ax_sgf.legend(fontsize="small", loc="lower right")
 
     def frame(self, data, u):
+        self.revealed_now = []
         out = []
         for key in ("gf", "sgf"):
             res = data[key]
-            k = int(round(u * (len(res.times) - 1)))
-            t = res.times[k]
-            self.cursors[key].set_xdata([t, t])
-            vals = res.series["proxies"][k]
-            if key == "sgf":
-                vals = np.sqrt(np.maximum(vals, 0.0))
-            for dot, v in zip(self.dots[key], vals, strict=True):
-                dot.set_data([t], [v])
-            out += [self.cursors[key], *self.dots[key]]
+            t = float(u) * float(res.times[-1])
+            root = _root(res)
+            for i, (line, dot) in enumerate(zip(self.curves[key], self.dots[key], strict=True)):
+                xs, ys = revealed(res.times, root[:, i], t)
+                out.append(self.reveal_curve(line, res.times, root[:, i], t))
+                dot.set_data(xs[-1:], ys[-1:])
+                out.append(dot)
         return out
+
+
+def _root(res) -> np.ndarray:
+    """√d_i of a run (d_i clipped at 0: a LoRA start has d_i ≈ 0 of either sign)."""
+    return np.sqrt(np.maximum(np.asarray(res.series["proxies"]), 0.0))
 
 
 DEMO = StaircaseDemo()

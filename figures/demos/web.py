@@ -3,10 +3,12 @@
 One self-contained HTML file: plotly.js inlined (no CDN, no network), a JSON table of the demo's
 curves precomputed on a grid of parameter values by the demo's own ``compute`` (the numbers the
 window and the GIF show), and a few lines of JavaScript that turn range sliders into a lookup in
-that table. It opens from a USB stick on any machine in the lecture hall.
+that table. It opens from a USB stick on any machine in the lecture hall. A time slider and a
+play button reveal the dynamics: every time curve is drawn up to the slider's time, on axes that
+keep the whole run's range.
 
-A page's state can be set in the address: ``FILE.html#depth=4&alpha=0.01`` selects the nearest
-grid point (the headless-browser tests use it).
+A page's state can be set in the address: ``FILE.html#depth=4&alpha=0.01&u=0.5`` selects the
+nearest grid point and the time at half the run (the headless-browser tests use it).
 """
 
 from __future__ import annotations
@@ -29,12 +31,19 @@ from gflab.theory._validate import GflabInputError
 
 __all__ = ["GRIDS", "grid_points", "panels", "page_data", "write_html", "MAX_GRID_POINTS"]
 
-MAX_GRID_POINTS = 200  # each point is one full compute: keep a page's build to minutes
+MAX_GRID_POINTS = 2000  # each point is one compute: keep a page's build to minutes
 SIG = 5  # significant digits kept in the page (curves are drawn, not read off)
 
 # The parameters each page slides over (the others stay at their --set / default values)
 GRIDS: dict[str, dict[str, tuple]] = {
-    "depth": {"depth": (2, 3, 4, 5, 6), "alpha": (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)},
+    # every slider of the window (n, m, depth, α): 5 × 7 × 5 × 11 = 1925 points, each a pair of
+    # cached reduced-ODE runs (≈ 30 ms per distinct run): about a minute to build
+    "depth": {
+        "n": (2, 3, 4, 6, 8),
+        "m": (1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0),
+        "depth": (2, 3, 4, 5, 6),
+        "alpha": tuple(float(f"{a:.3g}") for a in np.logspace(-6, -1, 11)),
+    },
     "staircase": {"beta": (1e-8, 1e-6, 1e-4, 1e-2, 1e-1), "s_max": (4.0, 16.0, 64.0)},
     "plasticity": {"depth": (2, 3, 4), "alpha": (1e-4, 1e-3, 1e-2)},
     "muon": {"init": ("lora", "gaussian"), "lr": (0.006, 0.01, 0.02, 0.04)},
@@ -51,7 +60,11 @@ def _round(x) -> list:
     return out
 
 
-def _line(x, y, name, color, dash="solid", width=2.2, legend=True, group=None, mode="lines"):
+def _line(
+    x, y, name, color, dash="solid", width=2.2, legend=True, group=None, mode="lines", reveal=True
+):
+    """A plotly trace; ``reveal``: a curve over time that the page's time slider draws up to the
+    slider's time (reference lines and non-time plots are drawn whole)."""
     t = {
         "type": "scatter",
         "mode": mode,
@@ -60,6 +73,7 @@ def _line(x, y, name, color, dash="solid", width=2.2, legend=True, group=None, m
         "name": name,
         "line": {"color": color, "dash": dash, "width": width},
         "showlegend": legend,
+        "reveal": bool(reveal),
     }
     if mode != "lines":
         t["marker"] = {"color": color, "size": 9}
@@ -68,26 +82,48 @@ def _line(x, y, name, color, dash="solid", width=2.2, legend=True, group=None, m
     return t
 
 
+def _grid_code(x: list) -> dict | None:
+    """``{"lin"|"geom": [first, last, count]}`` when the rounded ``x`` is an evenly (or
+    geometrically) spaced grid to its 5 digits, else None: the page rebuilds it."""
+    a = np.asarray(x, dtype=float)
+    if len(a) < 3 or not np.all(np.isfinite(a)):
+        return None
+    k = np.arange(len(a)) / (len(a) - 1)
+    lin = a[0] + k * (a[-1] - a[0])
+    if np.allclose(lin, a, rtol=1e-4, atol=1e-4 * abs(a[-1] - a[0])):
+        return {"lin": [a[0], a[-1], len(a)]}
+    if a[0] > 0 and a[-1] > 0:
+        geom = a[0] * (a[-1] / a[0]) ** k
+        if np.allclose(geom, a, rtol=1e-4, atol=0.0):
+            return {"geom": [a[0], a[-1], len(a)]}
+    return None
+
+
 def _hline(x0, x1, y, color, name, legend=False):
-    return _line([x0, x1], [y, y], name, color, dash="dot", width=1.4, legend=legend)
+    return _line([x0, x1], [y, y], name, color, dash="dot", width=1.4, legend=legend, reveal=False)
 
 
 def _depth_panels(data) -> tuple[list, str]:
     p = style.PALETTE
-    t = data["times"]
+    t0 = min(r.times[0] for r in data["runs"])
+    t1 = max(r.times[-1] for r in data["runs"])
     left, right = [], []
     for run, c in zip(data["runs"], (p[0], p[1]), strict=False):
-        left.append(_line(t, run.offdiagonal, f"L = {run.depth}", c, group=str(run.depth)))
+        left.append(_line(run.times, run.offdiagonal, f"L = {run.depth}", c, group=str(run.depth)))
         what = "ρ(m)" if run.depth == 2 else "closed-form limit"
-        left.append(_hline(t[0], t[-1], run.limit.offdiagonal, c, f"L = {run.depth}: {what}"))
-        right.append(_line(t, run.stable_rank, f"L = {run.depth}", c, legend=False))
+        left.append(_hline(t0, t1, run.limit.offdiagonal, c, f"L = {run.depth}: {what}"))
+        right.append(_line(run.times, run.stable_rank, f"L = {run.depth}", c, legend=False))
     v = data["values"]
+    n = v["n"]
     lims = ", ".join(
         f"L = {r.depth}: W₁₂(∞) = {r.limit.offdiagonal:.4f}, stable rank {r.limit.stable_rank:.3f}"
         for r in data["runs"]
     )
     caption = f"mimic(α = {v['alpha']:.3g}, m = {v['m']:.3g}), n = {v['n']}; closed forms: {lims}"
-    return [left, right], caption
+    # the stable rank's whole range, from rank one to full rank n: the effect at its true size
+    pad = 0.03 * (n - 1)
+    axes = {"yaxis2": {"range": [1 - pad, n + pad]}}
+    return [left, right], caption, axes
 
 
 def _staircase_panels(data) -> tuple[list, str]:
@@ -95,22 +131,32 @@ def _staircase_panels(data) -> tuple[list, str]:
     s = data["s"]
     gf, sgf = data["gf"], data["sgf"]
     left, right = [], []
-    root = np.sqrt(np.maximum(sgf.series["proxies"], 0.0))
     right.append(
-        _line(sgf.times, sgf.times, "√d = t (equal rate)", "#000000", dash="dash", width=1.4)
+        _line(
+            sgf.times,
+            sgf.times,
+            "√d = t (equal rate)",
+            "#000000",
+            dash="dash",
+            width=1.4,
+            reveal=False,
+        )
     )
-    for i in range(len(s)):
-        c = p[i % len(p)]
-        g = f"s{i}"
-        left.append(_line(gf.times, gf.series["proxies"][:, i], f"s = {s[i]:.3g}", c, group=g))
-        left.append(_hline(gf.times[0], gf.times[-1], s[i], c, f"s = {s[i]:.3g}"))
-        right.append(_line(sgf.times, root[:, i], f"s = {s[i]:.3g}", c, legend=False, group=g))
+    for run, out, legend in ((gf, left, True), (sgf, right, False)):
+        root = np.sqrt(np.maximum(run.series["proxies"], 0.0))
+        for i in range(len(s)):
+            c = p[i % len(p)]
+            g = f"s{i}"
+            out.append(_line(run.times, root[:, i], f"s = {s[i]:.3g}", c, legend=legend, group=g))
+            out.append(_hline(run.times[0], run.times[-1], np.sqrt(s[i]), c, f"√s = {s[i]:.3g}"))
     arrivals = ", ".join(f"{float(CF.specgf_arrival_time(x)):.3g}" for x in s)
     caption = (
-        f"targets s = {', '.join(f'{x:.3g}' for x in s)}; SpecGF predicted arrivals t = √s: "
-        f"{arrivals}"
+        f"targets s = {', '.join(f'{x:.3g}' for x in s)} (dotted: √s_i); SpecGF predicted "
+        f"arrivals t = √s: {arrivals}"
     )
-    return [left, right], caption
+    top = 1.1 * float(np.sqrt(s[-1]))
+    axes = {"yaxis": {"range": [-0.03 * top, top]}, "yaxis2": {"range": [-0.03 * top, top]}}
+    return [left, right], caption, axes
 
 
 def _plasticity_panels(data) -> tuple[list, str]:
@@ -127,7 +173,7 @@ def _plasticity_panels(data) -> tuple[list, str]:
         f"final stable rank: resumed {f['resumed']['stable_rank']:.3f}, scratch "
         f"{f['scratch']['stable_rank']:.3f}"
     )
-    return [left, right], caption
+    return [left, right], caption, {}
 
 
 def _muon_panels(data) -> tuple[list, str]:
@@ -136,7 +182,7 @@ def _muon_panels(data) -> tuple[list, str]:
     lr = data["values"]["lr"]
     left, right = [], []
     t = data["specgd"].times * lr
-    left.append(_line(t, t, "√d = ηk (equal rate)", "#000000", dash="dot", width=1.4))
+    left.append(_line(t, t, "√d = ηk (equal rate)", "#000000", dash="dot", width=1.4, reveal=False))
     for key, dash, label in (("specgd", "solid", "SpecGD"), ("muon", "dash", "Muon")):
         r = data[key]
         root = np.sqrt(np.maximum(r.series["proxies"], 0.0))
@@ -145,18 +191,23 @@ def _muon_panels(data) -> tuple[list, str]:
             left.append(_line(r.times * lr, root[:, i], name, p[i], dash=dash, group=key))
     pred = data["predicted"]
     hi = 1.2 * float(np.max(pred))
-    right.append(_line([0, hi], [0, hi], "arrival = prediction", "0.5", dash="dot", legend=False))
+    right.append(
+        _line(
+            [0, hi], [0, hi], "arrival = prediction", "0.5", dash="dot", legend=False, reveal=False
+        )
+    )
     for key, sym in (("specgd", "circle"), ("muon", "square")):
         arr = data["arrivals"][key]
         tr = _line(pred, arr, "SpecGD" if key == "specgd" else "Muon", p[4], mode="markers")
         tr["marker"] = {"color": [p[i] for i in range(len(s))], "size": 11, "symbol": sym}
         tr["showlegend"] = False
+        tr["reveal"] = False
         right.append(tr)
     caption = (
         f"step η = {lr:g}, init {data['values']['init']}; predicted arrival steps √(0.9 s_i)/η = "
         + ", ".join(f"{x:.0f}" for x in pred)
     )
-    return [left, right], caption
+    return [left, right], caption, {}
 
 
 _PANELS = {
@@ -170,10 +221,10 @@ _PANELS = {
 _AXES = {
     "depth": (
         ("off-diagonal entry W₁₂(t)  (target w* = 1)", "flow time t", "log", "linear"),
-        ("stable rank of W(t)", "flow time t", "log", "linear"),
+        ("stable rank of W(t): n = full rank, 1 = rank one", "flow time t", "log", "linear"),
     ),
     "staircase": (
-        ("gradient flow: d_i = u_iᵀ AB v_i, largest first", "flow time t", "linear", "linear"),
+        ("gradient flow: √d_i, largest first", "flow time t", "linear", "linear"),
         ("spectral GF: √d_i, smallest first", "flow time t", "linear", "linear"),
     ),
     "plasticity": (
@@ -192,7 +243,7 @@ def _layout(name: str) -> dict:
     font = {"family": "DejaVu Sans, Arial, sans-serif", "size": 15}
     return {
         "font": font,
-        "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
+        "margin": {"l": 70, "r": 20, "t": 50, "b": 130},
         "xaxis": {"domain": [0.0, 0.46], "title": {"text": x1}, "type": xs1},
         "yaxis": {"title": {"text": ""}, "type": ys1},
         "xaxis2": {"domain": [0.56, 1.0], "title": {"text": x2}, "type": xs2, "anchor": "y2"},
@@ -219,24 +270,27 @@ def _layout(name: str) -> dict:
                 "font": {"size": 16},
             },
         ],
-        "legend": {"x": 0.01, "y": 0.5, "yanchor": "middle", "bgcolor": "rgba(255,255,255,0.8)"},
+        # below the panels, never over a curve
+        "legend": {"orientation": "h", "x": 0.0, "y": -0.2, "yanchor": "top"},
         "plot_bgcolor": "white",
         "paper_bgcolor": "white",
         "hovermode": "closest",
     }
 
 
-def panels(demo: Demo, data: Any) -> tuple[list[dict], str]:
-    """Plotly traces of one ``compute`` result (left panel on x/y, right on x2/y2) and a caption.
+def panels(demo: Demo, data: Any) -> tuple[list[dict], str, dict]:
+    """Plotly traces of one ``compute`` result (left panel on x/y, right on x2/y2), a caption and
+    the axis settings that depend on the point (e.g. the stable-rank range 1 … n).
 
     Args:
       demo: the demo that computed ``data``.
       data: ``demo.compute(...)``.
 
     Returns:
-      (traces, caption): traces as plotly JSON dicts (numbers rounded to 5 significant digits).
+      (traces, caption, axes): traces as plotly JSON dicts (numbers rounded to 5 significant
+      digits; ``reveal`` marks the curves the time slider reveals), axes a layout patch.
     """
-    (left, right), caption = _PANELS[demo.name](data)
+    (left, right), caption, axes = _PANELS[demo.name](data)
     for tr in right:
         tr["xaxis"], tr["yaxis"] = "x2", "y2"
     for tr in left + right:
@@ -244,7 +298,7 @@ def panels(demo: Demo, data: Any) -> tuple[list[dict], str]:
         if c[0] != "#" and not c.startswith("rgb"):  # grey levels as in matplotlib ("0.5")
             g = round(255 * float(c))
             tr["line"]["color"] = f"rgb({g},{g},{g})"
-    return left + right, caption
+    return left + right, caption, axes
 
 
 def grid_points(demo: Demo, grid: dict[str, tuple] | None = None) -> list[dict[str, Any]]:
@@ -276,16 +330,22 @@ def page_data(
 
     Args:
       demo: the demo.
-      values: values of the parameters that do not slide (defaults for the rest).
-      grid: parameter → the values its slider steps through (default :data:`GRIDS`).
+      values: parameter values that do not slide (defaults for the rest); a parameter given
+        here is pinned even if :data:`GRIDS` has a slider for it.
+      grid: parameter → the values its slider steps through (default :data:`GRIDS` less the
+        parameters in ``values``).
       progress: a ``progress(iterable, total, desc, quiet)`` wrapper.
       quiet: passed to ``progress``.
 
     Returns:
-      ``{"demo", "title", "params": [...], "points": {"i,j": {"data", "caption"}}, "layout",
-      "fixed", "compute_seconds"}``.
+      ``{"demo", "title", "params": [...], "points": {"i,j": {"data", "caption", "axes"}},
+      "traces", "arrays", "layout", "fixed", "compute_seconds"}``. Shared parts are stored once:
+      a point's ``data`` lists indices into ``traces``; a trace's ``y`` (and ``x``) longer than
+      two points is ``{"ref": k}``, the k-th entry of ``arrays``; an evenly spaced ``x`` is
+      ``{"lin": [first, last, count]}``, a geometric one ``{"geom": [first, last, count]}``.
     """
-    grid = GRIDS[demo.name] if grid is None else grid
+    if grid is None:  # a value given for a slider's parameter pins it: one value, no slider
+        grid = {k: v for k, v in GRIDS[demo.name].items() if k not in (values or {})}
     points = grid_points(demo, grid)
     base = demo.resolve(values)
     known = {p.name: p for p in demo.params}
@@ -310,17 +370,45 @@ def page_data(
     table = {}
     wrap = progress or (lambda it, **kw: it)
     t0 = time.perf_counter()
+    arrays: list[list] = []
+    seen: dict[str, int] = {}
+
+    def shared(values: list) -> dict:
+        # a curve shown at several points (depth 2 beside every L) is stored once
+        text = json.dumps(values, separators=(",", ":"))
+        if text not in seen:
+            seen[text] = len(arrays)
+            arrays.append(values)
+        return {"ref": seen[text]}
+
+    traces_: list[dict] = []
+    seen_traces: dict[str, int] = {}
+
+    def shared_trace(tr: dict) -> int:
+        # whole traces too: depth 2's three curves are the same beside every L
+        text = json.dumps(tr, separators=(",", ":"), sort_keys=True)
+        if text not in seen_traces:
+            seen_traces[text] = len(traces_)
+            traces_.append(tr)
+        return seen_traces[text]
+
     for point in wrap(points, total=len(points), desc=f"html {demo.name}", quiet=quiet):
         vals = demo.resolve({**base, **point})
-        traces, caption = panels(demo, demo.compute(**vals))
+        traces, caption, axes = panels(demo, demo.compute(**vals))
+        for tr in traces:
+            if len(tr["x"]) > 2:
+                tr["x"] = _grid_code(tr["x"]) or shared(tr["x"])
+                tr["y"] = shared(tr["y"])
         key = ",".join(str(list(grid[k]).index(point[k])) for k in grid)
-        table[key] = {"data": traces, "caption": caption}
+        table[key] = {"data": [shared_trace(t) for t in traces], "caption": caption, "axes": axes}
     fixed = {k: v for k, v in base.items() if k not in grid}
     return {
         "demo": demo.name,
         "title": demo.title,
         "params": params,
         "points": table,
+        "traces": traces_,
+        "arrays": arrays,
         "layout": _layout(demo.name),
         "fixed": ", ".join(f"{known[k].label} = {known[k].format(v)}" for k, v in fixed.items()),
         "compute_seconds": time.perf_counter() - t0,
@@ -334,11 +422,14 @@ _PAGE = """<!DOCTYPE html>
 <style>
 body {{ font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.2em 2em; color: #222; }}
 h1 {{ font-size: 1.5em; margin: 0 0 .3em 0; }}
-#controls {{ display: flex; flex-wrap: wrap; gap: .6em 2.5em; margin: .6em 0; font-size: 1.1em; }}
-#controls label {{ display: flex; align-items: center; gap: .6em; }}
+#controls, #clock {{ display: flex; flex-wrap: wrap; gap: .6em 2.5em; margin: .6em 0;
+  font-size: 1.1em; }}
+#controls label, #clock label {{ display: flex; align-items: center; gap: .6em; }}
 #controls input {{ width: 16em; }}
-#controls output {{ min-width: 4.5em; font-weight: bold; }}
-#plot {{ width: 100%; height: 70vh; min-height: 420px; }}
+#clock input {{ width: 36em; max-width: 70vw; }}
+#controls output, #clock output {{ min-width: 4.5em; font-weight: bold; }}
+#play {{ font-size: 1em; min-width: 5.5em; padding: .25em .8em; }}
+#plot {{ width: 100%; height: 66vh; min-height: 420px; }}
 #caption, #fixed {{ font-size: 1.05em; color: #333; margin: .3em 0; }}
 footer {{ color: #666; font-size: .9em; margin-top: .8em; }}
 </style>
@@ -347,18 +438,24 @@ footer {{ color: #666; font-size: .9em; margin-top: .8em; }}
 <h1>{title}</h1>
 <div id="fixed"></div>
 <div id="controls"></div>
+<div id="clock"><button id="play" type="button">&#9654; play</button>
+<label>time <input type="range" id="slider-time" min="0" max="1000" step="1" value="1000">
+<output id="value-time"></output></label></div>
 <div id="plot"></div>
 <div id="caption"></div>
 <footer>{summary} Precomputed by <code>gflab demo {name} --html</code> on {n} parameter sets;
-live version with a time cursor: <code>gflab demo {name}</code>.</footer>
+the time slider (or play) draws every curve up to that time. Live version:
+<code>gflab demo {name}</code>.</footer>
 <script id="gflab-data" type="application/json">{data}</script>
 <script>
 (function () {{
   const G = JSON.parse(document.getElementById("gflab-data").textContent);
   const idx = {{}};
   G.params.forEach(p => {{ idx[p.name] = p.start; }});
-  // the address can select a point: #depth=4&alpha=0.01 (nearest grid value)
+  let u = 1;  // fraction of the run shown: 0 = the start, 1 = everything
+  // the address can select a point and a time: #depth=4&alpha=0.01&u=0.5 (nearest grid value)
   new URLSearchParams(location.hash.slice(1)).forEach((v, k) => {{
+    if (k === "u") {{ u = Math.min(1, Math.max(0, parseFloat(v))); return; }}
     const p = G.params.find(q => q.name === k);
     if (!p) return;
     let best = 0, dist = Infinity;
@@ -390,16 +487,116 @@ live version with a time cursor: <code>gflab demo {name}</code>.</footer>
   document.getElementById("fixed").textContent = G.fixed ? "fixed: " + G.fixed : "";
   const plot = document.getElementById("plot");
   const config = {{ displaylogo: false, responsive: true }};
+  const timeSlider = document.getElementById("slider-time");
+  const timeOut = document.getElementById("value-time");
+  const playButton = document.getElementById("play");
+
+  const axis = tr => (tr.xaxis === "x2" ? "2" : "");
+  const isLog = name => (G.layout[name] || {{}}).type === "log";
+  function arr(a) {{
+    if (a && a.ref !== undefined) return G.arrays[a.ref];
+    const g = a && (a.lin || a.geom);
+    if (!g) return a;
+    const [x0, x1, n] = g, out = new Array(n);
+    for (let i = 0; i < n; i++) {{
+      const f = i / (n - 1);
+      out[i] = a.lin ? x0 + f * (x1 - x0) : x0 * Math.pow(x1 / x0, f);
+    }}
+    out[n - 1] = x1;
+    return out;
+  }}
+  function extent(values, log) {{
+    let lo = Infinity, hi = -Infinity;
+    values.forEach(v => {{
+      if (v === null || !isFinite(v) || (log && v <= 0)) return;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }});
+    return [lo, hi];
+  }}
+  function widen(a, b) {{ return [Math.min(a[0], b[0]), Math.max(a[1], b[1])]; }}
+  function range(lohi, log, pad) {{
+    let [lo, hi] = lohi;
+    if (log) {{ lo = Math.log10(lo); hi = Math.log10(hi); }}
+    const d = (hi - lo) * pad || 0.5;
+    return [lo - d, hi + d];
+  }}
+  // one frame: every curve marked "reveal" drawn up to the time at fraction u of its axis
+  function cut(x, y, t) {{
+    let k = 0;
+    while (k < x.length && x[k] <= t) k++;
+    if (k === 0) return [x.slice(0, 1), y.slice(0, 1)];
+    if (k >= x.length || t <= x[k - 1]) return [x.slice(0, k), y.slice(0, k)];
+    const w = (t - x[k - 1]) / (x[k] - x[k - 1]);
+    const yt = (y[k - 1] === null || y[k] === null) ? null : y[k - 1] + w * (y[k] - y[k - 1]);
+    return [x.slice(0, k).concat([t]), y.slice(0, k).concat([yt])];
+  }}
   function draw() {{
     const key = G.params.map(p => idx[p.name]).join(",");
     const point = G.points[key];
     document.getElementById("caption").textContent = point.caption;
     document.body.dataset.point = key;
-    return Plotly.react(plot, point.data, G.layout, config).then(() => {{
+    const full = point.data.map(i => G.traces[i])
+      .map(tr => Object.assign({{}}, tr, {{ x: arr(tr.x), y: arr(tr.y) }}));
+    const layout = JSON.parse(JSON.stringify(G.layout));
+    const span = {{}}, xs = {{}}, ys = {{}};
+    full.forEach(tr => {{
+      const a = axis(tr), lx = isLog("xaxis" + a), ly = isLog("yaxis" + a);
+      xs[a] = widen(xs[a] || [Infinity, -Infinity], extent(tr.x, lx));
+      ys[a] = widen(ys[a] || [Infinity, -Infinity], extent(tr.y, ly));
+      if (tr.reveal) span[a] = widen(span[a] || [Infinity, -Infinity], extent(tr.x, lx));
+    }});
+    // the axes keep the whole run's range while the curves grow into it
+    Object.keys(xs).forEach(a => {{
+      layout["xaxis" + a].range = range(xs[a], isLog("xaxis" + a), 0.0);
+      layout["yaxis" + a].range = range(ys[a], isLog("yaxis" + a), 0.04);
+    }});
+    Object.entries(point.axes || {{}}).forEach(([name, patch]) => {{
+      layout[name] = Object.assign(layout[name] || {{}}, patch);
+    }});
+    const clock = {{}};
+    Object.keys(span).forEach(a => {{
+      const [lo, hi] = span[a];
+      clock[a] = isLog("xaxis" + a) ? lo * Math.pow(hi / lo, u) : lo + u * (hi - lo);
+    }});
+    const ends = [];
+    const shown = full.map(tr => {{
+      if (!tr.reveal) return tr;
+      const [x, y] = cut(tr.x, tr.y, clock[axis(tr)]);
+      ends.push(x[x.length - 1]);
+      return Object.assign({{}}, tr, {{ x: x, y: y }});
+    }});
+    timeSlider.value = String(Math.round(u * 1000));
+    const t = clock[""] !== undefined ? clock[""] : clock["2"];
+    timeOut.textContent = t === undefined ? "" : "t = " + Number(t).toPrecision(3);
+    document.body.dataset.u = String(u);
+    return Plotly.react(plot, shown, layout, config).then(() => {{
+      document.body.dataset.ends = JSON.stringify(ends);
       document.body.dataset.ready = "1";
       document.body.dataset.traces = String(plot.querySelectorAll(".scatterlayer .trace").length);
     }});
   }}
+  timeSlider.addEventListener("input", () => {{
+    stop();
+    u = parseInt(timeSlider.value, 10) / 1000;
+    draw();
+  }});
+  let timer = null;
+  function stop() {{
+    if (timer !== null) clearInterval(timer);
+    timer = null;
+    playButton.innerHTML = "&#9654; play";
+  }}
+  playButton.addEventListener("click", () => {{
+    if (timer !== null) {{ stop(); return; }}
+    if (u >= 1) u = 0;
+    playButton.innerHTML = "&#10074;&#10074; pause";
+    timer = setInterval(() => {{  // one pass in about 6 s
+      u = Math.min(1, u + 1 / 150);
+      draw();
+      if (u >= 1) stop();
+    }}, 40);
+  }});
   draw();
 }})();
 </script>

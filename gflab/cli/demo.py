@@ -50,7 +50,8 @@ def register(sub) -> None:
         "--html",
         metavar="FILE",
         help="write one self-contained HTML page (Plotly inlined, no network) with sliders over "
-        "a precomputed grid of parameter values",
+        "a precomputed grid of parameter values and a time slider / play button; --set NAME=V "
+        "pins a slider's parameter (a smaller, faster page)",
     )
     p.add_argument(
         "--warm",

@@ -32,7 +32,11 @@ def register(sub) -> None:
         "screens; draft: default plus the provenance footer in the image (always in the PDF/PNG "
         "metadata and the JSON sidecar) (default: default)",
     )
-    p.add_argument("--list", action="store_true", help="list registered figures and exit")
+    p.add_argument(
+        "--list",
+        action="store_true",
+        help="list registered figures, each with the paper figure it regenerates, and exit",
+    )
     p.add_argument(
         "--no-store", action="store_true", help="do not reuse or save simulation results"
     )
@@ -56,9 +60,17 @@ def run(args) -> int:
     from gflab.figures.registry import registry, render
     from gflab.sims.store import ResultStore
 
+    if args.list and args.json:
+        rows = [
+            {"name": n, "paper": s.paper, "title": s.title, "regenerates": s.regenerates}
+            for n, s in registry().items()
+        ]
+        print_json({"figures": rows})
+        return 0
     if args.list:
         for name, spec in registry().items():
             print(f"{name:<32} [{spec.paper}] {spec.title}")
+            print(f"{'':<32} regenerates: {spec.regenerates or '(not stated)'}")
         return 0
     store = None if args.no_store else ResultStore(args.store)
     with reporter(args, item="run") as progress:  # per figure: its runs, rate, ETA
