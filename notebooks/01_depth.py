@@ -101,7 +101,8 @@ print(f"{res.status}; max |W_sim(t) − W_reduced(t)| over saved t: {sim_vs_redu
 # %% [markdown]
 # ## Interactive demo
 # <iframe class="gflab-demo" src="../demos/depth.html" title="gflab demo depth" width="100%"
-#  height="800" loading="lazy"></iframe>
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/depth.html" target="_blank">Open the demo in a page of its own</a>
 #
 # In the documentation site, the frame above holds the web page `gflab demo depth --html
 # depth.html`: the demo's curves precomputed on a grid of its sliders' values, so it runs without a

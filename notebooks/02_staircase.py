@@ -80,7 +80,8 @@ for i in range(len(s)):
 # %% [markdown]
 # ## Interactive demo
 # <iframe class="gflab-demo" src="../demos/staircase.html" title="gflab demo staircase" width="100%"
-#  height="800" loading="lazy"></iframe>
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/staircase.html" target="_blank">Open the demo in a page of its own</a>
 #
 # In the documentation site, the frame above holds the web page `gflab demo staircase --html
 # staircase.html`: the demo's curves precomputed on a grid of its sliders' values, so it runs

@@ -76,7 +76,8 @@ fig  # noqa: B018  (the cell's value: the figure, shown once)
 # %% [markdown]
 # ## Interactive demo
 # <iframe class="gflab-demo" src="../demos/muon.html" title="gflab demo muon" width="100%"
-#  height="800" loading="lazy"></iframe>
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/muon.html" target="_blank">Open the demo in a page of its own</a>
 #
 # In the documentation site, the frame above holds the web page `gflab demo muon --html muon.html`:
 # the demo's curves precomputed on a grid of its sliders' values, so it runs without a kernel or a
