@@ -12,6 +12,7 @@ import base64
 import fcntl
 import json
 import os
+import select
 import subprocess
 import time
 from pathlib import Path
@@ -72,12 +73,19 @@ class Browser:
             stderr=subprocess.DEVNULL,
             pass_fds=(hi_r, hi_w),
         )
-        cmd_r, evt_w = hi_r, hi_w
-        os.close(cmd_r)
-        os.close(evt_w)
+        os.close(hi_r)  # the child has them
+        os.close(hi_w)
         self._buf = b""
         self._id = 0
         self.events: list[dict] = []
+        try:
+            self._attach(width, height)
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+    def _attach(self, width: int, height: int) -> None:
         targets = self.send("Target.getTargets")["targetInfos"]
         page = next(t for t in targets if t["type"] == "page")
         self.session = self.send("Target.attachToTarget", targetId=page["targetId"], flatten=True)[
@@ -96,7 +104,8 @@ class Browser:
     # -- the protocol ---------------------------------------------------------------------------
     def _read_message(self, deadline: float) -> dict:
         while b"\0" not in self._buf:
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._evt_r], [], [], left)[0]:
                 raise CDPError("no answer from the browser")
             chunk = os.read(self._evt_r, 1 << 20)
             if not chunk:
