@@ -148,14 +148,17 @@ class Adaptive(Method):
         _count("max_steps", self.max_steps)
 
     def diffrax_solver(self):
+        """A new instance of the diffrax solver named by ``solver``."""
         return SOLVERS[self.solver]()
 
     def controller(self):
+        """diffrax's PID step-size controller at ``rtol``/``atol``."""
         # PI coefficients for mildly stiff problems (diffrax docs): gradient flows near a minimum
         # are stiff, and the default I controller rejected ~20% of steps there (docs/performance.md)
         return diffrax.PIDController(rtol=self.rtol, atol=self.atol, pcoeff=0.4, icoeff=0.3)
 
     def dt0(self):
+        """The first step: ``None`` (the controller picks it)."""
         return None
 
 
@@ -177,12 +180,15 @@ class Euler(Method):
         _count("max_steps", self.max_steps)
 
     def diffrax_solver(self):
+        """diffrax's forward Euler."""
         return diffrax.Euler()
 
     def controller(self):
+        """A constant step size."""
         return diffrax.ConstantStepSize()
 
     def dt0(self):
+        """The step ``dt``."""
         return self.dt
 
 

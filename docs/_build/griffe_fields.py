@@ -13,6 +13,7 @@ Loaded by mkdocstrings (mkdocs.yml: ``extensions``).
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
@@ -32,8 +33,12 @@ def _path(cls: type) -> str:
 def _init_from_signature(cls: type, gcls: griffe.Class) -> None:
     """Give ``gcls`` an ``__init__`` with the runtime signature of ``cls``."""
     params = [griffe.Parameter("self", kind=griffe.ParameterKind.positional_or_keyword)]
+    # the fields' annotations: equinox writes Any into __init__ for a field with a converter
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
     for p in inspect.signature(cls).parameters.values():
-        annotation = p.annotation if isinstance(p.annotation, str) else p.annotation.__name__
+        annotation = types.get(p.name, p.annotation)
+        if not isinstance(annotation, str):
+            annotation = getattr(annotation, "__name__", str(annotation))
         default = None if p.default is inspect.Parameter.empty else repr(p.default)
         params.append(
             griffe.Parameter(
