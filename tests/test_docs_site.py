@@ -123,6 +123,24 @@ def test_site_builds_strict(build):
     assert home.count('src="img/') == len(registry()) + len(DEMO_NAMES)
 
 
+@pytest.mark.parametrize(
+    "anchor",
+    ["DMFConfig.depth", "DMFConfig.normalisation", "LoRAConfig.gamma", "methods.Muon.momentum"],
+)
+def test_api_class_pages_give_each_field_its_meaning(site, anchor):
+    """On the sims API page each config field and method hyper-parameter has its meaning
+    (docs/_build/griffe_fields.py, from gflab.sims.schema.HELP: the oracle) under its heading."""
+    import html
+
+    from gflab.sims.schema import HELP
+
+    page = (site / "api" / "sims.html").read_text()
+    start = page.index(f'id="gflab.sims.{anchor}"')
+    end = page.find('class="doc doc-heading"', page.index("</h", start))  # the next heading
+    text = html.unescape(re.sub(r"<[^>]+>", "", page[start:end]))
+    assert HELP[anchor.rsplit(".", 1)[1]] in " ".join(text.split())
+
+
 # what would make a page load something from the network: a script, style sheet, font, frame or
 # image whose address has a scheme and a host (the w3.org namespaces of inline SVG are not loaded)
 REMOTE = re.compile(r"<(?:script|link|iframe|img|source)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//")
@@ -234,7 +252,10 @@ def _kind_of(field: dataclasses.Field) -> str:
 
 def test_sims_api_page_tabulates_every_dmf_config_field(site, browser):
     """Every field of DMFConfig (dataclasses.fields: the oracle) is a row of the rendered table
-    on the sims API page, with its kind, its default (repr, or "required") and a meaning."""
+    on the sims API page, with its kind, its default (repr, or "required") and its meaning
+    (gflab.sims.schema.HELP, what `gflab simulate dmf --help` prints)."""
+    from gflab.sims.schema import HELP
+
     browser.open((site / "api" / "sims.html").as_uri())
     rows = browser.js(
         """(() => {
@@ -263,8 +284,9 @@ def test_sims_api_page_tabulates_every_dmf_config_field(site, browser):
         default = "required" if required else repr(f.default)
         if (row["kind"], row["default"]) != (_kind_of(f), default):
             wrong.append((f.name, row["kind"], row["default"], _kind_of(f), default))
-        if len(row["meaning"]) < 4 or row["meaning"] == "—":
-            wrong.append((f.name, "no meaning"))
+        # the meaning as the CLI's --help gives it, rendered as text (no Markdown read into it)
+        if " ".join(row["meaning"].split()) != " ".join(HELP[f.name].split()):
+            wrong.append((f.name, row["meaning"], HELP[f.name]))
     assert missing == [] and wrong == []
     assert len(dataclasses.fields(DMFConfig)) >= 15
 

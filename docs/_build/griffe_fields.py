@@ -83,4 +83,6 @@ class FieldMeanings(griffe.Extension):
                 continue
             for name, member in cls.members.items():
                 if member.is_attribute and member.docstring is None and helps.get(name):
-                    member.docstring = griffe.Docstring(helps[name], parent=member)
+                    # Markdown: a * of the CLI's plain text would start emphasis
+                    text = helps[name].replace("*", "\\*")
+                    member.docstring = griffe.Docstring(text, parent=member)

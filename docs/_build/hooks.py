@@ -48,7 +48,8 @@ _FIELDS_MARK = "<!-- gflab:config-fields -->"
 
 def _cell(value) -> str:
     text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Markdown would read the CLI's plain text: | ends a cell, * starts emphasis (mask*W ... W*)
+    return text.replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
 
 
 def config_fields_markdown() -> str:
