@@ -201,7 +201,7 @@ def dash_warmstart(ctx: FigureContext):
     "dash_synthetic",
     title="DASH's discrete feature-learning model: cold vs warm vs forget-noise",
     paper="DASH",
-    regenerates="[DASH] authors' notebook Discrete_Feature_Learning.ipynb, the plotting cell (cell 5): test accuracy, learned features and points with non-zero gradient against the number of experiments, cold / warm / ideal; same model (N = 1000 per experiment, 50 experiments, 50 features, C = 2, γ = 50, τ = 3), fewer seeds with --fast",
+    regenerates="[DASH] authors' notebook Discrete_Feature_Learning.ipynb, the plotting cell (cell 5): test accuracy, learned features and points with non-zero gradient against the number of experiments, cold / warm / ideal; same model and settings (N = 1000 per experiment, 50 experiments, 50 features, C = 2, γ = 50, τ = 3, 10 seeds); --fast: 20 experiments, 2 seeds",
 )
 def dash_synthetic(ctx: FigureContext):
     """The authors' notebook reproduced (sims.dash_synthetic): expected test accuracy, learned

@@ -412,7 +412,7 @@ def kleinman_record(depth: int, seed: int, **scale) -> dict[str, np.ndarray]:
     "dmc_plasticity_tc",
     title="Critical period: final test error vs switch step T_c, per depth (Kleinman's protocol)",
     paper="DMC",
-    regenerates="[Kleinman] matrixcompletion/plot_depth_subset.py, 'Effect of Depth (Subset Obs.)': test error after the switch against the switch epoch, depths 1–3 (revisited in [DMC]); GFLAB_KLEINMAN_FULL=1 runs their scale (n = 100, rank 5, N1 = 1000 → N2 ∈ {1250, …, 2000}, lr 0.2, init 1e-3, 30 000 steps after), the default a reduced one (n = 60, rank 3, N1 = 540 → N2 = 1080); 3 seeds instead of their 1",
+    regenerates="[Kleinman] matrixcompletion/plot_depth_subset.py, 'Effect of Depth (Subset Obs.)': test error after the switch against the switch epoch, their depths 1–3 (gflab adds 4; the protocol is revisited in [DMC]); GFLAB_KLEINMAN_FULL=1 runs their scale (n = 100, rank 5, N1 = 1000 → N2 ∈ {1250, …, 2000}, lr 0.2, init 1e-3, 30 000 steps after), the default a reduced one (n = 60, rank 3, N1 = 540 → N2 = 1080); 3 seeds instead of their 1",
 )
 def _plasticity_tc(ctx):
     """Test error mean_{all entries}(W − W*)² after phase 2, vs the step T_c at which Ω1 → Ω2.

@@ -210,7 +210,7 @@ def test_controller_drives_depth_demo_under_agg():
     assert {r.depth for r in ctl.data["runs"]} == {2, 5}
     last = ctl.data["runs"][-1]
     assert last.offdiagonal[-1] == pytest.approx(
-        CF.mimic_limit(2, 5, 1e-4, 3.0).offdiagonal, rel=1e-7
+        CF.mimic_limit(ctl.values["n"], 5, 1e-4, ctl.values["m"]).offdiagonal, rel=1e-7
     )
     assert ctl.sliders["alpha"].valtext.get_text() == "0.0001"
     fig.canvas.draw()
@@ -440,7 +440,7 @@ def test_controller_computes_in_a_worker_thread():
     assert demo.computed == [3, 5] and len(ctl.compute_seconds) == 1
     assert {r.depth for r in ctl.data["runs"]} == {2, 5}
     assert ctl.data["runs"][-1].offdiagonal[-1] == pytest.approx(
-        CF.mimic_limit(2, 5, 1e-3, 3.0).offdiagonal, rel=1e-7
+        CF.mimic_limit(ctl.values["n"], 5, 1e-3, ctl.values["m"]).offdiagonal, rel=1e-7
     )
     assert not ctl.banner.get_visible() and not ctl.computing
     ctl.close()
