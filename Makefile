@@ -79,7 +79,7 @@ docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The gallery's committed thumbnails (docs/img/) from `gflab figures --fast`, small demo GIFs, and
-# the demos' web pages embedded in the site (docs/demos/, 0.1-0.8 MB each: plotly.js is shared,
+# the demos' web pages embedded in the site (docs/demos/, 0.2-3.9 MB each: plotly.js is shared,
 # written into the site by the docs build; docs/_build/demo_pages.py).
 DEMOS := depth staircase plasticity muon
 thumbnails: $(STAMP)

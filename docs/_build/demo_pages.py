@@ -4,7 +4,7 @@ Usage: python docs/_build/demo_pages.py SRC_DIR DEST_DIR
 
 Each SRC_DIR/NAME.html (a self-contained page, plotly.js inlined: ~5 MB) becomes DEST_DIR/NAME.html
 with the inlined plotly.js replaced by ``<script src="plotly.min.js">``: the committed pages keep
-only their precomputed curves (0.1-0.8 MB each), and the docs build writes one shared
+only their precomputed curves (0.2-3.9 MB each, 5 MB in all), and the docs build writes one shared
 ``demos/plotly.min.js`` into the site from the installed plotly package (docs/_build/hooks.py).
 Nothing is loaded from the network either way.
 """
