@@ -78,14 +78,18 @@ bench: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
-# The gallery's committed thumbnails (docs/img/) from `gflab figures --fast` and small demo GIFs.
+# The gallery's committed thumbnails (docs/img/) from `gflab figures --fast`, small demo GIFs, and
+# the demos' web pages embedded in the site (docs/demos/, 0.2-3.9 MB each: plotly.js is shared,
+# written into the site by the docs build; docs/_build/demo_pages.py).
 DEMOS := depth staircase plasticity muon
 thumbnails: $(STAMP)
 	$(VENV)/bin/gflab figures --fast --out figures/out/fast
 	$(PY) docs/_build/thumbnails.py figures/out/fast docs/img
 	for d in $(DEMOS); do \
 	  $(VENV)/bin/gflab demo $$d --save docs/img/demo_$$d.gif --frames 24 --fps 8 --dpi 50 --quiet || exit 1; \
+	  $(VENV)/bin/gflab demo $$d --html figures/out/demos/$$d.html --quiet || exit 1; \
 	done
+	$(PY) docs/_build/demo_pages.py figures/out/demos docs/demos
 
 # The installable package: a wheel (one namespace, gflab.*) into dist/.
 wheel: $(STAMP)

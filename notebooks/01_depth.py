@@ -14,16 +14,19 @@
 # %% [markdown]
 # # Depth promotes low rank: diagonal completion of the all-ones matrix
 #
-# Mirrors `gflab demo depth` ([DMC], docs/theory.md §2.1). Factors W_1..W_L all start at
-# `mimic(α, m)` = (α^{1/L}/√n)[(1 − 1/m) I + J/m]; only the diagonal Ω is observed and the
-# target is W* = w*·J (w* = 1). The product stays in span{I, J} with eigenvalues λ1 (on the
-# ones vector) and λ2, which obey the exact 2-D ODE
+# Mirrors `gflab demo depth` ([DMC], docs/theory.md §2.1). Factors $W_1, \dots, W_L$ all start at
+# `mimic(α, m)` $= \frac{\alpha^{1/L}}{\sqrt n}\big[(1 - \tfrac1m) I + \tfrac1m J\big]$; only the
+# diagonal $\Omega$ is observed and the target is $W^* = w^* J$ ($w^* = 1$). The product stays in
+# $\operatorname{span}\{I, J\}$ with eigenvalues $\lambda_1$ (on the ones vector) and $\lambda_2$,
+# which obey the exact 2-D ODE
 #
-#   dλ_k/dt = −L e λ_k^{2−2/L},  e = W_ii − w* = λ2 + (λ1 − λ2)/n − w*.
+# $$\frac{d\lambda_k}{dt} = -L\, e\, \lambda_k^{2 - 2/L}, \qquad
+#   e = W_{ii} - w^* = \lambda_2 + \frac{\lambda_1 - \lambda_2}{n} - w^*.$$
 #
-# * L = 2 conserves λ1/λ2: the limit is w*[(1 − ρ)I + ρJ], ρ = (n + 2m − 2)/(n + m² − 1),
-#   whatever α is: no low-rank bias.
-# * L ≥ 3 conserves λ2^{−κ} − λ1^{−κ} (κ = (L−2)/L): as α → 0 the limit tends to rank one.
+# * $L = 2$ conserves $\lambda_1/\lambda_2$: the limit is $w^*\big[(1 - \rho) I + \rho J\big]$ with
+#   $\rho = \frac{n + 2m - 2}{n + m^2 - 1}$, whatever $\alpha$ is: no low-rank bias.
+# * $L \ge 3$ conserves $\lambda_2^{-\kappa} - \lambda_1^{-\kappa}$ ($\kappa = (L-2)/L$): as
+#   $\alpha \to 0$ the limit tends to rank one.
 
 # %%
 # %matplotlib inline
@@ -40,7 +43,7 @@ depths = (2, 3, 4, 5)
 
 # %% [markdown]
 # ## The off-diagonal entry over time, for several depths
-# The reduced ODE is integrated with scipy (LSODA, in log λ); dashed lines are the closed-form
+# The reduced ODE is integrated with scipy (LSODA, in $\log \lambda$); dashed lines are the closed-form
 # limits from the conserved quantities.
 
 # %%
@@ -69,9 +72,9 @@ for L in depths:
 print(f"depth-2 rho(m) = {CF.depth2_rho(n, m):.10f}")
 
 # %% [markdown]
-# ## Smaller α, lower rank — but only with depth
-# Stable rank ‖W∞‖_F²/‖W∞‖_2² of the limit, from the closed forms alone (n = 4, m = 10: an
-# init far from J, so depth 2 stays clearly above rank one).
+# ## A smaller init, a lower rank — but only with depth
+# Stable rank $\lVert W_\infty\rVert_F^2 / \lVert W_\infty\rVert_2^2$ of the limit, from the closed
+# forms alone ($n = 4$, $m = 10$: an init far from $J$, so depth 2 stays clearly above rank one).
 
 # %%
 alphas = np.geomspace(1e-6, 1e-1, 6)
@@ -82,8 +85,8 @@ for i, a in enumerate(alphas):
 
 # %% [markdown]
 # ## Cross-check: the full gradient flow of the factors
-# `simulate_dmf` integrates all L·n² factor entries (Tsit5 + PID, float64) without using the
-# span{I, J} structure. Its saved products agree with the reduced ODE.
+# `simulate_dmf` integrates all $L n^2$ factor entries (Tsit5 + PID, float64) without using the
+# $\operatorname{span}\{I, J\}$ structure. Its saved products agree with the reduced ODE.
 
 # %%
 from gflab.sims import DMFConfig, simulate_dmf  # noqa: E402
@@ -96,12 +99,19 @@ sim_vs_reduced_error = float(np.max(np.abs(res.series["matrix"] - reduced_W)))
 print(f"{res.status}; max |W_sim(t) − W_reduced(t)| over saved t: {sim_vs_reduced_error:.2e}")
 
 # %% [markdown]
-# ## Interactive: the sliders of `gflab demo depth`
-# Sliders for depth L, α, m and n, and a time cursor. Each change calls the demo's own `compute`
-# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
-# The same in a window: `gflab demo depth`; a web page: `gflab demo depth --html depth.html`.
+# ## Interactive demo
+# <iframe class="gflab-demo" src="../demos/depth.html" title="gflab demo depth" width="100%"
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/depth.html" target="_blank">Open the demo in a page of its own</a>
+#
+# In the documentation site, the frame above holds the web page `gflab demo depth --html
+# depth.html`: the demo's curves precomputed on a grid of its sliders' values, so it runs without a
+# kernel or a network. In Jupyter, the next cell (run live only, left out of the site) gives
+# sliders for depth $L$, $\alpha$, $m$ and $n$, and a time cursor: each change calls the demo's own
+# `compute` (the code behind the window, the GIF and the web page) and redraws the figure in place.
+# The same in a window: `gflab demo depth`.
 
-# %%
+# %% tags=["live-only"]
 from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("depth")

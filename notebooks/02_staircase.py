@@ -14,13 +14,17 @@
 # %% [markdown]
 # # Gradient flow's staircase vs spectral gradient flow's equal rate
 #
-# Mirrors `gflab demo staircase` ([SGF], docs/theory.md §2.2). ℒ(A, B) = ½‖AB − Y‖_F² with LoRA's init
-# A(0) = 0, B(0) = γ·Gaussian; Y has singular values s_i and d_i = u_iᵀ AB v_i measures mode i.
+# Mirrors `gflab demo staircase` ([SGF], docs/theory.md §2.2).
+# $\mathcal L(A, B) = \tfrac12 \lVert AB - Y\rVert_F^2$ with LoRA's init $A(0) = 0$,
+# $B(0) = \gamma \cdot \text{Gaussian}$; $Y$ has singular values $s_i$ and
+# $d_i = u_i^\top A B\, v_i$ measures mode $i$.
 #
-# * Gradient flow (Ȧ = −∇_A ℒ, Ḃ = −∇_B ℒ): each mode is roughly logistic, ṗ = 2p(s − p), so the
-#   largest target is learned first, with plateaus in between.
-# * Spectral gradient flow (Ȧ = −T_β(∇_A ℒ), …, T_β(G) = G(GᵀG + βI)^{−1/2}): every √d_i grows at
-#   rate ≈ 1, so mode i arrives at t_i ≈ √s_i — the smallest first.
+# * Gradient flow ($\dot A = -\nabla_A \mathcal L$, $\dot B = -\nabla_B \mathcal L$): each mode is
+#   roughly logistic, $\dot p = 2p(s - p)$, so the largest target is learned first, with plateaus
+#   in between.
+# * Spectral gradient flow ($\dot A = -T_\beta(\nabla_A \mathcal L)$, $\dot B = -T_\beta(\nabla_B \mathcal L)$,
+#   $T_\beta(G) = G\,(G^\top G + \beta I)^{-1/2}$): every $\sqrt{d_i}$ grows at rate $\approx 1$,
+#   so mode $i$ arrives at $t_i \approx \sqrt{s_i}$, the smallest first.
 
 # %%
 # %matplotlib inline
@@ -55,7 +59,9 @@ ax2.legend()
 fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %% [markdown]
-# ## Arrival times against the prediction t_i ≈ √(f s_i)
+# ## Arrival times against the prediction
+# The time at which mode $i$ reaches the fraction $f$ of its target, against SpecGF's
+# $t_i \approx \sqrt{f s_i}$ ($f = 1/2$).
 
 # %%
 fraction = 0.5
@@ -69,15 +75,22 @@ for i in range(len(s)):
     )
 
 # %% [markdown]
-# Try a large β (say 1e-1): the small modes lag and the equal rate breaks (SGF-7).
+# Try a large $\beta$ (say $10^{-1}$): the small modes lag and the equal rate breaks (SGF-7).
 
 # %% [markdown]
-# ## Interactive: the sliders of `gflab demo staircase`
-# Sliders for β, γ and the targets, and a time cursor. Each change calls the demo's own `compute`
-# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
-# The same in a window: `gflab demo staircase`; a web page: `gflab demo staircase --html staircase.html`.
+# ## Interactive demo
+# <iframe class="gflab-demo" src="../demos/staircase.html" title="gflab demo staircase" width="100%"
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/staircase.html" target="_blank">Open the demo in a page of its own</a>
+#
+# In the documentation site, the frame above holds the web page `gflab demo staircase --html
+# staircase.html`: the demo's curves precomputed on a grid of its sliders' values, so it runs
+# without a kernel or a network. In Jupyter, the next cell (run live only, left out of the site)
+# gives sliders for $\beta$, $\gamma$ and the targets, and a time cursor: each change calls the
+# demo's own `compute` (the code behind the window, the GIF and the web page) and redraws the
+# figure in place. The same in a window: `gflab demo staircase`.
 
-# %%
+# %% tags=["live-only"]
 from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("staircase")

@@ -15,12 +15,14 @@
 # # Loss of plasticity: resumed vs from scratch
 #
 # Mirrors `gflab demo plasticity` ([DMC], docs/theory.md §2.1, claim DMC-5). Phase 1 trains on the
-# diagonal Ω1 of the 4×4 all-ones matrix to convergence; phase 2 also reveals the superdiagonal
-# (Ω2, connected) and either resumes from phase 1 or restarts from the same small init.
+# diagonal $\Omega_1$ of the $4 \times 4$ all-ones matrix to convergence; phase 2 also reveals the
+# superdiagonal ($\Omega_2$, connected) and either resumes from phase 1 or restarts from the same
+# small init.
 #
 # At depth 2 the diagonal entries are decoupled, so phase 1 ends at the high-rank closed form
-# w*[(1 − ρ)I + ρJ]; resuming from there keeps much of that rank. From scratch, small init finds
-# a near rank-one completion. At depth ≥ 3 phase 1 is already near rank one, and both agree.
+# $w^*\big[(1 - \rho) I + \rho J\big]$; resuming from there keeps much of that rank. From scratch,
+# small init finds a near rank-one completion. At depth $L \ge 3$ phase 1 is already near rank
+# one, and both agree.
 
 # %%
 # %matplotlib inline
@@ -65,12 +67,19 @@ axes[0].legend()
 fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %% [markdown]
-# ## Interactive: the sliders of `gflab demo plasticity`
-# Sliders for depth, α and m, and a time cursor. Each change calls the demo's own `compute`
-# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
-# The same in a window: `gflab demo plasticity`; a web page: `gflab demo plasticity --html plasticity.html`.
+# ## Interactive demo
+# <iframe class="gflab-demo" src="../demos/plasticity.html" title="gflab demo plasticity" width="100%"
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/plasticity.html" target="_blank">Open the demo in a page of its own</a>
+#
+# In the documentation site, the frame above holds the web page `gflab demo plasticity --html
+# plasticity.html`: the demo's curves precomputed on a grid of its sliders' values, so it runs
+# without a kernel or a network. In Jupyter, the next cell (run live only, left out of the site)
+# gives sliders for depth $L$, $\alpha$ and $m$, and a time cursor: each change calls the demo's
+# own `compute` (the code behind the window, the GIF and the web page) and redraws the figure in
+# place. The same in a window: `gflab demo plasticity`.
 
-# %%
+# %% tags=["live-only"]
 from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("plasticity")

@@ -15,13 +15,14 @@
 # # Muon (Newton–Schulz) vs exact SpecGD, and the zero-factor LoRA init
 #
 # Mirrors `gflab demo muon` ([SGF], docs/theory.md §2.2, SGF-6/7). Exact SpecGD steps
-# A ← A − η·polar(∇_A ℒ) (same for B): the discrete SpecGF at β = 0, with arrival step
-# k_i ≈ √(f s_i)/η. Muon replaces the polar factor by five quintic Newton–Schulz steps (after
-# Frobenius normalisation) and adds Nesterov momentum; its output singular values lie in
-# roughly [0.7, 1.2], not at 1.
+# $A \leftarrow A - \eta\, \operatorname{polar}(\nabla_A \mathcal L)$ (same for $B$): the discrete
+# SpecGF at $\beta = 0$, with arrival step $k_i \approx \sqrt{f s_i}/\eta$. Muon replaces the polar
+# factor by five quintic Newton–Schulz steps (after Frobenius normalisation) and adds Nesterov
+# momentum; its output singular values lie in roughly $[0.7, 1.2]$, not at 1.
 #
-# LoRA's init puts one factor at zero (here A(0) = 0; PEFT calls it B = 0). Then the product
-# starts at exactly 0 and the first update of the zero factor is the polar factor of −Y B(0)ᵀ,
+# LoRA's init puts one factor at zero (here $A(0) = 0$; PEFT calls it $B = 0$). Then the product
+# starts at exactly 0 and the first step of the zero factor is
+# $-\eta\, \operatorname{polar}(\nabla_A \mathcal L) = \eta\, \operatorname{polar}\big(Y B(0)^\top\big)$,
 # an equal push on every mode. With both factors Gaussian, exact SpecGD delays the smallest mode.
 
 # %%
@@ -48,7 +49,8 @@ for key, a in arrivals.items():
 
 # %% [markdown]
 # ## What Newton–Schulz does to one singular value
-# A singular value x = σ/‖G‖_F goes through x ← 3.4445x − 4.7750x³ + 2.0315x⁵ five times.
+# A singular value $x = \sigma / \lVert G\rVert_F$ goes through
+# $x \leftarrow 3.4445\,x - 4.7750\,x^3 + 2.0315\,x^5$ five times.
 
 # %%
 x = np.array([1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.5, 0.7, 0.9])
@@ -72,12 +74,19 @@ ax.legend()
 fig  # noqa: B018  (the cell's value: the figure, shown once)
 
 # %% [markdown]
-# ## Interactive: the sliders of `gflab demo muon`
-# Sliders for η, γ, momentum and the init, and a time cursor. Each change calls the demo's own `compute`
-# (the code behind the window, the GIF and the HTML page) and redraws the figure in place.
-# The same in a window: `gflab demo muon`; a web page: `gflab demo muon --html muon.html`.
+# ## Interactive demo
+# <iframe class="gflab-demo" src="../demos/muon.html" title="gflab demo muon" width="100%"
+#  height="920" loading="lazy"></iframe>
+# <a href="../demos/muon.html" target="_blank">Open the demo in a page of its own</a>
+#
+# In the documentation site, the frame above holds the web page `gflab demo muon --html muon.html`:
+# the demo's curves precomputed on a grid of its sliders' values, so it runs without a kernel or a
+# network. In Jupyter, the next cell (run live only, left out of the site) gives sliders for
+# $\eta$, $\gamma$, momentum and the init, and a time cursor: each change calls the demo's own
+# `compute` (the code behind the window, the GIF and the web page) and redraws the figure in place.
+# The same in a window: `gflab demo muon`.
 
-# %%
+# %% tags=["live-only"]
 from gflab.figures.demos.widgets import demo_widget  # noqa: E402
 
 widget = demo_widget("muon")

@@ -127,9 +127,12 @@ class Adaptive(Method):
     controller at ``rtol``/``atol``; at most ``max_steps`` accepted + rejected steps.
 
     Args:
-      rtol, atol: the controller's relative and absolute tolerances (> 0).
-      solver: a key of :data:`SOLVERS`.
-      max_steps: diffrax's step budget (reaching it is reported as ``max_steps``).
+      rtol (float): the controller's relative tolerance, > 0. Default ``1e-8`` (the configs pass
+        their own: ``DMFConfig.ADAPTIVE_DEFAULTS``).
+      atol (float): the controller's absolute tolerance, > 0. Default ``1e-12``.
+      solver (str): a key of :data:`SOLVERS`. Default ``"tsit5"``.
+      max_steps (int): diffrax's step budget (reaching it is reported as the status
+        ``max_steps``). Default ``500_000``.
     """
 
     rtol: float = eqx.field(default=1e-8, converter=_num)
@@ -145,19 +148,28 @@ class Adaptive(Method):
         _count("max_steps", self.max_steps)
 
     def diffrax_solver(self):
+        """A new instance of the diffrax solver named by ``solver``."""
         return SOLVERS[self.solver]()
 
     def controller(self):
+        """diffrax's PID step-size controller at ``rtol``/``atol``."""
         # PI coefficients for mildly stiff problems (diffrax docs): gradient flows near a minimum
         # are stiff, and the default I controller rejected ~20% of steps there (docs/performance.md)
         return diffrax.PIDController(rtol=self.rtol, atol=self.atol, pcoeff=0.4, icoeff=0.3)
 
     def dt0(self):
+        """The first step: ``None`` (the controller picks it)."""
         return None
 
 
 class Euler(Method):
-    """Fixed-step forward Euler with step ``dt`` (the β = 0 spectral field is discontinuous)."""
+    """Fixed-step forward Euler with step ``dt`` (the β = 0 spectral field is discontinuous).
+
+    Args:
+      dt (float): the time step, > 0. Required.
+      max_steps (int): the step budget (reaching it is reported as the status ``max_steps``).
+        Default ``500_000``.
+    """
 
     dt: float = eqx.field(converter=_num)
     max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
@@ -168,12 +180,15 @@ class Euler(Method):
         _count("max_steps", self.max_steps)
 
     def diffrax_solver(self):
+        """diffrax's forward Euler."""
         return diffrax.Euler()
 
     def controller(self):
+        """A constant step size."""
         return diffrax.ConstantStepSize()
 
     def dt0(self):
+        """The step ``dt``."""
         return self.dt
 
 
@@ -202,7 +217,11 @@ class _Discrete(Method):
 
 
 class GD(_Discrete):
-    """Plain gradient descent, step ``lr``: W ← W − lr ∇ℓ."""
+    """Plain gradient descent, step ``lr``: W ← W − lr ∇ℓ.
+
+    Args:
+      lr (float): the step η, > 0. Required.
+    """
 
     name: ClassVar[str] = "gd"
 
@@ -211,7 +230,11 @@ class GD(_Discrete):
 
 
 class SpecGD(_Discrete):
-    """Spectral GD with the exact polar factor: W ← W − lr T(∇ℓ) (forward Euler of SpecGF, β = 0)."""
+    """Spectral GD with the exact polar factor: W ← W − lr T(∇ℓ) (forward Euler of SpecGF, β = 0).
+
+    Args:
+      lr (float): the step η, > 0. Required.
+    """
 
     name: ClassVar[str] = "specgd"
 
@@ -220,7 +243,12 @@ class SpecGD(_Discrete):
 
 
 class SmoothedSpecGD(_Discrete):
-    """Spectral GD with the smoothed operator: W ← W − lr T_β(∇ℓ), β > 0."""
+    """Spectral GD with the smoothed operator: W ← W − lr T_β(∇ℓ), β > 0.
+
+    Args:
+      lr (float): the step η, > 0. Required.
+      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Required.
+    """
 
     beta: float = eqx.field(converter=_num)
     name: ClassVar[str] = "specgd-smooth"
@@ -240,7 +268,13 @@ def _ns(G, dtype: str, steps: int):
 
 
 class NewtonSchulz(_Discrete):
-    """W ← W − lr NS(∇ℓ): ``ns_steps`` quintic Newton–Schulz steps in ``ns_dtype``, no momentum."""
+    """W ← W − lr NS(∇ℓ): ``ns_steps`` quintic Newton–Schulz steps in ``ns_dtype``, no momentum.
+
+    Args:
+      lr (float): the step η, > 0. Required.
+      ns_steps (int): Newton–Schulz iterations, ≥ 1. Default ``5``.
+      ns_dtype (str): their precision, one of :data:`NS_DTYPES`. Default ``"float64"``.
+    """
 
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
@@ -259,11 +293,13 @@ class Muon(_Discrete):
     lerp(g, buf, μ) with Nesterov (else buf); W ← W − lr · scale(shape) · NS(direction).
 
     Args:
-      lr: step η > 0.
-      momentum: μ ∈ [0, 1).
-      nesterov: Nesterov look-ahead.
-      ns_steps, ns_dtype: Newton–Schulz iterations and their precision.
-      shape_scale: torch's ``adjust_lr_fn``: none | original | match_rms_adamw.
+      lr (float): the step η, > 0. Required.
+      momentum (float): μ ∈ [0, 1). Default ``0.95``.
+      nesterov (bool): Nesterov look-ahead. Default ``True``.
+      ns_steps (int): Newton–Schulz iterations, ≥ 1. Default ``5``.
+      ns_dtype (str): their precision, one of :data:`NS_DTYPES`. Default ``"float64"``.
+      shape_scale (str): torch's ``adjust_lr_fn``, one of :data:`SHAPE_SCALES` (none | original |
+        match_rms_adamw). Default ``"none"``.
     """
 
     momentum: float = eqx.field(default=0.95, converter=_num)
@@ -326,13 +362,17 @@ def shape_scale(kind: str, rows: int, cols: int) -> float:
     return 1.0
 
 
-def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7):
+def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7) -> jax.Array:
     """Newton–Schulz in a 16-bit storage dtype exactly as torch.optim.Muon runs it on bfloat16
     (bit for bit: bf16-rounded Frobenius norm, float32 products summed in torch's order; see
     :mod:`gflab.sims.lowp`).
 
     Args:
-      G: (..., rows, cols) gradient.
+      G (jax.Array): the (..., rows, cols) gradient.
+      dtype (numpy dtype): the 16-bit storage dtype (bfloat16 or float16). Default bfloat16.
+      steps (int): Newton–Schulz iterations. Default ``5``.
+      eps (float): floor of the Frobenius norm (torch's ``eps``). Default ``1e-7``.
+
     Returns:
       (..., rows, cols) in ``dtype``.
     """

@@ -18,9 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "_build"))
 import figure_table  # noqa: E402
 
-R = importlib.import_module(
-    "gflab.figures.registry"
-)  # the module (figures.registry is also a name)
+# the module (gflab.figures.registry is also a name)
+R = importlib.import_module("gflab.figures.registry")
 
 SPECS = R.registry()
 

@@ -73,7 +73,9 @@ def execute(name: str, monkeypatch) -> tuple[nbformat.NotebookNode, dict]:
     code = CHECKS[name] + "\nimport json as _json\nprint(_json.dumps(out))\n"
     nb.cells.append(nbformat.v4.new_code_cell(code))
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    # this checkout's gflab.* in the kernel (its folders as the package's subpackages: with ROOT
+    # alone, gflab.theory etc. would come from wherever gflab is installed)
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "docs" / "_build" / "namespace"))
     client = NotebookClient(
         nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
     )

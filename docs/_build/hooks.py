@@ -7,6 +7,7 @@ notebooks (hence the high priority), so they are rendered without a copy in docs
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -47,7 +48,8 @@ _FIELDS_MARK = "<!-- gflab:config-fields -->"
 
 def _cell(value) -> str:
     text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    # Markdown would read the CLI's plain text: | ends a cell, * starts emphasis (mask*W ... W*)
+    return text.replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
 
 
 def config_fields_markdown() -> str:
@@ -73,3 +75,32 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     if _FIELDS_MARK in markdown:
         markdown = markdown.replace(_FIELDS_MARK, config_fields_markdown())
     return markdown
+
+
+# `make docs` executes the notebooks in a Jupyter kernel on this machine. Its ZeroMQ channels are
+# encrypted with CurveZMQ keys that jupyter_client provisions when the kernel spec supports it
+# (ipykernel's does): docs/_build/jupyter/jupyter_nbconvert_config.json sets
+# KernelManager.transport_encryption = "auto". Without it ipykernel warns once per notebook that it
+# runs over TCP without encryption. The folder is added to Jupyter's config path for this build
+# only; a user's own Jupyter configuration keeps precedence.
+JUPYTER_CONFIG = ROOT / "docs" / "_build" / "jupyter"
+
+
+def on_config(config):
+    path = os.environ.get("JUPYTER_CONFIG_PATH", "")
+    if str(JUPYTER_CONFIG) not in path.split(os.pathsep):
+        os.environ["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            p for p in (path, str(JUPYTER_CONFIG)) if p
+        )
+    return config
+
+
+# The embedded demos (docs/demos/NAME.html, made by `make thumbnails` with
+# docs/_build/demo_pages.py) load plotly.js from demos/plotly.min.js: one copy, written here from
+# the installed plotly package (the same bundle `gflab demo --html` inlines), not committed.
+def on_post_build(config):
+    import plotly.offline
+
+    demos = Path(config["site_dir"]) / "demos"
+    if demos.is_dir():
+        (demos / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
