@@ -289,10 +289,15 @@ def register(name: str, *, title: str, paper: str, description: str = "", regene
 
 
 def registry() -> dict[str, FigureSpec]:
+    """Every registered figure, in the order of :data:`FIGURE_MODULES` and, within a module, of
+    registration: the same order whichever module a process happened to import first."""
     for mod in FIGURE_MODULES:
         if importlib.util.find_spec(mod) is not None:
             importlib.import_module(mod)
-    return dict(_REGISTRY)
+    rank = {m: i for i, m in enumerate(FIGURE_MODULES)}
+    return dict(
+        sorted(_REGISTRY.items(), key=lambda kv: rank.get(kv[1].func.__module__, len(rank)))
+    )
 
 
 def save_figure(fig, spec: FigureSpec, outdir: Path, meta: dict) -> tuple[Path, Path, Path]:
