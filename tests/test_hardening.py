@@ -230,13 +230,16 @@ def test_per_config_time_limit_is_a_failure(tmp_path):
 
 def test_killed_pool_worker_is_requeued_not_failed(tmp_path, monkeypatch):
     """A worker SIGKILLed mid-sweep (once): every config still ends stored, none failed, each
-    counted done once. The death is at a fixed point (tests/sweep_faults.py): after the other
-    three entries are stored and after its own result is written, so the re-queued config is
-    found stored, and counted done (computed by this sweep), not skipped; no timing decides it."""
+    counted done once. The four configs share one compiled program, so local:2 splits them into
+    two lanes, [0, 1] and [13, 2] (gflab.sims.sweep._programs). The death is at a fixed point
+    (tests/sweep_faults.py): after the other lane's two entries are stored and after its own
+    result is written, so the re-queued config is found stored, and counted done (computed by
+    this sweep), not skipped, and seed 2, queued behind it, is re-queued and run; no timing
+    decides it."""
     store = ResultStore(tmp_path / "s")
     monkeypatch.setenv("GFLAB_DIE_MARKER", str(tmp_path / "died"))
     monkeypatch.setenv("GFLAB_DIE_STORE", str(store.root))
-    monkeypatch.setenv("GFLAB_DIE_AFTER", "3")
+    monkeypatch.setenv("GFLAB_DIE_AFTER", "2")
     configs = spec_from_dict(
         {"model": "dmf", "base": {"n": 2, "depth": 2, "n_save": 4}, "seeds": [0, 1, 13, 2]},
     ).configs()
