@@ -1087,7 +1087,7 @@ def run_bench(
     """
     unknown = [x for x in only if x not in SECTIONS]
     if unknown:
-        from gflab.theory._validate import GflabInputError
+        from gflab.theory.errors import GflabInputError
 
         raise GflabInputError("only", "a comma list of " + ", ".join(SECTIONS), ",".join(only))
     chosen = set(only or SECTIONS)

@@ -28,7 +28,7 @@ import numpy as np
 from gflab.figures import style as figure_style
 from gflab.sims.progress import Progress, notify
 from gflab.sims.store import ResultStore, git_revision, package_versions, source_hash
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "FigureSpec",

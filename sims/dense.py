@@ -149,7 +149,7 @@ def solve_lora_dense(
         A :class:`DenseLoRA`.
     """
     if config.method_kind != "adaptive":
-        from gflab.theory._validate import GflabInputError
+        from gflab.theory.errors import GflabInputError
 
         raise GflabInputError(
             "method", "adaptive (a dense solve needs the Tsit5 flow)", config.method

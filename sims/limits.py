@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "memory_budget_bytes",

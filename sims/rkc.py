@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import jax.tree_util as jtu
 
 import gflab.sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "RKC2",

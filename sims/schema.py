@@ -23,7 +23,7 @@ from gflab.sims.dash import DashConfig
 from gflab.sims.kleinman import KleinmanConfig
 from gflab.sims.plasticity import PlasticityConfig
 from gflab.sims.river import RiverConfig
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "Param",

@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from gflab.sims.result import SimResult
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "ResultStore",

@@ -20,7 +20,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gflab.sims.store import ResultStore
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 if TYPE_CHECKING:
     import pandas

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gflab.theory import schedule_free as SF
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 schedulefree = pytest.importorskip("schedulefree")  # pinned in requirements/test.lock
 torch.set_num_threads(1)

@@ -19,7 +19,7 @@ from gflab.sims.bridge import dmf_run
 from gflab.sims.bridge.dmf_run import BridgeDMFConfig, gauss_newton_top_eigenvalue, run_dmf
 from gflab.sims.bridge.lora_run import BridgeLoRAConfig
 from gflab.theory import dmf as D
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 
 def _err(capsys, argv) -> dict:

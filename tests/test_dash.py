@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gflab.theory import interventions as I
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 torch.set_num_threads(1)
 

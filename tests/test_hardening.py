@@ -23,7 +23,7 @@ from gflab.cli import main
 from gflab.sims.config import DMFConfig
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep import ExecutorLost, run_sweep, spec_from_dict
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ["PYTHONPATH"] = os.pathsep.join(

@@ -12,7 +12,7 @@ import pytest
 from gflab.sims import engine
 from gflab.sims import methods as M
 from gflab.sims.config import DMFConfig, LoRAConfig
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 EXAMPLES = [
     M.Adaptive(rtol=1e-7, atol=1e-10, solver="dopri5"),

@@ -27,7 +27,7 @@ from gflab.sims.rkc import (
     solver_counts,
     stabilized_solver,
 )
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 SOLVERS = {"rkc2": RKC2(), "tsit5-rkc2": Tsit5RKC()}
 

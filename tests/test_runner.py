@@ -76,7 +76,7 @@ def test_claims_in_processes_give_the_serial_reports():
 @pytest.mark.parametrize("jobs", [0, -1, 65, 1.5, True])
 def test_jobs_outside_its_range_is_refused(jobs):
     from gflab.proofs_checks.runner import run_claims
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     with pytest.raises(GflabInputError, match="jobs"):
         run_claims(["SGF-3"], "ci", jobs=jobs)

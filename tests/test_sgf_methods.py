@@ -273,7 +273,7 @@ def test_euler_polar_flow_first_step_from_lora_init_leaves_b():
 
 @pytest.mark.parametrize("svals", [(1e-160, 2e-160, 4e-160), (1e200, 2e200, 4e200)])
 def test_targets_outside_float64_range_are_refused_naming_the_parameter(svals):
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     with pytest.raises(GflabInputError) as e:
         _problem(method="specgd:0.05", target_svals=svals)

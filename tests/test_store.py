@@ -19,7 +19,7 @@ import pytest
 from gflab import sims
 from gflab.sims import DMFConfig, LoRAConfig, SimResult
 from gflab.sims.store import ResultStore, default_store_root, source_hash
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 VERSIONS = {"gflab": "0.1.0", "jax": "x", "diffrax": "y"}
 

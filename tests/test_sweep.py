@@ -35,7 +35,7 @@ from gflab.sims.sweep import (
     sweep_record,
 )
 from gflab.theory import closed_forms as CF
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 ROOT = Path(__file__).resolve().parent.parent
 # the fault runners (tests/sweep_faults.py) must import in subprocesses and dask workers too

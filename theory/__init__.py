@@ -11,10 +11,10 @@ if __name__ == "theory":  # the first release's top-level name: an alias of gfla
 
     redirect(__name__)
 
-from gflab.theory import closed_forms, dmf, lora, measures, pruning
-from gflab.theory._validate import GflabInputError
+from gflab.theory import closed_forms, dmf, errors, lora, measures, pruning
+from gflab.theory.errors import GflabInputError
 
-__all__ = ["GflabInputError", "closed_forms", "dmf", "lora", "measures", "pruning"]
+__all__ = ["GflabInputError", "closed_forms", "dmf", "errors", "lora", "measures", "pruning"]
 
 # theory.stable_rank etc.: the first release re-exported seven measures at the top level; they are
 # theory.measures.X (nothing in gflab used the short spelling) and stay as aliases for compatibility

@@ -18,7 +18,7 @@ from gflab.figures.demos._runner import (
     render,
     warm,
 )
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "DEMO_NAMES",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["Param", "Demo", "log_cursor", "revealed", "reveal"]
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from gflab.figures import style
 from gflab.figures.demos._base import Demo
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "RenderReport",

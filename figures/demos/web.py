@@ -27,7 +27,7 @@ import numpy as np
 from gflab.figures import style
 from gflab.figures.demos._base import Demo
 from gflab.theory import closed_forms as CF
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["GRIDS", "grid_points", "panels", "page_data", "write_html", "MAX_GRID_POINTS"]
 

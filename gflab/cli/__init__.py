@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     # headless by default, except for `demo`, which must see whether the user chose a backend
     if (argv if argv is not None else sys.argv[1:])[:1] != ["demo"]:
         os.environ.setdefault("MPLBACKEND", "Agg")
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     raw = attach_negative_values(list(argv if argv is not None else sys.argv[1:]))
     as_json = "--json" in raw

@@ -109,7 +109,7 @@ def check_environment(environ=None) -> None:
     whose value is not allowed (before any work starts)."""
     import os
 
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     env = os.environ if environ is None else environ
     for name, (allowed, ok) in ENVIRONMENT.items():
@@ -125,7 +125,7 @@ def require_free_space(parameter: str, folder, nbytes: float, shown=None) -> Non
     import os
 
     from gflab.sims.limits import format_bytes
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     try:
         st = os.statvfs(folder)
@@ -146,7 +146,7 @@ def check_output_file(parameter: str, path, nbytes: float) -> None:
     import os
     from pathlib import Path
 
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     p = Path(path)
     parent = p.parent if str(p.parent) else Path(".")

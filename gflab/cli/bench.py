@@ -108,7 +108,7 @@ def load_benchmarks():
     import importlib
     from pathlib import Path
 
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     root = Path(__file__).resolve().parents[2]
     if not (root / "benchmarks" / "bench.py").is_file():

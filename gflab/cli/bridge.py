@@ -248,7 +248,7 @@ def _seeds(args) -> tuple[int, ...]:
 
 def _check_out(args) -> None:
     """``--out`` must be a folder that can be written: checked before any training."""
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     if not args.out:
         return
@@ -301,7 +301,7 @@ _LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "
 
 def run_lora_cmd(args) -> int:
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     for name, owners in _LORA_FLAG_OWNERS.items():
         given = getattr(args, name) not in (None, False)
@@ -330,7 +330,7 @@ def run_lora_cmd(args) -> int:
 def run_warmstart_cmd(args) -> int:
     """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON)."""
     from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     try:
         fractions = tuple(float(x) for x in args.fractions.split(",") if x.strip())
@@ -372,7 +372,7 @@ def run_warmstart_cmd(args) -> int:
 
 def run_dmf_cmd(args) -> int:
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     if args.mask is not None and args.observed is not None:
         raise GflabInputError(

@@ -85,7 +85,7 @@ def register(sub) -> None:
 
 
 def _overrides(demo, items: list[str]) -> dict:
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     params = {q.name: q for q in demo.params}
     out = {}
@@ -127,7 +127,7 @@ def run(args) -> int:
     if "equinox" not in sys.modules:
         os.environ.setdefault("EQX_ON_ERROR", "nan")
     from gflab.figures.demos import check_playback, display_problem, get, open_window, render, warm
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     if args.list:
         return _list()

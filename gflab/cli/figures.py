@@ -158,7 +158,7 @@ def _check_out(args) -> None:
 
     from gflab.cli._common import require_free_space
     from gflab.figures.registry import registry
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

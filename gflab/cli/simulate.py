@@ -8,7 +8,7 @@ import argparse
 import numpy as np
 
 from gflab.cli._common import finite_float, float_list, print_json
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 DMF_EXAMPLES = """examples:
   gflab simulate dmf --depth 3 --n 4 --init mimic --m 3 --alpha 1e-3 --mask diagonal --target ones --until-converged

@@ -87,7 +87,7 @@ def run(args) -> int:
         parse_executor,
         run_sweep,
     )
-    from gflab.theory._validate import GflabInputError
+    from gflab.theory.errors import GflabInputError
 
     kind, _ = parse_executor(args.executor)  # validate flags before reading anything
     if args.timeout is not None and not (0 < args.timeout < 1e9):

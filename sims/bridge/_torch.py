@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -34,7 +34,7 @@ from gflab.sims.bridge.probes import (
     lora_growth_summary,
     lora_spectra,
 )
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "Checkpoint",

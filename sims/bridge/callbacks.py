@@ -30,7 +30,7 @@ from transformers import TrainerCallback
 
 from gflab.sims.bridge.probes import LoRAProbe, default_burn_in, equal_rate_reading
 from gflab.sims.bridge.record import to_json
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["SpectraRecorder", "GflabSpectraCallback"]
 

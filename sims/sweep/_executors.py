@@ -13,7 +13,7 @@ from typing import Any
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep import _task
 from gflab.sims.sweep._task import one_line
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 MAX_LOCAL_WORKERS = 256
 

@@ -14,7 +14,7 @@ from gflab.sims.sweep import _task
 from gflab.sims.sweep._executors import parse_executor, run_dask, run_pool
 from gflab.sims.sweep._results import SweepInterrupted, SweepSummary, collect_record, sweep_key
 from gflab.sims.sweep._spec import DEFAULT_RUNNER
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from typing import Any
 from gflab.sims.config import DMFConfig, LoRAConfig
 from gflab.sims.schema import config_from_fields, method_params
 from gflab.sims.store import ResultStore
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 DEFAULT_RUNNER = "gflab.sims.sweep:simulate_config"
 #: runners a spec may name without ``--allow-import`` (importing any other runs arbitrary code)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from gflab.sims.config import config_from_dict
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep._spec import DEFAULT_RUNNER
-from gflab.theory._validate import GflabInputError
+from gflab.theory.errors import GflabInputError
 
 # ----------------------------------------------------------------------------- one task
 
