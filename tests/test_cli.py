@@ -225,3 +225,20 @@ def test_version_is_the_package_metadata_of_pyproject(capsys):
     assert _run(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"gflab {metadata.version('gflab')}"
     assert metadata.version("gflab") == pyproject["project"]["version"]
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`gflab ... --json | head -c 100`: the reader goes away mid-output; gflab stops with the
+    shell's closed-pipe status and prints no traceback."""
+    import subprocess
+    import sys
+
+    cmd = (
+        f"{sys.executable} -m gflab simulate lora --rows 6 --cols 7 --rank 2 --target-svals 1,4 "
+        "--flow gf --t1 1 --n-save 400 --json | head -c 100"
+    )
+    out = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert "Traceback" not in out.stderr and "BrokenPipeError" not in out.stderr, out.stderr
+    assert len(out.stdout) == 100 and out.returncode == 141

@@ -138,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     as_json = bool(getattr(args, "json", False)) or as_json
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # the reader went away (`gflab ... | head`): nothing more to say, and no traceback; stdout
+        # is pointed at /dev/null so that Python's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by a closed pipe
     except GflabInputError as e:
         return report_error(args.command, e.parameter, str(e), e.allowed, as_json)
     except OSError as e:
