@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from gflab.cli._common import print_json
 
@@ -12,10 +13,16 @@ EXAMPLES = """examples:
   gflab bench --quick --json  # small sizes, seconds once compiled (the smoke test)
   gflab bench --repeats 5     # best of 5 back-to-back rounds per case
   gflab bench --only lora_single,flow_vs_gd   # just those sections
+  gflab bench --only flow_single_hybrid       # one case (its section runs, one case is shown)
+  gflab bench --cold                          # also the cold cases (fresh processes, ~15 min)
+  gflab bench --only check_ci --quick         # one cold case, small form (about a minute)
+  gflab bench --only figures_cold --variants no_export   # with a ratio against exports off
   gflab bench --include sweep,bridge   # also the sweep executors and the bridge probe overhead
 
 Speedups are baseline seconds / gflab seconds measured back to back in this process; on a shared
 machine compare ratios, not absolute times. gflab times are warm (compile reported separately).
+Cold cases (check_ci, dmc_claims_cold, figures_cold) run whole commands in new processes with
+empty caches and count the programs they compile (docs/performance.md, "Cold starts").
 """
 
 
@@ -45,8 +52,33 @@ def register(sub) -> None:
         type=_only,
         default=(),
         metavar="LIST",
-        help="run only these sections, comma-separated: flow_single, lora_single, flow_batch, "
-        "flow_vs_gd, authors_protocol, compile (compile runs flow_single too; default: all)",
+        help="run only these sections or cases, comma-separated: flow_single, lora_single, "
+        "flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too), one "
+        "of their cases (e.g. flow_single_hybrid: its section runs, that case is reported), or "
+        "a cold case: check_ci, dmc_claims_cold, figures_cold (default: every section, no cold "
+        "case)",
+    )
+    p.add_argument(
+        "--cold",
+        action="store_true",
+        help="also run every cold case (whole commands in fresh processes with empty caches; "
+        "about 15 min on 2 idle cores, 1-2 min with --quick)",
+    )
+    p.add_argument(
+        "--variants",
+        type=_variants,
+        default=(),
+        metavar="LIST",
+        help="rerun each cold case with these settings and report ratios against the default, "
+        "comma-separated: no_export, no_buckets, tsit5 (one this gflab does not read is skipped "
+        "with a note; default: none)",
+    )
+    p.add_argument(
+        "--work",
+        default=None,
+        metavar="DIR",
+        help="keep the cold cases' caches and compile logs in DIR (default: a temporary folder, "
+        "removed)",
     )
     p.add_argument(
         "--include",
@@ -70,7 +102,23 @@ def _sections(text: str) -> tuple[str, ...]:
     return items
 
 
-_ONLY = ("flow_single", "lora_single", "flow_batch", "flow_vs_gd", "authors_protocol", "compile")
+SECTIONS = ("flow_single", "lora_single", "flow_batch", "flow_vs_gd", "authors_protocol", "compile")
+"""The in-process sections (``benchmarks.bench.SECTIONS``)."""
+
+CASES = {
+    "flow_single": ("flow_single", "flow_single_hybrid"),
+    "lora_single": ("lora_single", "lora_single_hybrid"),
+    "flow_batch": ("flow_batch_vmap", "flow_batch_loop", "flow_batch_hybrid_loop"),
+    "flow_vs_gd": ("flow_vs_gd_jit", "flow_vs_gd_numpy", "flow_vs_gd_hybrid"),
+    "authors_protocol": ("authors_protocol_tsit5", "authors_protocol_hybrid"),
+    "compile": ("compile",),
+}
+"""Each section's cases, by the name they report (``--only`` takes either)."""
+
+COLD = ("check_ci", "dmc_claims_cold", "figures_cold")
+"""The cold cases (``benchmarks.cold.COLD_CASES``)."""
+
+_ONLY = (*SECTIONS, *(c for cs in CASES.values() for c in cs if c not in SECTIONS), *COLD)
 
 
 def _only(text: str) -> tuple[str, ...]:
@@ -78,9 +126,53 @@ def _only(text: str) -> tuple[str, ...]:
     bad = [x for x in items if x not in _ONLY]
     if bad or not items or len(set(items)) != len(items):
         raise argparse.ArgumentTypeError(
-            f"expected a comma list of distinct {', '.join(_ONLY)}; got {text!r}"
+            f"expected a comma list of distinct sections or cases ({', '.join(_ONLY)}); "
+            f"got {text!r}"
         )
     return items
+
+
+def _variants(text: str) -> tuple[str, ...]:
+    allowed = ("no_export", "no_buckets", "tsit5")
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    bad = [x for x in items if x not in allowed]
+    if bad or not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(
+            f"expected a comma list of distinct {', '.join(allowed)}; got {text!r}"
+        )
+    return items
+
+
+def plan(only: tuple[str, ...], cold: bool) -> tuple[tuple[str, ...], Callable, tuple]:
+    """What ``--only``/``--cold`` select.
+
+    Args:
+        only: the ``--only`` names (sections, cases or cold cases); empty: every section.
+        cold: ``--cold`` (add every cold case).
+
+    Returns:
+        ``(sections, keep, cold_cases)``: the in-process sections to run (in :data:`SECTIONS`
+        order), ``keep(case_name)`` telling whether a case they report is shown (its section
+        was asked for whole, or the case itself), and the cold cases to run (:data:`COLD`
+        order).
+    """
+    cold_cases = tuple(c for c in COLD if c in only or cold)
+    if not only:
+        return SECTIONS, lambda name: True, cold_cases
+    whole = {n for n in only if n in SECTIONS}
+    singles = {n for n in only if n not in SECTIONS and n not in COLD}
+    wanted = whole | {section_of(n) for n in singles}
+
+    def keep(name: str) -> bool:
+        return name in singles or section_of(name) in whole
+
+    return tuple(s for s in SECTIONS if s in wanted), keep, cold_cases
+
+
+def section_of(case: str) -> str | None:
+    """The section a case belongs to: the longest section name that starts its name."""
+    found = [s for s in SECTIONS if case == s or case.startswith(s + "_")]
+    return max(found, key=len) if found else None
 
 
 def _positive_int(text: str) -> int:
@@ -124,12 +216,33 @@ def load_benchmarks():
 
 
 def run(args) -> int:
+    import os
+    from pathlib import Path
+
     from gflab.sims.result import json_safe
 
-    run_bench = load_benchmarks().run_bench
-
+    bench = load_benchmarks()
+    sections, keep, cold_cases = plan(args.only, args.cold)
     progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
-    report = run_bench(quick=args.quick, repeats=args.repeats, progress=progress, only=args.only)
+    load_before = os.getloadavg()
+    if sections:
+        report = bench.run_bench(
+            quick=args.quick, repeats=args.repeats, progress=progress, only=sections
+        )
+        report["cases"] = [c for c in report["cases"] if keep(c["name"])]
+    else:
+        report = {"machine": bench.machine(), "cases": []}
+    if cold_cases:
+        from benchmarks.cold import run_cold
+
+        report["cold"] = run_cold(
+            cold_cases,
+            quick=args.quick,
+            variants=args.variants,
+            work=Path(args.work) if args.work else None,
+            progress=progress,
+        )
+    report["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
     if "sweep" in args.include:
         from gflab.sims.sweep import bench_sweep
 
@@ -150,7 +263,15 @@ def run(args) -> int:
         print_json(json_safe(report))
     else:
         print(format_table(report))
-    return 0 if all_agree(report) else 1
+    return 0 if all_agree(report) and cold_ok(report) else 1
+
+
+def cold_ok(report: dict) -> bool:
+    """True when every cold case (and variant) ran and compiled no program in two processes."""
+    return all(
+        c["status"] == "ok" and not any(v.get("problems") for v in c["variants"])
+        for c in report.get("cold", [])
+    )
 
 
 def all_agree(report: dict) -> bool:
@@ -162,29 +283,24 @@ def all_agree(report: dict) -> bool:
 
 
 def format_table(report: dict) -> str:
-    s = report["setup"]
-    m = report["machine"]
-    lines = [
-        f"gflab bench: depth {s['depth']}, n {s['n']}, {s['mask']} mask, {s['target']} target, "
-        f"alpha {s['alpha']:g}, rtol {s['rtol']:g}, atol {s['atol']:g}; best of {s['repeats']}",
-        f"machine: {m['cpu_count']} CPUs, jax {m['jax']} ({m['jax_backend']}), numpy {m['numpy']}, "
-        f"scipy {m['scipy']}",
-        "",
-        f"{'case':<24} {'gflab s':>9} {'baseline s':>11} {'speedup':>8} {'cpu speedup':>12}"
-        "  baseline",
-    ]
-    for c in report["cases"]:
+    """The report as text: the in-process cases, the cold cases, then the extra sections."""
+    if "setup" in report:
+        lines = _warm_table(report)
+    else:
+        m = report["machine"]
+        lines = [f"machine: {m['cpu_count']} CPUs, jax {m['jax']} ({m['jax_backend']})"]
+    if "cold" in report:
+        from benchmarks.cold import format_cold
+
+        lines.append(format_cold(report["cold"]))
+    if "load_average" in report:
+        la = report["load_average"]
         lines.append(
-            f"{c['name']:<24} {c['gflab_seconds']:>9.4g} {c['baseline_seconds']:>11.4g} "
-            f"{c['speedup']:>7.3g}x {c['speedup_cpu']:>11.3g}x  {c['baseline']}"
+            "load average (1, 5, 15 min) before "
+            + ", ".join(f"{x:.2f}" for x in la["before"])
+            + "; after "
+            + ", ".join(f"{x:.2f}" for x in la["after"])
         )
-        lines.append(" " * 25 + _details(c))
-    lines += [
-        "",
-        "speedup = baseline / gflab wall seconds (best of the rounds, run back to back);",
-        "cpu speedup uses this process's CPU seconds, which other jobs on a shared machine",
-        "disturb less.",
-    ]
     comp = report.get("compilation")
     if comp:
         lines += [
@@ -218,6 +334,33 @@ def format_table(report: dict) -> str:
                 f"training time ({d['train_seconds']:.3g} s; goal <= 5 %)"
             )
     return "\n".join(lines)
+
+
+def _warm_table(report: dict) -> list[str]:
+    s = report["setup"]
+    m = report["machine"]
+    lines = [
+        f"gflab bench: depth {s['depth']}, n {s['n']}, {s['mask']} mask, {s['target']} target, "
+        f"alpha {s['alpha']:g}, rtol {s['rtol']:g}, atol {s['atol']:g}; best of {s['repeats']}",
+        f"machine: {m['cpu_count']} CPUs, jax {m['jax']} ({m['jax_backend']}), numpy {m['numpy']}, "
+        f"scipy {m['scipy']}",
+        "",
+        f"{'case':<24} {'gflab s':>9} {'baseline s':>11} {'speedup':>8} {'cpu speedup':>12}"
+        "  baseline",
+    ]
+    for c in report["cases"]:
+        lines.append(
+            f"{c['name']:<24} {c['gflab_seconds']:>9.4g} {c['baseline_seconds']:>11.4g} "
+            f"{c['speedup']:>7.3g}x {c['speedup_cpu']:>11.3g}x  {c['baseline']}"
+        )
+        lines.append(" " * 25 + _details(c))
+    lines += [
+        "",
+        "speedup = baseline / gflab wall seconds (best of the rounds, run back to back);",
+        "cpu speedup uses this process's CPU seconds, which other jobs on a shared machine",
+        "disturb less.",
+    ]
+    return lines
 
 
 def _details(c: dict) -> str:
