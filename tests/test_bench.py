@@ -171,3 +171,190 @@ def test_only_refuses_unknown_or_repeated_sections(bad, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) <= 2 and "--only" in err[-1]
+
+
+# ----------------------------------------------------------------------------- cold cases
+# Oracles: the persistent-cache folder itself (JAX writes one ``<key>-cache`` file per program
+# it compiled, so the files the test counts must be the programs the probe saw missing), the
+# processes' own rusage, and processes built to compile the same program twice.
+
+
+@pytest.mark.parametrize(
+    ("only", "cold", "sections", "shown", "hidden", "cold_cases"),
+    [
+        ((), False, "all", "flow_batch_vmap", None, ()),
+        ((), True, "all", "compile", None, ("check_ci", "dmc_claims_cold", "figures_cold")),
+        (("flow_single_hybrid",), False, ("flow_single",), "flow_single_hybrid", "flow_single", ()),
+        (("flow_single",), False, ("flow_single",), "flow_single", "lora_single", ()),
+        (
+            ("flow_batch_vmap", "check_ci"),
+            False,
+            ("flow_batch",),
+            "flow_batch_vmap",
+            "flow_batch_loop",
+            ("check_ci",),
+        ),
+        (("figures_cold",), False, (), None, "flow_single", ("figures_cold",)),
+        (
+            ("compile", "flow_single_hybrid"),
+            True,
+            ("flow_single", "compile"),
+            "compile",
+            "flow_single",
+            ("check_ci", "dmc_claims_cold", "figures_cold"),
+        ),
+    ],
+)
+def test_only_selects_sections_cases_and_cold_cases(
+    only, cold, sections, shown, hidden, cold_cases
+):
+    from gflab.cli.bench import SECTIONS, plan
+
+    secs, keep, colds = plan(only, cold)
+    assert secs == (SECTIONS if sections == "all" else sections)
+    assert colds == cold_cases
+    if shown is not None:
+        assert keep(shown)
+    if hidden is not None and sections != "all":
+        assert not keep(hidden)
+
+
+@pytest.fixture(scope="module")
+def cold_check(tmp_path_factory):
+    """``gflab bench --only check_ci --quick --json`` (one claim cold, then warm), its caches
+    kept in a folder the tests read."""
+    work = tmp_path_factory.mktemp("cold")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(["bench", "--only", "check_ci", "--quick", "--json", "--work", str(work)])
+    return code, json.loads(buf.getvalue()), work
+
+
+def test_cold_check_fields(cold_check):
+    code, rep, _ = cold_check
+    assert code == 0 and rep["cases"] == []
+    (case,) = rep["cold"]
+    assert (case["name"], case["kind"], case["status"], case["problems"]) == (
+        "check_ci",
+        "cold",
+        "ok",
+        [],
+    )
+    assert [r["label"] for r in case["runs"]] == ["cold", "warm"]
+    types = {
+        "wall_seconds": float,
+        "cpu_seconds": float,
+        "programs_compiled": int,
+        "cache_files": int,
+        "cache_hits": int,
+        "compiled_by_several": int,
+        "processes": int,
+        "cpu_share": dict,
+        "trace": dict,
+    }
+    got = {(r["label"], k): type(r[k]) for r in case["runs"] for k in types}
+    assert got == {(r["label"], k): t for r in case["runs"] for k, t in types.items()}
+    assert all(r["claims"] == {"held": 1} for r in case["runs"])
+
+
+def test_cold_check_counts_match_the_cache_folder(cold_check):
+    _, rep, work = cold_check
+    cold, warm = rep["cold"][0]["runs"]
+    # the test's own count: JAX's persistent cache holds one file per program compiled (gflab
+    # caches every program, whatever its compile time), named after the key the probe logs
+    files = sorted(
+        p.name.removesuffix("-cache")
+        for p in (work / "check_ci" / "jax").iterdir()
+        if p.name.endswith("-cache")
+    )
+    keys = {
+        json.loads(line)["key"]
+        for f in (work / "check_ci" / "probe-cold").glob("*.jsonl")
+        for line in f.read_text().splitlines()
+        if '"e": "miss"' in line
+    }
+    assert files and sorted(keys) == files
+    assert cold["programs_compiled"] == cold["cache_files"] == len(files)
+    # warm: the same programs, every one a hit, none compiled, the folder unchanged
+    assert (warm["programs_compiled"], warm["cache_files"]) == (0, len(files))
+    assert warm["cache_hits"] >= len(files)
+    assert (cold["processes"], warm["processes"]) == (1, 1)
+
+
+def test_cold_check_cpu_is_the_processes_own(cold_check):
+    """The CPU seconds from ``os.wait4`` against the process's own rusage at exit (the probe's
+    last line): equal up to the interpreter's shut-down after ``atexit``, allowed 1 s (JAX's
+    teardown measured ~0.1 s)."""
+    _, rep, work = cold_check
+    gaps, shares = {}, {}
+    for run in rep["cold"][0]["runs"]:
+        (f,) = (work / "check_ci" / f"probe-{run['label']}").glob("*.jsonl")
+        ex = [json.loads(x) for x in f.read_text().splitlines() if '"e": "exit"' in x][-1]
+        gaps[run["label"]] = run["cpu_seconds"] - (ex["user"] + ex["sys"])
+        shares[run["label"]] = run["cpu_share"]
+    assert all(0 <= g <= 1.0 for g in gaps.values()), gaps
+    assert all(0 <= v <= 1 for sh in shares.values() for v in sh.values()), shares
+
+
+_TWICE = """
+import os, subprocess, sys
+if len(sys.argv) > 1:  # a child: compile one program; cache it only if it took argv[1] s or more
+    import jax
+    jax.config.update("jax_compilation_cache_dir", os.environ["CACHE"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", float(sys.argv[1]))
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.jit(lambda x: x * 3.0 + 1.0)(2.0)
+else:
+    for t in os.environ["MIN_SECONDS"].split(","):
+        subprocess.run([sys.executable, "-P", __file__, t], check=True)
+"""
+
+
+@pytest.mark.parametrize(("min_seconds", "several"), [("1e9,0", 1), ("0,0", 0)])
+def test_probe_counts_programs_compiled_in_two_processes(tmp_path, min_seconds, several):
+    """Two processes compile the same program in turn, sharing one cache folder: when the first
+    does not write it to the cache, the second compiles it again (the case a figure must never
+    show); when it does, the second loads it."""
+    from gflab.cli.bench import load_benchmarks
+
+    load_benchmarks()  # puts the checkout holding benchmarks/ on sys.path
+    from benchmarks.cold import cold_env, probe_summary, run_command
+
+    script = tmp_path / "twice.py"
+    script.write_text(_TWICE)
+    env = cold_env(tmp_path / "w", {"MIN_SECONDS": min_seconds, "CACHE": str(tmp_path / "c")})
+    rec = run_command([str(script)], env, tmp_path / "probe", cwd=tmp_path)
+    assert rec["status"] == "ok", rec["stderr_tail"]
+    assert rec["processes"] == 3 and rec["jax_processes"] == 2
+    assert rec["compiled_by_several"] == several
+    assert rec["duplicated"] == (["jit__lambda"] if several else [])
+    assert (rec["cache_misses"], rec["cache_hits"]) == (1 + several, 1 - several)
+    assert probe_summary(tmp_path / "probe")["programs_compiled"] == 1
+
+
+@pytest.mark.slow
+def test_figures_cold_fast_compiles_each_program_once(tmp_path):
+    """The three figures cold in their --fast form: every program compiled by one process."""
+    from gflab.cli.bench import load_benchmarks
+
+    load_benchmarks()
+    from benchmarks.cold import FIGURES
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(
+            ["bench", "--only", "figures_cold", "--quick", "--json", "--work", str(tmp_path)]
+        )
+    (case,) = json.loads(buf.getvalue())["cold"]
+    assert code == 0 and case["status"] == "ok", case["problems"]
+    counts = {
+        run["label"]: (
+            run["compiled_by_several"],
+            run["programs_compiled"],
+            run["cache_files"],
+            len(list((tmp_path / "figures_cold" / run["label"] / "jax").glob("*-cache"))),
+        )
+        for run in case["runs"]
+    }
+    assert all(dup == 0 and progs == files == own for dup, progs, files, own in counts.values())
+    assert sorted(counts) == sorted(FIGURES), counts
