@@ -6,6 +6,8 @@ MLIR and compiling it with XLA. These cases run a real command (``gflab check``,
 compiled and what that cost:
 
 - ``check_ci``: ``gflab check --profile ci --jobs 1`` cold, then again warm (same cache folders);
+- ``check_jobs2``: ``gflab check --profile ci --jobs 2`` cold: claims in two processes; fails when
+  a program was compiled by both;
 - ``dmc_claims_cold``: ``pytest tests/test_dmc_claims.py`` cold;
 - ``figures_cold``: ``gflab figures --only NAME`` cold for each of :data:`FIGURES`, each with its
   own empty caches; fails (a status, never an exception) when a program was compiled by more than
@@ -61,14 +63,15 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = Path(__file__).resolve().parent / "_probe"
 
-COLD_CASES = ("check_ci", "dmc_claims_cold", "figures_cold")
+COLD_CASES = ("check_ci", "check_jobs2", "dmc_claims_cold", "figures_cold")
 """The cold cases, in the order they run (``gflab bench --only`` or ``--cold``)."""
 
 FIGURES = ("sweep_phase_diagram", "dmc_coupling_time", "dmc_plasticity_tc")
 """The figures ``figures_cold`` renders, each cold on its own."""
 
-QUICK_CLAIM = "DMC-2"
-"""``check_ci --quick`` checks this one claim instead of the whole ci profile."""
+QUICK_CLAIMS = ("DMC-2", "DMC-1")
+"""``check_ci --quick`` checks the first claim instead of the whole ci profile; ``check_jobs2
+--quick`` both."""
 
 QUICK_TEST = "test_claim_holds_ci and DMC-2"
 """``dmc_claims_cold --quick`` runs the tests this ``pytest -k`` expression selects."""
@@ -219,7 +222,8 @@ def probe_summary(probe: Path) -> dict:
         timed; ``nested``: those inside another of the same kind), ``cache_hits``, ``cache_misses``,
         ``programs_compiled`` (distinct cache keys that missed), ``compiled_by_several`` (keys
         that missed in more than one process), ``duplicated`` (their program names, at most
-        10), ``recompiled_in_process`` (keys that missed twice in one process), ``plan`` (the
+        10), ``duplicate_compile_cpu_seconds`` (the CPU of their extra compiles),
+        ``programs_per_process`` (cache misses of each process that compiled, largest first), ``recompiled_in_process`` (keys that missed twice in one process), ``plan`` (the
         scheduler's calls, programs and programs_split summed; ``None`` without a call) and
         ``notes``.
     """
@@ -227,6 +231,8 @@ def probe_summary(probe: Path) -> dict:
         p: {"count": 0, "nested": 0, "wall_seconds": 0.0, "cpu_seconds": 0.0} for p in _PHASES
     }
     misses: dict[str, set] = defaultdict(set)
+    compile_cpu: dict[str, list] = defaultdict(list)  # key -> CPU of each compile of it
+    per_process: list[int] = []
     miss_count: Counter = Counter()
     names: dict[str, str] = {}
     hits = 0
@@ -237,6 +243,8 @@ def probe_summary(probe: Path) -> dict:
     for f in sorted(probe.glob("*.jsonl")):
         pid = f.stem
         processes += 1
+        pending = None  # the key a miss announced: the next compile-or-load builds it
+        own = 0
         for line in f.read_text().splitlines():
             try:
                 rec = json.loads(line)
@@ -253,11 +261,17 @@ def probe_summary(probe: Path) -> dict:
                 ph["cpu_seconds"] += rec["cpu"] or 0.0
                 if e == "compile":
                     jax_pids.add(pid)
+                    if pending is not None:
+                        compile_cpu[pending].append(rec["cpu"] or 0.0)
+                    pending = None
             elif e == "miss":
+                pending = rec["key"]
+                own += 1
                 misses[rec["key"]].add(pid)
                 miss_count[(rec["key"], pid)] += 1
                 names[rec["key"]] = rec["name"]
             elif e == "hit":
+                pending = None
                 hits += 1
             elif e == "plan":
                 plan["calls"] += 1
@@ -265,6 +279,8 @@ def probe_summary(probe: Path) -> dict:
                 plan["programs_split"] += rec["programs_split"]
             elif e == "note":
                 notes.add(rec["text"])
+        if pid in jax_pids:
+            per_process.append(own)
     several = sorted(k for k, pids in misses.items() if len(pids) > 1)
     return {
         "processes": processes,
@@ -275,6 +291,11 @@ def probe_summary(probe: Path) -> dict:
         "programs_compiled": len(misses),
         "compiled_by_several": len(several),
         "duplicated": [names[k] for k in several[:10]],
+        # CPU the extra compiles of those programs cost (all but one compile each, at their mean)
+        "duplicate_compile_cpu_seconds": sum(
+            sum(c) * (len(c) - 1) / len(c) for k in several if (c := compile_cpu[k])
+        ),
+        "programs_per_process": sorted(per_process, reverse=True),
         "recompiled_in_process": sum(1 for n in miss_count.values() if n > 1),
         "plan": plan if plan["calls"] else None,
         "notes": sorted(notes),
@@ -306,12 +327,13 @@ def _measure(args: list[str], work: Path, label: str, env: dict, cwd: Path, say)
 # ----------------------------------------------------------------------------- the cases
 
 
-def _check_ci(work: Path, extra: dict, quick: bool, say) -> list[dict]:
+def _check_ci(work: Path, extra: dict, quick: bool, say, jobs: int = 1) -> list[dict]:
     env = cold_env(work, extra)
-    args = ["-m", "gflab", "check", "--profile", "ci", "--jobs", "1", "--json"]
+    args = ["-m", "gflab", "check", "--profile", "ci", "--jobs", str(jobs), "--json"]
     if quick:
-        args += ["--claim", QUICK_CLAIM]
-    runs = [_measure(args, work, label, env, work, say) for label in ("cold", "warm")]
+        args += [x for c in QUICK_CLAIMS[: max(jobs, 1)] for x in ("--claim", c)]
+    labels = ("cold", "warm") if jobs == 1 else ("cold",)
+    runs = [_measure(args, work, label, env, work, say) for label in labels]
     for r in runs:
         r["claims"] = _claims_verdicts(r.pop("stdout"))
     return runs
@@ -358,6 +380,7 @@ def _figures(work: Path, extra: dict, quick: bool, say, figures=FIGURES) -> list
 
 _RUNNERS: dict[str, Callable] = {
     "check_ci": _check_ci,
+    "check_jobs2": lambda work, extra, quick, say: _check_ci(work, extra, quick, say, jobs=2),
     "dmc_claims_cold": _dmc_claims,
     "figures_cold": _figures,
 }
@@ -371,7 +394,8 @@ def _problems(name: str, runs: list[dict]) -> list[str]:
         if r["compiled_by_several"]:
             out.append(
                 f"{r['label']}: {r['compiled_by_several']} program(s) compiled by more than one "
-                f"process ({', '.join(r['duplicated'])})"
+                f"process ({', '.join(r['duplicated'])}; the extra compiles took "
+                f"{r['duplicate_compile_cpu_seconds']:.2f} CPU s)"
             )
         if r["plan"] and r["plan"]["programs_split"]:
             out.append(

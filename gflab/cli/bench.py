@@ -21,7 +21,7 @@ EXAMPLES = """examples:
 
 Speedups are baseline seconds / gflab seconds measured back to back in this process; on a shared
 machine compare ratios, not absolute times. gflab times are warm (compile reported separately).
-Cold cases (check_ci, dmc_claims_cold, figures_cold) run whole commands in new processes with
+Cold cases (check_ci, check_jobs2, dmc_claims_cold, figures_cold) run whole commands in new processes with
 empty caches and count the programs they compile (docs/performance.md, "Cold starts").
 """
 
@@ -55,7 +55,7 @@ def register(sub) -> None:
         help="run only these sections or cases, comma-separated: flow_single, lora_single, "
         "flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too), one "
         "of their cases (e.g. flow_single_hybrid: its section runs, that case is reported), or "
-        "a cold case: check_ci, dmc_claims_cold, figures_cold (default: every section, no cold "
+        "a cold case: check_ci, check_jobs2, dmc_claims_cold, figures_cold (default: every section, no cold "
         "case)",
     )
     p.add_argument(
@@ -115,7 +115,7 @@ CASES = {
 }
 """Each section's cases, by the name they report (``--only`` takes either)."""
 
-COLD = ("check_ci", "dmc_claims_cold", "figures_cold")
+COLD = ("check_ci", "check_jobs2", "dmc_claims_cold", "figures_cold")
 """The cold cases (``benchmarks.cold.COLD_CASES``)."""
 
 _ONLY = (*SECTIONS, *(c for cs in CASES.values() for c in cs if c not in SECTIONS), *COLD)
@@ -217,6 +217,7 @@ def load_benchmarks():
 
 def run(args) -> int:
     import os
+    import time
     from pathlib import Path
 
     from gflab.sims.result import json_safe
@@ -226,9 +227,17 @@ def run(args) -> int:
     progress = lambda s: print(f"gflab bench: {s}", file=sys.stderr, flush=True)
     load_before = os.getloadavg()
     if sections:
+        starts: list[tuple[str, float]] = []
+
+        def timed(msg: str) -> None:  # each section announces itself: time it until the next
+            starts.append((msg.split()[0], time.perf_counter()))
+            progress(msg)
+
         report = bench.run_bench(
-            quick=args.quick, repeats=args.repeats, progress=progress, only=sections
+            quick=args.quick, repeats=args.repeats, progress=timed, only=sections
         )
+        ends = [t for _, t in starts[1:]] + [time.perf_counter()]
+        report["section_seconds"] = {n: e - t for (n, t), e in zip(starts, ends, strict=True)}
         report["cases"] = [c for c in report["cases"] if keep(c["name"])]
     else:
         report = {"machine": bench.machine(), "cases": []}
@@ -354,6 +363,11 @@ def _warm_table(report: dict) -> list[str]:
             f"{c['speedup']:>7.3g}x {c['speedup_cpu']:>11.3g}x  {c['baseline']}"
         )
         lines.append(" " * 25 + _details(c))
+    if "section_seconds" in report:
+        lines.append(
+            "sections (wall s): "
+            + ", ".join(f"{n} {t:.0f}" for n, t in report["section_seconds"].items())
+        )
     lines += [
         "",
         "speedup = baseline / gflab wall seconds (best of the rounds, run back to back);",
