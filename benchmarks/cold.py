@@ -126,12 +126,17 @@ def reads_variable(name: str, src: Path | None = None) -> bool:
     )
 
 
-def cold_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+def cold_env(
+    work: Path, extra: dict[str, str] | None = None, code: Path | None = None
+) -> dict[str, str]:
     """The environment of a measured command: this one, with every cache in ``work``.
 
     Args:
         work: the case's folder; ``jax/``, ``store/``, ``export/`` and ``home/`` are made in it.
         extra: variables to set on top (a variant's).
+        code: another source checkout whose gflab the command runs (its
+            ``docs/_build/namespace`` import shim, else the checkout itself, first on
+            ``PYTHONPATH``); default: the gflab this process imports.
 
     Returns:
         The environment (``GFLAB_BENCH_PROBE`` is set per run by :func:`run_command`).
@@ -150,7 +155,10 @@ def cold_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
         MPLBACKEND="Agg",
         PYTHONPATH=os.pathsep.join([str(PROBE), *filter(None, [env.get("PYTHONPATH")])]),
     )
-    for name in export_dir_variables():
+    if code is not None and Path(code).resolve() != ROOT:
+        shim = Path(code) / "docs" / "_build" / "namespace"
+        env["PYTHONPATH"] = os.pathsep.join([str(PROBE), str(shim if shim.is_dir() else code)])
+    for name in export_dir_variables(code):
         env[name] = str(work / "export")
     env.update(extra or {})
     return env
@@ -327,8 +335,10 @@ def _measure(args: list[str], work: Path, label: str, env: dict, cwd: Path, say)
 # ----------------------------------------------------------------------------- the cases
 
 
-def _check_ci(work: Path, extra: dict, quick: bool, say, jobs: int = 1) -> list[dict]:
-    env = cold_env(work, extra)
+def _check_ci(
+    work: Path, extra: dict, quick: bool, say, code: Path = ROOT, jobs: int = 1
+) -> list[dict]:
+    env = cold_env(work, extra, code)
     args = ["-m", "gflab", "check", "--profile", "ci", "--jobs", str(jobs), "--json"]
     if quick:
         args += [x for c in QUICK_CLAIMS[: max(jobs, 1)] for x in ("--claim", c)]
@@ -350,12 +360,12 @@ def _claims_verdicts(stdout: str) -> dict | None:
     return dict(Counter(str(r.get("verdict", "?")) for r in reports))
 
 
-def _dmc_claims(work: Path, extra: dict, quick: bool, say) -> list[dict]:
-    env = cold_env(work, extra)
+def _dmc_claims(work: Path, extra: dict, quick: bool, say, code: Path = ROOT) -> list[dict]:
+    env = cold_env(work, extra, code)
     args = ["-m", "pytest", "tests/test_dmc_claims.py", "-q", "-p", "no:cacheprovider"]
     if quick:
         args += ["-k", QUICK_TEST]
-    rec = _measure(args, work, "cold", env, ROOT, say)
+    rec = _measure(args, work, "cold", env, Path(code), say)
     rec["pytest"] = _pytest_line(rec.pop("stdout"))
     return [rec]
 
@@ -365,11 +375,13 @@ def _pytest_line(stdout: str) -> str:
     return lines[-1].strip("= ") if lines else ""
 
 
-def _figures(work: Path, extra: dict, quick: bool, say, figures=FIGURES) -> list[dict]:
+def _figures(
+    work: Path, extra: dict, quick: bool, say, code: Path = ROOT, figures=FIGURES
+) -> list[dict]:
     runs = []
     for name in figures:
         sub = work / name  # each figure cold on its own
-        fenv = cold_env(sub, extra)
+        fenv = cold_env(sub, extra, code)
         args = ["-m", "gflab", "figures", "--only", name, "--out", str(sub / "out"), "--quiet"]
         args += ["--store", str(sub / "store")] + (["--fast"] if quick else [])
         rec = _measure(args, sub, name, fenv, sub, say)
@@ -380,7 +392,7 @@ def _figures(work: Path, extra: dict, quick: bool, say, figures=FIGURES) -> list
 
 _RUNNERS: dict[str, Callable] = {
     "check_ci": _check_ci,
-    "check_jobs2": lambda work, extra, quick, say: _check_ci(work, extra, quick, say, jobs=2),
+    "check_jobs2": lambda *a: _check_ci(*a, jobs=2),
     "dmc_claims_cold": _dmc_claims,
     "figures_cold": _figures,
 }
@@ -427,6 +439,7 @@ def run_cold(
     quick: bool = False,
     variants: tuple[str, ...] = (),
     work: Path | None = None,
+    against: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[dict]:
     """Run the cold cases (a subset of :data:`COLD_CASES`), each in fresh processes.
@@ -437,6 +450,8 @@ def run_cold(
             ``figures_cold``: ``--fast`` figures).
         variants: names in :data:`VARIANTS` to rerun each case with, ratios against the default.
         work: folder for the caches and logs (kept); default a temporary folder, removed.
+        against: another source checkout (e.g. the previous release): each case runs with its
+            gflab too, reported as the variant ``against`` with ratios against this one.
         progress: called with one line per command started.
 
     Returns:
@@ -465,7 +480,7 @@ def run_cold(
         for name in (c for c in COLD_CASES if c in cases):
             runner = _RUNNERS[name]
             cwork = work / name
-            runs = runner(cwork, {}, quick, say)
+            runs = runner(cwork, {}, quick, say, ROOT)
             problems = _problems(name, runs)
             case = {
                 "name": name,
@@ -489,12 +504,26 @@ def run_cold(
                     )
                     continue
                 vwork = work / f"{name}-{v}"
-                vruns = runner(vwork, venv, quick, say)
+                vruns = runner(vwork, venv, quick, say, ROOT)
                 case["variants"].append(
                     {
                         "name": v,
                         "env": venv,
                         "meaning": meaning,
+                        "runs": vruns,
+                        "ratios": _ratios(runs, vruns),
+                        "problems": _problems(name, vruns),
+                    }
+                )
+            if against is not None:
+                vwork = work / f"{name}-against"
+                vruns = runner(vwork, {}, quick, say, Path(against).resolve())
+                case["variants"].append(
+                    {
+                        "name": "against",
+                        "env": {},
+                        "code": str(Path(against).resolve()),
+                        "meaning": "the same case with another checkout's gflab",
                         "runs": vruns,
                         "ratios": _ratios(runs, vruns),
                         "problems": _problems(name, vruns),
@@ -536,7 +565,8 @@ def format_cold(cases: list[dict]) -> str:
                 q = v["ratios"][r["label"]]
                 lines.append(
                     row(f"  {v['name']} {r['label']}", r)
-                    + f"  ({_x(q['wall'])} wall, {_x(q['cpu'])} cpu vs default)"
+                    + f"  variant/default: wall {_x(q['wall'])}, cpu {_x(q['cpu'])}, "
+                    f"programs {_x(q['programs'])}"
                 )
             lines += [f"  {c['name']} {v['name']}: {p}" for p in v["problems"]]
     lines += [

@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   gflab bench --cold                          # also the cold cases (fresh processes, ~15 min)
   gflab bench --only check_ci --quick         # one cold case, small form (about a minute)
   gflab bench --only figures_cold --variants no_export   # with a ratio against exports off
+  gflab bench --only check_ci --against ../gflab-old    # ratios against another checkout
   gflab bench --include sweep,bridge   # also the sweep executors and the bridge probe overhead
 
 Speedups are baseline seconds / gflab seconds measured back to back in this process; on a shared
@@ -72,6 +73,14 @@ def register(sub) -> None:
         help="rerun each cold case with these settings and report ratios against the default, "
         "comma-separated: no_export, no_buckets, tsit5 (one this gflab does not read is skipped "
         "with a note; default: none)",
+    )
+    p.add_argument(
+        "--against",
+        type=_checkout,
+        default=None,
+        metavar="DIR",
+        help="also run each cold case with the gflab of another source checkout DIR (e.g. the "
+        "previous release) and report ratios against this one (default: none)",
     )
     p.add_argument(
         "--work",
@@ -175,6 +184,16 @@ def section_of(case: str) -> str | None:
     return max(found, key=len) if found else None
 
 
+def _checkout(text: str) -> str:
+    from pathlib import Path
+
+    if not (Path(text) / "sims").is_dir() or not (Path(text) / "tests").is_dir():
+        raise argparse.ArgumentTypeError(
+            f"expected a gflab source checkout (a folder with sims/ and tests/), got {text!r}"
+        )
+    return text
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -249,6 +268,7 @@ def run(args) -> int:
             quick=args.quick,
             variants=args.variants,
             work=Path(args.work) if args.work else None,
+            against=Path(args.against) if args.against else None,
             progress=progress,
         )
     report["load_average"] = {"before": list(load_before), "after": list(os.getloadavg())}
