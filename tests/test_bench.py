@@ -193,6 +193,7 @@ def test_only_refuses_unknown_or_repeated_sections(bad, capsys):
         ),
         (("flow_single_hybrid",), False, ("flow_single",), "flow_single_hybrid", "flow_single", ()),
         (("flow_single",), False, ("flow_single",), "flow_single", "lora_single", ()),
+        (("flow_default_t200",), False, ("flow_default",), "flow_default_t200", "flow_single", ()),
         (
             ("flow_batch_vmap", "check_ci"),
             False,
