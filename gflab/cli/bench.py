@@ -15,7 +15,7 @@ EXAMPLES = """examples:
   gflab bench --repeats 5     # best of 5 back-to-back rounds per case
   gflab bench --only lora_single,flow_vs_gd   # just those sections
   gflab bench --only flow_single_hybrid       # one case (its section runs, one case is shown)
-  gflab bench --cold                          # also the cold cases (fresh processes, ~15 min)
+  gflab bench --cold                          # also the cold cases (fresh processes, ~17 min)
   gflab bench --only check_ci --quick         # one cold case, small form (about a minute)
   gflab bench --only figures_cold --variants no_export   # with a ratio against exports off
   gflab bench --only check_ci --against ../gflab-old    # ratios against another checkout
@@ -64,7 +64,7 @@ def register(sub) -> None:
         "--cold",
         action="store_true",
         help="also run every cold case (whole commands in fresh processes with empty caches; "
-        "about 15 min on 2 idle cores, 1-2 min with --quick)",
+        "17 min wall measured on 2 busy cores, a few minutes with --quick)",
     )
     p.add_argument(
         "--variants",
