@@ -41,6 +41,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -186,7 +187,8 @@ def run_command(
     argv = [sys.executable, "-P", *args]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as out:
-        p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        # a session of its own: on a timeout its workers are killed with it
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err, start_new_session=True)
         deadline = t0 + timeout
         timed_out = False
         while True:
@@ -195,7 +197,7 @@ def run_command(
                 break
             if time.perf_counter() > deadline:
                 timed_out = True
-                p.kill()
+                os.killpg(p.pid, signal.SIGKILL)
                 _, st, ru = os.wait4(p.pid, 0)
                 break
             time.sleep(0.05)
@@ -222,6 +224,9 @@ def run_command(
 
 def probe_summary(probe: Path) -> dict:
     """Add up the compile probe's logs of one command (every process's ``<pid>.jsonl``).
+
+    Args:
+        probe: the folder the command's processes logged into (``$GFLAB_BENCH_PROBE``).
 
     Returns:
         ``processes`` (processes that logged), ``jax_processes`` (of those, the ones that
@@ -311,7 +316,14 @@ def probe_summary(probe: Path) -> dict:
 
 
 def count_cache_files(folder: Path) -> int:
-    """Entries of JAX's persistent compilation cache in ``folder`` (``*-cache`` files)."""
+    """Entries of JAX's persistent compilation cache in a folder.
+
+    Args:
+        folder: the cache folder (``$GFLAB_JAX_CACHE``).
+
+    Returns:
+        The number of ``*-cache`` files in it (one per program written).
+    """
     return sum(1 for f in Path(folder).glob("*-cache") if f.is_file())
 
 
@@ -537,7 +549,14 @@ def run_cold(
 
 
 def format_cold(cases: list[dict]) -> str:
-    """The cold cases as a table (one line per command, then problems and variants)."""
+    """The cold cases as a table.
+
+    Args:
+        cases: :func:`run_cold`'s result.
+
+    Returns:
+        One line per command, then each case's problems and its variants with their ratios.
+    """
     lines = [
         "",
         f"{'cold case':<30} {'wall s':>8} {'cpu s':>8} {'trace':>6} {'lower':>6} {'compile':>7} "
