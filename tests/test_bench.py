@@ -290,9 +290,10 @@ def test_cold_check_counts_match_the_cache_folder(cold_check):
 
 
 def test_cold_check_cpu_is_the_processes_own(cold_check):
-    """The CPU seconds from ``os.wait4`` against the process's own rusage at exit (the probe's
-    last line): equal up to the interpreter's shut-down after ``atexit``, allowed 1 s (JAX's
-    teardown measured ~0.1 s)."""
+    """The CPU seconds from ``os.wait4`` against the process's own rusage at its last ``atexit``
+    handler (the probe's last line): never less, and more only by the shut-down that follows
+    (Python's and XLA's teardown: measured 0.7 s for these runs of 5-11 CPU s under load, up to
+    3.8 s, 4-9 %, for full ``check --profile ci`` runs), allowed 2 s."""
     _, rep, work = cold_check
     gaps, shares = {}, {}
     for run in rep["cold"][0]["runs"]:
@@ -300,7 +301,7 @@ def test_cold_check_cpu_is_the_processes_own(cold_check):
         ex = [json.loads(x) for x in f.read_text().splitlines() if '"e": "exit"' in x][-1]
         gaps[run["label"]] = run["cpu_seconds"] - (ex["user"] + ex["sys"])
         shares[run["label"]] = run["cpu_share"]
-    assert all(0 <= g <= 1.0 for g in gaps.values()), gaps
+    assert all(0 <= g <= 2.0 for g in gaps.values()), gaps
     assert all(0 <= v <= 1 for sh in shares.values() for v in sh.values()), shares
 
 
