@@ -152,7 +152,8 @@ def _only(text: str) -> tuple[str, ...]:
     bad = [x for x in items if not _known(x)]
     if bad or not items or len(set(items)) != len(items):
         raise argparse.ArgumentTypeError(
-            f"expected a comma list of distinct sections or cases ({', '.join(_ONLY)}); "
+            f"expected a comma list of distinct sections or cases ({', '.join(_ONLY)}, "
+            "flow_default_t<T>); "
             f"got {text!r}"
         )
     return items
