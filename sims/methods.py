@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from gflab.sims.lowp import newton_schulz_torch_bf16
+from gflab.sims import terms as _terms
 from gflab.sims.rkc import RKC2, Tsit5RKC
 from gflab.theory import lora as _lora
 from gflab.theory._validate import GflabInputError, one_of
@@ -247,14 +248,15 @@ class SmoothedSpecGD(_Discrete):
 
     Args:
       lr (float): the step η, > 0. Required.
-      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Required.
+      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Default
+        :data:`gflab.sims.terms.DEFAULT_BETA` (SpecGF's: one default, one converter, one check).
     """
 
-    beta: float = eqx.field(converter=_num)
+    beta: float = eqx.field(default=_terms.DEFAULT_BETA, converter=_terms.smoothing)
     name: ClassVar[str] = "specgd-smooth"
 
     def __check_init__(self):
-        _positive("beta", self.beta)
+        _terms.check_smoothing(self.beta)
 
     def _direction(self, g):
         return _lora.smoothed_polar(g, self.beta)
