@@ -23,8 +23,8 @@ import numpy as np
 
 from gflab.sims.config import LoRAConfig
 from gflab.sims.limits import require_fits
-from gflab.theory import closed_forms as CF
 from gflab.sims.terms import term_field
+from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
 from gflab.theory.errors import GflabInputError
 
