@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.theory.optim import apply_updates
 from gflab.theory.schedule_free import AMUSE, AUX_UPDATE_TYPES
 
 __all__ = [
@@ -257,7 +258,8 @@ def simulate_river(config: RiverConfig) -> dict:
     rec(s, W[0])
     for k in range(config.steps):
         g = river_loss_gradient(W[0], target, h)[1] + noise[k]
-        W, st = opt.update((g,), st, W, averaging=False)
+        u, st = opt.update((g,), st, W, averaging=False)
+        W = apply_updates(W, u)
         rec(s, W[0])
     out["muon"] = {"W": _summary(s, bulk0, config.steps)}
     # Schedule-Free Muon (AMUSE with rho = 0: beta stays beta1) and AMUSE as published
@@ -269,7 +271,8 @@ def simulate_river(config: RiverConfig) -> dict:
             rec(ss[q], W0)
         for k in range(config.steps):
             g = river_loss_gradient(y[0], target, h)[1] + noise[k]
-            y, st = opt.update((g,), st, y)
+            u, st = opt.update((g,), st, y)
+            y = apply_updates(y, u)
             for q, arr in (("x", opt.average(y, st)[0]), ("y", y[0]), ("z", st.z[0])):
                 rec(ss[q], arr)
         out[name] = {q: _summary(ss[q], bulk0, config.steps) for q in "xyz"}

@@ -46,6 +46,7 @@ __all__ = [
     "muon_direction",
     "shape_scale",
     "lerp",
+    "apply_updates",
     "SHAPE_SCALES",
 ]
 
@@ -72,6 +73,18 @@ def lerp(start: Any, end: Any, weight: Any):
         return start + weight * diff if abs(weight) < 0.5 else end + (weight - 1) * diff
     xp = namespace(start)
     return xp.where(abs(weight) < 0.5, start + weight * diff, end + (weight - 1) * diff)
+
+
+def apply_updates(params: Sequence[Any], updates: Sequence[Any]) -> tuple:
+    """``params + updates``, array by array (optax's ``apply_updates``).
+
+    Args:
+      params: the current parameters. updates: from an ``update`` call.
+
+    Returns:
+      The next parameters, a tuple.
+    """
+    return tuple(p + u for p, u in zip(params, updates, strict=True))
 
 
 def shape_scale(kind: str, rows: int, cols: int) -> float:
@@ -246,12 +259,17 @@ class Scale(GradientTransformation):
 
 @dataclass(frozen=True)
 class ScaleByShape(Scale):
-    """Muon's shape scale :func:`shape_scale` of the last two axes (1 for vectors)."""
+    """Muon's shape scale :func:`shape_scale` of the last two axes (1 for vectors), or
+    ``fn(shape)`` when given (AMUSE's convention, :func:`gflab.theory.schedule_free.amuse_scale`).
+    """
 
     kind: str = "none"
+    fn: Callable | None = None
 
     def factor(self, shape: tuple) -> Any:
-        """The shape scale of ``shape[-2:]``."""
+        """The shape scale of ``shape``."""
+        if self.fn is not None:
+            return self.fn(shape)
         return shape_scale(self.kind, *shape[-2:]) if len(shape) >= 2 else 1.0
 
     def leaf(self, u: Any) -> Any:
@@ -325,6 +343,7 @@ def muon_direction(
     ns_steps: int = 5,
     shape: str = "none",
     ns: Callable | None = None,
+    scale: Callable | None = None,
 ) -> Chain:
     """Muon's direction (docs/theory.md §2.2): EMA momentum (Nesterov or not), Newton–Schulz of the
     result, Muon's shape scale. The step −η is applied by the owner (``ScaleByLr`` for Muon
@@ -333,10 +352,11 @@ def muon_direction(
     Args:
       momentum: μ ∈ [0, 1). nesterov: Nesterov's look-ahead. ns_steps: Newton–Schulz iterations.
       shape: a name of :data:`SHAPE_SCALES`. ns: ``fn(g, steps)`` for a low-precision iteration.
+      scale: ``fn(shape)``, another shape scale convention (replaces ``shape``).
 
     Returns:
       ``chain(EmaMomentum, NewtonSchulz, ScaleByShape)``; its state is ``(buffers, (), ())``.
     """
     return chain(
-        EmaMomentum(momentum, nesterov), NewtonSchulz(ns_steps, ns), ScaleByShape(shape)
+        EmaMomentum(momentum, nesterov), NewtonSchulz(ns_steps, ns), ScaleByShape(shape, scale)
     )
