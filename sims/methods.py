@@ -341,7 +341,7 @@ class Muon(_Discrete):
         match_rms_adamw). Default ``"none"``.
     """
 
-    momentum: float = eqx.field(default=0.95, converter=_num)
+    momentum: float = eqx.field(default=_optim.MUON_MOMENTUM, converter=_num)
     nesterov: bool = eqx.field(default=True, static=True)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
-from gflab.theory.optim import apply_updates
+from gflab.theory.optim import MUON_MOMENTUM, apply_updates
 from gflab.theory.schedule_free import AMUSE, AUX_UPDATE_TYPES
 
 __all__ = [
@@ -89,7 +89,7 @@ class RiverConfig:
     beta1: float = 0.6
     rho: float = 0.8
     warmup_steps: int | None = None  # None: a tenth of the steps (100 of the default 1000)
-    momentum: float = 0.95
+    momentum: float = MUON_MOMENTUM
     r: float = 0.0
     weight_lr_power: float = 2.0
     weight_decay: float = 0.0

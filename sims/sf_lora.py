@@ -27,7 +27,7 @@ import numpy as np
 from gflab.theory import lora as T
 from gflab.theory import measures as M
 from gflab.theory._validate import GflabInputError, positive_int, positive_real
-from gflab.theory.optim import apply_updates
+from gflab.theory.optim import MUON_MOMENTUM, apply_updates
 from gflab.theory.schedule_free import AMUSE, schedule_free_adamw
 
 __all__ = ["SFLoRAConfig", "simulate_sf_lora", "SF_LORA_METHODS", "rate_summary"]
@@ -56,7 +56,7 @@ class SFLoRAConfig:
     beta1: float = 0.6
     rho: float = 0.8
     warmup_steps: int = 100
-    momentum: float = 0.95
+    momentum: float = MUON_MOMENTUM
     seed: int = 0
 
     def __post_init__(self):

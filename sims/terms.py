@@ -117,9 +117,7 @@ class FlowTerm(eqx.Module):
         Raises:
           GflabInputError: naming ``beta`` (β = 0 with an adaptive method).
         """
-        if self.fixed_step_only and not isinstance(
-            method.controller(), diffrax.ConstantStepSize
-        ):
+        if self.fixed_step_only and not isinstance(method.controller(), diffrax.ConstantStepSize):
             raise GflabInputError(
                 "beta",
                 "a number > 0 with the adaptive solver (the exact polar field is discontinuous;"

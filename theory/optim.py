@@ -48,7 +48,11 @@ __all__ = [
     "lerp",
     "apply_updates",
     "SHAPE_SCALES",
+    "MUON_MOMENTUM",
 ]
+
+MUON_MOMENTUM = 0.95
+"""Muon's momentum μ by default (torch.optim.Muon's and the AMUSE authors')."""
 
 SHAPE_SCALES = ("none", "original", "match_rms_adamw")
 """Muon's shape scales (torch's ``adjust_lr_fn``; :func:`shape_scale`)."""
@@ -229,7 +233,7 @@ class EmaMomentum(GradientTransformation):
     output is lerp(g, buf, μ) with Nesterov, else buf. State: one buffer per parameter.
     """
 
-    momentum: Any = 0.95
+    momentum: Any = MUON_MOMENTUM
     nesterov: bool = True
 
     def init(self, params: Sequence[Any]) -> tuple:
@@ -338,7 +342,7 @@ def chain(*transforms: GradientTransformation) -> Chain:
 
 
 def muon_direction(
-    momentum: Any = 0.95,
+    momentum: Any = MUON_MOMENTUM,
     nesterov: bool = True,
     ns_steps: int = 5,
     shape: str = "none",

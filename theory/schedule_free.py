@@ -63,6 +63,7 @@ from typing import Any, NamedTuple, no_type_check
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
 from gflab.theory._xp import namespace
 from gflab.theory.optim import (
+    MUON_MOMENTUM,
     AdamDirection,
     GradientTransformation,
     Identity,
@@ -252,7 +253,7 @@ convention of Muon's shape scale (module docstring)."""
 _lerp = lerp  # torch's two-branch lerp (one implementation: gflab.theory.optim.lerp)
 
 
-def amuse_muon(momentum: Any = 0.95, ns_steps: int = 5, aux_update_type: str = "adamw"):
+def amuse_muon(momentum: Any = MUON_MOMENTUM, ns_steps: int = 5, aux_update_type: str = "adamw"):
     """AMUSE's matrix direction: the one Muon (:func:`gflab.theory.optim.muon_direction`: EMA
     momentum, Nesterov, Newton–Schulz) with the authors' shape scale :func:`amuse_scale`; AMUSE
     applies its scheduled −lr_t and the decay on z.
@@ -363,7 +364,7 @@ def amuse_param_step(
     c: Any,
     beta: Any,
     t: int,
-    momentum: float = 0.95,
+    momentum: float = MUON_MOMENTUM,
     weight_decay: float = 0.0,
     weight_decay_at_y: float = 0.0,
     aux_update_type: str = "adamw",
@@ -444,7 +445,7 @@ class AMUSE:
 
     lr: float = 0.02
     aux_lr: float | None = None
-    momentum: float = 0.95
+    momentum: float = MUON_MOMENTUM
     beta1: float = 0.9
     rho: float = 1.0
     warmup_steps: int = 100
