@@ -273,8 +273,8 @@ class SmoothedSpecGD(_Discrete):
 
     Args:
       lr (float): the step η, > 0. Required.
-      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Default
-        :data:`gflab.sims.terms.DEFAULT_BETA` (SpecGF's: one default, one converter, one check).
+      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Default ``1e-06``
+        (:data:`gflab.sims.terms.DEFAULT_BETA`, SpecGF's: one default, converter and check).
     """
 
     beta: float = eqx.field(default=_terms.DEFAULT_BETA, converter=_terms.smoothing)

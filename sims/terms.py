@@ -145,7 +145,7 @@ class SpecGF(FlowTerm):
     """The smoothed spectral flow: Ȧ = −T_β(∇_A ℒ), T_β(G) = G(GᵀG + βI)^(−1/2).
 
     Args:
-      beta (float): the smoothing β > 0. Default :data:`DEFAULT_BETA`.
+      beta (float): the smoothing β > 0. Default ``1e-06`` (:data:`DEFAULT_BETA`).
     """
 
     beta: float = eqx.field(default=DEFAULT_BETA, converter=smoothing)
