@@ -94,7 +94,7 @@ class FlowTerm(eqx.Module):
         """D(g) for one gradient matrix (or a batch of them)."""
         raise NotImplementedError
 
-    def vector_field(self, t, y, args):
+    def vector_field(self, t: Any, y: tuple, args: dict) -> tuple:
         """``(Ȧ, Ḃ)`` at ``y = (A, B)``; ``args`` holds the target ``Y`` and the ℓ2 weight ``l2``.
 
         Args:
@@ -108,7 +108,7 @@ class FlowTerm(eqx.Module):
         gA, gB = _lora.gradients(y[0], y[1], args["Y"], args["l2"])
         return -self.direction(gA), -self.direction(gB)
 
-    def check_method(self, method) -> None:
+    def check_method(self, method: Any) -> None:
         """The type rule: a term that is only defined with fixed steps refuses any other method.
 
         Args:
@@ -125,16 +125,12 @@ class FlowTerm(eqx.Module):
                 0.0,
             )
 
-    @property
-    def beta(self) -> float | None:
-        """β as a config records it: ``None`` for the gradient flow."""
-        return None
-
 
 class GF(FlowTerm):
     """The gradient flow: Ȧ = −∇_A ℒ, Ḃ = −∇_B ℒ."""
 
     flow: ClassVar[str] = "gf"
+    beta: ClassVar[None] = None  # as a config records it: no β
 
     def direction(self, g):
         """The identity."""
@@ -165,15 +161,11 @@ class PolarFlow(FlowTerm):
 
     flow: ClassVar[str] = "specgf"
     fixed_step_only: ClassVar[bool] = True
+    beta: ClassVar[float] = 0.0  # the β → 0 limit of SpecGF
 
     def direction(self, g):
         """T(g) (:func:`gflab.theory.lora.polar`)."""
         return _lora.polar(g)
-
-    @property
-    def beta(self) -> float:
-        """0: the β → 0 limit of :class:`SpecGF`."""
-        return 0.0
 
 
 def flow_term(flow: str, beta: Any = None) -> FlowTerm:
@@ -205,11 +197,13 @@ def flow_term(flow: str, beta: Any = None) -> FlowTerm:
     return PolarFlow() if beta == 0.0 else SpecGF(beta)
 
 
-def term_field(t, y, args):
+def term_field(t: Any, y: tuple, args: dict) -> tuple:
     """The static vector field the engine compiles: ``args["term"].vector_field(t, y, args)``.
 
     Args:
-      t: time. y: the state (A, B). args: a dict holding the :class:`FlowTerm` under ``"term"``.
+      t: time.
+      y: the state (A, B).
+      args: a dict holding the :class:`FlowTerm` under ``"term"``.
 
     Returns:
       (Ȧ, Ḃ).

@@ -59,14 +59,15 @@ SHAPE_SCALES = ("none", "original", "match_rms_adamw")
 
 
 @no_type_check  # Any in, Any out, several calls a step: nothing for the test-time checker
-def lerp(start: Any, end: Any, weight: Any):
+def lerp(start: Any, end: Any, weight: Any) -> Any:
     """``torch.lerp(start, end, weight)`` as ATen writes it: ``start + w·(end − start)`` for
     |w| < 0.5, else ``end + (w − 1)·(end − start)``. Algebraically ``(1 − w)·start + w·end``; the
     two forms round differently, and torch.optim.Muon's EMA and Nesterov steps and the AMUSE
     authors' interpolations use them.
 
     Args:
-      start, end: arrays of one shape (any namespace).
+      start: an array (any namespace).
+      end: an array of the same shape.
       weight: a Python float (picks the branch) or a traced scalar (selects element-wise).
 
     Returns:
@@ -97,7 +98,8 @@ def shape_scale(kind: str, rows: int, cols: int) -> float:
     Args:
       kind: ``"none"`` (1), ``"original"`` (√max(1, rows/cols)) or ``"match_rms_adamw"``
         (0.2·√max(rows, cols)).
-      rows, cols: the matrix shape.
+      rows: the matrix's rows.
+      cols: its columns.
 
     Returns:
       The factor, a Python float.
@@ -127,7 +129,9 @@ class GradientTransformation:
         """
         return ()
 
-    def update(self, updates: Sequence[Any], state: Any, params: Sequence[Any] | None = None):
+    def update(
+        self, updates: Sequence[Any], state: Any, params: Sequence[Any] | None = None
+    ) -> tuple:
         """(new updates, new state).
 
         Args:
