@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from gflab.theory import schedule_free as SF
+from gflab.theory.errors import GflabInputError
 from gflab.theory.lora import newton_schulz
 from gflab.theory.optim import apply_updates
-from gflab.theory.errors import GflabInputError
 
 schedulefree = pytest.importorskip("schedulefree")  # pinned in requirements/test.lock
 torch.set_num_threads(1)
