@@ -12,7 +12,7 @@ executable in the cache.
 **Key.** An entry's file name is the sha256 of its key, and the file repeats the key, which
 is compared whole before the program is used. The key holds: this format's number; the
 versions of python, jax, jaxlib, diffrax, equinox, optimistix, lineax and gflab; the backend,
-``jax_enable_x64`` and the default matmul precision; ``EQX_ON_ERROR``; the structure, shapes,
+``jax_enable_x64``, the default matmul precision and the dtype/rank promotion rules; ``EQX_ON_ERROR``; the structure, shapes,
 dtypes and weak types of the array arguments (a method's static fields: its solver name,
 ``max_steps``... are part of that structure); and a description of every static argument and
 of the solve function itself (:func:`describe`): for a function, its module, qualified name,
@@ -63,7 +63,16 @@ from jax import export as jexport
 
 from gflab.sims import _jaxsetup
 
-__all__ = ["program", "enabled", "export_dir", "counts", "describe", "Unkeyable", "FORMAT"]
+__all__ = [
+    "program",
+    "enabled",
+    "export_dir",
+    "counts",
+    "describe",
+    "forget",
+    "Unkeyable",
+    "FORMAT",
+]
 
 FORMAT = 1
 _MAGIC = b"GFLAB-JAXEXPORT\n"
@@ -257,6 +266,10 @@ def _material(impl: Callable, static: dict, treedef, leaves: Sequence) -> dict:
         "backend": jax.default_backend(),
         "x64": bool(jax.config.jax_enable_x64),
         "matmul_precision": str(jax.config.jax_default_matmul_precision),
+        # strict promotion makes tracing fail where the default promotes: a program traced
+        # under one is not reused under the other (the test suite runs strict)
+        "dtype_promotion": str(jax.config.jax_numpy_dtype_promotion),
+        "rank_promotion": str(jax.config.jax_numpy_rank_promotion),
         "eqx_on_error": os.environ.get("EQX_ON_ERROR", ""),
         "impl": describe(impl),
         "static": {k: describe(v) for k, v in sorted(static.items())},
@@ -290,10 +303,16 @@ def _decode(blob: bytes, material_json: bytes) -> bytes:
 
 
 def _read(path: Path) -> bytes | None:
+    """The file's bytes; None if there is none; ValueError if it is not a regular file of a
+    plausible size (a link, a folder, a pipe: never followed or waited on)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        )
+    except FileNotFoundError:
         return None
+    except OSError as e:
+        raise ValueError(f"cannot open: {e}") from e
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_BYTES:
@@ -393,33 +412,29 @@ class _Saved:
         mjson = json.dumps(self._material, sort_keys=True).encode()
         path = export_dir() / f"{hashlib.sha256(mjson).hexdigest()}.jaxexport"
         leaves = self._leaves(args)
-        exported = None
-        blob = _read(path)
-        if blob is not None:
-            try:
+        try:
+            blob = _read(path)
+            if blob is not None:
                 exported = jexport.deserialize(bytearray(_decode(blob, mjson)))
                 _check_signature(exported, leaves)
-            except Exception as e:  # noqa: BLE001  (anything unusable is rebuilt, never fatal)
-                _log.debug("saved executable %s rejected: %s", path.name, e)
-                _count("export_rejected")
-                exported = None
-        if exported is None:
-            try:
-                exported = self._export(args)
-                blob = _encode(mjson, bytes(exported.serialize()))
-            except Exception as e:  # noqa: BLE001  (not exportable: jitted as before)
-                _log.debug("solve not exportable: %s", e)
-                _count("export_failed")
-                self._fallback = _Jitted(self._jitted, self._static)
-                self._fallback.compile(args)
+                self._compiled = _compile(exported, leaves)
+                _count("export_hits")
                 return
-            _write(path, blob)
-            _count("export_misses")
-        else:
-            _count("export_hits")
-        # the exported program itself is what runs, in this process and in every later one:
-        # so its executable is the one the persistent cache holds
-        self._compiled = jax.jit(exported.call).lower(*leaves).compile()
+        except Exception as e:  # noqa: BLE001  (anything unusable is rebuilt, never fatal)
+            _log.debug("saved executable %s rejected: %s", path.name, e)
+            _count("export_rejected")
+        try:
+            exported = self._export(args)
+            blob = _encode(mjson, bytes(exported.serialize()))
+            self._compiled = _compile(exported, leaves)
+        except Exception as e:  # noqa: BLE001  (not exportable: jitted as before)
+            _log.debug("solve not exportable: %s", e)
+            _count("export_failed")
+            self._fallback = _Jitted(self._jitted, self._static)
+            self._fallback.compile(args)
+            return
+        _write(path, blob)
+        _count("export_misses")
 
     def __call__(self, args: tuple):
         if self._compiled is None and self._fallback is None:
@@ -427,6 +442,12 @@ class _Saved:
         if self._fallback is not None:
             return self._fallback(args)
         return self._compiled(*self._leaves(args))
+
+
+def _compile(exported, leaves):
+    """The exported program itself is what runs, in the process that exported it and in every
+    later one: so the executable the persistent cache holds is the one each of them asks for."""
+    return jax.jit(exported.call).lower(*leaves).compile()
 
 
 def _spec(x) -> tuple:
@@ -444,6 +465,25 @@ def _check_signature(exported, leaves) -> None:
 
 
 _programs: dict = {}
+
+
+class _Forget:
+    """Registered with jax's cache management: ``jax.clear_caches()`` drops the executables held
+    here as it drops its own (the next solve reads its file again)."""
+
+    @staticmethod
+    def cache_clear() -> None:
+        with _lock:
+            _programs.clear()
+
+
+forget = _Forget.cache_clear
+try:
+    from jax._src import util as _jax_util
+
+    _jax_util.register_cache(_Forget, "gflab saved executables")
+except (ImportError, AttributeError):  # a jax without the hook: executables live as long as we do
+    pass
 
 
 def _signature(tree):
