@@ -233,7 +233,7 @@ def describe(obj: Any, _seen: tuple = ()) -> Any:
         out = ["function", module, obj.__qualname__, _module_code(module)]
         if module.partition(".")[0] in _EXTERNAL:
             return out  # a library function: its package version is in the key
-        cells = [describe(c.cell_contents, seen) for c in (obj.__closure__ or ())]
+        cells = [_describe_cell(c, seen) for c in (obj.__closure__ or ())]
         defaults = describe(obj.__defaults__, seen)
         kwdefaults = describe(obj.__kwdefaults__, seen)
         return [*out, _code_digest(obj.__code__), defaults, kwdefaults, cells]
@@ -252,6 +252,14 @@ def describe(obj: Any, _seen: tuple = ()) -> Any:
             [[f.name, describe(getattr(obj, f.name), seen)] for f in fields(obj)],
         ]
     raise Unkeyable(f"cannot describe a {type(obj).__qualname__}")
+
+
+def _describe_cell(cell, seen: tuple) -> Any:
+    try:
+        contents = cell.cell_contents
+    except ValueError:  # a cell not filled yet (a name the function assigns later)
+        return ["empty cell"]
+    return describe(contents, seen)
 
 
 def _aval(x) -> list:

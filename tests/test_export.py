@@ -292,3 +292,23 @@ def test_a_later_process_neither_traces_nor_compiles_the_solve(tmp_path):
     # saved program and a few eager operations
     assert second["trace_seconds"] < 0.25 * first["trace_seconds"]
     assert (second["steps"], second["sv"]) == (first["steps"], first["sv"])
+
+
+def test_an_entry_is_never_visible_half_written(saved_dir, monkeypatch):
+    """Written under a private name, complete, then renamed onto the entry's name (atomic on
+    POSIX): at the rename the entry's name does not exist yet and the private file decodes."""
+    seen = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        blob = Path(src).read_bytes()
+        seen.append((Path(src).name, Path(dst).exists(), _export._decode(blob, _key_json(blob))))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(_export.os, "replace", replace)
+    _tiny_gd()
+    ((tmp_name, existed, payload),) = seen
+    (path,) = saved_dir.glob("*.jaxexport")
+    assert tmp_name.startswith(".") and tmp_name != path.name and not existed
+    assert path.read_bytes().endswith(payload)
+    assert not [p for p in saved_dir.iterdir() if p.name.startswith(".")]  # nothing left behind
