@@ -78,9 +78,10 @@ FORMAT = 1
 _MAGIC = b"GFLAB-JAXEXPORT\n"
 _MAX_BYTES = 512 << 20  # a saved solve is a few MB; anything larger is not one of ours
 _OFF = ("0", "off", "no", "false", "none")
-# LAPACK kernels jax's CPU backend calls for SVD/eigh/QR/solves: not on jax.export's list of
-# custom calls with a compatibility guarantee. A file is only read back by the same jax and
-# jaxlib (they are in the key), so the guarantee is not needed.
+# Some LAPACK kernels of jax's CPU backend (lapack_dormqr_ffi, in the linear solve of the event
+# root-find) are not on jax.export's list of custom calls with a compatibility guarantee. A file
+# is only read back by the jax and jaxlib that wrote it (both are in the key), so the guarantee
+# is not needed: the export allows the LAPACK ones it names (_export_with_lapack).
 _LAPACK_PREFIXES = ("lapack_",)
 _log = logging.getLogger(__name__)
 
@@ -110,8 +111,12 @@ def _count(name: str) -> None:
 
 
 def enabled() -> bool:
-    """Whether solves use saved executables: ``GFLAB_EXPORT`` is not ``0``/``off``, there is a
-    folder for them (:func:`export_dir`) and ``flatbuffers`` is installed."""
+    """Whether solves use saved executables.
+
+    Returns:
+        True unless ``GFLAB_EXPORT`` is ``0``/``off``/``no``/``false``/``none``, there is no
+        folder for them (:func:`export_dir`) or ``flatbuffers`` is not installed.
+    """
     if os.environ.get("GFLAB_EXPORT", "1").strip().lower() in _OFF:
         return False
     return _serialisable() and export_dir() is not None
@@ -126,7 +131,12 @@ def _serialisable() -> bool:
 
 
 def export_dir() -> Path | None:
-    """``$GFLAB_EXPORT_DIR``, else ``exported/`` inside the JAX cache folder, else None."""
+    """Where saved executables live.
+
+    Returns:
+        ``$GFLAB_EXPORT_DIR``, else ``exported/`` inside the JAX cache folder, else None (the
+        JAX cache is off).
+    """
     env = os.environ.get("GFLAB_EXPORT_DIR")
     if env:
         return Path(env)
@@ -408,7 +418,7 @@ class _Saved:
             full = [static_pos[i] if i in static_pos else next(dyn) for i in range(n)]
             return impl(*full, **static)
 
-        specs = [jax.ShapeDtypeStruct(*_spec(x)) for x in self._leaves(args)]
+        specs = [_spec(x) for x in self._leaves(args)]
         return _export_with_lapack(jax.jit(flat), specs)
 
     def compile(self, args: tuple) -> None:
@@ -458,9 +468,11 @@ def _compile(exported, leaves):
     return jax.jit(exported.call).lower(*leaves).compile()
 
 
-def _spec(x) -> tuple:
+def _spec(x) -> jax.ShapeDtypeStruct:
+    """The argument as jit sees it: a Python number stays weakly typed (it takes the dtype of
+    the arrays it meets, as in the jitted solve)."""
     a = jax.typeof(x)
-    return a.shape, a.dtype
+    return jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=bool(getattr(a, "weak_type", False)))
 
 
 def _check_signature(exported, leaves) -> None:

@@ -76,6 +76,16 @@ def _tiny_gd(method=None, steps=20):
     return iterate(method, _gradient, _stats, _monitor, y0, args, steps=steps, save_every=5)
 
 
+def _tiny_gd_float32():
+    """float32 parameters, a Python-number learning rate: the rate must stay weakly typed in the
+    saved program, as in the jitted one (a float64 rate would promote the update to float64)."""
+    y0, args = jnp.eye(3, dtype=jnp.float32) * 0.5, {"target": _TARGET.astype(jnp.float32)}
+    with jax.numpy_dtype_promotion("standard"):  # the engine compares a float32 loss with tol
+        out = iterate(GD(lr=0.1), _gradient, _stats, _monitor, y0, args, steps=20, save_every=5)
+    assert out.final_state.dtype == np.float32
+    return out
+
+
 def _dmf_flow():
     cfg = DMFConfig(
         depth=3, n=4, init="mimic", alpha=1e-2, m=10.0, mask="diagonal", target="ones", t1=5.0
@@ -122,7 +132,13 @@ def _assert_same(a, b) -> None:
             np.testing.assert_array_equal(x, y)
 
 
-SOLVES = {"dmf_flow": _dmf_flow, "dmf_gd": _dmf_gd, "lora_flow": _lora_flow, "vmap_batch": _batch}
+SOLVES = {
+    "dmf_flow": _dmf_flow,
+    "dmf_gd": _dmf_gd,
+    "gd_float32": _tiny_gd_float32,
+    "lora_flow": _lora_flow,
+    "vmap_batch": _batch,
+}
 # the DMF flow (diffrax, events, an SVD) and GD (the discrete loop) by default; the rest is the
 # same code path with other fields (slow: each costs two traces and two compiles)
 _SLOW = {"lora_flow", "vmap_batch"}
