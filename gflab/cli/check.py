@@ -74,7 +74,12 @@ def run(args) -> int:
     with reporter(args, item="example") as prog:  # per claim: examples, rate, ETA, worst margin
         reports = run_claims(args.claim or None, profile, progress=prog, jobs=jobs)
     if args.json:
-        print_json({"profile": profile, "claims": [r.to_json() for r in reports]})
+        from gflab.sims._jaxsetup import compile_counts
+
+        # this process's tracing, compiling and saved executables (claims run by --jobs N
+        # workers count in those workers)
+        doc = {"profile": profile, "claims": [r.to_json() for r in reports]}
+        print_json({**doc, "compilation": compile_counts()})
     else:
         print(format_reports(profile, reports))
     return 1 if any(r.verdict == "violated" for r in reports) else 0
