@@ -167,31 +167,62 @@ def test_no_page_loads_anything_from_the_network(site):
     assert {k: v for k, v in found.items() if v} == {}
 
 
-def test_embedded_demo_pages_share_plotly(site):
+def test_embedded_demos_are_the_demo_pages():
+    assert sorted(p.stem for p in (DOCS / "demos").glob("*.html")) == sorted(DEMO_NAMES)
+
+
+@pytest.mark.parametrize("name", DEMO_NAMES)
+def test_embedded_demo_page_shares_plotly_and_player(site, name):
     """Each demo's page (docs/demos/NAME.html, `make thumbnails`) is in the site and loads the one
-    plotly.js the build writes beside it: the installed plotly's, as `gflab demo --html` inlines."""
+    plotly.js and the one player script the build writes beside it: the installed plotly's and
+    gflab's, the same that `gflab demo --html` inlines."""
     import plotly.offline
 
-    js = plotly.offline.get_plotlyjs()
-    assert sorted(p.stem for p in (DOCS / "demos").glob("*.html")) == sorted(DEMO_NAMES)
-    for name in DEMO_NAMES:
-        page = (site / "demos" / f"{name}.html").read_text()
-        assert page.count('<script src="plotly.min.js"></script>') == 1, name
-        assert 'id="gflab-data"' in page and "Plotly.react" in page, name
-        assert js[1000:3000] not in page, name  # the data only: plotly.js is not inlined
-    assert (site / "demos" / "plotly.min.js").read_text() == js
+    page = (site / "demos" / f"{name}.html").read_text()
+    assert page.count('<script src="plotly.min.js"></script>') == 1
+    assert page.count('<script src="player.js"></script>') == 1
+    assert 'id="gflab-data"' in page
+    assert plotly.offline.get_plotlyjs()[1000:3000] not in page  # the data only: no plotly.js
+    assert "Plotly.react" not in page  # nor the player script
+
+
+def test_site_has_one_plotly_and_one_player(site):
+    import plotly.offline
+
+    from gflab.figures.demos.web import PLAYER_JS
+
+    assert (site / "demos" / "plotly.min.js").read_text() == plotly.offline.get_plotlyjs()
+    assert (site / "demos" / "player.js").read_text() == PLAYER_JS
+    assert "Plotly.react" in PLAYER_JS
+
+
+def _demo_pages_module():
+    sys.path.insert(0, str(DOCS / "_build"))
+    try:
+        import demo_pages
+    finally:
+        sys.path.remove(str(DOCS / "_build"))
+    return demo_pages
 
 
 def test_share_plotly_refuses_a_foreign_page():
-    sys.path.insert(0, str(DOCS / "_build"))
-    try:
-        from demo_pages import PLOTLY_TAG, share_plotly
-    finally:
-        sys.path.remove(str(DOCS / "_build"))
+    dp = _demo_pages_module()
     js = "var Plotly = {};"
-    assert share_plotly(f"<head><script>{js}</script></head>", js) == f"<head>{PLOTLY_TAG}</head>"
+    assert (
+        dp.share_plotly(f"<head><script>{js}</script></head>", js)
+        == f"<head>{dp.PLOTLY_TAG}</head>"
+    )
     with pytest.raises(ValueError, match="exactly once"):
-        share_plotly("<head><script>var Plotly = {v: 2};</script></head>", js)
+        dp.share_plotly("<head><script>var Plotly = {v: 2};</script></head>", js)
+
+
+def test_share_player_refuses_a_foreign_page():
+    dp = _demo_pages_module()
+    js = "(function () { draw(); })();\n"
+    page = f"<body><script>\n{js}</script></body>"
+    assert dp.share_player(page, js) == f"<body>{dp.PLAYER_TAG}</body>"
+    with pytest.raises(ValueError, match="exactly once"):
+        dp.share_player("<body><script>\n(function () {})();\n</script></body>", js)
 
 
 # ----------------------------------------------------------------------------- in the browser

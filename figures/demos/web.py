@@ -434,6 +434,162 @@ def page_data(
     }
 
 
+# The page's script: the sliders, the time slider and play button, drawing from the JSON table.
+# Inlined into every `gflab demo --html` page; the docs site loads it once, as demos/player.js
+# (docs/_build/demo_pages.py, docs/_build/hooks.py).
+PLAYER_JS = """(function () {
+  const G = JSON.parse(document.getElementById("gflab-data").textContent);
+  const idx = {};
+  G.params.forEach(p => { idx[p.name] = p.start; });
+  let u = 1;  // fraction of the run shown: 0 = the start, 1 = everything
+  // the address can select a point and a time: #depth=4&alpha=0.01&u=0.5 (nearest grid value)
+  new URLSearchParams(location.hash.slice(1)).forEach((v, k) => {
+    if (k === "u") { u = Math.min(1, Math.max(0, parseFloat(v))); return; }
+    const p = G.params.find(q => q.name === k);
+    if (!p) return;
+    let best = 0, dist = Infinity;
+    p.values.forEach((x, i) => {
+      const d = (typeof x === "number") ? Math.abs(Math.log(x) - Math.log(parseFloat(v)))
+                                        : (String(x) === v ? 0 : Infinity);
+      if (d < dist) { dist = d; best = i; }
+    });
+    if (dist < Infinity) idx[k] = best;
+  });
+  const controls = document.getElementById("controls");
+  G.params.forEach(p => {
+    const label = document.createElement("label");
+    label.textContent = p.label;
+    const input = document.createElement("input");
+    Object.assign(input, { type: "range", min: 0, max: p.values.length - 1, step: 1,
+                           value: idx[p.name], id: "slider-" + p.name });
+    const out = document.createElement("output");
+    out.id = "value-" + p.name;
+    out.textContent = p.labels[idx[p.name]];
+    input.addEventListener("input", () => {
+      idx[p.name] = parseInt(input.value, 10);
+      out.textContent = p.labels[idx[p.name]];
+      draw();
+    });
+    label.append(input, out);
+    controls.append(label);
+  });
+  document.getElementById("fixed").textContent = G.fixed ? "fixed: " + G.fixed : "";
+  const plot = document.getElementById("plot");
+  const config = { displaylogo: false, responsive: true };
+  const timeSlider = document.getElementById("slider-time");
+  const timeOut = document.getElementById("value-time");
+  const playButton = document.getElementById("play");
+
+  const axis = tr => (tr.xaxis === "x2" ? "2" : "");
+  const isLog = name => (G.layout[name] || {}).type === "log";
+  function arr(a) {
+    if (a && a.ref !== undefined) return G.arrays[a.ref];
+    const g = a && (a.lin || a.geom);
+    if (!g) return a;
+    const [x0, x1, n] = g, out = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const f = i / (n - 1);
+      out[i] = a.lin ? x0 + f * (x1 - x0) : x0 * Math.pow(x1 / x0, f);
+    }
+    out[n - 1] = x1;
+    return out;
+  }
+  function extent(values, log) {
+    let lo = Infinity, hi = -Infinity;
+    values.forEach(v => {
+      if (v === null || !isFinite(v) || (log && v <= 0)) return;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    });
+    return [lo, hi];
+  }
+  function widen(a, b) { return [Math.min(a[0], b[0]), Math.max(a[1], b[1])]; }
+  function range(lohi, log, pad) {
+    let [lo, hi] = lohi;
+    if (log) { lo = Math.log10(lo); hi = Math.log10(hi); }
+    const d = hi > lo ? (hi - lo) * pad : 0.5;  // a flat curve still gets a visible range
+    return [lo - d, hi + d];
+  }
+  // one frame: every curve marked "reveal" drawn up to the time at fraction u of its axis
+  function cut(x, y, t) {
+    let k = 0;
+    while (k < x.length && x[k] <= t) k++;
+    if (k === 0) return [x.slice(0, 1), y.slice(0, 1)];
+    if (k >= x.length || t <= x[k - 1]) return [x.slice(0, k), y.slice(0, k)];
+    const w = (t - x[k - 1]) / (x[k] - x[k - 1]);
+    const yt = (y[k - 1] === null || y[k] === null) ? null : y[k - 1] + w * (y[k] - y[k - 1]);
+    return [x.slice(0, k).concat([t]), y.slice(0, k).concat([yt])];
+  }
+  function draw() {
+    const key = G.params.map(p => idx[p.name]).join(",");
+    const point = G.points[key];
+    document.getElementById("caption").textContent = point.caption;
+    document.body.dataset.point = key;
+    const full = point.data.map(i => G.traces[i])
+      .map(tr => Object.assign({}, tr, { x: arr(tr.x), y: arr(tr.y) }));
+    const layout = JSON.parse(JSON.stringify(G.layout));
+    const span = {}, xs = {}, ys = {};
+    full.forEach(tr => {
+      const a = axis(tr), lx = isLog("xaxis" + a), ly = isLog("yaxis" + a);
+      xs[a] = widen(xs[a] || [Infinity, -Infinity], extent(tr.x, lx));
+      ys[a] = widen(ys[a] || [Infinity, -Infinity], extent(tr.y, ly));
+      if (tr.reveal) span[a] = widen(span[a] || [Infinity, -Infinity], extent(tr.x, lx));
+    });
+    // the axes keep the whole run's range while the curves grow into it
+    Object.keys(xs).forEach(a => {
+      layout["xaxis" + a].range = range(xs[a], isLog("xaxis" + a), 0.0);
+      layout["yaxis" + a].range = range(ys[a], isLog("yaxis" + a), 0.04);
+    });
+    Object.entries(point.axes || {}).forEach(([name, patch]) => {
+      layout[name] = Object.assign(layout[name] || {}, patch);
+    });
+    const clock = {};
+    Object.keys(span).forEach(a => {
+      const [lo, hi] = span[a];
+      clock[a] = isLog("xaxis" + a) ? lo * Math.pow(hi / lo, u) : lo + u * (hi - lo);
+    });
+    const ends = [];
+    const shown = full.map(tr => {
+      if (!tr.reveal) return tr;
+      const [x, y] = cut(tr.x, tr.y, clock[axis(tr)]);
+      ends.push(x[x.length - 1]);
+      return Object.assign({}, tr, { x: x, y: y });
+    });
+    timeSlider.value = String(Math.round(u * 1000));
+    const t = clock[""] !== undefined ? clock[""] : clock["2"];
+    timeOut.textContent = t === undefined ? "" : "t = " + Number(t).toPrecision(3);
+    document.body.dataset.u = String(u);
+    return Plotly.react(plot, shown, layout, config).then(() => {
+      document.body.dataset.ends = JSON.stringify(ends);
+      document.body.dataset.ready = "1";
+      document.body.dataset.traces = String(plot.querySelectorAll(".scatterlayer .trace").length);
+    });
+  }
+  timeSlider.addEventListener("input", () => {
+    stop();
+    u = parseInt(timeSlider.value, 10) / 1000;
+    draw();
+  });
+  let timer = null;
+  function stop() {
+    if (timer !== null) clearInterval(timer);
+    timer = null;
+    playButton.innerHTML = "&#9654; play";
+  }
+  playButton.addEventListener("click", () => {
+    if (timer !== null) { stop(); return; }
+    if (u >= 1) u = 0;
+    playButton.innerHTML = "&#10074;&#10074; pause";
+    timer = setInterval(() => {  // one pass in about 6 s
+      u = Math.min(1, u + 1 / 150);
+      draw();
+      if (u >= 1) stop();
+    }, 40);
+  });
+  draw();
+})();
+"""
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -467,158 +623,7 @@ the time slider (or play) draws every curve up to that time. Live version:
 <code>gflab demo {name}</code>.</footer>
 <script id="gflab-data" type="application/json">{data}</script>
 <script>
-(function () {{
-  const G = JSON.parse(document.getElementById("gflab-data").textContent);
-  const idx = {{}};
-  G.params.forEach(p => {{ idx[p.name] = p.start; }});
-  let u = 1;  // fraction of the run shown: 0 = the start, 1 = everything
-  // the address can select a point and a time: #depth=4&alpha=0.01&u=0.5 (nearest grid value)
-  new URLSearchParams(location.hash.slice(1)).forEach((v, k) => {{
-    if (k === "u") {{ u = Math.min(1, Math.max(0, parseFloat(v))); return; }}
-    const p = G.params.find(q => q.name === k);
-    if (!p) return;
-    let best = 0, dist = Infinity;
-    p.values.forEach((x, i) => {{
-      const d = (typeof x === "number") ? Math.abs(Math.log(x) - Math.log(parseFloat(v)))
-                                        : (String(x) === v ? 0 : Infinity);
-      if (d < dist) {{ dist = d; best = i; }}
-    }});
-    if (dist < Infinity) idx[k] = best;
-  }});
-  const controls = document.getElementById("controls");
-  G.params.forEach(p => {{
-    const label = document.createElement("label");
-    label.textContent = p.label;
-    const input = document.createElement("input");
-    Object.assign(input, {{ type: "range", min: 0, max: p.values.length - 1, step: 1,
-                           value: idx[p.name], id: "slider-" + p.name }});
-    const out = document.createElement("output");
-    out.id = "value-" + p.name;
-    out.textContent = p.labels[idx[p.name]];
-    input.addEventListener("input", () => {{
-      idx[p.name] = parseInt(input.value, 10);
-      out.textContent = p.labels[idx[p.name]];
-      draw();
-    }});
-    label.append(input, out);
-    controls.append(label);
-  }});
-  document.getElementById("fixed").textContent = G.fixed ? "fixed: " + G.fixed : "";
-  const plot = document.getElementById("plot");
-  const config = {{ displaylogo: false, responsive: true }};
-  const timeSlider = document.getElementById("slider-time");
-  const timeOut = document.getElementById("value-time");
-  const playButton = document.getElementById("play");
-
-  const axis = tr => (tr.xaxis === "x2" ? "2" : "");
-  const isLog = name => (G.layout[name] || {{}}).type === "log";
-  function arr(a) {{
-    if (a && a.ref !== undefined) return G.arrays[a.ref];
-    const g = a && (a.lin || a.geom);
-    if (!g) return a;
-    const [x0, x1, n] = g, out = new Array(n);
-    for (let i = 0; i < n; i++) {{
-      const f = i / (n - 1);
-      out[i] = a.lin ? x0 + f * (x1 - x0) : x0 * Math.pow(x1 / x0, f);
-    }}
-    out[n - 1] = x1;
-    return out;
-  }}
-  function extent(values, log) {{
-    let lo = Infinity, hi = -Infinity;
-    values.forEach(v => {{
-      if (v === null || !isFinite(v) || (log && v <= 0)) return;
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }});
-    return [lo, hi];
-  }}
-  function widen(a, b) {{ return [Math.min(a[0], b[0]), Math.max(a[1], b[1])]; }}
-  function range(lohi, log, pad) {{
-    let [lo, hi] = lohi;
-    if (log) {{ lo = Math.log10(lo); hi = Math.log10(hi); }}
-    const d = hi > lo ? (hi - lo) * pad : 0.5;  // a flat curve still gets a visible range
-    return [lo - d, hi + d];
-  }}
-  // one frame: every curve marked "reveal" drawn up to the time at fraction u of its axis
-  function cut(x, y, t) {{
-    let k = 0;
-    while (k < x.length && x[k] <= t) k++;
-    if (k === 0) return [x.slice(0, 1), y.slice(0, 1)];
-    if (k >= x.length || t <= x[k - 1]) return [x.slice(0, k), y.slice(0, k)];
-    const w = (t - x[k - 1]) / (x[k] - x[k - 1]);
-    const yt = (y[k - 1] === null || y[k] === null) ? null : y[k - 1] + w * (y[k] - y[k - 1]);
-    return [x.slice(0, k).concat([t]), y.slice(0, k).concat([yt])];
-  }}
-  function draw() {{
-    const key = G.params.map(p => idx[p.name]).join(",");
-    const point = G.points[key];
-    document.getElementById("caption").textContent = point.caption;
-    document.body.dataset.point = key;
-    const full = point.data.map(i => G.traces[i])
-      .map(tr => Object.assign({{}}, tr, {{ x: arr(tr.x), y: arr(tr.y) }}));
-    const layout = JSON.parse(JSON.stringify(G.layout));
-    const span = {{}}, xs = {{}}, ys = {{}};
-    full.forEach(tr => {{
-      const a = axis(tr), lx = isLog("xaxis" + a), ly = isLog("yaxis" + a);
-      xs[a] = widen(xs[a] || [Infinity, -Infinity], extent(tr.x, lx));
-      ys[a] = widen(ys[a] || [Infinity, -Infinity], extent(tr.y, ly));
-      if (tr.reveal) span[a] = widen(span[a] || [Infinity, -Infinity], extent(tr.x, lx));
-    }});
-    // the axes keep the whole run's range while the curves grow into it
-    Object.keys(xs).forEach(a => {{
-      layout["xaxis" + a].range = range(xs[a], isLog("xaxis" + a), 0.0);
-      layout["yaxis" + a].range = range(ys[a], isLog("yaxis" + a), 0.04);
-    }});
-    Object.entries(point.axes || {{}}).forEach(([name, patch]) => {{
-      layout[name] = Object.assign(layout[name] || {{}}, patch);
-    }});
-    const clock = {{}};
-    Object.keys(span).forEach(a => {{
-      const [lo, hi] = span[a];
-      clock[a] = isLog("xaxis" + a) ? lo * Math.pow(hi / lo, u) : lo + u * (hi - lo);
-    }});
-    const ends = [];
-    const shown = full.map(tr => {{
-      if (!tr.reveal) return tr;
-      const [x, y] = cut(tr.x, tr.y, clock[axis(tr)]);
-      ends.push(x[x.length - 1]);
-      return Object.assign({{}}, tr, {{ x: x, y: y }});
-    }});
-    timeSlider.value = String(Math.round(u * 1000));
-    const t = clock[""] !== undefined ? clock[""] : clock["2"];
-    timeOut.textContent = t === undefined ? "" : "t = " + Number(t).toPrecision(3);
-    document.body.dataset.u = String(u);
-    return Plotly.react(plot, shown, layout, config).then(() => {{
-      document.body.dataset.ends = JSON.stringify(ends);
-      document.body.dataset.ready = "1";
-      document.body.dataset.traces = String(plot.querySelectorAll(".scatterlayer .trace").length);
-    }});
-  }}
-  timeSlider.addEventListener("input", () => {{
-    stop();
-    u = parseInt(timeSlider.value, 10) / 1000;
-    draw();
-  }});
-  let timer = null;
-  function stop() {{
-    if (timer !== null) clearInterval(timer);
-    timer = null;
-    playButton.innerHTML = "&#9654; play";
-  }}
-  playButton.addEventListener("click", () => {{
-    if (timer !== null) {{ stop(); return; }}
-    if (u >= 1) u = 0;
-    playButton.innerHTML = "&#10074;&#10074; pause";
-    timer = setInterval(() => {{  // one pass in about 6 s
-      u = Math.min(1, u + 1 / 150);
-      draw();
-      if (u >= 1) stop();
-    }}, 40);
-  }});
-  draw();
-}})();
-</script>
+{player}</script>
 </body></html>
 """
 
@@ -660,6 +665,7 @@ def write_html(
         name=demo.name,
         n=len(data["points"]),
         plotly=plotly.offline.get_plotlyjs(),
+        player=PLAYER_JS,
         data=blob.replace("</", "<\\/"),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
