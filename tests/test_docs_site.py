@@ -15,11 +15,11 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import cdp
 import numpy as np
 import pytest
 from cdp import Browser
@@ -36,14 +36,7 @@ NOTEBOOKS["muon"] = "04_muon"
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail(
-        "headless Chromium is required for the documentation-site tests and was not found: "
-        "install Debian's package with `apt-get install -y chromium`"
-    )
+    return cdp.chromium("the documentation-site tests")
 
 
 @pytest.fixture(scope="module")
