@@ -165,7 +165,7 @@ def test_embedded_demos_are_the_demo_pages():
 
 
 @pytest.mark.parametrize("name", DEMO_NAMES)
-def test_embedded_demo_page_shares_plotly_and_player(site, name):
+def test_embedded_demo_page_shares_plotly_and_the_player(site, name):
     """Each demo's page (docs/demos/NAME.html, `make thumbnails`) is in the site and loads the one
     plotly.js and the one player script the build writes beside it: the installed plotly's and
     gflab's, the same that `gflab demo --html` inlines."""
@@ -174,18 +174,21 @@ def test_embedded_demo_page_shares_plotly_and_player(site, name):
     page = (site / "demos" / f"{name}.html").read_text()
     assert page.count('<script src="plotly.min.js"></script>') == 1
     assert page.count('<script src="player.js"></script>') == 1
+    assert page.count('<link rel="stylesheet" href="player.css">') == 1
     assert 'id="gflab-data"' in page
     assert plotly.offline.get_plotlyjs()[1000:3000] not in page  # the data only: no plotly.js
-    assert "Plotly.react" not in page  # nor the player script
+    assert "Plotly.react" not in page and "<style>" not in page  # nor the player and its style
 
 
 def test_site_has_one_plotly_and_one_player(site):
+    """The demo pages' shared files, as `gflab demo --html` inlines them."""
     import plotly.offline
 
-    from gflab.figures.demos.web import PLAYER_JS
+    from gflab.figures.demos.web import PAGE_CSS, PLAYER_JS
 
     assert (site / "demos" / "plotly.min.js").read_text() == plotly.offline.get_plotlyjs()
     assert (site / "demos" / "player.js").read_text() == PLAYER_JS
+    assert (site / "demos" / "player.css").read_text() == PAGE_CSS
     assert "Plotly.react" in PLAYER_JS
 
 
@@ -211,11 +214,14 @@ def test_share_plotly_refuses_a_foreign_page():
 
 def test_share_player_refuses_a_foreign_page():
     dp = _demo_pages_module()
-    js = "(function () { draw(); })();\n"
-    page = f"<body><script>\n{js}</script></body>"
-    assert dp.share_player(page, js) == f"<body>{dp.PLAYER_TAG}</body>"
+    js, css = "(function () { draw(); })();\n", "body { margin: 0; }\n"
+    page = f"<head><style>\n{css}</style></head><body><script>\n{js}</script></body>"
+    shared = f"<head>{dp.CSS_TAG}</head><body>{dp.PLAYER_TAG}</body>"
+    assert dp.share_player(page, js, css) == shared
     with pytest.raises(ValueError, match="exactly once"):
-        dp.share_player("<body><script>\n(function () {})();\n</script></body>", js)
+        dp.share_player(page.replace("draw", "plot"), js, css)
+    with pytest.raises(ValueError, match="exactly once"):
+        dp.share_player(page.replace("margin", "padding"), js, css)
 
 
 # ----------------------------------------------------------------------------- in the browser

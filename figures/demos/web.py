@@ -434,10 +434,21 @@ def page_data(
     }
 
 
-# The page's script: the sliders, the time slider and play button, drawing from the JSON table.
+# The page's script: it lays out the controls and the plot (the sliders, the time slider and play
+# button) and draws from the JSON table.
 # Inlined into every `gflab demo --html` page; the docs site loads it once, as demos/player.js
 # (docs/_build/demo_pages.py, docs/_build/hooks.py).
 PLAYER_JS = """(function () {
+  // the page's controls and plot, between its title and its footer
+  document.querySelector("footer").insertAdjacentHTML("beforebegin", `
+<div id="fixed"></div>
+<div id="controls"></div>
+<div id="clock"><button id="play" type="button">&#9654; play</button>
+<label>time <input type="range" id="slider-time" min="0" max="1000" step="1" value="1000">
+<output id="value-time"></output></label></div>
+<div id="plot"></div>
+<div id="caption"></div>
+`);
   const G = JSON.parse(document.getElementById("gflab-data").textContent);
   const idx = {};
   G.params.forEach(p => { idx[p.name] = p.start; });
@@ -590,34 +601,31 @@ PLAYER_JS = """(function () {
 })();
 """
 
+# The page's style sheet: inlined into every `gflab demo --html` page; the docs site loads it once, as
+# demos/player.css.
+PAGE_CSS = """body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.2em 2em; color: #222; }
+h1 { font-size: 1.5em; margin: 0 0 .3em 0; }
+#controls, #clock { display: flex; flex-wrap: wrap; gap: .6em 2.5em; margin: .6em 0;
+  font-size: 1.1em; }
+#controls label, #clock label { display: flex; align-items: center; gap: .6em; }
+#controls input { width: 16em; }
+#clock input { width: 36em; max-width: 70vw; }
+#controls output, #clock output { min-width: 4.5em; font-weight: bold; }
+#play { font-size: 1em; min-width: 5.5em; padding: .25em .8em; }
+#plot { width: 100%; height: 66vh; min-height: 420px; }
+#caption, #fixed { font-size: 1.05em; color: #333; margin: .3em 0; }
+footer { color: #666; font-size: .9em; margin-top: .8em; }
+"""
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>
-body {{ font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.2em 2em; color: #222; }}
-h1 {{ font-size: 1.5em; margin: 0 0 .3em 0; }}
-#controls, #clock {{ display: flex; flex-wrap: wrap; gap: .6em 2.5em; margin: .6em 0;
-  font-size: 1.1em; }}
-#controls label, #clock label {{ display: flex; align-items: center; gap: .6em; }}
-#controls input {{ width: 16em; }}
-#clock input {{ width: 36em; max-width: 70vw; }}
-#controls output, #clock output {{ min-width: 4.5em; font-weight: bold; }}
-#play {{ font-size: 1em; min-width: 5.5em; padding: .25em .8em; }}
-#plot {{ width: 100%; height: 66vh; min-height: 420px; }}
-#caption, #fixed {{ font-size: 1.05em; color: #333; margin: .3em 0; }}
-footer {{ color: #666; font-size: .9em; margin-top: .8em; }}
-</style>
+{css}</style>
 <script>{plotly}</script>
 </head><body>
 <h1>{title}</h1>
-<div id="fixed"></div>
-<div id="controls"></div>
-<div id="clock"><button id="play" type="button">&#9654; play</button>
-<label>time <input type="range" id="slider-time" min="0" max="1000" step="1" value="1000">
-<output id="value-time"></output></label></div>
-<div id="plot"></div>
-<div id="caption"></div>
 <footer>{summary} Precomputed by <code>gflab demo {name} --html</code> on {n} parameter sets;
 the time slider (or play) draws every curve up to that time. Live version:
 <code>gflab demo {name}</code>.</footer>
@@ -665,6 +673,7 @@ def write_html(
         name=demo.name,
         n=len(data["points"]),
         plotly=plotly.offline.get_plotlyjs(),
+        css=PAGE_CSS,
         player=PLAYER_JS,
         data=blob.replace("</", "<\\/"),
     )
