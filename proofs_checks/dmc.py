@@ -392,6 +392,15 @@ def _plasticity_config(ex: dict[str, Any], **over: Any) -> PlasticityConfig:
 
 @functools.lru_cache(maxsize=256)
 def run_plasticity(cfg: PlasticityConfig):
+    """:func:`gflab.sims.plasticity.simulate_plasticity`, cached (hypothesis replays examples, and
+    DMC-5 and its false variant share runs).
+
+    Args:
+        cfg: the plasticity experiment.
+
+    Returns:
+        Its :class:`gflab.sims.plasticity.PlasticityResult`.
+    """
     return simulate_plasticity(cfg)
 
 

@@ -43,12 +43,25 @@ PROFILES = ("ci", "dev", "thorough")
 
 
 def current_profile(profile: str | None = None) -> str:
+    """The hypothesis profile to run: ``profile``, else ``$GFLAB_PROFILE``, else ``ci``.
+
+    Args:
+        profile: ``ci``, ``dev`` or ``thorough``, or None.
+
+    Returns:
+        The profile's name (GflabInputError naming ``profile`` for any other).
+    """
     p = profile or os.environ.get("GFLAB_PROFILE", "ci")
     return one_of("profile", p, PROFILES)
 
 
 @dataclass
 class ClaimReport:
+    """The outcome of checking one claim: its verdict, how many examples ran, the worst margin
+    with its numbers and reproducing command, and any counterexample. ``holds_in`` counts the
+    examples with margin ≥ 0 (for a map: the size of the region where it holds).
+    """
+
     id: str
     verdict: str  # "held" | "violated" | "map"
     examples: int
@@ -67,6 +80,7 @@ class ClaimReport:
     )
 
     def to_json(self) -> dict:
+        """The report as a JSON-ready dict (non-finite margins as strings)."""
         from gflab.sims.result import json_safe
 
         out = {

@@ -478,6 +478,15 @@ def order_margin(svals, times, smaller_first: bool) -> float:
 
 
 def specgf_arrivals(config: LoRAConfig, rho: float = 1.0):
+    """The measured arrival times t_i (d_i = s_i/2, interpolated in √d) of a SpecGF run.
+
+    Args:
+        config: the LoRA problem and flow.
+        rho: B(0)'s component along the smallest target's v scaled by ρ (1: unchanged).
+
+    Returns:
+        One arrival time per target singular value (inf where a mode never arrives).
+    """
     raw, _ = run(config, rho)
     return arrivals(raw.times, raw.saved["proxies"], config.target_svals)
 

@@ -77,9 +77,11 @@ class Intervention:
         positive_real("noise_std", self.noise_std, allow_zero=True)
 
     def to_dict(self) -> dict:
+        """The intervention's fields as a JSON-ready dict."""
         return asdict(self)
 
     def label(self) -> str:
+        """A short legend label, e.g. ``DASH(λ=0.3, α=0.3)``."""
         if self.kind == "dash":
             mean = ", batch mean" if self.reduction == "mean" else ""
             return f"DASH(λ={self.floor:g}, α={self.alpha:g}{mean})"
@@ -154,17 +156,23 @@ class DashPlasticityResult:
 
     @property
     def pretrain(self) -> SimResult:
+        """Phase 1 on Ω1 (the base experiment's run)."""
         return self.base.pretrain
 
     @property
     def resumed(self) -> SimResult:
+        """Phase 2 on Ω2 resumed from phase 1 without the intervention."""
         return self.base.resumed
 
     @property
     def scratch(self) -> SimResult:
+        """Phase 2 on Ω2 from a fresh init."""
         return self.base.scratch
 
     def to_json(self) -> dict:
+        """The base experiment's summary plus the intervention, its info and the intervened run's
+        final fields, JSON-safe.
+        """
         out = self.base.to_json()
         out["intervention"] = self.intervention.to_dict()
         out["intervened"] = phase_summary(self.intervened)

@@ -63,6 +63,7 @@ class FeatureLearningConfig:
             raise GflabInputError("seeds", "at least one seed", self.seeds)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         return {"model": "dash-feature-learning", **asdict(self), "seeds": list(self.seeds)}
 
 

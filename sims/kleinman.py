@@ -435,6 +435,7 @@ class KleinmanConfig:
         return kleinman_problem(self.scale(), self.depth, self.seed)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         d = {"model": self.model, **asdict(self), "t_c": list(self.t_c)}
         if self.problem_file is None:
             del d["problem_file"]

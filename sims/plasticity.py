@@ -166,9 +166,11 @@ class PlasticityResult:
 
     @property
     def switch_time(self) -> float:
+        """The time (GD: step) at which phase 1 ended and Ω2 was revealed; NaN if unknown."""
         return float(self.pretrain.final.get("time", np.nan))
 
     def to_json(self) -> dict:
+        """The config and each phase's final fields (:func:`phase_summary`), JSON-safe."""
         return json_safe(
             {
                 "config": self.config,

@@ -18,6 +18,14 @@ __all__ = ["Progress", "notify"]
 
 
 class Progress(Protocol):
+    """What a long unit calls after each finished step (see the module docstring).
+
+    Args:
+        done: steps finished so far.
+        total: steps in all, or None when not known in advance.
+        info: the unit (``"unit"``), what is counted (``"item"``) and any status worth showing.
+    """
+
     def __call__(self, done: int, total: int | None, info: Mapping[str, Any]) -> None: ...
 
 

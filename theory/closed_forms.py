@@ -93,10 +93,12 @@ class MimicLimit:
 
     @property
     def diagonal(self) -> float:
+        """The diagonal entry of W∞: λ2 + (λ1 − λ2)/n."""
         return self.lambda2 + (self.lambda1 - self.lambda2) / self.n
 
     @property
     def offdiagonal(self) -> float:
+        """The off-diagonal entry of W∞: (λ1 − λ2)/n (docs/theory.md, closed forms)."""
         return (self.lambda1 - self.lambda2) / self.n
 
     @property
@@ -106,15 +108,18 @@ class MimicLimit:
 
     @property
     def singular_values(self) -> Float[np.ndarray, " n"]:
+        """W∞'s singular values, largest first: |λ1| once and |λ2| n − 1 times."""
         vals = np.abs(np.array([self.lambda1] + [self.lambda2] * (self.n - 1)))
         return np.sort(vals)[::-1]
 
     @property
     def stable_rank(self) -> float:
+        """W∞'s stable rank ‖W∞‖_F² / ‖W∞‖₂² = Σ σ_i² / σ_1²."""
         s = self.singular_values
         return float(np.sum(s**2) / s[0] ** 2)
 
     def matrix(self) -> Float[np.ndarray, "n n"]:
+        """W∞ = λ2 I + (λ1 − λ2)/n J as an n × n array."""
         return self.lambda2 * np.eye(self.n) + self.offdiagonal * np.ones((self.n, self.n))
 
 

@@ -40,19 +40,30 @@ class DepthRun:
 
     @property
     def offdiagonal(self) -> np.ndarray:
+        """The off-diagonal entry (λ1 − λ2)/n at each saved time."""
         return (self.lambda1 - self.lambda2) / self.n
 
     @property
     def diagonal(self) -> np.ndarray:
+        """The diagonal entry λ2 + (λ1 − λ2)/n at each saved time."""
         return self.lambda2 + self.offdiagonal
 
     @property
     def stable_rank(self) -> np.ndarray:
+        """The stable rank (λ1² + (n − 1) λ2²) / max(|λ1|, |λ2|)² at each saved time."""
         l1, l2 = np.abs(self.lambda1), np.abs(self.lambda2)
         top = np.maximum(l1, l2)
         return (l1**2 + (self.n - 1) * l2**2) / top**2
 
     def matrix(self, k: int) -> np.ndarray:
+        """The end-to-end matrix λ2 I + (λ1 − λ2)/n J at saved time ``k``.
+
+        Args:
+            k: index into :attr:`times`.
+
+        Returns:
+            The n × n matrix.
+        """
         return self.lambda2[k] * np.eye(self.n) + self.offdiagonal[k] * np.ones((self.n, self.n))
 
 
@@ -120,6 +131,10 @@ def depth_run(n: int, depth: int, alpha: float, m: float, points: int = RUN_POIN
 
 
 class DepthDemo(Demo):
+    """Depth promotes low rank: diagonal completion of the all-ones matrix from ``mimic(α, m)``
+    at depth 2 and at depth L (docs/theory.md §2.1, closed forms). Sliders: depth, α, m, n.
+    """
+
     name = "depth"
     title = "Depth promotes low rank: diagonal completion of the all-ones matrix"
     summary = "depth 2 vs depth L: the off-diagonal entry settles at ρ(m) vs goes to ≈ 1"
@@ -134,6 +149,18 @@ class DepthDemo(Demo):
     figsize = (11.0, 4.8)
 
     def compute(self, depth, alpha, m, n):
+        """The reduced (two-eigenvalue) trajectories at depth 2 and at depth L, on one time grid
+        (the slow part: the demo's sliders look it up).
+
+        Args:
+            depth: L, compared with depth 2.
+            alpha: the init scale α.
+            m: the mimic parameter m.
+            n: the matrix size n.
+
+        Returns:
+            ``{"runs": [DepthRun, ...], "times": the frames' clock, "values": the parameters}``.
+        """
         depths = (2,) if depth == 2 else (2, depth)
         runs = [depth_run(int(n), int(L), float(alpha), float(m)) for L in depths]
         # the frames' clock: from the earliest to the latest saved time of the runs shown
@@ -141,6 +168,12 @@ class DepthDemo(Demo):
         return {"runs": runs, "times": grid, "values": dict(depth=depth, alpha=alpha, m=m, n=n)}
 
     def setup(self, fig, rect):
+        """Create the demo's axes inside ``rect``.
+
+        Args:
+            fig: the matplotlib figure.
+            rect: (left, bottom, width, height) in figure coordinates.
+        """
         left, bottom, width, height = rect
         self.ax = fig.add_axes((left, bottom, width * 0.58, height))
         self.ax_m = [
@@ -150,6 +183,12 @@ class DepthDemo(Demo):
         self.fig = fig
 
     def show(self, data):
+        """Draw the static parts of a new :meth:`compute` result: the off-diagonal entry against
+        time, its closed-form limits, and the matrices' panels.
+
+        Args:
+            data: what :meth:`compute` returned.
+        """
         ax = self.ax
         ax.clear()
         self.curves, self.dots, self.images = [], [], []
@@ -205,6 +244,15 @@ class DepthDemo(Demo):
                 axm.set_visible(False)
 
     def frame(self, data, u):
+        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
+
+        Args:
+            data: what :meth:`compute` returned.
+            u: the fraction of the run, in [0, 1] (geometric in time).
+
+        Returns:
+            The matplotlib artists changed (for blitting).
+        """
         self.revealed_now = []
         t = log_cursor(data["times"], u)
         out = []

@@ -60,6 +60,10 @@ def ns_singular_value_map(x: np.ndarray, steps: int = 5) -> np.ndarray:
 
 
 class MuonDemo(Demo):
+    """Muon (Newton–Schulz, momentum) against exact SpecGD on LoRA, from the zero-factor init
+    A(0) = 0 or a Gaussian one (docs/theory.md §2.2). Sliders: η, γ, momentum, init.
+    """
+
     name = "muon"
     title = "Muon (Newton–Schulz) vs exact SpecGD, and the zero-factor LoRA init"
     summary = "Newton–Schulz Muon vs exact SpecGD; LoRA's A(0) = 0 (PEFT B = 0) vs Gaussian init"
@@ -78,6 +82,19 @@ class MuonDemo(Demo):
     figsize = (12.0, 4.8)
 
     def compute(self, lr, gamma, momentum, init):
+        """Exact SpecGD and Muon on the same LoRA problem, with each mode's arrival step (the slow
+        part: the demo's sliders look it up).
+
+        Args:
+            lr: the step η.
+            gamma: the init scale γ.
+            momentum: Muon's momentum.
+            init: ``lora`` (A(0) = 0) or ``gaussian``.
+
+        Returns:
+            ``{"specgd", "muon"}`` (the two runs), ``"s"`` (targets), ``"arrivals"`` (measured
+                steps), ``"predicted"`` (√(f s_i)/η), ``"values"``.
+        """
         spec_cfg, muon_cfg = muon_configs(lr, gamma, momentum, init)
         spec, muon = simulate_lora(spec_cfg), simulate_lora(muon_cfg)
         s = np.asarray(TARGETS)
@@ -95,12 +112,24 @@ class MuonDemo(Demo):
         }
 
     def setup(self, fig, rect):
+        """Create the demo's axes inside ``rect``.
+
+        Args:
+            fig: the matplotlib figure.
+            rect: (left, bottom, width, height) in figure coordinates.
+        """
         left, bottom, width, height = rect
         self.ax = fig.add_axes((left, bottom, width * 0.44, height))
         self.ax_arr = fig.add_axes((left + width * 0.53, bottom, width * 0.2, height))
         self.ax_ns = fig.add_axes((left + width * 0.8, bottom, width * 0.2, height))
 
     def show(self, data):
+        """Draw the static parts of a new :meth:`compute` result: √d_i of both runs against η·k and
+        the measured against the predicted arrival steps.
+
+        Args:
+            data: what :meth:`compute` returned.
+        """
         v = data["values"]
         s = data["s"]
         lr = v["lr"]
@@ -162,6 +191,15 @@ class MuonDemo(Demo):
         ax.legend(fontsize="x-small", loc="lower right")
 
     def frame(self, data, u):
+        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
+
+        Args:
+            data: what :meth:`compute` returned.
+            u: the fraction of the run, in [0, 1] (linear in the step).
+
+        Returns:
+            The matplotlib artists changed (for blitting).
+        """
         self.revealed_now = []
         lr = data["values"]["lr"]
         t = float(u) * self.ax.get_xlim()[1]  # η·k of this frame

@@ -66,6 +66,10 @@ def _on_grid(res: SimResult, grid: np.ndarray, key: str) -> np.ndarray:
 
 
 class PlasticityDemo(Demo):
+    """Loss of plasticity: training resumed after more entries are revealed against training
+    from scratch (docs/theory.md §2.1, plasticity protocol). Sliders: depth, α, m.
+    """
+
     name = "plasticity"
     title = "Loss of plasticity: resumed vs from scratch after more entries are revealed"
     summary = "phase 1 on the diagonal, phase 2 adds the superdiagonal: resumed vs scratch"
@@ -82,6 +86,18 @@ class PlasticityDemo(Demo):
         return [{**self.defaults(), "depth": L} for L in range(int(d.lo), int(d.hi) + 1)]
 
     def compute(self, depth, alpha, m):
+        """The resumed and the from-scratch runs of the plasticity protocol, on one time grid (the
+        slow part: the demo's sliders look it up).
+
+        Args:
+            depth: the number of factors L.
+            alpha: the init scale α.
+            m: the mimic parameter m.
+
+        Returns:
+            ``{"runs", "grid", "curves"}`` (stable rank, test RMSE and matrix of each run on the
+                grid), the two masks ``"mask1"``, ``"mask2"``, and ``"values"``.
+        """
         runs = plasticity_runs(depth, alpha, m)
         ends = [runs[k].times[-1] for k in ("resumed", "scratch")]
         starts = [runs[k].times[1] for k in ("resumed", "scratch")]
@@ -104,6 +120,12 @@ class PlasticityDemo(Demo):
         }
 
     def setup(self, fig, rect):
+        """Create the demo's axes inside ``rect``.
+
+        Args:
+            fig: the matplotlib figure.
+            rect: (left, bottom, width, height) in figure coordinates.
+        """
         left, bottom, width, height = rect
         self.ax_rank = fig.add_axes((left, bottom + height * 0.53, width * 0.55, height * 0.45))
         self.ax_err = fig.add_axes((left, bottom, width * 0.55, height * 0.45), sharex=self.ax_rank)
@@ -115,6 +137,12 @@ class PlasticityDemo(Demo):
         ]
 
     def show(self, data):
+        """Draw the static parts of a new :meth:`compute` result: stable rank and test RMSE against
+        time, and the masks.
+
+        Args:
+            data: what :meth:`compute` returned.
+        """
         grid = data["grid"]
         styles = {"resumed": (style.PALETTE[1], "-"), "scratch": (style.PALETTE[0], "--")}
         self.dots, self.images, self.curves = [], [], []
@@ -166,6 +194,15 @@ class PlasticityDemo(Demo):
             self.images.append((axm, run, im, cells))
 
     def frame(self, data, u):
+        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
+
+        Args:
+            data: what :meth:`compute` returned.
+            u: the fraction of the run, in [0, 1] (geometric in time).
+
+        Returns:
+            The matplotlib artists changed (for blitting).
+        """
         self.revealed_now = []
         grid = data["grid"]
         t = log_cursor(grid, u)

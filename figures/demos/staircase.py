@@ -45,6 +45,10 @@ def staircase_configs(
 
 
 class StaircaseDemo(Demo):
+    """Gradient flow's staircase (largest mode first) against spectral gradient flow's equal
+    rate on LoRA (docs/theory.md §2.2). Sliders: β, γ, s_min, s_max.
+    """
+
     name = "staircase"
     title = "Gradient flow's staircase vs spectral gradient flow's equal rate"
     summary = "GF learns the largest mode first; SpecGF grows every √d_i at rate 1 (smallest first)"
@@ -57,6 +61,18 @@ class StaircaseDemo(Demo):
     figsize = (11.0, 4.8)
 
     def compute(self, beta, gamma, s_min, s_max):
+        """Gradient flow and smoothed spectral gradient flow on the same LoRA problem (the slow
+        part: the demo's sliders look it up).
+
+        Args:
+            beta: SpecGF's smoothing β.
+            gamma: the init scale γ.
+            s_min: the smallest target singular value.
+            s_max: the largest target singular value.
+
+        Returns:
+            ``{"gf", "sgf"}`` (the two runs), ``"s"`` (the targets) and ``"values"``.
+        """
         gf_cfg, sgf_cfg = staircase_configs(beta, gamma, s_min, s_max)
         gf, sgf = simulate_lora(gf_cfg), simulate_lora(sgf_cfg)
         return {
@@ -67,11 +83,23 @@ class StaircaseDemo(Demo):
         }
 
     def setup(self, fig, rect):
+        """Create the demo's axes inside ``rect``.
+
+        Args:
+            fig: the matplotlib figure.
+            rect: (left, bottom, width, height) in figure coordinates.
+        """
         left, bottom, width, height = rect
         self.ax_gf = fig.add_axes((left, bottom, width * 0.44, height))
         self.ax_sgf = fig.add_axes((left + width * 0.54, bottom, width * 0.44, height))
 
     def show(self, data):
+        """Draw the static parts of a new :meth:`compute` result: each mode's d_i against time for
+        both flows.
+
+        Args:
+            data: what :meth:`compute` returned.
+        """
         s = data["s"]
         colors = style.PALETTE[: len(s)]
         self.dots = {"gf": [], "sgf": []}
@@ -107,6 +135,15 @@ class StaircaseDemo(Demo):
         self.ax_sgf.legend(fontsize="small", loc="lower right")
 
     def frame(self, data, u):
+        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
+
+        Args:
+            data: what :meth:`compute` returned.
+            u: the fraction of the run, in [0, 1] (linear in time).
+
+        Returns:
+            The matplotlib artists changed (for blitting).
+        """
         self.revealed_now = []
         out = []
         for key in ("gf", "sgf"):

@@ -70,6 +70,11 @@ def _common(p) -> None:
 
 
 def register(sub) -> None:
+    """Add the ``bridge`` subcommand and its flags to the ``gflab`` parser.
+
+    Args:
+        sub: the ``gflab`` parser's subparsers action.
+    """
     p = sub.add_parser(
         "bridge",
         help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
@@ -300,6 +305,16 @@ _LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "
 
 
 def run_lora_cmd(args) -> int:
+    """``gflab bridge lora``: fine-tune with LoRA, record the adapters' spectra, print the summary
+    (or the JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
+        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
     from gflab.theory.errors import GflabInputError
 
@@ -371,6 +386,16 @@ def run_warmstart_cmd(args) -> int:
 
 
 def run_dmf_cmd(args) -> int:
+    """``gflab bridge dmf``: deep linear matrix completion in torch; print the summary (or the
+    JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
+        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
     from gflab.theory.errors import GflabInputError
 
@@ -508,6 +533,15 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
 
 
 def run_bench_cmd(args) -> int:
+    """``gflab bridge bench``: the probes' overhead per logged step against a training step.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
+        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """
     from gflab.sims.bridge.bench import probe_overhead
 
     res = probe_overhead(
@@ -854,6 +888,14 @@ def run_prune_cmd(args) -> int:
 
 
 def to_json_strict(obj):
+    """``obj`` as strict JSON values (NaN/inf as None, arrays as lists).
+
+    Args:
+        obj: a bridge run's record.
+
+    Returns:
+        The same structure with only JSON types.
+    """
     from gflab.sims.bridge.record import to_json
 
     return to_json(obj)

@@ -9,6 +9,11 @@ from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
+    """Add the ``check`` subcommand and its flags to the ``gflab`` parser.
+
+    Args:
+        sub: the ``gflab`` parser's subparsers action.
+    """
     p = sub.add_parser(
         "check",
         help="check the papers' claims with hypothesis",
@@ -39,6 +44,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """``gflab check``: check the claims (or draw their maps with ``--beyond``) and print each
+    verdict with its margin.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit code, 0, or 1 when a claim is violated. Refused input raises ``GflabInputError``,
+            which
+        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """
     from gflab.proofs_checks.registry import claims
     from gflab.proofs_checks.runner import MAX_JOBS, PROFILES, current_profile, run_claims
     from gflab.theory._validate import GflabInputError, one_of

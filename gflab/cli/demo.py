@@ -26,6 +26,11 @@ Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) --save, --html and --
 
 
 def register(sub) -> None:
+    """Add the ``demo`` subcommand and its flags to the ``gflab`` parser.
+
+    Args:
+        sub: the ``gflab`` parser's subparsers action.
+    """
     p = sub.add_parser(
         "demo",
         help="lecture demos: live sliders, or a GIF/MP4 with --save",
@@ -120,6 +125,15 @@ class _Said(str):
 
 
 def run(args) -> int:
+    """``gflab demo``: open a demo's live window, or save it as a GIF/MP4 or an HTML page.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
+        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """
     # Equinox's runtime checks are host callbacks by default, and XLA refuses to put a program
     # with host callbacks in the persistent compilation cache: every solve would then compile
     # again in each new process. With "nan" a failed check poisons the state instead, which the

@@ -10,6 +10,11 @@ from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
+    """Add the ``figures`` subcommand and its flags to the ``gflab`` parser.
+
+    Args:
+        sub: the ``gflab`` parser's subparsers action.
+    """
     p = sub.add_parser(
         "figures",
         help="regenerate figures into figures/out",
@@ -99,6 +104,15 @@ def plan_line(names, out, fast: bool, style: str, store, force: bool) -> str:
 
 
 def run(args) -> int:
+    """``gflab figures``: render the figures (from stored results where they are current).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
+        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """
     from gflab.figures.registry import registry, render
     from gflab.sims.store import ResultStore
 

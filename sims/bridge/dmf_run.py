@@ -176,6 +176,9 @@ class BridgeDMFConfig:
         return 1.0 / lam
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold). The
+        step ``lr`` is the resolved one.
+        """
         d = asdict(self)
         d["lr"] = self.resolved_lr
         return {"model_kind": "bridge-dmf", "normalisation": "half-mean", **d}

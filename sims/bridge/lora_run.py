@@ -183,6 +183,7 @@ class BridgeLoRAConfig:
 
     @property
     def resolved_lr(self) -> float:
+        """The LoRA learning rate: ``lr``, or the optimiser's default when ``lr`` is None."""
         return DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr)
 
     @property
@@ -193,6 +194,9 @@ class BridgeLoRAConfig:
         return min(self.steps - 1, max(self.every, self.steps // 5))
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold).
+        ``lr`` and ``burn_in`` are the resolved ones.
+        """
         d = asdict(self)
         d["modules"] = list(self.modules)
         d["lr"] = self.resolved_lr

@@ -219,6 +219,12 @@ class DeepLinearProbe(_Periodic):
         }
 
     def record(self, step: int) -> None:
+        """Measure the factors now: σ(W), stable and effective rank, balancedness and its drift, and
+        the cross-group coupling of the tangent kernel (docs/theory.md §2.1).
+
+        Args:
+            step: the training step the measurement belongs to.
+        """
         torch = import_torch()
         with torch.no_grad():
             Ws = [w.detach().to(torch.float64).cpu() for w in self.factors]
@@ -239,6 +245,12 @@ class DeepLinearProbe(_Periodic):
         self.steps.append(int(step))
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """Every recorded measure as an array, one row per :meth:`record` call.
+
+        Returns:
+            ``{"singular_values", "stable_rank", "effective_rank", "balancedness",
+            "balancedness_drift", "cross_coupling"}`` → float64 arrays.
+        """
         return {k: np.asarray(v, dtype=np.float64) for k, v in self._data.items()}
 
 

@@ -102,6 +102,7 @@ class DataSpec:
         return (self.n_train or d_tr, self.n_test or d_te)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         return asdict(self)
 
 

@@ -159,6 +159,7 @@ class MethodSpec:
         return min(self.T, epochs) if self.score in ("dual", "el2n") else epochs
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         return asdict(self)
 
 
@@ -276,9 +277,17 @@ class DynamicsRecorder:
         )
 
     def record(self, epoch: int, index, logits) -> None:
+        """Copy one batch's logits into its examples' rows of epoch ``epoch``.
+
+        Args:
+            epoch: the epoch (row block) being trained.
+            index: the batch's example indices (a tensor on the recorder's device).
+            logits: the batch's logits from the training forward pass (detached, stored as float32).
+        """
         self.logits[epoch].index_copy_(0, index, logits.detach().float())
 
     def array(self) -> np.ndarray:
+        """The recorded logits as a NumPy array [E, N, C] (NaN where nothing was recorded)."""
         return self.logits.cpu().numpy()
 
 

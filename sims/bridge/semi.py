@@ -54,6 +54,9 @@ class PseudoLabels:
     info: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The method, its settings and its measured quality as a JSON-ready dict (the labels
+        themselves are left out).
+        """
         return {
             "method": self.method,
             "accuracy": self.accuracy,

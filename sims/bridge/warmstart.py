@@ -99,6 +99,7 @@ class WarmStartConfig:
             raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         d = asdict(self)
         d["fractions"] = list(self.fractions)
         d["seeds"] = list(self.seeds)
