@@ -82,6 +82,16 @@ def register(sub) -> None:
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
 
+    _register_lora(kinds)
+    _register_warmstart(kinds)
+    _register_prune(kinds)
+    _register_dmf(kinds)
+    _register_bench(kinds)
+    _register_analyze(kinds)
+
+
+def _register_lora(kinds) -> None:
+    """``gflab bridge lora`` and its flags."""
     lo = kinds.add_parser(
         "lora",
         help="LoRA fine-tuning of a BERT on a generated text task",
@@ -148,6 +158,9 @@ def register(sub) -> None:
     _common(lo)
     lo.set_defaults(func=run_lora_cmd)
 
+
+def _register_warmstart(kinds) -> None:
+    """``gflab bridge warmstart`` and its flags."""
     w = kinds.add_parser(
         "warmstart",
         help="DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
@@ -172,8 +185,9 @@ def register(sub) -> None:
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
     w.set_defaults(func=run_warmstart_cmd)
 
-    _register_prune(kinds)
 
+def _register_dmf(kinds) -> None:
+    """``gflab bridge dmf`` and its flags."""
     d = kinds.add_parser(
         "dmf",
         help="deep linear matrix completion in torch (docs/theory.md §2.1)",
@@ -223,6 +237,9 @@ def register(sub) -> None:
     _common(d)
     d.set_defaults(func=run_dmf_cmd)
 
+
+def _register_bench(kinds) -> None:
+    """``gflab bridge bench`` and its flags."""
     b = kinds.add_parser(
         "bench",
         help="probe overhead per logged step vs a training step",
@@ -236,8 +253,6 @@ def register(sub) -> None:
     b.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     b.add_argument("--json", action="store_true", help="print the measurements as JSON")
     b.set_defaults(func=run_bench_cmd)
-
-    _register_analyze(kinds)
 
 
 def _progress(rep: Reporter, label: str):
@@ -703,10 +718,6 @@ def _name_list(allowed: tuple[str, ...]):
 
 
 def _register_prune(kinds) -> None:
-    from gflab.cli._common import float_list
-
-    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
-    selects = ("hard", "beta", "budget", "stratified")
     p = kinds.add_parser(
         "prune",
         help="dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
@@ -716,6 +727,18 @@ def _register_prune(kinds) -> None:
         epilog=PRUNE_EXAMPLES,
         formatter_class=_RAW,
     )
+    _add_prune_selection_flags(p)
+    _add_prune_training_flags(p)
+    p.set_defaults(func=run_prune_cmd)
+
+
+def _add_prune_selection_flags(p) -> None:
+    """``gflab bridge prune``'s flags for what is pruned and how: the data, its scenario (noise,
+    imbalance, corruption), the scores, the selectors and the ratios."""
+    from gflab.cli._common import float_list
+
+    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
+    selects = ("hard", "beta", "budget", "stratified")
     p.add_argument("--data", default="digits", choices=("digits", "mnist1d"), help="dataset")
     p.add_argument("--n-train", type=int, default=0, help="training examples (0: 1300 / 4000)")
     p.add_argument("--n-test", type=int, default=0, help="test examples (0: 497 / 1000)")
@@ -772,6 +795,11 @@ def _register_prune(kinds) -> None:
         help="fraction of training inputs with Gaussian noise added",
     )
     p.add_argument("--corrupt-std", type=finite_float, default=1.0, help="that noise's std")
+
+
+def _add_prune_training_flags(p) -> None:
+    """``gflab bridge prune``'s flags for training and running: the model, SGD, SemiPrune's
+    labels, the executor, the dynamics budget, output and store."""
     p.add_argument(
         "--model",
         default=None,
@@ -812,7 +840,6 @@ def _register_prune(kinds) -> None:
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
-    p.set_defaults(func=run_prune_cmd)
 
 
 def prune_config(args):
