@@ -338,6 +338,48 @@ def grid_points(demo: Demo, grid: dict[str, tuple] | None = None) -> list[dict[s
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
+class _Interned:
+    """A list that stores each distinct value once (compared by JSON text): :meth:`index` adds a
+    value not seen before and returns its position."""
+
+    def __init__(self, sort_keys: bool = False):
+        self.items: list = []
+        self._seen: dict[str, int] = {}
+        self._sort_keys = sort_keys
+
+    def index(self, value) -> int:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=self._sort_keys)
+        if text not in self._seen:
+            self._seen[text] = len(self.items)
+            self.items.append(value)
+        return self._seen[text]
+
+
+def _slider_params(demo: Demo, grid: dict[str, tuple], base: dict[str, Any]) -> list[dict]:
+    """The page's sliders: name, label, values with their labels, and the start index (the grid
+    value nearest the default, on the slider's scale)."""
+    known = {p.name: p for p in demo.params}
+    params = []
+    for k, vals in grid.items():
+        p = known[k]
+        default = base[k]
+        if p.choices is None:
+            dist = [abs(p.to_slider(v) - p.to_slider(default)) for v in vals]
+            start = int(np.argmin(dist))
+        else:
+            start = list(vals).index(default) if default in vals else 0
+        params.append(
+            {
+                "name": k,
+                "label": p.label,
+                "values": list(vals),
+                "labels": [p.format(v) for v in vals],
+                "start": start,
+            }
+        )
+    return params
+
+
 def page_data(
     demo: Demo,
     values: dict[str, Any] | None = None,
@@ -368,66 +410,30 @@ def page_data(
     points = grid_points(demo, grid)
     base = demo.resolve(values)
     known = {p.name: p for p in demo.params}
-    params = []
-    for k, vals in grid.items():
-        p = known[k]
-        default = base[k]
-        if p.choices is None:
-            dist = [abs(p.to_slider(v) - p.to_slider(default)) for v in vals]
-            start = int(np.argmin(dist))
-        else:
-            start = list(vals).index(default) if default in vals else 0
-        params.append(
-            {
-                "name": k,
-                "label": p.label,
-                "values": list(vals),
-                "labels": [p.format(v) for v in vals],
-                "start": start,
-            }
-        )
     table = {}
     wrap = progress or (lambda it, **kw: it)
     t0 = time.perf_counter()
-    arrays: list[list] = []
-    seen: dict[str, int] = {}
-
-    def shared(values: list) -> dict:
-        # a curve shown at several points (depth 2 beside every L) is stored once
-        text = json.dumps(values, separators=(",", ":"))
-        if text not in seen:
-            seen[text] = len(arrays)
-            arrays.append(values)
-        return {"ref": seen[text]}
-
-    traces_: list[dict] = []
-    seen_traces: dict[str, int] = {}
-
-    def shared_trace(tr: dict) -> int:
-        # whole traces too: depth 2's three curves are the same beside every L
-        text = json.dumps(tr, separators=(",", ":"), sort_keys=True)
-        if text not in seen_traces:
-            seen_traces[text] = len(traces_)
-            traces_.append(tr)
-        return seen_traces[text]
-
+    # a curve shown at several points (depth 2 beside every L) is stored once, and whole traces
+    # too: depth 2's three curves are the same beside every L
+    arrays, traces_ = _Interned(), _Interned(sort_keys=True)
     for point in wrap(points, total=len(points), desc=f"html {demo.name}", quiet=quiet):
         vals = demo.resolve({**base, **point})
         traces, caption, axes = panels(demo, demo.compute(**vals))
         for tr in traces:
             if len(tr["x"]) > 2:
-                tr["x"] = _grid_code(tr["x"]) or shared(tr["x"])
-                tr["y"] = shared(tr["y"])
+                tr["x"] = _grid_code(tr["x"]) or {"ref": arrays.index(tr["x"])}
+                tr["y"] = {"ref": arrays.index(tr["y"])}
         key = ",".join(str(list(grid[k]).index(point[k])) for k in grid)
-        table[key] = {"data": [shared_trace(t) for t in traces], "caption": caption, "axes": axes}
+        data = [traces_.index(t) for t in traces]
+        table[key] = {"data": data, "caption": caption, "axes": axes}
     fixed = {k: v for k, v in base.items() if k not in grid}
     return {
         "demo": demo.name,
         "title": demo.title,
-        "params": params,
+        "params": _slider_params(demo, grid, base),
         "points": table,
-        "traces": traces_,
-        "arrays": arrays,
+        "traces": traces_.items,
+        "arrays": arrays.items,
         "layout": _layout(demo.name),
         "fixed": ", ".join(f"{known[k].label} = {known[k].format(v)}" for k, v in fixed.items()),
         "compute_seconds": time.perf_counter() - t0,
