@@ -365,11 +365,10 @@ def test_junk_environment_values_are_one_line(name, value, monkeypatch):
 # ----------------------------------------------------------------------------- fail early
 
 
-def test_missing_parent_folders_are_not_created(tmp_path):
-    for flag in ("--save", "--html"):
-        target = tmp_path / "not" / "here" / ("x.gif" if flag == "--save" else "x.html")
-        line = _one_line(["demo", "depth", flag, str(target)])
-        assert f"error: {flag[2:]}: expected a file in an existing folder" in line
+@pytest.mark.parametrize(("flag", "name"), [("--save", "x.gif"), ("--html", "x.html")])
+def test_missing_parent_folders_are_not_created(tmp_path, flag, name):
+    line = _one_line(["demo", "depth", flag, str(tmp_path / "not" / "here" / name)])
+    assert f"error: {flag[2:]}: expected a file in an existing folder" in line
     assert list(tmp_path.iterdir()) == []
 
 
