@@ -23,7 +23,8 @@ from gflab.cli._progress import Reporter, progress
 from gflab.proofs_checks.registry import Claim, Evidence
 from gflab.proofs_checks.runner import run_claim
 from gflab.sims.progress import notify
-from gflab.theory._validate import GflabInputError, positive_int
+from gflab.theory._validate import positive_int
+from gflab.theory.errors import GflabInputError
 
 RATE = re.compile(r"(\d+\.\d+\s*(point|example|run|it)/s|\d+\.\d+s/(point|example|run|it))")
 
