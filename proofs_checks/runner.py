@@ -25,7 +25,8 @@ from hypothesis.errors import Flaky, Unsatisfiable
 
 from gflab.proofs_checks.registry import Claim, Evidence, claims
 from gflab.sims.progress import Progress, notify
-from gflab.theory._validate import GflabInputError, one_of
+from gflab.theory._validate import one_of
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "MAP_GLOSSARY",

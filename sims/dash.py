@@ -33,7 +33,8 @@ from gflab.sims.plasticity import (
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory import dmf as T
 from gflab.theory import interventions as I
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.theory._validate import one_of, positive_int, positive_real, probability
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "Intervention",

@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, positive_int
+from gflab.theory._validate import positive_int
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["FeatureLearningConfig", "simulate_feature_learning", "train_data", "METHODS"]
 

@@ -42,7 +42,8 @@ from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import solve_dmf_from
 from gflab.sims.limits import FLOAT64_BYTES, require_fits
 from gflab.theory import dmf as T
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "KleinmanScale",

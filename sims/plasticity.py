@@ -22,7 +22,8 @@ from gflab.sims.config import DMFConfig, _Config
 from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory import dmf as T
-from gflab.theory._validate import GflabInputError, positive_real
+from gflab.theory._validate import positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["PlasticityConfig", "PlasticityResult", "simulate_plasticity", "phase_summary"]
 

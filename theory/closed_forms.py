@@ -16,8 +16,9 @@ import numpy as np
 from jaxtyping import Float, PyTree, Real
 from scipy.optimize import brentq
 
-from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory._validate import positive_int, positive_real
 from gflab.theory._xp import AnyArray
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "mimic_eigenvalues",

@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, PyTree
 
-from gflab.theory._validate import GflabInputError, finite_real, positive_real, probability
+from gflab.theory._validate import finite_real, positive_real, probability
 from gflab.theory._xp import AnyArray, namespace
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "COSINE_EPS",

@@ -57,7 +57,8 @@ def run(args) -> int:
     """
     from gflab.proofs_checks.registry import claims
     from gflab.proofs_checks.runner import MAX_JOBS, PROFILES, current_profile, run_claims
-    from gflab.theory._validate import GflabInputError, one_of
+    from gflab.theory._validate import one_of
+    from gflab.theory.errors import GflabInputError
 
     reg = claims()
     for cid in args.claim:

@@ -32,7 +32,8 @@ from gflab.sims.bridge.probes import DeepLinearProbe
 from gflab.sims.config import MAX_DEPTH
 from gflab.sims.limits import require_fits
 from gflab.theory import dmf as D
-from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
+from gflab.theory._validate import positive_int, positive_real, probability
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["BridgeDMFConfig", "run_dmf", "gauss_newton_top_eigenvalue"]
 

@@ -33,7 +33,8 @@ from gflab.sims.bridge.optim import (
 )
 from gflab.sims.bridge.probes import LoRAProbe
 from gflab.sims.limits import require_fits
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 from gflab.theory.schedule_free import AUX_UPDATE_TYPES
 
 __all__ = [

@@ -236,7 +236,8 @@ _NS_DTYPES = ("bfloat16", "float32", "float64")
 
 def _make_amuse_class():
     torch = import_torch()
-    from gflab.theory._validate import GflabInputError, one_of
+    from gflab.theory._validate import one_of
+    from gflab.theory.errors import GflabInputError
     from gflab.theory.lora import NS_COEFFICIENTS
     from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_scale
 

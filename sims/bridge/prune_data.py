@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory._validate import positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "DATASETS",

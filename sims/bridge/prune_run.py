@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from gflab.sims.bridge.prune_data import N_CLASSES, DataSpec, load_data
-from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory._validate import positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "MODELS",

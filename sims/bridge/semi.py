@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "PseudoLabels",

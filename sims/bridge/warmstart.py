@@ -35,7 +35,8 @@ from gflab.sims.bridge._torch import import_torch, resolve_device
 from gflab.sims.limits import require_fits
 from gflab.theory import interventions as I
 from gflab.theory import measures as M
-from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
+from gflab.theory._validate import positive_int, positive_real, probability
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["WarmStartConfig", "run_warmstart", "load_digits_split", "RUN_KINDS"]
 
