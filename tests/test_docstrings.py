@@ -77,17 +77,18 @@ def _rewritten(path: str) -> bool:
 
 
 MODULES = [f.relative_to(ROOT).as_posix() for f in dc.public_modules(ROOT)]
+CLASSES = dc._classes(ROOT)
 
 
 @pytest.mark.parametrize("path", [m for m in MODULES if not _rewritten(m)])
 def test_every_public_name_has_a_docstring(path):
-    names = dc.public_names(ROOT / path, ROOT)
+    names = dc.public_names(ROOT / path, ROOT, CLASSES)
     assert [f"{n.name} (line {n.line})" for n in names if not n.documented] == []
 
 
 @pytest.mark.parametrize("path", ARGS_COMPLETE)
 def test_every_argument_is_documented(path):
-    names = dc.public_names(ROOT / path, ROOT)
+    names = dc.public_names(ROOT / path, ROOT, CLASSES)
     assert [f"{n.name} (line {n.line})" for n in names if n.needs_args and not n.has_args] == []
 
 
@@ -113,13 +114,28 @@ def test_the_count_on_a_known_tree(tmp_path):
         "    def scaled(self, k):\n"
         '        """Scaled.\n\n        Args:\n            k: factor.\n        """\n'
         "        return k\n\n"
+        "class Sub(Thing):\n"
+        '    """A sub-thing."""\n\n'
+        "    def scaled(self, k):\n        return 2 * k\n\n"  # inherits Thing.scaled's docstring
+        "    def size(self):\n        return 2\n\n"  # Thing.size has none to inherit
         "def _private(x):\n    return x\n\n"
         "def loose(x):\n"
         '    """Documented, but without an Args section."""\n    return x\n'
     )
     names = {n.name: n for n in dc.count(tmp_path)}
-    assert sorted(names) == ["Thing", "Thing.scaled", "Thing.size", "exported", "loose"]
-    assert sorted(n for n, v in names.items() if not v.documented) == ["Thing.size", "exported"]
+    assert sorted(names) == [
+        "Sub",
+        "Sub.scaled",
+        "Sub.size",
+        "Thing",
+        "Thing.scaled",
+        "Thing.size",
+        "exported",
+        "loose",
+    ]
+    undocumented = sorted(n for n, v in names.items() if not v.documented)
+    assert undocumented == ["Sub.size", "Thing.size", "exported"]
+    assert names["Sub.scaled"].has_args  # the inherited docstring's Args section
     assert sorted(n for n, v in names.items() if v.needs_args and not v.has_args) == [
         "exported",
         "loose",

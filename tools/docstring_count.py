@@ -9,9 +9,12 @@ What counts as a public name:
   ``_``, and each ``def`` directly in such a class whose name does not start with ``_``
   (methods, properties, static and class methods; dunder methods are not public names).
 
+A method without a docstring of its own that overrides a documented method of a base class
+defined in the tree inherits that docstring (as ``inspect.getdoc`` and the API pages do).
+
 Two measures:
 
-- **undocumented**: the name has no docstring;
+- **undocumented**: the name has no docstring (own or inherited);
 - **no Args**: a function or method with a parameter other than ``self``/``cls`` whose docstring
   has no ``Args:`` (or ``Arguments:``) section.
 
@@ -69,8 +72,39 @@ def public_modules(tree: Path) -> list[Path]:
     return out
 
 
-def _entry(rel: str, node: ast.AST, name: str) -> PublicName:
-    doc = ast.get_docstring(node) or ""
+def _classes(tree: Path) -> dict[str, list[ast.ClassDef]]:
+    """Every class defined at the top of any module of the packages (private ones too), by name."""
+    out: dict[str, list[ast.ClassDef]] = {}
+    for package in PACKAGES:
+        for f in sorted((tree / package).rglob("*.py")):
+            for node in ast.parse(f.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.ClassDef):
+                    out.setdefault(node.name, []).append(node)
+    return out
+
+
+def _inherited_doc(cls: ast.ClassDef, method: str, classes: dict, seen=None) -> str:
+    """The docstring of ``method`` in the nearest base class of ``cls`` (found by name in the tree)
+    that documents it, or ``""``."""
+    seen = set() if seen is None else seen
+    for base in cls.bases:
+        name = base.id if isinstance(base, ast.Name) else getattr(base, "attr", None)
+        for b in classes.get(name, []):
+            if id(b) in seen:
+                continue
+            seen.add(id(b))
+            for m in b.body:
+                if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name == method:
+                    if ast.get_docstring(m):
+                        return ast.get_docstring(m)
+            doc = _inherited_doc(b, method, classes, seen)
+            if doc:
+                return doc
+    return ""
+
+
+def _entry(rel: str, node: ast.AST, name: str, inherited: str = "") -> PublicName:
+    doc = ast.get_docstring(node) or inherited
     needs = False
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         a = node.args
@@ -81,16 +115,19 @@ def _entry(rel: str, node: ast.AST, name: str) -> PublicName:
     )
 
 
-def public_names(path: Path, tree: Path) -> list[PublicName]:
+def public_names(path: Path, tree: Path, classes: dict | None = None) -> list[PublicName]:
     """The public names defined in one module.
 
     Args:
         path: the module's file.
         tree: the checkout's root (names carry their path relative to it).
+        classes: the tree's classes by name, for inherited docstrings (read from ``tree`` when
+            None).
 
     Returns:
         One :class:`PublicName` per public function, class and method, in file order.
     """
+    classes = _classes(tree) if classes is None else classes
     rel = path.relative_to(tree).as_posix()
     out = []
     defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -101,7 +138,10 @@ def public_names(path: Path, tree: Path) -> list[PublicName]:
         if isinstance(node, ast.ClassDef):
             for m in node.body:
                 if isinstance(m, defs[:2]) and not m.name.startswith("_"):
-                    out.append(_entry(rel, m, f"{node.name}.{m.name}"))
+                    inherited = (
+                        "" if ast.get_docstring(m) else _inherited_doc(node, m.name, classes)
+                    )
+                    out.append(_entry(rel, m, f"{node.name}.{m.name}", inherited))
     return out
 
 
@@ -114,7 +154,8 @@ def count(tree: Path = ROOT) -> list[PublicName]:
     Returns:
         The :class:`PublicName` of every public definition (see the module docstring).
     """
-    return [n for f in public_modules(tree) for n in public_names(f, tree)]
+    classes = _classes(tree)
+    return [n for f in public_modules(tree) for n in public_names(f, tree, classes)]
 
 
 def main(argv: list[str] | None = None) -> int:

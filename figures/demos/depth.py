@@ -168,12 +168,6 @@ class DepthDemo(Demo):
         return {"runs": runs, "times": grid, "values": dict(depth=depth, alpha=alpha, m=m, n=n)}
 
     def setup(self, fig, rect):
-        """Create the demo's axes inside ``rect``.
-
-        Args:
-            fig: the matplotlib figure.
-            rect: (left, bottom, width, height) in figure coordinates.
-        """
         left, bottom, width, height = rect
         self.ax = fig.add_axes((left, bottom, width * 0.58, height))
         self.ax_m = [
@@ -183,12 +177,6 @@ class DepthDemo(Demo):
         self.fig = fig
 
     def show(self, data):
-        """Draw the static parts of a new :meth:`compute` result: the off-diagonal entry against
-        time, its closed-form limits, and the matrices' panels.
-
-        Args:
-            data: what :meth:`compute` returned.
-        """
         ax = self.ax
         ax.clear()
         self.curves, self.dots, self.images = [], [], []
@@ -244,15 +232,6 @@ class DepthDemo(Demo):
                 axm.set_visible(False)
 
     def frame(self, data, u):
-        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
-
-        Args:
-            data: what :meth:`compute` returned.
-            u: the fraction of the run, in [0, 1] (geometric in time).
-
-        Returns:
-            The matplotlib artists changed (for blitting).
-        """
         self.revealed_now = []
         t = log_cursor(data["times"], u)
         out = []

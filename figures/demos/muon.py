@@ -112,24 +112,12 @@ class MuonDemo(Demo):
         }
 
     def setup(self, fig, rect):
-        """Create the demo's axes inside ``rect``.
-
-        Args:
-            fig: the matplotlib figure.
-            rect: (left, bottom, width, height) in figure coordinates.
-        """
         left, bottom, width, height = rect
         self.ax = fig.add_axes((left, bottom, width * 0.44, height))
         self.ax_arr = fig.add_axes((left + width * 0.53, bottom, width * 0.2, height))
         self.ax_ns = fig.add_axes((left + width * 0.8, bottom, width * 0.2, height))
 
     def show(self, data):
-        """Draw the static parts of a new :meth:`compute` result: √d_i of both runs against η·k and
-        the measured against the predicted arrival steps.
-
-        Args:
-            data: what :meth:`compute` returned.
-        """
         v = data["values"]
         s = data["s"]
         lr = v["lr"]
@@ -191,15 +179,6 @@ class MuonDemo(Demo):
         ax.legend(fontsize="x-small", loc="lower right")
 
     def frame(self, data, u):
-        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
-
-        Args:
-            data: what :meth:`compute` returned.
-            u: the fraction of the run, in [0, 1] (linear in the step).
-
-        Returns:
-            The matplotlib artists changed (for blitting).
-        """
         self.revealed_now = []
         lr = data["values"]["lr"]
         t = float(u) * self.ax.get_xlim()[1]  # η·k of this frame

@@ -120,12 +120,6 @@ class PlasticityDemo(Demo):
         }
 
     def setup(self, fig, rect):
-        """Create the demo's axes inside ``rect``.
-
-        Args:
-            fig: the matplotlib figure.
-            rect: (left, bottom, width, height) in figure coordinates.
-        """
         left, bottom, width, height = rect
         self.ax_rank = fig.add_axes((left, bottom + height * 0.53, width * 0.55, height * 0.45))
         self.ax_err = fig.add_axes((left, bottom, width * 0.55, height * 0.45), sharex=self.ax_rank)
@@ -137,12 +131,6 @@ class PlasticityDemo(Demo):
         ]
 
     def show(self, data):
-        """Draw the static parts of a new :meth:`compute` result: stable rank and test RMSE against
-        time, and the masks.
-
-        Args:
-            data: what :meth:`compute` returned.
-        """
         grid = data["grid"]
         styles = {"resumed": (style.PALETTE[1], "-"), "scratch": (style.PALETTE[0], "--")}
         self.dots, self.images, self.curves = [], [], []
@@ -194,15 +182,6 @@ class PlasticityDemo(Demo):
             self.images.append((axm, run, im, cells))
 
     def frame(self, data, u):
-        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
-
-        Args:
-            data: what :meth:`compute` returned.
-            u: the fraction of the run, in [0, 1] (geometric in time).
-
-        Returns:
-            The matplotlib artists changed (for blitting).
-        """
         self.revealed_now = []
         grid = data["grid"]
         t = log_cursor(grid, u)

@@ -83,23 +83,11 @@ class StaircaseDemo(Demo):
         }
 
     def setup(self, fig, rect):
-        """Create the demo's axes inside ``rect``.
-
-        Args:
-            fig: the matplotlib figure.
-            rect: (left, bottom, width, height) in figure coordinates.
-        """
         left, bottom, width, height = rect
         self.ax_gf = fig.add_axes((left, bottom, width * 0.44, height))
         self.ax_sgf = fig.add_axes((left + width * 0.54, bottom, width * 0.44, height))
 
     def show(self, data):
-        """Draw the static parts of a new :meth:`compute` result: each mode's d_i against time for
-        both flows.
-
-        Args:
-            data: what :meth:`compute` returned.
-        """
         s = data["s"]
         colors = style.PALETTE[: len(s)]
         self.dots = {"gf": [], "sgf": []}
@@ -135,15 +123,6 @@ class StaircaseDemo(Demo):
         self.ax_sgf.legend(fontsize="small", loc="lower right")
 
     def frame(self, data, u):
-        """Move the time cursor to fraction ``u`` of the run: every curve drawn up to that time.
-
-        Args:
-            data: what :meth:`compute` returned.
-            u: the fraction of the run, in [0, 1] (linear in time).
-
-        Returns:
-            The matplotlib artists changed (for blitting).
-        """
         self.revealed_now = []
         out = []
         for key in ("gf", "sgf"):

@@ -69,11 +69,14 @@ def _common(p) -> None:
     s.add_argument("--no-store", action="store_true", help="do not record runs in the store")
 
 
-def register(sub) -> None:
-    """Add the ``bridge`` subcommand and its flags to the ``gflab`` parser.
+def _kind(kinds, name: str, help: str, epilog: str, **kwargs):
+    """The subparser of ``gflab bridge NAME`` (the examples in ``epilog`` keep their lines)."""
+    return kinds.add_parser(name, help=help, epilog=epilog, formatter_class=_RAW, **kwargs)
 
-    Args:
-        sub: the ``gflab`` parser's subparsers action.
+
+def register(sub) -> None:
+    """Add ``gflab bridge KIND`` to ``sub``, the ``gflab`` parser's subcommands, with one
+    subparser per kind of PyTorch run (lora, warmstart, prune, dmf, bench, analyze).
     """
     p = sub.add_parser(
         "bridge",
@@ -92,12 +95,7 @@ def register(sub) -> None:
 
 def _register_lora(kinds) -> None:
     """``gflab bridge lora`` and its flags."""
-    lo = kinds.add_parser(
-        "lora",
-        help="LoRA fine-tuning of a BERT on a generated text task",
-        epilog=LORA_EXAMPLES,
-        formatter_class=_RAW,
-    )
+    lo = _kind(kinds, "lora", "LoRA fine-tuning of a BERT on a generated text task", LORA_EXAMPLES)
     lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
     lo.add_argument(
         "--optimizer",
@@ -161,12 +159,12 @@ def _register_lora(kinds) -> None:
 
 def _register_warmstart(kinds) -> None:
     """``gflab bridge warmstart`` and its flags."""
-    w = kinds.add_parser(
+    w = _kind(
+        kinds,
         "warmstart",
         help="DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
         epilog="examples:\n  gflab bridge warmstart\n"
         "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
-        formatter_class=_RAW,
     )
     w.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="pretrain fractions")
     w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
@@ -188,11 +186,8 @@ def _register_warmstart(kinds) -> None:
 
 def _register_dmf(kinds) -> None:
     """``gflab bridge dmf`` and its flags."""
-    d = kinds.add_parser(
-        "dmf",
-        help="deep linear matrix completion in torch (docs/theory.md §2.1)",
-        epilog=DMF_EXAMPLES,
-        formatter_class=_RAW,
+    d = _kind(
+        kinds, "dmf", "deep linear matrix completion in torch (docs/theory.md §2.1)", DMF_EXAMPLES
     )
     d.add_argument("--depth", type=int, default=3, help="number of factors L")
     d.add_argument("--n", type=int, default=100, help="the target is n × n")
@@ -240,12 +235,7 @@ def _register_dmf(kinds) -> None:
 
 def _register_bench(kinds) -> None:
     """``gflab bridge bench`` and its flags."""
-    b = kinds.add_parser(
-        "bench",
-        help="probe overhead per logged step vs a training step",
-        epilog=BENCH_EXAMPLES,
-        formatter_class=_RAW,
-    )
+    b = _kind(kinds, "bench", "probe overhead per logged step vs a training step", BENCH_EXAMPLES)
     b.add_argument("--model", default="minilm", help="minilm | tiny")
     b.add_argument("--every", type=int, default=10, help="probe every k steps")
     b.add_argument("--steps", type=int, default=60, help="training steps timed")
@@ -320,15 +310,14 @@ _LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "
 
 
 def run_lora_cmd(args) -> int:
-    """``gflab bridge lora``: fine-tune with LoRA, record the adapters' spectra, print the summary
-    (or the JSON).
+    """``gflab bridge lora``: fine-tune with LoRA per seed, record the adapters' spectra,
+    store each run, and print the summary (the whole record with ``--json``).
 
     Args:
         args: the parsed command line.
 
     Returns:
-        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
-        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+        0 (bad flags raise ``GflabInputError``: exit code 2 from :func:`gflab.cli.main`).
     """
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
     from gflab.theory.errors import GflabInputError
@@ -401,15 +390,14 @@ def run_warmstart_cmd(args) -> int:
 
 
 def run_dmf_cmd(args) -> int:
-    """``gflab bridge dmf``: deep linear matrix completion in torch; print the summary (or the
-    JSON).
+    """``gflab bridge dmf``: deep linear matrix completion trained in torch with the
+    probe attached; prints the final ranks and coupling, or the JSON record.
 
     Args:
-        args: the parsed command line.
+        args: the parsed command line (``args.func`` is this function).
 
     Returns:
-        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
-        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+        Exit code 0 when the run finished.
     """
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
     from gflab.theory.errors import GflabInputError
@@ -548,14 +536,13 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
 
 
 def run_bench_cmd(args) -> int:
-    """``gflab bridge bench``: the probes' overhead per logged step against a training step.
+    """``gflab bridge bench``: seconds per probe call against a training step.
 
     Args:
-        args: the parsed command line.
+        args: the flags (model, optimizer, steps, every, device, json).
 
     Returns:
-        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
-        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+        0, after printing the fractions (or their JSON).
     """
     from gflab.sims.bridge.bench import probe_overhead
 
@@ -601,14 +588,14 @@ else s = 1 (the ranks and the equal-rate spread do not depend on s).
 
 
 def _register_analyze(kinds) -> None:
-    a = kinds.add_parser(
+    a = _kind(
+        kinds,
         "analyze",
         help="the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
         description="Measure saved LoRA adapters (peft checkpoints or torch state dicts) over "
         "training with the live probe's functions: sigma(s*B*A) from the r x r QR core in "
         "float64, effective and stable rank, and the sqrt(sigma_i) growth fits.",
         epilog=ANALYZE_EXAMPLES,
-        formatter_class=_RAW,
     )
     a.add_argument(
         "paths",
@@ -718,14 +705,14 @@ def _name_list(allowed: tuple[str, ...]):
 
 
 def _register_prune(kinds) -> None:
-    p = kinds.add_parser(
+    p = _kind(
+        kinds,
         "prune",
         help="dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
         description="Train a proxy once per seed recording its training dynamics, score every "
         "example, select a coreset per method and pruning ratio, retrain each from scratch and "
         "report test accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
         epilog=PRUNE_EXAMPLES,
-        formatter_class=_RAW,
     )
     _add_prune_selection_flags(p)
     _add_prune_training_flags(p)

@@ -9,10 +9,8 @@ from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
-    """Add the ``check`` subcommand and its flags to the ``gflab`` parser.
-
-    Args:
-        sub: the ``gflab`` parser's subparsers action.
+    """Add ``gflab check`` to the subcommands ``sub``: ``--claim``, the profile
+    (ci, dev, thorough), ``--jobs``, and ``--beyond`` for the maps.
     """
     p = sub.add_parser(
         "check",
@@ -44,16 +42,11 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    """``gflab check``: check the claims (or draw their maps with ``--beyond``) and print each
-    verdict with its margin.
+    """Check the chosen claims (or draw their maps with ``--beyond``); one verdict line each,
+    with its margin, or the whole report as JSON.
 
-    Args:
-        args: the parsed command line.
-
-    Returns:
-        The exit code, 0, or 1 when a claim is violated. Refused input raises ``GflabInputError``,
-            which
-        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    Returns the exit code: 1 when a claim is violated, else 0 (refused input raises
+    ``GflabInputError``, which :func:`gflab.cli.main` turns into one line and exit code 2).
     """
     from gflab.proofs_checks.registry import claims
     from gflab.proofs_checks.runner import MAX_JOBS, PROFILES, current_profile, run_claims

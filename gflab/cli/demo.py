@@ -26,10 +26,8 @@ Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) --save, --html and --
 
 
 def register(sub) -> None:
-    """Add the ``demo`` subcommand and its flags to the ``gflab`` parser.
-
-    Args:
-        sub: the ``gflab`` parser's subparsers action.
+    """Add ``gflab demo NAME`` to ``sub``, the ``gflab`` parser's subcommands: the live
+    window's options, ``--save`` (GIF/MP4), ``--html`` and ``--warm``.
     """
     p = sub.add_parser(
         "demo",
@@ -125,14 +123,11 @@ class _Said(str):
 
 
 def run(args) -> int:
-    """``gflab demo``: open a demo's live window, or save it as a GIF/MP4 or an HTML page.
-
-    Args:
-        args: the parsed command line.
+    """Open the demo's live window, or save it (GIF/MP4 with ``--save``, a web page with
+    ``--html``), or only compile it (``--warm``); ``args`` is the parsed command line.
 
     Returns:
-        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
-        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+        0 when done (no display for a live window raises ``GflabInputError``: exit code 2).
     """
     # Equinox's runtime checks are host callbacks by default, and XLA refuses to put a program
     # with host callbacks in the persistent compilation cache: every solve would then compile

@@ -10,10 +10,8 @@ from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
-    """Add the ``figures`` subcommand and its flags to the ``gflab`` parser.
-
-    Args:
-        sub: the ``gflab`` parser's subparsers action.
+    """Add ``gflab figures`` (with its ``--only``, ``--fast``, ``--out`` and store flags)
+    to the subparsers action ``sub`` of the ``gflab`` parser.
     """
     p = sub.add_parser(
         "figures",
@@ -104,14 +102,9 @@ def plan_line(names, out, fast: bool, style: str, store, force: bool) -> str:
 
 
 def run(args) -> int:
-    """``gflab figures``: render the figures (from stored results where they are current).
-
-    Args:
-        args: the parsed command line.
-
-    Returns:
-        The exit code, 0 on success. Refused input raises ``GflabInputError``, which
-        :func:`gflab.cli.main` reports in one line naming the parameter, with exit code 2.
+    """Render the chosen figures into ``--out``, reading every record that is current from
+    the store and computing (and storing) the rest; ``args`` is the parsed command line.
+    Returns 0 (``--list`` only prints the figures).
     """
     from gflab.figures.registry import registry, render
     from gflab.sims.store import ResultStore

@@ -147,7 +147,7 @@ class GflabSpectraCallback(TrainerCallback):
             self.recorder.step(model, state.global_step)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        """Record the spectra of the initial weights (step 0).
+        """Record the adapters before the first step (step 0).
 
         Args:
             args: the trainer's ``TrainingArguments`` (unused).
@@ -159,26 +159,13 @@ class GflabSpectraCallback(TrainerCallback):
         self._record(state, model)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        """Record the spectra after an optimiser step, every ``every`` steps.
-
-        Args:
-            args: the trainer's ``TrainingArguments`` (unused).
-            state: the trainer's ``TrainerState``: only the main process records.
-            control: the trainer's ``TrainerControl`` (unused).
-            model: the model being trained (nothing is recorded without one).
-            **kwargs: the other objects the trainer passes (unused).
+        """Record after an optimiser step, every ``every`` steps (arguments as
+        :meth:`on_train_begin`).
         """
         self._record(state, model)
 
     def on_train_end(self, args, state, control, **kwargs):
-        """Save the recorded spectra to ``save_to``, when given and anything was recorded.
-
-        Args:
-            args: the trainer's ``TrainingArguments`` (unused).
-            state: the trainer's ``TrainerState``: only the main process records.
-            control: the trainer's ``TrainerControl`` (unused).
-            **kwargs: the other objects the trainer passes (unused).
-        """
+        """Save what was recorded to ``save_to``, when given (main process only)."""
         if self.save_to is not None and state.is_world_process_zero and self.recorder.steps:
             self.recorder.save(self.save_to)
 
