@@ -68,7 +68,6 @@ ARGS_COMPLETE = (
     "figures/sgf.py",
     "figures/sweep.py",
     "gflab/__init__.py",
-    "gflab/cli/demo.py",
 )
 
 
