@@ -76,6 +76,19 @@ def format_bytes(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def _refuse_over(parameter: str, got, needed: float, budget: float, fmt, fits: str, env: str):
+    """Raise :class:`GflabInputError` naming ``parameter`` unless ``needed <= budget`` (NaN is
+    refused too); ``fmt`` writes both amounts, ``fits`` says what the run must fit, ``env`` is
+    the variable that sets the budget."""
+    if not (needed <= budget):
+        raise GflabInputError(
+            parameter,
+            f"a value whose run {fits} (needs ~{fmt(float(needed))}, budget {fmt(budget)}; "
+            f"set {env} to change)",
+            got,
+        )
+
+
 def require_fits(parameter: str, nbytes: float, got: object) -> None:
     """Raise if an allocation of ``nbytes`` (an estimate) exceeds :func:`memory_budget_bytes`.
 
@@ -85,13 +98,7 @@ def require_fits(parameter: str, nbytes: float, got: object) -> None:
       got: the parameter's value, echoed in the message.
     """
     budget = memory_budget_bytes()
-    if not (nbytes <= budget):
-        raise GflabInputError(
-            parameter,
-            f"a value whose run fits in memory (needs ~{format_bytes(float(nbytes))}, "
-            f"budget {format_bytes(budget)}; set GFLAB_MAX_MEMORY to change)",
-            got,
-        )
+    _refuse_over(parameter, got, nbytes, budget, format_bytes, "fits in memory", "GFLAB_MAX_MEMORY")
 
 
 DEFAULT_MAX_SECONDS = 600.0
@@ -128,10 +135,5 @@ def require_time(parameter: str, seconds: float, got: object) -> None:
       got: the parameter's value, echoed in the message.
     """
     budget = time_budget_seconds()
-    if not (seconds <= budget):
-        raise GflabInputError(
-            parameter,
-            f"a value whose run fits the time budget (needs ~{format_seconds(float(seconds))}, "
-            f"budget {format_seconds(budget)}; set GFLAB_MAX_SECONDS to change)",
-            got,
-        )
+    fits = "fits the time budget"
+    _refuse_over(parameter, got, seconds, budget, format_seconds, fits, "GFLAB_MAX_SECONDS")

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gflab.sims.bridge._torch import import_torch, resolve_device
+from gflab.sims.bridge.prune_data import shuffled_digits
 from gflab.sims.limits import require_fits
 from gflab.theory import interventions as I
 from gflab.theory import measures as M
@@ -110,15 +111,8 @@ class WarmStartConfig:
 
 def load_digits_split(n_test: int, seed: int):
     """(x_train, y_train, x_test, y_test) NumPy arrays: digits scaled to [0, 1], shuffled by seed."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise GflabInputError(
-            "bridge", "scikit-learn installed (pip install -r requirements/bridge.lock)", "none"
-        ) from None
-    X, y = load_digits(return_X_y=True)
-    perm = np.random.default_rng(seed).permutation(len(y))
-    X, y = X[perm] / 16.0, y[perm]
+    X, y = shuffled_digits(seed, parameter="bridge", got="none")
+    X = X / 16.0
     return X[n_test:], y[n_test:], X[:n_test], y[:n_test]
 
 
