@@ -239,8 +239,13 @@ def l2_init_gradient(
     A layer at its anchor gets 0 (the penalty's one-sided derivative there is 2λS times a unit
     direction; 0 is the minimal-norm subgradient).
 
+    Args:
+        weights: the layers' current weights W_l.
+        init_weights: their anchors W_l(0).
+        strength: λ.
+
     Returns:
-      One gradient per layer (shapes of the weights).
+        One gradient per layer (shapes of the weights).
     """
     finite_real("strength", strength)
     diffs, norms = _norms(weights, init_weights)
