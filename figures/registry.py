@@ -112,7 +112,14 @@ class FigureContext:
     @staticmethod
     def executor(executor: str | None = None) -> str:
         """The sweep executor for independent runs: ``executor``, else ``$GFLAB_FIGURE_EXECUTOR``,
-        else ``local:2`` (``local:1`` on one core)."""
+        else ``local:2`` (``local:1`` on one core).
+
+        Args:
+            executor: an executor spec (``local:N``, ``dask:...``), or None.
+
+        Returns:
+            The executor spec to use.
+        """
         return executor or os.environ.get(
             "GFLAB_FIGURE_EXECUTOR", f"local:{min(2, os.cpu_count() or 1)}"
         )
@@ -124,6 +131,10 @@ class FigureContext:
         XLA runs single-threaded (sims._jaxsetup), so independent flows on separate cores are the
         way to use a multi-core machine. Without a store, or with one config missing, nothing
         happens; failures are left for ``run`` to recompute (and raise) in-process.
+
+        Args:
+            configs: the configs the figure will :meth:`run`.
+            executor: the sweep executor (None: the default above).
         """
         self._planned += len(configs)
         self._report()
@@ -146,7 +157,15 @@ class FigureContext:
         self._counted.update(self.store.key(c) for c in configs)
 
     def run(self, config: Any, runner: Callable):
-        """``runner(config)`` through the store (reuse if present), recording the config."""
+        """``runner(config)`` through the store (reuse if present), recording the config.
+
+        Args:
+            config: a model config.
+            runner: computes the result of ``config`` (e.g. ``simulate``).
+
+        Returns:
+            The result, stored or computed.
+        """
         self.configs.append(config.to_dict() if hasattr(config, "to_dict") else config)
         if self.store is None:
             out = runner(config)
@@ -190,6 +209,12 @@ class FigureContext:
 
         Serial (nothing to do here; ``record`` computes in-process) for one missing entry, for
         ``local:1`` and for dask executors. Failures surface when ``record`` recomputes them.
+
+        Args:
+            model: the records' model name (part of each key).
+            params: one parameter dict per record.
+            runner: the record runner, ``module:function``.
+            executor: the sweep executor (None: the default of :meth:`prefetch`).
         """
         self._planned += len(params)
         self._report()
@@ -244,6 +269,13 @@ def _resolve(runner: str) -> Callable:
 
 def compute_record(model: str, params: dict, runner: str, root: str, versions: dict) -> str:
     """One :meth:`FigureContext.record` entry computed into the store at ``root`` (a pool task).
+
+    Args:
+        model: the record's model name.
+        params: its parameters.
+        runner: the record runner, ``module:function``.
+        root: the store's folder.
+        versions: the package versions the store keys with.
 
     Returns:
         The record's store key.
@@ -307,6 +339,12 @@ def save_figure(fig, spec: FigureSpec, outdir: Path, meta: dict) -> tuple[Path, 
     the PNG text chunks (Description) and the sidecar, never into the image unless drawn by the
     ``draft`` style.
 
+    Args:
+        fig: the matplotlib figure.
+        spec: the figure's registry entry (its name and paper).
+        outdir: the output folder.
+        meta: the provenance for the sidecar.
+
     Returns:
         (png, pdf, sidecar) paths.
     """
@@ -347,7 +385,16 @@ _ROOT = Path(__file__).resolve().parent.parent
 def render_key(name: str, fast: bool, style: str) -> str:
     """What a rendered figure depends on: its name, ``fast``, ``style``, the source of theory/,
     sims/ and figures/, and the versions of the packages that compute (the store's) and draw or
-    train (matplotlib, torch, scikit-learn). Equal keys: the files on disk are current."""
+    train (matplotlib, torch, scikit-learn). Equal keys: the files on disk are current.
+
+    Args:
+        name: the figure's name.
+        fast: the ``--fast`` flag.
+        style: the style's name.
+
+    Returns:
+        The hex key.
+    """
     import hashlib
     from importlib import metadata
 

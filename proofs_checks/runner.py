@@ -139,7 +139,14 @@ MAP_GLOSSARY: dict[str, str] = {
 
 
 def map_legend(result: dict) -> dict[str, str]:
-    """The meaning of every column of a `--beyond` map: its own ``legend``, then the glossary."""
+    """The meaning of every column of a `--beyond` map: its own ``legend``, then the glossary.
+
+    Args:
+        result: what a claim's ``beyond`` returned (``rows`` and maybe ``legend``).
+
+    Returns:
+        column → meaning, for every column in the rows.
+    """
     keys = list(dict.fromkeys(k for row in result.get("rows", []) for k in row))
     own = result.get("legend", {})
     return {k: own.get(k) or MAP_GLOSSARY.get(k, "see the claim's docs page") for k in keys}
@@ -157,7 +164,16 @@ def _repr(x):
 
 def example_config(claim: Claim, example: Any, evidence: Evidence | None = None):
     """The simulation config standing for ``example``: the check's ``Evidence.config``, else
-    ``claim.config(example)``, else the example itself (or its ``.config``) when it is a config."""
+    ``claim.config(example)``, else the example itself (or its ``.config``) when it is a config.
+
+    Args:
+        claim: the claim.
+        example: one drawn example.
+        evidence: its check's evidence, when known.
+
+    Returns:
+        The config, or None when no config stands for the example.
+    """
     if evidence is not None and evidence.config is not None:
         return evidence.config
     if claim.config is not None and example is not None:
@@ -172,6 +188,11 @@ def worst_example(claim: Claim, example: Any, evidence: Evidence | None = None) 
     """``{"config", "store_key", "reproduce"}`` of an example: ``reproduce`` is the ``gflab
     simulate ... --json`` command whose output carries the same ``store_key``; ``check_reproduce``
     adds the claim's own command when it says more (two runs, a perturbed init).
+
+    Args:
+        claim: the claim.
+        example: one drawn example.
+        evidence: its check's evidence, when known.
 
     Returns:
       The dict, or ``{"example": repr}`` when no config stands for the example (a pure
@@ -223,6 +244,15 @@ def run_claim(
 
     ``progress`` (:class:`gflab.sims.progress.Progress`) is called after each example (examples
     checked, the profile's count, the worst margin so far) and once at the end with the verdict.
+
+    Args:
+        claim: the claim.
+        profile: ``ci``, ``dev`` or ``thorough`` (None: :func:`current_profile`).
+        max_examples: overrides the profile's number of examples.
+        progress: see above.
+
+    Returns:
+        The claim's report.
     """
     profile = current_profile(profile)
     n = max_examples or claim.examples.get(profile, 10)
@@ -319,6 +349,15 @@ def run_claims(
     ``jobs`` > 1 runs claims in that many spawned processes (claims are independent; each process
     loads the compiled solves from the persistent compilation cache), handed out in order.
     A claim whose process dies is reported ``violated`` with the reason, never lost.
+
+    Args:
+        ids: claim ids (None: every registered claim).
+        profile: as in :func:`run_claim`.
+        progress: see above.
+        jobs: worker processes.
+
+    Returns:
+        One report per claim.
     """
     reg = claims()
     ids = ids or list(reg)
