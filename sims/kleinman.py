@@ -100,6 +100,12 @@ def kleinman_scale(fast: bool = False) -> KleinmanScale:
 
     The reduced scale keeps N1 = 15% and N2 = 30% of the entries and a rank well below the sample
     budget, with 3 seeds and 10 000 steps after the switch.
+
+    Args:
+        fast: the reduced scale.
+
+    Returns:
+        The scale (sizes, sample counts, T_c grid, seeds).
     """
     if not fast:
         return KleinmanScale()
@@ -117,7 +123,16 @@ def kleinman_scale(fast: bool = False) -> KleinmanScale:
 
 
 def kleinman_problem(scale: KleinmanScale, depth: int, seed: int):
-    """(initial factors, target, observation order) for one seed, as NumPy float64."""
+    """(initial factors, target, observation order) for one seed, as NumPy float64.
+
+    Args:
+        scale: the experiment's scale.
+        depth: the number of factors L.
+        seed: the seed.
+
+    Returns:
+        (factors, target, order).
+    """
     rng = np.random.default_rng(seed)
     n, r = scale.n, scale.rank
     U = rng.standard_normal((n, r))
@@ -181,7 +196,17 @@ def load_kleinman_problem(path, n: int, depth: int, n2: int):
     """(factors, target, order) from an .npz file holding ``target`` (n×n), ``order`` (at least
     N2 distinct flat row-major indices of observed entries, in observation order: Ω1 = the first
     N1, Ω2 = the first N2) and ``W1`` … ``WL`` (n×n, W = W_L ⋯ W_1). Every error is one
-    :class:`GflabInputError` naming ``problem_file``."""
+    :class:`GflabInputError` naming ``problem_file``.
+
+    Args:
+        path: the .npz file.
+        n: the matrix size.
+        depth: the number of factors L.
+        n2: N2, the number of entries observed in phase 2.
+
+    Returns:
+        (factors, target, order), as NumPy float64 (order: int64).
+    """
     from gflab.sims.config import load_factors
 
     if not isinstance(path, str) or not path:
@@ -450,7 +475,14 @@ class KleinmanConfig:
 
 def simulate_kleinman(config: KleinmanConfig) -> dict:
     """Run ``config``: the test error mean_{all entries}(W − W*)² after phase 2 for each T_c, the
-    top singular values at the end, and the run's seconds, as a JSON-ready dict."""
+    top singular values at the end, and the run's seconds, as a JSON-ready dict.
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        The JSON-ready dict.
+    """
     if not isinstance(config, KleinmanConfig):
         raise GflabInputError("config", "a KleinmanConfig", config)
     run = run_kleinman(

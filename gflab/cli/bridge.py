@@ -347,7 +347,14 @@ def run_lora_cmd(args) -> int:
 
 
 def run_warmstart_cmd(args) -> int:
-    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON)."""
+    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
     from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
     from gflab.theory.errors import GflabInputError
 
@@ -666,7 +673,14 @@ def _print_analysis(res: dict, show_spectra: bool) -> None:
 
 
 def run_analyze_cmd(args) -> int:
-    """``gflab bridge analyze``: measure saved adapters; print a table (or the JSON)."""
+    """``gflab bridge analyze``: measure saved adapters; print a table (or the JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
     from gflab.sims.bridge.analyze import analyze_checkpoints
     from gflab.sims.bridge.record import to_json
 
@@ -830,7 +844,14 @@ def _add_prune_training_flags(p) -> None:
 
 
 def prune_config(args):
-    """The :class:`gflab.sims.bridge.prune_run.PruneConfig` of ``gflab bridge prune``'s flags."""
+    """The :class:`gflab.sims.bridge.prune_run.PruneConfig` of ``gflab bridge prune``'s flags.
+
+    Args:
+        args: the parsed ``gflab bridge prune`` command line.
+
+    Returns:
+        The experiment.
+    """
     from gflab.sims.bridge.prune_data import DataSpec
     from gflab.sims.bridge.prune_run import MethodSpec, PruneConfig, TrainSpec
 
@@ -876,7 +897,14 @@ def prune_config(args):
 
 
 def run_prune_cmd(args) -> int:
-    """``gflab bridge prune``: the accuracy table (or the whole report as JSON)."""
+    """``gflab bridge prune``: the accuracy table (or the whole report as JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
     from gflab.sims.store import ResultStore
     from gflab.sims.sweep import parse_executor
 
