@@ -293,7 +293,14 @@ def simulate_dash_plasticity(
 
 def simulate_dash(config: DashConfig) -> DashPlasticityResult:
     """:func:`simulate_dash_plasticity` of a :class:`DashConfig`; its ``config`` is the whole
-    config (``to_dict()``, intervention included)."""
+    config (``to_dict()``, intervention included).
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        Its :class:`DashPlasticityResult`.
+    """
     if not isinstance(config, DashConfig):
         raise GflabInputError("config", "a DashConfig", config)
     res = simulate_dash_plasticity(config.plasticity(), config.intervention_spec())
@@ -309,6 +316,10 @@ def stored_dash(config: DashConfig, store=None) -> tuple[DashPlasticityResult, s
 
     One record under ``config``'s key holds the four runs (each :meth:`SimResult.to_arrays`, the
     arrays prefixed ``pretrain/``...) and the intervention's info.
+
+    Args:
+        config: the experiment.
+        store: the result store (None: the default :class:`gflab.sims.store.ResultStore`).
 
     Returns:
       (the result, ``"hit"`` or ``"computed"``).

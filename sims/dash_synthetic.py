@@ -69,7 +69,12 @@ class FeatureLearningConfig:
 
 
 def train_data(cfg: FeatureLearningConfig, seed: int):
-    """(X, p): X is ``(C, numfeat, N·J/C)`` 0/1, p ``(C, numfeat)``, drawn as the notebook does."""
+    """(X, p): X is ``(C, numfeat, N·J/C)`` 0/1, p ``(C, numfeat)``, drawn as the notebook does.
+
+    Args:
+        cfg: the experiment.
+        seed: the seed of the draw.
+    """
     n_c = cfg.N * cfg.J // cfg.C
     rs = np.random.RandomState(seed)
     X = np.zeros((cfg.C, cfg.numfeat, n_c), dtype=np.int8)
@@ -120,6 +125,12 @@ def _train(Xf, active, learned_f, learned_x, gamma, tau):
 @functools.lru_cache(maxsize=16)
 def simulate_feature_learning(cfg: FeatureLearningConfig) -> dict:
     """Run the three methods for every seed.
+
+    Args:
+        cfg: the experiment.
+
+    Returns:
+        method → measure → array (seeds × experiments).
 
     Returns:
       ``{method: {"learned_features", "nonzero_gradient", "memorised", "test_accuracy"}}``, each

@@ -68,7 +68,14 @@ def memory_budget_bytes() -> int:
 
 
 def format_bytes(n: float) -> str:
-    """``1536`` → ``"1.5 KiB"``: sizes in messages people read."""
+    """``1536`` → ``"1.5 KiB"``: sizes in messages people read.
+
+    Args:
+        n: a size in bytes.
+
+    Returns:
+        The size with a binary unit.
+    """
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -119,7 +126,14 @@ def time_budget_seconds() -> float:
 
 
 def format_seconds(s: float) -> str:
-    """``5400`` → ``"1.5 h"``: durations in messages people read."""
+    """``5400`` → ``"1.5 h"``: durations in messages people read.
+
+    Args:
+        s: a duration in seconds.
+
+    Returns:
+        The duration in s, min, h or d.
+    """
     for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
         if s >= size:
             return f"{s / size:.3g} {unit}"

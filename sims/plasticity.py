@@ -126,7 +126,14 @@ class PlasticityConfig(_Config):
         return out
 
     def phase(self, which: int) -> DMFConfig:
-        """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""
+        """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2).
+
+        Args:
+            which: 1 or 2.
+
+        Returns:
+            The phase's config.
+        """
         gd = self.method.discrete
         common = dict(
             depth=self.depth,
@@ -187,7 +194,14 @@ def _time_to_converge(res: SimResult) -> float:
 
 
 def phase_summary(res: SimResult) -> dict[str, Any]:
-    """Final fields of one phase (singular values, ranks, loss, test RMSE, matrix for n ≤ 64)."""
+    """Final fields of one phase (singular values, ranks, loss, test RMSE, matrix for n ≤ 64).
+
+    Args:
+        res: one phase's result.
+
+    Returns:
+        The JSON-ready final fields.
+    """
     keys = (
         "singular_values",
         "stable_rank",
@@ -216,6 +230,13 @@ def simulate_plasticity(
 
     ``run(key, runner)`` lets a caller memoise each phase (e.g. ``FigureContext.run``): ``key`` is
     a config (phase 1, scratch) or a dict identifying the resumed run by the whole experiment.
+
+    Args:
+        config: the experiment.
+        run: see above (default: compute each phase directly).
+
+    Returns:
+        The three runs.
     """
     run = run or (lambda key, runner: runner(key))
     c1, c2 = config.phase(1), config.phase(2)

@@ -30,6 +30,13 @@ class Progress(Protocol):
 
 
 def notify(progress: Progress | None, done: int, total: int | None = None, /, **info: Any) -> None:
-    """``progress(done, total, info)`` if ``progress`` is given (a no-op otherwise)."""
+    """``progress(done, total, info)`` if ``progress`` is given (a no-op otherwise).
+
+    Args:
+        progress: the callee, or None.
+        done: steps finished.
+        total: steps in all, or None.
+        **info: the unit, the item and any status.
+    """
     if progress is not None:
         progress(done, total, info)

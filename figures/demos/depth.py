@@ -72,6 +72,17 @@ def reduced_trajectory(
 ) -> DepthRun:
     """Integrate d(λ1, λ2)/dt of docs/theory.md §2.1 to convergence; sample it on ``times`` (default: the
     solver's own steps). Works in y = ln λ: ẏ_k = −L e λ_k^{1−2/L}, so tiny λ(0) ~ α is harmless.
+
+    Args:
+        n: the matrix size.
+        depth: the number of factors L.
+        alpha: the init scale α.
+        m: the mimic parameter m.
+        w_star: the target's scale w*.
+        times: the sample times (default: see above).
+
+    Returns:
+        The trajectory and its limit.
     """
     l1_0, l2_0 = CF.mimic_eigenvalues(n, depth, alpha, m)
     p = 1.0 - 2.0 / depth

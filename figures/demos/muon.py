@@ -32,7 +32,14 @@ ARRIVAL_FRACTION = 0.9
 def muon_configs(
     lr: float, gamma: float, momentum: float, init: str
 ) -> tuple[LoRAConfig, LoRAConfig]:
-    """(exact SpecGD, Muon) configs with the same step η, init and target."""
+    """(exact SpecGD, Muon) configs with the same step η, init and target.
+
+    Args:
+        lr: the step η.
+        gamma: the init scale γ.
+        momentum: Muon's momentum.
+        init: ``lora`` or ``gaussian``.
+    """
     common = dict(
         **LORA_SHAPE,
         target_svals=TARGETS,
@@ -51,7 +58,15 @@ def muon_configs(
 def ns_singular_value_map(x: np.ndarray, steps: int = 5) -> np.ndarray:
     """What Newton–Schulz does to one singular value: x = σ/‖G‖_F (after Muon's Frobenius
     normalisation) goes through x ← a x + b x³ + c x⁵ ``steps`` times, coefficients
-    :data:`gflab.theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately)."""
+    :data:`gflab.theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately).
+
+    Args:
+        x: σ/‖G‖_F values.
+        steps: Newton–Schulz steps.
+
+    Returns:
+        Their images, of the shape of ``x``.
+    """
     a, b, c = TL.NS_COEFFICIENTS
     y = np.asarray(x, dtype=float).copy()
     for _ in range(steps):

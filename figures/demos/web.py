@@ -321,7 +321,18 @@ def panels(demo: Demo, data: Any) -> tuple[list[dict], str, dict]:
 
 
 def grid_points(demo: Demo, grid: dict[str, tuple] | None = None) -> list[dict[str, Any]]:
-    """Every combination of the page's slider values (each checked against its range)."""
+    """Every combination of the page's slider values (each checked against its range).
+
+    Args:
+        demo: the demo.
+        grid: parameter → slider values (default :data:`GRIDS` of the demo).
+
+    Returns:
+        One dict of parameter values per grid point.
+
+    Raises:
+        GflabInputError: a value out of its range, or more than :data:`MAX_GRID_POINTS` points.
+    """
     grid = GRIDS[demo.name] if grid is None else grid
     known = {p.name: p for p in demo.params}
     for k, vals in grid.items():

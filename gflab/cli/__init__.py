@@ -84,7 +84,14 @@ _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
 
 
 def attach_negative_values(argv: list[str]) -> list[str]:
-    """``--flag -1e-3`` → ``--flag=-1e-3`` (argparse's documented form for such a value)."""
+    """``--flag -1e-3`` → ``--flag=-1e-3`` (argparse's documented form for such a value).
+
+    Args:
+        argv: the command line after ``gflab``.
+
+    Returns:
+        The same arguments, each flag taking a negative number joined to it with ``=``.
+    """
     out: list[str] = []
     for tok in argv:
         prev = out[-1] if out else ""

@@ -206,6 +206,13 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     ``modules`` has one entry, ``product`` (W = W_L ⋯ W_1): ``singular_values`` (T×n),
     ``stable_rank``, ``effective_rank``, ``balancedness``, ``balancedness_drift``,
     ``cross_coupling`` and ``test_error`` (relative error on the entries outside Ω2).
+
+    Args:
+        cfg: the run.
+        progress: a :class:`gflab.sims.progress.Progress` called every 1 % of the steps, or None.
+
+    Returns:
+        The run's JSON-ready dict (docs/bridge.md).
     """
     cfg.require_fits()
     torch = import_torch()

@@ -305,6 +305,13 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
     (the batch's training loss at every step), ``summary`` (``loss_final`` = the mean of the last
     :data:`LOSS_WINDOW` batch losses, the quantity the progress line shows as it goes) and
     ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
+
+    Args:
+        cfg: the run.
+        progress: a :class:`gflab.sims.progress.Progress` called every 1 % of the steps, or None.
+
+    Returns:
+        The run's JSON-ready dict.
     """
     cfg.require_fits()
     torch = import_torch()

@@ -77,6 +77,13 @@ def pseudo_polar(G: Any, rtol: float = 1e-7):
     LoRA's B = 0 start the gradient of A is exactly zero and a plain SVD would turn it into an
     arbitrary orthogonal step. Dropping numerically-zero directions matches Newton–Schulz, which
     maps 0 to 0.
+
+    Args:
+        G: a torch matrix.
+        rtol: singular values below ``rtol``·σ_1 count as zero.
+
+    Returns:
+        The float64 polar factor (of G's shape).
     """
     torch = import_torch()
     G64 = G.to(torch.float64)
@@ -510,6 +517,21 @@ def optimizer_settings(
 
     ``amuse``: AMUSE's hyper-parameters (keys of :data:`AMUSE_DEFAULTS`, ``warmup_steps``
     resolved), for ``kind = "amuse"`` only.
+
+    Args:
+        kind: the optimizer (``muon``, ``adamw``, ``spec-exact``, ``sf-adamw``, ``sf-muon``,
+            ``amuse``).
+        lr: the LoRA matrices' learning rate.
+        head_lr: the head's AdamW learning rate.
+        weight_decay: on the LoRA matrices.
+        head_weight_decay: on the head.
+        momentum: Muon's (and spec-exact's, AMUSE's) momentum.
+        nesterov: Nesterov momentum.
+        adjust_lr_fn: torch Muon's shape scaling.
+        amuse: see above.
+
+    Returns:
+        The settings, JSON-ready.
     """
     torch = import_torch()
     head = {
@@ -605,7 +627,17 @@ def optimizer_settings(
 
 
 def build_optimizers(kind: str, lora_params: list, other_params: list, settings: dict) -> list:
-    """The optimizers of a run (one or two), from :func:`optimizer_settings`'s dict."""
+    """The optimizers of a run (one or two), from :func:`optimizer_settings`'s dict.
+
+    Args:
+        kind: the optimizer (as in :func:`optimizer_settings`).
+        lora_params: the LoRA matrices.
+        other_params: the head's parameters.
+        settings: what :func:`optimizer_settings` returned.
+
+    Returns:
+        The torch optimizers.
+    """
     torch = import_torch()
     h = settings["head"]
     lo = settings["lora"]

@@ -110,7 +110,12 @@ class WarmStartConfig:
 
 
 def load_digits_split(n_test: int, seed: int):
-    """(x_train, y_train, x_test, y_test) NumPy arrays: digits scaled to [0, 1], shuffled by seed."""
+    """(x_train, y_train, x_test, y_test) NumPy arrays: digits scaled to [0, 1], shuffled by seed.
+
+    Args:
+        n_test: examples held out for testing (the first ``n_test`` after shuffling).
+        seed: the shuffle's seed.
+    """
     X, y = shuffled_digits(seed, parameter="bridge", got="none")
     X = X / 16.0
     return X[n_test:], y[n_test:], X[:n_test], y[:n_test]
@@ -211,6 +216,10 @@ def run_warmstart(cfg: WarmStartConfig, progress=None) -> dict:
     ``epochs``, ``test_accuracy``, ``layers`` (per Linear: singular values, stable and effective
     rank). ``summary[kind][fraction]`` has the mean and std over seeds of the accuracy and the
     first layer's effective rank.
+
+    Args:
+        cfg: the protocol's settings.
+        progress: a :class:`gflab.sims.progress.Progress` called after each training, or None.
     """
     torch = import_torch()
     device = resolve_device(cfg.device)
