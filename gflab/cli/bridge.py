@@ -77,6 +77,9 @@ def _kind(kinds, name: str, help: str, epilog: str, **kwargs):
 def register(sub) -> None:
     """Add ``gflab bridge KIND`` to ``sub``, the ``gflab`` parser's subcommands, with one
     subparser per kind of PyTorch run (lora, warmstart, prune, dmf, bench, analyze).
+
+    Args:
+        sub: the ``add_subparsers`` action of the top-level ``gflab`` parser.
     """
     p = sub.add_parser(
         "bridge",

@@ -28,6 +28,9 @@ Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) --save, --html and --
 def register(sub) -> None:
     """Add ``gflab demo NAME`` to ``sub``, the ``gflab`` parser's subcommands: the live
     window's options, ``--save`` (GIF/MP4), ``--html`` and ``--warm``.
+
+    Args:
+        sub: ``gflab``'s subparsers.
     """
     p = sub.add_parser(
         "demo",
@@ -125,6 +128,9 @@ class _Said(str):
 def run(args) -> int:
     """Open the demo's live window, or save it (GIF/MP4 with ``--save``, a web page with
     ``--html``), or only compile it (``--warm``); ``args`` is the parsed command line.
+
+    Args:
+        args: the demo's name and flags, parsed.
 
     Returns:
         0 when done (no display for a live window raises ``GflabInputError``: exit code 2).
