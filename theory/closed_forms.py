@@ -90,12 +90,12 @@ def dmc_conserved(lambda1, lambda2, depth: int):
     """The conserved quantity: ln λ1 − ln λ2 at L = 2, λ2^{−κ} − λ1^{−κ} (κ = (L−2)/L) at L ≥ 3.
 
     Args:
-        lambda1: λ1 (a number or an array of them).
-        lambda2: λ2, of the same shape.
+        lambda1 (float | array): λ1 (a number or an array of them).
+        lambda2 (float | array): λ2, of the same shape.
         depth: the number of factors L.
 
     Returns:
-        The conserved quantity, of the shape of the inputs.
+        c (float | array): The conserved quantity, of the shape of the inputs.
     """
     if depth == 2:
         return np.log(lambda1) - np.log(lambda2)
@@ -233,12 +233,12 @@ def logistic_arrival_time(s, p0, fraction: float = 0.5):
     """Time for ṗ = 2p(s − p) to reach p = f·s: (1/2s) ln((s/p0 − 1) f/(1 − f)).
 
     Args:
-        s: the target singular value(s).
-        p0: the initial value(s) p(0), 0 < p0 < f·s.
+        s (float | array): the target singular value(s).
+        p0 (float | array): the initial value(s) p(0), 0 < p0 < f·s.
         fraction: f in (0, 1).
 
     Returns:
-        The arrival time(s), broadcast over ``s`` and ``p0``.
+        t (float | array): The arrival time(s), broadcast over ``s`` and ``p0``.
     """
     s = np.asarray(s, dtype=float)
     if not 0 < fraction < 1:
@@ -250,11 +250,11 @@ def specgf_arrival_time(s, fraction: float = 1.0):
     """SpecGF equal-rate prediction: √d_i grows at unit rate, so d_i = f s_i at t ≈ √(f s_i).
 
     Args:
-        s: the target singular value(s).
+        s (float | array): the target singular value(s).
         fraction: f (d_i = f s_i).
 
     Returns:
-        √(f s), of the shape of ``s``.
+        t (float | array): √(f s), of the shape of ``s``.
     """
     return np.sqrt(fraction * np.asarray(s, dtype=float))
 
@@ -263,12 +263,12 @@ def specgd_arrival_step(s, lr: float, fraction: float = 1.0):
     """SpecGD (step η) prediction: step k_i ≈ √(f s_i)/η.
 
     Args:
-        s: the target singular value(s).
+        s (float | array): the target singular value(s).
         lr: the step η.
         fraction: f (d_i = f s_i).
 
     Returns:
-        √(f s)/η (fractional steps), of the shape of ``s``.
+        k (float | array): √(f s)/η (fractional steps), of the shape of ``s``.
     """
     return specgf_arrival_time(s, fraction) / lr
 
