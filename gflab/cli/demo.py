@@ -141,7 +141,7 @@ def run(args) -> int:
     # solvers already report as a status. Only where nothing has imported equinox yet.
     if "equinox" not in sys.modules:
         os.environ.setdefault("EQX_ON_ERROR", "nan")
-    from gflab.figures.demos import check_playback, display_problem, get, open_window, render, warm
+    from gflab.figures.demos import check_playback, display_problem, get, open_window
     from gflab.theory.errors import GflabInputError
 
     if args.list:
@@ -162,49 +162,11 @@ def run(args) -> int:
     if args.html:  # the page embeds every precomputed parameter set: tens of MiB at most
         check_output_file("html", args.html, 64 * 2**20)
     if args.warm:
-        from gflab.sims._jaxsetup import CACHE_DIR
-
-        done = warm(demo, progress=progress, quiet=quiet)
-        total = sum(d["seconds"] for d in done)
-        if args.json:
-            print_json({"demo": demo.name, "cache": CACHE_DIR, "computed": done})
-        elif not args.quiet:
-            where = CACHE_DIR or "nowhere (GFLAB_JAX_CACHE=off: warming helps this process only)"
-            print(f"warmed {demo.name}: {len(done)} parameter sets in {total:.1f} s; cache {where}")
-        return 0
+        return _warm(demo, args, quiet)
     if args.html:
-        from gflab.figures.demos.web import write_html
-
-        rep = write_html(demo, args.html, values=values, progress=progress, quiet=quiet)
-        if args.json:
-            print_json(rep)
-        elif not args.quiet:
-            print(
-                f"wrote {rep['path']}: {rep['grid_points']} precomputed parameter sets, "
-                f"{rep['bytes'] / 2**20:.1f} MiB, computed in {rep['compute_seconds']:.1f} s"
-            )
-        return 0
+        return _write_html(demo, args, values, quiet)
     if args.save:
-        kw = {} if args.dpi is None else {"dpi": args.dpi}
-        rep = render(
-            demo,
-            args.save,
-            values=values,
-            frames=args.frames,
-            fps=args.fps or 12,
-            progress=progress,
-            quiet=quiet,
-            **kw,
-        )
-        if args.json:
-            print_json(rep.summary())
-        elif not args.quiet:
-            w, h = rep.size_px
-            print(
-                f"wrote {rep.path}: {rep.frames} frames at {w}x{h}, update "
-                f"{rep.compute_seconds:.2f} s, {1000 * rep.mean_frame_seconds:.0f} ms/frame"
-            )
-        return 0
+        return _save(demo, args, values, quiet)
     problem = display_problem()
     if problem:
         raise GflabInputError(
@@ -214,4 +176,60 @@ def run(args) -> int:
             _Said(f"none: {problem}"),
         )
     open_window(demo, values, present=args.present, fps=args.fps or 25)
+    return 0
+
+
+def _warm(demo, args, quiet: bool) -> int:
+    """``--warm``: compute every compiled shape once, so that the cache holds them."""
+    from gflab.figures.demos import warm
+    from gflab.sims._jaxsetup import CACHE_DIR
+
+    done = warm(demo, progress=progress, quiet=quiet)
+    total = sum(d["seconds"] for d in done)
+    if args.json:
+        print_json({"demo": demo.name, "cache": CACHE_DIR, "computed": done})
+    elif not args.quiet:
+        where = CACHE_DIR or "nowhere (GFLAB_JAX_CACHE=off: warming helps this process only)"
+        print(f"warmed {demo.name}: {len(done)} parameter sets in {total:.1f} s; cache {where}")
+    return 0
+
+
+def _write_html(demo, args, values: dict, quiet: bool) -> int:
+    """``--html FILE``: the precomputed web page."""
+    from gflab.figures.demos.web import write_html
+
+    rep = write_html(demo, args.html, values=values, progress=progress, quiet=quiet)
+    if args.json:
+        print_json(rep)
+    elif not args.quiet:
+        print(
+            f"wrote {rep['path']}: {rep['grid_points']} precomputed parameter sets, "
+            f"{rep['bytes'] / 2**20:.1f} MiB, computed in {rep['compute_seconds']:.1f} s"
+        )
+    return 0
+
+
+def _save(demo, args, values: dict, quiet: bool) -> int:
+    """``--save FILE``: a headless GIF or MP4."""
+    from gflab.figures.demos import render
+
+    kw = {} if args.dpi is None else {"dpi": args.dpi}
+    rep = render(
+        demo,
+        args.save,
+        values=values,
+        frames=args.frames,
+        fps=args.fps or 12,
+        progress=progress,
+        quiet=quiet,
+        **kw,
+    )
+    if args.json:
+        print_json(rep.summary())
+    elif not args.quiet:
+        w, h = rep.size_px
+        print(
+            f"wrote {rep.path}: {rep.frames} frames at {w}x{h}, update "
+            f"{rep.compute_seconds:.2f} s, {1000 * rep.mean_frame_seconds:.0f} ms/frame"
+        )
     return 0
