@@ -234,28 +234,13 @@ def _settings(profile: str, n: int) -> settings:
     )
 
 
-def run_claim(
-    claim: Claim,
-    profile: str | None = None,
-    max_examples: int | None = None,
-    progress: Progress | None = None,
-) -> ClaimReport:
-    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found.
-
-    ``progress`` (:class:`gflab.sims.progress.Progress`) is called after each example (examples
-    checked, the profile's count, the worst margin so far) and once at the end with the verdict.
-
-    Args:
-        claim: the claim.
-        profile: ``ci``, ``dev`` or ``thorough`` (None: :func:`current_profile`).
-        max_examples: overrides the profile's number of examples.
-        progress: see above.
+def _check_examples(claim: Claim, profile: str, n: int, progress: Progress | None):
+    """Draw up to ``n`` examples with hypothesis and check each, shrinking the first violation.
 
     Returns:
-        The claim's report.
+        (every (example, evidence) checked, the failing ones (the shrunk one last), an error
+        message ("" when the run itself went well), the seconds taken).
     """
-    profile = current_profile(profile)
-    n = max_examples or claim.examples.get(profile, 10)
     seen: list[tuple[Any, Evidence]] = []
     failing: list[tuple[Any, Evidence]] = []
 
@@ -293,10 +278,11 @@ def run_claim(
         error = f"bad example: {e}"
         failing.append((None, Evidence(-math.inf, {}, error)))
     secs = time.perf_counter() - t0
-    if not failing and not claim.report_only and (error or not seen):
-        # a flaky run, or one that checked nothing, has shown nothing: never "held"
-        error = error or "no example was checked: the strategy drew none"
-        failing.append((None, Evidence(-math.inf, {}, error)))
+    return seen, failing, error, secs
+
+
+def _report(claim: Claim, seen: list, failing: list, error: str, secs: float) -> ClaimReport:
+    """The report of a claim from its checked examples (the worst one, the counterexample)."""
     margins = [ev.margin for _, ev in seen] or [math.nan]
     worst_i = min(range(len(seen)), key=lambda i: seen[i][1].margin) if seen else None
     worst = seen[worst_i][1].numbers if worst_i is not None else {}
@@ -325,13 +311,44 @@ def run_claim(
         rep.counterexample_numbers = ev.numbers
         shown = worst_example(claim, ex, ev) if ex is not None else {}
         rep.reproduce = shown.get("reproduce") or shown.get("check_reproduce", "")
+    return rep
+
+
+def run_claim(
+    claim: Claim,
+    profile: str | None = None,
+    max_examples: int | None = None,
+    progress: Progress | None = None,
+) -> ClaimReport:
+    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found.
+
+    ``progress`` (:class:`gflab.sims.progress.Progress`) is called after each example (examples
+    checked, the profile's count, the worst margin so far) and once at the end with the verdict.
+
+    Args:
+        claim: the claim.
+        profile: ``ci``, ``dev`` or ``thorough`` (None: :func:`current_profile`).
+        max_examples: overrides the profile's number of examples.
+        progress: see above.
+
+    Returns:
+        The claim's report.
+    """
+    profile = current_profile(profile)
+    n = max_examples or claim.examples.get(profile, 10)
+    seen, failing, error, secs = _check_examples(claim, profile, n, progress)
+    if not failing and not claim.report_only and (error or not seen):
+        # a flaky run, or one that checked nothing, has shown nothing: never "held"
+        error = error or "no example was checked: the strategy drew none"
+        failing.append((None, Evidence(-math.inf, {}, error)))
+    rep = _report(claim, seen, failing, error, secs)
     notify(
         progress,
         len(seen),
         len(seen),
         unit=claim.id,
         item="example",
-        verdict=verdict,
+        verdict=rep.verdict,
         **{"worst margin": rep.worst_margin},
     )
     return rep
