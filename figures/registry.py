@@ -429,6 +429,48 @@ def _is_current(outdir: Path, name: str, key: str) -> bool:
         return False
 
 
+def _summary(name: str, png, pdf, sidecar, seconds: float, current: bool) -> dict:
+    """One entry of :func:`render`'s answer."""
+    return {
+        "name": name,
+        "png": str(png),
+        "pdf": str(pdf),
+        "sidecar": str(sidecar),
+        "seconds": seconds,
+        "current": current,
+    }
+
+
+def _draw(spec: FigureSpec, ctx: FigureContext, key: str, outdir: Path) -> dict:
+    """Draw one figure with ``ctx`` and save it with its sidecar; its :func:`_summary`."""
+    import matplotlib.pyplot as plt
+
+    t0 = time.perf_counter()
+    notify(ctx.progress, 0, None, unit=ctx.label, item="run")  # the clock starts with the figure
+    fig, meta = spec.func(ctx)
+    wall = time.perf_counter() - t0
+    sidecar = {
+        "figure": spec.name,
+        "title": spec.title,
+        "paper": spec.paper,
+        "regenerates": spec.regenerates,
+        "description": spec.description,
+        "fast": ctx.fast,
+        "style": ctx.style,
+        "wall_seconds": wall,
+        "git_revision": git_revision(),
+        "versions": package_versions(),
+        "configs": ctx.configs,
+        "render_key": key,
+        **meta,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    png, pdf, side = save_figure(fig, spec, outdir, sidecar)
+    plt.close(fig)
+    notify(ctx.progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
+    return _summary(spec.name, png, pdf, side, seconds=wall, current=False)
+
+
 def render(
     names: list[str] | None = None,
     out: str | os.PathLike = "figures/out",
@@ -459,7 +501,7 @@ def render(
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401  (pyplot loaded once the backend is set)
 
     figure_style.use(style)
     reg = registry()
@@ -471,57 +513,13 @@ def render(
     outdir.mkdir(parents=True, exist_ok=True)
     summaries = []
     for i, n in enumerate(names, 1):
-        spec = reg[n]
         key = render_key(n, fast, style)
-        paths = {ext: str(outdir / f"{n}.{ext}") for ext in ("png", "pdf", "json")}
+        label = f"{n} ({i}/{len(names)})"
         if store is not None and not force and _is_current(outdir, n, key):
-            label = f"{n} ({i}/{len(names)})"
             notify(progress, 0, 0, unit=label, item="run", kept="up to date")
-            summaries.append(
-                {
-                    "name": n,
-                    "png": paths["png"],
-                    "pdf": paths["pdf"],
-                    "sidecar": paths["json"],
-                    "seconds": 0.0,
-                    "current": True,
-                }
-            )
+            paths = [outdir / f"{n}.{ext}" for ext in ("png", "pdf", "json")]
+            summaries.append(_summary(n, *paths, seconds=0.0, current=True))
             continue
-        ctx = FigureContext(
-            fast=fast, store=store, style=style, progress=progress, label=f"{n} ({i}/{len(names)})"
-        )
-        t0 = time.perf_counter()
-        notify(progress, 0, None, unit=ctx.label, item="run")  # the clock starts with the figure
-        fig, meta = spec.func(ctx)
-        wall = time.perf_counter() - t0
-        sidecar = {
-            "figure": n,
-            "title": spec.title,
-            "paper": spec.paper,
-            "regenerates": spec.regenerates,
-            "description": spec.description,
-            "fast": fast,
-            "style": style,
-            "wall_seconds": wall,
-            "git_revision": git_revision(),
-            "versions": package_versions(),
-            "configs": ctx.configs,
-            "render_key": key,
-            **meta,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        png, pdf, side = save_figure(fig, spec, outdir, sidecar)
-        plt.close(fig)
-        summaries.append(
-            {
-                "name": n,
-                "png": str(png),
-                "pdf": str(pdf),
-                "sidecar": str(side),
-                "seconds": wall,
-                "current": False,
-            }
-        )
-        notify(progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
+        ctx = FigureContext(fast=fast, store=store, style=style, progress=progress, label=label)
+        summaries.append(_draw(reg[n], ctx, key, outdir))
     return summaries
