@@ -200,6 +200,23 @@ class BridgeDMFConfig:
         return M1, M2
 
 
+def _summary(arr: dict, loss_arr: np.ndarray, M1_np, M2_np, probe) -> dict:
+    """The run's last measurements, its final loss (None when not finite) and its sizes."""
+    last = {k: float(v[-1]) for k, v in arr.items() if v.ndim == 1}
+    return {
+        "effective_rank_final": last["effective_rank"],
+        "stable_rank_final": last["stable_rank"],
+        "test_error_final": last["test_error"],
+        "cross_coupling_final": last["cross_coupling"],
+        "balancedness_drift_final": last["balancedness_drift"],
+        "loss_final": float(loss_arr[-1]) if math.isfinite(loss_arr[-1]) else None,
+        "observed_entries": int(M2_np.sum()),
+        "pretrain_observed_entries": int(M1_np.sum()),
+        "coupling_groups": int(len(np.unique(probe.coupling_groups))),
+        "coupling_entries": int(len(probe.coupling_rows)),
+    }
+
+
 def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     """Train by GD in torch, probe every ``cfg.every`` steps; returns the bridge JSON contract.
 
@@ -267,19 +284,7 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     loss_arr = torch.stack(losses).to(torch.float64).cpu().numpy()
     arr = probe.arrays()
     arr["test_error"] = np.asarray(test_error, dtype=np.float64)
-    last = {k: float(v[-1]) for k, v in arr.items() if v.ndim == 1}
-    summary = {
-        "effective_rank_final": last["effective_rank"],
-        "stable_rank_final": last["stable_rank"],
-        "test_error_final": last["test_error"],
-        "cross_coupling_final": last["cross_coupling"],
-        "balancedness_drift_final": last["balancedness_drift"],
-        "loss_final": float(loss_arr[-1]) if math.isfinite(loss_arr[-1]) else None,
-        "observed_entries": int(M2_np.sum()),
-        "pretrain_observed_entries": int(M1_np.sum()),
-        "coupling_groups": int(len(np.unique(probe.coupling_groups))),
-        "coupling_entries": int(len(probe.coupling_rows)),
-    }
+    summary = _summary(arr, loss_arr, M1_np, M2_np, probe)
     summary["status"] = "diverged" if diverged or not math.isfinite(loss_arr[-1]) else "finished"
     return {
         "config": cfg.to_dict(),
