@@ -641,76 +641,32 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
     torch = import_torch()
     h = settings["head"]
     lo = settings["lora"]
-    opts = []
     if kind == "adamw":
-        groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
-        if other_params:
-            groups.append(
-                {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
-            )
+        groups = _adamw_groups(lora_params, other_params, lo, h)
         return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
     if kind == "sf-adamw":
         import schedulefree
 
-        groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
-        if other_params:
-            groups.append(
-                {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
-            )
         opt = schedulefree.AdamWScheduleFree(
-            groups, betas=tuple(lo["betas"]), eps=lo["eps"], warmup_steps=lo["warmup_steps"]
+            _adamw_groups(lora_params, other_params, lo, h),
+            betas=tuple(lo["betas"]),
+            eps=lo["eps"],
+            warmup_steps=lo["warmup_steps"],
         )
         opt.train()  # parameters at y from the start (y = x = z there)
         return [opt]
     if kind == "amuse":
-        groups = [
-            {
-                "params": lora_params,
-                "use_muon": True,
-                "lr": lo["lr"],
-                "momentum": lo["momentum"],
-                "weight_decay": lo["weight_decay"],
-                "aux_update_type": lo["aux_update_type"],
-            }
-        ]
-        if other_params:
-            g = {"params": other_params, "use_muon": False, "update_type": h["update_type"]}
-            g.update({k: h[k] for k in ("lr", "weight_decay", "beta2", "eps") if k in h})
-            groups.append(g)
-        opt = amuse_class()(
-            groups,
-            beta1=lo["beta1"],
-            rho=lo["rho"],
-            warmup_steps=lo["warmup_steps"],
-            r=lo["r"],
-            weight_lr_power=lo["weight_lr_power"],
-            ns_dtype=lo["ns_dtype"],
-            ns_steps=lo["ns_steps"],
-        )
-        opt.train()  # parameters at y from the start (y = x = z there)
-        return [opt]
+        return [_amuse_optimizer(lora_params, other_params, lo, h)]
     if kind == "sf-muon":
-        opts.append(
-            schedule_free_muon_class()(
-                lora_params,
-                lr=lo["lr"],
-                beta=lo["beta"],
-                weight_decay=lo["weight_decay"],
-                ns_steps=lo["ns_steps"],
-                adjust_lr_fn=lo["adjust_lr_fn"],
-            )
+        lora_opt = schedule_free_muon_class()(
+            lora_params,
+            lr=lo["lr"],
+            beta=lo["beta"],
+            weight_decay=lo["weight_decay"],
+            ns_steps=lo["ns_steps"],
+            adjust_lr_fn=lo["adjust_lr_fn"],
         )
-        if other_params:
-            opts.append(
-                torch.optim.AdamW(
-                    other_params,
-                    lr=h["lr"],
-                    betas=tuple(h["betas"]),
-                    eps=h["eps"],
-                    weight_decay=h["weight_decay"],
-                )
-            )
-        return opts
+        return [lora_opt, *_head_adamw(other_params, h)]
     common = dict(
         lr=lo["lr"],
         weight_decay=lo["weight_decay"],
@@ -719,17 +675,54 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
         adjust_lr_fn=lo["adjust_lr_fn"],
     )
     if kind == "muon":
-        opts.append(torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common))
+        lora_opt = torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common)
     else:
-        opts.append(spec_exact_class()(lora_params, **common))
+        lora_opt = spec_exact_class()(lora_params, **common)
+    return [lora_opt, *_head_adamw(other_params, h)]
+
+
+def _adamw_groups(lora_params: list, other_params: list, lo: dict, h: dict) -> list[dict]:
+    """One AdamW's parameter groups: the LoRA matrices with their lr and decay, the head with its."""
+    groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
     if other_params:
-        opts.append(
-            torch.optim.AdamW(
-                other_params,
-                lr=h["lr"],
-                betas=tuple(h["betas"]),
-                eps=h["eps"],
-                weight_decay=h["weight_decay"],
-            )
-        )
-    return opts
+        groups.append({"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]})
+    return groups
+
+
+def _head_adamw(other_params: list, h: dict) -> list:
+    """The head's own AdamW (none when nothing else trains)."""
+    if not other_params:
+        return []
+    torch = import_torch()
+    betas, eps, wd = tuple(h["betas"]), h["eps"], h["weight_decay"]
+    return [torch.optim.AdamW(other_params, lr=h["lr"], betas=betas, eps=eps, weight_decay=wd)]
+
+
+def _amuse_optimizer(lora_params: list, other_params: list, lo: dict, h: dict):
+    """AMUSE on the LoRA matrices (Muon updates) and the head (its ``update_type``), in train mode."""
+    groups = [
+        {
+            "params": lora_params,
+            "use_muon": True,
+            "lr": lo["lr"],
+            "momentum": lo["momentum"],
+            "weight_decay": lo["weight_decay"],
+            "aux_update_type": lo["aux_update_type"],
+        }
+    ]
+    if other_params:
+        g = {"params": other_params, "use_muon": False, "update_type": h["update_type"]}
+        g.update({k: h[k] for k in ("lr", "weight_decay", "beta2", "eps") if k in h})
+        groups.append(g)
+    opt = amuse_class()(
+        groups,
+        beta1=lo["beta1"],
+        rho=lo["rho"],
+        warmup_steps=lo["warmup_steps"],
+        r=lo["r"],
+        weight_lr_power=lo["weight_lr_power"],
+        ns_dtype=lo["ns_dtype"],
+        ns_steps=lo["ns_steps"],
+    )
+    opt.train()  # parameters at y from the start (y = x = z there)
+    return opt
