@@ -544,42 +544,9 @@ def optimizer_settings(
     if kind == "adamw":
         return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
     if kind == "sf-adamw":
-        from importlib.metadata import version
-
-        sf = {
-            "class": "schedulefree.AdamWScheduleFree",
-            "schedulefree_version": version("schedulefree"),
-            "betas": [SF_BETA, 0.999],
-            "eps": 1e-8,
-            "warmup_steps": 0,
-            "r": 0.0,
-            "weight_lr_power": 2.0,
-            "sequence_probed": "y (gradient point)",
-        }
-        return {
-            "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
-            "head": {**sf, "lr": head_lr, "weight_decay": head_weight_decay},
-        }
+        return _sf_adamw_settings(lr, head_lr, weight_decay, head_weight_decay)
     if kind == "amuse":
-        hp = {**AMUSE_DEFAULTS, **(amuse or {})}
-        common = {
-            "class": "gflab.sims.bridge.optim.AMUSE (one instance, two groups)",
-            **hp,
-            "ns_steps": MUON_NS_STEPS,
-            "sequence_probed": "y (gradient point)",
-        }
-        lora = {
-            **common,
-            "use_muon": True,
-            "lr": lr,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-        }
-        aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
-        aux["weight_decay"] = head_weight_decay
-        if hp["aux_update_type"] == "adamw":
-            aux.update(beta2=0.999, eps=1e-10)
-        return {"lora": lora, "head": {**common, **aux}}
+        return _amuse_settings(lr, head_lr, weight_decay, head_weight_decay, momentum, amuse)
     if kind == "sf-muon":
         lora = {
             "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
@@ -624,6 +591,49 @@ def optimizer_settings(
     else:
         raise ValueError(kind)
     return {"lora": lora, "head": head}
+
+
+def _sf_adamw_settings(lr: float, head_lr: float, weight_decay: float, head_wd: float) -> dict:
+    """Schedule-Free AdamW's settings (one instance; the LoRA matrices and the head as groups)."""
+    from importlib.metadata import version
+
+    sf = {
+        "class": "schedulefree.AdamWScheduleFree",
+        "schedulefree_version": version("schedulefree"),
+        "betas": [SF_BETA, 0.999],
+        "eps": 1e-8,
+        "warmup_steps": 0,
+        "r": 0.0,
+        "weight_lr_power": 2.0,
+        "sequence_probed": "y (gradient point)",
+    }
+    return {
+        "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
+        "head": {**sf, "lr": head_lr, "weight_decay": head_wd},
+    }
+
+
+def _amuse_settings(lr, head_lr, weight_decay, head_wd, momentum, amuse: dict | None) -> dict:
+    """AMUSE's settings: its hyper-parameters (defaults :data:`AMUSE_DEFAULTS`) and each group's."""
+    hp = {**AMUSE_DEFAULTS, **(amuse or {})}
+    common = {
+        "class": "gflab.sims.bridge.optim.AMUSE (one instance, two groups)",
+        **hp,
+        "ns_steps": MUON_NS_STEPS,
+        "sequence_probed": "y (gradient point)",
+    }
+    lora = {
+        **common,
+        "use_muon": True,
+        "lr": lr,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+    }
+    aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
+    aux["weight_decay"] = head_wd
+    if hp["aux_update_type"] == "adamw":
+        aux.update(beta2=0.999, eps=1e-10)
+    return {"lora": lora, "head": {**common, **aux}}
 
 
 def build_optimizers(kind: str, lora_params: list, other_params: list, settings: dict) -> list:
