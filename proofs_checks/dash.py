@@ -25,7 +25,6 @@ DASH keeps it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Any
@@ -90,17 +89,7 @@ def dash_run_config(ex: dict[str, Any]) -> DashConfig:
     Returns:
         The DASH experiment.
     """
-    iv = _intervention(ex)
-    base = dash_config(ex)
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-    return DashConfig(
-        **fields,
-        intervention=iv.kind,
-        floor=iv.floor,
-        dash_alpha=iv.alpha,
-        noise_std=iv.noise_std,
-        intervention_seed=iv.seed,
-    )
+    return DashConfig.from_intervention(dash_config(ex), _intervention(ex))
 
 
 def _intervention(ex: dict[str, Any]) -> Intervention:

@@ -240,14 +240,26 @@ class DashConfig(PlasticityConfig):
 
     def intervention_spec(self) -> Intervention:
         """The :class:`Intervention` this config applies at the switch."""
+        fields = dataclasses.fields(Intervention)
         return Intervention(
-            kind=self.intervention,
-            floor=self.floor,
-            alpha=self.dash_alpha,
-            noise_std=self.noise_std,
-            seed=self.intervention_seed,
-            reduction=self.dash_reduction,
+            **{f.name: getattr(self, _IV_NAMES.get(f.name, f.name)) for f in fields}
         )
+
+    @classmethod
+    def from_intervention(cls, base: PlasticityConfig, iv: Intervention) -> DashConfig:
+        """The experiment ``base`` with ``iv`` applied at its switch.
+
+        Args:
+            base: the plasticity experiment.
+            iv: the intervention.
+
+        Returns:
+            The config whose :meth:`intervention_spec` is ``iv``.
+        """
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        for f in dataclasses.fields(Intervention):
+            fields[_IV_NAMES.get(f.name, f.name)] = getattr(iv, f.name)
+        return cls(**fields)
 
     def plasticity(self) -> PlasticityConfig:
         """The plain plasticity experiment (phase 1, resumed, scratch) under the intervention."""
