@@ -57,6 +57,23 @@ def gflab_in_process(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def assert_arrays_close(got, want, **tolerance) -> None:
+    """Two sequences of arrays (factors, parameter lists) equal in shapes and close entry by entry,
+    as one ``np.testing.assert_allclose`` (as optax's ``assert_trees_all_close``).
+
+    Args:
+        got: the arrays computed.
+        want: the oracle's arrays, in the same order.
+        **tolerance: ``rtol``/``atol`` of ``np.testing.assert_allclose``.
+    """
+    import numpy as np
+
+    got, want = [np.asarray(g) for g in got], [np.asarray(w) for w in want]
+    assert [g.shape for g in got] == [w.shape for w in want]
+    flat = [np.concatenate([a.ravel() for a in arrays]) for arrays in (got, want)]
+    np.testing.assert_allclose(*flat, **tolerance)
+
+
 def lora_case(**changes):
     """(config, (A0, B0, Y, U, V)) of the shared problem with ``changes`` to its fields."""
     base = dict(
