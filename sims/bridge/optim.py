@@ -181,7 +181,7 @@ def _make_spec_exact_class():
 
 def _make_sf_muon_class():
     torch = import_torch()
-    from gflab.theory.schedule_free import ScheduleFree
+    from gflab.theory.schedule_free import schedule_free_muon
 
     class ScheduleFreeMuon(_matrix_optimizer_base()):
         """gflab's Schedule-Free Muon on 2-D parameters, with :class:`gflab.theory.schedule_free.
@@ -214,16 +214,15 @@ def _make_sf_muon_class():
         def _update(self, p, group: dict) -> None:
             state = self.state[p]
             if "opt" not in state:
-                state["opt"] = ScheduleFree(
-                    base="muon",
-                    lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
+                state["opt"] = schedule_free_muon(
+                    _adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
                     beta=group["beta"],
                     weight_decay=group["weight_decay"],
                     ns_steps=group["ns_steps"],
                 )
                 state["sf"] = state["opt"].init((p.detach().clone(),))
-            y, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
-            p.copy_(y[0])
+            u, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
+            p.add_(u[0])
 
         @torch.no_grad()
         def average(self) -> list:
