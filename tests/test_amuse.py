@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from shared_cases import assert_arrays_close
 
 from gflab.theory import schedule_free as SF
 from gflab.theory.errors import GflabInputError
@@ -74,8 +75,7 @@ def test_schedule_free_matches_package(name):
     cls_name, ours, kw = CASES[name]
     ty, tx = _torch_run(getattr(schedulefree, cls_name), 40, **kw)
     oy, ox = _ours(ours(**kw), 40)
-    for a, b in zip((*ty, *tx), (*oy, *ox), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+    assert_arrays_close((*oy, *ox), (*ty, *tx), rtol=1e-12, atol=1e-13)
 
 
 def test_uniform_average_weights():
