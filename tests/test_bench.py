@@ -283,9 +283,14 @@ def test_cold_check_counts_match_the_cache_folder(cold_check):
     }
     assert files and sorted(keys) == files
     assert cold["programs_compiled"] == cold["cache_files"] == len(files)
-    # warm: the same programs, every one a hit, none compiled, the folder unchanged
-    assert (warm["programs_compiled"], warm["cache_files"]) == (0, len(files))
-    assert warm["cache_hits"] >= len(files)
+    # warm: nothing compiled, every look-up a hit (saved executables may skip some), the folder
+    # unchanged
+    assert (warm["programs_compiled"], warm["cache_misses"], warm["cache_files"]) == (
+        0,
+        0,
+        len(files),
+    )
+    assert warm["cache_hits"] > 0
     assert (cold["processes"], warm["processes"]) == (1, 1)
 
 
