@@ -232,7 +232,9 @@ def probe_summary(probe: Path) -> dict:
         ``processes`` (processes that logged), ``jax_processes`` (of those, the ones that
         compiled or loaded a program), per phase ``trace``/``lower``/``compile`` a dict
         ``{"count", "nested", "wall_seconds", "cpu_seconds"}`` (outermost phases counted and
-        timed; ``nested``: those inside another of the same kind), ``cache_hits``, ``cache_misses``,
+        timed; ``nested``: those inside another of the same kind), ``cache_hits``,
+        ``cache_misses``, ``programs_by_name`` (the 15 commonest program names, each with how
+        many distinct programs bear it),
         ``programs_compiled`` (distinct cache keys that missed), ``compiled_by_several`` (keys
         that missed in more than one process), ``duplicated`` (their program names, at most
         10), ``duplicate_compile_cpu_seconds`` (the CPU of their extra compiles),
@@ -302,6 +304,7 @@ def probe_summary(probe: Path) -> dict:
         "cache_hits": hits,
         "cache_misses": sum(miss_count.values()),
         "programs_compiled": len(misses),
+        "programs_by_name": dict(Counter(names.values()).most_common(15)),
         "compiled_by_several": len(several),
         "duplicated": [names[k] for k in several[:10]],
         # CPU the extra compiles of those programs cost (all but one compile each, at their mean)
