@@ -80,7 +80,6 @@ QUICK_TEST = "test_claim_holds_ci and DMC-2"
 VARIANTS: dict[str, tuple[dict[str, str], str]] = {
     "no_export": ({"GFLAB_EXPORT": "off"}, "saved executables off"),
     "no_buckets": ({"GFLAB_BUCKETS": "off"}, "shape buckets off"),
-    "tsit5": ({"GFLAB_ADAPTIVE": "tsit5"}, "the plain Tsit5 solver as Adaptive()'s default"),
 }
 """Variants a cold case can be rerun with (``gflab bench --variants``): name → (environment,
 meaning). Each is the code path before one of the compile-once changes, where it still exists."""

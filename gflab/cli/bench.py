@@ -72,8 +72,8 @@ def register(sub) -> None:
         default=(),
         metavar="LIST",
         help="rerun each cold case with these settings and report ratios against the default, "
-        "comma-separated: no_export, no_buckets, tsit5 (one this gflab does not read is skipped "
-        "with a note; default: none)",
+        "comma-separated: no_export (GFLAB_EXPORT=off), no_buckets (GFLAB_BUCKETS=off); one this "
+        "gflab does not read is skipped with a note (default: none)",
     )
     p.add_argument(
         "--against",
@@ -160,7 +160,7 @@ def _only(text: str) -> tuple[str, ...]:
 
 
 def _variants(text: str) -> tuple[str, ...]:
-    allowed = ("no_export", "no_buckets", "tsit5")
+    allowed = ("no_export", "no_buckets")
     items = tuple(x.strip() for x in text.split(",") if x.strip())
     bad = [x for x in items if x not in allowed]
     if bad or not items or len(set(items)) != len(items):
