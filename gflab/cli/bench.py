@@ -197,7 +197,15 @@ def plan(only: tuple[str, ...], cold: bool) -> tuple[tuple[str, ...], Callable, 
 
 
 def section_of(case: str) -> str | None:
-    """The section a case belongs to: the longest section name that starts its name."""
+    """The section a case belongs to.
+
+    Args:
+        case: a case name as the bench reports it (e.g. ``flow_single_hybrid``).
+
+    Returns:
+        The longest section name that is the case's name or starts it followed by ``_``;
+        ``None`` for no section.
+    """
     found = [s for s in SECTIONS if case == s or case.startswith(s + "_")]
     return max(found, key=len) if found else None
 
@@ -321,7 +329,15 @@ def run(args) -> int:
 
 
 def cold_ok(report: dict) -> bool:
-    """True when every cold case (and variant) ran and compiled no program in two processes."""
+    """Whether the cold cases passed.
+
+    Args:
+        report: the bench's report (``cold``: :func:`benchmarks.cold.run_cold`'s result).
+
+    Returns:
+        True when every cold case and variant ran, compiled no program in two processes and had
+        no program split over workers (no cold case: True).
+    """
     return all(
         c["status"] == "ok" and not any(v.get("problems") for v in c["variants"])
         for c in report.get("cold", [])
@@ -337,7 +353,14 @@ def all_agree(report: dict) -> bool:
 
 
 def format_table(report: dict) -> str:
-    """The report as text: the in-process cases, the cold cases, then the extra sections."""
+    """The report as text.
+
+    Args:
+        report: the bench's report (``run``'s JSON).
+
+    Returns:
+        The in-process cases, the cold cases, the load average, then the extra sections.
+    """
     if "setup" in report:
         lines = _warm_table(report)
     else:
