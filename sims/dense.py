@@ -2,8 +2,8 @@
 
 ``gflab.sims.engine`` saves statistics on a grid; a quantity that peaks between grid points (SGF-1's
 slope deviation at the start of a mode's window) is then under-measured. Here the same problem is
-integrated with the same solver and controller (Tsit5 + PID, pcoeff 0.4, icoeff 0.3, the same
-convergence stop) keeping diffrax's dense interpolant (4th-order Tsit5 interpolation, accurate to
+integrated with Tsit5 and the engine's controller (PID, pcoeff 0.4, icoeff 0.3, the same
+convergence stop; Tsit5 whatever the method's ``solver``) keeping diffrax's dense interpolant (4th-order Tsit5 interpolation, accurate to
 the solver's local error) and the accepted step times, so a measurement can sample every step
 and refine its extremum between them.
 """
