@@ -9,7 +9,7 @@ reach the same end state. Cases:
 
 - ``flow_single``: deep matrix completion gradient flow (docs/theory.md §2.1) to ``t1``, gflab's
   compiled, warm Tsit5 + PID solve (:func:`gflab.sims.dmf.solve_dmf_from`, the path ``gflab simulate``
-  takes) against ``scipy.integrate.solve_ivp`` RK45 at the same ``rtol``/``atol`` on the
+  takes, with the solver pinned to Tsit5) against ``scipy.integrate.solve_ivp`` RK45 at the same ``rtol``/``atol`` on the
   flattened NumPy field (:func:`gflab.theory.dmf.gradient_field` on NumPy arrays).
 - ``flow_batch_vmap`` / ``flow_batch_loop``: the same from ``batch`` Gaussian initial conditions,
   gflab's two batch strategies (:func:`gflab.sims.engine.solve_flow_batch`) against ``batch`` SciPy
@@ -24,6 +24,9 @@ reach the same end state. Cases:
   (:class:`gflab.sims.rkc.Tsit5RKC`) at ``rtol_hybrid``, same statistics, events and save grid, as ratios
   against SciPy RK45 and against gflab's Tsit5 in the same rounds. Every single-solve case also
   reports its end-state error against a DOP853 reference at rtol 1e-11.
+- ``flow_default_t<T>``: ``gflab simulate dmf`` with default options (the default solver, rtol
+  1e-9, atol 1e-14) on the same DMF problem to t1 = T (``default_t1s``) against SciPy RK45 at the
+  same rtol/atol, end errors against DOP853 at rtol 1e-13.
 - ``lora_single`` / ``lora_single_hybrid``: LoRA SpecGF (docs/theory.md §2.2, β > 0) to ``lora_t1``, the
   engine's Tsit5 path (:func:`gflab.sims.lora.solve_lora_from`) and the hybrid against SciPy RK45 on
   the NumPy field (:func:`gflab.theory.lora.specgf_field`) at the same rtol/atol.
