@@ -332,7 +332,7 @@ class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
 
     ``method`` is a method object (:class:`gflab.sims.methods.Adaptive`, :class:`gflab.sims.methods.GD`) or an
-    old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
+    old spelling parsed once here (``"adaptive"``: Tsit5 → RKC2 + PID at rtol 1e-9, atol 1e-14;
     ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
     ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
     it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
@@ -498,7 +498,7 @@ class LoRAConfig(_Config):
     """LoRA-style factorisation run (docs/theory.md §2.2).
 
     ``flow`` is ``gf`` or ``specgf``; ``method`` a method object or an old spelling parsed once
-    here: ``adaptive`` (Tsit5 + PID at rtol 1e-8, atol 1e-12; specgf at β > 0, default
+    here: ``adaptive`` (Tsit5 → RKC2 + PID at rtol 1e-8, atol 1e-12; specgf at β > 0, default
     :data:`gflab.sims.terms.DEFAULT_BETA`),
     ``euler:DT`` (fixed steps; β = 0 is the exact polar field), or the discrete ``gd`` (flow gf),
     ``specgd``/``specgd-smooth``/``ns``/``muon`` (flow specgf) for ``steps`` steps. ``beta`` is

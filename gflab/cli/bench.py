@@ -447,6 +447,12 @@ def _warm_table(report: dict) -> list[str]:
 
 def _details(c: dict) -> str:
     name = c["name"]
+    if name.startswith("flow_default"):
+        return (
+            f"default method ({c['solver']}, rtol {c['rtol']:g}), t1 {c['t1']:g}: "
+            f"{c['gflab_steps']} steps vs {c['baseline_field_evals']} SciPy evals; end error vs "
+            f"DOP853 {c['gflab_end_error']:.2g} vs {c['baseline_end_error']:.2g}"
+        )
     if name.startswith(("flow_single", "lora_single")):
         jvps = f" + {c['gflab_jvps']} JVPs" if "gflab_jvps" in c else ""
         return (
