@@ -347,6 +347,9 @@ class DMFConfig(_Config):
     the key holds only what determines the result.
     """
 
+    # the default method's tolerances (the field ``method`` below is the one default)
+    ADAPTIVE_DEFAULTS = {"rtol": 1e-9, "atol": 1e-14, "max_steps": 500_000}
+
     depth: int
     n: int
     init: str = "mimic"
@@ -357,7 +360,7 @@ class DMFConfig(_Config):
     seed: int = 0
     t1: float | None = None
     t_max: float = 1e7
-    method: Any = "adaptive"
+    method: Method = Adaptive(**ADAPTIVE_DEFAULTS)
     steps: int | None = None
     normalisation: str = "sum"
     converge_tol: float = 1e-16
@@ -377,7 +380,6 @@ class DMFConfig(_Config):
     _INTS = ("depth", "n", "seed", "steps", "n_save")
     _METHOD_OPTIONS = ("rtol", "atol", "max_steps")
     _OMIT_NONE = ("stop_loss", "mask_file", "target_file", "init_file")
-    ADAPTIVE_DEFAULTS = {"rtol": 1e-9, "atol": 1e-14, "max_steps": 500_000}
 
     def __post_init__(self, rtol, atol, max_steps):
         self._normalise_numbers()
@@ -506,6 +508,9 @@ class LoRAConfig(_Config):
     coordinate singular vectors.
     """
 
+    # the default method's tolerances (the field ``method`` below is the one default)
+    ADAPTIVE_DEFAULTS = {"rtol": 1e-8, "atol": 1e-12, "max_steps": 500_000}
+
     rows: int = 60
     cols: int = 70
     rank: int = 5
@@ -515,7 +520,7 @@ class LoRAConfig(_Config):
     gamma: float = 1e-3
     init: str = "lora"
     l2: float = 0.0
-    method: Any = "adaptive"
+    method: Method = Adaptive(**ADAPTIVE_DEFAULTS)
     t1: float | None = None
     steps: int | None = None
     seed: int = 0
@@ -546,8 +551,6 @@ class LoRAConfig(_Config):
         "ns_dtype",
         "ns_steps",
     )
-    ADAPTIVE_DEFAULTS = {"rtol": 1e-8, "atol": 1e-12, "max_steps": 500_000}
-
     def __post_init__(
         self, rtol, atol, max_steps, momentum, nesterov, shape_scale, ns_dtype, ns_steps
     ):
@@ -655,28 +658,8 @@ class LoRAConfig(_Config):
 
 
 def config_from_dict(d: dict[str, Any]):
-    """Inverse of ``to_dict`` (also accepts the flat legacy form: ``method`` as a spelling next to
-    ``rtol``, ``momentum``...)."""
-    d = dict(d)
-    model = d.pop("model", None)
-    cls = {"dmf": DMFConfig, "lora": LoRAConfig}.get(model)
-    if cls is None:
-        raise GflabInputError("model", "dmf or lora", model)
-    digests = {k: d.pop(k) for k in ("mask_sha256", "target_sha256", "init_sha256") if k in d}
-    fields = {f.name for f in dataclasses.fields(cls)} | set(cls._METHOD_OPTIONS)
-    unknown = set(d) - fields
-    if unknown:
-        raise GflabInputError("config", f"fields of {cls.__name__}", sorted(unknown))
-    d = {k: _float(v) for k, v in d.items()}
-    if isinstance(d.get("method"), dict):
-        d["method"] = {k: _float(v) for k, v in d["method"].items()}
-    if "target_svals" in d:
-        d["target_svals"] = tuple(d["target_svals"])
-    cfg = cls(**d)
-    now = cfg._extra_dict()
-    for k, v in digests.items():
-        if now.get(k) != v:
-            raise GflabInputError(
-                k.replace("_sha256", "_file"), f"a file with sha256 {v}", now.get(k)
-            )
-    return cfg
+    """Inverse of ``to_dict`` for every model (:func:`gflab.sims.models.config_from_dict`: the
+    JSON reader, which also reads the flat form of older files)."""
+    from gflab.sims.models import config_from_dict as read
+
+    return read(d)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from gflab.sims.config import DMFConfig, _Config
+from gflab.sims.methods import Adaptive
 from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory import dmf as T
@@ -52,7 +53,7 @@ class PlasticityConfig(_Config):
     seed: int = 0
     switch: float | None = None
     t_max: float = 1e7
-    method: Any = "adaptive"
+    method: Any = Adaptive(**DMFConfig.ADAPTIVE_DEFAULTS)
     steps: int | None = None
     normalisation: str = "sum"
     converge_tol: float = 1e-16
