@@ -55,6 +55,7 @@ from gflab.sims import engine
 from gflab.sims import lora as SL
 from gflab.sims.config import DMFConfig, LoRAConfig
 from gflab.sims.dmf import dmf_problem, flow_parts, solve_dmf_from
+from gflab.sims.methods import Adaptive
 from gflab.sims.rkc import Tsit5RKC, solver_counts
 from gflab.theory import dmf as T
 from gflab.theory import lora as TL
@@ -107,8 +108,7 @@ class BenchSetup:
             target=self.target,
             seed=self.seed,
             t1=self.t1,
-            rtol=self.rtol,
-            atol=self.atol,
+            method=Adaptive(rtol=self.rtol, atol=self.atol),
         )
         return base.replace(**changes)
 
@@ -356,7 +356,7 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
                     rtol=setup.rtol_hybrid,
                     atol=setup.atol,
                     tol=0.0,
-                    max_steps=cfg.max_steps,
+                    max_steps=cfg.method.max_steps,
                 )
                 for init in inits
             ]
@@ -372,7 +372,7 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
             rtol=setup.rtol,
             atol=setup.atol,
             blowup=1e12,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     def scipy_all():
@@ -468,7 +468,7 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
             rtol=setup.rtol_hybrid,
             atol=setup.atol,
             tol=rel_tol,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     first = {"flow": _timed(flow)[0], "hybrid": _timed(hybrid_flow)[0]}
@@ -546,7 +546,9 @@ def _compile_case(setup: BenchSetup, first_single: dict) -> dict:
         )
     # second call, new values everywhere a value may change: init seed, mask draw, tolerances
     cfg = setup.config(
-        n=setup.compile_sizes[-1], seed=setup.seed + 1, rtol=setup.rtol * 2, atol=setup.atol * 2
+        n=setup.compile_sizes[-1],
+        seed=setup.seed + 1,
+        method=Adaptive(rtol=setup.rtol * 2, atol=setup.atol * 2),
     )
     factors, mask, target = dmf_problem(cfg)
     second = _Clock()
@@ -811,7 +813,7 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
             rtol=setup.rtol_hybrid,
             atol=setup.atol,
             tol=0.0,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     def end(out):
@@ -854,8 +856,7 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
         flow="specgf",
         beta=setup.lora_beta,
         t1=setup.lora_t1,
-        rtol=setup.lora_rtol,
-        atol=setup.lora_atol,
+        method=Adaptive(rtol=setup.lora_rtol, atol=setup.lora_atol),
         converge_tol=1e-300,  # run to t1: every solver ends at the same time
     )
     A0, B0, Y, U, V = SL.lora_problem(cfg)
@@ -874,7 +875,7 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
     ts = np.linspace(0.0, cfg.t1, cfg.n_save)
 
     def scipy_solve():
-        sol = solve_ivp(rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.rtol, atol=cfg.atol)
+        sol = solve_ivp(rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.method.rtol, atol=cfg.method.atol)
         y = sol.y[:, -1]
         P = y[: m * r].reshape(m, r) @ y[m * r :].reshape(r, n)
         return {"product": P, "nfev": int(sol.nfev), "status": int(sol.status)}
@@ -888,10 +889,10 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
             args,
             t1=cfg.t1,
             save_ts=ts,
-            rtol=cfg.rtol,
-            atol=cfg.atol,
+            rtol=cfg.method.rtol,
+            atol=cfg.method.atol,
             tol=cfg.converge_tol,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     def end(out):
@@ -919,9 +920,9 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
         rank=r,
         beta=cfg.beta,
         t1=cfg.t1,
-        rtol=cfg.rtol,
-        atol=cfg.atol,
-        rtol_gflab_hybrid=cfg.rtol,
+        rtol=cfg.method.rtol,
+        atol=cfg.method.atol,
+        rtol_gflab_hybrid=cfg.method.rtol,
     )[0]
 
 
@@ -984,8 +985,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
         t1=None,
         t_max=horizon,
         converge_tol=rel_tol,
-        rtol=setup.rtol,
-        atol=setup.atol,
+        method=Adaptive(rtol=setup.rtol, atol=setup.atol),
     )
     y0 = tuple(jnp.asarray(f) for f in factors)
     mj, tj = jnp.asarray(mask), jnp.asarray(target)
@@ -1018,7 +1018,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
             rtol=setup.rtol_hybrid,
             atol=setup.atol,
             tol=rel_tol,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     firsts = {k: _timed(f)[0] for k, f in (("gd", gd), ("tsit5", tsit5), ("hybrid", hybrid))}

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 
 from gflab.proofs_checks.registry import Claim, Evidence, register_claim
 from gflab.sims.dash import DashConfig, Intervention, simulate_dash_plasticity
+from gflab.sims.methods import GD, Adaptive
 from gflab.sims.plasticity import PlasticityConfig
 from gflab.theory import measures as M
 
@@ -59,17 +60,15 @@ EPS = 2.2e-16
 
 def dash_config(ex: dict[str, Any]) -> PlasticityConfig:
     """The :class:`PlasticityConfig` of one DASH-1 example."""
-    gd = str(ex.get("method", "adaptive")).startswith("gd")
+    gd = bool(ex.get("gd", False))  # the GD protocol (else the flow at DMF's default tolerances)
     return PlasticityConfig(
         depth=int(ex["depth"]),
         n=int(ex.get("n", N)),
         m=float(ex["m"]),
         alpha=float(ex["alpha"]),
-        method=f"gd:{GD_LR:g}" if gd else "adaptive",
+        method=GD(lr=GD_LR) if gd else Adaptive(rtol=1e-9, atol=1e-14),
         switch=GD_SWITCH if gd else None,
         steps=GD_STEPS if gd else None,
-        rtol=1e-9,
-        atol=1e-14,
         n_save=64,
     )
 
@@ -146,7 +145,7 @@ def _strategy_dash1():
             "alpha": st.sampled_from((1e-2, 1e-3)),
             "floor": st.sampled_from((0.3, 1e-2, 1e-4)),
             "dash_alpha": st.sampled_from((0.3, 1.0)),
-            "method": st.just("adaptive"),
+            "gd": st.just(False),
         }
     )
     gd = st.fixed_dictionaries(
@@ -156,7 +155,7 @@ def _strategy_dash1():
             "alpha": st.just(1e-3),
             "floor": st.sampled_from((0.3, 1e-4)),
             "dash_alpha": st.sampled_from((0.3, 1.0)),
-            "method": st.just("gd"),
+            "gd": st.just(True),
         }
     )
     return st.one_of(flow, gd)

@@ -37,6 +37,7 @@ from gflab.proofs_checks.steer import steered
 from gflab.sims.config import LoRAConfig
 from gflab.sims.dense import solve_lora_dense
 from gflab.sims.lora import lora_problem, shape_scale, solve_lora_from
+from gflab.sims.methods import Muon, SpecGD
 from gflab.sims.schema import command as schema_command
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
@@ -104,7 +105,8 @@ def muon_band(c: LoRAConfig) -> tuple[float, float]:
     slope/η at ρ = 1: 0.69–1.02; ``original``: 0.89–1.31 (r = 3: ×1.35, r = 4: ×1.26;
     docs/sgf.md).
     """
-    rho = shape_scale(c.shape_scale, c.rows, c.rank) * shape_scale(c.shape_scale, c.rank, c.cols)
+    scale = c.method.shape_scale
+    rho = shape_scale(scale, c.rows, c.rank) * shape_scale(scale, c.rank, c.cols)
     lo, hi = MUON_BAND
     return lo * math.sqrt(rho), hi * math.sqrt(rho)
 
@@ -174,7 +176,6 @@ def specgf_examples(
         gamma=gamma,
         init=init,
         l2=lam,
-        method="adaptive",
         t1=_sig(1.6 * math.sqrt(s_max) + 2.0, 3),
         seed=draw(st.integers(0, 2**16)),
         aligned=draw(st.booleans()),
@@ -196,7 +197,6 @@ def gf_examples(draw):
         flow="gf",
         gamma=gamma,
         init="lora",
-        method="adaptive",
         t1=1.0,
         seed=draw(st.integers(0, 2**16)),
         aligned=draw(st.booleans()),
@@ -224,15 +224,17 @@ def muon_examples(draw):
         flow="specgf",
         gamma=gamma,
         init="lora",
-        method=f"muon:{lr:g}",
+        method=Muon(
+            lr=lr,
+            momentum=0.95,
+            nesterov=True,
+            ns_dtype=draw(st.sampled_from(("float64", "bfloat16"))),
+            shape_scale=draw(st.sampled_from(SHAPE_SCALES)),
+        ),
         steps=SPECGD_STEPS,
         seed=draw(st.integers(0, 2**16)),
         aligned=draw(st.booleans()),
         n_save=SPECGD_STEPS + 1,
-        momentum=0.95,
-        nesterov=True,
-        ns_dtype=draw(st.sampled_from(("float64", "bfloat16"))),
-        shape_scale=draw(st.sampled_from(SHAPE_SCALES)),
     )
 
 
@@ -240,7 +242,7 @@ def specgd_config(config: LoRAConfig) -> LoRAConfig:
     """SpecGD (exact polar, step η = 1.6 √s_max / 1200) on the same problem as ``config``."""
     lr = _sig(1.6 * math.sqrt(max(config.target_svals)) / SPECGD_STEPS, 4)
     return config.replace(
-        method=f"specgd:{lr:g}", t1=None, steps=SPECGD_STEPS, beta=None, n_save=SPECGD_STEPS + 1
+        method=SpecGD(lr=lr), t1=None, steps=SPECGD_STEPS, beta=None, n_save=SPECGD_STEPS + 1
     )
 
 
@@ -714,8 +716,8 @@ def _check_sgf6(c: LoRAConfig, band: tuple | None = None) -> Evidence:
         "k_muon": k,
         "k_specgd_pred": CF.specgd_arrival_step(s, lr, FRACTION),
         "arrival_ratio_to_specgd": k / CF.specgd_arrival_step(s, lr, FRACTION),
-        "ns_dtype": c.ns_dtype,
-        "shape_scale": c.shape_scale,
+        "ns_dtype": c.method.ns_dtype,
+        "shape_scale": c.method.shape_scale,
         "band": [lo, hi],
         "eta_hat": lr / math.sqrt(s.min()),
         "config": c.to_dict(),

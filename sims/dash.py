@@ -205,8 +205,8 @@ class DashConfig(PlasticityConfig):
 
     model = "dmf-dash"
 
-    def __post_init__(self, rtol, atol, max_steps):
-        super().__post_init__(rtol, atol, max_steps)
+    def __post_init__(self):
+        super().__post_init__()
         for name in ("floor", "dash_alpha", "noise_std"):
             v = getattr(self, name)
             if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):

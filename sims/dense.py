@@ -174,8 +174,8 @@ def solve_lora_dense(
         (jnp.asarray(A0), jnp.asarray(B0)),
         args,
         jnp.asarray(float(config.t1)),
-        jnp.asarray(config.rtol),
-        jnp.asarray(config.atol),
+        jnp.asarray(config.method.rtol),
+        jnp.asarray(config.method.atol),
         jnp.asarray(config.converge_tol),
         int(max_steps),
     )

@@ -13,8 +13,8 @@ from shared_cases import gflab_process
 
 from gflab import sims
 from gflab.sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
-from gflab.sims.store import ResultStore
 from gflab.sims.models import MODELS
+from gflab.sims.store import ResultStore
 from gflab.sims.tables import results_frame, results_records
 from gflab.theory import GflabInputError
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gflab.sims import methods as M
 from gflab.sims.dash import DashConfig, DashPlasticityResult
 from gflab.sims.models._base import HELP, PhasesModel
 from gflab.sims.plasticity import PlasticityResult
@@ -20,7 +19,7 @@ class Dash(PhasesModel):
 
     name: ClassVar[str] = "dmf-dash"
     config: ClassVar[type] = DashConfig
-    methods: ClassVar[tuple] = (M.Adaptive, M.GD)
+    methods: ClassVar[tuple] = DashConfig.METHODS
     record: ClassVar[str] = "dmf-dash"
     phases: ClassVar[tuple[str, ...]] = ("pretrain", "resumed", "scratch", "intervened")
     summary: ClassVar[str] = (

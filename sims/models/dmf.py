@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gflab.sims import methods as M
 from gflab.sims.config import DMFConfig
 from gflab.sims.models._base import SimResultModel
 
@@ -16,7 +15,7 @@ class DMF(SimResultModel):
 
     name: ClassVar[str] = "dmf"
     config: ClassVar[type] = DMFConfig
-    methods: ClassVar[tuple] = (M.Adaptive, M.GD)
+    methods: ClassVar[tuple] = DMFConfig.METHODS
     summary: ClassVar[str] = "deep matrix completion (docs/theory.md §2.1)"
     until_converged_flag: ClassVar[bool] = True
     columns: ClassVar[tuple[str, ...]] = (

@@ -39,7 +39,7 @@ class LoRA(SimResultModel):
 
     name: ClassVar[str] = "lora"
     config: ClassVar[type] = LoRAConfig
-    methods: ClassVar[tuple] = tuple(M.METHODS.values())
+    methods: ClassVar[tuple] = LoRAConfig.METHODS
     summary: ClassVar[str] = "LoRA-style factorisation (docs/theory.md §2.2)"
     field_help: ClassVar[dict[str, str]] = {
         **HELP,

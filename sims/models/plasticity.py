@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from gflab.sims import methods as M
 from gflab.sims.models._base import PhasesModel
 from gflab.sims.plasticity import PlasticityConfig, PlasticityResult
 
@@ -42,7 +41,7 @@ class Plasticity(PhasesModel):
 
     name: ClassVar[str] = "dmf-plasticity"
     config: ClassVar[type] = PlasticityConfig
-    methods: ClassVar[tuple] = (M.Adaptive, M.GD)
+    methods: ClassVar[tuple] = PlasticityConfig.METHODS
     record: ClassVar[str] = "dmf-plasticity"
     phases: ClassVar[tuple[str, ...]] = ("pretrain", "resumed", "scratch")
     summary: ClassVar[str] = (
