@@ -66,9 +66,13 @@ class PlasticityConfig(_Config):
 
     model = "dmf-plasticity"
     METHODS = DMFConfig.METHODS
+    # 5 and 5.0 are one config, so one store key (the command line reads every float as float)
+    _FLOATS = ("m", "alpha", "switch", "t_max", "converge_tol", "stop_loss")
+    _INTS = ("depth", "n", "seed", "steps", "n_save")
     _OMIT_NONE = ("stop_loss", "mask_file", "pretrain_mask_file", "target_file", "init_file")
 
     def __post_init__(self):
+        self._normalise_numbers()
         if self.switch is not None:  # before phase(1), which would name it "t1"
             positive_real("switch", self.switch)
         self._check_method()

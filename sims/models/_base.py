@@ -351,6 +351,16 @@ class Model(eqx.Module):
         """A rough size of one stored entry (a sweep's estimate): ~4 KiB and the arrays."""
         return 4096
 
+    @abc.abstractmethod
+    def example(self, method: Any = None) -> Any:
+        """A small config of this model that runs in seconds (docs, contract tests).
+
+        Args:
+          method: a method object of :attr:`methods` (None: the config's default method).
+        Returns:
+          The config, with the fields ``method`` needs (``steps`` for discrete methods...).
+        """
+
     def cli_defaults(self, values: dict[str, Any], method_cls: type | None) -> dict[str, Any]:
         """Flag values the command line fills in when not given (none by default)."""
         return values

@@ -53,6 +53,14 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 
         return simulate_dash(config)
 
+    def example(self, method=None) -> DashConfig:
+        small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
+        if method is None:
+            return DashConfig(**small, switch=2.0)
+        if method.discrete:
+            return DashConfig(**small, method=method, switch=5, steps=10)
+        return DashConfig(**small, method=method, switch=2.0)
+
     def _extra_meta(self, result: DashPlasticityResult) -> dict:
         return {"info": json_safe(result.info)}
 

@@ -50,3 +50,11 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
     def entry_bytes(self, config: DMFConfig) -> int:
         n, depth = config.n, config.depth
         return 8 * (config.n_save * (n + 4) + n * n * (depth + 2)) + 4096
+
+    def example(self, method=None) -> DMFConfig:
+        small = dict(depth=2, n=3, alpha=0.1, n_save=4)
+        if method is None:
+            return DMFConfig(**small, t1=2.0)
+        if method.discrete:
+            return DMFConfig(**small, method=method, steps=5)
+        return DMFConfig(**small, method=method, t1=2.0)

@@ -79,6 +79,11 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 
         return simulate_kleinman(config)
 
+    def example(self, method=None) -> KleinmanConfig:
+        return KleinmanConfig(
+            depth=2, n=10, rank=2, n1=30, n2=50, t_c=(0, 10), post_steps=30, draw="gflab"
+        )
+
     def status(self, result: dict) -> str:
         return "finished" if np.all(np.isfinite(result["test_error"])) else "diverged"
 

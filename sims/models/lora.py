@@ -99,3 +99,13 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         if "beta" not in values and flow == "specgf" and smoothed:
             values["beta"] = DEFAULT_BETA
         return values
+
+    def example(self, method=None) -> LoRAConfig:
+        small = dict(rows=6, cols=5, rank=2, target_svals=(1.0, 2.0), gamma=0.1, n_save=4)
+        if method is None:
+            return LoRAConfig(**small, beta=DEFAULT_BETA, t1=1.0)
+        if method.discrete:
+            flow = "gf" if isinstance(method, M.GD) else "specgf"
+            return LoRAConfig(**small, flow=flow, method=method, steps=5)
+        beta = DEFAULT_BETA if isinstance(method, M.Adaptive) else 0.0  # Euler: the exact polar
+        return LoRAConfig(**small, beta=beta, method=method, t1=1.0)

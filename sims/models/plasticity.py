@@ -74,6 +74,14 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 
         return simulate_plasticity(config)
 
+    def example(self, method=None) -> PlasticityConfig:
+        small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
+        if method is None:
+            return PlasticityConfig(**small, switch=2.0)
+        if method.discrete:
+            return PlasticityConfig(**small, method=method, switch=5, steps=10)
+        return PlasticityConfig(**small, method=method, switch=2.0)
+
     def from_store(self, config, arrays, meta) -> PlasticityResult:
         runs = self._phase_runs(arrays, meta)
         return PlasticityResult(config.to_dict(), *(runs[p] for p in self.phases))

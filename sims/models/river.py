@@ -143,6 +143,9 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
     def entry_bytes(self, config: RiverConfig) -> int:
         return 8 * 2 * 7 * config.steps + 4096
 
+    def example(self, method=None) -> RiverConfig:
+        return RiverConfig(steps=20)
+
     def describe(self, config: RiverConfig, result: dict) -> list[str]:
         c = config
         lines = [
