@@ -264,7 +264,7 @@ def run(config: LoRAConfig, rho: float = 1.0):
     if rho != 1.0:
         v = V[:, int(np.argmin(config.target_svals))]
         B0 = B0 - (1.0 - rho) * np.outer(B0 @ v, v)
-    continuous = config.method_kind in ("adaptive", "euler")
+    continuous = not config.method.discrete
     raw = solve_lora_from(config, A0, B0, Y, U, V, rates=continuous)
     return raw, (A0, B0, Y, U, V)
 
@@ -548,7 +548,7 @@ def _check_sgf2(c: LoRAConfig, scale: float = 1.0) -> Evidence:
     gd = specgd_config(c)
     raw_gd, _ = run(gd)
     k = arrivals(raw_gd.times, raw_gd.saved["proxies"], s)
-    kpred = scale * CF.specgd_arrival_step(s, gd.method_value, FRACTION)
+    kpred = scale * CF.specgd_arrival_step(s, gd.method.lr, FRACTION)
     err_f, err_d = _rel(t, pred), _rel(k, kpred)
     margin = min(
         ARRIVAL_TOL - float(np.max(err_f)),
@@ -563,7 +563,7 @@ def _check_sgf2(c: LoRAConfig, scale: float = 1.0) -> Evidence:
         "k_specgd": k,
         "k_pred": kpred,
         "rel_err_specgd": err_d,
-        "eta": gd.method_value,
+        "eta": gd.method.lr,
         "config": c.to_dict(),
         "specgd_config": gd.to_dict(),
     }
@@ -701,7 +701,7 @@ def _check_sgf6(c: LoRAConfig, band: tuple | None = None) -> Evidence:
     """``band``: the slope/η band (default: :func:`muon_band` of the config's convention)."""
     raw, _ = run(c)
     s = np.asarray(c.target_svals)
-    lr = c.method_value
+    lr = c.method.lr
     slopes = muon_slopes(raw, s, lr)
     k = arrivals(raw.times, raw.saved["proxies"], s)
     lo, hi = band or muon_band(c)

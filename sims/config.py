@@ -121,7 +121,9 @@ class _Config:
             )
         if not isinstance(method, self.METHODS):
             raise GflabInputError(
-                "method", f"one of {names} for the {self.model} model", method.spelling  # type: ignore[attr-defined]
+                "method",
+                f"one of {names} for the {self.model} model",
+                method.spelling,  # type: ignore[attr-defined]
             )
         return method
 
@@ -129,17 +131,6 @@ class _Config:
     def discrete(self) -> bool:
         """True for discrete steps (GD, SpecGD, Muon...), False for a flow."""
         return self.method.discrete  # type: ignore[attr-defined]
-
-    @property
-    def method_kind(self) -> str:
-        """The method's name (``adaptive``, ``gd``, ``muon``...)."""
-        return self.method.name  # type: ignore[attr-defined]
-
-    @property
-    def method_value(self) -> float | None:
-        """The method's step (lr or dt), None for ``adaptive``."""
-        m = self.method  # type: ignore[attr-defined]
-        return getattr(m, "lr", getattr(m, "dt", None))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: every field, the method as ``{"name", ...}``, ``model``."""

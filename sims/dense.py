@@ -22,6 +22,7 @@ import numpy as np
 
 from gflab.sims.config import LoRAConfig
 from gflab.sims.limits import require_fits
+from gflab.sims.methods import Adaptive
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
 
@@ -148,7 +149,7 @@ def solve_lora_dense(
     Returns:
         A :class:`DenseLoRA`.
     """
-    if config.method_kind != "adaptive":
+    if not isinstance(config.method, Adaptive):
         from gflab.theory.errors import GflabInputError
 
         raise GflabInputError(
