@@ -17,7 +17,6 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from gflab.sims import methods as M
 from gflab.sims.models import HELP, model_named
 from gflab.sims.models import MODELS as REGISTRY
 from gflab.sims.models.lora import DEFAULT_BETA, default_lora_horizon
@@ -117,17 +116,9 @@ def params(model: str) -> list[Param]:
                 continue
             default = f.default if base is None else getattr(base, f.name)
             seen[f.name] = Param(
-                f.name, _kind(f.type), _method_help(f.name), default, False, (mcls.name,)
+                f.name, _kind(f.type), HELP.get(f.name, ""), default, False, (mcls.name,)
             )
     return out + list(seen.values())
-
-
-def _method_help(name: str) -> str:
-    choices = {"solver": M.SOLVERS, "ns_dtype": M.NS_DTYPES, "shape_scale": M.SHAPE_SCALES}
-    text = HELP.get(name, "")
-    if name in choices:
-        text += " (" + " | ".join(choices[name]) + ")"
-    return text
 
 
 def method_params(model: str) -> dict[str, tuple[str, ...]]:

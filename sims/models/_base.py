@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import equinox as eqx
 import numpy as np
 
+from gflab.sims import methods as M
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory.errors import GflabInputError
 
@@ -81,13 +82,13 @@ HELP: dict[str, str] = {
     "aligned": "target singular vectors = coordinate axes",
     "rtol": "adaptive: relative tolerance",
     "atol": "adaptive: absolute tolerance",
-    "solver": "adaptive: diffrax solver",
+    "solver": "adaptive: diffrax solver (" + " | ".join(M.SOLVERS) + ")",
     "max_steps": "adaptive, euler: step budget of the solver",
     "momentum": "muon: momentum",
     "nesterov": "muon: Nesterov momentum; --no-nesterov turns it off",
     "ns_steps": "ns, muon: Newton-Schulz iterations",
-    "ns_dtype": "ns, muon: Newton-Schulz precision",
-    "shape_scale": "muon: lr scaling",
+    "ns_dtype": "ns, muon: Newton-Schulz precision (" + " | ".join(M.NS_DTYPES) + ")",
+    "shape_scale": "muon: lr scaling (" + " | ".join(M.SHAPE_SCALES) + ")",
     "intervention": "at the switch: dash | shrink-perturb | reset (W_L to its init) | none",
     "floor": "DASH's floor λ, shrink-and-perturb's shrink factor (0 < λ ≤ 1)",
     "dash_alpha": "DASH's gradient averaging α (0 < α ≤ 1)",
