@@ -95,7 +95,7 @@ class RiverConfig:
     aux_update_type: str = "adamw"
     seed: int = 0
 
-    model = "river"  # the key of sims.schema.MODELS (``gflab simulate river``)
+    model = "river"  # the key of sims.models.MODELS (``gflab simulate river``)
     _FLOATS = (
         "h_bulk",
         "h_wall",
