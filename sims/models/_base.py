@@ -73,10 +73,7 @@ HELP: dict[str, str] = {
     "rank": "inner dimension r",
     "target_svals": "comma-separated target singular values (distinct, > 0)",
     "flow": "gf | specgf",
-    "beta": (
-        "smoothing beta of T_beta: SpecGF flows and specgd-smooth (default 1e-6 with the"
-        " adaptive solver; 0 = exact polar with euler:DT); refused with --flow gf"
-    ),
+    "beta": "smoothing beta of T_beta(G) = G(GᵀG + beta I)^(-1/2), beta > 0",
     "gamma": "init scale gamma > 0",
     "l2": "l2 regularisation lambda >= 0",
     "aligned": "target singular vectors = coordinate axes",

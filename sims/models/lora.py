@@ -45,6 +45,10 @@ class LoRA(SimResultModel):
         **HELP,
         "init": "lora (A = 0, B with gamma·N(0, 1) entries) | gaussian (A and B both gamma·N(0, 1))",
         "seed": "seed of the init and target draws",
+        "beta": (
+            f"smoothing beta of T_beta: SpecGF flows and specgd-smooth (default {DEFAULT_BETA:g}"
+            " with the adaptive solver; 0 = exact polar with euler:DT); refused with --flow gf"
+        ),
         "init_file": (
             "initial factors from an .npz file holding A (rows×rank) and B (rank×cols) (instead"
             " of --init); its content enters the store key"
