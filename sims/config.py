@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gflab.sims import terms as _terms
 from gflab.sims.limits import FLOAT64_BYTES, require_fits
 from gflab.sims.methods import (
     GD,
@@ -481,11 +482,11 @@ class LoRAConfig(_Config):
 
     ``flow`` is ``gf`` or ``specgf``; ``method`` a method object of :mod:`gflab.sims.methods`:
     :class:`~gflab.sims.methods.Adaptive` (default: Tsit5 + PID at rtol 1e-8, atol 1e-12,
-    :attr:`ADAPTIVE_DEFAULTS`; β > 0 required for specgf), :class:`~gflab.sims.methods.Euler`
-    (fixed steps; β = 0 is the exact polar field), or the discrete
-    :class:`~gflab.sims.methods.GD` (flow gf), ``SpecGD``/``SmoothedSpecGD``/``NewtonSchulz``/
-    ``Muon`` (flow specgf) for ``steps`` steps. ``beta`` is SpecGF's smoothing (flows only;
-    ``SmoothedSpecGD`` has its own). ``aligned`` uses coordinate singular vectors.
+    :attr:`ADAPTIVE_DEFAULTS`; specgf at β > 0, default :data:`gflab.sims.terms.DEFAULT_BETA`),
+    :class:`~gflab.sims.methods.Euler` (fixed steps; β = 0 is the exact polar field), or the
+    discrete :class:`~gflab.sims.methods.GD` (flow gf), ``SpecGD``/``SmoothedSpecGD``/
+    ``NewtonSchulz``/``Muon`` (flow specgf) for ``steps`` steps. ``beta`` is SpecGF's smoothing
+    (flows only; ``SmoothedSpecGD`` has its own). ``aligned`` uses coordinate singular vectors.
     """
 
     # the default method's tolerances (the field ``method`` below is the one default)
@@ -511,7 +512,7 @@ class LoRAConfig(_Config):
 
     model = "lora"
     _OMIT_NONE = ("init_file",)
-    _FLOATS = ("beta", "gamma", "l2", "t1", "converge_tol")
+    _FLOATS = ("gamma", "l2", "t1", "converge_tol")  # β: converted by its term (sims/terms.py)
     _INTS = ("rows", "cols", "rank", "seed", "steps", "n_save")
     METHODS = (Adaptive, Euler, GD, SpecGD, SmoothedSpecGD, NewtonSchulz, Muon)
 
@@ -537,25 +538,21 @@ class LoRAConfig(_Config):
         object.__setattr__(self, "target_svals", svals)
         _lora.spectral_target(rows, cols, self.target_svals, None)  # validates the spectrum
         one_of("flow", self.flow, ("gf", "specgf"))
-        if self.beta is not None:
-            positive_real("beta", self.beta, allow_zero=True)
         method = self._check_method()
+        # --- β (begin): one home, the flow's term (sims/terms.py) or specgd-smooth's method ---
+        if not method.discrete:
+            term = _terms.flow_term(self.flow, self.beta)  # parses and validates β once
+            term.check_method(method)  # β = 0 (the polar flow): fixed steps only
+            object.__setattr__(self, "beta", term.beta)  # recorded: the default is explicit
+        # --- β (end) ---
         spectral = (SpecGD, SmoothedSpecGD, NewtonSchulz, Muon)
-        if self.flow == "specgf" and isinstance(method, Adaptive):
-            if self.beta is None or self.beta <= 0:
-                raise GflabInputError(
-                    "beta",
-                    "a number > 0 with the adaptive solver (the exact polar field is discontinuous;"
-                    " use --method euler:DT for beta = 0)",
-                    self.beta,
-                )
         if self.flow == "gf" and isinstance(method, spectral):
             raise GflabInputError(
                 "flow", f"specgf with --method {method.name} (a spectral method)", self.flow
             )
         if self.flow == "specgf" and isinstance(method, GD):
             raise GflabInputError("flow", "gf with --method gd", self.flow)
-        if isinstance(method, SmoothedSpecGD) and self.beta is not None:
+        if isinstance(method, SmoothedSpecGD) and self.beta is not None:  # β: one home
             raise GflabInputError("beta", "the method's own beta with specgd-smooth", self.beta)
         positive_real("gamma", self.gamma)
         _init_file(self, self.factor_shapes(), "lora")
@@ -575,7 +572,7 @@ class LoRAConfig(_Config):
         _seed(self.seed)
         positive_real("converge_tol", self.converge_tol)
         # β is SpecGF's (and specgd-smooth's, inside its method): refused, never silently keyed
-        if self.beta is not None and (self.flow == "gf" or method.discrete):
+        if self.beta is not None and method.discrete:
             where = "--flow gf" if self.flow == "gf" else f"--method {method.name}"
             raise GflabInputError(
                 "beta",
@@ -589,6 +586,13 @@ class LoRAConfig(_Config):
     def step_budget(self) -> int | None:
         """Steps a discrete run takes: ``steps``."""
         return self.steps
+
+    @property
+    def term(self) -> _terms.FlowTerm | None:
+        """The flow integrated by a continuous method (:mod:`gflab.sims.terms`: ``GF()``,
+        ``SpecGF(beta)`` or ``PolarFlow()``, built from ``flow`` and ``beta``); ``None`` for a
+        discrete method."""
+        return None if self.method.discrete else _terms.flow_term(self.flow, self.beta)
 
     def factor_shapes(self) -> dict[str, tuple[int, int]]:
         """The arrays of an ``init_file``: ``A`` (rows × rank) and ``B`` (rank × cols)."""

@@ -11,6 +11,7 @@ from gflab.sims import methods as _methods
 from gflab.sims.config import LoRAConfig, load_factors
 from gflab.sims.engine import RawSolve, iterate_config, solve_flow
 from gflab.sims.result import SimResult
+from gflab.sims.terms import term_field
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
 from gflab.theory import measures as M
@@ -59,20 +60,6 @@ def product_singular_values(A, B):
 # ----------------------------------------------------------------------------- fields
 
 
-def _gf_field(t, y, args):
-    return T.gradient_flow_field(y[0], y[1], args["Y"], args["l2"])
-
-
-def _specgf_field(t, y, args):
-    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    return -T.smoothed_polar(gA, args["beta"]), -T.smoothed_polar(gB, args["beta"])
-
-
-def _polar_field(t, y, args):
-    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    return -T.polar(gA), -T.polar(gB)
-
-
 def _loss(A, B, args):
     E = A @ B - args["Y"]
     return 0.5 * jnp.sum(E * E) + 0.5 * args["l2"] * (jnp.sum(A * A) + jnp.sum(B * B))
@@ -91,14 +78,6 @@ def _stats(t, y, args):
         "loss": _loss(A, B, args),
         "balancedness_drift": M.balancedness_residual([B, A], [args["B0"], args["A0"]]),
     }
-
-
-def _field_for(config: LoRAConfig):
-    if config.flow == "gf":
-        return _gf_field
-    if (config.beta or 0.0) == 0.0:  # β = 0 (Euler only: the config refuses it adaptively)
-        return _polar_field
-    return _specgf_field
 
 
 @functools.cache
@@ -138,7 +117,7 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
         "A0": jnp.asarray(A0),
         "B0": jnp.asarray(B0),
         "l2": jnp.asarray(config.l2),
-        "beta": jnp.asarray(config.beta or 0.0),
+        "term": config.term,  # the flow's term (β is its leaf): read by terms.term_field
         "loss_min": jnp.asarray(loss_min),
         "loss_ref": jnp.asarray(loss_ref),
     }
@@ -146,9 +125,10 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
 
 def flow_parts(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False):
     """What the engine integrates for a continuous ``config``: ``(field, stats, monitor, args)``,
-    ``field(t, (A, B), args)`` its flow (GF, SpecGF or the polar flow), ``stats`` with
+    ``field(t, (A, B), args)`` its flow (the config's term, :mod:`gflab.sims.terms`, in
+    ``args["term"]``: GF, SpecGF or the polar flow), ``stats`` with
     ``proxy_rates`` if ``rates``; for other integrators of the same problem (benchmarks/bench.py)."""
-    field = _field_for(config)
+    field = term_field
     stats = _stats_with_rates(field) if rates else _stats
     return field, stats, _monitor, _args(config, A0, B0, Y, U, V)
 

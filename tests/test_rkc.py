@@ -311,7 +311,8 @@ def test_lora_specgf_agrees_with_dop853():
     # arrive by t ≈ √s ≤ 2). Hybrid at rtol 1e-9 vs DOP853 at 1e-11 on the NumPy field
     # (theory.lora.specgf_field): allowed 100·rtol·max(1, max|AB|), the reasoning of the DMF case.
     from gflab.sims.config import LoRAConfig
-    from gflab.sims.lora import _args, _specgf_field, lora_problem
+    from gflab.sims.lora import _args, lora_problem
+    from gflab.sims.terms import term_field
     from gflab.theory import lora as L
 
     cfg = LoRAConfig(rows=12, cols=10, rank=3, target_svals=(1.0, 2.0, 4.0), beta=1e-3, t1=3.0)
@@ -327,7 +328,7 @@ def test_lora_specgf_agrees_with_dop853():
     P_ref = y_ref[: m * r].reshape(m, r) @ y_ref[m * r :].reshape(r, n)
     sol = _solve(
         Tsit5RKC(),
-        _specgf_field,
+        term_field,
         t1,
         (jnp.asarray(A0), jnp.asarray(B0)),
         args=_args(cfg, A0, B0, Y, U, V),

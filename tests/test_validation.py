@@ -142,7 +142,6 @@ def test_dmf_config_rejects(changes, parameter):
         (dict(target_svals="1,2,3"), "target_svals"),
         (dict(target_svals=5.0), "target_svals"),
         (dict(flow="adam"), "flow"),
-        (dict(beta=None), "beta"),
         (dict(beta=0.0), "beta"),
         (dict(beta=-1.0), "beta"),
         (dict(gamma=-1.0), "gamma"),
@@ -156,6 +155,7 @@ def test_dmf_config_rejects(changes, parameter):
         (dict(method=GD(lr=0.1), t1=None, steps=5), "flow"),
         (dict(method=SmoothedSpecGD(lr=0.1, beta=1e-3), t1=None, steps=5), "beta"),  # two betas
         (dict(method="adaptive"), "method"),
+        (dict(method=Euler(dt=0.1), beta="x"), "beta"),
         (dict(momentum=1.0), "momentum"),
         (dict(method=Muon(lr=0.1), t1=None, steps=5, momentum=0.9), "momentum"),
         (dict(shape_scale="x"), "shape_scale"),

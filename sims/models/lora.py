@@ -6,13 +6,14 @@ import math
 from typing import Any, ClassVar
 
 from gflab.sims import methods as M
+from gflab.sims import terms as _terms
 from gflab.sims.config import LoRAConfig
 from gflab.sims.models._base import HELP, SimResultModel
 
 __all__ = ["LoRA", "DEFAULT_BETA", "default_lora_horizon"]
 
-# SpecGF's smoothing when none is given with the adaptive solver (recorded in the config)
-DEFAULT_BETA = 1e-6
+# SpecGF's smoothing when none is given (recorded in the config): its field's default
+DEFAULT_BETA = _terms.DEFAULT_BETA
 
 
 def default_lora_horizon(flow: str, target_svals) -> float:
@@ -46,8 +47,8 @@ class LoRA(SimResultModel):
         "init": "lora (A = 0, B with gamma·N(0, 1) entries) | gaussian (A and B both gamma·N(0, 1))",
         "seed": "seed of the init and target draws",
         "beta": (
-            f"smoothing beta of T_beta: SpecGF flows and specgd-smooth (default {DEFAULT_BETA:g}"
-            " with the adaptive solver; 0 = exact polar with euler:DT); refused with --flow gf"
+            "smoothing beta of T_beta: SpecGF flows and specgd-smooth (default"
+            f" {DEFAULT_BETA!r}; 0 = the exact polar flow, euler:DT only); refused with --flow gf"
         ),
         "init_file": (
             "initial factors from an .npz file holding A (rows×rank) and B (rank×cols) (instead"
@@ -90,8 +91,8 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return 8 * arrays + 4096
 
     def cli_defaults(self, values: dict[str, Any], method_cls: type | None) -> dict[str, Any]:
-        """The horizon (:func:`default_lora_horizon`) of a flow given no ``--t1``, and SpecGF's
-        :data:`DEFAULT_BETA` for the smoothed field given no ``--beta``."""
+        """The horizon (:func:`default_lora_horizon`) of a flow given no ``--t1`` (β's default is
+        the config's own, :data:`DEFAULT_BETA`)."""
         values = dict(values)
         flow = values.get("flow", _default("flow"))
         flowing = method_cls is None or not method_cls.discrete
@@ -99,9 +100,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
             values["t1"] = default_lora_horizon(
                 flow, values.get("target_svals", _default("target_svals"))
             )
-        smoothed = method_cls in (None, M.Adaptive, M.SmoothedSpecGD)
-        if "beta" not in values and flow == "specgf" and smoothed:
-            values["beta"] = DEFAULT_BETA
         return values
 
     def example(self, method=None) -> LoRAConfig:
