@@ -139,21 +139,45 @@ class Model(eqx.Module):
 
     @abc.abstractmethod
     def status(self, result: Any) -> str:
-        """The run's status (``converged``, ``t1_reached``, ``max_steps``, ``diverged``...)."""
+        """The run's status.
+
+        Args:
+          result: a result of :meth:`run`.
+        Returns:
+          ``converged``, ``t1_reached``, ``max_steps``, ``diverged``, ``finished``...
+        """
 
     def ok(self, result: Any) -> bool:
-        """True when the run ended as asked (the command line then exits 0)."""
+        """Whether the run ended as asked (the command line then exits 0).
+
+        Args:
+          result: a result of :meth:`run`.
+        Returns:
+          True for a status of :data:`OK_STATUSES`.
+        """
         return self.status(result) in OK_STATUSES
 
     def seconds(self, result: Any) -> float:
-        """The seconds the run's solves took (0 when unknown)."""
+        """The seconds the run's solves took.
+
+        Args:
+          result: a result of :meth:`run`.
+        Returns:
+          Seconds (0 when unknown).
+        """
         return 0.0
 
     # ------------------------------------------------------------------ storing
 
     @abc.abstractmethod
     def to_store(self, result: Any) -> tuple[dict[str, np.ndarray], dict]:
-        """(arrays, JSON-able sidecar fields) of ``result``; the sidecar names :attr:`record`."""
+        """The stored form of ``result``.
+
+        Args:
+          result: a result of :meth:`run`.
+        Returns:
+          (arrays, JSON-able sidecar fields); the sidecar names :attr:`record`.
+        """
 
     @abc.abstractmethod
     def from_store(self, config: Any, arrays: dict[str, np.ndarray], meta: dict) -> Any:
@@ -168,23 +192,56 @@ class Model(eqx.Module):
         """
 
     def storable(self, result: Any) -> bool:
-        """False for a result that is a status only (never stored; the river's divergence)."""
+        """Whether ``result`` is stored (a non-finite river run is a status only, never stored).
+
+        Args:
+          result: a result of :meth:`run`.
+        Returns:
+          True to store it.
+        """
         return True
 
     def holds(self, meta: dict | None) -> bool:
-        """True when a verified entry's sidecar ``meta`` holds this model's result."""
+        """Whether a verified entry holds this model's result.
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          True when :meth:`from_store` can read it.
+        """
         return isinstance(meta, dict) and meta.get("record") == self.record
 
     def stored_status(self, meta: dict) -> str:
-        """The status of the result in the sidecar ``meta`` (without reading its arrays)."""
+        """The status of a stored result, without reading its arrays.
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          The status, as :meth:`status` gives it.
+        """
         return str(meta.get("status", self.record))
 
     def stored_scalars(self, meta: dict) -> dict[str, Any]:
-        """The final scalar measurements in the sidecar ``meta`` (columns of ``gflab results``)."""
+        """The final scalar measurements of a stored result (columns of ``gflab results``).
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          ``{column: number or text}``.
+        """
         return {}
 
     def put(self, store, config: Any, result: Any, **meta: Any) -> str:
-        """Store ``result`` under ``config``'s key; returns the key."""
+        """Store ``result`` under ``config``'s key.
+
+        Args:
+          store: a :class:`gflab.sims.store.ResultStore`.
+          config: the run's config.
+          result: a result of :meth:`run`.
+          **meta: more sidecar fields (``sweep_runner``...).
+        Returns:
+          The entry's key.
+        """
         arrays, side = self.to_store(result)
         return store.put_record(config, arrays, {**side, **meta})
 
@@ -248,7 +305,11 @@ class Model(eqx.Module):
         return cfg
 
     def default_method(self):
-        """The method a config of this model runs when it names none (its field's default)."""
+        """The method a config of this model runs when it names none.
+
+        Returns:
+          The ``method`` field's default object (None for a model without one).
+        """
         for f in dataclasses.fields(self.config):
             if f.name == "method":
                 return f.default
@@ -338,15 +399,34 @@ class Model(eqx.Module):
         return cls(**opts) if ":" not in spec else M.parse_method(spec, **opts)
 
     def to_json(self, result: Any) -> dict:
-        """The ``--json`` document of a result."""
+        """The ``--json`` document of a result.
+
+        Args:
+          result: a result of :meth:`run`.
+        Returns:
+          A JSON-ready dict.
+        """
         return json_safe(result.to_json())
 
     def describe(self, config: Any, result: Any) -> list[str]:
-        """Readable lines of a result (``gflab simulate`` without ``--json``)."""
+        """Readable lines of a result (``gflab simulate`` without ``--json``).
+
+        Args:
+          config: the run's config.
+          result: a result of :meth:`run`.
+        Returns:
+          The lines, without the store key's.
+        """
         return [f"model      {self.name}", f"status     {self.status(result)}"]
 
     def entry_bytes(self, config: Any) -> int:
-        """A rough size of one stored entry (a sweep's estimate): ~4 KiB and the arrays."""
+        """A rough size of one stored entry (a sweep's estimate).
+
+        Args:
+          config: the run's config.
+        Returns:
+          Bytes: ~4 KiB and the arrays.
+        """
         return 4096
 
     @abc.abstractmethod
@@ -360,7 +440,14 @@ class Model(eqx.Module):
         """
 
     def cli_defaults(self, values: dict[str, Any], method_cls: type | None) -> dict[str, Any]:
-        """Flag values the command line fills in when not given (none by default)."""
+        """Flag values the command line fills in when not given (none by default).
+
+        Args:
+          values: ``{field: value}`` of the flags given.
+          method_cls: the method class the flags name (None: the default).
+        Returns:
+          The values with the fill-ins.
+        """
         return values
 
 

@@ -48,7 +48,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 """
 
     def run(self, config: DashConfig) -> DashPlasticityResult:
-        """:func:`gflab.sims.dash.simulate_dash` of ``config``."""
         from gflab.sims.dash import simulate_dash
 
         return simulate_dash(config)

@@ -42,7 +42,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 """
 
     def run(self, config: DMFConfig):
-        """:func:`gflab.sims.dmf.simulate_dmf` of ``config``."""
         from gflab.sims.dmf import simulate_dmf
 
         return simulate_dmf(config)

@@ -74,7 +74,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 """
 
     def run(self, config: KleinmanConfig) -> dict:
-        """:func:`gflab.sims.kleinman.simulate_kleinman` of ``config``."""
         from gflab.sims.kleinman import simulate_kleinman
 
         return simulate_kleinman(config)

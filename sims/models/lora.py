@@ -80,7 +80,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 """
 
     def run(self, config: LoRAConfig):
-        """:func:`gflab.sims.lora.simulate_lora` of ``config``."""
         from gflab.sims.lora import simulate_lora
 
         return simulate_lora(config)
@@ -91,8 +90,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return 8 * arrays + 4096
 
     def cli_defaults(self, values: dict[str, Any], method_cls: type | None) -> dict[str, Any]:
-        """The horizon (:func:`default_lora_horizon`) of a flow given no ``--t1`` (β's default is
-        the config's own, :data:`DEFAULT_BETA`)."""
         values = dict(values)
         flow = values.get("flow", _default("flow"))
         flowing = method_cls is None or not method_cls.discrete

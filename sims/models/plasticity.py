@@ -69,7 +69,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 """
 
     def run(self, config: PlasticityConfig) -> PlasticityResult:
-        """:func:`gflab.sims.plasticity.simulate_plasticity` of ``config``."""
         from gflab.sims.plasticity import simulate_plasticity
 
         return simulate_plasticity(config)

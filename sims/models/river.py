@@ -75,7 +75,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 """
 
     def run(self, config: RiverConfig) -> dict:
-        """:func:`gflab.sims.river.simulate_river` of ``config`` (an overflow is a status)."""
         from gflab.sims.river import simulate_river
 
         with np.errstate(over="ignore", invalid="ignore"):
