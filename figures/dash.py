@@ -119,7 +119,7 @@ def dash_plasticity(ctx: FigureContext):
     style.legend_below(fig, handles, labels, ncol=3)
     style.footer(
         fig,
-        "Tsit5 + PID rtol 1e-9, n = 6, target ones, Ω1 diagonal → Ω2 superdiagonal, mimic(α, m); "
+        "Tsit5 → RKC2 + PID rtol 1e-9, n = 6, target ones, Ω1 diagonal → Ω2 superdiagonal, mimic(α, m); "
         f"restored iff sr − 1 ≤ {1 + REL_TOL:g}·scratch + {SR_FLOOR:g} and RMSE ≤ "
         f"{1 + REL_TOL:g}·scratch + {RMSE_FLOOR:g} (claim DASH-1)",
     )

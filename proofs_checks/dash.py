@@ -2,7 +2,7 @@
 
 The [DMC] plasticity protocol (:mod:`gflab.sims.plasticity`): phase 1 on the diagonal Ω1, phase 2 on the
 connected superdiagonal Ω2, resumed or from scratch (the same mimic(α, m) init), n = 6, target all
-ones, Tsit5 + PID at rtol 1e-9 (flow) or GD with step 0.2 (2000 steps of phase 1, up to 4000 of
+ones, Tsit5 → RKC2 + PID at rtol 1e-9 (flow) or GD with step 0.2 (2000 steps of phase 1, up to 4000 of
 phase 2). DASH (:mod:`gflab.theory.interventions`, the authors' rule) is applied to the pretrained factors
 at the switch (:mod:`gflab.sims.dash`).
 

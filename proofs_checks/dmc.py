@@ -1,6 +1,6 @@
 """Claims DMC-1..DMC-5 of docs/theory.md §2.3 (deep matrix completion, [DMC] Shin & Yun).
 
-Every check integrates gradient flow (Tsit5 + PID, rtol = 1e-9, atol = 1e-14, float64) and decides
+Every check integrates gradient flow (Tsit5 → RKC2 + PID, rtol = 1e-9, atol = 1e-14, float64) and decides
 from the *trajectory*, never from the final matrix alone:
 
 - **Coupling** is the saved series ``coupling(t)`` = max over observed entries a, b in different

@@ -321,8 +321,9 @@ def _init_file(config: Any, shapes: dict, default_init: str) -> None:
 class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
 
-    ``method`` is a method object: :class:`gflab.sims.methods.Adaptive` (default: Tsit5 + PID at
-    rtol 1e-9, atol 1e-14, :attr:`ADAPTIVE_DEFAULTS`) or :class:`gflab.sims.methods.GD`. A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
+    ``method`` is a method object: :class:`gflab.sims.methods.Adaptive` (default: Tsit5 → RKC2
+    + PID at rtol 1e-9, atol 1e-14, :attr:`ADAPTIVE_DEFAULTS`) or :class:`gflab.sims.methods.GD`.
+    A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
     ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
     it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
     Σ_Ω R²/n² (the [DMC] authors' ``((mask*W - mask*W*)**2).mean()``): under a flow it rescales
@@ -481,7 +482,7 @@ class LoRAConfig(_Config):
     """LoRA-style factorisation run (docs/theory.md §2.2).
 
     ``flow`` is ``gf`` or ``specgf``; ``method`` a method object of :mod:`gflab.sims.methods`:
-    :class:`~gflab.sims.methods.Adaptive` (default: Tsit5 + PID at rtol 1e-8, atol 1e-12,
+    :class:`~gflab.sims.methods.Adaptive` (default: Tsit5 → RKC2 + PID at rtol 1e-8, atol 1e-12,
     :attr:`ADAPTIVE_DEFAULTS`; specgf at β > 0, default :data:`gflab.sims.terms.DEFAULT_BETA`),
     :class:`~gflab.sims.methods.Euler` (fixed steps; β = 0 is the exact polar field), or the
     discrete :class:`~gflab.sims.methods.GD` (flow gf), ``SpecGD``/``SmoothedSpecGD``/

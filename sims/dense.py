@@ -3,9 +3,10 @@
 ``gflab.sims.engine`` saves statistics on a grid; a quantity that peaks between grid points (SGF-1's
 slope deviation at the start of a mode's window) is then under-measured. Here the same problem is
 integrated with the config's own method object (its solver, controller and tolerances: by default
-Tsit5 + PID, pcoeff 0.4, icoeff 0.3) and the config's flow term (:mod:`gflab.sims.terms`), with
-the same convergence stop, keeping diffrax's dense interpolant (for Tsit5 its 4th-order
-interpolation, accurate to the solver's local error) and the accepted step times, so a
+the Tsit5 → RKC2 hybrid + PID, pcoeff 0.4, icoeff 0.3) and the config's flow term
+(:mod:`gflab.sims.terms`), with the same convergence stop, keeping the solver's dense interpolant
+(Tsit5's 4th-order interpolation on Tsit5 steps, cubic Hermite on RKC2 steps, each accurate to
+the step's local error) and the accepted step times, so a
 measurement can sample every step and refine its extremum between them.
 """
 

@@ -5,7 +5,7 @@ at depth 2) to convergence from ``mimic(α, m)``; phase 2 adds the superdiagonal
 and either resumes from phase 1's factors or starts again from the same init. Depth 2 resumed
 keeps the high-rank phase-1 solution (stable rank bounded away from 1, unobserved entries wrong)
 while from scratch it finds the rank-one completion; at depth ≥ 3 both end near rank one.
-Integrated by :func:`gflab.sims.plasticity.simulate_plasticity` (Tsit5 + PID, float64, until converged).
+Integrated by :func:`gflab.sims.plasticity.simulate_plasticity` (Tsit5 → RKC2 + PID, float64, until converged).
 """
 
 from __future__ import annotations

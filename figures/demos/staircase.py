@@ -2,7 +2,7 @@
 
 Both flows start from LoRA's init (A = 0, B = γ·Gaussian) on an 8×8 target with four singular
 values s_i (geometric between the two target sliders), integrated by :func:`sims.simulate_lora`
-(Tsit5 + PID, float64; SpecGF with the smoothed polar T_β). Both panels show the same quantity,
+(Tsit5 → RKC2 + PID, float64; SpecGF with the smoothed polar T_β). Both panels show the same quantity,
 √d_i with d_i = u_iᵀ AB v_i, against its target √s_i. Left: gradient flow learns the largest mode
 first, with plateaus. Right: under SpecGF every √d_i climbs the same line √d = t and stops at
 √s_i, so the smallest target arrives first (t_i ≈ √s_i).
