@@ -115,12 +115,11 @@ class BenchSetup:
             target=self.target,
             seed=self.seed,
             t1=self.t1,
-            rtol=self.rtol,
-            atol=self.atol,
+            method=Adaptive(rtol=self.rtol, atol=self.atol),
         )
         cfg = base.replace(**changes)
         m = cfg.method
-        if m.name == "adaptive":  # these cases time plain Tsit5; flow_default times the default
+        if isinstance(m, Adaptive):  # these cases time plain Tsit5; flow_default times the default
             cfg = cfg.replace(method=Adaptive(rtol=m.rtol, atol=m.atol, solver="tsit5"))
         return cfg
 
@@ -369,7 +368,7 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
                     rtol=setup.rtol_hybrid,
                     atol=setup.atol,
                     tol=0.0,
-                    max_steps=cfg.max_steps,
+                    max_steps=cfg.method.max_steps,
                 )
                 for init in inits
             ]
@@ -385,7 +384,7 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
             rtol=setup.rtol,
             atol=setup.atol,
             blowup=1e12,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     def scipy_all():
@@ -481,7 +480,7 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
             rtol=setup.rtol_hybrid,
             atol=setup.atol,
             tol=rel_tol,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     first = {"flow": _timed(flow)[0], "hybrid": _timed(hybrid_flow)[0]}
@@ -559,7 +558,9 @@ def _compile_case(setup: BenchSetup, first_single: dict) -> dict:
         )
     # second call, new values everywhere a value may change: init seed, mask draw, tolerances
     cfg = setup.config(
-        n=setup.compile_sizes[-1], seed=setup.seed + 1, rtol=setup.rtol * 2, atol=setup.atol * 2
+        n=setup.compile_sizes[-1],
+        seed=setup.seed + 1,
+        method=Adaptive(rtol=setup.rtol * 2, atol=setup.atol * 2),
     )
     factors, mask, target = dmf_problem(cfg)
     second = _Clock()
@@ -824,7 +825,7 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
             rtol=setup.rtol_hybrid,
             atol=setup.atol,
             tol=0.0,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     def end(out):
@@ -886,7 +887,7 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
     ts = np.linspace(0.0, cfg.t1, cfg.n_save)
 
     def scipy_solve():
-        sol = solve_ivp(rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.rtol, atol=cfg.atol)
+        sol = solve_ivp(rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.method.rtol, atol=cfg.method.atol)
         y = sol.y[:, -1]
         P = y[: m * r].reshape(m, r) @ y[m * r :].reshape(r, n)
         return {"product": P, "nfev": int(sol.nfev), "status": int(sol.status)}
@@ -900,10 +901,10 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
             args,
             t1=cfg.t1,
             save_ts=ts,
-            rtol=cfg.rtol,
-            atol=cfg.atol,
+            rtol=cfg.method.rtol,
+            atol=cfg.method.atol,
             tol=cfg.converge_tol,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     def end(out):
@@ -931,9 +932,9 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
         rank=r,
         beta=cfg.beta,
         t1=cfg.t1,
-        rtol=cfg.rtol,
-        atol=cfg.atol,
-        rtol_gflab_hybrid=cfg.rtol,
+        rtol=cfg.method.rtol,
+        atol=cfg.method.atol,
+        rtol_gflab_hybrid=cfg.method.rtol,
     )[0]
 
 
@@ -1091,7 +1092,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
             rtol=setup.rtol_hybrid,
             atol=setup.atol,
             tol=rel_tol,
-            max_steps=cfg.max_steps,
+            max_steps=cfg.method.max_steps,
         )
 
     firsts = {k: _timed(f)[0] for k, f in (("gd", gd), ("tsit5", tsit5), ("hybrid", hybrid))}

@@ -21,6 +21,7 @@ from gflab.proofs_checks import sgf as P
 from gflab.sims import LoRAConfig, simulate_lora
 from gflab.sims.config import config_from_dict
 from gflab.sims.lora import lora_problem
+from gflab.sims.methods import Muon, SpecGD
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
 
@@ -139,14 +140,14 @@ def _arrivals_vs_s(ctx):
         (
             r"SpecGD ($\eta = 0.01$), $k\eta$",
             lambda sd: LoRAConfig(
-                **BIG, flow="specgf", method=f"specgd:{lr}", steps=steps, n_save=131, seed=sd
+                **BIG, flow="specgf", method=SpecGD(lr=lr), steps=steps, n_save=131, seed=sd
             ),
             dict(marker="o", ms=3.5, ls="--", zorder=4),
         ),
         (
             r"Muon ($\eta = 0.01$, $\mu = 0.95$, Nesterov), $k\eta$",
             lambda sd: LoRAConfig(
-                **BIG, flow="specgf", method=f"muon:{lr}", steps=steps, n_save=131, seed=sd
+                **BIG, flow="specgf", method=Muon(lr=lr), steps=steps, n_save=131, seed=sd
             ),
             dict(marker="s", ls="-.", zorder=3),
         ),

@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 from gflab.proofs_checks.registry import Claim, Evidence, register_claim
 from gflab.sims.dash import DashConfig, Intervention, simulate_dash_plasticity
+from gflab.sims.methods import GD, Adaptive
 from gflab.sims.plasticity import PlasticityConfig
 from gflab.theory import measures as M
 
@@ -60,22 +61,20 @@ def dash_config(ex: dict[str, Any]) -> PlasticityConfig:
     """The :class:`PlasticityConfig` of one DASH-1 example.
 
     Args:
-        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, ``gd``: the GD protocol).
 
     Returns:
         The plasticity experiment without the intervention.
     """
-    gd = str(ex.get("method", "adaptive")).startswith("gd")
+    gd = bool(ex.get("gd", False))  # the GD protocol (else the flow at DMF's default tolerances)
     return PlasticityConfig(
         depth=int(ex["depth"]),
         n=int(ex.get("n", N)),
         m=float(ex["m"]),
         alpha=float(ex["alpha"]),
-        method=f"gd:{GD_LR:g}" if gd else "adaptive",
+        method=GD(lr=GD_LR) if gd else Adaptive(rtol=1e-9, atol=1e-14),
         switch=GD_SWITCH if gd else None,
         steps=GD_STEPS if gd else None,
-        rtol=1e-9,
-        atol=1e-14,
         n_save=64,
     )
 
@@ -84,7 +83,7 @@ def dash_run_config(ex: dict[str, Any]) -> DashConfig:
     """The :class:`DashConfig` of one DASH-1 example (``gflab simulate dmf-dash`` reruns it).
 
     Args:
-        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, ``gd``: the GD protocol).
 
     Returns:
         The DASH experiment.
@@ -109,7 +108,7 @@ def restoration(ex: dict[str, Any]) -> dict[str, Any]:
     """Measure one example: ranks and errors of resumed, scratch and intervened, and the margin.
 
     Args:
-        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, ``gd``: the GD protocol).
 
     Returns:
         The measured numbers and ``margin`` (−inf with ``status`` when a run failed).
@@ -145,7 +144,7 @@ def check_dash1(ex: dict[str, Any]) -> Evidence:
     """DASH-1 on one example (a map entry: margin ≥ 0 means DASH restored from-scratch training).
 
     Args:
-        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, ``gd``: the GD protocol).
 
     Returns:
         The :class:`Evidence` of :func:`restoration`.
@@ -163,7 +162,7 @@ def _strategy_dash1():
             "alpha": st.sampled_from((1e-2, 1e-3)),
             "floor": st.sampled_from((0.3, 1e-2, 1e-4)),
             "dash_alpha": st.sampled_from((0.3, 1.0)),
-            "method": st.just("adaptive"),
+            "gd": st.just(False),
         }
     )
     gd = st.fixed_dictionaries(
@@ -173,7 +172,7 @@ def _strategy_dash1():
             "alpha": st.just(1e-3),
             "floor": st.sampled_from((0.3, 1e-4)),
             "dash_alpha": st.sampled_from((0.3, 1.0)),
-            "method": st.just("gd"),
+            "gd": st.just(True),
         }
     )
     return st.one_of(flow, gd)

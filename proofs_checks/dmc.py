@@ -38,6 +38,7 @@ from gflab.proofs_checks.registry import Claim, Evidence, register_claim
 from gflab.proofs_checks.steer import steered
 from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from gflab.sims.methods import GD, Adaptive
 from gflab.sims.plasticity import PlasticityConfig, simulate_plasticity
 from gflab.sims.result import SimResult
 from gflab.sims.schema import command as schema_command
@@ -88,7 +89,8 @@ def claim_config(ex: dict[str, Any], **over: Any) -> DMFConfig:
     ex = {**ex, **over}
     mask = ex.get("mask", "diagonal")
     slow = not mask == "diagonal"
-    gd = str(ex.get("method", "adaptive")).startswith("gd")
+    method = ex.get("method", Adaptive(rtol=RTOL, atol=ATOL))  # a method object
+    gd = method.discrete
     return DMFConfig(
         depth=int(ex["depth"]),
         n=int(ex["n"]),
@@ -100,10 +102,8 @@ def claim_config(ex: dict[str, Any], **over: Any) -> DMFConfig:
         seed=int(ex.get("seed", 0)),
         t1=T1_SLOW if (slow and not gd) else None,
         grid="log" if (slow and not gd) else None,
-        method=ex.get("method", "adaptive"),
+        method=method,
         steps=ex.get("steps"),
-        rtol=RTOL,
-        atol=ATOL,
         converge_tol=1e-16,
         n_save=N_SAVE,
         coupling=True,
@@ -406,8 +406,7 @@ def _plasticity_config(ex: dict[str, Any], **over: Any) -> PlasticityConfig:
         mask=ex.get("mask", "superdiag"),
         target=ex.get("target", "ones"),
         seed=int(ex.get("seed", 0)),
-        rtol=RTOL,
-        atol=ATOL,
+        method=Adaptive(rtol=RTOL, atol=ATOL),
         n_save=N_SAVE,
     )
 
@@ -529,7 +528,7 @@ def _gd_rows(check, base: dict[str, Any], steps: int = 4000) -> list[dict]:
     (≈ 1 here) and past it."""
     rows = []
     for eta in (0.01, 0.1, 0.5, 1.5):
-        ev = check({**base, "method": f"gd:{eta:g}", "steps": steps})
+        ev = check({**base, "method": GD(lr=eta), "steps": steps})
         desc = f"GD η = {eta:g}, {steps} steps"
         rows.append(_row("gradient flow", desc, ev, status=ev.numbers.get("status", "")))
     return rows
@@ -650,7 +649,7 @@ def _beyond_dmc3(profile: str = "ci") -> dict:
     # GD: distance of the GD limit from the gradient-flow closed form, growing with η
     lim = CF.mimic_limit(6, 3, 1e-2, 3.0).matrix()
     for eta in (0.01, 0.1, 0.5, 1.5):
-        r = run_config(claim_config(base, method=f"gd:{eta:g}", steps=4000))
+        r = run_config(claim_config(base, method=GD(lr=eta), steps=4000))
         if r.final_state is None:
             ev = Evidence(-math.inf, {"status": r.status})
         else:

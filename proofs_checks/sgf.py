@@ -37,6 +37,7 @@ from gflab.proofs_checks.steer import steered
 from gflab.sims.config import LoRAConfig
 from gflab.sims.dense import solve_lora_dense
 from gflab.sims.lora import lora_problem, shape_scale, solve_lora_from
+from gflab.sims.methods import Muon, SpecGD
 from gflab.sims.schema import command as schema_command
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
@@ -110,7 +111,8 @@ def muon_band(c: LoRAConfig) -> tuple[float, float]:
     Returns:
         (low, high) of the band of slope/η.
     """
-    rho = shape_scale(c.shape_scale, c.rows, c.rank) * shape_scale(c.shape_scale, c.rank, c.cols)
+    scale = c.method.shape_scale
+    rho = shape_scale(scale, c.rows, c.rank) * shape_scale(scale, c.rank, c.cols)
     lo, hi = MUON_BAND
     return lo * math.sqrt(rho), hi * math.sqrt(rho)
 
@@ -208,7 +210,6 @@ def specgf_examples(
         gamma=gamma,
         init=init,
         l2=lam,
-        method="adaptive",
         t1=_sig(1.6 * math.sqrt(s_max) + 2.0, 3),
         seed=draw(st.integers(0, 2**16)),
         aligned=draw(st.booleans()),
@@ -237,7 +238,6 @@ def gf_examples(draw):
         flow="gf",
         gamma=gamma,
         init="lora",
-        method="adaptive",
         t1=1.0,
         seed=draw(st.integers(0, 2**16)),
         aligned=draw(st.booleans()),
@@ -272,15 +272,17 @@ def muon_examples(draw):
         flow="specgf",
         gamma=gamma,
         init="lora",
-        method=f"muon:{lr:g}",
+        method=Muon(
+            lr=lr,
+            momentum=0.95,
+            nesterov=True,
+            ns_dtype=draw(st.sampled_from(("float64", "bfloat16"))),
+            shape_scale=draw(st.sampled_from(SHAPE_SCALES)),
+        ),
         steps=SPECGD_STEPS,
         seed=draw(st.integers(0, 2**16)),
         aligned=draw(st.booleans()),
         n_save=SPECGD_STEPS + 1,
-        momentum=0.95,
-        nesterov=True,
-        ns_dtype=draw(st.sampled_from(("float64", "bfloat16"))),
-        shape_scale=draw(st.sampled_from(SHAPE_SCALES)),
     )
 
 
@@ -295,7 +297,7 @@ def specgd_config(config: LoRAConfig) -> LoRAConfig:
     """
     lr = _sig(1.6 * math.sqrt(max(config.target_svals)) / SPECGD_STEPS, 4)
     return config.replace(
-        method=f"specgd:{lr:g}", t1=None, steps=SPECGD_STEPS, beta=None, n_save=SPECGD_STEPS + 1
+        method=SpecGD(lr=lr), t1=None, steps=SPECGD_STEPS, beta=None, n_save=SPECGD_STEPS + 1
     )
 
 
@@ -325,7 +327,7 @@ def run(config: LoRAConfig, rho: float = 1.0):
     if rho != 1.0:
         v = V[:, int(np.argmin(config.target_svals))]
         B0 = B0 - (1.0 - rho) * np.outer(B0 @ v, v)
-    continuous = config.method_kind in ("adaptive", "euler")
+    continuous = not config.method.discrete
     raw = solve_lora_from(config, A0, B0, Y, U, V, rates=continuous)
     return raw, (A0, B0, Y, U, V)
 
@@ -702,7 +704,7 @@ def _check_sgf2(c: LoRAConfig, scale: float = 1.0) -> Evidence:
     gd = specgd_config(c)
     raw_gd, _ = run(gd)
     k = arrivals(raw_gd.times, raw_gd.saved["proxies"], s)
-    kpred = scale * CF.specgd_arrival_step(s, gd.method_value, FRACTION)
+    kpred = scale * CF.specgd_arrival_step(s, gd.method.lr, FRACTION)
     err_f, err_d = _rel(t, pred), _rel(k, kpred)
     margin = min(
         ARRIVAL_TOL - float(np.max(err_f)),
@@ -717,7 +719,7 @@ def _check_sgf2(c: LoRAConfig, scale: float = 1.0) -> Evidence:
         "k_specgd": k,
         "k_pred": kpred,
         "rel_err_specgd": err_d,
-        "eta": gd.method_value,
+        "eta": gd.method.lr,
         "config": c.to_dict(),
         "specgd_config": gd.to_dict(),
     }
@@ -855,7 +857,7 @@ def _check_sgf6(c: LoRAConfig, band: tuple | None = None) -> Evidence:
     """``band``: the slope/η band (default: :func:`muon_band` of the config's convention)."""
     raw, _ = run(c)
     s = np.asarray(c.target_svals)
-    lr = c.method_value
+    lr = c.method.lr
     slopes = muon_slopes(raw, s, lr)
     k = arrivals(raw.times, raw.saved["proxies"], s)
     lo, hi = band or muon_band(c)
@@ -870,8 +872,8 @@ def _check_sgf6(c: LoRAConfig, band: tuple | None = None) -> Evidence:
         "k_muon": k,
         "k_specgd_pred": CF.specgd_arrival_step(s, lr, FRACTION),
         "arrival_ratio_to_specgd": k / CF.specgd_arrival_step(s, lr, FRACTION),
-        "ns_dtype": c.ns_dtype,
-        "shape_scale": c.shape_scale,
+        "ns_dtype": c.method.ns_dtype,
+        "shape_scale": c.method.shape_scale,
         "band": [lo, hi],
         "eta_hat": lr / math.sqrt(s.min()),
         "config": c.to_dict(),

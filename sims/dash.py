@@ -214,8 +214,8 @@ class DashConfig(PlasticityConfig):
 
     model = "dmf-dash"
 
-    def __post_init__(self, rtol, atol, max_steps):
-        super().__post_init__(rtol, atol, max_steps)
+    def __post_init__(self):
+        super().__post_init__()
         for name in ("floor", "dash_alpha", "noise_std"):
             v = getattr(self, name)
             if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
@@ -320,51 +320,18 @@ def simulate_dash(config: DashConfig) -> DashPlasticityResult:
     return dataclasses.replace(res, base=base)
 
 
-_PHASES = ("pretrain", "resumed", "scratch", "intervened")
-
-
 def stored_dash(config: DashConfig, store=None) -> tuple[DashPlasticityResult, str]:
-    """:func:`simulate_dash` through the result store (:class:`gflab.sims.store.ResultStore`).
-
-    One record under ``config``'s key holds the four runs (each :meth:`SimResult.to_arrays`, the
-    arrays prefixed ``pretrain/``...) and the intervention's info.
+    """:func:`simulate_dash` through the result store: the ``dmf-dash`` model's
+    :meth:`~gflab.sims.models.Model.stored` (one record holds the four runs and the
+    intervention's info).
 
     Args:
         config: the experiment.
         store: the result store (None: the default :class:`gflab.sims.store.ResultStore`).
 
     Returns:
-      (the result, ``"hit"`` or ``"computed"``).
+      (the result, ``"hit"``, ``"computed"`` or ``"computed (not stored)"``).
     """
-    from gflab.sims.store import ResultStore
+    from gflab.sims.models import MODELS
 
-    store = store if store is not None else ResultStore()
-    got = store.get_record(config)
-    if got is not None and got[1].get("record") == "dmf-dash":
-        arrays, meta = got
-        runs = {}
-        for name in _PHASES:
-            pre = name + "/"
-            mine = {k[len(pre) :]: v for k, v in arrays.items() if k.startswith(pre)}
-            runs[name] = SimResult.from_arrays(mine, meta["phases"][name])
-        base = PlasticityResult(
-            config.to_dict(), runs["pretrain"], runs["resumed"], runs["scratch"]
-        )
-        return (
-            DashPlasticityResult(
-                base, config.intervention_spec(), runs["intervened"], meta["info"]
-            ),
-            "hit",
-        )
-    res = simulate_dash(config)
-    arrays, headers = {}, {}
-    for name in _PHASES:
-        a, headers[name] = getattr(res, name).to_arrays()
-        arrays.update({f"{name}/{k}": v for k, v in a.items()})
-    try:
-        store.put_record(
-            config, arrays, {"record": "dmf-dash", "phases": headers, "info": json_safe(res.info)}
-        )
-    except OSError:  # a read-only store: the run still stands
-        return res, "computed (not stored)"
-    return res, "computed"
+    return MODELS[DashConfig.model].stored(config, store)

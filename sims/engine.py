@@ -63,7 +63,7 @@ class RawSolve:
         """A result's ``stats``: the method (``tsit5+pid`` for an adaptive solve, else its name),
         accepted and rejected steps, solve and compile seconds; for a discrete method also
         ``executed_steps``, the updates computed (its cost)."""
-        name = method.solver + "+pid" if method.name == "adaptive" else method.name
+        name = method.solver + "+pid" if isinstance(method, Adaptive) else method.name
         out = {
             "solver": name,
             "steps": self.steps,

@@ -411,7 +411,7 @@ class KleinmanConfig:
     schedule: str = "kleinman"
     problem_file: str | None = None
 
-    model = "kleinman"  # the key of sims.schema.MODELS (``gflab simulate kleinman``)
+    model = "kleinman"  # the key of sims.models.MODELS (``gflab simulate kleinman``)
 
     def __post_init__(self):
         for name in ("lr", "init_scale"):

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import InitVar, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from gflab.sims.config import DMFConfig, _Config
 from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
+from gflab.sims.methods import Adaptive
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory import dmf as T
 from gflab.theory._validate import positive_real
@@ -33,7 +34,7 @@ class PlasticityConfig(_Config):
     """A plasticity experiment: ``base`` fields of a :class:`DMFConfig` plus the pretrain mask.
 
     ``switch`` is the end of phase 1: ``None`` runs phase 1 until converged (adaptive) — for GD
-    (``method="gd:ETA"``) it is a step count, required unless ``stop_loss`` is given. ``mask``
+    (``method=GD(lr=ETA)``) it is a step count, required unless ``stop_loss`` is given. ``mask``
     is Ω2 and ``pretrain_mask`` Ω1; named masks are drawn from ``seed`` (Ω1 ⊂ Ω2 is *not*
     enforced: the protocol allows any pair, docs/theory.md §2.1 uses nested ones).
     ``mask_file``/``pretrain_mask_file``/``target_file`` read n×n .npy arrays and ``init_file``
@@ -53,7 +54,7 @@ class PlasticityConfig(_Config):
     seed: int = 0
     switch: float | None = None
     t_max: float = 1e7
-    method: Any = "adaptive"
+    method: Any = Adaptive(**DMFConfig.ADAPTIVE_DEFAULTS)
     steps: int | None = None
     normalisation: str = "sum"
     converge_tol: float = 1e-16
@@ -63,20 +64,19 @@ class PlasticityConfig(_Config):
     pretrain_mask_file: str | None = None
     target_file: str | None = None
     init_file: str | None = None
-    rtol: InitVar[float | None] = None
-    atol: InitVar[float | None] = None
-    max_steps: InitVar[int | None] = None
 
     model = "dmf-plasticity"
-    _METHOD_OPTIONS = ("rtol", "atol", "max_steps")
+    METHODS = DMFConfig.METHODS
+    # 5 and 5.0 are one config, so one store key (the command line reads every float as float)
+    _FLOATS = ("m", "alpha", "switch", "t_max", "converge_tol", "stop_loss")
+    _INTS = ("depth", "n", "seed", "steps", "n_save")
     _OMIT_NONE = ("stop_loss", "mask_file", "pretrain_mask_file", "target_file", "init_file")
 
-    def __post_init__(self, rtol, atol, max_steps):
+    def __post_init__(self):
+        self._normalise_numbers()
         if self.switch is not None:  # before phase(1), which would name it "t1"
             positive_real("switch", self.switch)
-        self._set_method(
-            DMFConfig.ADAPTIVE_DEFAULTS, dict(rtol=rtol, atol=atol, max_steps=max_steps)
-        )
+        self._check_method()
         if self.method.discrete and self.switch is None and self.stop_loss is None:
             raise GflabInputError(
                 "switch", "a phase-1 step count with --method gd:ETA (or a --stop-loss)", None

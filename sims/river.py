@@ -96,7 +96,7 @@ class RiverConfig:
     aux_update_type: str = "adamw"
     seed: int = 0
 
-    model = "river"  # the key of sims.schema.MODELS (``gflab simulate river``)
+    model = "river"  # the key of sims.models.MODELS (``gflab simulate river``)
     _FLOATS = (
         "h_bulk",
         "h_wall",
@@ -279,9 +279,6 @@ def simulate_river(config: RiverConfig) -> dict:
     return out
 
 
-_SERIES = ("bulk_progress_series", "wall_series")
-
-
 def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
     """:func:`simulate_river` through the result store (:class:`gflab.sims.store.ResultStore`).
 
@@ -296,37 +293,6 @@ def stored_river(config: RiverConfig, store=None) -> tuple[dict, str]:
       (the result of :func:`simulate_river`, ``"hit"``, ``"computed"``, or ``"diverged"`` when a
       series holds a non-finite value: such a run is a status, never stored as a result).
     """
-    from gflab.sims.store import ResultStore
+    from gflab.sims.models import MODELS
 
-    store = store if store is not None else ResultStore()
-    got = store.get_record(config)
-    if got is not None and got[1].get("record") == "river":
-        arrays, meta = got
-        out: dict = {}
-        for m, seqs in meta["summary"].items():
-            out[m] = {}
-            for q, scalars in seqs.items():
-                s = {k: float(v) for k, v in scalars.items()}
-                for name in _SERIES:
-                    s[name] = arrays[f"{m}.{q}.{name}"].tolist()
-                out[m][q] = s
-        return out, "hit"
-    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the status below
-        res = simulate_river(config)
-    arrays = {
-        f"{m}.{q}.{name}": np.asarray(s[name], dtype=np.float64)
-        for m, seqs in res.items()
-        for q, s in seqs.items()
-        for name in _SERIES
-    }
-    summary = {
-        m: {q: {k: v for k, v in s.items() if k not in _SERIES} for q, s in seqs.items()}
-        for m, seqs in res.items()
-    }
-    if not all(np.all(np.isfinite(a)) for a in arrays.values()):
-        return res, "diverged"
-    try:
-        store.put_record(config, arrays, {"record": "river", "summary": summary})
-    except OSError:  # a read-only store: the run still stands
-        return res, "computed (not stored)"
-    return res, "computed"
+    return MODELS[RiverConfig.model].stored(config, store)

@@ -17,13 +17,10 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-from gflab.sims import methods as M
-from gflab.sims import terms as _terms
-from gflab.sims.config import DMFConfig, LoRAConfig
-from gflab.sims.dash import DashConfig
-from gflab.sims.kleinman import KleinmanConfig
-from gflab.sims.plasticity import PlasticityConfig
-from gflab.sims.river import RiverConfig
+from gflab.sims.models import HELP, model_named
+from gflab.sims.models import MODELS as REGISTRY
+from gflab.sims.models.lora import DEFAULT_BETA, default_lora_horizon
+from gflab.sims.models.river import RIVER_HELP
 from gflab.theory.errors import GflabInputError
 
 __all__ = [
@@ -36,166 +33,16 @@ __all__ = [
     "config_from_fields",
     "method_params",
     "DEFAULT_BETA",
+    "HELP",
+    "RIVER_HELP",
     "default_lora_horizon",
 ]
 
-# SpecGF's smoothing when none is given (recorded in the config): its field's default
-DEFAULT_BETA = _terms.DEFAULT_BETA
+#: name → config class, a view of the registry :data:`gflab.sims.models.MODELS`
+MODELS: dict[str, type] = {name: m.config for name, m in REGISTRY.items()}
 
-MODELS: dict[str, type] = {
-    "dmf": DMFConfig,
-    "lora": LoRAConfig,
-    "dmf-plasticity": PlasticityConfig,
-    "dmf-dash": DashConfig,
-    "river": RiverConfig,
-    "kleinman": KleinmanConfig,
-}
-
-# the methods each model accepts (their hyper-parameters become flags)
-_MODEL_METHODS = {
-    "dmf": (M.Adaptive, M.GD),
-    "lora": tuple(M.METHODS.values()),
-    "dmf-plasticity": (M.Adaptive, M.GD),
-    "dmf-dash": (M.Adaptive, M.GD),
-    "river": (),  # one run of every optimiser of sims.river.METHODS, its steps are fields
-    "kleinman": (),  # GD with their step, a field
-}
-
-# hyper-parameters carried by the method spelling or by another flag, not by a flag of their own
-_IN_SPELLING = {"lr", "dt", "beta"}
-
-_INITS = (
-    "mimic | gaussian (independent factors, gflab's) | tied-gaussian (one draw for every factor:"
-    " the [DMC] authors' 'gaussian') | identity | orthogonal"
-)
-_MASKS = "diagonal | block:K | superdiag | bernoulli:P"
-
-HELP: dict[str, str] = {
-    "depth": "number of factors L >= 2",
-    "n": "matrix size n",
-    "init": _INITS,
-    "m": "mimic parameter m > 1 (inf: diagonal)",
-    "alpha": "init scale alpha > 0 (W(0) ~ alpha)",
-    "mask": _MASKS,
-    "pretrain_mask": "phase-1 mask Ω1: " + _MASKS,
-    "target": "ones | const:W | lowrank:R (U Vᵀ/√R)",
-    "seed": "seed of every random draw (init, mask, target)",
-    "t1": "horizon: integrate to flow time t1 (flows)",
-    "t_max": "horizon of a flow run until converged",
-    "method": "adaptive | euler:DT | gd:ETA | specgd:ETA | specgd-smooth:ETA | ns:ETA | muon:ETA",
-    "steps": "number of steps of a discrete method",
-    "normalisation": (
-        "loss: sum = ½Σ_Ω R² | mean = ½Σ_Ω R²/|Ω| (Kleinman et al.) | full-mean = Σ_Ω R²/n²"
-        " (the [DMC] authors' ((mask*W - mask*W*)**2).mean()); a flow's time or GD's step scales"
-    ),
-    "converge_tol": "stop when the loss / its value at W = 0 falls to this",
-    "stop_loss": (
-        "stop when the loss, in its normalisation, falls to this (GD: checked before each step,"
-        " as the authors do; flows: at the root-found crossing); replaces --converge-tol; with"
-        " gd, --steps becomes optional (default cap 1e6 steps, status max_steps if reached)"
-    ),
-    "n_save": "number of saved time points",
-    "grid": "save grid of a flow: linear | log (default: linear with --t1, else log)",
-    "coupling": "also save the tangent-kernel cross coupling",
-    "mask_file": "observation mask from an n×n 0/1 .npy file (instead of --mask)",
-    "target_file": "target from an n×n .npy file (instead of --target)",
-    "pretrain_mask_file": "phase-1 mask Ω1 from an n×n 0/1 .npy file (instead of --pretrain-mask)",
-    "init_file": (
-        "initial factors from an .npz file holding W1 … WL, each n×n (W = W_L ⋯ W_1; instead of"
-        " --init); its content enters the store key"
-    ),
-    "switch": "end of phase 1 (flow time; GD: steps); default: until converged",
-    "rows": "rows of Y and A",
-    "cols": "columns of Y and B",
-    "rank": "inner dimension r",
-    "target_svals": "comma-separated target singular values (distinct, > 0)",
-    "flow": "gf | specgf",
-    "beta": (
-        "smoothing beta of T_beta: SpecGF flows and specgd-smooth (default"
-        f" {_terms.DEFAULT_BETA!r}; 0 = the exact polar flow, euler:DT only); refused with --flow gf"
-    ),
-    "gamma": "init scale gamma > 0",
-    "l2": "l2 regularisation lambda >= 0",
-    "aligned": "target singular vectors = coordinate axes",
-    "rtol": "adaptive: relative tolerance",
-    "atol": "adaptive: absolute tolerance",
-    "solver": "adaptive: diffrax solver (" + " | ".join(M.SOLVERS) + ")",
-    "max_steps": "adaptive, euler: step budget of the solver",
-    "momentum": "muon: momentum",
-    "nesterov": "muon: Nesterov momentum; --no-nesterov turns it off",
-    "ns_steps": "ns, muon: Newton-Schulz iterations",
-    "ns_dtype": "ns, muon: Newton-Schulz precision (" + " | ".join(M.NS_DTYPES) + ")",
-    "shape_scale": "muon: lr scaling (" + " | ".join(M.SHAPE_SCALES) + ")",
-    "intervention": "at the switch: dash | shrink-perturb | reset (W_L to its init) | none",
-    "floor": "DASH's floor λ, shrink-and-perturb's shrink factor (0 < λ ≤ 1)",
-    "dash_alpha": "DASH's gradient averaging α (0 < α ≤ 1)",
-    "dash_reduction": (
-        "DASH's loss of one batch: sum = ½Σ_batch R² (gflab's) | mean = ½Σ_batch R²/|batch|"
-        " (the authors' dash(): their criterion's mean)"
-    ),
-    "noise_std": "shrink-and-perturb: σ of the perturbation",
-    "intervention_seed": "shrink-and-perturb: seed of the perturbation",
-}
-
-# help that differs by model (the same field name means another thing, or accepts other values)
-MODEL_HELP: dict[str, dict[str, str]] = {
-    "lora": {
-        "init": "lora (A = 0, B with gamma·N(0, 1) entries) | gaussian (A and B both gamma·N(0, 1))",
-        "seed": "seed of the init and target draws",
-        "init_file": (
-            "initial factors from an .npz file holding A (rows×rank) and B (rank×cols) (instead"
-            " of --init); its content enters the store key"
-        ),
-    },
-}
-
-MODEL_HELP["kleinman"] = {
-    "depth": "number of factors L >= 1 (1: a single matrix, their convex baseline)",
-    "seed": "their seed: the truth, the observations and the init (default: their config's 1)",
-    "n": "matrix size n",
-    "rank": "rank r of the truth W* = U Vᵀ/√r, rescaled to ‖W*‖_F = n",
-    "n1": "entries observed in phase 1 (Ω1: the first N1 of the observation order)",
-    "n2": "entries observed in phase 2 (Ω2: the first N2; Ω1 ⊂ Ω2)",
-    "t_c": "comma-separated switch steps T_c (phase 2 starts from each)",
-    "post_steps": "steps after the switch (their epoch_continue)",
-    "lr": "GD step on the mean loss ½ mean_Ω (W − W*)²",
-    "init_scale": "init scale: Gaussian factors with std init^{1/L}/√n",
-    "draw": (
-        "the problem's random draw: kleinman (their script's NumPy and torch generators, seeded"
-        " as they seed them) | gflab (NumPy default_rng)"
-    ),
-    "schedule": (
-        "kleinman (their loop: T_c + 1 steps on Ω1, the test error after post − 2 on Ω2) |"
-        " gflab (T_c and post)"
-    ),
-    "problem_file": (
-        "the problem from an .npz file: target (n×n), order (flat indices of the observed"
-        " entries, in order), W1 … WL (W = W_L ⋯ W_1); replaces --draw"
-    ),
-}
-
-# the river valley's own help (its field names are shared with other models: rows, beta, lr...)
-RIVER_HELP: dict[str, str] = {
-    "rows": "rows of W (at most 4096)",
-    "cols": "columns of W (at most rows)",
-    "bulk": "flat (bulk) columns, fewer than cols",
-    "h_bulk": "curvature of the bulk columns",
-    "h_wall": "curvature of the wall columns",
-    "noise": "σ of the Gaussian gradient noise (0: deterministic)",
-    "lr": "base learning rate of Muon (AMUSE's base step), Schedule-Free Muon and AMUSE",
-    "lr_gd": "GD's step (default 1/h_wall)",
-    "beta1": "AMUSE's β₁ in (0, 1]: the interpolation during the warmup",
-    "rho": "AMUSE's ρ >= 0: how fast β rises to 1 after the warmup (0: β stays β₁)",
-    "warmup_steps": "AMUSE's warmup T₀ >= 1 (linear lr warmup; fewer than steps; default: steps // 10)",
-    "momentum": "Muon momentum μ in [0, 1) (Nesterov)",
-    "r": "AMUSE's weight power r >= 0 (weights t^r·lr_t^p)",
-    "weight_lr_power": "AMUSE's p >= 0 (weights t^r·lr_t^p)",
-    "weight_decay": "decoupled weight decay on z (AMUSE) and W (Muon), >= 0",
-    "aux_update_type": "adamw | sgd: Muon's shape scale 0.2·√max(m,n) or √max(1,m/n)",
-    "steps": "number of steps (>= 8; steps × rows × cols within $GFLAB_MAX_MEMORY and"
-    " $GFLAB_MAX_SECONDS)",
-    "seed": "seed of the gradient noise",
-}
+# a discrete method's step is written in its spelling (``gd:0.1``), not as a flag of its own
+_STEPS = ("lr", "dt")
 
 
 @dataclass(frozen=True)
@@ -235,31 +82,39 @@ def _kind(annotation: str) -> str:
     return "str"
 
 
-def params(model: str) -> list[Param]:
-    """The table of ``model`` (a key of :data:`MODELS`): config fields first, then
-    the hyper-parameters of its methods.
+def _config_fields(model) -> set[str]:
+    return {f.name for f in dataclasses.fields(model.config)}
 
+
+def params(model: str) -> list[Param]:
+    """The table of ``model`` (a key of :data:`gflab.sims.models.MODELS`): config fields first,
+    then the hyper-parameters of its methods (a method's defaults: its own, or the config's
+    default method's for the default method's class).
+
+    Args:
+      model: the model's name.
     Returns:
       A list of :class:`Param`.
     """
-    cls = _model(model)
-    helps = RIVER_HELP if model == "river" else {**HELP, **MODEL_HELP.get(model, {})}
+    m = model_named(model)
     out: list[Param] = []
-    for f in dataclasses.fields(cls):
+    for f in dataclasses.fields(m.config):
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = None if required else f.default
-        out.append(Param(f.name, _kind(f.type), helps.get(f.name, ""), default, required))
+        out.append(Param(f.name, _kind(f.type), m.field_help.get(f.name, ""), default, required))
     seen: dict[str, Param] = {}
-    adaptive = getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS)
-    for mcls in _MODEL_METHODS[model]:
+    default_method = m.default_method()
+    own = _config_fields(m)
+    for mcls in m.methods:
+        base = default_method if isinstance(default_method, mcls) else None
         for f in dataclasses.fields(mcls):
-            if f.name in _IN_SPELLING:
+            if f.name in _STEPS or f.name in own:
                 continue
             if f.name in seen:
                 p = seen[f.name]
                 seen[f.name] = dataclasses.replace(p, methods=p.methods + (mcls.name,))
                 continue
-            default = adaptive.get(f.name, f.default) if mcls is M.Adaptive else f.default
+            default = f.default if base is None else getattr(base, f.name)
             seen[f.name] = Param(
                 f.name, _kind(f.type), HELP.get(f.name, ""), default, False, (mcls.name,)
             )
@@ -269,134 +124,84 @@ def params(model: str) -> list[Param]:
 def method_params(model: str) -> dict[str, tuple[str, ...]]:
     """Every hyper-parameter of ``model``'s methods, the step (``lr``, ``dt``) included → the
     names of the methods that have it (a sweep spec may set each, :func:`config_from_fields`)."""
-    _model(model)
     out: dict[str, tuple[str, ...]] = {}
-    for mcls in _MODEL_METHODS[model]:
+    for mcls in model_named(model).methods:
         for f in dataclasses.fields(mcls):
             out[f.name] = out.get(f.name, ()) + (mcls.name,)
     return out
 
 
-def _refuse_foreign(model: str, method_cls: type, values: dict, label=str) -> None:
-    """A :class:`GflabInputError` naming the first hyper-parameter in ``values`` that
-    ``method_cls`` lacks (and the methods that have it)."""
-    have = {f.name for f in dataclasses.fields(method_cls)}
-    owners = method_params(model)
-    for name, v in values.items():
-        if name not in have:
-            mine = ", ".join(sorted(have)) or "none"
-            raise GflabInputError(
-                label(name),
-                f"a method that has it: {'/'.join(owners.get(name, ()))} (not {method_cls.name},"
-                f" whose hyper-parameters are {mine})",
-                v,
-            )
+def _relabel(e: GflabInputError, label) -> GflabInputError:
+    return GflabInputError(label(e.parameter), e.allowed, e.got)
 
 
 def config_from_fields(model: str, fields: dict[str, Any], label=str):
     """The config of a flat table of config fields and method hyper-parameters (a sweep point).
 
-    Names that are fields of the config go to it (through :func:`gflab.sims.config.config_from_dict`);
-    the others are hyper-parameters of its method (``rtol`` of ``adaptive``, ``lr`` of ``gd``):
-    they replace the method's own values, so ``{"method": "gd:0.1", "lr": 0.2}`` is ``GD(0.2)``
-    and a discrete spelling may leave out its step (``{"method": "gd", "lr": 0.2}``). A
-    hyper-parameter the method lacks is refused, naming it.
+    Names that are fields of the config go to it; the others are hyper-parameters of its method
+    (``rtol`` of ``adaptive``, ``lr`` of ``gd``), applied by the model's
+    :meth:`~gflab.sims.models.Model.parse_method`: ``{"method": "gd", "lr": 0.2}`` is
+    ``GD(0.2)``. A hyper-parameter the method lacks is refused, naming it.
 
     Args:
-      model: ``dmf`` or ``lora``.
+      model: a key of :data:`gflab.sims.models.MODELS`.
       fields: ``{name: value}``; ``method`` a spelling, a ``to_dict`` dict or a method object.
       label: maps a name to the parameter named in errors (``rtol`` → ``grid.rtol``).
     Returns:
       The validated config.
     """
-    from gflab.sims.config import config_from_dict
-
-    cls = _model(model)
-    own = {f.name for f in dataclasses.fields(cls)}
+    m = model_named(model)
+    own = _config_fields(m)
     known = method_params(model)
-    hyper = {k: v for k, v in fields.items() if k not in own}
-    for name in hyper:
-        if name not in known:
+    for name in fields:
+        if name not in own and name not in known:
             raise GflabInputError(
                 label(name),
-                f"a field of {cls.__name__} or a hyper-parameter of its methods "
+                f"a field of {m.config.__name__} or a hyper-parameter of its methods "
                 f"({', '.join(known)})",
                 name,
             )
     rest = {k: v for k, v in fields.items() if k in own}
-    spelling = rest.get("method")
-    if isinstance(spelling, str) and ":" in spelling:  # "gd:0.1" carries its step
-        for step in ("lr", "dt"):
-            if step in hyper:
-                raise GflabInputError(
-                    label(step),
-                    f"one step: either in method {spelling!r} or as {step}",
-                    hyper[step],
-                )
-    bare = M.METHODS.get(spelling) if isinstance(spelling, str) else None
-    if bare is not None and bare is not M.Adaptive:  # "gd": its step comes from the table
-        step = "dt" if bare is M.Euler else "lr"
-        if step not in hyper:
-            raise GflabInputError(label(step), f"a value with method {spelling}", None)
-        rest["method"] = f"{spelling}:{hyper.pop(step)!r}"
-    cfg = config_from_dict({"model": model, **rest})
-    if not hyper:
-        return cfg
-    _refuse_foreign(model, type(cfg.method), hyper, label)
-    return cfg.replace(method=dataclasses.replace(cfg.method, **hyper))
-
-
-def _model(model: str) -> type:
-    if model not in MODELS:
-        raise GflabInputError("model", "one of " + ", ".join(MODELS), model)
-    return MODELS[model]
-
-
-def default_lora_horizon(flow: str, target_svals) -> float:
-    """SpecGF: 2.5 √s_max + 2 (every mode arrives near √s_i); GF: 20."""
-    if flow != "specgf":
-        return 20.0
-    # a negative value is refused by the config's validation, not here (no math domain error)
-    return 2.5 * math.sqrt(max(0.0, *(float(s) for s in target_svals))) + 2.0
+    hyper = {k: v for k, v in fields.items() if k not in own}
+    try:
+        if m.methods:
+            rest["method"] = m.parse_method(rest.get("method"), hyper)
+        return m.from_dict(rest)
+    except GflabInputError as e:
+        if e.parameter not in known or e.parameter in own:  # a config field's own error
+            raise
+        raise _relabel(e, label) from None
 
 
 def config_from_args(model: str, values: dict[str, Any]):
     """The config from parsed flag values (only the flags given; names are field names).
 
     Method hyper-parameters are refused when the chosen method does not have them (``--momentum``
-    with ``--method gd:0.1``); LoRA fills SpecGF's default β and the default horizon.
+    with ``--method gd:0.1``); the model fills its command-line defaults
+    (:meth:`~gflab.sims.models.Model.cli_defaults`: LoRA's horizon and SpecGF's β).
 
     Args:
-      model: a key of :data:`MODELS`.
+      model: a key of :data:`gflab.sims.models.MODELS`.
       values: ``{field name: value}`` of the flags the user gave.
     Returns:
       The validated config.
     """
-    cls = _model(model)
+    m = model_named(model)
     table = {p.name: p for p in params(model)}
     values = dict(values)
     unknown = set(values) - set(table)
     if unknown:
         raise GflabInputError("arguments", "flags of gflab simulate " + model, sorted(unknown))
-    spelling = values.get("method", "adaptive")
-    mcls = M.METHODS.get(str(spelling).partition(":")[0])
-    if mcls is None:
-        M.parse_method(spelling)  # raises, naming the allowed spellings
-    _refuse_foreign(model, mcls, {k: v for k, v in values.items() if table[k].methods})
-    if model == "lora":
-        flow = values.get("flow", "specgf")
-        if "t1" not in values and "steps" not in values and not mcls.discrete:
-            values["t1"] = default_lora_horizon(flow, values.get("target_svals", (1, 2, 4, 8, 16)))
-    # hyper-parameters the config takes no keyword for (``solver``) go into its method object
-    late = {
-        k: values.pop(k)
-        for k in list(values)
-        if table[k].methods and k not in getattr(cls, "_METHOD_OPTIONS", ())
-    }
-    cfg = cls(**values)
-    if late:
-        cfg = cfg.replace(method=dataclasses.replace(cfg.method, **late))
-    return cfg
+    if not m.methods:
+        return m.config(**values)
+    spelling = values.pop("method", None)
+    hyper = {k: values.pop(k) for k in list(values) if table[k].methods}
+    mcls = m.method_class(spelling)
+    values = m.cli_defaults(values, mcls)
+    # a hyper-parameter that is also a config field (LoRA's beta) belongs to a method that has it
+    shared = {f.name for f in dataclasses.fields(mcls)} & set(values) if mcls else set()
+    hyper.update({k: values.pop(k) for k in shared})
+    return m.config(**values, method=m.parse_method(spelling, hyper))
 
 
 def _fmt(kind: str, v: Any) -> str:
@@ -411,26 +216,24 @@ def command_args(config) -> list[str]:
     """The argument list after ``gflab simulate`` that rebuilds ``config`` (model first).
 
     Args:
-      config: a config of a model of :data:`MODELS`.
+      config: a config of a model of :data:`gflab.sims.models.MODELS`.
     Returns:
       e.g. ``["dmf", "--depth", "3", "--n", "4", "--alpha", "0.01"]``.
     """
-    model = config.model
-    table = params(model)
-    argv = [model]
-    method = getattr(config, "method", None)  # the river valley has none (its steps are fields)
+    m = model_named(config.model)
+    table = params(m.name)
+    argv = [m.name]
+    method = getattr(config, "method", None) if m.methods else None
     for p in table:
         if p.methods:
             continue
         v = getattr(config, p.name)
         if p.name == "method":
-            if method.name != "adaptive":
-                argv += ["--method", method.spelling]
+            if type(v) is not type(m.default_method()):
+                argv += ["--method", v.spelling]
             continue
-        if p.name in ("mask", "target", "pretrain_mask", "init") and v == "file":
+        if isinstance(v, str) and v == "file" and getattr(config, p.name + "_file", None):
             continue  # set by its --...-file flag
-        if p.name == "t1" and v is None and model == "lora":
-            continue
         if not p.required and v == p.default:
             continue
         if p.kind == "bool":
@@ -439,9 +242,12 @@ def command_args(config) -> list[str]:
         argv += [p.flag, _fmt(p.kind, v)]
     if method is None:
         return argv
-    if isinstance(method, M.SmoothedSpecGD):
-        argv += ["--beta", _fmt("float", method.beta)]
-    base = _baseline(config)
+    own = _config_fields(m)
+    for f in dataclasses.fields(method):  # a hyper-parameter that is a config field's flag
+        if f.name in own:
+            argv += [f"--{f.name.replace('_', '-')}", _fmt("float", getattr(method, f.name))]
+    named = type(method) is not type(m.default_method())
+    base = m.parse_method(method.spelling if named else None, _shared(method, own))
     for p in table:
         if not p.methods or not hasattr(method, p.name):
             continue
@@ -456,15 +262,9 @@ def command_args(config) -> list[str]:
     return argv
 
 
-def _baseline(config):
-    """The method the CLI builds from the spelling alone (what unlisted flags leave in place)."""
-    m = config.method
-    if m.name == "adaptive":
-        cls = type(config)
-        return M.Adaptive(**getattr(cls, "ADAPTIVE_DEFAULTS", DMFConfig.ADAPTIVE_DEFAULTS))
-    if isinstance(m, M.SmoothedSpecGD):
-        return m
-    return M.parse_method(m.spelling)
+def _shared(method, own: set[str]) -> dict[str, Any]:
+    """The method's hyper-parameters that the command line gives as config flags (``beta``)."""
+    return {f.name: getattr(method, f.name) for f in dataclasses.fields(method) if f.name in own}
 
 
 def command(config, *, json: bool = True) -> str:

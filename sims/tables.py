@@ -1,8 +1,10 @@
 """Stored results as rows of a table: one row per result-store entry (``gflab results``).
 
-A row holds the entry's store key, its model (``dmf``, ``lora``, or the record kind of a generic
-record), its integrity status, its config fields, and the scalar measurements of its final state
-(``final``: loss, stable and effective rank, ...) with the solver's step count and wall time.
+A row holds the entry's store key, its model (a key of :data:`gflab.sims.models.MODELS`, or the
+record kind of a generic record), its integrity status, its config fields, and the scalar
+measurements its model reads from the entry's sidecar
+(:meth:`~gflab.sims.models.Model.stored_scalars`: loss, stable and effective rank, ... with the
+solver's step count and wall time for ``dmf`` and ``lora``).
 :func:`results_frame` returns the same rows as a pandas DataFrame, as WeightWatcher users expect.
 
 Entries are read through the store's public API only: :meth:`ResultStore.keys` lists them,
@@ -19,6 +21,8 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+from gflab.sims.models import MODELS as _REGISTRY
+from gflab.sims.models import model_named
 from gflab.sims.store import ResultStore
 from gflab.theory.errors import GflabInputError
 
@@ -27,10 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["MODELS", "cell_text", "results_records", "results_frame"]
 
-MODELS = ("dmf", "lora")
-
-# solver statistics worth a column (the rest stays in the sidecar)
-_STATS = {"solver": "solver", "steps": "solver_steps", "wall_seconds": "wall_seconds"}
+#: the models whose entries ``gflab results`` reads (every registered model)
+MODELS = tuple(_REGISTRY)
 
 
 def _plain(x: Any) -> Any:
@@ -73,27 +75,30 @@ def _row(store: ResultStore, key: str) -> dict[str, Any]:
         row.update(model=None, status="corrupt")
         return row
     config = meta["config"]
-    header = meta.get("result") if isinstance(meta.get("result"), dict) else {}
-    row["model"] = config.get("model", meta.get("record"))
+    name = config.get("model", meta.get("record"))
+    model = _REGISTRY.get(name) if isinstance(name, str) else None
+    row["model"] = name
+    holds = model is not None and model.holds(meta)
     if store.key(config) != key:
         row["status"] = "stale"
     elif store.status(config) != "ok":
         row["status"] = "corrupt"
     else:
-        row["status"] = header.get("status", meta.get("record", "ok"))
+        row["status"] = model.stored_status(meta) if holds else meta.get("record", "ok")
     row["created"] = meta.get("created")
-    for name, value in config.items():
-        if name != "model":
-            row[name] = _plain(value)
-    final = header.get("final", {})
-    for name, value in final.items() if isinstance(final, dict) else ():
+    for field, value in config.items():
+        if field != "model":
+            row[field] = _plain(value)
+    try:
+        scalars = model.stored_scalars(meta) if holds else {}
+    except (KeyError, TypeError, AttributeError):  # a sidecar of another shape: no measurements
+        scalars = {}
+    for column, value in scalars.items():
         value = _plain(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            row[name if name not in row else f"final_{name}"] = float(value)
-    stats = header.get("stats", {})
-    for name, column in _STATS.items():
-        if isinstance(stats, dict) and name in stats:
-            row[column] = _plain(stats[name])
+            row[column if column not in row else f"final_{column}"] = float(value)
+        elif isinstance(value, str) and column not in row:
+            row[column] = value
     return row
 
 
@@ -105,7 +110,7 @@ def results_records(
     Args:
         store: a :class:`ResultStore`, a store folder, or None for the default store
             (``$GFLAB_STORE`` or ``.gflab-cache/results``).
-        model: keep only rows of this model (``"dmf"`` or ``"lora"``); None keeps every entry.
+        model: keep only rows of this model (a key of :data:`MODELS`); None keeps every entry.
 
     Returns:
         One dict per entry with the keys ``key`` (sha256 store key), ``model``, ``status``
@@ -119,8 +124,8 @@ def results_records(
         GflabInputError: ``model`` is not one of :data:`MODELS`, or ``store`` is a path that is
             not a folder or cannot be listed (an unreadable store is not an empty one).
     """
-    if model is not None and model not in MODELS:
-        raise GflabInputError("model", "one of " + ", ".join(MODELS), str(model))
+    if model is not None:
+        model_named(model)  # refused, naming the models, when not one
     if not isinstance(store, ResultStore):
         if store is not None and os.path.exists(store) and not os.path.isdir(store):
             raise GflabInputError("store", "a result-store folder", os.fspath(store))

@@ -4,12 +4,20 @@ hub, hypothesis profile printed. Shapes of theory/'s functions are checked by ja
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# `gflab simulate` stores every run: the suite writes into a store of its own, never into the
+# checkout's .gflab-cache (a test that needs an empty store still sets its own)
+if not os.environ.get("GFLAB_STORE"):
+    os.environ["GFLAB_STORE"] = tempfile.mkdtemp(prefix="gflab-test-store-")
+    atexit.register(shutil.rmtree, os.environ["GFLAB_STORE"], True)
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

@@ -177,7 +177,7 @@ def test_stop_loss_ends_the_work_at_the_stop(problem, extra, capsys):
     assert doc["stats"]["executed_steps"] == doc["stats"]["steps"] == epochs - 1
 
 
-def test_stop_loss_cap_is_reported(problem, capsys, monkeypatch):
+def test_stop_loss_cap_is_reported(problem, capsys, monkeypatch, tmp_path):
     """Without --steps the default cap bounds the run; reaching it is status max_steps (exit 1),
     after exactly the cap's number of updates."""
 
@@ -185,6 +185,8 @@ def test_stop_loss_cap_is_reported(problem, capsys, monkeypatch):
 
     d, _, _ = problem
     monkeypatch.setattr(sims.config, "STOP_LOSS_MAX_STEPS", 25)
+    # a fresh store: the key does not see the patched cap, so a stored run would be served
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path))
     code, doc = _simulate(_authors_args(d, 2), capsys)
     assert code == 1 and doc["status"] == "max_steps"
     assert doc["stats"]["executed_steps"] == 25 == doc["final"]["time"]

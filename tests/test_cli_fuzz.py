@@ -452,6 +452,10 @@ def no_work(monkeypatch, tmp_path):
         (figures.demos, "open_window"),
     ]:
         monkeypatch.setattr(mod, name, _reached)
+    from gflab.sims.models import MODELS
+
+    for model in MODELS.values():  # `gflab simulate MODEL` runs model.run (through the store)
+        monkeypatch.setattr(type(model), "run", _reached)
     monkeypatch.setattr("gflab.figures.demos.web.write_html", _reached)
     monkeypatch.setattr("gflab.cli.bench.load_benchmarks", lambda: _Bench)
     import dataclasses

@@ -545,7 +545,9 @@ def test_arg_gaps_catch_an_undocumented_or_wrong_default():
     ]
 
 
-@pytest.mark.parametrize("model", ["dmf", "lora", "dmf-plasticity", "dmf-dash", "river"])
+@pytest.mark.parametrize(
+    "model", ["dmf", "lora", "dmf-plasticity", "dmf-dash", "river", "kleinman"]
+)
 def test_every_config_field_has_a_meaning(model):
     """The API page's tables and the class pages' field docstrings (docs/_build/griffe_fields.py)
     come from gflab.sims.schema: every field and hyper-parameter of every model has a meaning."""

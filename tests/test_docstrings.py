@@ -36,7 +36,6 @@ REWRITTEN = (
     "sims/rkc.py",
     "sims/terms.py",
     "sims/sweep/",
-    "sims/models/",
     "theory/schedule_free.py",
     "theory/dmf.py",
     "theory/lora.py",

@@ -95,7 +95,7 @@ def _dmf_flow():
 
 def _dmf_gd():
     base = dict(depth=3, n=4, init="gaussian", alpha=0.5, mask="superdiag", target="lowrank:1")
-    cfg = DMFConfig(**base, method="gd:0.05", steps=60)
+    cfg = DMFConfig(**base, method=GD(lr=0.05), steps=60)
     return solve_dmf_from(cfg, *dmf_problem(cfg))
 
 

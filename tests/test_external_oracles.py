@@ -20,6 +20,7 @@ from shared_cases import lora_case
 from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import dmf_problem, solve_dmf_from
 from gflab.sims.lora import solve_lora_from
+from gflab.sims.methods import Adaptive, Muon, SpecGD
 from gflab.theory import lora as T
 
 COEF = (3.4445, -4.7750, 2.0315)
@@ -89,7 +90,7 @@ def test_muon_without_momentum_matches_optax_200_steps():
     """β = 0: optax's bias correction is the identity and Nesterov's mix is g itself, so optax's
     Muon and gflab's (torch's EMA form) are the same algorithm. 200 float64 steps: agreement to
     1e-12 relative (measured 7.4e-16; rounding of the NS kernels could compound over the run)."""
-    cfg, prob = lora_case(method="muon:0.01", steps=200, n_save=201, momentum=0.0)
+    cfg, prob = lora_case(method=Muon(lr=0.01, momentum=0.0), steps=200, n_save=201)
     A0, B0, Y, _, _ = prob
     got = _final(cfg, prob)
     want = _optax_muon(A0, B0, Y, 0.01, 200, beta=0.0)
@@ -129,7 +130,7 @@ def test_muon_with_momentum_differs_from_optax_only_by_its_bias_correction():
     steps (measured 1.5e-15), while gflab's run differs from it by far more than rounding
     (measured 6.2e-4 in A, 5.0e-4 in B: the correction reweights g against μ for the first
     ~1/(1 − β) = 20 steps): bound 1e-4, eight decades above rounding."""
-    cfg, prob = lora_case(method="muon:0.01", steps=200, n_save=201)
+    cfg, prob = lora_case(method=Muon(lr=0.01), steps=200, n_save=201)
     A0, B0, Y, _, _ = prob
     opt = _optax_muon(A0, B0, Y, 0.01, 200, beta=0.95)
     ref = _np_muon_optax_convention(A0, B0, Y, 0.01, 200, beta=0.95)
@@ -157,7 +158,7 @@ def test_specgd_from_lora_init_matches_independent_numpy():
     factor is NumPy's thresholded SVD: 1e-12 relative (measured 1.1e-15). A polar factor
     amplifies perturbations by 1/σ_min(∇), small in the early steps from LoRA init, hence three
     decades of room."""
-    cfg, prob = lora_case(method="specgd:0.02", init="lora", steps=50, n_save=51)
+    cfg, prob = lora_case(method=SpecGD(lr=0.02), init="lora", steps=50, n_save=51)
     A, B, Y, _, _ = prob
     for _ in range(50):
         gA, gB = _grads(A, B, Y)
@@ -175,7 +176,7 @@ def test_specgf_matches_scipy_dop853():
     accurate to ~10·rtol globally on this smooth, non-stiff stretch: 1e-9 relative (measured
     5.7e-12)."""
     beta, t1 = 1e-3, 1.5
-    cfg, prob = lora_case(beta=beta, method="adaptive", t1=t1, n_save=2, rtol=1e-10, atol=1e-14)
+    cfg, prob = lora_case(beta=beta, method=Adaptive(rtol=1e-10, atol=1e-14), t1=t1, n_save=2)
     A0, B0, Y, _, _ = prob
     r, c, k = A0.shape[0], B0.shape[1], A0.shape[1]
 
@@ -217,7 +218,14 @@ def test_factor_flow_matches_arora_end_to_end_ode(depth):
     eigendecompositions: 1e-9 relative (measured 6.5e-13 at depth 2, 1.9e-11 at depth 3)."""
     n, t1 = 4, 20.0
     cfg = DMFConfig(
-        depth=depth, n=n, init="mimic", m=3.0, alpha=0.1, t1=t1, rtol=1e-10, atol=1e-14, n_save=2
+        depth=depth,
+        n=n,
+        init="mimic",
+        m=3.0,
+        alpha=0.1,
+        t1=t1,
+        method=Adaptive(rtol=1e-10, atol=1e-14),
+        n_save=2,
     )
     factors, mask, target = dmf_problem(cfg)
     raw = solve_dmf_from(cfg, factors, mask, target)

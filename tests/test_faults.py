@@ -17,6 +17,7 @@ from gflab.sims.config import DMFConfig, LoRAConfig
 from gflab.sims.dmf import simulate_dmf
 from gflab.sims.engine import solve_flow
 from gflab.sims.lora import simulate_lora
+from gflab.sims.methods import GD, Adaptive
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep import run_sweep
 
@@ -89,8 +90,12 @@ def test_nan_in_vector_field_is_diverged_with_last_finite_state(field, t_bad, dt
     assert all(np.all(np.isfinite(v)) for v in r.saved.values())
 
 
+# DMF's default flow with a budget of 20 steps: it ends with status max_steps
+SHORT_FLOW = Adaptive(rtol=1e-9, atol=1e-14, max_steps=20)
+
+
 def test_max_steps_reports_time_and_state():
-    cfg = DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, max_steps=20, n_save=10)
+    cfg = DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, method=SHORT_FLOW, n_save=10)
     r = simulate_dmf(cfg)
     assert r.status == "max_steps"
     assert 0 < r.final["time"] < cfg.t_max and f"t = {r.final['time']:.6g}" in r.message
@@ -104,7 +109,7 @@ EXPLODING_GD = LoRAConfig(
     rank=2,
     target_svals=(1.0, 2.0),
     flow="gf",
-    method="gd:5.0",
+    method=GD(lr=5.0),
     steps=200,
     gamma=0.5,
     init="gaussian",
@@ -121,7 +126,7 @@ def test_discrete_explosion_keeps_last_finite_step():
 
 def test_sweep_stores_solver_failures_as_results_not_failures(tmp_path):
     configs = [
-        DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, max_steps=20, n_save=10),
+        DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, method=SHORT_FLOW, n_save=10),
         EXPLODING_GD,
     ]
     store = ResultStore(tmp_path)

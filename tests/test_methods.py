@@ -57,13 +57,28 @@ def test_spellings_are_parsed_once_into_objects():
     assert M.parse_method("euler:0.5").dt == 0.5
 
 
-def test_key_holds_only_the_methods_hyper_parameters():
-    """rtol on a GD run and momentum on a flow run do not enter the key."""
-    gd = dict(depth=2, n=4, method="gd:0.1", steps=10)
-    assert DMFConfig(**gd, rtol=1e-3).key() == DMFConfig(**gd).key()
-    flow = dict(rows=6, cols=7, rank=3, target_svals=(1.0, 2.0, 4.0), beta=1e-6, t1=2.0)
-    assert LoRAConfig(**flow, momentum=0.5).key() == LoRAConfig(**flow).key()
-    assert LoRAConfig(**flow, rtol=1e-6).key() != LoRAConfig(**flow).key()
+_FLOW = dict(rows=6, cols=7, rank=3, target_svals=(1.0, 2.0, 4.0), beta=1e-6, t1=2.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "parameter"),
+    [
+        (lambda: DMFConfig(depth=2, n=4, method=M.GD(lr=0.1), steps=10, rtol=1e-3), "rtol"),
+        (lambda: LoRAConfig(**_FLOW, momentum=0.5), "momentum"),
+        (lambda: LoRAConfig(**_FLOW, method=M.Adaptive(rtol=1e-5), rtol=1e-9), "rtol"),
+    ],
+)
+def test_an_option_beside_the_method_is_refused(make, parameter):
+    """An option the method lacks, or any option beside a method object, names itself (as the
+    command line does) instead of being dropped or overriding the method."""
+    with pytest.raises(GflabInputError) as info:
+        make()
+    assert info.value.parameter == parameter
+
+
+def test_key_holds_the_methods_hyper_parameters():
+    assert LoRAConfig(**_FLOW, method=M.Adaptive(rtol=1e-6)).key() != LoRAConfig(**_FLOW).key()
+    assert LoRAConfig(**_FLOW, method=M.Adaptive()).key() == LoRAConfig(**_FLOW).key()
 
 
 def test_updates_match_numpy_formulas():

@@ -10,6 +10,7 @@ import pytest
 from shared_cases import assert_arrays_close
 
 from gflab.cli import main
+from gflab.sims.methods import GD
 from gflab.theory import dmf as D
 from gflab.theory import lora as L
 
@@ -224,7 +225,7 @@ def test_file_contents_enter_the_plasticity_key(plasticity_files, tmp_path, fiel
     }
     for name in files.values():
         (tmp_path / name).write_bytes((d / name).read_bytes())
-    cfg = dict(depth=2, n=6, method="gd:0.2", stop_loss=1e-5)
+    cfg = dict(depth=2, n=6, method=GD(lr=0.2), stop_loss=1e-5)
     cfg.update({k: str(tmp_path / v) for k, v in files.items()})
     key = PlasticityConfig(**cfg).key()
     path = tmp_path / files[field]
@@ -469,7 +470,7 @@ def test_commands_rebuild_file_configs(plasticity_files, which):
         cfg = PlasticityConfig(
             depth=2,
             n=6,
-            method="gd:0.2",
+            method=GD(lr=0.2),
             stop_loss=1e-5,
             mask_file=str(d / "mask2.npy"),
             pretrain_mask_file=str(d / "mask1.npy"),

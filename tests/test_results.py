@@ -13,6 +13,7 @@ from shared_cases import gflab_process
 
 from gflab import sims
 from gflab.sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
+from gflab.sims.models import MODELS
 from gflab.sims.store import ResultStore
 from gflab.sims.tables import results_frame, results_records
 from gflab.theory import GflabInputError
@@ -71,7 +72,8 @@ def test_model_filter_and_bad_model(store):
     root, _, _ = store
     assert [r["model"] for r in results_records(root, model="lora")] == ["lora"]
     assert [r["model"] for r in results_records(root, model="dmf")] == ["dmf"]
-    with pytest.raises(GflabInputError, match="model: expected one of dmf, lora, got 'mlp'"):
+    allowed = ", ".join(MODELS)  # every registered model
+    with pytest.raises(GflabInputError, match=f"model: expected one of {allowed}, got 'mlp'"):
         results_records(root, model="mlp")
 
 

@@ -83,7 +83,6 @@ ISSUE_11_SGF1 = dict(
     beta=1e-9,
     gamma=0.00313,
     init="lora",
-    method="adaptive",
     t1=3.62,
     n_save=401,
     seed=3,

@@ -14,6 +14,7 @@ import pytest
 from shared_cases import lora_case
 
 from gflab.sims.lora import solve_lora_from
+from gflab.sims.methods import GD, Euler, Muon, NewtonSchulz, SmoothedSpecGD, SpecGD
 from gflab.theory import lora as T
 
 COEF = (3.4445, -4.7750, 2.0315)
@@ -113,17 +114,18 @@ def _close(got, want):
 @pytest.mark.parametrize(
     "method,flow,beta,l2",
     [
-        ("gd:0.05", "gf", None, 0.0),
-        ("gd:0.05", "gf", None, 0.3),
-        ("specgd:0.05", "specgf", None, 0.0),
-        ("specgd-smooth:0.05", "specgf", 1e-3, 0.1),
-        ("ns:0.05", "specgf", None, 0.0),
+        (GD(lr=0.05), "gf", None, 0.0),
+        (GD(lr=0.05), "gf", None, 0.3),
+        (SpecGD(lr=0.05), "specgf", None, 0.0),
+        (SmoothedSpecGD(lr=0.05, beta=1e-3), "specgf", 1e-3, 0.1),
+        (NewtonSchulz(lr=0.05), "specgf", None, 0.0),
     ],
+    ids=lambda v: getattr(v, "spelling", None),
 )
 def test_plain_methods_match_numpy(method, flow, beta, l2):
-    cfg, prob = _problem(method=method, flow=flow, beta=beta, l2=l2)
+    cfg, prob = _problem(method=method, flow=flow, beta=None, l2=l2)
     A0, B0, Y, _, _ = prob
-    kind, lr = cfg.method_kind, cfg.method_value
+    kind, lr = cfg.method.name, cfg.method.lr  # the oracle's name for the update rule
     want = np_steps(kind, A0, B0, Y, lr, STEPS, beta=beta or 0.0, l2=l2)
     _close(_sims_final(cfg, prob), want)
 
@@ -140,7 +142,7 @@ def test_plain_methods_match_numpy(method, flow, beta, l2):
 def test_muon_matches_numpy(nesterov, scale, momentum):
     # rows > rank: A (10×3) is tall, so the shape scale √(rows/cols) is not 1 for A
     cfg, prob = _problem(
-        method="muon:0.02", nesterov=nesterov, shape_scale=scale, momentum=momentum
+        method=Muon(lr=0.02, nesterov=nesterov, shape_scale=scale, momentum=momentum)
     )
     A0, B0, Y, _, _ = prob
     want = np_muon(A0, B0, Y, 0.02, STEPS, mu=momentum, nesterov=nesterov, scale=scale)
@@ -151,7 +153,7 @@ def test_muon_from_lora_init_first_step():
     """A(0) = 0: ∇_B = 0 on step one, so B moves by lr·NS(0) = 0; ∇_A = −Y B0ᵀ and the Nesterov
     update is (1 − μ²)∇_A (buf = (1 − μ)g, g + μ(buf − g)). The scale matters through NS's
     Frobenius normalisation X/(‖X‖ + 1e-7) when ‖X‖ is small."""
-    cfg, prob = _problem(method="muon:0.02", init="lora", steps=STEPS)
+    cfg, prob = _problem(method=Muon(lr=0.02), init="lora", steps=STEPS)
     A0, B0, Y, _, _ = prob
     want = np_muon(A0, B0, Y, 0.02, STEPS)
     _close(_sims_final(cfg, prob), want)
@@ -210,9 +212,9 @@ def test_bf16_newton_schulz_close_to_float64(seed, shape):
 
 def test_bf16_muon_run_tracks_float64_run():
     """A short Muon run with bf16 NS stays within the bf16 level of the float64 run."""
-    cfg, prob = _problem(method="muon:0.02", init="lora")
+    cfg, prob = _problem(method=Muon(lr=0.02), init="lora")
     f64 = _sims_final(cfg, prob)
-    b16 = _sims_final(cfg.replace(ns_dtype="bfloat16"), prob)
+    b16 = _sims_final(cfg.replace(method=Muon(lr=0.02, ns_dtype="bfloat16")), prob)
     for g, w in zip(b16, f64, strict=True):
         assert np.linalg.norm(g - w) <= 8 * 2.0**-8 * np.linalg.norm(w)
 
@@ -238,8 +240,8 @@ def test_polar_of_rank_deficient_is_partial_isometry(rank):
     np.testing.assert_allclose(np.asarray(T.polar(G)), U @ V.T, rtol=0, atol=1e-13)
 
 
-def _first_steps(method, beta):
-    cfg, prob = _problem(method=method, init="lora", beta=beta, steps=1, n_save=2)
+def _first_steps(method):
+    cfg, prob = _problem(method=method, init="lora", beta=None, steps=1, n_save=2)
     return prob, _final(cfg, prob)
 
 
@@ -254,8 +256,8 @@ def test_specgd_first_step_from_lora_init_equals_smoothed_at_tiny_beta():
     SpecGD vs SpecGD-smooth at β = 1e-24: σ/√(σ² + β) = 1 − β/(2σ²) + …, with σ_min(∇_A) ≈ 0.1
     here, so the two agree to η·β/σ_min² ≈ 1e-24 plus the rounding of the two algorithms (eigh of
     the Gram matrix vs SVD): 1e-14 absolute."""
-    (A0, B0, Y, _, _), (A1, B1) = _first_steps("specgd:0.05", None)
-    _, (As, Bs) = _first_steps("specgd-smooth:0.05", 1e-24)
+    (A0, B0, Y, _, _), (A1, B1) = _first_steps(SpecGD(lr=0.05))
+    _, (As, Bs) = _first_steps(SmoothedSpecGD(lr=0.05, beta=1e-24))
     assert np.array_equal(B1, B0)
     assert np.array_equal(Bs, B0)
     np.testing.assert_allclose(A1, As, rtol=0, atol=1e-14)
@@ -264,7 +266,7 @@ def test_specgd_first_step_from_lora_init_equals_smoothed_at_tiny_beta():
 
 def test_euler_polar_flow_first_step_from_lora_init_leaves_b():
     """euler:DT at β = 0 integrates the exact-polar field: its first step is SpecGD's."""
-    cfg, prob = _problem(method="euler:0.05", init="lora", beta=0.0, steps=None, t1=0.05, n_save=2)
+    cfg, prob = _problem(method=Euler(dt=0.05), init="lora", beta=0.0, steps=None, t1=0.05, n_save=2)
     A0, B0, Y, _, _ = prob
     A1, B1 = _final(cfg, prob)
     assert np.array_equal(B1, B0)
@@ -276,7 +278,7 @@ def test_targets_outside_float64_range_are_refused_naming_the_parameter(svals):
     from gflab.theory.errors import GflabInputError
 
     with pytest.raises(GflabInputError) as e:
-        _problem(method="specgd:0.05", target_svals=svals)
+        _problem(method=SpecGD(lr=0.05), target_svals=svals)
     assert e.value.parameter == "target_svals"
 
 
@@ -338,7 +340,6 @@ def test_bf16_muon_step_bit_identical_to_torch(shape_scale):
     import jax.numpy as jnp
     import torch
 
-    from gflab.sims.methods import Muon
 
     torch.set_num_threads(1)
     method = Muon(lr=0.02, ns_dtype="bfloat16", shape_scale=shape_scale)
@@ -380,11 +381,9 @@ def test_bf16_muon_100_steps_bit_identical_to_torch(shape_scale):
     steps = 100
     cfg, (A0, B0, Y, U, V) = _problem(
         target_svals=(1.0, 4.0, 16.0),
-        method="muon:0.02",
+        method=Muon(lr=0.02, ns_dtype="bfloat16", shape_scale=shape_scale),
         steps=steps,
         n_save=steps + 1,
-        ns_dtype="bfloat16",
-        shape_scale=shape_scale,
     )
     args = L._args(cfg, A0, B0, Y, U, V)
     keep = lambda k, p, a: {"A": p[0], "B": p[1]}
@@ -440,13 +439,11 @@ def test_muon_200_steps_bit_identical_to_torch_optim_muon_float64(init, seed):
     gflab's ``muon`` with ns_dtype bfloat16 and shape_scale "original": identical bit for bit
     (measured: 0.0 difference), which the bf16 kernel above makes possible."""
     cfg, prob = _problem(
-        method="muon:0.01",
+        method=Muon(lr=0.01, ns_dtype="bfloat16", shape_scale="original"),
         init=init,
         seed=seed,
         steps=200,
         n_save=201,
-        ns_dtype="bfloat16",
-        shape_scale="original",
     )
     A0, B0, Y, _, _ = prob
     got = _final(cfg, prob)
@@ -461,7 +458,7 @@ def test_muon_200_steps_tracks_torch_optim_muon_float32():
     (measured 1.0e-2 in A, 6.6e-3 in B relative on this problem): bound 8u, u = 2⁻⁸, as for
     gflab's own bf16-vs-float64 runs."""
     cfg, prob = _problem(
-        method="muon:0.01", steps=200, n_save=201, ns_dtype="bfloat16", shape_scale="original"
+        method=Muon(lr=0.01, ns_dtype="bfloat16", shape_scale="original"), steps=200, n_save=201
     )
     A0, B0, Y, _, _ = prob
     got = _final(cfg, prob)

@@ -20,7 +20,7 @@ from gflab.sims import DMFConfig, LoRAConfig, simulate_dmf, simulate_lora
 from gflab.sims.dmf import dmf_problem, solve_dmf_from
 from gflab.sims.engine import iterate, solve_flow, solve_flow_batch
 from gflab.sims.lora import lora_problem, solve_lora_from
-from gflab.sims.methods import GD
+from gflab.sims.methods import GD, Adaptive, SpecGD
 from gflab.theory import closed_forms as CF
 from gflab.theory import dmf as D
 from gflab.theory import measures as M
@@ -164,7 +164,9 @@ GAUSSIAN_DMF = DMFConfig(
 def test_dmf_matches_scipy_dop853_on_random_mask():
     """diffrax Tsit5 against scipy DOP853 (rtol 1e-10, atol 1e-12): depth 3, n = 6, Bernoulli Ω,
     Gaussian init, low-rank target; products compared at several times."""
-    cfg = GAUSSIAN_DMF.replace(mask="bernoulli:0.5", seed=3, t1=4.0, rtol=1e-10, atol=1e-12)
+    cfg = GAUSSIAN_DMF.replace(
+        mask="bernoulli:0.5", seed=3, t1=4.0, method=Adaptive(rtol=1e-10, atol=1e-12)
+    )
     factors, mask, target = dmf_problem(cfg)
     res = simulate_dmf(cfg)
     assert res.status == "t1_reached"
@@ -406,11 +408,11 @@ def test_dmf_batch_vmap_equals_loop():
     kw = dict(
         t1=cfg.t_max,
         save_ts=save_grid(cfg.t_max, cfg.n_save, "log"),
-        rtol=cfg.rtol,
-        atol=cfg.atol,
+        rtol=cfg.method.rtol,
+        atol=cfg.method.atol,
         tol=cfg.converge_tol,
         blowup=1e12,
-        max_steps=cfg.max_steps,
+        max_steps=cfg.method.max_steps,
     )
     stats = _stats_fn(True, False)
     loop = solve_flow_batch(_field, stats, _monitor, y0, args, strategy="loop", **kw)
@@ -439,13 +441,13 @@ def test_dmf_batch_vmap_equals_loop():
 
 def test_dmf_gd_statuses_and_no_nan():
     base = dict(depth=3, n=4, init="gaussian", alpha=1.0, mask="superdiag", target="lowrank:1")
-    res = simulate_dmf(DMFConfig(**base, method="gd:50.0", steps=400))
+    res = simulate_dmf(DMFConfig(**base, method=GD(lr=50.0), steps=400))
     assert res.status == "diverged" and "step" in res.message
     assert res.final_state is not None and all(np.all(np.isfinite(f)) for f in res.final_state)
     text = json.dumps(res.to_json(), allow_nan=False)  # raises on NaN/inf floats
     assert "NaN" not in text
     # a small step converges along GD and tracks gradient flow: GD at step η is the Euler scheme
-    res = simulate_dmf(DMFConfig(**base, method="gd:0.05", steps=400))
+    res = simulate_dmf(DMFConfig(**base, method=GD(lr=0.05), steps=400))
     assert res.status in ("t1_reached", "converged")
     assert res.series["loss"][-1] < res.series["loss"][0]
 
@@ -458,7 +460,7 @@ LORA = dict(rows=6, cols=7, rank=3, target_svals=(1.0, 4.0, 9.0), gamma=1e-3)
 def test_specgd_arrival_steps():
     """SGF-2 discrete: SpecGD (step η) reaches f·s_i at step ≈ √(f s_i)/η, smaller targets first."""
     eta, f = 0.01, 0.5
-    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", method="specgd:0.01", steps=800))
+    res = simulate_lora(LoRAConfig(**LORA, flow="specgf", method=SpecGD(lr=0.01), steps=800))
     arr = __import__("gflab.theory.measures").theory.measures.arrival_times(
         res.times, res.series["proxies"], LORA["target_svals"], f
     )
@@ -497,7 +499,9 @@ def test_specgf_run_converges_to_the_target(specgf_run):
 def test_gradient_flow_logistic_law():
     """SGF-3: an aligned balanced start A = U√p0, B = √p0 Vᵀ keeps the modes decoupled, and each
     proxy follows ṗ = 2p(s − p) exactly."""
-    cfg = LoRAConfig(**{**LORA, "gamma": 1.0}, flow="gf", t1=4.0, rtol=1e-11, atol=1e-13)
+    cfg = LoRAConfig(
+        **{**LORA, "gamma": 1.0}, flow="gf", t1=4.0, method=Adaptive(rtol=1e-11, atol=1e-13)
+    )
     _, _, Y, U, V = lora_problem(cfg)
     p0 = np.array([1e-3, 1e-4, 1e-5])
     A0 = U * np.sqrt(p0)
@@ -538,7 +542,6 @@ def test_l2_soft_threshold_limit_and_balance():
 def test_stabilized_solvers_through_the_engine_match_the_closed_form(solver):
     """The engine runs sims/rkc.py's solvers by name (Adaptive(solver=...)): same DMC-3 oracle as
     Tsit5 (mimic_limit), same stop rule. rtol 1e-9 on an order-2 method: measured error ~1e-9."""
-    from gflab.sims.methods import Adaptive
 
     method = Adaptive(rtol=1e-9, atol=1e-14, solver=solver)
     res = simulate_dmf(DMFConfig(depth=3, n=4, m=3.0, alpha=1e-3, method=method))

@@ -18,6 +18,7 @@ import pytest
 
 from gflab import sims
 from gflab.sims import DMFConfig, LoRAConfig, SimResult
+from gflab.sims.methods import Adaptive
 from gflab.sims.store import ResultStore, default_store_root, source_hash
 from gflab.theory.errors import GflabInputError
 
@@ -202,7 +203,7 @@ def test_keys_change_with_config_and_versions(tmp_path):
     k = store.key(CFG)
     assert store.key(CFG.replace(alpha=2e-2)) != k
     assert store.key(CFG.replace(seed=1)) != k
-    assert store.key(CFG.replace(rtol=1e-10)) != k
+    assert store.key(CFG.replace(method=Adaptive(rtol=1e-10, atol=1e-14))) != k
     assert store.key(LoRAConfig(t1=1.0, beta=1e-6)) != k
     assert ResultStore(tmp_path, versions={**VERSIONS, "jax": "z"}).key(CFG) != k
     # equal configs give equal keys however their numbers were typed

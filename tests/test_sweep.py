@@ -194,7 +194,9 @@ def test_sweep_over_rtol_matches_direct_adaptive_runs(tmp_path):
 
 
 def test_sweep_over_lr_matches_direct_gd_runs(tmp_path):
-    """grid.lr with a bare ``method = "gd"``: each point is DMFConfig(method="gd:LR")."""
+    """grid.lr with a bare ``method = "gd"``: each point is DMFConfig(method=GD(lr=LR))."""
+    from gflab.sims.methods import GD
+
     lrs = [0.05, 0.2]
     base = {**_BASE, "method": "gd", "steps": 40}
     configs = spec_from_dict({"model": "dmf", "base": base, "grid": {"lr": lrs}}).configs()
@@ -202,7 +204,7 @@ def test_sweep_over_lr_matches_direct_gd_runs(tmp_path):
     assert run_sweep(configs, store).done == 2
     assert len({store.key(c) for c in configs}) == 2
     for lr, c in zip(lrs, configs, strict=True):
-        _direct(store, c, DMFConfig(**{**base, "method": f"gd:{lr}"}))
+        _direct(store, c, DMFConfig(**{**base, "method": GD(lr=lr)}))
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gflab.sims import DMFConfig, LoRAConfig, config_from_dict
-from gflab.sims.config import parse_method
+from gflab.sims.methods import GD, Adaptive, Euler, Muon, SmoothedSpecGD, SpecGD, parse_method
 from gflab.theory import GflabInputError
 from gflab.theory import _validate as V
 from gflab.theory import closed_forms as CF
@@ -115,10 +115,12 @@ def test_theory_constructors_name_their_parameter():
         (dict(seed=1.5), "seed"),
         (dict(t1=0.0), "t1"),
         (dict(t_max=math.inf), "t_max"),
-        (dict(method="euler:0.1"), "method"),
-        (dict(method="gd:-1", steps=3), "method"),
-        (dict(method="gd:0.1"), "steps"),
-        (dict(method="gd:0.1", steps=3, t1=1.0), "t1"),
+        (dict(method=Euler(dt=0.1)), "method"),
+        (dict(method="gd:0.1", steps=3), "method"),  # spellings are read by the CLI and JSON only
+        (dict(method=GD(lr=0.1)), "steps"),
+        (dict(method=GD(lr=0.1), steps=3, t1=1.0), "t1"),
+        (dict(method=GD(lr=0.1), steps=3, rtol=1e-5), "rtol"),  # an option GD lacks
+        (dict(method=Adaptive(rtol=1e-5), rtol=1e-9), "rtol"),  # never beside the method object
         (dict(steps=3), "steps"),
         (dict(normalisation="max"), "normalisation"),
         (dict(rtol=0.0), "rtol"),
@@ -147,13 +149,15 @@ def test_dmf_config_rejects(changes, parameter):
         (dict(init="zeros"), "init"),
         (dict(t1=None), "t1"),
         (dict(steps=10), "steps"),
-        (dict(method="specgd:0.1"), "t1"),
-        (dict(method="specgd:0.1", t1=None), "steps"),
-        (dict(flow="gf", method="muon:0.1", t1=None, steps=5), "flow"),
-        (dict(method="gd:0.1", t1=None, steps=5), "flow"),
-        (dict(method="specgd-smooth:0.1", beta=0.0, t1=None, steps=5), "beta"),
-        (dict(method="euler:0.1", beta="x"), "beta"),
+        (dict(method=SpecGD(lr=0.1)), "t1"),
+        (dict(method=SpecGD(lr=0.1), t1=None), "steps"),
+        (dict(flow="gf", method=Muon(lr=0.1), t1=None, steps=5), "flow"),
+        (dict(method=GD(lr=0.1), t1=None, steps=5), "flow"),
+        (dict(method=SmoothedSpecGD(lr=0.1, beta=1e-3), t1=None, steps=5), "beta"),  # two betas
+        (dict(method="adaptive"), "method"),
+        (dict(method=Euler(dt=0.1), beta="x"), "beta"),
         (dict(momentum=1.0), "momentum"),
+        (dict(method=Muon(lr=0.1), t1=None, steps=5, momentum=0.9), "momentum"),
         (dict(shape_scale="x"), "shape_scale"),
         (dict(ns_dtype="float16"), "ns_dtype"),
         (dict(ns_steps=0), "ns_steps"),
@@ -165,8 +169,8 @@ def test_lora_config_rejects(changes, parameter):
 
 
 def test_parse_method():
-    assert parse_method("adaptive") == ("adaptive", None)
-    assert parse_method("muon:0.02") == ("muon", 0.02)
+    assert parse_method("adaptive") == Adaptive()
+    assert parse_method("muon:0.02") == Muon(lr=0.02)
     for bad in ("adaptive:1", "gd", "gd:x", "gd:nan", "gd:inf", "rk4", 3):
         _raises("method", parse_method, bad)
 
@@ -174,9 +178,9 @@ def test_parse_method():
 def test_configs_round_trip_and_are_hashable():
     for cfg in (
         DMFConfig(depth=3, n=4, m=math.inf, t1=2.0),
-        DMFConfig(depth=2, n=6, mask="bernoulli:0.3", method="gd:0.1", steps=5),
+        DMFConfig(depth=2, n=6, mask="bernoulli:0.3", method=GD(lr=0.1), steps=5),
         LoRAConfig(beta=1e-6, t1=4.0, target_svals=[1, 2, 3, 4, 5]),
-        LoRAConfig(flow="specgf", method="muon:0.01", steps=10),
+        LoRAConfig(flow="specgf", method=Muon(lr=0.01), steps=10),
     ):
         back = config_from_dict(cfg.to_dict())
         assert back == cfg and back.key() == cfg.key() and hash(back) == hash(cfg)

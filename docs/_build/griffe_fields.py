@@ -58,9 +58,10 @@ def _init_from_signature(cls: type, gcls: griffe.Class) -> None:
 
 def _documented_classes() -> dict[str, dict[str, str]]:
     """``module.Class`` path (as griffe names it) → field → meaning."""
-    from gflab.sims.schema import HELP, MODELS, RIVER_HELP
+    from gflab.sims.models import MODELS
+    from gflab.sims.schema import HELP
 
-    out = {_path(cls): RIVER_HELP if model == "river" else HELP for model, cls in MODELS.items()}
+    out = {_path(m.config): m.field_help for m in MODELS.values()}
     out.update({_path(cls): HELP for cls in _method_classes()})
     return out
 

@@ -18,6 +18,7 @@ import numpy as np
 from gflab.figures import style
 from gflab.figures.demos._base import LORA_SHAPE, Demo, Param, revealed
 from gflab.sims import LoRAConfig, simulate_lora
+from gflab.sims.methods import Muon, SpecGD
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as TL
 from gflab.theory import measures as M
@@ -50,8 +51,8 @@ def muon_configs(
         n_save=N_SAVE,
     )
     return (
-        LoRAConfig(method=f"specgd:{lr!r}", **common),
-        LoRAConfig(method=f"muon:{lr!r}", momentum=momentum, **common),
+        LoRAConfig(method=SpecGD(lr=lr), **common),
+        LoRAConfig(method=Muon(lr=lr, momentum=momentum), **common),
     )
 
 

@@ -16,42 +16,6 @@ EXAMPLES = """examples:
   python -c "from gflab.sims.tables import results_frame; print(results_frame(model='dmf').describe())"
 """
 
-# the columns a terminal table shows per model (csv and json carry every column)
-TABLE_COLUMNS = {
-    "dmf": (
-        "key",
-        "status",
-        "depth",
-        "n",
-        "init",
-        "m",
-        "alpha",
-        "mask",
-        "target",
-        "seed",
-        "loss",
-        "stable_rank",
-        "effective_rank",
-        "time",
-    ),
-    "lora": (
-        "key",
-        "status",
-        "rows",
-        "cols",
-        "rank",
-        "target_svals",
-        "flow",
-        "method",
-        "beta",
-        "gamma",
-        "init",
-        "seed",
-        "loss",
-        "stable_rank",
-        "time",
-    ),
-}
 OTHER_COLUMNS = ("key", "model", "status", "created")
 
 
@@ -78,9 +42,11 @@ def register(sub) -> None:
         metavar="DIR",
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
+    from gflab.sims.models import MODELS
+
     p.add_argument(
         "--model",
-        choices=("dmf", "lora"),
+        choices=tuple(MODELS),
         default=None,
         help="only entries of this model (default: every entry)",
     )
@@ -114,6 +80,7 @@ def run(args) -> int:
 
 
 def _print(args) -> int:
+    from gflab.sims.models import MODELS
     from gflab.sims.tables import cell_text, results_records
 
     rows = results_records(args.store, args.model)
@@ -135,7 +102,7 @@ def _print(args) -> int:
         groups.setdefault(r.get("model") or "other", []).append(r)
     out = []
     for model, members in groups.items():
-        columns = TABLE_COLUMNS.get(model, OTHER_COLUMNS)
+        columns = MODELS[model].columns if model in MODELS else OTHER_COLUMNS
         out.append(f"{model} ({len(members)})\n{_table(members, columns)}")
     print("\n\n".join(out))
     return 0

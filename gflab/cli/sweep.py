@@ -10,7 +10,7 @@ from gflab.cli._common import print_json
 from gflab.cli._progress import reporter
 
 EXAMPLES = """spec (TOML):
-  model = "dmf"                     # or "lora"
+  model = "dmf"                     # any model of gflab simulate (lora, river, dmf-dash, ...)
   seeds = [0, 1, 2]
   [base]                            # fields shared by every configuration
   n = 8

@@ -60,6 +60,8 @@ class SweepSummary:
         if self.recomputed_corrupt:
             rows.append(("recomputed (corrupt)", self.recomputed_corrupt))
         rows += [(f"status {s}", self.statuses.get(s, 0)) for s in STATUSES]
+        # other models' statuses (the river's finished/diverged...)
+        rows += [(f"status {s}", n) for s, n in self.statuses.items() if s and s not in STATUSES]
         rows += [
             ("seconds", f"{self.seconds:.2f}"),
             ("executor", self.executor),

@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from gflab.sims.models import model_of
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep import _task
 from gflab.sims.sweep._executors import parse_executor, run_dask, run_pool
@@ -76,8 +77,9 @@ def run_sweep(
     for key, d in unique.items():
         summary.keys.append(key)
         entry = store.read(d, key=key)
-        if (entry.state == "ok" if record else entry.is_result) and not force:
-            status = entry.meta.get("status") if record else entry.meta["result"]["status"]
+        model = None if record else model_of(d)
+        if entry.state == "ok" and (record or model.holds(entry.meta)) and not force:
+            status = entry.meta.get("status") if record else model.stored_status(entry.meta)
             collect_record(
                 summary,
                 counts,

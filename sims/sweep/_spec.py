@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gflab.sims.config import DMFConfig, LoRAConfig
+from gflab.sims.models import model_named
 from gflab.sims.schema import config_from_fields, method_params
 from gflab.sims.store import ResultStore
 from gflab.theory.errors import GflabInputError
@@ -23,7 +23,6 @@ RUNNERS = (DEFAULT_RUNNER,)
 MAX_CONFIGS = 1_000_000
 FULL_CHECK = 20_000  # specs up to this size are validated config by config when parsed
 WARN_CONFIGS = 100_000  # `gflab sweep` warns with an estimate before a grid this large
-_MODELS = {"dmf": DMFConfig, "lora": LoRAConfig}
 _SPEC_KEYS = ("model", "base", "grid", "list", "seeds", "runner")
 
 
@@ -84,7 +83,7 @@ class SweepSpec:
         return f"list.{name}" if any(name in p for p in self.points) else f"base.{name}"
 
     def _config(self, fields: dict):
-        return _make_config(_MODELS[self.model], self.model, fields, self._label)
+        return _make_config(model_named(self.model).config, self.model, fields, self._label)
 
     def configs(self) -> list:
         """The configurations, in a fixed order: grid (row-major) × list × seeds."""
@@ -147,7 +146,7 @@ def _axis_values(name: str, v: Any) -> list:
 def spec_from_dict(d: Any, allow_import: bool = False) -> SweepSpec:
     """Validate a sweep spec (the TOML document as a dict).
 
-    Keys: ``model`` ("dmf" | "lora"), ``[base]`` config fields, ``[grid]`` field → list of values
+    Keys: ``model`` (a key of :data:`gflab.sims.models.MODELS`), ``[base]`` config fields, ``[grid]`` field → list of values
     (or ``{logspace = [a, b, count]}``), ``[[list]]`` explicit points (each a table of fields; the
     sweep is grid × list), ``seeds`` (list of integers ≥ 0), ``runner`` (a name of
     :data:`RUNNERS`, default :func:`simulate_config`; any "module:function" only with
@@ -170,9 +169,7 @@ def spec_from_dict(d: Any, allow_import: bool = False) -> SweepSpec:
     if unknown:
         raise GflabInputError("spec", "keys " + ", ".join(_SPEC_KEYS), unknown)
     model = d.get("model")
-    if model not in _MODELS:
-        raise GflabInputError("model", "dmf or lora", model)
-    cls = _MODELS[model]
+    cls = model_named(model).config
     fields = {f.name for f in dataclasses.fields(cls)} | set(method_params(model))
     base = d.get("base", {})
     if not isinstance(base, dict):
@@ -254,15 +251,8 @@ SECONDS_PER_CONFIG_FLOOR = 0.06
 
 
 def _entry_bytes(cfg) -> int:
-    """Rough size of one stored entry: saved series, final matrix and state, plus ~4 KiB."""
-    if cfg.model == "dmf":
-        n, depth = cfg.n, cfg.depth
-        arrays = cfg.n_save * (n + 4) + n * n * (depth + 2)
-    else:
-        arrays = (
-            cfg.n_save * (cfg.rank + 8) + cfg.rows * cfg.cols + 2 * cfg.rank * (cfg.rows + cfg.cols)
-        )
-    return 8 * arrays + 4096
+    """Rough size of one stored entry (the model's :meth:`~gflab.sims.models.Model.entry_bytes`)."""
+    return model_named(cfg.model).entry_bytes(cfg)
 
 
 def estimate(spec: SweepSpec) -> dict:
@@ -287,17 +277,20 @@ def count_stored(spec: SweepSpec, store: ResultStore) -> int:
     against a store is fast.
     """
     if spec.size <= FULL_CHECK:
+        model = model_named(spec.model)
         unique = {store.key(c): c for c in spec.configs()}
-        return sum(store.read(c, key=k).is_result for k, c in unique.items())
+        entries = (store.read(c, key=k) for k, c in unique.items())
+        return sum(e.state == "ok" and model.holds(e.meta) for e in entries)
     if not store.keys():
         return 0
     hyper = set(method_params(spec.model)) - {
-        f.name for f in dataclasses.fields(_MODELS[spec.model])
+        f.name for f in dataclasses.fields(model_named(spec.model).config)
     }
 
     def flat(d: dict) -> dict:
         """A stored config with its method's hyper-parameters also as ``method.NAME``."""
-        return {**d, **{f"method.{k}": v for k, v in d["method"].items()}}
+        method = d.get("method") if isinstance(d.get("method"), dict) else {}
+        return {**d, **{f"method.{k}": v for k, v in method.items()}}
 
     def name(a: str) -> str:
         return f"method.{a}" if a in hyper else a
@@ -331,7 +324,7 @@ def count_stored(spec: SweepSpec, store: ResultStore) -> int:
     n = 0
     for e in store.iter_entries():
         c = e.meta["config"]
-        if not e.is_result or set(c) != top or not isinstance(c.get("method"), dict):
+        if e.state != "ok" or not model_named(spec.model).holds(e.meta) or set(c) != top:
             continue
         c = flat(c)
         if any(c.get(k) != v for k, v in fixed.items()):

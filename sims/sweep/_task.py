@@ -9,7 +9,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from gflab.sims.config import config_from_dict
+from gflab.sims.models import config_from_dict, model_of
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep._spec import DEFAULT_RUNNER
 from gflab.theory.errors import GflabInputError
@@ -18,14 +18,14 @@ from gflab.theory.errors import GflabInputError
 
 
 def simulate_config(config):
-    """The default runner: ``simulate_dmf`` or ``simulate_lora`` by the config's model."""
-    if config.model == "dmf":
-        from gflab.sims.dmf import simulate_dmf
+    """The default runner: the run of the config's model (:data:`gflab.sims.models.MODELS`).
 
-        return simulate_dmf(config)
-    from gflab.sims.lora import simulate_lora
-
-    return simulate_lora(config)
+    Args:
+      config: a config of a registered model.
+    Returns:
+      The model's result (a :class:`gflab.sims.result.SimResult` for ``dmf`` and ``lora``).
+    """
+    return model_of(config).run(config)
 
 
 def is_record_runner(fn: Callable) -> bool:
@@ -93,24 +93,26 @@ def run_one(
         fn = resolve_runner(runner)
         if is_record_runner(fn):
             return _run_record(fn, cfg, store, entry, force, timeout, runner, rec, t0)
-        if entry.is_result and not force:
+        model = model_of(cfg)
+        if entry.state == "ok" and model.holds(entry.meta) and not force:
             return {
                 **rec,
                 "outcome": "skipped",
-                "status": entry.meta["result"]["status"],
+                "status": model.stored_status(entry.meta),
                 "seconds": time.perf_counter() - t0,
             }
         config = config_from_dict(cfg)
         with _time_limit(timeout):
-            result = resolve_runner(runner)(config)
-        store.put(config, result, sweep_runner=runner)
+            result = fn(config)
+        if model.storable(result):
+            model.put(store, config, result, sweep_runner=runner)
         return {
             **rec,
             "outcome": "done",
-            "status": result.status,
+            "status": model.status(result),
             "corrupt_before": entry.state == "corrupt" or (entry.state == "ok" and not force),
             "seconds": time.perf_counter() - t0,
-            "solve_seconds": float(result.stats.get("wall_seconds", 0.0)),
+            "solve_seconds": model.seconds(result),
         }
     except Exception as e:  # noqa: BLE001  (a failing configuration must not abort the sweep)
         return {
