@@ -165,8 +165,9 @@ def _shift_pad(S, keep, xp):
     which the clip at 0 discards, and leaves the eigenvectors' derivative unchanged."""
     k = S.shape[-1]
     scale = 1.0 + xp.max(xp.abs(S))
-    ramp = xp.cumsum(xp.astype(~keep, S.dtype))
-    return S - scale * (ramp * xp.astype(~keep, S.dtype)) * xp.eye(k, dtype=S.dtype)
+    pad = xp.astype(~keep, S.dtype)
+    shift = scale * xp.cumsum(pad) * pad
+    return S - xp.eye(k, dtype=S.dtype) * shift[None, :]
 
 
 def newton_schulz(
