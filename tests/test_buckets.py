@@ -103,7 +103,9 @@ def padded_arrays(monkeypatch):
 
 
 def _max_diff(a, b):
-    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(a, b))
+    return max(
+        float(np.max(np.abs(np.asarray(x) - np.asarray(y)))) for x, y in zip(a, b, strict=True)
+    )
 
 
 def _pads_of(a, real):
@@ -177,8 +179,8 @@ def test_real_start_is_the_unpadded_start():
     py0 = tuple(jnp.zeros((8, 8)) for _ in real)
     v = rkc._unit_start(y0)
     pv = B.real_start(py0, jnp.asarray(real))
-    blocks = [np.asarray(p)[: r[0], : r[1]] for p, r in zip(pv, real)]
-    pads = [np.asarray(_pads_of(np.asarray(p), r)) for p, r in zip(pv, real)]
+    blocks = [np.asarray(p)[: r[0], : r[1]] for p, r in zip(pv, real, strict=True)]
+    pads = [np.asarray(_pads_of(np.asarray(p), r)) for p, r in zip(pv, real, strict=True)]
     assert _max_diff(v, blocks) == 0.0 and all(np.all(p == 0) for p in pads)
 
 
