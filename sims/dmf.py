@@ -200,7 +200,13 @@ def solve_dmf_from(
       The engine's :class:`RawSolve` (``extra["factors0"]`` holds the start).
     """
     n = None
-    if B.use_buckets(buckets) and B.paddable(config.method):
+    square = {np.shape(mask), np.shape(target)} | {np.shape(f) for f in factors}
+    if (
+        B.use_buckets(buckets)
+        and B.paddable(config.method)
+        and len(square) == 1
+        and len(set(np.shape(mask))) == 1  # n×n throughout (rectangular factors: real shapes)
+    ):
         field, gradient, stats, args, y0, method, n = _padded_parts(config, factors, mask, target)
         monitor = _monitor
     else:

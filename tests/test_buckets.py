@@ -29,6 +29,11 @@ from gflab.sims.lora import lora_problem, solve_lora_from
 from gflab.sims.methods import SOLVERS, Adaptive, Muon, NewtonSchulz
 
 STATE_ATOL = 1e-12
+# Saved statistics are taken from the solver's dense output between steps. Dopri8's interpolant
+# weighs its stages by polynomials with coefficients up to ~120 (diffrax's eval_coeffs, 14
+# stages), so the rounding-level state difference (~1e-13 after the run) reaches saved values
+# amplified ~10²: measured 2.0e-11 (LoRA SpecGF) and 1.5e-12 (DMF); every other method ≤ 1e-14.
+SAVED_ATOL = {"dopri8": 1e-10}
 
 
 def _dmf(method, **kw):
@@ -48,7 +53,7 @@ def _lora(method, flow="specgf", beta=0.05, **kw):
     if discrete:
         base.update(steps=30)
     else:
-        base.update(t1=kw.pop("t1", 1.0), beta=beta)
+        base.update(t1=kw.pop("t1", 1.0), beta=beta if flow == "specgf" else None)
     return LoRAConfig(method=method, **{**base, **kw})
 
 
@@ -142,7 +147,7 @@ def test_padded_solve_equals_unpadded(make, padded_arrays):
         / max(1.0, float(np.max(np.abs(plain.saved[k]))))
         for k in plain.saved
     )
-    assert worst <= STATE_ATOL
+    assert worst <= SAVED_ATOL.get(getattr(cfg.method, "solver", None), STATE_ATOL)
     # pad entries of the final state and saved matrices stayed exactly 0
     leaves = [(a, r) for a, r in padded_arrays if len(r) == 2]
     assert max(float(np.max(np.abs(_pads_of(a, r)), initial=0.0)) for a, r in leaves) == 0.0
