@@ -40,6 +40,14 @@ mask R (1 on the real block of every leaf, 0 elsewhere).
    sliced back (singular values, proxies, saved matrices); final states are sliced before a
    result is packaged, so ranks, spectra and stored arrays are the real ones.
 
+**Equal to what precision.** The padded and unpadded solves do the same operations except that
+XLA sums padded arrays in another order, so they agree to rounding (tests/test_buckets.py:
+states to 1e-12 and equal step counts on every method). On long runs of the ``tsit5-rkc2``
+hybrid this is not enough for equal step counts: its accept/reject and switch decisions are
+themselves chaotic at the rounding level (a DMF run to convergence, n = 6, depth 3: one ulp
+added to one initial entry changed its 711 accepted / 97 rejected steps to 707–709 / 94–97;
+the padded run gave 707 / 94), while the end states still agree to the solver's tolerance.
+
 Not padded (the solve runs on the real shapes): Muon and Newton–Schulz in a 16/32-bit
 ``ns_dtype`` (their low-precision sums round differently when the reduction length changes, so
 equality could hold only to bfloat16 precision), and Muon with a ``shape_scale`` other than

@@ -8,8 +8,8 @@ rounding: states are compared to 1e-12 absolute (entries are O(0.1–10), ~10⁴
 a few hundred steps), step counts exactly. The horizons are short on purpose: the Tsit5 → RKC2
 hybrid's step sequence is itself chaotic at the rounding level on long runs (a one-ulp change
 of one initial entry of a DMF run to convergence changed its 711 accepted / 97 rejected steps
-to 707–709 / 94–97), so no padding, however exact, can promise equal counts there; see
-docs/performance.md.
+to 707–709 / 94–97), so no padding, however exact, can promise equal counts there (see
+sims/buckets.py's docstring).
 """
 
 from __future__ import annotations
