@@ -90,6 +90,7 @@ __all__ = [
     "use_buckets",
     "paddable",
     "pad_to",
+    "put",
     "region_mask",
     "RealNorm",
     "PaddedFlow",
@@ -100,10 +101,11 @@ __all__ = [
     "real_start",
 ]
 
-SIZES = (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-"""Bucket sizes: powers of two up to 16 (small solves cost their overhead, not their flops),
-then 2^k and 1.5·2^k (at most 1.5× per dimension, ≤ 3.4× the flops of an n³ product). Beyond
-the last, multiples of 256."""
+SIZES = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+"""Bucket sizes: 8 for every size up to 8 and 16 up to 16 (solves this small cost their per-step
+overhead, not their flops: the claims' n ∈ {4, 6, 8} and ranks 3–5 then share one program), then
+2^k and 1.5·2^k (at most 1.5× per dimension, ≤ 3.4× the flops of an n³ product). Beyond the
+last, multiples of 256."""
 
 _ENV = "GFLAB_BUCKETS"
 
@@ -149,6 +151,13 @@ def pad_to(a: Any, shape: Sequence[int]) -> np.ndarray:
     out = np.zeros(tuple(shape), dtype=np.float64)
     out[tuple(slice(0, k) for k in a.shape)] = a
     return out
+
+
+def put(a: Any) -> jax.Array:
+    """A NumPy array or number on the device as is (``jax.device_put``: unlike ``jnp.asarray``,
+    it compiles no staging program, which would be one more entry in the persistent cache)."""
+    a = np.asarray(a)
+    return jax.device_put(a.astype(np.float64) if a.dtype.kind == "f" else a)
 
 
 def region_mask(real: Sequence[int], shape: Sequence[int]) -> np.ndarray:
@@ -350,12 +359,12 @@ def padded_method(method: Method, real: Sequence[tuple], shapes: Sequence[tuple]
       A :class:`PaddedFlow` or :class:`PaddedSteps`.
     """
     if method.discrete:
-        region = tuple(jnp.asarray(region_mask(r, s)) for r, s in zip(real, shapes, strict=True))
-        tols = tuple(jnp.asarray(_lora.polar_rank_rtol(r), dtype=jnp.float64) for r in real)
+        region = tuple(put(region_mask(r, s)) for r, s in zip(real, shapes, strict=True))
+        tols = tuple(put(_lora.polar_rank_rtol(r)) for r in real)
         return PaddedSteps(method, region, tols)
     count = sum(int(np.prod(r)) for r in real)
     return PaddedFlow(
         method,
-        jnp.asarray(math.sqrt(count), dtype=jnp.float64),
-        jnp.asarray(np.asarray(real, dtype=np.int64).reshape(len(real), 2)),
+        put(math.sqrt(count)),
+        put(np.asarray(real, dtype=np.int64).reshape(len(real), 2)),
     )

@@ -150,8 +150,8 @@ def _padded_parts(config: DMFConfig, factors, mask, target):
     n = int(np.shape(mask)[0])
     N = B.bucket(n)
     args = _args(config, factors, mask, target)  # scale, loss_ref and Ω from the real problem
-    pad = lambda a: jnp.asarray(B.pad_to(a, (N, N)))
-    region = jnp.asarray(B.region_mask((n, n), (N, N)))
+    pad = lambda a: B.put(B.pad_to(a, (N, N)))
+    region = B.put(B.region_mask((n, n), (N, N)))
     L = len(factors)
     args.update(
         mask=pad(mask),
@@ -162,13 +162,13 @@ def _padded_parts(config: DMFConfig, factors, mask, target):
     if config.coupling:
         k = int(np.size(args["rows"]))
         K = B.bucket(k)
-        idx = lambda a: jnp.asarray(np.concatenate([np.asarray(a), np.zeros(K - k, int)]))
+        idx = lambda a: B.put(np.concatenate([np.asarray(a), np.zeros(K - k, int)]))
         groups = np.concatenate([np.asarray(args["groups"]), np.full(K - k, -1)])
         args.update(
             rows=idx(args["rows"]),
             cols=idx(args["cols"]),
-            groups=jnp.asarray(groups),
-            valid=jnp.asarray(np.arange(K) < k),
+            groups=B.put(groups),
+            valid=B.put(np.arange(K) < k),
         )
     stats = _stats_fn(n <= MATRIX_SAVE_MAX_N, config.coupling, True)
     method = B.padded_method(config.method, [(n, n)] * L, [(N, N)] * L)

@@ -176,7 +176,7 @@ def _solve_padded(config: LoRAConfig, A0, B0, Y, U, V, rates: bool) -> RawSolve:
     k = np.shape(U)[1]
     M, R, N, K = B.bucket(m), B.bucket(r), B.bucket(n), B.bucket(k)
     args = _args(config, A0, B0, Y, U, V)  # loss_min, loss_ref from the real problem
-    pad = lambda a, shape: jnp.asarray(B.pad_to(a, shape))
+    pad = lambda a, shape: B.put(B.pad_to(a, shape))
     rows_m, rank_r, cols_n = (np.arange(P) < p for P, p in ((M, m), (R, r), (N, n)))
     args.update(
         Y=pad(Y, (M, N)),
@@ -185,13 +185,13 @@ def _solve_padded(config: LoRAConfig, A0, B0, Y, U, V, rates: bool) -> RawSolve:
         A0=pad(A0, (M, R)),
         B0=pad(B0, (R, N)),
         region=(
-            jnp.asarray(B.region_mask((m, r), (M, R))),
-            jnp.asarray(B.region_mask((r, n), (R, N))),
+            B.put(B.region_mask((m, r), (M, R))),
+            B.put(B.region_mask((r, n), (R, N))),
         ),
-        real_A=(jnp.asarray(rows_m), jnp.asarray(rank_r)),
-        real_B=(jnp.asarray(rank_r), jnp.asarray(cols_n)),
-        rtol_A=jnp.asarray(T.polar_rank_rtol((m, r))),
-        rtol_B=jnp.asarray(T.polar_rank_rtol((r, n))),
+        real_A=(B.put(rows_m), B.put(rank_r)),
+        real_B=(B.put(rank_r), B.put(cols_n)),
+        rtol_A=B.put(T.polar_rank_rtol((m, r))),
+        rtol_B=B.put(T.polar_rank_rtol((r, n))),
     )
     y0 = (args["A0"], args["B0"])
     method = B.padded_method(config.method, [(m, r), (r, n)], [(M, R), (R, N)])

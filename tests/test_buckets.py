@@ -170,7 +170,7 @@ def test_inexact_methods_are_not_padded(method, padded_arrays):
 
 
 @pytest.mark.parametrize(
-    "x,want", [(1, 1), (3, 4), (4, 4), (5, 8), (16, 16), (17, 24), (25, 32), (513, 768)]
+    "x,want", [(1, 8), (3, 8), (8, 8), (9, 16), (16, 16), (17, 24), (25, 32), (513, 768)]
 )
 def test_bucket(x, want):
     assert B.bucket(x) == want
