@@ -47,6 +47,10 @@ hybrid this is not enough for equal step counts: its accept/reject and switch de
 themselves chaotic at the rounding level (a DMF run to convergence, n = 6, depth 3: one ulp
 added to one initial entry changed its 711 accepted / 97 rejected steps to 707–709 / 94–97;
 the padded run gave 707 / 94), while the end states still agree to the solver's tolerance.
+Long Tsit5 runs too: the worst SGF-4 example of ``gflab check --profile ci`` (LoRA 10×12,
+rank 3, 23 146 steps to a relative loss gap of 1e-14) ended with 449–451 rejected steps and
+stop times 5.43735616–5.43735670 under one-ulp changes of single entries of B(0); the padded
+run (450 rejected, 5.43735614) lies in that spread, and so does its margin.
 
 Not padded (the solve runs on the real shapes): Muon and Newton–Schulz in a 16/32-bit
 ``ns_dtype`` (their low-precision sums round differently when the reduction length changes, so
