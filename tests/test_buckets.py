@@ -156,11 +156,14 @@ def test_padded_solve_equals_unpadded(make, padded_arrays):
 @pytest.mark.parametrize(
     "method",
     [
-        Muon(lr=0.02, ns_dtype="bfloat16"),
-        Muon(lr=0.02, shape_scale="original"),
-        NewtonSchulz(lr=0.02, ns_dtype="float32"),
+        pytest.param(Muon(lr=0.02, ns_dtype="bfloat16"), id="muon-bf16"),
+        pytest.param(
+            Muon(lr=0.02, shape_scale="original"), id="muon-scale", marks=pytest.mark.slow
+        ),
+        pytest.param(
+            NewtonSchulz(lr=0.02, ns_dtype="float32"), id="ns-f32", marks=pytest.mark.slow
+        ),
     ],
-    ids=["muon-bf16", "muon-shape-scale", "ns-float32"],
 )
 def test_inexact_methods_are_not_padded(method, padded_arrays):
     assert not B.paddable(method)
