@@ -228,3 +228,15 @@ def test_switch_off_by_environment(monkeypatch):
     assert not B.use_buckets() and B.use_buckets(True)
     monkeypatch.setenv("GFLAB_BUCKETS", "1")
     assert B.use_buckets() and not B.use_buckets(False)
+
+
+def test_store_key_ignores_buckets(monkeypatch, tmp_path):
+    """Padded and unpadded results are the same result: one store key for both settings."""
+    from gflab.sims.store import ResultStore
+
+    cfg = _dmf(_adaptive("tsit5"))
+    keys = set()
+    for flag in ("0", "1"):
+        monkeypatch.setenv("GFLAB_BUCKETS", flag)
+        keys.add(ResultStore(tmp_path, versions={"jax": "x"}, code="c").key(cfg))
+    assert len(keys) == 1
