@@ -91,6 +91,8 @@ from gflab.theory import lora as _lora
 __all__ = [
     "SIZES",
     "bucket",
+    "DEPTHS",
+    "depth_bucket",
     "use_buckets",
     "paddable",
     "pad_to",
@@ -127,6 +129,19 @@ def bucket(x: int) -> int:
         if s >= x:
             return s
     return -(-x // 256) * 256
+
+
+DEPTHS = (2, 4, 8)
+"""Depth buckets of DMF: a product of L factors runs with ``depth_bucket(L)`` factors, the extra
+ones frozen identities (beyond 8: the next multiple of 8)."""
+
+
+def depth_bucket(depth: int) -> int:
+    """The smallest entry of :data:`DEPTHS` ≥ ``depth``, else the next multiple of 8."""
+    for d in DEPTHS:
+        if d >= depth:
+            return d
+    return -(-int(depth) // 8) * 8
 
 
 def use_buckets(flag: bool | None = None) -> bool:

@@ -75,16 +75,26 @@ def _stats_fn(with_matrix: bool, with_kernel: bool, padded: bool = False):
         seen = args["mask"]
         if padded:
             seen = jnp.where(args["region"][0], args["mask"], 1.0)
+        if padded:
+            # M.balancedness_residual over the pairs of real layers (frozen identity layers
+            # appended by the depth bucket are left out)
+            D, D0 = M.balancedness(fs), M.balancedness(list(args["y0"]))
+            vals = jnp.stack(
+                [jnp.sqrt(jnp.sum((d - d0) ** 2)) for d, d0 in zip(D, D0, strict=True)]
+            )
+            drift = jnp.max(jnp.where(args["pairs"], vals, 0.0))
+        else:
+            drift = M.balancedness_residual(fs, list(args["y0"]))
         out = {
             "singular_values": sig,
             "loss": 0.5 * jnp.sum(R * R),
-            "balancedness_drift": M.balancedness_residual(fs, list(args["y0"])),
+            "balancedness_drift": drift,
             "test_rmse": M.test_rmse(W, seen, args["target"]),
         }
         if with_matrix:
             out["matrix"] = W
         if with_kernel:
-            K = T.tangent_kernel(fs, args["rows"], args["cols"])
+            K = T.tangent_kernel(fs, args["rows"], args["cols"], args.get("layers"))
             if padded:
                 K = jnp.where(args["valid"][:, None] & args["valid"][None, :], K, 0.0)
             out["coupling"] = M.cross_coupling(K, args["groups"])
@@ -149,15 +159,22 @@ def _padded_parts(config: DMFConfig, factors, mask, target):
     equal to the unpadded one). Returns (field, gradient, stats, args, y0, method, n)."""
     n = int(np.shape(mask)[0])
     N = B.bucket(n)
+    L = len(factors)
+    Lp = B.depth_bucket(L)
     args = _args(config, factors, mask, target)  # scale, loss_ref and Ω from the real problem
     pad = lambda a: B.put(B.pad_to(a, (N, N)))
     region = B.put(B.region_mask((n, n), (N, N)))
-    L = len(factors)
+    frozen = B.put(np.zeros((N, N), bool))
+    # depth bucket: Lp − L identity factors after W_L (W = I⋯I W_L⋯W_1 exactly), frozen by the
+    # masked field (their region is empty), so every real layer's field is unchanged
+    eye = B.put(np.eye(N))
     args.update(
         mask=pad(mask),
         target=pad(target),
-        y0=tuple(pad(f) for f in factors),
-        region=(region,) * L,
+        y0=tuple(pad(f) for f in factors) + (eye,) * (Lp - L),
+        region=(region,) * L + (frozen,) * (Lp - L),
+        layers=B.put(np.arange(Lp) < L),
+        pairs=B.put(np.arange(Lp - 1) < L - 1),
     )
     if config.coupling:
         k = int(np.size(args["rows"]))
@@ -171,15 +188,16 @@ def _padded_parts(config: DMFConfig, factors, mask, target):
             valid=B.put(np.arange(K) < k),
         )
     stats = _stats_fn(n <= MATRIX_SAVE_MAX_N, config.coupling, True)
-    method = B.padded_method(config.method, [(n, n)] * L, [(N, N)] * L)
+    real = [(n, n)] * L + [(0, 0)] * (Lp - L)
+    method = B.padded_method(config.method, real, [(N, N)] * Lp)
     field, gradient = B.masked_field(_field), B.masked_gradient(_gradient)
     return field, gradient, stats, args, args["y0"], method, n
 
 
-def _unpad(raw: RawSolve, n: int) -> RawSolve:
-    """The real block of a padded solve's final state and saved statistics."""
+def _unpad(raw: RawSolve, n: int, depth: int) -> RawSolve:
+    """The real layers and blocks of a padded solve's final state and saved statistics."""
     if raw.final_state is not None:
-        raw.final_state = tuple(B.unpad(f, (n, n)) for f in raw.final_state)
+        raw.final_state = tuple(B.unpad(f, (n, n)) for f in raw.final_state[:depth])
     if "singular_values" in raw.saved:
         raw.saved["singular_values"] = B.unpad(raw.saved["singular_values"], (n,))
     if "matrix" in raw.saved:
@@ -235,7 +253,7 @@ def solve_dmf_from(
             blowup=1e12,
         )
     if n is not None:
-        raw = _unpad(raw, n)
+        raw = _unpad(raw, n, len(factors))
     # the start the invariant's drift is measured from (not necessarily the config's own init:
     # a resumed phase starts from pretrained factors)
     raw.extra["factors0"] = [np.asarray(f) for f in factors]
