@@ -4,7 +4,8 @@ A compiled solve is specialised to its array shapes, so every new (n, rank, |Ω|
 new trace and XLA compile. Here the DMF and LoRA drivers (:mod:`gflab.sims.dmf`,
 :mod:`gflab.sims.lora`) embed each array in the top-left block of a zero array whose sizes come
 from :data:`SIZES` (:func:`bucket`), so one compiled program serves every problem of a bucket,
-and slice the results back. The option is the engine's, not the config's: ``GFLAB_BUCKETS=0``
+and slice the results back. DMF depths are bucketed too (frozen identity
+factors). The option is the engine's, not the config's: ``GFLAB_BUCKETS=0``
 (or ``buckets=False`` to the drivers) runs on the real shapes, and results, store keys and
 outputs are the same either way (tests/test_buckets.py compares the two for every model and
 method).
@@ -35,7 +36,13 @@ mask R (1 on the real block of every leaf, 0 elsewhere).
    start vector embedded in the real block (:func:`real_start`: JAX's partitionable threefry
    draws element i of a flat normal array independently of the array's length), so every
    estimate, every stage count and every switch equals the unpadded run's.
-5. Statistics are computed on the padded state with real-size denominators (the DMF test RMSE
+5. DMF depth (:func:`depth_bucket`): L factors run as ``depth_bucket(L)``, the extra ones
+   identity matrices placed after W_L with an empty region, so the masked field keeps them
+   exactly I; I·X = X exactly (each sum is x·1 plus exact zeros), so the product, the loss and
+   every real layer's field are the unpadded ones; the tangent kernel and the balancedness
+   drift sum or maximise over the real layers only, and the identity layers' error-estimate
+   entries are 0 (their stages never move).
+6. Statistics are computed on the padded state with real-size denominators (the DMF test RMSE
    counts only real hidden entries; the kernel of padded observed entries is zeroed) and
    sliced back (singular values, proxies, saved matrices); final states are sliced before a
    result is packaged, so ranks, spectra and stored arrays are the real ones.
