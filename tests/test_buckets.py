@@ -61,7 +61,9 @@ def _adaptive(solver):
     return Adaptive(rtol=1e-8, atol=1e-12, solver=solver)
 
 
-# (id, config); every solver of SOLVERS for both models and every discrete method
+# (id, config); every solver of SOLVERS for both models and every discrete method. The DMF
+# problems (n = 3, depth 3, |Ω| ≤ 9) run as n = 8, depth 4 (one frozen identity layer), |Ω| = 8
+# or 16; the LoRA ones (5×6, rank 3, k = 3) as 8×8, rank 8, k = 8
 CASES = (
     [(f"dmf-{s}", lambda s=s: _dmf(_adaptive(s))) for s in SOLVERS]
     + [("dmf-gd", lambda: _dmf("gd:0.05"))]
