@@ -9,7 +9,7 @@ reach the same end state. Cases:
 
 - ``flow_single``: deep matrix completion gradient flow (docs/theory.md §2.1) to ``t1``, gflab's
   compiled, warm Tsit5 + PID solve (:func:`gflab.sims.dmf.solve_dmf_from`, the path ``gflab simulate``
-  takes) against ``scipy.integrate.solve_ivp`` RK45 at the same ``rtol``/``atol`` on the
+  takes, with the solver pinned to Tsit5) against ``scipy.integrate.solve_ivp`` RK45 at the same ``rtol``/``atol`` on the
   flattened NumPy field (:func:`gflab.theory.dmf.gradient_field` on NumPy arrays).
 - ``flow_batch_vmap`` / ``flow_batch_loop``: the same from ``batch`` Gaussian initial conditions,
   gflab's two batch strategies (:func:`gflab.sims.engine.solve_flow_batch`) against ``batch`` SciPy
@@ -24,6 +24,9 @@ reach the same end state. Cases:
   (:class:`gflab.sims.rkc.Tsit5RKC`) at ``rtol_hybrid``, same statistics, events and save grid, as ratios
   against SciPy RK45 and against gflab's Tsit5 in the same rounds. Every single-solve case also
   reports its end-state error against a DOP853 reference at rtol 1e-11.
+- ``flow_default_t<T>``: ``gflab simulate dmf`` with default options (the default solver, rtol
+  1e-9, atol 1e-14) on the same DMF problem to t1 = T (``default_t1s``) against SciPy RK45 at the
+  same rtol/atol, end errors against DOP853 at rtol 1e-13.
 - ``lora_single`` / ``lora_single_hybrid``: LoRA SpecGF (docs/theory.md §2.2, β > 0) to ``lora_t1``, the
   engine's Tsit5 path (:func:`gflab.sims.lora.solve_lora_from`) and the hybrid against SciPy RK45 on
   the NumPy field (:func:`gflab.theory.lora.specgf_field`) at the same rtol/atol.
@@ -55,6 +58,7 @@ from gflab.sims import engine
 from gflab.sims import lora as SL
 from gflab.sims.config import DMFConfig, LoRAConfig
 from gflab.sims.dmf import dmf_problem, flow_parts, solve_dmf_from
+from gflab.sims.methods import Adaptive
 from gflab.sims.rkc import Tsit5RKC, solver_counts
 from gflab.theory import dmf as T
 from gflab.theory import lora as TL
@@ -80,9 +84,10 @@ class BenchSetup:
     mse_tol: float = 1e-5
     gd_max_steps: int = 400_000
     seed: int = 0
-    # the hybrid's rtol on the DMF cases: the loosest that still ends at least as close to
-    # DOP853 as SciPy RK45 at ``rtol`` (measured at n = 30: 4.0e-9 vs 6.1e-9; 1e-7 gave 1.1e-8)
-    rtol_hybrid: float = 2e-8
+    # the hybrid's rtol on the DMF cases: the same as SciPy's; with its RKC2 steps held to 0.3 of
+    # the tolerance it ends as close to DOP853 (measured at n = 30, rtol 1e-7: 5.3e-9 vs 6.1e-9;
+    # with RKC2 steps at the full tolerance 1e-7 gave 1.1e-8 and the bench used 2e-8)
+    rtol_hybrid: float = 1e-7
     lora_rows: int = 60
     lora_cols: int = 70
     lora_rank: int = 5
@@ -96,6 +101,9 @@ class BenchSetup:
     protocol_alpha: float = 1e-2
     protocol_seed: int = 80
     protocol_max_steps: int = 400_000
+    # flow_default: the bench's DMF problem with the method `gflab simulate dmf` builds by default,
+    # to each of these horizons (200: mostly the transient; 1000: mostly the plateau)
+    default_t1s: tuple = (200.0, 1000.0)
 
     def config(self, **changes) -> DMFConfig:
         base = DMFConfig(
@@ -110,7 +118,11 @@ class BenchSetup:
             rtol=self.rtol,
             atol=self.atol,
         )
-        return base.replace(**changes)
+        cfg = base.replace(**changes)
+        m = cfg.method
+        if m.name == "adaptive":  # these cases time plain Tsit5; flow_default times the default
+            cfg = cfg.replace(method=Adaptive(rtol=m.rtol, atol=m.atol, solver="tsit5"))
+        return cfg
 
 
 FULL = BenchSetup(n=30, t1=200.0, batch=32, compile_sizes=(10, 20, 30))
@@ -127,6 +139,7 @@ QUICK = BenchSetup(
     lora_beta=1e-3,
     lora_t1=3.0,
     protocol_n=20,
+    default_t1s=(60.0,),
 )
 
 
@@ -854,8 +867,7 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
         flow="specgf",
         beta=setup.lora_beta,
         t1=setup.lora_t1,
-        rtol=setup.lora_rtol,
-        atol=setup.lora_atol,
+        method=Adaptive(rtol=setup.lora_rtol, atol=setup.lora_atol, solver="tsit5"),
         converge_tol=1e-300,  # run to t1: every solver ends at the same time
     )
     A0, B0, Y, U, V = SL.lora_problem(cfg)
@@ -925,6 +937,68 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
     )[0]
 
 
+def _flow_default(setup: BenchSetup, repeats: int) -> list[dict]:
+    """``flow_default_t<T>``: ``gflab simulate dmf`` with default options (the default method of
+    :class:`gflab.sims.config.DMFConfig`: its solver, rtol 1e-9, atol 1e-14) on the bench's DMF
+    problem to t1 = T, against SciPy RK45 at the same rtol/atol; both end errors against DOP853 at
+    rtol 1e-13 (so that errors near 1e-10 are resolved)."""
+    return [_flow_default_one(setup, t1, repeats) for t1 in setup.default_t1s]
+
+
+def _flow_default_one(setup: BenchSetup, t1: float, repeats: int) -> dict:
+    """One horizon of :func:`_flow_default`."""
+    cfg = DMFConfig(
+        depth=setup.depth,
+        n=setup.n,
+        init="gaussian",
+        alpha=setup.alpha,
+        mask=setup.mask,
+        target=setup.target,
+        seed=setup.seed,
+        t1=t1,
+    )
+    m = cfg.method
+    factors, mask, target = dmf_problem(cfg)
+    n, depth = setup.n, setup.depth
+    rhs = _flat_field(mask, target, depth, n)
+    y0 = np.concatenate([f.ravel() for f in factors])
+    y_ref = solve_ivp(rhs, (0.0, t1), y0, method="DOP853", rtol=1e-13, atol=1e-18).y[:, -1]
+    ref = T.product([y_ref[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)])
+    first, _ = _timed(lambda: solve_dmf_from(cfg, factors, mask, target))
+    cg, raw, cb, out = _pair(
+        lambda: solve_dmf_from(cfg, factors, mask, target),
+        lambda: _scipy_solve(factors, mask, target, t1, m.rtol, m.atol),
+        repeats,
+    )
+    W = _final_product(raw)
+    scale = float(np.max(np.abs(ref)))
+    err_g = float(np.max(np.abs(W - ref)))
+    err_b = float(np.max(np.abs(out["product"] - ref)))
+    return _case(
+        f"flow_default_t{t1:g}",
+        cg,
+        "scipy solve_ivp RK45 (NumPy field)",
+        cb,
+        n=n,
+        depth=depth,
+        t1=t1,
+        rtol=m.rtol,
+        atol=m.atol,
+        solver=m.solver,
+        gflab_status=raw.status,
+        gflab_steps=raw.steps,
+        gflab_rejected_steps=raw.rejected_steps,
+        compile_seconds=max(first - cg.wall, 0.0),
+        gflab_end_error=err_g,
+        baseline_end_error=err_b,
+        accuracy_at_least_baseline=bool(err_g <= err_b),
+        baseline_field_evals=out["nfev"],
+        max_abs_diff=float(np.max(np.abs(W - out["product"]))),
+        product_scale=scale,
+        agreement_tolerance=agreement_tolerance(m.rtol, scale),
+    )
+
+
 def _authors_problem(setup: BenchSetup):
     """The [DMC] authors' problem (baekrok/MC): target U Vᵀ, U, V ~ randn(n, 5), mask rand < 0.2,
     one Gaussian matrix for every factor (tied), α = ``protocol_alpha``, seed ``protocol_seed``."""
@@ -984,8 +1058,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
         t1=None,
         t_max=horizon,
         converge_tol=rel_tol,
-        rtol=setup.rtol,
-        atol=setup.atol,
+        method=Adaptive(rtol=setup.rtol, atol=setup.atol, solver="tsit5"),
     )
     y0 = tuple(jnp.asarray(f) for f in factors)
     mj, tj = jnp.asarray(mask), jnp.asarray(target)
@@ -1068,7 +1141,15 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
 # ----------------------------------------------------------------------------- entry point
 
 
-SECTIONS = ("flow_single", "lora_single", "flow_batch", "flow_vs_gd", "authors_protocol", "compile")
+SECTIONS = (
+    "flow_single",
+    "flow_default",
+    "lora_single",
+    "flow_batch",
+    "flow_vs_gd",
+    "authors_protocol",
+    "compile",
+)
 """The bench's sections, in the order they run (``gflab bench --only``)."""
 
 
@@ -1103,6 +1184,9 @@ def run_bench(
         )
         single, first = _flow_single_all(setup, repeats)
         cases += single
+    if "flow_default" in chosen:
+        say(f"flow_default (gflab simulate dmf defaults, t1 in {list(setup.default_t1s)}; SciPy)")
+        cases += _flow_default(setup, min(repeats, 2))
     if "lora_single" in chosen:
         say(f"lora_single ({setup.lora_rows}x{setup.lora_cols}, r={setup.lora_rank}, SpecGF)")
         cases += _lora_single_all(setup, min(repeats, 2))

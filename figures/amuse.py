@@ -30,7 +30,14 @@ def amuse_river(ctx: FigureContext):
     (a) bulk progress P_k and (b) wall distance ‖(W_k − W*)_wall‖ of GD (step 1/h_wall), Muon (AMUSE's
     base step alone) and the published AMUSE's output x for ρ = 0 (β kept at β₁: Schedule-Free Muon),
     ρ = 0.3 and ρ = 0.8; (c) the interpolation β_t of the three. The dotted line in (b) is GD's
-    noise floor ησ√8; the titles give k90 and the wall amplitude A over the last quarter."""
+    noise floor ησ√8; the titles give k90 and the wall amplitude A over the last quarter.
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, its numbers for the sidecar).
+    """
 
     from gflab.proofs_checks.amuse import noise_floor
     from gflab.sims.river import RiverConfig, simulate_river
@@ -126,7 +133,14 @@ def amuse_lora(ctx: FigureContext):
     (β₁ = 0.6, ρ = 0.8, T₀ = 100), and Schedule-Free AdamW's x; 10 × 12, r = 3, s = (0.5, 2, 8),
     γ = 1e-3, base learning rate η = 3√8/1200. Equal rate ([SGF], docs/theory.md §2.2) means equal
     slopes of √d_i while a mode grows; each title gives the slopes fitted over 10–80 % of each
-    mode's target, relative to the largest ("—": the mode did not cross that window)."""
+    mode's target, relative to the largest ("—": the mode did not cross that window).
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, its numbers for the sidecar).
+    """
 
     from gflab.sims.sf_lora import SFLoRAConfig, simulate_sf_lora
 

@@ -28,7 +28,14 @@ def dash_plasticity(ctx: FigureContext):
     In every panel: DASH(λ) resumed (black, filled marker where DASH-1 counts it restored, i.e.
     both sr − 1 and RMSE within the shaded bounds 1.1·scratch + slack), and the λ-free
     baselines as horizontal rules: from scratch, resumed without intervention, shrink-and-perturb
-    (0.3, σ = 0.01) and a reset of W_L. Full run: a pair of rows per α ∈ {1e-2, 1e-3}."""
+    (0.3, σ = 0.01) and a reset of W_L. Full run: a pair of rows per α ∈ {1e-2, 1e-3}.
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, its rows for the sidecar).
+    """
     from gflab.proofs_checks.dash import REL_TOL, RMSE_FLOOR, SR_FLOOR, dash_map
 
     floors = (0.3, 1e-2, 1e-4) if ctx.fast else (0.3, 0.1, 1e-2, 1e-3, 1e-4)
@@ -112,7 +119,7 @@ def dash_plasticity(ctx: FigureContext):
     style.legend_below(fig, handles, labels, ncol=3)
     style.footer(
         fig,
-        "Tsit5 + PID rtol 1e-9, n = 6, target ones, Ω1 diagonal → Ω2 superdiagonal, mimic(α, m); "
+        "Tsit5 → RKC2 + PID rtol 1e-9, n = 6, target ones, Ω1 diagonal → Ω2 superdiagonal, mimic(α, m); "
         f"restored iff sr − 1 ≤ {1 + REL_TOL:g}·scratch + {SR_FLOOR:g} and RMSE ≤ "
         f"{1 + REL_TOL:g}·scratch + {RMSE_FLOOR:g} (claim DASH-1)",
     )
@@ -145,7 +152,14 @@ def dash_warmstart(ctx: FigureContext):
     """Test accuracy and the first layer's effective rank (Roy–Vetterli, σ¹) against the fraction
     of the training data pretrained on: cold, warm, warm+DASH (λ = α = 0.3), warm+S&P (0.3, 0.01),
     warm + reset of the last layer;
-    MLP 64-64-64-10, SGD lr 0.05 momentum 0.9 to 99.9 % train accuracy; mean ± std over seeds."""
+    MLP 64-64-64-10, SGD lr 0.05 momentum 0.9 to 99.9 % train accuracy; mean ± std over seeds.
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, the summary and the wall seconds).
+    """
 
     from gflab.sims.bridge.warmstart import WarmStartConfig
 
@@ -207,7 +221,14 @@ def dash_synthetic(ctx: FigureContext):
     """The authors' notebook reproduced (sims.dash_synthetic): expected test accuracy, learned
     features and points with non-zero gradient against the number of experiments, for cold
     (retrain from scratch), warm, and ideal (keep features, forget memorised points: DASH's aim);
-    N = 1000 per experiment, 50 features, C = 2, γ = 50, τ = 3; mean ± std over seeds."""
+    N = 1000 per experiment, 50 features, C = 2, γ = 50, τ = 3; mean ± std over seeds.
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, the final means).
+    """
 
     from gflab.sims.dash_synthetic import METHODS, FeatureLearningConfig
 
@@ -264,7 +285,14 @@ def _record_args(cfg, runner: str) -> tuple[str, dict, str]:
 
 def warmstart_arrays(**params) -> dict[str, np.ndarray]:
     """:func:`gflab.sims.bridge.warmstart.run_warmstart` of ``WarmStartConfig(**params)``, its result as
-    one JSON string array (``"json"``) for the store."""
+    one JSON string array (``"json"``) for the store.
+
+    Args:
+        **params: the fields of a :class:`gflab.sims.bridge.warmstart.WarmStartConfig`.
+
+    Returns:
+        ``{"json": the run as a JSON string}``.
+    """
     from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
 
     cfg = WarmStartConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
@@ -276,7 +304,14 @@ def warmstart_arrays(**params) -> dict[str, np.ndarray]:
 
 def feature_learning_arrays(**params) -> dict[str, np.ndarray]:
     """:func:`gflab.sims.dash_synthetic.simulate_feature_learning` of ``FeatureLearningConfig(**params)``
-    as arrays ``"method/measure"`` (seeds × J) for the store."""
+    as arrays ``"method/measure"`` (seeds × J) for the store.
+
+    Args:
+        **params: the fields of a :class:`gflab.sims.dash_synthetic.FeatureLearningConfig`.
+
+    Returns:
+        ``method/measure`` → array (seeds × J).
+    """
     from gflab.sims.dash_synthetic import FeatureLearningConfig, simulate_feature_learning
 
     cfg = FeatureLearningConfig(

@@ -107,7 +107,7 @@ def _offdiag_2x2(ctx):
     style.legend_below(fig, ncol=3 if len(ms) == 1 else 6)
     style.footer(
         fig,
-        "gradient flow, Tsit5 + PID (rtol 1e-9), mimic init (deterministic: no seed); "
+        "gradient flow, Tsit5 → RKC2 + PID (rtol 1e-9), mimic init (deterministic: no seed); "
         "depth-2 limit ρ = (n+2m−2)/(n+m²−1); depth ≥ 3 from the conserved λ2^(−κ) − λ1^(−κ)",
     )
     return fig, {"seeds": [], "alpha": alpha, "n": n, "m": list(ms), "depths": list(depths)}
@@ -165,7 +165,7 @@ def _stable_rank_vs_alpha(ctx):
     style.legend_below(fig, handles + [mark], labels + ["gradient flow (markers)"], ncol=5)
     style.footer(
         fig,
-        "gradient flow, Tsit5 + PID (rtol 1e-9) until ℓ/ℓ_ref ≤ 1e-16; deterministic init "
+        "gradient flow, Tsit5 → RKC2 + PID (rtol 1e-9) until ℓ/ℓ_ref ≤ 1e-16; deterministic init "
         "(no seed). sr − 1 = Σ_{i≥2}σ_i²/σ_1², computed without cancellation; values below "
         "~1e-15 are at float64 resolution; curves: closed forms.",
     )
@@ -253,7 +253,7 @@ def _coupling_time(ctx):
     style.footer(
         fig,
         f"n = {n}, mimic(α = {alpha:g}, m = {m:g}), target J; tangent kernel K_(ij),(pq) = "
-        "Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; gradient flow, Tsit5 + PID (rtol 1e-9); "
+        "Σ_l (P_l P_lᵀ)_ip (Q_lᵀ Q_l)_jq at saved times; gradient flow, Tsit5 → RKC2 + PID (rtol 1e-9); "
         "runs stop at t = 200 (learning ends by t ≈ 10); deterministic init (no seed).",
     )
     return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, "depths": list(depths), **meta}
@@ -374,7 +374,7 @@ def _plasticity_svals(ctx):
     style.footer(
         fig,
         f"n = {n}, mimic(α = {alpha:g}, m = {m:g}) (deterministic: no seed), target J, "
-        "Ω1 = diagonal, Ω2 = diagonal + superdiagonal; gradient flow Tsit5 + PID (rtol 1e-9), "
+        "Ω1 = diagonal, Ω2 = diagonal + superdiagonal; gradient flow Tsit5 → RKC2 + PID (rtol 1e-9), "
         "each phase until ℓ/ℓ_ref ≤ 1e-16, then drawn constant; switch times "
         + ", ".join(f"L = {L}: t_s = {meta[f'L{L}']['switch_time']:.3g}" for L in depths),
     )

@@ -63,7 +63,14 @@ def prune_accuracy(ctx: FigureContext):
     """Test accuracy of an MLP (64-128-128-10, SGD, E epochs) retrained from scratch on each
     method's coreset of scikit-learn digits (1300 training examples) against the fraction pruned;
     mean ± sd over seeds (bands), full-data accuracy dashed. The legend gives each score's cost:
-    the proxy epochs it reads out of E and their wall seconds."""
+    the proxy epochs it reads out of E and their wall seconds.
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, its numbers for the sidecar).
+    """
     methods = (
         ("dual", "hard"),
         ("dual", "beta"),
@@ -161,7 +168,14 @@ def prune_scatter(ctx: FigureContext):
     T proxy epochs (seed 0), grey; coloured: the examples DUAL+Beta keeps at pruning ratio 30, 70
     and 90 %; line (right axis): the Beta density Beta(μ; a, b) the sampling weights with, its
     mode moving to easy examples (μ → 1) as the ratio grows. Hard DUAL's kept set at 90 % is
-    outlined for comparison."""
+    outlined for comparison.
+
+    Args:
+        ctx: the figure's context (store, ``fast``, provenance).
+
+    Returns:
+        (the figure, its numbers for the sidecar).
+    """
     from scipy.stats import beta as beta_dist
 
     from gflab.sims.bridge.prune_run import proxy_key

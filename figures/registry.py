@@ -112,7 +112,14 @@ class FigureContext:
     @staticmethod
     def executor(executor: str | None = None) -> str:
         """The sweep executor for independent runs: ``executor``, else ``$GFLAB_FIGURE_EXECUTOR``,
-        else ``local:2`` (``local:1`` on one core)."""
+        else ``local:2`` (``local:1`` on one core).
+
+        Args:
+            executor: an executor spec (``local:N``, ``dask:...``), or None.
+
+        Returns:
+            The executor spec to use.
+        """
         return executor or os.environ.get(
             "GFLAB_FIGURE_EXECUTOR", f"local:{min(2, os.cpu_count() or 1)}"
         )
@@ -124,6 +131,10 @@ class FigureContext:
         XLA runs single-threaded (sims._jaxsetup), so independent flows on separate cores are the
         way to use a multi-core machine. Without a store, or with one config missing, nothing
         happens; failures are left for ``run`` to recompute (and raise) in-process.
+
+        Args:
+            configs: the configs the figure will :meth:`run`.
+            executor: the sweep executor (None: the default above).
         """
         self._planned += len(configs)
         self._report()
@@ -146,7 +157,15 @@ class FigureContext:
         self._counted.update(self.store.key(c) for c in configs)
 
     def run(self, config: Any, runner: Callable):
-        """``runner(config)`` through the store (reuse if present), recording the config."""
+        """``runner(config)`` through the store (reuse if present), recording the config.
+
+        Args:
+            config: a model config.
+            runner: computes the result of ``config`` (e.g. ``simulate``).
+
+        Returns:
+            The result, stored or computed.
+        """
         self.configs.append(config.to_dict() if hasattr(config, "to_dict") else config)
         if self.store is None:
             out = runner(config)
@@ -190,6 +209,12 @@ class FigureContext:
 
         Serial (nothing to do here; ``record`` computes in-process) for one missing entry, for
         ``local:1`` and for dask executors. Failures surface when ``record`` recomputes them.
+
+        Args:
+            model: the records' model name (part of each key).
+            params: one parameter dict per record.
+            runner: the record runner, ``module:function``.
+            executor: the sweep executor (None: the default of :meth:`prefetch`).
         """
         self._planned += len(params)
         self._report()
@@ -244,6 +269,13 @@ def _resolve(runner: str) -> Callable:
 
 def compute_record(model: str, params: dict, runner: str, root: str, versions: dict) -> str:
     """One :meth:`FigureContext.record` entry computed into the store at ``root`` (a pool task).
+
+    Args:
+        model: the record's model name.
+        params: its parameters.
+        runner: the record runner, ``module:function``.
+        root: the store's folder.
+        versions: the package versions the store keys with.
 
     Returns:
         The record's store key.
@@ -307,6 +339,12 @@ def save_figure(fig, spec: FigureSpec, outdir: Path, meta: dict) -> tuple[Path, 
     the PNG text chunks (Description) and the sidecar, never into the image unless drawn by the
     ``draft`` style.
 
+    Args:
+        fig: the matplotlib figure.
+        spec: the figure's registry entry (its name and paper).
+        outdir: the output folder.
+        meta: the provenance for the sidecar.
+
     Returns:
         (png, pdf, sidecar) paths.
     """
@@ -347,7 +385,16 @@ _ROOT = Path(__file__).resolve().parent.parent
 def render_key(name: str, fast: bool, style: str) -> str:
     """What a rendered figure depends on: its name, ``fast``, ``style``, the source of theory/,
     sims/ and figures/, and the versions of the packages that compute (the store's) and draw or
-    train (matplotlib, torch, scikit-learn). Equal keys: the files on disk are current."""
+    train (matplotlib, torch, scikit-learn). Equal keys: the files on disk are current.
+
+    Args:
+        name: the figure's name.
+        fast: the ``--fast`` flag.
+        style: the style's name.
+
+    Returns:
+        The hex key.
+    """
     import hashlib
     from importlib import metadata
 
@@ -382,6 +429,48 @@ def _is_current(outdir: Path, name: str, key: str) -> bool:
         return False
 
 
+def _summary(name: str, png, pdf, sidecar, seconds: float, current: bool) -> dict:
+    """One entry of :func:`render`'s answer."""
+    return {
+        "name": name,
+        "png": str(png),
+        "pdf": str(pdf),
+        "sidecar": str(sidecar),
+        "seconds": seconds,
+        "current": current,
+    }
+
+
+def _draw(spec: FigureSpec, ctx: FigureContext, key: str, outdir: Path) -> dict:
+    """Draw one figure with ``ctx`` and save it with its sidecar; its :func:`_summary`."""
+    import matplotlib.pyplot as plt
+
+    t0 = time.perf_counter()
+    notify(ctx.progress, 0, None, unit=ctx.label, item="run")  # the clock starts with the figure
+    fig, meta = spec.func(ctx)
+    wall = time.perf_counter() - t0
+    sidecar = {
+        "figure": spec.name,
+        "title": spec.title,
+        "paper": spec.paper,
+        "regenerates": spec.regenerates,
+        "description": spec.description,
+        "fast": ctx.fast,
+        "style": ctx.style,
+        "wall_seconds": wall,
+        "git_revision": git_revision(),
+        "versions": package_versions(),
+        "configs": ctx.configs,
+        "render_key": key,
+        **meta,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    png, pdf, side = save_figure(fig, spec, outdir, sidecar)
+    plt.close(fig)
+    notify(ctx.progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
+    return _summary(spec.name, png, pdf, side, seconds=wall, current=False)
+
+
 def render(
     names: list[str] | None = None,
     out: str | os.PathLike = "figures/out",
@@ -412,7 +501,7 @@ def render(
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401  (pyplot loaded once the backend is set)
 
     figure_style.use(style)
     reg = registry()
@@ -424,57 +513,13 @@ def render(
     outdir.mkdir(parents=True, exist_ok=True)
     summaries = []
     for i, n in enumerate(names, 1):
-        spec = reg[n]
         key = render_key(n, fast, style)
-        paths = {ext: str(outdir / f"{n}.{ext}") for ext in ("png", "pdf", "json")}
+        label = f"{n} ({i}/{len(names)})"
         if store is not None and not force and _is_current(outdir, n, key):
-            label = f"{n} ({i}/{len(names)})"
             notify(progress, 0, 0, unit=label, item="run", kept="up to date")
-            summaries.append(
-                {
-                    "name": n,
-                    "png": paths["png"],
-                    "pdf": paths["pdf"],
-                    "sidecar": paths["json"],
-                    "seconds": 0.0,
-                    "current": True,
-                }
-            )
+            paths = [outdir / f"{n}.{ext}" for ext in ("png", "pdf", "json")]
+            summaries.append(_summary(n, *paths, seconds=0.0, current=True))
             continue
-        ctx = FigureContext(
-            fast=fast, store=store, style=style, progress=progress, label=f"{n} ({i}/{len(names)})"
-        )
-        t0 = time.perf_counter()
-        notify(progress, 0, None, unit=ctx.label, item="run")  # the clock starts with the figure
-        fig, meta = spec.func(ctx)
-        wall = time.perf_counter() - t0
-        sidecar = {
-            "figure": n,
-            "title": spec.title,
-            "paper": spec.paper,
-            "regenerates": spec.regenerates,
-            "description": spec.description,
-            "fast": fast,
-            "style": style,
-            "wall_seconds": wall,
-            "git_revision": git_revision(),
-            "versions": package_versions(),
-            "configs": ctx.configs,
-            "render_key": key,
-            **meta,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        png, pdf, side = save_figure(fig, spec, outdir, sidecar)
-        plt.close(fig)
-        summaries.append(
-            {
-                "name": n,
-                "png": str(png),
-                "pdf": str(pdf),
-                "sidecar": str(side),
-                "seconds": wall,
-                "current": False,
-            }
-        )
-        notify(progress, ctx._done, ctx._done, unit=ctx.label, item="run", seconds=round(wall, 1))
+        ctx = FigureContext(fast=fast, store=store, style=style, progress=progress, label=label)
+        summaries.append(_draw(reg[n], ctx, key, outdir))
     return summaries

@@ -105,7 +105,7 @@ def _equal_rate(ctx):
     style.footer(
         fig,
         "60×70, r = 5, LoRA init A(0) = 0, B(0) = 1e-3·N(0,1), seed 0, random target "
-        "singular vectors; Tsit5 + PID rtol 1e-8; GF prediction: ḋ = √(4d² + b⁴)(s − d) with "
+        "singular vectors; Tsit5 → RKC2 + PID rtol 1e-8; GF prediction: ḋ = √(4d² + b⁴)(s − d) with "
         "b = Gram–Schmidt of B(0)v_i in decreasing s",
     )
     return fig, {"seeds": [0], "svals": list(S5), "sqrt_sigma_vs_sqrt_d_max_gap": gaps}
@@ -493,7 +493,7 @@ def _l2_limit(ctx):
     style.footer(
         fig,
         f"60×70, r = 5, LoRA init γ = 1e-3 (A(0) = 0, so ‖AᵀA − BBᵀ‖ starts at ‖B(0)B(0)ᵀ‖ = "
-        f"{imb[0]:.1e}), seed 0; Tsit5 + PID; converged at t = {t[-1]:.3g} "
+        f"{imb[0]:.1e}), seed 0; Tsit5 → RKC2 + PID; converged at t = {t[-1]:.3g} "
         f"({'yes' if rec['status'] else 'NO'}); final |σ − limit| = {err[-1]:.1e}, "
         f"‖AᵀA − BBᵀ‖_F = {imb[-1]:.1e}",
     )

@@ -141,6 +141,10 @@ def footer(fig, text: str) -> None:
     """Record the provenance line (seeds, solver, tolerance) of ``fig``; drawn only in ``draft``.
 
     The registry writes it into the PDF/PNG metadata and the JSON sidecar in every style.
+
+    Args:
+        fig: the matplotlib figure.
+        text: the provenance line.
     """
     notes = list(getattr(fig, "gflab_provenance", []))
     notes.append(text)
@@ -150,12 +154,30 @@ def footer(fig, text: str) -> None:
 
 
 def provenance(fig) -> str:
-    """The provenance text recorded on ``fig`` by :func:`footer` ('' if none)."""
+    """The provenance text recorded on ``fig`` by :func:`footer` ('' if none).
+
+    Args:
+        fig: the matplotlib figure.
+
+    Returns:
+        The text.
+    """
     return " | ".join(getattr(fig, "gflab_provenance", []))
 
 
 def legend_below(fig, handles=None, labels=None, ncol: int = 4, **kw):
-    """A figure legend below the axes (outside the data), laid out by constrained layout."""
+    """A figure legend below the axes (outside the data), laid out by constrained layout.
+
+    Args:
+        fig: the matplotlib figure.
+        handles: the legend's artists (default: every axes' labelled artists, once each).
+        labels: their labels.
+        ncol: columns.
+        **kw: passed to ``fig.legend``.
+
+    Returns:
+        The legend.
+    """
     if handles is None:
         handles, labels = _collect(fig)
     return fig.legend(
@@ -164,7 +186,17 @@ def legend_below(fig, handles=None, labels=None, ncol: int = 4, **kw):
 
 
 def legend_right(fig, handles=None, labels=None, **kw):
-    """A figure legend right of the axes (outside the data)."""
+    """A figure legend right of the axes (outside the data).
+
+    Args:
+        fig: the matplotlib figure.
+        handles: the legend's artists (default: every axes' labelled artists, once each).
+        labels: their labels.
+        **kw: passed to ``fig.legend``.
+
+    Returns:
+        The legend.
+    """
     if handles is None:
         handles, labels = _collect(fig)
     return fig.legend(handles, labels, loc="outside right upper", **kw)

@@ -190,7 +190,7 @@ def _phase_diagram(ctx):
     )
     style.footer(
         fig,
-        "gradient flow, Tsit5 + PID (rtol 1e-9), run to relative loss 1e-14 (left) / 1e-10 "
+        "gradient flow, Tsit5 → RKC2 + PID (rtol 1e-9), run to relative loss 1e-14 (left) / 1e-10 "
         f"(right); target J (n = 8); white edges: closed-form stable rank 1.5 and 4; "
         f"max relative error vs closed form {err:.1e}; seeds {list(seeds)} (right)",
     )

@@ -69,7 +69,14 @@ def _nums(r: dict) -> dict:
 
 def noise_floor(cfg: RiverConfig) -> float:
     """GD's expected wall amplitude at step η_GD under noise σ: each wall entry is the stationary
-    AR(1) e ← (1 − η h) e − η σ ξ, variance (ησ)²/(1 − (1 − ηh)²), summed over rows × walls."""
+    AR(1) e ← (1 − η h) e − η σ ξ, variance (ησ)²/(1 − (1 − ηh)²), summed over rows × walls.
+
+    Args:
+        cfg: the river-valley run (its GD step and noise σ).
+
+    Returns:
+        The amplitude.
+    """
     eta, h = cfg.gd_step, cfg.h_wall
     a = 1.0 - eta * h
     return eta * cfg.noise * math.sqrt(cfg.rows * (cfg.cols - cfg.bulk) / (1.0 - a * a))

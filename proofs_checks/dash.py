@@ -2,7 +2,7 @@
 
 The [DMC] plasticity protocol (:mod:`gflab.sims.plasticity`): phase 1 on the diagonal Ω1, phase 2 on the
 connected superdiagonal Ω2, resumed or from scratch (the same mimic(α, m) init), n = 6, target all
-ones, Tsit5 + PID at rtol 1e-9 (flow) or GD with step 0.2 (2000 steps of phase 1, up to 4000 of
+ones, Tsit5 → RKC2 + PID at rtol 1e-9 (flow) or GD with step 0.2 (2000 steps of phase 1, up to 4000 of
 phase 2). DASH (:mod:`gflab.theory.interventions`, the authors' rule) is applied to the pretrained factors
 at the switch (:mod:`gflab.sims.dash`).
 
@@ -25,7 +25,6 @@ DASH keeps it.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from typing import Any
@@ -58,7 +57,14 @@ EPS = 2.2e-16
 
 
 def dash_config(ex: dict[str, Any]) -> PlasticityConfig:
-    """The :class:`PlasticityConfig` of one DASH-1 example."""
+    """The :class:`PlasticityConfig` of one DASH-1 example.
+
+    Args:
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+
+    Returns:
+        The plasticity experiment without the intervention.
+    """
     gd = str(ex.get("method", "adaptive")).startswith("gd")
     return PlasticityConfig(
         depth=int(ex["depth"]),
@@ -75,18 +81,15 @@ def dash_config(ex: dict[str, Any]) -> PlasticityConfig:
 
 
 def dash_run_config(ex: dict[str, Any]) -> DashConfig:
-    """The :class:`DashConfig` of one DASH-1 example (``gflab simulate dmf-dash`` reruns it)."""
-    iv = _intervention(ex)
-    base = dash_config(ex)
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
-    return DashConfig(
-        **fields,
-        intervention=iv.kind,
-        floor=iv.floor,
-        dash_alpha=iv.alpha,
-        noise_std=iv.noise_std,
-        intervention_seed=iv.seed,
-    )
+    """The :class:`DashConfig` of one DASH-1 example (``gflab simulate dmf-dash`` reruns it).
+
+    Args:
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+
+    Returns:
+        The DASH experiment.
+    """
+    return DashConfig.from_intervention(dash_config(ex), _intervention(ex))
 
 
 def _intervention(ex: dict[str, Any]) -> Intervention:
@@ -103,7 +106,14 @@ def _run(cfg: PlasticityConfig, iv: Intervention):
 
 
 def restoration(ex: dict[str, Any]) -> dict[str, Any]:
-    """Measure one example: ranks and errors of resumed, scratch and intervened, and the margin."""
+    """Measure one example: ranks and errors of resumed, scratch and intervened, and the margin.
+
+    Args:
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+
+    Returns:
+        The measured numbers and ``margin`` (−inf with ``status`` when a run failed).
+    """
     cfg, iv = dash_config(ex), _intervention(ex)
     r = _run(cfg, iv)
     runs = {"resumed": r.resumed, "scratch": r.scratch, "intervened": r.intervened}
@@ -132,7 +142,14 @@ def restoration(ex: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_dash1(ex: dict[str, Any]) -> Evidence:
-    """DASH-1 on one example (a map entry: margin ≥ 0 means DASH restored from-scratch training)."""
+    """DASH-1 on one example (a map entry: margin ≥ 0 means DASH restored from-scratch training).
+
+    Args:
+        ex: one DASH-1 example (depth, n, m, α, λ, α_DASH, method).
+
+    Returns:
+        The :class:`Evidence` of :func:`restoration`.
+    """
     out = restoration(ex)
     margin = out.pop("margin")
     return Evidence(margin, {"example": dict(ex), **out}, config=dash_run_config(ex))
@@ -171,7 +188,17 @@ def _reproduce_dash1(ex: dict[str, Any]) -> str:
 def dash_map(
     depths=(2, 3), ms=(math.inf, 10.0), alphas=(1e-2, 1e-3), floors=(0.3, 1e-2, 1e-3, 1e-4)
 ) -> list[dict[str, Any]]:
-    """The whole DASH-1 grid (flow, α_DASH = 0.3) plus the baselines at each (depth, m, α)."""
+    """The whole DASH-1 grid (flow, α_DASH = 0.3) plus the baselines at each (depth, m, α).
+
+    Args:
+        depths: the depths L.
+        ms: the mimic parameters m.
+        alphas: the init scales α.
+        floors: DASH's floors λ.
+
+    Returns:
+        One row per grid point.
+    """
     rows = []
     for depth in depths:
         for m in ms:

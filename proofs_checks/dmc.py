@@ -1,6 +1,6 @@
 """Claims DMC-1..DMC-5 of docs/theory.md §2.3 (deep matrix completion, [DMC] Shin & Yun).
 
-Every check integrates gradient flow (Tsit5 + PID, rtol = 1e-9, atol = 1e-14, float64) and decides
+Every check integrates gradient flow (Tsit5 → RKC2 + PID, rtol = 1e-9, atol = 1e-14, float64) and decides
 from the *trajectory*, never from the final matrix alone:
 
 - **Coupling** is the saved series ``coupling(t)`` = max over observed entries a, b in different
@@ -76,7 +76,15 @@ PAPER = "DMC"
 
 
 def claim_config(ex: dict[str, Any], **over: Any) -> DMFConfig:
-    """The :class:`DMFConfig` of one example dict (keys of the strategies below)."""
+    """The :class:`DMFConfig` of one example dict (keys of the strategies below).
+
+    Args:
+        ex: one example (depth, n, m, α, mask, init, ...).
+        **over: fields to override.
+
+    Returns:
+        The config.
+    """
     ex = {**ex, **over}
     mask = ex.get("mask", "diagonal")
     slow = not mask == "diagonal"
@@ -104,7 +112,14 @@ def claim_config(ex: dict[str, Any], **over: Any) -> DMFConfig:
 
 @functools.lru_cache(maxsize=512)
 def run_config(cfg: DMFConfig) -> SimResult:
-    """Memoised :func:`gflab.sims.dmf.simulate_dmf` (checks share runs)."""
+    """Memoised :func:`gflab.sims.dmf.simulate_dmf` (checks share runs).
+
+    Args:
+        cfg: the config.
+
+    Returns:
+        Its result.
+    """
     factors, mask, target = dmf_problem(cfg)
     return package_dmf(cfg, solve_dmf_from(cfg, factors, mask, target), mask, target)
 
@@ -119,7 +134,14 @@ def _run_custom(cfg: DMFConfig, factors=None, target=None, mask=None) -> SimResu
 
 
 def coupling_of(res: SimResult) -> float:
-    """max over saved times of the scale-free cross coupling (0 if Ω has one group)."""
+    """max over saved times of the scale-free cross coupling (0 if Ω has one group).
+
+    Args:
+        res: a DMF result with the saved tangent-kernel coupling.
+
+    Returns:
+        The largest coupling (nan when nothing was saved).
+    """
     c = np.asarray(res.series["coupling"], dtype=float)
     return float(np.max(c)) if c.size else math.nan
 
@@ -392,6 +414,15 @@ def _plasticity_config(ex: dict[str, Any], **over: Any) -> PlasticityConfig:
 
 @functools.lru_cache(maxsize=256)
 def run_plasticity(cfg: PlasticityConfig):
+    """:func:`gflab.sims.plasticity.simulate_plasticity`, cached (hypothesis replays examples, and
+    DMC-5 and its false variant share runs).
+
+    Args:
+        cfg: the plasticity experiment.
+
+    Returns:
+        Its :class:`gflab.sims.plasticity.PlasticityResult`.
+    """
     return simulate_plasticity(cfg)
 
 
@@ -716,7 +747,14 @@ def _dmc5_scope_grid(profile: str = "ci") -> list[dict]:
 
 def dmc5_scope_rows(profile: str = "ci") -> list[dict]:
     """DMC-5's depth ≥ 3 statement (resumed and scratch both rank one, sr − 1 ≤ 1e-4, test RMSE
-    ≤ 0.05) over (depth, n, m, α), beyond its hypotheses (m ≤ 10, α ≤ 1e-3): one row per point."""
+    ≤ 0.05) over (depth, n, m, α), beyond its hypotheses (m ≤ 10, α ≤ 1e-3): one row per point.
+
+    Args:
+        profile: ``ci``, ``dev`` or ``thorough`` (the grid's size).
+
+    Returns:
+        The rows of the map.
+    """
     rows = []
     for ex in _dmc5_scope_grid(profile):
         ev = _check_dmc5(ex)

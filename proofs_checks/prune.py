@@ -80,7 +80,11 @@ class DynamicsExample:
 
 def dynamics_logits(ex: DynamicsExample) -> tuple[np.ndarray, np.ndarray]:
     """(logits [E, N, C] float32, labels [N]) of an example: label-aligned logits growing at a
-    per-example rate in [−0.5, 4] (× 3 by the last epoch) plus Gaussian noise of scale ``noise``."""
+    per-example rate in [−0.5, 4] (× 3 by the last epoch) plus Gaussian noise of scale ``noise``.
+
+    Args:
+        ex: the example (sizes, noise, seed).
+    """
     rng = np.random.default_rng(ex.seed)
     E, N, C = ex.epochs, ex.examples, ex.classes
     labels = rng.integers(0, C, N)
@@ -246,7 +250,15 @@ def _sel_dev(got, want) -> float:
 
 def check_prune1(ex: DynamicsExample, *, ddof: int = 1) -> Evidence:
     """PRUNE-1 on one example; ``ddof`` is the loop oracle's std convention (the false variant
-    uses NumPy's default 0)."""
+    uses NumPy's default 0).
+
+    Args:
+        ex: the example.
+        ddof: see above.
+
+    Returns:
+        The margin in decades and the largest deviations.
+    """
     logits, labels = dynamics_logits(ex)
     P = pr.true_label_probs(logits, labels)
     P_loop = _loop_probs(logits, labels)
@@ -336,7 +348,15 @@ def _scipy_maximiser(a: float, b: float) -> float:
 
 
 def check_prune4(ex: BetaExample, *, direction: int = 1) -> Evidence:
-    """PRUNE-4 on one example; ``direction=-1`` states the false variant (the mode falls)."""
+    """PRUNE-4 on one example; ``direction=-1`` states the false variant (the mode falls).
+
+    Args:
+        ex: the example (ratios, c_d, anchor, exponent).
+        direction: 1 for the claim, −1 for its false variant.
+
+    Returns:
+        The smallest rise of the mode (probability units) and the modes.
+    """
     modes, gaps, bs = [], [], []
     for r in ex.ratios:
         a, b = pr.beta_params(r, ex.c_d, ex.anchor, ex.exponent)

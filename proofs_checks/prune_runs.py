@@ -82,7 +82,15 @@ class PruneExample:
     model: str = "mlp"
 
     def command(self, score: str = "dual,random", select: str = "hard,beta") -> str:
-        """The ``gflab bridge prune`` command that runs (or reads) this experiment."""
+        """The ``gflab bridge prune`` command that runs (or reads) this experiment.
+
+        Args:
+            score: the ``--score`` list.
+            select: the ``--select`` list.
+
+        Returns:
+            The command line.
+        """
         parts = [
             "gflab bridge prune",
             f"--data {self.data}",
@@ -117,7 +125,15 @@ def _config(ex: PruneExample, methods: tuple[tuple[str, str], ...]):
 
 @functools.lru_cache(maxsize=32)
 def experiment(ex: PruneExample, methods: tuple[tuple[str, str], ...]) -> dict:
-    """The ``run_prune`` report of ``ex`` with ``methods`` (serial, through the default store)."""
+    """The ``run_prune`` report of ``ex`` with ``methods`` (serial, through the default store).
+
+    Args:
+        ex: one pruning experiment.
+        methods: (score, selector) pairs to run.
+
+    Returns:
+        The report of :func:`gflab.sims.bridge.prune_run.run_prune`.
+    """
     from gflab.sims.bridge.prune_run import run_prune
     from gflab.sims.store import ResultStore
 
@@ -147,21 +163,45 @@ def _numbers(report: dict, ex: PruneExample) -> dict:
 
 
 def check_prune2(ex: PruneExample, direction: int = 1) -> Evidence:
-    """PRUNE-2 on one experiment (``direction=-1``: the false "hard beats Beta by the margin")."""
+    """PRUNE-2 on one experiment (``direction=-1``: the false "hard beats Beta by the margin").
+
+    Args:
+        ex: one pruning experiment.
+        direction: 1 for the claim, −1 for its false variant.
+
+    Returns:
+        The claim's :class:`Evidence`: the margin (percentage points) and the accuracies behind it.
+    """
     rep = experiment(ex, _DUAL3)
     gap = _acc(rep, "dual+beta", ex.ratio) - _acc(rep, "dual+hard", ex.ratio)
     return Evidence(direction * gap - PRUNE2_MARGIN_PP, {**_numbers(rep, ex), "gap_pp": gap})
 
 
 def check_prune3(ex: PruneExample, select: str = "beta") -> Evidence:
-    """PRUNE-3 on one experiment (``select="hard"``: the false "hard DUAL does not collapse")."""
+    """PRUNE-3 on one experiment (``select="hard"``: the false "hard DUAL does not collapse").
+
+    Args:
+        ex: one pruning experiment.
+        select: the DUAL selector checked (``beta`` for the claim).
+
+    Returns:
+        The claim's :class:`Evidence`: the margin (percentage points) and the accuracies behind it.
+    """
     rep = experiment(ex, _DUAL3)
     gap = _acc(rep, f"dual+{select}", ex.ratio) - _acc(rep, "random", ex.ratio)
     return Evidence(gap + PRUNE3_DELTA_PP, {**_numbers(rep, ex), "vs_random_pp": gap})
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's ρ (average ranks on ties) via scipy."""
+    """Spearman's ρ (average ranks on ties) via scipy.
+
+    Args:
+        a: one score per example.
+        b: another score of the same examples.
+
+    Returns:
+        ρ in [−1, 1].
+    """
     from scipy.stats import spearmanr
 
     return float(spearmanr(a, b).statistic)
@@ -169,7 +209,15 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 def check_prune5(ex: PruneExample, sign: int = 1) -> Evidence:
     """PRUNE-5 on one experiment's stored proxies (``sign=-1``: the false "DUAL at T agrees with
-    the reversed Dyn-Unc order")."""
+    the reversed Dyn-Unc order").
+
+    Args:
+        ex: one pruning experiment.
+        sign: 1 for the claim, −1 for its false variant.
+
+    Returns:
+        The claim's :class:`Evidence`: the smallest ρ over seeds minus the bound.
+    """
     from gflab.sims.bridge.prune_run import proxy_key
     from gflab.sims.store import ResultStore
     from gflab.theory import pruning as PR
@@ -190,7 +238,15 @@ def check_prune5(ex: PruneExample, sign: int = 1) -> Evidence:
 
 def check_semi1(ex: PruneExample, epsilon: float = SEMI1_MARGIN_PP) -> Evidence:
     """SEMI-1 on one experiment: ``ex.labelled`` < 1 against the same with true labels
-    (``epsilon`` < 0: the false "pseudo-label coresets beat true-label ones by |ε|")."""
+    (``epsilon`` < 0: the false "pseudo-label coresets beat true-label ones by |ε|").
+
+    Args:
+        ex: one pruning experiment.
+        epsilon: the allowed shortfall ε in points (negative for the false variant).
+
+    Returns:
+        The claim's :class:`Evidence`: the margin (percentage points) and the accuracies behind it.
+    """
     methods = (("dual", "beta"),)
     true = experiment(replace(ex, labelled=1.0), methods)
     semi = experiment(ex, methods)
@@ -210,7 +266,15 @@ def check_semi1(ex: PruneExample, epsilon: float = SEMI1_MARGIN_PP) -> Evidence:
 
 def check_prune6(ex: PruneExample, direction: int = 1) -> Evidence:
     """PRUNE-6 map entry: DUAL+Beta − random in points (``direction=-1``: the false "random beats
-    the score")."""
+    the score").
+
+    Args:
+        ex: one pruning experiment.
+        direction: 1 for the map, −1 for its false variant.
+
+    Returns:
+        The claim's :class:`Evidence`: the margin (percentage points) and the accuracies behind it.
+    """
     rep = experiment(ex, _DUAL3)
     gap = _acc(rep, "dual+beta", ex.ratio) - _acc(rep, "random", ex.ratio)
     return Evidence(direction * gap, {**_numbers(rep, ex), "vs_random_pp": gap})
@@ -241,7 +305,14 @@ def _reproduce(name: str, score: str, select: str) -> Callable[[PruneExample], s
 
 
 def prune_map(profile: str = "ci") -> list[dict]:
-    """PRUNE-6 over data × label noise × ratio (DUAL+Beta − random, points)."""
+    """PRUNE-6 over data × label noise × ratio (DUAL+Beta − random, points).
+
+    Args:
+        profile: ``ci``, ``dev`` or ``thorough`` (the grid's size).
+
+    Returns:
+        One row per cell of the grid.
+    """
     seeds = (0, 1) if profile == "ci" else (0, 1, 2)
     rows = []
     grids = [("digits", 0, 40 if profile == "ci" else 100, 10 if profile == "ci" else 15)]

@@ -42,11 +42,29 @@ class Evidence:
 
     @property
     def held(self) -> bool:
+        """Whether the example satisfied the claim (``margin >= 0``)."""
         return bool(self.margin >= 0)
 
 
 @dataclass(frozen=True)
 class Claim:
+    """A checked statement of a paper (docs/theory.md §2.3).
+
+    Args:
+        id: the claim's name, e.g. ``"SGF-1"``.
+        paper: which paper states it.
+        statement: the claim, with its threshold.
+        hypotheses: the examples it is checked on.
+        strategy: makes the hypothesis strategy that draws examples.
+        check: example → :class:`Evidence` (the margin and the numbers behind it).
+        reproduce: example → a shell command that reruns it.
+        config: example → the config of the run that decides it.
+        margin_units: what the margin measures.
+        examples: how many examples each profile (``ci``, ``dev``, ``thorough``) draws.
+        beyond: the map beyond the hypotheses (``gflab check --beyond``), if any.
+        report_only: a map, not a pass/fail.
+    """
+
     id: str
     paper: str
     statement: str
@@ -65,6 +83,17 @@ _CLAIMS: dict[str, Claim] = {}
 
 
 def register_claim(claim: Claim) -> Claim:
+    """Add a claim to the registry (each claim module calls it on import).
+
+    Args:
+        claim: the claim.
+
+    Returns:
+        The claim, unchanged.
+
+    Raises:
+        ValueError: a claim of that id is registered already.
+    """
     if claim.id in _CLAIMS:
         raise ValueError(f"claim {claim.id} registered twice")
     _CLAIMS[claim.id] = claim
@@ -72,6 +101,11 @@ def register_claim(claim: Claim) -> Claim:
 
 
 def claims() -> dict[str, Claim]:
+    """Every registered claim, after importing each installed claim module.
+
+    Returns:
+        id → :class:`Claim`, in the papers' order (``DMC-1``, ``DMC-2``, ..., ``SGF-1``, ...).
+    """
     for mod in CLAIM_MODULES:
         if importlib.util.find_spec(mod) is not None:
             importlib.import_module(mod)

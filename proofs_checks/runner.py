@@ -25,7 +25,8 @@ from hypothesis.errors import Flaky, Unsatisfiable
 
 from gflab.proofs_checks.registry import Claim, Evidence, claims
 from gflab.sims.progress import Progress, notify
-from gflab.theory._validate import GflabInputError, one_of
+from gflab.theory._validate import one_of
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "MAP_GLOSSARY",
@@ -43,12 +44,25 @@ PROFILES = ("ci", "dev", "thorough")
 
 
 def current_profile(profile: str | None = None) -> str:
+    """The hypothesis profile to run: ``profile``, else ``$GFLAB_PROFILE``, else ``ci``.
+
+    Args:
+        profile: ``ci``, ``dev`` or ``thorough``, or None.
+
+    Returns:
+        The profile's name (GflabInputError naming ``profile`` for any other).
+    """
     p = profile or os.environ.get("GFLAB_PROFILE", "ci")
     return one_of("profile", p, PROFILES)
 
 
 @dataclass
 class ClaimReport:
+    """The outcome of checking one claim: its verdict, how many examples ran, the worst margin
+    with its numbers and reproducing command, and any counterexample. ``holds_in`` counts the
+    examples with margin ≥ 0 (for a map: the size of the region where it holds).
+    """
+
     id: str
     verdict: str  # "held" | "violated" | "map"
     examples: int
@@ -67,6 +81,7 @@ class ClaimReport:
     )
 
     def to_json(self) -> dict:
+        """The report as a JSON-ready dict (non-finite margins as strings)."""
         from gflab.sims.result import json_safe
 
         out = {
@@ -124,7 +139,14 @@ MAP_GLOSSARY: dict[str, str] = {
 
 
 def map_legend(result: dict) -> dict[str, str]:
-    """The meaning of every column of a `--beyond` map: its own ``legend``, then the glossary."""
+    """The meaning of every column of a `--beyond` map: its own ``legend``, then the glossary.
+
+    Args:
+        result: what a claim's ``beyond`` returned (``rows`` and maybe ``legend``).
+
+    Returns:
+        column → meaning, for every column in the rows.
+    """
     keys = list(dict.fromkeys(k for row in result.get("rows", []) for k in row))
     own = result.get("legend", {})
     return {k: own.get(k) or MAP_GLOSSARY.get(k, "see the claim's docs page") for k in keys}
@@ -142,7 +164,16 @@ def _repr(x):
 
 def example_config(claim: Claim, example: Any, evidence: Evidence | None = None):
     """The simulation config standing for ``example``: the check's ``Evidence.config``, else
-    ``claim.config(example)``, else the example itself (or its ``.config``) when it is a config."""
+    ``claim.config(example)``, else the example itself (or its ``.config``) when it is a config.
+
+    Args:
+        claim: the claim.
+        example: one drawn example.
+        evidence: its check's evidence, when known.
+
+    Returns:
+        The config, or None when no config stands for the example.
+    """
     if evidence is not None and evidence.config is not None:
         return evidence.config
     if claim.config is not None and example is not None:
@@ -157,6 +188,11 @@ def worst_example(claim: Claim, example: Any, evidence: Evidence | None = None) 
     """``{"config", "store_key", "reproduce"}`` of an example: ``reproduce`` is the ``gflab
     simulate ... --json`` command whose output carries the same ``store_key``; ``check_reproduce``
     adds the claim's own command when it says more (two runs, a perturbed init).
+
+    Args:
+        claim: the claim.
+        example: one drawn example.
+        evidence: its check's evidence, when known.
 
     Returns:
       The dict, or ``{"example": repr}`` when no config stands for the example (a pure
@@ -198,19 +234,13 @@ def _settings(profile: str, n: int) -> settings:
     )
 
 
-def run_claim(
-    claim: Claim,
-    profile: str | None = None,
-    max_examples: int | None = None,
-    progress: Progress | None = None,
-) -> ClaimReport:
-    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found.
+def _check_examples(claim: Claim, profile: str, n: int, progress: Progress | None):
+    """Draw up to ``n`` examples with hypothesis and check each, shrinking the first violation.
 
-    ``progress`` (:class:`gflab.sims.progress.Progress`) is called after each example (examples
-    checked, the profile's count, the worst margin so far) and once at the end with the verdict.
+    Returns:
+        (every (example, evidence) checked, the failing ones (the shrunk one last), an error
+        message ("" when the run itself went well), the seconds taken).
     """
-    profile = current_profile(profile)
-    n = max_examples or claim.examples.get(profile, 10)
     seen: list[tuple[Any, Evidence]] = []
     failing: list[tuple[Any, Evidence]] = []
 
@@ -248,10 +278,11 @@ def run_claim(
         error = f"bad example: {e}"
         failing.append((None, Evidence(-math.inf, {}, error)))
     secs = time.perf_counter() - t0
-    if not failing and not claim.report_only and (error or not seen):
-        # a flaky run, or one that checked nothing, has shown nothing: never "held"
-        error = error or "no example was checked: the strategy drew none"
-        failing.append((None, Evidence(-math.inf, {}, error)))
+    return seen, failing, error, secs
+
+
+def _report(claim: Claim, seen: list, failing: list, error: str, secs: float) -> ClaimReport:
+    """The report of a claim from its checked examples (the worst one, the counterexample)."""
     margins = [ev.margin for _, ev in seen] or [math.nan]
     worst_i = min(range(len(seen)), key=lambda i: seen[i][1].margin) if seen else None
     worst = seen[worst_i][1].numbers if worst_i is not None else {}
@@ -280,13 +311,44 @@ def run_claim(
         rep.counterexample_numbers = ev.numbers
         shown = worst_example(claim, ex, ev) if ex is not None else {}
         rep.reproduce = shown.get("reproduce") or shown.get("check_reproduce", "")
+    return rep
+
+
+def run_claim(
+    claim: Claim,
+    profile: str | None = None,
+    max_examples: int | None = None,
+    progress: Progress | None = None,
+) -> ClaimReport:
+    """Check ``claim`` on examples drawn by its strategy; shrink the first violation found.
+
+    ``progress`` (:class:`gflab.sims.progress.Progress`) is called after each example (examples
+    checked, the profile's count, the worst margin so far) and once at the end with the verdict.
+
+    Args:
+        claim: the claim.
+        profile: ``ci``, ``dev`` or ``thorough`` (None: :func:`current_profile`).
+        max_examples: overrides the profile's number of examples.
+        progress: see above.
+
+    Returns:
+        The claim's report.
+    """
+    profile = current_profile(profile)
+    n = max_examples or claim.examples.get(profile, 10)
+    seen, failing, error, secs = _check_examples(claim, profile, n, progress)
+    if not failing and not claim.report_only and (error or not seen):
+        # a flaky run, or one that checked nothing, has shown nothing: never "held"
+        error = error or "no example was checked: the strategy drew none"
+        failing.append((None, Evidence(-math.inf, {}, error)))
+    rep = _report(claim, seen, failing, error, secs)
     notify(
         progress,
         len(seen),
         len(seen),
         unit=claim.id,
         item="example",
-        verdict=verdict,
+        verdict=rep.verdict,
         **{"worst margin": rep.worst_margin},
     )
     return rep
@@ -304,6 +366,15 @@ def run_claims(
     ``jobs`` > 1 runs claims in that many spawned processes (claims are independent; each process
     loads the compiled solves from the persistent compilation cache), handed out in order.
     A claim whose process dies is reported ``violated`` with the reason, never lost.
+
+    Args:
+        ids: claim ids (None: every registered claim).
+        profile: as in :func:`run_claim`.
+        progress: see above.
+        jobs: worker processes.
+
+    Returns:
+        One report per claim.
     """
     reg = claims()
     ids = ids or list(reg)

@@ -103,6 +103,12 @@ def muon_band(c: LoRAConfig) -> tuple[float, float]:
     picture ȧ_i ∝ ρ_A, ḃ_i ∝ ρ_B, so √d_i = √(a_i b_i) grows √(ρ_A ρ_B) times faster. Measured
     slope/η at ρ = 1: 0.69–1.02; ``original``: 0.89–1.31 (r = 3: ×1.35, r = 4: ×1.26;
     docs/sgf.md).
+
+    Args:
+        c: a Muon config (its ``adjust_lr_fn`` and shape).
+
+    Returns:
+        (low, high) of the band of slope/η.
     """
     rho = shape_scale(c.shape_scale, c.rows, c.rank) * shape_scale(c.shape_scale, c.rank, c.cols)
     lo, hi = MUON_BAND
@@ -124,7 +130,16 @@ def _sig(x: float, digits: int = 4) -> float:
 @st.composite
 def spectra(draw, rank: int, extra: int = 0):
     """Ascending targets: s_min ∈ [0.1, 3], consecutive ratios in [3.2, 7] (k = 3) or [2.2, 3.7]
-    (k = 4; k = 5 uses [2, 2.6]); k = rank + extra values, spanning 10× to 50× (> a decade)."""
+    (k = 4; k = 5 uses [2, 2.6]); k = rank + extra values, spanning 10× to 50× (> a decade).
+
+    Args:
+        draw: hypothesis' ``draw`` (supplied by ``st.composite``: call without it).
+        rank: r.
+        extra: targets beyond the rank (k = r + extra).
+
+    Returns:
+        The k targets, ascending.
+    """
     k = rank + extra
     lo, hi = {3: (3.2, 7.0), 4: (2.2, 3.7)}.get(k, (2.0, 2.6))
     s_min = 10 ** draw(st.floats(-1.0, math.log10(3.0)))
@@ -136,7 +151,14 @@ def spectra(draw, rank: int, extra: int = 0):
 
 
 def command(config: LoRAConfig) -> str:
-    """The ``gflab simulate lora`` command that reruns ``config`` (sims/schema.py's table)."""
+    """The ``gflab simulate lora`` command that reruns ``config`` (sims/schema.py's table).
+
+    Args:
+        config: a LoRA config.
+
+    Returns:
+        The command line.
+    """
     return schema_command(config)
 
 
@@ -149,7 +171,19 @@ def specgf_examples(
     extra=0,
     l2=False,
 ):
-    """SpecGF configs (adaptive Tsit5, β > 0) meeting the SGF-1/2 hypotheses by default."""
+    """SpecGF configs (adaptive Tsit5, β > 0) meeting the SGF-1/2 hypotheses by default.
+
+    Args:
+        draw: hypothesis' ``draw`` (supplied by ``st.composite``: call without it).
+        beta_hat: log10 range of β̂ = β/s_min³.
+        gamma_hat: log10 range of γ̂ = γ/√s_min.
+        init: ``lora``, ``gaussian``, or ``any`` (drawn).
+        extra: targets beyond the rank (0: rank drawn from :data:`RANKS`; else rank 3).
+        l2: draw an ℓ2 strength λ between two consecutive thresholds (else λ = 0).
+
+    Returns:
+        A :class:`LoRAConfig`.
+    """
     rank = draw(st.sampled_from(RANKS)) if extra == 0 else 3
     s = draw(spectra(rank, extra))
     s_min, s_max = s[0], s[-1]
@@ -184,7 +218,14 @@ def specgf_examples(
 
 @st.composite
 def gf_examples(draw):
-    """Gradient-flow configs, LoRA init, γ̂ ∈ [1e-5, 1e-2]; t1 = 1.5 × the latest predicted arrival."""
+    """Gradient-flow configs, LoRA init, γ̂ ∈ [1e-5, 1e-2]; t1 = 1.5 × the latest predicted arrival.
+
+    Args:
+        draw: hypothesis' ``draw`` (supplied by ``st.composite``: call without it).
+
+    Returns:
+        A :class:`LoRAConfig` with ``flow="gf"``.
+    """
     rank = draw(st.sampled_from(RANKS))
     s = draw(spectra(rank))
     gamma = _sig(10 ** draw(st.floats(-5.0, -2.0)) * math.sqrt(s[0]), 3)
@@ -211,7 +252,14 @@ def gf_examples(draw):
 def muon_examples(draw):
     """Muon (momentum 0.95, Nesterov, 5 quintic NS steps, float64 or bfloat16, shape scaling
     none or torch's ``original``), LoRA init, γ̂ ∈ [1e-5, 1e-2], η = 1.6 √s_max / 1200 (so
-    η̂ ≤ 0.0095), 1200 steps."""
+    η̂ ≤ 0.0095), 1200 steps.
+
+    Args:
+        draw: hypothesis' ``draw`` (supplied by ``st.composite``: call without it).
+
+    Returns:
+        A :class:`LoRAConfig` with a Muon method.
+    """
     rank = draw(st.sampled_from(RANKS))
     s = draw(spectra(rank))
     gamma = _sig(10 ** draw(st.floats(-5.0, -2.0)) * math.sqrt(s[0]), 3)
@@ -237,7 +285,14 @@ def muon_examples(draw):
 
 
 def specgd_config(config: LoRAConfig) -> LoRAConfig:
-    """SpecGD (exact polar, step η = 1.6 √s_max / 1200) on the same problem as ``config``."""
+    """SpecGD (exact polar, step η = 1.6 √s_max / 1200) on the same problem as ``config``.
+
+    Args:
+        config: any config of the SGF problems (its shape, targets, init and seed are kept).
+
+    Returns:
+        The SpecGD config (1200 steps).
+    """
     lr = _sig(1.6 * math.sqrt(max(config.target_svals)) / SPECGD_STEPS, 4)
     return config.replace(
         method=f"specgd:{lr:g}", t1=None, steps=SPECGD_STEPS, beta=None, n_save=SPECGD_STEPS + 1
@@ -257,7 +312,15 @@ class MisalignedExample:
 
 @functools.lru_cache(maxsize=64)
 def run(config: LoRAConfig, rho: float = 1.0):
-    """(raw solve, (A0, B0, Y, U, V)) for ``config``; cached (hypothesis replays examples)."""
+    """(raw solve, (A0, B0, Y, U, V)) for ``config``; cached (hypothesis replays examples).
+
+    Args:
+        config: the LoRA problem and method.
+        rho: B(0)'s component along the smallest target's v scaled by ρ (1: unchanged; SGF-7).
+
+    Returns:
+        (raw solve, the problem's arrays (A0, B0, Y, U, V)).
+    """
     A0, B0, Y, U, V = lora_problem(config)
     if rho != 1.0:
         v = V[:, int(np.argmin(config.target_svals))]
@@ -293,7 +356,15 @@ def _grid_deviation(times, d, dd, svals) -> tuple[float, np.ndarray, np.ndarray]
 
 
 def window_slopes(raw, svals) -> list[np.ndarray]:
-    """d/dt √d_i = ḋ_i / (2√d_i) at the saved times inside each mode's window W_i."""
+    """d/dt √d_i = ḋ_i / (2√d_i) at the saved times inside each mode's window W_i.
+
+    Args:
+        raw: the raw solve of :func:`run` (saved times, proxies and their derivatives).
+        svals: the target singular values s_i.
+
+    Returns:
+        One array of slopes per mode (empty when the mode never enters its window).
+    """
     return _grid_slopes(raw.saved["proxies"], raw.saved["proxy_rates"], svals)
 
 
@@ -303,6 +374,13 @@ def equal_rate_deviation(raw, svals) -> tuple[float, np.ndarray, np.ndarray]:
     :func:`dense_equal_rate_deviation`).
 
     A mode that never enters its window gives ε_i = inf (it never became active).
+
+    Args:
+        raw: the raw solve of :func:`run` (saved times, proxies and their derivatives).
+        svals: the target singular values s_i.
+
+    Returns:
+        (ε, ε_i per mode, τ_i per mode).
     """
     return _grid_deviation(raw.times, raw.saved["proxies"], raw.saved["proxy_rates"], svals)
 
@@ -310,7 +388,15 @@ def equal_rate_deviation(raw, svals) -> tuple[float, np.ndarray, np.ndarray]:
 def save_grid_deviation(dense, n_save: int) -> float:
     """ε as a save grid of ``n_save`` points on [0, t1] sees it: the grid measurement
     (:func:`equal_rate_deviation`) applied to the dense solution sampled at those times (the
-    engine's grid, ``linspace(0, t1, n_save)``, up to where the dense solve stopped)."""
+    engine's grid, ``linspace(0, t1, n_save)``, up to where the dense solve stopped).
+
+    Args:
+        dense: the dense solve of :func:`run_dense`.
+        n_save: the number of grid points.
+
+    Returns:
+        The grid's ε.
+    """
     ts = np.linspace(0.0, dense.config.t1, n_save)
     ts = ts[ts <= dense.t_end]
     d, dd = dense.modes(ts)
@@ -422,7 +508,17 @@ def dense_equal_rate_deviation(dense, svals, per_step: int = 4, rate: float = 1.
 def dense_arrivals(dense, svals, fraction: float = FRACTION, per_step: int = 4) -> np.ndarray:
     """First time each d_i reaches ``fraction`` × s_i, root-found on the dense output (every
     accepted step sampled ``per_step`` times, the crossing refined on the interpolant). inf: never
-    within the solve."""
+    within the solve.
+
+    Args:
+        dense: the dense solve of :func:`run_dense`.
+        svals: the target singular values s_i.
+        fraction: the fraction f of s_i.
+        per_step: interpolant samples per accepted step before the root is refined.
+
+    Returns:
+        One arrival time per mode.
+    """
     nodes = dense.nodes
     frac = np.arange(per_step) / per_step
     ts = np.concatenate([(nodes[:-1, None] + np.diff(nodes)[:, None] * frac).ravel(), nodes[-1:]])
@@ -444,7 +540,14 @@ def dense_arrivals(dense, svals, fraction: float = FRACTION, per_step: int = 4) 
 
 @functools.lru_cache(maxsize=16)
 def run_dense(config: LoRAConfig):
-    """The dense solve of ``config`` (cached: hypothesis replays examples)."""
+    """The dense solve of ``config`` (cached: hypothesis replays examples).
+
+    Args:
+        config: a SpecGF config.
+
+    Returns:
+        The solve with its interpolant, stopped once every mode is past its window.
+    """
     # stop once every mode is past its window (d_i > F_HI s_i): ε needs nothing later
     return solve_lora_dense(config, *lora_problem(config), stop_fraction=F_HI * 1.01)
 
@@ -456,19 +559,47 @@ def predicted_eps(beta: float, gamma: float, s_min: float) -> float:
     term is the start-up error of the window's first point, d/dt √d − 1 ≈ c_i²/(8 F_LO s_i) for
     d_i = t(t + c_i), c_i set by B(0)'s overlap with mode i: random, C_γ = c_i²/(8 F_LO γ²)
     measured between 6 and 112 over 27 draws on the dense output; the largest is used.
+
+    Args:
+        beta: the smoothing β.
+        gamma: the init scale γ.
+        s_min: the smallest target.
+
+    Returns:
+        The predicted worst-case ε.
     """
     return beta / (2 * KAPPA * s_min**3) + C_GAMMA * gamma**2 / s_min
 
 
 def arrivals(times, values, targets, fraction: float = FRACTION, transform: str = "sqrt"):
     """:func:`gflab.theory.measures.arrival_times` at the claims' fraction, interpolated in √d (SpecGF)
-    by default or in logit(d/s) (gradient flow)."""
+    by default or in logit(d/s) (gradient flow).
+
+    Args:
+        times: the saved times.
+        values: the proxies d_i (T × k).
+        targets: the s_i.
+        fraction: the fraction f of s_i.
+        transform: ``sqrt`` or ``logit`` (or ``linear``).
+
+    Returns:
+        One arrival time per mode (inf: never).
+    """
     return M.arrival_times(times, values, targets, fraction, transform)
 
 
 def order_margin(svals, times, smaller_first: bool) -> float:
     """min over consecutive modes (sorted by s) of the log ratio of their arrival times, signed so
-    that it is > 0 iff the stated order holds (−inf if a mode never arrives)."""
+    that it is > 0 iff the stated order holds (−inf if a mode never arrives).
+
+    Args:
+        svals: the targets s_i.
+        times: their arrival times.
+        smaller_first: the stated order (True: smaller targets arrive first).
+
+    Returns:
+        The margin, in log-time units.
+    """
     s = np.asarray(svals, float)
     t = np.asarray(times, float)[np.argsort(s)]
     if not np.all(np.isfinite(t)):
@@ -478,12 +609,28 @@ def order_margin(svals, times, smaller_first: bool) -> float:
 
 
 def specgf_arrivals(config: LoRAConfig, rho: float = 1.0):
+    """The measured arrival times t_i (d_i = s_i/2, interpolated in √d) of a SpecGF run.
+
+    Args:
+        config: the LoRA problem and flow.
+        rho: B(0)'s component along the smallest target's v scaled by ρ (1: unchanged).
+
+    Returns:
+        One arrival time per target singular value (inf where a mode never arrives).
+    """
     raw, _ = run(config, rho)
     return arrivals(raw.times, raw.saved["proxies"], config.target_svals)
 
 
 def gf_arrivals(config: LoRAConfig):
-    """(measured, predicted by the exact coupled mode solution, naive logistic p0 = γ²)."""
+    """(measured, predicted by the exact coupled mode solution, naive logistic p0 = γ²).
+
+    Args:
+        config: a gradient-flow config.
+
+    Returns:
+        (measured t_i, predicted t_i, naive logistic t_i, the raw solve).
+    """
     raw, (A0, B0, Y, U, V) = run(config)
     s = np.asarray(config.target_svals)
     t = arrivals(raw.times, raw.saved["proxies"], s, transform="logit")
@@ -493,7 +640,16 @@ def gf_arrivals(config: LoRAConfig):
 
 
 def muon_slopes(raw, svals, lr: float) -> np.ndarray:
-    """Least-squares slope of √d_i against the step k over W_i, divided by η (SpecGD: 1)."""
+    """Least-squares slope of √d_i against the step k over W_i, divided by η (SpecGD: 1).
+
+    Args:
+        raw: the raw solve of :func:`run` (saved times, proxies and their derivatives).
+        svals: the target singular values s_i.
+        lr: the step η.
+
+    Returns:
+        slope/η per mode (nan for a mode with fewer than 3 saved points in its window).
+    """
     d, k = raw.saved["proxies"], raw.times
     out = []
     for i, s in enumerate(svals):
@@ -781,6 +937,12 @@ def breaks_map(profile: str = "ci") -> dict:
 
     Spectrum (0.5, 2, 8), 10×12, r = 3; seeds 1 (ci) or 1..3 (dev, thorough; the worst is kept).
     "holds" means ε ≤ 0.05 and smaller-first arrival.
+
+    Args:
+        profile: ``ci``, ``dev`` or ``thorough`` (the grid's and the seeds' size).
+
+    Returns:
+        ``{"title", "rows"}``: the table ``gflab check --beyond SGF-7`` prints.
     """
     s = (0.5, 2.0, 8.0)
     seeds = (1,) if profile == "ci" else (1, 2, 3)

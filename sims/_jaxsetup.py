@@ -105,7 +105,23 @@ _CACHE_EVENTS = {
     "/jax/compilation_cache/cache_hits": "hits",
     "/jax/compilation_cache/cache_misses": "misses",
 }
-_counts = {"requests": 0, "hits": 0, "misses": 0, "backend_compiles": 0, "compile_seconds": 0.0}
+_counts = {
+    "requests": 0,
+    "hits": 0,
+    "misses": 0,
+    "backend_compiles": 0,
+    "compile_seconds": 0.0,
+    "traces": 0,
+    "trace_seconds": 0.0,
+    "lowerings": 0,
+    "lower_seconds": 0.0,
+}
+# jax's duration events: tracing a jit (outermost only), lowering it to MLIR, compile-or-load
+_DURATIONS = {
+    "/jax/core/compile/jaxpr_trace_duration": ("traces", "trace_seconds"),
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": ("lowerings", "lower_seconds"),
+    "/jax/core/compile/backend_compile_duration": ("backend_compiles", "compile_seconds"),
+}
 _lock = threading.Lock()
 
 
@@ -117,12 +133,13 @@ def _on_event(name: str, **kwargs) -> None:
 
 
 def _on_duration(name: str, duration: float, **kwargs) -> None:
-    # recorded around every compile-or-load (a cache hit included): its time is what a process
-    # pays for compiling; minus the hits it counts what was really compiled
-    if name == "/jax/core/compile/backend_compile_duration":
+    # compile-or-load is recorded around every backend compile (a cache hit included): its time
+    # is what a process pays for compiling; minus the hits it counts what was really compiled
+    keys = _DURATIONS.get(name)
+    if keys is not None:
         with _lock:
-            _counts["backend_compiles"] += 1
-            _counts["compile_seconds"] += duration
+            _counts[keys[0]] += 1
+            _counts[keys[1]] += duration
 
 
 jax.monitoring.register_event_listener(_on_event)
@@ -133,12 +150,18 @@ def compile_counts() -> dict:
     """This process's compilations so far, counted from jax.monitoring events.
 
     Returns:
-        ``{"requests", "hits", "misses", "backend_compiles", "compiled", "compile_seconds"}``:
-        cache look-ups, persistent-cache hits and misses, compile-or-load calls of the backend,
-        ``compiled`` = backend_compiles − hits (executables actually built here, cache misses
-        and uncacheable ones alike), and the seconds spent in compile-or-load.
+        ``{"requests", "hits", "misses", "backend_compiles", "compiled", "compile_seconds",
+        "traces", "trace_seconds", "lowerings", "lower_seconds"}``: cache look-ups,
+        persistent-cache hits and misses, compile-or-load calls of the backend, ``compiled`` =
+        backend_compiles − hits (executables actually built here, cache misses and uncacheable
+        ones alike), the seconds spent in compile-or-load, jit tracings (outermost only) and
+        lowerings to MLIR with their seconds (JAX's own duration events), and the saved
+        executables' counts (:func:`gflab.sims._export.counts`: ``export_hits`` ...).
     """
+    from gflab.sims import _export  # imports this module: not at the top
+
     with _lock:
         out = dict(_counts)
     out["compiled"] = out["backend_compiles"] - out["hits"]
+    out.update(_export.counts())
     return out

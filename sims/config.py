@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from gflab.sims import terms as _terms
 from gflab.sims.limits import FLOAT64_BYTES, require_fits
 from gflab.sims.methods import (
     METHOD_SPELLINGS,
@@ -331,7 +332,7 @@ class DMFConfig(_Config):
     """Deep matrix completion run (docs/theory.md §2.1).
 
     ``method`` is a method object (:class:`gflab.sims.methods.Adaptive`, :class:`gflab.sims.methods.GD`) or an
-    old spelling parsed once here (``"adaptive"``: Tsit5 + PID at rtol 1e-9, atol 1e-14;
+    old spelling parsed once here (``"adaptive"``: Tsit5 → RKC2 + PID at rtol 1e-9, atol 1e-14;
     ``"gd:ETA"``). A flow runs to ``t1``, or with ``t1=None`` until converged (relative loss ≤
     ``converge_tol``, or the loss ≤ ``stop_loss``) or ``t_max``; GD runs ``steps`` steps or until
     it stops. ``normalisation``: ``sum`` ½Σ_Ω R², ``mean`` ½Σ_Ω R²/|Ω| (Kleinman's), ``full-mean``
@@ -497,7 +498,8 @@ class LoRAConfig(_Config):
     """LoRA-style factorisation run (docs/theory.md §2.2).
 
     ``flow`` is ``gf`` or ``specgf``; ``method`` a method object or an old spelling parsed once
-    here: ``adaptive`` (Tsit5 + PID at rtol 1e-8, atol 1e-12; β > 0 required for specgf),
+    here: ``adaptive`` (Tsit5 → RKC2 + PID at rtol 1e-8, atol 1e-12; specgf at β > 0, default
+    :data:`gflab.sims.terms.DEFAULT_BETA`),
     ``euler:DT`` (fixed steps; β = 0 is the exact polar field), or the discrete ``gd`` (flow gf),
     ``specgd``/``specgd-smooth``/``ns``/``muon`` (flow specgf) for ``steps`` steps. ``beta`` is
     SpecGF's smoothing (flows only; ``specgd-smooth`` takes it into its method). Legacy keywords
@@ -534,7 +536,7 @@ class LoRAConfig(_Config):
 
     model = "lora"
     _OMIT_NONE = ("init_file",)
-    _FLOATS = ("beta", "gamma", "l2", "t1", "converge_tol")
+    _FLOATS = ("gamma", "l2", "t1", "converge_tol")  # β: converted by its term (sims/terms.py)
     _INTS = ("rows", "cols", "rank", "seed", "steps", "n_save")
     _METHOD_OPTIONS = (
         "rtol",
@@ -582,33 +584,27 @@ class LoRAConfig(_Config):
             ns_dtype=ns_dtype,
             ns_steps=ns_steps,
         )
-        if self.beta is not None:
-            positive_real("beta", self.beta, allow_zero=True)
+        # --- β (begin): one home, the flow's term (sims/terms.py) or specgd-smooth's method ---
         spec = self.method
-        if isinstance(spec, str) and spec.startswith("specgd-smooth:"):
-            # the smoothed step owns its β; given as the config's beta in the old spelling
-            if self.beta is None or self.beta <= 0:
-                raise GflabInputError("beta", "a number > 0 with --method specgd-smooth", self.beta)
+        if isinstance(spec, str) and spec.startswith("specgd-smooth:") and self.beta is not None:
+            # the old spelling gives the smoothed step's β as the config's: it moves to the method
             options["beta"] = self.beta
             object.__setattr__(self, "beta", None)
         _check_options(options)
         method = self._set_method(self.ADAPTIVE_DEFAULTS, options)
         kind = method.name
-        if self.flow == "specgf" and kind == "adaptive":
-            if self.beta is None or self.beta <= 0:
-                raise GflabInputError(
-                    "beta",
-                    "a number > 0 with the adaptive solver (the exact polar field is discontinuous;"
-                    " use --method euler:DT for beta = 0)",
-                    self.beta,
-                )
+        if not method.discrete:
+            term = _terms.flow_term(self.flow, self.beta)  # parses and validates β once
+            term.check_method(method)  # β = 0 (the polar flow): fixed steps only
+            object.__setattr__(self, "beta", term.beta)  # recorded: the default is explicit
+        # --- β (end) ---
         if self.flow == "gf" and kind in ("specgd", "specgd-smooth", "ns", "muon"):
             raise GflabInputError(
                 "flow", f"specgf with --method {kind} (a spectral method)", self.flow
             )
         if self.flow == "specgf" and kind == "gd":
             raise GflabInputError("flow", "gf with --method gd", self.flow)
-        if isinstance(method, SmoothedSpecGD) and self.beta is not None:
+        if isinstance(method, SmoothedSpecGD) and self.beta is not None:  # β: one home
             raise GflabInputError("beta", "the method's own beta with specgd-smooth", self.beta)
         positive_real("gamma", self.gamma)
         _init_file(self, self.factor_shapes(), "lora")
@@ -628,7 +624,7 @@ class LoRAConfig(_Config):
         _seed(self.seed)
         positive_real("converge_tol", self.converge_tol)
         # β is SpecGF's (and specgd-smooth's, inside its method): refused, never silently keyed
-        if self.beta is not None and (self.flow == "gf" or method.discrete):
+        if self.beta is not None and method.discrete:
             where = "--flow gf" if self.flow == "gf" else f"--method {kind}"
             raise GflabInputError(
                 "beta",
@@ -642,6 +638,13 @@ class LoRAConfig(_Config):
     def step_budget(self) -> int | None:
         """Steps a discrete run takes: ``steps``."""
         return self.steps
+
+    @property
+    def term(self) -> _terms.FlowTerm | None:
+        """The flow integrated by a continuous method (:mod:`gflab.sims.terms`: ``GF()``,
+        ``SpecGF(beta)`` or ``PolarFlow()``, built from ``flow`` and ``beta``); ``None`` for a
+        discrete method."""
+        return None if self.method.discrete else _terms.flow_term(self.flow, self.beta)
 
     def factor_shapes(self) -> dict[str, tuple[int, int]]:
         """The arrays of an ``init_file``: ``A`` (rows × rank) and ``B`` (rank × cols)."""

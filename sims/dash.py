@@ -33,7 +33,8 @@ from gflab.sims.plasticity import (
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory import dmf as T
 from gflab.theory import interventions as I
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.theory._validate import one_of, positive_int, positive_real, probability
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "Intervention",
@@ -77,9 +78,11 @@ class Intervention:
         positive_real("noise_std", self.noise_std, allow_zero=True)
 
     def to_dict(self) -> dict:
+        """The intervention's fields as a JSON-ready dict."""
         return asdict(self)
 
     def label(self) -> str:
+        """A short legend label, e.g. ``DASH(λ=0.3, α=0.3)``."""
         if self.kind == "dash":
             mean = ", batch mean" if self.reduction == "mean" else ""
             return f"DASH(λ={self.floor:g}, α={self.alpha:g}{mean})"
@@ -154,17 +157,23 @@ class DashPlasticityResult:
 
     @property
     def pretrain(self) -> SimResult:
+        """Phase 1 on Ω1 (the base experiment's run)."""
         return self.base.pretrain
 
     @property
     def resumed(self) -> SimResult:
+        """Phase 2 on Ω2 resumed from phase 1 without the intervention."""
         return self.base.resumed
 
     @property
     def scratch(self) -> SimResult:
+        """Phase 2 on Ω2 from a fresh init."""
         return self.base.scratch
 
     def to_json(self) -> dict:
+        """The base experiment's summary plus the intervention, its info and the intervened run's
+        final fields, JSON-safe.
+        """
         out = self.base.to_json()
         out["intervention"] = self.intervention.to_dict()
         out["intervened"] = phase_summary(self.intervened)
@@ -231,14 +240,26 @@ class DashConfig(PlasticityConfig):
 
     def intervention_spec(self) -> Intervention:
         """The :class:`Intervention` this config applies at the switch."""
+        fields = dataclasses.fields(Intervention)
         return Intervention(
-            kind=self.intervention,
-            floor=self.floor,
-            alpha=self.dash_alpha,
-            noise_std=self.noise_std,
-            seed=self.intervention_seed,
-            reduction=self.dash_reduction,
+            **{f.name: getattr(self, _IV_NAMES.get(f.name, f.name)) for f in fields}
         )
+
+    @classmethod
+    def from_intervention(cls, base: PlasticityConfig, iv: Intervention) -> DashConfig:
+        """The experiment ``base`` with ``iv`` applied at its switch.
+
+        Args:
+            base: the plasticity experiment.
+            iv: the intervention.
+
+        Returns:
+            The config whose :meth:`intervention_spec` is ``iv``.
+        """
+        fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+        for f in dataclasses.fields(Intervention):
+            fields[_IV_NAMES.get(f.name, f.name)] = getattr(iv, f.name)
+        return cls(**fields)
 
     def plasticity(self) -> PlasticityConfig:
         """The plain plasticity experiment (phase 1, resumed, scratch) under the intervention."""
@@ -284,7 +305,14 @@ def simulate_dash_plasticity(
 
 def simulate_dash(config: DashConfig) -> DashPlasticityResult:
     """:func:`simulate_dash_plasticity` of a :class:`DashConfig`; its ``config`` is the whole
-    config (``to_dict()``, intervention included)."""
+    config (``to_dict()``, intervention included).
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        Its :class:`DashPlasticityResult`.
+    """
     if not isinstance(config, DashConfig):
         raise GflabInputError("config", "a DashConfig", config)
     res = simulate_dash_plasticity(config.plasticity(), config.intervention_spec())
@@ -300,6 +328,10 @@ def stored_dash(config: DashConfig, store=None) -> tuple[DashPlasticityResult, s
 
     One record under ``config``'s key holds the four runs (each :meth:`SimResult.to_arrays`, the
     arrays prefixed ``pretrain/``...) and the intervention's info.
+
+    Args:
+        config: the experiment.
+        store: the result store (None: the default :class:`gflab.sims.store.ResultStore`).
 
     Returns:
       (the result, ``"hit"`` or ``"computed"``).

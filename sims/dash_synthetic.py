@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, positive_int
+from gflab.theory._validate import positive_int
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["FeatureLearningConfig", "simulate_feature_learning", "train_data", "METHODS"]
 
@@ -63,11 +64,17 @@ class FeatureLearningConfig:
             raise GflabInputError("seeds", "at least one seed", self.seeds)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         return {"model": "dash-feature-learning", **asdict(self), "seeds": list(self.seeds)}
 
 
 def train_data(cfg: FeatureLearningConfig, seed: int):
-    """(X, p): X is ``(C, numfeat, N·J/C)`` 0/1, p ``(C, numfeat)``, drawn as the notebook does."""
+    """(X, p): X is ``(C, numfeat, N·J/C)`` 0/1, p ``(C, numfeat)``, drawn as the notebook does.
+
+    Args:
+        cfg: the experiment.
+        seed: the seed of the draw.
+    """
     n_c = cfg.N * cfg.J // cfg.C
     rs = np.random.RandomState(seed)
     X = np.zeros((cfg.C, cfg.numfeat, n_c), dtype=np.int8)
@@ -118,6 +125,12 @@ def _train(Xf, active, learned_f, learned_x, gamma, tau):
 @functools.lru_cache(maxsize=16)
 def simulate_feature_learning(cfg: FeatureLearningConfig) -> dict:
     """Run the three methods for every seed.
+
+    Args:
+        cfg: the experiment.
+
+    Returns:
+        method → measure → array (seeds × experiments).
 
     Returns:
       ``{method: {"learned_features", "nonzero_gradient", "memorised", "test_accuracy"}}``, each

@@ -2,10 +2,12 @@
 
 ``gflab.sims.engine`` saves statistics on a grid; a quantity that peaks between grid points (SGF-1's
 slope deviation at the start of a mode's window) is then under-measured. Here the same problem is
-integrated with the same solver and controller (Tsit5 + PID, pcoeff 0.4, icoeff 0.3, the same
-convergence stop) keeping diffrax's dense interpolant (4th-order Tsit5 interpolation, accurate to
-the solver's local error) and the accepted step times, so a measurement can sample every step
-and refine its extremum between them.
+integrated with the config's own method object (its solver, controller and tolerances: by default
+the Tsit5 → RKC2 hybrid + PID, pcoeff 0.4, icoeff 0.3) and the config's flow term
+(:mod:`gflab.sims.terms`), with the same convergence stop, keeping the solver's dense interpolant
+(Tsit5's 4th-order interpolation on Tsit5 steps, cubic Hermite on RKC2 steps, each accurate to
+the step's local error) and the accepted step times, so a
+measurement can sample every step and refine its extremum between them.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import numpy as np
 
 from gflab.sims.config import LoRAConfig
 from gflab.sims.limits import require_fits
+from gflab.sims.terms import term_field
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["DenseLoRA", "solve_lora_dense", "DENSE_MAX_STEPS", "MODES_CHUNK"]
 
@@ -32,15 +36,8 @@ DENSE_MAX_STEPS = 20_000
 with it; SGF-1's hypotheses need ≤ 6e3 accepted steps (measured)."""
 
 
-def _field(t, y, args):
-    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    if args["gf"]:
-        return -gA, -gB
-    return -T.smoothed_polar(gA, args["beta"]), -T.smoothed_polar(gB, args["beta"])
-
-
 @eqx.filter_jit
-def _solve(y0, args, t1, rtol, atol, tol, max_steps: int):
+def _solve(y0, args, t1, method, tol, max_steps: int):
     def converged(t, y, args, **kw):
         gap = (T.loss(y[0], y[1], args["Y"], args["l2"]) - args["loss_min"]) / args["loss_ref"]
         return gap <= tol
@@ -50,18 +47,26 @@ def _solve(y0, args, t1, rtol, atol, tol, max_steps: int):
         return jnp.all(d > args["stop_fraction"] * args["s"])
 
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(_field),
-        diffrax.Tsit5(),
+        diffrax.ODETerm(term_field),
+        method.diffrax_solver(),
         0.0,
         t1,
-        None,
+        method.dt0(),
         y0,
         args,
         saveat=diffrax.SaveAt(steps=True, dense=True),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.4, icoeff=0.3),
+        stepsize_controller=method.controller(),
         event=diffrax.Event((converged, windows_done)),
         max_steps=max_steps,
         throw=False,
+    )
+
+
+def _traced(tree):
+    """``tree`` with its float leaves as float64 arrays: ``filter_jit`` traces arrays and keeps
+    Python numbers static, so a new tolerance or β would otherwise compile a new solve."""
+    return jax.tree_util.tree_map(
+        lambda v: jnp.asarray(v, dtype=jnp.float64) if isinstance(v, float) else v, tree
     )
 
 
@@ -76,7 +81,7 @@ def _modes(sol, args, ts):
     def one(t):
         y = sol.evaluate(t)
         A, B = y
-        dA, dB = _field(t, y, args)
+        dA, dB = term_field(t, y, args)
         d = jnp.sum(args["U"] * ((A @ B) @ args["V"]), axis=0)
         dd = jnp.sum(args["U"] * ((dA @ B + A @ dB) @ args["V"]), axis=0)
         return d, dd
@@ -133,11 +138,12 @@ def solve_lora_dense(
     max_steps: int = DENSE_MAX_STEPS,
     stop_fraction: float = math.inf,
 ) -> DenseLoRA:
-    """Integrate ``config`` (``method`` "adaptive": gradient flow or SpecGF with β > 0) keeping the
-    dense interpolant.
+    """Integrate ``config`` (a continuous method: its flow term, GF, SpecGF or the polar flow with
+    fixed steps) keeping the dense interpolant.
 
     Args:
-        config: the run (its rtol, atol, converge_tol, t1, β, λ are used).
+        config: the run (its method object, flow term, converge_tol, t1 and λ are used; the step
+            budget is ``max_steps``, not the method's).
         A0, B0: (rows, rank), (rank, cols) initial factors.
         Y: (rows, cols) target; U (rows, k), V (cols, k) its singular vectors in target order.
         max_steps: step budget (the interpolant's memory grows with it).
@@ -148,21 +154,18 @@ def solve_lora_dense(
     Returns:
         A :class:`DenseLoRA`.
     """
-    if config.method_kind != "adaptive":
-        from gflab.theory.errors import GflabInputError
-
+    if config.method.discrete:
         raise GflabInputError(
-            "method", "adaptive (a dense solve needs the Tsit5 flow)", config.method
+            "method", "a continuous method (a dense solve needs a flow)", config.method.spelling
         )
     state = (np.asarray(A0).size + np.asarray(B0).size) * 8
     require_fits("max_steps", 9 * state * max_steps, max_steps)
-    args = {
+    args = {  # the term goes in traced (β a float64 leaf): one compile per shape and flow
         "Y": jnp.asarray(Y),
         "U": jnp.asarray(U),
         "V": jnp.asarray(V),
         "l2": jnp.asarray(config.l2),
-        "beta": jnp.asarray(config.beta or 0.0),
-        "gf": config.flow == "gf",
+        "term": _traced(config.term),
         "s": jnp.asarray(config.target_svals),
         "stop_fraction": jnp.asarray(float(stop_fraction)),
         "loss_min": jnp.asarray(CF.lora_min_loss(config.target_svals, config.rank, config.l2)),
@@ -174,8 +177,7 @@ def solve_lora_dense(
         (jnp.asarray(A0), jnp.asarray(B0)),
         args,
         jnp.asarray(float(config.t1)),
-        jnp.asarray(config.rtol),
-        jnp.asarray(config.atol),
+        _traced(config.method),
         jnp.asarray(config.converge_tol),
         int(max_steps),
     )

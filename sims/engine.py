@@ -21,6 +21,7 @@ import numpy as np
 import optimistix as optx
 
 import gflab.sims._jaxsetup  # noqa: F401  (float64 + compilation cache before any compile)
+from gflab.sims import _export
 from gflab.sims.methods import Adaptive, Euler, Method
 from gflab.theory._validate import GflabInputError, one_of
 
@@ -211,7 +212,9 @@ def solve_flow(
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
     root_find = bool(float(monitor(y0, args)) > float(tol))
     pos = (method, vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(tol), f64(blowup))
-    call = lambda: _flow_solve(*pos, root_find=root_find)
+    # saved on disk when it can be (sims/_export.py), else jitted
+    prog = _export.program(_flow_solve, flow_solve_impl, FLOW_STATIC, pos, {"root_find": root_find})
+    call = lambda: prog(pos)
     t0 = time.perf_counter()
     lowered_key = (
         vector_field,
@@ -226,7 +229,7 @@ def solve_flow(
         # compile (or load from the persistent cache) separately so wall time is solve time only;
         # ahead of time, not by a first full solve (that ran every new shape's solve twice). The
         # jitted call below reuses this executable.
-        _flow_solve.lower(*pos, root_find=root_find).compile()
+        prog.compile(pos)
         compile_s = time.perf_counter() - t0
         _seen_flow.add(lowered_key)
         t0 = time.perf_counter()
@@ -238,7 +241,7 @@ def solve_flow(
     def rerun(t):
         again = (method, vector_field, stats, monitor, y0, args, jnp.asarray(t))
         rest = (jnp.minimum(ts_arr, t), f64(tol), f64(blowup))
-        return _to_numpy(jax.block_until_ready(_flow_solve(*again, *rest, root_find=root_find)))
+        return _to_numpy(jax.block_until_ready(prog((*again, *rest))))
 
     return _diagnose(res, vector_field, args, y0, rerun)
 
@@ -461,12 +464,13 @@ def iterate(
     max_k = jnp.asarray(int(steps), dtype=jnp.int64)
     pos = (method, gradient, stats, monitor, params0, args, f64(tol), f64(blowup), max_k)
     kw = dict(n_blocks=n_blocks, block=int(save_every))
-    call = lambda: _iterate(*pos, **kw)
+    prog = _export.program(_iterate, iterate_impl, ITERATE_STATIC, pos, kw)
+    call = lambda: prog(pos)
     key = (gradient, stats, monitor, n_blocks, int(save_every), _signature((method, params0, args)))
     t0 = time.perf_counter()
     compile_s = 0.0
     if key not in _seen_iter:
-        _iterate.lower(*pos, **kw).compile()  # ahead of time: no throw-away first run
+        prog.compile(pos)  # ahead of time: no throw-away first run
         compile_s = time.perf_counter() - t0
         _seen_iter.add(key)
         t0 = time.perf_counter()
@@ -511,14 +515,16 @@ _seen_iter: set = set()
 # ----------------------------------------------------------------------------- batches
 
 
-@jax.jit(static_argnames=("vector_field", "stats", "monitor", "root_find"))
-def _flow_solve_vmap(
+def flow_solve_vmap_impl(
     method, vector_field, stats, monitor, y0_batch, args, t1, save_ts, tol, blowup, root_find
 ):
     one = lambda y0: _flow_solve(
         method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
     )
     return jax.vmap(one)(y0_batch)
+
+
+_flow_solve_vmap = jax.jit(flow_solve_vmap_impl, static_argnames=FLOW_STATIC)
 
 
 def solve_flow_batch(
@@ -572,19 +578,12 @@ def solve_flow_batch(
         float(monitor(jax.tree_util.tree_map(lambda x, i=i: x[i], y0_batch), args)) > float(tol)
         for i in range(size)
     )
-    call = lambda: _flow_solve_vmap(
-        method,
-        vector_field,
-        stats,
-        monitor,
-        y0_batch,
-        args,
-        jnp.asarray(float(t1)),
-        jnp.asarray(np.asarray(save_ts, dtype=np.float64)),
-        f64(tol),
-        f64(blowup),
-        root_find=root_find,
+    pos = (method, vector_field, stats, monitor, y0_batch, args, jnp.asarray(float(t1)))
+    pos += (jnp.asarray(np.asarray(save_ts, dtype=np.float64)), f64(tol), f64(blowup))
+    prog = _export.program(
+        _flow_solve_vmap, flow_solve_vmap_impl, FLOW_STATIC, pos, {"root_find": root_find}
     )
+    call = lambda: prog(pos)
     key = (
         "vmap",
         vector_field,
@@ -597,7 +596,7 @@ def solve_flow_batch(
     t0 = time.perf_counter()
     compile_s = 0.0
     if key not in _seen_flow:
-        jax.block_until_ready(call())
+        prog.compile(pos)
         compile_s = time.perf_counter() - t0
         _seen_flow.add(key)
         t0 = time.perf_counter()

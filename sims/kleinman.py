@@ -42,7 +42,8 @@ from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import solve_dmf_from
 from gflab.sims.limits import FLOAT64_BYTES, require_fits
 from gflab.theory import dmf as T
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "KleinmanScale",
@@ -99,6 +100,12 @@ def kleinman_scale(fast: bool = False) -> KleinmanScale:
 
     The reduced scale keeps N1 = 15% and N2 = 30% of the entries and a rank well below the sample
     budget, with 3 seeds and 10 000 steps after the switch.
+
+    Args:
+        fast: the reduced scale.
+
+    Returns:
+        The scale (sizes, sample counts, T_c grid, seeds).
     """
     if not fast:
         return KleinmanScale()
@@ -116,7 +123,16 @@ def kleinman_scale(fast: bool = False) -> KleinmanScale:
 
 
 def kleinman_problem(scale: KleinmanScale, depth: int, seed: int):
-    """(initial factors, target, observation order) for one seed, as NumPy float64."""
+    """(initial factors, target, observation order) for one seed, as NumPy float64.
+
+    Args:
+        scale: the experiment's scale.
+        depth: the number of factors L.
+        seed: the seed.
+
+    Returns:
+        (factors, target, order).
+    """
     rng = np.random.default_rng(seed)
     n, r = scale.n, scale.rank
     U = rng.standard_normal((n, r))
@@ -180,7 +196,17 @@ def load_kleinman_problem(path, n: int, depth: int, n2: int):
     """(factors, target, order) from an .npz file holding ``target`` (n×n), ``order`` (at least
     N2 distinct flat row-major indices of observed entries, in observation order: Ω1 = the first
     N1, Ω2 = the first N2) and ``W1`` … ``WL`` (n×n, W = W_L ⋯ W_1). Every error is one
-    :class:`GflabInputError` naming ``problem_file``."""
+    :class:`GflabInputError` naming ``problem_file``.
+
+    Args:
+        path: the .npz file.
+        n: the matrix size.
+        depth: the number of factors L.
+        n2: N2, the number of entries observed in phase 2.
+
+    Returns:
+        (factors, target, order), as NumPy float64 (order: int64).
+    """
     from gflab.sims.config import load_factors
 
     if not isinstance(path, str) or not path:
@@ -435,6 +461,7 @@ class KleinmanConfig:
         return kleinman_problem(self.scale(), self.depth, self.seed)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         d = {"model": self.model, **asdict(self), "t_c": list(self.t_c)}
         if self.problem_file is None:
             del d["problem_file"]
@@ -448,7 +475,14 @@ class KleinmanConfig:
 
 def simulate_kleinman(config: KleinmanConfig) -> dict:
     """Run ``config``: the test error mean_{all entries}(W − W*)² after phase 2 for each T_c, the
-    top singular values at the end, and the run's seconds, as a JSON-ready dict."""
+    top singular values at the end, and the run's seconds, as a JSON-ready dict.
+
+    Args:
+        config: the experiment.
+
+    Returns:
+        The JSON-ready dict.
+    """
     if not isinstance(config, KleinmanConfig):
         raise GflabInputError("config", "a KleinmanConfig", config)
     run = run_kleinman(

@@ -68,12 +68,32 @@ def memory_budget_bytes() -> int:
 
 
 def format_bytes(n: float) -> str:
-    """``1536`` → ``"1.5 KiB"``: sizes in messages people read."""
+    """``1536`` → ``"1.5 KiB"``: sizes in messages people read.
+
+    Args:
+        n: a size in bytes.
+
+    Returns:
+        The size with a binary unit.
+    """
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(n) < 1024 or unit == "PiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     raise AssertionError("unreachable")
+
+
+def _refuse_over(parameter: str, got, needed: float, budget: float, fmt, fits: str, env: str):
+    """Raise :class:`GflabInputError` naming ``parameter`` unless ``needed <= budget`` (NaN is
+    refused too); ``fmt`` writes both amounts, ``fits`` says what the run must fit, ``env`` is
+    the variable that sets the budget."""
+    if not (needed <= budget):
+        raise GflabInputError(
+            parameter,
+            f"a value whose run {fits} (needs ~{fmt(float(needed))}, budget {fmt(budget)}; "
+            f"set {env} to change)",
+            got,
+        )
 
 
 def require_fits(parameter: str, nbytes: float, got: object) -> None:
@@ -85,13 +105,7 @@ def require_fits(parameter: str, nbytes: float, got: object) -> None:
       got: the parameter's value, echoed in the message.
     """
     budget = memory_budget_bytes()
-    if not (nbytes <= budget):
-        raise GflabInputError(
-            parameter,
-            f"a value whose run fits in memory (needs ~{format_bytes(float(nbytes))}, "
-            f"budget {format_bytes(budget)}; set GFLAB_MAX_MEMORY to change)",
-            got,
-        )
+    _refuse_over(parameter, got, nbytes, budget, format_bytes, "fits in memory", "GFLAB_MAX_MEMORY")
 
 
 DEFAULT_MAX_SECONDS = 600.0
@@ -112,7 +126,14 @@ def time_budget_seconds() -> float:
 
 
 def format_seconds(s: float) -> str:
-    """``5400`` → ``"1.5 h"``: durations in messages people read."""
+    """``5400`` → ``"1.5 h"``: durations in messages people read.
+
+    Args:
+        s: a duration in seconds.
+
+    Returns:
+        The duration in s, min, h or d.
+    """
     for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
         if s >= size:
             return f"{s / size:.3g} {unit}"
@@ -128,10 +149,5 @@ def require_time(parameter: str, seconds: float, got: object) -> None:
       got: the parameter's value, echoed in the message.
     """
     budget = time_budget_seconds()
-    if not (seconds <= budget):
-        raise GflabInputError(
-            parameter,
-            f"a value whose run fits the time budget (needs ~{format_seconds(float(seconds))}, "
-            f"budget {format_seconds(budget)}; set GFLAB_MAX_SECONDS to change)",
-            got,
-        )
+    fits = "fits the time budget"
+    _refuse_over(parameter, got, seconds, budget, format_seconds, fits, "GFLAB_MAX_SECONDS")

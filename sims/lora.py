@@ -12,6 +12,7 @@ from gflab.sims import methods as _methods
 from gflab.sims.config import LoRAConfig, load_factors
 from gflab.sims.engine import RawSolve, iterate_config, solve_flow
 from gflab.sims.result import SimResult
+from gflab.sims.terms import PolarFlow, SpecGF, term_field
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
 from gflab.theory import measures as M
@@ -60,31 +61,17 @@ def product_singular_values(A, B):
 # ----------------------------------------------------------------------------- fields
 
 
-def _gf_field(t, y, args):
-    return T.gradient_flow_field(y[0], y[1], args["Y"], args["l2"])
-
-
-def _specgf_field(t, y, args):
+def _padded_term_field(t, y, args):
+    """The config's term on bucket shapes (sims/buckets.py): T_β with each Gram matrix's pad block
+    shifted apart, the polar factor thresholded at the real shapes' rank tolerance, and GF as is."""
+    term = args["term"]
     gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    return -T.smoothed_polar(gA, args["beta"]), -T.smoothed_polar(gB, args["beta"])
-
-
-def _polar_field(t, y, args):
-    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    return -T.polar(gA), -T.polar(gB)
-
-
-def _padded_specgf_field(t, y, args):
-    # T_β on bucket shapes: the pad block of each Gram matrix is shifted apart (theory/lora.py)
-    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    pA = -T.smoothed_polar(gA, args["beta"], real=args["real_A"])
-    return pA, -T.smoothed_polar(gB, args["beta"], real=args["real_B"])
-
-
-def _padded_polar_field(t, y, args):
-    # the exact polar factor thresholded at the real shapes' rank tolerance
-    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
-    return -T.polar(gA, rtol=args["rtol_A"]), -T.polar(gB, rtol=args["rtol_B"])
+    if isinstance(term, SpecGF):
+        dA = T.smoothed_polar(gA, term.beta, real=args["real_A"])
+        return -dA, -T.smoothed_polar(gB, term.beta, real=args["real_B"])
+    if isinstance(term, PolarFlow):
+        return -T.polar(gA, rtol=args["rtol_A"]), -T.polar(gB, rtol=args["rtol_B"])
+    return -term.direction(gA), -term.direction(gB)
 
 
 def _loss(A, B, args):
@@ -105,14 +92,6 @@ def _stats(t, y, args):
         "loss": _loss(A, B, args),
         "balancedness_drift": M.balancedness_residual([B, A], [args["B0"], args["A0"]]),
     }
-
-
-def _field_for(config: LoRAConfig, padded: bool = False):
-    if config.flow == "gf":
-        return _gf_field
-    if (config.beta or 0.0) == 0.0:  # β = 0 (Euler only: the config refuses it adaptively)
-        return _padded_polar_field if padded else _polar_field
-    return _padded_specgf_field if padded else _specgf_field
 
 
 @functools.cache
@@ -152,7 +131,7 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
         "A0": jnp.asarray(A0),
         "B0": jnp.asarray(B0),
         "l2": jnp.asarray(config.l2),
-        "beta": jnp.asarray(config.beta or 0.0),
+        "term": config.term,  # the flow's term (β is its leaf): read by terms.term_field
         "loss_min": jnp.asarray(loss_min),
         "loss_ref": jnp.asarray(loss_ref),
     }
@@ -160,9 +139,10 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
 
 def flow_parts(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False):
     """What the engine integrates for a continuous ``config``: ``(field, stats, monitor, args)``,
-    ``field(t, (A, B), args)`` its flow (GF, SpecGF or the polar flow), ``stats`` with
+    ``field(t, (A, B), args)`` its flow (the config's term, :mod:`gflab.sims.terms`, in
+    ``args["term"]``: GF, SpecGF or the polar flow), ``stats`` with
     ``proxy_rates`` if ``rates``; for other integrators of the same problem (benchmarks/bench.py)."""
-    field = _field_for(config)
+    field = term_field
     stats = _stats_with_rates(field) if rates else _stats
     return field, stats, _monitor, _args(config, A0, B0, Y, U, V)
 
@@ -196,7 +176,7 @@ def _solve_padded(config: LoRAConfig, A0, B0, Y, U, V, rates: bool) -> RawSolve:
     y0 = (args["A0"], args["B0"])
     method = B.padded_method(config.method, [(m, r), (r, n)], [(M, R), (R, N)])
     if not config.method.discrete:
-        field = B.masked_field(_field_for(config, padded=True))
+        field = B.masked_field(_padded_term_field)
         stats = _stats_with_rates(field) if rates else _stats
         ts = np.linspace(0.0, config.t1, config.n_save)
         raw = solve_flow(

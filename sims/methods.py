@@ -29,9 +29,11 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from gflab.sims import terms as _terms
 from gflab.sims.lowp import newton_schulz_torch_bf16
 from gflab.sims.rkc import RKC2, Tsit5RKC
 from gflab.theory import lora as _lora
+from gflab.theory import optim as _optim
 from gflab.theory._validate import GflabInputError, one_of
 
 __all__ = [
@@ -53,9 +55,10 @@ __all__ = [
 ]
 
 # name -> diffrax solver class for :class:`Adaptive` (embedded pairs with an error estimate).
-# "rkc2" is the stabilised Runge–Kutta–Chebyshev solver and "tsit5-rkc2" the per-step automatic
-# Tsit5 → RKC2 hybrid of sims/rkc.py: gradient flows become stability-limited near a plateau or a
-# minimum (real Jacobian spectrum), where RKC's stability interval ~0.65 s² pays (docs/performance.md).
+# "rkc2" is the stabilised Runge–Kutta–Chebyshev solver and "tsit5-rkc2" (the default) the per-step
+# automatic Tsit5 → RKC2 hybrid of sims/rkc.py: gradient flows become stability-limited near a
+# plateau or a minimum (real Jacobian spectrum), where RKC's stability interval ~0.65 s² pays
+# (docs/performance.md).
 SOLVERS: dict[str, Any] = {
     "tsit5": diffrax.Tsit5,
     "tsit5-rkc2": Tsit5RKC,
@@ -66,7 +69,7 @@ SOLVERS: dict[str, Any] = {
 }
 
 NS_DTYPES = ("float64", "float32", "bfloat16")
-SHAPE_SCALES = ("none", "original", "match_rms_adamw")
+SHAPE_SCALES = _optim.SHAPE_SCALES
 
 
 def _positive(name: str, v: Any, *, allow_zero: bool = False) -> None:
@@ -123,21 +126,26 @@ class Method(eqx.Module):
 
 
 class Adaptive(Method):
-    """Adaptive integration: ``solver`` (a name in :data:`SOLVERS`, default Tsit5) with a PID
-    controller at ``rtol``/``atol``; at most ``max_steps`` accepted + rejected steps.
+    """Adaptive integration: ``solver`` (a name in :data:`SOLVERS`, default the Tsit5 → RKC2
+    hybrid) with a PID controller at ``rtol``/``atol``; at most ``max_steps`` accepted + rejected
+    steps.
 
     Args:
       rtol (float): the controller's relative tolerance, > 0. Default ``1e-8`` (the configs pass
         their own: ``DMFConfig.ADAPTIVE_DEFAULTS``).
       atol (float): the controller's absolute tolerance, > 0. Default ``1e-12``.
-      solver (str): a key of :data:`SOLVERS`. Default ``"tsit5"``.
+      solver (str): a key of :data:`SOLVERS`. Default ``"tsit5-rkc2"``: Tsit5 while steps are
+        accuracy-limited, RKC2 once they are stability-limited (gradient flows near a plateau or
+        a minimum); at the same tolerances its end error is within ≈ 1.5× of ``"tsit5"``'s, and
+        it is 2.5–10× faster where a flow reaches a plateau or a minimum, the same cost where
+        every step stays accuracy-limited (docs/performance.md). ``"tsit5"`` is plain Tsit5.
       max_steps (int): diffrax's step budget (reaching it is reported as the status
         ``max_steps``). Default ``500_000``.
     """
 
     rtol: float = eqx.field(default=1e-8, converter=_num)
     atol: float = eqx.field(default=1e-12, converter=_num)
-    solver: str = eqx.field(default="tsit5", static=True)
+    solver: str = eqx.field(default="tsit5-rkc2", static=True)
     max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
     name: ClassVar[str] = "adaptive"
 
@@ -196,7 +204,12 @@ class Euler(Method):
 
 
 class _Discrete(Method):
-    """A discrete method with step ``lr`` > 0 (checked here for every subclass)."""
+    """A discrete method with step ``lr`` > 0 (checked here for every subclass): a composition of
+    :mod:`gflab.theory.optim` pieces (:meth:`transform`), run on the leaves of a PyTree.
+
+    The state is ``()`` for the stateless methods and Muon's momentum buffers (one per parameter,
+    in the parameters' PyTree) for :class:`Muon`.
+    """
 
     lr: float = eqx.field(converter=_num)
     discrete: ClassVar[bool] = True
@@ -204,20 +217,37 @@ class _Discrete(Method):
     def __check_init__(self):
         _positive("lr", self.lr)
 
+    def transform(self) -> _optim.Chain:
+        """The composition: this method's direction, then the step ``ScaleByLr(lr)``."""
+        return _optim.chain(self.direction(), _optim.ScaleByLr(self.lr))
+
+    def direction(self) -> _optim.GradientTransformation:
+        """The direction D (a :mod:`gflab.theory.optim` piece); the update is −lr·D(∇ℓ)."""
+        raise NotImplementedError
+
     def init(self, params):
         """Optimiser state for ``params`` (a PyTree of matrices); stateless methods: ``()``."""
         return ()
 
-    def _direction(self, g):
-        raise NotImplementedError
-
     def update(self, grads, state, params):
-        """(updates, new state): ``params + updates`` is the next iterate."""
-        return jax.tree_util.tree_map(lambda g: -self.lr * self._direction(g), grads), state
+        """(updates, new state): ``params + updates`` is the next iterate.
+
+        Args:
+          grads: ∇ℓ at ``params``, a PyTree of matrices.
+          state: from :meth:`init` or the previous update.
+          params: the current iterate (same PyTree).
+
+        Returns:
+          (updates, state).
+        """
+        leaves, tree = jax.tree_util.tree_flatten(grads)
+        t = self.transform()
+        updates, _ = t.update(tuple(leaves), t.init(()), tree.flatten_up_to(params))
+        return tree.unflatten(updates), state
 
 
 class GD(_Discrete):
-    """Plain gradient descent, step ``lr``: W ← W − lr ∇ℓ.
+    """Plain gradient descent, step ``lr``: W ← W − lr ∇ℓ (direction :class:`~gflab.theory.optim.Identity`).
 
     Args:
       lr (float): the step η, > 0. Required.
@@ -225,8 +255,9 @@ class GD(_Discrete):
 
     name: ClassVar[str] = "gd"
 
-    def _direction(self, g):
-        return g
+    def direction(self):
+        """The identity."""
+        return _optim.Identity()
 
 
 class SpecGD(_Discrete):
@@ -238,8 +269,9 @@ class SpecGD(_Discrete):
 
     name: ClassVar[str] = "specgd"
 
-    def _direction(self, g):
-        return _lora.polar(g)
+    def direction(self):
+        """The polar factor T."""
+        return _optim.Polar()
 
 
 class SmoothedSpecGD(_Discrete):
@@ -247,24 +279,32 @@ class SmoothedSpecGD(_Discrete):
 
     Args:
       lr (float): the step η, > 0. Required.
-      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Required.
+      beta (float): the smoothing β > 0 of T_β(G) = G(GᵀG + βI)^(−1/2). Default ``1e-06``
+        (:data:`gflab.sims.terms.DEFAULT_BETA`, SpecGF's: one default, converter and check).
     """
 
-    beta: float = eqx.field(converter=_num)
+    beta: float = eqx.field(default=_terms.DEFAULT_BETA, converter=_terms.smoothing)
     name: ClassVar[str] = "specgd-smooth"
 
     def __check_init__(self):
-        _positive("beta", self.beta)
+        _terms.check_smoothing(self.beta)
 
-    def _direction(self, g):
-        return _lora.smoothed_polar(g, self.beta)
+    def direction(self):
+        """T_β."""
+        return _optim.SmoothedPolar(self.beta)
 
 
 def _ns(G, dtype: str, steps: int):
+    """NS(G) in ``dtype`` (16-bit: torch's bf16 kernel, :func:`newton_schulz_lowp`), cast back."""
     dt = jnp.dtype(dtype)
     if dt.itemsize < 4:
         return newton_schulz_lowp(G, dt, steps).astype(G.dtype)
     return _lora.newton_schulz(G.astype(dt), steps=steps).astype(G.dtype)
+
+
+def _ns_in(dtype: str):
+    """``fn(G, steps)`` for :class:`gflab.theory.optim.NewtonSchulz`: NS in ``dtype``."""
+    return lambda G, steps: _ns(G, dtype, steps)
 
 
 class NewtonSchulz(_Discrete):
@@ -284,13 +324,18 @@ class NewtonSchulz(_Discrete):
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
 
-    def _direction(self, g):
-        return _ns(g, self.ns_dtype, self.ns_steps)
+    def direction(self):
+        """NS in ``ns_dtype``."""
+        return _optim.NewtonSchulz(self.ns_steps, _ns_in(self.ns_dtype))
 
 
 class Muon(_Discrete):
     """Muon, EMA form as in ``torch.optim.Muon``: buf ← μ buf + (1−μ) g; the update direction is
     lerp(g, buf, μ) with Nesterov (else buf); W ← W − lr · scale(shape) · NS(direction).
+
+    The composition ``chain(muon_direction(...), ScaleByLr(lr))`` of :mod:`gflab.theory.optim`
+    (:func:`~gflab.theory.optim.muon_direction` is also AMUSE's matrix step); the state is the
+    momentum buffers, one per parameter.
 
     Args:
       lr (float): the step η, > 0. Required.
@@ -302,7 +347,7 @@ class Muon(_Discrete):
         match_rms_adamw). Default ``"none"``.
     """
 
-    momentum: float = eqx.field(default=0.95, converter=_num)
+    momentum: float = eqx.field(default=_optim.MUON_MOMENTUM, converter=_num)
     nesterov: bool = eqx.field(default=True, static=True)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
@@ -318,48 +363,31 @@ class Muon(_Discrete):
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
         one_of("shape_scale", self.shape_scale, SHAPE_SCALES)
 
+    def direction(self):
+        """Momentum → Newton–Schulz in ``ns_dtype`` → shape scale."""
+        return _optim.muon_direction(
+            self.momentum,
+            self.nesterov,
+            self.ns_steps,
+            self.shape_scale,
+            _ns_in(self.ns_dtype),
+        )
+
     def init(self, params):
+        """Zero momentum buffers, one per parameter (``params``' PyTree)."""
         return jax.tree_util.tree_map(jnp.zeros_like, params)
 
     def update(self, grads, state, params):
-        mu = self.momentum
-        bufs = jax.tree_util.tree_map(lambda b, g: _lerp(b, g, 1 - mu), state, grads)
-
-        def one(g, b):
-            d = _lerp(g, b, mu) if self.nesterov else b
-            rows, cols = g.shape[-2:]
-            return (
-                -self.lr
-                * shape_scale(self.shape_scale, rows, cols)
-                * _ns(d, self.ns_dtype, self.ns_steps)
-            )
-
-        return jax.tree_util.tree_map(one, grads, bufs), bufs
+        """(updates, new buffers); see :meth:`_Discrete.update`."""
+        leaves, tree = jax.tree_util.tree_flatten(grads)
+        t = self.transform()
+        inner = t.init(())  # stateless pieces: () each; the momentum's buffers from ``state``
+        inner = (tuple(tree.flatten_up_to(state)), *inner[1:])
+        updates, inner = t.update(tuple(leaves), inner, tree.flatten_up_to(params))
+        return tree.unflatten(updates), tree.unflatten(inner[0])
 
 
-def _lerp(start, end, weight):
-    """``torch.lerp(start, end, weight)`` as ATen writes it: ``start + w·(end − start)`` for
-    |w| < 0.5, else ``end + (w − 1)·(end − start)``. Algebraically ``(1 − w)·start + w·end``; the
-    two forms round differently, and torch.optim.Muon's EMA and Nesterov steps use these (each a
-    fused multiply-add in ATen's vectorised kernel, as XLA's CPU backend contracts them too).
-
-    Args:
-      start, end: arrays of one shape; weight: a Python or traced scalar.
-
-    Returns:
-      The interpolated array.
-    """
-    diff = end - start
-    return jnp.where(jnp.abs(weight) < 0.5, start + weight * diff, end + (weight - 1) * diff)
-
-
-def shape_scale(kind: str, rows: int, cols: int) -> float:
-    """Muon's learning-rate adjustment for a rows×cols matrix (torch's ``adjust_lr_fn``)."""
-    if kind == "original":
-        return math.sqrt(max(1.0, rows / cols))
-    if kind == "match_rms_adamw":
-        return 0.2 * math.sqrt(max(rows, cols))
-    return 1.0
+shape_scale = _optim.shape_scale
 
 
 def newton_schulz_lowp(G, dtype=jnp.bfloat16, steps: int = 5, eps: float = 1e-7) -> jax.Array:

@@ -22,7 +22,8 @@ from gflab.sims.config import DMFConfig, _Config
 from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory import dmf as T
-from gflab.theory._validate import GflabInputError, positive_real
+from gflab.theory._validate import positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["PlasticityConfig", "PlasticityResult", "simulate_plasticity", "phase_summary"]
 
@@ -125,7 +126,14 @@ class PlasticityConfig(_Config):
         return out
 
     def phase(self, which: int) -> DMFConfig:
-        """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2)."""
+        """The :class:`DMFConfig` of phase 1 (on Ω1) or phase 2 (on Ω2).
+
+        Args:
+            which: 1 or 2.
+
+        Returns:
+            The phase's config.
+        """
         gd = self.method.discrete
         common = dict(
             depth=self.depth,
@@ -166,9 +174,11 @@ class PlasticityResult:
 
     @property
     def switch_time(self) -> float:
+        """The time (GD: step) at which phase 1 ended and Ω2 was revealed; NaN if unknown."""
         return float(self.pretrain.final.get("time", np.nan))
 
     def to_json(self) -> dict:
+        """The config and each phase's final fields (:func:`phase_summary`), JSON-safe."""
         return json_safe(
             {
                 "config": self.config,
@@ -184,7 +194,14 @@ def _time_to_converge(res: SimResult) -> float:
 
 
 def phase_summary(res: SimResult) -> dict[str, Any]:
-    """Final fields of one phase (singular values, ranks, loss, test RMSE, matrix for n ≤ 64)."""
+    """Final fields of one phase (singular values, ranks, loss, test RMSE, matrix for n ≤ 64).
+
+    Args:
+        res: one phase's result.
+
+    Returns:
+        The JSON-ready final fields.
+    """
     keys = (
         "singular_values",
         "stable_rank",
@@ -213,6 +230,13 @@ def simulate_plasticity(
 
     ``run(key, runner)`` lets a caller memoise each phase (e.g. ``FigureContext.run``): ``key`` is
     a config (phase 1, scratch) or a dict identifying the resumed run by the whole experiment.
+
+    Args:
+        config: the experiment.
+        run: see above (default: compute each phase directly).
+
+    Returns:
+        The three runs.
     """
     run = run or (lambda key, runner: runner(key))
     c1, c2 = config.phase(1), config.phase(2)

@@ -18,10 +18,25 @@ __all__ = ["Progress", "notify"]
 
 
 class Progress(Protocol):
+    """What a long unit calls after each finished step (see the module docstring).
+
+    Args:
+        done: steps finished so far.
+        total: steps in all, or None when not known in advance.
+        info: the unit (``"unit"``), what is counted (``"item"``) and any status worth showing.
+    """
+
     def __call__(self, done: int, total: int | None, info: Mapping[str, Any]) -> None: ...
 
 
 def notify(progress: Progress | None, done: int, total: int | None = None, /, **info: Any) -> None:
-    """``progress(done, total, info)`` if ``progress`` is given (a no-op otherwise)."""
+    """``progress(done, total, info)`` if ``progress`` is given (a no-op otherwise).
+
+    Args:
+        progress: the callee, or None.
+        done: steps finished.
+        total: steps in all, or None.
+        **info: the unit, the item and any status.
+    """
     if progress is not None:
         progress(done, total, info)

@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
+from gflab.theory.optim import MUON_MOMENTUM, apply_updates
 from gflab.theory.schedule_free import AMUSE, AUX_UPDATE_TYPES
 
 __all__ = [
@@ -88,7 +89,7 @@ class RiverConfig:
     beta1: float = 0.6
     rho: float = 0.8
     warmup_steps: int | None = None  # None: a tenth of the steps (100 of the default 1000)
-    momentum: float = 0.95
+    momentum: float = MUON_MOMENTUM
     r: float = 0.0
     weight_lr_power: float = 2.0
     weight_decay: float = 0.0
@@ -257,7 +258,8 @@ def simulate_river(config: RiverConfig) -> dict:
     rec(s, W[0])
     for k in range(config.steps):
         g = river_loss_gradient(W[0], target, h)[1] + noise[k]
-        W, st = opt.update((g,), st, W, averaging=False)
+        u, st = opt.update((g,), st, W, averaging=False)
+        W = apply_updates(W, u)
         rec(s, W[0])
     out["muon"] = {"W": _summary(s, bulk0, config.steps)}
     # Schedule-Free Muon (AMUSE with rho = 0: beta stays beta1) and AMUSE as published
@@ -269,7 +271,8 @@ def simulate_river(config: RiverConfig) -> dict:
             rec(ss[q], W0)
         for k in range(config.steps):
             g = river_loss_gradient(y[0], target, h)[1] + noise[k]
-            y, st = opt.update((g,), st, y)
+            u, st = opt.update((g,), st, y)
+            y = apply_updates(y, u)
             for q, arr in (("x", opt.average(y, st)[0]), ("y", y[0]), ("z", st.z[0])):
                 rec(ss[q], arr)
         out[name] = {q: _summary(ss[q], bulk0, config.steps) for q in "xyz"}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gflab.sims import methods as M
+from gflab.sims import terms as _terms
 from gflab.sims.config import DMFConfig, LoRAConfig
 from gflab.sims.dash import DashConfig
 from gflab.sims.kleinman import KleinmanConfig
@@ -38,8 +39,8 @@ __all__ = [
     "default_lora_horizon",
 ]
 
-# SpecGF's smoothing when none is given with the adaptive solver (recorded in the config)
-DEFAULT_BETA = 1e-6
+# SpecGF's smoothing when none is given (recorded in the config): its field's default
+DEFAULT_BETA = _terms.DEFAULT_BETA
 
 MODELS: dict[str, type] = {
     "dmf": DMFConfig,
@@ -110,8 +111,8 @@ HELP: dict[str, str] = {
     "target_svals": "comma-separated target singular values (distinct, > 0)",
     "flow": "gf | specgf",
     "beta": (
-        "smoothing beta of T_beta: SpecGF flows and specgd-smooth (default 1e-6 with the"
-        " adaptive solver; 0 = exact polar with euler:DT); refused with --flow gf"
+        "smoothing beta of T_beta: SpecGF flows and specgd-smooth (default"
+        f" {_terms.DEFAULT_BETA!r}; 0 = the exact polar flow, euler:DT only); refused with --flow gf"
     ),
     "gamma": "init scale gamma > 0",
     "l2": "l2 regularisation lambda >= 0",
@@ -386,8 +387,6 @@ def config_from_args(model: str, values: dict[str, Any]):
         flow = values.get("flow", "specgf")
         if "t1" not in values and "steps" not in values and not mcls.discrete:
             values["t1"] = default_lora_horizon(flow, values.get("target_svals", (1, 2, 4, 8, 16)))
-        if "beta" not in values and flow == "specgf" and mcls.name in ("adaptive", "specgd-smooth"):
-            values["beta"] = DEFAULT_BETA
     # hyper-parameters the config takes no keyword for (``solver``) go into its method object
     late = {
         k: values.pop(k)

@@ -27,6 +27,7 @@ import numpy as np
 from gflab.theory import lora as T
 from gflab.theory import measures as M
 from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory.optim import MUON_MOMENTUM, apply_updates
 from gflab.theory.schedule_free import AMUSE, schedule_free_adamw
 
 __all__ = ["SFLoRAConfig", "simulate_sf_lora", "SF_LORA_METHODS", "rate_summary"]
@@ -55,7 +56,7 @@ class SFLoRAConfig:
     beta1: float = 0.6
     rho: float = 0.8
     warmup_steps: int = 100
-    momentum: float = 0.95
+    momentum: float = MUON_MOMENTUM
     seed: int = 0
 
     def __post_init__(self):
@@ -126,7 +127,8 @@ def simulate_sf_lora(config: SFLoRAConfig) -> dict:
     p, st = (A0, B0), amuse.init((A0, B0))
     d = [prox(*p)]
     for _ in range(config.steps):
-        p, st = amuse.update(T.gradients(*p, Y), st, p, averaging=False)
+        u, st = amuse.update(T.gradients(*p, Y), st, p, averaging=False)
+        p = apply_updates(p, u)
         d.append(prox(*p))
     d = np.array(d)
     out["muon"] = {"W": {**rate_summary(d, s, config.lr), "proxies": d}}
@@ -139,12 +141,9 @@ def simulate_sf_lora(config: SFLoRAConfig) -> dict:
         st, y = opt.init((A0, B0)), (A0, B0)
         seqs = {"x": [prox(A0, B0)], "y": [prox(A0, B0)], "z": [prox(A0, B0)]}
         for _ in range(config.steps):
-            if isinstance(opt, AMUSE):
-                y, st = opt.update(T.gradients(*y, Y), st, y)
-                x = opt.average(y, st)
-            else:
-                y, st = opt.update(T.gradients(*y, Y), st)
-                x = st.x
+            u, st = opt.update(T.gradients(*y, Y), st, y)  # the one contract: updates
+            y = apply_updates(y, u)
+            x = opt.average(y, st) if isinstance(opt, AMUSE) else st.x
             seqs["x"].append(prox(*x))
             seqs["y"].append(prox(*y))
             seqs["z"].append(prox(*st.z))

@@ -106,7 +106,14 @@ def normalised_source(path: str | os.PathLike) -> bytes:
     """The code of a Python file without what does not run: its syntax tree (``ast.dump``, no
     line numbers) with every module, class and function docstring removed. Comments, docstrings
     and formatting do not change it; any change to what executes does. A file that does not parse
-    is taken byte for byte."""
+    is taken byte for byte.
+
+    Args:
+        path: a ``.py`` file.
+
+    Returns:
+        The bytes hashed for it.
+    """
     raw = Path(path).read_bytes()
     try:
         tree = ast.parse(raw)
@@ -250,7 +257,14 @@ def module_code_hash(module: str) -> str:
     """sha256 of the code (:func:`normalised_source`) of ``module`` and of every gflab module it
     imports, transitively (a dotted name, or a runner spelled ``module:function``): what a record
     computed by that runner depends on. Editing the runner, or anything it uses, changes it; a
-    comment or a module it never imports does not."""
+    comment or a module it never imports does not.
+
+    Args:
+        module: ``gflab.x.y`` or ``gflab.x.y:function``.
+
+    Returns:
+        The hex digest.
+    """
     import importlib.util
 
     root = module.partition(":")[0]
@@ -454,7 +468,14 @@ class ResultStore:
         return _canonical(config.to_dict() if hasattr(config, "to_dict") else dict(config))
 
     def key(self, config: Any) -> str:
-        """The entry key of ``config`` (see the module docstring for what it covers)."""
+        """The entry key of ``config`` (see the module docstring for what it covers).
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+
+        Returns:
+            The hex key of the config, the code it runs and the package versions.
+        """
         cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
         h = self._key_prefix().copy()
         h.update(json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str).encode())
@@ -474,11 +495,25 @@ class ResultStore:
         return self._prefix
 
     def entry_dir(self, key: str) -> Path:
-        """The folder of entry ``key``."""
+        """The folder of entry ``key``.
+
+        Args:
+            key: an entry key (:meth:`key`).
+
+        Returns:
+            Its folder under the store's root (it may not exist).
+        """
         return self.root / key[:2] / key
 
     def paths(self, key: str) -> tuple[Path, Path]:
-        """``(npz, sidecar)`` paths of entry ``key``."""
+        """``(npz, sidecar)`` paths of entry ``key``.
+
+        Args:
+            key: an entry key (:meth:`key`).
+
+        Returns:
+            The two files' paths (they may not exist).
+        """
         d = self.entry_dir(key)
         return d / _NPZ, d / _META
 
@@ -493,6 +528,13 @@ class ResultStore:
         and was not deleted meanwhile (link count > 0: the inode number of a deleted folder was
         seen reused while its descriptor was still open); otherwise it was replaced during the
         read, and the read is repeated.
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+            key: ``config``'s key when the caller has it already.
+
+        Returns:
+            The :class:`Entry`: its state, and the arrays and sidecar when ``ok``.
         """
         key = key or self.key(config)
         cfg = self._cfg(config)
@@ -535,7 +577,14 @@ class ResultStore:
 
     def read_meta(self, key: str) -> dict | None:
         """The sidecar of entry ``key`` as read (unverified), or None if it cannot be read as a
-        bounded regular file holding a JSON object."""
+        bounded regular file holding a JSON object.
+
+        Args:
+            key: an entry key (:meth:`key`).
+
+        Returns:
+            The sidecar's JSON object, or None.
+        """
         try:
             fd = self._open_entry(key)
         except OSError:
@@ -588,20 +637,48 @@ class ResultStore:
             return bad
 
     def status(self, config: Any) -> str:
-        """``missing``, ``ok`` or ``corrupt``."""
+        """``missing``, ``ok`` or ``corrupt``.
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+
+        Returns:
+            The entry's state.
+        """
         return self.read(config).state
 
     def contains(self, config: Any) -> bool:
-        """True if a verified entry for ``config`` is stored."""
+        """True if a verified entry for ``config`` is stored.
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+
+        Returns:
+            Whether :meth:`read` finds it ``ok``.
+        """
         return self.read(config).state == "ok"
 
     def get(self, config: Any) -> SimResult | None:
-        """The stored :class:`SimResult` of ``config``, or None (missing, corrupt, a record)."""
+        """The stored :class:`SimResult` of ``config``, or None (missing, corrupt, a record).
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+
+        Returns:
+            The result, or None.
+        """
         e = self.read(config)
         return SimResult.from_arrays(e.arrays, e.meta["result"]) if e.is_result else None
 
     def get_record(self, config: Any) -> tuple[dict[str, np.ndarray], dict] | None:
-        """Raw arrays and sidecar of a generic record (see :meth:`put_record`)."""
+        """Raw arrays and sidecar of a generic record (see :meth:`put_record`).
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+
+        Returns:
+            ``(arrays, meta)`` of a verified entry, or None (missing or corrupt).
+        """
         e = self.read(config)
         return (e.arrays, e.meta) if e.state == "ok" else None
 
@@ -667,7 +744,16 @@ class ResultStore:
             ) from None
 
     def put(self, config: Any, result: SimResult, **meta: Any) -> str:
-        """Store ``result`` under ``config``'s key; returns the key."""
+        """Store ``result`` under ``config``'s key; returns the key.
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+            result: its computed result.
+            **meta: extra JSON-able fields for the sidecar.
+
+        Returns:
+            The entry key.
+        """
         arrays, header = result.to_arrays()
         return self.put_record(config, arrays, {"result": header, "record": "result", **meta})
 
@@ -676,7 +762,17 @@ class ResultStore:
     ) -> str:
         """Store arrays and a JSON-able ``meta`` under ``config``'s key; returns the key.
 
-        ``compress``: write the npz with ``np.savez_compressed`` (readers need not know)."""
+        ``compress``: write the npz with ``np.savez_compressed`` (readers need not know).
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+            arrays: named NumPy arrays (written as one npz).
+            meta: the JSON-able sidecar.
+            compress: see above.
+
+        Returns:
+            The entry key.
+        """
         key = self.key(config)
         buf = io.BytesIO()
         save = np.savez_compressed if compress else np.savez
@@ -800,7 +896,15 @@ class ResultStore:
         return count, nbytes
 
     def get_or_run(self, config: Any, run: Callable[[Any], SimResult]) -> SimResult:
-        """The stored result for ``config``, or ``run(config)`` stored first (corrupt → rerun)."""
+        """The stored result for ``config``, or ``run(config)`` stored first (corrupt → rerun).
+
+        Args:
+            config: a config (anything with ``to_dict()``) or a dict.
+            run: computes the result of ``config`` when it is not stored.
+
+        Returns:
+            The stored or the new result.
+        """
         e = self.read(config)
         if e.is_result:
             self.hits += 1

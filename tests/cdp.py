@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import select
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -28,6 +29,28 @@ FLAGS = (
     "--hide-scrollbars",
     "--host-resolver-rules=MAP * ~NOTFOUND",  # no network: anything fetched from a host fails
 )
+
+
+def chromium(purpose: str) -> str:
+    """The headless browser's executable (Debian's ``chromium`` first).
+
+    Args:
+        purpose: what the calling tests check, for the failure message.
+
+    Returns:
+        The path of the first of chromium, chromium-browser, google-chrome on PATH; when there is
+        none the test fails (never skips) and says how to install one.
+    """
+    import pytest
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.fail(
+        f"headless Chromium is required for {purpose} and was not found: "
+        "install Debian's package with `apt-get install -y chromium`"
+    )
 
 
 class CDPError(RuntimeError):

@@ -1,4 +1,4 @@
-"""What several test modules share: a fresh `gflab` process, the first example a claim's strategy draws, and the 10×12,
+"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, and the 10×12,
 rank-3 LoRA problem (targets 0.5, 2, 8; Gaussian init γ = 0.1, seed 3) that
 tests/test_external_oracles.py and tests/test_sgf_methods.py check against independent NumPy."""
 
@@ -31,6 +31,47 @@ def gflab_process(*args: str, timeout: float = 120) -> subprocess.CompletedProce
         env=env,
         timeout=timeout,
     )
+
+
+def gflab_in_process(argv: list[str]) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``gflab ARGV`` run in this process (``SystemExit`` caught).
+
+    Args:
+        argv: the command line after ``gflab``.
+
+    Returns:
+        The exit code (``main``'s return value, or the code ``SystemExit`` carried) and the text
+        written to stdout and stderr.
+    """
+    import contextlib
+    import io
+
+    from gflab.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_arrays_close(got, want, **tolerance) -> None:
+    """Two sequences of arrays (factors, parameter lists) equal in shapes and close entry by entry,
+    as one ``np.testing.assert_allclose`` (as optax's ``assert_trees_all_close``).
+
+    Args:
+        got: the arrays computed.
+        want: the oracle's arrays, in the same order.
+        **tolerance: ``rtol``/``atol`` of ``np.testing.assert_allclose``.
+    """
+    import numpy as np
+
+    got, want = [np.asarray(g) for g in got], [np.asarray(w) for w in want]
+    assert [g.shape for g in got] == [w.shape for w in want]
+    flat = [np.concatenate([a.ravel() for a in arrays]) for arrays in (got, want)]
+    np.testing.assert_allclose(*flat, **tolerance)
 
 
 def lora_case(**changes):

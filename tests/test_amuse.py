@@ -9,9 +9,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from shared_cases import assert_arrays_close
 
 from gflab.theory import schedule_free as SF
 from gflab.theory.errors import GflabInputError
+from gflab.theory.lora import newton_schulz
+from gflab.theory.optim import apply_updates
 
 schedulefree = pytest.importorskip("schedulefree")  # pinned in requirements/test.lock
 torch.set_num_threads(1)
@@ -47,7 +50,8 @@ def _ours(opt, steps):
     st = opt.init((W0, C0))
     y = (W0, C0)
     for _ in range(steps):
-        y, st = opt.update(_grads(*y), st)
+        u, st = opt.update(_grads(*y), st, y)
+        y = apply_updates(y, u)
     return y, st.x
 
 
@@ -71,8 +75,7 @@ def test_schedule_free_matches_package(name):
     cls_name, ours, kw = CASES[name]
     ty, tx = _torch_run(getattr(schedulefree, cls_name), 40, **kw)
     oy, ox = _ours(ours(**kw), 40)
-    for a, b in zip((*ty, *tx), (*oy, *ox), strict=True):
-        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-13)
+    assert_arrays_close((*oy, *ox), (*ty, *tx), rtol=1e-12, atol=1e-13)
 
 
 def test_uniform_average_weights():
@@ -81,7 +84,8 @@ def test_uniform_average_weights():
     st = opt.init((W0,))
     y, zs = (W0,), []
     for _ in range(7):
-        y, st = opt.update((_grads(y[0], C0)[0],), st)
+        u, st = opt.update((_grads(y[0], C0)[0],), st, y)
+        y = apply_updates(y, u)
         zs.append(st.z[0])
     np.testing.assert_allclose(st.x[0], np.mean(zs, axis=0), rtol=1e-13)
     np.testing.assert_allclose(y[0], 0.1 * st.z[0] + 0.9 * st.x[0], rtol=1e-14)
@@ -163,21 +167,30 @@ def test_gd_wall_amplitude_is_the_noise_floor():
     assert measured == pytest.approx(noise_floor(cfg), rel=0.125)
 
 
+def _muon_by_hand(V, buf, g, lr, mu=0.95):
+    """One Muon step transcribed from its definition (docs/theory.md §2.2, the EMA form):
+    buf ← μ buf + (1 − μ) g, u = g + μ (buf − g) (Nesterov), V ← V − lr NS₅(u)."""
+    buf = mu * buf + (1 - mu) * g
+    u = g + mu * (buf - g)
+    return V - lr * np.asarray(newton_schulz(u, 5)), buf
+
+
 def test_amuse_base_step_is_muon():
-    """``averaging=False`` (the river's Muon) against theory.schedule_free.Muon run by hand with
-    step lr_t·0.2·√max(m, n): the same momentum, Nesterov and Newton–Schulz (different code
-    paths: torch-style lerps vs the EMA formula), 150 steps of the river, to 1e-12."""
+    """``averaging=False`` (the river's Muon) against Muon transcribed by hand with step
+    lr_t·0.2·√max(m, n): the same momentum, Nesterov and Newton–Schulz (different code paths:
+    torch-style lerps vs the EMA formula), 150 steps of the river, to 1e-12."""
     from gflab.sims.river import RiverConfig, river_loss_gradient, river_problem
 
     cfg = RiverConfig(noise=0.0, warmup_steps=20)
     W0_, target, h = river_problem(cfg)
     opt = cfg.amuse()
     W, st = (W0_,), opt.init((W0_,))
-    V, mst = W0_, SF.Muon().init((W0_,))
+    V, buf = W0_, np.zeros_like(W0_)
     for k in range(150):
-        W, st = opt.update((river_loss_gradient(W[0], target, h)[1],), st, W, averaging=False)
+        u, st = opt.update((river_loss_gradient(W[0], target, h)[1],), st, W, averaging=False)
+        W = apply_updates(W, u)
         lr = cfg.lr * min(1.0, (k + 1) / cfg.warmup_steps) * 0.2 * 2.0
-        (V,), mst = SF.Muon(lr=lr).update((river_loss_gradient(V, target, h)[1],), mst, (V,))
+        V, buf = _muon_by_hand(V, buf, river_loss_gradient(V, target, h)[1], lr)
     np.testing.assert_allclose(W[0], V, rtol=0, atol=1e-12)
 
 
@@ -208,7 +221,8 @@ def test_amuse_param_step_runs_under_jit():
     (y_jit, _, _), _ = jax.jit(lambda c: jax.lax.scan(body, (W, W, 0.0 * W), c))(coefs)
     y, st = (W0_,), opt.init((W0_,))
     for _ in range(cfg.steps):
-        y, st = opt.update(((y[0] - target) * h,), st, y)
+        u, st = opt.update(((y[0] - target) * h,), st, y)
+        y = apply_updates(y, u)
     np.testing.assert_allclose(np.asarray(y_jit), y[0], rtol=0, atol=1e-13)
 
 
@@ -238,7 +252,8 @@ def test_bridge_schedule_free_muon_matches_theory():
         R = torch.tensor(A_MAT) @ tW + torch.tensor(C0) - torch.tensor(B_VEC)[:, None]
         (0.5 * (R**2).sum()).backward()
         opt.step()
-        y, st = ours.update((_grads(y[0], C0)[0],), st)
+        u, st = ours.update((_grads(y[0], C0)[0],), st, y)
+        y = apply_updates(y, u)
     np.testing.assert_allclose(tW.detach().numpy(), y[0], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(opt.average()[0].numpy(), st.x[0], rtol=1e-12, atol=1e-14)
 
@@ -263,7 +278,8 @@ def test_bridge_amuse_wiring_matches_theory():
         R = torch.tensor(A_MAT) @ tW + tc - torch.tensor(B_VEC)[:, None]
         (0.5 * (R**2).sum()).backward()
         opt.step()
-        y, st = ours.update(_grads(*y), st, y)
+        u, st = ours.update(_grads(*y), st, y)
+        y = apply_updates(y, u)
     got = np.concatenate([tW.detach().numpy().ravel(), tc.detach().numpy()])
     np.testing.assert_allclose(got, np.concatenate([y[0].ravel(), y[1]]), rtol=0, atol=1e-12)
 
@@ -633,7 +649,8 @@ def test_jax_amuse_equals_torch():
     y = tuple(jnp.asarray(p) for p in _P0)
     st = opt.init(y)
     for _ in range(200):
-        y, st = opt.update(tuple(grad(y)), st, y)
+        u, st = opt.update(tuple(grad(y)), st, y)
+        y = apply_updates(y, u)
     x = opt.average(y, st)
     diff = max(
         float(np.max(np.abs(np.asarray(b) - a.numpy())))

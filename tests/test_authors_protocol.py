@@ -63,26 +63,30 @@ def _simulate(argv, capsys):
     return code, json.loads(out)
 
 
+def _authors_args(d, depth=2, *extra, gd=True):
+    """``gflab simulate dmf`` flags of the authors' protocol on the problem in folder ``d``: their
+    init, mask, target, full-mean loss and stop loss; with ``gd``, their seed and GD step too."""
+    seed_and_step = [f"--seed={SEED}", f"--method=gd:{LR}"] if gd else []
+    return [
+        f"--depth={depth}",
+        f"--n={N}",
+        "--init=tied-gaussian",
+        f"--alpha={ALPHA}",
+        *seed_and_step[:1],
+        f"--mask-file={d / 'mask.npy'}",
+        f"--target-file={d / 'target.npy'}",
+        "--normalisation=full-mean",
+        f"--stop-loss={STOP}",
+        *seed_and_step[1:],
+        *extra,
+    ]
+
+
 @pytest.mark.parametrize("depth", [2, 3])
 def test_gd_full_mean_stop_loss_matches_the_authors_loop(problem, depth, capsys):
     d, mask, target = problem
     epochs, loss, svals = authors_gd(mask, target, depth)
-    code, doc = _simulate(
-        [
-            f"--depth={depth}",
-            f"--n={N}",
-            "--init=tied-gaussian",
-            f"--alpha={ALPHA}",
-            f"--seed={SEED}",
-            f"--mask-file={d / 'mask.npy'}",
-            f"--target-file={d / 'target.npy'}",
-            "--normalisation=full-mean",
-            f"--stop-loss={STOP}",
-            f"--method=gd:{LR}",
-            "--steps=200000",
-        ],
-        capsys,
-    )
+    code, doc = _simulate(_authors_args(d, depth, "--steps=200000"), capsys)
     assert code == 0 and doc["status"] == "converged"
     steps = doc["final"]["time"]
     # their epoch counter includes the step taken after the (pre-step) loss passed the test
@@ -111,24 +115,14 @@ def test_flow_stop_loss_is_root_found(problem, capsys):
     """The flow stops at the crossing: its final loss equals the stop loss, and the loss of the
     returned state (recomputed in NumPy, the authors' formula) agrees."""
     d, mask, target = problem
-    code, doc = _simulate(
-        [
-            "--depth=3",
-            f"--n={N}",
-            "--init=tied-gaussian",
-            f"--alpha={ALPHA}",
-            f"--mask-file={d / 'mask.npy'}",
-            f"--target-file={d / 'target.npy'}",
-            "--normalisation=full-mean",
-            f"--stop-loss={STOP}",
-        ],
-        capsys,
-    )
+    code, doc = _simulate(_authors_args(d, 3, gd=False), capsys)
     assert code == 0 and doc["status"] == "converged"
     W = np.asarray(doc["final"]["matrix"])
     full_mean = np.mean((mask * W - mask * target) ** 2)
-    # Newton on the log-loss of Tsit5's dense output (rtol 1e-9): the state there carries the
-    # interpolant's error, ~1e-9 relative, so the loss ~1e-8 relative (measured: 2e-16)
+    # Newton on the log-loss of the default solver's dense output (rtol 1e-9; Tsit5's
+    # interpolant on Tsit5 steps, cubic Hermite on RKC2 steps, both accurate to ≈ the local
+    # error): the state there carries the interpolant's error, ~1e-9 relative, so the loss ~1e-8
+    # relative
     np.testing.assert_allclose(doc["final"]["normalised_loss"], STOP, rtol=1e-7)
     np.testing.assert_allclose(full_mean, STOP, rtol=1e-7)
 
@@ -166,22 +160,6 @@ def test_bad_mask_file_is_one_line(problem, tmp_path, capsys):
 
 
 # ----------------------------------------------------------------------------- --stop-loss cost
-
-
-def _authors_args(d, depth=2, *extra):
-    return [
-        f"--depth={depth}",
-        f"--n={N}",
-        "--init=tied-gaussian",
-        f"--alpha={ALPHA}",
-        f"--seed={SEED}",
-        f"--mask-file={d / 'mask.npy'}",
-        f"--target-file={d / 'target.npy'}",
-        "--normalisation=full-mean",
-        f"--stop-loss={STOP}",
-        f"--method=gd:{LR}",
-        *extra,
-    ]
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from gflab.cli.bench import format_table
 CASES = (
     "flow_single",
     "flow_single_hybrid",
+    "flow_default_t60",
     "lora_single",
     "lora_single_hybrid",
     "flow_batch_vmap",
@@ -63,7 +64,7 @@ def test_exit_code_and_cases(report):
 def test_flows_agree_with_scipy(report):
     _, rep = report
     for c in rep["cases"]:
-        if not c["name"].startswith(("flow_single", "flow_batch", "lora_single")):
+        if not c["name"].startswith(("flow_single", "flow_default", "flow_batch", "lora_single")):
             continue
         # the flow must have left its O(alpha) start, or agreement would be trivial
         assert c["product_scale"] > 0.5
@@ -84,6 +85,25 @@ def test_single_solves_match_dop853(report):
         assert c["gflab_end_error"] <= tol, c
         assert c["baseline_end_error"] <= tol, c
         assert c["gflab_field_evals"] > 0 and c["baseline_field_evals"] > 0
+
+
+def test_default_path_is_the_default_method_and_matches_dop853(report):
+    """flow_default times what `gflab simulate dmf` runs with no method option: the default
+    solver at the DMF defaults (rtol 1e-9, atol 1e-14); both end errors are resolved by the
+    DOP853 reference at rtol 1e-13 and within 100·rtol·max(1, max|W|) (as for the single solves)."""
+    from gflab.sims.config import DMFConfig
+    from gflab.sims.methods import Adaptive
+
+    _, rep = report
+    (c,) = [c for c in rep["cases"] if c["name"].startswith("flow_default")]
+    assert c["solver"] == Adaptive().solver
+    assert (c["rtol"], c["atol"]) == (
+        DMFConfig.ADAPTIVE_DEFAULTS["rtol"],
+        DMFConfig.ADAPTIVE_DEFAULTS["atol"],
+    )
+    assert c["gflab_status"] == "t1_reached"
+    tol = 100 * c["rtol"] * max(1.0, c["product_scale"])
+    assert 0 < c["gflab_end_error"] <= tol and 0 < c["baseline_end_error"] <= tol, c
 
 
 def test_authors_protocol(report):

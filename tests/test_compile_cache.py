@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+import gflab
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
@@ -38,11 +40,19 @@ print(json.dumps({**compile_counts(), "status": res.status, "eqx": EQX_MODE}))
 
 def _probe(cache: Path, eqx: str | None) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("EQX_ON_ERROR", "XLA_FLAGS")}
-    env.update(GFLAB_JAX_CACHE=str(cache), PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
+    # this checkout's gflab (the folder holding the package this test imported), run outside
+    # the checkout (its gflab/ folder, first on a `-c` path, would shadow PYTHONPATH)
+    path = os.pathsep.join([str(Path(gflab.__file__).parents[1]), str(ROOT)])
+    env.update(GFLAB_JAX_CACHE=str(cache), PYTHONPATH=path, JAX_PLATFORMS="cpu")
     if eqx is not None:
         env["EQX_ON_ERROR"] = eqx
     out = subprocess.run(
-        [sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", PROBE],
+        env=env,
+        cwd=cache.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -63,9 +73,11 @@ def test_second_process_compiles_nothing(tmp_path):
     second = _probe(cache, None)
     assert second["status"] == "t1_reached"
     assert second["misses"] == 0
-    # every lookup of the second process came from the cache: what the first compiled and wrote,
-    # plus what the first itself read back (an executable it asked for twice)
-    assert second["hits"] == first["misses"] + first["hits"]
+    # every lookup of the second process came from the cache, among what the first compiled and
+    # wrote or read back; fewer when the first traced the solve (its eager operations while
+    # tracing compile too) and the second loaded it saved (gflab.sims._export)
+    assert second["hits"] == second["requests"]
+    assert second["hits"] <= first["misses"] + first["hits"]
     assert second["compiled"] == 0  # and nothing uncacheable was built either
     assert _entries(cache) == written  # nothing new written
 

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from shared_cases import assert_arrays_close
 
 from gflab.theory import interventions as I
 from gflab.theory.errors import GflabInputError
@@ -51,9 +52,8 @@ def test_dash_matches_numpy_loop(alpha, floor):
     ]
     got = I.dash(w, I.dash_direction(batches, alpha), floor)
     want = _numpy_dash(w, batches, alpha, floor)
-    for a, b in zip(got, want, strict=True):
-        # the same float64 sums in a different order: a few ulps
-        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    # the same float64 sums in a different order: a few ulps
+    assert_arrays_close(got, want, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize(
@@ -101,8 +101,8 @@ def test_shrink_perturb_and_reset():
     w = [rng.standard_normal((3, 4)), rng.standard_normal((2, 3))]
     out = I.shrink_perturb(w, 0.3, 0.01, seed=7)
     xi = np.random.default_rng(7)
-    for a, x in zip(out, w, strict=True):
-        np.testing.assert_allclose(a, 0.3 * x + 0.01 * xi.standard_normal(x.shape), rtol=1e-15)
+    want = [0.3 * x + 0.01 * xi.standard_normal(x.shape) for x in w]
+    assert_arrays_close(out, want, rtol=1e-15)
     z = [np.zeros_like(x) for x in w]
     r = I.reset(w, z)
     assert r[0] is w[0] and np.all(r[1] == 0)
@@ -121,8 +121,7 @@ def test_l2_init_gradient_matches_autograd():
     loss = 0.01 * reg**2
     loss.backward()
     assert math.isclose(float(I.l2_init_penalty(w, w0, 0.01)), loss.item(), rel_tol=1e-14)
-    for g, t in zip(I.l2_init_gradient(w, w0, 0.01), tw, strict=True):
-        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-13)
+    assert_arrays_close(I.l2_init_gradient(w, w0, 0.01), [t.grad.numpy() for t in tw], rtol=1e-13)
 
 
 def test_bad_parameters_are_refused():

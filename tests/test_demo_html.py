@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
+import cdp
 import numpy as np
 import pytest
 from PIL import Image
@@ -34,28 +34,12 @@ SELECT = {
     "plasticity": ("alpha=0.01", "1"),
     "muon": ("init=gaussian", "1"),
 }
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # no network: a CDN script would fail to load
-    "--virtual-time-budget=20000",
-]
+# cdp.FLAGS: headless, no sync or updates, every host name unresolvable (a CDN script would fail)
+FLAGS = [*cdp.FLAGS, "--virtual-time-budget=20000"]
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail(
-        "headless Chromium is required for the demo web-page tests and was not found: "
-        "install Debian's package with `apt-get install -y chromium`"
-    )
+    return cdp.chromium("the demo web-page tests")
 
 
 def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:

@@ -15,11 +15,11 @@ import dataclasses
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import cdp
 import numpy as np
 import pytest
 from cdp import Browser
@@ -36,14 +36,7 @@ NOTEBOOKS["muon"] = "04_muon"
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    pytest.fail(
-        "headless Chromium is required for the documentation-site tests and was not found: "
-        "install Debian's package with `apt-get install -y chromium`"
-    )
+    return cdp.chromium("the documentation-site tests")
 
 
 @pytest.fixture(scope="module")
@@ -110,14 +103,7 @@ def test_site_builds_strict(build):
     site, out = build
     assert out.returncode == 0, out.stderr[-3000:]
     assert "WARNING" not in out.stderr
-    for page in ("index.html", "theory.html", "results.html", "notebooks/01_depth.html"):
-        assert (site / page).is_file(), page
     api = (site / "api" / "theory.html").read_text()
-    # the API page documents the public functions, with their docstrings' Args sections
-    # (the measures are documented where they live, theory.measures: theory.stable_rank etc. are
-    # compatibility aliases outside theory.__all__)
-    for anchor in ("measures.stable_rank", "measures.effective_rank", "closed_forms.mimic_limit"):
-        assert f'id="gflab.theory.{anchor}"' in api, anchor
     assert ":func:" not in api and ":mod:" not in api
     home = (site / "index.html").read_text()
     assert home.count('src="img/') == len(registry()) + len(DEMO_NAMES)
@@ -146,6 +132,23 @@ def test_api_class_pages_give_each_field_its_meaning(site, anchor):
 REMOTE = re.compile(r"<(?:script|link|iframe|img|source)\b[^>]*\b(?:src|href)=[\"']?(?:https?:)?//")
 
 
+@pytest.mark.parametrize(
+    "page", ["index.html", "theory.html", "results.html", "notebooks/01_depth.html"]
+)
+def test_site_has_page(site, page):
+    assert (site / page).is_file()
+
+
+# the API page documents the public functions, with their docstrings' Args sections (the measures
+# are documented where they live, theory.measures: theory.stable_rank etc. are compatibility
+# aliases outside theory.__all__)
+@pytest.mark.parametrize(
+    "anchor", ["measures.stable_rank", "measures.effective_rank", "closed_forms.mimic_limit"]
+)
+def test_api_page_documents(site, anchor):
+    assert f'id="gflab.theory.{anchor}"' in (site / "api" / "theory.html").read_text()
+
+
 def remote_loads(html: str) -> list[str]:
     """The tags of ``html`` that load something from another host."""
     return [m.group(0) for m in REMOTE.finditer(html)]
@@ -167,31 +170,68 @@ def test_no_page_loads_anything_from_the_network(site):
     assert {k: v for k, v in found.items() if v} == {}
 
 
-def test_embedded_demo_pages_share_plotly(site):
+def test_embedded_demos_are_the_demo_pages():
+    assert sorted(p.stem for p in (DOCS / "demos").glob("*.html")) == sorted(DEMO_NAMES)
+
+
+@pytest.mark.parametrize("name", DEMO_NAMES)
+def test_embedded_demo_page_shares_plotly_and_the_player(site, name):
     """Each demo's page (docs/demos/NAME.html, `make thumbnails`) is in the site and loads the one
-    plotly.js the build writes beside it: the installed plotly's, as `gflab demo --html` inlines."""
+    plotly.js and the one player script the build writes beside it: the installed plotly's and
+    gflab's, the same that `gflab demo --html` inlines."""
     import plotly.offline
 
-    js = plotly.offline.get_plotlyjs()
-    assert sorted(p.stem for p in (DOCS / "demos").glob("*.html")) == sorted(DEMO_NAMES)
-    for name in DEMO_NAMES:
-        page = (site / "demos" / f"{name}.html").read_text()
-        assert page.count('<script src="plotly.min.js"></script>') == 1, name
-        assert 'id="gflab-data"' in page and "Plotly.react" in page, name
-        assert js[1000:3000] not in page, name  # the data only: plotly.js is not inlined
-    assert (site / "demos" / "plotly.min.js").read_text() == js
+    page = (site / "demos" / f"{name}.html").read_text()
+    assert page.count('<script src="plotly.min.js"></script>') == 1
+    assert page.count('<script src="player.js"></script>') == 1
+    assert page.count('<link rel="stylesheet" href="player.css">') == 1
+    assert 'id="gflab-data"' in page
+    assert plotly.offline.get_plotlyjs()[1000:3000] not in page  # the data only: no plotly.js
+    assert "Plotly.react" not in page and "<style>" not in page  # nor the player and its style
+
+
+def test_site_has_one_plotly_and_one_player(site):
+    """The demo pages' shared files, as `gflab demo --html` inlines them."""
+    import plotly.offline
+
+    from gflab.figures.demos.web import PAGE_CSS, PLAYER_JS
+
+    assert (site / "demos" / "plotly.min.js").read_text() == plotly.offline.get_plotlyjs()
+    assert (site / "demos" / "player.js").read_text() == PLAYER_JS
+    assert (site / "demos" / "player.css").read_text() == PAGE_CSS
+    assert "Plotly.react" in PLAYER_JS
+
+
+def _demo_pages_module():
+    sys.path.insert(0, str(DOCS / "_build"))
+    try:
+        import demo_pages
+    finally:
+        sys.path.remove(str(DOCS / "_build"))
+    return demo_pages
 
 
 def test_share_plotly_refuses_a_foreign_page():
-    sys.path.insert(0, str(DOCS / "_build"))
-    try:
-        from demo_pages import PLOTLY_TAG, share_plotly
-    finally:
-        sys.path.remove(str(DOCS / "_build"))
+    dp = _demo_pages_module()
     js = "var Plotly = {};"
-    assert share_plotly(f"<head><script>{js}</script></head>", js) == f"<head>{PLOTLY_TAG}</head>"
+    assert (
+        dp.share_plotly(f"<head><script>{js}</script></head>", js)
+        == f"<head>{dp.PLOTLY_TAG}</head>"
+    )
     with pytest.raises(ValueError, match="exactly once"):
-        share_plotly("<head><script>var Plotly = {v: 2};</script></head>", js)
+        dp.share_plotly("<head><script>var Plotly = {v: 2};</script></head>", js)
+
+
+def test_share_player_refuses_a_foreign_page():
+    dp = _demo_pages_module()
+    js, css = "(function () { draw(); })();\n", "body { margin: 0; }\n"
+    page = f"<head><style>\n{css}</style></head><body><script>\n{js}</script></body>"
+    shared = f"<head>{dp.CSS_TAG}</head><body>{dp.PLAYER_TAG}</body>"
+    assert dp.share_player(page, js, css) == shared
+    with pytest.raises(ValueError, match="exactly once"):
+        dp.share_player(page.replace("draw", "plot"), js, css)
+    with pytest.raises(ValueError, match="exactly once"):
+        dp.share_player(page.replace("margin", "padding"), js, css)
 
 
 # ----------------------------------------------------------------------------- in the browser

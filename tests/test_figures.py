@@ -200,8 +200,10 @@ def test_record_goes_through_the_store(store):
     ctx.prefetch_records("test-record", params, "builtins:dict", executor="local:2")
     from gflab.figures.registry import _record_key
 
-    for p in params:
-        assert store.status(_record_key("test-record", p, "builtins:dict")) == "ok"
+    assert [store.status(_record_key("test-record", p, "builtins:dict")) for p in params] == [
+        "ok",
+        "ok",
+    ]
     hits = store.hits
     got = ctx.record("test-record", params[1], "builtins:dict")
     assert store.hits == hits + 1
@@ -234,10 +236,10 @@ def test_dash_synthetic_record_equals_a_direct_run(store):
     args = _record_args(cfg, "gflab.figures.dash:feature_learning_arrays")
     got = FigureContext(fast=True, store=store).record(*args)
     direct = simulate_feature_learning(cfg)
-    assert set(got) == {f"{m}/{k}" for m, d in direct.items() for k in d}
-    for m, d in direct.items():
-        for k, v in d.items():
-            np.testing.assert_array_equal(got[f"{m}/{k}"], v)
+    # every array equal, and no other (assert_equal compares dicts key by key, arrays exactly)
+    np.testing.assert_equal(
+        dict(got), {f"{m}/{k}": v for m, d in direct.items() for k, v in d.items()}
+    )
     hits = store.hits
     FigureContext(fast=True, store=store).record(*args)
     assert store.hits == hits + 1

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 import pytest
+from shared_cases import gflab_in_process
 
 from gflab import sims
-from gflab.cli import main
 from gflab.sims.config import DMFConfig
 from gflab.sims.store import ResultStore
 from gflab.sims.sweep import ExecutorLost, run_sweep, spec_from_dict
@@ -42,18 +42,7 @@ alpha = [0.01, 0.1]
 TINY = [DMFConfig(depth=2, n=2, m=3.0, alpha=a, n_save=4) for a in (0.01, 0.1)]
 
 
-def _run(argv) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``gflab argv`` in-process."""
-    import contextlib
-    import io
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+_run = gflab_in_process
 
 
 def _one_line_error(argv) -> str:

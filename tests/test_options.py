@@ -7,30 +7,22 @@ naming the parameter, before anything the size of the input is allocated.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 
 import numpy as np
 import pytest
+from shared_cases import gflab_in_process
 
-from gflab.cli import main
 from gflab.sims import methods as M
 from gflab.sims.schema import command_args, config_from_args
 
-# each solver compiles for 2-6 s on a shared CPU: the default suite runs one besides Tsit5
-FAST_SOLVERS = ("tsit5", "dopri5")
+# each solver compiles for 2-6 s on a shared CPU: the default suite runs the default solver (the
+# Tsit5 → RKC2 hybrid) and one other against Tsit5
+FAST_SOLVERS = ("tsit5-rkc2", "dopri5")
 
 
-def _run(argv) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``gflab argv`` in-process."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as e:
-            code = e.code
-    return code, out.getvalue(), err.getvalue()
+_run = gflab_in_process
 
 
 def _one_line(argv) -> str:
@@ -57,7 +49,19 @@ def test_solver_flag_reaches_the_method_and_the_reproducing_command(model, solve
     cfg = config_from_args(model, {**base, "solver": solver})
     assert cfg.method.solver == solver
     args = command_args(cfg)
-    assert (solver == "tsit5") == ("--solver" not in args)
+    # the command spells the solver unless it is the default
+    assert (solver == M.Adaptive().solver) == ("--solver" not in args)
+
+
+def _final_singular_values(argv: list[str], solver: str) -> tuple[list, list]:
+    """Final singular values of ``gflab ARGV --solver SOLVER`` and of ``gflab ARGV --solver
+    tsit5``, asserting both ran and the first used SOLVER."""
+    code, out, _ = _run(argv + ["--solver", solver])
+    ref_code, ref_out, _ = _run(argv + ["--solver", "tsit5"])
+    assert (code, ref_code) == (0, 0)
+    got, ref = json.loads(out), json.loads(ref_out)
+    assert got["stats"]["solver"] == f"{solver}+pid"
+    return got["final"]["singular_values"], ref["final"]["singular_values"]
 
 
 @pytest.mark.parametrize("solver", _solver_params())
@@ -68,12 +72,7 @@ def test_simulate_dmf_solver_agrees_with_tsit5(solver):
     error; the second-order RKC2 was measured 2.2e-6 relative from Tsit5 here, so 1e-5 relative
     leaves a margin of 4 while a wrong field (errors of order one) would fail."""
     argv = ["simulate", "dmf", "--depth", "2", "--n", "3", "--t1", "2", "--n-save", "4", "--json"]
-    code, out, _ = _run(argv + ["--solver", solver])
-    ref_code, ref_out, _ = _run(argv)
-    assert (code, ref_code) == (0, 0)
-    got, ref = json.loads(out), json.loads(ref_out)
-    assert got["stats"]["solver"] == f"{solver}+pid"
-    sv, ref_sv = got["final"]["singular_values"], ref["final"]["singular_values"]
+    sv, ref_sv = _final_singular_values(argv, solver)
     np.testing.assert_allclose(sv, ref_sv, rtol=1e-5, atol=1e-9)
 
 
@@ -83,12 +82,7 @@ def test_simulate_lora_solver_agrees_with_tsit5(solver):
     singular values agree to 1e-4, a wrong field to order one)."""
     argv = ["simulate", "lora", "--rows", "4", "--cols", "5", "--rank", "2"]
     argv += ["--target-svals", "1,4", "--t1", "2", "--n-save", "4", "--json"]
-    code, out, _ = _run(argv + ["--solver", solver])
-    ref_code, ref_out, _ = _run(argv)
-    assert (code, ref_code) == (0, 0)
-    got, ref = json.loads(out), json.loads(ref_out)
-    assert got["stats"]["solver"] == f"{solver}+pid"
-    sv, ref_sv = got["final"]["singular_values"], ref["final"]["singular_values"]
+    sv, ref_sv = _final_singular_values(argv, solver)
     np.testing.assert_allclose(sv, ref_sv, rtol=1e-4, atol=1e-8)
 
 
@@ -373,11 +367,10 @@ def test_junk_environment_values_are_one_line(name, value, monkeypatch):
 # ----------------------------------------------------------------------------- fail early
 
 
-def test_missing_parent_folders_are_not_created(tmp_path):
-    for flag in ("--save", "--html"):
-        target = tmp_path / "not" / "here" / ("x.gif" if flag == "--save" else "x.html")
-        line = _one_line(["demo", "depth", flag, str(target)])
-        assert f"error: {flag[2:]}: expected a file in an existing folder" in line
+@pytest.mark.parametrize(("flag", "name"), [("--save", "x.gif"), ("--html", "x.html")])
+def test_missing_parent_folders_are_not_created(tmp_path, flag, name):
+    line = _one_line(["demo", "depth", flag, str(tmp_path / "not" / "here" / name)])
+    assert f"error: {flag[2:]}: expected a file in an existing folder" in line
     assert list(tmp_path.iterdir()) == []
 
 

@@ -23,7 +23,8 @@ from gflab.cli._progress import Reporter, progress
 from gflab.proofs_checks.registry import Claim, Evidence
 from gflab.proofs_checks.runner import run_claim
 from gflab.sims.progress import notify
-from gflab.theory._validate import GflabInputError, positive_int
+from gflab.theory._validate import positive_int
+from gflab.theory.errors import GflabInputError
 
 RATE = re.compile(r"(\d+\.\d+\s*(point|example|run|it)/s|\d+\.\d+s/(point|example|run|it))")
 
@@ -161,8 +162,7 @@ def test_figure_runs_count_against_the_prefetched_total():
     calls = []
     ctx = FigureContext(progress=lambda d, t, info: calls.append((d, t)), label="f (1/1)")
     ctx.prefetch(["a", "b", "c"])  # no store: nothing computed ahead, the total is announced
-    for c in "abc":
-        assert ctx.run(c, str.upper) == c.upper()
+    assert [ctx.run(c, str.upper) for c in "abc"] == ["A", "B", "C"]
     ctx.run("d", str.upper)  # one more than announced: the total follows
     assert calls == [(0, 3), (1, 3), (2, 3), (3, None), (4, None)]  # render ends the unit
 

@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 import pytest
+from shared_cases import assert_arrays_close
 
 from gflab.cli import main
 from gflab.theory import dmf as D
@@ -101,8 +102,7 @@ def test_dash_mean_reduction_is_the_authors(dash_case, alpha):
     want = authors_dash(factors, batches, target, alpha, 0.3)
     iv = Intervention("dash", floor=0.3, alpha=alpha, reduction="mean")
     got, _ = intervene(iv, factors, factors, mask1, mask2, target)
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-14)
+    assert_arrays_close(got, want, rtol=1e-12, atol=1e-14)
     summed, _ = intervene(
         Intervention("dash", floor=0.3, alpha=alpha), factors, factors, mask1, mask2, target
     )

@@ -23,7 +23,7 @@ from gflab.sims.bridge import prune_data as PD  # noqa: E402
 from gflab.sims.bridge import prune_run as PRR  # noqa: E402
 from gflab.sims.store import ResultStore  # noqa: E402
 from gflab.theory import pruning as PR  # noqa: E402
-from gflab.theory._validate import GflabInputError  # noqa: E402
+from gflab.theory.errors import GflabInputError  # noqa: E402
 
 pytestmark = pytest.mark.bridge
 

@@ -264,7 +264,7 @@ def test_specgd_first_step_from_lora_init_equals_smoothed_at_tiny_beta():
 
 def test_euler_polar_flow_first_step_from_lora_init_leaves_b():
     """euler:DT at β = 0 integrates the exact-polar field: its first step is SpecGD's."""
-    cfg, prob = _problem(method="euler:0.05", init="lora", steps=None, t1=0.05, n_save=2)
+    cfg, prob = _problem(method="euler:0.05", init="lora", beta=0.0, steps=None, t1=0.05, n_save=2)
     A0, B0, Y, _, _ = prob
     A1, B1 = _final(cfg, prob)
     assert np.array_equal(B1, B0)

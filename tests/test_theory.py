@@ -108,7 +108,7 @@ def test_depth2_limit_is_alpha_independent_and_depth3_goes_rank_one():
 # ----------------------------------------------------------------------------- LoRA closed forms
 
 
-def test_logistic_solution_solves_its_ode_and_arrival_inverts_it():
+def test_logistic_solution_solves_its_ode():
     s, p0 = 3.0, 1e-4
     t = np.linspace(0.0, 4.0, 41)
     p = CF.logistic_solution(t, s, p0)
@@ -117,25 +117,30 @@ def test_logistic_solution_solves_its_ode_and_arrival_inverts_it():
     # central difference error ~ h² p''' ≈ 1e-10 · O(s³) -> 1e-7 absolute is safe
     np.testing.assert_allclose(dp, 2 * p * (s - p), atol=1e-7)
     assert p[0] == pytest.approx(p0, rel=1e-14)
-    for f in (0.1, 0.5, 0.9):
-        ta = CF.logistic_arrival_time(s, p0, f)
-        assert CF.logistic_solution(ta, s, p0) == pytest.approx(f * s, rel=1e-12)
 
 
-def test_lora_min_loss_matches_the_balanced_minimiser():
+@pytest.mark.parametrize("f", [0.1, 0.5, 0.9])
+def test_logistic_arrival_time_inverts_the_solution(f):
+    s, p0 = 3.0, 1e-4
+    ta = CF.logistic_arrival_time(s, p0, f)
+    # a closed form composed with its inverse: rounding only
+    assert CF.logistic_solution(ta, s, p0) == pytest.approx(f * s, rel=1e-12)
+
+
+@pytest.mark.parametrize(("rank", "l2"), [(2, 0.0), (3, 0.0), (3, 1.0), (4, 2.5)])
+def test_lora_min_loss_matches_the_balanced_minimiser(rank, l2):
     """lora_min_loss equals ℒ_λ at A = U√(s−λ)_+, B = √(s−λ)_+ Vᵀ (the soft-threshold limit)."""
     svals = np.array([5.0, 3.0, 2.0, 0.5])
     Y, U, V = LR.spectral_target(6, 7, svals, seed=3)
-    for rank, l2 in [(2, 0.0), (3, 0.0), (3, 1.0), (4, 2.5)]:
-        d = CF.soft_threshold_limit(svals, l2, rank)
-        order = np.argsort(-svals)[:rank]
-        A = U[:, order] * np.sqrt(d)
-        B = (V[:, order] * np.sqrt(d)).T
-        assert float(LR.loss(A, B, Y, l2)) == pytest.approx(
-            CF.lora_min_loss(svals, rank, l2), rel=1e-12
-        )
-        if l2 == 0:
-            np.testing.assert_allclose(A @ B, CF.best_rank_approximation(Y, rank), atol=1e-12)
+    d = CF.soft_threshold_limit(svals, l2, rank)
+    order = np.argsort(-svals)[:rank]
+    A = U[:, order] * np.sqrt(d)
+    B = (V[:, order] * np.sqrt(d)).T
+    assert float(LR.loss(A, B, Y, l2)) == pytest.approx(
+        CF.lora_min_loss(svals, rank, l2), rel=1e-12
+    )
+    if l2 == 0:
+        np.testing.assert_allclose(A @ B, CF.best_rank_approximation(Y, rank), atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- orthogonalisation
@@ -148,15 +153,15 @@ def _matrix_with_svals(rows, cols, s, seed):
     return (Uq * s) @ Vq.T
 
 
+@pytest.mark.parametrize("beta", [1e-1, 1e-4])
 @pytest.mark.parametrize("shape", [(7, 4), (4, 7), (5, 5)])
-def test_smoothed_polar_equals_svd_formula(shape):
+def test_smoothed_polar_equals_svd_formula(shape, beta):
     G = _matrix_with_svals(*shape, s=np.geomspace(3.0, 0.01, min(shape)), seed=4)
     U, s, Vt = np.linalg.svd(G, full_matrices=False)
-    for beta in (1e-1, 1e-4):
-        expect = (U * (s / np.sqrt(s * s + beta))) @ Vt
-        # eigh of the Gram squares the condition number (300² ≈ 1e5): 1e-10 absolute
-        np.testing.assert_allclose(LR.smoothed_polar(G, beta), expect, atol=1e-10)
-        np.testing.assert_allclose(LR.smoothed_polar(jnp.asarray(G), beta), expect, atol=1e-10)
+    expect = (U * (s / np.sqrt(s * s + beta))) @ Vt
+    # eigh of the Gram squares the condition number (300² ≈ 1e5): 1e-10 absolute
+    np.testing.assert_allclose(LR.smoothed_polar(G, beta), expect, atol=1e-10)
+    np.testing.assert_allclose(LR.smoothed_polar(jnp.asarray(G), beta), expect, atol=1e-10)
 
 
 def test_smoothed_polar_tends_to_polar_as_beta_vanishes():
@@ -164,13 +169,12 @@ def test_smoothed_polar_tends_to_polar_as_beta_vanishes():
     exact = LR.polar(G)
     np.testing.assert_allclose(exact.T @ exact, np.eye(4), atol=1e-13)
     s_min = 0.1
-    prev = np.inf
-    for beta in (1e-2, 1e-4, 1e-6, 1e-8):
-        err = np.linalg.norm(LR.smoothed_polar(G, beta) - exact, 2)
-        # spectral error = max_i 1 − σ_i/√(σ_i² + β) ≤ β/(2σ_min²), exact to first order
-        assert err <= beta / (2 * s_min**2) * (1 + 1e-6) + 1e-12
-        assert err < prev
-        prev = err
+    betas = np.array([1e-2, 1e-4, 1e-6, 1e-8])
+    err = np.array([np.linalg.norm(LR.smoothed_polar(G, b) - exact, 2) for b in betas])
+    # spectral error = max_i 1 − σ_i/√(σ_i² + β) ≤ β/(2σ_min²), exact to first order
+    bound = betas / (2 * s_min**2) * (1 + 1e-6) + 1e-12
+    assert (err <= bound).all(), (err, bound)
+    assert (np.diff(err) < 0).all(), err  # and it shrinks with β
 
 
 NS_A, NS_B, NS_C = LR.NS_COEFFICIENTS
@@ -204,17 +208,24 @@ def test_newton_schulz_band():
     x = np.geomspace(1.6e-3, 1.0, 100_001)
     y = _ns_scalar(x)
     assert 0.68 < y.min() and y.max() < 1.21
-    for k, kappa, seed in [(4, 300.0, 7), (8, 200.0, 8), (16, 100.0, 9), (3, 1.0, 10)]:
-        s = np.geomspace(1.0, 1.0 / kappa, k)
-        for shape in [(k + 3, k), (k, k + 5)]:
-            sv = np.linalg.svd(
-                LR.newton_schulz(_matrix_with_svals(*shape, s=s, seed=seed)), compute_uv=False
-            )
-            assert 0.68 <= sv.min() and sv.max() <= 1.21, (k, kappa, sv)
     # beyond the band's hypothesis: κ = 1e3 with 8 singular values drops well below 0.68
     s = np.geomspace(1.0, 1e-3, 8)
     sv = np.linalg.svd(LR.newton_schulz(_matrix_with_svals(10, 8, s=s, seed=11)), compute_uv=False)
     assert sv.min() < 0.5
+
+
+@pytest.mark.parametrize("tall", [True, False])
+@pytest.mark.parametrize(
+    ("k", "kappa", "seed"), [(4, 300.0, 7), (8, 200.0, 8), (16, 100.0, 9), (3, 1.0, 10)]
+)
+def test_newton_schulz_stays_in_the_band_when_kappa_root_k_is_small(k, kappa, seed, tall):
+    """Inside the band's hypothesis (κ√k ≤ 600, see test_newton_schulz_band): σ(NS(G)) ⊂
+    [0.68, 1.21], on tall and wide matrices."""
+    s = np.geomspace(1.0, 1.0 / kappa, k)
+    shape = (k + 3, k) if tall else (k, k + 5)
+    G = _matrix_with_svals(*shape, s=s, seed=seed)
+    sv = np.linalg.svd(LR.newton_schulz(G), compute_uv=False)
+    assert 0.68 <= sv.min() and sv.max() <= 1.21, sv
 
 
 # ----------------------------------------------------------------------------- measures
@@ -262,18 +273,28 @@ def _measure_all(xp_asarray, fs, mask, U, V):
     }
 
 
-def test_measurements_agree_on_numpy_and_jax():
+MEASURED = ("sv", "stable", "eff", "eff2", "proxies", "bal", "bal_ref", "kernel", "cross", "loss")
+
+
+@pytest.fixture(scope="module")
+def measured_on_numpy_and_jax():
     fs = _rand_factors((4, 4, 4, 4), seed=12)
     mask = D.superdiagonal_mask(4) + np.eye(4, k=-3)
     _, U, V = LR.spectral_target(4, 4, [3.0, 1.0], seed=1)
-    a = _measure_all(np.asarray, fs, mask, U, V)
-    b = _measure_all(jnp.asarray, fs, mask, U, V)
-    for k in a:
-        assert isinstance(b[k], jax.Array), k
-        # different LAPACK paths for the SVD: agreement to 1e-12 relative
-        np.testing.assert_allclose(
-            np.asarray(b[k]), np.asarray(a[k]), rtol=1e-12, atol=1e-13, err_msg=k
-        )
+    return _measure_all(np.asarray, fs, mask, U, V), _measure_all(jnp.asarray, fs, mask, U, V)
+
+
+def test_every_measurement_is_compared(measured_on_numpy_and_jax):
+    a, b = measured_on_numpy_and_jax
+    assert sorted(a) == sorted(b) == sorted(MEASURED)
+
+
+@pytest.mark.parametrize("key", MEASURED)
+def test_measurements_agree_on_numpy_and_jax(measured_on_numpy_and_jax, key):
+    a, b = measured_on_numpy_and_jax
+    assert isinstance(b[key], jax.Array)
+    # different LAPACK paths for the SVD: agreement to 1e-12 relative
+    np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("widths", [(4, 4, 4, 4), (3, 5, 2, 4), (4, 4)])
@@ -295,9 +316,10 @@ def test_observation_groups():
     g = D.observation_groups(D.block_diagonal_mask(n, 3))
     rows, _ = D.observed_indices(D.block_diagonal_mask(n, 3))
     assert len(set(g.tolist())) == 3
-    for a in range(len(g)):
-        for b in range(len(g)):
-            assert (g[a] == g[b]) == (rows[a] // 2 == rows[b] // 2)
+    # two entries share a group iff their rows lie in the same 2-row block
+    np.testing.assert_array_equal(
+        g[:, None] == g[None, :], rows[:, None] // 2 == rows[None, :] // 2
+    )
     assert set(D.observation_groups(D.superdiagonal_mask(n)).tolist()) == {0}
     # two entries linked only through a chain row -> column -> row
     chain = np.zeros((3, 3))
@@ -305,25 +327,26 @@ def test_observation_groups():
     assert len(set(D.observation_groups(chain).tolist())) == 2
 
 
-def test_cross_coupling_depth2_zero_depth3_positive():
-    n = 5
-    for mask in (D.diagonal_mask(n), D.block_diagonal_mask(6, 2)):
-        k = mask.shape[0]
-        rows, cols = D.observed_indices(mask)
-        groups = D.observation_groups(mask)
-        # DMC-2: at depth 2 the cross terms contain an identity factor's off-diagonal: exactly 0
-        for fs in (D.gaussian_init(k, 2, 1.0, seed=3), D.mimic_init(k, 2, 0.5, 2.0)):
-            assert float(M.cross_coupling(D.tangent_kernel(fs, rows, cols), groups)) == 0.0
-        # DMC-1: depth 3 mimic with m < ∞ couples the groups; m = ∞ (diagonal factors) does not
-        coupled = M.cross_coupling(
-            D.tangent_kernel(D.mimic_init(k, 3, 0.5, 2.0), rows, cols), groups
-        )
-        assert float(coupled) > 1e-3
-        # diagonal factors: (P_l P_lᵀ)_{ip} (Q_lᵀQ_l)_{jq} ≠ 0 only for the same entry
-        diag = M.cross_coupling(
-            D.tangent_kernel(D.mimic_init(k, 3, 0.5, math.inf), rows, cols), groups
-        )
-        assert float(diag) == 0.0
+COUPLING_MASKS = {"diagonal": D.diagonal_mask(5), "two blocks": D.block_diagonal_mask(6, 2)}
+
+
+@pytest.mark.parametrize("mask_name", sorted(COUPLING_MASKS))
+def test_cross_coupling_depth2_zero_depth3_positive(mask_name):
+    mask = COUPLING_MASKS[mask_name]
+    k = mask.shape[0]
+    rows, cols = D.observed_indices(mask)
+    groups = D.observation_groups(mask)
+
+    def coupling(fs) -> float:
+        return float(M.cross_coupling(D.tangent_kernel(fs, rows, cols), groups))
+
+    # DMC-2: at depth 2 the cross terms contain an identity factor's off-diagonal: exactly 0
+    depth2 = [coupling(D.gaussian_init(k, 2, 1.0, seed=3)), coupling(D.mimic_init(k, 2, 0.5, 2.0))]
+    assert depth2 == [0.0, 0.0]
+    # DMC-1: depth 3 mimic with m < ∞ couples the groups; m = ∞ (diagonal factors) does not
+    assert coupling(D.mimic_init(k, 3, 0.5, 2.0)) > 1e-3
+    # diagonal factors: (P_l P_lᵀ)_{ip} (Q_lᵀQ_l)_{jq} ≠ 0 only for the same entry
+    assert coupling(D.mimic_init(k, 3, 0.5, math.inf)) == 0.0
 
 
 def test_arrival_times_interpolates_linearly():
@@ -376,14 +399,25 @@ def test_test_rmse_is_the_error_on_unobserved_entries():
     assert float(M.test_rmse(W, np.ones((2, 2)), target)) == 0.0  # nothing hidden
 
 
-def test_top_level_measure_aliases_are_theory_measures_with_a_warning():
+def _deprecated_measure_aliases() -> tuple[str, ...]:
+    from gflab import theory
+
+    return theory._MEASURES
+
+
+@pytest.mark.parametrize("name", _deprecated_measure_aliases())
+def test_top_level_measure_aliases_are_theory_measures_with_a_warning(name):
     """theory.stable_rank etc. (the first release's re-exports) stay as aliases of theory.measures."""
     from gflab import theory
     from gflab.theory import measures
 
-    for name in theory._MEASURES:
-        with pytest.warns(DeprecationWarning, match=f"gflab.theory.measures.{name}"):
-            assert getattr(theory, name) is getattr(measures, name)
-        assert name not in theory.__all__
+    with pytest.warns(DeprecationWarning, match=f"gflab.theory.measures.{name}"):
+        assert getattr(theory, name) is getattr(measures, name)
+    assert name not in theory.__all__
+
+
+def test_theory_has_no_other_attribute():
+    from gflab import theory
+
     with pytest.raises(AttributeError):
         theory.rank  # noqa: B018  (never a name of theory)

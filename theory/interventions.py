@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, PyTree
 
-from gflab.theory._validate import GflabInputError, finite_real, positive_real, probability
+from gflab.theory._validate import finite_real, positive_real, probability
 from gflab.theory._xp import AnyArray, namespace
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "COSINE_EPS",
@@ -238,8 +239,13 @@ def l2_init_gradient(
     A layer at its anchor gets 0 (the penalty's one-sided derivative there is 2λS times a unit
     direction; 0 is the minimal-norm subgradient).
 
+    Args:
+        weights: the layers' current weights W_l.
+        init_weights: their anchors W_l(0).
+        strength: λ.
+
     Returns:
-      One gradient per layer (shapes of the weights).
+        One gradient per layer (shapes of the weights).
     """
     finite_real("strength", strength)
     diffs, norms = _norms(weights, init_weights)

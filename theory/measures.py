@@ -27,7 +27,14 @@ __all__ = [
 
 
 def singular_values(W: Float[AnyArray, "*batch m n"]) -> Float[AnyArray, "*batch k"]:
-    """σ_1 ≥ σ_2 ≥ … of ``W`` (over the last two axes)."""
+    """σ_1 ≥ σ_2 ≥ … of ``W`` (over the last two axes).
+
+    Args:
+        W: a matrix or a batch of them (NumPy, JAX or torch).
+
+    Returns:
+        The singular values, descending, in ``W``'s library.
+    """
     return svdvals(W)
 
 
@@ -37,6 +44,13 @@ def stable_rank(
     """Stable rank ‖W‖_F² / ‖W‖_2² = Σσ_i² / σ_1² (1 for rank one, ≤ rank(W)).
 
     A zero matrix has stable rank 0 by convention. Pass ``sigma`` to reuse singular values.
+
+    Args:
+        W: a matrix or a batch of them (None when ``sigma`` is given).
+        sigma: their singular values, instead of ``W``.
+
+    Returns:
+        The stable rank per matrix.
     """
     s = singular_values(W) if sigma is None else sigma
     xp = namespace(s)
@@ -56,6 +70,14 @@ def effective_rank(
     ``power=1`` is Roy and Vetterli's definition (our default); ``power=2`` is the variant used by
     the [DMC] authors' CIFAR code. Figures say which one they show. A zero matrix has effective
     rank 0 by convention.
+
+    Args:
+        W: a matrix or a batch of them (None when ``sigma`` is given).
+        sigma: their singular values, instead of ``W``.
+        power: 1 (Roy and Vetterli) or 2 (the [DMC] code's variant).
+
+    Returns:
+        The effective rank per matrix.
     """
     s = singular_values(W) if sigma is None else sigma
     xp = namespace(s)
@@ -74,6 +96,14 @@ def proxies(
     """d_i = u_iᵀ (A B) v_i for the target's singular pairs (docs/theory.md §2.2), in the targets' order.
 
     ``U`` is m×k and ``V`` is n×k with the target's left/right singular vectors as columns.
+
+    Args:
+        product: the product A B (or a batch of products).
+        U: the target's left singular vectors, m × k.
+        V: the target's right singular vectors, n × k.
+
+    Returns:
+        d_1, …, d_k per product.
     """
     xp = namespace(product, U, V)
     return xp.sum(U * (product @ V), axis=-2)
@@ -86,6 +116,12 @@ def balancedness(
 
     ``factors`` is ordered W_1, …, W_L (W_1 acts first). For LoRA's (A, B) with product A B, pass
     ``[B, A]``: D = AᵀA − B Bᵀ.
+
+    Args:
+        factors: W_1, …, W_L (W_1 acts first), each possibly batched.
+
+    Returns:
+        [D_1, …, D_{L−1}].
     """
     out = []
     for lo, hi in zip(factors[:-1], factors[1:], strict=True):
@@ -98,7 +134,15 @@ def balancedness_residual(
     factors: PyTree[Float[AnyArray, "*batch _ _"]],
     reference: PyTree[Float[AnyArray, "*batch _ _"]] | None = None,
 ) -> Float[AnyArray, "*batch"]:
-    """max_l ‖D_l − D_l^ref‖_F: drift of the balancedness invariant (0 for exact gradient flow)."""
+    """max_l ‖D_l − D_l^ref‖_F: drift of the balancedness invariant (0 for exact gradient flow).
+
+    Args:
+        factors: W_1, …, W_L now.
+        reference: the factors the invariant is compared with (default: D_l^ref = 0).
+
+    Returns:
+        max_l ‖D_l − D_l^ref‖_F (per batch entry).
+    """
     D = balancedness(factors)
     D0 = [0.0 * d for d in D] if reference is None else balancedness(reference)
     vals = []
@@ -114,6 +158,12 @@ def stable_rank_tail(sigma: Real[AnyArray, "*k"] | PyTree[float | int]) -> float
 
     ``sigma`` holds the singular values (any order, signs ignored). ``nan`` for a zero matrix,
     whose stable rank is 0 by convention, so that no "rank one" test passes on it. NumPy only.
+
+    Args:
+        sigma: singular values.
+
+    Returns:
+        Σ_{i≥2} σ_i² / σ_1², or ``nan`` when σ_1 = 0.
     """
     s = np.sort(np.abs(np.asarray(sigma, dtype=float)))[::-1]
     if s.size == 0 or s[0] == 0:
@@ -125,7 +175,16 @@ def test_rmse(
     W: Float[AnyArray, "*batch m n"], mask: Real[AnyArray, "m n"], target: Float[AnyArray, "m n"]
 ) -> Float[AnyArray, "*batch"]:
     """Root-mean-square error of ``W`` on the unobserved entries (mask 0): √(Σ_{Ωᶜ}(W − W*)² / |Ωᶜ|),
-    0 when every entry is observed."""
+    0 when every entry is observed.
+
+    Args:
+        W: the end-to-end matrix (or a batch of them).
+        mask: the observed entries (1) and the hidden ones (0).
+        target: the matrix being completed, W*.
+
+    Returns:
+        The RMSE on the hidden entries, per matrix.
+    """
     xp = namespace(W)
     hidden = 1 - mask
     total = xp.sum(hidden * (W - target) ** 2, axis=(-2, -1))
@@ -143,6 +202,13 @@ def cross_coupling(K: Float[AnyArray, "k k"], groups: Real[AnyArray, " k"]) -> F
     otherwise. With a single group there is no cross term and the result is 0. ``K`` is the
     tangent kernel of the observed entries (:func:`gflab.theory.dmf.tangent_kernel`); ``groups`` their
     group labels (NumPy, or an array of ``K``'s library: traced under ``jax.jit``).
+
+    Args:
+        K: the tangent kernel of the observed entries, k × k.
+        groups: each observed entry's group label, length k.
+
+    Returns:
+        The normalised largest cross-group entry (a scalar).
     """
     xp = namespace(K)
     g = as_index(groups, K)
@@ -166,6 +232,16 @@ def arrival_times(
     value itself), ``sqrt`` (√d: SpecGF's proxies grow with unit slope in √d) or ``logit``
     (logit(d/s): gradient flow's logistic law). ``inf`` where a mode never arrives. NumPy only:
     it post-processes saved trajectories.
+
+    Args:
+        times: the saved times, increasing.
+        values: the trajectory, one column per mode (T × k).
+        targets: each mode's target s_i.
+        fraction: the fraction f of its target a mode must reach.
+        transform: ``linear``, ``sqrt`` or ``logit`` (see above).
+
+    Returns:
+        One first-passage time per mode (``inf`` where never reached).
     """
     if transform not in ("linear", "sqrt", "logit"):
         raise ValueError(f"transform: expected linear, sqrt or logit, got {transform!r}")

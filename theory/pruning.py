@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 from jaxtyping import Float, Int
 
-from gflab.theory._validate import GflabInputError, one_of, positive_int
+from gflab.theory._validate import one_of, positive_int
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "true_label_probs",

@@ -10,10 +10,12 @@ k = 0, 1, …, with the gradient g_k evaluated at the current point y_k:
   x ← (1 − c_k) x + c_k z                             (the average: the anytime output)
   y ← (1 − β_k) z + β_k x                             (where the next gradient is taken)
 
-z is the fast sequence, x the averaged one. Base directions D: SGD D(g) = g; AdamW
-D(g) = g / (√(v/(1 − β2^{k+1})) + ε) with v ← β2 v + (1 − β2) g²; **Muon** D(g) = NS₅(g), Muon's
-quintic Newton–Schulz orthogonalisation (:func:`gflab.theory.lora.newton_schulz`) of each matrix
-parameter's raw gradient, the plain gradient for non-matrix ones. Schedule-Free has no separate
+z is the fast sequence, x the averaged one. The base direction D is an object of
+:mod:`gflab.theory.optim` (:class:`ScheduleFree`'s ``base``): SGD D(g) = g (``Identity``); AdamW
+D(g) = g / (√(v/(1 − β2^{k+1})) + ε) with v ← β2 v + (1 − β2) g² (``AdamDirection``); **Muon**
+D(g) = NS₅(g) (``NewtonSchulz``), Muon's quintic Newton–Schulz orthogonalisation
+(:func:`gflab.theory.lora.newton_schulz`) of each matrix parameter's raw gradient, the plain
+gradient for non-matrix ones. Schedule-Free has no separate
 momentum buffer (β plays that role), so Schedule-Free Muon applies NS₅ to g itself; this choice is
 ours (the package has no Muon). β_k = β is constant for Schedule-Free (package default 0.9).
 
@@ -29,6 +31,7 @@ group, step t = 1, 2, … (the gradient g_t taken at y_t, the point the model ho
   x_t = (y_t − (1 − β_t) z_t) / β_t                   (the average, recovered from y with β_t)
   Muon matrices: m ← μ m + (1 − μ) g (EMA), u = g + μ (m − g) (Nesterov),
         D = s · NS₅(u),  s = 0.2 √max(rows, cols) ("adamw" aux type) or √max(1, rows/cols) ("sgd")
+        (the one Muon direction, :func:`gflab.theory.optim.muon_direction`: :func:`amuse_muon`)
   other parameters: D = g / (√(v/(1 − β₂^t)) + ε) + wd·z, v ← β₂ v + (1 − β₂) g²  ("adamw"),
         or D = g with z ← (1 − lr_t wd) z first ("sgd")
   z ← (1 − lr_t wd) z − lr_t D                        (Muon: decoupled decay on z)
@@ -43,20 +46,31 @@ array step :func:`amuse_param_step` takes the coefficients as arguments, so it r
 ``jax.jit``/``lax.scan`` with a precomputed :func:`amuse_schedule`. Interpolations use torch's
 two-branch ``lerp`` formula so the float64 arithmetic follows the authors' operation for operation.
 
-The optimisers are optax-like: ``init(params) -> state``, ``update(grads, state) -> (params,
-state)`` where ``grads`` is the gradient at the point ``params`` the model holds (y) and the
-returned params are the next y. Params are a tuple of arrays (NumPy, JAX or torch); no I/O.
+The optimisers follow the one contract of :mod:`gflab.theory.optim` (optax's):
+``init(params) -> state``, ``update(grads, state, params) -> (updates, state)`` where ``grads``
+is the gradient at the point ``params`` the model holds (y) and ``params + updates`` is the next
+y (:func:`gflab.theory.optim.apply_updates`). Params are a tuple of arrays (NumPy, JAX or torch);
+no I/O.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, no_type_check
 
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
 from gflab.theory._xp import namespace
-from gflab.theory.lora import newton_schulz
+from gflab.theory.optim import (
+    MUON_MOMENTUM,
+    AdamDirection,
+    GradientTransformation,
+    Identity,
+    NewtonSchulz,
+    lerp,
+    muon_direction,
+)
 
 __all__ = [
     "SFState",
@@ -71,21 +85,17 @@ __all__ = [
     "amuse_schedule",
     "amuse_param_step",
     "amuse_scale",
-    "MuonState",
-    "Muon",
-    "BASES",
+    "amuse_muon",
 ]
-
-BASES = ("sgd", "adamw", "muon")
 
 
 class SFState(NamedTuple):
-    """Schedule-Free state: fast z, average x, AdamW's second moment v (zeros otherwise), step k,
-    the running weight sum Σw and the largest learning rate so far."""
+    """Schedule-Free state: fast z, average x, the base direction's state, step k, the running
+    weight sum Σw and the largest learning rate so far."""
 
     z: tuple
     x: tuple
-    v: tuple
+    base: Any
     k: int
     weight_sum: float
     lr_max: float
@@ -93,48 +103,48 @@ class SFState(NamedTuple):
 
 @dataclass(frozen=True)
 class ScheduleFree:
-    """Schedule-Free with base direction ``base`` and constant β (module docstring's equations)."""
+    """Schedule-Free around a base direction D (module docstring's equations), constant β.
 
-    base: str = "sgd"
+    Args:
+      base: the direction, a :class:`gflab.theory.optim.GradientTransformation` whose updates are
+        D(g) (no step: Schedule-Free applies its own lr): :class:`~gflab.theory.optim.Identity`
+        (SGD), :class:`~gflab.theory.optim.AdamDirection` (AdamW),
+        :class:`~gflab.theory.optim.NewtonSchulz` (Muon's orthogonalisation) or any other.
+      lr: the base learning rate > 0. beta: β ∈ [0, 1]. weight_decay: decay at y, ≥ 0.
+      warmup_steps: linear warmup length ≥ 0. r: polynomial weight power ≥ 0.
+      weight_lr_power: p ≥ 0.
+    """
+
+    base: Any = Identity()
     lr: float = 1e-3
     beta: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
     weight_decay: float = 0.0
     warmup_steps: int = 0
     r: float = 0.0
     weight_lr_power: float = 2.0
-    ns_steps: int = 5
 
     def __post_init__(self):
-        one_of("base", self.base, BASES)
+        if not isinstance(self.base, GradientTransformation):
+            raise GflabInputError(
+                "base",
+                "a direction object (gflab.theory.optim: Identity, AdamDirection, ...)",
+                self.base,
+            )
         positive_real("lr", self.lr)
         probability("beta", self.beta, open_low=False)
-        probability("beta2", self.beta2, open_low=False)
-        positive_real("eps", self.eps, allow_zero=True)
         positive_real("weight_decay", self.weight_decay, allow_zero=True)
         positive_int("warmup_steps", self.warmup_steps, minimum=0)
         positive_real("r", self.r, allow_zero=True)
         positive_real("weight_lr_power", self.weight_lr_power, allow_zero=True)
-        positive_int("ns_steps", self.ns_steps)
 
     def beta_at(self, k: Any):
         """β_k = β (constant for Schedule-Free)."""
         return self.beta
 
     def init(self, params: Sequence[Any]) -> SFState:
-        """z = x = y = params, v = 0, k = 0."""
+        """z = x = y = params, the base's state, k = 0."""
         p = tuple(params)
-        return SFState(p, p, tuple(0.0 * q for q in p), 0, 0.0, -1.0)
-
-    def _direction(self, g: Any, v: Any, k: int):
-        if self.base == "sgd":
-            return g, v
-        if self.base == "adamw":
-            xp = namespace(g)
-            v = self.beta2 * v + (1 - self.beta2) * g * g
-            return g / (xp.sqrt(v / (1 - self.beta2 ** (k + 1))) + self.eps), v
-        return (newton_schulz(g, self.ns_steps) if g.ndim == 2 else g), v
+        return SFState(p, p, self.base.init(p), 0, 0.0, -1.0)
 
     def update(self, grads: Sequence[Any], state: SFState, params: Sequence[Any] | None = None):
         """One step from the gradient at y (``params``, default the state's own y).
@@ -142,12 +152,12 @@ class ScheduleFree:
         Args:
           grads: ∇f(y_k), one per parameter.
           state: the :class:`SFState`.
-          params: y_k (only read for weight decay; default recomputed from z, x and β_k).
+          params: y_k, as the caller holds it (default recomputed from z, x and β_k).
 
         Returns:
-          (y_{k+1}, new state): the point to take the next gradient at, and the state.
+          (updates, new state): ``y_k + updates`` is y_{k+1}, the next gradient point.
         """
-        z, x, v, k, wsum, lr_max = state
+        z, x, bstate, k, wsum, lr_max = state
         if len(grads) != len(z):
             raise GflabInputError("grads", f"{len(z)} arrays", len(grads))
         sched = (k + 1) / self.warmup_steps if k < self.warmup_steps else 1.0
@@ -156,22 +166,20 @@ class ScheduleFree:
         w = (k + 1) ** self.r * lr_max**self.weight_lr_power
         wsum = wsum + w
         c = w / wsum if wsum > 0 else 0.0
-        if params is None:
-            b = self.beta_at(k)
-            params = tuple((1 - b) * zi + b * xi for zi, xi in zip(z, x, strict=True))
-        nz, nx, nv = [], [], []
+        params = self.point(state) if params is None else tuple(params)
+        ds, bstate = self.base.update(tuple(grads), bstate, params)
+        nz, nx = [], []
         b1 = self.beta_at(k + 1)
-        for zi, xi, vi, gi, yi in zip(z, x, v, grads, params, strict=True):
-            d, vi = self._direction(gi, vi, k)
+        for zi, xi, d, yi in zip(z, x, ds, params, strict=True):
             if self.weight_decay:
                 zi = zi - lr * self.weight_decay * yi
             zi = zi - lr * d
             xi = (1 - c) * xi + c * zi
             nz.append(zi)
             nx.append(xi)
-            nv.append(vi)
         y = tuple((1 - b1) * zi + b1 * xi for zi, xi in zip(nz, nx, strict=True))
-        return y, SFState(tuple(nz), tuple(nx), tuple(nv), k + 1, wsum, lr_max)
+        updates = tuple(yn - yi for yn, yi in zip(y, params, strict=True))
+        return updates, SFState(tuple(nz), tuple(nx), bstate, k + 1, wsum, lr_max)
 
     @staticmethod
     def fast(state: SFState) -> tuple:
@@ -190,51 +198,49 @@ class ScheduleFree:
 
 
 def schedule_free_sgd(lr: float, beta: float = 0.9, **kw: Any) -> ScheduleFree:
-    """Schedule-Free SGD (the package's ``SGDScheduleFree``: β = momentum = 0.9)."""
-    return ScheduleFree(base="sgd", lr=lr, beta=beta, **kw)
+    """Schedule-Free SGD (the package's ``SGDScheduleFree``: β = momentum = 0.9).
+
+    Args:
+      lr: the learning rate. beta: β. **kw: :class:`ScheduleFree`'s other fields.
+
+    Returns:
+      ``ScheduleFree(base=Identity(), ...)``.
+    """
+    return ScheduleFree(base=Identity(), lr=lr, beta=beta, **kw)
 
 
 def schedule_free_adamw(
-    lr: float = 0.0025, betas: tuple[float, float] = (0.9, 0.999), **kw: Any
+    lr: float = 0.0025,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    **kw: Any,
 ) -> ScheduleFree:
-    """Schedule-Free AdamW (the package's ``AdamWScheduleFree``; its defaults)."""
-    return ScheduleFree(base="adamw", lr=lr, beta=betas[0], beta2=betas[1], **kw)
+    """Schedule-Free AdamW (the package's ``AdamWScheduleFree``; its defaults).
+
+    Args:
+      lr: the learning rate. betas: (β, β₂). eps: ε. **kw: :class:`ScheduleFree`'s other fields.
+
+    Returns:
+      ``ScheduleFree(base=AdamDirection(β₂, ε), ...)``.
+    """
+    probability("beta2", betas[1], open_low=False)
+    positive_real("eps", eps, allow_zero=True)
+    return ScheduleFree(base=AdamDirection(betas[1], eps), lr=lr, beta=betas[0], **kw)
 
 
-def schedule_free_muon(lr: float, beta: float = 0.9, **kw: Any) -> ScheduleFree:
-    """Schedule-Free Muon: constant β, Newton–Schulz of the raw gradient as the base step."""
-    return ScheduleFree(base="muon", lr=lr, beta=beta, **kw)
+def schedule_free_muon(lr: float, beta: float = 0.9, ns_steps: int = 5, **kw: Any) -> ScheduleFree:
+    """Schedule-Free Muon: constant β, Newton–Schulz of the raw gradient as the base direction
+    (Schedule-Free's β plays the momentum's role).
 
+    Args:
+      lr: the learning rate. beta: β. ns_steps: Newton–Schulz iterations.
+      **kw: :class:`ScheduleFree`'s other fields.
 
-class MuonState(NamedTuple):
-    buf: tuple
-
-
-@dataclass(frozen=True)
-class Muon:
-    """Muon as in docs/theory.md §2.2 (torch.optim.Muon's EMA form): buf ← μ buf + (1 − μ) g, update =
-    g + μ (buf − g) with Nesterov (else buf), W ← W − lr · NS₅(update) (matrices; raw update for
-    other shapes). No shape scaling."""
-
-    lr: float = 1e-3
-    momentum: float = 0.95
-    nesterov: bool = True
-    ns_steps: int = 5
-
-    def init(self, params: Sequence[Any]) -> MuonState:
-        return MuonState(tuple(0.0 * p for p in params))
-
-    def update(self, grads: Sequence[Any], state: MuonState, params: Sequence[Any]):
-        """Returns (new params, new state)."""
-        mu = self.momentum
-        out, bufs = [], []
-        for p, g, b in zip(params, grads, state.buf, strict=True):
-            b = mu * b + (1 - mu) * g
-            u = g + mu * (b - g) if self.nesterov else b
-            d = newton_schulz(u, self.ns_steps) if u.ndim == 2 else u
-            out.append(p - self.lr * d)
-            bufs.append(b)
-        return tuple(out), MuonState(tuple(bufs))
+    Returns:
+      ``ScheduleFree(base=NewtonSchulz(ns_steps), ...)``.
+    """
+    positive_int("ns_steps", ns_steps)
+    return ScheduleFree(base=NewtonSchulz(ns_steps), lr=lr, beta=beta, **kw)
 
 
 # ----------------------------------------------------------------------------- AMUSE (published)
@@ -244,14 +250,26 @@ AUX_UPDATE_TYPES = ("adamw", "sgd")
 convention of Muon's shape scale (module docstring)."""
 
 
-@no_type_check  # Any in, Any out, five calls a step: nothing for the test-time checker to check
-def _lerp(a: Any, b: Any, w: Any):
-    """torch's ``lerp(a, b, w)``: a + w (b − a) for |w| < 0.5, else b − (b − a)(1 − w) (the two
-    branches torch uses; a Python float ``w`` picks one, a traced one selects element-wise)."""
-    if isinstance(w, (int, float)):
-        return a + w * (b - a) if abs(w) < 0.5 else b - (b - a) * (1 - w)
-    xp = namespace(a)
-    return xp.where(abs(w) < 0.5, a + w * (b - a), b - (b - a) * (1 - w))
+_lerp = lerp  # torch's two-branch lerp (one implementation: gflab.theory.optim.lerp)
+
+
+def amuse_muon(momentum: Any = MUON_MOMENTUM, ns_steps: int = 5, aux_update_type: str = "adamw"):
+    """AMUSE's matrix direction: the one Muon (:func:`gflab.theory.optim.muon_direction`: EMA
+    momentum, Nesterov, Newton–Schulz) with the authors' shape scale :func:`amuse_scale`; AMUSE
+    applies its scheduled −lr_t and the decay on z.
+
+    Args:
+      momentum: μ. ns_steps: Newton–Schulz iterations. aux_update_type: the scale's convention.
+
+    Returns:
+      A :class:`gflab.theory.optim.Chain`; its state is ``((buffer per matrix), (), ())``.
+    """
+    return muon_direction(
+        momentum,
+        True,
+        ns_steps,
+        scale=functools.partial(amuse_scale, aux_update_type=aux_update_type),
+    )
 
 
 def amuse_scale(shape: Sequence[int], aux_update_type: str = "adamw") -> float:
@@ -346,7 +364,7 @@ def amuse_param_step(
     c: Any,
     beta: Any,
     t: int,
-    momentum: float = 0.95,
+    momentum: float = MUON_MOMENTUM,
     weight_decay: float = 0.0,
     weight_decay_at_y: float = 0.0,
     aux_update_type: str = "adamw",
@@ -374,12 +392,11 @@ def amuse_param_step(
         y = y - (lr * weight_decay_at_y * (1.0 - beta)) * y
     x = _lerp(y, z, 1.0 - 1.0 / beta)
     if kind == "muon":
-        buf = _lerp(buf, g, 1 - momentum)
-        u = _lerp(g, buf, momentum)
-        shape = u.shape
-        if u.ndim != 2:
-            u = u.reshape((shape[0], -1))
-        d = newton_schulz(u, ns_steps) * amuse_scale(shape, aux_update_type)
+        shape = g.shape
+        flat = (shape[0], -1)  # the authors' matrix view of a conv kernel
+        step = amuse_muon(momentum, ns_steps, aux_update_type)
+        (d,), ((buf,), (), ()) = step.update((g.reshape(flat),), ((buf.reshape(flat),), (), ()))
+        buf = buf.reshape(shape)
         if weight_decay:
             z = z * (1.0 - lr * weight_decay)
         z = z + (-lr) * d.reshape(shape)
@@ -428,7 +445,7 @@ class AMUSE:
 
     lr: float = 0.02
     aux_lr: float | None = None
-    momentum: float = 0.95
+    momentum: float = MUON_MOMENTUM
     beta1: float = 0.9
     rho: float = 1.0
     warmup_steps: int = 100
@@ -506,7 +523,8 @@ class AMUSE:
             update on the others), the baseline that isolates the Schedule-Free part.
 
         Returns:
-          (y_{t+1}, new state).
+          (updates, new state): ``y_t + updates`` is y_{t+1} (the contract of
+          :mod:`gflab.theory.optim`).
         """
         if not (len(grads) == len(state.z) == len(params)):
             raise GflabInputError(
@@ -551,7 +569,8 @@ class AMUSE:
             nz.append(z)
             nb.append(buf)
         beta = (coef[0][2], coef[1][2])
-        return tuple(ny), AMUSEState(tuple(nz), tuple(nb), t, tuple(ws), tuple(cws), beta)
+        updates = tuple(yn - y for yn, y in zip(ny, params, strict=True))
+        return updates, AMUSEState(tuple(nz), tuple(nb), t, tuple(ws), tuple(cws), beta)
 
     def average(self, params: Sequence[Any], state: AMUSEState) -> tuple:
         """x = (y − (1 − β) z)/β with the last β (``eval()``): the averaged sequence."""

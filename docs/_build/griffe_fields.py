@@ -22,8 +22,10 @@ import griffe
 
 def _method_classes() -> tuple[type, ...]:
     from gflab.sims import methods as M
+    from gflab.sims import terms as TM
 
-    return (M.Adaptive, M.Euler, M.GD, M.SpecGD, M.SmoothedSpecGD, M.NewtonSchulz, M.Muon)
+    methods = (M.Adaptive, M.Euler, M.GD, M.SpecGD, M.SmoothedSpecGD, M.NewtonSchulz, M.Muon)
+    return (*methods, TM.GF, TM.SpecGF, TM.PolarFlow)  # the flow terms: equinox modules too
 
 
 def _path(cls: type) -> str:

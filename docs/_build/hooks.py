@@ -96,11 +96,17 @@ def on_config(config):
 
 
 # The embedded demos (docs/demos/NAME.html, made by `make thumbnails` with
-# docs/_build/demo_pages.py) load plotly.js from demos/plotly.min.js: one copy, written here from
-# the installed plotly package (the same bundle `gflab demo --html` inlines), not committed.
+# docs/_build/demo_pages.py) load plotly.js from demos/plotly.min.js, their player script from
+# demos/player.js and their style from demos/player.css: one copy each, written here from the
+# installed plotly package and from gflab.figures.demos.web (what `gflab demo --html` inlines), not
+# committed.
 def on_post_build(config):
     import plotly.offline
+
+    from gflab.figures.demos.web import PAGE_CSS, PLAYER_JS
 
     demos = Path(config["site_dir"]) / "demos"
     if demos.is_dir():
         (demos / "plotly.min.js").write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+        (demos / "player.js").write_text(PLAYER_JS, encoding="utf-8")
+        (demos / "player.css").write_text(PAGE_CSS, encoding="utf-8")

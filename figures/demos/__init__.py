@@ -38,7 +38,17 @@ DEMO_NAMES = ("depth", "staircase", "plasticity", "muon")
 
 
 def get(name: str) -> Demo:
-    """The demo called ``name`` (one of :data:`DEMO_NAMES`)."""
+    """The demo called ``name`` (one of :data:`DEMO_NAMES`).
+
+    Args:
+        name: the demo's name.
+
+    Returns:
+        Its :class:`Demo` instance.
+
+    Raises:
+        GflabInputError: an unknown name (parameter ``NAME``).
+    """
     if name not in DEMO_NAMES:
         raise GflabInputError("NAME", "one of " + ", ".join(DEMO_NAMES), name)
     return importlib.import_module(f"gflab.figures.demos.{name}").DEMO

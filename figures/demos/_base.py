@@ -103,10 +103,21 @@ class Demo:
     revealed_now: list = []  # (line, x, y, t) of the last frame (each frame starts a new list)
 
     def defaults(self) -> dict[str, Any]:
+        """Each parameter's default value, by name."""
         return {p.name: p.default for p in self.params}
 
     def resolve(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Default values updated with ``overrides`` (each checked against its range)."""
+        """Default values updated with ``overrides`` (each checked against its range).
+
+        Args:
+            overrides: parameter name → value; None for the defaults alone.
+
+        Returns:
+            Every parameter's value, by name.
+
+        Raises:
+            GflabInputError: an unknown name (``set``) or a value out of its range.
+        """
         values = self.defaults()
         known = {p.name: p for p in self.params}
         for k, v in (overrides or {}).items():
@@ -118,19 +129,44 @@ class Demo:
         return values
 
     def compute(self, **values: Any) -> Any:  # pragma: no cover - abstract
-        """Everything the figure needs for these parameter values (the slow part)."""
+        """Everything the figure needs for these parameter values (the slow part: the page made by
+        ``gflab demo --html`` precomputes it on a grid of values).
+
+        Args:
+            **values: one value per parameter in :attr:`params`, by name.
+
+        Returns:
+            What :meth:`show` and :meth:`frame` draw from (each demo documents its own).
+        """
         raise NotImplementedError
 
     def setup(self, fig, rect: tuple[float, float, float, float]) -> None:  # pragma: no cover
-        """Create the axes inside ``rect`` = (left, bottom, width, height) in figure coordinates."""
+        """Create the demo's axes.
+
+        Args:
+            fig: the matplotlib figure.
+            rect: (left, bottom, width, height) of the demo's area, in figure coordinates.
+        """
         raise NotImplementedError
 
     def show(self, data: Any) -> None:  # pragma: no cover - abstract
-        """Draw the static curves of a new ``compute`` result."""
+        """Draw the static parts of a new :meth:`compute` result (limits, targets, legends).
+
+        Args:
+            data: what :meth:`compute` returned.
+        """
         raise NotImplementedError
 
     def frame(self, data: Any, u: float) -> list:  # pragma: no cover - abstract
-        """Move the time cursor to fraction ``u`` ∈ [0, 1] of the run; return changed artists."""
+        """Move the time cursor: every time curve drawn up to the time at fraction ``u`` of the run.
+
+        Args:
+            data: what :meth:`compute` returned.
+            u: the fraction of the run in [0, 1] (on a log time axis, a fraction of the decades).
+
+        Returns:
+            The matplotlib artists that changed (for blitting).
+        """
         raise NotImplementedError
 
     def reveal_curve(self, line, x, y, t: float):

@@ -339,8 +339,6 @@ class Controller:
         fps: int = 25,
         compute_now: bool = True,
     ):
-        from matplotlib.widgets import Button, RadioButtons, Slider
-
         check_playback(fps=fps)
         self.demo = demo
         self.fig = fig
@@ -383,6 +381,18 @@ class Controller:
             visible=False,
         )
 
+        self._add_controls(fig, numeric, choice, row)
+        self._connect(fig)
+        self._play = None
+        self.data = None
+        if compute_now:
+            self.recompute()
+
+    def _add_controls(self, fig, numeric: list, choice: list, row: float) -> None:
+        """A slider per numeric parameter, the time slider, radio buttons per choice parameter and
+        the play/pause button, below the demo's axes."""
+        from matplotlib.widgets import Button, RadioButtons, Slider
+
         self.sliders: dict[str, Slider] = {}
         slider_w = 0.5 if choice else 0.68
         for i, p in enumerate(numeric):
@@ -417,6 +427,8 @@ class Controller:
         self.button = Button(bax, "pause")
         self.button.on_clicked(lambda _event: self.toggle())
 
+    def _connect(self, fig) -> None:
+        """Blitting, the first-draw and close events, the debounce and poll timers."""
         self.blitter = _Blitter(fig.canvas)
         fig.canvas.mpl_connect("draw_event", self._on_first_draw)
         fig.canvas.mpl_connect("close_event", lambda _event: self.close())
@@ -426,10 +438,6 @@ class Controller:
         self._poll = fig.canvas.new_timer(interval=100)
         # a timer callback that returns False or 0 is removed by matplotlib: discard the result
         self._poll.add_callback(lambda: [self.poll()] and None)
-        self._play = None
-        self.data = None
-        if compute_now:
-            self.recompute()
 
     # -- tracing (GFLAB_DEMO_TRACE=FILE): how long until the window, the first frame, the fps
     def _trace(self, event: str, **kw) -> None:

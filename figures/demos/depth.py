@@ -40,19 +40,30 @@ class DepthRun:
 
     @property
     def offdiagonal(self) -> np.ndarray:
+        """The off-diagonal entry (λ1 − λ2)/n at each saved time."""
         return (self.lambda1 - self.lambda2) / self.n
 
     @property
     def diagonal(self) -> np.ndarray:
+        """The diagonal entry λ2 + (λ1 − λ2)/n at each saved time."""
         return self.lambda2 + self.offdiagonal
 
     @property
     def stable_rank(self) -> np.ndarray:
+        """The stable rank (λ1² + (n − 1) λ2²) / max(|λ1|, |λ2|)² at each saved time."""
         l1, l2 = np.abs(self.lambda1), np.abs(self.lambda2)
         top = np.maximum(l1, l2)
         return (l1**2 + (self.n - 1) * l2**2) / top**2
 
     def matrix(self, k: int) -> np.ndarray:
+        """The end-to-end matrix λ2 I + (λ1 − λ2)/n J at saved time ``k``.
+
+        Args:
+            k: index into :attr:`times`.
+
+        Returns:
+            The n × n matrix.
+        """
         return self.lambda2[k] * np.eye(self.n) + self.offdiagonal[k] * np.ones((self.n, self.n))
 
 
@@ -61,6 +72,17 @@ def reduced_trajectory(
 ) -> DepthRun:
     """Integrate d(λ1, λ2)/dt of docs/theory.md §2.1 to convergence; sample it on ``times`` (default: the
     solver's own steps). Works in y = ln λ: ẏ_k = −L e λ_k^{1−2/L}, so tiny λ(0) ~ α is harmless.
+
+    Args:
+        n: the matrix size.
+        depth: the number of factors L.
+        alpha: the init scale α.
+        m: the mimic parameter m.
+        w_star: the target's scale w*.
+        times: the sample times (default: see above).
+
+    Returns:
+        The trajectory and its limit.
     """
     l1_0, l2_0 = CF.mimic_eigenvalues(n, depth, alpha, m)
     p = 1.0 - 2.0 / depth
@@ -120,6 +142,10 @@ def depth_run(n: int, depth: int, alpha: float, m: float, points: int = RUN_POIN
 
 
 class DepthDemo(Demo):
+    """Depth promotes low rank: diagonal completion of the all-ones matrix from ``mimic(α, m)``
+    at depth 2 and at depth L (docs/theory.md §2.1, closed forms). Sliders: depth, α, m, n.
+    """
+
     name = "depth"
     title = "Depth promotes low rank: diagonal completion of the all-ones matrix"
     summary = "depth 2 vs depth L: the off-diagonal entry settles at ρ(m) vs goes to ≈ 1"
@@ -134,6 +160,18 @@ class DepthDemo(Demo):
     figsize = (11.0, 4.8)
 
     def compute(self, depth, alpha, m, n):
+        """The reduced (two-eigenvalue) trajectories at depth 2 and at depth L, on one time grid
+        (the slow part: the demo's sliders look it up).
+
+        Args:
+            depth: L, compared with depth 2.
+            alpha: the init scale α.
+            m: the mimic parameter m.
+            n: the matrix size n.
+
+        Returns:
+            ``{"runs": [DepthRun, ...], "times": the frames' clock, "values": the parameters}``.
+        """
         depths = (2,) if depth == 2 else (2, depth)
         runs = [depth_run(int(n), int(L), float(alpha), float(m)) for L in depths]
         # the frames' clock: from the earliest to the latest saved time of the runs shown

@@ -32,7 +32,14 @@ ARRIVAL_FRACTION = 0.9
 def muon_configs(
     lr: float, gamma: float, momentum: float, init: str
 ) -> tuple[LoRAConfig, LoRAConfig]:
-    """(exact SpecGD, Muon) configs with the same step η, init and target."""
+    """(exact SpecGD, Muon) configs with the same step η, init and target.
+
+    Args:
+        lr: the step η.
+        gamma: the init scale γ.
+        momentum: Muon's momentum.
+        init: ``lora`` or ``gaussian``.
+    """
     common = dict(
         **LORA_SHAPE,
         target_svals=TARGETS,
@@ -51,7 +58,15 @@ def muon_configs(
 def ns_singular_value_map(x: np.ndarray, steps: int = 5) -> np.ndarray:
     """What Newton–Schulz does to one singular value: x = σ/‖G‖_F (after Muon's Frobenius
     normalisation) goes through x ← a x + b x³ + c x⁵ ``steps`` times, coefficients
-    :data:`gflab.theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately)."""
+    :data:`gflab.theory.lora.NS_COEFFICIENTS` (the iteration acts on each singular value separately).
+
+    Args:
+        x: σ/‖G‖_F values.
+        steps: Newton–Schulz steps.
+
+    Returns:
+        Their images, of the shape of ``x``.
+    """
     a, b, c = TL.NS_COEFFICIENTS
     y = np.asarray(x, dtype=float).copy()
     for _ in range(steps):
@@ -60,6 +75,10 @@ def ns_singular_value_map(x: np.ndarray, steps: int = 5) -> np.ndarray:
 
 
 class MuonDemo(Demo):
+    """Muon (Newton–Schulz, momentum) against exact SpecGD on LoRA, from the zero-factor init
+    A(0) = 0 or a Gaussian one (docs/theory.md §2.2). Sliders: η, γ, momentum, init.
+    """
+
     name = "muon"
     title = "Muon (Newton–Schulz) vs exact SpecGD, and the zero-factor LoRA init"
     summary = "Newton–Schulz Muon vs exact SpecGD; LoRA's A(0) = 0 (PEFT B = 0) vs Gaussian init"
@@ -78,6 +97,19 @@ class MuonDemo(Demo):
     figsize = (12.0, 4.8)
 
     def compute(self, lr, gamma, momentum, init):
+        """Exact SpecGD and Muon on the same LoRA problem, with each mode's arrival step (the slow
+        part: the demo's sliders look it up).
+
+        Args:
+            lr: the step η.
+            gamma: the init scale γ.
+            momentum: Muon's momentum.
+            init: ``lora`` (A(0) = 0) or ``gaussian``.
+
+        Returns:
+            ``{"specgd", "muon"}`` (the two runs), ``"s"`` (targets), ``"arrivals"`` (measured
+                steps), ``"predicted"`` (√(f s_i)/η), ``"values"``.
+        """
         spec_cfg, muon_cfg = muon_configs(lr, gamma, momentum, init)
         spec, muon = simulate_lora(spec_cfg), simulate_lora(muon_cfg)
         s = np.asarray(TARGETS)

@@ -5,7 +5,7 @@ at depth 2) to convergence from ``mimic(α, m)``; phase 2 adds the superdiagonal
 and either resumes from phase 1's factors or starts again from the same init. Depth 2 resumed
 keeps the high-rank phase-1 solution (stable rank bounded away from 1, unobserved entries wrong)
 while from scratch it finds the rank-one completion; at depth ≥ 3 both end near rank one.
-Integrated by :func:`gflab.sims.plasticity.simulate_plasticity` (Tsit5 + PID, float64, until converged).
+Integrated by :func:`gflab.sims.plasticity.simulate_plasticity` (Tsit5 → RKC2 + PID, float64, until converged).
 """
 
 from __future__ import annotations
@@ -66,6 +66,10 @@ def _on_grid(res: SimResult, grid: np.ndarray, key: str) -> np.ndarray:
 
 
 class PlasticityDemo(Demo):
+    """Loss of plasticity: training resumed after more entries are revealed against training
+    from scratch (docs/theory.md §2.1, plasticity protocol). Sliders: depth, α, m.
+    """
+
     name = "plasticity"
     title = "Loss of plasticity: resumed vs from scratch after more entries are revealed"
     summary = "phase 1 on the diagonal, phase 2 adds the superdiagonal: resumed vs scratch"
@@ -82,6 +86,18 @@ class PlasticityDemo(Demo):
         return [{**self.defaults(), "depth": L} for L in range(int(d.lo), int(d.hi) + 1)]
 
     def compute(self, depth, alpha, m):
+        """The resumed and the from-scratch runs of the plasticity protocol, on one time grid (the
+        slow part: the demo's sliders look it up).
+
+        Args:
+            depth: the number of factors L.
+            alpha: the init scale α.
+            m: the mimic parameter m.
+
+        Returns:
+            ``{"runs", "grid", "curves"}`` (stable rank, test RMSE and matrix of each run on the
+                grid), the two masks ``"mask1"``, ``"mask2"``, and ``"values"``.
+        """
         runs = plasticity_runs(depth, alpha, m)
         ends = [runs[k].times[-1] for k in ("resumed", "scratch")]
         starts = [runs[k].times[1] for k in ("resumed", "scratch")]

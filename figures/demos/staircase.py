@@ -2,7 +2,7 @@
 
 Both flows start from LoRA's init (A = 0, B = γ·Gaussian) on an 8×8 target with four singular
 values s_i (geometric between the two target sliders), integrated by :func:`sims.simulate_lora`
-(Tsit5 + PID, float64; SpecGF with the smoothed polar T_β). Both panels show the same quantity,
+(Tsit5 → RKC2 + PID, float64; SpecGF with the smoothed polar T_β). Both panels show the same quantity,
 √d_i with d_i = u_iᵀ AB v_i, against its target √s_i. Left: gradient flow learns the largest mode
 first, with plateaus. Right: under SpecGF every √d_i climbs the same line √d = t and stops at
 √s_i, so the smallest target arrives first (t_i ≈ √s_i).
@@ -23,7 +23,15 @@ RANK, N_SAVE = LORA_SHAPE["rank"], 400
 
 
 def targets(s_min: float, s_max: float) -> tuple[float, ...]:
-    """Four distinct targets, geometric from s_min to s_max (ascending)."""
+    """Four distinct targets, geometric from s_min to s_max (ascending).
+
+    Args:
+        s_min: the smallest target.
+        s_max: the largest target.
+
+    Returns:
+        The four targets.
+    """
     if s_max <= s_min * 1.05:
         s_max = s_min * 1.05
     return tuple(float(x) for x in np.geomspace(s_min, s_max, RANK))
@@ -32,7 +40,14 @@ def targets(s_min: float, s_max: float) -> tuple[float, ...]:
 def staircase_configs(
     beta: float, gamma: float, s_min: float, s_max: float
 ) -> tuple[LoRAConfig, LoRAConfig]:
-    """(gradient flow, SpecGF) configs with horizons long enough for every mode to arrive."""
+    """(gradient flow, SpecGF) configs with horizons long enough for every mode to arrive.
+
+    Args:
+        beta: SpecGF's smoothing β.
+        gamma: the init scale γ.
+        s_min: the smallest target.
+        s_max: the largest target.
+    """
     s = targets(s_min, s_max)
     # GF: the slowest (smallest) mode needs ≈ ln(s/p0)/(2s) with p0 ~ γ²; twice that, generously
     t_gf = 2.0 * float(CF.logistic_arrival_time(min(s), gamma**2, 0.999))
@@ -45,6 +60,10 @@ def staircase_configs(
 
 
 class StaircaseDemo(Demo):
+    """Gradient flow's staircase (largest mode first) against spectral gradient flow's equal
+    rate on LoRA (docs/theory.md §2.2). Sliders: β, γ, s_min, s_max.
+    """
+
     name = "staircase"
     title = "Gradient flow's staircase vs spectral gradient flow's equal rate"
     summary = "GF learns the largest mode first; SpecGF grows every √d_i at rate 1 (smallest first)"
@@ -57,6 +76,18 @@ class StaircaseDemo(Demo):
     figsize = (11.0, 4.8)
 
     def compute(self, beta, gamma, s_min, s_max):
+        """Gradient flow and smoothed spectral gradient flow on the same LoRA problem (the slow
+        part: the demo's sliders look it up).
+
+        Args:
+            beta: SpecGF's smoothing β.
+            gamma: the init scale γ.
+            s_min: the smallest target singular value.
+            s_max: the largest target singular value.
+
+        Returns:
+            ``{"gf", "sgf"}`` (the two runs), ``"s"`` (the targets) and ``"values"``.
+        """
         gf_cfg, sgf_cfg = staircase_configs(beta, gamma, s_min, s_max)
         gf, sgf = simulate_lora(gf_cfg), simulate_lora(sgf_cfg)
         return {

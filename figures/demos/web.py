@@ -321,7 +321,18 @@ def panels(demo: Demo, data: Any) -> tuple[list[dict], str, dict]:
 
 
 def grid_points(demo: Demo, grid: dict[str, tuple] | None = None) -> list[dict[str, Any]]:
-    """Every combination of the page's slider values (each checked against its range)."""
+    """Every combination of the page's slider values (each checked against its range).
+
+    Args:
+        demo: the demo.
+        grid: parameter → slider values (default :data:`GRIDS` of the demo).
+
+    Returns:
+        One dict of parameter values per grid point.
+
+    Raises:
+        GflabInputError: a value out of its range, or more than :data:`MAX_GRID_POINTS` points.
+    """
     grid = GRIDS[demo.name] if grid is None else grid
     known = {p.name: p for p in demo.params}
     for k, vals in grid.items():
@@ -336,6 +347,48 @@ def grid_points(demo: Demo, grid: dict[str, tuple] | None = None) -> list[dict[s
         raise GflabInputError("grid", f"at most {MAX_GRID_POINTS} parameter sets", n)
     names = list(grid)
     return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+class _Interned:
+    """A list that stores each distinct value once (compared by JSON text): :meth:`index` adds a
+    value not seen before and returns its position."""
+
+    def __init__(self, sort_keys: bool = False):
+        self.items: list = []
+        self._seen: dict[str, int] = {}
+        self._sort_keys = sort_keys
+
+    def index(self, value) -> int:
+        text = json.dumps(value, separators=(",", ":"), sort_keys=self._sort_keys)
+        if text not in self._seen:
+            self._seen[text] = len(self.items)
+            self.items.append(value)
+        return self._seen[text]
+
+
+def _slider_params(demo: Demo, grid: dict[str, tuple], base: dict[str, Any]) -> list[dict]:
+    """The page's sliders: name, label, values with their labels, and the start index (the grid
+    value nearest the default, on the slider's scale)."""
+    known = {p.name: p for p in demo.params}
+    params = []
+    for k, vals in grid.items():
+        p = known[k]
+        default = base[k]
+        if p.choices is None:
+            dist = [abs(p.to_slider(v) - p.to_slider(default)) for v in vals]
+            start = int(np.argmin(dist))
+        else:
+            start = list(vals).index(default) if default in vals else 0
+        params.append(
+            {
+                "name": k,
+                "label": p.label,
+                "values": list(vals),
+                "labels": [p.format(v) for v in vals],
+                "start": start,
+            }
+        )
+    return params
 
 
 def page_data(
@@ -368,93 +421,43 @@ def page_data(
     points = grid_points(demo, grid)
     base = demo.resolve(values)
     known = {p.name: p for p in demo.params}
-    params = []
-    for k, vals in grid.items():
-        p = known[k]
-        default = base[k]
-        if p.choices is None:
-            dist = [abs(p.to_slider(v) - p.to_slider(default)) for v in vals]
-            start = int(np.argmin(dist))
-        else:
-            start = list(vals).index(default) if default in vals else 0
-        params.append(
-            {
-                "name": k,
-                "label": p.label,
-                "values": list(vals),
-                "labels": [p.format(v) for v in vals],
-                "start": start,
-            }
-        )
     table = {}
     wrap = progress or (lambda it, **kw: it)
     t0 = time.perf_counter()
-    arrays: list[list] = []
-    seen: dict[str, int] = {}
-
-    def shared(values: list) -> dict:
-        # a curve shown at several points (depth 2 beside every L) is stored once
-        text = json.dumps(values, separators=(",", ":"))
-        if text not in seen:
-            seen[text] = len(arrays)
-            arrays.append(values)
-        return {"ref": seen[text]}
-
-    traces_: list[dict] = []
-    seen_traces: dict[str, int] = {}
-
-    def shared_trace(tr: dict) -> int:
-        # whole traces too: depth 2's three curves are the same beside every L
-        text = json.dumps(tr, separators=(",", ":"), sort_keys=True)
-        if text not in seen_traces:
-            seen_traces[text] = len(traces_)
-            traces_.append(tr)
-        return seen_traces[text]
-
+    # a curve shown at several points (depth 2 beside every L) is stored once, and whole traces
+    # too: depth 2's three curves are the same beside every L
+    arrays, traces_ = _Interned(), _Interned(sort_keys=True)
     for point in wrap(points, total=len(points), desc=f"html {demo.name}", quiet=quiet):
         vals = demo.resolve({**base, **point})
         traces, caption, axes = panels(demo, demo.compute(**vals))
         for tr in traces:
             if len(tr["x"]) > 2:
-                tr["x"] = _grid_code(tr["x"]) or shared(tr["x"])
-                tr["y"] = shared(tr["y"])
+                tr["x"] = _grid_code(tr["x"]) or {"ref": arrays.index(tr["x"])}
+                tr["y"] = {"ref": arrays.index(tr["y"])}
         key = ",".join(str(list(grid[k]).index(point[k])) for k in grid)
-        table[key] = {"data": [shared_trace(t) for t in traces], "caption": caption, "axes": axes}
+        data = [traces_.index(t) for t in traces]
+        table[key] = {"data": data, "caption": caption, "axes": axes}
     fixed = {k: v for k, v in base.items() if k not in grid}
     return {
         "demo": demo.name,
         "title": demo.title,
-        "params": params,
+        "params": _slider_params(demo, grid, base),
         "points": table,
-        "traces": traces_,
-        "arrays": arrays,
+        "traces": traces_.items,
+        "arrays": arrays.items,
         "layout": _layout(demo.name),
         "fixed": ", ".join(f"{known[k].label} = {known[k].format(v)}" for k, v in fixed.items()),
         "compute_seconds": time.perf_counter() - t0,
     }
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title}</title>
-<style>
-body {{ font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.2em 2em; color: #222; }}
-h1 {{ font-size: 1.5em; margin: 0 0 .3em 0; }}
-#controls, #clock {{ display: flex; flex-wrap: wrap; gap: .6em 2.5em; margin: .6em 0;
-  font-size: 1.1em; }}
-#controls label, #clock label {{ display: flex; align-items: center; gap: .6em; }}
-#controls input {{ width: 16em; }}
-#clock input {{ width: 36em; max-width: 70vw; }}
-#controls output, #clock output {{ min-width: 4.5em; font-weight: bold; }}
-#play {{ font-size: 1em; min-width: 5.5em; padding: .25em .8em; }}
-#plot {{ width: 100%; height: 66vh; min-height: 420px; }}
-#caption, #fixed {{ font-size: 1.05em; color: #333; margin: .3em 0; }}
-footer {{ color: #666; font-size: .9em; margin-top: .8em; }}
-</style>
-<script>{plotly}</script>
-</head><body>
-<h1>{title}</h1>
+# The page's script: it lays out the controls and the plot (the sliders, the time slider and play
+# button) and draws from the JSON table.
+# Inlined into every `gflab demo --html` page; the docs site loads it once, as demos/player.js
+# (docs/_build/demo_pages.py, docs/_build/hooks.py).
+PLAYER_JS = """(function () {
+  // the page's controls and plot, between its title and its footer
+  document.querySelector("footer").insertAdjacentHTML("beforebegin", `
 <div id="fixed"></div>
 <div id="controls"></div>
 <div id="clock"><button id="play" type="button">&#9654; play</button>
@@ -462,86 +465,81 @@ footer {{ color: #666; font-size: .9em; margin-top: .8em; }}
 <output id="value-time"></output></label></div>
 <div id="plot"></div>
 <div id="caption"></div>
-<footer>{summary} Precomputed by <code>gflab demo {name} --html</code> on {n} parameter sets;
-the time slider (or play) draws every curve up to that time. Live version:
-<code>gflab demo {name}</code>.</footer>
-<script id="gflab-data" type="application/json">{data}</script>
-<script>
-(function () {{
+`);
   const G = JSON.parse(document.getElementById("gflab-data").textContent);
-  const idx = {{}};
-  G.params.forEach(p => {{ idx[p.name] = p.start; }});
+  const idx = {};
+  G.params.forEach(p => { idx[p.name] = p.start; });
   let u = 1;  // fraction of the run shown: 0 = the start, 1 = everything
   // the address can select a point and a time: #depth=4&alpha=0.01&u=0.5 (nearest grid value)
-  new URLSearchParams(location.hash.slice(1)).forEach((v, k) => {{
-    if (k === "u") {{ u = Math.min(1, Math.max(0, parseFloat(v))); return; }}
+  new URLSearchParams(location.hash.slice(1)).forEach((v, k) => {
+    if (k === "u") { u = Math.min(1, Math.max(0, parseFloat(v))); return; }
     const p = G.params.find(q => q.name === k);
     if (!p) return;
     let best = 0, dist = Infinity;
-    p.values.forEach((x, i) => {{
+    p.values.forEach((x, i) => {
       const d = (typeof x === "number") ? Math.abs(Math.log(x) - Math.log(parseFloat(v)))
                                         : (String(x) === v ? 0 : Infinity);
-      if (d < dist) {{ dist = d; best = i; }}
-    }});
+      if (d < dist) { dist = d; best = i; }
+    });
     if (dist < Infinity) idx[k] = best;
-  }});
+  });
   const controls = document.getElementById("controls");
-  G.params.forEach(p => {{
+  G.params.forEach(p => {
     const label = document.createElement("label");
     label.textContent = p.label;
     const input = document.createElement("input");
-    Object.assign(input, {{ type: "range", min: 0, max: p.values.length - 1, step: 1,
-                           value: idx[p.name], id: "slider-" + p.name }});
+    Object.assign(input, { type: "range", min: 0, max: p.values.length - 1, step: 1,
+                           value: idx[p.name], id: "slider-" + p.name });
     const out = document.createElement("output");
     out.id = "value-" + p.name;
     out.textContent = p.labels[idx[p.name]];
-    input.addEventListener("input", () => {{
+    input.addEventListener("input", () => {
       idx[p.name] = parseInt(input.value, 10);
       out.textContent = p.labels[idx[p.name]];
       draw();
-    }});
+    });
     label.append(input, out);
     controls.append(label);
-  }});
+  });
   document.getElementById("fixed").textContent = G.fixed ? "fixed: " + G.fixed : "";
   const plot = document.getElementById("plot");
-  const config = {{ displaylogo: false, responsive: true }};
+  const config = { displaylogo: false, responsive: true };
   const timeSlider = document.getElementById("slider-time");
   const timeOut = document.getElementById("value-time");
   const playButton = document.getElementById("play");
 
   const axis = tr => (tr.xaxis === "x2" ? "2" : "");
-  const isLog = name => (G.layout[name] || {{}}).type === "log";
-  function arr(a) {{
+  const isLog = name => (G.layout[name] || {}).type === "log";
+  function arr(a) {
     if (a && a.ref !== undefined) return G.arrays[a.ref];
     const g = a && (a.lin || a.geom);
     if (!g) return a;
     const [x0, x1, n] = g, out = new Array(n);
-    for (let i = 0; i < n; i++) {{
+    for (let i = 0; i < n; i++) {
       const f = i / (n - 1);
       out[i] = a.lin ? x0 + f * (x1 - x0) : x0 * Math.pow(x1 / x0, f);
-    }}
+    }
     out[n - 1] = x1;
     return out;
-  }}
-  function extent(values, log) {{
+  }
+  function extent(values, log) {
     let lo = Infinity, hi = -Infinity;
-    values.forEach(v => {{
+    values.forEach(v => {
       if (v === null || !isFinite(v) || (log && v <= 0)) return;
       if (v < lo) lo = v;
       if (v > hi) hi = v;
-    }});
+    });
     return [lo, hi];
-  }}
-  function widen(a, b) {{ return [Math.min(a[0], b[0]), Math.max(a[1], b[1])]; }}
-  function range(lohi, log, pad) {{
+  }
+  function widen(a, b) { return [Math.min(a[0], b[0]), Math.max(a[1], b[1])]; }
+  function range(lohi, log, pad) {
     let [lo, hi] = lohi;
-    if (log) {{ lo = Math.log10(lo); hi = Math.log10(hi); }}
+    if (log) { lo = Math.log10(lo); hi = Math.log10(hi); }
     const d = hi > lo ? (hi - lo) * pad : 0.5;  // a flat curve still gets a visible range
     return [lo - d, hi + d];
-  }}
+  }
   // one frame: every curve marked "reveal" drawn up to the time at fraction u of its axis
-  function cut(x, y, t) {{
+  function cut(x, y, t) {
     let k = 0;
     while (k < x.length && x[k] <= t) k++;
     if (k === 0) return [x.slice(0, 1), y.slice(0, 1)];
@@ -549,76 +547,108 @@ the time slider (or play) draws every curve up to that time. Live version:
     const w = (t - x[k - 1]) / (x[k] - x[k - 1]);
     const yt = (y[k - 1] === null || y[k] === null) ? null : y[k - 1] + w * (y[k] - y[k - 1]);
     return [x.slice(0, k).concat([t]), y.slice(0, k).concat([yt])];
-  }}
-  function draw() {{
+  }
+  function draw() {
     const key = G.params.map(p => idx[p.name]).join(",");
     const point = G.points[key];
     document.getElementById("caption").textContent = point.caption;
     document.body.dataset.point = key;
     const full = point.data.map(i => G.traces[i])
-      .map(tr => Object.assign({{}}, tr, {{ x: arr(tr.x), y: arr(tr.y) }}));
+      .map(tr => Object.assign({}, tr, { x: arr(tr.x), y: arr(tr.y) }));
     const layout = JSON.parse(JSON.stringify(G.layout));
-    const span = {{}}, xs = {{}}, ys = {{}};
-    full.forEach(tr => {{
+    const span = {}, xs = {}, ys = {};
+    full.forEach(tr => {
       const a = axis(tr), lx = isLog("xaxis" + a), ly = isLog("yaxis" + a);
       xs[a] = widen(xs[a] || [Infinity, -Infinity], extent(tr.x, lx));
       ys[a] = widen(ys[a] || [Infinity, -Infinity], extent(tr.y, ly));
       if (tr.reveal) span[a] = widen(span[a] || [Infinity, -Infinity], extent(tr.x, lx));
-    }});
+    });
     // the axes keep the whole run's range while the curves grow into it
-    Object.keys(xs).forEach(a => {{
+    Object.keys(xs).forEach(a => {
       layout["xaxis" + a].range = range(xs[a], isLog("xaxis" + a), 0.0);
       layout["yaxis" + a].range = range(ys[a], isLog("yaxis" + a), 0.04);
-    }});
-    Object.entries(point.axes || {{}}).forEach(([name, patch]) => {{
-      layout[name] = Object.assign(layout[name] || {{}}, patch);
-    }});
-    const clock = {{}};
-    Object.keys(span).forEach(a => {{
+    });
+    Object.entries(point.axes || {}).forEach(([name, patch]) => {
+      layout[name] = Object.assign(layout[name] || {}, patch);
+    });
+    const clock = {};
+    Object.keys(span).forEach(a => {
       const [lo, hi] = span[a];
       clock[a] = isLog("xaxis" + a) ? lo * Math.pow(hi / lo, u) : lo + u * (hi - lo);
-    }});
+    });
     const ends = [];
-    const shown = full.map(tr => {{
+    const shown = full.map(tr => {
       if (!tr.reveal) return tr;
       const [x, y] = cut(tr.x, tr.y, clock[axis(tr)]);
       ends.push(x[x.length - 1]);
-      return Object.assign({{}}, tr, {{ x: x, y: y }});
-    }});
+      return Object.assign({}, tr, { x: x, y: y });
+    });
     timeSlider.value = String(Math.round(u * 1000));
     const t = clock[""] !== undefined ? clock[""] : clock["2"];
     timeOut.textContent = t === undefined ? "" : "t = " + Number(t).toPrecision(3);
     document.body.dataset.u = String(u);
-    return Plotly.react(plot, shown, layout, config).then(() => {{
+    return Plotly.react(plot, shown, layout, config).then(() => {
       document.body.dataset.ends = JSON.stringify(ends);
       document.body.dataset.ready = "1";
       document.body.dataset.traces = String(plot.querySelectorAll(".scatterlayer .trace").length);
-    }});
-  }}
-  timeSlider.addEventListener("input", () => {{
+    });
+  }
+  timeSlider.addEventListener("input", () => {
     stop();
     u = parseInt(timeSlider.value, 10) / 1000;
     draw();
-  }});
+  });
   let timer = null;
-  function stop() {{
+  function stop() {
     if (timer !== null) clearInterval(timer);
     timer = null;
     playButton.innerHTML = "&#9654; play";
-  }}
-  playButton.addEventListener("click", () => {{
-    if (timer !== null) {{ stop(); return; }}
+  }
+  playButton.addEventListener("click", () => {
+    if (timer !== null) { stop(); return; }
     if (u >= 1) u = 0;
     playButton.innerHTML = "&#10074;&#10074; pause";
-    timer = setInterval(() => {{  // one pass in about 6 s
+    timer = setInterval(() => {  // one pass in about 6 s
       u = Math.min(1, u + 1 / 150);
       draw();
       if (u >= 1) stop();
-    }}, 40);
-  }});
+    }, 40);
+  });
   draw();
-}})();
-</script>
+})();
+"""
+
+# The page's style sheet: inlined into every `gflab demo --html` page; the docs site loads it once, as
+# demos/player.css.
+PAGE_CSS = """body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 1.2em 2em; color: #222; }
+h1 { font-size: 1.5em; margin: 0 0 .3em 0; }
+#controls, #clock { display: flex; flex-wrap: wrap; gap: .6em 2.5em; margin: .6em 0;
+  font-size: 1.1em; }
+#controls label, #clock label { display: flex; align-items: center; gap: .6em; }
+#controls input { width: 16em; }
+#clock input { width: 36em; max-width: 70vw; }
+#controls output, #clock output { min-width: 4.5em; font-weight: bold; }
+#play { font-size: 1em; min-width: 5.5em; padding: .25em .8em; }
+#plot { width: 100%; height: 66vh; min-height: 420px; }
+#caption, #fixed { font-size: 1.05em; color: #333; margin: .3em 0; }
+footer { color: #666; font-size: .9em; margin-top: .8em; }
+"""
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>
+{css}</style>
+<script>{plotly}</script>
+</head><body>
+<h1>{title}</h1>
+<footer>{summary} Precomputed by <code>gflab demo {name} --html</code> on {n} parameter sets;
+the time slider (or play) draws every curve up to that time. Live version:
+<code>gflab demo {name}</code>.</footer>
+<script id="gflab-data" type="application/json">{data}</script>
+<script>
+{player}</script>
 </body></html>
 """
 
@@ -660,6 +690,8 @@ def write_html(
         name=demo.name,
         n=len(data["points"]),
         plotly=plotly.offline.get_plotlyjs(),
+        css=PAGE_CSS,
+        player=PLAYER_JS,
         data=blob.replace("</", "<\\/"),
     )
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,11 @@ class CleanParser(argparse.ArgumentParser):
     json_errors = False  # set by `main` when --json is on the command line
 
     def error(self, message: str):  # noqa: D401
+        """Exit 2 with one line (``gflab X: error: ...``, or a JSON error object with ``--json``).
+
+        Args:
+            message: argparse's message.
+        """
         if CleanParser.json_errors:
             m = re.match(r"argument ([^:]+): (.*)", message)
             parameter = m.group(1).split("/")[-1].lstrip("-") if m else "arguments"
@@ -79,7 +84,14 @@ _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
 
 
 def attach_negative_values(argv: list[str]) -> list[str]:
-    """``--flag -1e-3`` → ``--flag=-1e-3`` (argparse's documented form for such a value)."""
+    """``--flag -1e-3`` → ``--flag=-1e-3`` (argparse's documented form for such a value).
+
+    Args:
+        argv: the command line after ``gflab``.
+
+    Returns:
+        The same arguments, each flag taking a negative number joined to it with ``=``.
+    """
     out: list[str] = []
     for tok in argv:
         prev = out[-1] if out else ""
@@ -91,6 +103,11 @@ def attach_negative_values(argv: list[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gflab`` parser with every installed subcommand.
+
+    Returns:
+        The parser (each subcommand's module registers its own flags).
+    """
     parser = CleanParser(
         prog="gflab",
         description="Simulate, check and plot the training dynamics of low-rank factorisations.",
@@ -112,6 +129,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``gflab ARGV``.
+
+    Args:
+        argv: the command line after ``gflab`` (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code: 0; 1 when a claim is violated (``check``); 2 for refused input (one line
+        naming the parameter); 130 when interrupted; 141 when stdout was closed early.
+    """
     # headless by default, except for `demo`, which must see whether the user chose a backend
     if (argv if argv is not None else sys.argv[1:])[:1] != ["demo"]:
         os.environ.setdefault("MPLBACKEND", "Agg")

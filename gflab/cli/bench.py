@@ -45,8 +45,9 @@ def register(sub) -> None:
         type=_only,
         default=(),
         metavar="LIST",
-        help="run only these sections, comma-separated: flow_single, lora_single, flow_batch, "
-        "flow_vs_gd, authors_protocol, compile (compile runs flow_single too; default: all)",
+        help="run only these sections, comma-separated: flow_single, flow_default, lora_single, "
+        "flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too; "
+        "default: all)",
     )
     p.add_argument(
         "--include",
@@ -70,7 +71,15 @@ def _sections(text: str) -> tuple[str, ...]:
     return items
 
 
-_ONLY = ("flow_single", "lora_single", "flow_batch", "flow_vs_gd", "authors_protocol", "compile")
+_ONLY = (
+    "flow_single",
+    "flow_default",
+    "lora_single",
+    "flow_batch",
+    "flow_vs_gd",
+    "authors_protocol",
+    "compile",
+)
 
 
 def _only(text: str) -> tuple[str, ...]:
@@ -222,6 +231,12 @@ def format_table(report: dict) -> str:
 
 def _details(c: dict) -> str:
     name = c["name"]
+    if name.startswith("flow_default"):
+        return (
+            f"default method ({c['solver']}, rtol {c['rtol']:g}), t1 {c['t1']:g}: "
+            f"{c['gflab_steps']} steps vs {c['baseline_field_evals']} SciPy evals; end error vs "
+            f"DOP853 {c['gflab_end_error']:.2g} vs {c['baseline_end_error']:.2g}"
+        )
     if name.startswith(("flow_single", "lora_single")):
         jvps = f" + {c['gflab_jvps']} JVPs" if "gflab_jvps" in c else ""
         return (

@@ -69,7 +69,18 @@ def _common(p) -> None:
     s.add_argument("--no-store", action="store_true", help="do not record runs in the store")
 
 
+def _kind(kinds, name: str, help: str, epilog: str, **kwargs):
+    """The subparser of ``gflab bridge NAME`` (the examples in ``epilog`` keep their lines)."""
+    return kinds.add_parser(name, help=help, epilog=epilog, formatter_class=_RAW, **kwargs)
+
+
 def register(sub) -> None:
+    """Add ``gflab bridge KIND`` to ``sub``, the ``gflab`` parser's subcommands, with one
+    subparser per kind of PyTorch run (lora, warmstart, prune, dmf, bench, analyze).
+
+    Args:
+        sub: the ``add_subparsers`` action of the top-level ``gflab`` parser.
+    """
     p = sub.add_parser(
         "bridge",
         help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
@@ -77,12 +88,17 @@ def register(sub) -> None:
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
 
-    lo = kinds.add_parser(
-        "lora",
-        help="LoRA fine-tuning of a BERT on a generated text task",
-        epilog=LORA_EXAMPLES,
-        formatter_class=_RAW,
-    )
+    _register_lora(kinds)
+    _register_warmstart(kinds)
+    _register_prune(kinds)
+    _register_dmf(kinds)
+    _register_bench(kinds)
+    _register_analyze(kinds)
+
+
+def _register_lora(kinds) -> None:
+    """``gflab bridge lora`` and its flags."""
+    lo = _kind(kinds, "lora", "LoRA fine-tuning of a BERT on a generated text task", LORA_EXAMPLES)
     lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
     lo.add_argument(
         "--optimizer",
@@ -143,12 +159,15 @@ def register(sub) -> None:
     _common(lo)
     lo.set_defaults(func=run_lora_cmd)
 
-    w = kinds.add_parser(
+
+def _register_warmstart(kinds) -> None:
+    """``gflab bridge warmstart`` and its flags."""
+    w = _kind(
+        kinds,
         "warmstart",
         help="DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
         epilog="examples:\n  gflab bridge warmstart\n"
         "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
-        formatter_class=_RAW,
     )
     w.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="pretrain fractions")
     w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
@@ -167,13 +186,11 @@ def register(sub) -> None:
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
     w.set_defaults(func=run_warmstart_cmd)
 
-    _register_prune(kinds)
 
-    d = kinds.add_parser(
-        "dmf",
-        help="deep linear matrix completion in torch (docs/theory.md §2.1)",
-        epilog=DMF_EXAMPLES,
-        formatter_class=_RAW,
+def _register_dmf(kinds) -> None:
+    """``gflab bridge dmf`` and its flags."""
+    d = _kind(
+        kinds, "dmf", "deep linear matrix completion in torch (docs/theory.md §2.1)", DMF_EXAMPLES
     )
     d.add_argument("--depth", type=int, default=3, help="number of factors L")
     d.add_argument("--n", type=int, default=100, help="the target is n × n")
@@ -218,12 +235,10 @@ def register(sub) -> None:
     _common(d)
     d.set_defaults(func=run_dmf_cmd)
 
-    b = kinds.add_parser(
-        "bench",
-        help="probe overhead per logged step vs a training step",
-        epilog=BENCH_EXAMPLES,
-        formatter_class=_RAW,
-    )
+
+def _register_bench(kinds) -> None:
+    """``gflab bridge bench`` and its flags."""
+    b = _kind(kinds, "bench", "probe overhead per logged step vs a training step", BENCH_EXAMPLES)
     b.add_argument("--model", default="minilm", help="minilm | tiny")
     b.add_argument("--every", type=int, default=10, help="probe every k steps")
     b.add_argument("--steps", type=int, default=60, help="training steps timed")
@@ -231,8 +246,6 @@ def register(sub) -> None:
     b.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     b.add_argument("--json", action="store_true", help="print the measurements as JSON")
     b.set_defaults(func=run_bench_cmd)
-
-    _register_analyze(kinds)
 
 
 def _progress(rep: Reporter, label: str):
@@ -300,6 +313,15 @@ _LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "
 
 
 def run_lora_cmd(args) -> int:
+    """``gflab bridge lora``: fine-tune with LoRA per seed, record the adapters' spectra,
+    store each run, and print the summary (the whole record with ``--json``).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0 (bad flags raise ``GflabInputError``: exit code 2 from :func:`gflab.cli.main`).
+    """
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
     from gflab.theory.errors import GflabInputError
 
@@ -328,7 +350,14 @@ def run_lora_cmd(args) -> int:
 
 
 def run_warmstart_cmd(args) -> int:
-    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON)."""
+    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
     from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
     from gflab.theory.errors import GflabInputError
 
@@ -371,6 +400,15 @@ def run_warmstart_cmd(args) -> int:
 
 
 def run_dmf_cmd(args) -> int:
+    """``gflab bridge dmf``: deep linear matrix completion trained in torch with the
+    probe attached; prints the final ranks and coupling, or the JSON record.
+
+    Args:
+        args: the parsed command line (``args.func`` is this function).
+
+    Returns:
+        Exit code 0 when the run finished.
+    """
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
     from gflab.theory.errors import GflabInputError
 
@@ -508,6 +546,14 @@ def _print_human(doc: dict, payloads: list[dict], kind: str) -> None:
 
 
 def run_bench_cmd(args) -> int:
+    """``gflab bridge bench``: seconds per probe call against a training step.
+
+    Args:
+        args: the flags (model, optimizer, steps, every, device, json).
+
+    Returns:
+        0, after printing the fractions (or their JSON).
+    """
     from gflab.sims.bridge.bench import probe_overhead
 
     res = probe_overhead(
@@ -552,14 +598,14 @@ else s = 1 (the ranks and the equal-rate spread do not depend on s).
 
 
 def _register_analyze(kinds) -> None:
-    a = kinds.add_parser(
+    a = _kind(
+        kinds,
         "analyze",
         help="the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
         description="Measure saved LoRA adapters (peft checkpoints or torch state dicts) over "
         "training with the live probe's functions: sigma(s*B*A) from the r x r QR core in "
         "float64, effective and stable rank, and the sqrt(sigma_i) growth fits.",
         epilog=ANALYZE_EXAMPLES,
-        formatter_class=_RAW,
     )
     a.add_argument(
         "paths",
@@ -630,7 +676,14 @@ def _print_analysis(res: dict, show_spectra: bool) -> None:
 
 
 def run_analyze_cmd(args) -> int:
-    """``gflab bridge analyze``: measure saved adapters; print a table (or the JSON)."""
+    """``gflab bridge analyze``: measure saved adapters; print a table (or the JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
     from gflab.sims.bridge.analyze import analyze_checkpoints
     from gflab.sims.bridge.record import to_json
 
@@ -669,19 +722,27 @@ def _name_list(allowed: tuple[str, ...]):
 
 
 def _register_prune(kinds) -> None:
-    from gflab.cli._common import float_list
-
-    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
-    selects = ("hard", "beta", "budget", "stratified")
-    p = kinds.add_parser(
+    p = _kind(
+        kinds,
         "prune",
         help="dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
         description="Train a proxy once per seed recording its training dynamics, score every "
         "example, select a coreset per method and pruning ratio, retrain each from scratch and "
         "report test accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
         epilog=PRUNE_EXAMPLES,
-        formatter_class=_RAW,
     )
+    _add_prune_selection_flags(p)
+    _add_prune_training_flags(p)
+    p.set_defaults(func=run_prune_cmd)
+
+
+def _add_prune_selection_flags(p) -> None:
+    """``gflab bridge prune``'s flags for what is pruned and how: the data, its scenario (noise,
+    imbalance, corruption), the scores, the selectors and the ratios."""
+    from gflab.cli._common import float_list
+
+    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
+    selects = ("hard", "beta", "budget", "stratified")
     p.add_argument("--data", default="digits", choices=("digits", "mnist1d"), help="dataset")
     p.add_argument("--n-train", type=int, default=0, help="training examples (0: 1300 / 4000)")
     p.add_argument("--n-test", type=int, default=0, help="test examples (0: 497 / 1000)")
@@ -738,6 +799,11 @@ def _register_prune(kinds) -> None:
         help="fraction of training inputs with Gaussian noise added",
     )
     p.add_argument("--corrupt-std", type=finite_float, default=1.0, help="that noise's std")
+
+
+def _add_prune_training_flags(p) -> None:
+    """``gflab bridge prune``'s flags for training and running: the model, SGD, SemiPrune's
+    labels, the executor, the dynamics budget, output and store."""
     p.add_argument(
         "--model",
         default=None,
@@ -778,11 +844,17 @@ def _register_prune(kinds) -> None:
         default=None,
         help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
     )
-    p.set_defaults(func=run_prune_cmd)
 
 
 def prune_config(args):
-    """The :class:`gflab.sims.bridge.prune_run.PruneConfig` of ``gflab bridge prune``'s flags."""
+    """The :class:`gflab.sims.bridge.prune_run.PruneConfig` of ``gflab bridge prune``'s flags.
+
+    Args:
+        args: the parsed ``gflab bridge prune`` command line.
+
+    Returns:
+        The experiment.
+    """
     from gflab.sims.bridge.prune_data import DataSpec
     from gflab.sims.bridge.prune_run import MethodSpec, PruneConfig, TrainSpec
 
@@ -828,7 +900,14 @@ def prune_config(args):
 
 
 def run_prune_cmd(args) -> int:
-    """``gflab bridge prune``: the accuracy table (or the whole report as JSON)."""
+    """``gflab bridge prune``: the accuracy table (or the whole report as JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
     from gflab.sims.store import ResultStore
     from gflab.sims.sweep import parse_executor
 
@@ -854,6 +933,14 @@ def run_prune_cmd(args) -> int:
 
 
 def to_json_strict(obj):
+    """``obj`` as strict JSON values (NaN/inf as None, arrays as lists).
+
+    Args:
+        obj: a bridge run's record.
+
+    Returns:
+        The same structure with only JSON types.
+    """
     from gflab.sims.bridge.record import to_json
 
     return to_json(obj)

@@ -9,6 +9,12 @@ from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
+    """Add ``gflab check`` to the subcommands ``sub``: ``--claim``, the profile
+    (ci, dev, thorough), ``--jobs``, and ``--beyond`` for the maps.
+
+    Args:
+        sub: where subcommands are added.
+    """
     p = sub.add_parser(
         "check",
         help="check the papers' claims with hypothesis",
@@ -39,9 +45,19 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Check the chosen claims (or draw their maps with ``--beyond``); one verdict line each,
+    with its margin, or the whole report as JSON.
+
+    Returns the exit code: 1 when a claim is violated, else 0 (refused input raises
+    ``GflabInputError``, which :func:`gflab.cli.main` turns into one line and exit code 2).
+
+    Args:
+        args: what argparse parsed (``args.claim``, ``args.profile``, ``args.beyond``, ...).
+    """
     from gflab.proofs_checks.registry import claims
     from gflab.proofs_checks.runner import MAX_JOBS, PROFILES, current_profile, run_claims
-    from gflab.theory._validate import GflabInputError, one_of
+    from gflab.theory._validate import one_of
+    from gflab.theory.errors import GflabInputError
 
     reg = claims()
     for cid in args.claim:
@@ -74,7 +90,12 @@ def run(args) -> int:
     with reporter(args, item="example") as prog:  # per claim: examples, rate, ETA, worst margin
         reports = run_claims(args.claim or None, profile, progress=prog, jobs=jobs)
     if args.json:
-        print_json({"profile": profile, "claims": [r.to_json() for r in reports]})
+        from gflab.sims._jaxsetup import compile_counts
+
+        # this process's tracing, compiling and saved executables (claims run by --jobs N
+        # workers count in those workers)
+        doc = {"profile": profile, "claims": [r.to_json() for r in reports]}
+        print_json({**doc, "compilation": compile_counts()})
     else:
         print(format_reports(profile, reports))
     return 1 if any(r.verdict == "violated" for r in reports) else 0
@@ -83,7 +104,15 @@ def run(args) -> int:
 def format_reports(profile: str, reports) -> str:
     """The text table of ``gflab check``: pass/fail claims with their worst margin; maps (claims
     that chart where a statement holds, e.g. SGF-7) with the region where it holds, never a
-    negative "margin" beside the passes."""
+    negative "margin" beside the passes.
+
+    Args:
+        profile: the hypothesis profile the reports ran under.
+        reports: one :class:`gflab.proofs_checks.runner.ClaimReport` per claim.
+
+    Returns:
+        The table's text.
+    """
     lines = [f"profile {profile}"]
     lines.append(
         f"{'claim':<8} {'verdict':<9} {'examples':>8} {'worst margin':>14} {'seconds':>8}  units"
@@ -111,7 +140,14 @@ def format_reports(profile: str, reports) -> str:
 
 
 def format_map(result: dict) -> str:
-    """A `--beyond` map as an aligned table, then what each column means."""
+    """A `--beyond` map as an aligned table, then what each column means.
+
+    Args:
+        result: a claim's ``beyond`` result (``rows``, and ``title``/``legend`` when it has them).
+
+    Returns:
+        The table's text.
+    """
     from gflab.proofs_checks.runner import map_legend
 
     rows = result.get("rows", [])

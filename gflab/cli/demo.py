@@ -26,6 +26,12 @@ Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) --save, --html and --
 
 
 def register(sub) -> None:
+    """Add ``gflab demo NAME`` to ``sub``, the ``gflab`` parser's subcommands: the live
+    window's options, ``--save`` (GIF/MP4), ``--html`` and ``--warm``.
+
+    Args:
+        sub: ``gflab``'s subparsers.
+    """
     p = sub.add_parser(
         "demo",
         help="lecture demos: live sliders, or a GIF/MP4 with --save",
@@ -120,13 +126,22 @@ class _Said(str):
 
 
 def run(args) -> int:
+    """Open the demo's live window, or save it (GIF/MP4 with ``--save``, a web page with
+    ``--html``), or only compile it (``--warm``); ``args`` is the parsed command line.
+
+    Args:
+        args: the demo's name and flags, parsed.
+
+    Returns:
+        0 when done (no display for a live window raises ``GflabInputError``: exit code 2).
+    """
     # Equinox's runtime checks are host callbacks by default, and XLA refuses to put a program
     # with host callbacks in the persistent compilation cache: every solve would then compile
     # again in each new process. With "nan" a failed check poisons the state instead, which the
     # solvers already report as a status. Only where nothing has imported equinox yet.
     if "equinox" not in sys.modules:
         os.environ.setdefault("EQX_ON_ERROR", "nan")
-    from gflab.figures.demos import check_playback, display_problem, get, open_window, render, warm
+    from gflab.figures.demos import check_playback, display_problem, get, open_window
     from gflab.theory.errors import GflabInputError
 
     if args.list:
@@ -147,49 +162,11 @@ def run(args) -> int:
     if args.html:  # the page embeds every precomputed parameter set: tens of MiB at most
         check_output_file("html", args.html, 64 * 2**20)
     if args.warm:
-        from gflab.sims._jaxsetup import CACHE_DIR
-
-        done = warm(demo, progress=progress, quiet=quiet)
-        total = sum(d["seconds"] for d in done)
-        if args.json:
-            print_json({"demo": demo.name, "cache": CACHE_DIR, "computed": done})
-        elif not args.quiet:
-            where = CACHE_DIR or "nowhere (GFLAB_JAX_CACHE=off: warming helps this process only)"
-            print(f"warmed {demo.name}: {len(done)} parameter sets in {total:.1f} s; cache {where}")
-        return 0
+        return _warm(demo, args, quiet)
     if args.html:
-        from gflab.figures.demos.web import write_html
-
-        rep = write_html(demo, args.html, values=values, progress=progress, quiet=quiet)
-        if args.json:
-            print_json(rep)
-        elif not args.quiet:
-            print(
-                f"wrote {rep['path']}: {rep['grid_points']} precomputed parameter sets, "
-                f"{rep['bytes'] / 2**20:.1f} MiB, computed in {rep['compute_seconds']:.1f} s"
-            )
-        return 0
+        return _write_html(demo, args, values, quiet)
     if args.save:
-        kw = {} if args.dpi is None else {"dpi": args.dpi}
-        rep = render(
-            demo,
-            args.save,
-            values=values,
-            frames=args.frames,
-            fps=args.fps or 12,
-            progress=progress,
-            quiet=quiet,
-            **kw,
-        )
-        if args.json:
-            print_json(rep.summary())
-        elif not args.quiet:
-            w, h = rep.size_px
-            print(
-                f"wrote {rep.path}: {rep.frames} frames at {w}x{h}, update "
-                f"{rep.compute_seconds:.2f} s, {1000 * rep.mean_frame_seconds:.0f} ms/frame"
-            )
-        return 0
+        return _save(demo, args, values, quiet)
     problem = display_problem()
     if problem:
         raise GflabInputError(
@@ -199,4 +176,60 @@ def run(args) -> int:
             _Said(f"none: {problem}"),
         )
     open_window(demo, values, present=args.present, fps=args.fps or 25)
+    return 0
+
+
+def _warm(demo, args, quiet: bool) -> int:
+    """``--warm``: compute every compiled shape once, so that the cache holds them."""
+    from gflab.figures.demos import warm
+    from gflab.sims._jaxsetup import CACHE_DIR
+
+    done = warm(demo, progress=progress, quiet=quiet)
+    total = sum(d["seconds"] for d in done)
+    if args.json:
+        print_json({"demo": demo.name, "cache": CACHE_DIR, "computed": done})
+    elif not args.quiet:
+        where = CACHE_DIR or "nowhere (GFLAB_JAX_CACHE=off: warming helps this process only)"
+        print(f"warmed {demo.name}: {len(done)} parameter sets in {total:.1f} s; cache {where}")
+    return 0
+
+
+def _write_html(demo, args, values: dict, quiet: bool) -> int:
+    """``--html FILE``: the precomputed web page."""
+    from gflab.figures.demos.web import write_html
+
+    rep = write_html(demo, args.html, values=values, progress=progress, quiet=quiet)
+    if args.json:
+        print_json(rep)
+    elif not args.quiet:
+        print(
+            f"wrote {rep['path']}: {rep['grid_points']} precomputed parameter sets, "
+            f"{rep['bytes'] / 2**20:.1f} MiB, computed in {rep['compute_seconds']:.1f} s"
+        )
+    return 0
+
+
+def _save(demo, args, values: dict, quiet: bool) -> int:
+    """``--save FILE``: a headless GIF or MP4."""
+    from gflab.figures.demos import render
+
+    kw = {} if args.dpi is None else {"dpi": args.dpi}
+    rep = render(
+        demo,
+        args.save,
+        values=values,
+        frames=args.frames,
+        fps=args.fps or 12,
+        progress=progress,
+        quiet=quiet,
+        **kw,
+    )
+    if args.json:
+        print_json(rep.summary())
+    elif not args.quiet:
+        w, h = rep.size_px
+        print(
+            f"wrote {rep.path}: {rep.frames} frames at {w}x{h}, update "
+            f"{rep.compute_seconds:.2f} s, {1000 * rep.mean_frame_seconds:.0f} ms/frame"
+        )
     return 0

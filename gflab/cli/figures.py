@@ -10,6 +10,12 @@ from gflab.cli._progress import reporter
 
 
 def register(sub) -> None:
+    """Add ``gflab figures`` (with its ``--only``, ``--fast``, ``--out`` and store flags)
+    to the subparsers action ``sub`` of the ``gflab`` parser.
+
+    Args:
+        sub: the subcommands of ``gflab``, as argparse's ``add_subparsers`` returned them.
+    """
     p = sub.add_parser(
         "figures",
         help="regenerate figures into figures/out",
@@ -64,7 +70,19 @@ FIRST_RUN_MINUTES = {False: (10, 22), True: (2, 5)}
 
 def plan_line(names, out, fast: bool, style: str, store, force: bool) -> str:
     """The first line of `gflab figures`: what will be drawn, what is kept, and a rough duration
-    (the sum of the last run's seconds where ``out`` has them, else the measured first-run range)."""
+    (the sum of the last run's seconds where ``out`` has them, else the measured first-run range).
+
+    Args:
+        names: the figures to render.
+        out: the output folder.
+        fast: ``--fast``.
+        style: the style's name.
+        store: the result store, or None.
+        force: ``--force`` (redraw what is current).
+
+    Returns:
+        The line.
+    """
     import json
     from pathlib import Path
 
@@ -99,6 +117,13 @@ def plan_line(names, out, fast: bool, style: str, store, force: bool) -> str:
 
 
 def run(args) -> int:
+    """Render the chosen figures into ``--out``, reading every record that is current from
+    the store and computing (and storing) the rest; ``args`` is the parsed command line.
+    Returns 0 (``--list`` only prints the figures).
+
+    Args:
+        args: flags parsed by :func:`register`'s parser.
+    """
     from gflab.figures.registry import registry, render
     from gflab.sims.store import ResultStore
 

@@ -28,6 +28,16 @@ def probe_overhead(
     Returns ``per_log_fraction`` (probe seconds per logged step / training seconds per step),
     ``amortised_fraction`` (``per_log_fraction / every``: the slowdown of the whole run),
     the raw seconds, and the config measured.
+
+    Args:
+        model: ``minilm`` or ``tiny``.
+        every: probe every k steps.
+        steps: training steps timed.
+        optimizer: as ``gflab bridge lora --optimizer``.
+        rank: the LoRA rank r.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        batch_size: examples per step.
+        seed: the seed.
     """
     cfg = BridgeLoRAConfig(
         model=model,

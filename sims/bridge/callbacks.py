@@ -110,7 +110,11 @@ class SpectraRecorder:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write :meth:`result` as strict JSON (NaN as null) to ``path``; returns the path."""
+        """Write :meth:`result` as strict JSON (NaN as null) to ``path``; returns the path.
+
+        Args:
+            path: the JSON file to write.
+        """
         path = Path(path)
         path.write_text(json.dumps(to_json(self.result()), allow_nan=False))
         return path
@@ -147,12 +151,39 @@ class GflabSpectraCallback(TrainerCallback):
             self.recorder.step(model, state.global_step)
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
+        """Record the adapters before the first step (step 0).
+
+        Args:
+            args: the trainer's ``TrainingArguments`` (unused).
+            state: the trainer's ``TrainerState``: only the main process records.
+            control: the trainer's ``TrainerControl`` (unused).
+            model: the model being trained (nothing is recorded without one).
+            **kwargs: the other objects the trainer passes (unused).
+        """
         self._record(state, model)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
+        """Record after an optimiser step, every ``every`` steps (arguments as
+        :meth:`on_train_begin`).
+
+        Args:
+            args: ``TrainingArguments``.
+            state: ``TrainerState`` (its ``global_step`` is the step recorded).
+            control: ``TrainerControl``.
+            model: the model.
+            **kwargs: the rest the trainer passes.
+        """
         self._record(state, model)
 
     def on_train_end(self, args, state, control, **kwargs):
+        """Save what was recorded to ``save_to``, when given (main process only).
+
+        Args:
+            args: unused.
+            state: tells whether this is the main process.
+            control: unused.
+            **kwargs: unused (the model and the rest the trainer passes).
+        """
         if self.save_to is not None and state.is_world_process_zero and self.recorder.steps:
             self.recorder.save(self.save_to)
 

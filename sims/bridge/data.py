@@ -35,7 +35,15 @@ VOCABULARY_WORDS = DETERMINERS + NOUNS + VERBS + ("not",) + POSITIVE + NEGATIVE 
 
 
 def make_sentences(n: int, seed: int) -> tuple[list[str], np.ndarray]:
-    """``n`` sentences and their labels (int64, 0/1, balanced in expectation)."""
+    """``n`` sentences and their labels (int64, 0/1, balanced in expectation).
+
+    Args:
+        n: how many sentences.
+        seed: the seed of every draw.
+
+    Returns:
+        (sentences, labels).
+    """
     rng = np.random.default_rng(seed)
     sentences, labels = [], []
     for _ in range(n):

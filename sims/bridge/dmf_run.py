@@ -32,7 +32,8 @@ from gflab.sims.bridge.probes import DeepLinearProbe
 from gflab.sims.config import MAX_DEPTH
 from gflab.sims.limits import require_fits
 from gflab.theory import dmf as D
-from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
+from gflab.theory._validate import positive_int, positive_real, probability
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["BridgeDMFConfig", "run_dmf", "gauss_newton_top_eigenvalue"]
 
@@ -176,6 +177,9 @@ class BridgeDMFConfig:
         return 1.0 / lam
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold). The
+        step ``lr`` is the resolved one.
+        """
         d = asdict(self)
         d["lr"] = self.resolved_lr
         return {"model_kind": "bridge-dmf", "normalisation": "half-mean", **d}
@@ -196,12 +200,36 @@ class BridgeDMFConfig:
         return M1, M2
 
 
+def _summary(arr: dict, loss_arr: np.ndarray, M1_np, M2_np, probe) -> dict:
+    """The run's last measurements, its final loss (None when not finite) and its sizes."""
+    last = {k: float(v[-1]) for k, v in arr.items() if v.ndim == 1}
+    return {
+        "effective_rank_final": last["effective_rank"],
+        "stable_rank_final": last["stable_rank"],
+        "test_error_final": last["test_error"],
+        "cross_coupling_final": last["cross_coupling"],
+        "balancedness_drift_final": last["balancedness_drift"],
+        "loss_final": float(loss_arr[-1]) if math.isfinite(loss_arr[-1]) else None,
+        "observed_entries": int(M2_np.sum()),
+        "pretrain_observed_entries": int(M1_np.sum()),
+        "coupling_groups": int(len(np.unique(probe.coupling_groups))),
+        "coupling_entries": int(len(probe.coupling_rows)),
+    }
+
+
 def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     """Train by GD in torch, probe every ``cfg.every`` steps; returns the bridge JSON contract.
 
     ``modules`` has one entry, ``product`` (W = W_L ⋯ W_1): ``singular_values`` (T×n),
     ``stable_rank``, ``effective_rank``, ``balancedness``, ``balancedness_drift``,
     ``cross_coupling`` and ``test_error`` (relative error on the entries outside Ω2).
+
+    Args:
+        cfg: the run.
+        progress: a :class:`gflab.sims.progress.Progress` called every 1 % of the steps, or None.
+
+    Returns:
+        The run's JSON-ready dict (docs/bridge.md).
     """
     cfg.require_fits()
     torch = import_torch()
@@ -256,19 +284,7 @@ def run_dmf(cfg: BridgeDMFConfig, progress=None) -> dict:
     loss_arr = torch.stack(losses).to(torch.float64).cpu().numpy()
     arr = probe.arrays()
     arr["test_error"] = np.asarray(test_error, dtype=np.float64)
-    last = {k: float(v[-1]) for k, v in arr.items() if v.ndim == 1}
-    summary = {
-        "effective_rank_final": last["effective_rank"],
-        "stable_rank_final": last["stable_rank"],
-        "test_error_final": last["test_error"],
-        "cross_coupling_final": last["cross_coupling"],
-        "balancedness_drift_final": last["balancedness_drift"],
-        "loss_final": float(loss_arr[-1]) if math.isfinite(loss_arr[-1]) else None,
-        "observed_entries": int(M2_np.sum()),
-        "pretrain_observed_entries": int(M1_np.sum()),
-        "coupling_groups": int(len(np.unique(probe.coupling_groups))),
-        "coupling_entries": int(len(probe.coupling_rows)),
-    }
+    summary = _summary(arr, loss_arr, M1_np, M2_np, probe)
     summary["status"] = "diverged" if diverged or not math.isfinite(loss_arr[-1]) else "finished"
     return {
         "config": cfg.to_dict(),

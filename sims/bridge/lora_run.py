@@ -33,7 +33,8 @@ from gflab.sims.bridge.optim import (
 )
 from gflab.sims.bridge.probes import LoRAProbe
 from gflab.sims.limits import require_fits
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 from gflab.theory.schedule_free import AUX_UPDATE_TYPES
 
 __all__ = [
@@ -183,6 +184,7 @@ class BridgeLoRAConfig:
 
     @property
     def resolved_lr(self) -> float:
+        """The LoRA learning rate: ``lr``, or the optimiser's default when ``lr`` is None."""
         return DEFAULT_LR[self.optimizer] if self.lr is None else float(self.lr)
 
     @property
@@ -193,6 +195,9 @@ class BridgeLoRAConfig:
         return min(self.steps - 1, max(self.every, self.steps // 5))
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold).
+        ``lr`` and ``burn_in`` are the resolved ones.
+        """
         d = asdict(self)
         d["modules"] = list(self.modules)
         d["lr"] = self.resolved_lr
@@ -290,23 +295,12 @@ def _recent_loss(losses: list) -> float:
     return float(torch.stack(losses[-LOSS_WINDOW:]).to(torch.float64).mean())
 
 
-def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
-    """Train, probe every ``cfg.every`` steps, and return the JSON contract (docs/bridge.md).
-
-    Returns a dict with ``config``, ``device``, ``torch_version``, ``dtype``, ``optimizer``,
-    ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,
-    ``A_singular_values``, ``B_singular_values``, ``effective_rank``, ``stable_rank``,
-    ``growth_slopes``, ``growth_intercepts``, ``growth_r2``, ``equal_rate_spread``), ``loss``
-    (the batch's training loss at every step), ``summary`` (``loss_final`` = the mean of the last
-    :data:`LOSS_WINDOW` batch losses, the quantity the progress line shows as it goes) and
-    ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
-    """
-    cfg.require_fits()
-    torch = import_torch()
+def _peft_model(cfg: BridgeLoRAConfig):
+    """The model with LoRA adapters on ``cfg.modules``, initialised as ``cfg.init`` says, its
+    tokeniser and its probe (on the CPU; the caller moves the model)."""
     from peft import LoraConfig, get_peft_model
 
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
+    torch = import_torch()
     gen = torch.Generator().manual_seed(cfg.seed)
     base, tokenise = _build_model(cfg)
     lcfg = LoraConfig(
@@ -332,9 +326,12 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         ) from e
     probe = LoRAProbe(model, every=cfg.every)
     _apply_init(probe.modules, cfg, gen)
-    model.to(device)
-    model.train()
+    return model, tokenise, probe
 
+
+def _optimizers(cfg: BridgeLoRAConfig, model):
+    """The run's optimizer settings (as recorded) and optimizers: ``cfg.optimizer`` on the LoRA
+    matrices, AdamW on the rest that trains (the head)."""
     lora_params, other_params = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
@@ -351,6 +348,42 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
         amuse=cfg.amuse_settings,
     )
     opts = build_optimizers(cfg.optimizer, lora_params, other_params, settings)
+    return settings, opts
+
+
+def _accuracy(model, ids, att, y, rows: slice) -> float:
+    """The fraction of ``rows`` whose arg-max logit is the label."""
+    torch = import_torch()
+    logits = model(input_ids=ids[rows], attention_mask=att[rows]).logits
+    return float((logits.argmax(-1) == y[rows]).to(torch.float64).mean())
+
+
+def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
+    """Train, probe every ``cfg.every`` steps, and return the JSON contract (docs/bridge.md).
+
+    Returns a dict with ``config``, ``device``, ``torch_version``, ``dtype``, ``optimizer``,
+    ``steps`` (logged steps), ``modules`` (per module: ``singular_values`` T×r of s·B A,
+    ``A_singular_values``, ``B_singular_values``, ``effective_rank``, ``stable_rank``,
+    ``growth_slopes``, ``growth_intercepts``, ``growth_r2``, ``equal_rate_spread``), ``loss``
+    (the batch's training loss at every step), ``summary`` (``loss_final`` = the mean of the last
+    :data:`LOSS_WINDOW` batch losses, the quantity the progress line shows as it goes) and
+    ``timing``. Arrays are NumPy (see :func:`gflab.sims.bridge.record.to_json`).
+
+    Args:
+        cfg: the run.
+        progress: a :class:`gflab.sims.progress.Progress` called every 1 % of the steps, or None.
+
+    Returns:
+        The run's JSON-ready dict.
+    """
+    cfg.require_fits()
+    torch = import_torch()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model, tokenise, probe = _peft_model(cfg)
+    model.to(device)
+    model.train()
+    settings, opts = _optimizers(cfg, model)
 
     sentences, labels = make_sentences(cfg.n_train + cfg.n_eval, seed=10_000 + cfg.seed)
     enc = tokenise(sentences)
@@ -392,11 +425,8 @@ def run_lora(cfg: BridgeLoRAConfig, progress=None) -> dict:
 
     model.eval()
     with torch.no_grad():
-        ev = slice(cfg.n_train, cfg.n_train + cfg.n_eval)
-        logits = model(input_ids=ids[ev], attention_mask=att[ev]).logits
-        eval_acc = float((logits.argmax(-1) == y[ev]).to(torch.float64).mean())
-        logits_tr = model(input_ids=ids[train], attention_mask=att[train]).logits
-        train_acc = float((logits_tr.argmax(-1) == y[train]).to(torch.float64).mean())
+        eval_acc = _accuracy(model, ids, att, y, slice(cfg.n_train, cfg.n_train + cfg.n_eval))
+        train_acc = _accuracy(model, ids, att, y, train)
 
     steps_logged = np.asarray(probe.steps, dtype=np.int64)
     burn = cfg.resolved_burn_in

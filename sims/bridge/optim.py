@@ -77,6 +77,13 @@ def pseudo_polar(G: Any, rtol: float = 1e-7):
     LoRA's B = 0 start the gradient of A is exactly zero and a plain SVD would turn it into an
     arbitrary orthogonal step. Dropping numerically-zero directions matches Newton–Schulz, which
     maps 0 to 0.
+
+    Args:
+        G: a torch matrix.
+        rtol: singular values below ``rtol``·σ_1 count as zero.
+
+    Returns:
+        The float64 polar factor (of G's shape).
     """
     torch = import_torch()
     G64 = G.to(torch.float64)
@@ -174,7 +181,7 @@ def _make_spec_exact_class():
 
 def _make_sf_muon_class():
     torch = import_torch()
-    from gflab.theory.schedule_free import ScheduleFree
+    from gflab.theory.schedule_free import schedule_free_muon
 
     class ScheduleFreeMuon(_matrix_optimizer_base()):
         """gflab's Schedule-Free Muon on 2-D parameters, with :class:`gflab.theory.schedule_free.
@@ -207,16 +214,15 @@ def _make_sf_muon_class():
         def _update(self, p, group: dict) -> None:
             state = self.state[p]
             if "opt" not in state:
-                state["opt"] = ScheduleFree(
-                    base="muon",
-                    lr=_adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
+                state["opt"] = schedule_free_muon(
+                    _adjust_lr(group["lr"], group["adjust_lr_fn"], p.shape),
                     beta=group["beta"],
                     weight_decay=group["weight_decay"],
                     ns_steps=group["ns_steps"],
                 )
                 state["sf"] = state["opt"].init((p.detach().clone(),))
-            y, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
-            p.copy_(y[0])
+            u, state["sf"] = state["opt"].update((p.grad,), state["sf"], (p.detach(),))
+            p.add_(u[0])
 
         @torch.no_grad()
         def average(self) -> list:
@@ -236,7 +242,8 @@ _NS_DTYPES = ("bfloat16", "float32", "float64")
 
 def _make_amuse_class():
     torch = import_torch()
-    from gflab.theory._validate import GflabInputError, one_of
+    from gflab.theory._validate import one_of
+    from gflab.theory.errors import GflabInputError
     from gflab.theory.lora import NS_COEFFICIENTS
     from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_scale
 
@@ -509,6 +516,21 @@ def optimizer_settings(
 
     ``amuse``: AMUSE's hyper-parameters (keys of :data:`AMUSE_DEFAULTS`, ``warmup_steps``
     resolved), for ``kind = "amuse"`` only.
+
+    Args:
+        kind: the optimizer (``muon``, ``adamw``, ``spec-exact``, ``sf-adamw``, ``sf-muon``,
+            ``amuse``).
+        lr: the LoRA matrices' learning rate.
+        head_lr: the head's AdamW learning rate.
+        weight_decay: on the LoRA matrices.
+        head_weight_decay: on the head.
+        momentum: Muon's (and spec-exact's, AMUSE's) momentum.
+        nesterov: Nesterov momentum.
+        adjust_lr_fn: torch Muon's shape scaling.
+        amuse: see above.
+
+    Returns:
+        The settings, JSON-ready.
     """
     torch = import_torch()
     head = {
@@ -521,42 +543,9 @@ def optimizer_settings(
     if kind == "adamw":
         return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
     if kind == "sf-adamw":
-        from importlib.metadata import version
-
-        sf = {
-            "class": "schedulefree.AdamWScheduleFree",
-            "schedulefree_version": version("schedulefree"),
-            "betas": [SF_BETA, 0.999],
-            "eps": 1e-8,
-            "warmup_steps": 0,
-            "r": 0.0,
-            "weight_lr_power": 2.0,
-            "sequence_probed": "y (gradient point)",
-        }
-        return {
-            "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
-            "head": {**sf, "lr": head_lr, "weight_decay": head_weight_decay},
-        }
+        return _sf_adamw_settings(lr, head_lr, weight_decay, head_weight_decay)
     if kind == "amuse":
-        hp = {**AMUSE_DEFAULTS, **(amuse or {})}
-        common = {
-            "class": "gflab.sims.bridge.optim.AMUSE (one instance, two groups)",
-            **hp,
-            "ns_steps": MUON_NS_STEPS,
-            "sequence_probed": "y (gradient point)",
-        }
-        lora = {
-            **common,
-            "use_muon": True,
-            "lr": lr,
-            "momentum": momentum,
-            "weight_decay": weight_decay,
-        }
-        aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
-        aux["weight_decay"] = head_weight_decay
-        if hp["aux_update_type"] == "adamw":
-            aux.update(beta2=0.999, eps=1e-10)
-        return {"lora": lora, "head": {**common, **aux}}
+        return _amuse_settings(lr, head_lr, weight_decay, head_weight_decay, momentum, amuse)
     if kind == "sf-muon":
         lora = {
             "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
@@ -603,81 +592,90 @@ def optimizer_settings(
     return {"lora": lora, "head": head}
 
 
+def _sf_adamw_settings(lr: float, head_lr: float, weight_decay: float, head_wd: float) -> dict:
+    """Schedule-Free AdamW's settings (one instance; the LoRA matrices and the head as groups)."""
+    from importlib.metadata import version
+
+    sf = {
+        "class": "schedulefree.AdamWScheduleFree",
+        "schedulefree_version": version("schedulefree"),
+        "betas": [SF_BETA, 0.999],
+        "eps": 1e-8,
+        "warmup_steps": 0,
+        "r": 0.0,
+        "weight_lr_power": 2.0,
+        "sequence_probed": "y (gradient point)",
+    }
+    return {
+        "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
+        "head": {**sf, "lr": head_lr, "weight_decay": head_wd},
+    }
+
+
+def _amuse_settings(lr, head_lr, weight_decay, head_wd, momentum, amuse: dict | None) -> dict:
+    """AMUSE's settings: its hyper-parameters (defaults :data:`AMUSE_DEFAULTS`) and each group's."""
+    hp = {**AMUSE_DEFAULTS, **(amuse or {})}
+    common = {
+        "class": "gflab.sims.bridge.optim.AMUSE (one instance, two groups)",
+        **hp,
+        "ns_steps": MUON_NS_STEPS,
+        "sequence_probed": "y (gradient point)",
+    }
+    lora = {
+        **common,
+        "use_muon": True,
+        "lr": lr,
+        "momentum": momentum,
+        "weight_decay": weight_decay,
+    }
+    aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
+    aux["weight_decay"] = head_wd
+    if hp["aux_update_type"] == "adamw":
+        aux.update(beta2=0.999, eps=1e-10)
+    return {"lora": lora, "head": {**common, **aux}}
+
+
 def build_optimizers(kind: str, lora_params: list, other_params: list, settings: dict) -> list:
-    """The optimizers of a run (one or two), from :func:`optimizer_settings`'s dict."""
+    """The optimizers of a run (one or two), from :func:`optimizer_settings`'s dict.
+
+    Args:
+        kind: the optimizer (as in :func:`optimizer_settings`).
+        lora_params: the LoRA matrices.
+        other_params: the head's parameters.
+        settings: what :func:`optimizer_settings` returned.
+
+    Returns:
+        The torch optimizers.
+    """
     torch = import_torch()
     h = settings["head"]
     lo = settings["lora"]
-    opts = []
     if kind == "adamw":
-        groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
-        if other_params:
-            groups.append(
-                {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
-            )
+        groups = _adamw_groups(lora_params, other_params, lo, h)
         return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
     if kind == "sf-adamw":
         import schedulefree
 
-        groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
-        if other_params:
-            groups.append(
-                {"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]}
-            )
         opt = schedulefree.AdamWScheduleFree(
-            groups, betas=tuple(lo["betas"]), eps=lo["eps"], warmup_steps=lo["warmup_steps"]
+            _adamw_groups(lora_params, other_params, lo, h),
+            betas=tuple(lo["betas"]),
+            eps=lo["eps"],
+            warmup_steps=lo["warmup_steps"],
         )
         opt.train()  # parameters at y from the start (y = x = z there)
         return [opt]
     if kind == "amuse":
-        groups = [
-            {
-                "params": lora_params,
-                "use_muon": True,
-                "lr": lo["lr"],
-                "momentum": lo["momentum"],
-                "weight_decay": lo["weight_decay"],
-                "aux_update_type": lo["aux_update_type"],
-            }
-        ]
-        if other_params:
-            g = {"params": other_params, "use_muon": False, "update_type": h["update_type"]}
-            g.update({k: h[k] for k in ("lr", "weight_decay", "beta2", "eps") if k in h})
-            groups.append(g)
-        opt = amuse_class()(
-            groups,
-            beta1=lo["beta1"],
-            rho=lo["rho"],
-            warmup_steps=lo["warmup_steps"],
-            r=lo["r"],
-            weight_lr_power=lo["weight_lr_power"],
-            ns_dtype=lo["ns_dtype"],
-            ns_steps=lo["ns_steps"],
-        )
-        opt.train()  # parameters at y from the start (y = x = z there)
-        return [opt]
+        return [_amuse_optimizer(lora_params, other_params, lo, h)]
     if kind == "sf-muon":
-        opts.append(
-            schedule_free_muon_class()(
-                lora_params,
-                lr=lo["lr"],
-                beta=lo["beta"],
-                weight_decay=lo["weight_decay"],
-                ns_steps=lo["ns_steps"],
-                adjust_lr_fn=lo["adjust_lr_fn"],
-            )
+        lora_opt = schedule_free_muon_class()(
+            lora_params,
+            lr=lo["lr"],
+            beta=lo["beta"],
+            weight_decay=lo["weight_decay"],
+            ns_steps=lo["ns_steps"],
+            adjust_lr_fn=lo["adjust_lr_fn"],
         )
-        if other_params:
-            opts.append(
-                torch.optim.AdamW(
-                    other_params,
-                    lr=h["lr"],
-                    betas=tuple(h["betas"]),
-                    eps=h["eps"],
-                    weight_decay=h["weight_decay"],
-                )
-            )
-        return opts
+        return [lora_opt, *_head_adamw(other_params, h)]
     common = dict(
         lr=lo["lr"],
         weight_decay=lo["weight_decay"],
@@ -686,17 +684,54 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
         adjust_lr_fn=lo["adjust_lr_fn"],
     )
     if kind == "muon":
-        opts.append(torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common))
+        lora_opt = torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common)
     else:
-        opts.append(spec_exact_class()(lora_params, **common))
+        lora_opt = spec_exact_class()(lora_params, **common)
+    return [lora_opt, *_head_adamw(other_params, h)]
+
+
+def _adamw_groups(lora_params: list, other_params: list, lo: dict, h: dict) -> list[dict]:
+    """One AdamW's parameter groups: the LoRA matrices with their lr and decay, the head with its."""
+    groups = [{"params": lora_params, "lr": lo["lr"], "weight_decay": lo["weight_decay"]}]
     if other_params:
-        opts.append(
-            torch.optim.AdamW(
-                other_params,
-                lr=h["lr"],
-                betas=tuple(h["betas"]),
-                eps=h["eps"],
-                weight_decay=h["weight_decay"],
-            )
-        )
-    return opts
+        groups.append({"params": other_params, "lr": h["lr"], "weight_decay": h["weight_decay"]})
+    return groups
+
+
+def _head_adamw(other_params: list, h: dict) -> list:
+    """The head's own AdamW (none when nothing else trains)."""
+    if not other_params:
+        return []
+    torch = import_torch()
+    betas, eps, wd = tuple(h["betas"]), h["eps"], h["weight_decay"]
+    return [torch.optim.AdamW(other_params, lr=h["lr"], betas=betas, eps=eps, weight_decay=wd)]
+
+
+def _amuse_optimizer(lora_params: list, other_params: list, lo: dict, h: dict):
+    """AMUSE on the LoRA matrices (Muon updates) and the head (its ``update_type``), in train mode."""
+    groups = [
+        {
+            "params": lora_params,
+            "use_muon": True,
+            "lr": lo["lr"],
+            "momentum": lo["momentum"],
+            "weight_decay": lo["weight_decay"],
+            "aux_update_type": lo["aux_update_type"],
+        }
+    ]
+    if other_params:
+        g = {"params": other_params, "use_muon": False, "update_type": h["update_type"]}
+        g.update({k: h[k] for k in ("lr", "weight_decay", "beta2", "eps") if k in h})
+        groups.append(g)
+    opt = amuse_class()(
+        groups,
+        beta1=lo["beta1"],
+        rho=lo["rho"],
+        warmup_steps=lo["warmup_steps"],
+        r=lo["r"],
+        weight_lr_power=lo["weight_lr_power"],
+        ns_dtype=lo["ns_dtype"],
+        ns_steps=lo["ns_steps"],
+    )
+    opt.train()  # parameters at y from the start (y = x = z there)
+    return opt

@@ -62,6 +62,11 @@ def lora_product_singular_values(A: Any, B: Any, scale: float = 1.0):
     orthonormal columns, so σ(B A) = σ(R_B R_Aᵀ): O(d r²) work instead of O(d² r), and the
     d_out×d_in product is never formed. Returns (σ(sBA), σ(A), σ(B)) as torch float64 tensors on
     the CPU (the r×r SVDs are cheaper there than a GPU launch).
+
+    Args:
+        A: LoRA's A, (…, r, d_in) (a torch tensor).
+        B: LoRA's B, (…, d_out, r).
+        scale: the adapter's scale s = α/r.
     """
     torch = import_torch()
     A64 = A.detach().to(torch.float64)
@@ -98,7 +103,15 @@ def lora_spectra(A: Any, B: Any, scale: float = 1.0) -> dict[str, np.ndarray]:
 
 
 def find_lora_modules(model: Any, adapter: str = "default") -> dict[str, Any]:
-    """peft LoRA layers of ``model`` holding ``adapter``, by module path (peft's prefix dropped)."""
+    """peft LoRA layers of ``model`` holding ``adapter``, by module path (peft's prefix dropped).
+
+    Args:
+        model: a peft model (or any torch module holding peft LoRA layers).
+        adapter: the adapter's name.
+
+    Returns:
+        module path → peft LoRA layer.
+    """
     from peft.tuners.lora import LoraLayer
 
     out = {}
@@ -150,7 +163,11 @@ class LoRAProbe(_Periodic):
         }
 
     def record(self, step: int) -> None:
-        """Measure every module now (:func:`lora_spectra`, one call per shape group) as ``step``."""
+        """Measure every module now (:func:`lora_spectra`, one call per shape group) as ``step``.
+
+        Args:
+            step: the training step the measurement belongs to.
+        """
         torch = import_torch()
         with torch.no_grad():
             for (_, _, scale), names in self._groups.items():
@@ -171,7 +188,14 @@ class LoRAProbe(_Periodic):
         }
 
     def summary(self, burn_in: int) -> tuple[dict, dict]:
-        """:func:`lora_growth_summary` of what was recorded so far (growth fits from ``burn_in``)."""
+        """:func:`lora_growth_summary` of what was recorded so far (growth fits from ``burn_in``).
+
+        Args:
+            burn_in: the first logged step the growth fits use.
+
+        Returns:
+            (per-module summary, the whole model's summary).
+        """
         return lora_growth_summary(self.steps, self.arrays(), burn_in)
 
 
@@ -219,6 +243,12 @@ class DeepLinearProbe(_Periodic):
         }
 
     def record(self, step: int) -> None:
+        """Measure the factors now: σ(W), stable and effective rank, balancedness and its drift, and
+        the cross-group coupling of the tangent kernel (docs/theory.md §2.1).
+
+        Args:
+            step: the training step the measurement belongs to.
+        """
         torch = import_torch()
         with torch.no_grad():
             Ws = [w.detach().to(torch.float64).cpu() for w in self.factors]
@@ -239,6 +269,12 @@ class DeepLinearProbe(_Periodic):
         self.steps.append(int(step))
 
     def arrays(self) -> dict[str, np.ndarray]:
+        """Every recorded measure as an array, one row per :meth:`record` call.
+
+        Returns:
+            ``{"singular_values", "stable_rank", "effective_rank", "balancedness",
+            "balancedness_drift", "cross_coupling"}`` → float64 arrays.
+        """
         return {k: np.asarray(v, dtype=np.float64) for k, v in self._data.items()}
 
 
@@ -248,6 +284,11 @@ def growth_fits(steps: Any, singular_values: Any, burn_in: int) -> dict[str, np.
     Under SGF's equal-rate growth (docs/theory.md §2.2: d/dt √d_i ≈ 1 for every active mode) the slopes
     c_i agree. Returns ``slopes`` c_i, ``intercepts`` a_i and ``r2`` (fit quality per mode); NaN
     slopes when fewer than two logged steps lie past the burn-in.
+
+    Args:
+        steps: the logged steps, length T.
+        singular_values: σ per logged step, T × r.
+        burn_in: the first step fitted.
     """
     t = np.asarray(steps, dtype=np.float64)
     y = np.sqrt(np.maximum(np.asarray(singular_values, dtype=np.float64), 0.0))
@@ -270,6 +311,12 @@ def equal_rate_spread(slopes: Any) -> float:
     """(max_i c_i − min_i c_i) / mean_i c_i of the √σ slopes: 0 for exactly equal rates.
 
     NaN when the mean slope is not positive (no growth to compare) or a slope is NaN.
+
+    Args:
+        slopes: the slopes c_i of :func:`growth_fits`.
+
+    Returns:
+        The spread, or NaN.
     """
     c = np.asarray(slopes, dtype=np.float64)
     if c.size == 0 or not np.all(np.isfinite(c)):
@@ -350,6 +397,12 @@ def equal_rate_reading(rank: int) -> str:
     and the others stay flat (the first step of a staircase, a rank-one update), since then
     mean c = max c / r. Values in between: the fastest mode outgrows the slowest by
     (spread × mean c); a spread above r needs a shrinking mode (a negative slope).
+
+    Args:
+        rank: the LoRA rank r.
+
+    Returns:
+        One line for the command's output.
     """
     return (
         "equal_rate_spread = (max c_i - min c_i) / mean c_i of the fitted slopes of sqrt(sigma_i)"

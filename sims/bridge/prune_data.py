@@ -28,11 +28,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory._validate import positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "DATASETS",
     "DataSpec",
+    "shuffled_digits",
     "PruneData",
     "load_split",
     "load_data",
@@ -102,6 +104,7 @@ class DataSpec:
         return (self.n_train or d_tr, self.n_test or d_te)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         return asdict(self)
 
 
@@ -128,16 +131,30 @@ class PruneData:
     n_classes: int = N_CLASSES
 
 
-def _digits(n_train: int, n_test: int, seed: int):
+def shuffled_digits(seed: int, parameter: str = "data", got: object = "digits"):
+    """scikit-learn's digits (1797 images of 8×8 pixels in 0..16), in the order of a permutation
+    drawn from ``seed``.
+
+    Args:
+        seed: the permutation's seed.
+        parameter, got: what the error names when scikit-learn is not installed.
+
+    Returns:
+        (X, y): float64 [1797, 64] pixels and int labels 0..9, permuted alike.
+    """
     try:
         from sklearn.datasets import load_digits
     except ImportError:  # pragma: no cover - depends on the environment
         raise GflabInputError(
-            "data", "scikit-learn installed (pip install -r requirements/bridge.lock)", "digits"
+            parameter, "scikit-learn installed (pip install -r requirements/bridge.lock)", got
         ) from None
     X, y = load_digits(return_X_y=True)
     perm = np.random.default_rng(seed).permutation(len(y))
-    X, y = X[perm], y[perm]
+    return X[perm], y[perm]
+
+
+def _digits(n_train: int, n_test: int, seed: int):
+    X, y = shuffled_digits(seed)
     xtr, ytr = X[n_test : n_test + n_train], y[n_test : n_test + n_train]
     xte, yte = X[:n_test], y[:n_test]
     mu, sd = xtr.mean(0), xtr.std(0)

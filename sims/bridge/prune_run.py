@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from gflab.sims.bridge.prune_data import N_CLASSES, DataSpec, load_data
-from gflab.theory._validate import GflabInputError, positive_int, positive_real
+from gflab.theory._validate import positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "MODELS",
@@ -153,12 +154,20 @@ class MethodSpec:
         return "random" if self.score == "random" else f"{self.score}+{self.select}"
 
     def score_epochs(self, epochs: int) -> int:
-        """Proxy epochs the score reads: T (dual, el2n), E (dynunc, forgetting, aum), 0 (random)."""
+        """Proxy epochs the score reads: T (dual, el2n), E (dynunc, forgetting, aum), 0 (random).
+
+        Args:
+            epochs: the proxy's epochs E.
+
+        Returns:
+            The number of epochs of dynamics the score needs.
+        """
         if self.score == "random":
             return 0
         return min(self.T, epochs) if self.score in ("dual", "el2n") else epochs
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         return asdict(self)
 
 
@@ -220,12 +229,28 @@ class PruneConfig:
 
 
 def dynamics_bytes(epochs: int, n: int, n_classes: int) -> int:
-    """Bytes of the recorded logits [E, N, C] in float32: E·N·C·4."""
+    """Bytes of the recorded logits [E, N, C] in float32: E·N·C·4.
+
+    Args:
+        epochs: E.
+        n: the training examples N.
+        n_classes: C.
+
+    Returns:
+        The size in bytes.
+    """
     return int(epochs) * int(n) * int(n_classes) * 4
 
 
 def dynamics_budget_bytes(budget_gib: float | None = None) -> int:
-    """The recording budget: ``budget_gib``, else ``$GFLAB_DYNAMICS_BUDGET_GIB``, else 2 GiB."""
+    """The recording budget: ``budget_gib``, else ``$GFLAB_DYNAMICS_BUDGET_GIB``, else 2 GiB.
+
+    Args:
+        budget_gib: the budget in GiB, or None for the environment's or the default.
+
+    Returns:
+        The budget in bytes.
+    """
     if budget_gib is None:
         text = os.environ.get(BUDGET_ENV, "")
         try:
@@ -239,6 +264,15 @@ def dynamics_budget_bytes(budget_gib: float | None = None) -> int:
 
 def check_dynamics_budget(epochs: int, n: int, n_classes: int, budget_gib=None) -> int:
     """Refuse (before anything is allocated) a recording larger than the budget; returns bytes.
+
+    Args:
+        epochs: E.
+        n: the training examples N.
+        n_classes: C.
+        budget_gib: the budget in GiB (None: :func:`dynamics_budget_bytes`'s default).
+
+    Returns:
+        The recording's size in bytes.
 
     Raises:
       GflabInputError: naming ``epochs`` when E·N·C·4 bytes exceeds the budget, with the largest
@@ -276,9 +310,17 @@ class DynamicsRecorder:
         )
 
     def record(self, epoch: int, index, logits) -> None:
+        """Copy one batch's logits into its examples' rows of epoch ``epoch``.
+
+        Args:
+            epoch: the epoch (row block) being trained.
+            index: the batch's example indices (a tensor on the recorder's device).
+            logits: the batch's logits from the training forward pass (detached, stored as float32).
+        """
         self.logits[epoch].index_copy_(0, index, logits.detach().float())
 
     def array(self) -> np.ndarray:
+        """The recorded logits as a NumPy array [E, N, C] (NaN where nothing was recorded)."""
         return self.logits.cpu().numpy()
 
 
@@ -402,7 +444,16 @@ def _torch_release() -> str:
 
 
 def proxy_key(cfg: PruneConfig, seed: int, labelled: float | None = None) -> dict:
-    """The store key of a proxy run (its config as a dict; the record runner reads it back)."""
+    """The store key of a proxy run (its config as a dict; the record runner reads it back).
+
+    Args:
+        cfg: the experiment.
+        seed: the proxy's seed.
+        labelled: SemiPrune's fraction of true labels (None: ``cfg``'s).
+
+    Returns:
+        The key as a dict.
+    """
     lab = cfg.labelled if labelled is None else labelled
     return {
         "model": PROXY_MODEL,
@@ -416,7 +467,16 @@ def proxy_key(cfg: PruneConfig, seed: int, labelled: float | None = None) -> dic
 
 
 def coreset_key(proxy: dict, method: MethodSpec, ratio: float) -> dict:
-    """The store key of a coreset run: its proxy's key, the method and the ratio."""
+    """The store key of a coreset run: its proxy's key, the method and the ratio.
+
+    Args:
+        proxy: the proxy's key (:func:`proxy_key`).
+        method: the score and selector.
+        ratio: the pruning ratio r.
+
+    Returns:
+        The key as a dict.
+    """
     return {
         "model": CORESET_MODEL,
         "proxy": proxy,
@@ -432,6 +492,9 @@ def _specs(key: dict) -> tuple[DataSpec, TrainSpec]:
 
 def proxy_labels(key: dict) -> tuple[np.ndarray, dict]:
     """The labels a proxy trains on: the dataset's, or SemiPrune's pseudo-labels.
+
+    Args:
+        key: a proxy's key (:func:`proxy_key`).
 
     Returns:
       (labels [N], info) with ``pseudo_label_accuracy`` (against the dataset's labels) and the
@@ -459,6 +522,13 @@ def proxy_record(config: dict, store) -> tuple[dict, dict]:
     """Record runner (:func:`gflab.sims.sweep._task.is_record_runner`): train and record one proxy.
 
     Arrays: ``logits`` [E, N, C] float32, ``labels`` [N] (what it trained on), ``epoch_seconds``.
+
+    Args:
+        config: the proxy's key (:func:`proxy_key`).
+        store: the result store (unused: a proxy needs no other record).
+
+    Returns:
+        (arrays, meta) to store.
     """
     data_spec, train = _specs(config)
     data = load_data(data_spec)
@@ -487,6 +557,15 @@ def method_scores(method: MethodSpec, logits: np.ndarray, labels: np.ndarray, se
     """Scores of every example from stored dynamics (:mod:`gflab.theory.pruning`), float64 [N].
 
     ``random``: a seeded uniform draw (NumPy ``default_rng([seed, 13])``).
+
+    Args:
+        method: the score (and selector).
+        logits: the proxy's recorded logits [E, N, C].
+        labels: the labels it trained on [N].
+        seed: the seed of ``random``.
+
+    Returns:
+        One score per example.
     """
     from gflab.theory import pruning as PR
 
@@ -508,7 +587,19 @@ def method_scores(method: MethodSpec, logits: np.ndarray, labels: np.ndarray, se
 def select_coreset(
     method: MethodSpec, ratio: float, scores: np.ndarray, logits, labels, seed: int
 ) -> np.ndarray:
-    """The kept indices int((1 − r) N) of a method at pruning ratio ``ratio`` (sorted, int64)."""
+    """The kept indices int((1 − r) N) of a method at pruning ratio ``ratio`` (sorted, int64).
+
+    Args:
+        method: the score and its selector.
+        ratio: the pruning ratio r.
+        scores: one score per example (:func:`method_scores`).
+        logits: the proxy's logits [E, N, C] (Beta sampling reads the true-label probabilities).
+        labels: the labels it trained on [N].
+        seed: the seed of Beta sampling and of the stratified selector.
+
+    Returns:
+        The kept indices.
+    """
     from gflab.theory import pruning as PR
 
     n = scores.size
@@ -531,6 +622,14 @@ def select_coreset(
 
 def coreset_record(config: dict, store) -> tuple[dict, dict]:
     """Record runner: score the stored proxy, select, train the coreset from scratch.
+
+    Args:
+        config: the coreset's key (:func:`coreset_key`).
+        store: the store holding its proxy's record.
+
+    Returns:
+        (arrays, meta) to store: the kept indices, class counts and epoch times; the status, test
+        accuracy and timings.
 
     Raises:
       GflabInputError: the proxy record is missing from ``store`` (run the proxies first).
@@ -718,7 +817,14 @@ def _report(cfg, store, proxies, fulls, coresets) -> dict:
 
 
 def config_dict(cfg: PruneConfig) -> dict:
-    """The experiment as JSON (data, train, methods, ratios, seeds, labelled)."""
+    """The experiment as JSON (data, train, methods, ratios, seeds, labelled).
+
+    Args:
+        cfg: the experiment.
+
+    Returns:
+        A JSON-ready dict.
+    """
     d = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
     d["data"] = cfg.data.to_dict()
     d["train"] = asdict(cfg.train)
@@ -737,6 +843,12 @@ def recording_overhead(
     many calls on the run's batch shapes and divided by the wall time per batch of the same
     training without recording (best of ``repeats`` runs): on a shared machine two whole-run
     timings differ by more than the copy costs. The paired whole-run ratio is reported too.
+
+    Args:
+        data: the dataset (default :class:`DataSpec`'s).
+        train: the training settings (default :class:`TrainSpec`'s).
+        seed: the seed of the runs.
+        repeats: plain and recorded runs each (the best is kept).
 
     Returns:
       ``overhead_fraction`` (record seconds per batch / train seconds per batch),

@@ -21,7 +21,14 @@ _SEP = "/"
 
 
 def to_json(run: Any):
-    """Arrays as nested lists, NumPy scalars as Python numbers, NaN/inf as None (strict JSON)."""
+    """Arrays as nested lists, NumPy scalars as Python numbers, NaN/inf as None (strict JSON).
+
+    Args:
+        run: a bridge run (nested dicts, lists and arrays).
+
+    Returns:
+        The same structure in strict JSON types.
+    """
     return json_safe(run, strict=True)
 
 
@@ -31,7 +38,15 @@ def _torch_release(version: str) -> str:
 
 def record_key(config: dict, torch_version: str) -> dict:
     """What the store hashes for a bridge run: its config, torch's release and the bridge's code
-    (the store's own key covers theory/ and sims/ but the bridge)."""
+    (the store's own key covers theory/ and sims/ but the bridge).
+
+    Args:
+        config: the run's config as a dict.
+        torch_version: torch's version string (its release is kept, the build suffix dropped).
+
+    Returns:
+        The dict the store hashes.
+    """
     from gflab.sims.store import bridge_code_hash
 
     return {
@@ -42,7 +57,14 @@ def record_key(config: dict, torch_version: str) -> dict:
 
 
 def run_to_record(run: dict) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays, metadata) of a run from :func:`~sims.bridge.lora_run.run_lora` or ``run_dmf``."""
+    """(arrays, metadata) of a run from :func:`~sims.bridge.lora_run.run_lora` or ``run_dmf``.
+
+    Args:
+        run: the run's dict.
+
+    Returns:
+        Its arrays and its JSON-able remainder.
+    """
     arrays: dict[str, np.ndarray] = {
         "steps": np.asarray(run["steps"], dtype=np.int64),
         "loss": np.asarray(run["loss"], dtype=np.float64),
@@ -62,7 +84,15 @@ def run_to_record(run: dict) -> tuple[dict[str, np.ndarray], dict]:
 
 
 def record_to_run(arrays: dict[str, np.ndarray], meta: dict) -> dict:
-    """Inverse of :func:`run_to_record` (scalars that were NaN come back as NaN)."""
+    """Inverse of :func:`run_to_record` (scalars that were NaN come back as NaN).
+
+    Args:
+        arrays: the stored arrays.
+        meta: the stored sidecar.
+
+    Returns:
+        The run's dict.
+    """
     b = meta["bridge"]
     modules: dict[str, dict] = {n: {} for n in b["module_names"]}
     for key, arr in arrays.items():
@@ -79,14 +109,31 @@ def record_to_run(arrays: dict[str, np.ndarray], meta: dict) -> dict:
 
 
 def store_run(store, run: dict) -> str:
-    """Put ``run`` into ``store`` (a :class:`gflab.sims.store.ResultStore`); returns the key."""
+    """Put ``run`` into ``store`` (a :class:`gflab.sims.store.ResultStore`); returns the key.
+
+    Args:
+        store: the result store.
+        run: a bridge run (its ``config`` and ``torch_version`` make the key).
+
+    Returns:
+        The entry key.
+    """
     arrays, meta = run_to_record(run)
     meta["bridge_record"] = 1
     return store.put_record(record_key(run["config"], run["torch_version"]), arrays, meta)
 
 
 def load_run(store, config: dict, torch_version: str) -> dict | None:
-    """The stored run for ``config`` (a ``to_dict()``), or None if absent or corrupt."""
+    """The stored run for ``config`` (a ``to_dict()``), or None if absent or corrupt.
+
+    Args:
+        store: the result store.
+        config: the run's config as a dict.
+        torch_version: the torch version it must have been run with.
+
+    Returns:
+        The run's dict, or None.
+    """
     got = store.get_record(record_key(config, torch_version))
     if got is None:
         return None

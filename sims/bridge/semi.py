@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real
+from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory.errors import GflabInputError
 
 __all__ = [
     "PseudoLabels",
@@ -54,6 +55,9 @@ class PseudoLabels:
     info: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The method, its settings and its measured quality as a JSON-ready dict (the labels
+        themselves are left out).
+        """
         return {
             "method": self.method,
             "accuracy": self.accuracy,
@@ -191,6 +195,28 @@ def _augment(torch, x, gen, noise: float, shift: int, mask_fraction: float, scal
     return out
 
 
+def _check_augmentations(weak_noise, strong_noise, strong_mask, weak_shift, strong_shift) -> None:
+    """Refuse (naming the parameter) a negative noise or shift, or a masked fraction outside
+    [0, 1)."""
+    for name, v in (("weak_noise", weak_noise), ("strong_noise", strong_noise)):
+        positive_real(name, v, allow_zero=True)
+    if not 0 <= strong_mask < 1:
+        raise GflabInputError("strong_mask", "a masked fraction in [0, 1)", strong_mask)
+    for name, v in (("weak_shift", weak_shift), ("strong_shift", strong_shift)):
+        positive_int(name, v, minimum=0)
+
+
+def _mlp(torch, d: int, hidden: int, n_classes: int):
+    """d → hidden → hidden → n_classes with ReLUs, float32 (a trainer, not a measurement)."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(d, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, n_classes),
+    )
+
+
 def fixmatch_pseudo_label(
     X: Any,
     y: Any,
@@ -257,24 +283,12 @@ def fixmatch_pseudo_label(
         raise GflabInputError("threshold", "a confidence in (0, 1]", threshold)
     lambda_u = positive_real("lambda_u", lambda_u, allow_zero=True)
     lr = positive_real("lr", lr)
-    for name, v in (("weak_noise", weak_noise), ("strong_noise", strong_noise)):
-        positive_real(name, v, allow_zero=True)
-    if not 0 <= strong_mask < 1:
-        raise GflabInputError("strong_mask", "a masked fraction in [0, 1)", strong_mask)
-    for name, v in (("weak_shift", weak_shift), ("strong_shift", strong_shift)):
-        positive_int(name, v, minimum=0)
+    _check_augmentations(weak_noise, strong_noise, strong_mask, weak_shift, strong_shift)
 
     torch = import_torch()
     gen = torch.Generator().manual_seed(int(seed))
     torch.manual_seed(int(seed))
-    n_classes = int(y.max()) + 1
-    net = torch.nn.Sequential(
-        torch.nn.Linear(X.shape[1], hidden),
-        torch.nn.ReLU(),
-        torch.nn.Linear(hidden, hidden),
-        torch.nn.ReLU(),
-        torch.nn.Linear(hidden, n_classes),
-    )  # float32: a trainer, not a measurement
+    net = _mlp(torch, X.shape[1], hidden, int(y.max()) + 1)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda k: float(np.cos(7 * np.pi * k / (16 * steps)))

@@ -32,10 +32,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from gflab.sims.bridge._torch import import_torch, resolve_device
+from gflab.sims.bridge.prune_data import shuffled_digits
 from gflab.sims.limits import require_fits
 from gflab.theory import interventions as I
 from gflab.theory import measures as M
-from gflab.theory._validate import GflabInputError, positive_int, positive_real, probability
+from gflab.theory._validate import positive_int, positive_real, probability
+from gflab.theory.errors import GflabInputError
 
 __all__ = ["WarmStartConfig", "run_warmstart", "load_digits_split", "RUN_KINDS"]
 
@@ -99,6 +101,7 @@ class WarmStartConfig:
             raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (what the store keys and the record's metadata hold)."""
         d = asdict(self)
         d["fractions"] = list(self.fractions)
         d["seeds"] = list(self.seeds)
@@ -107,16 +110,14 @@ class WarmStartConfig:
 
 
 def load_digits_split(n_test: int, seed: int):
-    """(x_train, y_train, x_test, y_test) NumPy arrays: digits scaled to [0, 1], shuffled by seed."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:  # pragma: no cover - depends on the environment
-        raise GflabInputError(
-            "bridge", "scikit-learn installed (pip install -r requirements/bridge.lock)", "none"
-        ) from None
-    X, y = load_digits(return_X_y=True)
-    perm = np.random.default_rng(seed).permutation(len(y))
-    X, y = X[perm] / 16.0, y[perm]
+    """(x_train, y_train, x_test, y_test) NumPy arrays: digits scaled to [0, 1], shuffled by seed.
+
+    Args:
+        n_test: examples held out for testing (the first ``n_test`` after shuffling).
+        seed: the shuffle's seed.
+    """
+    X, y = shuffled_digits(seed, parameter="bridge", got="none")
+    X = X / 16.0
     return X[n_test:], y[n_test:], X[:n_test], y[:n_test]
 
 
@@ -215,6 +216,10 @@ def run_warmstart(cfg: WarmStartConfig, progress=None) -> dict:
     ``epochs``, ``test_accuracy``, ``layers`` (per Linear: singular values, stable and effective
     rank). ``summary[kind][fraction]`` has the mean and std over seeds of the accuracy and the
     first layer's effective rank.
+
+    Args:
+        cfg: the protocol's settings.
+        progress: a :class:`gflab.sims.progress.Progress` called after each training, or None.
     """
     torch = import_torch()
     device = resolve_device(cfg.device)
