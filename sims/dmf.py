@@ -7,6 +7,7 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
+from gflab.sims import buckets as B
 from gflab.sims.config import DMFConfig, dmf_factor_shapes, load_factors, load_npy
 from gflab.sims.engine import RawSolve, iterate_config, solve_flow
 from gflab.sims.result import SimResult
@@ -60,22 +61,42 @@ def _monitor(y, args):
 
 
 @functools.cache
-def _stats_fn(with_matrix: bool, with_kernel: bool):
+def _stats_fn(with_matrix: bool, with_kernel: bool, padded: bool = False):
+    """The saved statistics; ``padded``: on bucket shapes (sims/buckets.py), with the test RMSE
+    over the real hidden entries (pads count as observed: their error is 0 and they are not
+    counted) and the kernel rows of padded observed entries zeroed (they enter neither the
+    cross coupling's maximum nor the diagonal's)."""
+
     def stats(t, y, args):
         fs = list(y)
         W = T.product(fs)
         sig = jnp.linalg.svd(W, compute_uv=False)
         R = args["mask"] * (W - args["target"])
+        seen = args["mask"]
+        if padded:
+            seen = jnp.where(args["region"][0], args["mask"], 1.0)
+        if padded:
+            # M.balancedness_residual over the pairs of real layers (frozen identity layers
+            # appended by the depth bucket are left out)
+            D, D0 = M.balancedness(fs), M.balancedness(list(args["y0"]))
+            vals = jnp.stack(
+                [jnp.sqrt(jnp.sum((d - d0) ** 2)) for d, d0 in zip(D, D0, strict=True)]
+            )
+            drift = jnp.max(jnp.where(args["pairs"], vals, 0.0))
+        else:
+            drift = M.balancedness_residual(fs, list(args["y0"]))
         out = {
             "singular_values": sig,
             "loss": 0.5 * jnp.sum(R * R),
-            "balancedness_drift": M.balancedness_residual(fs, list(args["y0"])),
-            "test_rmse": M.test_rmse(W, args["mask"], args["target"]),
+            "balancedness_drift": drift,
+            "test_rmse": M.test_rmse(W, seen, args["target"]),
         }
         if with_matrix:
             out["matrix"] = W
         if with_kernel:
-            K = T.tangent_kernel(fs, args["rows"], args["cols"])
+            K = T.tangent_kernel(fs, args["rows"], args["cols"], args.get("layers"))
+            if padded:
+                K = jnp.where(args["valid"][:, None] & args["valid"][None, :], K, 0.0)
             out["coupling"] = M.cross_coupling(K, args["groups"])
             out["kernel_scale"] = jnp.max(jnp.abs(jnp.diagonal(K)))
         return out
@@ -132,19 +153,87 @@ def flow_parts(config: DMFConfig, factors, mask, target):
     return _field, stats, _monitor, _args(config, factors, mask, target)
 
 
-def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
+def _padded_parts(config: DMFConfig, factors, mask, target):
+    """``flow_parts`` on bucket shapes: n → N = bucket(n) and |Ω| → bucket(|Ω|) (coupling),
+    factors, mask and target zero outside the real block (sims/buckets.py proves the solve
+    equal to the unpadded one). Returns (field, gradient, stats, args, y0, method, n)."""
+    n = int(np.shape(mask)[0])
+    N = B.bucket(n)
+    L = len(factors)
+    Lp = B.depth_bucket(L)
+    args = _args(config, factors, mask, target)  # scale, loss_ref and Ω from the real problem
+    pad = lambda a: B.put(B.pad_to(a, (N, N)))
+    region = B.put(B.region_mask((n, n), (N, N)))
+    frozen = B.put(np.zeros((N, N), bool))
+    # depth bucket: Lp − L identity factors after W_L (W = I⋯I W_L⋯W_1 exactly), frozen by the
+    # masked field (their region is empty), so every real layer's field is unchanged
+    eye = B.put(np.eye(N))
+    args.update(
+        mask=pad(mask),
+        target=pad(target),
+        y0=tuple(pad(f) for f in factors) + (eye,) * (Lp - L),
+        region=(region,) * L + (frozen,) * (Lp - L),
+        layers=B.put(np.arange(Lp) < L),
+        pairs=B.put(np.arange(Lp - 1) < L - 1),
+    )
+    if config.coupling:
+        k = int(np.size(args["rows"]))
+        K = B.bucket(k)
+        idx = lambda a: B.put(np.concatenate([np.asarray(a), np.zeros(K - k, int)]))
+        groups = np.concatenate([np.asarray(args["groups"]), np.full(K - k, -1)])
+        args.update(
+            rows=idx(args["rows"]),
+            cols=idx(args["cols"]),
+            groups=B.put(groups),
+            valid=B.put(np.arange(K) < k),
+        )
+    stats = _stats_fn(n <= MATRIX_SAVE_MAX_N, config.coupling, True)
+    real = [(n, n)] * L + [(0, 0)] * (Lp - L)
+    method = B.padded_method(config.method, real, [(N, N)] * Lp)
+    field, gradient = B.masked_field(_field), B.masked_gradient(_gradient)
+    return field, gradient, stats, args, args["y0"], method, n
+
+
+def _unpad(raw: RawSolve, n: int, depth: int) -> RawSolve:
+    """The real layers and blocks of a padded solve's final state and saved statistics."""
+    if raw.final_state is not None:
+        raw.final_state = tuple(B.unpad(f, (n, n)) for f in raw.final_state[:depth])
+    if "singular_values" in raw.saved:
+        raw.saved["singular_values"] = B.unpad(raw.saved["singular_values"], (n,))
+    if "matrix" in raw.saved:
+        raw.saved["matrix"] = B.unpad(raw.saved["matrix"], (n, n))
+    return raw
+
+
+def solve_dmf_from(
+    config: DMFConfig, factors, mask, target, *, buckets: bool | None = None
+) -> RawSolve:
     """Integrate (or iterate) from given factors; the config supplies everything else.
 
     Args:
       factors: L (n, n) initial factors; mask, target: (n, n).
+      buckets: solve on bucket shapes (sims/buckets.py; the same result, fewer compiled
+        programs); default: on unless ``GFLAB_BUCKETS=0``.
     Returns:
       The engine's :class:`RawSolve` (``extra["factors0"]`` holds the start).
     """
-    field, stats, monitor, args = flow_parts(config, factors, mask, target)
-    y0 = tuple(jnp.asarray(f) for f in factors)
+    n = None
+    square = {np.shape(mask), np.shape(target)} | {np.shape(f) for f in factors}
+    if (
+        B.use_buckets(buckets)
+        and B.paddable(config.method)
+        and len(square) == 1
+        and len(set(np.shape(mask))) == 1  # n×n throughout (rectangular factors: real shapes)
+    ):
+        field, gradient, stats, args, y0, method, n = _padded_parts(config, factors, mask, target)
+        monitor = _monitor
+    else:
+        field, stats, monitor, args = flow_parts(config, factors, mask, target)
+        gradient, method = _gradient, config.method
+        y0 = tuple(jnp.asarray(f) for f in factors)
     tol = stop_tolerance(config, mask, target)
     if config.method.discrete:
-        raw = iterate_config(config, _gradient, stats, monitor, y0, args, tol)
+        raw = iterate_config(config, gradient, stats, monitor, y0, args, tol, method=method)
     else:
         grid = config.grid or ("linear" if config.t1 is not None else "log")
         ts = save_grid(config.horizon, config.n_save, grid)
@@ -159,10 +248,12 @@ def solve_dmf_from(config: DMFConfig, factors, mask, target) -> RawSolve:
             args,
             t1=config.horizon,
             save_ts=ts,
-            method=config.method,
+            method=method,
             tol=tol,
             blowup=1e12,
         )
+    if n is not None:
+        raw = _unpad(raw, n, len(factors))
     # the start the invariant's drift is measured from (not necessarily the config's own init:
     # a resumed phase starts from pretrained factors)
     raw.extra["factors0"] = [np.asarray(f) for f in factors]

@@ -414,15 +414,18 @@ def iterate_config(
     params0: Any,
     args: Any,
     tol: float,
+    method: Method | None = None,
 ) -> RawSolve:
     """:func:`iterate` as a model config (``DMFConfig``, ``LoRAConfig``) asks for it: its discrete
     ``method`` for ``steps`` steps, ``n_save`` saved iterates (every ⌊steps/(n_save − 1)⌋ steps,
     at least every step), stopped at ``tol``, diverged past 1e12. ``steps`` is the config's
-    ``step_budget`` (its ``steps``, or the default cap of a run that stops at a loss)."""
+    ``step_budget`` (its ``steps``, or the default cap of a run that stops at a loss).
+    ``method`` replaces the config's (a padded solve's wrapper, sims/buckets.py)."""
     steps = config.step_budget
     save_every = max(1, steps // (config.n_save - 1))
     kw = dict(steps=steps, save_every=save_every, tol=tol, blowup=1e12)
-    return iterate(config.method, gradient, stats, monitor, params0, args, **kw)
+    method = config.method if method is None else method
+    return iterate(method, gradient, stats, monitor, params0, args, **kw)
 
 
 def iterate(

@@ -7,11 +7,12 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
+from gflab.sims import buckets as B
 from gflab.sims import methods as _methods
 from gflab.sims.config import LoRAConfig, load_factors
 from gflab.sims.engine import RawSolve, iterate_config, solve_flow
 from gflab.sims.result import SimResult
-from gflab.sims.terms import term_field
+from gflab.sims.terms import PolarFlow, SpecGF, term_field
 from gflab.theory import closed_forms as CF
 from gflab.theory import lora as T
 from gflab.theory import measures as M
@@ -58,6 +59,19 @@ def product_singular_values(A, B):
 
 
 # ----------------------------------------------------------------------------- fields
+
+
+def _padded_term_field(t, y, args):
+    """The config's term on bucket shapes (sims/buckets.py): T_β with each Gram matrix's pad block
+    shifted apart, the polar factor thresholded at the real shapes' rank tolerance, and GF as is."""
+    term = args["term"]
+    gA, gB = T.gradients(y[0], y[1], args["Y"], args["l2"])
+    if isinstance(term, SpecGF):
+        dA = T.smoothed_polar(gA, term.beta, real=args["real_A"])
+        return -dA, -T.smoothed_polar(gB, term.beta, real=args["real_B"])
+    if isinstance(term, PolarFlow):
+        return -T.polar(gA, rtol=args["rtol_A"]), -T.polar(gB, rtol=args["rtol_B"])
+    return -term.direction(gA), -term.direction(gB)
 
 
 def _loss(A, B, args):
@@ -133,16 +147,89 @@ def flow_parts(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False):
     return field, stats, _monitor, _args(config, A0, B0, Y, U, V)
 
 
-def solve_lora_from(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False) -> RawSolve:
+def _solve_padded(config: LoRAConfig, A0, B0, Y, U, V, rates: bool) -> RawSolve:
+    """:func:`solve_lora_from` on bucket shapes (rows, cols, rank and the number k of target
+    singular vectors each padded to :func:`gflab.sims.buckets.bucket`); sims/buckets.py proves
+    the solve equal to the unpadded one. Returns the RawSolve sliced back to the real shapes."""
+    m, r = np.shape(A0)
+    n = np.shape(B0)[1]
+    k = np.shape(U)[1]
+    M, R, N, K = B.bucket(m), B.bucket(r), B.bucket(n), B.bucket(k)
+    args = _args(config, A0, B0, Y, U, V)  # loss_min, loss_ref from the real problem
+    pad = lambda a, shape: B.put(B.pad_to(a, shape))
+    rows_m, rank_r, cols_n = (np.arange(P) < p for P, p in ((M, m), (R, r), (N, n)))
+    args.update(
+        Y=pad(Y, (M, N)),
+        U=pad(U, (M, K)),
+        V=pad(V, (N, K)),
+        A0=pad(A0, (M, R)),
+        B0=pad(B0, (R, N)),
+        region=(
+            B.put(B.region_mask((m, r), (M, R))),
+            B.put(B.region_mask((r, n), (R, N))),
+        ),
+        real_A=(B.put(rows_m), B.put(rank_r)),
+        real_B=(B.put(rank_r), B.put(cols_n)),
+        rtol_A=B.put(T.polar_rank_rtol((m, r))),
+        rtol_B=B.put(T.polar_rank_rtol((r, n))),
+    )
+    y0 = (args["A0"], args["B0"])
+    method = B.padded_method(config.method, [(m, r), (r, n)], [(M, R), (R, N)])
+    if not config.method.discrete:
+        field = B.masked_field(_padded_term_field)
+        stats = _stats_with_rates(field) if rates else _stats
+        ts = np.linspace(0.0, config.t1, config.n_save)
+        raw = solve_flow(
+            field,
+            stats,
+            _monitor,
+            y0,
+            args,
+            t1=config.t1,
+            save_ts=ts,
+            method=method,
+            tol=config.converge_tol,
+            blowup=1e12,
+        )
+    else:
+        gradient = B.masked_gradient(_gradient)
+        raw = iterate_config(
+            config, gradient, _stats, _monitor, y0, args, config.converge_tol, method=method
+        )
+    if raw.final_state is not None:
+        A, Bf = raw.final_state
+        raw.final_state = (B.unpad(A, (m, r)), B.unpad(Bf, (r, n)))
+    for key, size in (("singular_values", r), ("proxies", k), ("proxy_rates", k)):
+        if key in raw.saved:
+            raw.saved[key] = B.unpad(raw.saved[key], (size,))
+    return raw
+
+
+def solve_lora_from(
+    config: LoRAConfig,
+    A0,
+    B0,
+    Y,
+    U,
+    V,
+    *,
+    rates: bool = False,
+    buckets: bool | None = None,
+) -> RawSolve:
     """Run ``config`` from the given initial factors and target (Y = U diag(s) Vᵀ).
 
     ``rates=True`` (continuous methods only) also saves ``proxy_rates`` = ḋ_i from the field.
 
     Args:
-      A0: (rows, rank); B0: (rank, cols); Y: (rows, cols); U: (rows, rank); V: (cols, rank).
+      A0: (rows, rank); B0: (rank, cols); Y: (rows, cols); U: (rows, k); V: (cols, k), k the
+        number of target singular values.
+      buckets: solve on bucket shapes (sims/buckets.py; the same result, fewer compiled
+        programs); default: on unless ``GFLAB_BUCKETS=0``.
     Returns:
       The engine's :class:`RawSolve`.
     """
+    if B.use_buckets(buckets) and B.paddable(config.method):
+        return _solve_padded(config, A0, B0, Y, U, V, rates)
     y0 = (jnp.asarray(A0), jnp.asarray(B0))
     if not config.method.discrete:
         field, stats, monitor, args = flow_parts(config, A0, B0, Y, U, V, rates=rates)

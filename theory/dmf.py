@@ -401,20 +401,26 @@ def observation_groups(mask: Real[AnyArray, "m n"]) -> Int[np.ndarray, " k"]:
 
 
 def tangent_kernel(
-    factors: PyTree[Float[AnyArray, "_ _"]], rows: Int[AnyArray, " k"], cols: Int[AnyArray, " k"]
+    factors: PyTree[Float[AnyArray, "_ _"]],
+    rows: Int[AnyArray, " k"],
+    cols: Int[AnyArray, " k"],
+    layers: Any = None,
 ) -> Float[AnyArray, "k k"]:
     """K_{(ij),(pq)} = Σ_l (P_l P_lᵀ)_{ip} (Q_lᵀ Q_l)_{jq} between observed entries (docs/theory.md §2.1).
 
     ``rows``/``cols`` list Ω (see :func:`observed_indices`); returns a |Ω|×|Ω| symmetric matrix.
+    ``layers`` (boolean, one per factor) keeps only the terms of the True layers: a solve padded
+    with frozen identity factors (sims/buckets.py) counts its real layers only.
     """
     xp = namespace(*factors)
     rows, cols = as_index(rows, factors[0]), as_index(cols, factors[0])
     P, Q = partial_products(factors)
     K = 0.0
-    for Pl, Ql in zip(P, Q, strict=True):
+    for l, (Pl, Ql) in enumerate(zip(P, Q, strict=True)):
         left = Pl @ xp.matrix_transpose(Pl)
         right = xp.matrix_transpose(Ql) @ Ql
         Lsub = xp.take(xp.take(left, rows, axis=0), rows, axis=1)
         Rsub = xp.take(xp.take(right, cols, axis=0), cols, axis=1)
-        K = K + Lsub * Rsub
+        term = Lsub * Rsub
+        K = K + (term if layers is None else xp.where(layers[l], term, 0.0 * term))
     return K

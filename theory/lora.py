@@ -90,7 +90,9 @@ def polar_rank_rtol(shape) -> float:
     return max(int(shape[-2]), int(shape[-1])) * float(np.finfo(np.float64).eps)
 
 
-def polar(G: Float[AnyArray, "*batch m n"]) -> Float[AnyArray, "*batch m n"]:
+def polar(
+    G: Float[AnyArray, "*batch m n"], rtol: float | Float[AnyArray, ""] | None = None
+) -> Float[AnyArray, "*batch m n"]:
     """Exact polar factor T(G) of G = U Σ Vᵀ: the partial isometry Σ_{σ_i > τ} u_i v_iᵀ on G's
     numerical range, τ = :func:`polar_rank_rtol` · σ_max (docs/theory.md §2.2).
 
@@ -101,39 +103,71 @@ def polar(G: Float[AnyArray, "*batch m n"]) -> Float[AnyArray, "*batch m n"]:
 
     Args:
         G: (..., m, n) array (NumPy, JAX or torch).
+        rtol: the relative threshold; default :func:`polar_rank_rtol` of G's shape (a solve on
+            zero-padded arrays passes the real shape's, so the padding changes nothing).
 
     Returns:
         T(G), an (..., m, n) array in G's namespace and dtype.
     """
     xp = namespace(G)
     U, s, Vh = xp.linalg.svd(G, full_matrices=False)
-    tau = polar_rank_rtol(G.shape) * s[..., :1]
+    tau = (polar_rank_rtol(G.shape) if rtol is None else rtol) * s[..., :1]
     keep = xp.astype(s > tau, G.dtype)
     return U @ (keep[..., :, None] * Vh)
 
 
 def smoothed_polar(
-    G: Float[AnyArray, "*batch m n"], beta: float | Float[AnyArray, ""]
+    G: Float[AnyArray, "*batch m n"],
+    beta: float | Float[AnyArray, ""],
+    real: tuple[Any, Any] | None = None,
 ) -> Float[AnyArray, "*batch m n"]:
     """T_β(G) = G (GᵀG + βI)^{−1/2} = U diag(σ/√(σ² + β)) Vᵀ, β > 0 (docs/theory.md §2.2).
 
     Computed from the eigendecomposition of the smaller Gram matrix (r×r for LoRA gradients),
     which is much cheaper than an SVD of G and exact up to rounding.
+
+    Args:
+        G: (..., m, n) array.
+        beta: β > 0.
+        real: for G zero outside a top-left block (a padded solve, sims/buckets.py): boolean
+            (m,) and (n,) vectors marking the block's rows and columns. The Gram matrix's pad
+            diagonal is then set to the distinct negative values −(1 + ‖S‖)·(1, 2, …) (clipped
+            to 0 below, so T_β is unchanged): its eigenvalues stay apart from each other and
+            from the real ones, and the derivative of ``eigh`` (1/(w_i − w_j)) stays finite
+            where the real problem's is.
+
+    Returns:
+        T_β(G), an (..., m, n) array.
     """
     xp = namespace(G)
     m, n = G.shape[-2], G.shape[-1]
     Gt = xp.matrix_transpose(G)
     if n <= m:
         S = Gt @ G
+        if real is not None:
+            S = _shift_pad(S, real[1], xp)
         w, V = xp.linalg.eigh(S)
         w = xp.where(w > 0, w, 0.0 * w)
         inv = V @ (xp.matrix_transpose(V) / xp.sqrt(w + beta)[..., :, None])
         return G @ inv
     S = G @ Gt
+    if real is not None:
+        S = _shift_pad(S, real[0], xp)
     w, V = xp.linalg.eigh(S)
     w = xp.where(w > 0, w, 0.0 * w)
     inv = V @ (xp.matrix_transpose(V) / xp.sqrt(w + beta)[..., :, None])
     return inv @ G
+
+
+def _shift_pad(S, keep, xp):
+    """S with its diagonal at the False entries of ``keep`` replaced by −(1 + max|S|)·(1, 2, …)
+    (S's pad rows and columns are zero). The shift's derivative moves only the pad eigenvalues,
+    which the clip at 0 discards, and leaves the eigenvectors' derivative unchanged."""
+    k = S.shape[-1]
+    scale = 1.0 + xp.max(xp.abs(S))
+    pad = xp.astype(~keep, S.dtype)
+    shift = scale * xp.cumsum(pad) * pad
+    return S - xp.eye(k, dtype=S.dtype) * shift[None, :]
 
 
 def newton_schulz(
