@@ -53,6 +53,7 @@ def _cell(value) -> str:
 
 
 def config_fields_markdown() -> str:
+    from gflab.sims.methods import Method
     from gflab.sims.schema import MODELS, params
 
     out = []
@@ -63,8 +64,10 @@ def config_fields_markdown() -> str:
         for p in params(model):
             default = "required" if p.required else f"`{p.default!r}`"
             methods = ", ".join(p.methods) if p.methods else "all"
+            # the Python kind: a method field holds a Method object (the CLI reads its spelling)
+            kind = "Method" if isinstance(p.default, Method) else p.kind
             out.append(
-                f"| `{p.name}` | {_cell(p.kind)} | {_cell(default)} | {_cell(methods)} | "
+                f"| `{p.name}` | {_cell(kind)} | {_cell(default)} | {_cell(methods)} | "
                 f"{_cell(p.help) or '—'} |"
             )
         out.append("")

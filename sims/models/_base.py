@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import equinox as eqx
 import numpy as np
@@ -19,6 +19,9 @@ import numpy as np
 from gflab.sims import methods as M
 from gflab.sims.result import SimResult, json_safe
 from gflab.theory.errors import GflabInputError
+
+if TYPE_CHECKING:  # the store imports the models: a type-only import keeps the graph one-way
+    from gflab.sims.store import ResultStore
 
 __all__ = ["Model", "SimResultModel", "PhasesModel", "OK_STATUSES", "HELP"]
 
@@ -231,7 +234,7 @@ class Model(eqx.Module):
         """
         return {}
 
-    def put(self, store, config: Any, result: Any, **meta: Any) -> str:
+    def put(self, store: ResultStore, config: Any, result: Any, **meta: Any) -> str:
         """Store ``result`` under ``config``'s key.
 
         Args:
@@ -245,7 +248,7 @@ class Model(eqx.Module):
         arrays, side = self.to_store(result)
         return store.put_record(config, arrays, {**side, **meta})
 
-    def stored(self, config: Any, store=None) -> tuple[Any, str]:
+    def stored(self, config: Any, store: ResultStore | None = None) -> tuple[Any, str]:
         """The stored result of ``config``, or a new run stored first.
 
         Args:
@@ -304,7 +307,7 @@ class Model(eqx.Module):
                 )
         return cfg
 
-    def default_method(self):
+    def default_method(self) -> M.Method | None:
         """The method a config of this model runs when it names none.
 
         Returns:
