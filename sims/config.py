@@ -291,7 +291,14 @@ def load_factors(parameter: str, path: Any, shapes: dict[str, tuple[int, ...]]) 
 
 
 def factors_digest(arrays: list[np.ndarray]) -> str:
-    """sha256 of a list of float64 arrays (shapes and contents): what enters a key for a file."""
+    """sha256 of a list of float64 arrays (shapes and contents): what enters a key for a file.
+
+    Args:
+        arrays: the factors, in order (each read as C-contiguous float64).
+
+    Returns:
+        The hex digest; equal digests mean equal shapes and equal entries in the same order.
+    """
     h = hashlib.sha256()
     for a in arrays:
         h.update(repr(a.shape).encode())
@@ -300,7 +307,15 @@ def factors_digest(arrays: list[np.ndarray]) -> str:
 
 
 def dmf_factor_shapes(n: int, depth: int) -> dict[str, tuple[int, int]]:
-    """The arrays of a DMF ``init_file``: ``W1`` … ``WL`` (W = W_L ⋯ W_1), each n×n."""
+    """The arrays of a DMF ``init_file``: ``W1`` … ``WL`` (W = W_L ⋯ W_1), each n×n.
+
+    Args:
+        n: the matrix size.
+        depth: the number of factors L (docs/theory.md §2.1).
+
+    Returns:
+        ``{"W1": (n, n), …, "WL": (n, n)}``, in factor order.
+    """
     return {f"W{i}": (n, n) for i in range(1, depth + 1)}
 
 
@@ -466,6 +481,7 @@ class DMFConfig(_Config):
 
     @property
     def horizon(self) -> float:
+        """The flow's end time: ``t1`` when given, else the cap ``t_max``."""
         return self.t_max if self.t1 is None else self.t1
 
     @property
@@ -608,7 +624,14 @@ class LoRAConfig(_Config):
 
 def config_from_dict(d: dict[str, Any]):
     """Inverse of ``to_dict`` for every model (:func:`gflab.sims.models.config_from_dict`: the
-    JSON reader, which also reads the flat form of older files)."""
+    JSON reader, which also reads the flat form of older files).
+
+    Args:
+        d: a config's ``to_dict()`` (or a stored file's ``config`` entry).
+
+    Returns:
+        The model's config object (e.g. :class:`DMFConfig`).
+    """
     from gflab.sims.models import config_from_dict as read
 
     return read(d)
