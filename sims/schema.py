@@ -123,7 +123,15 @@ def params(model: str) -> list[Param]:
 
 def method_params(model: str) -> dict[str, tuple[str, ...]]:
     """Every hyper-parameter of ``model``'s methods, the step (``lr``, ``dt``) included → the
-    names of the methods that have it (a sweep spec may set each, :func:`config_from_fields`)."""
+    names of the methods that have it (a sweep spec may set each, :func:`config_from_fields`).
+
+    Args:
+        model: a registered model's name (``"dmf"``, ``"lora"``, …).
+
+    Returns:
+        Each field name of the model's method classes → the method names that have it, in the
+        model's method order.
+    """
     out: dict[str, tuple[str, ...]] = {}
     for mcls in model_named(model).methods:
         for f in dataclasses.fields(mcls):
@@ -269,6 +277,14 @@ def _shared(method, own: set[str]) -> dict[str, Any]:
 
 def command(config, *, json: bool = True) -> str:
     """``gflab simulate ...`` (with ``--json``) that reruns ``config``: the same config, so the same
-    store key."""
+    store key.
+
+    Args:
+        config: any model's config.
+        json: append ``--json``.
+
+    Returns:
+        One shell-quoted command line.
+    """
     argv = command_args(config) + (["--json"] if json else [])
     return "gflab simulate " + " ".join(shlex.quote(a) for a in argv)

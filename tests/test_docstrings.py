@@ -23,7 +23,6 @@ _spec.loader.exec_module(dc)
 # composition, the solver and benchmark work): their names are documented when they land.
 REWRITTEN = (
     "sims/methods.py",
-    "sims/schema.py",
     "sims/engine.py",
     "sims/dense.py",
     "sims/lora.py",
