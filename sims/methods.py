@@ -374,11 +374,27 @@ class Muon(_Discrete):
         )
 
     def init(self, params):
-        """Zero momentum buffers, one per parameter (``params``' PyTree)."""
+        """Zero momentum buffers, one per parameter.
+
+        Args:
+          params: the initial iterate, a PyTree of matrices.
+
+        Returns:
+          A PyTree of zeros shaped as ``params`` (the momentum buffers).
+        """
         return jax.tree_util.tree_map(jnp.zeros_like, params)
 
     def update(self, grads, state, params):
-        """(updates, new buffers); see :meth:`_Discrete.update`."""
+        """(updates, new buffers): ``params + updates`` is the next iterate.
+
+        Args:
+          grads: ∇ℓ at ``params``, a PyTree of matrices.
+          state: the momentum buffers, from :meth:`init` or the previous update.
+          params: the current iterate (same PyTree).
+
+        Returns:
+          (updates, new momentum buffers), each a PyTree shaped as ``params``.
+        """
         leaves, tree = jax.tree_util.tree_flatten(grads)
         t = self.transform()
         inner = t.init(())  # stateless pieces: () each; the momentum's buffers from ``state``
@@ -466,7 +482,18 @@ def parse_method(spec: Any, **options: Any) -> Method:
 
 
 def method_from_dict(d: dict[str, Any]) -> Method:
-    """Inverse of :meth:`Method.to_dict` (unknown keys are refused, naming them)."""
+    """Inverse of :meth:`Method.to_dict` (unknown keys are refused, naming them).
+
+    Args:
+        d: ``{"name": <method name>, <field>: <value>, …}``.
+
+    Returns:
+        The method object (its own checks run).
+
+    Raises:
+        GflabInputError: an unknown name, or fields the method does not have (parameter
+            ``method``).
+    """
     d = dict(d)
     cls = METHODS.get(d.pop("name", None))
     if cls is None:
