@@ -62,7 +62,15 @@ class RawSolve:
     def solver_stats(self, method) -> dict[str, Any]:
         """A result's ``stats``: the method (``tsit5+pid`` for an adaptive solve, else its name),
         accepted and rejected steps, solve and compile seconds; for a discrete method also
-        ``executed_steps``, the updates computed (its cost)."""
+        ``executed_steps``, the updates computed (its cost).
+
+        Args:
+          method: the method object that ran the solve (:mod:`gflab.sims.methods`).
+
+        Returns:
+          ``{"solver", "steps", "rejected_steps", "wall_seconds", "compile_seconds"}`` and, when
+          recorded, ``"executed_steps"``.
+        """
         name = method.solver + "+pid" if isinstance(method, Adaptive) else method.name
         out = {
             "solver": name,
@@ -98,6 +106,27 @@ _ROOT_ATOL = 1e-14
 def flow_solve_impl(
     method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
 ):
+    """The traced body of :func:`solve_flow` (jitted with :data:`FLOW_STATIC` static, or exported).
+
+    Args:
+      method: a continuous method (its ``diffrax_solver``, ``controller``, ``dt0``, ``max_steps``).
+      vector_field: ``vector_field(t, y, args)`` → dy/dt, same PyTree as ``y``.
+      stats: ``stats(t, y, args)`` → what is saved at ``save_ts``.
+      monitor: ``monitor(y, args)`` → the scalar the stop rules read (the loss).
+      y0: the initial state (a PyTree of arrays).
+      args: passed to the three callables.
+      t1: the horizon (a float64 scalar array).
+      save_ts: (k,) save times in [0, t1].
+      tol: stop as converged at ``monitor = tol``.
+      blowup: stop as diverged when ``monitor > blowup`` or a state entry is not finite.
+      root_find: locate the crossing of ``tol`` on the dense output (false when ``y0`` is already
+        at or below ``tol``: then the solve stops after one step).
+
+    Returns:
+      A dict of arrays: ``ts``/``saved`` (the saved stats), ``ts_final``/``y_final``, the diffrax
+      outcome flags (``successful``, ``max_steps_reached``, ``event_occurred``), accepted and
+      rejected ``steps``/``rejected``, the events ``converged``/``diverged``, and ``monitor0``.
+    """
     term = diffrax.ODETerm(vector_field)
     log_tol = jnp.log(jnp.maximum(tol, _TINY_LOSS))
 
@@ -165,7 +194,18 @@ _flow_solve = jax.jit(flow_solve_impl, static_argnames=FLOW_STATIC)
 def legacy_method(
     rtol: float = 1e-8, atol: float = 1e-12, dt: float | None = None, max_steps: int = 200_000
 ) -> Method:
-    """The method object behind the old keywords of :func:`solve_flow` (``dt`` → Euler)."""
+    """The method object behind the old keywords of :func:`solve_flow` (``dt`` → Euler).
+
+    Args:
+      rtol: the adaptive solve's relative tolerance.
+      atol: the adaptive solve's absolute tolerance.
+      dt: a fixed step; given, the method is forward Euler and ``rtol``/``atol`` are unused.
+      max_steps: the solver's step cap.
+
+    Returns:
+      :class:`gflab.sims.methods.Euler` when ``dt`` is given, else
+      :class:`gflab.sims.methods.Adaptive`.
+    """
     if dt is not None:
         return Euler(dt=dt, max_steps=max_steps)
     return Adaptive(rtol=rtol, atol=atol, max_steps=max_steps)
@@ -362,6 +402,28 @@ def _finish(out, wall, compile_s, t1) -> RawSolve:
 def iterate_impl(
     method, gradient, stats, monitor, params0, args, tol, blowup, max_k, n_blocks, block
 ):
+    """The traced body of :func:`iterate` (jitted with :data:`ITERATE_STATIC` static, or exported).
+
+    Args:
+      method: a discrete method (``init``/``update``).
+      gradient: ``gradient(params, args)`` → the loss gradient, same PyTree as ``params``.
+      stats: ``stats(k, params, args)`` → what is saved after each block.
+      monitor: ``monitor(params, args)`` → the scalar the stop rules read (the loss).
+      params0: the initial parameters (a PyTree of arrays).
+      args: passed to the three callables.
+      tol: stop as converged once ``monitor <= tol`` (checked before each step).
+      blowup: stop as diverged when ``monitor > blowup`` or an entry is not finite (the last
+        finite state is kept).
+      max_k: the step budget (an int64 scalar array).
+      n_blocks: the number of save blocks (static).
+      block: steps per block, i.e. ``save_every`` (static).
+
+    Returns:
+      A dict of arrays: ``first`` (stats and k at k = 0), ``saved``/``ks`` (per block), the final
+      ``state``, the flags ``done``/``bad``, the step count ``k`` and ``executed`` (updates
+      computed).
+    """
+
     def one(carry):
         params, opt, done, bad, k, executed = carry
         updates, new_opt = method.update(gradient(params, args), opt, params)
@@ -420,7 +482,21 @@ def iterate_config(
     ``method`` for ``steps`` steps, ``n_save`` saved iterates (every ⌊steps/(n_save − 1)⌋ steps,
     at least every step), stopped at ``tol``, diverged past 1e12. ``steps`` is the config's
     ``step_budget`` (its ``steps``, or the default cap of a run that stops at a loss).
-    ``method`` replaces the config's (a padded solve's wrapper, sims/buckets.py)."""
+    ``method`` replaces the config's (a padded solve's wrapper, sims/buckets.py).
+
+    Args:
+      config: a model config with ``method``, ``step_budget`` and ``n_save``.
+      gradient: ``gradient(params, args)`` → the loss gradient.
+      stats: ``stats(k, params, args)`` → what is saved.
+      monitor: ``monitor(params, args)`` → the loss the stop rules read.
+      params0: the initial parameters (a PyTree of arrays).
+      args: passed to the three callables.
+      tol: stop as converged once the loss is ≤ ``tol``.
+      method: a discrete method to run instead of ``config.method``.
+
+    Returns:
+      The :class:`RawSolve` of :func:`iterate`.
+    """
     steps = config.step_budget
     save_every = max(1, steps // (config.n_save - 1))
     kw = dict(steps=steps, save_every=save_every, tol=tol, blowup=1e12)
@@ -518,6 +594,25 @@ _seen_iter: set = set()
 def flow_solve_vmap_impl(
     method, vector_field, stats, monitor, y0_batch, args, t1, save_ts, tol, blowup, root_find
 ):
+    """The traced body of :func:`solve_flow_batch`'s ``"vmap"`` strategy: :func:`flow_solve_impl`
+    vectorised over the leading axis of ``y0_batch``.
+
+    Args:
+      method: as :func:`flow_solve_impl`.
+      vector_field: as :func:`flow_solve_impl`.
+      stats: as :func:`flow_solve_impl`.
+      monitor: as :func:`flow_solve_impl`.
+      y0_batch: initial states, every leaf with the batch as leading axis.
+      args: shared by all members.
+      t1: as :func:`flow_solve_impl`.
+      save_ts: as :func:`flow_solve_impl`.
+      tol: as :func:`flow_solve_impl`.
+      blowup: as :func:`flow_solve_impl`.
+      root_find: as :func:`flow_solve_impl` (one value for the whole batch).
+
+    Returns:
+      :func:`flow_solve_impl`'s dict with a leading batch axis on every entry.
+    """
     one = lambda y0: _flow_solve(
         method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
     )
@@ -548,6 +643,24 @@ def solve_flow_batch(
     ``strategy="vmap"`` runs one vectorised solve (all members step together until the slowest
     ends); ``"loop"`` reuses one compiled single solve. docs/theory.md §4: on 2 CPU cores the loop often
     wins; ``gflab bench`` measures both. Per-member wall time is the batch time divided evenly.
+
+    Args:
+      vector_field: ``vector_field(t, y, args)`` → dy/dt.
+      stats: ``stats(t, y, args)`` → what is saved at ``save_ts``.
+      monitor: ``monitor(y, args)`` → the scalar the stop rules read.
+      y0_batch: initial states, every leaf with the batch as leading axis.
+      args: shared by all members.
+      strategy: ``"loop"`` or ``"vmap"``.
+      t1: the horizon.
+      save_ts: (k,) save times in [0, t1].
+      rtol: the adaptive solve's relative tolerance.
+      atol: the adaptive solve's absolute tolerance.
+      tol: stop a member as converged at ``monitor = tol``.
+      blowup: stop a member as diverged past it.
+      max_steps: the solver's step cap per member.
+
+    Returns:
+      One :class:`RawSolve` per member, in batch order.
     """
     one_of("strategy", strategy, ("vmap", "loop"))
     method = Adaptive(rtol=rtol, atol=atol, max_steps=max_steps)
