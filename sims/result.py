@@ -1,6 +1,6 @@
 """The result of one simulation: saved statistics, final measurements, status and solver stats.
 
-``to_json()`` produces the CLI contract of issue 2 (keys ``config``, ``times``,
+``to_json()`` produces the JSON that ``gflab simulate --json`` prints (keys ``config``, ``times``,
 ``singular_values``, ``proxies`` (LoRA), ``final``, ``status``, ``stats``).
 """
 
@@ -19,7 +19,15 @@ def json_safe(x: Any, strict: bool = False):
     """``x`` with arrays as nested lists and NumPy scalars as Python numbers and booleans; a
     non-finite float becomes the string ``"nan"``/``"inf"``/``"-inf"`` (never a silent NaN in
     JSON: the store and the CLI's contract), or ``None`` with ``strict`` (strict JSON, the bridge's
-    payloads)."""
+    payloads).
+
+    Args:
+        x: a value: dicts, lists and tuples are converted recursively.
+        strict: non-finite floats become ``None`` instead of strings.
+
+    Returns:
+        A value ``json.dumps`` accepts (tuples become lists; other types pass unchanged).
+    """
     if isinstance(x, dict):
         return {k: json_safe(v, strict) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -42,7 +50,20 @@ def json_safe(x: Any, strict: bool = False):
 
 @dataclass
 class SimResult:
-    """One run. ``series`` holds per-saved-time arrays (first axis matches ``times``)."""
+    """One run. ``series`` holds per-saved-time arrays (first axis matches ``times``).
+
+    Args:
+        config: the run's config as ``to_dict()`` gives it.
+        times: (k,) the saved times (flow time, or step counts when ``time_unit`` is ``"k"``).
+        series: per-saved-time arrays (``singular_values``, ``loss``, ``proxies`` …), first axis k.
+        final: final measurements (numbers or arrays).
+        status: how the run ended (one of :data:`gflab.sims.engine.STATUSES`).
+        stats: solver statistics (:meth:`gflab.sims.engine.RawSolve.solver_stats`).
+        final_state: the final parameters (the factors), when kept.
+        message: a human-readable note on the status.
+        time_unit: ``"t"`` (flow time) or ``"k"`` (steps of a discrete method).
+        extra: model-specific keys added to :meth:`to_json`.
+    """
 
     config: dict
     times: np.ndarray
@@ -57,9 +78,18 @@ class SimResult:
 
     @property
     def singular_values(self) -> np.ndarray:
+        """(k, r) the saved singular values (``series["singular_values"]``)."""
         return self.series["singular_values"]
 
     def to_json(self) -> dict:
+        """The JSON form (``gflab simulate --json``): arrays as lists, non-finite floats as
+        strings (:func:`json_safe`).
+
+        Returns:
+            ``config``, ``times``, ``time_unit``, ``singular_values``, the other saved series
+            present (``proxies``, ``loss``, ``coupling``, ``balancedness_drift``), ``final``,
+            ``status``, ``message`` (when not empty), ``stats``, and ``extra``'s keys.
+        """
         out = {
             "config": self.config,
             "times": self.times,
@@ -81,6 +111,12 @@ class SimResult:
 
     # ---- (de)serialisation for the result store: arrays and a JSON header kept apart
     def to_arrays(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The store's form: arrays (``times``, ``series__*``, ``state__i``, array-valued
+        ``final__*``) and a JSON header for everything else.
+
+        Returns:
+            (arrays, header); :meth:`from_arrays` inverts it.
+        """
         arrays = {"times": np.asarray(self.times)}
         for k, v in self.series.items():
             arrays["series__" + k] = np.asarray(v)
@@ -103,6 +139,15 @@ class SimResult:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], header: dict) -> SimResult:
+        """Inverse of :meth:`to_arrays`.
+
+        Args:
+            arrays: the arrays :meth:`to_arrays` wrote (as read back from the store).
+            header: its JSON header.
+
+        Returns:
+            The result (a header without ``message``/``time_unit`` reads as ``""``/``"t"``).
+        """
         series = {k[len("series__") :]: v for k, v in arrays.items() if k.startswith("series__")}
         final = dict(header["final"])
         final.update({k[len("final__") :]: v for k, v in arrays.items() if k.startswith("final__")})

@@ -28,7 +28,6 @@ REWRITTEN = (
     "sims/river.py",
     "sims/sf_lora.py",
     "sims/tables.py",
-    "sims/result.py",
     "sims/rkc.py",
     "sims/terms.py",
     "sims/sweep/",
