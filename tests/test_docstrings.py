@@ -27,7 +27,6 @@ REWRITTEN = (
     "sims/dmf.py",
     "sims/river.py",
     "sims/sf_lora.py",
-    "sims/tables.py",
     "sims/rkc.py",
     "sims/terms.py",
     "sims/sweep/",
