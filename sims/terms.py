@@ -91,7 +91,14 @@ class FlowTerm(eqx.Module):
     fixed_step_only: ClassVar[bool] = False
 
     def direction(self, g):
-        """D(g) for one gradient matrix (or a batch of them)."""
+        """D(g) for one gradient matrix (or a batch of them).
+
+        Args:
+          g: a gradient matrix (m, n), or a batch (…, m, n).
+
+        Returns:
+          D(g), shaped as ``g``.
+        """
         raise NotImplementedError
 
     def vector_field(self, t: Any, y: tuple, args: dict) -> tuple:
@@ -133,7 +140,14 @@ class GF(FlowTerm):
     beta: ClassVar[None] = None  # as a config records it: no β
 
     def direction(self, g):
-        """The identity."""
+        """The identity.
+
+        Args:
+          g: a gradient matrix (or a batch).
+
+        Returns:
+          ``g`` itself.
+        """
         return g
 
 
@@ -151,7 +165,15 @@ class SpecGF(FlowTerm):
         check_smoothing(self.beta)
 
     def direction(self, g):
-        """T_β(g) (:func:`gflab.theory.lora.smoothed_polar`)."""
+        """T_β(g) = g(gᵀg + βI)^(−1/2) (:func:`gflab.theory.lora.smoothed_polar`; docs/theory.md
+        §2.2).
+
+        Args:
+          g: a gradient matrix (or a batch).
+
+        Returns:
+          T_β(g), shaped as ``g``.
+        """
         return _lora.smoothed_polar(g, self.beta)
 
 
@@ -164,7 +186,14 @@ class PolarFlow(FlowTerm):
     beta: ClassVar[float] = 0.0  # the β → 0 limit of SpecGF
 
     def direction(self, g):
-        """T(g) (:func:`gflab.theory.lora.polar`)."""
+        """T(g), the polar factor of g (:func:`gflab.theory.lora.polar`; docs/theory.md §2.2).
+
+        Args:
+          g: a gradient matrix (or a batch).
+
+        Returns:
+          T(g), shaped as ``g``.
+        """
         return _lora.polar(g)
 
 

@@ -28,7 +28,6 @@ REWRITTEN = (
     "sims/river.py",
     "sims/sf_lora.py",
     "sims/rkc.py",
-    "sims/terms.py",
     "sims/sweep/",
     "theory/schedule_free.py",
     "theory/dmf.py",
