@@ -630,7 +630,7 @@ def config_from_dict(d: dict[str, Any]):
         d: a config's ``to_dict()`` (or a stored file's ``config`` entry).
 
     Returns:
-        The model's config object (e.g. :class:`DMFConfig`).
+        config (Any): the model's config object (e.g. :class:`DMFConfig`).
     """
     from gflab.sims.models import config_from_dict as read
 

@@ -377,10 +377,10 @@ class Muon(_Discrete):
         """Zero momentum buffers, one per parameter.
 
         Args:
-          params: the initial iterate, a PyTree of matrices.
+          params (PyTree): the initial iterate, a PyTree of matrices.
 
         Returns:
-          A PyTree of zeros shaped as ``params`` (the momentum buffers).
+          buffers (PyTree): zeros shaped as ``params`` (the momentum buffers).
         """
         return jax.tree_util.tree_map(jnp.zeros_like, params)
 
@@ -388,12 +388,13 @@ class Muon(_Discrete):
         """(updates, new buffers): ``params + updates`` is the next iterate.
 
         Args:
-          grads: ∇ℓ at ``params``, a PyTree of matrices.
-          state: the momentum buffers, from :meth:`init` or the previous update.
-          params: the current iterate (same PyTree).
+          grads (PyTree): ∇ℓ at ``params``, a PyTree of matrices.
+          state (PyTree): the momentum buffers, from :meth:`init` or the previous update.
+          params (PyTree): the current iterate (same PyTree).
 
         Returns:
-          (updates, new momentum buffers), each a PyTree shaped as ``params``.
+          updates_and_state (tuple): (updates, new momentum buffers), each a PyTree shaped as
+            ``params``.
         """
         leaves, tree = jax.tree_util.tree_flatten(grads)
         t = self.transform()
