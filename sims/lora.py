@@ -34,7 +34,16 @@ newton_schulz_lowp = _methods.newton_schulz_lowp
 
 def lora_problem(config: LoRAConfig):
     """(A0, B0, Y, U, V) as NumPy float64 arrays; U, V hold Y's singular vectors in target order;
-    A0, B0 from the config's ``init_file`` when it names one."""
+    A0, B0 from the config's ``init_file`` when it names one (docs/theory.md §2.2).
+
+    Args:
+      config: the run's config (shapes, ``target_svals``, ``aligned``, ``init``, ``gamma``,
+        ``seed``).
+
+    Returns:
+      problem (tuple): A0 (rows, rank), B0 (rank, cols), the target Y (rows, cols), and U
+        (rows, k), V (cols, k) its singular vectors, k = len(target_svals).
+    """
     Y, U, V = T.spectral_target(
         config.rows,
         config.cols,
@@ -51,7 +60,15 @@ def lora_problem(config: LoRAConfig):
 
 
 def product_singular_values(A, B):
-    """σ(AB) from the r×r core of two QR factorisations (never forms the big product's SVD)."""
+    """σ(AB) from the r×r core of two QR factorisations (never forms the big product's SVD).
+
+    Args:
+      A (jax.Array): (m, r).
+      B (jax.Array): (r, n).
+
+    Returns:
+      sigma (jax.Array): the r singular values of AB, descending.
+    """
     xp = jnp
     _, Ra = xp.linalg.qr(A)
     _, Rb = xp.linalg.qr(xp.transpose(B))
@@ -141,7 +158,21 @@ def flow_parts(config: LoRAConfig, A0, B0, Y, U, V, *, rates: bool = False):
     """What the engine integrates for a continuous ``config``: ``(field, stats, monitor, args)``,
     ``field(t, (A, B), args)`` its flow (the config's term, :mod:`gflab.sims.terms`, in
     ``args["term"]``: GF, SpecGF or the polar flow), ``stats`` with
-    ``proxy_rates`` if ``rates``; for other integrators of the same problem (benchmarks/bench.py)."""
+    ``proxy_rates`` if ``rates``; for other integrators of the same problem (benchmarks/bench.py).
+
+    Args:
+      config: a continuous-method config.
+      A0 (numpy.ndarray): (rows, rank) initial factor.
+      B0 (numpy.ndarray): (rank, cols) initial factor.
+      Y (numpy.ndarray): the target.
+      U (numpy.ndarray): the target's left singular vectors (the proxies' directions).
+      V (numpy.ndarray): its right singular vectors.
+      rates: add the proxies' rates of change to the saved stats.
+
+    Returns:
+      parts (tuple): ``(field, stats, monitor, args)`` as :func:`gflab.sims.engine.solve_flow`
+        takes them.
+    """
     field = term_field
     stats = _stats_with_rates(field) if rates else _stats
     return field, stats, _monitor, _args(config, A0, B0, Y, U, V)
@@ -251,7 +282,16 @@ def solve_lora_from(
 
 
 def simulate_lora(config: LoRAConfig) -> SimResult:
-    """Run one LoRA configuration and measure it."""
+    """Run one LoRA configuration and measure it (docs/theory.md §2.2).
+
+    Args:
+      config: the run's config.
+
+    Returns:
+      The saved series (singular values of AB, the proxies, the loss), final measurements
+      (singular values, stable and effective rank, loss and its gap to the minimum), status
+      and solver stats.
+    """
     A0, B0, Y, U, V = lora_problem(config)
     raw = solve_lora_from(config, A0, B0, Y, U, V)
     return _package_lora(config, raw, Y, U, V)
