@@ -29,9 +29,14 @@ MATRIX_SAVE_MAX_N = 16  # save the whole product per time only for small n
 def dmf_problem(config: DMFConfig):
     """(initial factors, mask, target) as NumPy float64 arrays, from the config and its seed.
 
+    Args:
+      config: the run's config (docs/theory.md §2.1: ``n``, ``depth``, ``init``, ``alpha``,
+        ``mask``, ``target``, ``seed`` and the ``*_file`` fields).
+
     Returns:
-      (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the factors, mask and target
-      come from ``init_file``/``mask_file``/``target_file`` when the config names them.
+      problem (tuple): (list of L (n, n) factors, (n, n) 0/1 mask, (n, n) target); the factors,
+        mask and target come from ``init_file``/``mask_file``/``target_file`` when the config
+        names them.
     """
     if config.init_file is not None:
         shapes = dmf_factor_shapes(config.n, config.depth)
@@ -111,7 +116,16 @@ def _gradient(fs, args):
 
 
 def save_grid(horizon: float, n_save: int, grid: str) -> np.ndarray:
-    """Save times on [0, horizon]: linear, or 0 followed by a geometric grid from horizon·1e-9."""
+    """Save times on [0, horizon]: linear, or 0 followed by a geometric grid from horizon·1e-9.
+
+    Args:
+      horizon: the last save time.
+      n_save: the number of save times (≥ 2).
+      grid: ``"linear"``, or anything else for the geometric grid.
+
+    Returns:
+      (n_save,) increasing times, the first 0 and the last ``horizon``.
+    """
     if grid == "linear":
         return np.linspace(0.0, horizon, n_save)
     return np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, n_save - 1)])
@@ -136,7 +150,16 @@ def _args(config: DMFConfig, factors, mask, target):
 
 def stop_tolerance(config: DMFConfig, mask, target) -> float:
     """The monitor's threshold: ``converge_tol`` on ½Σ_Ω R² / ½Σ_Ω W*², or ``stop_loss`` (in the
-    config's normalisation) translated to that relative scale."""
+    config's normalisation) translated to that relative scale.
+
+    Args:
+      config: the run's config (``converge_tol``, ``stop_loss``, ``normalisation``).
+      mask (numpy.ndarray): the (n, n) 0/1 observation mask Ω.
+      target (numpy.ndarray): the (n, n) target W*.
+
+    Returns:
+      The threshold on the relative loss that the solve's monitor compares with.
+    """
     if config.stop_loss is None:
         return config.converge_tol
     c = T.normalisation_factor(config.normalisation, mask)
@@ -148,7 +171,18 @@ def flow_parts(config: DMFConfig, factors, mask, target):
     """What the engine integrates for ``config`` from ``factors``: ``(field, stats, monitor, args)``
     with ``field(t, y, args)`` the gradient flow of docs/theory.md §2.1 on the factor tuple ``y``,
     ``stats``/``monitor`` what is saved and stopped on; for other integrators of the same problem
-    (benchmarks/bench.py's hybrid solver)."""
+    (benchmarks/bench.py's hybrid solver).
+
+    Args:
+      config: a continuous-method config.
+      factors (list): the L initial (n, n) factors.
+      mask (numpy.ndarray): the (n, n) 0/1 observation mask Ω.
+      target (numpy.ndarray): the (n, n) target W*.
+
+    Returns:
+      parts (tuple): ``(field, stats, monitor, args)`` as :func:`gflab.sims.engine.solve_flow`
+        takes them.
+    """
     stats = _stats_fn(config.n <= MATRIX_SAVE_MAX_N, config.coupling)
     return _field, stats, _monitor, _args(config, factors, mask, target)
 
@@ -261,7 +295,14 @@ def solve_dmf_from(
 
 
 def simulate_dmf(config: DMFConfig) -> SimResult:
-    """Run one deep-matrix-completion configuration and measure it."""
+    """Run one deep-matrix-completion configuration and measure it (docs/theory.md §2.1).
+
+    Args:
+      config: the run's config.
+
+    Returns:
+      The result of :func:`package_dmf`.
+    """
     factors, mask, target = dmf_problem(config)
     raw = solve_dmf_from(config, factors, mask, target)
     return package_dmf(config, raw, mask, target)
@@ -273,6 +314,21 @@ def _start(config: DMFConfig, raw: RawSolve):
 
 
 def package_dmf(config: DMFConfig, raw: RawSolve, mask, target) -> SimResult:
+    """A DMF solve as a :class:`gflab.sims.result.SimResult`: the saved series, and measured at the
+    final state W = W_L ⋯ W_1 its singular values, stable and effective rank, the loss (plain
+    and in the run's normalisation), the test RMSE off Ω, the balancedness drift from the start
+    (docs/theory.md §2.1) and, for n ≤ 64, W itself.
+
+    Args:
+      config: the run's config.
+      raw: the solve.
+      mask (numpy.ndarray): the (n, n) 0/1 observation mask Ω.
+      target (numpy.ndarray): the (n, n) target W*.
+
+    Returns:
+      The result; a discrete run that stops at ``stop_loss`` and used up the default step cap
+      is reported as ``max_steps`` with a message.
+    """
     final = {}
     state = None
     if raw.final_state is not None:
