@@ -327,6 +327,9 @@ class _State(eqx.Module):
 def solver_counts(solver_state) -> dict:
     """Counters from a final solver state (``SaveAt(solver_state=True)``), as Python numbers.
 
+    Args:
+        solver_state: the final state of :class:`RKC2` or :class:`Tsit5RKC` (``sol.solver_state``).
+
     Returns:
         ``{"field_evals", "jvps", "rkc_steps", "tsit5_steps", "max_stages", "rho"}`` over the
         accepted steps (rejected steps' work is not included; ``sol.stats`` counts them).
@@ -432,12 +435,46 @@ class RKC2(_Stabilized):
     """
 
     def order(self, terms):
+        """The method's order (diffrax's solver interface).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (unused).
+
+        Returns:
+            order (int): 2 (RKC2 is second order; for :class:`Tsit5RKC` the lower of its two).
+        """
         return 2
 
     def error_order(self, terms):
+        """The order the step-size controller's exponent uses (diffrax's solver interface).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (unused).
+
+        Returns:
+            order (int): 3, the local error's order of a second-order method.
+        """
         return 3
 
     def step(self, terms, t0, t1, y0, args, solver_state: _State, made_jump):
+        """One RKC2 step of size h = t1 − t0 with the stage count ρ̂ asks for (a step needing
+        more than ``max_stages`` returns an infinite error, so the controller rejects it).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (its vector field).
+            t0 (jax.Array): the step's start time.
+            t1 (jax.Array): its end time (h = t1 − t0).
+            y0 (PyTree): the state at ``t0``.
+            args (Any): the vector field's arguments.
+            solver_state: the carried :class:`_State` (f(y₀), the power-iteration vector, ρ̂,
+                the counters).
+            made_jump (bool): the previous step ended at a discontinuity (f(y₀) is recomputed and ρ̂
+                refreshed).
+
+        Returns:
+            step (tuple): (y1, error estimate, dense-output info, new solver state, diffrax
+                ``RESULTS.successful``).
+        """
         f, F0, v, rho, extra, jvps, since = self._begin(
             terms, t0, y0, args, solver_state, made_jump
         )
@@ -498,12 +535,45 @@ class Tsit5RKC(_Stabilized):
             raise GflabInputError("rkc_tolerance_ratio", "a number in (0, 1]", r)
 
     def order(self, terms):
+        """The method's order (diffrax's solver interface).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (unused).
+
+        Returns:
+            order (int): 2 (RKC2 is second order; for :class:`Tsit5RKC` the lower of its two).
+        """
         return 2
 
     def error_order(self, terms):
+        """The order the step-size controller's exponent uses (diffrax's solver interface).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (unused).
+
+        Returns:
+            order (float): ``hybrid_error_order`` (see the class docstring).
+        """
         return self.hybrid_error_order
 
     def step(self, terms, t0, t1, y0, args, solver_state: _State, made_jump):
+        """One step of size h = t1 − t0: RKC2 when h·ρ̂ ≥ ``switch``, else Tsit5.
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (its vector field).
+            t0 (jax.Array): the step's start time.
+            t1 (jax.Array): its end time (h = t1 − t0).
+            y0 (PyTree): the state at ``t0``.
+            args (Any): the vector field's arguments.
+            solver_state: the carried :class:`_State` (f(y₀), the power-iteration vector, ρ̂,
+                the counters).
+            made_jump (bool): the previous step ended at a discontinuity (f(y₀) is recomputed and ρ̂
+                refreshed).
+
+        Returns:
+            step (tuple): (y1, error estimate, dense-output info, new solver state, diffrax
+                ``RESULTS.successful``).
+        """
         f, F0, v, rho, extra, jvps, since = self._begin(
             terms, t0, y0, args, solver_state, made_jump
         )

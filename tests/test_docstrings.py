@@ -24,7 +24,6 @@ _spec.loader.exec_module(dc)
 REWRITTEN = (
     "sims/river.py",
     "sims/sf_lora.py",
-    "sims/rkc.py",
     "theory/schedule_free.py",
     "theory/dmf.py",
     "theory/lora.py",
