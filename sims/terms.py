@@ -94,10 +94,10 @@ class FlowTerm(eqx.Module):
         """D(g) for one gradient matrix (or a batch of them).
 
         Args:
-          g: a gradient matrix (m, n), or a batch (…, m, n).
+          g (jax.Array): a gradient matrix (m, n), or a batch (…, m, n).
 
         Returns:
-          D(g), shaped as ``g``.
+          d (jax.Array): D(g), shaped as ``g``.
         """
         raise NotImplementedError
 
@@ -143,10 +143,10 @@ class GF(FlowTerm):
         """The identity.
 
         Args:
-          g: a gradient matrix (or a batch).
+          g (jax.Array): a gradient matrix (or a batch).
 
         Returns:
-          ``g`` itself.
+          g (jax.Array): ``g`` itself.
         """
         return g
 
@@ -169,10 +169,10 @@ class SpecGF(FlowTerm):
         §2.2).
 
         Args:
-          g: a gradient matrix (or a batch).
+          g (jax.Array): a gradient matrix (or a batch).
 
         Returns:
-          T_β(g), shaped as ``g``.
+          d (jax.Array): T_β(g), shaped as ``g``.
         """
         return _lora.smoothed_polar(g, self.beta)
 
@@ -189,10 +189,10 @@ class PolarFlow(FlowTerm):
         """T(g), the polar factor of g (:func:`gflab.theory.lora.polar`; docs/theory.md §2.2).
 
         Args:
-          g: a gradient matrix (or a batch).
+          g (jax.Array): a gradient matrix (or a batch).
 
         Returns:
-          T(g), shaped as ``g``.
+          d (jax.Array): T(g), shaped as ``g``.
         """
         return _lora.polar(g)
 
