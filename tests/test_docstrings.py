@@ -26,7 +26,6 @@ REWRITTEN = (
     "sims/sf_lora.py",
     "theory/schedule_free.py",
     "theory/dmf.py",
-    "theory/lora.py",
     "theory/optim.py",
     "gflab/cli/simulate.py",
     "gflab/cli/results.py",

@@ -46,7 +46,17 @@ def loss(
     Y: Float[AnyArray, "m n"],
     l2: float | Float[AnyArray, ""] = 0.0,
 ) -> Float[AnyArray, ""]:
-    """ℒ_λ(A, B) = ½‖AB − Y‖_F² + (λ/2)(‖A‖_F² + ‖B‖_F²)."""
+    """ℒ_λ(A, B) = ½‖AB − Y‖_F² + (λ/2)(‖A‖_F² + ‖B‖_F²) (docs/theory.md §2.2).
+
+    Args:
+        A: (m, r) factor.
+        B: (r, n) factor.
+        Y: (m, n) target.
+        l2: the ℓ2 weight λ ≥ 0.
+
+    Returns:
+        The scalar loss, in the arrays' namespace (NumPy, JAX or torch).
+    """
     xp = namespace(A, B, Y)
     E = A @ B - Y
     out = 0.5 * xp.sum(E * E)
@@ -69,7 +79,17 @@ def gradients(
     Y: Float[AnyArray, "m n"],
     l2: float | Float[AnyArray, ""] = 0.0,
 ) -> tuple[Float[AnyArray, "m r"], Float[AnyArray, "r n"]]:
-    """(∇_A, ∇_B) = ((AB − Y)Bᵀ + λA, Aᵀ(AB − Y) + λB)."""
+    """(∇_A, ∇_B) = ((AB − Y)Bᵀ + λA, Aᵀ(AB − Y) + λB), the gradients of :func:`loss`.
+
+    Args:
+        A: (m, r) factor.
+        B: (r, n) factor.
+        Y: (m, n) target.
+        l2: the ℓ2 weight λ ≥ 0.
+
+    Returns:
+        (∇_A ℒ_λ, ∇_B ℒ_λ), shaped as A and B.
+    """
     xp = namespace(A, B, Y)
     E = A @ B - Y
     gA = E @ xp.matrix_transpose(B)
@@ -86,6 +106,12 @@ def polar_rank_rtol(shape) -> float:
     A backward-stable SVD returns each singular value with absolute error ≲ max(m, n)·ε·σ_max
     (ε = float64's 2.2e-16; Golub & Van Loan §8.6, the rule of ``numpy.linalg.matrix_rank``), so
     σ_i ≤ max(m, n)·ε·σ_max cannot be told from 0 and its singular vectors are noise.
+
+    Args:
+        shape (tuple): the matrix's shape (the last two axes are m, n).
+
+    Returns:
+        max(m, n)·ε.
     """
     return max(int(shape[-2]), int(shape[-1])) * float(np.finfo(np.float64).eps)
 
@@ -183,6 +209,15 @@ def newton_schulz(
     condition number, k the number of singular values); smaller ones come out smaller
     (docs/theory.md §2.2's "roughly [0.7, 1.2]"; tests/test_theory.py::test_newton_schulz_band).
     Works on the wide orientation (transposes tall inputs), as Keller Jordan's and torch's Muon do.
+
+    Args:
+        G: (..., m, n) array (NumPy, JAX or torch).
+        steps: the number of iterations.
+        coefficients: the quintic's (a, b, c).
+        eps: added to ‖G‖_F before dividing (keeps G = 0 finite).
+
+    Returns:
+        The iterate after ``steps`` iterations, shaped as G, in G's namespace and dtype.
     """
     xp = namespace(G)
     a, b, c = coefficients
@@ -203,7 +238,17 @@ def gradient_flow_field(
     Y: Float[AnyArray, "m n"],
     l2: float | Float[AnyArray, ""] = 0.0,
 ) -> tuple[Float[AnyArray, "m r"], Float[AnyArray, "r n"]]:
-    """(Ȧ, Ḃ) = (−∇_A, −∇_B)."""
+    """The gradient flow (Ȧ, Ḃ) = (−∇_A, −∇_B) of :func:`loss` (docs/theory.md §2.2).
+
+    Args:
+        A: (m, r) factor.
+        B: (r, n) factor.
+        Y: (m, n) target.
+        l2: the ℓ2 weight λ ≥ 0.
+
+    Returns:
+        (Ȧ, Ḃ), shaped as A and B.
+    """
     gA, gB = gradients(A, B, Y, l2)
     return -gA, -gB
 
@@ -215,7 +260,19 @@ def specgf_field(
     beta: float,
     l2: float | Float[AnyArray, ""] = 0.0,
 ) -> tuple[Float[AnyArray, "m r"], Float[AnyArray, "r n"]]:
-    """Spectral gradient flow (Ȧ, Ḃ) = (−T_β(∇_A), −T_β(∇_B)); β = 0 uses the exact polar factor."""
+    """Spectral gradient flow (Ȧ, Ḃ) = (−T_β(∇_A), −T_β(∇_B)); β = 0 uses the exact polar factor
+    (docs/theory.md §2.2).
+
+    Args:
+        A: (m, r) factor.
+        B: (r, n) factor.
+        Y: (m, n) target.
+        beta: the smoothing β ≥ 0 of :func:`smoothed_polar` (0: :func:`polar`).
+        l2: the ℓ2 weight λ ≥ 0.
+
+    Returns:
+        (Ȧ, Ḃ), shaped as A and B.
+    """
     gA, gB = gradients(A, B, Y, l2)
     if beta == 0:
         return -polar(gA), -polar(gB)
@@ -231,7 +288,23 @@ def make_init(
     name: str, rows: int, cols: int, rank: int, gamma: float, seed: int
 ) -> tuple[Float[np.ndarray, "rows rank"], Float[np.ndarray, "rank cols"]]:
     """``lora``: A(0) = 0, B(0) = γ·N(0, 1) entries (LoRA's zero-product start); ``gaussian``: A(0)
-    and B(0) both with γ·N(0, 1) entries (A drawn first, from the same generator)."""
+    and B(0) both with γ·N(0, 1) entries (A drawn first, from the same generator).
+
+    Args:
+        name: ``"lora"`` or ``"gaussian"`` (:data:`INIT_NAMES`).
+        rows: m, the rows of A.
+        cols: n, the columns of B.
+        rank: r ≤ min(m, n).
+        gamma: the scale γ > 0.
+        seed: the NumPy generator's seed.
+
+    Returns:
+        (A(0), B(0)), float64 arrays (m, r) and (r, n).
+
+    Raises:
+        GflabInputError: an unknown ``name``, sizes that are not positive integers, rank >
+            min(rows, cols), or γ ≤ 0.
+    """
     if name not in INIT_NAMES:
         raise GflabInputError("init", "one of " + ", ".join(INIT_NAMES), name)
     rows, cols, rank = _sizes(rows, cols, rank)
@@ -242,12 +315,34 @@ def make_init(
 
 
 def lora_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
-    """A(0) = 0, B(0) = γ·N(0, 1) entries: :func:`make_init` ``("lora", ...)``."""
+    """A(0) = 0, B(0) = γ·N(0, 1) entries: :func:`make_init` ``("lora", ...)``.
+
+    Args:
+        rows: m, the rows of A.
+        cols: n, the columns of B.
+        rank: r ≤ min(m, n).
+        gamma: the scale γ > 0.
+        seed: the NumPy generator's seed.
+
+    Returns:
+        init (tuple): (A(0), B(0)), float64 arrays (m, r) and (r, n).
+    """
     return make_init("lora", rows, cols, rank, gamma, seed)
 
 
 def gaussian_init(rows: int, cols: int, rank: int, gamma: float, seed: int):
-    """A(0), B(0) both with γ·N(0, 1) entries: :func:`make_init` ``("gaussian", ...)``."""
+    """A(0), B(0) both with γ·N(0, 1) entries: :func:`make_init` ``("gaussian", ...)``.
+
+    Args:
+        rows: m, the rows of A.
+        cols: n, the columns of B.
+        rank: r ≤ min(m, n).
+        gamma: the scale γ > 0.
+        seed: the NumPy generator's seed.
+
+    Returns:
+        init (tuple): (A(0), B(0)), float64 arrays (m, r) and (r, n).
+    """
     return make_init("gaussian", rows, cols, rank, gamma, seed)
 
 
@@ -277,7 +372,17 @@ def spectral_target(
     Float[np.ndarray, "rows cols"], Float[np.ndarray, "rows k"], Float[np.ndarray, "cols k"]
 ]:
     """Y = U diag(s) Vᵀ with prescribed singular values; random orthonormal U, V (``seed=None``:
-    aligned, U and V the leading coordinate vectors). Returns (Y, U, V), columns in ``svals`` order.
+    aligned, U and V the leading coordinate vectors).
+
+    Args:
+        rows: m.
+        cols: n.
+        svals: the k target singular values, each in :data:`TARGET_SVAL_RANGE` (1 ≤ k ≤
+            min(m, n)).
+        seed: the generator's seed for U and V; ``None`` for the aligned target.
+
+    Returns:
+        (Y, U, V): Y (m, n), U (m, k), V (n, k), columns in ``svals`` order.
     """
     rows = positive_int("rows", rows)
     cols = positive_int("cols", cols)
@@ -333,6 +438,14 @@ def lora_mode_solution(t, s, b0):
     (x − x₊)/(x − x₋) = K e^{−2Rt}, R = √(s² + c²), x± = (s ± R)/c, K = (1 − x₊)/(1 − x₋), and
     d = (c/2)(x − 1/x) solves ḋ = √(4d² + b0⁴)(s − d) exactly (the balanced logistic law
     ṗ = 2p(s − p) is its d ≫ b0² limit).
+
+    Args:
+        t (float | numpy.ndarray): time(s) ≥ 0.
+        s (float | numpy.ndarray): the target singular value(s) s > 0.
+        b0 (float | numpy.ndarray): the start b(0) > 0 (see :func:`lora_mode_b0`).
+
+    Returns:
+        d (numpy.ndarray): d(t) = a(t)·b(t), broadcast over the inputs.
     """
     t = np.asarray(t, dtype=float)
     s, c, R, xp_, xm_ = _mode_constants(s, b0)
@@ -343,7 +456,16 @@ def lora_mode_solution(t, s, b0):
 
 
 def lora_mode_arrival_time(s, b0, fraction: float = 0.5):
-    """Exact time for :func:`lora_mode_solution` to reach d = f·s (0 < f < 1)."""
+    """Exact time for :func:`lora_mode_solution` to reach d = f·s (0 < f < 1).
+
+    Args:
+        s (float | numpy.ndarray): the target singular value(s) s > 0.
+        b0 (float | numpy.ndarray): the start b(0) > 0.
+        fraction: f.
+
+    Returns:
+        t (numpy.ndarray): the arrival time(s), broadcast over ``s`` and ``b0``.
+    """
     if not 0 < fraction < 1:
         raise GflabInputError("fraction", "a number in (0, 1)", fraction)
     s, c, R, xp_, xm_ = _mode_constants(s, b0)
@@ -365,6 +487,14 @@ def lora_mode_b0(
     product is penalised), so only the part of b_i orthogonal to the earlier (larger) modes'
     directions reaches the target: |b_i| after Gram–Schmidt of B0 V's columns in decreasing
     order of s. Without coupling (the first mode, or orthogonal b's) this is |B0 v_i|.
+
+    Args:
+        B0: (r, n) the initial B.
+        V: (n, k) the target's right singular vectors.
+        svals: the k target singular values (they set the order).
+
+    Returns:
+        (k,) the effective |b_i|, in ``svals`` order.
     """
     M = np.asarray(B0, dtype=float) @ np.asarray(V, dtype=float)
     s = np.asarray(svals, dtype=float)
