@@ -25,7 +25,6 @@ REWRITTEN = (
     "sims/river.py",
     "sims/sf_lora.py",
     "theory/schedule_free.py",
-    "theory/dmf.py",
     "theory/optim.py",
     "gflab/cli/simulate.py",
     "gflab/cli/results.py",

@@ -62,7 +62,14 @@ __all__ = [
 
 
 def product(factors: PyTree[Float[AnyArray, "*batch _ _"]]) -> Float[AnyArray, "*batch _ _"]:
-    """W = W_L ⋯ W_1."""
+    """W = W_L ⋯ W_1 (docs/theory.md §2.1).
+
+    Args:
+        factors: the L factors W_1, …, W_L (each (…, d_l, d_{l−1}); NumPy, JAX or torch).
+
+    Returns:
+        W, (…, d_L, d_0), in the factors' namespace.
+    """
     W = factors[0]
     for Wl in factors[1:]:
         W = Wl @ W
@@ -74,7 +81,11 @@ def partial_products(
 ) -> tuple[PyTree[Float[AnyArray, "*batch _ _"]], PyTree[Float[AnyArray, "*batch _ _"]]]:
     """(P_l, Q_l) for l = 1..L with P_l = W_{L:l+1}, Q_l = W_{l−1:1} (empty products are I).
 
-    Returns two lists; ``P[l-1]`` is d_L × d_l and ``Q[l-1]`` is d_{l−1} × d_0.
+    Args:
+        factors: the L factors W_1, …, W_L (each (…, d_l, d_{l−1}); NumPy, JAX or torch).
+
+    Returns:
+        (P, Q), two lists of L arrays; ``P[l-1]`` is d_L × d_l and ``Q[l-1]`` is d_{l−1} × d_0.
     """
     L = len(factors)
     namespace(*factors)  # one array library for all factors (raises on a mix)
@@ -96,7 +107,16 @@ def residual(
     mask: Real[AnyArray, "*batch m n"],
     target: Real[AnyArray, "*batch m n"],
 ) -> Float[AnyArray, "*batch m n"]:
-    """R = P_Ω(W − W*)."""
+    """R = P_Ω(W − W*), the observed residual (docs/theory.md §2.1).
+
+    Args:
+        factors: the L factors W_1, …, W_L (each (…, d_l, d_{l−1}); NumPy, JAX or torch).
+        mask: the 0/1 observation mask of Ω, shaped as W.
+        target: the target W*, shaped as W.
+
+    Returns:
+        R, shaped as W (zero off Ω).
+    """
     return mask * (product(factors) - target)
 
 
@@ -105,7 +125,16 @@ def masked_loss(
     mask: Real[AnyArray, "*batch m n"],
     target: Real[AnyArray, "*batch m n"],
 ) -> Float[AnyArray, ""]:
-    """ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)²."""
+    """ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)² (docs/theory.md §2.1; the ``sum`` normalisation).
+
+    Args:
+        factors: the L factors W_1, …, W_L (each (…, d_l, d_{l−1}); NumPy, JAX or torch).
+        mask: the 0/1 observation mask of Ω, shaped as W.
+        target: the target W*, shaped as W.
+
+    Returns:
+        The scalar loss, in the factors' namespace.
+    """
     xp = namespace(*factors)
     R = residual(factors, mask, target)
     return 0.5 * xp.sum(R * R)
@@ -144,6 +173,14 @@ def gradient_field(
     """Gradient-flow velocity dW_l/dt = −W_{L:l+1}ᵀ P_Ω(W − W*) W_{l−1:1}ᵀ, for every l.
 
     Computed with prefix/suffix products: O(L) matrix products, no autodiff.
+
+    Args:
+        factors: the L factors W_1, …, W_L (each (…, d_l, d_{l−1}); NumPy, JAX or torch).
+        mask: the 0/1 observation mask of Ω, shaped as W.
+        target: the target W*, shaped as W.
+
+    Returns:
+        A list of L arrays, dW_l/dt shaped as W_l (the negative gradient of :func:`masked_loss`).
     """
     xp = namespace(*factors)
     L = len(factors)
@@ -174,7 +211,17 @@ def _scale(alpha: float, depth: int) -> float:
 
 
 def mimic_init(n: int, depth: int, alpha: float, m: float) -> PyTree[Float[np.ndarray, "n n"]]:
-    """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (docs/theory.md §2.1)."""
+    """Every factor equals (α^{1/L}/√n)[(1 − 1/m) I + J/m]; ``m = inf`` is diagonal (docs/theory.md §2.1).
+
+    Args:
+        n: the size (every factor is n×n).
+        depth: L ≥ 1.
+        alpha: the scale α > 0 of W(0).
+        m: the mixing m > 1, or ``inf``.
+
+    Returns:
+        A list of L equal (n, n) float64 arrays.
+    """
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
     alpha = positive_real("alpha", alpha)
@@ -189,7 +236,18 @@ def mimic_init(n: int, depth: int, alpha: float, m: float) -> PyTree[Float[np.nd
 def gaussian_init(
     n: int, depth: int, alpha: float, seed: int, tied: bool = False
 ) -> PyTree[Float[np.ndarray, "n n"]]:
-    """Gaussian factors, entries N(0, (α^{1/L}/√n)²); ``tied`` repeats one draw in every layer."""
+    """Gaussian factors, entries N(0, (α^{1/L}/√n)²); ``tied`` repeats one draw in every layer.
+
+    Args:
+        n: the size (every factor is n×n).
+        depth: L ≥ 1.
+        alpha: the scale α > 0 of W(0).
+        seed: the NumPy generator's seed.
+        tied: draw one factor and repeat it.
+
+    Returns:
+        A list of L (n, n) float64 arrays.
+    """
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
     alpha = positive_real("alpha", alpha)
@@ -202,7 +260,16 @@ def gaussian_init(
 
 
 def identity_init(n: int, depth: int, alpha: float) -> PyTree[Float[np.ndarray, "n n"]]:
-    """Every factor α^{1/L} I, so W(0) = α I."""
+    """Every factor α^{1/L} I, so W(0) = α I.
+
+    Args:
+        n: the size (every factor is n×n).
+        depth: L ≥ 1.
+        alpha: the scale α > 0 of W(0).
+
+    Returns:
+        A list of L (n, n) float64 arrays.
+    """
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
     alpha = positive_real("alpha", alpha)
@@ -212,7 +279,17 @@ def identity_init(n: int, depth: int, alpha: float) -> PyTree[Float[np.ndarray, 
 def orthogonal_init(
     n: int, depth: int, alpha: float, seed: int
 ) -> PyTree[Float[np.ndarray, "n n"]]:
-    """Independent Haar-orthogonal factors times α^{1/L}, so every σ_i(W(0)) = α."""
+    """Independent Haar-orthogonal factors times α^{1/L}, so every σ_i(W(0)) = α.
+
+    Args:
+        n: the size (every factor is n×n).
+        depth: L ≥ 1.
+        alpha: the scale α > 0 of W(0).
+        seed: the NumPy generator's seed.
+
+    Returns:
+        A list of L (n, n) float64 arrays.
+    """
     n = positive_int("n", n)
     depth = positive_int("depth", depth)
     alpha = positive_real("alpha", alpha)
@@ -227,7 +304,22 @@ def orthogonal_init(
 def make_init(
     name: str, n: int, depth: int, alpha: float, *, m: float = math.inf, seed: int = 0
 ) -> PyTree[Float[np.ndarray, "n n"]]:
-    """Initial factors by name: one of :data:`INIT_NAMES`."""
+    """Initial factors by name: one of :data:`INIT_NAMES`.
+
+    Args:
+        name: ``mimic``, ``gaussian``, ``tied-gaussian``, ``identity`` or ``orthogonal``.
+        n: the size (every factor is n×n).
+        depth: L ≥ 1.
+        alpha: the scale α > 0 of W(0).
+        m: the mixing of ``mimic`` (:func:`mimic_init`).
+        seed: the draw of the random inits.
+
+    Returns:
+        A list of L (n, n) float64 arrays.
+
+    Raises:
+        GflabInputError: an unknown name (parameter ``init``) or a bad size or scale.
+    """
     if name == "mimic":
         return mimic_init(n, depth, alpha, m)
     if name == "gaussian":
@@ -247,11 +339,27 @@ MASK_NAMES = ("diagonal", "block:K", "superdiag", "bernoulli:P")
 
 
 def diagonal_mask(n: int) -> Float[np.ndarray, "n n"]:
+    """Ω = the diagonal (the diagonal-completion problem of docs/theory.md §2.1).
+
+    Args:
+        n: the size.
+
+    Returns:
+        I_n as float64.
+    """
     return np.eye(positive_int("n", n))
 
 
 def block_diagonal_mask(n: int, blocks: int) -> Float[np.ndarray, "n n"]:
-    """K fully observed diagonal blocks of size s = n/K (n must be divisible by K)."""
+    """K fully observed diagonal blocks of size s = n/K (n must be divisible by K).
+
+    Args:
+        n: the size.
+        blocks: K, a divisor of n.
+
+    Returns:
+        The (n, n) 0/1 float64 mask I_K ⊗ J_s.
+    """
     n = positive_int("n", n)
     blocks = positive_int("blocks", blocks)
     if n % blocks:
@@ -261,7 +369,14 @@ def block_diagonal_mask(n: int, blocks: int) -> Float[np.ndarray, "n n"]:
 
 
 def superdiagonal_mask(n: int) -> Float[np.ndarray, "n n"]:
-    """Diagonal plus superdiagonal: a connected observation pattern."""
+    """Diagonal plus superdiagonal: a connected observation pattern.
+
+    Args:
+        n: the size.
+
+    Returns:
+        The (n, n) 0/1 float64 mask.
+    """
     n = positive_int("n", n)
     return np.eye(n) + np.eye(n, k=1)
 
@@ -269,7 +384,17 @@ def superdiagonal_mask(n: int) -> Float[np.ndarray, "n n"]:
 def bernoulli_mask(
     n: int, p: float, seed: int, cols: int | None = None
 ) -> Float[np.ndarray, "n cols"]:
-    """Each entry observed independently with probability p."""
+    """Each entry observed independently with probability p.
+
+    Args:
+        n: the rows.
+        p: the probability, in [0, 1].
+        seed: the NumPy generator's seed.
+        cols: the columns (default n).
+
+    Returns:
+        The (n, cols) 0/1 float64 mask (it may be empty; :func:`make_mask` refuses that).
+    """
     n = positive_int("n", n)
     p = probability("p", p)
     rng = np.random.default_rng(seed)
@@ -277,7 +402,19 @@ def bernoulli_mask(
 
 
 def make_mask(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows cols"]:
-    """A mask from a name (``diagonal``, ``block:K``, ``superdiag``, ``bernoulli:P``) or an array."""
+    """A mask from a name (``diagonal``, ``block:K``, ``superdiag``, ``bernoulli:P``) or an array.
+
+    Args:
+        spec: a name of :data:`MASK_NAMES` or a 2-D 0/1 array with at least one 1.
+        n: the size of a named mask.
+        seed: the draw of ``bernoulli:P``.
+
+    Returns:
+        The 0/1 float64 mask.
+
+    Raises:
+        GflabInputError: an unknown name, a bad argument, or an empty mask (parameter ``mask``).
+    """
     if not isinstance(spec, str):
         arr = np.asarray(finite_array("mask", spec, ndim=2), dtype=np.float64)
         if not np.all((arr == 0) | (arr == 1)):
@@ -311,12 +448,29 @@ TARGET_NAMES = ("ones", "const:W", "lowrank:R")
 
 
 def ones_target(n: int, value: float = 1.0) -> Float[np.ndarray, "n n"]:
-    """w* J: every entry equals ``value`` (the diagonal-completion target of docs/theory.md §2.1)."""
+    """w* J: every entry equals ``value`` (the diagonal-completion target of docs/theory.md §2.1).
+
+    Args:
+        n: the size.
+        value: w*.
+
+    Returns:
+        The (n, n) float64 target.
+    """
     return float(value) * np.ones((positive_int("n", n),) * 2)
 
 
 def lowrank_target(n: int, rank: int, seed: int) -> Float[np.ndarray, "n n"]:
-    """Random rank-R target U Vᵀ/√R with standard Gaussian U, V (entries of unit variance)."""
+    """Random rank-R target U Vᵀ/√R with standard Gaussian U, V (entries of unit variance).
+
+    Args:
+        n: the size.
+        rank: R in [1, n].
+        seed: the NumPy generator's seed (U drawn first, then V).
+
+    Returns:
+        The (n, n) float64 target.
+    """
     n = positive_int("n", n)
     rank = positive_int("rank", rank)
     if rank > n:
@@ -333,7 +487,19 @@ TARGET_SEED_OFFSET = 7919
 
 
 def make_target(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows cols"]:
-    """A target from a name (``ones``, ``const:W``, ``lowrank:R``) or an n×n array."""
+    """A target from a name (``ones``, ``const:W``, ``lowrank:R``) or an n×n array.
+
+    Args:
+        spec: a name of :data:`TARGET_NAMES` or a finite 2-D array.
+        n: the size of a named target.
+        seed: ``lowrank:R`` draws from ``seed +`` :data:`TARGET_SEED_OFFSET`.
+
+    Returns:
+        The float64 target.
+
+    Raises:
+        GflabInputError: an unknown name or a bad argument (parameter ``target``).
+    """
     if not isinstance(spec, str):
         arr = np.asarray(finite_array("target", spec, ndim=2), dtype=np.float64)
         return arr
@@ -364,7 +530,14 @@ def make_target(spec: Any, n: int, *, seed: int = 0) -> Float[np.ndarray, "rows 
 def observed_indices(
     mask: Real[AnyArray, "m n"],
 ) -> tuple[Int[np.ndarray, " k"], Int[np.ndarray, " k"]]:
-    """Row and column indices of Ω in row-major order (static NumPy arrays)."""
+    """Row and column indices of Ω in row-major order (static NumPy arrays).
+
+    Args:
+        mask: the 0/1 observation mask.
+
+    Returns:
+        (rows, cols), two (|Ω|,) integer arrays.
+    """
     rows, cols = np.nonzero(np.asarray(mask))
     return rows, cols
 
@@ -374,6 +547,12 @@ def observation_groups(mask: Real[AnyArray, "m n"]) -> Int[np.ndarray, " k"]:
 
     At depth 2 only entries sharing a row or a column interact (docs/theory.md §2.1), so these are the
     groups whose cross-kernel depth 2 keeps at zero. Labels follow :func:`observed_indices` order.
+
+    Args:
+        mask: the 0/1 observation mask.
+
+    Returns:
+        (|Ω|,) integer labels 0, 1, … (equal labels: the same component).
     """
     rows, cols = observed_indices(mask)
     k = len(rows)
@@ -411,6 +590,15 @@ def tangent_kernel(
     ``rows``/``cols`` list Ω (see :func:`observed_indices`); returns a |Ω|×|Ω| symmetric matrix.
     ``layers`` (boolean, one per factor) keeps only the terms of the True layers: a solve padded
     with frozen identity factors (sims/buckets.py) counts its real layers only.
+
+    Args:
+        factors: the L factors W_1, …, W_L.
+        rows: the observed entries' rows.
+        cols: their columns.
+        layers: one boolean per factor, or ``None`` for all layers.
+
+    Returns:
+        K, (|Ω|, |Ω|) symmetric, in the factors' namespace.
     """
     xp = namespace(*factors)
     rows, cols = as_index(rows, factors[0]), as_index(cols, factors[0])
