@@ -170,10 +170,18 @@ class RiverConfig:
 
     @property
     def gd_step(self) -> float:
+        """GD's step: ``lr_gd``, or 1/h_wall when it is not given."""
         return self.lr_gd if self.lr_gd is not None else 1.0 / self.h_wall
 
     def amuse(self, rho: float | None = None) -> AMUSE:
-        """The published AMUSE with this config's hyper-parameters (``rho`` overrides ρ)."""
+        """The published AMUSE with this config's hyper-parameters (``rho`` overrides ρ).
+
+        Args:
+            rho: ρ to use instead of the config's (0: Schedule-Free Muon).
+
+        Returns:
+            The optimiser (docs/theory.md §2.4).
+        """
         return AMUSE(
             lr=self.lr,
             momentum=self.momentum,
@@ -187,17 +195,35 @@ class RiverConfig:
         )
 
     def to_dict(self) -> dict:
+        """The config as JSON-ready fields, with ``"model": "river"``."""
         return {"model": "river", **asdict(self)}
 
 
 def river_problem(config: RiverConfig):
-    """(W0, W*, h): ``rows × cols`` zeros, the identity's first columns, the column curvatures."""
+    """(W0, W*, h): ``rows × cols`` zeros, the identity's first columns, the column curvatures.
+
+    Args:
+        config: the run's config (``rows``, ``cols``, ``bulk``, ``h_bulk``, ``h_wall``).
+
+    Returns:
+        problem (tuple): W0 and W* (rows, cols), and h (cols,): ``bulk`` values h_bulk, then
+            h_wall.
+    """
     h = np.array([config.h_bulk] * config.bulk + [config.h_wall] * (config.cols - config.bulk))
     return np.zeros((config.rows, config.cols)), np.eye(config.rows, config.cols), h
 
 
 def river_loss_gradient(W: np.ndarray, target: np.ndarray, h: np.ndarray):
-    """(f(W), ∇f(W)) of the river-valley quadratic (module docstring)."""
+    """(f(W), ∇f(W)) of the river-valley quadratic (module docstring).
+
+    Args:
+        W: the iterate (rows, cols).
+        target: W*, shaped as W.
+        h: (cols,) the column curvatures.
+
+    Returns:
+        loss_and_gradient (tuple): f(W) = ½ Σ (W − W*)² h as a float, and ∇f = (W − W*) H.
+    """
     D = W - target
     return 0.5 * float(np.sum(D * D * h)), D * h
 
@@ -226,6 +252,9 @@ def _summary(series, bulk0, steps):
 @functools.lru_cache(maxsize=256)
 def simulate_river(config: RiverConfig) -> dict:
     """Run GD, Muon, Schedule-Free Muon (AMUSE at ρ = 0) and AMUSE on the river valley.
+
+    Args:
+      config: the run's config (cached: an equal config returns the same dict).
 
     Returns:
       ``{method: {sequence: summary}}``: sequence ``W`` for GD/Muon, ``x``/``y``/``z`` for the
