@@ -73,6 +73,7 @@ class SFLoRAConfig:
             )
 
     def to_dict(self) -> dict:
+        """The config as JSON-ready fields, with ``"model": "sf-lora"``."""
         return {"model": "sf-lora", **asdict(self)}
 
 
@@ -108,7 +109,16 @@ def rate_summary(proxies: np.ndarray, svals: np.ndarray, lr: float) -> dict:
 
 @functools.lru_cache(maxsize=64)
 def simulate_sf_lora(config: SFLoRAConfig) -> dict:
-    """Run the four methods; ``{method: {sequence: summary + "proxies"}}`` (``W`` for Muon)."""
+    """Run the four methods (module docstring) from one LoRA init, on one target.
+
+    Args:
+      config: the run's config (cached: an equal config returns the same dict).
+
+    Returns:
+      ``{method: {sequence: summary}}`` for ``muon`` (sequence ``W``), ``sf-muon``, ``amuse`` and
+      ``sf-adamw`` (sequences ``x``, ``y``, ``z``); each summary is :func:`rate_summary`'s dict
+      plus ``"proxies"``, the ``(steps + 1, k)`` d_i per step.
+    """
     s = np.asarray(config.target_svals, dtype=float)
     Y, U, V = T.spectral_target(config.rows, config.cols, s, config.seed + 104729)
     A0, B0 = T.lora_init(config.rows, config.cols, config.rank, config.gamma, config.seed)

@@ -22,7 +22,6 @@ _spec.loader.exec_module(dc)
 # Being rewritten in this round of work (models as objects, flows as terms, optimisers by
 # composition, the solver and benchmark work): their names are documented when they land.
 REWRITTEN = (
-    "sims/sf_lora.py",
     "theory/schedule_free.py",
     "theory/optim.py",
     "gflab/cli/simulate.py",
