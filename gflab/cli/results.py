@@ -20,6 +20,11 @@ OTHER_COLUMNS = ("key", "model", "status", "created")
 
 
 def register(sub) -> None:
+    """Add ``gflab results`` to the subcommands ``sub``: ``--format``, ``--store``, ``--model``.
+
+    Args:
+        sub: where subcommands are added.
+    """
     p = sub.add_parser(
         "results",
         help="list stored results (table, CSV or JSON)",
@@ -72,6 +77,14 @@ def _table(rows: list[dict], columns: tuple[str, ...]) -> str:
 
 
 def run(args) -> int:
+    """List the stored results as ``args.format`` asks (a closed pipe ends quietly).
+
+    Args:
+        args: the parsed ``gflab results`` arguments.
+
+    Returns:
+        The exit status, 0.
+    """
     try:
         return _print(args)
     except BrokenPipeError:  # `gflab results | head`: the reader left, not an error

@@ -20,7 +20,12 @@ def _show(v) -> str:
 
 
 def add_table_flags(parser, model: str) -> None:
-    """Every row of :func:`gflab.sims.schema.params` as a flag; only flags given reach the config."""
+    """Every row of :func:`gflab.sims.schema.params` as a flag; only flags given reach the config.
+
+    Args:
+        parser: the model's ``argparse`` parser.
+        model: the model's name (``"dmf"``, ``"lora"``, …).
+    """
     from gflab.sims.schema import params
 
     for p in params(model):
@@ -45,6 +50,13 @@ def add_table_flags(parser, model: str) -> None:
 
 
 def register(sub) -> None:
+    """Add ``gflab simulate MODEL`` to the subcommands ``sub``: one subparser per registered
+    model, its flags generated from the config table (:func:`add_table_flags`), plus
+    ``--until-converged`` where the model has it and ``--json``.
+
+    Args:
+        sub: where subcommands are added.
+    """
     from gflab.sims.models import MODELS
 
     p = sub.add_parser(
@@ -78,7 +90,17 @@ _NOT_CONFIG = {"func", "model", "command", "json", "until_converged"}
 
 
 def config_of(args):
-    """The config the parsed ``args`` describe (through the table of sims.schema)."""
+    """The config the parsed ``args`` describe (through the table of sims.schema).
+
+    Args:
+        args: the parsed ``gflab simulate MODEL`` arguments.
+
+    Returns:
+        The model's config object.
+
+    Raises:
+        GflabInputError: a bad value, or ``--t1`` together with ``--until-converged``.
+    """
     from gflab.sims.schema import config_from_args
 
     values = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
@@ -88,7 +110,14 @@ def config_of(args):
 
 
 def store_key(config) -> str:
-    """The result store's key of ``config`` (sims/store.py's function)."""
+    """The result store's key of ``config`` (sims/store.py's function).
+
+    Args:
+        config: any model's config.
+
+    Returns:
+        The hex key of the config, the code it runs and the package versions.
+    """
     from gflab.sims.store import ResultStore
 
     return ResultStore().key(config)
@@ -96,6 +125,9 @@ def store_key(config) -> str:
 
 def run_model(args) -> int:
     """Run the model ``args.model`` through the result store; print its summary or JSON.
+
+    Args:
+      args: the parsed ``gflab simulate MODEL`` arguments.
 
     Returns:
       The exit status: 0 when the run ended as asked, 1 otherwise.
