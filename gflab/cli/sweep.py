@@ -31,6 +31,12 @@ A rerun of the same command skips stored results (resume); exit status 1 if a co
 
 
 def register(sub) -> None:
+    """Add ``gflab sweep SPEC.toml`` to the subcommands ``sub``: ``--executor``, ``--store``,
+    ``--force``/``--dry-run``, ``--timeout``, ``--allow-import``, ``--json``, ``--quiet``.
+
+    Args:
+        sub: where subcommands are added.
+    """
     p = sub.add_parser(
         "sweep",
         help="run a grid of configurations into the result store (resumable)",
@@ -76,6 +82,18 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Run (or with ``--dry-run`` count) the sweep ``args.spec`` into the result store.
+
+    Args:
+        args: the parsed ``gflab sweep`` arguments.
+
+    Returns:
+        The exit status: 0, 1 when a configuration failed, 128 + the signal number when the
+        sweep was interrupted.
+
+    Raises:
+        GflabInputError: a bad flag combination, executor, store folder or spec.
+    """
     from gflab.sims.limits import format_bytes
     from gflab.sims.store import ResultStore
     from gflab.sims.sweep import (
