@@ -24,7 +24,6 @@ _spec.loader.exec_module(dc)
 REWRITTEN = (
     "theory/schedule_free.py",
     "theory/optim.py",
-    "gflab/cli/bench.py",
 )
 
 

@@ -29,6 +29,12 @@ empty caches and count the programs they compile (docs/performance.md, "Cold sta
 
 
 def register(sub) -> None:
+    """Add ``gflab bench`` to the subcommands ``sub``: ``--json``, ``--quick``, ``--repeats``,
+    ``--only``, ``--cold``, ``--variants`` and the rest of its flags.
+
+    Args:
+        sub: where subcommands are added.
+    """
     p = sub.add_parser(
         "bench",
         help="time gflab against SciPy/NumPy baselines",
@@ -261,6 +267,18 @@ def load_benchmarks():
 
 
 def run(args) -> int:
+    """Run the benchmark sections (and cold cases) ``args`` selects; print the table or JSON.
+
+    Args:
+        args: the parsed ``gflab bench`` arguments.
+
+    Returns:
+        The exit status: 0 when every compared case agrees (:func:`all_agree`) and every cold
+        case passed (:func:`cold_ok`), else 1.
+
+    Raises:
+        GflabInputError: an ``--only`` section the benchmarks do not have.
+    """
     import os
     import time
     from pathlib import Path
@@ -345,7 +363,15 @@ def cold_ok(report: dict) -> bool:
 
 
 def all_agree(report: dict) -> bool:
-    """True when every case that compares end states agrees within its tolerance."""
+    """True when every case that compares end states agrees within its tolerance.
+
+    Args:
+        report: the bench's report (``run``'s JSON).
+
+    Returns:
+        False when a case's ``max_abs_diff`` exceeds (or is not ≤, e.g. NaN) its
+        ``agreement_tolerance``; True otherwise.
+    """
     for c in report["cases"]:
         if "agreement_tolerance" in c and not c["max_abs_diff"] <= c["agreement_tolerance"]:
             return False
