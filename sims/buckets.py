@@ -144,7 +144,14 @@ ones frozen identities (beyond 8: the next multiple of 8)."""
 
 
 def depth_bucket(depth: int) -> int:
-    """The smallest entry of :data:`DEPTHS` ≥ ``depth``, else the next multiple of 8."""
+    """The smallest entry of :data:`DEPTHS` ≥ ``depth``, else the next multiple of 8.
+
+    Args:
+        depth: the number L ≥ 1 of DMF factors.
+
+    Returns:
+        The padded depth.
+    """
     for d in DEPTHS:
         if d >= depth:
             return d
@@ -153,7 +160,14 @@ def depth_bucket(depth: int) -> int:
 
 def use_buckets(flag: bool | None = None) -> bool:
     """Whether solves run on bucket shapes: ``flag`` when given, else the environment variable
-    ``GFLAB_BUCKETS`` (on unless ``0``, ``off``, ``false`` or ``no``)."""
+    ``GFLAB_BUCKETS`` (on unless ``0``, ``off``, ``false`` or ``no``).
+
+    Args:
+        flag: an explicit choice, or ``None`` to read the environment.
+
+    Returns:
+        True when solves are padded.
+    """
     if flag is not None:
         return bool(flag)
     return os.environ.get(_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
@@ -161,7 +175,15 @@ def use_buckets(flag: bool | None = None) -> bool:
 
 def paddable(method: Method) -> bool:
     """Whether a padded solve of ``method`` equals the unpadded one (see the module docstring for
-    the methods that are not padded, and why)."""
+    the methods that are not padded, and why).
+
+    Args:
+        method: a method object of :mod:`gflab.sims.methods`.
+
+    Returns:
+        True for Adaptive, Euler, GD, SpecGD and SmoothedSpecGD, and for NewtonSchulz and Muon
+        in float64 (Muon also only without a shape scale).
+    """
     if isinstance(method, (Adaptive, Euler, GD, SpecGD, SmoothedSpecGD)):
         return True
     if isinstance(method, NewtonSchulz):
@@ -172,7 +194,15 @@ def paddable(method: Method) -> bool:
 
 
 def pad_to(a: Any, shape: Sequence[int]) -> np.ndarray:
-    """``a`` in the top-left block of a float64 zero array of ``shape`` (same number of axes)."""
+    """``a`` in the top-left block of a float64 zero array of ``shape`` (same number of axes).
+
+    Args:
+        a: an array (or nested lists) no larger than ``shape`` along any axis.
+        shape: the padded shape.
+
+    Returns:
+        The padded float64 array.
+    """
     a = np.asarray(a, dtype=np.float64)
     out = np.zeros(tuple(shape), dtype=np.float64)
     out[tuple(slice(0, k) for k in a.shape)] = a
@@ -181,20 +211,43 @@ def pad_to(a: Any, shape: Sequence[int]) -> np.ndarray:
 
 def put(a: Any) -> jax.Array:
     """A NumPy array or number on the device as is (``jax.device_put``: unlike ``jnp.asarray``,
-    it compiles no staging program, which would be one more entry in the persistent cache)."""
+    it compiles no staging program, which would be one more entry in the persistent cache).
+
+    Args:
+        a: a NumPy array or number (floats are cast to float64).
+
+    Returns:
+        The array on the default device.
+    """
     a = np.asarray(a)
     return jax.device_put(a.astype(np.float64) if a.dtype.kind == "f" else a)
 
 
 def region_mask(real: Sequence[int], shape: Sequence[int]) -> np.ndarray:
-    """Boolean array of ``shape``, True on the top-left block of size ``real``."""
+    """Boolean array of ``shape``, True on the top-left block of size ``real``.
+
+    Args:
+        real: the real block's size, one entry per axis.
+        shape: the padded shape.
+
+    Returns:
+        The boolean mask.
+    """
     out = np.zeros(tuple(shape), dtype=bool)
     out[tuple(slice(0, k) for k in real)] = True
     return out
 
 
 def unpad(a: Any, real: Sequence[int]) -> np.ndarray:
-    """The top-left block of size ``real`` of the trailing axes of ``a`` (leading axes kept)."""
+    """The top-left block of size ``real`` of the trailing axes of ``a`` (leading axes kept).
+
+    Args:
+        a: a padded array (leading axes, e.g. saved times, are kept whole).
+        real: the real sizes of the trailing axes.
+
+    Returns:
+        A view of ``a``'s real block.
+    """
     a = np.asarray(a)
     lead = a.ndim - len(real)
     return a[(slice(None),) * lead + tuple(slice(0, k) for k in real)]
@@ -206,7 +259,14 @@ def unpad(a: Any, real: Sequence[int]) -> np.ndarray:
 @functools.cache
 def masked_field(field: Callable) -> Callable:
     """``field(t, y, args)`` with its entries outside ``args["region"]`` (a PyTree of boolean
-    arrays shaped like ``y``) set to exactly 0. Cached, so one field gives one compiled solve."""
+    arrays shaped like ``y``) set to exactly 0. Cached, so one field gives one compiled solve.
+
+    Args:
+        field: a vector field ``field(t, y, args)``.
+
+    Returns:
+        The masked field (the same object for the same ``field``).
+    """
 
     def padded(t, y, args):
         return jtu.tree_map(lambda v, r: jnp.where(r, v, 0.0), field(t, y, args), args["region"])
@@ -217,7 +277,14 @@ def masked_field(field: Callable) -> Callable:
 
 @functools.cache
 def masked_gradient(gradient: Callable) -> Callable:
-    """``gradient(params, args)`` masked to ``args["region"]`` as :func:`masked_field` does."""
+    """``gradient(params, args)`` masked to ``args["region"]`` as :func:`masked_field` does.
+
+    Args:
+        gradient: a loss gradient ``gradient(params, args)``.
+
+    Returns:
+        The masked gradient (the same object for the same ``gradient``).
+    """
 
     def padded(params, args):
         g = gradient(params, args)
@@ -315,6 +382,7 @@ class PaddedFlow(Method):
 
     @property
     def max_steps(self):
+        """The inner method's step cap."""
         return self.inner.max_steps
 
     @property
@@ -322,6 +390,8 @@ class PaddedFlow(Method):
         return self.inner.spelling
 
     def diffrax_solver(self):
+        """The inner method's solver; a stabilised one (RKC2, Tsit5→RKC2) with its power
+        iteration started on the real block (:func:`real_start`)."""
         solver = self.inner.diffrax_solver()
         if isinstance(solver, (_rkc.RKC2, _rkc.Tsit5RKC)):
             fields = {f.name: getattr(solver, f.name) for f in dataclasses.fields(solver) if f.init}
@@ -329,12 +399,15 @@ class PaddedFlow(Method):
         return solver
 
     def controller(self):
+        """The inner method's step-size controller; a PID controller measures the error with
+        :class:`RealNorm` (the RMS over the real entries only)."""
         c = self.inner.controller()
         if isinstance(c, diffrax.PIDController):
             return eqx.tree_at(lambda c: c.norm, c, RealNorm(self.sqrt_count))
         return c
 
     def dt0(self):
+        """The inner method's first step."""
         return self.inner.dt0()
 
 
@@ -360,9 +433,28 @@ class PaddedSteps(Method):
         return self.inner.spelling
 
     def init(self, params):
+        """The inner method's state.
+
+        Args:
+          params (PyTree): the padded initial parameters.
+
+        Returns:
+          state (Any): the inner method's ``init(params)``.
+        """
         return self.inner.init(params)
 
     def update(self, grads, state, params):
+        """The inner update with its pad entries set to 0 (SpecGD: the polar factor at the real
+        shapes' rank tolerances).
+
+        Args:
+          grads (PyTree): ∇ℓ at ``params`` (padded).
+          state (Any): the inner method's state.
+          params (PyTree): the current padded iterate.
+
+        Returns:
+          updates_and_state (tuple): (updates, zero outside ``region``; the new inner state).
+        """
         if type(self.inner) is SpecGD:
             lr = self.inner.lr
             updates = jtu.tree_map(
