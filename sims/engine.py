@@ -123,7 +123,7 @@ def flow_solve_impl(
         at or below ``tol``: then the solve stops after one step).
 
     Returns:
-      A dict of arrays: ``ts``/``saved`` (the saved stats), ``ts_final``/``y_final``, the diffrax
+      result (dict): ``ts``/``saved`` (the saved stats), ``ts_final``/``y_final``, the diffrax
       outcome flags (``successful``, ``max_steps_reached``, ``event_occurred``), accepted and
       rejected ``steps``/``rejected``, the events ``converged``/``diverged``, and ``monitor0``.
     """
@@ -203,7 +203,7 @@ def legacy_method(
       max_steps: the solver's step cap.
 
     Returns:
-      :class:`gflab.sims.methods.Euler` when ``dt`` is given, else
+      An :class:`gflab.sims.methods.Euler` when ``dt`` is given, else an
       :class:`gflab.sims.methods.Adaptive`.
     """
     if dt is not None:
@@ -419,7 +419,7 @@ def iterate_impl(
       block: steps per block, i.e. ``save_every`` (static).
 
     Returns:
-      A dict of arrays: ``first`` (stats and k at k = 0), ``saved``/``ks`` (per block), the final
+      result (dict): ``first`` (stats and k at k = 0), ``saved``/``ks`` (per block), the final
       ``state``, the flags ``done``/``bad``, the step count ``k`` and ``executed`` (updates
       computed).
     """
@@ -611,7 +611,7 @@ def flow_solve_vmap_impl(
       root_find: as :func:`flow_solve_impl` (one value for the whole batch).
 
     Returns:
-      :func:`flow_solve_impl`'s dict with a leading batch axis on every entry.
+      result (dict): :func:`flow_solve_impl`'s dict with a leading batch axis on every entry.
     """
     one = lambda y0: _flow_solve(
         method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find

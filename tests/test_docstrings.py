@@ -23,7 +23,6 @@ _spec.loader.exec_module(dc)
 # composition, the solver and benchmark work): their names are documented when they land.
 REWRITTEN = (
     "theory/schedule_free.py",
-    "theory/optim.py",
 )
 
 

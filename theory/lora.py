@@ -382,7 +382,7 @@ def spectral_target(
         seed: the generator's seed for U and V; ``None`` for the aligned target.
 
     Returns:
-        (Y, U, V): Y (m, n), U (m, k), V (n, k), columns in ``svals`` order.
+        The tuple (Y, U, V) with Y (m, n), U (m, k), V (n, k), columns in ``svals`` order.
     """
     rows = positive_int("rows", rows)
     cols = positive_int("cols", cols)

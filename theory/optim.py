@@ -145,7 +145,14 @@ class GradientTransformation:
         return tuple(self.leaf(u) for u in updates), state
 
     def leaf(self, u: Any) -> Any:
-        """A stateless piece's map of one array (default: unchanged)."""
+        """A stateless piece's map of one array (default: unchanged).
+
+        Args:
+          u: one incoming update.
+
+        Returns:
+          The outgoing update, shaped as ``u``.
+        """
         return u
 
 
@@ -164,7 +171,14 @@ class Identity(_Direction):
     """GD's direction: D(g) = g."""
 
     def direction(self, g: Any) -> Any:
-        """g itself."""
+        """g itself.
+
+        Args:
+          g: one gradient matrix (or a batch of them, matrices on the last two axes).
+
+        Returns:
+          ``g``.
+        """
         return g
 
 
@@ -173,7 +187,14 @@ class Polar(_Direction):
     """SpecGD's direction: the exact polar factor T(g) (:func:`gflab.theory.lora.polar`)."""
 
     def direction(self, g: Any) -> Any:
-        """T(g)."""
+        """T(g), the polar factor (docs/theory.md §2.2).
+
+        Args:
+          g: one gradient matrix (or a batch of them, matrices on the last two axes).
+
+        Returns:
+          T(g), shaped as ``g``.
+        """
         return polar(g)
 
 
@@ -184,7 +205,14 @@ class SmoothedPolar(_Direction):
     beta: Any
 
     def direction(self, g: Any) -> Any:
-        """T_β(g) (:func:`gflab.theory.lora.smoothed_polar`)."""
+        """T_β(g) (:func:`gflab.theory.lora.smoothed_polar`; docs/theory.md §2.2).
+
+        Args:
+          g: one gradient matrix (or a batch of them, matrices on the last two axes).
+
+        Returns:
+          T_β(g), shaped as ``g``.
+        """
         return smoothed_polar(g, self.beta)
 
 
@@ -198,7 +226,14 @@ class NewtonSchulz(_Direction):
     fn: Callable | None = None
 
     def direction(self, g: Any) -> Any:
-        """NS(g), in g's dtype."""
+        """NS(g), in g's dtype.
+
+        Args:
+          g: one gradient matrix (or a batch of them, matrices on the last two axes).
+
+        Returns:
+          NS(g), shaped as ``g``, in g's dtype.
+        """
         if self.fn is not None:
             return self.fn(g, self.steps)
         return newton_schulz(g, self.steps)
@@ -216,11 +251,27 @@ class AdamDirection(GradientTransformation):
     eps: Any = 1e-8
 
     def init(self, params: Sequence[Any]) -> tuple:
-        """v = 0, k = 0."""
+        """v = 0, k = 0.
+
+        Args:
+          params: the parameters.
+
+        Returns:
+          state (tuple): (v, k), one zero array per parameter and 0.
+        """
         return tuple(0.0 * p for p in params), 0
 
     def update(self, updates: Sequence[Any], state: tuple, params: Sequence[Any] | None = None):
-        """(D per parameter, (v, k + 1))."""
+        """(D per parameter, (v, k + 1)).
+
+        Args:
+          updates: the gradients, one array per parameter.
+          state: (v, k) from :meth:`init` or the previous update.
+          params: unused.
+
+        Returns:
+          updates_and_state (tuple): (D per parameter, (new v, k + 1)).
+        """
         vs, k = state
         out, nv = [], []
         for g, v in zip(updates, vs, strict=True):
@@ -241,11 +292,28 @@ class EmaMomentum(GradientTransformation):
     nesterov: bool = True
 
     def init(self, params: Sequence[Any]) -> tuple:
-        """Zero buffers."""
+        """Zero buffers.
+
+        Args:
+          params: the parameters.
+
+        Returns:
+          One zero buffer per parameter, shaped as it.
+        """
         return tuple(namespace(p).zeros_like(p) for p in params)
 
     def update(self, updates: Sequence[Any], state: tuple, params: Sequence[Any] | None = None):
-        """(momentum directions, new buffers)."""
+        """(momentum directions, new buffers).
+
+        Args:
+          updates: the gradients, one array per parameter.
+          state: the buffers, from :meth:`init` or the previous update.
+          params: unused.
+
+        Returns:
+          updates_and_state (tuple): (lerp(g, buf, μ) per parameter with Nesterov, else the
+            buffers; the new buffers).
+        """
         mu = self.momentum
         bufs = tuple(lerp(b, g, 1 - mu) for b, g in zip(state, updates, strict=True))
         if not self.nesterov:
@@ -258,7 +326,14 @@ class Scale(GradientTransformation):
     :class:`Chain` and applied once."""
 
     def factor(self, shape: tuple) -> Any:
-        """The factor for an array of ``shape``."""
+        """The factor for an array of ``shape``.
+
+        Args:
+          shape: the array's shape.
+
+        Returns:
+          A scalar.
+        """
         raise NotImplementedError
 
     def leaf(self, u: Any) -> Any:
@@ -275,7 +350,15 @@ class ScaleByShape(Scale):
     fn: Callable | None = None
 
     def factor(self, shape: tuple) -> Any:
-        """The shape scale of ``shape``."""
+        """The shape scale of ``shape``.
+
+        Args:
+          shape: the array's shape (the last two axes are rows, cols).
+
+        Returns:
+          ``fn(shape)`` when given, else :func:`shape_scale` of the last two axes (1.0 for
+          fewer than two axes).
+        """
         if self.fn is not None:
             return self.fn(shape)
         return shape_scale(self.kind, *shape[-2:]) if len(shape) >= 2 else 1.0
@@ -292,7 +375,14 @@ class ScaleByLr(Scale):
     lr: Any
 
     def factor(self, shape: tuple) -> Any:
-        """−lr."""
+        """−lr, whatever the shape.
+
+        Args:
+          shape: the array's shape (unused).
+
+        Returns:
+          −lr.
+        """
         return -self.lr
 
 
@@ -303,12 +393,28 @@ class Chain(GradientTransformation):
     transforms: tuple
 
     def init(self, params: Sequence[Any]) -> tuple:
-        """One state per piece."""
+        """One state per piece.
+
+        Args:
+          params: the parameters.
+
+        Returns:
+          The tuple of the pieces' ``init(params)``.
+        """
         return tuple(t.init(params) for t in self.transforms)
 
     def update(self, updates: Sequence[Any], state: tuple, params: Sequence[Any] | None = None):
         """Each piece in turn; consecutive :class:`Scale` pieces multiply their factors first
-        (in chain order) and scale once."""
+        (in chain order) and scale once.
+
+        Args:
+          updates: the gradients, one array per parameter.
+          state: one state per piece, from :meth:`init` or the previous update.
+          params: the parameters, passed to every piece.
+
+        Returns:
+          updates_and_state (tuple): (the chain's updates, the pieces' new states).
+        """
         updates = tuple(updates)
         pending: list | None = None
         out = []
