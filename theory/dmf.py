@@ -125,7 +125,9 @@ def masked_loss(
     mask: Real[AnyArray, "*batch m n"],
     target: Real[AnyArray, "*batch m n"],
 ) -> Float[AnyArray, ""]:
-    """ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)² (docs/theory.md §2.1; the ``sum`` normalisation).
+    """ℓ = ½ Σ_{(i,j)∈Ω} (W_ij − W*_ij)².
+
+    The ``sum`` normalisation of docs/theory.md §2.1 (:func:`normalisation_factor`).
 
     Args:
         factors: the L factors W_1, …, W_L (each (…, d_l, d_{l−1}); NumPy, JAX or torch).
