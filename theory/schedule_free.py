@@ -138,11 +138,25 @@ class ScheduleFree:
         positive_real("weight_lr_power", self.weight_lr_power, allow_zero=True)
 
     def beta_at(self, k: Any):
-        """β_k = β (constant for Schedule-Free)."""
+        """β_k = β (constant for Schedule-Free).
+
+        Args:
+          k: the step index (unused).
+
+        Returns:
+          beta (float): β.
+        """
         return self.beta
 
     def init(self, params: Sequence[Any]) -> SFState:
-        """z = x = y = params, the base's state, k = 0."""
+        """z = x = y = params, the base's state, k = 0.
+
+        Args:
+          params: the initial parameters, one array per parameter.
+
+        Returns:
+          The initial :class:`SFState` (weight sum 0, no learning rate seen yet).
+        """
         p = tuple(params)
         return SFState(p, p, self.base.init(p), 0, 0.0, -1.0)
 
@@ -183,16 +197,37 @@ class ScheduleFree:
 
     @staticmethod
     def fast(state: SFState) -> tuple:
-        """z: the fast sequence."""
+        """z: the fast sequence.
+
+        Args:
+          state: the :class:`SFState`.
+
+        Returns:
+          z, one array per parameter.
+        """
         return state.z
 
     @staticmethod
     def average(state: SFState) -> tuple:
-        """x: the averaged sequence (Schedule-Free's output, what is evaluated)."""
+        """x: the averaged sequence (Schedule-Free's output, what is evaluated).
+
+        Args:
+          state: the :class:`SFState`.
+
+        Returns:
+          x, one array per parameter.
+        """
         return state.x
 
     def point(self, state: SFState) -> tuple:
-        """y = (1 − β_k) z + β_k x: where the next gradient is taken."""
+        """y = (1 − β_k) z + β_k x: where the next gradient is taken.
+
+        Args:
+          state: the :class:`SFState` (its k sets β_k).
+
+        Returns:
+          y, one array per parameter.
+        """
         b = self.beta_at(state.k)
         return tuple((1 - b) * zi + b * xi for zi, xi in zip(state.z, state.x, strict=True))
 
