@@ -111,7 +111,11 @@ def test_authors_protocol(report):
     for c in rep["cases"]:
         if c["name"].startswith("authors_protocol"):
             assert c["gflab_status"] == "converged" and c["gd_converged"], c
-            assert c["flow_loss"] < c["loss_tol"] and c["gd_loss"] < c["loss_tol"]
+            assert c["gd_loss"] < c["loss_tol"]
+            # the flow stops AT the crossing loss = tol, located by the event's Newton root-find
+            # (rtol 1e-12 in t): the loss there is tol up to rounding (measured 3.6e-15 relative
+            # above), while a flow stopped a step late would be ≥ 1e-3 relative off
+            assert c["flow_loss"] <= c["loss_tol"] * (1 + 1e-10)
             # GD with lr 0.2 on Σ_Ω R²/n² follows the flow of that loss: its stopping step and
             # the flow's stopping time in GD steps agree within 20 % (measured: 0.3 % at n = 20)
             assert c["flow_time_in_gd_steps"] == pytest.approx(c["gd_steps"], rel=0.2)
