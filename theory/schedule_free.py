@@ -56,7 +56,7 @@ no I/O.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, no_type_check
 
@@ -256,13 +256,19 @@ convention of Muon's shape scale (module docstring)."""
 _lerp = lerp  # torch's two-branch lerp (one implementation: gflab.theory.optim.lerp)
 
 
-def amuse_muon(momentum: Any = MUON_MOMENTUM, ns_steps: int = 5, aux_update_type: str = "adamw"):
+def amuse_muon(
+    momentum: Any = MUON_MOMENTUM,
+    ns_steps: int = 5,
+    aux_update_type: str = "adamw",
+    ns: Callable | None = None,
+):
     """AMUSE's matrix direction: the one Muon (:func:`gflab.theory.optim.muon_direction`: EMA
     momentum, Nesterov, Newton–Schulz) with the authors' shape scale :func:`amuse_scale`; AMUSE
     applies its scheduled −lr_t and the decay on z.
 
     Args:
       momentum: μ. ns_steps: Newton–Schulz iterations. aux_update_type: the scale's convention.
+      ns: ``fn(g, steps)``, a low-precision Newton–Schulz (the torch optimizer's bfloat16 one).
 
     Returns:
       A :class:`gflab.theory.optim.Chain`; its state is ``((buffer per matrix), (), ())``.
@@ -271,6 +277,7 @@ def amuse_muon(momentum: Any = MUON_MOMENTUM, ns_steps: int = 5, aux_update_type
         momentum,
         True,
         ns_steps,
+        ns=ns,
         scale=functools.partial(amuse_scale, aux_update_type=aux_update_type),
     )
 

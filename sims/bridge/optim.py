@@ -245,7 +245,7 @@ def _make_amuse_class():
     from gflab.theory._validate import one_of
     from gflab.theory.errors import GflabInputError
     from gflab.theory.lora import NS_COEFFICIENTS
-    from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_scale
+    from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_muon
 
     update_types = ("muon", *AUX_UPDATE_TYPES)
 
@@ -439,13 +439,17 @@ def _make_amuse_class():
             if kind == "muon":
                 if "momentum_buffer" not in state:
                     state["momentum_buffer"] = torch.zeros_like(p)
-                buf, mu = state["momentum_buffer"], group["momentum"]
-                buf.lerp_(g, 1 - mu)
-                u = g.lerp(buf, mu)
-                if u.ndim == 4:
-                    u = u.view(len(u), -1)
-                u = _ns(u, self.ns_steps, group["ns_dtype"])
-                u *= amuse_scale(tuple(u.shape), group["aux_update_type"])
+                buf, flat = state["momentum_buffer"], (len(p), -1)  # a conv kernel as a matrix
+                # the one Muon direction (EMA, Nesterov, NS in ns_dtype, AMUSE's shape scale)
+                direction = amuse_muon(
+                    group["momentum"],
+                    self.ns_steps,
+                    group["aux_update_type"],
+                    ns=functools.partial(_ns, dtype=group["ns_dtype"]),
+                )
+                state0 = ((buf.reshape(flat),), (), ())
+                (u,), ((new_buf,), (), ()) = direction.update((g.reshape(flat),), state0)
+                buf.copy_(new_buf.reshape(buf.shape))
                 if wd != 0.0:
                     z.mul_(1.0 - lr * wd)
                 z.add_(u.reshape(p.shape), alpha=-lr)
