@@ -247,7 +247,13 @@ def _make_amuse_class():
     from gflab.theory.lora import NS_COEFFICIENTS
     from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_muon
 
-    update_types = ("muon", *AUX_UPDATE_TYPES)
+    # each group's update, parsed once from its keys: defaults and the z-update method
+    group_defaults = {
+        "muon": dict(lr=0.02, momentum=0.95, aux_update_type="adamw"),
+        "adamw": dict(lr=3e-4, beta2=0.999, eps=1e-10),
+        "sgd": dict(lr=1.0),
+    }
+    z_updates = {"muon": "_muon_z", "adamw": "_adamw_z", "sgd": "_sgd_z"}
 
     def _ns(G, steps: int, dtype):
         """Muon's quintic Newton–Schulz in ``dtype`` (the authors': bfloat16), wide orientation."""
@@ -338,15 +344,14 @@ def _make_amuse_class():
                 group.setdefault("use_muon", False)
                 group.setdefault("weight_decay", 0.0)
                 group.setdefault("beta1", self.beta1_init)
-                kind = "muon" if group["use_muon"] else group.get("update_type", "adamw")
-                one_of("update_type", kind, update_types)
-                if kind == "muon" and not group["use_muon"]:
-                    raise GflabInputError("update_type", "muon only with use_muon=True", kind)
-                group["update_type"] = kind
-                if kind == "muon":
-                    group.setdefault("lr", 0.02)
-                    group.setdefault("momentum", 0.95)
-                    group.setdefault("aux_update_type", "adamw")
+                if group["use_muon"]:
+                    group["update_type"] = "muon"
+                else:  # muon only with use_muon=True
+                    group.setdefault("update_type", "adamw")
+                    one_of("update_type", group["update_type"], AUX_UPDATE_TYPES)
+                for k, v in group_defaults[group["update_type"]].items():
+                    group.setdefault(k, v)
+                if group["use_muon"]:
                     one_of("aux_update_type", group["aux_update_type"], AUX_UPDATE_TYPES)
                     for p in group["params"]:
                         if p.ndim not in (2, 4):
@@ -354,12 +359,6 @@ def _make_amuse_class():
                                 "use_muon", "2-D or 4-D parameters only", tuple(p.shape)
                             )
                     group["params"] = sorted(group["params"], key=lambda x: x.size(), reverse=True)
-                elif kind == "adamw":
-                    group.setdefault("lr", 3e-4)
-                    group.setdefault("beta2", 0.999)
-                    group.setdefault("eps", 1e-10)
-                else:
-                    group.setdefault("lr", 1.0)
                 group["ns_dtype"] = self._dtype(group.get("ns_dtype", self.ns_dtype))
                 group["base_lr"] = group["lr"]
 
@@ -423,51 +422,60 @@ def _make_amuse_class():
                 if cw is not None:
                     group["c_warmup"] = cw
                 self.beta1 = beta
+                z_update = getattr(self, z_updates[group["update_type"]])  # once per group
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, group, t, lr, c, beta)
+                        self._update(p, group, z_update, t, lr, c, beta)
                 group["k"] = t
             return loss
 
-        def _update(self, p, group, t, lr, c, beta):
-            kind, wd, wdy = group["update_type"], group["weight_decay"], self.weight_decay_at_y
-            state, z, g = self.state[p], self._z(p), p.grad
+        def _update(self, p, group, z_update, t, lr, c, beta):
+            wdy, z = self.weight_decay_at_y, self._z(p)
             if wdy != 0.0:
                 z.sub_(p, alpha=lr * wdy)
                 p.sub_(p, alpha=lr * wdy * (1.0 - beta))
             p.lerp_(end=z, weight=1.0 - 1.0 / beta)  # y_t -> x_t
-            if kind == "muon":
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                buf, flat = state["momentum_buffer"], (len(p), -1)  # a conv kernel as a matrix
-                # the one Muon direction (EMA, Nesterov, NS in ns_dtype, AMUSE's shape scale)
-                direction = amuse_muon(
-                    group["momentum"],
-                    self.ns_steps,
-                    group["aux_update_type"],
-                    ns=functools.partial(_ns, dtype=group["ns_dtype"]),
-                )
-                state0 = ((buf.reshape(flat),), (), ())
-                (u,), ((new_buf,), (), ()) = direction.update((g.reshape(flat),), state0)
-                buf.copy_(new_buf.reshape(buf.shape))
-                if wd != 0.0:
-                    z.mul_(1.0 - lr * wd)
-                z.add_(u.reshape(p.shape), alpha=-lr)
-            elif kind == "adamw":
-                if "exp_avg_sq" not in state:
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                v, beta2 = state["exp_avg_sq"], group["beta2"]
-                v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                d = g / v.div(1.0 - beta2**t).sqrt_().add_(group["eps"])
-                if wd != 0.0:
-                    d = d.add(z, alpha=wd)
-                z.add_(d, alpha=-lr)
-            else:
-                if wd != 0.0:
-                    z.mul_(1.0 - lr * wd)
-                z.add_(g, alpha=-lr)
+            z_update(p, group, z, t, lr, group["weight_decay"])
             p.lerp_(end=z, weight=c)  # x_{t+1}
             p.lerp_(end=z, weight=1.0 - beta)  # y_{t+1}
+
+        def _muon_z(self, p, group, z, t, lr, wd):
+            """z ← (1 − lr·wd) z − lr·D: D the one Muon direction (EMA, Nesterov, Newton–Schulz in
+            ``ns_dtype``, AMUSE's shape scale) of the (rows, −1) view."""
+            state, g = self.state[p], p.grad
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p)
+            buf, flat = state["momentum_buffer"], (len(p), -1)  # a conv kernel as a matrix
+            direction = amuse_muon(
+                group["momentum"],
+                self.ns_steps,
+                group["aux_update_type"],
+                ns=functools.partial(_ns, dtype=group["ns_dtype"]),
+            )
+            state0 = ((buf.reshape(flat),), (), ())
+            (u,), ((new_buf,), (), ()) = direction.update((g.reshape(flat),), state0)
+            buf.copy_(new_buf.reshape(buf.shape))
+            if wd != 0.0:
+                z.mul_(1.0 - lr * wd)
+            z.add_(u.reshape(p.shape), alpha=-lr)
+
+        def _adamw_z(self, p, group, z, t, lr, wd):
+            """z ← z − lr·(g/(√(v/(1 − β₂^t)) + ε) + wd·z), v ← β₂ v + (1 − β₂) g²."""
+            state, g = self.state[p], p.grad
+            if "exp_avg_sq" not in state:
+                state["exp_avg_sq"] = torch.zeros_like(p)
+            v, beta2 = state["exp_avg_sq"], group["beta2"]
+            v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+            d = g / v.div(1.0 - beta2**t).sqrt_().add_(group["eps"])
+            if wd != 0.0:
+                d = d.add(z, alpha=wd)
+            z.add_(d, alpha=-lr)
+
+        def _sgd_z(self, p, group, z, t, lr, wd):
+            """z ← (1 − lr·wd) z − lr·g."""
+            if wd != 0.0:
+                z.mul_(1.0 - lr * wd)
+            z.add_(p.grad, alpha=-lr)
 
     return AMUSE
 
