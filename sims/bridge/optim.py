@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 from gflab.sims.bridge._torch import import_torch
+from gflab.theory.errors import GflabInputError
 
 __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
     "OPTIMIZERS",
@@ -51,6 +52,11 @@ AMUSE_DEFAULTS = {  # the authors' language-model script's β₁, ρ; T₀ = 10 
     "weight_lr_power": 2.0,
     "aux_update_type": "adamw",
     "ns_dtype": "bfloat16",
+}
+AMUSE_GROUP_DEFAULTS = {  # AMUSE's per-update-type group defaults (the authors')
+    "muon": dict(lr=0.02, momentum=0.95, aux_update_type="adamw"),
+    "adamw": dict(lr=3e-4, beta2=0.999, eps=1e-10),
+    "sgd": dict(lr=1.0),
 }
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 MUON_NS_STEPS = 5
@@ -248,11 +254,7 @@ def _make_amuse_class():
     from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_muon
 
     # each group's update, parsed once from its keys: defaults and the z-update method
-    group_defaults = {
-        "muon": dict(lr=0.02, momentum=0.95, aux_update_type="adamw"),
-        "adamw": dict(lr=3e-4, beta2=0.999, eps=1e-10),
-        "sgd": dict(lr=1.0),
-    }
+    group_defaults = AMUSE_GROUP_DEFAULTS
     z_updates = {"muon": "_muon_z", "adamw": "_adamw_z", "sgd": "_sgd_z"}
 
     def _ns(G, steps: int, dtype):
@@ -544,7 +546,8 @@ def optimizer_settings(
     Returns:
         The settings, JSON-ready.
     """
-    torch = import_torch()
+    if kind not in _SETTINGS:
+        raise GflabInputError("optimizer", "one of " + ", ".join(OPTIMIZERS), kind)
     head = {
         "class": "torch.optim.AdamW",
         "lr": head_lr,
@@ -552,59 +555,76 @@ def optimizer_settings(
         "eps": 1e-8,
         "weight_decay": head_weight_decay,
     }
-    if kind == "adamw":
-        return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
-    if kind == "sf-adamw":
-        return _sf_adamw_settings(lr, head_lr, weight_decay, head_weight_decay)
-    if kind == "amuse":
-        return _amuse_settings(lr, head_lr, weight_decay, head_weight_decay, momentum, amuse)
-    if kind == "sf-muon":
-        lora = {
-            "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "adjust_lr_fn": adjust_lr_fn,
-            "ns_steps": MUON_NS_STEPS,
-            "ns_dtype": "parameter dtype (float32)",
-            "beta": SF_BETA,
-            "schedule": "constant",
-            "sequence_probed": "y (gradient point)",
-        }
-        return {"lora": lora, "head": head}
+    args = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov)
+    args.update(adjust_lr_fn=adjust_lr_fn, head=head, amuse=amuse)
+    return _SETTINGS[kind](**args)
+
+
+def _adamw_settings(lr, weight_decay, head, **_) -> dict:
+    """AdamW on everything: the LoRA matrices with their lr and decay."""
+    return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
+
+
+def _sf_muon_settings(lr, weight_decay, adjust_lr_fn, head, **_) -> dict:
+    """Schedule-Free Muon on the LoRA matrices, AdamW on the head."""
     lora = {
+        "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "adjust_lr_fn": adjust_lr_fn,
+        "ns_steps": MUON_NS_STEPS,
+        "ns_dtype": "parameter dtype (float32)",
+        "beta": SF_BETA,
+        "schedule": "constant",
+        "sequence_probed": "y (gradient point)",
+    }
+    return {"lora": lora, "head": head}
+
+
+def _momentum_lora(lr, weight_decay, momentum, nesterov, adjust_lr_fn) -> dict:
+    """The settings torch's Muon and SpecExact share."""
+    return {
         "lr": lr,
         "weight_decay": weight_decay,
         "momentum": momentum,
         "nesterov": nesterov,
         "adjust_lr_fn": adjust_lr_fn,
     }
-    if kind == "muon":
-        lora.update(
-            {
-                "class": "torch.optim.Muon",
-                "ns_steps": MUON_NS_STEPS,
-                "ns_coefficients": [3.4445, -4.775, 2.0315],
-                "ns_eps": 1e-7,
-                "ns_dtype": MUON_NS_DTYPE,
-                "torch_version": torch.__version__,
-            }
-        )
-    elif kind == "spec-exact":
-        lora.update(
-            {
-                "class": "gflab.sims.bridge.optim.SpecExact",
-                "orthogonaliser": (
-                    "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r "
-                    "Gram matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"
-                ),
-            }
-        )
-    else:
-        raise ValueError(kind)
+
+
+def _muon_settings(lr, weight_decay, momentum, nesterov, adjust_lr_fn, head, **_) -> dict:
+    """torch.optim.Muon on the LoRA matrices, AdamW on the head."""
+    torch = import_torch()
+    lora = _momentum_lora(lr, weight_decay, momentum, nesterov, adjust_lr_fn)
+    lora.update(
+        {
+            "class": "torch.optim.Muon",
+            "ns_steps": MUON_NS_STEPS,
+            "ns_coefficients": [3.4445, -4.775, 2.0315],
+            "ns_eps": 1e-7,
+            "ns_dtype": MUON_NS_DTYPE,
+            "torch_version": torch.__version__,
+        }
+    )
     return {"lora": lora, "head": head}
 
 
-def _sf_adamw_settings(lr: float, head_lr: float, weight_decay: float, head_wd: float) -> dict:
+def _spec_exact_settings(lr, weight_decay, momentum, nesterov, adjust_lr_fn, head, **_) -> dict:
+    """SpecExact (exact polar factor) on the LoRA matrices, AdamW on the head."""
+    lora = _momentum_lora(lr, weight_decay, momentum, nesterov, adjust_lr_fn)
+    lora.update(
+        {
+            "class": "gflab.sims.bridge.optim.SpecExact",
+            "orthogonaliser": (
+                "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r "
+                "Gram matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"
+            ),
+        }
+    )
+    return {"lora": lora, "head": head}
+
+
+def _sf_adamw_settings(lr: float, weight_decay: float, head: dict, **_) -> dict:
     """Schedule-Free AdamW's settings (one instance; the LoRA matrices and the head as groups)."""
     from importlib.metadata import version
 
@@ -620,11 +640,11 @@ def _sf_adamw_settings(lr: float, head_lr: float, weight_decay: float, head_wd: 
     }
     return {
         "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
-        "head": {**sf, "lr": head_lr, "weight_decay": head_wd},
+        "head": {**sf, "lr": head["lr"], "weight_decay": head["weight_decay"]},
     }
 
 
-def _amuse_settings(lr, head_lr, weight_decay, head_wd, momentum, amuse: dict | None) -> dict:
+def _amuse_settings(lr, weight_decay, momentum, head, amuse: dict | None, **_) -> dict:
     """AMUSE's settings: its hyper-parameters (defaults :data:`AMUSE_DEFAULTS`) and each group's."""
     hp = {**AMUSE_DEFAULTS, **(amuse or {})}
     common = {
@@ -640,11 +660,21 @@ def _amuse_settings(lr, head_lr, weight_decay, head_wd, momentum, amuse: dict | 
         "momentum": momentum,
         "weight_decay": weight_decay,
     }
-    aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
-    aux["weight_decay"] = head_wd
-    if hp["aux_update_type"] == "adamw":
-        aux.update(beta2=0.999, eps=1e-10)
+    aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head["lr"]}
+    aux["weight_decay"] = head["weight_decay"]
+    defaults = AMUSE_GROUP_DEFAULTS[hp["aux_update_type"]]  # AdamW's β₂ and ε, none for SGD
+    aux.update({k: v for k, v in defaults.items() if k != "lr"})
     return {"lora": lora, "head": {**common, **aux}}
+
+
+_SETTINGS = {  # the bridge's --optimizer spellings (OPTIMIZERS) -> their settings
+    "muon": _muon_settings,
+    "adamw": _adamw_settings,
+    "spec-exact": _spec_exact_settings,
+    "sf-adamw": _sf_adamw_settings,
+    "sf-muon": _sf_muon_settings,
+    "amuse": _amuse_settings,
+}
 
 
 def build_optimizers(kind: str, lora_params: list, other_params: list, settings: dict) -> list:
@@ -659,47 +689,70 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
     Returns:
         The torch optimizers.
     """
-    torch = import_torch()
-    h = settings["head"]
-    lo = settings["lora"]
-    if kind == "adamw":
-        groups = _adamw_groups(lora_params, other_params, lo, h)
-        return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
-    if kind == "sf-adamw":
-        import schedulefree
+    if kind not in _BUILDERS:
+        raise GflabInputError("optimizer", "one of " + ", ".join(OPTIMIZERS), kind)
+    return _BUILDERS[kind](lora_params, other_params, settings["lora"], settings["head"])
 
-        opt = schedulefree.AdamWScheduleFree(
-            _adamw_groups(lora_params, other_params, lo, h),
-            betas=tuple(lo["betas"]),
-            eps=lo["eps"],
-            warmup_steps=lo["warmup_steps"],
-        )
-        opt.train()  # parameters at y from the start (y = x = z there)
-        return [opt]
-    if kind == "amuse":
-        return [_amuse_optimizer(lora_params, other_params, lo, h)]
-    if kind == "sf-muon":
-        lora_opt = schedule_free_muon_class()(
-            lora_params,
-            lr=lo["lr"],
-            beta=lo["beta"],
-            weight_decay=lo["weight_decay"],
-            ns_steps=lo["ns_steps"],
-            adjust_lr_fn=lo["adjust_lr_fn"],
-        )
-        return [lora_opt, *_head_adamw(other_params, h)]
-    common = dict(
+
+def _build_adamw(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    torch = import_torch()
+    groups = _adamw_groups(lora_params, other_params, lo, h)
+    return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
+
+
+def _build_sf_adamw(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    import schedulefree
+
+    opt = schedulefree.AdamWScheduleFree(
+        _adamw_groups(lora_params, other_params, lo, h),
+        betas=tuple(lo["betas"]),
+        eps=lo["eps"],
+        warmup_steps=lo["warmup_steps"],
+    )
+    opt.train()  # parameters at y from the start (y = x = z there)
+    return [opt]
+
+
+def _build_amuse(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    return [_amuse_optimizer(lora_params, other_params, lo, h)]
+
+
+def _build_sf_muon(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    lora_opt = schedule_free_muon_class()(
+        lora_params,
         lr=lo["lr"],
+        beta=lo["beta"],
         weight_decay=lo["weight_decay"],
-        momentum=lo["momentum"],
-        nesterov=lo["nesterov"],
+        ns_steps=lo["ns_steps"],
         adjust_lr_fn=lo["adjust_lr_fn"],
     )
-    if kind == "muon":
-        lora_opt = torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common)
-    else:
-        lora_opt = spec_exact_class()(lora_params, **common)
     return [lora_opt, *_head_adamw(other_params, h)]
+
+
+def _momentum_common(lo: dict) -> dict:
+    keys = ("lr", "weight_decay", "momentum", "nesterov", "adjust_lr_fn")
+    return {k: lo[k] for k in keys}
+
+
+def _build_muon(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    torch = import_torch()
+    lora_opt = torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **_momentum_common(lo))
+    return [lora_opt, *_head_adamw(other_params, h)]
+
+
+def _build_spec_exact(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    lora_opt = spec_exact_class()(lora_params, **_momentum_common(lo))
+    return [lora_opt, *_head_adamw(other_params, h)]
+
+
+_BUILDERS = {  # the bridge's --optimizer spellings (OPTIMIZERS) -> their optimizers
+    "muon": _build_muon,
+    "adamw": _build_adamw,
+    "spec-exact": _build_spec_exact,
+    "sf-adamw": _build_sf_adamw,
+    "sf-muon": _build_sf_muon,
+    "amuse": _build_amuse,
+}
 
 
 def _adamw_groups(lora_params: list, other_params: list, lo: dict, h: dict) -> list[dict]:
