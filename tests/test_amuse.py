@@ -206,6 +206,7 @@ def test_amuse_param_step_runs_under_jit():
     cfg = RiverConfig(warmup_steps=20, steps=100)
     W0_, target, h = river_problem(cfg)
     opt = cfg.amuse()
+    muon = opt.update_for(W0_)  # the matrix group's MuonUpdate, chosen once
     sch = opt.schedule(cfg.steps)
     tgt, hh = jnp.asarray(target), jnp.asarray(h)
 
@@ -213,7 +214,7 @@ def test_amuse_param_step_runs_under_jit():
         y, z, buf = carry
         lr, c, beta, t = coef
         g = (y - tgt) * hh[None, :]
-        y, z, buf = SF.amuse_param_step(y, g, z, buf, kind="muon", lr=lr, c=c, beta=beta, t=t)
+        y, z, buf = SF.amuse_param_step(y, g, z, buf, update=muon, lr=lr, c=c, beta=beta, t=t)
         return (y, z, buf), None
 
     W = jnp.asarray(W0_)
@@ -591,6 +592,79 @@ def test_torch_amuse_matches_published_transcription(aux, wdy):
     )
     assert diff <= 1e-12
     assert ours.beta1 == ref.beta1 > 0.9  # β after 180 post-warmup steps, from β₁ = 0.6
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_torch_amuse_conv_kernel_is_the_published_bit_for_bit(dtype):
+    """A 4-D kernel (6×3×3×3, Newton–Schulz on its 6×27 view) and a wide matrix in the Muon group
+    ("sgd" shape scale), the bias with AdamW: 40 steps, the torch optimizer (the one Muon
+    direction of theory.optim on torch tensors) bit-identical to the transcription, with the
+    authors' bfloat16 Newton–Schulz on float32 and with float64 Newton–Schulz on float64."""
+    from gflab.sims.bridge.optim import amuse_class
+
+    dt = getattr(torch, dtype)
+    ns = torch.bfloat16 if dt == torch.float32 else torch.float64
+    gen = torch.Generator().manual_seed(2)
+    X = torch.randn(16, 27, generator=gen, dtype=dt)
+
+    def setup():
+        g = torch.Generator().manual_seed(1)
+        ps = [torch.randn(s, generator=g, dtype=dt) for s in ((6, 3, 3, 3), (4, 54), (4,))]
+        ps = [p.requires_grad_(True) for p in ps]
+        groups = [
+            dict(params=ps[:2], use_muon=True, lr=0.05, weight_decay=0.01, aux_update_type="sgd"),
+            dict(params=ps[2:], use_muon=False, lr=0.02, update_type="adamw", weight_decay=0.005),
+        ]
+        return ps, groups
+
+    def run(opt, ps):
+        opt.train()
+        for _ in range(40):
+            opt.zero_grad()
+            h = torch.tanh(X @ ps[0].reshape(6, -1).T).repeat(1, 9)
+            (h @ ps[1].T + ps[2]).pow(2).sum().backward()
+            opt.step()
+        return [p.detach().clone() for p in ps]
+
+    (ps1, g1), (ps2, g2) = setup(), setup()
+    ref = run(_PublishedAMUSE(g1, ns_dtype=ns, **AMUSE_KW), ps1)
+    ours = run(amuse_class()(g2, ns_dtype=ns, **AMUSE_KW), ps2)
+    assert all(torch.equal(a, b) for a, b in zip(ref, ours, strict=True))
+
+
+@pytest.mark.parametrize(
+    "aux, wdy", [("adamw", 0.0), ("sgd", 0.0), ("sgd", 0.03)], ids=["adamw", "sgd", "sgd-wdy"]
+)
+def test_theory_amuse_on_torch_matches_published_transcription(aux, wdy):
+    """gflab.theory.schedule_free.AMUSE (its per-group base updates: MuonUpdate, AdamWUpdate,
+    SGDUpdate) on torch float64 tensors against the authors' code (transcribed above, float64
+    Newton–Schulz), 60 steps (20 of warmup), y and x: the same operations up to the Newton–Schulz
+    kernel and the order of AdamW's (1 − β₂)·g·g, so ulps; tolerance 1e-12 (measured ≤ 1.3e-15)."""
+    ps, groups = _amuse_setups(aux)
+    ref = _PublishedAMUSE(groups, weight_decay_at_y=wdy, ns_dtype=torch.float64, **AMUSE_KW)
+    ty, tx, _ = _run_torch(ref, ps, 60)
+    opt = SF.AMUSE(
+        lr=0.05,
+        aux_lr=0.02,
+        momentum=0.95,
+        weight_decay=0.01,
+        aux_weight_decay=0.005,
+        weight_decay_at_y=wdy,
+        aux_update_type=aux,
+        **AMUSE_KW,
+    )
+    X, T = torch.tensor(_X), torch.tensor(_T)
+    y = tuple(torch.tensor(p) for p in _P0)
+    st = opt.init(y)
+    for _ in range(60):
+        yg = [p.clone().requires_grad_(True) for p in y]
+        _mlp_loss(*yg, torch.tanh, X, T).backward()
+        with torch.no_grad():
+            u, st = opt.update(tuple(p.grad for p in yg), st, y)
+            y = apply_updates(y, u)
+    x = opt.average(y, st)
+    diff = max(float((a - b).abs().max()) for a, b in zip((*ty, *tx), (*y, *x), strict=True))
+    assert diff <= 1e-12
 
 
 def test_torch_amuse_bfloat16_is_the_published_bit_for_bit():

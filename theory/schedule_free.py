@@ -56,12 +56,11 @@ no I/O.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, no_type_check
 
 from gflab.theory._validate import GflabInputError, one_of, positive_int, positive_real, probability
-from gflab.theory._xp import namespace
 from gflab.theory.optim import (
     MUON_MOMENTUM,
     AdamDirection,
@@ -86,6 +85,10 @@ __all__ = [
     "amuse_param_step",
     "amuse_scale",
     "amuse_muon",
+    "AmuseUpdate",
+    "MuonUpdate",
+    "AdamWUpdate",
+    "SGDUpdate",
 ]
 
 
@@ -288,13 +291,19 @@ convention of Muon's shape scale (module docstring)."""
 _lerp = lerp  # torch's two-branch lerp (one implementation: gflab.theory.optim.lerp)
 
 
-def amuse_muon(momentum: Any = MUON_MOMENTUM, ns_steps: int = 5, aux_update_type: str = "adamw"):
+def amuse_muon(
+    momentum: Any = MUON_MOMENTUM,
+    ns_steps: int = 5,
+    aux_update_type: str = "adamw",
+    ns: Callable | None = None,
+):
     """AMUSE's matrix direction: the one Muon (:func:`gflab.theory.optim.muon_direction`: EMA
     momentum, Nesterov, Newton–Schulz) with the authors' shape scale :func:`amuse_scale`; AMUSE
     applies its scheduled −lr_t and the decay on z.
 
     Args:
       momentum: μ. ns_steps: Newton–Schulz iterations. aux_update_type: the scale's convention.
+      ns: ``fn(g, steps)``, a low-precision Newton–Schulz (the torch optimizer's bfloat16 one).
 
     Returns:
       A :class:`gflab.theory.optim.Chain`; its state is ``((buffer per matrix), (), ())``.
@@ -303,8 +312,22 @@ def amuse_muon(momentum: Any = MUON_MOMENTUM, ns_steps: int = 5, aux_update_type
         momentum,
         True,
         ns_steps,
+        ns=ns,
         scale=functools.partial(amuse_scale, aux_update_type=aux_update_type),
     )
+
+
+def _scale_match_rms_adamw(rows: int, cols: int) -> float:
+    """0.2·√max(rows, cols): the "adamw" convention (``** 0.5``, as the authors round it)."""
+    return 0.2 * max(rows, cols) ** 0.5
+
+
+def _scale_original(rows: int, cols: int) -> float:
+    """√max(1, rows/cols): the "sgd" convention."""
+    return max(1, rows / cols) ** 0.5
+
+
+_AMUSE_SCALES = {"adamw": _scale_match_rms_adamw, "sgd": _scale_original}
 
 
 def amuse_scale(shape: Sequence[int], aux_update_type: str = "adamw") -> float:
@@ -317,15 +340,77 @@ def amuse_scale(shape: Sequence[int], aux_update_type: str = "adamw") -> float:
     Returns:
       The factor that multiplies NS₅(u).
     """
-    if aux_update_type not in AUX_UPDATE_TYPES:
+    if aux_update_type not in _AMUSE_SCALES:
         one_of("aux_update_type", aux_update_type, AUX_UPDATE_TYPES)  # raises, naming the choices
     rows = int(shape[0])
     cols = 1
     for n in shape[1:]:
         cols *= int(n)
-    if aux_update_type == "adamw":
-        return 0.2 * max(rows, cols) ** 0.5
-    return max(1, rows / cols) ** 0.5
+    return _AMUSE_SCALES[aux_update_type](rows, cols)
+
+
+class AmuseUpdate:
+    """AMUSE's base update of one parameter's fast sequence z (module docstring): a direction of
+    :mod:`gflab.theory.optim` and its weight decay. Chosen once per parameter group
+    (:meth:`AMUSE.update_for`); :func:`amuse_param_step` calls :meth:`step`."""
+
+    def step(self, z: Any, g: Any, buf: Any, *, lr: Any, t: Any, weight_decay: float):
+        """z ← z − lr_t·D(g) with the decay (the subclass's convention).
+
+        Args:
+          z: the fast sequence. g: ∇f(y_t). buf: this update's buffer (same shape as z).
+          lr: lr_t. t: the step 1, 2, … (AdamW's bias correction). weight_decay: the group's.
+
+        Returns:
+          (z_{t+1}, buf_{t+1}).
+        """
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class MuonUpdate(AmuseUpdate):
+    """Matrices: ``direction`` is the one Muon (:func:`amuse_muon`: EMA momentum, Nesterov,
+    Newton–Schulz, AMUSE's shape scale) on the (rows, −1) view; decoupled decay on z; ``buf``
+    is the momentum buffer."""
+
+    direction: Any
+
+    def step(self, z, g, buf, *, lr, t, weight_decay):  # noqa: D102 (AmuseUpdate.step)
+        shape = g.shape
+        flat = (shape[0], -1)  # the authors' matrix view of a conv kernel
+        state = ((buf.reshape(flat),), (), ())
+        (d,), ((buf,), (), ()) = self.direction.update((g.reshape(flat),), state)
+        if weight_decay:
+            z = z * (1.0 - lr * weight_decay)
+        return z + (-lr) * d.reshape(shape), buf.reshape(shape)
+
+
+@dataclass(frozen=True)
+class AdamWUpdate(AmuseUpdate):
+    """Other parameters, "adamw": ``direction`` an :class:`~gflab.theory.optim.AdamDirection`
+    (``buf`` its second moment v, bias-corrected at t) plus the coupled decay wd·z."""
+
+    direction: AdamDirection
+
+    def step(self, z, g, buf, *, lr, t, weight_decay):  # noqa: D102 (AmuseUpdate.step)
+        (d,), ((buf,), _) = self.direction.update((g,), ((buf,), t - 1))
+        if weight_decay:
+            d = d + weight_decay * z
+        return z + (-lr) * d, buf
+
+
+@dataclass(frozen=True)
+class SGDUpdate(AmuseUpdate):
+    """Other parameters, "sgd": ``direction`` (default :class:`~gflab.theory.optim.Identity`,
+    D(g) = g) after the decoupled decay; ``buf`` is unused."""
+
+    direction: Any = Identity()
+
+    def step(self, z, g, buf, *, lr, t, weight_decay):  # noqa: D102 (AmuseUpdate.step)
+        if weight_decay:
+            z = z * (1.0 - lr * weight_decay)
+        (d,), _ = self.direction.update((g,), ())
+        return z + (-lr) * d, buf
 
 
 def amuse_coefficients(
@@ -394,30 +479,24 @@ def amuse_param_step(
     z: Any,
     buf: Any,
     *,
-    kind: str,
+    update: AmuseUpdate,
     lr: Any,
     c: Any,
     beta: Any,
-    t: int,
-    momentum: float = MUON_MOMENTUM,
+    t: Any,
     weight_decay: float = 0.0,
     weight_decay_at_y: float = 0.0,
-    aux_update_type: str = "adamw",
-    beta2: float = 0.999,
-    eps: float = 1e-10,
-    ns_steps: int = 5,
 ):
     """One AMUSE step of one parameter (module docstring), in the authors' operation order.
 
     Args:
       y: the parameter as the model holds it (the gradient point y_t).
-      g: ∇f(y_t). z: the fast sequence. buf: Muon's momentum (``kind = "muon"``), AdamW's second
-        moment (``"adamw"``), unused (``"sgd"``).
-      kind: ``"muon"`` (a matrix: Newton–Schulz), ``"adamw"`` or ``"sgd"``.
+      g: ∇f(y_t). z: the fast sequence. buf: ``update``'s buffer (Muon's momentum, AdamW's
+        second moment; unused by SGD).
+      update: the group's base update, an :class:`AmuseUpdate` (:meth:`AMUSE.update_for`).
       lr, c, beta: lr_t, c_t, β_t from :func:`amuse_coefficients` (floats or traced scalars).
       t: the step (AdamW's bias correction).
-      momentum, weight_decay, weight_decay_at_y, aux_update_type, beta2, eps, ns_steps: the
-        group's hyper-parameters.
+      weight_decay, weight_decay_at_y: the group's decays.
 
     Returns:
       (y_{t+1}, z_{t+1}, buf_{t+1}).
@@ -426,30 +505,15 @@ def amuse_param_step(
         z = z - (lr * weight_decay_at_y) * y
         y = y - (lr * weight_decay_at_y * (1.0 - beta)) * y
     x = _lerp(y, z, 1.0 - 1.0 / beta)
-    if kind == "muon":
-        shape = g.shape
-        flat = (shape[0], -1)  # the authors' matrix view of a conv kernel
-        step = amuse_muon(momentum, ns_steps, aux_update_type)
-        (d,), ((buf,), (), ()) = step.update((g.reshape(flat),), ((buf.reshape(flat),), (), ()))
-        buf = buf.reshape(shape)
-        if weight_decay:
-            z = z * (1.0 - lr * weight_decay)
-        z = z + (-lr) * d.reshape(shape)
-    elif kind == "adamw":
-        xp = namespace(g)
-        buf = buf * beta2 + (1.0 - beta2) * (g * g)
-        d = g / (xp.sqrt(buf / (1.0 - beta2**t)) + eps)
-        if weight_decay:
-            d = d + weight_decay * z
-        z = z + (-lr) * d
-    elif kind == "sgd":
-        if weight_decay:
-            z = z * (1.0 - lr * weight_decay)
-        z = z + (-lr) * g
-    else:
-        raise GflabInputError("kind", "one of muon, adamw, sgd", kind)
+    z, buf = update.step(z, g, buf, lr=lr, t=t, weight_decay=weight_decay)
     x = _lerp(x, z, c)
     return _lerp(x, z, 1.0 - beta), z, buf
+
+
+_AUX_UPDATES = {  # aux_update_type -> the other parameters' base update, built from an AMUSE
+    "adamw": lambda o: AdamWUpdate(AdamDirection(o.beta2, o.eps)),
+    "sgd": lambda o: SGDUpdate(),
+}
 
 
 class AMUSEState(NamedTuple):
@@ -513,10 +577,25 @@ class AMUSE:
         probability("beta2", self.beta2, open_low=False)
         positive_real("eps", self.eps, allow_zero=True)
         positive_int("ns_steps", self.ns_steps)
+        # the spelling parsed once into the two groups' base updates (not a dataclass field:
+        # equality, hashing and asdict see the public ``aux_update_type`` only)
+        matrices = MuonUpdate(amuse_muon(self.momentum, self.ns_steps, self.aux_update_type))
+        self.__dict__["_updates"] = (matrices, _AUX_UPDATES[self.aux_update_type](self))
 
-    def kind(self, p: Any) -> str:
-        """``"muon"`` for a 2-D parameter, else the auxiliary update type."""
-        return "muon" if p.ndim == 2 else self.aux_update_type
+    @staticmethod
+    def group(p: Any) -> int:
+        """0 for a 2-D parameter (Muon's group), 1 for the others (the auxiliary update)."""
+        return 0 if p.ndim == 2 else 1
+
+    @property
+    def updates(self) -> tuple[AmuseUpdate, AmuseUpdate]:
+        """The base updates of group 0 (:class:`MuonUpdate`) and group 1 (:class:`AdamWUpdate`
+        or :class:`SGDUpdate`, from ``aux_update_type``)."""
+        return self.__dict__["_updates"]
+
+    def update_for(self, p: Any) -> AmuseUpdate:
+        """The base update of ``p``'s group (:meth:`group`)."""
+        return self.updates[self.group(p)]
 
     def schedule(self, steps: int, group: int = 0) -> dict:
         """The schedule of group 0 (matrices) or 1 (other parameters): :func:`amuse_schedule`."""
@@ -576,8 +655,7 @@ class AMUSE:
             cws.append(cw)
         ny, nz, nb = [], [], []
         for y, g, z, buf in zip(params, grads, state.z, state.buf, strict=True):
-            kind = self.kind(y)
-            group = 0 if kind == "muon" else 1
+            group = self.group(y)
             lr_t, c, b = coef[group]
             wd = self.weight_decay
             if group == 1 and self.aux_weight_decay is not None:
@@ -587,18 +665,13 @@ class AMUSE:
                 g,
                 z,
                 buf,
-                kind=kind,
+                update=self.updates[group],
                 lr=lr_t,
                 c=c,
                 beta=b,
                 t=t,
-                momentum=self.momentum,
                 weight_decay=wd,
                 weight_decay_at_y=self.weight_decay_at_y,
-                aux_update_type=self.aux_update_type,
-                beta2=self.beta2,
-                eps=self.eps,
-                ns_steps=self.ns_steps,
             )
             ny.append(y)
             nz.append(z)
@@ -610,13 +683,12 @@ class AMUSE:
     def average(self, params: Sequence[Any], state: AMUSEState) -> tuple:
         """x = (y − (1 − β) z)/β with the last β (``eval()``): the averaged sequence."""
         return tuple(
-            _lerp(y, z, 1.0 - 1.0 / state.beta[0 if y.ndim == 2 else 1])
+            _lerp(y, z, 1.0 - 1.0 / state.beta[self.group(y)])
             for y, z in zip(params, state.z, strict=True)
         )
 
     def point(self, x: Sequence[Any], state: AMUSEState) -> tuple:
         """y = (1 − β) z + β x (``train()``): the gradient point from the average."""
         return tuple(
-            _lerp(xi, z, 1.0 - state.beta[0 if xi.ndim == 2 else 1])
-            for xi, z in zip(x, state.z, strict=True)
+            _lerp(xi, z, 1.0 - state.beta[self.group(xi)]) for xi, z in zip(x, state.z, strict=True)
         )

@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 from gflab.sims.bridge._torch import import_torch
+from gflab.theory.errors import GflabInputError
 
 __all__ = [  # noqa: F822  (SpecExact is built lazily by __getattr__)
     "OPTIMIZERS",
@@ -51,6 +52,11 @@ AMUSE_DEFAULTS = {  # the authors' language-model script's β₁, ρ; T₀ = 10 
     "weight_lr_power": 2.0,
     "aux_update_type": "adamw",
     "ns_dtype": "bfloat16",
+}
+AMUSE_GROUP_DEFAULTS = {  # AMUSE's per-update-type group defaults (the authors')
+    "muon": dict(lr=0.02, momentum=0.95, aux_update_type="adamw"),
+    "adamw": dict(lr=3e-4, beta2=0.999, eps=1e-10),
+    "sgd": dict(lr=1.0),
 }
 ADJUST_LR_FNS = ("original", "match_rms_adamw")
 MUON_NS_STEPS = 5
@@ -245,9 +251,11 @@ def _make_amuse_class():
     from gflab.theory._validate import one_of
     from gflab.theory.errors import GflabInputError
     from gflab.theory.lora import NS_COEFFICIENTS
-    from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_scale
+    from gflab.theory.schedule_free import AUX_UPDATE_TYPES, amuse_coefficients, amuse_muon
 
-    update_types = ("muon", *AUX_UPDATE_TYPES)
+    # each group's update, parsed once from its keys: defaults and the z-update method
+    group_defaults = AMUSE_GROUP_DEFAULTS
+    z_updates = {"muon": "_muon_z", "adamw": "_adamw_z", "sgd": "_sgd_z"}
 
     def _ns(G, steps: int, dtype):
         """Muon's quintic Newton–Schulz in ``dtype`` (the authors': bfloat16), wide orientation."""
@@ -338,15 +346,14 @@ def _make_amuse_class():
                 group.setdefault("use_muon", False)
                 group.setdefault("weight_decay", 0.0)
                 group.setdefault("beta1", self.beta1_init)
-                kind = "muon" if group["use_muon"] else group.get("update_type", "adamw")
-                one_of("update_type", kind, update_types)
-                if kind == "muon" and not group["use_muon"]:
-                    raise GflabInputError("update_type", "muon only with use_muon=True", kind)
-                group["update_type"] = kind
-                if kind == "muon":
-                    group.setdefault("lr", 0.02)
-                    group.setdefault("momentum", 0.95)
-                    group.setdefault("aux_update_type", "adamw")
+                if group["use_muon"]:
+                    group["update_type"] = "muon"
+                else:  # muon only with use_muon=True
+                    group.setdefault("update_type", "adamw")
+                    one_of("update_type", group["update_type"], AUX_UPDATE_TYPES)
+                for k, v in group_defaults[group["update_type"]].items():
+                    group.setdefault(k, v)
+                if group["use_muon"]:
                     one_of("aux_update_type", group["aux_update_type"], AUX_UPDATE_TYPES)
                     for p in group["params"]:
                         if p.ndim not in (2, 4):
@@ -354,12 +361,6 @@ def _make_amuse_class():
                                 "use_muon", "2-D or 4-D parameters only", tuple(p.shape)
                             )
                     group["params"] = sorted(group["params"], key=lambda x: x.size(), reverse=True)
-                elif kind == "adamw":
-                    group.setdefault("lr", 3e-4)
-                    group.setdefault("beta2", 0.999)
-                    group.setdefault("eps", 1e-10)
-                else:
-                    group.setdefault("lr", 1.0)
                 group["ns_dtype"] = self._dtype(group.get("ns_dtype", self.ns_dtype))
                 group["base_lr"] = group["lr"]
 
@@ -423,47 +424,60 @@ def _make_amuse_class():
                 if cw is not None:
                     group["c_warmup"] = cw
                 self.beta1 = beta
+                z_update = getattr(self, z_updates[group["update_type"]])  # once per group
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, group, t, lr, c, beta)
+                        self._update(p, group, z_update, t, lr, c, beta)
                 group["k"] = t
             return loss
 
-        def _update(self, p, group, t, lr, c, beta):
-            kind, wd, wdy = group["update_type"], group["weight_decay"], self.weight_decay_at_y
-            state, z, g = self.state[p], self._z(p), p.grad
+        def _update(self, p, group, z_update, t, lr, c, beta):
+            wdy, z = self.weight_decay_at_y, self._z(p)
             if wdy != 0.0:
                 z.sub_(p, alpha=lr * wdy)
                 p.sub_(p, alpha=lr * wdy * (1.0 - beta))
             p.lerp_(end=z, weight=1.0 - 1.0 / beta)  # y_t -> x_t
-            if kind == "muon":
-                if "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p)
-                buf, mu = state["momentum_buffer"], group["momentum"]
-                buf.lerp_(g, 1 - mu)
-                u = g.lerp(buf, mu)
-                if u.ndim == 4:
-                    u = u.view(len(u), -1)
-                u = _ns(u, self.ns_steps, group["ns_dtype"])
-                u *= amuse_scale(tuple(u.shape), group["aux_update_type"])
-                if wd != 0.0:
-                    z.mul_(1.0 - lr * wd)
-                z.add_(u.reshape(p.shape), alpha=-lr)
-            elif kind == "adamw":
-                if "exp_avg_sq" not in state:
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                v, beta2 = state["exp_avg_sq"], group["beta2"]
-                v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
-                d = g / v.div(1.0 - beta2**t).sqrt_().add_(group["eps"])
-                if wd != 0.0:
-                    d = d.add(z, alpha=wd)
-                z.add_(d, alpha=-lr)
-            else:
-                if wd != 0.0:
-                    z.mul_(1.0 - lr * wd)
-                z.add_(g, alpha=-lr)
+            z_update(p, group, z, t, lr, group["weight_decay"])
             p.lerp_(end=z, weight=c)  # x_{t+1}
             p.lerp_(end=z, weight=1.0 - beta)  # y_{t+1}
+
+        def _muon_z(self, p, group, z, t, lr, wd):
+            """z ← (1 − lr·wd) z − lr·D: D the one Muon direction (EMA, Nesterov, Newton–Schulz in
+            ``ns_dtype``, AMUSE's shape scale) of the (rows, −1) view."""
+            state, g = self.state[p], p.grad
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p)
+            buf, flat = state["momentum_buffer"], (len(p), -1)  # a conv kernel as a matrix
+            direction = amuse_muon(
+                group["momentum"],
+                self.ns_steps,
+                group["aux_update_type"],
+                ns=functools.partial(_ns, dtype=group["ns_dtype"]),
+            )
+            state0 = ((buf.reshape(flat),), (), ())
+            (u,), ((new_buf,), (), ()) = direction.update((g.reshape(flat),), state0)
+            buf.copy_(new_buf.reshape(buf.shape))
+            if wd != 0.0:
+                z.mul_(1.0 - lr * wd)
+            z.add_(u.reshape(p.shape), alpha=-lr)
+
+        def _adamw_z(self, p, group, z, t, lr, wd):
+            """z ← z − lr·(g/(√(v/(1 − β₂^t)) + ε) + wd·z), v ← β₂ v + (1 − β₂) g²."""
+            state, g = self.state[p], p.grad
+            if "exp_avg_sq" not in state:
+                state["exp_avg_sq"] = torch.zeros_like(p)
+            v, beta2 = state["exp_avg_sq"], group["beta2"]
+            v.mul_(beta2).addcmul_(g, g, value=1.0 - beta2)
+            d = g / v.div(1.0 - beta2**t).sqrt_().add_(group["eps"])
+            if wd != 0.0:
+                d = d.add(z, alpha=wd)
+            z.add_(d, alpha=-lr)
+
+        def _sgd_z(self, p, group, z, t, lr, wd):
+            """z ← (1 − lr·wd) z − lr·g."""
+            if wd != 0.0:
+                z.mul_(1.0 - lr * wd)
+            z.add_(p.grad, alpha=-lr)
 
     return AMUSE
 
@@ -532,7 +546,8 @@ def optimizer_settings(
     Returns:
         The settings, JSON-ready.
     """
-    torch = import_torch()
+    if kind not in _SETTINGS:
+        raise GflabInputError("optimizer", "one of " + ", ".join(OPTIMIZERS), kind)
     head = {
         "class": "torch.optim.AdamW",
         "lr": head_lr,
@@ -540,59 +555,76 @@ def optimizer_settings(
         "eps": 1e-8,
         "weight_decay": head_weight_decay,
     }
-    if kind == "adamw":
-        return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
-    if kind == "sf-adamw":
-        return _sf_adamw_settings(lr, head_lr, weight_decay, head_weight_decay)
-    if kind == "amuse":
-        return _amuse_settings(lr, head_lr, weight_decay, head_weight_decay, momentum, amuse)
-    if kind == "sf-muon":
-        lora = {
-            "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "adjust_lr_fn": adjust_lr_fn,
-            "ns_steps": MUON_NS_STEPS,
-            "ns_dtype": "parameter dtype (float32)",
-            "beta": SF_BETA,
-            "schedule": "constant",
-            "sequence_probed": "y (gradient point)",
-        }
-        return {"lora": lora, "head": head}
+    args = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov)
+    args.update(adjust_lr_fn=adjust_lr_fn, head=head, amuse=amuse)
+    return _SETTINGS[kind](**args)
+
+
+def _adamw_settings(lr, weight_decay, head, **_) -> dict:
+    """AdamW on everything: the LoRA matrices with their lr and decay."""
+    return {"lora": {**head, "lr": lr, "weight_decay": weight_decay}, "head": head}
+
+
+def _sf_muon_settings(lr, weight_decay, adjust_lr_fn, head, **_) -> dict:
+    """Schedule-Free Muon on the LoRA matrices, AdamW on the head."""
     lora = {
+        "class": "gflab.sims.bridge.optim.ScheduleFreeMuon",
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "adjust_lr_fn": adjust_lr_fn,
+        "ns_steps": MUON_NS_STEPS,
+        "ns_dtype": "parameter dtype (float32)",
+        "beta": SF_BETA,
+        "schedule": "constant",
+        "sequence_probed": "y (gradient point)",
+    }
+    return {"lora": lora, "head": head}
+
+
+def _momentum_lora(lr, weight_decay, momentum, nesterov, adjust_lr_fn) -> dict:
+    """The settings torch's Muon and SpecExact share."""
+    return {
         "lr": lr,
         "weight_decay": weight_decay,
         "momentum": momentum,
         "nesterov": nesterov,
         "adjust_lr_fn": adjust_lr_fn,
     }
-    if kind == "muon":
-        lora.update(
-            {
-                "class": "torch.optim.Muon",
-                "ns_steps": MUON_NS_STEPS,
-                "ns_coefficients": [3.4445, -4.775, 2.0315],
-                "ns_eps": 1e-7,
-                "ns_dtype": MUON_NS_DTYPE,
-                "torch_version": torch.__version__,
-            }
-        )
-    elif kind == "spec-exact":
-        lora.update(
-            {
-                "class": "gflab.sims.bridge.optim.SpecExact",
-                "orthogonaliser": (
-                    "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r "
-                    "Gram matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"
-                ),
-            }
-        )
-    else:
-        raise ValueError(kind)
+
+
+def _muon_settings(lr, weight_decay, momentum, nesterov, adjust_lr_fn, head, **_) -> dict:
+    """torch.optim.Muon on the LoRA matrices, AdamW on the head."""
+    torch = import_torch()
+    lora = _momentum_lora(lr, weight_decay, momentum, nesterov, adjust_lr_fn)
+    lora.update(
+        {
+            "class": "torch.optim.Muon",
+            "ns_steps": MUON_NS_STEPS,
+            "ns_coefficients": [3.4445, -4.775, 2.0315],
+            "ns_eps": 1e-7,
+            "ns_dtype": MUON_NS_DTYPE,
+            "torch_version": torch.__version__,
+        }
+    )
     return {"lora": lora, "head": head}
 
 
-def _sf_adamw_settings(lr: float, head_lr: float, weight_decay: float, head_wd: float) -> dict:
+def _spec_exact_settings(lr, weight_decay, momentum, nesterov, adjust_lr_fn, head, **_) -> dict:
+    """SpecExact (exact polar factor) on the LoRA matrices, AdamW on the head."""
+    lora = _momentum_lora(lr, weight_decay, momentum, nesterov, adjust_lr_fn)
+    lora.update(
+        {
+            "class": "gflab.sims.bridge.optim.SpecExact",
+            "orthogonaliser": (
+                "pseudo-polar U V^T in float64 from the eigendecomposition of the r x r "
+                "Gram matrix (directions with sigma_i <= 1e-7 sigma_1 dropped)"
+            ),
+        }
+    )
+    return {"lora": lora, "head": head}
+
+
+def _sf_adamw_settings(lr: float, weight_decay: float, head: dict, **_) -> dict:
     """Schedule-Free AdamW's settings (one instance; the LoRA matrices and the head as groups)."""
     from importlib.metadata import version
 
@@ -608,11 +640,11 @@ def _sf_adamw_settings(lr: float, head_lr: float, weight_decay: float, head_wd: 
     }
     return {
         "lora": {**sf, "lr": lr, "weight_decay": weight_decay},
-        "head": {**sf, "lr": head_lr, "weight_decay": head_wd},
+        "head": {**sf, "lr": head["lr"], "weight_decay": head["weight_decay"]},
     }
 
 
-def _amuse_settings(lr, head_lr, weight_decay, head_wd, momentum, amuse: dict | None) -> dict:
+def _amuse_settings(lr, weight_decay, momentum, head, amuse: dict | None, **_) -> dict:
     """AMUSE's settings: its hyper-parameters (defaults :data:`AMUSE_DEFAULTS`) and each group's."""
     hp = {**AMUSE_DEFAULTS, **(amuse or {})}
     common = {
@@ -628,11 +660,21 @@ def _amuse_settings(lr, head_lr, weight_decay, head_wd, momentum, amuse: dict | 
         "momentum": momentum,
         "weight_decay": weight_decay,
     }
-    aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head_lr}
-    aux["weight_decay"] = head_wd
-    if hp["aux_update_type"] == "adamw":
-        aux.update(beta2=0.999, eps=1e-10)
+    aux = {"use_muon": False, "update_type": hp["aux_update_type"], "lr": head["lr"]}
+    aux["weight_decay"] = head["weight_decay"]
+    defaults = AMUSE_GROUP_DEFAULTS[hp["aux_update_type"]]  # AdamW's β₂ and ε, none for SGD
+    aux.update({k: v for k, v in defaults.items() if k != "lr"})
     return {"lora": lora, "head": {**common, **aux}}
+
+
+_SETTINGS = {  # the bridge's --optimizer spellings (OPTIMIZERS) -> their settings
+    "muon": _muon_settings,
+    "adamw": _adamw_settings,
+    "spec-exact": _spec_exact_settings,
+    "sf-adamw": _sf_adamw_settings,
+    "sf-muon": _sf_muon_settings,
+    "amuse": _amuse_settings,
+}
 
 
 def build_optimizers(kind: str, lora_params: list, other_params: list, settings: dict) -> list:
@@ -647,47 +689,70 @@ def build_optimizers(kind: str, lora_params: list, other_params: list, settings:
     Returns:
         The torch optimizers.
     """
-    torch = import_torch()
-    h = settings["head"]
-    lo = settings["lora"]
-    if kind == "adamw":
-        groups = _adamw_groups(lora_params, other_params, lo, h)
-        return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
-    if kind == "sf-adamw":
-        import schedulefree
+    if kind not in _BUILDERS:
+        raise GflabInputError("optimizer", "one of " + ", ".join(OPTIMIZERS), kind)
+    return _BUILDERS[kind](lora_params, other_params, settings["lora"], settings["head"])
 
-        opt = schedulefree.AdamWScheduleFree(
-            _adamw_groups(lora_params, other_params, lo, h),
-            betas=tuple(lo["betas"]),
-            eps=lo["eps"],
-            warmup_steps=lo["warmup_steps"],
-        )
-        opt.train()  # parameters at y from the start (y = x = z there)
-        return [opt]
-    if kind == "amuse":
-        return [_amuse_optimizer(lora_params, other_params, lo, h)]
-    if kind == "sf-muon":
-        lora_opt = schedule_free_muon_class()(
-            lora_params,
-            lr=lo["lr"],
-            beta=lo["beta"],
-            weight_decay=lo["weight_decay"],
-            ns_steps=lo["ns_steps"],
-            adjust_lr_fn=lo["adjust_lr_fn"],
-        )
-        return [lora_opt, *_head_adamw(other_params, h)]
-    common = dict(
+
+def _build_adamw(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    torch = import_torch()
+    groups = _adamw_groups(lora_params, other_params, lo, h)
+    return [torch.optim.AdamW(groups, betas=tuple(h["betas"]), eps=h["eps"])]
+
+
+def _build_sf_adamw(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    import schedulefree
+
+    opt = schedulefree.AdamWScheduleFree(
+        _adamw_groups(lora_params, other_params, lo, h),
+        betas=tuple(lo["betas"]),
+        eps=lo["eps"],
+        warmup_steps=lo["warmup_steps"],
+    )
+    opt.train()  # parameters at y from the start (y = x = z there)
+    return [opt]
+
+
+def _build_amuse(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    return [_amuse_optimizer(lora_params, other_params, lo, h)]
+
+
+def _build_sf_muon(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    lora_opt = schedule_free_muon_class()(
+        lora_params,
         lr=lo["lr"],
+        beta=lo["beta"],
         weight_decay=lo["weight_decay"],
-        momentum=lo["momentum"],
-        nesterov=lo["nesterov"],
+        ns_steps=lo["ns_steps"],
         adjust_lr_fn=lo["adjust_lr_fn"],
     )
-    if kind == "muon":
-        lora_opt = torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **common)
-    else:
-        lora_opt = spec_exact_class()(lora_params, **common)
     return [lora_opt, *_head_adamw(other_params, h)]
+
+
+def _momentum_common(lo: dict) -> dict:
+    keys = ("lr", "weight_decay", "momentum", "nesterov", "adjust_lr_fn")
+    return {k: lo[k] for k in keys}
+
+
+def _build_muon(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    torch = import_torch()
+    lora_opt = torch.optim.Muon(lora_params, ns_steps=MUON_NS_STEPS, **_momentum_common(lo))
+    return [lora_opt, *_head_adamw(other_params, h)]
+
+
+def _build_spec_exact(lora_params: list, other_params: list, lo: dict, h: dict) -> list:
+    lora_opt = spec_exact_class()(lora_params, **_momentum_common(lo))
+    return [lora_opt, *_head_adamw(other_params, h)]
+
+
+_BUILDERS = {  # the bridge's --optimizer spellings (OPTIMIZERS) -> their optimizers
+    "muon": _build_muon,
+    "adamw": _build_adamw,
+    "spec-exact": _build_spec_exact,
+    "sf-adamw": _build_sf_adamw,
+    "sf-muon": _build_sf_muon,
+    "amuse": _build_amuse,
+}
 
 
 def _adamw_groups(lora_params: list, other_params: list, lo: dict, h: dict) -> list[dict]:
