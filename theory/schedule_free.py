@@ -584,7 +584,14 @@ class AMUSE:
 
     @staticmethod
     def group(p: Any) -> int:
-        """0 for a 2-D parameter (Muon's group), 1 for the others (the auxiliary update)."""
+        """The parameter group of ``p``: 0 for a 2-D parameter (Muon's), 1 for the others.
+
+        Args:
+          p (Any): a parameter (an array with ``ndim``).
+
+        Returns:
+          int: 0 or 1.
+        """
         return 0 if p.ndim == 2 else 1
 
     @property
@@ -594,11 +601,26 @@ class AMUSE:
         return self.__dict__["_updates"]
 
     def update_for(self, p: Any) -> AmuseUpdate:
-        """The base update of ``p``'s group (:meth:`group`)."""
+        """The base update of ``p``'s group (:meth:`group`).
+
+        Args:
+          p (Any): a parameter (an array with ``ndim``).
+
+        Returns:
+          AmuseUpdate: the group's :class:`MuonUpdate`, :class:`AdamWUpdate` or :class:`SGDUpdate`.
+        """
         return self.updates[self.group(p)]
 
     def schedule(self, steps: int, group: int = 0) -> dict:
-        """The schedule of group 0 (matrices) or 1 (other parameters): :func:`amuse_schedule`."""
+        """The schedule of group 0 (matrices) or 1 (other parameters): :func:`amuse_schedule`.
+
+        Args:
+          steps (int): the number of steps, >= 1.
+          group (int): 0 (matrices, ``lr``) or 1 (other parameters, ``aux_lr``).
+
+        Returns:
+          dict: ``{"lr", "c", "beta"}``, arrays of length ``steps``.
+        """
         return amuse_schedule(steps, **self._sched_kw(group))
 
     def _sched_kw(self, group: int) -> dict:
@@ -613,7 +635,14 @@ class AMUSE:
         )
 
     def init(self, params: Sequence[Any]) -> AMUSEState:
-        """z = y = params, zero buffers, t = 0, β = β₁."""
+        """The initial state: z = y = params, zero buffers, t = 0, β = β₁.
+
+        Args:
+          params (Sequence[Any]): y₀, one array per parameter.
+
+        Returns:
+          AMUSEState: the state before the first step.
+        """
         p = tuple(params)
         return AMUSEState(
             p, tuple(0.0 * q for q in p), 0, (0.0, 0.0), (None, None), (self.beta1,) * 2
@@ -681,14 +710,30 @@ class AMUSE:
         return updates, AMUSEState(tuple(nz), tuple(nb), t, tuple(ws), tuple(cws), beta)
 
     def average(self, params: Sequence[Any], state: AMUSEState) -> tuple:
-        """x = (y − (1 − β) z)/β with the last β (``eval()``): the averaged sequence."""
+        """x = (y − (1 − β) z)/β with the last β (``eval()``): the averaged sequence.
+
+        Args:
+          params (Sequence[Any]): y, as the model holds it while training.
+          state (AMUSEState): the optimiser state.
+
+        Returns:
+          tuple: x, one array per parameter.
+        """
         return tuple(
             _lerp(y, z, 1.0 - 1.0 / state.beta[self.group(y)])
             for y, z in zip(params, state.z, strict=True)
         )
 
     def point(self, x: Sequence[Any], state: AMUSEState) -> tuple:
-        """y = (1 − β) z + β x (``train()``): the gradient point from the average."""
+        """y = (1 − β) z + β x (``train()``): the gradient point from the average.
+
+        Args:
+          x (Sequence[Any]): the averaged sequence (:meth:`average`).
+          state (AMUSEState): the optimiser state.
+
+        Returns:
+          tuple: y, one array per parameter.
+        """
         return tuple(
             _lerp(xi, z, 1.0 - state.beta[self.group(xi)]) for xi, z in zip(x, state.z, strict=True)
         )
