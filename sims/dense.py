@@ -62,12 +62,17 @@ def _solve(y0, args, t1, method, tol, max_steps: int):
     )
 
 
+def _put(v) -> jax.Array:
+    """``v`` (a number or NumPy array) on the device, floats as float64; ``jax.device_put``
+    compiles nothing, unlike ``jnp.asarray`` (a conversion program per new shape)."""
+    a = np.asarray(v)
+    return jax.device_put(a.astype(np.float64) if a.dtype.kind == "f" else a)
+
+
 def _traced(tree):
     """``tree`` with its float leaves as float64 arrays: ``filter_jit`` traces arrays and keeps
     Python numbers static, so a new tolerance or β would otherwise compile a new solve."""
-    return jax.tree_util.tree_map(
-        lambda v: jnp.asarray(v, dtype=jnp.float64) if isinstance(v, float) else v, tree
-    )
+    return jax.tree_util.tree_map(lambda v: _put(v) if isinstance(v, float) else v, tree)
 
 
 MODES_CHUNK = 1024
@@ -117,8 +122,7 @@ class DenseLoRA:
         n = ts.size
         padded = np.concatenate([ts, np.full(-n % MODES_CHUNK, self.t_end)])
         parts = [
-            _modes(self._sol, self._args, jnp.asarray(chunk))
-            for chunk in padded.reshape(-1, MODES_CHUNK)
+            _modes(self._sol, self._args, _put(chunk)) for chunk in padded.reshape(-1, MODES_CHUNK)
         ]
         k = len(self.config.target_svals)
         if not parts:
@@ -161,29 +165,28 @@ def solve_lora_dense(
     state = (np.asarray(A0).size + np.asarray(B0).size) * 8
     require_fits("max_steps", 9 * state * max_steps, max_steps)
     args = {  # the term goes in traced (β a float64 leaf): one compile per shape and flow
-        "Y": jnp.asarray(Y),
-        "U": jnp.asarray(U),
-        "V": jnp.asarray(V),
-        "l2": jnp.asarray(config.l2),
+        "Y": _put(Y),
+        "U": _put(U),
+        "V": _put(V),
+        "l2": _put(config.l2),
         "term": _traced(config.term),
-        "s": jnp.asarray(config.target_svals),
-        "stop_fraction": jnp.asarray(float(stop_fraction)),
-        "loss_min": jnp.asarray(CF.lora_min_loss(config.target_svals, config.rank, config.l2)),
-        "loss_ref": jnp.asarray(
-            max(0.5 * float(np.sum(np.asarray(config.target_svals) ** 2)), 1e-300)
-        ),
+        "s": _put(config.target_svals),
+        "stop_fraction": _put(float(stop_fraction)),
+        "loss_min": _put(CF.lora_min_loss(config.target_svals, config.rank, config.l2)),
+        "loss_ref": _put(max(0.5 * float(np.sum(np.asarray(config.target_svals) ** 2)), 1e-300)),
     }
     sol = _solve(
-        (jnp.asarray(A0), jnp.asarray(B0)),
+        (_put(A0), _put(B0)),
         args,
-        jnp.asarray(float(config.t1)),
+        _put(float(config.t1)),
         _traced(config.method),
-        jnp.asarray(config.converge_tol),
+        _put(config.converge_tol),
         int(max_steps),
     )
     ts = np.asarray(sol.ts)
     nodes = np.concatenate([[0.0], ts[np.isfinite(ts)]])
-    if sol.result == diffrax.RESULTS.max_steps_reached:
+    # compared in NumPy: ``==`` on the result would compile a program
+    if int(np.asarray(sol.result._value)) == int(diffrax.RESULTS.max_steps_reached._value):
         status = "max_steps"
     elif sol.event_mask is not None and bool(np.asarray(sol.event_mask[0])):
         status = "converged"

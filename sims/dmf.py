@@ -136,15 +136,16 @@ def _args(config: DMFConfig, factors, mask, target):
     groups = T.observation_groups(mask)
     scale = T.normalisation_factor(config.normalisation, mask)
     loss_ref = max(0.5 * float(np.sum((mask * target) ** 2)), 1e-300)
+    # put on the device as NumPy values: jnp.asarray would compile a conversion program each
     args = {
-        "mask": jnp.asarray(mask),
-        "target": jnp.asarray(target),
-        "scale": jnp.asarray(scale),
-        "loss_ref": jnp.asarray(loss_ref),
-        "y0": tuple(jnp.asarray(f) for f in factors),
+        "mask": B.put(mask),
+        "target": B.put(target),
+        "scale": B.put(scale),
+        "loss_ref": B.put(loss_ref),
+        "y0": tuple(B.put(f) for f in factors),
     }
     if config.coupling:
-        args.update(rows=jnp.asarray(rows), cols=jnp.asarray(cols), groups=jnp.asarray(groups))
+        args.update(rows=B.put(rows), cols=B.put(cols), groups=B.put(groups))
     return args
 
 
@@ -264,7 +265,7 @@ def solve_dmf_from(
     else:
         field, stats, monitor, args = flow_parts(config, factors, mask, target)
         gradient, method = _gradient, config.method
-        y0 = tuple(jnp.asarray(f) for f in factors)
+        y0 = tuple(B.put(f) for f in factors)
     tol = stop_tolerance(config, mask, target)
     if config.method.discrete:
         raw = iterate_config(config, gradient, stats, monitor, y0, args, tol, method=method)

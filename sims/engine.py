@@ -9,6 +9,7 @@ functions and ``max_steps`` are static. Compiled solves are reused across calls 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,7 +88,45 @@ class RawSolve:
 def _signature(tree):
     """Hashable structure + shapes + dtypes: what decides whether a call recompiles."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
-    return treedef, tuple((np.shape(x), str(jnp.asarray(x).dtype)) for x in leaves)
+    return treedef, tuple((np.shape(x), str(_dtype(x))) for x in leaves)
+
+
+def _dtype(x):
+    """``x``'s dtype as JAX (float64 on) would give it, without converting ``x`` (a NumPy-to-JAX
+    conversion compiles a staging program)."""
+    return x.dtype if hasattr(x, "dtype") else jax.dtypes.canonicalize_dtype(np.asarray(x).dtype)
+
+
+def put(x, dtype=None) -> jax.Array:
+    """A number or NumPy array on the device (``jax.device_put``): unlike ``jnp.asarray``, this
+    compiles no program, so building a solve's arguments adds no entry to the persistent cache.
+
+    Args:
+        x: a Python number or array-like.
+        dtype: the NumPy dtype to give it (default: NumPy's own).
+    Returns:
+        The device array.
+    """
+    return jax.device_put(np.asarray(x, dtype=dtype))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _monitor_value(monitor, y, args):
+    """``monitor(y, args)`` as one small compiled program (per monitor and shapes), instead of
+    one eager program per operation inside it."""
+    return monitor(y, args)
+
+
+def monitor_value(monitor, y, args) -> float:
+    """The monitor's value at ``y``, as a float (decides whether a solve root-finds its stop).
+
+    Args:
+        monitor: ``monitor(y, args)`` -> scalar.
+        y, args: the state and arguments (PyTrees; NumPy leaves are put on the device).
+    Returns:
+        ``float(monitor(y, args))``.
+    """
+    return float(_monitor_value(monitor, y, args))
 
 
 def _to_numpy(tree):
@@ -247,10 +286,12 @@ def solve_flow(
     method = method if method is not None else legacy_method(rtol, atol, dt, max_steps)
     if method.discrete:
         raise GflabInputError("method", "a continuous method (adaptive, euler:DT)", method.spelling)
-    t1a = jnp.asarray(float(t1))
-    ts_arr = jnp.asarray(np.asarray(save_ts, dtype=np.float64))
-    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
-    root_find = bool(float(monitor(y0, args)) > float(tol))
+    # arguments put on the device as NumPy values: no conversion program is compiled
+    t1a = put(float(t1), np.float64)
+    save_np = np.asarray(save_ts, dtype=np.float64)
+    ts_arr = put(save_np)
+    f64 = lambda v: put(float(v), np.float64)
+    root_find = bool(monitor_value(monitor, y0, args) > float(tol))
     pos = (method, vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(tol), f64(blowup))
     # saved on disk when it can be (sims/_export.py), else jitted
     prog = _export.program(_flow_solve, flow_solve_impl, FLOW_STATIC, pos, {"root_find": root_find})
@@ -279,8 +320,8 @@ def solve_flow(
     res = _finish(out, wall, compile_s, float(t1))
 
     def rerun(t):
-        again = (method, vector_field, stats, monitor, y0, args, jnp.asarray(t))
-        rest = (jnp.minimum(ts_arr, t), f64(tol), f64(blowup))
+        again = (method, vector_field, stats, monitor, y0, args, put(t, np.float64))
+        rest = (put(np.minimum(save_np, t)), f64(tol), f64(blowup))
         return _to_numpy(jax.block_until_ready(prog((*again, *rest))))
 
     return _diagnose(res, vector_field, args, y0, rerun)
@@ -536,8 +577,8 @@ def iterate(
     if not method.discrete:
         raise GflabInputError("method", "a discrete method (gd, specgd, muon...)", method.spelling)
     n_blocks = max(1, -(-int(steps) // int(save_every)))
-    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
-    max_k = jnp.asarray(int(steps), dtype=jnp.int64)
+    f64 = lambda v: put(float(v), np.float64)
+    max_k = put(int(steps), np.int64)
     pos = (method, gradient, stats, monitor, params0, args, f64(tol), f64(blowup), max_k)
     kw = dict(n_blocks=n_blocks, block=int(save_every))
     prog = _export.program(_iterate, iterate_impl, ITERATE_STATIC, pos, kw)
@@ -685,14 +726,17 @@ def solve_flow_batch(
                 )
             )
         return out
-    f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
+    f64 = lambda v: put(float(v), np.float64)
     # members already at tol cannot be root-found: the batch root-finds when every member can
+    # (members sliced in NumPy: slicing a device array compiles a program)
+    y0_np = _to_numpy(y0_batch)
     root_find = all(
-        float(monitor(jax.tree_util.tree_map(lambda x, i=i: x[i], y0_batch), args)) > float(tol)
+        monitor_value(monitor, jax.tree_util.tree_map(lambda x, i=i: x[i], y0_np), args)
+        > float(tol)
         for i in range(size)
     )
-    pos = (method, vector_field, stats, monitor, y0_batch, args, jnp.asarray(float(t1)))
-    pos += (jnp.asarray(np.asarray(save_ts, dtype=np.float64)), f64(tol), f64(blowup))
+    pos = (method, vector_field, stats, monitor, y0_batch, args, put(float(t1), np.float64))
+    pos += (put(np.asarray(save_ts, dtype=np.float64)), f64(tol), f64(blowup))
     prog = _export.program(
         _flow_solve_vmap, flow_solve_vmap_impl, FLOW_STATIC, pos, {"root_find": root_find}
     )

@@ -34,7 +34,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import gflab.sims._jaxsetup  # noqa: F401
@@ -275,14 +274,21 @@ class KleinmanRun:
     gradient_flow: bool = False
 
 
+def _put(a) -> jax.Array:
+    """A NumPy value on the device as a float64/int64 array, compiling nothing."""
+    a = np.asarray(a)
+    return jax.device_put(a.astype(np.float64) if a.dtype.kind == "f" else a)
+
+
 def _gd(fs, mask, target, lr, steps, chunk, keep):
     step = lr / float(mask.sum())
     ks, svs = [], []
-    m, t = jnp.asarray(mask), jnp.asarray(target)
+    # device_put of NumPy values: jnp.asarray would compile a conversion program each
+    m, t = _put(mask), _put(target)
     sizes = [chunk] * (steps // chunk) + ([steps % chunk] if steps % chunk else [])
     done = 0
     for size in sizes:
-        fs = _gd_chunk(fs, m, t, jnp.asarray(step), steps=size)
+        fs = _gd_chunk(fs, m, t, _put(step), steps=size)
         done += size
         _, sig = _measure(fs, target)
         ks.append(done)
@@ -310,7 +316,7 @@ def _flow(fs, mask, target, lr, steps, n_save=60):
     if raw.final_state is None:
         raise GflabInputError("flow", "a finite gradient-flow solution", raw.status)
     return (
-        tuple(jnp.asarray(f) for f in raw.final_state),
+        tuple(_put(f) for f in raw.final_state),
         raw.times / lr,
         raw.saved["singular_values"],
     )
@@ -352,7 +358,7 @@ def run_kleinman(
         raise GflabInputError("n2", f"at most the {len(order)} observed entries", max(scale.n2))
     m1 = _mask(scale.n, order, scale.n1)
     out = KleinmanRun(depth, seed, scale, gradient_flow=gradient_flow)
-    fs = tuple(jnp.asarray(f) for f in factors)
+    fs = tuple(_put(f) for f in factors)
     done = 0
     ks1, sv1 = [0.0], [_measure(fs, target)[1][:keep]]
     for tc in sorted(scale.t_c):

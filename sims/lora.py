@@ -142,15 +142,16 @@ def _args(config: LoRAConfig, A0, B0, Y, U, V):
     loss_min = CF.lora_min_loss(config.target_svals, config.rank, config.l2)
     loss_ref = max(0.5 * float(np.sum(np.asarray(config.target_svals) ** 2)), 1e-300)
     return {
-        "Y": jnp.asarray(Y),
-        "U": jnp.asarray(U),
-        "V": jnp.asarray(V),
-        "A0": jnp.asarray(A0),
-        "B0": jnp.asarray(B0),
-        "l2": jnp.asarray(config.l2),
+        # put on the device as NumPy values: jnp.asarray would compile a conversion program each
+        "Y": B.put(Y),
+        "U": B.put(U),
+        "V": B.put(V),
+        "A0": B.put(A0),
+        "B0": B.put(B0),
+        "l2": B.put(config.l2),
         "term": config.term,  # the flow's term (β is its leaf): read by terms.term_field
-        "loss_min": jnp.asarray(loss_min),
-        "loss_ref": jnp.asarray(loss_ref),
+        "loss_min": B.put(loss_min),
+        "loss_ref": B.put(loss_ref),
     }
 
 
@@ -261,7 +262,7 @@ def solve_lora_from(
     """
     if B.use_buckets(buckets) and B.paddable(config.method):
         return _solve_padded(config, A0, B0, Y, U, V, rates)
-    y0 = (jnp.asarray(A0), jnp.asarray(B0))
+    y0 = (B.put(A0), B.put(B0))
     if not config.method.discrete:
         field, stats, monitor, args = flow_parts(config, A0, B0, Y, U, V, rates=rates)
         ts = np.linspace(0.0, config.t1, config.n_save)

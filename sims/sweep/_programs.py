@@ -47,12 +47,32 @@ VALUE_FIELDS = frozenset(
 )
 
 
+# sizes that solves run padded to a bucket (gflab.sims.buckets): configurations whose sizes share
+# a bucket compile to one program, so they must share a worker too
+_BUCKETED = frozenset({"n", "rows", "cols", "rank"})
+
+
 def program_key(config: dict[str, Any]) -> str:
-    """A string equal for configurations that compile to the same program (conservatively)."""
+    """A string equal for configurations that compile to the same program (conservatively).
+
+    Args:
+        config: a configuration's dict (``to_dict()``).
+    Returns:
+        Its fields except the numeric data, with sizes and DMF depth replaced by their buckets
+        when solves run on bucket shapes (``GFLAB_BUCKETS``, :mod:`gflab.sims.buckets`).
+    """
+    from gflab.sims import buckets as B
+
+    padded = B.use_buckets()
 
     def shape(k: str, v: Any) -> Any:
         if k == "target_svals" and isinstance(v, (list, tuple)):
             return len(v)
+        if padded and isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+            if k in _BUCKETED:
+                return B.bucket(v)
+            if k == "depth":
+                return B.depth_bucket(v)
         if isinstance(v, dict):
             return {kk: shape(kk, vv) for kk, vv in v.items() if kk not in VALUE_FIELDS}
         return v
