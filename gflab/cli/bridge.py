@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gflab.cli._common import finite_float, print_json
+from gflab.cli._fields import add_field_flags, field_default
 from gflab.cli._progress import Reporter, reporter
 
 LORA_EXAMPLES = """examples:
@@ -98,63 +99,12 @@ def register(sub) -> None:
 
 def _register_lora(kinds) -> None:
     """``gflab bridge lora`` and its flags."""
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+
     lo = _kind(kinds, "lora", "LoRA fine-tuning of a BERT on a generated text task", LORA_EXAMPLES)
-    lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
-    lo.add_argument(
-        "--optimizer",
-        default="muon",
-        help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (the published AMUSE; "
-        "Schedule-Free: probes see y)",
-    )
-    lo.add_argument("--steps", type=int, default=200, help="training steps")
-    lo.add_argument("--rank", type=int, default=8, help="LoRA rank r")
-    lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
-    lo.add_argument("--init", default="lora", help="lora (B=0) | small-random | exchanged (A=0)")
-    lo.add_argument(
-        "--lr",
-        type=finite_float,
-        default=None,
-        help="LoRA learning rate (default 0.02 muon/spec-exact/sf-muon/amuse, 2e-3 adamw/sf-adamw)",
-    )
-    lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
-    lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")
-    lo.add_argument("--weight-decay", type=finite_float, default=0.0, help="on LoRA matrices")
-    lo.add_argument(
-        "--head-weight-decay", type=finite_float, default=0.0, help="AdamW weight decay of the head"
-    )
-    lo.add_argument(
-        "--momentum",
-        type=finite_float,
-        default=None,
-        help="Muon/spec-exact/amuse momentum (default 0.95)",
-    )
+    add_field_flags(lo, BridgeLoRAConfig)
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
-    )
-    lo.add_argument(
-        "--adjust-lr-fn",
-        default=None,
-        help="original | match_rms_adamw (muon, spec-exact, sf-muon, amuse; default original)",
-    )
-    am = "amuse only (refused with other optimizers): "
-    lo.add_argument("--beta1", type=finite_float, default=None, help=am + "β₁ in (0, 1] (0.6)")
-    lo.add_argument("--rho", type=finite_float, default=None, help=am + "ρ ≥ 0 (0.8)")
-    lo.add_argument("--warmup-steps", type=int, default=None, help=am + "T₀ ≥ 1 (10%% of --steps)")
-    lo.add_argument("--r", type=finite_float, default=None, help=am + "weight power r ≥ 0 (0)")
-    lo.add_argument("--weight-lr-power", type=finite_float, default=None, help=am + "p ≥ 0 (2)")
-    lo.add_argument(
-        "--aux-update-type",
-        default=None,
-        help=am + "adamw | sgd: the head's update and Muon's shape scale (adamw)",
-    )
-    lo.add_argument("--ns-dtype", default=None, help=am + "bfloat16 | float32 | float64 (bfloat16)")
-    lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
-    lo.add_argument("--batch-size", type=int, default=32, help="examples per step")
-    lo.add_argument(
-        "--burn-in",
-        type=int,
-        default=None,
-        help="steps excluded from growth fits (default 20%% of --steps)",
     )
     _common(lo)
     lo.set_defaults(func=run_lora_cmd)
@@ -286,18 +236,24 @@ def _check_store(args) -> None:
         ResultStore(args.store).require_writable()
 
 
+def _config(args, config_cls, seed: int, fixed: dict):
+    """The config of one seed: the fields from the flags of the same name, then ``fixed``, then
+    ``seed``; fields without a flag keep their defaults."""
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    flags = {k: getattr(args, k) for k in fields if hasattr(args, k)}
+    return config_cls(**{**flags, **fixed, "seed": seed})
+
+
 def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
     """One ``run(config)`` per seed of ``--seed``/``--seeds``; the config's fields come from the
     flags of the same name, then ``fixed`` (values no flag gives as it is), then the seed; fields
     without a flag keep their defaults."""
     _check_out(args)
     _check_store(args)
-    fields = [f.name for f in dataclasses.fields(config_cls)]
-    flags = {k: getattr(args, k) for k in fields if hasattr(args, k)}
     runs = []
     rep = reporter(args)
     for seed in _seeds(args):
-        cfg = config_cls(**{**flags, **fixed, "seed": seed})
+        cfg = _config(args, config_cls, seed, fixed)
         with rep:
             runs.append(run(cfg, progress=_progress(rep, f"{label(cfg)} seed {seed}")))
     return runs
@@ -309,7 +265,33 @@ _LORA_FLAG_OWNERS = {
     "no_nesterov": ("muon", "spec-exact"),
     "adjust_lr_fn": ("muon", "spec-exact", "sf-muon", "amuse"),
 }
-_LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "original"}
+
+
+def _lora_fixed(args) -> dict:
+    """The ``bridge lora`` config fields no flag gives as it is (``--modules``, ``--no-nesterov``,
+    ``--every``); refuses a flag the optimizer does not read and fills the "unset" flags not
+    given with their field's default."""
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+    from gflab.theory.errors import GflabInputError
+
+    for name, owners in _LORA_FLAG_OWNERS.items():
+        given = getattr(args, name) not in (None, False)
+        if given and args.optimizer not in owners:
+            raise GflabInputError(
+                name,
+                f"no --{name.replace('_', '-')} with --optimizer {args.optimizer} (only "
+                f"{', '.join(owners)} use it)",
+                getattr(args, name),
+            )
+        if getattr(args, name) is None:  # "unset" fields: the flag was not given
+            setattr(args, name, field_default(BridgeLoRAConfig, name))
+
+    every = args.every if args.every is not None else field_default(BridgeLoRAConfig, "every")
+    return {
+        "modules": tuple(m.strip() for m in args.modules.split(",") if m.strip()),
+        "nesterov": not args.no_nesterov,
+        "every": every,
+    }
 
 
 def run_lora_cmd(args) -> int:
@@ -323,28 +305,9 @@ def run_lora_cmd(args) -> int:
         0 (bad flags raise ``GflabInputError``: exit code 2 from :func:`gflab.cli.main`).
     """
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
-    from gflab.theory.errors import GflabInputError
-
-    for name, owners in _LORA_FLAG_OWNERS.items():
-        given = getattr(args, name) not in (None, False)
-        if given and args.optimizer not in owners:
-            raise GflabInputError(
-                name,
-                f"no --{name.replace('_', '-')} with --optimizer {args.optimizer} (only "
-                f"{', '.join(owners)} use it)",
-                getattr(args, name),
-            )
-        if getattr(args, name) is None:
-            setattr(args, name, _LORA_FLAG_DEFAULTS[name])
 
     runs = _run_seeds(
-        args,
-        BridgeLoRAConfig,
-        run_lora,
-        lambda c: f"lora {c.optimizer}",
-        modules=tuple(m.strip() for m in args.modules.split(",") if m.strip()),
-        nesterov=not args.no_nesterov,
-        every=args.every if args.every is not None else 10,
+        args, BridgeLoRAConfig, run_lora, lambda c: f"lora {c.optimizer}", **_lora_fixed(args)
     )
     return _finish(args, runs, "lora")
 

@@ -1,0 +1,95 @@
+"""The ``gflab bridge`` flags generated from the config dataclasses' fields: each flag's default
+is its field's default (the oracle: :func:`dataclasses.fields`), ``--help`` lists every such
+flag, and the flags left at their defaults build the config's default."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from gflab.cli import bridge, build_parser
+from gflab.cli._fields import add_field_flags, flag_fields
+from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+
+# subcommand -> (its config dataclass, the function giving the fields no flag gives as it is)
+GENERATED = {
+    "lora": (BridgeLoRAConfig, bridge._lora_fixed),
+}
+CASES = [
+    (kind, f.name)
+    for kind, (cls, _) in GENERATED.items()
+    for f in dataclasses.fields(cls)
+    if "help" in f.metadata
+]
+
+
+def _subparser(kind: str) -> argparse.ArgumentParser:
+    top = build_parser()
+    sub = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    kinds = next(
+        a for a in sub.choices["bridge"]._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    return kinds.choices[kind]
+
+
+def _oracle(f: dataclasses.Field):
+    """What the flag must hold when not given, straight from the field."""
+    if f.metadata.get("unset"):
+        return None  # "not given": the command fills f.default (test below)
+    if isinstance(f.default, tuple):
+        return ",".join(str(v) for v in f.default)  # typed as comma-separated text
+    return f.default
+
+
+@pytest.mark.parametrize(("kind", "name"), CASES)
+def test_cli_default_is_the_field_default(kind, name):
+    cls, _ = GENERATED[kind]
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    action = next(a for a in _subparser(kind)._actions if a.dest == name)
+    assert action.default == _oracle(f)
+    assert type(action.default) is type(_oracle(f))  # 16 vs 16.0 would pass == alone
+    assert action.help.replace("%%", "%") == f.metadata["help"]
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATED))
+def test_help_mentions_every_field_flag(kind):
+    cls, _ = GENERATED[kind]
+    text = _subparser(kind).format_help()
+    flags = [f.metadata.get("flag", "--" + f.name.replace("_", "-")) for f in flag_fields(cls)]
+    missing = [fl for fl in flags if fl not in text.split()]
+    assert flags and not missing
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATED))
+def test_no_flags_build_the_default_config(kind):
+    """The "unset" flags and those typed as text reach the config as the field's default."""
+    cls, fixed = GENERATED[kind]
+    args = build_parser().parse_args(["bridge", kind])
+    assert bridge._config(args, cls, 0, fixed(args)) == cls()
+
+
+def test_generator_types_defaults_and_escapes():
+    """The generator on a toy config: int/float/optional/tuple/unset fields and a ``%`` help."""
+
+    @dataclasses.dataclass
+    class Toy:
+        n: int = dataclasses.field(default=3, metadata={"help": "count"})
+        x: float | None = dataclasses.field(default=None, metadata={"help": "10% of n"})
+        names: tuple = dataclasses.field(default=("a", "b"), metadata={"help": "names"})
+        m: float = dataclasses.field(default=0.5, metadata={"help": "m", "unset": True})
+        hidden: int = 7
+
+    p = argparse.ArgumentParser()
+    add_field_flags(p, Toy)
+    assert vars(p.parse_args([])) == {"n": 3, "x": None, "names": "a,b", "m": None}
+    assert vars(p.parse_args(["--n", "4", "--x", "2.5", "--m", "1"])) == {
+        "n": 4,
+        "x": 2.5,
+        "names": "a,b",
+        "m": 1.0,
+    }
+    assert "10% of n" in p.format_help()
+    with pytest.raises(SystemExit):  # NaN refused as the other float flags
+        p.parse_args(["--x", "nan"])
