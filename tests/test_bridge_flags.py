@@ -11,11 +11,13 @@ import pytest
 
 from gflab.cli import bridge, build_parser
 from gflab.cli._fields import add_field_flags, flag_fields
+from gflab.sims.bridge.dmf_run import BridgeDMFConfig
 from gflab.sims.bridge.lora_run import BridgeLoRAConfig
 
 # subcommand -> (its config dataclass, the function giving the fields no flag gives as it is)
 GENERATED = {
     "lora": (BridgeLoRAConfig, bridge._lora_fixed),
+    "dmf": (BridgeDMFConfig, bridge._dmf_fixed),
 }
 CASES = [
     (kind, f.name)

@@ -139,49 +139,12 @@ def _register_warmstart(kinds) -> None:
 
 def _register_dmf(kinds) -> None:
     """``gflab bridge dmf`` and its flags."""
+    from gflab.sims.bridge.dmf_run import BridgeDMFConfig
+
     d = _kind(
         kinds, "dmf", "deep linear matrix completion in torch (docs/theory.md §2.1)", DMF_EXAMPLES
     )
-    d.add_argument("--depth", type=int, default=3, help="number of factors L")
-    d.add_argument("--n", type=int, default=100, help="the target is n × n")
-    d.add_argument("--rank", type=int, default=5, help="rank of the random target")
-    d.add_argument(
-        "--observed",
-        type=finite_float,
-        default=None,
-        help="Bernoulli probability of Ω2 (default 0.2; not with --mask)",
-    )
-    d.add_argument("--mask", default=None, help="diagonal | block:K | superdiag (not Bernoulli)")
-    d.add_argument("--alpha", type=finite_float, default=1e-2, help="init scale alpha")
-    d.add_argument(
-        "--init", default="gaussian", help="gaussian | tied-gaussian | identity | orthogonal"
-    )
-    d.add_argument("--steps", type=int, default=2000, help="gradient-descent steps")
-    d.add_argument(
-        "--lr",
-        type=finite_float,
-        default=None,
-        help="GD step on the half-mean loss (default: half the stability bound 2/λ, λ the "
-        "Gauss-Newton sharpness at the solution; ≈ 11.7 at n = 100, 3.0 at n = 30)",
-    )
-    d.add_argument(
-        "--pretrain-observed",
-        type=finite_float,
-        default=None,
-        help="Bernoulli probability of Ω1 ⊂ Ω2 trained before --switch-step",
-    )
-    d.add_argument(
-        "--switch-step",
-        type=int,
-        default=0,
-        help="last step on Ω1 (with --pretrain-observed; 0: no pretraining phase)",
-    )
-    d.add_argument(
-        "--coupling-entries",
-        type=int,
-        default=256,
-        help="observed entries used for the tangent-kernel coupling",
-    )
+    add_field_flags(d, BridgeDMFConfig)
     _common(d)
     d.set_defaults(func=run_dmf_cmd)
 
@@ -362,6 +325,20 @@ def run_warmstart_cmd(args) -> int:
     return 0
 
 
+def _dmf_fixed(args) -> dict:
+    """The ``bridge dmf`` config fields no flag gives as it is: ``--observed`` (refused with
+    ``--mask``) and ``--every``, their field's defaults when not given."""
+    from gflab.sims.bridge.dmf_run import BridgeDMFConfig
+    from gflab.theory.errors import GflabInputError
+
+    if args.mask is not None and args.observed is not None:
+        raise GflabInputError(
+            "observed", "no --observed with --mask (the mask is Ω)", args.observed
+        )
+    fixed = {name: getattr(args, name) for name in ("observed", "every")}
+    return {k: field_default(BridgeDMFConfig, k) if v is None else v for k, v in fixed.items()}
+
+
 def run_dmf_cmd(args) -> int:
     """``gflab bridge dmf``: deep linear matrix completion trained in torch with the
     probe attached; prints the final ranks and coupling, or the JSON record.
@@ -373,19 +350,9 @@ def run_dmf_cmd(args) -> int:
         Exit code 0 when the run finished.
     """
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
-    from gflab.theory.errors import GflabInputError
 
-    if args.mask is not None and args.observed is not None:
-        raise GflabInputError(
-            "observed", "no --observed with --mask (the mask is Ω)", args.observed
-        )
     runs = _run_seeds(
-        args,
-        BridgeDMFConfig,
-        run_dmf,
-        lambda c: f"dmf depth {c.depth}",
-        observed=0.2 if args.observed is None else args.observed,
-        every=args.every if args.every is not None else 50,
+        args, BridgeDMFConfig, run_dmf, lambda c: f"dmf depth {c.depth}", **_dmf_fixed(args)
     )
     code = _finish(args, runs, "dmf")
     return code if all(r["summary"]["status"] == "finished" for r in runs) else 1
