@@ -13,11 +13,16 @@ from gflab.cli import bridge, build_parser
 from gflab.cli._fields import add_field_flags, flag_fields
 from gflab.sims.bridge.dmf_run import BridgeDMFConfig
 from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+from gflab.sims.bridge.warmstart import WarmStartConfig
 
-# subcommand -> (its config dataclass, the function giving the fields no flag gives as it is)
+# subcommand -> (its config dataclass, the command's config of the parsed flags)
 GENERATED = {
-    "lora": (BridgeLoRAConfig, bridge._lora_fixed),
-    "dmf": (BridgeDMFConfig, bridge._dmf_fixed),
+    "lora": (
+        BridgeLoRAConfig,
+        lambda a: bridge._config(a, BridgeLoRAConfig, 0, bridge._lora_fixed(a)),
+    ),
+    "dmf": (BridgeDMFConfig, lambda a: bridge._config(a, BridgeDMFConfig, 0, bridge._dmf_fixed(a))),
+    "warmstart": (WarmStartConfig, bridge._warmstart_config),
 }
 CASES = [
     (kind, f.name)
@@ -67,9 +72,8 @@ def test_help_mentions_every_field_flag(kind):
 @pytest.mark.parametrize("kind", sorted(GENERATED))
 def test_no_flags_build_the_default_config(kind):
     """The "unset" flags and those typed as text reach the config as the field's default."""
-    cls, fixed = GENERATED[kind]
-    args = build_parser().parse_args(["bridge", kind])
-    assert bridge._config(args, cls, 0, fixed(args)) == cls()
+    cls, config = GENERATED[kind]
+    assert config(build_parser().parse_args(["bridge", kind])) == cls()
 
 
 def test_generator_types_defaults_and_escapes():

@@ -112,6 +112,8 @@ def _register_lora(kinds) -> None:
 
 def _register_warmstart(kinds) -> None:
     """``gflab bridge warmstart`` and its flags."""
+    from gflab.sims.bridge.warmstart import WarmStartConfig
+
     w = _kind(
         kinds,
         "warmstart",
@@ -119,19 +121,7 @@ def _register_warmstart(kinds) -> None:
         epilog="examples:\n  gflab bridge warmstart\n"
         "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
     )
-    w.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="pretrain fractions")
-    w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
-    w.add_argument("--width", type=int, default=64, help="hidden width of the MLP")
-    w.add_argument("--lr", type=finite_float, default=0.05, help="learning rate")
-    w.add_argument("--max-epochs", type=int, default=300, help="epochs at most per training")
-    w.add_argument("--dash-floor", type=finite_float, default=0.3, help="DASH's λ")
-    w.add_argument("--dash-alpha", type=finite_float, default=0.3, help="DASH's α")
-    w.add_argument(
-        "--kinds",
-        default="warm,warm+dash,warm+sp,warm+reset",
-        help="warm runs (cold always runs): warm, warm+dash, warm+sp, warm+reset, warm+l2init",
-    )
-    w.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    add_field_flags(w, WarmStartConfig)
     w.add_argument("--json", action="store_true", help="print the runs and summary as JSON")
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
     w.set_defaults(func=run_warmstart_cmd)
@@ -275,16 +265,10 @@ def run_lora_cmd(args) -> int:
     return _finish(args, runs, "lora")
 
 
-def run_warmstart_cmd(args) -> int:
-    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON).
-
-    Args:
-        args: the parsed command line.
-
-    Returns:
-        0.
-    """
-    from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
+def _warmstart_config(args):
+    """The :class:`~gflab.sims.bridge.warmstart.WarmStartConfig` of ``gflab bridge warmstart``'s
+    flags (the comma-separated ones split and checked)."""
+    from gflab.sims.bridge.warmstart import WarmStartConfig
     from gflab.theory.errors import GflabInputError
 
     try:
@@ -297,7 +281,7 @@ def run_warmstart_cmd(args) -> int:
         seeds = _seed_list(args.seeds)
     except argparse.ArgumentTypeError as e:
         raise GflabInputError("seeds", "distinct comma-separated integers >= 0", args.seeds) from e
-    cfg = WarmStartConfig(
+    return WarmStartConfig(
         fractions=fractions,
         seeds=seeds,
         width=args.width,
@@ -308,6 +292,20 @@ def run_warmstart_cmd(args) -> int:
         kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         device=args.device,
     )
+
+
+def run_warmstart_cmd(args) -> int:
+    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
+    from gflab.sims.bridge.warmstart import run_warmstart
+
+    cfg = _warmstart_config(args)
     with reporter(args, desc="warmstart") as rep:
         out = run_warmstart(cfg, progress=rep)
     if args.json:
