@@ -10,7 +10,11 @@ Metadata keys a field may carry:
 - ``unset``: true when the flag's default is ``None`` ("not given", so the command can refuse it
   with an option that does not read it); the command then fills the field's default
   (:func:`field_default`).
-- ``type``: an argparse type overriding the one the annotation gives.
+- ``choices``: the allowed values (argparse refuses the others with exit code 2).
+- ``metavar``: the flag's value name in ``--help``.
+
+A field's argparse type comes from its annotation, or from the command (``types``: the parsers
+live in :mod:`gflab.cli`, which the config modules do not import).
 """
 
 from __future__ import annotations
@@ -50,13 +54,15 @@ def field_default(config_cls, name: str) -> Any:
     return f.default
 
 
-def cli_default(config_cls, name: str) -> Any:
+def cli_default(config_cls, name: str, typed: bool = False) -> Any:
     """What the flag of field ``name`` holds when not given: ``None`` for an ``unset`` field, a
-    tuple default joined with commas (as it is typed), else the field's default.
+    tuple default joined with commas when no parser reads it (``typed`` false: the command
+    splits the text), else the field's default.
 
     Args:
         config_cls: a dataclass whose field ``name`` has ``help`` metadata.
         name: the field's name.
+        typed: whether the flag has a parser giving the field's own kind of value.
 
     Returns:
         The argparse default of the generated flag.
@@ -65,7 +71,7 @@ def cli_default(config_cls, name: str) -> Any:
     if f.metadata.get("unset"):
         return None
     default = field_default(config_cls, name)
-    if isinstance(default, tuple):
+    if isinstance(default, tuple) and not typed:
         return ",".join(str(v) for v in default)
     return default
 
@@ -82,23 +88,30 @@ def flag_fields(config_cls) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config_cls) if "help" in f.metadata]
 
 
-def add_field_flags(parser, config_cls) -> None:
+def add_field_flags(parser, config_cls, types: dict | None = None) -> None:
     """Add to ``parser`` one flag per field of ``config_cls`` with ``help`` metadata, its default
-    the field's (:func:`cli_default`), its type from the annotation (``int``; ``float`` as
-    :func:`~gflab.cli._common.finite_float`) unless the metadata names one.
+    the field's (:func:`cli_default`), its type from ``types`` or else the annotation (``int``;
+    ``float`` as :func:`~gflab.cli._common.finite_float`).
 
     Args:
         parser: an ``argparse.ArgumentParser`` (a subcommand's).
         config_cls: the dataclass the subcommand's flags fill.
+        types: field name → argparse type, for fields whose text the annotation cannot parse
+            (comma lists): their default stays the field's value.
     """
+    types = types or {}
     hints = typing.get_type_hints(config_cls)
     for f in flag_fields(config_cls):
         meta = f.metadata
+        typed = f.name in types
         kwargs: dict[str, Any] = {
-            "default": cli_default(config_cls, f.name),
+            "default": cli_default(config_cls, f.name, typed),
             "help": meta["help"].replace("%", "%%"),
         }
-        arg_type = meta.get("type", _arg_type(hints[f.name]))
+        arg_type = types[f.name] if typed else _arg_type(hints[f.name])
         if arg_type is not None:
             kwargs["type"] = arg_type
+        for key in ("choices", "metavar"):
+            if key in meta:
+                kwargs[key] = meta[key]
         parser.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)

@@ -667,14 +667,12 @@ def _register_prune(kinds) -> None:
 def _add_prune_selection_flags(p) -> None:
     """``gflab bridge prune``'s flags for what is pruned and how: the data, its scenario (noise,
     imbalance, corruption), the scores, the selectors and the ratios."""
-    from gflab.cli._common import float_list
+    from gflab.sims.bridge.prune_data import DataSpec
+    from gflab.sims.bridge.prune_run import MethodSpec
 
     scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
     selects = ("hard", "beta", "budget", "stratified")
-    p.add_argument("--data", default="digits", choices=("digits", "mnist1d"), help="dataset")
-    p.add_argument("--n-train", type=int, default=0, help="training examples (0: 1300 / 4000)")
-    p.add_argument("--n-test", type=int, default=0, help="test examples (0: 497 / 1000)")
-    p.add_argument("--data-seed", type=int, default=0, help="split, generator and scenario seed")
+    add_field_flags(p, DataSpec)
     p.add_argument(
         "--score",
         type=_name_list(scores),
@@ -688,82 +686,21 @@ def _add_prune_selection_flags(p) -> None:
         help="comma list: " + ", ".join(selects) + " (default hard,beta; every score is paired "
         "with every selector, except aum with beta; random ignores it)",
     )
-    p.add_argument(
-        "--ratios",
-        type=float_list,
-        default=(0.3, 0.5, 0.7, 0.9),
-        help="pruning ratios in (0, 1) (default 0.3,0.5,0.7,0.9)",
-    )
-    p.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), help="seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=int, default=100, help="epochs E of proxy and coresets")
-    p.add_argument("--T", dest="T", type=int, default=15, help="early epochs T of DUAL and EL2N")
-    p.add_argument("--J", dest="J", type=int, default=10, help="DUAL / Dyn-Unc window J")
-    p.add_argument("--c-d", type=finite_float, default=4.0, help="Beta sampling's c_d")
-    p.add_argument(
-        "--beta-exponent",
-        default="c_d",
-        choices=("c_d", "2+c_d"),
-        help="c_d (the authors' CIFAR code) or 2+c_d (their ImageNet code)",
-    )
-    p.add_argument(
-        "--budget-drop",
-        type=finite_float,
-        default=0.1,
-        help="budget selector: fraction dropped at the low end of the sort",
-    )
-    p.add_argument(
-        "--label-noise", type=finite_float, default=0.0, help="symmetric label-noise rate in [0, 1)"
-    )
-    p.add_argument(
-        "--long-tail",
-        type=finite_float,
-        default=1.0,
-        help="imbalance ratio >= 1 of an exponential class profile (1: balanced)",
-    )
-    p.add_argument(
-        "--corrupt",
-        type=finite_float,
-        default=0.0,
-        help="fraction of training inputs with Gaussian noise added",
-    )
-    p.add_argument("--corrupt-std", type=finite_float, default=1.0, help="that noise's std")
+    add_field_flags(p, MethodSpec)
 
 
 def _add_prune_training_flags(p) -> None:
     """``gflab bridge prune``'s flags for training and running: the model, SGD, SemiPrune's
     labels, the executor, the dynamics budget, output and store."""
-    p.add_argument(
-        "--model",
-        default=None,
-        choices=("mlp", "cnn1d"),
-        help="mlp (D-128-128-10) or cnn1d (default: mlp for digits, cnn1d for mnist1d)",
-    )
-    p.add_argument("--lr", type=finite_float, default=0.01, help="SGD learning rate")
-    p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="training device")
-    p.add_argument(
-        "--labelled",
-        type=finite_float,
-        default=1.0,
-        help="SemiPrune: fraction with true labels; the rest pseudo-labelled (1: off)",
-    )
-    p.add_argument(
-        "--semi-method",
-        default="label_spreading",
-        help="SemiPrune's pseudo-labelling step (sims.bridge.semi)",
-    )
+    from gflab.cli._common import float_list
+    from gflab.sims.bridge.prune_run import PruneConfig, TrainSpec
+
+    add_field_flags(p, TrainSpec)
+    add_field_flags(p, PruneConfig, types={"ratios": float_list, "seeds": _seed_list})
     p.add_argument(
         "--executor",
         default=None,
         help="sweep executor (default local:2 on CPU, local:1 with --device cuda)",
-    )
-    p.add_argument(
-        "--dynamics-budget",
-        type=finite_float,
-        default=None,
-        metavar="GIB",
-        help="largest recorded logits E·N·C·4 bytes in GiB "
-        "(default $GFLAB_DYNAMICS_BUDGET_GIB or 2)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
