@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from gflab.cli._common import finite_float, print_json
+from gflab.cli._fields import add_field_flags, field_default
 from gflab.cli._progress import Reporter, reporter
 
 LORA_EXAMPLES = """examples:
@@ -98,63 +99,12 @@ def register(sub) -> None:
 
 def _register_lora(kinds) -> None:
     """``gflab bridge lora`` and its flags."""
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+
     lo = _kind(kinds, "lora", "LoRA fine-tuning of a BERT on a generated text task", LORA_EXAMPLES)
-    lo.add_argument("--model", default="tiny", help="minilm (packaged all-MiniLM-L6-v2) | tiny")
-    lo.add_argument(
-        "--optimizer",
-        default="muon",
-        help="muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (the published AMUSE; "
-        "Schedule-Free: probes see y)",
-    )
-    lo.add_argument("--steps", type=int, default=200, help="training steps")
-    lo.add_argument("--rank", type=int, default=8, help="LoRA rank r")
-    lo.add_argument("--modules", default="query,value", help="comma-separated target modules")
-    lo.add_argument("--init", default="lora", help="lora (B=0) | small-random | exchanged (A=0)")
-    lo.add_argument(
-        "--lr",
-        type=finite_float,
-        default=None,
-        help="LoRA learning rate (default 0.02 muon/spec-exact/sf-muon/amuse, 2e-3 adamw/sf-adamw)",
-    )
-    lo.add_argument("--head-lr", type=finite_float, default=2e-3, help="AdamW lr of the head")
-    lo.add_argument("--lora-alpha", type=finite_float, default=16.0, help="scale s = alpha/r")
-    lo.add_argument("--weight-decay", type=finite_float, default=0.0, help="on LoRA matrices")
-    lo.add_argument(
-        "--head-weight-decay", type=finite_float, default=0.0, help="AdamW weight decay of the head"
-    )
-    lo.add_argument(
-        "--momentum",
-        type=finite_float,
-        default=None,
-        help="Muon/spec-exact/amuse momentum (default 0.95)",
-    )
+    add_field_flags(lo, BridgeLoRAConfig)
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
-    )
-    lo.add_argument(
-        "--adjust-lr-fn",
-        default=None,
-        help="original | match_rms_adamw (muon, spec-exact, sf-muon, amuse; default original)",
-    )
-    am = "amuse only (refused with other optimizers): "
-    lo.add_argument("--beta1", type=finite_float, default=None, help=am + "β₁ in (0, 1] (0.6)")
-    lo.add_argument("--rho", type=finite_float, default=None, help=am + "ρ ≥ 0 (0.8)")
-    lo.add_argument("--warmup-steps", type=int, default=None, help=am + "T₀ ≥ 1 (10%% of --steps)")
-    lo.add_argument("--r", type=finite_float, default=None, help=am + "weight power r ≥ 0 (0)")
-    lo.add_argument("--weight-lr-power", type=finite_float, default=None, help=am + "p ≥ 0 (2)")
-    lo.add_argument(
-        "--aux-update-type",
-        default=None,
-        help=am + "adamw | sgd: the head's update and Muon's shape scale (adamw)",
-    )
-    lo.add_argument("--ns-dtype", default=None, help=am + "bfloat16 | float32 | float64 (bfloat16)")
-    lo.add_argument("--init-scale", type=finite_float, default=1e-3, help="std for small-random")
-    lo.add_argument("--batch-size", type=int, default=32, help="examples per step")
-    lo.add_argument(
-        "--burn-in",
-        type=int,
-        default=None,
-        help="steps excluded from growth fits (default 20%% of --steps)",
     )
     _common(lo)
     lo.set_defaults(func=run_lora_cmd)
@@ -162,6 +112,8 @@ def _register_lora(kinds) -> None:
 
 def _register_warmstart(kinds) -> None:
     """``gflab bridge warmstart`` and its flags."""
+    from gflab.sims.bridge.warmstart import WarmStartConfig
+
     w = _kind(
         kinds,
         "warmstart",
@@ -169,19 +121,7 @@ def _register_warmstart(kinds) -> None:
         epilog="examples:\n  gflab bridge warmstart\n"
         "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
     )
-    w.add_argument("--fractions", default="0.1,0.3,0.5,0.7,0.9", help="pretrain fractions")
-    w.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
-    w.add_argument("--width", type=int, default=64, help="hidden width of the MLP")
-    w.add_argument("--lr", type=finite_float, default=0.05, help="learning rate")
-    w.add_argument("--max-epochs", type=int, default=300, help="epochs at most per training")
-    w.add_argument("--dash-floor", type=finite_float, default=0.3, help="DASH's λ")
-    w.add_argument("--dash-alpha", type=finite_float, default=0.3, help="DASH's α")
-    w.add_argument(
-        "--kinds",
-        default="warm,warm+dash,warm+sp,warm+reset",
-        help="warm runs (cold always runs): warm, warm+dash, warm+sp, warm+reset, warm+l2init",
-    )
-    w.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    add_field_flags(w, WarmStartConfig)
     w.add_argument("--json", action="store_true", help="print the runs and summary as JSON")
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
     w.set_defaults(func=run_warmstart_cmd)
@@ -189,49 +129,12 @@ def _register_warmstart(kinds) -> None:
 
 def _register_dmf(kinds) -> None:
     """``gflab bridge dmf`` and its flags."""
+    from gflab.sims.bridge.dmf_run import BridgeDMFConfig
+
     d = _kind(
         kinds, "dmf", "deep linear matrix completion in torch (docs/theory.md §2.1)", DMF_EXAMPLES
     )
-    d.add_argument("--depth", type=int, default=3, help="number of factors L")
-    d.add_argument("--n", type=int, default=100, help="the target is n × n")
-    d.add_argument("--rank", type=int, default=5, help="rank of the random target")
-    d.add_argument(
-        "--observed",
-        type=finite_float,
-        default=None,
-        help="Bernoulli probability of Ω2 (default 0.2; not with --mask)",
-    )
-    d.add_argument("--mask", default=None, help="diagonal | block:K | superdiag (not Bernoulli)")
-    d.add_argument("--alpha", type=finite_float, default=1e-2, help="init scale alpha")
-    d.add_argument(
-        "--init", default="gaussian", help="gaussian | tied-gaussian | identity | orthogonal"
-    )
-    d.add_argument("--steps", type=int, default=2000, help="gradient-descent steps")
-    d.add_argument(
-        "--lr",
-        type=finite_float,
-        default=None,
-        help="GD step on the half-mean loss (default: half the stability bound 2/λ, λ the "
-        "Gauss-Newton sharpness at the solution; ≈ 11.7 at n = 100, 3.0 at n = 30)",
-    )
-    d.add_argument(
-        "--pretrain-observed",
-        type=finite_float,
-        default=None,
-        help="Bernoulli probability of Ω1 ⊂ Ω2 trained before --switch-step",
-    )
-    d.add_argument(
-        "--switch-step",
-        type=int,
-        default=0,
-        help="last step on Ω1 (with --pretrain-observed; 0: no pretraining phase)",
-    )
-    d.add_argument(
-        "--coupling-entries",
-        type=int,
-        default=256,
-        help="observed entries used for the tangent-kernel coupling",
-    )
+    add_field_flags(d, BridgeDMFConfig)
     _common(d)
     d.set_defaults(func=run_dmf_cmd)
 
@@ -286,18 +189,24 @@ def _check_store(args) -> None:
         ResultStore(args.store).require_writable()
 
 
+def _config(args, config_cls, seed: int, fixed: dict):
+    """The config of one seed: the fields from the flags of the same name, then ``fixed``, then
+    ``seed``; fields without a flag keep their defaults."""
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    flags = {k: getattr(args, k) for k in fields if hasattr(args, k)}
+    return config_cls(**{**flags, **fixed, "seed": seed})
+
+
 def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
     """One ``run(config)`` per seed of ``--seed``/``--seeds``; the config's fields come from the
     flags of the same name, then ``fixed`` (values no flag gives as it is), then the seed; fields
     without a flag keep their defaults."""
     _check_out(args)
     _check_store(args)
-    fields = [f.name for f in dataclasses.fields(config_cls)]
-    flags = {k: getattr(args, k) for k in fields if hasattr(args, k)}
     runs = []
     rep = reporter(args)
     for seed in _seeds(args):
-        cfg = config_cls(**{**flags, **fixed, "seed": seed})
+        cfg = _config(args, config_cls, seed, fixed)
         with rep:
             runs.append(run(cfg, progress=_progress(rep, f"{label(cfg)} seed {seed}")))
     return runs
@@ -309,7 +218,33 @@ _LORA_FLAG_OWNERS = {
     "no_nesterov": ("muon", "spec-exact"),
     "adjust_lr_fn": ("muon", "spec-exact", "sf-muon", "amuse"),
 }
-_LORA_FLAG_DEFAULTS = {"momentum": 0.95, "no_nesterov": False, "adjust_lr_fn": "original"}
+
+
+def _lora_fixed(args) -> dict:
+    """The ``bridge lora`` config fields no flag gives as it is (``--modules``, ``--no-nesterov``,
+    ``--every``); refuses a flag the optimizer does not read and fills the "unset" flags not
+    given with their field's default."""
+    from gflab.sims.bridge.lora_run import BridgeLoRAConfig
+    from gflab.theory.errors import GflabInputError
+
+    for name, owners in _LORA_FLAG_OWNERS.items():
+        given = getattr(args, name) not in (None, False)
+        if given and args.optimizer not in owners:
+            raise GflabInputError(
+                name,
+                f"no --{name.replace('_', '-')} with --optimizer {args.optimizer} (only "
+                f"{', '.join(owners)} use it)",
+                getattr(args, name),
+            )
+        if getattr(args, name) is None:  # "unset" fields: the flag was not given
+            setattr(args, name, field_default(BridgeLoRAConfig, name))
+
+    every = args.every if args.every is not None else field_default(BridgeLoRAConfig, "every")
+    return {
+        "modules": tuple(m.strip() for m in args.modules.split(",") if m.strip()),
+        "nesterov": not args.no_nesterov,
+        "every": every,
+    }
 
 
 def run_lora_cmd(args) -> int:
@@ -323,42 +258,17 @@ def run_lora_cmd(args) -> int:
         0 (bad flags raise ``GflabInputError``: exit code 2 from :func:`gflab.cli.main`).
     """
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
-    from gflab.theory.errors import GflabInputError
-
-    for name, owners in _LORA_FLAG_OWNERS.items():
-        given = getattr(args, name) not in (None, False)
-        if given and args.optimizer not in owners:
-            raise GflabInputError(
-                name,
-                f"no --{name.replace('_', '-')} with --optimizer {args.optimizer} (only "
-                f"{', '.join(owners)} use it)",
-                getattr(args, name),
-            )
-        if getattr(args, name) is None:
-            setattr(args, name, _LORA_FLAG_DEFAULTS[name])
 
     runs = _run_seeds(
-        args,
-        BridgeLoRAConfig,
-        run_lora,
-        lambda c: f"lora {c.optimizer}",
-        modules=tuple(m.strip() for m in args.modules.split(",") if m.strip()),
-        nesterov=not args.no_nesterov,
-        every=args.every if args.every is not None else 10,
+        args, BridgeLoRAConfig, run_lora, lambda c: f"lora {c.optimizer}", **_lora_fixed(args)
     )
     return _finish(args, runs, "lora")
 
 
-def run_warmstart_cmd(args) -> int:
-    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON).
-
-    Args:
-        args: the parsed command line.
-
-    Returns:
-        0.
-    """
-    from gflab.sims.bridge.warmstart import WarmStartConfig, run_warmstart
+def _warmstart_config(args):
+    """The :class:`~gflab.sims.bridge.warmstart.WarmStartConfig` of ``gflab bridge warmstart``'s
+    flags (the comma-separated ones split and checked)."""
+    from gflab.sims.bridge.warmstart import WarmStartConfig
     from gflab.theory.errors import GflabInputError
 
     try:
@@ -371,7 +281,7 @@ def run_warmstart_cmd(args) -> int:
         seeds = _seed_list(args.seeds)
     except argparse.ArgumentTypeError as e:
         raise GflabInputError("seeds", "distinct comma-separated integers >= 0", args.seeds) from e
-    cfg = WarmStartConfig(
+    return WarmStartConfig(
         fractions=fractions,
         seeds=seeds,
         width=args.width,
@@ -382,6 +292,20 @@ def run_warmstart_cmd(args) -> int:
         kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
         device=args.device,
     )
+
+
+def run_warmstart_cmd(args) -> int:
+    """``gflab bridge warmstart``: print the per-kind summary (or the whole JSON).
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        0.
+    """
+    from gflab.sims.bridge.warmstart import run_warmstart
+
+    cfg = _warmstart_config(args)
     with reporter(args, desc="warmstart") as rep:
         out = run_warmstart(cfg, progress=rep)
     if args.json:
@@ -399,6 +323,20 @@ def run_warmstart_cmd(args) -> int:
     return 0
 
 
+def _dmf_fixed(args) -> dict:
+    """The ``bridge dmf`` config fields no flag gives as it is: ``--observed`` (refused with
+    ``--mask``) and ``--every``, their field's defaults when not given."""
+    from gflab.sims.bridge.dmf_run import BridgeDMFConfig
+    from gflab.theory.errors import GflabInputError
+
+    if args.mask is not None and args.observed is not None:
+        raise GflabInputError(
+            "observed", "no --observed with --mask (the mask is Ω)", args.observed
+        )
+    fixed = {name: getattr(args, name) for name in ("observed", "every")}
+    return {k: field_default(BridgeDMFConfig, k) if v is None else v for k, v in fixed.items()}
+
+
 def run_dmf_cmd(args) -> int:
     """``gflab bridge dmf``: deep linear matrix completion trained in torch with the
     probe attached; prints the final ranks and coupling, or the JSON record.
@@ -410,19 +348,9 @@ def run_dmf_cmd(args) -> int:
         Exit code 0 when the run finished.
     """
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig, run_dmf
-    from gflab.theory.errors import GflabInputError
 
-    if args.mask is not None and args.observed is not None:
-        raise GflabInputError(
-            "observed", "no --observed with --mask (the mask is Ω)", args.observed
-        )
     runs = _run_seeds(
-        args,
-        BridgeDMFConfig,
-        run_dmf,
-        lambda c: f"dmf depth {c.depth}",
-        observed=0.2 if args.observed is None else args.observed,
-        every=args.every if args.every is not None else 50,
+        args, BridgeDMFConfig, run_dmf, lambda c: f"dmf depth {c.depth}", **_dmf_fixed(args)
     )
     code = _finish(args, runs, "dmf")
     return code if all(r["summary"]["status"] == "finished" for r in runs) else 1
@@ -739,14 +667,12 @@ def _register_prune(kinds) -> None:
 def _add_prune_selection_flags(p) -> None:
     """``gflab bridge prune``'s flags for what is pruned and how: the data, its scenario (noise,
     imbalance, corruption), the scores, the selectors and the ratios."""
-    from gflab.cli._common import float_list
+    from gflab.sims.bridge.prune_data import DataSpec
+    from gflab.sims.bridge.prune_run import MethodSpec
 
     scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
     selects = ("hard", "beta", "budget", "stratified")
-    p.add_argument("--data", default="digits", choices=("digits", "mnist1d"), help="dataset")
-    p.add_argument("--n-train", type=int, default=0, help="training examples (0: 1300 / 4000)")
-    p.add_argument("--n-test", type=int, default=0, help="test examples (0: 497 / 1000)")
-    p.add_argument("--data-seed", type=int, default=0, help="split, generator and scenario seed")
+    add_field_flags(p, DataSpec)
     p.add_argument(
         "--score",
         type=_name_list(scores),
@@ -760,82 +686,21 @@ def _add_prune_selection_flags(p) -> None:
         help="comma list: " + ", ".join(selects) + " (default hard,beta; every score is paired "
         "with every selector, except aum with beta; random ignores it)",
     )
-    p.add_argument(
-        "--ratios",
-        type=float_list,
-        default=(0.3, 0.5, 0.7, 0.9),
-        help="pruning ratios in (0, 1) (default 0.3,0.5,0.7,0.9)",
-    )
-    p.add_argument("--seeds", type=_seed_list, default=(0, 1, 2), help="seeds (default 0,1,2)")
-    p.add_argument("--epochs", type=int, default=100, help="epochs E of proxy and coresets")
-    p.add_argument("--T", dest="T", type=int, default=15, help="early epochs T of DUAL and EL2N")
-    p.add_argument("--J", dest="J", type=int, default=10, help="DUAL / Dyn-Unc window J")
-    p.add_argument("--c-d", type=finite_float, default=4.0, help="Beta sampling's c_d")
-    p.add_argument(
-        "--beta-exponent",
-        default="c_d",
-        choices=("c_d", "2+c_d"),
-        help="c_d (the authors' CIFAR code) or 2+c_d (their ImageNet code)",
-    )
-    p.add_argument(
-        "--budget-drop",
-        type=finite_float,
-        default=0.1,
-        help="budget selector: fraction dropped at the low end of the sort",
-    )
-    p.add_argument(
-        "--label-noise", type=finite_float, default=0.0, help="symmetric label-noise rate in [0, 1)"
-    )
-    p.add_argument(
-        "--long-tail",
-        type=finite_float,
-        default=1.0,
-        help="imbalance ratio >= 1 of an exponential class profile (1: balanced)",
-    )
-    p.add_argument(
-        "--corrupt",
-        type=finite_float,
-        default=0.0,
-        help="fraction of training inputs with Gaussian noise added",
-    )
-    p.add_argument("--corrupt-std", type=finite_float, default=1.0, help="that noise's std")
+    add_field_flags(p, MethodSpec)
 
 
 def _add_prune_training_flags(p) -> None:
     """``gflab bridge prune``'s flags for training and running: the model, SGD, SemiPrune's
     labels, the executor, the dynamics budget, output and store."""
-    p.add_argument(
-        "--model",
-        default=None,
-        choices=("mlp", "cnn1d"),
-        help="mlp (D-128-128-10) or cnn1d (default: mlp for digits, cnn1d for mnist1d)",
-    )
-    p.add_argument("--lr", type=finite_float, default=0.01, help="SGD learning rate")
-    p.add_argument("--batch-size", type=int, default=64, help="minibatch size")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="training device")
-    p.add_argument(
-        "--labelled",
-        type=finite_float,
-        default=1.0,
-        help="SemiPrune: fraction with true labels; the rest pseudo-labelled (1: off)",
-    )
-    p.add_argument(
-        "--semi-method",
-        default="label_spreading",
-        help="SemiPrune's pseudo-labelling step (sims.bridge.semi)",
-    )
+    from gflab.cli._common import float_list
+    from gflab.sims.bridge.prune_run import PruneConfig, TrainSpec
+
+    add_field_flags(p, TrainSpec)
+    add_field_flags(p, PruneConfig, types={"ratios": float_list, "seeds": _seed_list})
     p.add_argument(
         "--executor",
         default=None,
         help="sweep executor (default local:2 on CPU, local:1 with --device cuda)",
-    )
-    p.add_argument(
-        "--dynamics-budget",
-        type=finite_float,
-        default=None,
-        metavar="GIB",
-        help="largest recorded logits E·N·C·4 bytes in GiB "
-        "(default $GFLAB_DYNAMICS_BUDGET_GIB or 2)",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -80,36 +80,88 @@ TINY_BERT = dict(
 class BridgeLoRAConfig:
     """One LoRA bridge run. ``lr=None`` takes :data:`DEFAULT_LR` (recorded resolved)."""
 
-    model: str = "tiny"
-    optimizer: str = "muon"
-    steps: int = 200
-    rank: int = 8
-    modules: tuple[str, ...] = ("query", "value")
-    init: str = "lora"
+    model: str = field(
+        default="tiny", metadata={"help": "minilm (packaged all-MiniLM-L6-v2) | tiny"}
+    )
+    optimizer: str = field(
+        default="muon",
+        metadata={
+            "help": "muon | adamw | spec-exact | sf-adamw | sf-muon | amuse (the published AMUSE; Schedule-Free: probes see y)"
+        },
+    )
+    steps: int = field(default=200, metadata={"help": "training steps"})
+    rank: int = field(default=8, metadata={"help": "LoRA rank r"})
+    modules: tuple[str, ...] = field(
+        default=("query", "value"), metadata={"help": "comma-separated target modules"}
+    )
+    init: str = field(
+        default="lora", metadata={"help": "lora (B=0) | small-random | exchanged (A=0)"}
+    )
     device: str = "auto"
     seed: int = 0
-    lr: float | None = None
-    head_lr: float = 2e-3
-    lora_alpha: float = 16.0
-    weight_decay: float = 0.0
-    head_weight_decay: float = 0.0
-    momentum: float = 0.95
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": "LoRA learning rate (default 0.02 muon/spec-exact/sf-muon/amuse, 2e-3 adamw/sf-adamw)"
+        },
+    )
+    head_lr: float = field(default=2e-3, metadata={"help": "AdamW lr of the head"})
+    lora_alpha: float = field(default=16.0, metadata={"help": "scale s = alpha/r"})
+    weight_decay: float = field(default=0.0, metadata={"help": "on LoRA matrices"})
+    head_weight_decay: float = field(
+        default=0.0, metadata={"help": "AdamW weight decay of the head"}
+    )
+    momentum: float = field(
+        default=0.95,
+        metadata={"help": "Muon/spec-exact/amuse momentum (default 0.95)", "unset": True},
+    )
     nesterov: bool = True
-    adjust_lr_fn: str = "original"
-    init_scale: float = 1e-3
-    batch_size: int = 32
+    adjust_lr_fn: str = field(
+        default="original",
+        metadata={
+            "help": "original | match_rms_adamw (muon, spec-exact, sf-muon, amuse; default original)",
+            "unset": True,
+        },
+    )
+    init_scale: float = field(default=1e-3, metadata={"help": "std for small-random"})
+    batch_size: int = field(default=32, metadata={"help": "examples per step"})
     n_train: int = 512
     n_eval: int = 256
     max_length: int = 12
     every: int = 10
-    burn_in: int | None = None
-    beta1: float | None = None
-    rho: float | None = None
-    warmup_steps: int | None = None
-    r: float | None = None
-    weight_lr_power: float | None = None
-    aux_update_type: str | None = None
-    ns_dtype: str | None = None
+    burn_in: int | None = field(
+        default=None, metadata={"help": "steps excluded from growth fits (default 20% of --steps)"}
+    )
+    beta1: float | None = field(
+        default=None,
+        metadata={"help": "amuse only (refused with other optimizers): β₁ in (0, 1] (0.6)"},
+    )
+    rho: float | None = field(
+        default=None, metadata={"help": "amuse only (refused with other optimizers): ρ ≥ 0 (0.8)"}
+    )
+    warmup_steps: int | None = field(
+        default=None,
+        metadata={"help": "amuse only (refused with other optimizers): T₀ ≥ 1 (10% of --steps)"},
+    )
+    r: float | None = field(
+        default=None,
+        metadata={"help": "amuse only (refused with other optimizers): weight power r ≥ 0 (0)"},
+    )
+    weight_lr_power: float | None = field(
+        default=None, metadata={"help": "amuse only (refused with other optimizers): p ≥ 0 (2)"}
+    )
+    aux_update_type: str | None = field(
+        default=None,
+        metadata={
+            "help": "amuse only (refused with other optimizers): adamw | sgd: the head's update and Muon's shape scale (adamw)"
+        },
+    )
+    ns_dtype: str | None = field(
+        default=None,
+        metadata={
+            "help": "amuse only (refused with other optimizers): bfloat16 | float32 | float64 (bfloat16)"
+        },
+    )
 
     def __post_init__(self):
         one_of("model", self.model, MODELS)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -64,14 +64,23 @@ class DataSpec:
       corrupt_std: that noise's standard deviation (inputs are standardised: 1 doubles the variance).
     """
 
-    data: str = "digits"
-    n_train: int = 0
-    n_test: int = 0
-    data_seed: int = 0
-    label_noise: float = 0.0
-    long_tail: float = 1.0
-    corrupt: float = 0.0
-    corrupt_std: float = 1.0
+    data: str = field(
+        default="digits", metadata={"help": "dataset", "choices": ("digits", "mnist1d")}
+    )
+    n_train: int = field(default=0, metadata={"help": "training examples (0: 1300 / 4000)"})
+    n_test: int = field(default=0, metadata={"help": "test examples (0: 497 / 1000)"})
+    data_seed: int = field(default=0, metadata={"help": "split, generator and scenario seed"})
+    label_noise: float = field(
+        default=0.0, metadata={"help": "symmetric label-noise rate in [0, 1)"}
+    )
+    long_tail: float = field(
+        default=1.0,
+        metadata={"help": "imbalance ratio >= 1 of an exponential class profile (1: balanced)"},
+    )
+    corrupt: float = field(
+        default=0.0, metadata={"help": "fraction of training inputs with Gaussian noise added"}
+    )
+    corrupt_std: float = field(default=1.0, metadata={"help": "that noise's std"})
 
     def __post_init__(self):
         if self.data not in DATASETS:

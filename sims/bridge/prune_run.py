@@ -81,13 +81,22 @@ class TrainSpec:
       device: ``cpu`` or ``cuda``.
     """
 
-    model: str = "mlp"
-    epochs: int = 100
-    batch_size: int = 64
-    lr: float = 0.01
+    model: str = field(
+        default="mlp",
+        metadata={
+            "help": "mlp (D-128-128-10) or cnn1d (default: mlp for digits, cnn1d for mnist1d)",
+            "choices": ("mlp", "cnn1d"),
+            "unset": True,
+        },
+    )
+    epochs: int = field(default=100, metadata={"help": "epochs E of proxy and coresets"})
+    batch_size: int = field(default=64, metadata={"help": "minibatch size"})
+    lr: float = field(default=0.01, metadata={"help": "SGD learning rate"})
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    device: str = "cpu"
+    device: str = field(
+        default="cpu", metadata={"help": "training device", "choices": ("cpu", "cuda")}
+    )
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -120,11 +129,20 @@ class MethodSpec:
 
     score: str = "dual"
     select: str = "hard"
-    T: int = 15
-    J: int = 10
-    c_d: float = 4.0
-    beta_exponent: str = "c_d"
-    budget_drop: float = 0.1
+    T: int = field(default=15, metadata={"help": "early epochs T of DUAL and EL2N"})
+    J: int = field(default=10, metadata={"help": "DUAL / Dyn-Unc window J"})
+    c_d: float = field(default=4.0, metadata={"help": "Beta sampling's c_d"})
+    beta_exponent: str = field(
+        default="c_d",
+        metadata={
+            "help": "c_d (the authors' CIFAR code) or 2+c_d (their ImageNet code)",
+            "choices": ("c_d", "2+c_d"),
+        },
+    )
+    budget_drop: float = field(
+        default=0.1,
+        metadata={"help": "budget selector: fraction dropped at the low end of the sort"},
+    )
     budget_descending: bool = False
 
     def __post_init__(self):
@@ -189,11 +207,29 @@ class PruneConfig:
     data: DataSpec = field(default_factory=DataSpec)
     train: TrainSpec = field(default_factory=TrainSpec)
     methods: tuple = (MethodSpec(),)
-    ratios: tuple = (0.3, 0.5, 0.7, 0.9)
-    seeds: tuple = (0, 1, 2)
-    labelled: float = 1.0
-    semi_method: str = "label_spreading"
-    dynamics_budget_gib: float | None = None
+    ratios: tuple = field(
+        default=(0.3, 0.5, 0.7, 0.9),
+        metadata={"help": "pruning ratios in (0, 1) (default 0.3,0.5,0.7,0.9)"},
+    )
+    seeds: tuple = field(default=(0, 1, 2), metadata={"help": "seeds (default 0,1,2)"})
+    labelled: float = field(
+        default=1.0,
+        metadata={
+            "help": "SemiPrune: fraction with true labels; the rest pseudo-labelled (1: off)"
+        },
+    )
+    semi_method: str = field(
+        default="label_spreading",
+        metadata={"help": "SemiPrune's pseudo-labelling step (sims.bridge.semi)"},
+    )
+    dynamics_budget_gib: float | None = field(
+        default=None,
+        metadata={
+            "help": "largest recorded logits E·N·C·4 bytes in GiB (default $GFLAB_DYNAMICS_BUDGET_GIB or 2)",
+            "flag": "--dynamics-budget",
+            "metavar": "GIB",
+        },
+    )
 
     def __post_init__(self):
         if not self.methods:

@@ -27,7 +27,7 @@ and per layer the singular values, stable rank and effective rank (:mod:`gflab.t
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -48,22 +48,29 @@ RUN_KINDS = ("cold", "warm", "warm+dash", "warm+sp", "warm+reset", "warm+l2init"
 class WarmStartConfig:
     """One warm-start experiment: every :data:`RUN_KINDS` run at every fraction and seed."""
 
-    fractions: tuple = (0.1, 0.3, 0.5, 0.7, 0.9)
-    seeds: tuple = (0, 1, 2, 3, 4)
-    width: int = 64
-    lr: float = 0.05
+    fractions: tuple = field(
+        default=(0.1, 0.3, 0.5, 0.7, 0.9), metadata={"help": "pretrain fractions"}
+    )
+    seeds: tuple = field(default=(0, 1, 2, 3, 4), metadata={"help": "comma-separated seeds"})
+    width: int = field(default=64, metadata={"help": "hidden width of the MLP"})
+    lr: float = field(default=0.05, metadata={"help": "learning rate"})
     momentum: float = 0.9
     batch_size: int = 64
     converge_acc: float = 0.999
-    max_epochs: int = 300
+    max_epochs: int = field(default=300, metadata={"help": "epochs at most per training"})
     n_test: int = 497
-    dash_floor: float = 0.3
-    dash_alpha: float = 0.3
+    dash_floor: float = field(default=0.3, metadata={"help": "DASH's λ"})
+    dash_alpha: float = field(default=0.3, metadata={"help": "DASH's α"})
     sp_shrink: float = 0.3
     sp_noise: float = 0.01
     l2_init: float = 1e-2
-    kinds: tuple = ("warm", "warm+dash", "warm+sp", "warm+reset")
-    device: str = "cpu"
+    kinds: tuple = field(
+        default=("warm", "warm+dash", "warm+sp", "warm+reset"),
+        metadata={
+            "help": "warm runs (cold always runs): warm, warm+dash, warm+sp, warm+reset, warm+l2init"
+        },
+    )
+    device: str = field(default="cpu", metadata={"help": "cpu | cuda | auto"})
 
     def __post_init__(self):
         if not self.fractions or not self.seeds:
