@@ -149,6 +149,8 @@ class PlasticityDemo(Demo):
             ax.set_xscale("log")
         p1 = data["runs"]["phase1"].final
         self.ax_rank.axhline(1.0, color="0.6", lw=0.8)
+        pad = 0.03 * (N - 1)  # the stable rank's whole range, rank one to full rank n
+        self.ax_rank.set_ylim(1 - pad, N + pad)
         self.ax_rank.set_title(
             f"phase 2 on Ω2 = diag + superdiag; phase 1 (Ω1 = diag) ended at stable rank "
             f"{p1['stable_rank']:.2f}",
