@@ -22,6 +22,11 @@ __all__ = ["PlasticityDemo", "plasticity_runs"]
 
 N, N_SAVE = 4, 200
 PHASE1_MASK, PHASE2_MASK = "diagonal", "superdiag"
+# the demo's protocol; the sliders replace depth, α and m (init mimic(α, m) and the all-ones
+# target are the config's defaults)
+PROTOCOL = PlasticityConfig(
+    depth=2, n=N, pretrain_mask=PHASE1_MASK, mask=PHASE2_MASK, n_save=N_SAVE
+)
 
 
 def plasticity_runs(depth: int, alpha: float, m: float, n: int = N) -> dict[str, SimResult]:
@@ -40,18 +45,7 @@ def plasticity_runs(depth: int, alpha: float, m: float, n: int = N) -> dict[str,
       ``{"phase1", "resumed", "scratch"}`` → :class:`~sims.result.SimResult` (series on
       ``N_SAVE`` saved times each).
     """
-    cfg = PlasticityConfig(
-        depth=depth,
-        n=n,
-        init="mimic",
-        m=m,
-        alpha=alpha,
-        pretrain_mask=PHASE1_MASK,
-        mask=PHASE2_MASK,
-        target="ones",
-        n_save=N_SAVE,
-    )
-    res = simulate_plasticity(cfg)
+    res = simulate_plasticity(PROTOCOL.replace(depth=depth, n=n, m=m, alpha=alpha))
     return {"phase1": res.pretrain, "resumed": res.resumed, "scratch": res.scratch}
 
 

@@ -667,24 +667,13 @@ the time slider (or play) draws every curve up to that time. Live version:
 """
 
 
-def write_html(
-    demo: Demo,
-    path: str | Path,
-    *,
-    values: dict[str, Any] | None = None,
-    grid: dict[str, tuple] | None = None,
-    progress: Progress | None = None,
-    quiet: bool = False,
-) -> dict:
+def write_html(demo: Demo, path: str | Path, **page_options: Any) -> dict:
     """Write the demo's self-contained HTML page (see the module docstring).
 
     Args:
       demo: the demo.
       path: the ``.html`` file to write.
-      values: values of the parameters that do not slide.
-      grid: parameter → slider values (default :data:`GRIDS`).
-      progress: a ``progress(iterable, total, desc, quiet)`` wrapper.
-      quiet: passed to ``progress``.
+      **page_options: ``values``, ``grid``, ``progress``, ``quiet`` of :func:`page_data`.
 
     Returns:
       ``{"path", "bytes", "grid_points", "compute_seconds"}``.
@@ -694,7 +683,7 @@ def write_html(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise GflabInputError("--html", "a file name ending in .html", str(path))
-    data = page_data(demo, values, grid, progress=progress, quiet=quiet)
+    data = page_data(demo, **page_options)
     blob = json.dumps(
         {k: v for k, v in data.items() if k != "compute_seconds"}, separators=(",", ":")
     )
