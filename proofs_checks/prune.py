@@ -31,6 +31,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -407,21 +408,36 @@ def _beta_examples(draw) -> BetaExample:
 # registration
 
 
-def _reproduce(check_name: str) -> Callable[[object], str]:
+def _prune_claim(claim_id: str, check: Callable[..., Evidence], **fields: Any) -> Claim:
+    """A [DUAL] claim on scores and densities: ``check`` steered under ``claim_id``, its worst
+    example reproduced by a ``python -c`` line that calls ``check`` on the example's repr.
+
+    Args:
+        claim_id: the claim's name.
+        check: example → :class:`Evidence`, a public function of this module.
+        **fields: the other :class:`Claim` fields.
+
+    Returns:
+        The claim.
+    """
+    name = check.__name__
+
     def command(ex: object) -> str:
         cls = type(ex).__name__
         return (
-            f'python -c "from gflab.proofs_checks.prune import {cls}, {check_name}; '
-            f'print({check_name}({ex!r}))"'
+            f'python -c "from gflab.proofs_checks.prune import {cls}, {name}; '
+            f'print({name}({ex!r}))"'
         )
 
-    return command
+    return Claim(
+        id=claim_id, paper=PAPER, check=steered(claim_id, check), reproduce=command, **fields
+    )
 
 
 register_claim(
-    Claim(
-        id="PRUNE-1",
-        paper=PAPER,
+    _prune_claim(
+        "PRUNE-1",
+        check_prune1,
         statement="On a training-dynamics tensor, theory.pruning's DUAL, Dyn-Unc, EL2N (mean and "
         "sum), forgetting and AUM scores equal an independent loop implementation the authors' way "
         "to 1e-9 relative, and its hard, budget, CCS-stratified and seeded Beta selections are the "
@@ -430,17 +446,15 @@ register_claim(
         "∈ {0.3, 1.2, 3}, per-example learning rates; J ∈ {2, 5, 10}, J ≤ T ≤ E; ratio ∈ "
         "{0.3, 0.5, 0.7, 0.9}; drop ∈ {0, 0.05, 0.2}; c_d = 4.",
         strategy=_dynamics_examples,
-        check=steered("PRUNE-1", check_prune1),
-        reproduce=_reproduce("check_prune1"),
         margin_units="decades: log10(1e-9 / max relative deviation); ≥ 4: rounding only",
         examples={"ci": 4, "dev": 25, "thorough": 150},
     )
 )
 
 register_claim(
-    Claim(
-        id="PRUNE-4",
-        paper=PAPER,
+    _prune_claim(
+        "PRUNE-4",
+        check_prune4,
         statement="The mode of DUAL's sampling density Beta(a(r), b(r)), (a − 1)/(a + b − 2) "
         "(1 once b ≤ 1), rises with the pruning ratio r (non-decreasing; strictly while b > 1 and "
         "the exact rise exceeds 1e-12) "
@@ -448,8 +462,6 @@ register_claim(
         hypotheses="2–6 ratios in [0.01, 0.99] on a 0.01 grid; c_d ∈ [0.5, 8]; anchor ∈ [0, 0.99]; "
         "exponent c_d or 2 + c_d.",
         strategy=_beta_examples,
-        check=steered("PRUNE-4", check_prune4),
-        reproduce=_reproduce("check_prune4"),
         margin_units="μ (probability): the smallest rise of the mode between consecutive ratios",
         examples={"ci": 20, "dev": 100, "thorough": 1000},
     )
