@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -248,30 +248,41 @@ _PANELS = {
     "muon": _muon_panels,
 }
 
-# Shared layout per page: two panels side by side (panel titles, axis titles, scales). A panel
-# title takes two lines (<br>): in the docs' 658 px frame a panel is about 230 px wide.
+
+class _Panel(NamedTuple):
+    """One panel of a page: its title, the x axis's title and both axes' scales."""
+
+    title: str
+    xtitle: str
+    xscale: str = "linear"
+    yscale: str = "linear"
+
+
+# Shared layout per page: two panels side by side. A panel title takes two lines (<br>): in the
+# docs' 658 px frame a panel is about 230 px wide.
 _AXES = {
     "depth": (
-        ("off-diagonal entry W₁₂(t)<br>(target w* = 1)", "flow time t", "log", "linear"),
-        ("stable rank of W(t)<br>n: full rank, 1: rank one", "flow time t", "log", "linear"),
+        _Panel("off-diagonal entry W₁₂(t)<br>(target w* = 1)", "flow time t", "log"),
+        _Panel("stable rank of W(t)<br>n: full rank, 1: rank one", "flow time t", "log"),
     ),
     "staircase": (
-        ("gradient flow:<br>√d_i, largest first", "flow time t", "linear", "linear"),
-        ("spectral GF:<br>√d_i, smallest first", "flow time t", "linear", "linear"),
+        _Panel("gradient flow:<br>√d_i, largest first", "flow time t"),
+        _Panel("spectral GF:<br>√d_i, smallest first", "flow time t"),
     ),
     "plasticity": (
-        ("phase 2:<br>stable rank of W(t)", "phase-2 flow time t", "log", "linear"),
-        ("phase 2: RMSE<br>on unobserved entries", "phase-2 flow time t", "log", "log"),
+        _Panel("phase 2:<br>stable rank of W(t)", "phase-2 flow time t", "log"),
+        _Panel("phase 2: RMSE<br>on unobserved entries", "phase-2 flow time t", "log", "log"),
     ),
     "muon": (
-        ("√d_i: exact SpecGD (solid)<br>vs Muon (dashed)", "η · step k", "linear", "linear"),
-        ("arrival step<br>where d_i = 0.9 s_i", "predicted step √(0.9 s_i)/η", "linear", "linear"),
+        _Panel("√d_i: exact SpecGD (solid)<br>vs Muon (dashed)", "η · step k"),
+        _Panel("arrival step<br>where d_i = 0.9 s_i", "predicted step √(0.9 s_i)/η"),
     ),
 }
 _DOMAINS = ([0.0, 0.46], [0.56, 1.0])  # the two panels' shares of the plot's width
 
 
 def _layout(name: str) -> dict:
+    """The page's plotly layout: the two panels of :data:`_AXES`, titles above, legend below."""
     font = {"family": "DejaVu Sans, Arial, sans-serif", "size": 15}
     layout = {
         "font": font,
@@ -283,17 +294,18 @@ def _layout(name: str) -> dict:
         "paper_bgcolor": "white",
         "hovermode": "closest",
     }
-    for k, ((title, xtitle, xscale, yscale), domain) in enumerate(
-        zip(_AXES[name], _DOMAINS, strict=True)
-    ):
-        i = "2" if k else ""
-        layout["xaxis" + i] = {"domain": domain, "title": {"text": xtitle}, "type": xscale}
-        layout["yaxis" + i] = {"type": yscale}
-        if k:
-            layout["xaxis2"]["anchor"], layout["yaxis2"]["anchor"] = "y2", "x2"
+    for k, (panel, domain) in enumerate(zip(_AXES[name], _DOMAINS, strict=True)):
+        x, y = ("xaxis2", "yaxis2") if k else ("xaxis", "yaxis")
+        layout[x] = {"domain": domain, "title": {"text": panel.xtitle}, "type": panel.xscale}
+        layout[y] = {"type": panel.yscale}
+        if k:  # the right panel's axes are anchored on each other
+            layout[x]["anchor"], layout[y]["anchor"] = "y2", "x2"
+        for axis in (x, y):
+            if layout[axis]["type"] == "log":  # a label per decade, not 2 3 … 9 in between
+                layout[axis]["dtick"] = 1
         layout["annotations"].append(
             {
-                "text": title,
+                "text": panel.title,
                 "x": sum(domain) / 2,
                 "y": 1.02,
                 "xref": "paper",
@@ -304,10 +316,6 @@ def _layout(name: str) -> dict:
                 "font": {"size": 15},
             }
         )
-        if xscale == "log":  # a label per decade, not 2 3 … 9 in between
-            layout["xaxis" + i]["dtick"] = 1
-        if yscale == "log":
-            layout["yaxis" + i]["dtick"] = 1
     return layout
 
 
