@@ -214,12 +214,16 @@ def _muon_panels(data) -> tuple[list, str]:
     left, right = [], []
     t = data["specgd"].times * lr
     left.append(_line(t, t, "√d = ηk (equal rate)", "#000000", dash="dot", width=1.4, reveal=False))
-    for key, dash, label in (("specgd", "solid", "SpecGD"), ("muon", "dash", "Muon")):
+    # one legend entry per target (its colour; the line style, SpecGD or Muon, is in the panel's
+    # title): five entries fit two rows of the docs' 658 px frame, nine did not
+    for key, dash, label in (("specgd", "solid", ""), ("muon", "dash", "Muon, ")):
         r = data[key]
         root = np.sqrt(np.maximum(r.series["proxies"], 0.0))
         for i in range(len(s)):
-            name = f"{label}, s = {s[i]:g}"
-            left.append(_line(r.times * lr, root[:, i], name, p[i], dash=dash, group=key))
+            name, shown = f"{label}s = {s[i]:g}", key == "specgd"
+            left.append(
+                _line(r.times * lr, root[:, i], name, p[i], dash=dash, legend=shown, group=f"s{i}")
+            )
     pred = data["predicted"]
     hi = 1.2 * float(np.max(pred))
     right.append(
@@ -275,7 +279,7 @@ _AXES = {
     ),
     "muon": (
         _Panel("√d_i: exact SpecGD (solid)<br>vs Muon (dashed)", "η · step k"),
-        _Panel("arrival step<br>where d_i = 0.9 s_i", "predicted step √(0.9 s_i)/η"),
+        _Panel("arrival step, d_i = 0.9 s_i<br>● SpecGD, ■ Muon", "predicted step √(0.9 s_i)/η"),
     ),
 }
 _DOMAINS = ([0.0, 0.46], [0.56, 1.0])  # the two panels' shares of the plot's width
