@@ -140,6 +140,19 @@ class Model(eqx.Module):
           The model's result object.
         """
 
+    def run_into(self, config: Any, store: ResultStore) -> Any:
+        """Run ``config`` where the records its run stores along the way go to ``store`` (the
+        pruning runs' proxies and coresets); a model that stores nothing but its result runs
+        :meth:`run`.
+
+        Args:
+          config: the validated config.
+          store: the result store that :meth:`stored` or a sweep writes the result to.
+        Returns:
+          The model's result object.
+        """
+        return self.run(config)
+
     @abc.abstractmethod
     def status(self, result: Any) -> str:
         """The run's status.
@@ -264,7 +277,7 @@ class Model(eqx.Module):
         entry = store.read(config)
         if entry.state == "ok" and self.holds(entry.meta):
             return self.from_store(config, entry.arrays, entry.meta), "hit"
-        result = self.run(config)
+        result = self.run_into(config, store)
         if not self.storable(result):
             return result, "diverged"
         try:
