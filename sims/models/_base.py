@@ -116,6 +116,8 @@ class Model(eqx.Module):
       examples: the epilog of ``gflab simulate NAME --help``.
       field_help: help of each field (overrides of :data:`HELP`).
       columns: the columns ``gflab results`` shows in its terminal table.
+      requires: the optional packages its runs import (an extra's: ``torch``...); none for the
+        core models.
     """
 
     name: eqx.AbstractClassVar[str]
@@ -127,6 +129,7 @@ class Model(eqx.Module):
     field_help: ClassVar[dict[str, str]] = HELP
     columns: ClassVar[tuple[str, ...]] = ("key", "status", "created")
     until_converged_flag: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ running
 

@@ -115,6 +115,15 @@ class _PruneFields:
 # the bridge specs' parameter names that the flat config calls otherwise
 _FLAT = {"model": "net", "seeds": "seed"}
 
+# PruneConfig's fields that one configuration of the registry cannot hold: a report over several
+# seeds or methods is several configurations (a sweep's seeds, a grid over score), and the
+# recording guard is not part of a result (its key): $GFLAB_DYNAMICS_BUDGET_GIB sets it
+_BRIDGE_ONLY = {
+    "seeds": "one seed per prune config: a sweep's seeds = [...] runs several",
+    "methods": "one method per prune config (score, select): a sweep's grid over them runs several",
+    "dynamics_budget_gib": "no field of a prune config: $GFLAB_DYNAMICS_BUDGET_GIB sets the budget",
+}
+
 
 def _real(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
@@ -155,6 +164,7 @@ class Prune(Model):
     config: ClassVar[type] = PruneRunConfig
     methods: ClassVar[tuple] = ()
     record: ClassVar[str] = "prune"
+    requires: ClassVar[tuple[str, ...]] = ("torch", "sklearn")
     summary: ClassVar[str] = (
         "dataset pruning from training dynamics on digits or MNIST-1D (docs/pruning.md)"
     )
@@ -180,6 +190,20 @@ class Prune(Model):
 proxies and coresets are the records of gflab bridge prune (a run of either reads the other's);
 results go through the result store ($GFLAB_STORE, default .gflab-cache/results): a rerun reads them
 """
+
+    def from_dict(self, d: dict[str, Any]) -> PruneRunConfig:
+        """The config of ``d`` (``to_dict()``'s form without ``model``); the bridge's names
+        for several methods or seeds, and its recording guard, are refused, naming them.
+
+        Args:
+          d: ``{field: value}``.
+        Returns:
+          The validated config.
+        """
+        for name, allowed in _BRIDGE_ONLY.items():
+            if name in d:
+                raise GflabInputError(name, allowed, d[name])
+        return super().from_dict(d)
 
     def run(self, config: PruneRunConfig, store=None) -> dict:
         """Train (or read) the proxy and the coresets of ``config``, serially.
