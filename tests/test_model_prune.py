@@ -159,6 +159,31 @@ def test_gflab_results_shows_the_prune_columns(simulated, capsys):
     assert row.split()[-1] == f"{ratio_row['test_accuracy'][0]:.4g}"
 
 
+def test_a_diverged_proxy_is_a_stored_status_and_exit_1(tmp_path, monkeypatch, capsys):
+    """At lr 1e9 the proxy's loss is non-finite in its first epoch (torch's own NaN): the run is
+    ``diverged`` (exit 1, stored, a rerun reads it), its coreset ``proxy_diverged`` with no
+    accuracy, never a traceback."""
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    from gflab.sims.bridge.prune_run import proxy_key
+
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path))
+    cfg = dataclasses.replace(EXAMPLE, lr=1e9)
+    argv = ["simulate", *command_args(cfg), "--json"]
+    codes = [main(argv), main(argv)]
+    first, second = (json.loads(d) for d in capsys.readouterr().out.strip().splitlines())
+    assert codes == [1, 1] and (first["store"], second["store"]) == ("computed", "hit")
+    _, proxy = ResultStore().get_record(proxy_key(cfg.prune_config(), cfg.seed))
+    [row] = first["methods"]["dual+hard"].values()
+    assert (proxy["status"], first["status"], row["status"]) == (
+        "diverged",
+        "diverged",
+        ["proxy_diverged"],
+    )
+    # JSON spells a non-finite number "nan" (gflab.sims.result.json_safe)
+    assert row["test_accuracy"] == ["nan"] and first["full"]["test_accuracy"] == ["nan"]
+
+
 # (fields changed from the example, the parameter the refusal names)
 BAD = [
     ({"net": "resnet"}, "net"),

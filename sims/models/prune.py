@@ -27,8 +27,8 @@ from gflab.theory.errors import GflabInputError
 
 __all__ = ["Prune", "PruneRunConfig", "PRUNE_HELP"]
 
-# flat field name → (spec class, the spec's field name); the spec's field gives the default, the
-# annotation and the help (its metadata); the order is the command line's
+# (spec class, flat field name, the spec's field name) of every field taken over: the spec's field
+# gives the default, the annotation and the help (its metadata); the order is the command line's
 _SPEC_FIELDS: tuple[tuple[type, str, str], ...] = (
     *((DataSpec, f.name, f.name) for f in dataclasses.fields(DataSpec)),
     *(
@@ -227,7 +227,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
     def status(self, result: dict) -> str:
         rows = [row for rows in result["methods"].values() for row in rows.values()]
         finished = all(s == "finished" for row in rows for s in row["status"])
-        full = all(_finite(a) for a in result["full"]["test_accuracy"])
+        full = all(_real(a) for a in result["full"]["test_accuracy"])
         return "finished" if finished and full else "diverged"
 
     def ok(self, result: dict) -> bool:
@@ -316,7 +316,8 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
             lines.append(
                 f"r = {r:<6} test accuracy {_pct(row['test_accuracy'][0])} %  (kept {sum(counts)},"
                 f" class counts {' '.join(map(str, counts))}"
-                + (f", {empty} empty classes)" if empty else ")")
+                + (f", {empty} empty classes" if empty else "")
+                + (f", {row['status'][0]})" if row["status"][0] != "finished" else ")")
             )
         cost = result["cost"][name]
         lines.append(
@@ -326,7 +327,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         sw = result["sweeps"]
         lines.append(
             f"runs       {sw['proxies']['done'] + sw['coresets']['done']} trained,"
-            f" {sw['proxies']['read'] + sw['coresets']['read']} read from the store;"
+            f" {sw['proxies']['read'] + sw['coresets']['read']} read from the store when computed;"
             f" wall {result['wall_seconds']:.3g} s"
         )
         return lines
@@ -340,10 +341,6 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return PruneRunConfig(
             n_train=200, n_test=100, net="mlp", epochs=4, T=3, J=2, ratios=(0.5,), seed=0
         )
-
-
-def _finite(x: Any) -> bool:
-    return _real(x)
 
 
 def _pct(x: Any) -> str:
