@@ -150,6 +150,20 @@ def test_a_sweep_over_the_score_trains_one_proxy_into_its_own_store(tmp_path, mo
     assert prune_rows["dual"]["full_test_accuracy"] == prune_rows["random"]["full_test_accuracy"]
 
 
+def test_the_example_sweep_is_every_score_for_every_seed():
+    """examples/sweeps/prune_scores.toml (docs/pruning.md's spec): 3 scores × 3 seeds, each
+    config the base with its score and seed (built and validated, nothing run)."""
+    from pathlib import Path
+
+    from gflab.sims.sweep import load_spec
+
+    spec = load_spec(Path(__file__).parents[1] / "examples" / "sweeps" / "prune_scores.toml")
+    got = sorted((c.score, c.seed) for c in spec.configs())
+    assert got == sorted((s, k) for s in ("dual", "el2n", "random") for k in (0, 1, 2))
+    base = PruneRunConfig(epochs=30, T=10, ratios=(0.5, 0.9))
+    assert {dataclasses.replace(c, score="dual", seed=0) for c in spec.configs()} == {base}
+
+
 def test_gflab_results_shows_the_prune_columns(simulated, capsys):
     root, (first, _) = simulated
     assert main(["results", "--store", str(root), "--model", "prune"]) == 0
