@@ -229,6 +229,15 @@ def test_the_bridges_multi_run_fields_are_refused_naming_them(name, value):
     assert e.value.parameter == name
 
 
+def test_cuda_without_a_gpu_is_refused_before_anything_trains(tmp_path, monkeypatch, capsys):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("GFLAB_STORE", str(tmp_path))
+    assert main(["simulate", *command_args(EXAMPLE), "--device", "cuda"]) == 2
+    assert capsys.readouterr().err.startswith("gflab simulate: error: device:")
+    assert ResultStore().keys() == []
+
+
 def test_the_command_line_refuses_a_bad_value_with_exit_2(capsys):
     assert main(["simulate", "prune", "--net", "resnet"]) == 2
     assert "net" in capsys.readouterr().err

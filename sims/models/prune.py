@@ -215,9 +215,13 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         Returns:
           The report of :func:`~gflab.sims.bridge.prune_run.run_prune`.
         """
+        from gflab.sims.bridge._torch import resolve_device
         from gflab.sims.bridge.prune_run import run_prune
         from gflab.sims.store import ResultStore
 
+        # refused here, naming the parameter, rather than as a failed run of the runner's sweep:
+        # no torch (the bridge extra), or cuda without a GPU
+        resolve_device(config.device)
         store = store if store is not None else ResultStore()
         return run_prune(config.prune_config(), store, executor="local:1")
 
