@@ -665,7 +665,8 @@ def coreset_record(config: dict, store) -> tuple[dict, dict]:
 
     Returns:
         (arrays, meta) to store: the kept indices, class counts and epoch times; the status, test
-        accuracy and timings.
+        accuracy and timings. The coreset of a diverged proxy is the status ``proxy_diverged``
+        (no indices, test accuracy NaN): its dynamics cannot be scored.
 
     Raises:
       GflabInputError: the proxy record is missing from ``store`` (run the proxies first).
@@ -679,13 +680,17 @@ def coreset_record(config: dict, store) -> tuple[dict, dict]:
     data_spec, train = _specs(proxy)
     data = load_data(data_spec)
     logits, labels = arrays["logits"], arrays["labels"]
-    t0 = time.perf_counter()
-    scores = method_scores(method, logits, labels, proxy["seed"])
-    idx = select_coreset(method, config["ratio"], scores, logits, labels, proxy["seed"])
-    select_seconds = time.perf_counter() - t0
-    out = train_classifier(
-        data.x_train[idx], data.y_train[idx], data.x_test, data.y_test, train, proxy["seed"]
-    )
+    if pmeta.get("status") == "diverged":  # NaN dynamics: nothing to score, no coreset to train
+        idx, select_seconds = np.zeros(0, dtype=np.int64), 0.0
+        out = {"status": "proxy_diverged", "test_accuracy": math.nan, "epoch_seconds": np.zeros(0)}
+    else:
+        t0 = time.perf_counter()
+        scores = method_scores(method, logits, labels, proxy["seed"])
+        idx = select_coreset(method, config["ratio"], scores, logits, labels, proxy["seed"])
+        select_seconds = time.perf_counter() - t0
+        out = train_classifier(
+            data.x_train[idx], data.y_train[idx], data.x_test, data.y_test, train, proxy["seed"]
+        )
     e_used = method.score_epochs(train.epochs)
     meta = {
         "status": out["status"],

@@ -116,6 +116,8 @@ class Model(eqx.Module):
       examples: the epilog of ``gflab simulate NAME --help``.
       field_help: help of each field (overrides of :data:`HELP`).
       columns: the columns ``gflab results`` shows in its terminal table.
+      requires: the optional packages its runs import (an extra's: ``torch``...); none for the
+        core models.
     """
 
     name: eqx.AbstractClassVar[str]
@@ -127,6 +129,7 @@ class Model(eqx.Module):
     field_help: ClassVar[dict[str, str]] = HELP
     columns: ClassVar[tuple[str, ...]] = ("key", "status", "created")
     until_converged_flag: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------ running
 
@@ -139,6 +142,19 @@ class Model(eqx.Module):
         Returns:
           The model's result object.
         """
+
+    def run_into(self, config: Any, store: ResultStore) -> Any:
+        """Run ``config`` where the records its run stores along the way go to ``store`` (the
+        pruning runs' proxies and coresets); a model that stores nothing but its result runs
+        :meth:`run`.
+
+        Args:
+          config: the validated config.
+          store: the result store that :meth:`stored` or a sweep writes the result to.
+        Returns:
+          The model's result object.
+        """
+        return self.run(config)
 
     @abc.abstractmethod
     def status(self, result: Any) -> str:
@@ -264,7 +280,7 @@ class Model(eqx.Module):
         entry = store.read(config)
         if entry.state == "ok" and self.holds(entry.meta):
             return self.from_store(config, entry.arrays, entry.meta), "hit"
-        result = self.run(config)
+        result = self.run_into(config, store)
         if not self.storable(result):
             return result, "diverged"
         try:

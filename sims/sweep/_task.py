@@ -103,7 +103,7 @@ def run_one(
             }
         config = config_from_dict(cfg)
         with _time_limit(timeout):
-            result = fn(config)
+            result = model.run_into(config, store) if fn is simulate_config else fn(config)
         if model.storable(result):
             model.put(store, config, result, sweep_runner=runner)
         return {
