@@ -173,6 +173,34 @@ def test_gflab_results_shows_the_prune_columns(simulated, capsys):
     assert row.split()[-1] == f"{ratio_row['test_accuracy'][0]:.4g}"
 
 
+def test_a_bridge_edit_makes_the_stored_runs_stale(simulated, monkeypatch):
+    """The store key covers theory/ and sims/ but the bridge, so the bridge's code hash is in the
+    proxy's key (and so in its coresets'), and the model's report carries it: after a bridge edit
+    (here: another hash) the runs get new keys, the report is listed ``stale`` and not served."""
+    from gflab.sims import store as store_module
+    from gflab.sims.bridge.prune_run import coreset_key, proxy_key
+
+    root, (first, _) = simulated
+    store = ResultStore(root)
+    cfg = EXAMPLE.prune_config()
+    [method] = cfg.methods
+    [ratio] = EXAMPLE.ratios
+    before = proxy_key(cfg, EXAMPLE.seed)
+    meta = store.read(EXAMPLE).meta
+    assert PRUNE.holds(meta) and not PRUNE.stale(meta)
+    [row] = results_records(store, model="prune")
+    assert row["status"] == "finished"
+    monkeypatch.setattr(store_module, "bridge_code_hash", lambda: "0" * 64)
+    after = proxy_key(cfg, EXAMPLE.seed)
+    assert store.key(after) != store.key(before)
+    assert store.key(coreset_key(after, method, ratio)) != store.key(
+        coreset_key(before, method, ratio)
+    )
+    assert PRUNE.stale(meta) and not PRUNE.holds(meta)
+    [row] = results_records(store, model="prune")
+    assert row["status"] == "stale"
+
+
 def test_a_diverged_proxy_is_a_stored_status_and_exit_1(tmp_path, monkeypatch, capsys):
     """At lr 1e9 the proxy's loss is non-finite in its first epoch (torch's own NaN): the run is
     ``diverged`` (exit 1, stored, a rerun reads it), its coreset ``proxy_diverged`` with no

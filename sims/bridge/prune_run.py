@@ -490,6 +490,8 @@ def proxy_key(cfg: PruneConfig, seed: int, labelled: float | None = None) -> dic
     Returns:
         The key as a dict.
     """
+    from gflab.sims.store import bridge_code_hash
+
     lab = cfg.labelled if labelled is None else labelled
     return {
         "model": PROXY_MODEL,
@@ -499,6 +501,8 @@ def proxy_key(cfg: PruneConfig, seed: int, labelled: float | None = None) -> dic
         "labelled": float(lab),
         "semi_method": cfg.semi_method if lab < 1 else None,
         "torch_release": _torch_release(),
+        # the store key covers theory/ and sims/ but the bridge: the trainer's code is added here
+        "bridge_code": bridge_code_hash(),
     }
 
 

@@ -230,6 +230,17 @@ class Model(eqx.Module):
         """
         return isinstance(meta, dict) and meta.get("record") == self.record
 
+    def stale(self, meta: dict | None) -> bool:
+        """Whether a verified entry of this model was computed by code its key does not cover
+        and that has changed since (listed as ``stale`` by ``gflab results``, never served).
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          False here; a model whose results depend on code outside the store key overrides it.
+        """
+        return False
+
     def stored_status(self, meta: dict) -> str:
         """The status of a stored result, without reading its arrays.
 

@@ -241,11 +241,40 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return float(result.get("wall_seconds", 0.0))
 
     def to_store(self, result: dict):
+        from gflab.sims.store import bridge_code_hash
+
         return {}, {
             "record": self.record,
             "report": json_safe(result),
             "status": self.status(result),
+            "bridge_code": bridge_code_hash(),
         }
+
+    def holds(self, meta: dict | None) -> bool:
+        """Whether ``meta`` holds a report computed by this checkout's bridge code.
+
+        The store key covers ``theory/`` and ``sims/`` but the bridge; the proxies and coresets a
+        report reads carry :func:`~gflab.sims.store.bridge_code_hash` in their own keys, so a
+        report whose bridge code differs is stale: it is run again (and replaced), never served.
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          True when the entry is a report of the current bridge code.
+        """
+        from gflab.sims.store import bridge_code_hash
+
+        return super().holds(meta) and meta.get("bridge_code") == bridge_code_hash()
+
+    def stale(self, meta: dict | None) -> bool:
+        """Whether ``meta`` is a report of this model computed by other bridge code.
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          True for a report of an older (or newer) bridge.
+        """
+        return super().holds(meta) and not self.holds(meta)
 
     def from_store(self, config, arrays, meta) -> dict:
         return meta["report"]
