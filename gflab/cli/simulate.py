@@ -1,4 +1,4 @@
-"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river|kleinman``: one run, a readable summary or the
+"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river|kleinman|prune``: one run, a readable summary or the
 JSON contract (``--json``)."""
 
 from __future__ import annotations
