@@ -41,6 +41,20 @@ def _arg_type(annotation):
     return _TYPES.get(annotation)
 
 
+def flag(help: str, default: Any = None, **metadata: Any) -> Any:
+    """A dataclass field with a generated flag (for the flag dataclasses of :mod:`gflab.cli`).
+
+    Args:
+        help: the flag's help.
+        default: the field's default (and the flag's).
+        **metadata: the other metadata keys (``group``, ``type``, ``metavar``, ...).
+
+    Returns:
+        ``dataclasses.field(default=default, metadata={"help": help, **metadata})``.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
 def field_default(config_cls, name: str) -> Any:
     """The default of field ``name`` of ``config_cls`` (its ``default_factory`` called).
 

@@ -7,13 +7,13 @@ import argparse
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gflab.cli._common import print_json
-from gflab.cli._fields import add_field_flags, field_default, flag_values
+from gflab.cli._fields import add_field_flags, field_default, flag, flag_values
 from gflab.cli._progress import Reporter, reporter
 
 LORA_EXAMPLES = """examples:
@@ -34,6 +34,56 @@ BENCH_EXAMPLES = """examples:
   gflab bridge bench
   gflab bridge bench --model tiny --every 10 --steps 100 --json
 """
+
+
+WARMSTART_EXAMPLES = """examples:
+  gflab bridge warmstart
+  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json"""
+
+ANALYZE_EXAMPLES = """examples:
+  gflab bridge analyze out/                       # HF Trainer output: out/checkpoint-N/
+  gflab bridge analyze out/checkpoint-100 out/checkpoint-200 --json
+  gflab bridge analyze runs/step-*.pt --lora-alpha 16 --spectra
+  gflab bridge analyze out/ --burn-in 200 --scale 2
+
+Each checkpoint's step is the last number in its folder name (checkpoint-120) or, for a state-dict
+file, in its file name (step-120.pt). The scale s = lora_alpha/r is read from adapter_config.json
+beside the weights (peft's save_pretrained writes it); without one give --scale or --lora-alpha,
+else s = 1 (the ranks and the equal-rate spread do not depend on s).
+"""
+
+PRUNE_EXAMPLES = """examples:
+  gflab bridge prune --data digits --score dual --select hard,beta --ratios 0.5,0.9 --seeds 0,1,2
+  gflab bridge prune --score dual,dynunc,el2n,forgetting,aum,random --select hard --json
+  gflab bridge prune --data mnist1d --model cnn1d --epochs 50 --T 15 --label-noise 0.2
+  gflab bridge prune --labelled 0.1 --score aum,dual --select budget,beta
+"""
+
+#: ``gflab bridge KIND``: its one-line help, its description (``None``: none) and its examples
+KINDS = {
+    "lora": ("LoRA fine-tuning of a BERT on a generated text task", None, LORA_EXAMPLES),
+    "warmstart": (
+        "DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
+        None,
+        WARMSTART_EXAMPLES,
+    ),
+    "prune": (
+        "dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
+        "Train a proxy once per seed recording its training dynamics, score every example, "
+        "select a coreset per method and pruning ratio, retrain each from scratch and report test "
+        "accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
+        PRUNE_EXAMPLES,
+    ),
+    "dmf": ("deep linear matrix completion in torch (docs/theory.md §2.1)", None, DMF_EXAMPLES),
+    "bench": ("probe overhead per logged step vs a training step", None, BENCH_EXAMPLES),
+    "analyze": (
+        "the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
+        "Measure saved LoRA adapters (peft checkpoints or torch state dicts) over training with "
+        "the live probe's functions: sigma(s*B*A) from the r x r QR core in float64, effective "
+        "and stable rank, and the sqrt(sigma_i) growth fits.",
+        ANALYZE_EXAMPLES,
+    ),
+}
 
 
 _RAW = argparse.RawDescriptionHelpFormatter
@@ -73,24 +123,15 @@ class RunFlags:
         no_store: do not record the runs (excludes ``store``).
     """
 
-    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda (default auto)"})
-    seed: int | None = field(
-        default=None, metadata={"help": "one seed (default 0)", "group": "seed"}
-    )
-    seeds: tuple[int, ...] | None = field(
-        default=None,
-        metadata={"help": "several seeds, e.g. 0,1,2", "group": "seed", "type": _seed_list},
-    )
-    every: int | None = field(default=None, metadata={"help": "probe every k steps"})
-    json: bool = field(default=False, metadata={"help": "print the JSON contract (docs/bridge.md)"})
-    quiet: bool = field(default=False, metadata={"help": "no progress on stderr"})
-    out: str | None = field(
-        default=None, metadata={"help": "also write each run's JSON into DIR", "metavar": "DIR"}
-    )
-    store: str | None = field(default=None, metadata={"help": _STORE_HELP, "group": "store"})
-    no_store: bool = field(
-        default=False, metadata={"help": "do not record runs in the store", "group": "store"}
-    )
+    device: str = flag("auto | cpu | cuda (default auto)", "auto")
+    seed: int | None = flag("one seed (default 0)", group="seed")
+    seeds: tuple[int, ...] | None = flag("several seeds, e.g. 0,1,2", group="seed", type=_seed_list)
+    every: int | None = flag("probe every k steps")
+    json: bool = flag("print the JSON contract (docs/bridge.md)", False)
+    quiet: bool = flag("no progress on stderr", False)
+    out: str | None = flag("also write each run's JSON into DIR", metavar="DIR")
+    store: str | None = flag(_STORE_HELP, group="store")
+    no_store: bool = flag("do not record runs in the store", False, group="store")
 
 
 @dataclass(frozen=True)
@@ -106,11 +147,11 @@ class ProbeBenchFlags:
         device: ``cpu``, ``cuda`` or ``auto``.
     """
 
-    model: str = field(default="minilm", metadata={"help": "minilm | tiny"})
-    every: int = field(default=10, metadata={"help": "probe every k steps"})
-    steps: int = field(default=60, metadata={"help": "training steps timed"})
-    optimizer: str = field(default="muon", metadata={"help": "as in bridge lora"})
-    device: str = field(default="cpu", metadata={"help": "cpu | cuda | auto"})
+    model: str = flag("minilm | tiny", "minilm")
+    every: int = flag("probe every k steps", 10)
+    steps: int = flag("training steps timed", 60)
+    optimizer: str = flag("as in bridge lora", "muon")
+    device: str = flag("cpu | cuda | auto", "cpu")
 
 
 @dataclass(frozen=True)
@@ -126,28 +167,15 @@ class AnalyzeFlags:
         adapter: the adapter's name when a state dict holds several.
     """
 
-    burn_in: int | None = field(
-        default=None,
-        metadata={
-            "help": "growth fits use steps >= this (default: first step + 20% of the span, at "
-            "least the second checkpoint)"
-        },
+    burn_in: int | None = flag(
+        "growth fits use steps >= this (default: first step + 20% of the span, at least the "
+        "second checkpoint)"
     )
-    scale: float | None = field(
-        default=None, metadata={"help": "s for every module (overrides config)"}
+    scale: float | None = flag("s for every module (overrides config)")
+    lora_alpha: float | None = flag(
+        "s = lora_alpha/r for every module (overrides adapter_config.json)"
     )
-    lora_alpha: float | None = field(
-        default=None,
-        metadata={"help": "s = lora_alpha/r for every module (overrides adapter_config.json)"},
-    )
-    adapter: str | None = field(
-        default=None, metadata={"help": "adapter name when a state dict holds several"}
-    )
-
-
-def _kind(kinds, name: str, help: str, epilog: str, **kwargs):
-    """The subparser of ``gflab bridge NAME`` (the examples in ``epilog`` keep their lines)."""
-    return kinds.add_parser(name, help=help, epilog=epilog, formatter_class=_RAW, **kwargs)
+    adapter: str | None = flag("adapter name when a state dict holds several")
 
 
 def register(sub) -> None:
@@ -163,63 +191,55 @@ def register(sub) -> None:
         description="Apply gflab's measurements to real PyTorch training runs.",
     )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
+    commands = {
+        "lora": (_lora_flags, run_lora_cmd),
+        "warmstart": (_warmstart_flags, run_warmstart_cmd),
+        "prune": (_prune_flags, run_prune_cmd),
+        "dmf": (_dmf_flags, run_dmf_cmd),
+        "bench": (_bench_flags, run_bench_cmd),
+        "analyze": (_analyze_flags, run_analyze_cmd),
+    }
+    for name, (add_flags, run) in commands.items():
+        help, description, examples = KINDS[name]
+        k = kinds.add_parser(
+            name, help=help, description=description, epilog=examples, formatter_class=_RAW
+        )
+        add_flags(k)
+        k.set_defaults(func=run)
 
-    _register_lora(kinds)
-    _register_warmstart(kinds)
-    _register_prune(kinds)
-    _register_dmf(kinds)
-    _register_bench(kinds)
-    _register_analyze(kinds)
 
-
-def _register_lora(kinds) -> None:
-    """``gflab bridge lora`` and its flags."""
+def _lora_flags(lo) -> None:
+    """``gflab bridge lora``'s flags."""
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig
 
-    lo = _kind(kinds, "lora", "LoRA fine-tuning of a BERT on a generated text task", LORA_EXAMPLES)
     add_field_flags(lo, BridgeLoRAConfig)
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
     )
     add_field_flags(lo, RunFlags)
-    lo.set_defaults(func=run_lora_cmd)
 
 
-def _register_warmstart(kinds) -> None:
-    """``gflab bridge warmstart`` and its flags."""
+def _warmstart_flags(w) -> None:
+    """``gflab bridge warmstart``'s flags."""
     from gflab.sims.bridge.warmstart import WarmStartConfig
 
-    w = _kind(
-        kinds,
-        "warmstart",
-        help="DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
-        epilog="examples:\n  gflab bridge warmstart\n"
-        "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
-    )
     add_field_flags(w, WarmStartConfig)
     w.add_argument("--json", action="store_true", help="print the runs and summary as JSON")
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    w.set_defaults(func=run_warmstart_cmd)
 
 
-def _register_dmf(kinds) -> None:
-    """``gflab bridge dmf`` and its flags."""
+def _dmf_flags(d) -> None:
+    """``gflab bridge dmf``'s flags."""
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig
 
-    d = _kind(
-        kinds, "dmf", "deep linear matrix completion in torch (docs/theory.md §2.1)", DMF_EXAMPLES
-    )
     add_field_flags(d, BridgeDMFConfig)
     add_field_flags(d, RunFlags)
-    d.set_defaults(func=run_dmf_cmd)
 
 
-def _register_bench(kinds) -> None:
-    """``gflab bridge bench`` and its flags."""
-    b = _kind(kinds, "bench", "probe overhead per logged step vs a training step", BENCH_EXAMPLES)
+def _bench_flags(b) -> None:
+    """``gflab bridge bench``'s flags."""
     add_field_flags(b, ProbeBenchFlags)
     b.add_argument("--json", action="store_true", help="print the measurements as JSON")
-    b.set_defaults(func=run_bench_cmd)
 
 
 def _progress(rep: Reporter, label: str):
@@ -588,29 +608,9 @@ def run_bench_cmd(args) -> int:
 
 # ----------------------------------------------------------------------------- bridge analyze
 
-ANALYZE_EXAMPLES = """examples:
-  gflab bridge analyze out/                       # HF Trainer output: out/checkpoint-N/
-  gflab bridge analyze out/checkpoint-100 out/checkpoint-200 --json
-  gflab bridge analyze runs/step-*.pt --lora-alpha 16 --spectra
-  gflab bridge analyze out/ --burn-in 200 --scale 2
 
-Each checkpoint's step is the last number in its folder name (checkpoint-120) or, for a state-dict
-file, in its file name (step-120.pt). The scale s = lora_alpha/r is read from adapter_config.json
-beside the weights (peft's save_pretrained writes it); without one give --scale or --lora-alpha,
-else s = 1 (the ranks and the equal-rate spread do not depend on s).
-"""
-
-
-def _register_analyze(kinds) -> None:
-    a = _kind(
-        kinds,
-        "analyze",
-        help="the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
-        description="Measure saved LoRA adapters (peft checkpoints or torch state dicts) over "
-        "training with the live probe's functions: sigma(s*B*A) from the r x r QR core in "
-        "float64, effective and stable rank, and the sqrt(sigma_i) growth fits.",
-        epilog=ANALYZE_EXAMPLES,
-    )
+def _analyze_flags(a) -> None:
+    """``gflab bridge analyze``'s arguments and flags."""
     a.add_argument(
         "paths",
         nargs="+",
@@ -620,7 +620,6 @@ def _register_analyze(kinds) -> None:
     add_field_flags(a, AnalyzeFlags)
     a.add_argument("--spectra", action="store_true", help="print sigma_i at every checkpoint")
     a.add_argument("--json", action="store_true", help="print the measurements as JSON")
-    a.set_defaults(func=run_analyze_cmd)
 
 
 def _print_analysis(res: dict, show_spectra: bool) -> None:
@@ -683,14 +682,6 @@ def run_analyze_cmd(args) -> int:
     return 0
 
 
-PRUNE_EXAMPLES = """examples:
-  gflab bridge prune --data digits --score dual --select hard,beta --ratios 0.5,0.9 --seeds 0,1,2
-  gflab bridge prune --score dual,dynunc,el2n,forgetting,aum,random --select hard --json
-  gflab bridge prune --data mnist1d --model cnn1d --epochs 50 --T 15 --label-noise 0.2
-  gflab bridge prune --labelled 0.1 --score aum,dual --select budget,beta
-"""
-
-
 def _name_list(allowed: tuple[str, ...]):
     def parse(text: str) -> tuple[str, ...]:
         vals = tuple(x.strip() for x in text.split(","))
@@ -703,19 +694,10 @@ def _name_list(allowed: tuple[str, ...]):
     return parse
 
 
-def _register_prune(kinds) -> None:
-    p = _kind(
-        kinds,
-        "prune",
-        help="dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
-        description="Train a proxy once per seed recording its training dynamics, score every "
-        "example, select a coreset per method and pruning ratio, retrain each from scratch and "
-        "report test accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
-        epilog=PRUNE_EXAMPLES,
-    )
+def _prune_flags(p) -> None:
+    """``gflab bridge prune``'s flags."""
     _add_prune_selection_flags(p)
     _add_prune_training_flags(p)
-    p.set_defaults(func=run_prune_cmd)
 
 
 def _add_prune_selection_flags(p) -> None:
