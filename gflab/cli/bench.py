@@ -127,8 +127,8 @@ SECTIONS = (
     "authors_protocol",
     "compile",
 )
-"""The in-process sections (``benchmarks.bench.SECTIONS``; one this checkout's benchmarks lack
-is refused when asked for and left out of a full run)."""
+"""The in-process sections, in the order ``benchmarks/bench.py`` runs them (it reads this list;
+one the loaded benchmarks lack is refused when asked for and left out of a full run)."""
 
 CASES = {
     "flow_single": ("flow_single", "flow_single_hybrid"),
