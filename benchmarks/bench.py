@@ -111,7 +111,9 @@ class BenchSetup:
         ``atol`` and the default step budget (that of their Tsit5 configs)."""
         return Adaptive(rtol=self.rtol_hybrid, atol=self.atol)
 
-    def config(self, **changes) -> DMFConfig:
+    def problem(self, **changes) -> DMFConfig:
+        """The bench's DMF problem (sizes, init, mask, target, seed, ``t1``) with ``changes``;
+        its method, unless changed, ``gflab simulate dmf``'s default (DMFConfig's)."""
         base = DMFConfig(
             depth=self.depth,
             n=self.n,
@@ -121,9 +123,13 @@ class BenchSetup:
             target=self.target,
             seed=self.seed,
             t1=self.t1,
-            method=Adaptive(rtol=self.rtol, atol=self.atol),
         )
-        cfg = base.replace(**changes)
+        return base.replace(**changes)
+
+    def config(self, **changes) -> DMFConfig:
+        """:meth:`problem` with ``changes``, solved by plain Tsit5 at ``rtol``/``atol`` unless
+        ``changes`` name another kind of method."""
+        cfg = self.problem(**{"method": Adaptive(rtol=self.rtol, atol=self.atol), **changes})
         m = cfg.method
         if isinstance(m, Adaptive):  # these cases time plain Tsit5; flow_default times the default
             cfg = cfg.replace(method=Adaptive(rtol=m.rtol, atol=m.atol, solver="tsit5"))
@@ -787,13 +793,17 @@ def _single_cases(
 def _details(kind: str, out) -> dict:
     """The solver counts a single-solve case reports for gflab's ``tsit5`` or ``hybrid`` run."""
     if kind == "tsit5":
-        return {
-            "gflab_status": out.status,
-            "gflab_steps": out.steps,
-            "gflab_rejected_steps": out.rejected_steps,
-            "gflab_field_evals": _evals(out),
-        }
+        return {**_steps(out), "gflab_field_evals": _evals(out)}
     return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
+
+
+def _steps(out) -> dict:
+    """The status and accepted and rejected step counts of an engine solve, as cases report them."""
+    return {
+        "gflab_status": out.status,
+        "gflab_steps": out.steps,
+        "gflab_rejected_steps": out.rejected_steps,
+    }
 
 
 def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]:
@@ -925,16 +935,7 @@ def _flow_default(setup: BenchSetup, repeats: int) -> list[dict]:
 
 def _flow_default_one(setup: BenchSetup, t1: float, repeats: int) -> dict:
     """One horizon of :func:`_flow_default`."""
-    cfg = DMFConfig(
-        depth=setup.depth,
-        n=setup.n,
-        init="gaussian",
-        alpha=setup.alpha,
-        mask=setup.mask,
-        target=setup.target,
-        seed=setup.seed,
-        t1=t1,
-    )
+    cfg = setup.problem(t1=t1)
     m = cfg.method
     factors, mask, target = dmf_problem(cfg)
     n, depth = setup.n, setup.depth
@@ -963,9 +964,7 @@ def _flow_default_one(setup: BenchSetup, t1: float, repeats: int) -> dict:
         rtol=m.rtol,
         atol=m.atol,
         solver=m.solver,
-        gflab_status=raw.status,
-        gflab_steps=raw.steps,
-        gflab_rejected_steps=raw.rejected_steps,
+        **_steps(raw),
         compile_seconds=max(first - cg.wall, 0.0),
         gflab_end_error=err_g,
         baseline_end_error=err_b,
