@@ -178,18 +178,20 @@ class AnalyzeFlags:
     adapter: str | None = flag("adapter name when a state dict holds several")
 
 
-def register(sub) -> None:
-    """Add ``gflab bridge KIND`` to ``sub``, the ``gflab`` parser's subcommands, with one
-    subparser per kind of PyTorch run (lora, warmstart, prune, dmf, bench, analyze).
+#: ``gflab bridge``: its one-line help and description (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "measure real PyTorch runs (LoRA fine-tuning, deep linear)",
+    "description": "Apply gflab's measurements to real PyTorch training runs.",
+}
+
+
+def add_flags(p) -> None:
+    """``gflab bridge KIND``: one subparser per kind of PyTorch run (lora, warmstart, prune,
+    dmf, bench, analyze; :data:`KINDS`).
 
     Args:
-        sub: the ``add_subparsers`` action of the top-level ``gflab`` parser.
+        p: the ``gflab bridge`` parser.
     """
-    p = sub.add_parser(
-        "bridge",
-        help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
-        description="Apply gflab's measurements to real PyTorch training runs.",
-    )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
     commands = {
         "lora": (_lora_flags, run_lora_cmd),
