@@ -706,22 +706,20 @@ def _add_prune_selection_flags(p) -> None:
     """``gflab bridge prune``'s flags for what is pruned and how: the data, its scenario (noise,
     imbalance, corruption), the scores, the selectors and the ratios."""
     from gflab.sims.bridge.prune_data import DataSpec
-    from gflab.sims.bridge.prune_run import MethodSpec
+    from gflab.sims.bridge.prune_run import SCORES, SELECTS, MethodSpec
 
-    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
-    selects = ("hard", "beta", "budget", "stratified")
     add_field_flags(p, DataSpec)
     p.add_argument(
         "--score",
-        type=_name_list(scores),
+        type=_name_list(SCORES),
         default=("dual", "random"),
-        help="comma list: " + ", ".join(scores) + " (default dual,random)",
+        help="comma list: " + ", ".join(SCORES) + " (default dual,random)",
     )
     p.add_argument(
         "--select",
-        type=_name_list(selects),
+        type=_name_list(SELECTS),
         default=("hard", "beta"),
-        help="comma list: " + ", ".join(selects) + " (default hard,beta; every score is paired "
+        help="comma list: " + ", ".join(SELECTS) + " (default hard,beta; every score is paired "
         "with every selector, except aum with beta; random ignores it)",
     )
     add_field_flags(p, MethodSpec)
