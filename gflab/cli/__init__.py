@@ -1,7 +1,8 @@
 """The ``gflab`` command: one entry point, one module per subcommand (``gflab/cli/<name>.py``).
 
 Each subcommand module defines ``COMMAND`` (its parser's ``help``, ``description`` and
-``epilog`` examples) and ``add_flags(parser)``, which adds its flags and sets ``func(args) -> int``. Bad input anywhere raises :class:`theory.GflabInputError`; ``main`` turns it
+``epilog`` examples) and ``add_flags(parser)``, which adds its flags and sets
+``func(args) -> int``. Bad input anywhere raises :class:`theory.GflabInputError`; ``main`` turns it
 into one line on stderr and exit code 2 (argparse's own errors too), never a traceback. An
 ``OSError`` that escapes a command (a path that is a file, unwritable, a full disk) is one line and
 exit 2 as well. With ``--json`` anywhere on the command line, every such failure is printed on

@@ -201,12 +201,12 @@ def add_flags(p) -> None:
         "bench": (_bench_flags, run_bench_cmd),
         "analyze": (_analyze_flags, run_analyze_cmd),
     }
-    for name, (add_flags, run) in commands.items():
-        help, description, examples = KINDS[name]
+    for name, (add_kind_flags, run) in commands.items():
+        summary, description, examples = KINDS[name]
         k = kinds.add_parser(
-            name, help=help, description=description, epilog=examples, formatter_class=_RAW
+            name, help=summary, description=description, epilog=examples, formatter_class=_RAW
         )
-        add_flags(k)
+        add_kind_flags(k)
         k.set_defaults(func=run)
 
 
