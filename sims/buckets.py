@@ -94,6 +94,7 @@ from gflab.sims.methods import (
     SpecGD,
 )
 from gflab.theory import lora as _lora
+from gflab.theory.optim import ShapeScale
 
 __all__ = [
     "SIZES",
@@ -189,7 +190,7 @@ def paddable(method: Method) -> bool:
     if isinstance(method, NewtonSchulz):
         return method.ns_dtype == "float64"
     if isinstance(method, Muon):
-        return method.ns_dtype == "float64" and method.shape_scale == "none"
+        return method.ns_dtype == "float64" and method.shape_scale is ShapeScale.NONE
     return False
 
 

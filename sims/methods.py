@@ -343,15 +343,18 @@ class Muon(_Discrete):
       nesterov (bool): Nesterov look-ahead. Default ``True``.
       ns_steps (int): Newton–Schulz iterations, ≥ 1. Default ``5``.
       ns_dtype (str): their precision, one of :data:`NS_DTYPES`. Default ``"float64"``.
-      shape_scale (str): torch's ``adjust_lr_fn``, one of :data:`SHAPE_SCALES` (none | original |
-        match_rms_adamw). Default ``"none"``.
+      shape_scale (ShapeScale): torch's ``adjust_lr_fn``, a
+        :class:`~gflab.theory.optim.ShapeScale` (a spelling of :data:`SHAPE_SCALES`, none |
+        original | match_rms_adamw, is parsed on construction). Default ``none``.
     """
 
     momentum: float = eqx.field(default=_optim.MUON_MOMENTUM, converter=_num)
     nesterov: bool = eqx.field(default=True, static=True)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
-    shape_scale: str = eqx.field(default="none", static=True)
+    shape_scale: _optim.ShapeScale = eqx.field(
+        default=_optim.ShapeScale.NONE, static=True, converter=_optim.ShapeScale.parse
+    )
     name: ClassVar[str] = "muon"
 
     def __check_init__(self):
@@ -361,7 +364,6 @@ class Muon(_Discrete):
             raise GflabInputError("nesterov", "true or false", self.nesterov)
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
-        one_of("shape_scale", self.shape_scale, SHAPE_SCALES)
 
     def direction(self):
         """Momentum → Newton–Schulz in ``ns_dtype`` → shape scale."""

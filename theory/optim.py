@@ -22,11 +22,13 @@ use torch's two-branch ``lerp`` (:func:`lerp`).
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, no_type_check
 
+from gflab.theory._validate import one_of
 from gflab.theory._xp import namespace
 from gflab.theory.lora import newton_schulz, polar, smoothed_polar
 
@@ -45,6 +47,7 @@ __all__ = [
     "ScaleByLr",
     "muon_direction",
     "shape_scale",
+    "ShapeScale",
     "lerp",
     "apply_updates",
     "SHAPE_SCALES",
@@ -54,8 +57,56 @@ __all__ = [
 MUON_MOMENTUM = 0.95
 """Muon's momentum μ by default (torch.optim.Muon's and the AMUSE authors')."""
 
-SHAPE_SCALES = ("none", "original", "match_rms_adamw")
-"""Muon's shape scales (torch's ``adjust_lr_fn``; :func:`shape_scale`)."""
+
+class ShapeScale(enum.StrEnum):
+    """Muon's shape scale (torch's ``adjust_lr_fn``): how a rows×cols matrix scales the lr.
+
+    A spelling becomes a member once, where it enters (``ShapeScale("original")``: the CLI, the
+    JSON reader, a method's field converter); inside, the member's :meth:`factor` is used. The
+    members are strings, so configs and store keys hold the same spelling as before.
+    """
+
+    NONE = "none"
+    ORIGINAL = "original"
+    MATCH_RMS_ADAMW = "match_rms_adamw"
+
+    @classmethod
+    def parse(cls, kind: Any) -> ShapeScale:
+        """The member spelled ``kind`` (a member passes through).
+
+        Args:
+          kind: a member or its spelling (one of :data:`SHAPE_SCALES`).
+
+        Returns:
+          The member.
+
+        Raises:
+          GflabInputError: naming ``shape_scale`` when ``kind`` spells none.
+        """
+        return cls(one_of("shape_scale", kind, SHAPE_SCALES))
+
+    def factor(self, rows: int, cols: int) -> float:
+        """The lr factor for a rows×cols matrix: 1 (``none``), √max(1, rows/cols)
+        (``original``) or 0.2·√max(rows, cols) (``match_rms_adamw``).
+
+        Args:
+          rows: the matrix's rows.
+          cols: its columns.
+
+        Returns:
+          The factor, a Python float.
+        """
+        return _SHAPE_FACTORS[self](rows, cols)
+
+
+_SHAPE_FACTORS = {
+    ShapeScale.NONE: lambda rows, cols: 1.0,
+    ShapeScale.ORIGINAL: lambda rows, cols: math.sqrt(max(1.0, rows / cols)),
+    ShapeScale.MATCH_RMS_ADAMW: lambda rows, cols: 0.2 * math.sqrt(max(rows, cols)),
+}
+
+SHAPE_SCALES = tuple(ShapeScale)
+"""Muon's shape scales (torch's ``adjust_lr_fn``; :class:`ShapeScale`), as their spellings."""
 
 
 @no_type_check  # Any in, Any out, several calls a step: nothing for the test-time checker
@@ -99,23 +150,19 @@ def apply_updates(params: Sequence[Any], updates: Sequence[Any]) -> tuple:
     return tuple(p + u for p, u in zip(params, updates, strict=True))
 
 
-def shape_scale(kind: str, rows: int, cols: int) -> float:
+def shape_scale(kind: ShapeScale | str, rows: int, cols: int) -> float:
     """Muon's learning-rate factor for a rows×cols matrix (torch's ``adjust_lr_fn``).
 
     Args:
-      kind: ``"none"`` (1), ``"original"`` (√max(1, rows/cols)) or ``"match_rms_adamw"``
-        (0.2·√max(rows, cols)).
+      kind: a :class:`ShapeScale` (or its spelling: ``"none"``, ``"original"``,
+        ``"match_rms_adamw"``).
       rows: the matrix's rows.
       cols: its columns.
 
     Returns:
-      The factor, a Python float.
+      The factor, a Python float (:meth:`ShapeScale.factor`).
     """
-    if kind == "original":
-        return math.sqrt(max(1.0, rows / cols))
-    if kind == "match_rms_adamw":
-        return 0.2 * math.sqrt(max(rows, cols))
-    return 1.0
+    return ShapeScale.parse(kind).factor(rows, cols)
 
 
 class GradientTransformation:
@@ -353,7 +400,7 @@ class ScaleByShape(Scale):
     ``fn(shape)`` when given (AMUSE's convention, :func:`gflab.theory.schedule_free.amuse_scale`).
     """
 
-    kind: str = "none"
+    kind: ShapeScale = ShapeScale.NONE
     fn: Callable | None = None
 
     def factor(self, shape: tuple) -> Any:
@@ -368,7 +415,7 @@ class ScaleByShape(Scale):
         """
         if self.fn is not None:
             return self.fn(shape)
-        return shape_scale(self.kind, *shape[-2:]) if len(shape) >= 2 else 1.0
+        return self.kind.factor(*shape[-2:]) if len(shape) >= 2 else 1.0
 
     def leaf(self, u: Any) -> Any:
         f = self.factor(tuple(u.shape))
@@ -462,7 +509,7 @@ def muon_direction(
     momentum: Any = MUON_MOMENTUM,
     nesterov: bool = True,
     ns_steps: int = 5,
-    shape: str = "none",
+    shape: ShapeScale = ShapeScale.NONE,
     ns: Callable | None = None,
     scale: Callable | None = None,
 ) -> Chain:
@@ -472,7 +519,7 @@ def muon_direction(
 
     Args:
       momentum: μ ∈ [0, 1). nesterov: Nesterov's look-ahead. ns_steps: Newton–Schulz iterations.
-      shape: a name of :data:`SHAPE_SCALES`. ns: ``fn(g, steps)`` for a low-precision iteration.
+      shape: a :class:`ShapeScale`. ns: ``fn(g, steps)`` for a low-precision iteration.
       scale: ``fn(shape)``, another shape scale convention (replaces ``shape``).
 
     Returns:
