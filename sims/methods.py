@@ -103,10 +103,17 @@ def _int(v: Any) -> Any:
 
 
 class Method(eqx.Module):
-    """Base of every method: ``name`` (its spelling), ``discrete`` and the JSON round trip."""
+    """Base of every method: ``name`` (its spelling), ``discrete``, ``padded_exact`` and the JSON
+    round trip.
+
+    ``padded_exact``: a solve on zero-padded shapes equals the unpadded one bit for bit, so the
+    method may run in a shape bucket (:func:`gflab.sims.buckets.paddable`; that module's docstring
+    says why each method does or does not).
+    """
 
     name: ClassVar[str] = ""
     discrete: ClassVar[bool] = False
+    padded_exact: ClassVar[bool] = False
 
     def to_dict(self) -> dict[str, Any]:
         """``{"name": ..., <hyper-parameters>}`` (inverse: :func:`method_from_dict`)."""
@@ -148,6 +155,7 @@ class Adaptive(Method):
     solver: str = eqx.field(default="tsit5-rkc2", static=True)
     max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
     name: ClassVar[str] = "adaptive"
+    padded_exact: ClassVar[bool] = True
 
     def __check_init__(self):
         _positive("rtol", self.rtol)
@@ -182,6 +190,7 @@ class Euler(Method):
     dt: float = eqx.field(converter=_num)
     max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
     name: ClassVar[str] = "euler"
+    padded_exact: ClassVar[bool] = True
 
     def __check_init__(self):
         _positive("dt", self.dt)
@@ -213,6 +222,7 @@ class _Discrete(Method):
 
     lr: float = eqx.field(converter=_num)
     discrete: ClassVar[bool] = True
+    padded_exact: ClassVar[bool] = True  # GD, SpecGD, SmoothedSpecGD; NS and Muon: in float64
 
     def __check_init__(self):
         _positive("lr", self.lr)
@@ -324,6 +334,12 @@ class NewtonSchulz(_Discrete):
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
 
+    @property
+    def padded_exact(self) -> bool:
+        """Only in float64 (:class:`Method`; low-precision sums round differently when the padded
+        reduction is longer)."""
+        return self.ns_dtype == "float64"
+
     def direction(self):
         """NS in ``ns_dtype``."""
         return _optim.NewtonSchulz(self.ns_steps, _ns_in(self.ns_dtype))
@@ -364,6 +380,12 @@ class Muon(_Discrete):
             raise GflabInputError("nesterov", "true or false", self.nesterov)
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
+
+    @property
+    def padded_exact(self) -> bool:
+        """In float64 and without a shape scale (:class:`Method`; the scale reads the padded
+        shape)."""
+        return self.ns_dtype == "float64" and self.shape_scale is _optim.ShapeScale.NONE
 
     def direction(self):
         """Momentum → Newton–Schulz in ``ns_dtype`` → shape scale."""

@@ -111,7 +111,7 @@ class Model(eqx.Module):
       name: the spelling on the command line and in ``config.to_dict()["model"]``.
       config: the config class (frozen, validated, ``to_dict()`` and a ``model`` attribute).
       methods: the method classes its config's ``method`` accepts (empty: no method field).
-      record: the ``record`` kind written in the store's sidecar.
+      record: the ``record`` kind written in the store's sidecar (default: ``name``).
       summary: one line for ``gflab simulate --help``.
       examples: the epilog of ``gflab simulate NAME --help``.
       field_help: help of each field (overrides of :data:`HELP`).
@@ -121,12 +121,17 @@ class Model(eqx.Module):
     name: eqx.AbstractClassVar[str]
     config: eqx.AbstractClassVar[type]
     methods: eqx.AbstractClassVar[tuple]
-    record: eqx.AbstractClassVar[str]
     summary: eqx.AbstractClassVar[str]
     examples: ClassVar[str] = ""
     field_help: ClassVar[dict[str, str]] = HELP
     columns: ClassVar[tuple[str, ...]] = ("key", "status", "created")
     until_converged_flag: ClassVar[bool] = False
+
+    @property
+    def record(self) -> str:
+        """The ``record`` kind of the store's sidecar: the model's :attr:`name` unless a subclass
+        sets another (one-run models store a ``"result"``)."""
+        return self.name
 
     # ------------------------------------------------------------------ running
 

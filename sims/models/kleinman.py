@@ -24,7 +24,6 @@ class Kleinman(Model):
     name: ClassVar[str] = "kleinman"
     config: ClassVar[type] = KleinmanConfig
     methods: ClassVar[tuple] = ()
-    record: ClassVar[str] = "kleinman"
     summary: ClassVar[str] = (
         "Kleinman et al.'s critical period in matrix completion (docs/reproduce-the-authors.md)"
     )

@@ -8,7 +8,7 @@ from typing import ClassVar
 from gflab.sims.models._base import PhasesModel
 from gflab.sims.plasticity import PlasticityConfig, PlasticityResult
 
-__all__ = ["Plasticity", "phase_lines"]
+__all__ = ["Plasticity", "phase_lines", "small_protocol"]
 
 
 def phase_lines(names, runs) -> list[str]:
@@ -36,13 +36,31 @@ def phase_lines(names, runs) -> list[str]:
     return lines
 
 
+def small_protocol(config: type, method=None):
+    """A small, fast config of the two-phase protocol (depth 2, n = 4), switching at t = 2 or,
+    under a discrete method, after 5 of 10 steps.
+
+    Args:
+      config: :class:`PlasticityConfig` or a subclass (``DashConfig``).
+      method: a method object, or None for the config's default.
+
+    Returns:
+      The config.
+    """
+    small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
+    if method is None:
+        return config(**small, switch=2.0)
+    if method.discrete:
+        return config(**small, method=method, switch=5, steps=10)
+    return config(**small, method=method, switch=2.0)
+
+
 class Plasticity(PhasesModel):
     """Phase 1 on Ω1, then phase 2 on Ω2 resumed and from scratch: three :class:`SimResult`."""
 
     name: ClassVar[str] = "dmf-plasticity"
     config: ClassVar[type] = PlasticityConfig
     methods: ClassVar[tuple] = PlasticityConfig.METHODS
-    record: ClassVar[str] = "dmf-plasticity"
     phases: ClassVar[tuple[str, ...]] = ("pretrain", "resumed", "scratch")
     summary: ClassVar[str] = (
         "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)"
@@ -74,12 +92,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return simulate_plasticity(config)
 
     def example(self, method=None) -> PlasticityConfig:
-        small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
-        if method is None:
-            return PlasticityConfig(**small, switch=2.0)
-        if method.discrete:
-            return PlasticityConfig(**small, method=method, switch=5, steps=10)
-        return PlasticityConfig(**small, method=method, switch=2.0)
+        return small_protocol(self.config, method)
 
     def from_store(self, config, arrays, meta) -> PlasticityResult:
         runs = self._phase_runs(arrays, meta)
