@@ -217,6 +217,14 @@ class _Direction(GradientTransformation):
         return self.direction(u) if u.ndim >= 2 else u
 
     def direction(self, g: Any) -> Any:
+        """D(g), the subclass's direction (its class docstring says which; docs/theory.md §2.2).
+
+        Args:
+          g: one gradient matrix (or a batch of them, matrices on the last two axes).
+
+        Returns:
+          D(g), shaped as ``g`` and in its dtype.
+        """
         raise NotImplementedError
 
 
@@ -224,15 +232,7 @@ class _Direction(GradientTransformation):
 class Identity(_Direction):
     """GD's direction: D(g) = g."""
 
-    def direction(self, g: Any) -> Any:
-        """g itself.
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          ``g``.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         return g
 
 
@@ -240,33 +240,18 @@ class Identity(_Direction):
 class Polar(_Direction):
     """SpecGD's direction: the exact polar factor T(g) (:func:`gflab.theory.lora.polar`)."""
 
-    def direction(self, g: Any) -> Any:
-        """T(g), the polar factor (docs/theory.md §2.2).
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          T(g), shaped as ``g``.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         return polar(g)
 
 
 @dataclass(frozen=True)
 class SmoothedPolar(_Direction):
-    """The smoothed direction T_β(g) = g(gᵀg + βI)^(−1/2), β > 0 (checked by its owner)."""
+    """The smoothed direction T_β(g) = g(gᵀg + βI)^(−1/2), β > 0 (checked by its owner;
+    :func:`gflab.theory.lora.smoothed_polar`)."""
 
     beta: Any
 
-    def direction(self, g: Any) -> Any:
-        """T_β(g) (:func:`gflab.theory.lora.smoothed_polar`; docs/theory.md §2.2).
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          T_β(g), shaped as ``g``.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         return smoothed_polar(g, self.beta)
 
 
@@ -279,15 +264,7 @@ class NewtonSchulz(_Direction):
     steps: int = 5
     fn: Callable | None = None
 
-    def direction(self, g: Any) -> Any:
-        """NS(g), in g's dtype.
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          NS(g), shaped as ``g``, in g's dtype.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         if self.fn is not None:
             return self.fn(g, self.steps)
         return newton_schulz(g, self.steps)
