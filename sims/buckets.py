@@ -365,6 +365,7 @@ class PaddedFlow(Method):
     sqrt_count: jax.Array
     dims: jax.Array
     name: ClassVar[str] = "padded-flow"
+    padded_exact: ClassVar[bool] = False  # a wrapper of padded shapes is not padded again
 
     @property
     def max_steps(self):
@@ -412,6 +413,7 @@ class PaddedSteps(Method):
     region: Any
     polar_rtol: Any
     name: ClassVar[str] = "padded-steps"
+    padded_exact: ClassVar[bool] = False  # a wrapper of padded shapes is not padded again
     discrete: ClassVar[bool] = True
 
     @property

@@ -108,12 +108,13 @@ class Method(eqx.Module):
 
     ``padded_exact``: a solve on zero-padded shapes equals the unpadded one bit for bit, so the
     method may run in a shape bucket (:func:`gflab.sims.buckets.paddable`; that module's docstring
-    says why each method does or does not).
+    says why each method does or does not): true unless a method says otherwise (NewtonSchulz
+    and Muon in low precision, Muon with a shape scale).
     """
 
     name: ClassVar[str] = ""
     discrete: ClassVar[bool] = False
-    padded_exact: ClassVar[bool] = False
+    padded_exact: ClassVar[bool] = True
 
     def to_dict(self) -> dict[str, Any]:
         """``{"name": ..., <hyper-parameters>}`` (inverse: :func:`method_from_dict`)."""
@@ -155,7 +156,6 @@ class Adaptive(Method):
     solver: str = eqx.field(default="tsit5-rkc2", static=True)
     max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
     name: ClassVar[str] = "adaptive"
-    padded_exact: ClassVar[bool] = True
 
     def __check_init__(self):
         _positive("rtol", self.rtol)
@@ -190,7 +190,6 @@ class Euler(Method):
     dt: float = eqx.field(converter=_num)
     max_steps: int = eqx.field(default=500_000, static=True, converter=_int)
     name: ClassVar[str] = "euler"
-    padded_exact: ClassVar[bool] = True
 
     def __check_init__(self):
         _positive("dt", self.dt)
@@ -222,7 +221,6 @@ class _Discrete(Method):
 
     lr: float = eqx.field(converter=_num)
     discrete: ClassVar[bool] = True
-    padded_exact: ClassVar[bool] = True  # GD, SpecGD, SmoothedSpecGD; NS and Muon: in float64
 
     def __check_init__(self):
         _positive("lr", self.lr)
