@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from gflab.sims.dash import DashConfig, DashPlasticityResult
 from gflab.sims.models._base import PhasesModel
-from gflab.sims.models.plasticity import small_protocol
+from gflab.sims.models.plasticity import protocol_columns, small_protocol
 from gflab.sims.plasticity import PlasticityResult
 from gflab.sims.result import json_safe
 
@@ -25,19 +25,8 @@ class Dash(PhasesModel):
     summary: ClassVar[str] = (
         "plasticity protocol with an intervention (DASH...) at the switch (docs/theory.md §2.4)"
     )
-    columns: ClassVar[tuple[str, ...]] = (
-        "key",
-        "status",
-        "depth",
-        "n",
-        "m",
-        "alpha",
-        "intervention",
-        "floor",
-        "resumed_stable_rank",
-        "intervened_stable_rank",
-        "resumed_test_rmse",
-        "intervened_test_rmse",
+    columns: ClassVar[tuple[str, ...]] = protocol_columns(
+        ("intervention", "floor"), ("resumed", "intervened")
     )
     examples: ClassVar[str] = """examples:
   gflab simulate dmf-dash --depth 2 --n 6 --m inf --alpha 1e-3 --floor 1e-4 --dash-alpha 1.0

@@ -8,7 +8,7 @@ from typing import ClassVar
 from gflab.sims.models._base import PhasesModel
 from gflab.sims.plasticity import PlasticityConfig, PlasticityResult
 
-__all__ = ["Plasticity", "phase_lines", "small_protocol"]
+__all__ = ["Plasticity", "phase_lines", "protocol_columns", "small_protocol"]
 
 
 def phase_lines(names, runs) -> list[str]:
@@ -34,6 +34,23 @@ def phase_lines(names, runs) -> list[str]:
             f"{f['loss']:>10.3g} {f['test_rmse']:>10.4g} {ttc:>20.6g}"
         )
     return lines
+
+
+def protocol_columns(fields: tuple[str, ...], phases: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``gflab results`` columns of a two-phase protocol model: key, status, the problem's
+    size and scale, the protocol's own ``fields``, then the stable rank and the test RMSE of each
+    compared phase.
+
+    Args:
+      fields: config fields that tell the protocol's runs apart.
+      phases: the phases compared (their stored scalars ``PHASE_stable_rank`` ...).
+
+    Returns:
+      The column names.
+    """
+    stats = ("stable_rank", "test_rmse")
+    head = ("key", "status", "depth", "n", "m", "alpha")
+    return (*head, *fields, *(f"{p}_{s}" for s in stats for p in phases))
 
 
 def small_protocol(config: type, method=None):
@@ -65,19 +82,8 @@ class Plasticity(PhasesModel):
     summary: ClassVar[str] = (
         "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)"
     )
-    columns: ClassVar[tuple[str, ...]] = (
-        "key",
-        "status",
-        "depth",
-        "n",
-        "m",
-        "alpha",
-        "pretrain_mask",
-        "mask",
-        "resumed_stable_rank",
-        "scratch_stable_rank",
-        "resumed_test_rmse",
-        "scratch_test_rmse",
+    columns: ClassVar[tuple[str, ...]] = protocol_columns(
+        ("pretrain_mask", "mask"), ("resumed", "scratch")
     )
     examples: ClassVar[str] = """examples:
   gflab simulate dmf-plasticity --depth 2 --n 4 --init mimic --m 3 --alpha 1e-3 --pretrain-mask diagonal --mask superdiag --target ones
