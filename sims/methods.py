@@ -102,6 +102,10 @@ def _int(v: Any) -> Any:
     return v
 
 
+def _shape_scale(v: Any) -> _optim.ShapeScale:
+    return _optim.ShapeScale.parse(v, "shape_scale")
+
+
 class Method(eqx.Module):
     """Base of every method: ``name`` (its spelling), ``discrete``, ``padded_exact`` and the JSON
     round trip.
@@ -367,7 +371,7 @@ class Muon(_Discrete):
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
     shape_scale: _optim.ShapeScale = eqx.field(
-        default=_optim.ShapeScale.NONE, static=True, converter=_optim.ShapeScale.parse
+        default=_optim.ShapeScale.NONE, static=True, converter=_shape_scale
     )
     name: ClassVar[str] = "muon"
 

@@ -22,13 +22,12 @@ use torch's two-branch ``lerp`` (:func:`lerp`).
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, no_type_check
 
-from gflab.theory._validate import one_of
+from gflab.theory._validate import Choice
 from gflab.theory._xp import namespace
 from gflab.theory.lora import newton_schulz, polar, smoothed_polar
 
@@ -58,32 +57,17 @@ MUON_MOMENTUM = 0.95
 """Muon's momentum μ by default (torch.optim.Muon's and the AMUSE authors')."""
 
 
-class ShapeScale(enum.StrEnum):
+class ShapeScale(Choice):
     """Muon's shape scale (torch's ``adjust_lr_fn``): how a rows×cols matrix scales the lr.
 
-    A spelling becomes a member once, where it enters (``ShapeScale("original")``: the CLI, the
-    JSON reader, a method's field converter); inside, the member's :meth:`factor` is used. The
-    members are strings, so configs and store keys hold the same spelling as before.
+    A spelling is parsed into a member once, where it enters (a method's field converter, the
+    CLI, the JSON reader); inside, the member's :meth:`factor` is used. Members are strings, so
+    configs and store keys hold the spelling.
     """
 
     NONE = "none"
     ORIGINAL = "original"
     MATCH_RMS_ADAMW = "match_rms_adamw"
-
-    @classmethod
-    def parse(cls, kind: Any) -> ShapeScale:
-        """The member spelled ``kind`` (a member passes through).
-
-        Args:
-          kind: a member or its spelling (one of :data:`SHAPE_SCALES`).
-
-        Returns:
-          The member.
-
-        Raises:
-          GflabInputError: naming ``shape_scale`` when ``kind`` spells none.
-        """
-        return cls(one_of("shape_scale", kind, SHAPE_SCALES))
 
     def factor(self, rows: int, cols: int) -> float:
         """The lr factor for a rows×cols matrix: 1 (``none``), √max(1, rows/cols)
@@ -162,7 +146,7 @@ def shape_scale(kind: ShapeScale | str, rows: int, cols: int) -> float:
     Returns:
       The factor, a Python float (:meth:`ShapeScale.factor`).
     """
-    return ShapeScale.parse(kind).factor(rows, cols)
+    return ShapeScale.parse(kind, "shape_scale").factor(rows, cols)
 
 
 class GradientTransformation:
