@@ -471,7 +471,14 @@ def _float(v: Any) -> Any:
 
 class SimResultModel(Model):
     """A model whose run is one :class:`gflab.sims.result.SimResult` (stored as ``result``, the
-    form :meth:`gflab.sims.store.ResultStore.put` writes)."""
+    form :meth:`gflab.sims.store.ResultStore.put` writes).
+
+    Class variables (besides :class:`Model`'s):
+      problem: the config fields that define the problem; :meth:`describe`'s first line shows
+        them, the method and the seed (in the config's order).
+    """
+
+    problem: ClassVar[tuple[str, ...]] = ()
 
     record: ClassVar[str] = "result"
 
@@ -507,7 +514,8 @@ class SimResultModel(Model):
 
     def describe(self, config, result: SimResult) -> list[str]:
         c = result.config
-        shown = ", ".join(f"{k}={_brief(v)}" for k, v in c.items() if k in _SHOWN)
+        keys = (*self.problem, "method", "seed")
+        shown = ", ".join(f"{k}={_brief(v)}" for k, v in c.items() if k in keys)
         lines = [
             f"model      {c['model']}  ({shown})",
             f"status     {result.status}" + (f"  ({result.message})" if result.message else ""),
@@ -538,26 +546,6 @@ class SimResultModel(Model):
 
 # solver statistics worth a column of ``gflab results``
 _STATS = {"solver": "solver", "steps": "solver_steps", "wall_seconds": "wall_seconds"}
-
-_SHOWN = (
-    "depth",
-    "n",
-    "init",
-    "m",
-    "alpha",
-    "mask",
-    "target",
-    "rows",
-    "cols",
-    "rank",
-    "target_svals",
-    "flow",
-    "beta",
-    "gamma",
-    "l2",
-    "method",
-    "seed",
-)
 
 
 def _scalar(v: Any) -> bool:
