@@ -35,6 +35,7 @@ from gflab.sims.rkc import RKC2, Tsit5RKC
 from gflab.theory import lora as _lora
 from gflab.theory import optim as _optim
 from gflab.theory._validate import GflabInputError, one_of
+from gflab.theory.optim import ShapeScale
 
 __all__ = [
     "Method",
@@ -102,8 +103,8 @@ def _int(v: Any) -> Any:
     return v
 
 
-def _shape_scale(v: Any) -> _optim.ShapeScale:
-    return _optim.ShapeScale.parse(v, "shape_scale")
+def _shape_scale(v: Any) -> ShapeScale:
+    return ShapeScale.parse(v, "shape_scale")
 
 
 class Method(eqx.Module):
@@ -363,15 +364,15 @@ class Muon(_Discrete):
       ns_dtype (str): their precision, one of :data:`NS_DTYPES`. Default ``"float64"``.
       shape_scale (ShapeScale): torch's ``adjust_lr_fn``, a
         :class:`~gflab.theory.optim.ShapeScale` (a spelling of :data:`SHAPE_SCALES`, none |
-        original | match_rms_adamw, is parsed on construction). Default ``none``.
+        original | match_rms_adamw, is parsed on construction). Default ``"none"``.
     """
 
     momentum: float = eqx.field(default=_optim.MUON_MOMENTUM, converter=_num)
     nesterov: bool = eqx.field(default=True, static=True)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
-    shape_scale: _optim.ShapeScale = eqx.field(
-        default=_optim.ShapeScale.NONE, static=True, converter=_shape_scale
+    shape_scale: ShapeScale = eqx.field(
+        default=ShapeScale.NONE, static=True, converter=_shape_scale
     )
     name: ClassVar[str] = "muon"
 
@@ -387,7 +388,7 @@ class Muon(_Discrete):
     def padded_exact(self) -> bool:
         """In float64 and without a shape scale (:class:`Method`; the scale reads the padded
         shape)."""
-        return self.ns_dtype == "float64" and self.shape_scale is _optim.ShapeScale.NONE
+        return self.ns_dtype == "float64" and self.shape_scale is ShapeScale.NONE
 
     def direction(self):
         """Momentum → Newton–Schulz in ``ns_dtype`` → shape scale."""
