@@ -111,7 +111,7 @@ class Model(eqx.Module):
       name: the spelling on the command line and in ``config.to_dict()["model"]``.
       config: the config class (frozen, validated, ``to_dict()`` and a ``model`` attribute).
       methods: the method classes its config's ``method`` accepts (empty: no method field).
-      record: the ``record`` kind written in the store's sidecar.
+      record: the ``record`` kind written in the store's sidecar (default: ``name``).
       summary: one line for ``gflab simulate --help``.
       examples: the epilog of ``gflab simulate NAME --help``.
       field_help: help of each field (overrides of :data:`HELP`).
@@ -123,13 +123,18 @@ class Model(eqx.Module):
     name: eqx.AbstractClassVar[str]
     config: eqx.AbstractClassVar[type]
     methods: eqx.AbstractClassVar[tuple]
-    record: eqx.AbstractClassVar[str]
     summary: eqx.AbstractClassVar[str]
     examples: ClassVar[str] = ""
     field_help: ClassVar[dict[str, str]] = HELP
     columns: ClassVar[tuple[str, ...]] = ("key", "status", "created")
     until_converged_flag: ClassVar[bool] = False
     requires: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def record(self) -> str:
+        """The ``record`` kind of the store's sidecar: the model's :attr:`name` unless a subclass
+        sets another (one-run models store a ``"result"``)."""
+        return self.name
 
     # ------------------------------------------------------------------ running
 
@@ -493,7 +498,14 @@ def _float(v: Any) -> Any:
 
 class SimResultModel(Model):
     """A model whose run is one :class:`gflab.sims.result.SimResult` (stored as ``result``, the
-    form :meth:`gflab.sims.store.ResultStore.put` writes)."""
+    form :meth:`gflab.sims.store.ResultStore.put` writes).
+
+    Class variables (besides :class:`Model`'s):
+      problem: the config fields that define the problem; :meth:`describe`'s first line shows
+        them, the method and the seed (in the config's order).
+    """
+
+    problem: ClassVar[tuple[str, ...]] = ()
 
     record: ClassVar[str] = "result"
 
@@ -529,7 +541,8 @@ class SimResultModel(Model):
 
     def describe(self, config, result: SimResult) -> list[str]:
         c = result.config
-        shown = ", ".join(f"{k}={_brief(v)}" for k, v in c.items() if k in _SHOWN)
+        keys = (*self.problem, "method", "seed")
+        shown = ", ".join(f"{k}={_brief(v)}" for k, v in c.items() if k in keys)
         lines = [
             f"model      {c['model']}  ({shown})",
             f"status     {result.status}" + (f"  ({result.message})" if result.message else ""),
@@ -560,26 +573,6 @@ class SimResultModel(Model):
 
 # solver statistics worth a column of ``gflab results``
 _STATS = {"solver": "solver", "steps": "solver_steps", "wall_seconds": "wall_seconds"}
-
-_SHOWN = (
-    "depth",
-    "n",
-    "init",
-    "m",
-    "alpha",
-    "mask",
-    "target",
-    "rows",
-    "cols",
-    "rank",
-    "target_svals",
-    "flow",
-    "beta",
-    "gamma",
-    "l2",
-    "method",
-    "seed",
-)
 
 
 def _scalar(v: Any) -> bool:
