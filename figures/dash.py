@@ -41,9 +41,6 @@ def dash_plasticity(ctx: FigureContext):
     floors = (0.3, 1e-2, 1e-4) if ctx.fast else (0.3, 0.1, 1e-2, 1e-3, 1e-4)
     alphas = (1e-3,) if ctx.fast else (1e-2, 1e-3)
     rows = dash_map(alphas=alphas, floors=floors)
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
     style.apply()
     configs = [(2, math.inf), (2, 10.0), (3, math.inf), (3, 10.0)]
     quantities = (
@@ -53,46 +50,15 @@ def dash_plasticity(ctx: FigureContext):
     fig, axes = style.subplots(
         2 * len(alphas), len(configs), aspect=0.5 * len(alphas), sharex=True, squeeze=False
     )
-    baselines = (  # (row kind, key in the measurement, label, colour, dash)
-        ("dash", "scratch", "from scratch", style.PALETTE[0], "--"),
-        ("dash", "resumed", "resumed, no intervention", style.PALETTE[1], ":"),
-        ("shrink-perturb", "intervened", "shrink-and-perturb(0.3)", style.PALETTE[2], "-."),
-        ("reset", "intervened", "reset of $W_L$", style.PALETTE[3], (0, (5, 1, 1, 1))),
-    )
-    lam_lo, lam_hi = min(floors) / 2, max(floors) * 2
+    lam_lim = (min(floors) / 2, max(floors) * 2)
     for ia, alpha in enumerate(alphas):
         for col, (depth, m) in enumerate(configs):
             sel = [r for r in rows if (r["depth"], r["m"], r["alpha"]) == (depth, m, alpha)]
-            d = sorted((r for r in sel if r["kind"] == "dash"), key=lambda r: r["floor"])
-            if not d:
+            if not any(r["kind"] == "dash" for r in sel):
                 continue
             for iq, (key, label, floor) in enumerate(quantities):
                 ax = axes[2 * ia + iq][col]
-                bound = (1 + REL_TOL) * d[0][key]["scratch"] + floor
-                ax.axhspan(1e-30, bound, color=style.PALETTE[2], alpha=0.12, lw=0, zorder=0)
-                for kind, which, _, c, ls in baselines:
-                    b = [r for r in sel if r["kind"] == kind]
-                    if b:
-                        ax.axhline(b[0][key][which], color=c, ls=ls, lw=1.0, zorder=2)
-                lam = [r["floor"] for r in d]
-                ax.plot(lam, [r[key]["intervened"] for r in d], "k-", lw=1.0, zorder=3)
-                for r in d:
-                    ax.plot(
-                        [r["floor"]],
-                        [r[key]["intervened"]],
-                        "o",
-                        color="k",
-                        mfc="k" if r["restored"] else "white",
-                        zorder=4,
-                    )
-                ax.set_xscale("log")
-                ax.set_yscale("log")
-                vals = [r[key][w] for r in sel for w in ("intervened", "scratch", "resumed")]
-                vals = [v for v in vals if v > 0]
-                ax.set_ylim(min(vals) / 10, max(max(vals), bound) * 10)
-                ax.set_xlim(lam_lo, lam_hi)
-                style.log_ticks(ax.yaxis)
-                ax.yaxis.set_major_locator(LogLocator(numticks=4))
+                _draw_dash_panel(ax, sel, key, (1 + REL_TOL, floor), lam_lim)
                 if col == 0:
                     a_txt = rf"$\alpha = 10^{{{np.log10(alpha):.0f}}}$" + "\n"
                     ax.set_ylabel((a_txt if len(alphas) > 1 else "") + label)
@@ -104,19 +70,7 @@ def dash_plasticity(ctx: FigureContext):
         ax.xaxis.set_major_locator(FixedLocator(sorted(floors)))
         ax.xaxis.set_major_formatter(FuncFormatter(_floor_label(floors)))
         ax.xaxis.set_minor_locator(NullLocator())
-    handles = [
-        Line2D([], [], color="k", marker="o", mfc="k", label=r"DASH($\lambda$), resumed"),
-        *(Line2D([], [], color=c, ls=ls, lw=1.0) for _, _, _, c, ls in baselines),
-        Line2D([], [], color="k", marker="o", mfc="white", ls="none"),
-        Patch(color=style.PALETTE[2], alpha=0.12, lw=0),
-    ]
-    labels = [
-        r"DASH($\lambda$) resumed (filled: restored)",
-        *(lab for _, _, lab, _, _ in baselines),
-        "DASH not restored",
-        "restored region (≤ 1.1·scratch + slack)",
-    ]
-    style.legend_below(fig, handles, labels, ncol=3)
+    _dash_legend(fig)
     style.footer(
         fig,
         "Tsit5 → RKC2 + PID rtol 1e-9, n = 6, target ones, Ω1 diagonal → Ω2 superdiagonal, mimic(α, m); "
@@ -124,6 +78,75 @@ def dash_plasticity(ctx: FigureContext):
         f"{1 + REL_TOL:g}·scratch + {RMSE_FLOOR:g} (claim DASH-1)",
     )
     return fig, {"rows": rows}
+
+
+#: the λ-free baselines of ``dash_plasticity``, drawn as horizontal rules: (row kind, key in the
+#: measurement, label, colour, dash)
+_BASELINES = (
+    ("dash", "scratch", "from scratch", style.PALETTE[0], "--"),
+    ("dash", "resumed", "resumed, no intervention", style.PALETTE[1], ":"),
+    ("shrink-perturb", "intervened", "shrink-and-perturb(0.3)", style.PALETTE[2], "-."),
+    ("reset", "intervened", "reset of $W_L$", style.PALETTE[3], (0, (5, 1, 1, 1))),
+)
+
+
+def _draw_dash_panel(ax, sel: list[dict], key: str, bound_rule: tuple, lam_lim: tuple) -> None:
+    """One panel of ``dash_plasticity``: the restored region, the baselines and DASH(λ) over λ.
+
+    Args:
+        ax: the panel.
+        sel: the rows of :func:`gflab.proofs_checks.dash.dash_map` for this (depth, m, α).
+        key: the quantity drawn ("sr_minus_1" or "test_rmse").
+        bound_rule: (factor, slack): restored means at most factor·scratch + slack.
+        lam_lim: the x-limits (λ).
+    """
+    d = sorted((r for r in sel if r["kind"] == "dash"), key=lambda r: r["floor"])
+    factor, slack = bound_rule
+    bound = factor * d[0][key]["scratch"] + slack
+    ax.axhspan(1e-30, bound, color=style.PALETTE[2], alpha=0.12, lw=0, zorder=0)
+    for kind, which, _, c, ls in _BASELINES:
+        b = [r for r in sel if r["kind"] == kind]
+        if b:
+            ax.axhline(b[0][key][which], color=c, ls=ls, lw=1.0, zorder=2)
+    lam = [r["floor"] for r in d]
+    ax.plot(lam, [r[key]["intervened"] for r in d], "k-", lw=1.0, zorder=3)
+    for r in d:
+        ax.plot(
+            [r["floor"]],
+            [r[key]["intervened"]],
+            "o",
+            color="k",
+            mfc="k" if r["restored"] else "white",
+            zorder=4,
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    vals = [r[key][w] for r in sel for w in ("intervened", "scratch", "resumed")]
+    vals = [v for v in vals if v > 0]
+    ax.set_ylim(min(vals) / 10, max(max(vals), bound) * 10)
+    ax.set_xlim(*lam_lim)
+    style.log_ticks(ax.yaxis)
+    ax.yaxis.set_major_locator(LogLocator(numticks=4))
+
+
+def _dash_legend(fig) -> None:
+    """The legend below ``dash_plasticity``: DASH restored or not, the baselines, the region."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [
+        Line2D([], [], color="k", marker="o", mfc="k", label=r"DASH($\lambda$), resumed"),
+        *(Line2D([], [], color=c, ls=ls, lw=1.0) for _, _, _, c, ls in _BASELINES),
+        Line2D([], [], color="k", marker="o", mfc="white", ls="none"),
+        Patch(color=style.PALETTE[2], alpha=0.12, lw=0),
+    ]
+    labels = [
+        r"DASH($\lambda$) resumed (filled: restored)",
+        *(lab for _, _, lab, _, _ in _BASELINES),
+        "DASH not restored",
+        "restored region (≤ 1.1·scratch + slack)",
+    ]
+    style.legend_below(fig, handles, labels, ncol=3)
 
 
 def _floor_label(floors):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
@@ -311,54 +313,13 @@ def _plasticity_svals(ctx):
         ("resumed", r"phase 2 on $\Omega_2$, resumed", r"time since the switch $t - t_s$"),
         ("scratch", r"phase 2 on $\Omega_2$, from scratch", "flow time $t$"),
     )
-    t_lo = 1e-2
-    t_hi = 1.5 * max(getattr(p, k).times[-1] for p in runs.values() for k, *_ in columns)
+    t_lim = (1e-2, 1.5 * max(getattr(p, k).times[-1] for p in runs.values() for k, *_ in columns))
     fig, axes = style.subplots(len(depths), 3, aspect=0.56, sharex=True, sharey=True)
     meta = {}
     for row, L in enumerate(depths):
         p = runs[L]
         for col, (ax, (key, title, xlabel)) in enumerate(zip(axes[row], columns, strict=True)):
-            res = getattr(p, key)
-            t = np.append(res.times[1:], t_hi)  # stationary after convergence: flat to the edge
-            S = np.asarray(res.series["singular_values"])[1:]
-            S = np.vstack([S, S[-1:]])
-            for g in _coincident(S):
-                i = g[0]
-                c = style.PALETTE[i % len(style.PALETTE)]
-                ax.plot(
-                    t,
-                    S[:, i],
-                    color=c,
-                    ls=style.LINESTYLES[i % len(style.LINESTYLES)],
-                    zorder=3 + n - i,
-                    label=rf"$\sigma_{{{i + 1}}}$",
-                )
-                if len(g) > 1:  # coincident traces: one line, named below its left end
-                    ax.annotate(
-                        _sigma_label(g),
-                        (t_lo, S[np.searchsorted(t, t_lo), i]),
-                        xytext=(3, -2),
-                        textcoords="offset points",
-                        va="top",
-                        fontsize=style.small(),
-                        color=c,
-                    )
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlim(t_lo, t_hi)
-            ax.set_ylim(4e-6, 30)  # room below the smallest σ_i for its label
-            ax.xaxis.set_major_locator(LogLocator(numticks=5))
-            ax.yaxis.set_major_locator(LogLocator(numticks=6))
-            ax.text(  # where no panel has a curve: bottom right, below every σ_i's plateau
-                0.97,
-                0.04,
-                f"stable rank {res.final['stable_rank']:.2f}",
-                transform=ax.transAxes,
-                ha="right",
-                va="bottom",
-                fontsize=style.small(),
-                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1),
-            )
+            _draw_svals_panel(ax, getattr(p, key), t_lim, n)
             if row == 0:
                 ax.set_title(title)
             if row == len(depths) - 1:
@@ -379,6 +340,60 @@ def _plasticity_svals(ctx):
         + ", ".join(f"L = {L}: t_s = {meta[f'L{L}']['switch_time']:.3g}" for L in depths),
     )
     return fig, {"seeds": [], "n": n, "m": m, "alpha": alpha, **meta}
+
+
+def _draw_svals_panel(ax, res, t_lim: tuple[float, float], n: int) -> None:
+    """One panel of ``dmc_plasticity_svals``: σ_i(W(t)) of one phase on log–log axes, each trace
+    held at its last value up to the right edge (W is stationary after convergence), coincident
+    traces drawn once and named, and the final stable rank in the corner.
+
+    Args:
+        ax: the panel.
+        res: the phase's stored result (its "singular_values" series and final stable rank).
+        t_lim: (left, right) edge of the time axis.
+        n: the matrix size (number of σ_i).
+    """
+    t_lo, t_hi = t_lim
+    t = np.append(res.times[1:], t_hi)  # stationary after convergence: flat to the edge
+    S = np.asarray(res.series["singular_values"])[1:]
+    S = np.vstack([S, S[-1:]])
+    for g in _coincident(S):
+        i = g[0]
+        c = style.PALETTE[i % len(style.PALETTE)]
+        ax.plot(
+            t,
+            S[:, i],
+            color=c,
+            ls=style.LINESTYLES[i % len(style.LINESTYLES)],
+            zorder=3 + n - i,
+            label=rf"$\sigma_{{{i + 1}}}$",
+        )
+        if len(g) > 1:  # coincident traces: one line, named below its left end
+            ax.annotate(
+                _sigma_label(g),
+                (t_lo, S[np.searchsorted(t, t_lo), i]),
+                xytext=(3, -2),
+                textcoords="offset points",
+                va="top",
+                fontsize=style.small(),
+                color=c,
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(t_lo, t_hi)
+    ax.set_ylim(4e-6, 30)  # room below the smallest σ_i for its label
+    ax.xaxis.set_major_locator(LogLocator(numticks=5))
+    ax.yaxis.set_major_locator(LogLocator(numticks=6))
+    ax.text(  # where no panel has a curve: bottom right, below every σ_i's plateau
+        0.97,
+        0.04,
+        f"stable rank {res.final['stable_rank']:.2f}",
+        transform=ax.transAxes,
+        ha="right",
+        va="bottom",
+        fontsize=style.small(),
+        bbox=dict(fc="white", ec="none", alpha=0.8, pad=1),
+    )
 
 
 KLEINMAN_MODEL = "dmf-kleinman"
@@ -533,63 +548,28 @@ def _effrank_depth(ctx):
     moved 0.016 by 1e-8 — below the seed spread, invisible in the plot; stopping at 1e-8 would
     settle it (< 1e-3) but the depth-3 tail is stiff and slow (≈ 6× the steps), so the stop
     stays at 1e-6."""
-    from gflab.theory import dmf as TD
-    from gflab.theory.measures import effective_rank
-
     style.apply()
-    if ctx.fast:
-        n, rank, p, seeds, depths = 20, 2, 0.3, (0, 1, 2), (2, 3, 4)
-    else:
-        n, rank, p, seeds, depths = 100, 5, 0.2, (0, 1, 2, 3, 4), (2, 3, 4, 5)
+    setting = _effrank_setting(ctx.fast)
+    n, rank, p, seeds, depths = setting
     alphas = (1e-2, 1e-4)
-
-    def config(a, L, s):
-        return DMFConfig(
-            depth=L,
-            n=n,
-            init="gaussian",
-            alpha=a,
-            mask=f"bernoulli:{p}",
-            target=f"lowrank:{rank}",
-            seed=s,
-            converge_tol=EFFRANK_STOP,
-            t_max=1e5,
-            n_save=16,
-            method=Adaptive(
-                rtol=EFFRANK_RTOL, atol=1e-14, max_steps=100_000, solver=EFFRANK_SOLVER
-            ),
-        )
-
     # 40 independent flows of up to a minute each: compute them on all cores first, the longest
     # first (the pool takes them in order; deeper and smaller α is slower: depth 5, α = 1e-4
     # 16-36 s, depth 2 about 1 s), so that no long flow starts last while the other core idles
-    ctx.prefetch([config(a, L, s) for L in depths[::-1] for a in sorted(alphas) for s in seeds])
+    ctx.prefetch(
+        [
+            _effrank_config(setting, a, L, s)
+            for L in depths[::-1]
+            for a in sorted(alphas)
+            for s in seeds
+        ]
+    )
     fig, ax = style.subplots(width="column", aspect=0.85)
     out = {}
     for i, a in enumerate(alphas):
-        vals = []
-        for L in depths:
-            row = []
-            for s in seeds:
-                res = ctx.run(config(a, L, s), simulate_dmf)
-                row.append(res.final["effective_rank"])
-            vals.append(row)
-        v = np.asarray(vals)
-        mu, sd = v.mean(1), v.std(1)
-        c = style.PALETTE[i]
-        x = np.asarray(depths) + (i - 0.5) * 0.06  # offset: bands of the two α stay visible
-        ax.errorbar(
-            x,
-            mu,
-            yerr=sd,
-            fmt=style.MARKERS[i],
-            ls=style.LINESTYLES[i],
-            color=c,
-            capsize=2,
-            label=rf"$\alpha = 10^{{{np.log10(a):.0f}}}$",
-        )
+        v = _effective_ranks(ctx, setting, a)
+        _draw_effrank(ax, depths, v, a, i)
         out[f"alpha_{a:g}"] = v.tolist()
-    target_er = [float(effective_rank(TD.make_target(f"lowrank:{rank}", n, seed=s))) for s in seeds]
+    target_er = _target_effective_ranks(setting)
     er_star = float(np.mean(target_er))
     ax.axhline(
         er_star, color="0.3", ls="--", lw=0.9, label=rf"effective rank of $W^*$ ({er_star:.2f})"
@@ -621,3 +601,80 @@ def _effrank_depth(ctx):
         "target_effective_rank": target_er,
         **out,
     }
+
+
+class _EffrankSetting(NamedTuple):
+    """The problem of ``dmc_effrank_depth``: size, target rank, observed fraction, seeds, depths."""
+
+    n: int
+    rank: int
+    p: float
+    seeds: tuple[int, ...]
+    depths: tuple[int, ...]
+
+
+def _effrank_setting(fast: bool) -> _EffrankSetting:
+    """n = 100, rank 5, 20 % observed, depths 2–5, seeds 0–4; a smaller problem when ``fast``."""
+    if fast:
+        return _EffrankSetting(20, 2, 0.3, (0, 1, 2), (2, 3, 4))
+    return _EffrankSetting(100, 5, 0.2, (0, 1, 2, 3, 4), (2, 3, 4, 5))
+
+
+def _effrank_config(setting: _EffrankSetting, alpha: float, depth: int, seed: int) -> DMFConfig:
+    """One flow of ``dmc_effrank_depth``: Gaussian init of scale ``alpha`` on a Bernoulli mask and
+    a low-rank target, run until ℓ/ℓ_ref ≤ EFFRANK_STOP with the solver settings above."""
+    return DMFConfig(
+        depth=depth,
+        n=setting.n,
+        init="gaussian",
+        alpha=alpha,
+        mask=f"bernoulli:{setting.p}",
+        target=f"lowrank:{setting.rank}",
+        seed=seed,
+        converge_tol=EFFRANK_STOP,
+        t_max=1e5,
+        n_save=16,
+        method=Adaptive(rtol=EFFRANK_RTOL, atol=1e-14, max_steps=100_000, solver=EFFRANK_SOLVER),
+    )
+
+
+def _effective_ranks(ctx, setting: _EffrankSetting, alpha: float) -> np.ndarray:
+    """The limits' effective ranks at init scale ``alpha``, (depth, seed) as in ``setting``, from
+    the store."""
+    return np.asarray(
+        [
+            [
+                ctx.run(_effrank_config(setting, alpha, L, s), simulate_dmf).final["effective_rank"]
+                for s in setting.seeds
+            ]
+            for L in setting.depths
+        ]
+    )
+
+
+def _draw_effrank(ax, depths, v: np.ndarray, alpha: float, i: int) -> None:
+    """One α's effective ranks (depth × seed) as mean ± std error bars in style ``i``, shifted
+    sideways by ``i`` so that the bands of the two α stay visible."""
+    mu, sd = v.mean(1), v.std(1)
+    x = np.asarray(depths) + (i - 0.5) * 0.06
+    ax.errorbar(
+        x,
+        mu,
+        yerr=sd,
+        fmt=style.MARKERS[i],
+        ls=style.LINESTYLES[i],
+        color=style.PALETTE[i],
+        capsize=2,
+        label=rf"$\alpha = 10^{{{np.log10(alpha):.0f}}}$",
+    )
+
+
+def _target_effective_ranks(setting: _EffrankSetting) -> list[float]:
+    """The effective rank of each seed's target W* (the value a perfect completion has)."""
+    from gflab.theory import dmf as TD
+    from gflab.theory.measures import effective_rank
+
+    return [
+        float(effective_rank(TD.make_target(f"lowrank:{setting.rank}", setting.n, seed=s)))
+        for s in setting.seeds
+    ]

@@ -127,11 +127,43 @@ def _arrivals_vs_s(ctx):
     style.apply()
     seeds = _seeds(ctx)
     s = np.asarray(S5)
-    lr = 0.01
-    steps = 650
-    n_save = 160 if ctx.fast else 400
-    # name, config maker, line style kwargs (distinct markers, fill and dashes: no hidden curve)
-    runs = (
+    runs = _arrival_runs(n_save=160 if ctx.fast else 400)
+    configs = {name: [make(sd) for sd in seeds] for name, make, _ in runs}
+    ctx.prefetch([c for cs in configs.values() for c in cs])  # independent: all cores
+    fig, ax = style.subplots(width="column", aspect=1.15)
+    meta = {}
+    for j, (name, _, kw) in enumerate(runs):
+        ts = _measured_arrivals(ctx, configs[name])
+        c = style.PALETTE[j]
+        ax.plot(s, np.median(ts, 0), color=c, label=name, **kw)
+        ax.fill_between(s, ts.min(0), ts.max(0), color=c, alpha=0.2, lw=0)
+        meta[name] = ts.tolist()
+    gf_pred = [_gf_pred(c) for cs in configs.values() for c in cs if c.flow == "gf"]
+    _draw_arrival_laws(ax, s, np.array(gf_pred))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    style.log_ticks(ax.xaxis, S5)
+    style.log_ticks(ax.yaxis, (0.5, 1, 2, 4, 8))
+    ax.set_xlabel(r"target singular value $s_i$")
+    ax.set_ylabel(r"arrival time $t_i$ (flow time, or $k\eta$)")
+    ax.set_title("smaller first (spectral) vs largest first (GF)")
+    style.legend_below(fig, ncol=1)
+    style.footer(
+        fig,
+        f"60×70, r = 5, γ = 1e-3, LoRA init; seeds {list(seeds)} (median, min–max band); "
+        "arrival: d_i = s_i/2, interpolated in √d (spectral) or logit(d/s) (GF)",
+    )
+    return fig, {"seeds": list(seeds), "arrivals": meta}
+
+
+ARRIVALS_LR = 0.01  # SpecGD's and Muon's step size in ``sgf_arrivals`` (time axis kη)
+
+
+def _arrival_runs(n_save: int):
+    """The four curves of ``sgf_arrivals``: (legend name, seed → config, line style kwargs), with
+    distinct markers, fill and dashes so that no curve hides another; ``n_save`` for the flows."""
+    lr, steps = ARRIVALS_LR, 650
+    return (
         (
             r"SpecGF ($\beta = 10^{-6}$)",
             lambda sd: LoRAConfig(**BIG, flow="specgf", beta=1e-6, t1=5.0, n_save=n_save, seed=sd),
@@ -157,25 +189,30 @@ def _arrivals_vs_s(ctx):
             dict(marker="D", ms=7, mfc="none", mew=1.2, ls="-", zorder=3),
         ),
     )
-    ctx.prefetch([make(sd) for _, make, _ in runs for sd in seeds])  # independent: all cores
-    fig, ax = style.subplots(width="column", aspect=1.15)
-    meta = {}
-    gf_pred = []
-    for j, (name, make, kw) in enumerate(runs):
-        ts = []
-        for sd in seeds:
-            cfg = make(sd)
-            res = ctx.run(cfg, simulate_lora)
-            tr = "logit" if cfg.flow == "gf" else "sqrt"
-            t = P.arrivals(res.times, res.series["proxies"], s, transform=tr)
-            ts.append(t * (lr if res.time_unit == "k" else 1.0))
-            if cfg.flow == "gf":
-                gf_pred.append(_gf_pred(cfg))
-        ts = np.array(ts)
-        c = style.PALETTE[j]
-        ax.plot(s, np.median(ts, 0), color=c, label=name, **kw)
-        ax.fill_between(s, ts.min(0), ts.max(0), color=c, alpha=0.2, lw=0)
-        meta[name] = ts.tolist()
+
+
+def _measured_arrivals(ctx, configs: list[LoRAConfig]) -> np.ndarray:
+    """Arrival times of d_i = s_i/2 for each config (one per seed), in flow time or kη.
+
+    Args:
+        ctx: the figure's context (``ctx.run`` reads the store).
+        configs: one curve's configs, one per seed.
+
+    Returns:
+        (len(configs), r) arrival times; interpolated in logit(d/s) for gradient flow, in √d else.
+    """
+    ts = []
+    for cfg in configs:
+        res = ctx.run(cfg, simulate_lora)
+        tr = "logit" if cfg.flow == "gf" else "sqrt"
+        t = P.arrivals(res.times, res.series["proxies"], np.asarray(cfg.target_svals), transform=tr)
+        ts.append(t * (ARRIVALS_LR if res.time_unit == "k" else 1.0))
+    return np.array(ts)
+
+
+def _draw_arrival_laws(ax, s: np.ndarray, gf_pred: np.ndarray) -> None:
+    """The predictions in black and grey: SpecGF's √(s/2), the exact LoRA-init mode law of
+    gradient flow (median over seeds) and the logistic law with p_0 = rγ²/4."""
     ax.plot(
         s,
         CF.specgf_arrival_time(s, 0.5),
@@ -185,10 +222,9 @@ def _arrivals_vs_s(ctx):
         zorder=5,
         label=r"$\sqrt{s/2}$ (equal rate)",
     )
-    gp = np.array(gf_pred)
     ax.plot(
         s,
-        np.median(gp, 0),
+        np.median(gf_pred, 0),
         color="k",
         ls=(0, (4, 2)),
         lw=0.9,
@@ -204,20 +240,6 @@ def _arrivals_vs_s(ctx):
         zorder=1,
         label=r"logistic, $p_0 = r\gamma^2/4$",
     )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    style.log_ticks(ax.xaxis, S5)
-    style.log_ticks(ax.yaxis, (0.5, 1, 2, 4, 8))
-    ax.set_xlabel(r"target singular value $s_i$")
-    ax.set_ylabel(r"arrival time $t_i$ (flow time, or $k\eta$)")
-    ax.set_title("smaller first (spectral) vs largest first (GF)")
-    style.legend_below(fig, ncol=1)
-    style.footer(
-        fig,
-        f"60×70, r = 5, γ = 1e-3, LoRA init; seeds {list(seeds)} (median, min–max band); "
-        "arrival: d_i = s_i/2, interpolated in √d (spectral) or logit(d/s) (GF)",
-    )
-    return fig, {"seeds": list(seeds), "arrivals": meta}
 
 
 SMALL = dict(
@@ -273,61 +295,105 @@ def _beta_effect(ctx):
     on the dense output; right: arrival time over √(s/2) per mode (order flips)."""
     style.apply()
     seeds = _seeds(ctx)
-    s = np.asarray(SMALL["target_svals"])
     bh = np.logspace(-7, 0, 6 if ctx.fast else 11)
     ghs = (1e-4, 1e-2, 1e-1)
-
-    def config(b, gh, sd):
-        return LoRAConfig(
-            **SMALL,
-            beta=float(f"{b * s[0] ** 3:.3g}"),
-            gamma=float(f"{gh * math.sqrt(s[0]):.3g}"),
-            t1=float(12 * math.sqrt(s[-1]) + 4),
-            seed=sd,
-        )
-
-    grid = [config(b, gh, sd) for gh in ghs for sd in seeds for b in bh]
+    grid = [_beta_config(b, gh, sd) for gh in ghs for sd in seeds for b in bh]
     # len(ghs) × len(seeds) × len(bh) independent flows: on all cores first, then from the store
     ctx.prefetch_records(RATES_MODEL, [_rates_params(c) for c in grid], RATES_RUNNER)
     fig, (ax, ax2) = style.subplots(1, 2, aspect=0.55)
     meta = {}
     for j, gh in enumerate(ghs):
-        eps = np.zeros((len(seeds), bh.size))
-        arr = np.zeros((len(seeds), bh.size, s.size))
-        for a, sd in enumerate(seeds):
-            for k, b in enumerate(bh):
-                res = ctx.record(RATES_MODEL, _rates_params(config(b, gh, sd)), RATES_RUNNER)
-                eps[a, k] = res["eps"]
-                arr[a, k] = res["arrivals"] / np.sqrt(0.5 * s)
-        c = style.PALETTE[j]
-        ax.plot(
-            bh,
-            np.median(eps, 0),
-            marker=style.MARKERS[j],
-            ls=style.LINESTYLES[j],
-            color=c,
-            label=rf"$\hat\gamma = {_tex(gh)}$",
-            zorder=4,
-        )
-        ax.fill_between(bh, eps.min(0), eps.max(0), color=c, alpha=0.2, lw=0)
-        model = [P.predicted_eps(b * s[0] ** 3, gh * math.sqrt(s[0]), s[0]) for b in bh]
-        ax.plot(bh, model, color=c, lw=0.7, alpha=0.8, zorder=3)
+        eps, arr = _rates_over_beta(ctx, bh, gh, seeds)
+        _draw_eps(ax, bh, gh, eps, j)
         meta[f"gamma_hat={gh:g}"] = {"beta_hat": bh.tolist(), "eps": eps.tolist()}
         if j == 0:
-            for i in range(s.size):
-                ci = style.PALETTE[i + 3]
-                ax2.plot(
-                    bh,
-                    np.median(arr[:, :, i], 0),
-                    marker=style.MARKERS[i + 3],
-                    ls=style.LINESTYLES[i],
-                    color=ci,
-                    label=f"$s_i = {s[i]:g}$",
-                    zorder=4,
-                )
-                ax2.fill_between(
-                    bh, arr[:, :, i].min(0), arr[:, :, i].max(0), color=ci, alpha=0.2, lw=0
-                )
+            _draw_arrival_ratios(ax2, bh, arr)
+    _finish_eps_panel(ax, bh, len(seeds))
+    _finish_arrival_ratio_panel(ax2, bh)
+    style.footer(
+        fig,
+        f"SpecGF, 10×12, r = 3, s = (0.5, 2, 8), LoRA init, seeds {list(seeds)} (median, min–max); "
+        "ε and arrivals on the solver's dense output (as SGF-1); order flips when the s = 0.5 "
+        "curve crosses the others by a factor √(s_j/s_i)",
+    )
+    return fig, {"seeds": list(seeds), "eps": meta}
+
+
+def _beta_config(beta_hat: float, gamma_hat: float, seed: int) -> LoRAConfig:
+    """The ``sgf_beta`` run at β̂ = β/s_min³ and γ̂ = γ/√s_min (β, γ to 3 digits), long enough for
+    the largest mode to arrive."""
+    s = SMALL["target_svals"]
+    return LoRAConfig(
+        **SMALL,
+        beta=float(f"{beta_hat * s[0] ** 3:.3g}"),
+        gamma=float(f"{gamma_hat * math.sqrt(s[0]):.3g}"),
+        t1=float(12 * math.sqrt(s[-1]) + 4),
+        seed=seed,
+    )
+
+
+def _rates_over_beta(ctx, bh: np.ndarray, gh: float, seeds) -> tuple[np.ndarray, np.ndarray]:
+    """ε and the arrivals over √(s_i/2) of the ``sgf_beta`` runs at one γ̂, from the store.
+
+    Args:
+        ctx: the figure's context (``ctx.record`` reads the stored measurements).
+        bh: the β̂ grid.
+        gh: γ̂.
+        seeds: the seeds.
+
+    Returns:
+        (eps (len(seeds), len(bh)), arrival ratios (len(seeds), len(bh), r)).
+    """
+    s = np.asarray(SMALL["target_svals"])
+    eps = np.zeros((len(seeds), bh.size))
+    arr = np.zeros((len(seeds), bh.size, s.size))
+    for a, sd in enumerate(seeds):
+        for k, b in enumerate(bh):
+            res = ctx.record(RATES_MODEL, _rates_params(_beta_config(b, gh, sd)), RATES_RUNNER)
+            eps[a, k] = res["eps"]
+            arr[a, k] = res["arrivals"] / np.sqrt(0.5 * s)
+    return eps, arr
+
+
+def _draw_eps(ax, bh: np.ndarray, gh: float, eps: np.ndarray, j: int) -> None:
+    """One γ̂'s ε in the left panel of ``sgf_beta`` (style ``j``): median with its min–max band
+    and, thin, the worst-case model of SGF-1."""
+    s_min = SMALL["target_svals"][0]
+    c = style.PALETTE[j]
+    ax.plot(
+        bh,
+        np.median(eps, 0),
+        marker=style.MARKERS[j],
+        ls=style.LINESTYLES[j],
+        color=c,
+        label=rf"$\hat\gamma = {_tex(gh)}$",
+        zorder=4,
+    )
+    ax.fill_between(bh, eps.min(0), eps.max(0), color=c, alpha=0.2, lw=0)
+    model = [P.predicted_eps(b * s_min**3, gh * math.sqrt(s_min), s_min) for b in bh]
+    ax.plot(bh, model, color=c, lw=0.7, alpha=0.8, zorder=3)
+
+
+def _draw_arrival_ratios(ax, bh: np.ndarray, arr: np.ndarray) -> None:
+    """Each mode's arrival time over √(s_i/2) in the right panel of ``sgf_beta``: median with
+    its min–max band."""
+    s = SMALL["target_svals"]
+    for i in range(len(s)):
+        ci = style.PALETTE[i + 3]
+        ax.plot(
+            bh,
+            np.median(arr[:, :, i], 0),
+            marker=style.MARKERS[i + 3],
+            ls=style.LINESTYLES[i],
+            color=ci,
+            label=f"$s_i = {s[i]:g}$",
+            zorder=4,
+        )
+        ax.fill_between(bh, arr[:, :, i].min(0), arr[:, :, i].max(0), color=ci, alpha=0.2, lw=0)
+
+
+def _finish_eps_panel(ax, bh: np.ndarray, n_seeds: int) -> None:
+    """The left panel's tolerance rules (SGF-7, SGF-1), axes and legend."""
     # the two tolerances: thin grey rules named in place (no line style of their own)
     for y, text in (
         (0.05, r"$\varepsilon = 0.05$ (SGF-7)"),
@@ -350,11 +416,15 @@ def _beta_effect(ctx):
     ]
     labels += [
         rf"thin: worst case ${1 / (2 * P.KAPPA):.0f}\hat\beta + {P.C_GAMMA:.0f}\hat\gamma^2$",
-        f"min–max, {len(seeds)} seeds",
+        f"min–max, {n_seeds} seeds",
     ]
     ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
-    ax2.axhline(1.0, color="0.55", lw=0.7, zorder=1)
-    ax2.text(
+
+
+def _finish_arrival_ratio_panel(ax, bh: np.ndarray) -> None:
+    """The right panel's equal-rate rule, axes and legend."""
+    ax.axhline(1.0, color="0.55", lw=0.7, zorder=1)
+    ax.text(
         bh[0],
         0.97,
         r"equal rate: $t_i = \sqrt{s_i/2}$",
@@ -362,21 +432,14 @@ def _beta_effect(ctx):
         va="top",
         color="0.3",
     )
-    ax2.set_ylim(0.72, None)
+    ax.set_ylim(0.72, None)
     _against_beta_hat(
-        ax2,
+        ax,
         r"arrival time $t_i \,/\, \sqrt{s_i/2}$",
         r"arrivals of the 3 modes ($\hat\gamma = 10^{-4}$)",
     )
-    style.log_ticks(ax2.yaxis, (1, 2, 5, 10))
-    ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
-    style.footer(
-        fig,
-        f"SpecGF, 10×12, r = 3, s = (0.5, 2, 8), LoRA init, seeds {list(seeds)} (median, min–max); "
-        "ε and arrivals on the solver's dense output (as SGF-1); order flips when the s = 0.5 "
-        "curve crosses the others by a factor √(s_j/s_i)",
-    )
-    return fig, {"seeds": list(seeds), "eps": meta}
+    style.log_ticks(ax.yaxis, (1, 2, 5, 10))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
 
 
 L2_MODEL = "sgf-l2-imbalance"

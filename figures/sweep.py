@@ -76,6 +76,127 @@ def _configs(fast: bool):
     return mimic, gauss
 
 
+def _run_sweep(ctx, configs):
+    """Run ``configs`` through the result store (all cores) and return ``(results, summary)``.
+
+    Args:
+        ctx: the figure's context (its store, executor and the sidecar's config list).
+        configs: the DMF configs of both panels.
+
+    Returns:
+        ({config: stored SimResult or None}, the sweep summary); raises RuntimeError on failures.
+    """
+    with tempfile.TemporaryDirectory(prefix="gflab-fig-") as tmp:
+        store = ctx.store or ResultStore(tmp)
+        # independent flows: on all cores (the figure executor, default local:2)
+        summary = run_sweep(configs, store, ctx.executor())
+        ctx.configs.extend(c.to_dict() for c in configs)
+        res = {c: store.get(c) for c in configs}
+    if summary.failed:
+        raise RuntimeError(
+            f"phase-diagram sweep: {summary.failed} failures, first: {summary.failures[0]['error']}"
+        )
+    return res, summary
+
+
+def _stable_rank(r) -> float:
+    """The limit's stable rank of a stored result, NaN when the run or its final state is missing."""
+    return r.final["stable_rank"] if r is not None and r.final else np.nan
+
+
+def _stable_rank_grids(res, mimic, gauss, grids):
+    """Both panels' values: the mimic grid (depth × α), the Gaussian grid averaged over seeds, and
+    the (depth, α) cells with a seed that did not converge.
+
+    Args:
+        res: {config: stored result} of the sweep.
+        mimic: the left panel's configs, α fastest.
+        gauss: the right panel's configs.
+        grids: :func:`_grids`' (depths, alphas, depths, alphas, seeds).
+
+    Returns:
+        (Z1 (len(d1), len(a1)), Z2 (len(d2), len(a2)), [(depth, α) not converged, once per seed]).
+    """
+    d1, a1, d2, a2, _ = grids
+    Z1 = np.array(
+        [
+            [_stable_rank(res[c]) for c in mimic[i * len(a1) : (i + 1) * len(a1)]]
+            for i in range(len(d1))
+        ]
+    )
+    Z2 = np.full((len(d2), len(a2)), np.nan)
+    not_conv = []
+    for i, L in enumerate(d2):
+        for j, a in enumerate(a2):
+            rs = [res[c] for c in gauss if c.depth == L and c.alpha == float(a)]
+            Z2[i, j] = np.nanmean([_stable_rank(r) for r in rs])
+            not_conv += [(L, a) for r in rs if r.status != "converged"]
+    return Z1, Z2, not_conv
+
+
+def _draw_heatmap(ax, Z, alphas, depths, title, norm):
+    """One panel: the stable-rank grid over (log α, depth) with its value in every cell.
+
+    Args:
+        ax: the panel.
+        Z: (len(depths), len(alphas)) stable ranks (NaN cells stay unlabelled).
+        alphas: the init scales (log-spaced), depths: the depths.
+        title: the panel title.
+        norm: the colour normalisation both panels share.
+
+    Returns:
+        The image (for the colorbar).
+    """
+    la = np.log10(alphas)
+    step = la[1] - la[0]
+    im = ax.imshow(
+        Z,
+        origin="lower",
+        aspect="auto",
+        cmap="viridis",
+        norm=norm,
+        extent=(la[0] - step / 2, la[-1] + step / 2, depths[0] - 0.5, depths[-1] + 0.5),
+    )
+    for i, L in enumerate(depths):
+        for j, x in enumerate(la):
+            if np.isfinite(Z[i, j]):
+                ax.text(
+                    x,
+                    L,
+                    f"{Z[i, j]:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=style.small(),
+                    color="white" if Z[i, j] < 3 else "black",
+                )
+    ax.set_xlabel(r"$\log_{10}\alpha$ (initialisation scale)")
+    ax.set_ylabel("depth $L$")
+    ax.set_yticks(depths)
+    ax.set_xticks(np.arange(np.ceil(la[0]), np.floor(la[-1]) + 1))  # integer powers of ten
+    ax.set_title(title)
+    ax.grid(False)
+    return im
+
+
+def _draw_level_edges(ax, exact, depths, alphas):
+    """The closed form's stable-rank levels 1.5 (dashed) and 4 (dotted) in white, drawn along the
+    cell edges where the level is crossed, never across the value labels."""
+    la = np.log10(alphas)
+    half = (la[1] - la[0]) / 2
+    for level, ls in ((1.5, "--"), (4.0, ":")):
+        above = exact > level
+        for i, L in enumerate(depths):
+            for j in range(len(alphas)):
+                if j + 1 < len(alphas) and above[i, j] != above[i, j + 1]:
+                    x = la[j] + half
+                    ax.plot([x, x], [L - 0.5, L + 0.5], color="white", ls=ls, lw=1.4)
+                if i + 1 < len(depths) and above[i, j] != above[i + 1, j]:
+                    x = la[j]
+                    ax.plot([x - half, x + half], [L + 0.5, L + 0.5], color="white", ls=ls, lw=1.4)
+    ax.set_xlim(la[0] - half, la[-1] + half)
+    ax.set_ylim(depths[0] - 0.5, depths[-1] + 0.5)
+
+
 @register(
     "sweep_phase_diagram",
     title="Stable rank of the limit over (depth, log α): mimic on diagonal, Gaussian on Bernoulli",
@@ -90,32 +211,11 @@ def _phase_diagram(ctx):
     Both panels run their own small sweep through the result store.
     """
     style.apply()
-    d1, a1, d2, a2, seeds = _grids(ctx.fast)
+    grids = _grids(ctx.fast)
+    d1, a1, d2, a2, seeds = grids
     mimic, gauss = _configs(ctx.fast)
-    with tempfile.TemporaryDirectory(prefix="gflab-fig-") as tmp:
-        store = ctx.store or ResultStore(tmp)
-        # independent flows: on all cores (the figure executor, default local:2)
-        summary = run_sweep(mimic + gauss, store, ctx.executor())
-        ctx.configs.extend(c.to_dict() for c in mimic + gauss)
-        res = {c: store.get(c) for c in mimic + gauss}
-    if summary.failed:
-        raise RuntimeError(
-            f"phase-diagram sweep: {summary.failed} failures, first: {summary.failures[0]['error']}"
-        )
-
-    def value(r):
-        return r.final["stable_rank"] if r is not None and r.final else np.nan
-
-    Z1 = np.array(
-        [[value(res[c]) for c in mimic[i * len(a1) : (i + 1) * len(a1)]] for i in range(len(d1))]
-    )
-    Z2 = np.full((len(d2), len(a2)), np.nan)
-    not_conv = []
-    for i, L in enumerate(d2):
-        for j, a in enumerate(a2):
-            rs = [res[c] for c in gauss if c.depth == L and c.alpha == float(a)]
-            Z2[i, j] = np.nanmean([value(r) for r in rs])
-            not_conv += [(L, a) for r in rs if r.status != "converged"]
+    res, summary = _run_sweep(ctx, mimic + gauss)
+    Z1, Z2, not_conv = _stable_rank_grids(res, mimic, gauss, grids)
     exact = np.array([[CF.mimic_limit(8, L, float(a), 200.0).stable_rank for a in a1] for L in d1])
     err = float(np.nanmax(np.abs(Z1 - exact) / exact))
 
@@ -123,61 +223,16 @@ def _phase_diagram(ctx):
         1, 2, aspect=0.4, gridspec_kw={"width_ratios": [len(a1), max(len(a2), len(a1) * 0.6)]}
     )
     norm = LogNorm(vmin=1.0, vmax=8.0)
-    for ax, Z, alphas, depths, title in (
-        (axes[0], Z1, a1, d1, r"mimic($\alpha$, $m = 200$), diagonal $\Omega$"),
-        (
-            axes[1],
-            Z2,
-            a2,
-            d2,
-            rf"Gaussian init, Bernoulli(0.5) $\Omega$" "\n" f"mean of {len(seeds)} seed(s)",
-        ),
-    ):
-        la = np.log10(alphas)
-        step = la[1] - la[0]
-        im = ax.imshow(
-            Z,
-            origin="lower",
-            aspect="auto",
-            cmap="viridis",
-            norm=norm,
-            extent=(la[0] - step / 2, la[-1] + step / 2, depths[0] - 0.5, depths[-1] + 0.5),
-        )
-        for i, L in enumerate(depths):
-            for j, x in enumerate(la):
-                if np.isfinite(Z[i, j]):
-                    ax.text(
-                        x,
-                        L,
-                        f"{Z[i, j]:.1f}",
-                        ha="center",
-                        va="center",
-                        fontsize=style.small(),
-                        color="white" if Z[i, j] < 3 else "black",
-                    )
-        ax.set_xlabel(r"$\log_{10}\alpha$ (initialisation scale)")
-        ax.set_ylabel("depth $L$")
-        ax.set_yticks(depths)
-        ax.set_xticks(np.arange(np.ceil(la[0]), np.floor(la[-1]) + 1))  # integer powers of ten
-        ax.set_title(title)
-        ax.grid(False)
-    # the closed form's level sets drawn along cell edges, never across the value labels
-    la1 = np.log10(a1)
-    half = (la1[1] - la1[0]) / 2
-    for level, ls in ((1.5, "--"), (4.0, ":")):
-        above = exact > level
-        for i, L in enumerate(d1):
-            for j in range(len(a1)):
-                if j + 1 < len(a1) and above[i, j] != above[i, j + 1]:
-                    x = la1[j] + half
-                    axes[0].plot([x, x], [L - 0.5, L + 0.5], color="white", ls=ls, lw=1.4)
-                if i + 1 < len(d1) and above[i, j] != above[i + 1, j]:
-                    x = la1[j]
-                    axes[0].plot(
-                        [x - half, x + half], [L + 0.5, L + 0.5], color="white", ls=ls, lw=1.4
-                    )
-    axes[0].set_xlim(la1[0] - half, la1[-1] + half)
-    axes[0].set_ylim(d1[0] - 0.5, d1[-1] + 0.5)
+    _draw_heatmap(axes[0], Z1, a1, d1, r"mimic($\alpha$, $m = 200$), diagonal $\Omega$", norm)
+    im = _draw_heatmap(
+        axes[1],
+        Z2,
+        a2,
+        d2,
+        rf"Gaussian init, Bernoulli(0.5) $\Omega$" "\n" f"mean of {len(seeds)} seed(s)",
+        norm,
+    )
+    _draw_level_edges(axes[0], exact, d1, a1)
     cb = fig.colorbar(im, ax=axes, shrink=0.9, ticks=[1, 1.5, 2, 3, 4, 6, 8])
     cb.ax.yaxis.set_major_formatter(ScalarFormatter())
     cb.ax.yaxis.set_minor_formatter(NullFormatter())
