@@ -1,4 +1,4 @@
-"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, and the 10×12,
+"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, a claim made up for the runner's tests, and the 10×12,
 rank-3 LoRA problem (targets 0.5, 2, 8; Gaussian init γ = 0.1, seed 3) that
 tests/test_external_oracles.py and tests/test_sgf_methods.py check against independent NumPy."""
 
@@ -108,3 +108,24 @@ def first_example(strategy):
 
     draw()
     return seen[0]
+
+
+def toy_claim(strategy, check, *, examples: int | None = None, **fields):
+    """A :class:`~gflab.proofs_checks.registry.Claim` made up for a test of the runner.
+
+    Args:
+        strategy: makes the hypothesis strategy.
+        check: example → :class:`~gflab.proofs_checks.registry.Evidence`.
+        examples: examples drawn under every profile (``None``: the registry's default).
+        **fields: other fields of the claim; ``id``, ``paper``, ``statement`` and ``hypotheses``
+            are placeholders unless given.
+
+    Returns:
+        The claim (not registered).
+    """
+    from gflab.proofs_checks.registry import Claim
+
+    if examples is not None:
+        fields["examples"] = dict.fromkeys(("ci", "dev", "thorough"), examples)
+    text = dict(id="TEST-1", paper="test", statement="s", hypotheses="h")
+    return Claim(**{**text, **fields}, strategy=strategy, check=check)

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from shared_cases import toy_claim
 
 from gflab.proofs_checks import sgf
-from gflab.proofs_checks.registry import Claim, Evidence, claims
+from gflab.proofs_checks.registry import Evidence, claims
 from gflab.proofs_checks.runner import run_claim
 
 HOLDING = [
@@ -54,15 +55,13 @@ def _gf_smaller_first(example) -> Evidence:
 
 
 def test_false_variant_gradient_flow_smaller_first_is_violated_and_shrunk():
-    false = Claim(
+    false = toy_claim(
+        sgf.gf_examples,
+        _gf_smaller_first,
+        examples=3,
         id="SGF-FALSE",
-        paper="SGF",
         statement="gradient flow arrives smaller-first (false)",
-        hypotheses="as SGF-3",
-        strategy=sgf.gf_examples,
-        check=_gf_smaller_first,
         reproduce=sgf.command,
-        examples={"ci": 3, "dev": 3, "thorough": 3},
     )
     rep = run_claim(false, profile="ci")
     assert rep.verdict == "violated"
