@@ -3,12 +3,13 @@
 The transcriptions below follow, line by line and loops included, the public code read at
 behaapyy/dual-pruning 4ab525d (``exp_cifar/importance_evaluation.py``, ``exp_cifar/data_subset.py``,
 ``exp_imagenet/dual_utils``; dual and dyn-unc, which differ in one factor, as one function),
-cyseul/SemiPrune ce4d089 (``generate_importance_score.py``, ``train.py``) and eltsai/elfs 089444b (``core/data/Coreset.py``: the ``CoresetSelection`` that
-SemiPrune's ``train.py`` imports, absent from SemiPrune's public tree). torch operations are
-replaced by their NumPy equivalents in float64 (``Tensor.std`` is ddof = 1; ``torch.randperm`` is
-the one exception: see ``_authors_stratified_sampling``). Tolerances: the scores are the same
-float64 formulas with sums in another order (sliding-window views, vectorised softmax), so they
-agree to a few ulps; 1e-9 relative is the issue's bar and leaves six orders of headroom.
+cyseul/SemiPrune ce4d089 (``generate_importance_score.py``, ``train.py``) and eltsai/elfs 089444b
+(``core/data/Coreset.py``: the ``CoresetSelection`` that SemiPrune's ``train.py`` imports, absent
+from SemiPrune's public tree). torch operations are replaced by their NumPy equivalents in float64
+(``Tensor.std`` is ddof = 1; ``torch.randperm`` is the one exception: see
+``_authors_stratified_sampling``). Tolerances: the scores are the same float64 formulas with sums in
+another order (sliding-window views, vectorised softmax), so they agree to a few ulps; 1e-9 relative
+is the issue's bar and leaves six orders of headroom.
 """
 
 from __future__ import annotations
