@@ -74,8 +74,15 @@ def assert_arrays_close(got, want, **tolerance) -> None:
     np.testing.assert_allclose(*flat, **tolerance)
 
 
-def lora_case(**changes):
-    """(config, (A0, B0, Y, U, V)) of the shared problem with ``changes`` to its fields."""
+def lora_config(**changes) -> LoRAConfig:
+    """The shared problem's config with ``changes`` to its fields.
+
+    Args:
+        **changes: fields of :class:`~gflab.sims.config.LoRAConfig` to set.
+
+    Returns:
+        The config.
+    """
     base = dict(
         rows=10,
         cols=12,
@@ -86,7 +93,12 @@ def lora_case(**changes):
         init="gaussian",
         seed=3,
     )
-    cfg = LoRAConfig(**{**base, **changes})
+    return LoRAConfig(**{**base, **changes})
+
+
+def lora_case(**changes):
+    """(config, (A0, B0, Y, U, V)) of the shared problem with ``changes`` to its fields."""
+    cfg = lora_config(**changes)
     return cfg, lora_problem(cfg)
 
 
