@@ -10,11 +10,9 @@ folder) are counted as hangs, served, or not healed by a rerun. The process faul
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -52,26 +50,10 @@ def _block_work():
     dash.stored_dash = river.stored_river = stop
 
 
-@contextlib.contextmanager
-def _alarm(seconds: int):
-    """Raise :class:`Hang` in the block after ``seconds`` (the hang detector)."""
-
-    def alarm(signum, frame):
-        raise Hang()
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def _run(argv):
-    from shared_cases import gflab_in_process
+    from shared_cases import deadline, gflab_in_process
 
-    with _alarm(60):
+    with deadline(60, Hang()):
         return gflab_in_process(argv)
 
 
@@ -264,6 +246,8 @@ def count_hostile(tmp: Path, run) -> dict:
     """Hostile files in place of an entry (river records: NumPy only): each must be read as
     ``corrupt`` within the alarm, never served, and healed by a rerun (``run``: the real
     :func:`gflab.sims.river.stored_river`, which ``_block_work`` replaces for the CLI cases)."""
+    from shared_cases import deadline
+
     import gflab.sims.river as river
     from gflab.sims.store import ResultStore
 
@@ -300,7 +284,7 @@ def count_hostile(tmp: Path, run) -> dict:
         run(cfg, s), run(other, s)
         fn(s.entry_dir(s.key(cfg)), s.entry_dir(s.key(other)))
         try:
-            with _alarm(20):
+            with deadline(20, Hang()):
                 c["served"] += s.read(cfg).state == "ok"
                 run(cfg, s)
                 c["not_healed"] += run(cfg, s)[1] != "hit"

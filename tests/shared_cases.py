@@ -1,10 +1,12 @@
-"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, a claim made up for the runner's tests, and the 10×12,
+"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, a claim made up for the runner's tests, a deadline on a block, and the 10×12,
 rank-3 LoRA problem (targets 0.5, 2, 8; Gaussian init γ = 0.1, seed 3) that
 tests/test_external_oracles.py and tests/test_sgf_methods.py check against independent NumPy."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +143,25 @@ def toy_claim(strategy, check, *, examples: int | None = None, **fields):
         fields["examples"] = dict.fromkeys(("ci", "dev", "thorough"), examples)
     text = dict(id="TEST-1", paper="test", statement="s", hypotheses="h")
     return Claim(**{**text, **fields}, strategy=strategy, check=check)
+
+
+@contextlib.contextmanager
+def deadline(seconds: int, error: BaseException):
+    """Raise ``error`` in the block once it has run ``seconds`` (a hang detector: SIGALRM, so the
+    main thread only; the previous handler is restored).
+
+    Args:
+        seconds: the time allowed, whole seconds.
+        error: what to raise; not an ``OSError`` (TimeoutError is one) if the block catches those.
+    """
+
+    def _raise(*_):
+        raise error
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
