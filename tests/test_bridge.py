@@ -31,6 +31,16 @@ torch.set_num_threads(1)
 RTOL = 1e-10
 
 
+def _cpu_lora(**fields):
+    """A LoRA bridge run on the CPU (the tests' numbers do not depend on a GPU being there)."""
+    return lora_run.BridgeLoRAConfig(device="cpu", **fields)
+
+
+def _cpu_dmf(**fields):
+    """A deep-linear bridge run on the CPU."""
+    return dmf_run.BridgeDMFConfig(device="cpu", **fields)
+
+
 def dense_svals(A, B, scale):
     P = scale * (B.detach().double().cpu().numpy() @ A.detach().double().cpu().numpy())
     return np.linalg.svd(P, compute_uv=False)
@@ -172,9 +182,7 @@ def _check_run_against_dense(run, model_modules=None):
 
 
 def test_tiny_lora_muon_end_to_end(tmp_path):
-    cfg = lora_run.BridgeLoRAConfig(
-        model="tiny", optimizer="muon", steps=20, every=5, seed=3, device="cpu"
-    )
+    cfg = _cpu_lora(model="tiny", optimizer="muon", steps=20, every=5, seed=3)
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     assert list(run["steps"]) == [0, 5, 10, 15, 20]
@@ -228,9 +236,7 @@ def test_probe_on_live_peft_model_matches_dense():
 
 @pytest.mark.parametrize("optimizer,init", [("adamw", "exchanged"), ("spec-exact", "small-random")])
 def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
-    cfg = lora_run.BridgeLoRAConfig(
-        model="tiny", optimizer=optimizer, init=init, steps=10, every=5, device="cpu"
-    )
+    cfg = _cpu_lora(model="tiny", optimizer=optimizer, init=init, steps=10, every=5)
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     m = next(iter(run["modules"].values()))
@@ -247,7 +253,7 @@ def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
 
 
 def test_minilm_handful_of_steps():
-    cfg = lora_run.BridgeLoRAConfig(
+    cfg = _cpu_lora(
         model="minilm",
         optimizer="muon",
         steps=3,
@@ -255,7 +261,6 @@ def test_minilm_handful_of_steps():
         batch_size=8,
         n_train=32,
         n_eval=16,
-        device="cpu",
     )
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
@@ -300,10 +305,9 @@ def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
         lr=2.0,
         steps=200,
         every=50,
-        device="cpu",
     )
-    two = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(depth=2, **common))
-    three = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(depth=3, **common))
+    two = dmf_run.run_dmf(_cpu_dmf(depth=2, **common))
+    three = dmf_run.run_dmf(_cpu_dmf(depth=3, **common))
     assert two["summary"]["status"] == three["summary"]["status"] == "finished"
     assert two["summary"]["coupling_groups"] == 3
     # DMC-2: entries sharing no row or column never interact at depth 2 (up to round-off)
@@ -317,7 +321,7 @@ def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
 
 
 def test_dmf_plasticity_switch_and_divergence():
-    cfg = dmf_run.BridgeDMFConfig(
+    cfg = _cpu_dmf(
         depth=2,
         n=30,
         rank=2,
@@ -327,16 +331,13 @@ def test_dmf_plasticity_switch_and_divergence():
         steps=200,
         every=100,
         lr=5.0,
-        device="cpu",
     )
     M1, M2 = cfg.masks()
     assert np.all(M1 <= M2) and 0 < M1.sum() < M2.sum()  # nested Ω1 ⊂ Ω2
     run = dmf_run.run_dmf(cfg)
     assert run["summary"]["pretrain_observed_entries"] == int(M1.sum())
     assert run["loss"][100] > run["loss"][99]  # new entries enter the loss at the switch
-    bad = dmf_run.run_dmf(
-        dmf_run.BridgeDMFConfig(n=20, mask="block:4", steps=100, every=50, lr=20.0, device="cpu")
-    )
+    bad = dmf_run.run_dmf(_cpu_dmf(n=20, mask="block:4", steps=100, every=50, lr=20.0))
     assert bad["summary"]["status"] == "diverged"
     assert np.all(np.isfinite(bad["modules"]["product"]["singular_values"]))
 
