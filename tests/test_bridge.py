@@ -12,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from shared_cases import assert_arrays_close
 
 from gflab.sims.bridge import dmf_run, lora_run, probes
 from gflab.sims.bridge.optim import pseudo_polar, spec_exact_class
@@ -70,25 +72,27 @@ def test_lora_product_svals_batched_and_zero():
     A = torch.randn(3, 4, 30, dtype=torch.float64)
     B = torch.randn(3, 20, 4, dtype=torch.float64)
     s, _, _ = probes.lora_product_singular_values(A, B)
-    for i in range(3):
-        np.testing.assert_allclose(s[i].numpy(), dense_svals(A[i], B[i], 1.0)[:4], rtol=RTOL)
+    ref = np.stack([dense_svals(a, b, 1.0)[:4] for a, b in zip(A, B, strict=True)])
+    np.testing.assert_allclose(s.numpy(), ref, rtol=RTOL)
     s0, _, _ = probes.lora_product_singular_values(A[0], torch.zeros(20, 4))
     assert float(s0.abs().max()) == 0.0
 
 
-def test_measures_on_torch_equal_numpy():
-    rng = np.random.default_rng(1)
-    W = rng.standard_normal((3, 7, 5))
-    Wt = torch.tensor(W)
-    for f in (M.singular_values, M.stable_rank, M.effective_rank):
-        np.testing.assert_allclose(f(Wt).numpy(), np.asarray(f(W)), rtol=RTOL)
-    np.testing.assert_allclose(
-        M.effective_rank(Wt, power=2).numpy(), M.effective_rank(W, power=2), rtol=RTOL
-    )
+@pytest.mark.parametrize(
+    "measure",
+    [M.singular_values, M.stable_rank, M.effective_rank, partial(M.effective_rank, power=2)],
+    ids=["singular_values", "stable_rank", "effective_rank", "effective_rank_power_2"],
+)
+def test_spectral_measures_on_torch_equal_numpy(measure):
+    W = np.random.default_rng(1).standard_normal((3, 7, 5))
+    np.testing.assert_allclose(measure(torch.tensor(W)).numpy(), np.asarray(measure(W)), rtol=RTOL)
+
+
+def test_factor_measures_on_torch_equal_numpy():
     factors = D.gaussian_init(6, 3, 1.0, seed=2)
     ft = [torch.tensor(f) for f in factors]
-    for a, b in zip(M.balancedness(ft), M.balancedness(factors), strict=True):
-        np.testing.assert_allclose(a.numpy(), b, rtol=RTOL, atol=1e-14)
+    got = [a.numpy() for a in M.balancedness(ft)]
+    assert_arrays_close(got, M.balancedness(factors), rtol=RTOL, atol=1e-14)
     ref = [f * 1.1 for f in factors]
     np.testing.assert_allclose(
         float(M.balancedness_residual(ft, [torch.tensor(r) for r in ref])),
@@ -224,14 +228,14 @@ def test_probe_on_live_peft_model_matches_dense():
     lora_run._apply_init(probe.modules, cfg, torch.Generator().manual_seed(0))
     probe.record(0)
     arrays = probe.arrays()
-    for name, mod in probe.modules.items():
-        ref = dense_svals(mod.lora_A["default"].weight, mod.lora_B["default"].weight, 2.0)[:4]
-        np.testing.assert_allclose(arrays[name]["singular_values"][0], ref, rtol=1e-9)
-        np.testing.assert_allclose(
-            arrays[name]["effective_rank"][0],
-            float(M.effective_rank(None, sigma=torch.tensor(ref))),
-            rtol=1e-9,
-        )
+    ref = {
+        name: dense_svals(mod.lora_A["default"].weight, mod.lora_B["default"].weight, 2.0)[:4]
+        for name, mod in probe.modules.items()
+    }
+    got = {name: arrays[name]["singular_values"][0] for name in ref}
+    assert_arrays_close(got.values(), ref.values(), rtol=1e-9)
+    erank = [float(M.effective_rank(None, sigma=torch.tensor(r))) for r in ref.values()]
+    np.testing.assert_allclose([arrays[n]["effective_rank"][0] for n in ref], erank, rtol=1e-9)
 
 
 @pytest.mark.parametrize("optimizer,init", [("adamw", "exchanged"), ("spec-exact", "small-random")])
@@ -291,8 +295,8 @@ def test_dmf_autograd_gradient_is_theorys_field():
     Ws = [torch.nn.Parameter(torch.tensor(w)) for w in init]
     (D.masked_loss(Ws, torch.tensor(M1), torch.tensor(target)) / M1.sum()).backward()
     field = D.gradient_field(init, M1, target)
-    for W, f in zip(Ws, field, strict=True):
-        np.testing.assert_allclose(W.grad.numpy(), -f / M1.sum(), rtol=1e-12, atol=1e-15)
+    want = [-f / M1.sum() for f in field]
+    assert_arrays_close([W.grad.numpy() for W in Ws], want, rtol=1e-12, atol=1e-15)
 
 
 def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
