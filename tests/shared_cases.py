@@ -76,6 +76,22 @@ def assert_arrays_close(got, want, **tolerance) -> None:
     np.testing.assert_allclose(*flat, **tolerance)
 
 
+def relative_errors(got, want):
+    """‖g − w‖/‖w‖ (Frobenius) of each pair of arrays, as one NumPy array.
+
+    Args:
+        got: the arrays computed (factors of a run).
+        want: the oracle's arrays, in the same order.
+
+    Returns:
+        The relative errors, one per pair.
+    """
+    import numpy as np
+
+    pairs = zip(got, want, strict=True)
+    return np.array([np.linalg.norm(g - w) / np.linalg.norm(w) for g, w in pairs])
+
+
 def lora_config(**changes) -> LoRAConfig:
     """The shared problem's config with ``changes`` to its fields.
 

@@ -15,7 +15,7 @@ import optax
 import optax.contrib
 import pytest
 from scipy.integrate import solve_ivp
-from shared_cases import lora_case
+from shared_cases import lora_case, relative_errors
 
 from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import dmf_problem, solve_dmf_from
@@ -86,12 +86,6 @@ def _optax_muon(A, B, Y, lr, steps, beta):
     return [np.asarray(p) for p in params]
 
 
-def _relative_errors(got, want) -> np.ndarray:
-    """‖g − w‖/‖w‖ of each pair of factors."""
-    pairs = zip(got, want, strict=True)
-    return np.array([np.linalg.norm(g - w) / np.linalg.norm(w) for g, w in pairs])
-
-
 def test_muon_without_momentum_matches_optax_200_steps():
     """β = 0: optax's bias correction is the identity and Nesterov's mix is g itself, so optax's
     Muon and gflab's (torch's EMA form) are the same algorithm. 200 float64 steps: agreement to
@@ -100,7 +94,7 @@ def test_muon_without_momentum_matches_optax_200_steps():
     A0, B0, Y, _, _ = prob
     got = _final(cfg, prob)
     want = _optax_muon(A0, B0, Y, 0.01, 200, beta=0.0)
-    errors = _relative_errors(got, want)
+    errors = relative_errors(got, want)
     assert errors.max() <= 1e-12, errors
 
 
@@ -140,9 +134,9 @@ def test_muon_with_momentum_differs_from_optax_only_by_its_bias_correction():
     A0, B0, Y, _, _ = prob
     opt = _optax_muon(A0, B0, Y, 0.01, 200, beta=0.95)
     ref = _np_muon_optax_convention(A0, B0, Y, 0.01, 200, beta=0.95)
-    errors = _relative_errors(opt, ref)
+    errors = relative_errors(opt, ref)
     assert errors.max() <= 1e-12, errors
-    differences = _relative_errors(_final(cfg, prob), opt)
+    differences = relative_errors(_final(cfg, prob), opt)
     assert differences.min() > 1e-4, differences
 
 
@@ -168,7 +162,7 @@ def test_specgd_from_lora_init_matches_independent_numpy():
     for _ in range(50):
         gA, gB = _grads(A, B, Y)
         A, B = A - 0.02 * _np_partial_isometry(gA), B - 0.02 * _np_partial_isometry(gB)
-    errors = _relative_errors(_final(cfg, prob), (A, B))
+    errors = relative_errors(_final(cfg, prob), (A, B))
     assert errors.max() <= 1e-12, errors
 
 
@@ -200,7 +194,7 @@ def test_specgf_matches_scipy_dop853():
     A, B = sol.y[: r * k, -1].reshape(r, k), sol.y[r * k :, -1].reshape(k, c)
     got = _final(cfg, prob)
     assert abs(sol.t[-1] - t1) < 1e-12
-    errors = _relative_errors(got, (A, B))
+    errors = relative_errors(got, (A, B))
     assert errors.max() <= 1e-9, errors
 
 
