@@ -10,12 +10,9 @@ folder) are counted as hangs, served, or not healed by a rerun. The process faul
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -54,25 +51,10 @@ def _block_work():
 
 
 def _run(argv):
-    from gflab.cli import main
+    from shared_cases import deadline, gflab_in_process
 
-    out, err = io.StringIO(), io.StringIO()
-
-    def alarm(signum, frame):
-        raise Hang()
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(60)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = main(argv)
-            except SystemExit as e:
-                code = e.code
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-    return code, out.getvalue(), err.getvalue()
+    with deadline(60, Hang()):
+        return gflab_in_process(argv)
 
 
 def bad_inputs(tmp: Path) -> list[list[str]]:
@@ -95,26 +77,16 @@ def bad_inputs(tmp: Path) -> list[list[str]]:
     import numpy as np
 
     np.save(strings, np.array([["a", "b"], ["c", "d"]]))
-    dmf = ["simulate", "dmf", "--depth", "2", "--n", "2", "--t1", "1"]
+    small_dmf = ["simulate", "dmf", "--depth", "2", "--n", "2"]
+    dmf = [*small_dmf, "--t1", "1"]
+    dash = ["simulate", "dmf-dash", "--depth", "2", "--n", "4"]
+    river = ["simulate", "river", "--steps", "40"]
     return [
         [*dmf, "--solver", "nope"],
         [*dmf, "--mask-file", str(empty)],
         [*dmf, "--mask-file", str(strings)],
         [*dmf, "--stop-loss", "1e-3", "--converge-tol", "1e-5"],
-        [
-            "simulate",
-            "dmf",
-            "--depth",
-            "2",
-            "--n",
-            "2",
-            "--method",
-            "gd:0.1",
-            "--steps",
-            "5",
-            "--grid",
-            "log",
-        ],
+        [*small_dmf, "--method", "gd:0.1", "--steps", "5", "--grid", "log"],
         [
             "simulate",
             "lora",
@@ -132,22 +104,11 @@ def bad_inputs(tmp: Path) -> list[list[str]]:
         ["simulate", "river", "--steps", "1000000000000"],
         ["simulate", "river", "--steps", "100000000"],
         ["simulate", "river", "--rows", "100000", "--cols", "100000"],
-        ["simulate", "river", "--steps", "40", "--rows", "1000000"],
-        ["simulate", "river", "--steps", "40", "--h-bulk", "1e308"],
-        ["simulate", "river", "--steps", "40", "--h-wall", "1e-320"],
-        ["simulate", "river", "--steps", "40", "--noise", "1e308"],
-        [
-            "simulate",
-            "dmf-dash",
-            "--depth",
-            "2",
-            "--n",
-            "4",
-            "--intervention",
-            "none",
-            "--floor",
-            "0.5",
-        ],
+        [*river, "--rows", "1000000"],
+        [*river, "--h-bulk", "1e308"],
+        [*river, "--h-wall", "1e-320"],
+        [*river, "--noise", "1e308"],
+        [*dash, "--intervention", "none", "--floor", "0.5"],
         ["bridge", "warmstart", "--width", "1000000000"],
         ["bridge", "warmstart", "--kinds", "warm,warm"],
         ["bridge", "dmf", "--depth", "1000000", "--no-store"],
@@ -285,6 +246,8 @@ def count_hostile(tmp: Path, run) -> dict:
     """Hostile files in place of an entry (river records: NumPy only): each must be read as
     ``corrupt`` within the alarm, never served, and healed by a rerun (``run``: the real
     :func:`gflab.sims.river.stored_river`, which ``_block_work`` replaces for the CLI cases)."""
+    from shared_cases import deadline
+
     import gflab.sims.river as river
     from gflab.sims.store import ResultStore
 
@@ -320,21 +283,13 @@ def count_hostile(tmp: Path, run) -> dict:
         s = ResultStore(tmp / f"hostile-{fn.__name__}")
         run(cfg, s), run(other, s)
         fn(s.entry_dir(s.key(cfg)), s.entry_dir(s.key(other)))
-
-        def alarm(signum, frame):
-            raise Hang()
-
-        old = signal.signal(signal.SIGALRM, alarm)
-        signal.alarm(20)
         try:
-            c["served"] += s.read(cfg).state == "ok"
-            run(cfg, s)
-            c["not_healed"] += run(cfg, s)[1] != "hit"
+            with deadline(20, Hang()):
+                c["served"] += s.read(cfg).state == "ok"
+                run(cfg, s)
+                c["not_healed"] += run(cfg, s)[1] != "hit"
         except Hang:
             c["hangs"] += 1
-        finally:
-            signal.alarm(0)
-            signal.signal(signal.SIGALRM, old)
     return c
 
 

@@ -1,10 +1,12 @@
-"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, and the 10×12,
+"""What several test modules share: a fresh `gflab` process, `gflab` in this process, the first example a claim's strategy draws, a claim made up for the runner's tests, a deadline on a block, and the 10×12,
 rank-3 LoRA problem (targets 0.5, 2, 8; Gaussian init γ = 0.1, seed 3) that
 tests/test_external_oracles.py and tests/test_sgf_methods.py check against independent NumPy."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,8 +76,31 @@ def assert_arrays_close(got, want, **tolerance) -> None:
     np.testing.assert_allclose(*flat, **tolerance)
 
 
-def lora_case(**changes):
-    """(config, (A0, B0, Y, U, V)) of the shared problem with ``changes`` to its fields."""
+def relative_errors(got, want):
+    """‖g − w‖/‖w‖ (Frobenius) of each pair of arrays, as one NumPy array.
+
+    Args:
+        got: the arrays computed (factors of a run).
+        want: the oracle's arrays, in the same order.
+
+    Returns:
+        The relative errors, one per pair.
+    """
+    import numpy as np
+
+    pairs = zip(got, want, strict=True)
+    return np.array([np.linalg.norm(g - w) / np.linalg.norm(w) for g, w in pairs])
+
+
+def lora_config(**changes) -> LoRAConfig:
+    """The shared problem's config with ``changes`` to its fields.
+
+    Args:
+        **changes: fields of :class:`~gflab.sims.config.LoRAConfig` to set.
+
+    Returns:
+        The config.
+    """
     base = dict(
         rows=10,
         cols=12,
@@ -86,7 +111,12 @@ def lora_case(**changes):
         init="gaussian",
         seed=3,
     )
-    cfg = LoRAConfig(**{**base, **changes})
+    return LoRAConfig(**{**base, **changes})
+
+
+def lora_case(**changes):
+    """(config, (A0, B0, Y, U, V)) of the shared problem with ``changes`` to its fields."""
+    cfg = lora_config(**changes)
     return cfg, lora_problem(cfg)
 
 
@@ -108,3 +138,46 @@ def first_example(strategy):
 
     draw()
     return seen[0]
+
+
+def toy_claim(strategy, check, *, examples: int | None = None, **fields):
+    """A :class:`~gflab.proofs_checks.registry.Claim` made up for a test of the runner.
+
+    Args:
+        strategy: makes the hypothesis strategy.
+        check: example → :class:`~gflab.proofs_checks.registry.Evidence`.
+        examples: examples drawn under every profile (``None``: the registry's default).
+        **fields: other fields of the claim; ``id``, ``paper``, ``statement`` and ``hypotheses``
+            are placeholders unless given.
+
+    Returns:
+        The claim (not registered).
+    """
+    from gflab.proofs_checks.registry import Claim
+
+    if examples is not None:
+        fields["examples"] = dict.fromkeys(("ci", "dev", "thorough"), examples)
+    text = dict(id="TEST-1", paper="test", statement="s", hypotheses="h")
+    return Claim(**{**text, **fields}, strategy=strategy, check=check)
+
+
+@contextlib.contextmanager
+def deadline(seconds: int, error: BaseException):
+    """Raise ``error`` in the block once it has run ``seconds`` (a hang detector: SIGALRM, so the
+    main thread only; the previous handler is restored).
+
+    Args:
+        seconds: the time allowed, whole seconds.
+        error: what to raise; not an ``OSError`` (TimeoutError is one) if the block catches those.
+    """
+
+    def _raise(*_):
+        raise error
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

@@ -303,7 +303,9 @@ def test_rate_summary_on_exact_equal_rate():
 # ----------------------------------------------------------------------------- published AMUSE
 # The oracle: a transcription of the authors' torch AMUSE (kjeiun/amuse, src/optim/AMUSE.py, the
 # revision with aux update types; docs/dash-amuse.md), kept as written except that the
-# Newton–Schulz precision is a parameter (theirs: ``G.bfloat16()``) and the error type is generic.
+# Newton–Schulz precision is a parameter (theirs: ``G.bfloat16()``), the error type is generic, and
+# the steps the three update types repeat around their z update (decay at y and y → x before,
+# x → y after) are written once, as ``_pub_before_z`` and ``_pub_after_z``.
 
 
 @torch.no_grad()
@@ -417,6 +419,16 @@ class _PublishedAMUSE(torch.optim.Optimizer):
         z.sub_(p, alpha=lr * self.weight_decay_at_y)
         p.sub_(p, alpha=lr * self.weight_decay_at_y * (1.0 - beta1))
 
+    def _pub_before_z(self, p, lr, beta1):
+        z = self._get_z(p)
+        self._apply_weight_decay_at_y(p, z, lr, beta1)
+        p.lerp_(end=z, weight=1.0 - 1.0 / beta1)
+        return z
+
+    def _pub_after_z(self, p, z, ckp1, beta1):
+        p.lerp_(end=z, weight=ckp1)
+        p.lerp_(end=z, weight=1.0 - beta1)
+
     @torch.no_grad()
     def eval(self):
         if self.train_mode:
@@ -467,9 +479,7 @@ class _PublishedAMUSE(torch.optim.Optimizer):
                     if p.grad is None:
                         continue
                     state = self.state[p]
-                    z = self._get_z(p)
-                    self._apply_weight_decay_at_y(p, z, lr, beta1)
-                    p.lerp_(end=z, weight=1.0 - 1.0 / beta1)
+                    z = self._pub_before_z(p, lr, beta1)
                     update = _pub_muon_update(
                         p.grad,
                         state["momentum_buffer"],
@@ -481,8 +491,7 @@ class _PublishedAMUSE(torch.optim.Optimizer):
                     if wd != 0.0:
                         z.mul_(1.0 - lr * wd)
                     z.add_(update.reshape(p.shape), alpha=-lr)
-                    p.lerp_(end=z, weight=ckp1)
-                    p.lerp_(end=z, weight=1.0 - beta1)
+                    self._pub_after_z(p, z, ckp1, beta1)
             elif update_type == "adamw":
                 beta2 = group.get("beta2", 0.999)
                 eps = group.get("eps", 1e-10)
@@ -491,9 +500,7 @@ class _PublishedAMUSE(torch.optim.Optimizer):
                     if p.grad is None:
                         continue
                     state = self.state[p]
-                    z = self._get_z(p)
-                    self._apply_weight_decay_at_y(p, z, lr, beta1)
-                    p.lerp_(end=z, weight=1.0 - 1.0 / beta1)
+                    z = self._pub_before_z(p, lr, beta1)
                     v = state["exp_avg_sq"]
                     grad = p.grad
                     v.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
@@ -502,20 +509,16 @@ class _PublishedAMUSE(torch.optim.Optimizer):
                     if wd != 0.0:
                         update = update.add(z, alpha=wd)
                     z.add_(update, alpha=-lr)
-                    p.lerp_(end=z, weight=ckp1)
-                    p.lerp_(end=z, weight=1.0 - beta1)
+                    self._pub_after_z(p, z, ckp1, beta1)
             elif update_type == "sgd":
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    z = self._get_z(p)
-                    self._apply_weight_decay_at_y(p, z, lr, beta1)
-                    p.lerp_(end=z, weight=1.0 - 1.0 / beta1)
+                    z = self._pub_before_z(p, lr, beta1)
                     if wd != 0.0:
                         z.mul_(1.0 - lr * wd)
                     z.add_(p.grad, alpha=-lr)
-                    p.lerp_(end=z, weight=ckp1)
-                    p.lerp_(end=z, weight=1.0 - beta1)
+                    self._pub_after_z(p, z, ckp1, beta1)
             group["k"] = k + 1
 
 

@@ -105,8 +105,8 @@ def test_tied_gaussian_is_the_authors_draw():
         scale=alpha ** (1 / depth) / np.sqrt(n), size=(n, n)
     )
     tied = D.make_init("tied-gaussian", n, depth, alpha, seed=seed)
-    for f in tied:  # loc + scale·z is the same product as scale·z: bit for bit
-        np.testing.assert_array_equal(f, theirs)
+    # every factor; loc + scale·z is the same product as scale·z: bit for bit
+    np.testing.assert_array_equal(np.stack(tied), np.broadcast_to(theirs, (depth, n, n)))
     untied = D.make_init("gaussian", n, depth, alpha, seed=seed)
     assert not np.allclose(untied[0], untied[1])
 

@@ -48,43 +48,51 @@ def report():
     return code, json.loads(buf.getvalue())
 
 
+def _case(report, name: str) -> dict:
+    """The report's one case called ``name``."""
+    (c,) = [c for c in report[1]["cases"] if c["name"] == name]
+    return c
+
+
+def _named(*prefixes: str) -> list[str]:
+    """The cases whose names start with one of ``prefixes``."""
+    return [name for name in CASES if name.startswith(prefixes)]
+
+
 def test_exit_code_and_cases(report):
     code, rep = report
     assert code == 0
     assert [c["name"] for c in rep["cases"]] == list(CASES)
-    for c in rep["cases"]:
-        for k in KEYS:
-            assert k in c, (c["name"], k)
-        assert isinstance(c["baseline"], str) and c["baseline"]
-        for k in ("gflab_seconds", "baseline_seconds", "speedup"):
-            v = c[k]
-            assert isinstance(v, float) and math.isfinite(v) and v > 0, (c["name"], k, v)
 
 
-def test_flows_agree_with_scipy(report):
-    _, rep = report
-    for c in rep["cases"]:
-        if not c["name"].startswith(("flow_single", "flow_default", "flow_batch", "lora_single")):
-            continue
-        # the flow must have left its O(alpha) start, or agreement would be trivial
-        assert c["product_scale"] > 0.5
-        assert c["max_abs_diff"] <= c["agreement_tolerance"], c
-        assert c["agreement_tolerance"] == pytest.approx(
-            100 * c["rtol"] * max(1.0, c["product_scale"])
-        )
+@pytest.mark.parametrize("name", CASES)
+def test_case_has_every_key_and_positive_timings(report, name):
+    c = _case(report, name)
+    assert [k for k in KEYS if k not in c] == []
+    assert isinstance(c["baseline"], str) and c["baseline"]
+    timings = {k: c[k] for k in ("gflab_seconds", "baseline_seconds", "speedup")}
+    bad = {k: v for k, v in timings.items() if not (isinstance(v, float) and math.isfinite(v))}
+    assert bad == {} and min(timings.values()) > 0, timings
 
 
-def test_single_solves_match_dop853(report):
-    _, rep = report
-    singles = [c for c in rep["cases"] if c["name"].startswith(("flow_single", "lora_single"))]
-    assert len(singles) == 4
-    for c in singles:
-        assert c["gflab_status"] == "t1_reached"
-        # the reference is 4 orders tighter than any solver here: each error is that solver's own
-        tol = 100 * c["rtol"] * max(1.0, c["product_scale"])
-        assert c["gflab_end_error"] <= tol, c
-        assert c["baseline_end_error"] <= tol, c
-        assert c["gflab_field_evals"] > 0 and c["baseline_field_evals"] > 0
+@pytest.mark.parametrize("name", _named("flow_single", "flow_default", "flow_batch", "lora_single"))
+def test_flows_agree_with_scipy(report, name):
+    c = _case(report, name)
+    # the flow must have left its O(alpha) start, or agreement would be trivial
+    assert c["product_scale"] > 0.5
+    assert c["max_abs_diff"] <= c["agreement_tolerance"], c
+    assert c["agreement_tolerance"] == pytest.approx(100 * c["rtol"] * max(1.0, c["product_scale"]))
+
+
+@pytest.mark.parametrize("name", _named("flow_single", "lora_single"))
+def test_single_solves_match_dop853(report, name):
+    c = _case(report, name)
+    assert c["gflab_status"] == "t1_reached"
+    # the reference is 4 orders tighter than any solver here: each error is that solver's own
+    tol = 100 * c["rtol"] * max(1.0, c["product_scale"])
+    assert c["gflab_end_error"] <= tol, c
+    assert c["baseline_end_error"] <= tol, c
+    assert c["gflab_field_evals"] > 0 and c["baseline_field_evals"] > 0
 
 
 def test_default_path_is_the_default_method_and_matches_dop853(report):
@@ -106,19 +114,18 @@ def test_default_path_is_the_default_method_and_matches_dop853(report):
     assert 0 < c["gflab_end_error"] <= tol and 0 < c["baseline_end_error"] <= tol, c
 
 
-def test_authors_protocol(report):
-    _, rep = report
-    for c in rep["cases"]:
-        if c["name"].startswith("authors_protocol"):
-            assert c["gflab_status"] == "converged" and c["gd_converged"], c
-            assert c["gd_loss"] < c["loss_tol"]
-            # the flow stops AT the crossing loss = tol, located by the event's Newton root-find
-            # (rtol 1e-12 in t): the loss there is tol up to rounding (measured 3.6e-15 relative
-            # above), while a flow stopped a step late would be ≥ 1e-3 relative off
-            assert c["flow_loss"] <= c["loss_tol"] * (1 + 1e-10)
-            # GD with lr 0.2 on Σ_Ω R²/n² follows the flow of that loss: its stopping step and
-            # the flow's stopping time in GD steps agree within 20 % (measured: 0.3 % at n = 20)
-            assert c["flow_time_in_gd_steps"] == pytest.approx(c["gd_steps"], rel=0.2)
+@pytest.mark.parametrize("name", _named("authors_protocol"))
+def test_authors_protocol(report, name):
+    c = _case(report, name)
+    assert c["gflab_status"] == "converged" and c["gd_converged"], c
+    assert c["gd_loss"] < c["loss_tol"]
+    # the flow stops AT the crossing loss = tol, located by the event's Newton root-find
+    # (rtol 1e-12 in t): the loss there is tol up to rounding (measured 3.6e-15 relative
+    # above), while a flow stopped a step late would be ≥ 1e-3 relative off
+    assert c["flow_loss"] <= c["loss_tol"] * (1 + 1e-10)
+    # GD with lr 0.2 on Σ_Ω R²/n² follows the flow of that loss: its stopping step and
+    # the flow's stopping time in GD steps agree within 20 % (measured: 0.3 % at n = 20)
+    assert c["flow_time_in_gd_steps"] == pytest.approx(c["gd_steps"], rel=0.2)
 
 
 def test_compilation_accounting(report):
@@ -129,15 +136,14 @@ def test_compilation_accounting(report):
     assert comp["compiled"] == comp["backend_compiles"] - comp["hits"] >= 0
 
 
-def test_flow_and_gd_reach_the_target_mse(report):
-    _, rep = report
-    for c in rep["cases"]:
-        if c["name"].startswith("flow_vs_gd"):
-            assert c["gflab_status"] == "converged"
-            assert c["gd_converged"]
-            assert c["flow_mse"] < c["mse_tol"] and c["gd_mse"] < c["mse_tol"]
-            # the papers' GD and the time-rescaled flow: flow time / lr ≈ GD steps (within 20%)
-            assert c["flow_time_in_gd_steps"] == pytest.approx(c["gd_steps"], rel=0.2)
+@pytest.mark.parametrize("name", _named("flow_vs_gd"))
+def test_flow_and_gd_reach_the_target_mse(report, name):
+    c = _case(report, name)
+    assert c["gflab_status"] == "converged"
+    assert c["gd_converged"]
+    assert c["flow_mse"] < c["mse_tol"] and c["gd_mse"] < c["mse_tol"]
+    # the papers' GD and the time-rescaled flow: flow time / lr ≈ GD steps (within 20%)
+    assert c["flow_time_in_gd_steps"] == pytest.approx(c["gd_steps"], rel=0.2)
 
 
 def test_no_recompile(report):
@@ -170,8 +176,7 @@ def test_without_the_checkout_is_bad_input(monkeypatch, tmp_path, capsys, as_jso
 def test_table(report):
     _, rep = report
     text = format_table(rep)
-    for name in CASES:
-        assert name in text
+    assert [name for name in CASES if name not in text] == []
     assert "recompiled: no" in text
 
 

@@ -12,10 +12,12 @@ import json
 import os
 import subprocess
 import sys
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from shared_cases import assert_arrays_close
 
 from gflab.sims.bridge import dmf_run, lora_run, probes
 from gflab.sims.bridge.optim import pseudo_polar, spec_exact_class
@@ -29,6 +31,16 @@ pytestmark = pytest.mark.bridge
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
 RTOL = 1e-10
+
+
+def _cpu_lora(**fields):
+    """A LoRA bridge run on the CPU (the tests' numbers do not depend on a GPU being there)."""
+    return lora_run.BridgeLoRAConfig(device="cpu", **fields)
+
+
+def _cpu_dmf(**fields):
+    """A deep-linear bridge run on the CPU."""
+    return dmf_run.BridgeDMFConfig(device="cpu", **fields)
 
 
 def dense_svals(A, B, scale):
@@ -60,25 +72,27 @@ def test_lora_product_svals_batched_and_zero():
     A = torch.randn(3, 4, 30, dtype=torch.float64)
     B = torch.randn(3, 20, 4, dtype=torch.float64)
     s, _, _ = probes.lora_product_singular_values(A, B)
-    for i in range(3):
-        np.testing.assert_allclose(s[i].numpy(), dense_svals(A[i], B[i], 1.0)[:4], rtol=RTOL)
+    ref = np.stack([dense_svals(a, b, 1.0)[:4] for a, b in zip(A, B, strict=True)])
+    np.testing.assert_allclose(s.numpy(), ref, rtol=RTOL)
     s0, _, _ = probes.lora_product_singular_values(A[0], torch.zeros(20, 4))
     assert float(s0.abs().max()) == 0.0
 
 
-def test_measures_on_torch_equal_numpy():
-    rng = np.random.default_rng(1)
-    W = rng.standard_normal((3, 7, 5))
-    Wt = torch.tensor(W)
-    for f in (M.singular_values, M.stable_rank, M.effective_rank):
-        np.testing.assert_allclose(f(Wt).numpy(), np.asarray(f(W)), rtol=RTOL)
-    np.testing.assert_allclose(
-        M.effective_rank(Wt, power=2).numpy(), M.effective_rank(W, power=2), rtol=RTOL
-    )
+@pytest.mark.parametrize(
+    "measure",
+    [M.singular_values, M.stable_rank, M.effective_rank, partial(M.effective_rank, power=2)],
+    ids=["singular_values", "stable_rank", "effective_rank", "effective_rank_power_2"],
+)
+def test_spectral_measures_on_torch_equal_numpy(measure):
+    W = np.random.default_rng(1).standard_normal((3, 7, 5))
+    np.testing.assert_allclose(measure(torch.tensor(W)).numpy(), np.asarray(measure(W)), rtol=RTOL)
+
+
+def test_factor_measures_on_torch_equal_numpy():
     factors = D.gaussian_init(6, 3, 1.0, seed=2)
     ft = [torch.tensor(f) for f in factors]
-    for a, b in zip(M.balancedness(ft), M.balancedness(factors), strict=True):
-        np.testing.assert_allclose(a.numpy(), b, rtol=RTOL, atol=1e-14)
+    got = [a.numpy() for a in M.balancedness(ft)]
+    assert_arrays_close(got, M.balancedness(factors), rtol=RTOL, atol=1e-14)
     ref = [f * 1.1 for f in factors]
     np.testing.assert_allclose(
         float(M.balancedness_residual(ft, [torch.tensor(r) for r in ref])),
@@ -172,9 +186,7 @@ def _check_run_against_dense(run, model_modules=None):
 
 
 def test_tiny_lora_muon_end_to_end(tmp_path):
-    cfg = lora_run.BridgeLoRAConfig(
-        model="tiny", optimizer="muon", steps=20, every=5, seed=3, device="cpu"
-    )
+    cfg = _cpu_lora(model="tiny", optimizer="muon", steps=20, every=5, seed=3)
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     assert list(run["steps"]) == [0, 5, 10, 15, 20]
@@ -216,21 +228,19 @@ def test_probe_on_live_peft_model_matches_dense():
     lora_run._apply_init(probe.modules, cfg, torch.Generator().manual_seed(0))
     probe.record(0)
     arrays = probe.arrays()
-    for name, mod in probe.modules.items():
-        ref = dense_svals(mod.lora_A["default"].weight, mod.lora_B["default"].weight, 2.0)[:4]
-        np.testing.assert_allclose(arrays[name]["singular_values"][0], ref, rtol=1e-9)
-        np.testing.assert_allclose(
-            arrays[name]["effective_rank"][0],
-            float(M.effective_rank(None, sigma=torch.tensor(ref))),
-            rtol=1e-9,
-        )
+    ref = {
+        name: dense_svals(mod.lora_A["default"].weight, mod.lora_B["default"].weight, 2.0)[:4]
+        for name, mod in probe.modules.items()
+    }
+    got = {name: arrays[name]["singular_values"][0] for name in ref}
+    assert_arrays_close(got.values(), ref.values(), rtol=1e-9)
+    erank = [float(M.effective_rank(None, sigma=torch.tensor(r))) for r in ref.values()]
+    np.testing.assert_allclose([arrays[n]["effective_rank"][0] for n in ref], erank, rtol=1e-9)
 
 
 @pytest.mark.parametrize("optimizer,init", [("adamw", "exchanged"), ("spec-exact", "small-random")])
 def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
-    cfg = lora_run.BridgeLoRAConfig(
-        model="tiny", optimizer=optimizer, init=init, steps=10, every=5, device="cpu"
-    )
+    cfg = _cpu_lora(model="tiny", optimizer=optimizer, init=init, steps=10, every=5)
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
     m = next(iter(run["modules"].values()))
@@ -247,7 +257,7 @@ def test_tiny_lora_other_optimizers_and_inits(optimizer, init):
 
 
 def test_minilm_handful_of_steps():
-    cfg = lora_run.BridgeLoRAConfig(
+    cfg = _cpu_lora(
         model="minilm",
         optimizer="muon",
         steps=3,
@@ -255,7 +265,6 @@ def test_minilm_handful_of_steps():
         batch_size=8,
         n_train=32,
         n_eval=16,
-        device="cpu",
     )
     run = lora_run.run_lora(cfg)
     _check_run_against_dense(run)
@@ -286,8 +295,8 @@ def test_dmf_autograd_gradient_is_theorys_field():
     Ws = [torch.nn.Parameter(torch.tensor(w)) for w in init]
     (D.masked_loss(Ws, torch.tensor(M1), torch.tensor(target)) / M1.sum()).backward()
     field = D.gradient_field(init, M1, target)
-    for W, f in zip(Ws, field, strict=True):
-        np.testing.assert_allclose(W.grad.numpy(), -f / M1.sum(), rtol=1e-12, atol=1e-15)
+    want = [-f / M1.sum() for f in field]
+    assert_arrays_close([W.grad.numpy() for W in Ws], want, rtol=1e-12, atol=1e-15)
 
 
 def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
@@ -300,10 +309,9 @@ def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
         lr=2.0,
         steps=200,
         every=50,
-        device="cpu",
     )
-    two = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(depth=2, **common))
-    three = dmf_run.run_dmf(dmf_run.BridgeDMFConfig(depth=3, **common))
+    two = dmf_run.run_dmf(_cpu_dmf(depth=2, **common))
+    three = dmf_run.run_dmf(_cpu_dmf(depth=3, **common))
     assert two["summary"]["status"] == three["summary"]["status"] == "finished"
     assert two["summary"]["coupling_groups"] == 3
     # DMC-2: entries sharing no row or column never interact at depth 2 (up to round-off)
@@ -317,7 +325,7 @@ def test_dmf_runner_depth_two_decoupled_depth_three_coupled():
 
 
 def test_dmf_plasticity_switch_and_divergence():
-    cfg = dmf_run.BridgeDMFConfig(
+    cfg = _cpu_dmf(
         depth=2,
         n=30,
         rank=2,
@@ -327,16 +335,13 @@ def test_dmf_plasticity_switch_and_divergence():
         steps=200,
         every=100,
         lr=5.0,
-        device="cpu",
     )
     M1, M2 = cfg.masks()
     assert np.all(M1 <= M2) and 0 < M1.sum() < M2.sum()  # nested Ω1 ⊂ Ω2
     run = dmf_run.run_dmf(cfg)
     assert run["summary"]["pretrain_observed_entries"] == int(M1.sum())
     assert run["loss"][100] > run["loss"][99]  # new entries enter the loss at the switch
-    bad = dmf_run.run_dmf(
-        dmf_run.BridgeDMFConfig(n=20, mask="block:4", steps=100, every=50, lr=20.0, device="cpu")
-    )
+    bad = dmf_run.run_dmf(_cpu_dmf(n=20, mask="block:4", steps=100, every=50, lr=20.0))
     assert bad["summary"]["status"] == "diverged"
     assert np.all(np.isfinite(bad["modules"]["product"]["singular_values"]))
 

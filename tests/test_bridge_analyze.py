@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shared_cases import assert_arrays_close
 
 from gflab.cli import main
 from gflab.sims.bridge import lora_run
@@ -100,14 +101,15 @@ def test_analyze_gives_the_live_probe_spectra(plain_run, kind, capsys):
     got = np.array([[doc["modules"][n][k] for k in LORA_MEASUREMENTS[:3]] for n in live["modules"]])
     want = np.array([[m[k] for k in LORA_MEASUREMENTS[:3]] for m in live["modules"].values()])
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=0)
-    for key in ("effective_rank", "stable_rank", "growth_slopes"):
-        np.testing.assert_allclose(
-            [doc["modules"][n][key] for n in live["modules"]],
-            [m[key] for m in live["modules"].values()],
-            rtol=RTOL,
-        )
-    for key in ("equal_rate_spread", "effective_rank_final", "stable_rank_final", "burn_in"):
-        assert doc["summary"][key] == pytest.approx(live["summary"][key], rel=RTOL)
+    keys = ("effective_rank", "stable_rank", "growth_slopes")
+    assert_arrays_close(
+        [doc["modules"][n][k] for k in keys for n in live["modules"]],
+        [m[k] for k in keys for m in live["modules"].values()],
+        rtol=RTOL,
+    )
+    keys = ("equal_rate_spread", "effective_rank_final", "stable_rank_final", "burn_in")
+    got = {k: doc["summary"][k] for k in keys}
+    assert got == pytest.approx({k: live["summary"][k] for k in keys}, rel=RTOL)
 
 
 def test_analyze_final_spectra_match_a_dense_svd(plain_run):
@@ -142,10 +144,13 @@ def test_trainer_callback_records_what_trainer_saves(tmp_path):
     saved = analyze_checkpoints([tmp_path])
     assert list(live["steps"]) == [0, 3, 6]  # on_train_begin logs the start
     assert list(saved["steps"]) == [3, 6]  # Trainer saves no step-0 checkpoint
-    for name, m in saved["modules"].items():
-        np.testing.assert_allclose(
-            m["singular_values"], live["modules"][name]["singular_values"][1:], rtol=RTOL, atol=0
-        )
+    names = list(saved["modules"])
+    assert_arrays_close(
+        [saved["modules"][n]["singular_values"] for n in names],
+        [live["modules"][n]["singular_values"][1:] for n in names],
+        rtol=RTOL,
+        atol=0,
+    )
     written = json.loads((tmp_path / "gflab-spectra.json").read_text())
     assert written["steps"] == [0, 3, 6]
 
@@ -243,10 +248,11 @@ def test_several_adapters_need_a_choice(tmp_path, plain_run, capsys):
     assert "adapter: expected one of default, other" in capsys.readouterr().err
     res = analyze_checkpoints([tmp_path / "step-3.pt"], adapter="default", scale=SCALE)
     live = plain_run["live"]["modules"]
-    for name, m in res["modules"].items():
-        np.testing.assert_allclose(
-            m["singular_values"][0], live[name]["singular_values"][1], rtol=RTOL
-        )
+    assert_arrays_close(
+        [m["singular_values"][0] for m in res["modules"].values()],
+        [live[name]["singular_values"][1] for name in res["modules"]],
+        rtol=RTOL,
+    )
 
 
 # ----------------------------------------------------------------------------- bridge lora's loss

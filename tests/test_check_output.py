@@ -35,19 +35,13 @@ def test_a_map_shows_its_region_not_a_negative_margin():
 def test_holds_in_counts_examples_with_nonnegative_margin():
     """The runner's count, on a claim whose check returns the example as its margin."""
     from hypothesis import strategies as st
+    from shared_cases import toy_claim
 
-    from gflab.proofs_checks.registry import Claim, Evidence
+    from gflab.proofs_checks.registry import Evidence
     from gflab.proofs_checks.runner import run_claim
 
-    claim = Claim(
-        id="TEST-MAP",
-        paper="test",
-        statement="x ≥ 0",
-        hypotheses="",
-        strategy=lambda: st.sampled_from([-1.0, 0.0, 2.0]),
-        check=lambda x: Evidence(x),
-        report_only=True,
-        examples={"ci": 30, "dev": 30, "thorough": 30},
+    claim = toy_claim(
+        lambda: st.sampled_from([-1.0, 0.0, 2.0]), Evidence, examples=30, report_only=True
     )
     rep = run_claim(claim, "ci")
     assert rep.verdict == "map"
@@ -62,8 +56,10 @@ def test_every_column_of_the_sgf7_map_is_explained():
         1.0,
     )
     text = format_map({"title": "SGF-7", "rows": [row, {"beta_hat_star": 0.1, "note": "x"}]})
-    for key in [*row, "beta_hat_star", "note"]:
-        assert f"  {key}: {MAP_GLOSSARY[key]}" in text
+    unexplained = [
+        k for k in [*row, "beta_hat_star", "note"] if f"  {k}: {MAP_GLOSSARY[k]}" not in text
+    ]
+    assert unexplained == []
     assert "see the claim's docs page" not in text
 
 

@@ -133,6 +133,5 @@ def test_sweep_stores_solver_failures_as_results_not_failures(tmp_path):
     s = run_sweep(configs, store)
     assert (s.done, s.failed) == (2, 0)
     assert s.statuses == {"max_steps": 1, "diverged": 1}
-    for c in configs:
-        r = store.get(c)
-        assert r.message and _finite(r.final_state)
+    stored = [store.get(c) for c in configs]
+    assert all(r.message and _finite(r.final_state) for r in stored)

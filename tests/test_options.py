@@ -223,82 +223,29 @@ SPEC_STEP_TWICE = (
     'model = "dmf"\n[base]\ndepth = 2\nn = 2\nmethod = "gd:0.1"\nsteps = 5\nlr = 0.2\n'
 )
 
+# the smallest problems of the two models whose contradictions are checked
+DASH = ["simulate", "dmf-dash", "--depth", "2", "--n", "4"]
+DMF = ["simulate", "dmf", "--depth", "2", "--n", "3"]
+
 CONTRADICTIONS = [
     (
-        [
-            "simulate",
-            "dmf-dash",
-            "--depth",
-            "2",
-            "--n",
-            "4",
-            "--intervention",
-            "none",
-            "--floor",
-            "0.5",
-        ],
+        [*DASH, "--intervention", "none", "--floor", "0.5"],
         "floor: expected no --floor with --intervention none",
     ),
     (
-        [
-            "simulate",
-            "dmf-dash",
-            "--depth",
-            "2",
-            "--n",
-            "4",
-            "--intervention",
-            "reset",
-            "--noise-std",
-            "0.1",
-        ],
+        [*DASH, "--intervention", "reset", "--noise-std", "0.1"],
         "noise_std: expected no --noise-std",
     ),
     (
-        [
-            "simulate",
-            "dmf-dash",
-            "--depth",
-            "2",
-            "--n",
-            "4",
-            "--intervention",
-            "dash",
-            "--intervention-seed",
-            "3",
-        ],
+        [*DASH, "--intervention", "dash", "--intervention-seed", "3"],
         "intervention_seed: expected no",
     ),
     (
-        [
-            "simulate",
-            "dmf",
-            "--depth",
-            "2",
-            "--n",
-            "3",
-            "--stop-loss",
-            "1e-3",
-            "--converge-tol",
-            "1e-5",
-        ],
+        [*DMF, "--stop-loss", "1e-3", "--converge-tol", "1e-5"],
         "converge_tol: expected no --converge-tol with --stop-loss",
     ),
     (
-        [
-            "simulate",
-            "dmf",
-            "--depth",
-            "2",
-            "--n",
-            "3",
-            "--method",
-            "gd:0.1",
-            "--steps",
-            "5",
-            "--grid",
-            "log",
-        ],
+        [*DMF, "--method", "gd:0.1", "--steps", "5", "--grid", "log"],
         "grid: expected no --grid with the discrete --method gd",
     ),
     (

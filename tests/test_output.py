@@ -17,10 +17,11 @@ import re
 
 import numpy as np
 import pytest
+from shared_cases import toy_claim
 
 from gflab.cli import _parsers, build_parser, main
 from gflab.cli._progress import Reporter, progress
-from gflab.proofs_checks.registry import Claim, Evidence
+from gflab.proofs_checks.registry import Evidence
 from gflab.proofs_checks.runner import run_claim
 from gflab.sims.progress import notify
 from gflab.theory._validate import positive_int
@@ -137,14 +138,8 @@ def test_progress_wrapper_yields_everything_and_reports():
 def test_claim_reports_each_example_and_its_verdict():
     from hypothesis import strategies as st
 
-    claim = Claim(
-        id="T-1",
-        paper="T",
-        statement="x + 1 > x",
-        hypotheses="",
-        strategy=lambda: st.integers(0, 100),
-        check=lambda x: Evidence(1.0 + x, {"x": x}),
-        examples={"ci": 5},
+    claim = toy_claim(
+        lambda: st.integers(0, 100), lambda x: Evidence(1.0 + x, {"x": x}), examples=5, id="T-1"
     )
     calls = []
     rep = run_claim(claim, "ci", progress=lambda d, t, info: calls.append((d, t, dict(info))))

@@ -184,11 +184,15 @@ def test_plasticity_from_files_until_stop_loss(plasticity_files, capsys):
     k1, F1 = stop_gd(init, mask1, target, 0.2, 1e-5)
     k2, F2 = stop_gd(F1, mask2, target, 0.2, 1e-5)
     k3, F3 = stop_gd(init, mask2, target, 0.2, 1e-5)
-    for phase, k, F in (("pretrain", k1, F1), ("resumed", k2, F2), ("scratch", k3, F3)):
-        got = doc[phase]
-        assert got["status"] == "converged" and got["time"] == k, (phase, got["time"], k)
-        want = np.linalg.svd(F[1] @ F[0], compute_uv=False)
-        np.testing.assert_allclose(got["singular_values"], want, rtol=1e-10, atol=1e-13)
+    want = {"pretrain": (k1, F1), "resumed": (k2, F2), "scratch": (k3, F3)}
+    got = {phase: (doc[phase]["status"], doc[phase]["time"]) for phase in want}
+    assert got == {phase: ("converged", k) for phase, (k, _) in want.items()}
+    assert_arrays_close(
+        [doc[phase]["singular_values"] for phase in want],
+        [np.linalg.svd(F[1] @ F[0], compute_uv=False) for _, F in want.values()],
+        rtol=1e-10,
+        atol=1e-13,
+    )
 
 
 def test_dash_from_files_shares_the_plasticity_phases(
@@ -203,11 +207,11 @@ def test_dash_from_files_shares_the_plasticity_phases(
     assert main(_plasticity_argv(d, "dmf-dash") + ["--dash-reduction=mean"]) == 0
     dash = json.loads(capsys.readouterr().out)
     assert dash["intervention"]["reduction"] == "mean"
-    for phase in ("pretrain", "resumed", "scratch"):
-        assert dash[phase]["time"] == plain[phase]["time"]
-        np.testing.assert_array_equal(
-            dash[phase]["singular_values"], plain[phase]["singular_values"]
-        )
+    phases = ("pretrain", "resumed", "scratch")
+    assert [dash[p]["time"] for p in phases] == [plain[p]["time"] for p in phases]
+    np.testing.assert_array_equal(
+        [dash[p]["singular_values"] for p in phases], [plain[p]["singular_values"] for p in phases]
+    )
 
 
 @pytest.mark.parametrize("field", ["mask_file", "pretrain_mask_file", "target_file", "init_file"])

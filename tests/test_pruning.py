@@ -2,13 +2,14 @@
 
 The transcriptions below follow, line by line and loops included, the public code read at
 behaapyy/dual-pruning 4ab525d (``exp_cifar/importance_evaluation.py``, ``exp_cifar/data_subset.py``,
-``exp_imagenet/dual_utils``), cyseul/SemiPrune ce4d089 (``generate_importance_score.py``,
-``train.py``) and eltsai/elfs 089444b (``core/data/Coreset.py``: the ``CoresetSelection`` that
-SemiPrune's ``train.py`` imports, absent from SemiPrune's public tree). torch operations are
-replaced by their NumPy equivalents in float64 (``Tensor.std`` is ddof = 1; ``torch.randperm`` is
-the one exception: see ``_authors_stratified_sampling``). Tolerances: the scores are the same
-float64 formulas with sums in another order (sliding-window views, vectorised softmax), so they
-agree to a few ulps; 1e-9 relative is the issue's bar and leaves six orders of headroom.
+``exp_imagenet/dual_utils``; dual and dyn-unc, which differ in one factor, as one function),
+cyseul/SemiPrune ce4d089 (``generate_importance_score.py``, ``train.py``) and eltsai/elfs 089444b
+(``core/data/Coreset.py``: the ``CoresetSelection`` that SemiPrune's ``train.py`` imports, absent
+from SemiPrune's public tree). torch operations are replaced by their NumPy equivalents in float64
+(``Tensor.std`` is ddof = 1; ``torch.randperm`` is the one exception: see
+``_authors_stratified_sampling``). Tolerances: the scores are the same float64 formulas with sums in
+another order (sliding-window views, vectorised softmax), so they agree to a few ulps; 1e-9 relative
+is the issue's bar and leaves six orders of headroom.
 """
 
 from __future__ import annotations
@@ -56,26 +57,21 @@ def _authors_rearrange(logits, targets):
     return target_probs, rearranged
 
 
-def _authors_dual(preds, window_size=10):
+def _authors_dual(preds, window_size=10, dynunc=False):
+    """importance_evaluation's dual score, or with ``dynunc`` its dyn-unc baseline: the authors'
+    two functions are this loop, dyn-unc without the (1 − mean) factor (and the same mask)."""
     windows_score = []
     for i in range(preds.shape[0] - window_size + 1):
         window = preds[i : i + window_size, :]
         win_std = window.std(axis=0, ddof=1) * 10
+        if dynunc:
+            windows_score.append(win_std)
+            continue
         win_mean = window.mean(axis=0)
         windows_score.append(win_std * (1 - win_mean))
     score = np.stack(windows_score).mean(axis=0)
     mask = np.argsort(score)
     return score, mask
-
-
-def _authors_dynunc(preds, window_size=10):
-    windows_score = []
-    for i in range(preds.shape[0] - window_size + 1):
-        window = preds[i : i + window_size, :]
-        win_std = window.std(axis=0, ddof=1) * 10
-        windows_score.append(win_std)
-    score = np.stack(windows_score).mean(axis=0)
-    return score, np.argsort(score)
 
 
 def _authors_el2n_dual(rearranged_epoch, targets):
@@ -251,7 +247,7 @@ def test_dual_equals_authors(dynamics, T, J):
 
 @pytest.mark.parametrize("J", [10, 3])
 def test_dynunc_equals_authors(dynamics, J):
-    want, _ = _authors_dynunc(dynamics["P_auth"], window_size=J)
+    want, _ = _authors_dual(dynamics["P_auth"], window_size=J, dynunc=True)
     np.testing.assert_allclose(pr.dynunc_scores(dynamics["P"], J), want, rtol=RTOL, atol=0)
 
 

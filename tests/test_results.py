@@ -48,18 +48,23 @@ def _gflab(*args: str) -> subprocess.CompletedProcess:
     return gflab_process("results", *args)
 
 
-def test_rows_match_the_runs_and_the_closed_forms(store):
+@pytest.mark.parametrize(("model", "cfg"), [("dmf", DMF), ("lora", LORA)])
+def test_row_is_the_stored_run(store, model, cfg):
     root, st, results = store
+    (row,) = [r for r in results_records(root) if r["model"] == model]
+    res = results[model]
+    assert row["key"] == st.key(cfg)
+    assert row["status"] == res.status == "converged"
+    # the stored sidecar round-trips floats exactly through JSON: equality, not a tolerance
+    names = ("loss", "stable_rank", "effective_rank", "time")
+    assert {n: row[n] for n in names} == {n: float(res.final[n]) for n in names}
+    assert row["solver_steps"] == res.stats["steps"]
+
+
+def test_rows_match_the_closed_forms(store):
+    root, _, _ = store
     rows = {r["model"]: r for r in results_records(root)}
     assert set(rows) == {"dmf", "lora"}
-    for model, cfg in (("dmf", DMF), ("lora", LORA)):
-        row, res = rows[model], results[model]
-        assert row["key"] == st.key(cfg)
-        assert row["status"] == res.status == "converged"
-        # the stored sidecar round-trips floats exactly through JSON: equality, not a tolerance
-        for name in ("loss", "stable_rank", "effective_rank", "time"):
-            assert row[name] == float(res.final[name]), name
-        assert row["solver_steps"] == res.stats["steps"]
     assert rows["dmf"]["depth"] == 2 and rows["dmf"]["mask"] == "diagonal"
     assert rows["lora"]["target_svals"] == "1,4"
     # the flows ran to loss ≤ 1e-16 (DMF) / 1e-14 (LoRA): the limit's stable rank is within
@@ -120,8 +125,8 @@ def test_cli_formats(store):
     assert "dmf (1)" in out.stdout and "lora (1)" in out.stdout
     assert st.key(DMF)[:12] in out.stdout and st.key(LORA)[:12] in out.stdout
     assert f"{SR_DMF:.6g}" in out.stdout
-    for text in (out.stdout, out.stderr):
-        assert "np." not in text and "array(" not in text  # no NumPy reprs
+    reprs = [t for t in (out.stdout, out.stderr) if "np." in t or "array(" in t]
+    assert reprs == []  # no NumPy reprs
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
@@ -139,11 +144,13 @@ def test_cli_bad_input_is_one_line(tmp_path):
     assert out.returncode == 0 and out.stdout == "" and "no stored results" in out.stderr
 
 
-def test_top_level_aliases_are_the_tables_functions_with_a_warning():
+@pytest.mark.parametrize(
+    ("name", "fn"), [("results_frame", results_frame), ("results_records", results_records)]
+)
+def test_top_level_aliases_are_the_tables_functions_with_a_warning(name, fn):
     """sims.results_frame / sims.results_records (the first spellings) stay as aliases."""
-    for name, fn in (("results_frame", results_frame), ("results_records", results_records)):
-        with pytest.warns(DeprecationWarning, match=f"gflab.sims.tables.{name}"):
-            assert getattr(sims, name) is fn
-    assert "results_frame" not in sims.__all__
+    with pytest.warns(DeprecationWarning, match=f"gflab.sims.tables.{name}"):
+        assert getattr(sims, name) is fn
+    assert name not in sims.__all__
     with pytest.raises(AttributeError):
         sims.results_table  # noqa: B018  (not a name sims ever had)

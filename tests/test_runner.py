@@ -10,8 +10,9 @@ from __future__ import annotations
 import hypothesis.strategies as st
 import pytest
 from hypothesis.errors import Flaky
+from shared_cases import toy_claim
 
-from gflab.proofs_checks.registry import Claim, Evidence
+from gflab.proofs_checks.registry import Evidence
 from gflab.proofs_checks.runner import run_claim
 
 
@@ -20,9 +21,7 @@ def _flaky_check(example):
 
 
 def _claim(strategy, check=lambda e: Evidence(1.0, {}, "")):
-    return Claim(
-        id="TEST-1", paper="test", statement="s", hypotheses="h", strategy=strategy, check=check
-    )
+    return toy_claim(strategy, check)
 
 
 CASES = {

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from shared_cases import lora_config, toy_claim
 
 from gflab.proofs_checks import sgf
-from gflab.proofs_checks.registry import Claim, Evidence, claims
+from gflab.proofs_checks.registry import Evidence, claims
 from gflab.proofs_checks.runner import run_claim
 
 HOLDING = [
@@ -54,15 +55,13 @@ def _gf_smaller_first(example) -> Evidence:
 
 
 def test_false_variant_gradient_flow_smaller_first_is_violated_and_shrunk():
-    false = Claim(
+    false = toy_claim(
+        sgf.gf_examples,
+        _gf_smaller_first,
+        examples=3,
         id="SGF-FALSE",
-        paper="SGF",
         statement="gradient flow arrives smaller-first (false)",
-        hypotheses="as SGF-3",
-        strategy=sgf.gf_examples,
-        check=_gf_smaller_first,
         reproduce=sgf.command,
-        examples={"ci": 3, "dev": 3, "thorough": 3},
     )
     rep = run_claim(false, profile="ci")
     assert rep.verdict == "violated"
@@ -74,18 +73,9 @@ def test_false_variant_gradient_flow_smaller_first_is_violated_and_shrunk():
     assert rep.reproduce.startswith("gflab simulate lora ") and "--flow gf" in rep.reproduce
 
 
-ISSUE_11_SGF1 = dict(
-    rows=10,
-    cols=12,
-    rank=3,
-    target_svals=(0.1, 0.32, 1.024),
-    flow="specgf",
-    beta=1e-9,
-    gamma=0.00313,
-    init="lora",
-    t1=3.62,
-    n_save=401,
-    seed=3,
+# issue 11's counterexample: the shared 10×12 rank-3 problem (seed 3) at other targets and scale
+ISSUE_11_SGF1 = lora_config(
+    target_svals=(0.1, 0.32, 1.024), beta=1e-9, gamma=0.00313, init="lora", t1=3.62, n_save=401
 )
 
 
@@ -144,9 +134,7 @@ def test_sgf1_is_not_fooled_by_its_save_grid():
     reports must be the one the engine saw: same solver, so to rounding) and an independent
     SciPy DOP853 solve (rtol 1e-11) measured by its own root-finding; both solves are accurate to
     ~1e-8 in the slope (gflab's rtol), so 1e-6 (measured agreement 1e-11)."""
-    from gflab.sims.config import LoRAConfig
-
-    c = LoRAConfig(**ISSUE_11_SGF1)
+    c = ISSUE_11_SGF1
     ev = sgf._check_sgf1(c)
     raw, _ = sgf.run(c)
     grid_eps = sgf.equal_rate_deviation(raw, c.target_svals)[0]
@@ -163,9 +151,7 @@ def test_dense_arrivals_are_first_passages_of_half_the_target():
     relative (the crossing is refined to float64 resolution of a step), d_i < s_i/2 at 2000
     earlier times (first passage), and within 1e-3 of the save-grid arrivals interpolated in √d
     (√d is straight to O(ε) on a 0.009 grid step, ε ≈ 0.01 at most here)."""
-    from gflab.sims.config import LoRAConfig
-
-    c = LoRAConfig(**ISSUE_11_SGF1)
+    c = ISSUE_11_SGF1
     dense = sgf.run_dense(c)
     s = np.asarray(c.target_svals)
     t = sgf.dense_arrivals(dense, s)

@@ -8,12 +8,11 @@ equality of every other entry's files with a snapshot taken before the damage.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 from pathlib import Path
 
 import pytest
+from shared_cases import deadline, gflab_in_process
 
 from gflab.sims.river import RiverConfig, stored_river
 from gflab.sims.store import ResultStore
@@ -27,20 +26,10 @@ class _Hung(BaseException):
     """A store operation ran past its deadline."""
 
 
-@contextlib.contextmanager
 def _deadline(seconds: int):
     """Fail (instead of hanging the suite) if the block runs past ``seconds``."""
-
-    def _raise(*_):  # not an OSError (TimeoutError is one): no `except OSError` swallows it
-        raise _Hung(f"store operation hung for {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    # not an OSError (TimeoutError is one): no `except OSError` swallows it
+    return deadline(seconds, _Hung(f"store operation hung for {seconds} s"))
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -134,14 +123,7 @@ def test_hostile_entry_is_corrupt_then_healed_by_a_rerun(damage, store):
 
 
 def _results(argv) -> tuple[int, str, str]:
-    import io
-
-    from gflab.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["results", *argv])
-    return code, out.getvalue(), err.getvalue()
+    return gflab_in_process(["results", *argv])
 
 
 def test_results_on_a_file_is_refused_naming_the_store(tmp_path):
@@ -201,12 +183,5 @@ def test_sweep_rerun_heals_a_hostile_entry(damage, tmp_path):
     assert s.read(victim).state == "ok" and _snapshot(keep) == before
 
 
-def _sweep(argv):
-    import io
-
-    from gflab.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["sweep", *argv])
-    return code, out.getvalue(), err.getvalue()
+def _sweep(argv) -> tuple[int, str, str]:
+    return gflab_in_process(["sweep", *argv])

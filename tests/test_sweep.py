@@ -265,6 +265,16 @@ def test_large_grid_over_rtol_counts_stored_entries_by_the_method(tmp_path):
 # ----------------------------------------------------------------------------- serial sweeps
 
 
+def _assert_closed_form_limits(store, configs) -> None:
+    """Every config's stored run converged to the stable rank of its mimic limit
+    (docs/theory.md §2.1) within 1e-6 relative."""
+    runs = [store.get(c) for c in configs]
+    assert [r.status for r in runs] == ["converged"] * len(configs)
+    exact = [CF.mimic_limit(c.n, c.depth, c.alpha, c.m).stable_rank for c in configs]
+    got = [r.final["stable_rank"] for r in runs]
+    assert got == pytest.approx(exact, rel=1e-6)
+
+
 def test_serial_sweep_matches_closed_form_resumes_and_records_failures(tmp_path):
     spec = spec_from_dict(
         {**SPEC, "seeds": [0, 13], "runner": "sweep_faults:fail_on_seed"}, allow_import=True
@@ -274,14 +284,9 @@ def test_serial_sweep_matches_closed_form_resumes_and_records_failures(tmp_path)
     s = run_sweep(configs, store, "local:1", runner=spec.runner)
     assert (s.total, s.done, s.skipped, s.failed) == (8, 4, 0, 4)
     assert s.statuses == {"converged": 4}
-    for c in configs:
-        if c.seed == 13:
-            assert store.status(c) == "missing"
-            continue
-        r = store.get(c)
-        exact = CF.mimic_limit(c.n, c.depth, c.alpha, c.m).stable_rank
-        assert r.status == "converged"
-        assert abs(r.final["stable_rank"] - exact) <= 1e-6 * exact
+    failed = [c for c in configs if c.seed == 13]
+    assert [store.status(c) for c in failed] == ["missing"] * 4
+    _assert_closed_form_limits(store, [c for c in configs if c.seed != 13])
     rec = sweep_record(store, configs)
     assert len(rec["failures"]) == 4
     assert all("deliberate failure for seed 13" in f["error"] for f in rec["failures"])
@@ -380,10 +385,7 @@ def test_dask_local_cluster_via_cli(tmp_path, capsys):
     )
     out = json.loads(capsys.readouterr().out)
     assert (out["done"], out["failed"], out["statuses"]) == (2, 0, {"converged": 2})
-    configs = spec_from_dict(spec).configs()
-    for c in configs:
-        exact = CF.mimic_limit(c.n, c.depth, c.alpha, c.m).stable_rank
-        assert abs(ResultStore(store).get(c).final["stable_rank"] - exact) <= 1e-6 * exact
+    _assert_closed_form_limits(ResultStore(store), spec_from_dict(spec).configs())
 
 
 # ----------------------------------------------------------------------------- kills

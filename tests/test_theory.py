@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from shared_cases import assert_arrays_close
 
 from gflab.theory import closed_forms as CF
 from gflab.theory import dmf as D
@@ -38,8 +39,7 @@ def test_gradient_field_is_minus_autodiff_gradient(widths):
     target = rng.standard_normal(mask.shape)
     field = D.gradient_field(fs, mask, target)
     grads = jax.grad(lambda f: D.masked_loss(f, mask, target))([jnp.asarray(f) for f in fs])
-    for v, g in zip(field, grads, strict=True):
-        np.testing.assert_allclose(v, -np.asarray(g), rtol=1e-12, atol=1e-12)
+    assert_arrays_close(field, [-np.asarray(g) for g in grads], rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(("n", "depth", "m"), [(4, 2, 3.0), (5, 3, 2.5), (3, 4, 7.0)])

@@ -83,11 +83,15 @@ def test_river_through_the_store_equals_simulate_river(tmp_path):
     direct = simulate_river(cfg)
     arrays, meta = store.get_record(cfg)
     assert meta["record"] == "river" and meta["key"] == store.key(cfg)
-    for m, seqs in direct.items():
-        for q, s in seqs.items():
-            for name in ("bulk_progress_series", "wall_series"):
-                got, want = arrays[f"{m}.{q}.{name}"], np.asarray(s[name])
-                assert got.dtype == want.dtype and got.tobytes() == want.tobytes()  # to the bit
+    series = {
+        f"{m}.{q}.{name}": np.asarray(s[name])
+        for m, seqs in direct.items()
+        for q, s in seqs.items()
+        for name in ("bulk_progress_series", "wall_series")
+    }
+    # to the bit: the same dtype and bytes
+    got = {k: (arrays[k].dtype, arrays[k].tobytes()) for k in series}
+    assert got == {k: (a.dtype, a.tobytes()) for k, a in series.items()}
     assert again == direct and first == direct
 
 

@@ -8,6 +8,8 @@ amortised overhead is that ratio divided by ``every``; the goal is ≤ 5 % at ``
 
 from __future__ import annotations
 
+import dataclasses
+
 from gflab.sims.bridge.lora_run import BridgeLoRAConfig, run_lora
 
 __all__ = ["probe_overhead"]
@@ -49,17 +51,7 @@ def probe_overhead(
         every=every,
         batch_size=batch_size,
     )
-    warm = BridgeLoRAConfig(
-        model=model,
-        optimizer=optimizer,
-        steps=2 * every,
-        rank=rank,
-        device=device,
-        seed=seed,
-        every=every,
-        batch_size=batch_size,
-    )
-    run_lora(warm)
+    run_lora(dataclasses.replace(cfg, steps=2 * every))  # the warm-up
     run = run_lora(cfg)
     t = run["timing"]
     per_log = t["probe_seconds_per_log"] / t["train_seconds_per_step"]

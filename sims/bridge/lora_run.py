@@ -76,6 +76,14 @@ TINY_BERT = dict(
 )
 
 
+def _amuse_only(text: str):
+    """A field of one of AMUSE's hyper-parameters: ``None`` (its :data:`AMUSE_DEFAULTS` value) and
+    refused with any other optimizer (``text``: the range, then the default in parentheses)."""
+    return field(
+        default=None, metadata={"help": f"amuse only (refused with other optimizers): {text}"}
+    )
+
+
 @dataclass(frozen=True)
 class BridgeLoRAConfig:
     """One LoRA bridge run. ``lr=None`` takes :data:`DEFAULT_LR` (recorded resolved)."""
@@ -132,36 +140,15 @@ class BridgeLoRAConfig:
     burn_in: int | None = field(
         default=None, metadata={"help": "steps excluded from growth fits (default 20% of --steps)"}
     )
-    beta1: float | None = field(
-        default=None,
-        metadata={"help": "amuse only (refused with other optimizers): β₁ in (0, 1] (0.6)"},
+    beta1: float | None = _amuse_only("β₁ in (0, 1] (0.6)")
+    rho: float | None = _amuse_only("ρ ≥ 0 (0.8)")
+    warmup_steps: int | None = _amuse_only("T₀ ≥ 1 (10% of --steps)")
+    r: float | None = _amuse_only("weight power r ≥ 0 (0)")
+    weight_lr_power: float | None = _amuse_only("p ≥ 0 (2)")
+    aux_update_type: str | None = _amuse_only(
+        "adamw | sgd: the head's update and Muon's shape scale (adamw)"
     )
-    rho: float | None = field(
-        default=None, metadata={"help": "amuse only (refused with other optimizers): ρ ≥ 0 (0.8)"}
-    )
-    warmup_steps: int | None = field(
-        default=None,
-        metadata={"help": "amuse only (refused with other optimizers): T₀ ≥ 1 (10% of --steps)"},
-    )
-    r: float | None = field(
-        default=None,
-        metadata={"help": "amuse only (refused with other optimizers): weight power r ≥ 0 (0)"},
-    )
-    weight_lr_power: float | None = field(
-        default=None, metadata={"help": "amuse only (refused with other optimizers): p ≥ 0 (2)"}
-    )
-    aux_update_type: str | None = field(
-        default=None,
-        metadata={
-            "help": "amuse only (refused with other optimizers): adamw | sgd: the head's update and Muon's shape scale (adamw)"
-        },
-    )
-    ns_dtype: str | None = field(
-        default=None,
-        metadata={
-            "help": "amuse only (refused with other optimizers): bfloat16 | float32 | float64 (bfloat16)"
-        },
-    )
+    ns_dtype: str | None = _amuse_only("bfloat16 | float32 | float64 (bfloat16)")
 
     def __post_init__(self):
         one_of("model", self.model, MODELS)
@@ -173,9 +160,8 @@ class BridgeLoRAConfig:
         positive_int("max_length", self.max_length, minimum=4)
         if self.lr is not None:
             positive_real("lr", self.lr)
-        positive_real("head_lr", self.head_lr)
-        positive_real("lora_alpha", self.lora_alpha)
-        positive_real("init_scale", self.init_scale)
+        for name in ("head_lr", "lora_alpha", "init_scale"):
+            positive_real(name, getattr(self, name))
         positive_real("weight_decay", self.weight_decay, allow_zero=True)
         if not 0 <= self.momentum < 1:
             raise GflabInputError("momentum", "a number in [0, 1)", self.momentum)

@@ -333,19 +333,15 @@ def _make_amuse_class():
             self.train_mode = False
             super().__init__(params, defaults={})
             given = dict(lr=lr, momentum=momentum, weight_decay=weight_decay)
+            if aux_update_type is not None:
+                given.update(aux_update_type=aux_update_type, update_type=aux_update_type)
+            given = [(k, v) for k, v in given.items() if v is not None]
+            # the keywords given, then the state every group starts from: a group's own keys win
+            start = dict(warmup_steps=self.warmup_steps, k=0, weight_sum=0.0, use_muon=False)
+            start.update(weight_decay=0.0, beta1=self.beta1_init)
             for group in self.param_groups:
-                for k, v in given.items():
-                    if v is not None:
-                        group.setdefault(k, v)
-                if aux_update_type is not None:
-                    group.setdefault("aux_update_type", aux_update_type)
-                    group.setdefault("update_type", aux_update_type)
-                group.setdefault("warmup_steps", self.warmup_steps)
-                group.setdefault("k", 0)
-                group.setdefault("weight_sum", 0.0)
-                group.setdefault("use_muon", False)
-                group.setdefault("weight_decay", 0.0)
-                group.setdefault("beta1", self.beta1_init)
+                for k, v in [*given, *start.items()]:
+                    group.setdefault(k, v)
                 if group["use_muon"]:
                     group["update_type"] = "muon"
                 else:  # muon only with use_muon=True
