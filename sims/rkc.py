@@ -32,6 +32,7 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -614,11 +615,12 @@ def stabilized_solver(name: str, **fields) -> diffrax.AbstractSolver:
     Returns:
         The solver object (an ``eqx.Module``, hashable: safe as a static jit argument).
     """
-    if name == "tsit5":
-        if fields:
-            raise GflabInputError("solver fields", "none for tsit5", sorted(fields))
-        return diffrax.Tsit5()
-    classes = {"rkc2": RKC2, "tsit5-rkc2": Tsit5RKC}
+    classes = {"tsit5": diffrax.Tsit5, "rkc2": RKC2, "tsit5-rkc2": Tsit5RKC}
     if name not in classes:
         raise GflabInputError("solver", " | ".join(SOLVER_NAMES), name)
-    return classes[name](**fields)
+    cls = classes[name]
+    own = {f.name for f in dataclasses.fields(cls) if f.init}
+    if set(fields) - own:
+        allowed = ", ".join(sorted(own)) or "none"
+        raise GflabInputError("solver fields", f"{allowed} for {name}", sorted(fields))
+    return cls(**fields)

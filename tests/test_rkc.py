@@ -286,6 +286,16 @@ def test_registry_names():
     assert hash(RKC2()) == hash(RKC2()) and RKC2() == RKC2()
 
 
+@pytest.mark.parametrize(
+    ("name", "field"), [("tsit5", "safety"), ("rkc2", "switch"), ("tsit5-rkc2", "bogus")]
+)
+def test_a_field_the_solver_lacks_is_refused_naming_it(name, field):
+    """Each solver takes its own fields only (diffrax's Tsit5 has no ``safety``, RKC2 no
+    ``switch``): the error names the solver's fields, never a TypeError."""
+    with pytest.raises(GflabInputError, match=f"solver fields.*for {name}"):
+        stabilized_solver(name, **{field: 1.0})
+
+
 # ----------------------------------------------------------------------------- the two models
 
 
