@@ -97,8 +97,9 @@ def run_pool(todo, job, workers, collect, summary) -> None:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from gflab.sims.sweep._programs import assign_programs
+    from gflab.sims.sweep._programs import assign_programs, warm_shared_programs
 
+    warm_shared_programs()  # the library's eager programs: compiled here once, loaded by workers
     attempts = {i: 0 for i in range(len(todo))}
     queue = list(range(len(todo)))
     first = True

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["VALUE_FIELDS", "program_key", "assign_programs"]
+__all__ = ["VALUE_FIELDS", "program_key", "assign_programs", "warm_shared_programs"]
 
 # numeric data of a solve (not its shape): configurations differing only here share a program
 VALUE_FIELDS = frozenset(
@@ -114,3 +114,36 @@ def assign_programs(
         lanes[w].extend(c)
         heapq.heappush(heap, (load + len(c), w))
     return [lane for lane in lanes if lane], {"programs": len(groups), "programs_split": split}
+
+
+def warm_shared_programs() -> None:
+    """Compile here, before workers start, the one-operation programs that equinox evaluates
+    eagerly (``jax.ensure_compile_time_eval``) while any flow solve is traced, so that every
+    worker loads them from the persistent compilation cache instead of compiling them at the
+    same moment as the others.
+
+    They are the enumerations of solver outcomes of diffrax, optimistix and lineax: comparing
+    two concrete outcomes (``!=`` in optimistix's Newton, ``==`` in lineax: a boolean
+    ``convert_element_type``), and ``promote`` of a traced outcome into a subclass enumeration
+    (optimistix's Newton step, diffrax's event root-find: ``jnp.asarray`` of the offset table,
+    a ``stage`` program per table, and the index conversion of the slice into it). The same
+    operations run here on the same types, under :func:`jax.eval_shape` (the outcome values
+    traced as in a solve), which compiles those programs and nothing else. Without a
+    persistent cache (``GFLAB_JAX_CACHE=off``) it does nothing.
+    """
+    from gflab.sims import _jaxsetup
+
+    if _jaxsetup.CACHE_DIR is None:
+        return
+    import diffrax
+    import jax
+    import lineax as lx
+    import optimistix as optx
+
+    def ops(lin, root):
+        optx.RESULTS.successful != optx.RESULTS.successful  # noqa: B015  (concrete: eager)
+        optx.RESULTS.promote(lin)
+        diffrax.RESULTS.promote(root)
+        return lin == lx.RESULTS.successful
+
+    jax.eval_shape(ops, lx.RESULTS.successful, optx.RESULTS.successful)
