@@ -32,7 +32,7 @@ A rerun of the same command skips stored results (resume); exit status 1 if a co
 
 def register(sub) -> None:
     """Add ``gflab sweep SPEC.toml`` to the subcommands ``sub``: ``--executor``, ``--store``,
-    ``--force``/``--dry-run``, ``--timeout``, ``--allow-import``, ``--json``, ``--quiet``.
+    ``--force``/``--dry-run``, ``--timeout``, ``--batch``, ``--allow-import``, ``--json``, ``--quiet``.
 
     Args:
         sub: where subcommands are added.
@@ -70,6 +70,13 @@ def register(sub) -> None:
         default=None,
         metavar="SECONDS",
         help="time limit per configuration (a run past it is a failure; serial and local:N)",
+    )
+    p.add_argument(
+        "--batch",
+        choices=("auto", "vmap", "loop"),
+        default="auto",
+        help="vmap: the configurations of one compiled program as one batched solve | loop: one "
+        "by one | auto (default): loop on CPU, vmap on a GPU (docs/performance.md)",
     )
     p.add_argument(
         "--allow-import",
@@ -158,6 +165,7 @@ def run(args) -> int:
                 force=args.force,
                 progress=rep,
                 timeout=args.timeout,
+                batch=args.batch,
             )
     except SweepInterrupted as e:
         s = e.summary

@@ -116,7 +116,12 @@ def assign_programs(
     return [lane for lane in lanes if lane], {"programs": len(groups), "programs_split": split}
 
 
-def warm_shared_programs() -> None:
+# models whose run goes straight to its flow solve (no other solve first): their first solve can
+# be captured in the parent cheaply (:func:`warm_shared_programs`)
+_CAPTURABLE = frozenset({"dmf", "lora"})
+
+
+def warm_shared_programs(configs: Sequence[dict] = ()) -> None:
     """Compile here, before workers start, the one-operation programs that equinox evaluates
     eagerly (``jax.ensure_compile_time_eval``) while any flow solve is traced, so that every
     worker loads them from the persistent compilation cache instead of compiling them at the
@@ -128,8 +133,18 @@ def warm_shared_programs() -> None:
     (optimistix's Newton step, diffrax's event root-find: ``jnp.asarray`` of the offset table,
     a ``stage`` program per table, and the index conversion of the slice into it). The same
     operations run here on the same types, under :func:`jax.eval_shape` (the outcome values
-    traced as in a solve), which compiles those programs and nothing else. Without a
-    persistent cache (``GFLAB_JAX_CACHE=off``) it does nothing.
+    traced as in a solve), which compiles those programs and nothing else.
+
+    A program's start monitor (:func:`gflab.sims.engine.monitor_value`, which decides whether
+    the solve root-finds its stop) is a program of its own, keyed by the state's shapes only, so
+    two solve programs of one state shape share it. For the first configuration of each program
+    among ``configs`` (DMF and LoRA flows, whose runs go straight to their solve), the run is
+    taken here up to its flow solve (:func:`gflab.sims.engine.capture_flow`) and the monitor
+    evaluated, so the workers load it. A configuration that fails here is left to its worker,
+    which reports it. Without a persistent cache (``GFLAB_JAX_CACHE=off``) it does nothing.
+
+    Args:
+        configs: the configuration dicts the workers will run (default runner).
     """
     from gflab.sims import _jaxsetup
 
@@ -147,3 +162,21 @@ def warm_shared_programs() -> None:
         return lin == lx.RESULTS.successful
 
     jax.eval_shape(ops, lx.RESULTS.successful, optx.RESULTS.successful)
+    from gflab.sims import engine
+    from gflab.sims.models import config_from_dict, model_of
+
+    firsts: dict[str, dict] = {}
+    for c in configs:
+        if isinstance(c, dict) and c.get("model") in _CAPTURABLE:
+            firsts.setdefault(program_key(c), c)
+    for c in firsts.values():
+        try:
+            config = config_from_dict(c)
+            if config.method.discrete:
+                continue
+            with engine.capture_flow():
+                model_of(c).run(config)
+        except engine.FlowCaptured as e:
+            e.call.root_find()
+        except Exception:  # noqa: BLE001, S112  (its worker runs it again and reports the error)
+            continue
