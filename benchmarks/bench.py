@@ -1150,6 +1150,7 @@ SECTIONS = (
     "flow_vs_gd",
     "authors_protocol",
     "compile",
+    "bucket_batch",
 )
 """The bench's sections, in the order they run (``gflab bench --only``)."""
 
@@ -1203,6 +1204,11 @@ def run_bench(
     if "compile" in chosen:
         say("compile")
         cases.append(_compile_case(setup, first))
+    if "bucket_batch" in chosen:  # benchmarks/batch.py: vmap over a bucket against a loop
+        from benchmarks import batch as bucket_batch
+
+        say("bucket_batch (one bucket's flows: vmap against a loop of single solves)")
+        cases += bucket_batch.cases(quick, repeats)
     return {
         "setup": {**asdict(setup), "quick": quick, "repeats": repeats, "only": sorted(chosen)},
         "machine": machine(),

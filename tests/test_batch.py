@@ -12,6 +12,7 @@ each series' scale: a larger difference would be a different solve, not rounding
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -32,8 +33,16 @@ _CASES = [(5, 1e-2, 0), (6, 3e-2, 1), (7, 1e-1, 2), (8, 1e-2, 3), (6, 1e3, 4)]
 def _configs():
     return [
         DMFConfig(
-            depth=3, n=n, init="gaussian", alpha=a, mask="bernoulli:0.6", target="lowrank:2",
-            seed=s, t1=20.0, n_save=12, method=_METHOD,
+            depth=3,
+            n=n,
+            init="gaussian",
+            alpha=a,
+            mask="bernoulli:0.6",
+            target="lowrank:2",
+            seed=s,
+            t1=20.0,
+            n_save=12,
+            method=_METHOD,
         )  # fmt: skip
         for n, a, s in _CASES
     ]
@@ -52,7 +61,12 @@ def sweeps(tmp_path_factory):
 def test_vmap_sweep_batches_every_configuration(sweeps):
     _, out = sweeps
     loop, vmap = out["loop"][1], out["vmap"][1]
-    assert (vmap.done, vmap.failed, vmap.batched, vmap.batch) == (len(_CASES), 0, len(_CASES), "vmap")
+    assert (vmap.done, vmap.failed, vmap.batched, vmap.batch) == (
+        len(_CASES),
+        0,
+        len(_CASES),
+        "vmap",
+    )
     assert (loop.batched, loop.batch) == (0, "loop")
     assert vmap.statuses == loop.statuses
     assert vmap.statuses == {"t1_reached": len(_CASES) - 1, "max_steps": 1}  # α = 1e3 alone
@@ -64,8 +78,15 @@ def test_vmap_stores_what_the_loop_stores(sweeps, i):
     a = out["loop"][0].get(configs[i])
     b = out["vmap"][0].get(configs[i])
     assert out["loop"][0].key(configs[i]) == out["vmap"][0].key(configs[i])
-    assert (b.status, sorted(b.series), sorted(b.final)) == (a.status, sorted(a.series), sorted(a.final))
-    assert (b.stats["steps"], b.stats["rejected_steps"]) == (a.stats["steps"], a.stats["rejected_steps"])
+    assert (b.status, sorted(b.series), sorted(b.final)) == (
+        a.status,
+        sorted(a.series),
+        sorted(a.final),
+    )
+    assert (b.stats["steps"], b.stats["rejected_steps"]) == (
+        a.stats["steps"],
+        a.stats["rejected_steps"],
+    )
     for k in a.series:
         x, y = np.asarray(a.series[k], float), np.asarray(b.series[k], float)
         scale = max(float(np.max(np.abs(x))), 1e-300) if x.size else 1.0
@@ -78,3 +99,55 @@ def test_auto_is_the_loop_on_cpu_and_bad_values_name_the_parameter():
     assert resolve_batch("auto") == ("loop" if jax.default_backend() == "cpu" else "vmap")
     with pytest.raises(GflabInputError, match="batch"):
         resolve_batch("vectorised")
+
+
+# ----------------------------------------------------------------------------- engine level
+# dy/dt = k y² (elementwise), y(t) = y0 / (1 − k y0 t): k > 0 blows up at t = 1/(k y0)
+
+
+def _quadratic(t, y, args):
+    return (args["k"] * y[0] ** 2,)
+
+
+def _value(t, y, args):
+    return {"y": y[0]}
+
+
+def _size(y, args):
+    return jnp.sum(y[0] ** 2)
+
+
+_KS = (-1.0, -0.5, 0.3, 2.0)  # 2.0 blows up at t = 0.5 < t1 = 1: diverged, the others finish
+_Y0 = np.array([1.0, 0.5])
+
+
+@pytest.fixture(scope="module")
+def quadratic():
+    from gflab.sims import engine
+
+    def call(k):
+        return engine.FlowCall(
+            Adaptive(rtol=1e-10, atol=1e-12, solver="tsit5"), _quadratic, _value, _size,
+            (engine.put(_Y0),), {"k": engine.put(k)}, 1.0, np.linspace(0.0, 1.0, 5), 0.0, 1e6,
+        )  # fmt: skip
+
+    calls = [call(k) for k in _KS]
+    return engine.solve_flows(calls), [c.solve() for c in calls]
+
+
+@pytest.mark.parametrize("i", range(len(_KS)), ids=[f"k{k:g}" for k in _KS])
+def test_batched_members_are_their_own_solves(quadratic, i):
+    """Each member: the single solve's status, steps and saved values (to rounding: 1e-12
+    relative, far below rtol 1e-10), and for the finite ones the closed form at t = 1 (within
+    100 × rtol: the global error of a solve at rtol 1e-10 over one unit of time)."""
+    batched, single = quadratic
+    b, s = batched[i], single[i]
+    assert (b.status, b.steps, b.rejected_steps) == (s.status, s.steps, s.rejected_steps)
+    np.testing.assert_allclose(b.saved["y"], s.saved["y"], rtol=1e-12)
+    np.testing.assert_allclose(b.times, s.times, rtol=1e-12)
+    if _KS[i] < 1.0:
+        assert b.status == "t1_reached"
+        np.testing.assert_allclose(b.final_state[0], _Y0 / (1 - _KS[i] * _Y0), rtol=1e-8)
+    else:  # stopped at the bound: Σy² > 1e6, just before the blow-up at t = 0.5
+        assert b.status == "diverged"
+        assert 0.49 < b.final_time < 0.5 and np.sum(b.final_state[0] ** 2) > 1e6

@@ -61,7 +61,8 @@ def register(sub) -> None:
         default=(),
         metavar="LIST",
         help="run only these sections or cases, comma-separated: flow_single, flow_default, "
-        "lora_single, flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too), one "
+        "lora_single, flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too), "
+        "bucket_batch, one "
         "of their cases (e.g. flow_single_hybrid: its section runs, that case is reported), or "
         "a cold case: check_ci, check_jobs2, dmc_claims_cold, figures_cold (default: every section, no cold "
         "case)",
@@ -126,6 +127,7 @@ SECTIONS = (
     "flow_vs_gd",
     "authors_protocol",
     "compile",
+    "bucket_batch",
 )
 """The in-process sections (``benchmarks.bench.SECTIONS``; one this checkout's benchmarks lack
 is refused when asked for and left out of a full run)."""
@@ -138,6 +140,7 @@ CASES = {
     "flow_vs_gd": ("flow_vs_gd_jit", "flow_vs_gd_numpy", "flow_vs_gd_hybrid"),
     "authors_protocol": ("authors_protocol_tsit5", "authors_protocol_hybrid"),
     "compile": ("compile",),
+    "bucket_batch": ("bucket_batch_4", "bucket_batch_8", "bucket_batch_32", "bucket_batch_128"),
 }
 """Each section's cases, by the name they report (``--only`` takes either)."""
 
