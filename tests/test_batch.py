@@ -151,3 +151,55 @@ def test_batched_members_are_their_own_solves(quadratic, i):
     else:  # stopped at the bound: Σy² > 1e6, just before the blow-up at t = 0.5
         assert b.status == "diverged"
         assert 0.49 < b.final_time < 0.5 and np.sum(b.final_state[0] ** 2) > 1e6
+
+
+# ----------------------------------------------------------------------------- shared programs
+# equinox evaluates its solver-outcome enumerations eagerly while a flow solve is traced (tiny
+# `jit_stage` / `jit_convert_element_type` programs); a sweep's parent compiles them before its
+# workers start (warm_shared_programs), so that no two workers compile them at the same moment
+
+_PROBE = r"""
+import functools, json, os, sys
+import numpy as np
+import jax, jax.numpy as jnp
+from gflab.sims import engine
+from gflab.sims._jaxsetup import compile_counts
+from gflab.sims.methods import Adaptive
+from gflab.sims.sweep._programs import warm_shared_programs
+
+cache = sys.argv[1]
+files = lambda: {f for f in os.listdir(cache) if f.startswith(("jit_stage", "jit_convert"))}
+warm_shared_programs()
+warmed = files()
+jax.clear_caches()  # the eager programs are looked up again: from the persistent cache
+before = compile_counts()["hits"]
+solve = functools.partial(
+    engine.flow_solve_impl, Adaptive(), lambda t, y, a: -y, lambda t, y, a: {"y": y},
+    lambda y, a: jnp.sum(y ** 2), root_find=True,
+)
+put = engine.put  # device_put of NumPy values: no eager program of the test's own
+args = (put(np.ones(2)), None, put(1.0), put(np.linspace(0, 1, 3)), put(1e-3), put(1e6))
+jax.eval_shape(solve, *args)
+print(json.dumps({"warmed": sorted(warmed), "new": sorted(files() - warmed),
+                  "hits": compile_counts()["hits"] - before}))
+"""
+
+
+def test_the_parent_compiles_the_solves_eager_library_programs(tmp_path):
+    """After warm_shared_programs, tracing a flow solve compiles none of the library's eager
+    programs: each is a persistent-cache hit (a hit count of 0 would mean the trace did not
+    look them up at all, and the test would prove nothing)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GFLAB_JAX_CACHE": str(tmp_path), "GFLAB_EXPORT": "0"}
+    out = subprocess.run(
+        [sys.executable, "-P", "-c", _PROBE, str(tmp_path)],
+        env=env, capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(got["warmed"]) == 4  # two offset tables (stage), bool and index conversions
+    assert got["new"] == []
+    assert got["hits"] >= 4

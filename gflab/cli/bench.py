@@ -193,8 +193,8 @@ def plan(only: tuple[str, ...], cold: bool) -> tuple[tuple[str, ...], Callable, 
         order).
     """
     cold_cases = tuple(c for c in COLD if c in only or cold)
-    if not only:
-        return SECTIONS, lambda name: True, cold_cases
+    if not only:  # bucket_batch (vmap against a loop) only when asked for
+        return tuple(s for s in SECTIONS if s != "bucket_batch"), lambda name: True, cold_cases
     whole = {n for n in only if n in SECTIONS}
     singles = {n for n in only if n not in SECTIONS and n not in COLD}
     wanted = whole | {section_of(n) for n in singles}
