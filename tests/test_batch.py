@@ -12,6 +12,8 @@ each series' scale: a larger difference would be a different solve, not rounding
 
 from __future__ import annotations
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -203,3 +205,21 @@ def test_the_parent_compiles_the_solves_eager_library_programs(tmp_path):
     assert len(got["warmed"]) == 4  # two offset tables (stage), bool and index conversions
     assert got["new"] == []
     assert got["hits"] >= 4
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_batch_other_than_auto_vmap_loop_is_one_line_exit_2(tmp_path, capsys, as_json):
+    from gflab.cli import main
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('model = "dmf"\n[base]\nn = 4\ndepth = 2\n')
+    argv = ["sweep", str(spec), "--batch", "vectorised", *(["--json"] if as_json else [])]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    out, err = capsys.readouterr()
+    if as_json:
+        e = json.loads(out)["error"]
+        assert e["parameter"] == "batch" and "vmap" in e["message"], e
+    else:
+        assert "--batch" in err.strip().splitlines()[-1] and "vmap" in err, err

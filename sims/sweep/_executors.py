@@ -102,7 +102,7 @@ def run_pool(todo, job, workers, collect, summary, batch: str = "loop") -> None:
     from gflab.sims.sweep._programs import assign_programs, warm_shared_programs
 
     # programs several workers share: compiled here, loaded from the cache there
-    warm_shared_programs(todo if job[2] == _task.DEFAULT_RUNNER else ())
+    warm_shared_programs(todo if job[2] == _task.DEFAULT_RUNNER else (), workers)
     attempts = {i: 0 for i in range(len(todo))}
     queue = list(range(len(todo)))
     first = True

@@ -121,30 +121,31 @@ def assign_programs(
 _CAPTURABLE = frozenset({"dmf", "lora"})
 
 
-def warm_shared_programs(configs: Sequence[dict] = ()) -> None:
-    """Compile here, before workers start, the one-operation programs that equinox evaluates
-    eagerly (``jax.ensure_compile_time_eval``) while any flow solve is traced, so that every
-    worker loads them from the persistent compilation cache instead of compiling them at the
-    same moment as the others.
+def warm_shared_programs(configs: Sequence[dict] = (), workers: int = 1) -> None:
+    """Compile here, before ``workers`` workers start on ``configs``, the programs that several
+    of them would otherwise compile at the same moment (none finding the other's cache entry).
 
-    They are the enumerations of solver outcomes of diffrax, optimistix and lineax: comparing
-    two concrete outcomes (``!=`` in optimistix's Newton, ``==`` in lineax: a boolean
-    ``convert_element_type``), and ``promote`` of a traced outcome into a subclass enumeration
-    (optimistix's Newton step, diffrax's event root-find: ``jnp.asarray`` of the offset table,
-    a ``stage`` program per table, and the index conversion of the slice into it). The same
-    operations run here on the same types, under :func:`jax.eval_shape` (the outcome values
-    traced as in a solve), which compiles those programs and nothing else.
+    1. The one-operation programs that equinox evaluates eagerly
+       (``jax.ensure_compile_time_eval``) while any flow solve is traced: comparing two concrete
+       solver outcomes (``!=`` in optimistix's Newton, ``==`` in lineax: a boolean
+       ``convert_element_type``) and ``promote`` of a traced outcome into a subclass enumeration
+       (optimistix's Newton step, diffrax's event root-find: ``jnp.asarray`` of the offset
+       table, a ``stage`` program per table, and the index conversion of the slice into it). The
+       same operations run here on the same types under :func:`jax.eval_shape` (the outcome
+       values traced as in a solve), which compiles those programs and nothing else.
+    2. A solve's start monitor (:func:`gflab.sims.engine.monitor_value`, which decides whether
+       it root-finds its stop) is a program of its own, keyed by the state's shapes, so solve
+       programs of one state shape share it. Where such programs go to different workers
+       (:func:`assign_programs`), the first configuration of one of them (DMF and LoRA flows,
+       whose runs go straight to their solve) is taken here up to its solve
+       (:func:`gflab.sims.engine.capture_flow`) and the monitor evaluated. A configuration
+       that fails here is left to its worker, which reports it.
 
-    A program's start monitor (:func:`gflab.sims.engine.monitor_value`, which decides whether
-    the solve root-finds its stop) is a program of its own, keyed by the state's shapes only, so
-    two solve programs of one state shape share it. For the first configuration of each program
-    among ``configs`` (DMF and LoRA flows, whose runs go straight to their solve), the run is
-    taken here up to its flow solve (:func:`gflab.sims.engine.capture_flow`) and the monitor
-    evaluated, so the workers load it. A configuration that fails here is left to its worker,
-    which reports it. Without a persistent cache (``GFLAB_JAX_CACHE=off``) it does nothing.
+    Without a persistent cache (``GFLAB_JAX_CACHE=off``) it does nothing.
 
     Args:
-        configs: the configuration dicts the workers will run (default runner).
+        configs: the configuration dicts the workers will run with the default runner.
+        workers: how many workers will share them (as :func:`assign_programs` is told).
     """
     from gflab.sims import _jaxsetup
 
@@ -162,21 +163,41 @@ def warm_shared_programs(configs: Sequence[dict] = ()) -> None:
         return lin == lx.RESULTS.successful
 
     jax.eval_shape(ops, lx.RESULTS.successful, optx.RESULTS.successful)
+    if workers > 1 and len(configs) > 1:
+        for call in _shared_monitors(list(configs), workers):
+            call.root_find()
+
+
+def _shared_monitors(configs: list, workers: int) -> list:
+    """One captured flow problem per (monitor, state shapes) that programs on two or more
+    workers share."""
+    import jax
+    import numpy as np
+
     from gflab.sims import engine
     from gflab.sims.models import config_from_dict, model_of
 
-    firsts: dict[str, dict] = {}
-    for c in configs:
+    lanes, _ = assign_programs(configs, workers)
+    lane_of = {i: w for w, lane in enumerate(lanes) for i in lane}
+    programs: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
         if isinstance(c, dict) and c.get("model") in _CAPTURABLE:
-            firsts.setdefault(program_key(c), c)
-    for c in firsts.values():
+            programs.setdefault(program_key(c), []).append(i)
+    states: dict = {}
+    for idx in programs.values():
         try:
-            config = config_from_dict(c)
+            config = config_from_dict(configs[idx[0]])
             if config.method.discrete:
                 continue
             with engine.capture_flow():
-                model_of(c).run(config)
+                model_of(config).run(config)
+            continue  # no flow solve
         except engine.FlowCaptured as e:
-            e.call.root_find()
+            call = e.call
         except Exception:  # noqa: BLE001, S112  (its worker runs it again and reports the error)
             continue
+        leaves = jax.tree_util.tree_leaves(call.y0)
+        key = (call.monitor, tuple((np.shape(x), str(np.asarray(x).dtype)) for x in leaves))
+        entry = states.setdefault(key, [set(), call])
+        entry[0].update(lane_of[i] for i in idx)
+    return [call for used, call in states.values() if len(used) > 1]
