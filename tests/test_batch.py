@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -95,9 +96,24 @@ def test_vmap_stores_what_the_loop_stores(sweeps, i):
         np.testing.assert_allclose(y, x, rtol=0, atol=1e-7 * scale, err_msg=k)
 
 
-def test_auto_is_the_loop_on_cpu_and_bad_values_name_the_parameter():
-    import jax
+@pytest.mark.parametrize(
+    "platforms, batch", [("cpu", "loop"), ("cuda", "vmap"), ("rocm,cpu", "vmap")]
+)
+def test_auto_reads_the_backend_without_starting_one(monkeypatch, platforms, batch):
+    """Before any backend runs (a sweep's parent), ``auto`` follows JAX_PLATFORMS: starting a
+    GPU backend there would take the GPU's memory from the workers."""
+    from jax._src import xla_bridge
 
+    monkeypatch.setattr(xla_bridge, "backends_are_initialized", lambda: False)
+    old = jax.config.jax_platforms  # read when a backend starts: this one has started already
+    jax.config.update("jax_platforms", platforms)
+    try:
+        assert resolve_batch("auto") == batch
+    finally:
+        jax.config.update("jax_platforms", old)
+
+
+def test_auto_is_the_loop_on_cpu_and_bad_values_name_the_parameter():
     assert resolve_batch("auto") == ("loop" if jax.default_backend() == "cpu" else "vmap")
     with pytest.raises(GflabInputError, match="batch"):
         resolve_batch("vectorised")

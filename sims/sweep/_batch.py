@@ -50,9 +50,38 @@ def resolve_batch(batch: str) -> str:
     one_of("batch", batch, BATCHES)
     if batch != "auto":
         return batch
+    return "loop" if backend() == "cpu" else "vmap"
+
+
+def backend() -> str:
+    """The JAX backend the workers will use, found without starting one here when none is
+    running: starting a GPU backend in a sweep's parent would take (by JAX's default) most of
+    the GPU's memory from its workers.
+
+    Returns:
+        ``jax.default_backend()`` when a backend is running; else the first of
+        ``JAX_PLATFORMS``; else ``"gpu"`` when a CUDA or ROCm plugin of jax is installed,
+        ``"cpu"`` otherwise.
+    """
+    import os
+    from importlib.metadata import entry_points
+
     import jax
 
-    return "loop" if jax.default_backend() == "cpu" else "vmap"
+    try:
+        from jax._src import xla_bridge
+
+        running = xla_bridge.backends_are_initialized()
+    except (ImportError, AttributeError):  # pragma: no cover  (another jax: ask it directly)
+        running = True
+    if running:
+        return jax.default_backend()
+    platforms = jax.config.jax_platforms or os.environ.get("JAX_PLATFORMS", "")
+    if platforms.strip():
+        first = platforms.split(",")[0].strip().lower()
+        return "gpu" if first in ("cuda", "rocm") else first
+    plugins = [e.name.lower() for e in entry_points(group="jax_plugins")]
+    return "gpu" if any("cuda" in p or "rocm" in p for p in plugins) else "cpu"
 
 
 def group_programs(indices: list[int], dicts: list[dict]) -> list[list[int]]:

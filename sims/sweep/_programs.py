@@ -141,15 +141,17 @@ def warm_shared_programs(configs: Sequence[dict] = (), workers: int = 1) -> None
        (:func:`gflab.sims.engine.capture_flow`) and the monitor evaluated. A configuration
        that fails here is left to its worker, which reports it.
 
-    Without a persistent cache (``GFLAB_JAX_CACHE=off``) it does nothing.
+    Without a persistent cache (``GFLAB_JAX_CACHE=off``), and on a GPU (whose backend is not
+    started in the parent, :func:`gflab.sims.sweep._batch.backend`), it does nothing.
 
     Args:
         configs: the configuration dicts the workers will run with the default runner.
         workers: how many workers will share them (as :func:`assign_programs` is told).
     """
     from gflab.sims import _jaxsetup
+    from gflab.sims.sweep._batch import backend
 
-    if _jaxsetup.CACHE_DIR is None:
+    if _jaxsetup.CACHE_DIR is None or backend() != "cpu":  # a GPU is not started in the parent
         return
     import diffrax
     import jax
