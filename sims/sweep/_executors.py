@@ -102,13 +102,14 @@ def run_pool(todo, job, workers, collect, summary, batch: str = "loop") -> None:
     from gflab.sims.sweep._programs import assign_programs, warm_shared_programs
 
     # programs several workers share: compiled here, loaded from the cache there
-    warm_shared_programs(todo if job[2] == _task.DEFAULT_RUNNER else (), workers)
+    planned = assign_programs(todo, workers)
+    warm_shared_programs(todo if job[2] == _task.DEFAULT_RUNNER else (), planned[0])
     attempts = {i: 0 for i in range(len(todo))}
     queue = list(range(len(todo)))
     first = True
     while queue:
         t0 = time.perf_counter()
-        lanes, stats = assign_programs([todo[i] for i in queue], workers)
+        lanes, stats = planned if first else assign_programs([todo[i] for i in queue], workers)
         if first:
             summary.programs, summary.programs_split = stats["programs"], stats["programs_split"]
         # spawn, never fork: JAX is multithreaded and forking it can deadlock

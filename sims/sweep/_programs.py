@@ -121,9 +121,9 @@ def assign_programs(
 _CAPTURABLE = frozenset({"dmf", "lora"})
 
 
-def warm_shared_programs(configs: Sequence[dict] = (), workers: int = 1) -> None:
-    """Compile here, before ``workers`` workers start on ``configs``, the programs that several
-    of them would otherwise compile at the same moment (none finding the other's cache entry).
+def warm_shared_programs(configs: Sequence[dict] = (), lanes: Sequence[list] = ()) -> None:
+    """Compile here, before workers start on ``configs``, the programs that several of them
+    would otherwise compile at the same moment (none finding the other's cache entry).
 
     1. The one-operation programs that equinox evaluates eagerly
        (``jax.ensure_compile_time_eval``) while any flow solve is traced: comparing two concrete
@@ -136,7 +136,7 @@ def warm_shared_programs(configs: Sequence[dict] = (), workers: int = 1) -> None
     2. A solve's start monitor (:func:`gflab.sims.engine.monitor_value`, which decides whether
        it root-finds its stop) is a program of its own, keyed by the state's shapes, so solve
        programs of one state shape share it. Where such programs go to different workers
-       (:func:`assign_programs`), the first configuration of one of them (DMF and LoRA flows,
+       (``lanes``), the first configuration of one of them (DMF and LoRA flows,
        whose runs go straight to their solve) is taken here up to its solve
        (:func:`gflab.sims.engine.capture_flow`) and the monitor evaluated. A configuration
        that fails here is left to its worker, which reports it.
@@ -146,7 +146,7 @@ def warm_shared_programs(configs: Sequence[dict] = (), workers: int = 1) -> None
 
     Args:
         configs: the configuration dicts the workers will run with the default runner.
-        workers: how many workers will share them (as :func:`assign_programs` is told).
+        lanes: the indices of ``configs`` each worker runs (:func:`assign_programs`).
     """
     from gflab.sims import _jaxsetup
     from gflab.sims.sweep._batch import backend
@@ -165,12 +165,12 @@ def warm_shared_programs(configs: Sequence[dict] = (), workers: int = 1) -> None
         return lin == lx.RESULTS.successful
 
     jax.eval_shape(ops, lx.RESULTS.successful, optx.RESULTS.successful)
-    if workers > 1 and len(configs) > 1:
-        for call in _shared_monitors(list(configs), workers):
+    if len(lanes) > 1 and len(configs) > 1:
+        for call in _shared_monitors(list(configs), lanes):
             call.root_find()
 
 
-def _shared_monitors(configs: list, workers: int) -> list:
+def _shared_monitors(configs: list, lanes: Sequence[list]) -> list:
     """One captured flow problem per (monitor, state shapes) that programs on two or more
     workers share."""
     import jax
@@ -179,7 +179,6 @@ def _shared_monitors(configs: list, workers: int) -> list:
     from gflab.sims import engine
     from gflab.sims.models import config_from_dict, model_of
 
-    lanes, _ = assign_programs(configs, workers)
     lane_of = {i: w for w, lane in enumerate(lanes) for i in lane}
     programs: dict[str, list[int]] = {}
     for i, c in enumerate(configs):
