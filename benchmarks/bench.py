@@ -54,6 +54,7 @@ import scipy
 from scipy.integrate import solve_ivp
 
 import gflab.sims._jaxsetup as _jaxsetup
+from gflab.cli.bench import SECTIONS  # the sections, in the order they run (--only)
 from gflab.sims import engine
 from gflab.sims import lora as SL
 from gflab.sims.config import DMFConfig, LoRAConfig
@@ -105,7 +106,14 @@ class BenchSetup:
     # to each of these horizons (200: mostly the transient; 1000: mostly the plateau)
     default_t1s: tuple = (200.0, 1000.0)
 
-    def config(self, **changes) -> DMFConfig:
+    def hybrid_method(self) -> Adaptive:
+        """The DMF cases' hybrid solves: the automatic Tsit5 → RKC2 solver at ``rtol_hybrid``,
+        ``atol`` and the default step budget (that of their Tsit5 configs)."""
+        return Adaptive(rtol=self.rtol_hybrid, atol=self.atol)
+
+    def problem(self, **changes) -> DMFConfig:
+        """The bench's DMF problem (sizes, init, mask, target, seed, ``t1``) with ``changes``;
+        its method, unless changed, ``gflab simulate dmf``'s default (DMFConfig's)."""
         base = DMFConfig(
             depth=self.depth,
             n=self.n,
@@ -115,9 +123,13 @@ class BenchSetup:
             target=self.target,
             seed=self.seed,
             t1=self.t1,
-            method=Adaptive(rtol=self.rtol, atol=self.atol),
         )
-        cfg = base.replace(**changes)
+        return base.replace(**changes)
+
+    def config(self, **changes) -> DMFConfig:
+        """:meth:`problem` with ``changes``, solved by plain Tsit5 at ``rtol``/``atol`` unless
+        ``changes`` name another kind of method."""
+        cfg = self.problem(**{"method": Adaptive(rtol=self.rtol, atol=self.atol), **changes})
         m = cfg.method
         if isinstance(m, Adaptive):  # these cases time plain Tsit5; flow_default times the default
             cfg = cfg.replace(method=Adaptive(rtol=m.rtol, atol=m.atol, solver="tsit5"))
@@ -351,27 +363,17 @@ def _flow_batch(setup: BenchSetup, repeats: int) -> list[dict]:
     cfg = setup.config()
     factors, mask, target = dmf_problem(cfg)
     inits, y0_batch = _batch_inits(setup)
-    field, stats, monitor, args = flow_parts(cfg, factors, mask, target)
+    parts = flow_parts(cfg, factors, mask, target)
+    field, stats, monitor, args = parts
     ts = np.linspace(0.0, setup.t1, cfg.n_save)
+
+    def hybrid(init):
+        y0 = tuple(jnp.asarray(f) for f in init)
+        return _hybrid(parts, y0, setup.hybrid_method(), t1=setup.t1, save_ts=ts, tol=0.0)
 
     def gflab(strategy):
         if strategy == "hybrid_loop":  # a loop over one compiled hybrid solve
-            return [
-                _hybrid(
-                    field,
-                    stats,
-                    monitor,
-                    tuple(jnp.asarray(f) for f in init),
-                    args,
-                    t1=setup.t1,
-                    save_ts=ts,
-                    rtol=setup.rtol_hybrid,
-                    atol=setup.atol,
-                    tol=0.0,
-                    max_steps=cfg.method.max_steps,
-                )
-                for init in inits
-            ]
+            return [hybrid(init) for init in inits]
         return engine.solve_flow_batch(
             field,
             stats,
@@ -465,23 +467,12 @@ def _flow_vs_gd(setup: BenchSetup, repeats: int) -> list[dict]:
             factors, mask, target, setup.lr, scale, setup.mse_tol, setup.gd_max_steps
         )
 
-    field, stats, monitor, hybrid_args = flow_parts(cfg, factors, mask, target)
+    parts = flow_parts(cfg, factors, mask, target)
     hybrid_ts = np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, cfg.n_save - 1)])
 
     def hybrid_flow():
-        return _hybrid(
-            field,
-            stats,
-            monitor,
-            y0,
-            hybrid_args,
-            t1=horizon,
-            save_ts=hybrid_ts,
-            rtol=setup.rtol_hybrid,
-            atol=setup.atol,
-            tol=rel_tol,
-            max_steps=cfg.method.max_steps,
-        )
+        method = setup.hybrid_method()
+        return _hybrid(parts, y0, method, t1=horizon, save_ts=hybrid_ts, tol=rel_tol)
 
     first = {"flow": _timed(flow)[0], "hybrid": _timed(hybrid_flow)[0]}
     _timed(gd_jit)
@@ -643,7 +634,19 @@ class _Stabilized:
     counts: dict
 
 
-def _hybrid(field, stats, monitor, y0, args, *, t1, save_ts, rtol, atol, tol, max_steps):
+def _hybrid(parts, y0, method: Adaptive, *, t1, save_ts, tol) -> _Stabilized:
+    """The automatic Tsit5 → RKC2 solve of a flow from ``y0``, with its solver counts.
+
+    Args:
+        parts: ``(field, stats, monitor, args)`` of the flow, as ``flow_parts`` returns them.
+        y0: the initial factors.
+        method: the tolerances and step budget (its ``rtol``, ``atol`` and ``max_steps``).
+        t1: the horizon; save_ts: the save grid; tol: the monitor's convergence threshold.
+
+    Returns:
+        The end state, status, step counts and the hybrid's counts.
+    """
+    field, stats, monitor, args = parts
     f64 = lambda v: jnp.asarray(float(v), dtype=jnp.float64)
     out = _stabilized_solve(
         Tsit5RKC(),
@@ -654,10 +657,10 @@ def _hybrid(field, stats, monitor, y0, args, *, t1, save_ts, rtol, atol, tol, ma
         args,
         f64(t1),
         jnp.asarray(np.asarray(save_ts, dtype=np.float64)),
-        f64(rtol),
-        f64(atol),
+        f64(method.rtol),
+        f64(method.atol),
         f64(tol),
-        max_steps=int(max_steps),
+        max_steps=int(method.max_steps),
     )
     out = jax.block_until_ready(out)
     status = "converged" if bool(out["converged"]) else "diverged" if bool(out["diverged"]) else ""
@@ -790,13 +793,17 @@ def _single_cases(
 def _details(kind: str, out) -> dict:
     """The solver counts a single-solve case reports for gflab's ``tsit5`` or ``hybrid`` run."""
     if kind == "tsit5":
-        return {
-            "gflab_status": out.status,
-            "gflab_steps": out.steps,
-            "gflab_rejected_steps": out.rejected_steps,
-            "gflab_field_evals": _evals(out),
-        }
+        return {**_steps(out), "gflab_field_evals": _evals(out)}
     return {"gflab_status": out.status, "gflab_steps": out.steps, **_hybrid_evals(out)}
+
+
+def _steps(out) -> dict:
+    """The status and accepted and rejected step counts of an engine solve, as cases report them."""
+    return {
+        "gflab_status": out.status,
+        "gflab_steps": out.steps,
+        "gflab_rejected_steps": out.rejected_steps,
+    }
 
 
 def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]:
@@ -809,24 +816,13 @@ def _flow_single_all(setup: BenchSetup, repeats: int) -> tuple[list[dict], dict]
     y_ref = _dop853(rhs, y0_flat, setup.t1)
     ref = T.product([y_ref[i * n * n : (i + 1) * n * n].reshape(n, n) for i in range(depth)])
     # the engine path's own field, statistics and monitor (W saved only for n ≤ 16)
-    field, stats, monitor, args = flow_parts(cfg, factors, mask, target)
+    parts = flow_parts(cfg, factors, mask, target)
+    field, _, _, args = parts
     y0 = tuple(jnp.asarray(f) for f in factors)
     ts = np.linspace(0.0, setup.t1, cfg.n_save)
 
     def hybrid():
-        return _hybrid(
-            field,
-            stats,
-            monitor,
-            y0,
-            args,
-            t1=setup.t1,
-            save_ts=ts,
-            rtol=setup.rtol_hybrid,
-            atol=setup.atol,
-            tol=0.0,
-            max_steps=cfg.method.max_steps,
-        )
+        return _hybrid(parts, y0, setup.hybrid_method(), t1=setup.t1, save_ts=ts, tol=0.0)
 
     def end(out):
         if isinstance(out, dict):
@@ -882,30 +878,21 @@ def _lora_single_all(setup: BenchSetup, repeats: int) -> list[dict]:
     y0_flat = np.concatenate([A0.ravel(), B0.ravel()])
     y_ref = _dop853(rhs, y0_flat, cfg.t1)
     ref = y_ref[: m * r].reshape(m, r) @ y_ref[m * r :].reshape(r, n)
-    field, stats, monitor, args = SL.flow_parts(cfg, A0, B0, Y, U, V)  # SpecGF, β > 0
+    parts = SL.flow_parts(cfg, A0, B0, Y, U, V)  # SpecGF, β > 0
+    field, _, _, args = parts
     y0 = (jnp.asarray(A0), jnp.asarray(B0))
     ts = np.linspace(0.0, cfg.t1, cfg.n_save)
 
     def scipy_solve():
-        sol = solve_ivp(rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.method.rtol, atol=cfg.method.atol)
+        sol = solve_ivp(
+            rhs, (0.0, cfg.t1), y0_flat, method="RK45", rtol=cfg.method.rtol, atol=cfg.method.atol
+        )
         y = sol.y[:, -1]
         P = y[: m * r].reshape(m, r) @ y[m * r :].reshape(r, n)
         return {"product": P, "nfev": int(sol.nfev), "status": int(sol.status)}
 
-    def hybrid():
-        return _hybrid(
-            field,
-            stats,
-            monitor,
-            y0,
-            args,
-            t1=cfg.t1,
-            save_ts=ts,
-            rtol=cfg.method.rtol,
-            atol=cfg.method.atol,
-            tol=cfg.converge_tol,
-            max_steps=cfg.method.max_steps,
-        )
+    def hybrid():  # the same tolerances and budget as the Tsit5 case
+        return _hybrid(parts, y0, cfg.method, t1=cfg.t1, save_ts=ts, tol=cfg.converge_tol)
 
     def end(out):
         if isinstance(out, dict):
@@ -948,16 +935,7 @@ def _flow_default(setup: BenchSetup, repeats: int) -> list[dict]:
 
 def _flow_default_one(setup: BenchSetup, t1: float, repeats: int) -> dict:
     """One horizon of :func:`_flow_default`."""
-    cfg = DMFConfig(
-        depth=setup.depth,
-        n=setup.n,
-        init="gaussian",
-        alpha=setup.alpha,
-        mask=setup.mask,
-        target=setup.target,
-        seed=setup.seed,
-        t1=t1,
-    )
+    cfg = setup.problem(t1=t1)
     m = cfg.method
     factors, mask, target = dmf_problem(cfg)
     n, depth = setup.n, setup.depth
@@ -986,9 +964,7 @@ def _flow_default_one(setup: BenchSetup, t1: float, repeats: int) -> dict:
         rtol=m.rtol,
         atol=m.atol,
         solver=m.solver,
-        gflab_status=raw.status,
-        gflab_steps=raw.steps,
-        gflab_rejected_steps=raw.rejected_steps,
+        **_steps(raw),
         compile_seconds=max(first - cg.wall, 0.0),
         gflab_end_error=err_g,
         baseline_end_error=err_b,
@@ -1063,7 +1039,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
     )
     y0 = tuple(jnp.asarray(f) for f in factors)
     mj, tj = jnp.asarray(mask), jnp.asarray(target)
-    field, stats, monitor, args = flow_parts(cfg, factors, mask, target)
+    parts = flow_parts(cfg, factors, mask, target)
     ts = np.concatenate([[0.0], np.geomspace(horizon * 1e-9, horizon, cfg.n_save - 1)])
 
     def gd():
@@ -1081,19 +1057,7 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
         return solve_dmf_from(cfg, factors, mask, target)
 
     def hybrid():
-        return _hybrid(
-            field,
-            stats,
-            monitor,
-            y0,
-            args,
-            t1=horizon,
-            save_ts=ts,
-            rtol=setup.rtol_hybrid,
-            atol=setup.atol,
-            tol=rel_tol,
-            max_steps=cfg.method.max_steps,
-        )
+        return _hybrid(parts, y0, setup.hybrid_method(), t1=horizon, save_ts=ts, tol=rel_tol)
 
     firsts = {k: _timed(f)[0] for k, f in (("gd", gd), ("tsit5", tsit5), ("hybrid", hybrid))}
     clocks, outs = _triple({"gd": gd, "tsit5": tsit5, "hybrid": hybrid}, repeats)
@@ -1142,19 +1106,6 @@ def _authors_protocol(setup: BenchSetup, repeats: int) -> list[dict]:
 # ----------------------------------------------------------------------------- entry point
 
 
-SECTIONS = (
-    "flow_single",
-    "flow_default",
-    "lora_single",
-    "flow_batch",
-    "flow_vs_gd",
-    "authors_protocol",
-    "compile",
-    "bucket_batch",
-)
-"""The bench's sections, in the order they run (``gflab bench --only``)."""
-
-
 def run_bench(
     quick: bool = False,
     repeats: int = 3,
@@ -1173,7 +1124,7 @@ def run_bench(
         from gflab.theory.errors import GflabInputError
 
         raise GflabInputError("only", "a comma list of " + ", ".join(SECTIONS), ",".join(only))
-    chosen = set(only or SECTIONS[:-1])  # bucket_batch only when asked for
+    chosen = set(only or (s for s in SECTIONS if s != "bucket_batch"))  # that: when asked for
     if "compile" in chosen:
         chosen.add("flow_single")
     setup = QUICK if quick else FULL

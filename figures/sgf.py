@@ -335,16 +335,13 @@ def _beta_effect(ctx):
     ):
         ax.axhline(y, color="0.55", lw=0.7, zorder=1)
         ax.text(bh[-1], y / 1.4, text, fontsize=style.small(), ha="right", va="top", color="0.3")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel=r"$\hat\beta = \beta / s_{min}^3$",
-        ylabel=r"equal-rate deviation $\varepsilon$",
-        title=r"$\varepsilon = \max_i \max_{W_i} |\frac{d}{dt}\sqrt{d_i} - 1|$",
+    _against_beta_hat(
+        ax,
+        r"equal-rate deviation $\varepsilon$",
+        r"$\varepsilon = \max_i \max_{W_i} |\frac{d}{dt}\sqrt{d_i} - 1|$",
     )
     ax.set_ylim(1e-7, 3e2)  # the worst-case model reaches 52 at β̂ = 1, γ̂ = 0.1: all of it shown
     ax.yaxis.set_major_locator(LogLocator(numticks=6))
-    ax.xaxis.set_major_locator(LogLocator(numticks=5))
     grey = "0.35"
     handles, labels = ax.get_legend_handles_labels()
     handles += [
@@ -366,14 +363,11 @@ def _beta_effect(ctx):
         color="0.3",
     )
     ax2.set_ylim(0.72, None)
-    ax2.set(
-        xscale="log",
-        yscale="log",
-        xlabel=r"$\hat\beta = \beta / s_{min}^3$",
-        ylabel=r"arrival time $t_i \,/\, \sqrt{s_i/2}$",
-        title=r"arrivals of the 3 modes ($\hat\gamma = 10^{-4}$)",
+    _against_beta_hat(
+        ax2,
+        r"arrival time $t_i \,/\, \sqrt{s_i/2}$",
+        r"arrivals of the 3 modes ($\hat\gamma = 10^{-4}$)",
     )
-    ax2.xaxis.set_major_locator(LogLocator(numticks=5))
     style.log_ticks(ax2.yaxis, (1, 2, 5, 10))
     ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     style.footer(
@@ -387,6 +381,19 @@ def _beta_effect(ctx):
 
 L2_MODEL = "sgf-l2-imbalance"
 L2_RUNNER = "gflab.figures.sgf:l2_record"
+
+
+def _against_beta_hat(ax, ylabel: str, title: str) -> None:
+    """Log–log axes against β̂ = β/s_min³, a label every few decades (both panels of
+    ``sgf_beta``)."""
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel=r"$\hat\beta = \beta / s_{min}^3$",
+        ylabel=ylabel,
+        title=title,
+    )
+    ax.xaxis.set_major_locator(LogLocator(numticks=5))
 
 
 def l2_record(**config) -> dict[str, np.ndarray]:

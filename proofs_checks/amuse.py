@@ -29,7 +29,7 @@ from itertools import product
 
 from hypothesis import strategies as st
 
-from gflab.proofs_checks.registry import Claim, Evidence, register_claim
+from gflab.proofs_checks.registry import Evidence, paper_claims
 from gflab.sims.river import RiverConfig, simulate_river
 
 __all__ = [
@@ -266,48 +266,35 @@ HYP2 = (
 )
 
 
-def _river_claim(claim_id: str, check, strategy, hypotheses, beyond, **kw) -> Claim:
-    """An [AMUSE] claim on the river valley. An example is a :class:`RiverConfig`, so its worst
-    example is reproduced by ``gflab simulate river ... --json`` (:func:`gflab.sims.schema.command`)."""
-    examples = {"ci": 4, "dev": 16, "thorough": 32}
-    return Claim(
-        id=claim_id,
-        paper="AMUSE",
-        check=check,
-        examples=examples,
-        hypotheses=hypotheses,
-        strategy=strategy,
-        config=lambda cfg: cfg,
-        beyond=beyond,
-        **kw,
-    )
-
-
-register_claim(
-    _river_claim(
-        "AMUSE-1",
-        check_amuse1,
-        _amuse1_examples,
-        HYP1,
-        _amuse1_beyond,
-        statement="orthogonalisation speeds bulk progress but amplifies wall oscillation above the "
-        f"noise floor: k90(GD) ≥ {SPEEDUP:g}·k90(Muon) and A(Muon) ≥ {AMPLIFY:g}·A(GD), both under "
-        "the same gradient noise σ > 0",
-        margin_units="decades: min(log10(speed-up/2), log10(amplification/2))",
-    )
+# An example is a RiverConfig, so its worst example is reproduced by `gflab simulate river ...
+# --json` (gflab.sims.schema.command); 4, 16, 32 examples in the ci, dev, thorough profiles.
+_river_claim = paper_claims(
+    "AMUSE", config=lambda cfg: cfg, examples={"ci": 4, "dev": 16, "thorough": 32}
 )
 
-register_claim(
-    _river_claim(
-        "AMUSE-2",
-        check_amuse2,
-        _amuse2_examples,
-        HYP2,
-        _amuse2_beyond,
-        statement="AMUSE's output x damps the wall oscillation while keeping the speed: "
-        f"A(AMUSE x) ≤ A(Muon)/{DAMP:g} and k90(AMUSE x) ≤ {SLOWDOWN:g}·k90(Muon) (a map over "
-        "β₁, ρ, T₀, σ, η: it holds where β rises slowly and fails where β reaches 1 early)",
-        margin_units="decades: min(log10(damping/3), log10(2/slowdown)) (report only)",
-        report_only=True,
-    )
+_river_claim(
+    "AMUSE-1",
+    check_amuse1,
+    steer=False,
+    strategy=_amuse1_examples,
+    hypotheses=HYP1,
+    beyond=_amuse1_beyond,
+    statement="orthogonalisation speeds bulk progress but amplifies wall oscillation above the "
+    f"noise floor: k90(GD) ≥ {SPEEDUP:g}·k90(Muon) and A(Muon) ≥ {AMPLIFY:g}·A(GD), both under "
+    "the same gradient noise σ > 0",
+    margin_units="decades: min(log10(speed-up/2), log10(amplification/2))",
+)
+
+_river_claim(
+    "AMUSE-2",
+    check_amuse2,
+    steer=False,
+    strategy=_amuse2_examples,
+    hypotheses=HYP2,
+    beyond=_amuse2_beyond,
+    statement="AMUSE's output x damps the wall oscillation while keeping the speed: "
+    f"A(AMUSE x) ≤ A(Muon)/{DAMP:g} and k90(AMUSE x) ≤ {SLOWDOWN:g}·k90(Muon) (a map over "
+    "β₁, ρ, T₀, σ, η: it holds where β rises slowly and fails where β reaches 1 early)",
+    margin_units="decades: min(log10(damping/3), log10(2/slowdown)) (report only)",
+    report_only=True,
 )

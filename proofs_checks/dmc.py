@@ -34,8 +34,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from gflab.proofs_checks.registry import Claim, Evidence, register_claim
-from gflab.proofs_checks.steer import steered
+from gflab.proofs_checks.registry import Evidence, paper_claims
 from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import dmf_problem, package_dmf, solve_dmf_from
 from gflab.sims.methods import GD, Adaptive
@@ -803,100 +802,87 @@ def _beyond_dmc5(profile: str = "ci") -> dict:
 # ----------------------------------------------------------------------------- registration
 
 
-def _dmc_claim(claim_id: str, check: Callable[..., Evidence], **kw: Any) -> Claim:
-    """A claim of the [DMC] paper: ``check`` steered under ``claim_id``, reproduced through
-    sims/schema.py's command of :func:`claim_config` unless ``reproduce``/``config`` say otherwise."""
-    kw = {"reproduce": _cmd, "config": claim_config, **kw}
-    return Claim(id=claim_id, paper=PAPER, check=steered(claim_id, check), **kw)
+# reproduced through sims/schema.py's command of claim_config unless a claim says otherwise
+_dmc_claim = paper_claims(PAPER, reproduce=_cmd, config=claim_config)
 
 
-register_claim(
-    _dmc_claim(
-        "DMC-1",
-        _check_dmc1,
-        statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
-        "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
-        "(≤ 1e-6) with W(t) (block-)diagonal.",
-        hypotheses="L ∈ {3,4,5,6}; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; "
-        "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
-        "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
-        strategy=_strategy_dmc1,
-        margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
-        examples={"ci": 4, "dev": 25, "thorough": 150},
-        beyond=_beyond_dmc1,
-    )
+_dmc_claim(
+    "DMC-1",
+    _check_dmc1,
+    statement="Depth ≥ 3, (block-)diagonal Ω, target J: mimic(α, m < ∞) and Gaussian inits give "
+    "coupled dynamics (max_t cross coupling ≥ 1e-3); mimic(α, ∞) stays decoupled "
+    "(≤ 1e-6) with W(t) (block-)diagonal.",
+    hypotheses="L ∈ {3,4,5,6}; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; "
+    "α ∈ {1e-1,1e-2,1e-3}; init mimic with m ∈ {1.5,2,3,5,10} (coupled) or m = ∞ "
+    "(decoupled), or (tied) Gaussian seeds 0–3 (coupled); gradient flow, rtol 1e-9.",
+    strategy=_strategy_dmc1,
+    margin_units="decades beyond τ (coupling ≥ 1e-3, or ≤ 1e-6 for m = ∞)",
+    examples={"ci": 4, "dev": 25, "thorough": 150},
+    beyond=_beyond_dmc1,
 )
 
-register_claim(
-    _dmc_claim(
-        "DMC-2",
-        _check_dmc2,
-        statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
-        "(in fact exactly 0) for all t (decoupled).",
-        hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
-        "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
-        strategy=_strategy_dmc2,
-        margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
-        examples={"ci": 3, "dev": 25, "thorough": 150},
-        beyond=_beyond_dmc2,
-    )
+_dmc_claim(
+    "DMC-2",
+    _check_dmc2,
+    statement="Depth 2, (block-)diagonal Ω, any init: the cross-group tangent kernel stays ≤ 1e-6 "
+    "(in fact exactly 0) for all t (decoupled).",
+    hypotheses="L = 2; n ∈ {4,6,8}; Ω ∈ {diagonal, 2 full diagonal blocks}; α ∈ {1e-1,…,1e-4}; "
+    "init mimic (m finite or ∞), (tied) Gaussian, orthogonal, identity; gradient flow.",
+    strategy=_strategy_dmc2,
+    margin_units="decades below τ_dec = 1e-6 (9.65 = exactly zero)",
+    examples={"ci": 3, "dev": 25, "thorough": 150},
+    beyond=_beyond_dmc2,
 )
 
-register_claim(
-    _dmc_claim(
-        "DMC-3",
-        _check_dmc3,
-        statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
-        "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
-        "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
-        "independent of α (≤ 1e-6) with stable rank 1 + (n−1)(1−ρ)²/(1+(n−1)ρ)² (> 1).",
-        hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
-        "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
-        strategy=_strategy_dmc3,
-        margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
-        examples={"ci": 3, "dev": 20, "thorough": 120},
-        beyond=_beyond_dmc3,
-    )
+_dmc_claim(
+    "DMC-3",
+    _check_dmc3,
+    statement="Mimic(α, m) init, diagonal Ω, target J: the integrated limit equals the closed form "
+    "(rel. error ≤ 1e-6) at α and α/10; coupled (L ≥ 3, m < ∞): σ2(W∞) shrinks at least "
+    "2× per decade of α, so stable rank → 1 as α → 0; decoupled (L = 2 or m = ∞): W∞ is "
+    "independent of α (≤ 1e-6) with stable rank 1 + (n−1)(1−ρ)²/(1+(n−1)ρ)² (> 1).",
+    hypotheses="L ∈ {2,…,6}; n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10,∞}; α ∈ {1e-1,1e-2,1e-3} (and α/10); "
+    "diagonal Ω; target J; gradient flow until ℓ/ℓ_ref ≤ 1e-16.",
+    strategy=_strategy_dmc3,
+    margin_units="decades (min of closed-form error vs 1e-6 and σ2 ratio vs 0.5 / α-dependence vs 1e-6)",
+    examples={"ci": 3, "dev": 20, "thorough": 120},
+    beyond=_beyond_dmc3,
 )
 
-register_claim(
-    _dmc_claim(
-        "DMC-4",
-        _check_dmc4,
-        statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
-        "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
-        hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
-        "target J; gradient flow to convergence; limits also checked against closed forms.",
-        strategy=_strategy_dmc4,
-        reproduce=lambda ex: _cmd(ex, depth=3),
-        config=lambda ex: claim_config(ex, depth=3),
-        margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
-        examples={"ci": 1, "dev": 10, "thorough": 60},
-        beyond=_beyond_dmc4,
-    )
+_dmc_claim(
+    "DMC-4",
+    _check_dmc4,
+    statement="At fixed (n, m < ∞, α), the stable rank of the limit strictly decreases with depth "
+    "L = 2, 3, 4, 5, 6 (each extra layer lowers sr − 1 by a positive number of decades).",
+    hypotheses="n ∈ {4,6,8}; m ∈ {1.5,2,3,5,10}; α ∈ {1e-1,1e-2,1e-3}; mimic init, diagonal Ω, "
+    "target J; gradient flow to convergence; limits also checked against closed forms.",
+    strategy=_strategy_dmc4,
+    reproduce=lambda ex: _cmd(ex, depth=3),
+    config=lambda ex: claim_config(ex, depth=3),
+    margin_units="decades: min over L of log10((sr_L − 1)/(sr_{L+1} − 1))",
+    examples={"ci": 1, "dev": 10, "thorough": 60},
+    beyond=_beyond_dmc4,
 )
 
-register_claim(
-    _dmc_claim(
-        "DMC-5",
-        _check_dmc5,
-        statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
-        "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
-        "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with 1 < m ≤ 10: resumed and scratch "
-        "both reach sr − 1 ≤ 1e-4 and test RMSE ≤ 0.05. Not beyond m ≈ 10: near-identity inits "
-        "(large m, as the authors' m = 100, α = 1e-2) lose plasticity at depth 3 too (resumed "
-        "sr − 1 = 0.027 vs 3.8e-4 from scratch, n = 6); the boundary moves to larger m as α "
-        "shrinks and depth grows (map: gflab check --beyond DMC-5, docs/dmc.md).",
-        hypotheses="depth 2: n ∈ {4,6}, m ∈ {1.5,2,10,∞}, α ∈ {1e-2,1e-3} (and α/10); depth 3, 4: "
-        "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
-        "gradient flow throughout.",
-        strategy=_strategy_dmc5,
-        reproduce=_cmd_plasticity,
-        config=_plasticity_config,
-        margin_units="decades (min over the parts of the statement)",
-        examples={"ci": 3, "dev": 15, "thorough": 80},
-        beyond=_beyond_dmc5,
-    )
+_dmc_claim(
+    "DMC-5",
+    _check_dmc5,
+    statement="Plasticity, Ω1 = diagonal → Ω2 = diagonal + superdiagonal, target J, mimic(α, m): "
+    "depth 2 resumed keeps sr − 1 ≥ 2× that of training on Ω2 from scratch, whose sr − 1 "
+    "shrinks by ≥ 10% per decade of α (→ 1); depth ≥ 3 with 1 < m ≤ 10: resumed and scratch "
+    "both reach sr − 1 ≤ 1e-4 and test RMSE ≤ 0.05. Not beyond m ≈ 10: near-identity inits "
+    "(large m, as the authors' m = 100, α = 1e-2) lose plasticity at depth 3 too (resumed "
+    "sr − 1 = 0.027 vs 3.8e-4 from scratch, n = 6); the boundary moves to larger m as α "
+    "shrinks and depth grows (map: gflab check --beyond DMC-5, docs/dmc.md).",
+    hypotheses="depth 2: n ∈ {4,6}, m ∈ {1.5,2,10,∞}, α ∈ {1e-2,1e-3} (and α/10); depth 3, 4: "
+    "n ∈ {4,6}, m ∈ {1.5,2,10}, α ∈ {1e-3,1e-4}; phase 1 until converged, "
+    "gradient flow throughout.",
+    strategy=_strategy_dmc5,
+    reproduce=_cmd_plasticity,
+    config=_plasticity_config,
+    margin_units="decades (min over the parts of the statement)",
+    examples={"ci": 3, "dev": 15, "thorough": 80},
+    beyond=_beyond_dmc5,
 )
 
 

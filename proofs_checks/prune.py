@@ -35,8 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from gflab.proofs_checks.registry import Claim, Evidence, register_claim
-from gflab.proofs_checks.steer import steered
+from gflab.proofs_checks.registry import Evidence, paper_claims
 from gflab.theory import pruning as pr
 
 __all__ = [
@@ -407,52 +406,53 @@ def _beta_examples(draw) -> BetaExample:
 # registration
 
 
-def _reproduce(check_name: str) -> Callable[[object], str]:
+def _reproduce(check: Callable[..., Evidence]) -> Callable[[object], str]:
+    """A ``python -c`` line that calls ``check`` (a public function of this module) on an example's
+    repr."""
+    name = check.__name__
+
     def command(ex: object) -> str:
         cls = type(ex).__name__
         return (
-            f'python -c "from gflab.proofs_checks.prune import {cls}, {check_name}; '
-            f'print({check_name}({ex!r}))"'
+            f'python -c "from gflab.proofs_checks.prune import {cls}, {name}; '
+            f'print({name}({ex!r}))"'
         )
 
     return command
 
 
-register_claim(
-    Claim(
-        id="PRUNE-1",
-        paper=PAPER,
-        statement="On a training-dynamics tensor, theory.pruning's DUAL, Dyn-Unc, EL2N (mean and "
-        "sum), forgetting and AUM scores equal an independent loop implementation the authors' way "
-        "to 1e-9 relative, and its hard, budget, CCS-stratified and seeded Beta selections are the "
-        "same index arrays (Beta: same seed, same draw order).",
-        hypotheses="logits[E, N, C] from a seed: E ∈ [12, 40], N ∈ [60, 300], C ∈ [2, 10], noise "
-        "∈ {0.3, 1.2, 3}, per-example learning rates; J ∈ {2, 5, 10}, J ≤ T ≤ E; ratio ∈ "
-        "{0.3, 0.5, 0.7, 0.9}; drop ∈ {0, 0.05, 0.2}; c_d = 4.",
-        strategy=_dynamics_examples,
-        check=steered("PRUNE-1", check_prune1),
-        reproduce=_reproduce("check_prune1"),
-        margin_units="decades: log10(1e-9 / max relative deviation); ≥ 4: rounding only",
-        examples={"ci": 4, "dev": 25, "thorough": 150},
-    )
+_prune_claim = paper_claims(PAPER)
+
+
+_prune_claim(
+    "PRUNE-1",
+    check_prune1,
+    reproduce=_reproduce(check_prune1),
+    statement="On a training-dynamics tensor, theory.pruning's DUAL, Dyn-Unc, EL2N (mean and "
+    "sum), forgetting and AUM scores equal an independent loop implementation the authors' way "
+    "to 1e-9 relative, and its hard, budget, CCS-stratified and seeded Beta selections are the "
+    "same index arrays (Beta: same seed, same draw order).",
+    hypotheses="logits[E, N, C] from a seed: E ∈ [12, 40], N ∈ [60, 300], C ∈ [2, 10], noise "
+    "∈ {0.3, 1.2, 3}, per-example learning rates; J ∈ {2, 5, 10}, J ≤ T ≤ E; ratio ∈ "
+    "{0.3, 0.5, 0.7, 0.9}; drop ∈ {0, 0.05, 0.2}; c_d = 4.",
+    strategy=_dynamics_examples,
+    margin_units="decades: log10(1e-9 / max relative deviation); ≥ 4: rounding only",
+    examples={"ci": 4, "dev": 25, "thorough": 150},
 )
 
-register_claim(
-    Claim(
-        id="PRUNE-4",
-        paper=PAPER,
-        statement="The mode of DUAL's sampling density Beta(a(r), b(r)), (a − 1)/(a + b − 2) "
-        "(1 once b ≤ 1), rises with the pruning ratio r (non-decreasing; strictly while b > 1 and "
-        "the exact rise exceeds 1e-12) "
-        "and is scipy's maximiser of that density within 1e-6.",
-        hypotheses="2–6 ratios in [0.01, 0.99] on a 0.01 grid; c_d ∈ [0.5, 8]; anchor ∈ [0, 0.99]; "
-        "exponent c_d or 2 + c_d.",
-        strategy=_beta_examples,
-        check=steered("PRUNE-4", check_prune4),
-        reproduce=_reproduce("check_prune4"),
-        margin_units="μ (probability): the smallest rise of the mode between consecutive ratios",
-        examples={"ci": 20, "dev": 100, "thorough": 1000},
-    )
+_prune_claim(
+    "PRUNE-4",
+    check_prune4,
+    reproduce=_reproduce(check_prune4),
+    statement="The mode of DUAL's sampling density Beta(a(r), b(r)), (a − 1)/(a + b − 2) "
+    "(1 once b ≤ 1), rises with the pruning ratio r (non-decreasing; strictly while b > 1 and "
+    "the exact rise exceeds 1e-12) "
+    "and is scipy's maximiser of that density within 1e-6.",
+    hypotheses="2–6 ratios in [0.01, 0.99] on a 0.01 grid; c_d ∈ [0.5, 8]; anchor ∈ [0, 0.99]; "
+    "exponent c_d or 2 + c_d.",
+    strategy=_beta_examples,
+    margin_units="μ (probability): the smallest rise of the mode between consecutive ratios",
+    examples={"ci": 20, "dev": 100, "thorough": 1000},
 )
 
 

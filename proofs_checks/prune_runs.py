@@ -34,8 +34,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from hypothesis import strategies as st
 
-from gflab.proofs_checks.registry import Claim, Evidence, register_claim
-from gflab.proofs_checks.steer import steered
+from gflab.proofs_checks.registry import Evidence, paper_claims
 
 __all__ = [
     "PruneExample",
@@ -349,6 +348,8 @@ def _prune6_beyond(profile: str = "ci") -> dict:
     }
 
 
+_prune_claim = paper_claims(PAPER)
+
 _HYP = (
     "scikit-learn digits (1300 train / 497 test, standardised), MLP 64-128-128-10, SGD lr 0.01 "
     "momentum 0.9 weight decay 5e-4, batches of 64, float32; proxy and coresets trained E epochs; "
@@ -356,87 +357,74 @@ _HYP = (
     "E = 100, T = 15, seeds 0–4"
 )
 
-register_claim(
-    Claim(
-        id="PRUNE-2",
-        paper=PAPER,
-        statement=f"At 90 % pruning, DUAL's Beta sampling beats hard DUAL selection by at least "
-        f"{PRUNE2_MARGIN_PP:g} points of test accuracy (mean over seeds).",
-        hypotheses=_HYP,
-        strategy=_examples(FULL),
-        check=steered("PRUNE-2", check_prune2),
-        reproduce=_reproduce("check_prune2", "dual,random", "hard,beta"),
-        margin_units="percentage points: (Beta − hard) − 10",
-        examples={"ci": 1, "dev": 2, "thorough": 2},
-    )
+_prune_claim(
+    "PRUNE-2",
+    check_prune2,
+    statement=f"At 90 % pruning, DUAL's Beta sampling beats hard DUAL selection by at least "
+    f"{PRUNE2_MARGIN_PP:g} points of test accuracy (mean over seeds).",
+    hypotheses=_HYP,
+    strategy=_examples(FULL),
+    reproduce=_reproduce("check_prune2", "dual,random", "hard,beta"),
+    margin_units="percentage points: (Beta − hard) − 10",
+    examples={"ci": 1, "dev": 2, "thorough": 2},
 )
-register_claim(
-    Claim(
-        id="PRUNE-3",
-        paper=PAPER,
-        statement=f"No collapse at 90 % pruning: DUAL+Beta's mean test accuracy is at least random "
-        f"selection's minus {PRUNE3_DELTA_PP:g} points (hard DUAL is not: it empties classes).",
-        hypotheses=_HYP,
-        strategy=_examples(FULL),
-        check=steered("PRUNE-3", check_prune3),
-        reproduce=_reproduce("check_prune3", "dual,random", "hard,beta"),
-        margin_units="percentage points: Beta − (random − 10)",
-        examples={"ci": 1, "dev": 2, "thorough": 2},
-    )
+_prune_claim(
+    "PRUNE-3",
+    check_prune3,
+    statement=f"No collapse at 90 % pruning: DUAL+Beta's mean test accuracy is at least random "
+    f"selection's minus {PRUNE3_DELTA_PP:g} points (hard DUAL is not: it empties classes).",
+    hypotheses=_HYP,
+    strategy=_examples(FULL),
+    reproduce=_reproduce("check_prune3", "dual,random", "hard,beta"),
+    margin_units="percentage points: Beta − (random − 10)",
+    examples={"ci": 1, "dev": 2, "thorough": 2},
 )
-register_claim(
-    Claim(
-        id="PRUNE-5",
-        paper=PAPER,
-        statement=f"Early is enough: Spearman's ρ between DUAL's scores at T ≪ E and Dyn-Unc's over "
-        f"all E epochs of the same run is at least {PRUNE5_BOUND:g} (every seed).",
-        hypotheses=_HYP + "; J = 10 for both scores",
-        strategy=_examples(FULL),
-        check=steered("PRUNE-5", check_prune5),
-        reproduce=_reproduce("check_prune5", "random", "hard"),
-        margin_units="Spearman ρ: min over seeds − bound",
-        examples={"ci": 1, "dev": 2, "thorough": 2},
-    )
+_prune_claim(
+    "PRUNE-5",
+    check_prune5,
+    statement=f"Early is enough: Spearman's ρ between DUAL's scores at T ≪ E and Dyn-Unc's over "
+    f"all E epochs of the same run is at least {PRUNE5_BOUND:g} (every seed).",
+    hypotheses=_HYP + "; J = 10 for both scores",
+    strategy=_examples(FULL),
+    reproduce=_reproduce("check_prune5", "random", "hard"),
+    margin_units="Spearman ρ: min over seeds − bound",
+    examples={"ci": 1, "dev": 2, "thorough": 2},
 )
-register_claim(
-    Claim(
-        id="SEMI-1",
-        paper="SemiPrune",
-        statement=f"Label-efficient pruning: DUAL+Beta coresets selected from a proxy trained on "
-        f"pseudo-labels (10 % true labels, label spreading) and retrained on true labels are "
-        f"within {SEMI1_MARGIN_PP:g} points of those selected from the true-label proxy.",
-        hypotheses=_HYP + "; pseudo-labels by scikit-learn LabelSpreading (kNN, k = 7, α = 0.2)",
-        strategy=lambda: st.sampled_from(
-            (
-                replace(CI, labelled=0.1, ratio=0.5),
-                replace(FULL, labelled=0.1, ratio=0.5),
-                replace(FULL, labelled=0.1),
-            )
-        ),
-        check=steered("SEMI-1", check_semi1),
-        reproduce=_reproduce("check_semi1", "dual", "beta"),
-        margin_units="percentage points: ε − (true-label − pseudo-label coreset accuracy)",
-        examples={"ci": 1, "dev": 2, "thorough": 3},
-    )
+_prune_claim(
+    "SEMI-1",
+    check_semi1,
+    paper="SemiPrune",
+    statement=f"Label-efficient pruning: DUAL+Beta coresets selected from a proxy trained on "
+    f"pseudo-labels (10 % true labels, label spreading) and retrained on true labels are "
+    f"within {SEMI1_MARGIN_PP:g} points of those selected from the true-label proxy.",
+    hypotheses=_HYP + "; pseudo-labels by scikit-learn LabelSpreading (kNN, k = 7, α = 0.2)",
+    strategy=lambda: st.sampled_from(
+        (
+            replace(CI, labelled=0.1, ratio=0.5),
+            replace(FULL, labelled=0.1, ratio=0.5),
+            replace(FULL, labelled=0.1),
+        )
+    ),
+    reproduce=_reproduce("check_semi1", "dual", "beta"),
+    margin_units="percentage points: ε − (true-label − pseudo-label coreset accuracy)",
+    examples={"ci": 1, "dev": 2, "thorough": 3},
 )
-register_claim(
-    Claim(
-        id="PRUNE-6",
-        paper=PAPER,
-        statement="Where a score beats random selection at high pruning ratios: DUAL+Beta minus "
-        "random test accuracy over data (digits, MNIST-1D), label noise (0, 20 %) and ratio "
-        "(0.3–0.9). A map, not a pass/fail: at this scale random is hard to beat at 90 %.",
-        hypotheses=_HYP + "; MNIST-1D: 2000 train, MLP, E = 50, T = 15 (dev/thorough maps)",
-        strategy=lambda: st.sampled_from(
-            (CI, replace(CI, ratio=0.5), replace(CI, label_noise=0.2), PRUNE6_HOLDING)
-        ),
-        check=check_prune6,
-        reproduce=_reproduce("check_prune6", "dual,random", "hard,beta"),
-        margin_units="percentage points: DUAL+Beta − random (report only)",
-        examples={"ci": 1, "dev": 4, "thorough": 4},
-        beyond=_prune6_beyond,
-        report_only=True,
-    )
+_prune_claim(
+    "PRUNE-6",
+    check_prune6,
+    steer=False,
+    statement="Where a score beats random selection at high pruning ratios: DUAL+Beta minus "
+    "random test accuracy over data (digits, MNIST-1D), label noise (0, 20 %) and ratio "
+    "(0.3–0.9). A map, not a pass/fail: at this scale random is hard to beat at 90 %.",
+    hypotheses=_HYP + "; MNIST-1D: 2000 train, MLP, E = 50, T = 15 (dev/thorough maps)",
+    strategy=lambda: st.sampled_from(
+        (CI, replace(CI, ratio=0.5), replace(CI, label_noise=0.2), PRUNE6_HOLDING)
+    ),
+    reproduce=_reproduce("check_prune6", "dual,random", "hard,beta"),
+    margin_units="percentage points: DUAL+Beta − random (report only)",
+    examples={"ci": 1, "dev": 4, "thorough": 4},
+    beyond=_prune6_beyond,
+    report_only=True,
 )
 
 FALSE_VARIANTS: dict[str, tuple[str, Callable[..., Evidence]]] = {

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Claim", "Evidence", "register_claim", "claims", "CLAIM_MODULES"]
+__all__ = ["Claim", "Evidence", "register_claim", "paper_claims", "claims", "CLAIM_MODULES"]
 
 CLAIM_MODULES = (
     "gflab.proofs_checks.dmc",
@@ -98,6 +98,29 @@ def register_claim(claim: Claim) -> Claim:
         raise ValueError(f"claim {claim.id} registered twice")
     _CLAIMS[claim.id] = claim
     return claim
+
+
+def paper_claims(paper: str, **defaults: Any) -> Callable[..., Claim]:
+    """The registrar of one paper's claims: each is named once, and what they share is said once.
+
+    Args:
+        paper: the paper (a claim's ``paper=`` field overrides it, e.g. "SGF (our observation)").
+        **defaults: :class:`Claim` fields the paper's claims share (e.g. ``reproduce``,
+            ``config``); a claim's own field of that name overrides its default.
+
+    Returns:
+        ``add(claim_id, check, *, steer=True, **fields)``: registers and returns
+        ``Claim(id=claim_id, check=steered(claim_id, check), ...)`` (``steer=False``: ``check``
+        as it is, for the maps that hypothesis should not steer).
+    """
+    from gflab.proofs_checks.steer import steered  # steer imports this module
+
+    def add(claim_id: str, check: Callable[..., Evidence], *, steer: bool = True, **fields: Any):
+        run = steered(claim_id, check) if steer else check
+        fields = {"paper": paper, **defaults, **fields}
+        return register_claim(Claim(id=claim_id, check=run, **fields))
+
+    return add
 
 
 def claims() -> dict[str, Claim]:

@@ -32,8 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from gflab.proofs_checks.registry import Claim, Evidence, register_claim
-from gflab.proofs_checks.steer import steered
+from gflab.proofs_checks.registry import Evidence, paper_claims
 from gflab.sims.config import LoRAConfig
 from gflab.sims.dense import solve_lora_dense
 from gflab.sims.lora import lora_problem, shape_scale, solve_lora_from
@@ -1021,145 +1020,120 @@ def breaks_map(profile: str = "ci") -> dict:
 
 # ----------------------------------------------------------------------------- registration
 
+_sgf_claim = paper_claims("SGF", reproduce=command)
+
 _HYP = (
     "10×12 target, rank r ∈ {3, 4}, k = r distinct targets spanning 10×–50× (s_min ∈ [0.1, 3], "
     "consecutive ratios in [3.2, 7] for r = 3, [2.2, 3.7] for r = 4), random or coordinate "
     "singular vectors, LoRA init A(0) = 0, B(0) = γ·N(0, 1)"
 )
 
-register_claim(
-    Claim(
-        id="SGF-1",
-        paper="SGF",
-        statement="SpecGF equal rate: ε = max_i max_{t∈W_i} |d/dt √d_i − 1| ≤ 0.01, W_i = {t : 0.01 s_i ≤ "
-        "d_i(t) ≤ 0.8 s_i} (first passage; starts at τ_i ≈ 0.1√s_i), measured on the solver's "
-        "dense output over the whole window; worst-case model ε ≈ 51 β̂ + 112 γ̂²",
-        hypotheses=_HYP
-        + "; smoothed SpecGF, β̂ = β/s_min³ ∈ [1e-6, 1e-4], γ̂ = γ/√s_min ∈ [1e-5, 3e-3] (at "
-        "γ̂ = 1e-2 ε reaches 0.011); Tsit5 + PID rtol 1e-8; d/dt √d_i = ḋ_i/(2√d_i) with ḋ_i from "
-        "the vector field, window edges root-found on the interpolant",
-        strategy=specgf_examples,
-        check=steered("SGF-1", _check_sgf1),
-        reproduce=command,
-        margin_units="0.01 − ε (slope units)",
-        examples={"ci": 3, "dev": 25, "thorough": 200},
-    )
+_sgf_claim(
+    "SGF-1",
+    _check_sgf1,
+    statement="SpecGF equal rate: ε = max_i max_{t∈W_i} |d/dt √d_i − 1| ≤ 0.01, W_i = {t : 0.01 s_i ≤ "
+    "d_i(t) ≤ 0.8 s_i} (first passage; starts at τ_i ≈ 0.1√s_i), measured on the solver's "
+    "dense output over the whole window; worst-case model ε ≈ 51 β̂ + 112 γ̂²",
+    hypotheses=_HYP
+    + "; smoothed SpecGF, β̂ = β/s_min³ ∈ [1e-6, 1e-4], γ̂ = γ/√s_min ∈ [1e-5, 3e-3] (at "
+    "γ̂ = 1e-2 ε reaches 0.011); Tsit5 + PID rtol 1e-8; d/dt √d_i = ḋ_i/(2√d_i) with ḋ_i from "
+    "the vector field, window edges root-found on the interpolant",
+    strategy=specgf_examples,
+    margin_units="0.01 − ε (slope units)",
+    examples={"ci": 3, "dev": 25, "thorough": 200},
 )
 
-register_claim(
-    Claim(
-        id="SGF-2",
-        paper="SGF",
-        statement="smaller-first arrival: SpecGF reaches d_i = s_i/2 at t_i = √(s_i/2) and SpecGD (exact "
-        "polar, step η) at k_i = √(s_i/2)/η, each within 5 % relative, in increasing order of s_i",
-        hypotheses=_HYP
-        + "; SpecGF as in SGF-1; SpecGD on the same problem with η = 1.6√s_max/1200 "
-        "(η̂ = η/√s_min ≤ 0.0095), 1200 steps",
-        strategy=specgf_examples,
-        check=steered("SGF-2", _check_sgf2),
-        reproduce=lambda c: command(c) + "  &&  " + command(specgd_config(c)),
-        margin_units="min(0.05 − max relative arrival error, min log-gap of consecutive arrivals)",
-        examples={"ci": 3, "dev": 20, "thorough": 150},
-    )
+_sgf_claim(
+    "SGF-2",
+    _check_sgf2,
+    statement="smaller-first arrival: SpecGF reaches d_i = s_i/2 at t_i = √(s_i/2) and SpecGD (exact "
+    "polar, step η) at k_i = √(s_i/2)/η, each within 5 % relative, in increasing order of s_i",
+    hypotheses=_HYP + "; SpecGF as in SGF-1; SpecGD on the same problem with η = 1.6√s_max/1200 "
+    "(η̂ = η/√s_min ≤ 0.0095), 1200 steps",
+    strategy=specgf_examples,
+    reproduce=lambda c: command(c) + "  &&  " + command(specgd_config(c)),
+    margin_units="min(0.05 − max relative arrival error, min log-gap of consecutive arrivals)",
+    examples={"ci": 3, "dev": 20, "thorough": 150},
 )
 
-register_claim(
-    Claim(
-        id="SGF-3",
-        paper="SGF",
-        statement="gradient flow arrives largest-first; each t_i (d_i = s_i/2) is within 2 % of the exact "
-        "LoRA-init mode solution with effective start |b_i| = Gram–Schmidt of B(0)v_i in "
-        "decreasing s (p0 = |b_i|²/4, not γ²)",
-        hypotheses=_HYP + "; gradient flow, γ̂ ∈ [1e-5, 1e-2]; Tsit5 + PID rtol 1e-8; arrival "
-        "interpolated in logit(d/s)",
-        strategy=gf_examples,
-        check=steered("SGF-3", _check_sgf3),
-        reproduce=command,
-        margin_units="min(0.02 − max relative error, min log-gap of consecutive arrivals)",
-        examples={"ci": 4, "dev": 25, "thorough": 200},
-    )
+_sgf_claim(
+    "SGF-3",
+    _check_sgf3,
+    statement="gradient flow arrives largest-first; each t_i (d_i = s_i/2) is within 2 % of the exact "
+    "LoRA-init mode solution with effective start |b_i| = Gram–Schmidt of B(0)v_i in "
+    "decreasing s (p0 = |b_i|²/4, not γ²)",
+    hypotheses=_HYP + "; gradient flow, γ̂ ∈ [1e-5, 1e-2]; Tsit5 + PID rtol 1e-8; arrival "
+    "interpolated in logit(d/s)",
+    strategy=gf_examples,
+    margin_units="min(0.02 − max relative error, min log-gap of consecutive arrivals)",
+    examples={"ci": 4, "dev": 25, "thorough": 200},
 )
 
-register_claim(
-    Claim(
-        id="SGF-4",
-        paper="SGF",
-        statement="SpecGF trajectories that stay bounded (observed: converged before t1) converge to the "
-        "best rank-r approximation: ‖AB − Y_r‖_F/‖Y_r‖_F ≤ 1e-5 (early stop at relative loss "
-        "gap 1e-14)",
-        hypotheses="10×12 target with k = r = 3 or k = r + 2 = 5 distinct targets (rank r or > r), "
-        "spectrum as in SGF-1; LoRA or both-Gaussian init with γ̂ ∈ [1e-3, 1]; β̂ ∈ [1e-6, 1e-2]; "
-        "t1 = 1.6√s_max + 2",
-        strategy=lambda: st.one_of(
-            specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any"),
-            specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", extra=2),
-        ),
-        check=steered("SGF-4", _check_sgf4),
-        reproduce=command,
-        margin_units="decades below 1e-5 (log10(1e-5/error)); −inf if not converged",
-        examples={"ci": 3, "dev": 20, "thorough": 150},
-    )
+_sgf_claim(
+    "SGF-4",
+    _check_sgf4,
+    statement="SpecGF trajectories that stay bounded (observed: converged before t1) converge to the "
+    "best rank-r approximation: ‖AB − Y_r‖_F/‖Y_r‖_F ≤ 1e-5 (early stop at relative loss "
+    "gap 1e-14)",
+    hypotheses="10×12 target with k = r = 3 or k = r + 2 = 5 distinct targets (rank r or > r), "
+    "spectrum as in SGF-1; LoRA or both-Gaussian init with γ̂ ∈ [1e-3, 1]; β̂ ∈ [1e-6, 1e-2]; "
+    "t1 = 1.6√s_max + 2",
+    strategy=lambda: st.one_of(
+        specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any"),
+        specgf_examples(beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", extra=2),
+    ),
+    margin_units="decades below 1e-5 (log10(1e-5/error)); −inf if not converged",
+    examples={"ci": 3, "dev": 20, "thorough": 150},
 )
 
-register_claim(
-    Claim(
-        id="SGF-5",
-        paper="SGF",
-        statement="with ℓ2 (λ), SpecGF converges to singular values (s_i − λ)_+ (the r largest) and "
-        "balanced factors: max_i |σ_i − (s_i − λ)_+|/s_max ≤ 1e-5 and ‖AᵀA − BBᵀ‖_F/s_max ≤ 1e-5",
-        hypotheses=_HYP
-        + " or both-Gaussian; λ in [0.3 s_min, s_max) (modes below λ die), drawn as s_j^(1−u) s_(j+1)^u with u ∈ [0.15, 0.85] between consecutive thresholds "
-        "(s_0 = 0.3 s_min), so λ stays ≥ 15 % (in log) away from every s_i; β̂ ∈ [1e-6, 1e-2], "
-        "γ̂ ∈ [1e-3, 1]",
-        strategy=lambda: specgf_examples(
-            beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", l2=True
-        ),
-        check=steered("SGF-5", _check_sgf5),
-        reproduce=command,
-        margin_units="decades below 1e-5",
-        examples={"ci": 3, "dev": 20, "thorough": 150},
-    )
+_sgf_claim(
+    "SGF-5",
+    _check_sgf5,
+    statement="with ℓ2 (λ), SpecGF converges to singular values (s_i − λ)_+ (the r largest) and "
+    "balanced factors: max_i |σ_i − (s_i − λ)_+|/s_max ≤ 1e-5 and ‖AᵀA − BBᵀ‖_F/s_max ≤ 1e-5",
+    hypotheses=_HYP
+    + " or both-Gaussian; λ in [0.3 s_min, s_max) (modes below λ die), drawn as s_j^(1−u) s_(j+1)^u with u ∈ [0.15, 0.85] between consecutive thresholds "
+    "(s_0 = 0.3 s_min), so λ stays ≥ 15 % (in log) away from every s_i; β̂ ∈ [1e-6, 1e-2], "
+    "γ̂ ∈ [1e-3, 1]",
+    strategy=lambda: specgf_examples(
+        beta_hat=(-6.0, -2.0), gamma_hat=(-3.0, 0.0), init="any", l2=True
+    ),
+    margin_units="decades below 1e-5",
+    examples={"ci": 3, "dev": 20, "thorough": 150},
 )
 
-register_claim(
-    Claim(
-        id="SGF-6",
-        paper="SGF (our observation)",
-        statement="discrete Muon keeps near-uniform growth and smaller-first arrival: the least-squares "
-        "slope of √d_i per step over W_i lies in [0.6, 1.25]·√(ρ_A ρ_B)·η for every mode (exact "
-        "SpecGD: 1·η; ρ = torch's adjust_lr factor of each factor: 1 without shape scaling, "
-        "ρ_A = √(rows/r), ρ_B = 1 under `original`) and the arrivals at s_i/2 come in increasing "
-        "order of s_i",
-        hypotheses=_HYP
-        + "; Muon EMA momentum 0.95 with Nesterov, 5 quintic Newton–Schulz steps in "
-        "float64 or bfloat16, shape scaling none or torch's original, η = 1.6√s_max/1200 (η̂ ≤ 0.0095), 1200 steps",
-        strategy=muon_examples,
-        check=steered("SGF-6", _check_sgf6),
-        reproduce=command,
-        margin_units="min(distance of slope/η to the band edge, log-gap of consecutive arrivals)",
-        examples={"ci": 3, "dev": 20, "thorough": 150},
-    )
+_sgf_claim(
+    "SGF-6",
+    _check_sgf6,
+    paper="SGF (our observation)",
+    statement="discrete Muon keeps near-uniform growth and smaller-first arrival: the least-squares "
+    "slope of √d_i per step over W_i lies in [0.6, 1.25]·√(ρ_A ρ_B)·η for every mode (exact "
+    "SpecGD: 1·η; ρ = torch's adjust_lr factor of each factor: 1 without shape scaling, "
+    "ρ_A = √(rows/r), ρ_B = 1 under `original`) and the arrivals at s_i/2 come in increasing "
+    "order of s_i",
+    hypotheses=_HYP + "; Muon EMA momentum 0.95 with Nesterov, 5 quintic Newton–Schulz steps in "
+    "float64 or bfloat16, shape scaling none or torch's original, η = 1.6√s_max/1200 (η̂ ≤ 0.0095), 1200 steps",
+    strategy=muon_examples,
+    margin_units="min(distance of slope/η to the band edge, log-gap of consecutive arrivals)",
+    examples={"ci": 3, "dev": 20, "thorough": 150},
 )
 
-register_claim(
-    Claim(
-        id="SGF-7",
-        paper="SGF",
-        statement="where equal rate and smaller-first break: large β̂ (small modes lag, order flips), "
-        "both-Gaussian init, B(0) misaligned with the smallest target (a map, not pass/fail)",
-        hypotheses="beyond SGF-1/2: β̂ ∈ [1e-7, 1], γ̂ ∈ [1e-5, 0.3], LoRA or both-Gaussian init, overlap "
-        "ρ ∈ {1, 1e-2, 1e-4} of B(0) with the smallest target's v; margin = min(0.05 − ε, order)",
-        strategy=_breaks_examples,
-        check=steered("SGF-7", _regime_margin),
-        reproduce=lambda ex: (
-            command(ex.config)
-            + (f"  # plus B(0)'s v_min-component scaled by ρ = {ex.rho:g}" if ex.rho != 1 else "")
-        ),
-        margin_units="min(0.05 − ε, log-gap of consecutive arrivals) (report only)",
-        examples={"ci": 4, "dev": 30, "thorough": 200},
-        beyond=breaks_map,
-        report_only=True,
-    )
+_sgf_claim(
+    "SGF-7",
+    _regime_margin,
+    statement="where equal rate and smaller-first break: large β̂ (small modes lag, order flips), "
+    "both-Gaussian init, B(0) misaligned with the smallest target (a map, not pass/fail)",
+    hypotheses="beyond SGF-1/2: β̂ ∈ [1e-7, 1], γ̂ ∈ [1e-5, 0.3], LoRA or both-Gaussian init, overlap "
+    "ρ ∈ {1, 1e-2, 1e-4} of B(0) with the smallest target's v; margin = min(0.05 − ε, order)",
+    strategy=_breaks_examples,
+    reproduce=lambda ex: (
+        command(ex.config)
+        + (f"  # plus B(0)'s v_min-component scaled by ρ = {ex.rho:g}" if ex.rho != 1 else "")
+    ),
+    margin_units="min(0.05 − ε, log-gap of consecutive arrivals) (report only)",
+    examples={"ci": 4, "dev": 30, "thorough": 200},
+    beyond=breaks_map,
+    report_only=True,
 )
 
 

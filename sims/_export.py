@@ -158,15 +158,9 @@ _VERSIONED = ("jax", "jaxlib", "diffrax", "equinox", "optimistix", "lineax", "nu
 
 @functools.lru_cache(maxsize=1)
 def _versions() -> dict:
-    from importlib import metadata
+    from gflab.sims.store import package_versions
 
-    out = {"python": sys.version}
-    for name in _VERSIONED:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+    return {"python": sys.version, **package_versions(_VERSIONED)}
 
 
 @functools.lru_cache(maxsize=256)
@@ -345,12 +339,7 @@ def _write(path: Path, blob: bytes) -> None:
     """Written under a private name and renamed: a reader sees the old file, none, or all."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        try:
-            tmp.write_bytes(blob)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _jaxsetup.write_atomic(path, blob)
     except OSError as e:  # a read-only cache folder: run on, unsaved
         _log.debug("saved executable not written: %s", e)
 

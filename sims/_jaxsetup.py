@@ -82,13 +82,27 @@ def _atomic_cache_put(self, key: str, value: bytes) -> None:
     final = self.path / f"{key}-cache"
     if final.exists():
         return None
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    write_atomic(final, value)
+    return None
+
+
+def write_atomic(path: Path, blob: bytes) -> None:
+    """``blob`` written under a private temporary name beside ``path`` and renamed onto it
+    (atomic on POSIX): a reader sees the old file, none, or all of the new one.
+
+    Args:
+        path: the file to write.
+        blob: its bytes.
+
+    Returns:
+        None. An ``OSError`` of the write or the rename propagates (the temporary is removed).
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        tmp.write_bytes(value)
-        os.replace(tmp, final)
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return None
 
 
 from jax._src import lru_cache as _lru_cache  # noqa: E402

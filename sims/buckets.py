@@ -83,16 +83,7 @@ import numpy as np
 import optimistix as optx
 
 from gflab.sims import rkc as _rkc
-from gflab.sims.methods import (
-    GD,
-    Adaptive,
-    Euler,
-    Method,
-    Muon,
-    NewtonSchulz,
-    SmoothedSpecGD,
-    SpecGD,
-)
+from gflab.sims.methods import Method, SpecGD
 from gflab.theory import lora as _lora
 
 __all__ = [
@@ -181,16 +172,10 @@ def paddable(method: Method) -> bool:
         method: a method object of :mod:`gflab.sims.methods`.
 
     Returns:
-        True for Adaptive, Euler, GD, SpecGD and SmoothedSpecGD, and for NewtonSchulz and Muon
-        in float64 (Muon also only without a shape scale).
+        The method's ``padded_exact``: True for Adaptive, Euler, GD, SpecGD and SmoothedSpecGD,
+        and for NewtonSchulz and Muon in float64 (Muon also only without a shape scale).
     """
-    if isinstance(method, (Adaptive, Euler, GD, SpecGD, SmoothedSpecGD)):
-        return True
-    if isinstance(method, NewtonSchulz):
-        return method.ns_dtype == "float64"
-    if isinstance(method, Muon):
-        return method.ns_dtype == "float64" and method.shape_scale == "none"
-    return False
+    return method.padded_exact
 
 
 def pad_to(a: Any, shape: Sequence[int]) -> np.ndarray:
@@ -370,7 +355,8 @@ class PaddedFlow(Method):
     :class:`RealNorm`, and (stabilised solvers) the start vector of :func:`real_start`.
 
     Args:
-      inner: the :class:`Adaptive` or :class:`Euler` method the config asked for.
+      inner: the :class:`~gflab.sims.methods.Adaptive` or :class:`~gflab.sims.methods.Euler`
+        method the config asked for.
       sqrt_count: √(real entries of the state), float64 scalar.
       dims: (leaves, 2) int64 array of the state leaves' real shapes.
     """
@@ -379,6 +365,7 @@ class PaddedFlow(Method):
     sqrt_count: jax.Array
     dims: jax.Array
     name: ClassVar[str] = "padded-flow"
+    padded_exact: ClassVar[bool] = False  # a wrapper of padded shapes is not padded again
 
     @property
     def max_steps(self):
@@ -426,6 +413,7 @@ class PaddedSteps(Method):
     region: Any
     polar_rtol: Any
     name: ClassVar[str] = "padded-steps"
+    padded_exact: ClassVar[bool] = False  # a wrapper of padded shapes is not padded again
     discrete: ClassVar[bool] = True
 
     @property

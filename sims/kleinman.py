@@ -41,7 +41,7 @@ from gflab.sims.config import DMFConfig
 from gflab.sims.dmf import solve_dmf_from
 from gflab.sims.limits import FLOAT64_BYTES, require_fits
 from gflab.theory import dmf as T
-from gflab.theory._validate import one_of, positive_int, positive_real
+from gflab.theory._validate import Choice, positive_int, positive_real
 from gflab.theory.errors import GflabInputError
 
 __all__ = [
@@ -54,14 +54,37 @@ __all__ = [
     "KleinmanRun",
     "KleinmanConfig",
     "simulate_kleinman",
+    "Schedule",
+    "Draw",
     "SCHEDULES",
     "DRAWS",
 ]
 
-# gflab's T_c / post steps, or their loop's T_c + 1 / post − 2 (the measured state)
-SCHEDULES = ("kleinman", "gflab")
-# the problem's random draw: their script's generators, or gflab's (NumPy default_rng)
-DRAWS = ("kleinman", "gflab")
+
+class Schedule(Choice):
+    """Which state a run measures (module docstring): ``gflab``'s, T_c steps on Ω1 then
+    ``post_steps`` on Ω2, or their loop's, T_c + 1 then ``post_steps`` − 2."""
+
+    KLEINMAN = "kleinman"
+    GFLAB = "gflab"
+
+    @property
+    def offsets(self) -> tuple[int, int]:
+        """(extra Ω1 steps after T_c, change of the Ω2 steps): (0, 0) for gflab's, (1, −2) for
+        theirs."""
+        return (1, -2) if self is Schedule.KLEINMAN else (0, 0)
+
+
+class Draw(Choice):
+    """The problem's random draw: their script's generators (``kleinman``) or gflab's (NumPy
+    ``default_rng``)."""
+
+    KLEINMAN = "kleinman"
+    GFLAB = "gflab"
+
+
+SCHEDULES = tuple(Schedule)
+DRAWS = tuple(Draw)
 
 
 @dataclass(frozen=True)
@@ -329,7 +352,7 @@ def run_kleinman(
     *,
     gradient_flow: bool = False,
     keep: int = 10,
-    schedule: str = "gflab",
+    schedule: Schedule = Schedule.GFLAB,
     problem=None,
 ) -> KleinmanRun:
     """Phase 1 to max T_c (branching at each T_c), then phase 2 for every N2 from each branch.
@@ -339,16 +362,17 @@ def run_kleinman(
       depth, seed: the run (``seed`` draws the problem unless ``problem`` is given).
       gradient_flow: the flow limit instead of GD (gflab's schedule only).
       keep: singular values kept in the traces.
-      schedule: ``gflab`` (T_c steps on Ω1, then ``post_steps``) or ``kleinman`` (their loop's
-        measured state: T_c + 1 steps on Ω1, then ``post_steps`` − 2).
+      schedule: a :class:`Schedule` (or its spelling): ``gflab`` (T_c steps on Ω1, then
+        ``post_steps``) or ``kleinman`` (their loop's measured state: T_c + 1 steps on Ω1, then
+        ``post_steps`` − 2).
       problem: (factors, target, order) to use instead of :func:`kleinman_problem`'s draw.
 
     Returns:
       A :class:`KleinmanRun`.
     """
     depth = positive_int("depth", depth)
-    one_of("schedule", schedule, SCHEDULES)
-    if gradient_flow and schedule != "gflab":
+    schedule = Schedule.parse(schedule, "schedule")
+    if gradient_flow and schedule is not Schedule.GFLAB:
         raise GflabInputError("schedule", "gflab with the gradient-flow variant", schedule)
     t0 = time.perf_counter()
     if problem is None:
@@ -370,10 +394,10 @@ def run_kleinman(
             ks1 += list(k + done)
             sv1 += list(np.asarray(s)[:, :keep])
             done = tc
-        branch, start, post = fs, tc, scale.post_steps
-        if schedule == "kleinman":  # their loop: one more Ω1 step, two fewer Ω2 steps measured
-            branch, _, _ = _gd(fs, m1, target, scale.lr, 1, scale.chunk, keep)
-            start, post = tc + 1, scale.post_steps - 2
+        more, change = schedule.offsets  # their loop: one more Ω1 step, two fewer Ω2 steps
+        branch, start, post = fs, tc + more, scale.post_steps + change
+        if more:
+            branch, _, _ = _gd(fs, m1, target, scale.lr, more, scale.chunk, keep)
         for n2 in scale.n2:
             m2 = _mask(scale.n, order, n2)
             if gradient_flow:
@@ -413,8 +437,8 @@ class KleinmanConfig:
     post_steps: int = 30_000
     lr: float = 0.2
     init_scale: float = 1e-3
-    draw: str = "kleinman"
-    schedule: str = "kleinman"
+    draw: Draw = Draw.KLEINMAN
+    schedule: Schedule = Schedule.KLEINMAN
     problem_file: str | None = None
 
     model = "kleinman"  # the key of sims.models.MODELS (``gflab simulate kleinman``)
@@ -436,8 +460,8 @@ class KleinmanConfig:
         # the factors, their products and one gradient per factor: ~3L + 4 n×n arrays
         require_fits("n", FLOAT64_BYTES * float(n) ** 2 * (3 * self.depth + 4), n)
         positive_int("seed", self.seed, minimum=0)
-        one_of("draw", self.draw, DRAWS)
-        one_of("schedule", self.schedule, SCHEDULES)
+        object.__setattr__(self, "draw", Draw.parse(self.draw, "draw"))
+        object.__setattr__(self, "schedule", Schedule.parse(self.schedule, "schedule"))
         positive_int("n2", self.n2)
         self.scale()  # n, rank, n1 <= n2 <= n², lr, init_scale, post_steps
         if self.problem_file is not None:
@@ -462,7 +486,7 @@ class KleinmanConfig:
         """(factors, target, order): from the file, their draw, or gflab's."""
         if self.problem_file is not None:
             return load_kleinman_problem(self.problem_file, self.n, self.depth, self.n2)
-        if self.draw == "kleinman":
+        if self.draw is Draw.KLEINMAN:
             return kleinman_authors_problem(self.scale(), self.depth, self.seed, self.n2)
         return kleinman_problem(self.scale(), self.depth, self.seed)
 
@@ -499,7 +523,7 @@ def simulate_kleinman(config: KleinmanConfig) -> dict:
         problem=config.problem(),
     )
     n2 = config.n2
-    steps = (1, -2) if config.schedule == "kleinman" else (0, 0)
+    steps = config.schedule.offsets
     return {
         "config": config.to_dict(),
         "t_c": list(config.t_c),

@@ -210,19 +210,7 @@ def _solve_padded(config: LoRAConfig, A0, B0, Y, U, V, rates: bool) -> RawSolve:
     if not config.method.discrete:
         field = B.masked_field(_padded_term_field)
         stats = _stats_with_rates(field) if rates else _stats
-        ts = np.linspace(0.0, config.t1, config.n_save)
-        raw = solve_flow(
-            field,
-            stats,
-            _monitor,
-            y0,
-            args,
-            t1=config.t1,
-            save_ts=ts,
-            method=method,
-            tol=config.converge_tol,
-            blowup=1e12,
-        )
+        raw = _solve_to_t1(config, field, stats, _monitor, y0, args, method)
     else:
         gradient = B.masked_gradient(_gradient)
         raw = iterate_config(
@@ -235,6 +223,24 @@ def _solve_padded(config: LoRAConfig, A0, B0, Y, U, V, rates: bool) -> RawSolve:
         if key in raw.saved:
             raw.saved[key] = B.unpad(raw.saved[key], (size,))
     return raw
+
+
+def _solve_to_t1(config: LoRAConfig, field, stats, monitor, y0, args, method) -> RawSolve:
+    """The flow of a continuous ``method`` to ``config.t1`` (``n_save`` points, stopping early at
+    ``converge_tol``), padded or not."""
+    ts = np.linspace(0.0, config.t1, config.n_save)
+    return solve_flow(
+        field,
+        stats,
+        monitor,
+        y0,
+        args,
+        t1=config.t1,
+        save_ts=ts,
+        method=method,
+        tol=config.converge_tol,
+        blowup=1e12,
+    )
 
 
 def solve_lora_from(
@@ -265,19 +271,7 @@ def solve_lora_from(
     y0 = (B.put(A0), B.put(B0))
     if not config.method.discrete:
         field, stats, monitor, args = flow_parts(config, A0, B0, Y, U, V, rates=rates)
-        ts = np.linspace(0.0, config.t1, config.n_save)
-        return solve_flow(
-            field,
-            stats,
-            monitor,
-            y0,
-            args,
-            t1=config.t1,
-            save_ts=ts,
-            method=config.method,
-            tol=config.converge_tol,
-            blowup=1e12,
-        )
+        return _solve_to_t1(config, field, stats, monitor, y0, args, config.method)
     args = _args(config, A0, B0, Y, U, V)
     return iterate_config(config, _gradient, _stats, _monitor, y0, args, config.converge_tol)
 

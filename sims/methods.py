@@ -35,6 +35,7 @@ from gflab.sims.rkc import RKC2, Tsit5RKC
 from gflab.theory import lora as _lora
 from gflab.theory import optim as _optim
 from gflab.theory._validate import GflabInputError, one_of
+from gflab.theory.optim import ShapeScale
 
 __all__ = [
     "Method",
@@ -102,11 +103,23 @@ def _int(v: Any) -> Any:
     return v
 
 
+def _shape_scale(v: Any) -> ShapeScale:
+    return ShapeScale.parse(v, "shape_scale")
+
+
 class Method(eqx.Module):
-    """Base of every method: ``name`` (its spelling), ``discrete`` and the JSON round trip."""
+    """Base of every method: ``name`` (its spelling), ``discrete``, ``padded_exact`` and the JSON
+    round trip.
+
+    ``padded_exact``: a solve on zero-padded shapes equals the unpadded one bit for bit, so the
+    method may run in a shape bucket (:func:`gflab.sims.buckets.paddable`; that module's docstring
+    says why each method does or does not): true unless a method says otherwise (NewtonSchulz
+    and Muon in low precision, Muon with a shape scale).
+    """
 
     name: ClassVar[str] = ""
     discrete: ClassVar[bool] = False
+    padded_exact: ClassVar[bool] = True
 
     def to_dict(self) -> dict[str, Any]:
         """``{"name": ..., <hyper-parameters>}`` (inverse: :func:`method_from_dict`)."""
@@ -324,6 +337,12 @@ class NewtonSchulz(_Discrete):
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
 
+    @property
+    def padded_exact(self) -> bool:
+        """Only in float64 (:class:`Method`; low-precision sums round differently when the padded
+        reduction is longer)."""
+        return self.ns_dtype == "float64"
+
     def direction(self):
         """NS in ``ns_dtype``."""
         return _optim.NewtonSchulz(self.ns_steps, _ns_in(self.ns_dtype))
@@ -343,15 +362,18 @@ class Muon(_Discrete):
       nesterov (bool): Nesterov look-ahead. Default ``True``.
       ns_steps (int): Newton–Schulz iterations, ≥ 1. Default ``5``.
       ns_dtype (str): their precision, one of :data:`NS_DTYPES`. Default ``"float64"``.
-      shape_scale (str): torch's ``adjust_lr_fn``, one of :data:`SHAPE_SCALES` (none | original |
-        match_rms_adamw). Default ``"none"``.
+      shape_scale (ShapeScale): torch's ``adjust_lr_fn``, a
+        :class:`~gflab.theory.optim.ShapeScale` (a spelling of :data:`SHAPE_SCALES`, none |
+        original | match_rms_adamw, is parsed on construction). Default ``"none"``.
     """
 
     momentum: float = eqx.field(default=_optim.MUON_MOMENTUM, converter=_num)
     nesterov: bool = eqx.field(default=True, static=True)
     ns_steps: int = eqx.field(default=5, static=True, converter=_int)
     ns_dtype: str = eqx.field(default="float64", static=True)
-    shape_scale: str = eqx.field(default="none", static=True)
+    shape_scale: ShapeScale = eqx.field(
+        default=ShapeScale.NONE, static=True, converter=_shape_scale
+    )
     name: ClassVar[str] = "muon"
 
     def __check_init__(self):
@@ -361,7 +383,12 @@ class Muon(_Discrete):
             raise GflabInputError("nesterov", "true or false", self.nesterov)
         _count("ns_steps", self.ns_steps)
         one_of("ns_dtype", self.ns_dtype, NS_DTYPES)
-        one_of("shape_scale", self.shape_scale, SHAPE_SCALES)
+
+    @property
+    def padded_exact(self) -> bool:
+        """In float64 and without a shape scale (:class:`Method`; the scale reads the padded
+        shape)."""
+        return self.ns_dtype == "float64" and self.shape_scale is ShapeScale.NONE
 
     def direction(self):
         """Momentum → Newton–Schulz in ``ns_dtype`` → shape scale."""

@@ -29,6 +29,26 @@ from gflab.theory.errors import GflabInputError
 __all__ = ["PlasticityConfig", "PlasticityResult", "simulate_plasticity", "phase_summary"]
 
 
+# the fields both phases take as they are (each phase adds its mask and its length)
+_PHASE_FIELDS = (
+    "depth",
+    "n",
+    "init",
+    "m",
+    "alpha",
+    "target",
+    "seed",
+    "t_max",
+    "method",
+    "normalisation",
+    "converge_tol",
+    "stop_loss",
+    "n_save",
+    "target_file",
+    "init_file",
+)
+
+
 @dataclass(frozen=True)
 class PlasticityConfig(_Config):
     """A plasticity experiment: ``base`` fields of a :class:`DMFConfig` plus the pretrain mask.
@@ -135,23 +155,7 @@ class PlasticityConfig(_Config):
             The phase's config.
         """
         gd = self.method.discrete
-        common = dict(
-            depth=self.depth,
-            n=self.n,
-            init=self.init,
-            m=self.m,
-            alpha=self.alpha,
-            target=self.target,
-            seed=self.seed,
-            t_max=self.t_max,
-            method=self.method,
-            normalisation=self.normalisation,
-            converge_tol=self.converge_tol,
-            stop_loss=self.stop_loss,
-            n_save=self.n_save,
-            target_file=self.target_file,
-            init_file=self.init_file,
-        )
+        common = {name: getattr(self, name) for name in _PHASE_FIELDS}
         if which == 1:
             one = dict(mask=self.pretrain_mask, mask_file=self.pretrain_mask_file, **common)
             if gd:

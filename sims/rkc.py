@@ -399,6 +399,71 @@ class _Stabilized(diffrax.AbstractAdaptiveSolver):
         since = jnp.where(due, 0, state.since + 1).astype(jnp.int32)
         return f, F0, v, rho, extra, jvps, since
 
+    def order(self, terms):
+        """The method's order (diffrax's solver interface).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (unused).
+
+        Returns:
+            order (int): 2 (RKC2 is second order; for :class:`Tsit5RKC` the lower of its two).
+        """
+        return 2
+
+    def step(self, terms, t0, t1, y0, args, solver_state: _State, made_jump):
+        """One step of size h = t1 − t0 (:meth:`_advance` says which method takes it).
+
+        Args:
+            terms (diffrax.AbstractTerm): the solve's term (its vector field).
+            t0 (jax.Array): the step's start time.
+            t1 (jax.Array): its end time (h = t1 − t0).
+            y0 (PyTree): the state at ``t0``.
+            args (Any): the vector field's arguments.
+            solver_state: the carried :class:`_State` (f(y₀), the power-iteration vector, ρ̂,
+                the counters).
+            made_jump (bool): the previous step ended at a discontinuity (f(y₀) is recomputed and ρ̂
+                refreshed).
+
+        Returns:
+            step (tuple): (y1, error estimate, dense-output info, new solver state, diffrax
+                ``RESULTS.successful``).
+        """
+        f, F0, v, rho, extra, jvps, since = self._begin(
+            terms, t0, y0, args, solver_state, made_jump
+        )
+        y1, err, F1, s, used_rkc, dense = self._advance(f, t0, t1 - t0, y0, F0, rho)
+        st = solver_state
+        is_rkc = used_rkc.astype(jnp.int32)
+        new = _State(
+            F1,
+            v,
+            rho,
+            st.evals + s + extra,
+            st.jvps + jvps,
+            st.rkc_steps + is_rkc,
+            st.tsit5_steps + (1 - is_rkc),
+            jnp.maximum(st.max_stages_used, jnp.where(used_rkc, s, 0)),
+            since,
+        )
+        return y1, err, dense, new, diffrax.RESULTS.successful
+
+    def _advance(self, f, t0, h, y0, F0, rho):
+        """The step itself, from y0 with f(y0) = F0 and the estimate ρ̂ (the subclass's method).
+
+        Args:
+            f: the vector field ``f(t, y)``.
+            t0 (jax.Array): the step's start time.
+            h (jax.Array): its size.
+            y0 (PyTree): the state at ``t0``.
+            F0 (PyTree): f(t0, y0).
+            rho (jax.Array): ρ̂, the spectral-radius estimate.
+
+        Returns:
+            (y1, error estimate, f(t0 + h, y1), stages used (int32), whether an RKC2 step was
+            taken (bool array), dense-output info for :attr:`interpolation_cls`).
+        """
+        raise NotImplementedError
+
     def _rkc_branch(self, f, t0, h, y0, F0, rho):
         s_need = rkc_stages_for(h * self.safety * rho, self.max_stages)
         s = jnp.minimum(s_need, self.max_stages)
@@ -434,17 +499,6 @@ class RKC2(_Stabilized):
             (194 vs 253) and the hybrid never switched). A rejected step does not advance it.
     """
 
-    def order(self, terms):
-        """The method's order (diffrax's solver interface).
-
-        Args:
-            terms (diffrax.AbstractTerm): the solve's term (unused).
-
-        Returns:
-            order (int): 2 (RKC2 is second order; for :class:`Tsit5RKC` the lower of its two).
-        """
-        return 2
-
     def error_order(self, terms):
         """The order the step-size controller's exponent uses (diffrax's solver interface).
 
@@ -456,44 +510,17 @@ class RKC2(_Stabilized):
         """
         return 3
 
-    def step(self, terms, t0, t1, y0, args, solver_state: _State, made_jump):
-        """One RKC2 step of size h = t1 − t0 with the stage count ρ̂ asks for (a step needing
-        more than ``max_stages`` returns an infinite error, so the controller rejects it).
-
-        Args:
-            terms (diffrax.AbstractTerm): the solve's term (its vector field).
-            t0 (jax.Array): the step's start time.
-            t1 (jax.Array): its end time (h = t1 − t0).
-            y0 (PyTree): the state at ``t0``.
-            args (Any): the vector field's arguments.
-            solver_state: the carried :class:`_State` (f(y₀), the power-iteration vector, ρ̂,
-                the counters).
-            made_jump (bool): the previous step ended at a discontinuity (f(y₀) is recomputed and ρ̂
-                refreshed).
+    def _advance(self, f, t0, h, y0, F0, rho):
+        """An RKC2 step with the stage count ρ̂ asks for (a step needing more than
+        ``max_stages`` returns an infinite error, so the controller rejects it).
 
         Returns:
-            step (tuple): (y1, error estimate, dense-output info, new solver state, diffrax
-                ``RESULTS.successful``).
+            (y1, error estimate, f(y1), stages, True, dense-output info): see
+            :meth:`_Stabilized._advance`.
         """
-        f, F0, v, rho, extra, jvps, since = self._begin(
-            terms, t0, y0, args, solver_state, made_jump
-        )
-        h = t1 - t0
         y1, err, F1, s = self._rkc_branch(f, t0, h, y0, F0, rho)
-        st = solver_state
-        new = _State(
-            F1,
-            v,
-            rho,
-            st.evals + s + extra,
-            st.jvps + jvps,
-            st.rkc_steps + 1,
-            st.tsit5_steps,
-            jnp.maximum(st.max_stages_used, s),
-            since,
-        )
         dense = dict(y0=y0, y1=y1, k0=_lin((h, F0)), k1=_lin((h, F1)))
-        return y1, err, dense, new, diffrax.RESULTS.successful
+        return y1, err, F1, s, jnp.asarray(True), dense
 
 
 class Tsit5RKC(_Stabilized):
@@ -534,17 +561,6 @@ class Tsit5RKC(_Stabilized):
         if not (isinstance(r, (int, float)) and 0.0 < r <= 1.0):
             raise GflabInputError("rkc_tolerance_ratio", "a number in (0, 1]", r)
 
-    def order(self, terms):
-        """The method's order (diffrax's solver interface).
-
-        Args:
-            terms (diffrax.AbstractTerm): the solve's term (unused).
-
-        Returns:
-            order (int): 2 (RKC2 is second order; for :class:`Tsit5RKC` the lower of its two).
-        """
-        return 2
-
     def error_order(self, terms):
         """The order the step-size controller's exponent uses (diffrax's solver interface).
 
@@ -556,28 +572,13 @@ class Tsit5RKC(_Stabilized):
         """
         return self.hybrid_error_order
 
-    def step(self, terms, t0, t1, y0, args, solver_state: _State, made_jump):
-        """One step of size h = t1 − t0: RKC2 when h·ρ̂ ≥ ``switch``, else Tsit5.
-
-        Args:
-            terms (diffrax.AbstractTerm): the solve's term (its vector field).
-            t0 (jax.Array): the step's start time.
-            t1 (jax.Array): its end time (h = t1 − t0).
-            y0 (PyTree): the state at ``t0``.
-            args (Any): the vector field's arguments.
-            solver_state: the carried :class:`_State` (f(y₀), the power-iteration vector, ρ̂,
-                the counters).
-            made_jump (bool): the previous step ended at a discontinuity (f(y₀) is recomputed and ρ̂
-                refreshed).
+    def _advance(self, f, t0, h, y0, F0, rho):
+        """RKC2 when h·ρ̂ ≥ ``switch``, else Tsit5.
 
         Returns:
-            step (tuple): (y1, error estimate, dense-output info, new solver state, diffrax
-                ``RESULTS.successful``).
+            (y1, error estimate, f(y1), stages, whether RKC2 stepped, dense-output info): see
+            :meth:`_Stabilized._advance`.
         """
-        f, F0, v, rho, extra, jvps, since = self._begin(
-            terms, t0, y0, args, solver_state, made_jump
-        )
-        h = t1 - t0
         use_rkc = h * rho >= self.switch
 
         def rkc():
@@ -592,21 +593,7 @@ class Tsit5RKC(_Stabilized):
             return y1, err, F1, jnp.asarray(6, jnp.int32), _stack_increments(h, ks)
 
         y1, err, F1, s, k = jax.lax.cond(use_rkc, rkc, tsit)
-        st = solver_state
-        is_rkc = use_rkc.astype(jnp.int32)
-        new = _State(
-            F1,
-            v,
-            rho,
-            st.evals + s + extra,
-            st.jvps + jvps,
-            st.rkc_steps + is_rkc,
-            st.tsit5_steps + (1 - is_rkc),
-            jnp.maximum(st.max_stages_used, jnp.where(use_rkc, s, 0)),
-            since,
-        )
-        dense = dict(y0=y0, y1=y1, k=k, rkc=use_rkc)
-        return y1, err, dense, new, diffrax.RESULTS.successful
+        return y1, err, F1, s, use_rkc, dict(y0=y0, y1=y1, k=k, rkc=use_rkc)
 
 
 SOLVER_NAMES = ("tsit5", "rkc2", "tsit5-rkc2")

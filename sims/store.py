@@ -91,10 +91,17 @@ _NPZ, _META = "data.npz", "meta.json"
 _ORPHAN_AGE_S = 24 * 3600.0  # a temporary folder of another host is removed after a day
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages whose code computes results (``absent`` if missing)."""
+def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str]:
+    """Installed versions of packages (``absent`` if missing).
+
+    Args:
+        names: the distributions; by default those whose code computes results (the store's).
+
+    Returns:
+        ``{name: version}`` in the order of ``names``.
+    """
     out = {}
-    for name in _VERSIONED:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -79,7 +79,7 @@ def _row(store: ResultStore, key: str) -> dict[str, Any]:
     model = _REGISTRY.get(name) if isinstance(name, str) else None
     row["model"] = name
     holds = model is not None and model.holds(meta)
-    if store.key(config) != key:
+    if store.key(config) != key or (model is not None and model.stale(meta)):
         row["status"] = "stale"
     elif store.status(config) != "ok":
         row["status"] = "corrupt"

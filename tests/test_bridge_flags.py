@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import json
 
 import pytest
 
-from gflab.cli import bridge, build_parser
-from gflab.cli._fields import add_field_flags, flag_fields
+from gflab.cli import bridge, build_parser, main
+from gflab.cli._fields import add_field_flags, flag_fields, flag_values
+from gflab.cli.bridge import AnalyzeFlags, ProbeBenchFlags, RunFlags
+from gflab.sims.bridge.analyze import analyze_checkpoints
+from gflab.sims.bridge.bench import probe_overhead
 from gflab.sims.bridge.dmf_run import BridgeDMFConfig
 from gflab.sims.bridge.lora_run import BridgeLoRAConfig
 from gflab.sims.bridge.prune_data import DataSpec
@@ -19,17 +24,22 @@ from gflab.sims.bridge.warmstart import WarmStartConfig
 
 # subcommand -> the config dataclasses its flags fill
 GENERATED = {
-    "lora": (BridgeLoRAConfig,),
-    "dmf": (BridgeDMFConfig,),
+    "lora": (BridgeLoRAConfig, RunFlags),
+    "dmf": (BridgeDMFConfig, RunFlags),
     "warmstart": (WarmStartConfig,),
     "prune": (DataSpec, MethodSpec, TrainSpec, PruneConfig),
+    "bench": (ProbeBenchFlags,),
+    "analyze": (AnalyzeFlags,),
 }
-# subcommand -> the command's config of the parsed flags (prune: below, its methods are a list)
+# subcommand -> the command's configs (one a seed) of the parsed flags (prune: below, its methods
+# are a list)
 CONFIG = {
-    "lora": lambda a: bridge._config(a, BridgeLoRAConfig, 0, bridge._lora_fixed(a)),
-    "dmf": lambda a: bridge._config(a, BridgeDMFConfig, 0, bridge._dmf_fixed(a)),
-    "warmstart": bridge._warmstart_config,
+    "lora": lambda a: bridge.seed_configs(a, BridgeLoRAConfig, **bridge._lora_fixed(a)),
+    "dmf": lambda a: bridge.seed_configs(a, BridgeDMFConfig, **bridge._dmf_fixed(a)),
+    "warmstart": lambda a: [bridge._warmstart_config(a)],
 }
+# the function each flag dataclass's fields are the keyword arguments of
+CALLED = {ProbeBenchFlags: probe_overhead, AnalyzeFlags: analyze_checkpoints}
 CASES = [
     pytest.param(kind, cls, f.name, id=f"{kind}-{cls.__name__}-{f.name}")
     for kind, classes in GENERATED.items()
@@ -41,6 +51,13 @@ CASES = [
 
 def _flag(f: dataclasses.Field) -> str:
     return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def _parse(kind: str, *argv: str) -> argparse.Namespace:
+    # analyze needs its checkpoint paths (not opened by the parser)
+    return build_parser().parse_args(
+        ["bridge", kind, *(["ck/"] if kind == "analyze" else []), *argv]
+    )
 
 
 def _subparser(kind: str) -> argparse.ArgumentParser:
@@ -82,9 +99,107 @@ def test_help_mentions_every_field_flag(kind):
 
 @pytest.mark.parametrize("kind", sorted(CONFIG))
 def test_no_flags_build_the_default_config(kind):
-    """The "unset" flags and those typed as text reach the config as the field's default."""
-    (cls,) = GENERATED[kind]
-    assert CONFIG[kind](build_parser().parse_args(["bridge", kind])) == cls()
+    """The "unset" flags, those typed as text and the run flags not given (seed, every, device)
+    reach the config as the field's default."""
+    cls = GENERATED[kind][0]
+    assert CONFIG[kind](_parse(kind)) == [cls()]
+
+
+@pytest.mark.parametrize("kind", ["lora", "dmf"])
+def test_run_flags_reach_every_seed_config(kind):
+    """``--seeds`` gives one config a seed, each with ``--every`` and ``--device``."""
+    cfgs = CONFIG[kind](_parse(kind, "--seeds", "3,1", "--every", "7", "--device", "cpu"))
+    assert [(c.seed, c.every, c.device) for c in cfgs] == [(3, 7, "cpu"), (1, 7, "cpu")]
+
+
+@pytest.mark.parametrize("kind", ["lora", "dmf"])
+def test_run_flags_device_default_is_the_configs(kind):
+    """Python and CLI agree on the device a run uses when none is asked for."""
+    assert RunFlags().device == GENERATED[kind][0]().device
+
+
+CALLED_CASES = [
+    pytest.param(cls, f.name, id=f"{cls.__name__}-{f.name}")
+    for cls in CALLED
+    for f in dataclasses.fields(cls)
+]
+
+
+@pytest.mark.parametrize(("cls", "name"), CALLED_CASES)
+def test_flag_defaults_are_the_functions(cls, name):
+    """Python and CLI defaults equal: each flag dataclass field's default is the default of the
+    keyword argument of the same name (oracle: :func:`inspect.signature`)."""
+    param = inspect.signature(CALLED[cls]).parameters[name]
+    default = dataclasses.fields(cls)[[f.name for f in dataclasses.fields(cls)].index(name)].default
+    assert (default, type(default)) == (param.default, type(param.default))
+
+
+# a value for each bench/analyze flag, not its default, and its parsed form
+GIVEN = {
+    "model": ("tiny", "tiny"),
+    "every": ("3", 3),
+    "steps": ("5", 5),
+    "optimizer": ("adamw", "adamw"),
+    "device": ("cuda", "cuda"),
+    "burn_in": ("40", 40),
+    "scale": ("2.5", 2.5),
+    "lora_alpha": ("16", 16.0),
+    "adapter": ("b", "b"),
+}
+KIND_OF = {ProbeBenchFlags: "bench", AnalyzeFlags: "analyze"}
+
+
+@pytest.mark.parametrize(("cls", "name"), CALLED_CASES)
+def test_command_calls_the_function_with_the_flags(monkeypatch, cls, name):
+    """``bridge bench``/``analyze`` pass every flag of their dataclass, the one given changed, as
+    the keyword arguments of their function (the function replaced by a recorder)."""
+    fn = CALLED[cls]
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(*args, **kwargs):
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr(inspect.getmodule(fn), fn.__name__, record)
+    flag = "--" + name.replace("_", "-")
+    args = _parse(KIND_OF[cls], flag, GIVEN[name][0])
+    with pytest.raises(Stop):
+        args.func(args)
+    assert seen == {**dataclasses.asdict(cls()), name: GIVEN[name][1]}
+
+
+BAD = [
+    ("lora", "--seed", "x"),
+    ("lora", "--seeds", "1,1"),
+    ("dmf", "--seeds", "-1"),
+    ("dmf", "--every", "2.5"),
+    ("lora", "--seeds", "1", "--seed", "2"),
+    ("dmf", "--no-store", "--store", "s"),
+    ("bench", "--every", "x"),
+    ("bench", "--steps", "1e3"),
+    ("analyze", "ck/", "--burn-in", "x"),
+    ("analyze", "ck/", "--scale", "nan"),
+    ("analyze", "ck/", "--lora-alpha", "x"),
+]
+
+
+@pytest.mark.parametrize("argv", BAD, ids=["-".join(a) for a in BAD])
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_bad_generated_flag_exits_2_naming_it(capsys, argv, as_json):
+    """A refused value of a generated flag: exit 2 and one line naming the flag (the last flag
+    of ``argv``); with ``--json`` a JSON error object naming it."""
+    with pytest.raises(SystemExit) as exc:  # argparse's refusal, in CleanParser's one line
+        main(["bridge", *argv, *(["--json"] if as_json else [])])
+    out, err = capsys.readouterr()
+    flag = [a for a in argv if a.startswith("--")][-1]
+    assert exc.value.code == 2
+    if as_json:
+        assert json.loads(out)["error"]["parameter"] == flag[2:]
+    else:
+        assert len(err.strip().splitlines()) == 1 and flag in err
 
 
 PRUNE_METHOD_FLAGS = [f.name for f in flag_fields(MethodSpec)]
@@ -129,3 +244,23 @@ def test_generator_types_defaults_and_escapes():
     assert "10% of n" in p.format_help()
     with pytest.raises(SystemExit):  # NaN refused as the other float flags
         p.parse_args(["--x", "nan"])
+
+
+def test_generator_switches_groups_and_parsers():
+    """A ``bool`` field is a switch; fields of one ``group`` exclude each other; a ``type`` entry
+    parses the flag."""
+
+    @dataclasses.dataclass
+    class Toy:
+        a: int | None = dataclasses.field(default=None, metadata={"help": "a", "group": "g"})
+        b: str | None = dataclasses.field(
+            default=None, metadata={"help": "b", "group": "g", "type": str.upper}
+        )
+        on: bool = dataclasses.field(default=False, metadata={"help": "switch"})
+
+    p = argparse.ArgumentParser()
+    add_field_flags(p, Toy)
+    assert vars(p.parse_args(["--b", "x", "--on"])) == {"a": None, "b": "X", "on": True}
+    assert flag_values(p.parse_args([]), Toy) == dataclasses.asdict(Toy())
+    with pytest.raises(SystemExit):
+        p.parse_args(["--a", "1", "--b", "x"])

@@ -171,17 +171,50 @@ def test_depth_page_data_is_the_closed_form(pages):
     np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-6)
 
 
-def test_depth_stable_rank_axis_spans_rank_one_to_full(pages):
-    """The stable-rank panel shows the whole range 1 … n at every point (the effect's true size)."""
-    _path, _rep, table = pages["depth"]
-    n_values = next(p for p in table["params"] if p["name"] == "n")["values"]
-    lo, hi = [], []
-    for key, point in table["points"].items():
-        n = n_values[int(key.split(",")[0])]
-        r = point["axes"]["yaxis2"]["range"]
+@pytest.mark.parametrize(("name", "axis"), [("depth", "yaxis2"), ("plasticity", "yaxis")])
+def test_stable_rank_axis_spans_rank_one_to_full(pages, name, axis):
+    """The stable-rank panel shows the whole range 1 … n at every point (the effect's true size),
+    and every stable-rank curve lies in it (1 ≤ sr ≤ n, its definition)."""
+    from gflab.figures.demos.plasticity import N
+
+    _path, _rep, table = pages[name]
+    # depth slides n (its first slider); the plasticity page is the N × N problem
+    n_param = [p["values"] for p in table["params"] if p["name"] == "n"]
+    n_values = n_param[0] if n_param else [N]
+    on_axis = "y2" if axis == "yaxis2" else "y"
+    lo, hi, curves = [], [], []
+    for point_key, point in table["points"].items():
+        n = n_values[int(point_key.split(",")[0])] if n_param else N
+        r = point["axes"][axis]["range"]
         lo.append(r[0] - 1.0)
         hi.append(r[1] - n)
+        ranks = [t["y"] for t in resolve(table, point) if t.get("yaxis", "y") == on_axis]
+        curves += [(min(y) - r[0], r[1] - max(y)) for y in ranks if len(y) > 2]
     assert max(lo) <= 0 and min(hi) >= 0 and max(hi) < 0.1 * max(n_values)
+    assert curves and min(min(c) for c in curves) >= 0  # no curve leaves the axis
+
+
+def test_panel_titles_fit_the_docs_frame():
+    """Each line of a panel title is narrower than its panel in the docs' 658 px wide frame.
+
+    Oracle: the line's width in DejaVu Sans (the page's first font) at the title's size, from
+    matplotlib's font metrics; the panel's width is the frame less the body's 2 em margins
+    (16 px text), the plot's left and right margins, times the panel's share of the plot."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    measure = TextToPath()
+    widths = []
+    for name in demos.DEMO_NAMES:
+        layout = web._layout(name)
+        plot = 658 - 2 * 2 * 16 - layout["margin"]["l"] - layout["margin"]["r"]
+        for note, x in zip(layout["annotations"], ("xaxis", "xaxis2"), strict=True):
+            lo, hi = layout[x]["domain"]
+            prop = FontProperties(family="DejaVu Sans", size=note["font"]["size"])
+            for line in note["text"].split("<br>"):
+                w = measure.get_text_width_height_descent(line, prop, ismath=False)[0]
+                widths.append((w / ((hi - lo) * plot), name, line))
+    assert max(widths)[0] < 1.0, max(widths)
 
 
 def test_cli_html(capsys, tmp_path):

@@ -118,6 +118,16 @@ def test_plasticity_oracles(rendered):
     assert all(runs[k].status == "converged" for k in runs)
 
 
+def test_plasticity_stable_rank_axis_spans_rank_one_to_full(rendered):
+    """The window's stable-rank panel shows 1 … n (n = the matrix size), with both runs in it."""
+    data = rendered["plasticity"].data
+    n = len(data["mask2"])
+    lo, hi = demos.get("plasticity").ax_rank.get_ylim()  # the instance `rendered` drew
+    ranks = np.concatenate([c["stable_rank"] for c in data["curves"].values()])
+    assert lo <= 1.0 and hi >= n and hi - lo < 1.1 * (n - 1)
+    assert lo <= ranks.min() and ranks.max() <= hi
+
+
 def _clocks(name: str, demo, data, u: float) -> list[float]:
     """The times frame u of each demo is at (one per panel clock): its own definition."""
     from gflab.figures.demos._base import log_cursor

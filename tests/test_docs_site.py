@@ -28,6 +28,7 @@ from PIL import Image
 from gflab.figures.demos import DEMO_NAMES
 from gflab.figures.registry import registry
 from gflab.sims.config import DMFConfig
+from gflab.sims.models import MODELS as REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -545,9 +546,7 @@ def test_arg_gaps_catch_an_undocumented_or_wrong_default():
     ]
 
 
-@pytest.mark.parametrize(
-    "model", ["dmf", "lora", "dmf-plasticity", "dmf-dash", "river", "kleinman"]
-)
+@pytest.mark.parametrize("model", list(REGISTRY))
 def test_every_config_field_has_a_meaning(model):
     """The API page's tables and the class pages' field docstrings (docs/_build/griffe_fields.py)
     come from gflab.sims.schema: every field and hyper-parameter of every model has a meaning."""

@@ -92,7 +92,7 @@ def test_chain_fuses_scalar_factors_as_torch_forms_adjusted_lr():
     entries, which is why torch.optim.Muon's bit-identical tests need the fusion."""
     rng = np.random.default_rng(1)
     u = rng.standard_normal((300, 100))
-    t = O.chain(O.ScaleByShape("original"), O.ScaleByLr(0.0123))
+    t = O.chain(O.ScaleByShape(O.ShapeScale.ORIGINAL), O.ScaleByLr(0.0123))
     (got,), _ = t.update((u,), t.init((u,)))
     s = math.sqrt(300 / 100)
     assert np.array_equal(got, (s * -0.0123) * u)
@@ -105,7 +105,7 @@ def test_muon_direction_is_namespace_agnostic(namespace):
     rng = np.random.default_rng(3)
     gs = [rng.standard_normal((6, 4)) for _ in range(3)]
     conv = {"numpy": np.asarray, "torch": torch.tensor}[namespace]
-    t = O.muon_direction(0.9, True, 5, "match_rms_adamw")
+    t = O.muon_direction(0.9, True, 5, O.ShapeScale.MATCH_RMS_ADAMW)
     sa, sb = t.init((conv(gs[0]),)), t.init((jnp.asarray(gs[0]),))
     for g in gs:
         (a,), sa = t.update((conv(g),), sa)
@@ -118,7 +118,7 @@ def test_schedule_free_takes_its_base_as_an_object():
     recurrence as the module docstring's, written out here for 5 steps (1e-13: NS rounding)."""
     rng = np.random.default_rng(5)
     W = rng.standard_normal((5, 3))
-    base = O.muon_direction(0.9, True, 5, "none")
+    base = O.muon_direction(0.9, True, 5, O.ShapeScale.NONE)
     opt = SF.ScheduleFree(base=base, lr=0.1, beta=0.8)
     st, y = opt.init((W,)), (W,)
     z, x, buf, wsum, worst = W, W, np.zeros_like(W), 0.0, 0.0

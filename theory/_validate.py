@@ -6,6 +6,7 @@ them into one clean line and exit code 2.
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -74,6 +75,31 @@ def one_of(name: str, x: Any, allowed: Iterable) -> str:
     if x not in allowed:
         raise GflabInputError(name, "one of " + ", ".join(allowed), x)
     return x
+
+
+class Choice(enum.StrEnum):
+    """An option with a fixed set of spellings (a subclass lists them as members).
+
+    A spelling becomes a member once, where it enters (a config's constructor, the command line,
+    the JSON reader); inside, members are compared by identity or carry their behaviour. Members
+    are strings, so a config's dict and its store key hold the spelling as before.
+    """
+
+    @classmethod
+    def parse(cls, value: Any, parameter: str) -> Choice:
+        """The member spelled ``value`` (a member passes through).
+
+        Args:
+            value: a member or its spelling.
+            parameter: the parameter an error names.
+
+        Returns:
+            The member.
+
+        Raises:
+            GflabInputError: naming ``parameter`` and the spellings, when ``value`` is none of them.
+        """
+        return cls(one_of(parameter, value, tuple(cls)))
 
 
 def finite_array(name: str, a: Any, ndim: int | None = None, shape: tuple | None = None):

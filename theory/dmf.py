@@ -208,6 +208,11 @@ def gradient_field(
 INIT_NAMES = ("mimic", "gaussian", "tied-gaussian", "identity", "orthogonal")
 
 
+def _sizes(n: int, depth: int, alpha: float) -> tuple[int, int, float]:
+    """(n, depth, alpha) checked: n and L integers ≥ 1, α > 0 (a bad one raises naming it)."""
+    return positive_int("n", n), positive_int("depth", depth), positive_real("alpha", alpha)
+
+
 def _scale(alpha: float, depth: int) -> float:
     return alpha ** (1.0 / depth)
 
@@ -224,9 +229,7 @@ def mimic_init(n: int, depth: int, alpha: float, m: float) -> PyTree[Float[np.nd
     Returns:
         A list of L equal (n, n) float64 arrays.
     """
-    n = positive_int("n", n)
-    depth = positive_int("depth", depth)
-    alpha = positive_real("alpha", alpha)
+    n, depth, alpha = _sizes(n, depth, alpha)
     m = positive_real("m", m, allow_inf=True)
     if not m > 1:
         raise GflabInputError("m", "a real number > 1 (inf for diagonal init)", m)
@@ -250,9 +253,7 @@ def gaussian_init(
     Returns:
         A list of L (n, n) float64 arrays.
     """
-    n = positive_int("n", n)
-    depth = positive_int("depth", depth)
-    alpha = positive_real("alpha", alpha)
+    n, depth, alpha = _sizes(n, depth, alpha)
     rng = np.random.default_rng(seed)
     std = _scale(alpha, depth) / math.sqrt(n)
     if tied:
@@ -272,9 +273,7 @@ def identity_init(n: int, depth: int, alpha: float) -> PyTree[Float[np.ndarray, 
     Returns:
         A list of L (n, n) float64 arrays.
     """
-    n = positive_int("n", n)
-    depth = positive_int("depth", depth)
-    alpha = positive_real("alpha", alpha)
+    n, depth, alpha = _sizes(n, depth, alpha)
     return [_scale(alpha, depth) * np.eye(n) for _ in range(depth)]
 
 
@@ -292,9 +291,7 @@ def orthogonal_init(
     Returns:
         A list of L (n, n) float64 arrays.
     """
-    n = positive_int("n", n)
-    depth = positive_int("depth", depth)
-    alpha = positive_real("alpha", alpha)
+    n, depth, alpha = _sizes(n, depth, alpha)
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(depth):

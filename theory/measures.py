@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from jaxtyping import Float, PyTree, Real
 
+from gflab.theory._validate import Choice
 from gflab.theory._xp import AnyArray, as_index, namespace, svdvals
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "test_rmse",
     "cross_coupling",
     "arrival_times",
+    "ArrivalTransform",
 ]
 
 
@@ -218,33 +220,65 @@ def cross_coupling(K: Float[AnyArray, "k k"], groups: Real[AnyArray, " k"]) -> F
     return num / xp.where(diag > 0, diag, 1.0)
 
 
+class ArrivalTransform(Choice):
+    """The transform :func:`arrival_times` interpolates in: ``linear`` (the value d itself),
+    ``sqrt`` (√d: SpecGF's proxies grow with unit slope in √d) or ``logit`` (logit(d/s):
+    gradient flow's logistic law)."""
+
+    LINEAR = "linear"
+    SQRT = "sqrt"
+    LOGIT = "logit"
+
+    def apply(self, x: float, s: float) -> float:
+        """The transformed value of ``x`` for a mode of target ``s``.
+
+        Args:
+            x: a value of the trajectory.
+            s: the mode's target (the scale of ``logit``).
+
+        Returns:
+            The transformed value.
+        """
+        return _ARRIVAL_TRANSFORMS[self](x, s)
+
+
+def _logit(x: float, s: float) -> float:
+    x = np.clip(x / s, 1e-300, 1 - 1e-16)
+    return np.log(x / (1 - x))
+
+
+_ARRIVAL_TRANSFORMS = {
+    ArrivalTransform.LINEAR: lambda x, s: x,
+    ArrivalTransform.SQRT: lambda x, s: np.sqrt(max(x, 0.0)),
+    ArrivalTransform.LOGIT: _logit,
+}
+
+
 def arrival_times(
     times: Real[AnyArray, " T"] | PyTree[float | int],
     values: Real[AnyArray, "T k"] | PyTree[float | int],
     targets: Real[AnyArray, " k"] | PyTree[float | int],
     fraction: float = 0.5,
-    transform: str = "linear",
+    transform: ArrivalTransform | str = ArrivalTransform.LINEAR,
 ) -> Float[np.ndarray, " k"]:
     """First time each column of ``values`` (shape T×k) reaches ``fraction`` × its target.
 
     Interpolation between saved times is linear in a transform of the value under which the
-    expected curve is straight, so that a coarse save grid costs no accuracy: ``linear`` (the
-    value itself), ``sqrt`` (√d: SpecGF's proxies grow with unit slope in √d) or ``logit``
-    (logit(d/s): gradient flow's logistic law). ``inf`` where a mode never arrives. NumPy only:
-    it post-processes saved trajectories.
+    expected curve is straight, so that a coarse save grid costs no accuracy
+    (:class:`ArrivalTransform`). ``inf`` where a mode never arrives. NumPy only: it
+    post-processes saved trajectories.
 
     Args:
         times: the saved times, increasing.
         values: the trajectory, one column per mode (T × k).
         targets: each mode's target s_i.
         fraction: the fraction f of its target a mode must reach.
-        transform: ``linear``, ``sqrt`` or ``logit`` (see above).
+        transform: an :class:`ArrivalTransform` or its spelling (``linear``, ``sqrt``, ``logit``).
 
     Returns:
         One first-passage time per mode (``inf`` where never reached).
     """
-    if transform not in ("linear", "sqrt", "logit"):
-        raise ValueError(f"transform: expected linear, sqrt or logit, got {transform!r}")
+    transform = ArrivalTransform.parse(transform, "transform")
     t = np.asarray(times, dtype=float)
     v = np.asarray(values, dtype=float)
     out = np.full(v.shape[1], np.inf)
@@ -256,14 +290,8 @@ def arrival_times(
         if k == 0:
             out[i] = t[0]
             continue
-
-        def f(x, s=s):
-            if transform == "logit":
-                x = np.clip(x / s, 1e-300, 1 - 1e-16)
-                return np.log(x / (1 - x))
-            return np.sqrt(max(x, 0.0)) if transform == "sqrt" else x
-
-        y0, y1, g = f(v[k - 1, i]), f(v[k, i]), f(fraction * s)
+        f = transform.apply
+        y0, y1, g = f(v[k - 1, i], s), f(v[k, i], s), f(fraction * s, s)
         w = (g - y0) / (y1 - y0) if y1 != y0 else 1.0
         out[i] = t[k - 1] + w * (t[k] - t[k - 1])
     return out

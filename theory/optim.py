@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, no_type_check
 
+from gflab.theory._validate import Choice
 from gflab.theory._xp import namespace
 from gflab.theory.lora import newton_schulz, polar, smoothed_polar
 
@@ -45,6 +46,7 @@ __all__ = [
     "ScaleByLr",
     "muon_direction",
     "shape_scale",
+    "ShapeScale",
     "lerp",
     "apply_updates",
     "SHAPE_SCALES",
@@ -54,8 +56,41 @@ __all__ = [
 MUON_MOMENTUM = 0.95
 """Muon's momentum μ by default (torch.optim.Muon's and the AMUSE authors')."""
 
-SHAPE_SCALES = ("none", "original", "match_rms_adamw")
-"""Muon's shape scales (torch's ``adjust_lr_fn``; :func:`shape_scale`)."""
+
+class ShapeScale(Choice):
+    """Muon's shape scale (torch's ``adjust_lr_fn``): how a rows×cols matrix scales the lr.
+
+    A spelling is parsed into a member once, where it enters (a method's field converter, the
+    CLI, the JSON reader); inside, the member's :meth:`factor` is used. Members are strings, so
+    configs and store keys hold the spelling.
+    """
+
+    NONE = "none"
+    ORIGINAL = "original"
+    MATCH_RMS_ADAMW = "match_rms_adamw"
+
+    def factor(self, rows: int, cols: int) -> float:
+        """The lr factor for a rows×cols matrix: 1 (``none``), √max(1, rows/cols)
+        (``original``) or 0.2·√max(rows, cols) (``match_rms_adamw``).
+
+        Args:
+          rows: the matrix's rows.
+          cols: its columns.
+
+        Returns:
+          The factor, a Python float.
+        """
+        return _SHAPE_FACTORS[self](rows, cols)
+
+
+_SHAPE_FACTORS = {
+    ShapeScale.NONE: lambda rows, cols: 1.0,
+    ShapeScale.ORIGINAL: lambda rows, cols: math.sqrt(max(1.0, rows / cols)),
+    ShapeScale.MATCH_RMS_ADAMW: lambda rows, cols: 0.2 * math.sqrt(max(rows, cols)),
+}
+
+SHAPE_SCALES = tuple(ShapeScale)
+"""Muon's shape scales (torch's ``adjust_lr_fn``; :class:`ShapeScale`), as their spellings."""
 
 
 @no_type_check  # Any in, Any out, several calls a step: nothing for the test-time checker
@@ -99,23 +134,19 @@ def apply_updates(params: Sequence[Any], updates: Sequence[Any]) -> tuple:
     return tuple(p + u for p, u in zip(params, updates, strict=True))
 
 
-def shape_scale(kind: str, rows: int, cols: int) -> float:
+def shape_scale(kind: ShapeScale | str, rows: int, cols: int) -> float:
     """Muon's learning-rate factor for a rows×cols matrix (torch's ``adjust_lr_fn``).
 
     Args:
-      kind: ``"none"`` (1), ``"original"`` (√max(1, rows/cols)) or ``"match_rms_adamw"``
-        (0.2·√max(rows, cols)).
+      kind: a :class:`ShapeScale` (or its spelling: ``"none"``, ``"original"``,
+        ``"match_rms_adamw"``).
       rows: the matrix's rows.
       cols: its columns.
 
     Returns:
-      The factor, a Python float.
+      The factor, a Python float (:meth:`ShapeScale.factor`).
     """
-    if kind == "original":
-        return math.sqrt(max(1.0, rows / cols))
-    if kind == "match_rms_adamw":
-        return 0.2 * math.sqrt(max(rows, cols))
-    return 1.0
+    return ShapeScale.parse(kind, "shape_scale").factor(rows, cols)
 
 
 class GradientTransformation:
@@ -170,6 +201,14 @@ class _Direction(GradientTransformation):
         return self.direction(u) if u.ndim >= 2 else u
 
     def direction(self, g: Any) -> Any:
+        """D(g), the subclass's direction (its class docstring says which; docs/theory.md §2.2).
+
+        Args:
+          g: one gradient matrix (or a batch of them, matrices on the last two axes).
+
+        Returns:
+          D(g), shaped as ``g`` and in its dtype.
+        """
         raise NotImplementedError
 
 
@@ -177,15 +216,7 @@ class _Direction(GradientTransformation):
 class Identity(_Direction):
     """GD's direction: D(g) = g."""
 
-    def direction(self, g: Any) -> Any:
-        """g itself.
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          ``g``.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         return g
 
 
@@ -193,33 +224,18 @@ class Identity(_Direction):
 class Polar(_Direction):
     """SpecGD's direction: the exact polar factor T(g) (:func:`gflab.theory.lora.polar`)."""
 
-    def direction(self, g: Any) -> Any:
-        """T(g), the polar factor (docs/theory.md §2.2).
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          T(g), shaped as ``g``.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         return polar(g)
 
 
 @dataclass(frozen=True)
 class SmoothedPolar(_Direction):
-    """The smoothed direction T_β(g) = g(gᵀg + βI)^(−1/2), β > 0 (checked by its owner)."""
+    """The smoothed direction T_β(g) = g(gᵀg + βI)^(−1/2), β > 0 (checked by its owner;
+    :func:`gflab.theory.lora.smoothed_polar`)."""
 
     beta: Any
 
-    def direction(self, g: Any) -> Any:
-        """T_β(g) (:func:`gflab.theory.lora.smoothed_polar`; docs/theory.md §2.2).
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          T_β(g), shaped as ``g``.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         return smoothed_polar(g, self.beta)
 
 
@@ -232,15 +248,7 @@ class NewtonSchulz(_Direction):
     steps: int = 5
     fn: Callable | None = None
 
-    def direction(self, g: Any) -> Any:
-        """NS(g), in g's dtype.
-
-        Args:
-          g: one gradient matrix (or a batch of them, matrices on the last two axes).
-
-        Returns:
-          NS(g), shaped as ``g``, in g's dtype.
-        """
+    def direction(self, g: Any) -> Any:  # noqa: D102 (_Direction.direction)
         if self.fn is not None:
             return self.fn(g, self.steps)
         return newton_schulz(g, self.steps)
@@ -353,7 +361,7 @@ class ScaleByShape(Scale):
     ``fn(shape)`` when given (AMUSE's convention, :func:`gflab.theory.schedule_free.amuse_scale`).
     """
 
-    kind: str = "none"
+    kind: ShapeScale = ShapeScale.NONE
     fn: Callable | None = None
 
     def factor(self, shape: tuple) -> Any:
@@ -368,7 +376,7 @@ class ScaleByShape(Scale):
         """
         if self.fn is not None:
             return self.fn(shape)
-        return shape_scale(self.kind, *shape[-2:]) if len(shape) >= 2 else 1.0
+        return self.kind.factor(*shape[-2:]) if len(shape) >= 2 else 1.0
 
     def leaf(self, u: Any) -> Any:
         f = self.factor(tuple(u.shape))
@@ -462,7 +470,7 @@ def muon_direction(
     momentum: Any = MUON_MOMENTUM,
     nesterov: bool = True,
     ns_steps: int = 5,
-    shape: str = "none",
+    shape: ShapeScale = ShapeScale.NONE,
     ns: Callable | None = None,
     scale: Callable | None = None,
 ) -> Chain:
@@ -472,7 +480,7 @@ def muon_direction(
 
     Args:
       momentum: μ ∈ [0, 1). nesterov: Nesterov's look-ahead. ns_steps: Newton–Schulz iterations.
-      shape: a name of :data:`SHAPE_SCALES`. ns: ``fn(g, steps)`` for a low-precision iteration.
+      shape: a :class:`ShapeScale`. ns: ``fn(g, steps)`` for a low-precision iteration.
       scale: ``fn(shape)``, another shape scale convention (replaces ``shape``).
 
     Returns:

@@ -41,14 +41,9 @@ def muon_configs(
         momentum: Muon's momentum.
         init: ``lora`` or ``gaussian``.
     """
+    # the LoRA factorisation's default flow is SpecGF (only Muon's and SpecGD's steps run here)
     common = dict(
-        **LORA_SHAPE,
-        target_svals=TARGETS,
-        flow="specgf",
-        gamma=gamma,
-        init=init,
-        steps=STEPS,
-        n_save=N_SAVE,
+        **LORA_SHAPE, target_svals=TARGETS, gamma=gamma, init=init, steps=STEPS, n_save=N_SAVE
     )
     return (
         LoRAConfig(method=SpecGD(lr=lr), **common),

@@ -22,6 +22,11 @@ __all__ = ["PlasticityDemo", "plasticity_runs"]
 
 N, N_SAVE = 4, 200
 PHASE1_MASK, PHASE2_MASK = "diagonal", "superdiag"
+# the demo's protocol; the sliders replace depth, α and m (init mimic(α, m) and the all-ones
+# target are the config's defaults)
+PROTOCOL = PlasticityConfig(
+    depth=2, n=N, pretrain_mask=PHASE1_MASK, mask=PHASE2_MASK, n_save=N_SAVE
+)
 
 
 def plasticity_runs(depth: int, alpha: float, m: float, n: int = N) -> dict[str, SimResult]:
@@ -40,18 +45,7 @@ def plasticity_runs(depth: int, alpha: float, m: float, n: int = N) -> dict[str,
       ``{"phase1", "resumed", "scratch"}`` → :class:`~sims.result.SimResult` (series on
       ``N_SAVE`` saved times each).
     """
-    cfg = PlasticityConfig(
-        depth=depth,
-        n=n,
-        init="mimic",
-        m=m,
-        alpha=alpha,
-        pretrain_mask=PHASE1_MASK,
-        mask=PHASE2_MASK,
-        target="ones",
-        n_save=N_SAVE,
-    )
-    res = simulate_plasticity(cfg)
+    res = simulate_plasticity(PROTOCOL.replace(depth=depth, n=n, m=m, alpha=alpha))
     return {"phase1": res.pretrain, "resumed": res.resumed, "scratch": res.scratch}
 
 
@@ -149,6 +143,8 @@ class PlasticityDemo(Demo):
             ax.set_xscale("log")
         p1 = data["runs"]["phase1"].final
         self.ax_rank.axhline(1.0, color="0.6", lw=0.8)
+        pad = 0.03 * (N - 1)  # the stable rank's whole range, rank one to full rank n
+        self.ax_rank.set_ylim(1 - pad, N + pad)
         self.ax_rank.set_title(
             f"phase 2 on Ω2 = diag + superdiag; phase 1 (Ω1 = diag) ended at stable rank "
             f"{p1['stable_rank']:.2f}",

@@ -20,7 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -114,6 +114,13 @@ def _grid_code(x: list) -> dict | None:
     return None
 
 
+def _rank_axis(n: int) -> dict:
+    """The stable rank's whole range, from rank one to full rank ``n`` (3 % padding): the effect
+    at its true size, the same at every grid point."""
+    pad = 0.03 * (n - 1)
+    return {"range": [1 - pad, n + pad]}
+
+
 def _hline(x0, x1, y, color, name, legend=False):
     return _line([x0, x1], [y, y], name, color, dash="dot", width=1.4, legend=legend, reveal=False)
 
@@ -135,10 +142,7 @@ def _depth_panels(data) -> tuple[list, str]:
         for r in data["runs"]
     )
     caption = f"mimic(α = {v['alpha']:.3g}, m = {v['m']:.3g}), n = {v['n']}; closed forms: {lims}"
-    # the stable rank's whole range, from rank one to full rank n: the effect at its true size
-    pad = 0.03 * (n - 1)
-    axes = {"yaxis2": {"range": [1 - pad, n + pad]}}
-    return [left, right], caption, axes
+    return [left, right], caption, {"yaxis2": _rank_axis(n)}
 
 
 def _staircase_panels(data) -> tuple[list, str]:
@@ -188,7 +192,19 @@ def _plasticity_panels(data) -> tuple[list, str]:
         f"final stable rank: resumed {f['resumed']['stable_rank']:.3f}, scratch "
         f"{f['scratch']['stable_rank']:.3f}"
     )
-    return [left, right], caption, {}
+    axes = {"yaxis": _rank_axis(len(data["mask2"]))}
+    rmse = np.concatenate([data["curves"][k]["test_rmse"] for k in ("resumed", "scratch")])
+    rmse = rmse[np.isfinite(rmse) & (rmse > 0)]
+    if rmse.size and rmse.max() < 10 * rmse.min():  # under a decade: label 1, 2, 3 and 5 too
+        lo, hi = rmse.min(), rmse.max()
+        ticks = [
+            k * 10.0**e
+            for e in range(-6, 2)
+            for k in (1, 2, 3, 5)
+            if lo / 1.05 <= k * 10.0**e <= 1.05 * hi
+        ]
+        axes["yaxis2"] = {"tickvals": ticks, "ticktext": [f"{v:g}" for v in ticks]}
+    return [left, right], caption, axes
 
 
 def _muon_panels(data) -> tuple[list, str]:
@@ -198,12 +214,16 @@ def _muon_panels(data) -> tuple[list, str]:
     left, right = [], []
     t = data["specgd"].times * lr
     left.append(_line(t, t, "√d = ηk (equal rate)", "#000000", dash="dot", width=1.4, reveal=False))
-    for key, dash, label in (("specgd", "solid", "SpecGD"), ("muon", "dash", "Muon")):
+    # one legend entry per target (its colour; the line style, SpecGD or Muon, is in the panel's
+    # title): five entries fit two rows of the docs' 658 px frame, nine did not
+    for key, dash, label in (("specgd", "solid", ""), ("muon", "dash", "Muon, ")):
         r = data[key]
         root = np.sqrt(np.maximum(r.series["proxies"], 0.0))
         for i in range(len(s)):
-            name = f"{label}, s = {s[i]:g}"
-            left.append(_line(r.times * lr, root[:, i], name, p[i], dash=dash, group=key))
+            name, shown = f"{label}s = {s[i]:g}", key == "specgd"
+            left.append(
+                _line(r.times * lr, root[:, i], name, p[i], dash=dash, legend=shown, group=f"s{i}")
+            )
     pred = data["predicted"]
     hi = 1.2 * float(np.max(pred))
     right.append(
@@ -232,68 +252,74 @@ _PANELS = {
     "muon": _muon_panels,
 }
 
-# Shared layout per page: two panels side by side (axis titles, scales)
+
+class _Panel(NamedTuple):
+    """One panel of a page: its title, the x axis's title and both axes' scales."""
+
+    title: str
+    xtitle: str
+    xscale: str = "linear"
+    yscale: str = "linear"
+
+
+# Shared layout per page: two panels side by side. A panel title takes two lines (<br>): in the
+# docs' 658 px frame a panel is about 230 px wide.
 _AXES = {
     "depth": (
-        ("off-diagonal entry W₁₂(t)  (target w* = 1)", "flow time t", "log", "linear"),
-        ("stable rank of W(t): n = full rank, 1 = rank one", "flow time t", "log", "linear"),
+        _Panel("off-diagonal entry W₁₂(t)<br>(target w* = 1)", "flow time t", "log"),
+        _Panel("stable rank of W(t)<br>n: full rank, 1: rank one", "flow time t", "log"),
     ),
     "staircase": (
-        ("gradient flow: √d_i, largest first", "flow time t", "linear", "linear"),
-        ("spectral GF: √d_i, smallest first", "flow time t", "linear", "linear"),
+        _Panel("gradient flow:<br>√d_i, largest first", "flow time t"),
+        _Panel("spectral GF:<br>√d_i, smallest first", "flow time t"),
     ),
     "plasticity": (
-        ("phase 2: stable rank of W(t)", "phase-2 flow time t", "log", "linear"),
-        ("phase 2: RMSE on unobserved entries", "phase-2 flow time t", "log", "log"),
+        _Panel("phase 2:<br>stable rank of W(t)", "phase-2 flow time t", "log"),
+        _Panel("phase 2: RMSE<br>on unobserved entries", "phase-2 flow time t", "log", "log"),
     ),
     "muon": (
-        ("√d_i: exact SpecGD (solid) vs Muon (dashed)", "η · step k", "linear", "linear"),
-        ("arrival step where d_i = 0.9 s_i", "predicted step √(0.9 s_i)/η", "linear", "linear"),
+        _Panel("√d_i: exact SpecGD (solid)<br>vs Muon (dashed)", "η · step k"),
+        _Panel("arrival step, d_i = 0.9 s_i<br>● SpecGD, ■ Muon", "predicted step √(0.9 s_i)/η"),
     ),
 }
+_DOMAINS = ([0.0, 0.46], [0.56, 1.0])  # the two panels' shares of the plot's width
 
 
 def _layout(name: str) -> dict:
-    (t1, x1, xs1, ys1), (t2, x2, xs2, ys2) = _AXES[name]
+    """The page's plotly layout: the two panels of :data:`_AXES`, titles above, legend below."""
     font = {"family": "DejaVu Sans, Arial, sans-serif", "size": 15}
     layout = {
         "font": font,
-        "margin": {"l": 70, "r": 20, "t": 50, "b": 130},
-        "xaxis": {"domain": [0.0, 0.46], "title": {"text": x1}, "type": xs1},
-        "yaxis": {"title": {"text": ""}, "type": ys1},
-        "xaxis2": {"domain": [0.56, 1.0], "title": {"text": x2}, "type": xs2, "anchor": "y2"},
-        "yaxis2": {"anchor": "x2", "type": ys2},
-        "annotations": [
-            {
-                "text": t1,
-                "x": 0.23,
-                "y": 1.06,
-                "xref": "paper",
-                "yref": "paper",
-                "showarrow": False,
-                "xanchor": "center",
-                "font": {"size": 16},
-            },
-            {
-                "text": t2,
-                "x": 0.78,
-                "y": 1.06,
-                "xref": "paper",
-                "yref": "paper",
-                "showarrow": False,
-                "xanchor": "center",
-                "font": {"size": 16},
-            },
-        ],
+        "margin": {"l": 70, "r": 20, "t": 70, "b": 130},
+        "annotations": [],
         # below the panels, never over a curve
         "legend": {"orientation": "h", "x": 0.0, "y": -0.2, "yanchor": "top"},
         "plot_bgcolor": "white",
         "paper_bgcolor": "white",
         "hovermode": "closest",
     }
-    for name in ("xaxis", "yaxis", "xaxis2", "yaxis2"):
-        if layout[name].get("type") == "log":  # a label per decade, not 2 3 … 9 in between
-            layout[name]["dtick"] = 1
+    for k, (panel, domain) in enumerate(zip(_AXES[name], _DOMAINS, strict=True)):
+        x, y = ("xaxis2", "yaxis2") if k else ("xaxis", "yaxis")
+        layout[x] = {"domain": domain, "title": {"text": panel.xtitle}, "type": panel.xscale}
+        layout[y] = {"type": panel.yscale}
+        if k:  # the right panel's axes are anchored on each other
+            layout[x]["anchor"], layout[y]["anchor"] = "y2", "x2"
+        for axis in (x, y):
+            if layout[axis]["type"] == "log":  # a label per decade, not 2 3 … 9 in between
+                layout[axis]["dtick"] = 1
+        layout["annotations"].append(
+            {
+                "text": panel.title,
+                "x": sum(domain) / 2,
+                "y": 1.02,
+                "xref": "paper",
+                "yref": "paper",
+                "showarrow": False,
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "font": {"size": 15},
+            }
+        )
     return layout
 
 
@@ -653,24 +679,13 @@ the time slider (or play) draws every curve up to that time. Live version:
 """
 
 
-def write_html(
-    demo: Demo,
-    path: str | Path,
-    *,
-    values: dict[str, Any] | None = None,
-    grid: dict[str, tuple] | None = None,
-    progress: Progress | None = None,
-    quiet: bool = False,
-) -> dict:
+def write_html(demo: Demo, path: str | Path, **page_options: Any) -> dict:
     """Write the demo's self-contained HTML page (see the module docstring).
 
     Args:
       demo: the demo.
       path: the ``.html`` file to write.
-      values: values of the parameters that do not slide.
-      grid: parameter → slider values (default :data:`GRIDS`).
-      progress: a ``progress(iterable, total, desc, quiet)`` wrapper.
-      quiet: passed to ``progress``.
+      **page_options: ``values``, ``grid``, ``progress``, ``quiet`` of :func:`page_data`.
 
     Returns:
       ``{"path", "bytes", "grid_points", "compute_seconds"}``.
@@ -680,7 +695,7 @@ def write_html(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise GflabInputError("--html", "a file name ending in .html", str(path))
-    data = page_data(demo, values, grid, progress=progress, quiet=quiet)
+    data = page_data(demo, **page_options)
     blob = json.dumps(
         {k: v for k, v in data.items() if k != "compute_seconds"}, separators=(",", ":")
     )

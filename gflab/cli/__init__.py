@@ -1,6 +1,7 @@
 """The ``gflab`` command: one entry point, one module per subcommand (``gflab/cli/<name>.py``).
 
-Each subcommand module defines ``register(subparsers)`` which adds its parser and sets
+Each subcommand module defines ``COMMAND`` (its parser's ``help``, ``description`` and
+``epilog`` examples) and ``add_flags(parser)``, which adds its flags and sets
 ``func(args) -> int``. Bad input anywhere raises :class:`theory.GflabInputError`; ``main`` turns it
 into one line on stderr and exit code 2 (argparse's own errors too), never a traceback. An
 ``OSError`` that escapes a command (a path that is a file, unwritable, a full disk) is one line and
@@ -122,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
         modname = f"gflab.cli.{name}"
         if importlib.util.find_spec(modname) is None:
             continue
-        importlib.import_module(modname).register(sub)
+        module = importlib.import_module(modname)
+        module.add_flags(sub.add_parser(name, **module.COMMAND))
     for p in _parsers(parser):  # one help format for every subcommand
         p.formatter_class = HelpFormatter
     return parser

@@ -12,9 +12,12 @@ Metadata keys a field may carry:
   (:func:`field_default`).
 - ``choices``: the allowed values (argparse refuses the others with exit code 2).
 - ``metavar``: the flag's value name in ``--help``.
+- ``type``: the flag's parser (for the flag dataclasses of :mod:`gflab.cli` itself).
+- ``group``: flags of one ``add_field_flags`` call with the same group name exclude each other.
 
-A field's argparse type comes from its annotation, or from the command (``types``: the parsers
-live in :mod:`gflab.cli`, which the config modules do not import).
+A field's argparse type comes from its annotation (a ``bool`` field defaulting to false is a switch),
+or from the command (``types``, or the ``type`` entry: the parsers live in :mod:`gflab.cli`, which
+the config modules do not import).
 """
 
 from __future__ import annotations
@@ -36,6 +39,20 @@ def _arg_type(annotation):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         annotation = args[0] if len(args) == 1 else None
     return _TYPES.get(annotation)
+
+
+def flag(help: str, default: Any = None, **metadata: Any) -> Any:
+    """A dataclass field with a generated flag (for the flag dataclasses of :mod:`gflab.cli`).
+
+    Args:
+        help: the flag's help.
+        default: the field's default (and the flag's).
+        **metadata: the other metadata keys (``group``, ``type``, ``metavar``, ...).
+
+    Returns:
+        ``dataclasses.field(default=default, metadata={"help": help, **metadata})``.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
 def field_default(config_cls, name: str) -> Any:
@@ -76,6 +93,27 @@ def cli_default(config_cls, name: str, typed: bool = False) -> Any:
     return default
 
 
+def flag_name(f: dataclasses.Field) -> str:
+    """The option string of field ``f``'s flag (``--`` + its name with ``-`` for ``_``, unless its
+    metadata names another)."""
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def flag_values(args, config_cls) -> dict[str, Any]:
+    """The parsed values of the flags :func:`add_field_flags` added for ``config_cls``.
+
+    Args:
+        args: the parsed command line.
+        config_cls: a dataclass whose flags are on that command line.
+
+    Returns:
+        Field name → the value its flag holds, for every field with a flag.
+    """
+    return {
+        f.name: getattr(args, flag_name(f)[2:].replace("-", "_")) for f in flag_fields(config_cls)
+    }
+
+
 def flag_fields(config_cls) -> list[dataclasses.Field]:
     """The fields of ``config_cls`` that have a generated flag (those with ``help`` metadata).
 
@@ -97,10 +135,15 @@ def add_field_flags(parser, config_cls, types: dict | None = None) -> None:
         parser: an ``argparse.ArgumentParser`` (a subcommand's).
         config_cls: the dataclass the subcommand's flags fill.
         types: field name → argparse type, for fields whose text the annotation cannot parse
-            (comma lists): their default stays the field's value.
+            (comma lists): their default stays the field's value (the ``type`` metadata entry
+            does the same from the field).
     """
-    types = types or {}
+    types = {
+        **{f.name: f.metadata["type"] for f in flag_fields(config_cls) if "type" in f.metadata},
+        **(types or {}),
+    }
     hints = typing.get_type_hints(config_cls)
+    groups: dict[str, Any] = {}
     for f in flag_fields(config_cls):
         meta = f.metadata
         typed = f.name in types
@@ -108,10 +151,20 @@ def add_field_flags(parser, config_cls, types: dict | None = None) -> None:
             "default": cli_default(config_cls, f.name, typed),
             "help": meta["help"].replace("%", "%%"),
         }
-        arg_type = types[f.name] if typed else _arg_type(hints[f.name])
-        if arg_type is not None:
-            kwargs["type"] = arg_type
+        if hints[f.name] is bool:
+            if kwargs["default"] is not False:
+                raise TypeError(f"{f.name}: a switch (bool field) must default to False")
+            kwargs["action"] = "store_true"
+        else:
+            arg_type = types[f.name] if typed else _arg_type(hints[f.name])
+            if arg_type is not None:
+                kwargs["type"] = arg_type
         for key in ("choices", "metavar"):
             if key in meta:
                 kwargs[key] = meta[key]
-        parser.add_argument(meta.get("flag", "--" + f.name.replace("_", "-")), **kwargs)
+        target = parser
+        if "group" in meta:
+            if meta["group"] not in groups:
+                groups[meta["group"]] = parser.add_mutually_exclusive_group()
+            target = groups[meta["group"]]
+        target.add_argument(flag_name(f), **kwargs)

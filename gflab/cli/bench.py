@@ -28,24 +28,25 @@ empty caches and count the programs they compile (docs/performance.md, "Cold sta
 """
 
 
-def register(sub) -> None:
-    """Add ``gflab bench`` to the subcommands ``sub``: ``--json``, ``--quick``, ``--repeats``,
-    ``--only``, ``--cold``, ``--variants`` and the rest of its flags.
+#: ``gflab bench``: its one-line help, description and examples (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "time gflab against SciPy/NumPy baselines",
+    "description": "Time gflab's compiled gradient-flow and GD solves (Tsit5 and the automatic "
+    "Tsit5 -> RKC2 solver) against SciPy solve_ivp and NumPy loops on deep matrix "
+    "completion (docs/theory.md §2.1) and LoRA SpecGF (§2.2), check that they reach the same "
+    "end state (and its error against DOP853), and report compile cost, recompiles "
+    "and persistent-cache hits.",
+    "epilog": EXAMPLES,
+}
+
+
+def add_flags(p) -> None:
+    """``gflab bench``'s flags: ``--json``, ``--quick``, ``--repeats``, ``--only``, ``--cold``,
+    ``--variants`` and the rest.
 
     Args:
-        sub: where subcommands are added.
+        p: the ``gflab bench`` parser.
     """
-    p = sub.add_parser(
-        "bench",
-        help="time gflab against SciPy/NumPy baselines",
-        description="Time gflab's compiled gradient-flow and GD solves (Tsit5 and the automatic "
-        "Tsit5 -> RKC2 solver) against SciPy solve_ivp and NumPy loops on deep matrix "
-        "completion (docs/theory.md §2.1) and LoRA SpecGF (§2.2), check that they reach the same "
-        "end state (and its error against DOP853), and report compile cost, recompiles "
-        "and persistent-cache hits.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     p.add_argument("--json", action="store_true", help='print {"cases": [...]} as JSON')
     p.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     p.add_argument(
@@ -129,8 +130,8 @@ SECTIONS = (
     "compile",
     "bucket_batch",
 )
-"""The in-process sections (``benchmarks.bench.SECTIONS``; one this checkout's benchmarks lack
-is refused when asked for and left out of a full run)."""
+"""The in-process sections, in the order ``benchmarks/bench.py`` runs them (it reads this list;
+one the loaded benchmarks lack is refused when asked for and left out of a full run)."""
 
 CASES = {
     "flow_single": ("flow_single", "flow_single_hybrid"),

@@ -4,16 +4,16 @@ probes."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from gflab.cli._common import finite_float, print_json
-from gflab.cli._fields import add_field_flags, field_default
+from gflab.cli._common import print_json
+from gflab.cli._fields import add_field_flags, field_default, flag, flag_values
 from gflab.cli._progress import Reporter, reporter
 
 LORA_EXAMPLES = """examples:
@@ -36,6 +36,56 @@ BENCH_EXAMPLES = """examples:
 """
 
 
+WARMSTART_EXAMPLES = """examples:
+  gflab bridge warmstart
+  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json"""
+
+ANALYZE_EXAMPLES = """examples:
+  gflab bridge analyze out/                       # HF Trainer output: out/checkpoint-N/
+  gflab bridge analyze out/checkpoint-100 out/checkpoint-200 --json
+  gflab bridge analyze runs/step-*.pt --lora-alpha 16 --spectra
+  gflab bridge analyze out/ --burn-in 200 --scale 2
+
+Each checkpoint's step is the last number in its folder name (checkpoint-120) or, for a state-dict
+file, in its file name (step-120.pt). The scale s = lora_alpha/r is read from adapter_config.json
+beside the weights (peft's save_pretrained writes it); without one give --scale or --lora-alpha,
+else s = 1 (the ranks and the equal-rate spread do not depend on s).
+"""
+
+PRUNE_EXAMPLES = """examples:
+  gflab bridge prune --data digits --score dual --select hard,beta --ratios 0.5,0.9 --seeds 0,1,2
+  gflab bridge prune --score dual,dynunc,el2n,forgetting,aum,random --select hard --json
+  gflab bridge prune --data mnist1d --model cnn1d --epochs 50 --T 15 --label-noise 0.2
+  gflab bridge prune --labelled 0.1 --score aum,dual --select budget,beta
+"""
+
+#: ``gflab bridge KIND``: its one-line help, its description (``None``: none) and its examples
+KINDS = {
+    "lora": ("LoRA fine-tuning of a BERT on a generated text task", None, LORA_EXAMPLES),
+    "warmstart": (
+        "DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
+        None,
+        WARMSTART_EXAMPLES,
+    ),
+    "prune": (
+        "dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
+        "Train a proxy once per seed recording its training dynamics, score every example, "
+        "select a coreset per method and pruning ratio, retrain each from scratch and report test "
+        "accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
+        PRUNE_EXAMPLES,
+    ),
+    "dmf": ("deep linear matrix completion in torch (docs/theory.md §2.1)", None, DMF_EXAMPLES),
+    "bench": ("probe overhead per logged step vs a training step", None, BENCH_EXAMPLES),
+    "analyze": (
+        "the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
+        "Measure saved LoRA adapters (peft checkpoints or torch state dicts) over training with "
+        "the live probe's functions: sigma(s*B*A) from the r x r QR core in float64, effective "
+        "and stable rank, and the sqrt(sigma_i) growth fits.",
+        ANALYZE_EXAMPLES,
+    ),
+}
+
+
 _RAW = argparse.RawDescriptionHelpFormatter
 
 
@@ -52,103 +102,146 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return vals
 
 
-def _common(p) -> None:
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--seed", type=int, default=None, help="one seed (default 0)")
-    g.add_argument("--seeds", type=_seed_list, default=None, help="several seeds, e.g. 0,1,2")
-    p.add_argument("--every", type=int, default=None, help="probe every k steps")
-    p.add_argument("--json", action="store_true", help="print the JSON contract (docs/bridge.md)")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument("--out", default=None, metavar="DIR", help="also write each run's JSON into DIR")
-    s = p.add_mutually_exclusive_group()
-    s.add_argument(
-        "--store",
-        default=None,
-        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
+_STORE_HELP = "result store folder (default $GFLAB_STORE or .gflab-cache/results)"
+
+
+@dataclass(frozen=True)
+class RunFlags:
+    """The flags ``gflab bridge lora`` and ``dmf`` share: which seeds run where, how often the
+    probe logs, and where the runs go. ``None`` means "not given": the run config's own default
+    (:func:`_seeds`, :func:`_run_fixed`).
+
+    Attributes:
+        device: ``auto``, ``cpu`` or ``cuda``, given to every run's config.
+        seed: one seed (default: the config's seed, 0).
+        seeds: several distinct seeds (excludes ``seed``).
+        every: probe every k steps (default: the config's ``every``).
+        json: print the JSON contract instead of the summary.
+        quiet: no progress on stderr.
+        out: a folder that also receives each run's JSON.
+        store: the result store folder (default ``$GFLAB_STORE`` or ``.gflab-cache/results``).
+        no_store: do not record the runs (excludes ``store``).
+    """
+
+    device: str = flag("auto | cpu | cuda (default auto)", "auto")
+    seed: int | None = flag("one seed (default 0)", group="seed")
+    seeds: tuple[int, ...] | None = flag("several seeds, e.g. 0,1,2", group="seed", type=_seed_list)
+    every: int | None = flag("probe every k steps")
+    json: bool = flag("print the JSON contract (docs/bridge.md)", False)
+    quiet: bool = flag("no progress on stderr", False)
+    out: str | None = flag("also write each run's JSON into DIR", metavar="DIR")
+    store: str | None = flag(_STORE_HELP, group="store")
+    no_store: bool = flag("do not record runs in the store", False, group="store")
+
+
+@dataclass(frozen=True)
+class ProbeBenchFlags:
+    """``gflab bridge bench``'s flags: the arguments of
+    :func:`gflab.sims.bridge.bench.probe_overhead` (the same defaults; a test compares them).
+
+    Attributes:
+        model: ``minilm`` or ``tiny``.
+        every: probe every k steps.
+        steps: training steps timed.
+        optimizer: as ``gflab bridge lora --optimizer``.
+        device: ``cpu``, ``cuda`` or ``auto``.
+    """
+
+    model: str = flag("minilm | tiny", "minilm")
+    every: int = flag("probe every k steps", 10)
+    steps: int = flag("training steps timed", 60)
+    optimizer: str = flag("as in bridge lora", "muon")
+    device: str = flag("cpu | cuda | auto", "cpu")
+
+
+@dataclass(frozen=True)
+class AnalyzeFlags:
+    """``gflab bridge analyze``'s measurement flags: the keyword arguments of
+    :func:`gflab.sims.bridge.analyze.analyze_checkpoints` (the same defaults; a test compares
+    them).
+
+    Attributes:
+        burn_in: growth fits use steps >= this (default: the probe's burn-in of the steps).
+        scale: s for every module.
+        lora_alpha: s = lora_alpha/r for every module.
+        adapter: the adapter's name when a state dict holds several.
+    """
+
+    burn_in: int | None = flag(
+        "growth fits use steps >= this (default: first step + 20% of the span, at least the "
+        "second checkpoint)"
     )
-    s.add_argument("--no-store", action="store_true", help="do not record runs in the store")
+    scale: float | None = flag("s for every module (overrides config)")
+    lora_alpha: float | None = flag(
+        "s = lora_alpha/r for every module (overrides adapter_config.json)"
+    )
+    adapter: str | None = flag("adapter name when a state dict holds several")
 
 
-def _kind(kinds, name: str, help: str, epilog: str, **kwargs):
-    """The subparser of ``gflab bridge NAME`` (the examples in ``epilog`` keep their lines)."""
-    return kinds.add_parser(name, help=help, epilog=epilog, formatter_class=_RAW, **kwargs)
+#: ``gflab bridge``: its one-line help and description (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "measure real PyTorch runs (LoRA fine-tuning, deep linear)",
+    "description": "Apply gflab's measurements to real PyTorch training runs.",
+}
 
 
-def register(sub) -> None:
-    """Add ``gflab bridge KIND`` to ``sub``, the ``gflab`` parser's subcommands, with one
-    subparser per kind of PyTorch run (lora, warmstart, prune, dmf, bench, analyze).
+def add_flags(p) -> None:
+    """``gflab bridge KIND``: one subparser per kind of PyTorch run (lora, warmstart, prune,
+    dmf, bench, analyze; :data:`KINDS`).
 
     Args:
-        sub: the ``add_subparsers`` action of the top-level ``gflab`` parser.
+        p: the ``gflab bridge`` parser.
     """
-    p = sub.add_parser(
-        "bridge",
-        help="measure real PyTorch runs (LoRA fine-tuning, deep linear)",
-        description="Apply gflab's measurements to real PyTorch training runs.",
-    )
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True, parser_class=type(p))
+    commands = {
+        "lora": (_lora_flags, run_lora_cmd),
+        "warmstart": (_warmstart_flags, run_warmstart_cmd),
+        "prune": (_prune_flags, run_prune_cmd),
+        "dmf": (_dmf_flags, run_dmf_cmd),
+        "bench": (_bench_flags, run_bench_cmd),
+        "analyze": (_analyze_flags, run_analyze_cmd),
+    }
+    for name, (add_kind_flags, run) in commands.items():
+        summary, description, examples = KINDS[name]
+        k = kinds.add_parser(
+            name, help=summary, description=description, epilog=examples, formatter_class=_RAW
+        )
+        add_kind_flags(k)
+        k.set_defaults(func=run)
 
-    _register_lora(kinds)
-    _register_warmstart(kinds)
-    _register_prune(kinds)
-    _register_dmf(kinds)
-    _register_bench(kinds)
-    _register_analyze(kinds)
 
-
-def _register_lora(kinds) -> None:
-    """``gflab bridge lora`` and its flags."""
+def _lora_flags(lo) -> None:
+    """``gflab bridge lora``'s flags."""
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig
 
-    lo = _kind(kinds, "lora", "LoRA fine-tuning of a BERT on a generated text task", LORA_EXAMPLES)
     add_field_flags(lo, BridgeLoRAConfig)
     lo.add_argument(
         "--no-nesterov", action="store_true", help="plain momentum instead of Nesterov's"
     )
-    _common(lo)
-    lo.set_defaults(func=run_lora_cmd)
+    add_field_flags(lo, RunFlags)
 
 
-def _register_warmstart(kinds) -> None:
-    """``gflab bridge warmstart`` and its flags."""
+def _warmstart_flags(w) -> None:
+    """``gflab bridge warmstart``'s flags."""
     from gflab.sims.bridge.warmstart import WarmStartConfig
 
-    w = _kind(
-        kinds,
-        "warmstart",
-        help="DASH's warm-start protocol: an MLP on scikit-learn's digits (cold/warm/DASH/S&P)",
-        epilog="examples:\n  gflab bridge warmstart\n"
-        "  gflab bridge warmstart --fractions 0.1,0.5 --seeds 0,1 --json",
-    )
     add_field_flags(w, WarmStartConfig)
     w.add_argument("--json", action="store_true", help="print the runs and summary as JSON")
     w.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    w.set_defaults(func=run_warmstart_cmd)
 
 
-def _register_dmf(kinds) -> None:
-    """``gflab bridge dmf`` and its flags."""
+def _dmf_flags(d) -> None:
+    """``gflab bridge dmf``'s flags."""
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig
 
-    d = _kind(
-        kinds, "dmf", "deep linear matrix completion in torch (docs/theory.md §2.1)", DMF_EXAMPLES
-    )
     add_field_flags(d, BridgeDMFConfig)
-    _common(d)
-    d.set_defaults(func=run_dmf_cmd)
+    add_field_flags(d, RunFlags)
 
 
-def _register_bench(kinds) -> None:
-    """``gflab bridge bench`` and its flags."""
-    b = _kind(kinds, "bench", "probe overhead per logged step vs a training step", BENCH_EXAMPLES)
-    b.add_argument("--model", default="minilm", help="minilm | tiny")
-    b.add_argument("--every", type=int, default=10, help="probe every k steps")
-    b.add_argument("--steps", type=int, default=60, help="training steps timed")
-    b.add_argument("--optimizer", default="muon", help="as in bridge lora")
-    b.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+def _bench_flags(b) -> None:
+    """``gflab bridge bench``'s flags."""
+    add_field_flags(b, ProbeBenchFlags)
     b.add_argument("--json", action="store_true", help="print the measurements as JSON")
-    b.set_defaults(func=run_bench_cmd)
 
 
 def _progress(rep: Reporter, label: str):
@@ -156,10 +249,11 @@ def _progress(rep: Reporter, label: str):
     return lambda done, total, info: rep(done, total, {**info, "unit": label})
 
 
-def _seeds(args) -> tuple[int, ...]:
+def _seeds(args, config_cls) -> tuple[int, ...]:
+    """The seeds of ``--seed``/``--seeds`` (neither: the seed of ``config_cls``'s default)."""
     if args.seeds is not None:
         return args.seeds
-    return (0 if args.seed is None else args.seed,)
+    return (field_default(config_cls, "seed") if args.seed is None else args.seed,)
 
 
 def _check_out(args) -> None:
@@ -189,12 +283,17 @@ def _check_store(args) -> None:
         ResultStore(args.store).require_writable()
 
 
-def _config(args, config_cls, seed: int, fixed: dict):
-    """The config of one seed: the fields from the flags of the same name, then ``fixed``, then
-    ``seed``; fields without a flag keep their defaults."""
-    fields = [f.name for f in dataclasses.fields(config_cls)]
-    flags = {k: getattr(args, k) for k in fields if hasattr(args, k)}
-    return config_cls(**{**flags, **fixed, "seed": seed})
+def _config(args, config_cls, **fixed):
+    """``config_cls`` of the flags generated from its fields, then ``fixed`` (values no flag
+    gives as it is); fields without a flag keep their defaults."""
+    return config_cls(**{**flag_values(args, config_cls), **fixed})
+
+
+def _run_fixed(args, config_cls) -> dict:
+    """The run config's fields that :class:`RunFlags` give: ``device``, and ``every`` (when not
+    given, ``config_cls``'s default)."""
+    every = field_default(config_cls, "every") if args.every is None else args.every
+    return {"device": args.device, "every": every}
 
 
 def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
@@ -205,11 +304,26 @@ def _run_seeds(args, config_cls, run, label, **fixed) -> list[dict]:
     _check_store(args)
     runs = []
     rep = reporter(args)
-    for seed in _seeds(args):
-        cfg = _config(args, config_cls, seed, fixed)
+    for cfg in seed_configs(args, config_cls, **fixed):
         with rep:
-            runs.append(run(cfg, progress=_progress(rep, f"{label(cfg)} seed {seed}")))
+            runs.append(run(cfg, progress=_progress(rep, f"{label(cfg)} seed {cfg.seed}")))
     return runs
+
+
+def seed_configs(args, config_cls, **fixed) -> list:
+    """The config of each seed of ``--seed``/``--seeds`` of ``gflab bridge lora|dmf``.
+
+    Args:
+        args: the parsed command line.
+        config_cls: the run's config dataclass.
+        **fixed: config fields no flag gives as it is (:func:`_lora_fixed`, :func:`_dmf_fixed`).
+
+    Returns:
+        One config a seed: the fields from their flags, then :class:`RunFlags`' ``device`` and
+        ``every``, then ``fixed``, then the seed.
+    """
+    run = _run_fixed(args, config_cls)
+    return [_config(args, config_cls, **run, **fixed, seed=s) for s in _seeds(args, config_cls)]
 
 
 # the bridge lora flags only some optimizers read (a flag given with another is refused)
@@ -221,8 +335,8 @@ _LORA_FLAG_OWNERS = {
 
 
 def _lora_fixed(args) -> dict:
-    """The ``bridge lora`` config fields no flag gives as it is (``--modules``, ``--no-nesterov``,
-    ``--every``); refuses a flag the optimizer does not read and fills the "unset" flags not
+    """The ``bridge lora`` config fields no flag gives as it is (``--modules``, ``--no-nesterov``);
+    refuses a flag the optimizer does not read and fills the "unset" flags not
     given with their field's default."""
     from gflab.sims.bridge.lora_run import BridgeLoRAConfig
     from gflab.theory.errors import GflabInputError
@@ -238,12 +352,9 @@ def _lora_fixed(args) -> dict:
             )
         if getattr(args, name) is None:  # "unset" fields: the flag was not given
             setattr(args, name, field_default(BridgeLoRAConfig, name))
-
-    every = args.every if args.every is not None else field_default(BridgeLoRAConfig, "every")
     return {
         "modules": tuple(m.strip() for m in args.modules.split(",") if m.strip()),
         "nesterov": not args.no_nesterov,
-        "every": every,
     }
 
 
@@ -281,17 +392,8 @@ def _warmstart_config(args):
         seeds = _seed_list(args.seeds)
     except argparse.ArgumentTypeError as e:
         raise GflabInputError("seeds", "distinct comma-separated integers >= 0", args.seeds) from e
-    return WarmStartConfig(
-        fractions=fractions,
-        seeds=seeds,
-        width=args.width,
-        lr=args.lr,
-        max_epochs=args.max_epochs,
-        dash_floor=args.dash_floor,
-        dash_alpha=args.dash_alpha,
-        kinds=tuple(k.strip() for k in args.kinds.split(",") if k.strip()),
-        device=args.device,
-    )
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    return _config(args, WarmStartConfig, fractions=fractions, seeds=seeds, kinds=kinds)
 
 
 def run_warmstart_cmd(args) -> int:
@@ -324,8 +426,8 @@ def run_warmstart_cmd(args) -> int:
 
 
 def _dmf_fixed(args) -> dict:
-    """The ``bridge dmf`` config fields no flag gives as it is: ``--observed`` (refused with
-    ``--mask``) and ``--every``, their field's defaults when not given."""
+    """The ``bridge dmf`` config field no flag gives as it is: ``--observed`` (refused with
+    ``--mask``; its field's default when not given)."""
     from gflab.sims.bridge.dmf_run import BridgeDMFConfig
     from gflab.theory.errors import GflabInputError
 
@@ -333,8 +435,10 @@ def _dmf_fixed(args) -> dict:
         raise GflabInputError(
             "observed", "no --observed with --mask (the mask is Ω)", args.observed
         )
-    fixed = {name: getattr(args, name) for name in ("observed", "every")}
-    return {k: field_default(BridgeDMFConfig, k) if v is None else v for k, v in fixed.items()}
+    observed = (
+        field_default(BridgeDMFConfig, "observed") if args.observed is None else args.observed
+    )
+    return {"observed": observed}
 
 
 def run_dmf_cmd(args) -> int:
@@ -484,13 +588,7 @@ def run_bench_cmd(args) -> int:
     """
     from gflab.sims.bridge.bench import probe_overhead
 
-    res = probe_overhead(
-        model=args.model,
-        every=args.every,
-        steps=args.steps,
-        optimizer=args.optimizer,
-        device=args.device,
-    )
+    res = probe_overhead(**flag_values(args, ProbeBenchFlags))
     if args.json:
         print_json(res)
         return 0
@@ -512,55 +610,18 @@ def run_bench_cmd(args) -> int:
 
 # ----------------------------------------------------------------------------- bridge analyze
 
-ANALYZE_EXAMPLES = """examples:
-  gflab bridge analyze out/                       # HF Trainer output: out/checkpoint-N/
-  gflab bridge analyze out/checkpoint-100 out/checkpoint-200 --json
-  gflab bridge analyze runs/step-*.pt --lora-alpha 16 --spectra
-  gflab bridge analyze out/ --burn-in 200 --scale 2
 
-Each checkpoint's step is the last number in its folder name (checkpoint-120) or, for a state-dict
-file, in its file name (step-120.pt). The scale s = lora_alpha/r is read from adapter_config.json
-beside the weights (peft's save_pretrained writes it); without one give --scale or --lora-alpha,
-else s = 1 (the ranks and the equal-rate spread do not depend on s).
-"""
-
-
-def _register_analyze(kinds) -> None:
-    a = _kind(
-        kinds,
-        "analyze",
-        help="the probe's spectra, ranks and equal-rate fits of saved LoRA adapters",
-        description="Measure saved LoRA adapters (peft checkpoints or torch state dicts) over "
-        "training with the live probe's functions: sigma(s*B*A) from the r x r QR core in "
-        "float64, effective and stable rank, and the sqrt(sigma_i) growth fits.",
-        epilog=ANALYZE_EXAMPLES,
-    )
+def _analyze_flags(a) -> None:
+    """``gflab bridge analyze``'s arguments and flags."""
     a.add_argument(
         "paths",
         nargs="+",
         metavar="PATH",
         help="a folder of checkpoint-N/ folders, checkpoint folders, or .safetensors/.pt/.bin files",
     )
-    a.add_argument(
-        "--burn-in",
-        type=int,
-        default=None,
-        help="growth fits use steps >= this (default: first step + 20%% of the span, at least "
-        "the second checkpoint)",
-    )
-    a.add_argument(
-        "--scale", type=finite_float, default=None, help="s for every module (overrides config)"
-    )
-    a.add_argument(
-        "--lora-alpha",
-        type=finite_float,
-        default=None,
-        help="s = lora_alpha/r for every module (overrides adapter_config.json)",
-    )
-    a.add_argument("--adapter", default=None, help="adapter name when a state dict holds several")
+    add_field_flags(a, AnalyzeFlags)
     a.add_argument("--spectra", action="store_true", help="print sigma_i at every checkpoint")
     a.add_argument("--json", action="store_true", help="print the measurements as JSON")
-    a.set_defaults(func=run_analyze_cmd)
 
 
 def _print_analysis(res: dict, show_spectra: bool) -> None:
@@ -615,26 +676,12 @@ def run_analyze_cmd(args) -> int:
     from gflab.sims.bridge.analyze import analyze_checkpoints
     from gflab.sims.bridge.record import to_json
 
-    res = analyze_checkpoints(
-        args.paths,
-        burn_in=args.burn_in,
-        scale=args.scale,
-        lora_alpha=args.lora_alpha,
-        adapter=args.adapter,
-    )
+    res = analyze_checkpoints(args.paths, **flag_values(args, AnalyzeFlags))
     if args.json:
         print_json(to_json(res))
         return 0
     _print_analysis(res, args.spectra)
     return 0
-
-
-PRUNE_EXAMPLES = """examples:
-  gflab bridge prune --data digits --score dual --select hard,beta --ratios 0.5,0.9 --seeds 0,1,2
-  gflab bridge prune --score dual,dynunc,el2n,forgetting,aum,random --select hard --json
-  gflab bridge prune --data mnist1d --model cnn1d --epochs 50 --T 15 --label-noise 0.2
-  gflab bridge prune --labelled 0.1 --score aum,dual --select budget,beta
-"""
 
 
 def _name_list(allowed: tuple[str, ...]):
@@ -649,41 +696,30 @@ def _name_list(allowed: tuple[str, ...]):
     return parse
 
 
-def _register_prune(kinds) -> None:
-    p = _kind(
-        kinds,
-        "prune",
-        help="dataset pruning from training dynamics (DUAL, SemiPrune) on digits or MNIST-1D",
-        description="Train a proxy once per seed recording its training dynamics, score every "
-        "example, select a coreset per method and pruning ratio, retrain each from scratch and "
-        "report test accuracy (docs/pruning.md). Runs are stored: a rerun reads them.",
-        epilog=PRUNE_EXAMPLES,
-    )
+def _prune_flags(p) -> None:
+    """``gflab bridge prune``'s flags."""
     _add_prune_selection_flags(p)
     _add_prune_training_flags(p)
-    p.set_defaults(func=run_prune_cmd)
 
 
 def _add_prune_selection_flags(p) -> None:
     """``gflab bridge prune``'s flags for what is pruned and how: the data, its scenario (noise,
     imbalance, corruption), the scores, the selectors and the ratios."""
     from gflab.sims.bridge.prune_data import DataSpec
-    from gflab.sims.bridge.prune_run import MethodSpec
+    from gflab.sims.bridge.prune_run import SCORES, SELECTS, MethodSpec
 
-    scores = ("dual", "dynunc", "el2n", "forgetting", "aum", "random")
-    selects = ("hard", "beta", "budget", "stratified")
     add_field_flags(p, DataSpec)
     p.add_argument(
         "--score",
-        type=_name_list(scores),
+        type=_name_list(SCORES),
         default=("dual", "random"),
-        help="comma list: " + ", ".join(scores) + " (default dual,random)",
+        help="comma list: " + ", ".join(SCORES) + " (default dual,random)",
     )
     p.add_argument(
         "--select",
-        type=_name_list(selects),
+        type=_name_list(SELECTS),
         default=("hard", "beta"),
-        help="comma list: " + ", ".join(selects) + " (default hard,beta; every score is paired "
+        help="comma list: " + ", ".join(SELECTS) + " (default hard,beta; every score is paired "
         "with every selector, except aum with beta; random ignores it)",
     )
     add_field_flags(p, MethodSpec)
@@ -704,11 +740,7 @@ def _add_prune_training_flags(p) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    p.add_argument(
-        "--store",
-        default=None,
-        help="result store folder (default $GFLAB_STORE or .gflab-cache/results)",
-    )
+    p.add_argument("--store", default=None, help=_STORE_HELP)
 
 
 def prune_config(args):
@@ -723,27 +755,10 @@ def prune_config(args):
     from gflab.sims.bridge.prune_data import DataSpec
     from gflab.sims.bridge.prune_run import MethodSpec, PruneConfig, TrainSpec
 
-    data = DataSpec(
-        data=args.data,
-        n_train=args.n_train,
-        n_test=args.n_test,
-        data_seed=args.data_seed,
-        label_noise=args.label_noise,
-        long_tail=args.long_tail,
-        corrupt=args.corrupt,
-        corrupt_std=args.corrupt_std,
-    )
+    data = _config(args, DataSpec)
     model = args.model or ("cnn1d" if args.data == "mnist1d" else "mlp")
-    train = TrainSpec(
-        model=model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, device=args.device
-    )
-    common = dict(
-        T=args.T,
-        J=args.J,
-        c_d=args.c_d,
-        beta_exponent=args.beta_exponent,
-        budget_drop=args.budget_drop,
-    )
+    train = _config(args, TrainSpec, model=model)
+    common = flag_values(args, MethodSpec)
     methods = []
     for s in args.score:
         if s == "random":
@@ -752,16 +767,7 @@ def prune_config(args):
         for sel in args.select:
             if not (s == "aum" and sel == "beta"):
                 methods.append(MethodSpec(score=s, select=sel, **common))
-    return PruneConfig(
-        data=data,
-        train=train,
-        methods=tuple(methods),
-        ratios=tuple(args.ratios),
-        seeds=tuple(args.seeds),
-        labelled=args.labelled,
-        semi_method=args.semi_method,
-        dynamics_budget_gib=args.dynamics_budget,
-    )
+    return _config(args, PruneConfig, data=data, train=train, methods=tuple(methods))
 
 
 def run_prune_cmd(args) -> int:

@@ -7,21 +7,22 @@ import os
 from gflab.cli._common import print_json
 from gflab.cli._progress import reporter
 
+#: ``gflab check``: its one-line help, description and examples (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "check the papers' claims with hypothesis",
+    "description": "Check claims (docs/theory.md §2.3) on hypothesis-drawn configurations; report margins.",
+    "epilog": "examples:\n  gflab check --profile ci\n  gflab check --claim DMC-3 --profile dev --json\n"
+    "  gflab check --beyond DMC-2\n  gflab check --jobs 1 --claim SGF-1",
+}
 
-def register(sub) -> None:
-    """Add ``gflab check`` to the subcommands ``sub``: ``--claim``, the profile
-    (ci, dev, thorough), ``--jobs``, and ``--beyond`` for the maps.
+
+def add_flags(p) -> None:
+    """``gflab check``'s flags: ``--claim``, the profile (ci, dev, thorough), ``--jobs``, and
+    ``--beyond`` for the maps.
 
     Args:
-        sub: where subcommands are added.
+        p: the ``gflab check`` parser.
     """
-    p = sub.add_parser(
-        "check",
-        help="check the papers' claims with hypothesis",
-        description="Check claims (docs/theory.md §2.3) on hypothesis-drawn configurations; report margins.",
-        epilog="examples:\n  gflab check --profile ci\n  gflab check --claim DMC-3 --profile dev --json\n"
-        "  gflab check --beyond DMC-2\n  gflab check --jobs 1 --claim SGF-1",
-    )
     p.add_argument(
         "--claim", action="append", default=[], metavar="ID", help="claim id (repeatable)"
     )

@@ -3,7 +3,6 @@ written as one self-contained HTML page with a precomputed slider grid."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -25,21 +24,22 @@ Without a display (MPLBACKEND=Agg, or no DISPLAY on Linux) --save, --html and --
 """
 
 
-def register(sub) -> None:
-    """Add ``gflab demo NAME`` to ``sub``, the ``gflab`` parser's subcommands: the live
-    window's options, ``--save`` (GIF/MP4), ``--html`` and ``--warm``.
+#: ``gflab demo``: its one-line help, description and examples (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "lecture demos: live sliders, or a GIF/MP4 with --save",
+    "description": "Lecture demos of docs/theory.md §2: an interactive matplotlib window with sliders and "
+    "play/pause, or a headless render with --save FILE.gif|FILE.mp4.",
+    "epilog": EXAMPLES,
+}
+
+
+def add_flags(p) -> None:
+    """``gflab demo NAME``'s arguments: the live window's options, ``--save`` (GIF/MP4),
+    ``--html`` and ``--warm``.
 
     Args:
-        sub: ``gflab``'s subparsers.
+        p: the ``gflab demo`` parser.
     """
-    p = sub.add_parser(
-        "demo",
-        help="lecture demos: live sliders, or a GIF/MP4 with --save",
-        description="Lecture demos of docs/theory.md §2: an interactive matplotlib window with sliders and "
-        "play/pause, or a headless render with --save FILE.gif|FILE.mp4.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     p.add_argument("name", nargs="?", metavar="NAME", help="demo name (see --list)")
     p.add_argument("--list", action="store_true", help="list the demos and their parameters")
     p.add_argument(

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from gflab.cli._common import print_json
 from gflab.cli._progress import reporter
 
+#: ``gflab figures``: its one-line help, description and examples (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "regenerate figures into figures/out",
+    "description": "Regenerate registered figures from cached simulations (PNG, PDF, sidecar).",
+    "epilog": (
+        "examples:\n  gflab figures\n  gflab figures --style paper --out paper-figs\n"
+        "  gflab figures --fast --only dmc_offdiag_2x2\n  gflab figures --list"
+    ),
+}
 
-def register(sub) -> None:
-    """Add ``gflab figures`` (with its ``--only``, ``--fast``, ``--out`` and store flags)
-    to the subparsers action ``sub`` of the ``gflab`` parser.
+
+def add_flags(p) -> None:
+    """``gflab figures``' flags: ``--only``, ``--fast``, ``--out``, the style and the store
+    flags.
 
     Args:
-        sub: the subcommands of ``gflab``, as argparse's ``add_subparsers`` returned them.
+        p: the ``gflab figures`` parser.
     """
-    p = sub.add_parser(
-        "figures",
-        help="regenerate figures into figures/out",
-        description="Regenerate registered figures from cached simulations (PNG, PDF, sidecar).",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "examples:\n  gflab figures\n  gflab figures --style paper --out paper-figs\n"
-            "  gflab figures --fast --only dmc_offdiag_2x2\n  gflab figures --list"
-        ),
-    )
     p.add_argument("--out", default="figures/out", help="output folder (default figures/out)")
     p.add_argument(
         "--only", action="append", default=[], metavar="NAME", help="render only NAME (repeatable)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -19,21 +18,22 @@ EXAMPLES = """examples:
 OTHER_COLUMNS = ("key", "model", "status", "created")
 
 
-def register(sub) -> None:
-    """Add ``gflab results`` to the subcommands ``sub``: ``--format``, ``--store``, ``--model``.
+#: ``gflab results``: its one-line help, description and examples (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "list stored results (table, CSV or JSON)",
+    "description": "List the entries of the result store: store key, model, status, config "
+    "fields and final measurements (the rows of sims.tables.results_records / "
+    "results_frame).",
+    "epilog": EXAMPLES,
+}
+
+
+def add_flags(p) -> None:
+    """``gflab results``' flags: ``--format``, ``--store``, ``--model``.
 
     Args:
-        sub: where subcommands are added.
+        p: the ``gflab results`` parser.
     """
-    p = sub.add_parser(
-        "results",
-        help="list stored results (table, CSV or JSON)",
-        description="List the entries of the result store: store key, model, status, config "
-        "fields and final measurements (the rows of sims.tables.results_records / "
-        "results_frame).",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     p.add_argument(
         "--format",
         choices=("table", "csv", "json"),

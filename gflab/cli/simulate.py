@@ -1,4 +1,4 @@
-"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river|kleinman``: one run, a readable summary or the
+"""``gflab simulate dmf|lora|dmf-plasticity|dmf-dash|river|kleinman|prune``: one run, a readable summary or the
 JSON contract (``--json``)."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from gflab.cli._common import finite_float, float_list, print_json
+from gflab.sims.models import MODELS
 from gflab.theory.errors import GflabInputError
 
 _TYPES = {"int": int, "float": finite_float, "floats": float_list, "str": str}
@@ -49,22 +50,22 @@ def add_table_flags(parser, model: str) -> None:
         )
 
 
-def register(sub) -> None:
-    """Add ``gflab simulate MODEL`` to the subcommands ``sub``: one subparser per registered
-    model, its flags generated from the config table (:func:`add_table_flags`), plus
-    ``--until-converged`` where the model has it and ``--json``.
+#: ``gflab simulate``: its one-line help and description (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": f"run one simulation ({', '.join(MODELS)})",
+    "description": "Run one simulation of a model of docs/theory.md §2; the result goes "
+    "through the result store ($GFLAB_STORE, default .gflab-cache/results).",
+}
+
+
+def add_flags(p) -> None:
+    """``gflab simulate MODEL``: one subparser per registered model, its flags generated from
+    the config table (:func:`add_table_flags`), plus ``--until-converged`` where the model has
+    it and ``--json``.
 
     Args:
-        sub: where subcommands are added.
+        p: the ``gflab simulate`` parser.
     """
-    from gflab.sims.models import MODELS
-
-    p = sub.add_parser(
-        "simulate",
-        help=f"run one simulation ({', '.join(MODELS)})",
-        description="Run one simulation of a model of docs/theory.md §2; the result goes "
-        "through the result store ($GFLAB_STORE, default .gflab-cache/results).",
-    )
     models = p.add_subparsers(dest="model", metavar="MODEL", required=True, parser_class=type(p))
     for name, model in MODELS.items():
         d = models.add_parser(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 
@@ -30,21 +29,23 @@ A rerun of the same command skips stored results (resume); exit status 1 if a co
 """
 
 
-def register(sub) -> None:
-    """Add ``gflab sweep SPEC.toml`` to the subcommands ``sub``: ``--executor``, ``--store``,
-    ``--force``/``--dry-run``, ``--timeout``, ``--batch``, ``--allow-import``, ``--json``, ``--quiet``.
+#: ``gflab sweep``: its one-line help, description and examples (:func:`gflab.cli.build_parser`)
+COMMAND = {
+    "help": "run a grid of configurations into the result store (resumable)",
+    "description": "Run every configuration of a TOML sweep spec into the result store; "
+    "finished entries are skipped, failures are recorded and do not stop the sweep.",
+    "epilog": EXAMPLES,
+}
+
+
+def add_flags(p) -> None:
+    """``gflab sweep SPEC.toml``'s arguments: the spec, ``--executor``, ``--store``,
+    ``--force``/``--dry-run``, ``--timeout``, ``--batch``, ``--allow-import``, ``--json``,
+    ``--quiet``.
 
     Args:
-        sub: where subcommands are added.
+        p: the ``gflab sweep`` parser.
     """
-    p = sub.add_parser(
-        "sweep",
-        help="run a grid of configurations into the result store (resumable)",
-        description="Run every configuration of a TOML sweep spec into the result store; "
-        "finished entries are skipped, failures are recorded and do not stop the sweep.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
     p.add_argument("spec", metavar="SPEC.toml", help="sweep specification (TOML)")
     p.add_argument(
         "--executor",

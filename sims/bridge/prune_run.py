@@ -490,6 +490,8 @@ def proxy_key(cfg: PruneConfig, seed: int, labelled: float | None = None) -> dic
     Returns:
         The key as a dict.
     """
+    from gflab.sims.store import bridge_code_hash
+
     lab = cfg.labelled if labelled is None else labelled
     return {
         "model": PROXY_MODEL,
@@ -499,6 +501,8 @@ def proxy_key(cfg: PruneConfig, seed: int, labelled: float | None = None) -> dic
         "labelled": float(lab),
         "semi_method": cfg.semi_method if lab < 1 else None,
         "torch_release": _torch_release(),
+        # the store key covers theory/ and sims/ but the bridge: the trainer's code is added here
+        "bridge_code": bridge_code_hash(),
     }
 
 
@@ -665,7 +669,8 @@ def coreset_record(config: dict, store) -> tuple[dict, dict]:
 
     Returns:
         (arrays, meta) to store: the kept indices, class counts and epoch times; the status, test
-        accuracy and timings.
+        accuracy and timings. The coreset of a diverged proxy is the status ``proxy_diverged``
+        (no indices, test accuracy NaN): its dynamics cannot be scored.
 
     Raises:
       GflabInputError: the proxy record is missing from ``store`` (run the proxies first).
@@ -679,13 +684,17 @@ def coreset_record(config: dict, store) -> tuple[dict, dict]:
     data_spec, train = _specs(proxy)
     data = load_data(data_spec)
     logits, labels = arrays["logits"], arrays["labels"]
-    t0 = time.perf_counter()
-    scores = method_scores(method, logits, labels, proxy["seed"])
-    idx = select_coreset(method, config["ratio"], scores, logits, labels, proxy["seed"])
-    select_seconds = time.perf_counter() - t0
-    out = train_classifier(
-        data.x_train[idx], data.y_train[idx], data.x_test, data.y_test, train, proxy["seed"]
-    )
+    if pmeta.get("status") == "diverged":  # NaN dynamics: nothing to score, no coreset to train
+        idx, select_seconds = np.zeros(0, dtype=np.int64), 0.0
+        out = {"status": "proxy_diverged", "test_accuracy": math.nan, "epoch_seconds": np.zeros(0)}
+    else:
+        t0 = time.perf_counter()
+        scores = method_scores(method, logits, labels, proxy["seed"])
+        idx = select_coreset(method, config["ratio"], scores, logits, labels, proxy["seed"])
+        select_seconds = time.perf_counter() - t0
+        out = train_classifier(
+            data.x_train[idx], data.y_train[idx], data.x_test, data.y_test, train, proxy["seed"]
+        )
     e_used = method.score_epochs(train.epochs)
     meta = {
         "status": out["status"],

@@ -16,6 +16,7 @@ from gflab.sims.models.dmf import DMF
 from gflab.sims.models.kleinman import Kleinman
 from gflab.sims.models.lora import LoRA
 from gflab.sims.models.plasticity import Plasticity
+from gflab.sims.models.prune import Prune
 from gflab.sims.models.river import River
 from gflab.theory.errors import GflabInputError
 
@@ -33,7 +34,7 @@ __all__ = [
 
 #: name → model: every model ``gflab simulate`` runs, in the order the command line lists them
 MODELS: dict[str, Model] = {
-    m.name: m for m in (DMF(), LoRA(), Plasticity(), Dash(), River(), Kleinman())
+    m.name: m for m in (DMF(), LoRA(), Plasticity(), Dash(), River(), Kleinman(), Prune())
 }
 
 

@@ -111,22 +111,30 @@ class Model(eqx.Module):
       name: the spelling on the command line and in ``config.to_dict()["model"]``.
       config: the config class (frozen, validated, ``to_dict()`` and a ``model`` attribute).
       methods: the method classes its config's ``method`` accepts (empty: no method field).
-      record: the ``record`` kind written in the store's sidecar.
+      record: the ``record`` kind written in the store's sidecar (default: ``name``).
       summary: one line for ``gflab simulate --help``.
       examples: the epilog of ``gflab simulate NAME --help``.
       field_help: help of each field (overrides of :data:`HELP`).
       columns: the columns ``gflab results`` shows in its terminal table.
+      requires: the optional packages its runs import (an extra's: ``torch``...); none for the
+        core models.
     """
 
     name: eqx.AbstractClassVar[str]
     config: eqx.AbstractClassVar[type]
     methods: eqx.AbstractClassVar[tuple]
-    record: eqx.AbstractClassVar[str]
     summary: eqx.AbstractClassVar[str]
     examples: ClassVar[str] = ""
     field_help: ClassVar[dict[str, str]] = HELP
     columns: ClassVar[tuple[str, ...]] = ("key", "status", "created")
     until_converged_flag: ClassVar[bool] = False
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def record(self) -> str:
+        """The ``record`` kind of the store's sidecar: the model's :attr:`name` unless a subclass
+        sets another (one-run models store a ``"result"``)."""
+        return self.name
 
     # ------------------------------------------------------------------ running
 
@@ -139,6 +147,19 @@ class Model(eqx.Module):
         Returns:
           The model's result object.
         """
+
+    def run_into(self, config: Any, store: ResultStore) -> Any:
+        """Run ``config`` where the records its run stores along the way go to ``store`` (the
+        pruning runs' proxies and coresets); a model that stores nothing but its result runs
+        :meth:`run`.
+
+        Args:
+          config: the validated config.
+          store: the result store that :meth:`stored` or a sweep writes the result to.
+        Returns:
+          The model's result object.
+        """
+        return self.run(config)
 
     @abc.abstractmethod
     def status(self, result: Any) -> str:
@@ -214,6 +235,17 @@ class Model(eqx.Module):
         """
         return isinstance(meta, dict) and meta.get("record") == self.record
 
+    def stale(self, meta: dict | None) -> bool:
+        """Whether a verified entry of this model was computed by code its key does not cover
+        and that has changed since (listed as ``stale`` by ``gflab results``, never served).
+
+        Args:
+          meta: the entry's sidecar.
+        Returns:
+          False here; a model whose results depend on code outside the store key overrides it.
+        """
+        return False
+
     def stored_status(self, meta: dict) -> str:
         """The status of a stored result, without reading its arrays.
 
@@ -264,7 +296,7 @@ class Model(eqx.Module):
         entry = store.read(config)
         if entry.state == "ok" and self.holds(entry.meta):
             return self.from_store(config, entry.arrays, entry.meta), "hit"
-        result = self.run(config)
+        result = self.run_into(config, store)
         if not self.storable(result):
             return result, "diverged"
         try:
@@ -466,7 +498,14 @@ def _float(v: Any) -> Any:
 
 class SimResultModel(Model):
     """A model whose run is one :class:`gflab.sims.result.SimResult` (stored as ``result``, the
-    form :meth:`gflab.sims.store.ResultStore.put` writes)."""
+    form :meth:`gflab.sims.store.ResultStore.put` writes).
+
+    Class variables (besides :class:`Model`'s):
+      problem: the config fields that define the problem; :meth:`describe`'s first line shows
+        them, the method and the seed (in the config's order).
+    """
+
+    problem: ClassVar[tuple[str, ...]] = ()
 
     record: ClassVar[str] = "result"
 
@@ -502,7 +541,8 @@ class SimResultModel(Model):
 
     def describe(self, config, result: SimResult) -> list[str]:
         c = result.config
-        shown = ", ".join(f"{k}={_brief(v)}" for k, v in c.items() if k in _SHOWN)
+        keys = (*self.problem, "method", "seed")
+        shown = ", ".join(f"{k}={_brief(v)}" for k, v in c.items() if k in keys)
         lines = [
             f"model      {c['model']}  ({shown})",
             f"status     {result.status}" + (f"  ({result.message})" if result.message else ""),
@@ -533,26 +573,6 @@ class SimResultModel(Model):
 
 # solver statistics worth a column of ``gflab results``
 _STATS = {"solver": "solver", "steps": "solver_steps", "wall_seconds": "wall_seconds"}
-
-_SHOWN = (
-    "depth",
-    "n",
-    "init",
-    "m",
-    "alpha",
-    "mask",
-    "target",
-    "rows",
-    "cols",
-    "rank",
-    "target_svals",
-    "flow",
-    "beta",
-    "gamma",
-    "l2",
-    "method",
-    "seed",
-)
 
 
 def _scalar(v: Any) -> bool:

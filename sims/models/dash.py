@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from gflab.sims.dash import DashConfig, DashPlasticityResult
-from gflab.sims.models._base import HELP, PhasesModel
+from gflab.sims.models._base import PhasesModel
+from gflab.sims.models.plasticity import protocol_columns, small_protocol
 from gflab.sims.plasticity import PlasticityResult
 from gflab.sims.result import json_safe
 
@@ -20,25 +21,12 @@ class Dash(PhasesModel):
     name: ClassVar[str] = "dmf-dash"
     config: ClassVar[type] = DashConfig
     methods: ClassVar[tuple] = DashConfig.METHODS
-    record: ClassVar[str] = "dmf-dash"
     phases: ClassVar[tuple[str, ...]] = ("pretrain", "resumed", "scratch", "intervened")
     summary: ClassVar[str] = (
         "plasticity protocol with an intervention (DASH...) at the switch (docs/theory.md §2.4)"
     )
-    field_help: ClassVar[dict[str, str]] = HELP
-    columns: ClassVar[tuple[str, ...]] = (
-        "key",
-        "status",
-        "depth",
-        "n",
-        "m",
-        "alpha",
-        "intervention",
-        "floor",
-        "resumed_stable_rank",
-        "intervened_stable_rank",
-        "resumed_test_rmse",
-        "intervened_test_rmse",
+    columns: ClassVar[tuple[str, ...]] = protocol_columns(
+        ("intervention", "floor"), ("resumed", "intervened")
     )
     examples: ClassVar[str] = """examples:
   gflab simulate dmf-dash --depth 2 --n 6 --m inf --alpha 1e-3 --floor 1e-4 --dash-alpha 1.0
@@ -53,12 +41,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return simulate_dash(config)
 
     def example(self, method=None) -> DashConfig:
-        small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
-        if method is None:
-            return DashConfig(**small, switch=2.0)
-        if method.discrete:
-            return DashConfig(**small, method=method, switch=5, steps=10)
-        return DashConfig(**small, method=method, switch=2.0)
+        return small_protocol(self.config, method)
 
     def _extra_meta(self, result: DashPlasticityResult) -> dict:
         return {"info": json_safe(result.info)}

@@ -18,16 +18,11 @@ class DMF(SimResultModel):
     methods: ClassVar[tuple] = DMFConfig.METHODS
     summary: ClassVar[str] = "deep matrix completion (docs/theory.md §2.1)"
     until_converged_flag: ClassVar[bool] = True
+    problem: ClassVar[tuple[str, ...]] = ("depth", "n", "init", "m", "alpha", "mask", "target")
     columns: ClassVar[tuple[str, ...]] = (
         "key",
         "status",
-        "depth",
-        "n",
-        "init",
-        "m",
-        "alpha",
-        "mask",
-        "target",
+        *problem,
         "seed",
         "loss",
         "stable_rank",

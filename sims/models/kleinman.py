@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from gflab.sims.kleinman import KleinmanConfig
+from gflab.sims.kleinman import Draw, KleinmanConfig
 from gflab.sims.models._base import HELP, Model
 from gflab.sims.result import json_safe
 
@@ -24,7 +24,6 @@ class Kleinman(Model):
     name: ClassVar[str] = "kleinman"
     config: ClassVar[type] = KleinmanConfig
     methods: ClassVar[tuple] = ()
-    record: ClassVar[str] = "kleinman"
     summary: ClassVar[str] = (
         "Kleinman et al.'s critical period in matrix completion (docs/reproduce-the-authors.md)"
     )
@@ -80,7 +79,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
 
     def example(self, method=None) -> KleinmanConfig:
         return KleinmanConfig(
-            depth=2, n=10, rank=2, n1=30, n2=50, t_c=(0, 10), post_steps=30, draw="gflab"
+            depth=2, n=10, rank=2, n1=30, n2=50, t_c=(0, 10), post_steps=30, draw=Draw.GFLAB
         )
 
     def status(self, result: dict) -> str:

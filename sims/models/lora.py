@@ -31,6 +31,10 @@ def default_lora_horizon(flow: str, target_svals) -> float:
     return 2.5 * math.sqrt(max(0.0, *(float(s) for s in target_svals))) + 2.0
 
 
+# the problem's fields (:attr:`LoRA.problem`)
+_PROBLEM = ("rows", "cols", "rank", "target_svals", "flow", "beta", "gamma", "init", "l2")
+
+
 def _default(name: str) -> Any:
     return LoRAConfig.__dataclass_fields__[name].default
 
@@ -55,6 +59,7 @@ class LoRA(SimResultModel):
             " of --init); its content enters the store key"
         ),
     }
+    problem: ClassVar[tuple[str, ...]] = _PROBLEM
     columns: ClassVar[tuple[str, ...]] = (
         "key",
         "status",

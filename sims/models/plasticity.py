@@ -8,7 +8,7 @@ from typing import ClassVar
 from gflab.sims.models._base import PhasesModel
 from gflab.sims.plasticity import PlasticityConfig, PlasticityResult
 
-__all__ = ["Plasticity", "phase_lines"]
+__all__ = ["Plasticity", "phase_lines", "protocol_columns", "small_protocol"]
 
 
 def phase_lines(names, runs) -> list[str]:
@@ -36,30 +36,54 @@ def phase_lines(names, runs) -> list[str]:
     return lines
 
 
+def protocol_columns(fields: tuple[str, ...], phases: tuple[str, ...]) -> tuple[str, ...]:
+    """The ``gflab results`` columns of a two-phase protocol model: key, status, the problem's
+    size and scale, the protocol's own ``fields``, then the stable rank and the test RMSE of each
+    compared phase.
+
+    Args:
+      fields: config fields that tell the protocol's runs apart.
+      phases: the phases compared (their stored scalars ``PHASE_stable_rank`` ...).
+
+    Returns:
+      The column names.
+    """
+    stats = ("stable_rank", "test_rmse")
+    head = ("key", "status", "depth", "n", "m", "alpha")
+    return (*head, *fields, *(f"{p}_{s}" for s in stats for p in phases))
+
+
+def small_protocol(config: type, method=None):
+    """A small, fast config of the two-phase protocol (depth 2, n = 4), switching at t = 2 or,
+    under a discrete method, after 5 of 10 steps.
+
+    Args:
+      config: :class:`PlasticityConfig` or a subclass (``DashConfig``).
+      method: a method object, or None for the config's default.
+
+    Returns:
+      The config.
+    """
+    small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
+    if method is None:
+        return config(**small, switch=2.0)
+    if method.discrete:
+        return config(**small, method=method, switch=5, steps=10)
+    return config(**small, method=method, switch=2.0)
+
+
 class Plasticity(PhasesModel):
     """Phase 1 on Ω1, then phase 2 on Ω2 resumed and from scratch: three :class:`SimResult`."""
 
     name: ClassVar[str] = "dmf-plasticity"
     config: ClassVar[type] = PlasticityConfig
     methods: ClassVar[tuple] = PlasticityConfig.METHODS
-    record: ClassVar[str] = "dmf-plasticity"
     phases: ClassVar[tuple[str, ...]] = ("pretrain", "resumed", "scratch")
     summary: ClassVar[str] = (
         "pretrain on one mask, resume vs scratch on another (docs/theory.md §2.1)"
     )
-    columns: ClassVar[tuple[str, ...]] = (
-        "key",
-        "status",
-        "depth",
-        "n",
-        "m",
-        "alpha",
-        "pretrain_mask",
-        "mask",
-        "resumed_stable_rank",
-        "scratch_stable_rank",
-        "resumed_test_rmse",
-        "scratch_test_rmse",
+    columns: ClassVar[tuple[str, ...]] = protocol_columns(
+        ("pretrain_mask", "mask"), ("resumed", "scratch")
     )
     examples: ClassVar[str] = """examples:
   gflab simulate dmf-plasticity --depth 2 --n 4 --init mimic --m 3 --alpha 1e-3 --pretrain-mask diagonal --mask superdiag --target ones
@@ -74,12 +98,7 @@ results go through the result store ($GFLAB_STORE, default .gflab-cache/results)
         return simulate_plasticity(config)
 
     def example(self, method=None) -> PlasticityConfig:
-        small = dict(depth=2, n=4, alpha=1e-2, n_save=4)
-        if method is None:
-            return PlasticityConfig(**small, switch=2.0)
-        if method.discrete:
-            return PlasticityConfig(**small, method=method, switch=5, steps=10)
-        return PlasticityConfig(**small, method=method, switch=2.0)
+        return small_protocol(self.config, method)
 
     def from_store(self, config, arrays, meta) -> PlasticityResult:
         runs = self._phase_runs(arrays, meta)

@@ -48,7 +48,6 @@ class River(Model):
     name: ClassVar[str] = "river"
     config: ClassVar[type] = RiverConfig
     methods: ClassVar[tuple] = ()
-    record: ClassVar[str] = "river"
     summary: ClassVar[str] = (
         "river valley: GD, Muon, Schedule-Free Muon, AMUSE as published (docs/dash-amuse.md)"
     )

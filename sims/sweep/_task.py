@@ -106,7 +106,8 @@ def run_one(
             }
         config = config_from_dict(cfg)
         with _time_limit(timeout):
-            result = fn(config) if compute is None else compute(fn, config)
+            call = (lambda c: model.run_into(c, store)) if fn is simulate_config else fn
+            result = call(config) if compute is None else compute(call, config)
         if model.storable(result):
             model.put(store, config, result, sweep_runner=runner)
         return {
