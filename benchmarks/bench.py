@@ -54,7 +54,7 @@ import scipy
 from scipy.integrate import solve_ivp
 
 import gflab.sims._jaxsetup as _jaxsetup
-from gflab.cli.bench import SECTIONS  # the sections, in the order they run (--only)
+from gflab.cli.bench import DEFAULT_SECTIONS, SECTIONS  # the sections, in order (--only)
 from gflab.sims import engine
 from gflab.sims import lora as SL
 from gflab.sims.config import DMFConfig, LoRAConfig
@@ -1124,7 +1124,7 @@ def run_bench(
         from gflab.theory.errors import GflabInputError
 
         raise GflabInputError("only", "a comma list of " + ", ".join(SECTIONS), ",".join(only))
-    chosen = set(only or (s for s in SECTIONS if s != "bucket_batch"))  # that: when asked for
+    chosen = set(only or DEFAULT_SECTIONS)
     if "compile" in chosen:
         chosen.add("flow_single")
     setup = QUICK if quick else FULL

@@ -133,6 +133,10 @@ SECTIONS = (
 """The in-process sections, in the order ``benchmarks/bench.py`` runs them (it reads this list;
 one the loaded benchmarks lack is refused when asked for and left out of a full run)."""
 
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "bucket_batch")
+"""The sections of a plain ``gflab bench`` (``bucket_batch``, vmap against a loop, runs only when
+named)."""
+
 CASES = {
     "flow_single": ("flow_single", "flow_single_hybrid"),
     "flow_default": (),  # flow_default_t<T>, one per horizon (_CASE_PATTERNS)
@@ -194,8 +198,8 @@ def plan(only: tuple[str, ...], cold: bool) -> tuple[tuple[str, ...], Callable, 
         order).
     """
     cold_cases = tuple(c for c in COLD if c in only or cold)
-    if not only:  # bucket_batch (vmap against a loop) only when asked for
-        return tuple(s for s in SECTIONS if s != "bucket_batch"), lambda name: True, cold_cases
+    if not only:
+        return DEFAULT_SECTIONS, lambda name: True, cold_cases
     whole = {n for n in only if n in SECTIONS}
     singles = {n for n in only if n not in SECTIONS and n not in COLD}
     wanted = whole | {section_of(n) for n in singles}
