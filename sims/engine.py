@@ -139,6 +139,31 @@ def _to_numpy(tree):
     return jax.tree_util.tree_map(lambda x: np.asarray(x), tree)
 
 
+def _compile_and_run(prog, pos: tuple, key: tuple, seen: set) -> tuple[Any, float, float]:
+    """Run ``prog`` on ``pos``, compiled (or loaded from the persistent cache) first and apart
+    the first time ``key`` is seen in this process, so that the wall time is the solve's alone;
+    ahead of time, not by a first full solve (that ran every new shape's solve twice).
+
+    Args:
+      prog: an :func:`gflab.sims._export.program` (``compile(pos)``, ``prog(pos)``).
+      pos: its positional arguments.
+      key: what decides its compiled program (shapes, static arguments).
+      seen: the keys compiled in this process (updated).
+
+    Returns:
+      ``(output as NumPy, solve wall seconds, compile seconds)``.
+    """
+    t0 = time.perf_counter()
+    compile_s = 0.0
+    if key not in seen:
+        prog.compile(pos)
+        compile_s = time.perf_counter() - t0
+        seen.add(key)
+        t0 = time.perf_counter()
+    out = _to_numpy(jax.block_until_ready(prog(pos)))
+    return out, time.perf_counter() - t0, compile_s
+
+
 # ----------------------------------------------------------------------------- continuous time
 
 _TINY_LOSS = 1e-300  # floor under log(monitor): the convergence event is root-found in log scale
@@ -308,28 +333,9 @@ def solve_flow(
     pos = (method, vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(tol), f64(blowup))
     # saved on disk when it can be (sims/_export.py), else jitted
     prog = _export.program(_flow_solve, flow_solve_impl, FLOW_STATIC, pos, {"root_find": root_find})
-    call = lambda: prog(pos)
-    t0 = time.perf_counter()
-    lowered_key = (
-        vector_field,
-        stats,
-        monitor,
-        root_find,
-        len(save_ts),
-        _signature((method, y0, args)),
-    )
-    compile_s = 0.0
-    if lowered_key not in _seen_flow:
-        # compile (or load from the persistent cache) separately so wall time is solve time only;
-        # ahead of time, not by a first full solve (that ran every new shape's solve twice). The
-        # jitted call below reuses this executable.
-        prog.compile(pos)
-        compile_s = time.perf_counter() - t0
-        _seen_flow.add(lowered_key)
-        t0 = time.perf_counter()
-    out = jax.block_until_ready(call())
-    wall = time.perf_counter() - t0
-    out = _to_numpy(out)
+    sig = _signature((method, y0, args))
+    key = (vector_field, stats, monitor, root_find, len(save_ts), sig)
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_flow)
     res = _finish(out, wall, compile_s, float(t1))
 
     def rerun(t):
@@ -595,17 +601,8 @@ def iterate(
     pos = (method, gradient, stats, monitor, params0, args, f64(tol), f64(blowup), max_k)
     kw = dict(n_blocks=n_blocks, block=int(save_every))
     prog = _export.program(_iterate, iterate_impl, ITERATE_STATIC, pos, kw)
-    call = lambda: prog(pos)
     key = (gradient, stats, monitor, n_blocks, int(save_every), _signature((method, params0, args)))
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    if key not in _seen_iter:
-        prog.compile(pos)  # ahead of time: no throw-away first run
-        compile_s = time.perf_counter() - t0
-        _seen_iter.add(key)
-        t0 = time.perf_counter()
-    out = _to_numpy(jax.block_until_ready(call()))
-    wall = time.perf_counter() - t0
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_iter)
     first_stats, _ = out["first"]
     ks = np.concatenate([[0], out["ks"]]).astype(float)
     saved = {k: np.concatenate([v[None], out["saved"][k]]) for k, v in first_stats.items()}
@@ -643,24 +640,6 @@ _seen_iter: set = set()
 
 
 # ----------------------------------------------------------------------------- batches
-
-
-def _compile_and_run(prog, pos: tuple, key: tuple) -> tuple[Any, float, float]:
-    """Run a batched program: compiled (or loaded) first, apart, the first time ``key`` is seen
-    in this process, so that the wall time is the solve's alone.
-
-    Returns:
-        ``(output as NumPy, solve wall seconds, compile seconds)``.
-    """
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    if key not in _seen_flow:
-        prog.compile(pos)
-        compile_s = time.perf_counter() - t0
-        _seen_flow.add(key)
-        t0 = time.perf_counter()
-    out = _to_numpy(jax.block_until_ready(prog(pos)))
-    return out, time.perf_counter() - t0, compile_s
 
 
 def flow_solve_vmap_impl(
@@ -773,7 +752,7 @@ def solve_flow_batch(
     )
     sig = _signature((method, y0_batch, args))
     key = ("vmap", vector_field, stats, monitor, root_find, len(save_ts), sig)
-    out, wall, compile_s = _compile_and_run(prog, pos, key)
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_flow)
     results = []
     for i in range(size):
         oi = jax.tree_util.tree_map(lambda x, i=i: x[i], out)
@@ -979,7 +958,8 @@ def _solve_stacked(calls: list[FlowCall], root_find: bool) -> list[RawSolve]:
     prog = _export.program(
         _flow_solve_stacked, flow_solve_stacked_impl, FLOW_STATIC, pos, {"root_find": root_find}
     )
-    out, wall, compile_s = _compile_and_run(prog, pos, ("stacked", size, *c0.program(root_find)))
+    key = ("stacked", size, *c0.program(root_find))
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_flow)
     results = []
     for i, c in enumerate(calls[:real]):
         oi = jax.tree_util.tree_map(lambda x, i=i: x[i], out)
