@@ -54,7 +54,7 @@ import scipy
 from scipy.integrate import solve_ivp
 
 import gflab.sims._jaxsetup as _jaxsetup
-from gflab.cli.bench import SECTIONS  # the sections, in the order they run (--only)
+from gflab.cli.bench import DEFAULT_SECTIONS, SECTIONS  # the sections, in order (--only)
 from gflab.sims import engine
 from gflab.sims import lora as SL
 from gflab.sims.config import DMFConfig, LoRAConfig
@@ -1124,7 +1124,7 @@ def run_bench(
         from gflab.theory.errors import GflabInputError
 
         raise GflabInputError("only", "a comma list of " + ", ".join(SECTIONS), ",".join(only))
-    chosen = set(only or SECTIONS)
+    chosen = set(only or DEFAULT_SECTIONS)
     if "compile" in chosen:
         chosen.add("flow_single")
     setup = QUICK if quick else FULL
@@ -1155,6 +1155,11 @@ def run_bench(
     if "compile" in chosen:
         say("compile")
         cases.append(_compile_case(setup, first))
+    if "bucket_batch" in chosen:  # benchmarks/batch.py: vmap over a bucket against a loop
+        from benchmarks import batch as bucket_batch
+
+        say("bucket_batch (one bucket's flows: vmap against a loop of single solves)")
+        cases += bucket_batch.cases(quick, repeats)
     return {
         "setup": {**asdict(setup), "quick": quick, "repeats": repeats, "only": sorted(chosen)},
         "machine": machine(),

@@ -229,8 +229,9 @@ class FigureContext:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        from gflab.sims.sweep._programs import assign_programs
+        from gflab.sims.sweep._programs import assign_programs, warm_shared_programs
 
+        warm_shared_programs()  # compiled here once, loaded from the cache by every worker
         root = str(Path(self.store.root).resolve())
         # one compiled program per worker: a single-process pool per lane of same-shape records
         lanes, _ = assign_programs(missing, workers)

@@ -420,6 +420,9 @@ def _run_parallel(ids, profile, progress, jobs, labels) -> list[ClaimReport]:
     import multiprocessing as mp
     import threading
 
+    from gflab.sims.sweep._programs import warm_shared_programs
+
+    warm_shared_programs()  # the library's eager programs: compiled once here, not per worker
     reg = claims()
     ctx = mp.get_context("spawn")  # never fork a process that has started XLA's threads
     manager = ctx.Manager() if progress is not None else None

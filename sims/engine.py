@@ -9,6 +9,8 @@ functions and ``max_steps`` are static. Compiled solves are reused across calls 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import time
 from collections.abc import Callable
@@ -30,6 +32,10 @@ __all__ = [
     "RawSolve",
     "solve_flow",
     "solve_flow_batch",
+    "solve_flows",
+    "FlowCall",
+    "capture_flow",
+    "replay_flow",
     "iterate",
     "iterate_config",
     "legacy_method",
@@ -131,6 +137,31 @@ def monitor_value(monitor, y, args) -> float:
 
 def _to_numpy(tree):
     return jax.tree_util.tree_map(lambda x: np.asarray(x), tree)
+
+
+def _compile_and_run(prog, pos: tuple, key: tuple, seen: set) -> tuple[Any, float, float]:
+    """Run ``prog`` on ``pos``, compiled (or loaded from the persistent cache) first and apart
+    the first time ``key`` is seen in this process, so that the wall time is the solve's alone;
+    ahead of time, not by a first full solve (that ran every new shape's solve twice).
+
+    Args:
+      prog: an :func:`gflab.sims._export.program` (``compile(pos)``, ``prog(pos)``).
+      pos: its positional arguments.
+      key: what decides its compiled program (shapes, static arguments).
+      seen: the keys compiled in this process (updated).
+
+    Returns:
+      ``(output as NumPy, solve wall seconds, compile seconds)``.
+    """
+    t0 = time.perf_counter()
+    compile_s = 0.0
+    if key not in seen:
+        prog.compile(pos)
+        compile_s = time.perf_counter() - t0
+        seen.add(key)
+        t0 = time.perf_counter()
+    out = _to_numpy(jax.block_until_ready(prog(pos)))
+    return out, time.perf_counter() - t0, compile_s
 
 
 # ----------------------------------------------------------------------------- continuous time
@@ -286,6 +317,13 @@ def solve_flow(
     method = method if method is not None else legacy_method(rtol, atol, dt, max_steps)
     if method.discrete:
         raise GflabInputError("method", "a continuous method (adaptive, euler:DT)", method.spelling)
+    hook = _FLOW_HOOK.get()  # a sweep batching problems of one program (solve_flows)
+    if hook is not None:
+        got = hook(
+            FlowCall(method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup)
+        )
+        if got is not None:
+            return got
     # arguments put on the device as NumPy values: no conversion program is compiled
     t1a = put(float(t1), np.float64)
     save_np = np.asarray(save_ts, dtype=np.float64)
@@ -295,28 +333,9 @@ def solve_flow(
     pos = (method, vector_field, stats, monitor, y0, args, t1a, ts_arr, f64(tol), f64(blowup))
     # saved on disk when it can be (sims/_export.py), else jitted
     prog = _export.program(_flow_solve, flow_solve_impl, FLOW_STATIC, pos, {"root_find": root_find})
-    call = lambda: prog(pos)
-    t0 = time.perf_counter()
-    lowered_key = (
-        vector_field,
-        stats,
-        monitor,
-        root_find,
-        len(save_ts),
-        _signature((method, y0, args)),
-    )
-    compile_s = 0.0
-    if lowered_key not in _seen_flow:
-        # compile (or load from the persistent cache) separately so wall time is solve time only;
-        # ahead of time, not by a first full solve (that ran every new shape's solve twice). The
-        # jitted call below reuses this executable.
-        prog.compile(pos)
-        compile_s = time.perf_counter() - t0
-        _seen_flow.add(lowered_key)
-        t0 = time.perf_counter()
-    out = jax.block_until_ready(call())
-    wall = time.perf_counter() - t0
-    out = _to_numpy(out)
+    sig = _signature((method, y0, args))
+    key = (vector_field, stats, monitor, root_find, len(save_ts), sig)
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_flow)
     res = _finish(out, wall, compile_s, float(t1))
 
     def rerun(t):
@@ -582,17 +601,8 @@ def iterate(
     pos = (method, gradient, stats, monitor, params0, args, f64(tol), f64(blowup), max_k)
     kw = dict(n_blocks=n_blocks, block=int(save_every))
     prog = _export.program(_iterate, iterate_impl, ITERATE_STATIC, pos, kw)
-    call = lambda: prog(pos)
     key = (gradient, stats, monitor, n_blocks, int(save_every), _signature((method, params0, args)))
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    if key not in _seen_iter:
-        prog.compile(pos)  # ahead of time: no throw-away first run
-        compile_s = time.perf_counter() - t0
-        _seen_iter.add(key)
-        t0 = time.perf_counter()
-    out = _to_numpy(jax.block_until_ready(call()))
-    wall = time.perf_counter() - t0
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_iter)
     first_stats, _ = out["first"]
     ks = np.concatenate([[0], out["ks"]]).astype(float)
     saved = {k: np.concatenate([v[None], out["saved"][k]]) for k, v in first_stats.items()}
@@ -740,27 +750,235 @@ def solve_flow_batch(
     prog = _export.program(
         _flow_solve_vmap, flow_solve_vmap_impl, FLOW_STATIC, pos, {"root_find": root_find}
     )
-    call = lambda: prog(pos)
-    key = (
-        "vmap",
-        vector_field,
-        stats,
-        monitor,
-        root_find,
-        len(save_ts),
-        _signature((method, y0_batch, args)),
-    )
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    if key not in _seen_flow:
-        prog.compile(pos)
-        compile_s = time.perf_counter() - t0
-        _seen_flow.add(key)
-        t0 = time.perf_counter()
-    out = _to_numpy(jax.block_until_ready(call()))
-    wall = time.perf_counter() - t0
+    sig = _signature((method, y0_batch, args))
+    key = ("vmap", vector_field, stats, monitor, root_find, len(save_ts), sig)
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_flow)
     results = []
     for i in range(size):
         oi = jax.tree_util.tree_map(lambda x, i=i: x[i], out)
         results.append(_finish(oi, wall / size, compile_s / size, float(t1)))
     return results
+
+
+# ----------------------------------------------------------------------------- batched problems
+
+
+def flow_solve_stacked_impl(
+    method, vector_field, stats, monitor, y0, args, t1, save_ts, tol, blowup, root_find
+):
+    """:func:`flow_solve_impl` vectorised over the leading axis of *every* array argument: member
+    i solves its own problem (method leaves, state, arguments, horizon, save grid, thresholds).
+
+    Args:
+      method: a continuous method whose array leaves have the batch as leading axis.
+      vector_field: as :func:`flow_solve_impl` (shared: one compiled program).
+      stats: as :func:`flow_solve_impl`.
+      monitor: as :func:`flow_solve_impl`.
+      y0: initial states, every leaf with the batch as leading axis.
+      args: the members' arguments, every leaf with the batch as leading axis.
+      t1: (batch,) horizons.
+      save_ts: (batch, k) save times.
+      tol: (batch,) convergence thresholds.
+      blowup: (batch,) divergence thresholds.
+      root_find: as :func:`flow_solve_impl` (one value for the whole batch).
+
+    Returns:
+      result (dict): :func:`flow_solve_impl`'s dict with a leading batch axis on every entry.
+    """
+
+    def one(m, y, a, t, s, lo, hi):
+        return flow_solve_impl(m, vector_field, stats, monitor, y, a, t, s, lo, hi, root_find)
+
+    return jax.vmap(one)(method, y0, args, t1, save_ts, tol, blowup)
+
+
+_flow_solve_stacked = jax.jit(flow_solve_stacked_impl, static_argnames=FLOW_STATIC)
+
+
+@dataclass
+class FlowCall:
+    """One flow problem exactly as :func:`solve_flow` received it (its method already built), so
+    that problems of one compiled program can be solved together (:func:`solve_flows`)."""
+
+    method: Method
+    vector_field: Callable
+    stats: Callable
+    monitor: Callable
+    y0: Any
+    args: Any
+    t1: float
+    save_ts: np.ndarray
+    tol: float
+    blowup: float
+
+    def root_find(self) -> bool:
+        """Whether the solve root-finds its stop (the start is above ``tol``)."""
+        return bool(monitor_value(self.monitor, self.y0, self.args) > float(self.tol))
+
+    def program(self, root_find: bool) -> tuple:
+        """What decides the compiled program: the functions, the save-grid length and the
+        structure, shapes and dtypes of the method, state and arguments."""
+        sig = _signature((self.method, self.y0, self.args))
+        return (self.vector_field, self.stats, self.monitor, root_find, len(self.save_ts), sig)
+
+    def solve(self) -> RawSolve:
+        """The single solve (:func:`solve_flow`)."""
+        return _solve_flow_now(self)
+
+
+_FLOW_HOOK: contextvars.ContextVar = contextvars.ContextVar("gflab_flow_hook", default=None)
+
+
+class FlowCaptured(BaseException):  # noqa: N818  (control flow, not an error: never caught as one)
+    """Raised by :func:`solve_flow` under :func:`capture_flow`: carries the :class:`FlowCall`."""
+
+    def __init__(self, call: FlowCall):
+        super().__init__("flow solve captured")
+        self.call = call
+
+
+@contextlib.contextmanager
+def capture_flow():
+    """Within the block, the first :func:`solve_flow` call raises :class:`FlowCaptured` with its
+    problem instead of solving it (a sweep collects the problems of one compiled program)."""
+
+    def hook(call):
+        raise FlowCaptured(call)
+
+    token = _FLOW_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _FLOW_HOOK.reset(token)
+
+
+@contextlib.contextmanager
+def replay_flow(call: FlowCall, raw: RawSolve):
+    """Within the block, the first :func:`solve_flow` call returns ``raw`` (solved already, with
+    others, by :func:`solve_flows`) when its problem is ``call``'s (same program, equal start);
+    every other call solves as usual.
+
+    Args:
+      call: the problem captured by :func:`capture_flow` on an earlier run of the same code.
+      raw: its solution.
+    """
+    used = []
+
+    def hook(again: FlowCall):
+        if used or not _same_problem(call, again):
+            return None
+        used.append(True)
+        return raw
+
+    token = _FLOW_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _FLOW_HOOK.reset(token)
+
+
+def _same_problem(a: FlowCall, b: FlowCall) -> bool:
+    if a.program(True) != b.program(True):
+        return False
+    pairs = zip(jax.tree_util.tree_leaves(a.y0), jax.tree_util.tree_leaves(b.y0), strict=True)
+    same = all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in pairs)
+    nums = (a.t1, a.tol, a.blowup) == (b.t1, b.tol, b.blowup)
+    return same and nums and np.array_equal(np.asarray(a.save_ts), np.asarray(b.save_ts))
+
+
+def _solve_flow_now(c: FlowCall) -> RawSolve:
+    token = _FLOW_HOOK.set(None)  # solve it, whatever hook is set
+    try:
+        return solve_flow(
+            c.vector_field, c.stats, c.monitor, c.y0, c.args, t1=c.t1, save_ts=c.save_ts,
+            method=c.method, tol=c.tol, blowup=c.blowup,
+        )  # fmt: skip
+    finally:
+        _FLOW_HOOK.reset(token)
+
+
+def _stack(trees: list) -> Any:
+    """The leaves of same-structure PyTrees stacked on a new leading axis, on the device."""
+    leaves = [jax.tree_util.tree_flatten(t) for t in trees]
+    treedef = leaves[0][1]
+    cols = zip(*(lv for lv, _ in leaves), strict=True)
+    stacked = [put(np.stack([np.asarray(x, dtype=_dtype(x)) for x in col])) for col in cols]
+    return jax.tree_util.tree_unflatten(treedef, stacked)
+
+
+def solve_flows(calls: list[FlowCall]) -> list[RawSolve]:
+    """Solve independent flow problems, those of one compiled program as one vectorised solve.
+
+    Problems share a program when :meth:`FlowCall.program` is equal (the same field, statistics,
+    monitor and save-grid length, and the same structure, shapes and dtypes: a shape bucket,
+    :mod:`gflab.sims.buckets`); each such group of two or more runs as one ``jax.vmap`` of the
+    single solve over every array argument (:func:`flow_solve_stacked_impl`), the others as
+    :func:`solve_flow`. Under ``vmap`` each member keeps its own step size, controller and stop
+    events (the loop runs until the last member stops; stopped members are frozen), so each
+    result is the member's own solve, computed in another summation order; a member that
+    diverges stops with its own status and leaves the others' results unchanged. The wall and
+    compile seconds of a group are divided evenly among its members.
+
+    Args:
+      calls: the problems (from :func:`capture_flow`).
+
+    Returns:
+      One :class:`RawSolve` per problem, in order, each as :func:`solve_flow` builds it (status,
+      message, last finite state).
+    """
+    out: list[RawSolve | None] = [None] * len(calls)
+    groups: dict = {}
+    for i, c in enumerate(calls):
+        rf = c.root_find()
+        groups.setdefault(c.program(rf), (rf, []))[1].append(i)
+    for rf, idx in groups.values():
+        if len(idx) == 1:
+            out[idx[0]] = calls[idx[0]].solve()
+            continue
+        for i, raw in zip(idx, _solve_stacked([calls[i] for i in idx], rf), strict=True):
+            out[i] = raw
+    return out
+
+
+def _solve_stacked(calls: list[FlowCall], root_find: bool) -> list[RawSolve]:
+    from gflab.sims.buckets import bucket
+
+    real = len(calls)
+    # the batch size is a shape too: padded to a bucket size with copies of the first member
+    # (solved and discarded), so batches of 2..8, 9..16, ... share one compiled program
+    calls = calls + [calls[0]] * (bucket(real) - real)
+    c0, size = calls[0], len(calls)
+    f64 = lambda xs: put(np.asarray(xs, dtype=np.float64))
+    pos = (
+        _stack([c.method for c in calls]), c0.vector_field, c0.stats, c0.monitor,
+        _stack([c.y0 for c in calls]), _stack([c.args for c in calls]),
+        f64([c.t1 for c in calls]), f64([np.asarray(c.save_ts, np.float64) for c in calls]),
+        f64([c.tol for c in calls]), f64([c.blowup for c in calls]),
+    )  # fmt: skip
+    prog = _export.program(
+        _flow_solve_stacked, flow_solve_stacked_impl, FLOW_STATIC, pos, {"root_find": root_find}
+    )
+    key = ("stacked", size, *c0.program(root_find))
+    out, wall, compile_s = _compile_and_run(prog, pos, key, _seen_flow)
+    results = []
+    for i, c in enumerate(calls[:real]):
+        oi = jax.tree_util.tree_map(lambda x, i=i: x[i], out)
+        res = _finish(oi, wall / real, compile_s / real, float(c.t1))
+        results.append(_diagnose(res, c.vector_field, c.args, c.y0, _rerun_one(c, root_find)))
+    return results
+
+
+def _rerun_one(c: FlowCall, root_find: bool) -> Callable:
+    """A member's re-solve to a shorter horizon (:func:`_diagnose`), on the single program."""
+
+    def rerun(t):
+        f64 = lambda v: put(float(v), np.float64)
+        save = put(np.minimum(np.asarray(c.save_ts, np.float64), t))
+        pos = (c.method, c.vector_field, c.stats, c.monitor, c.y0, c.args, f64(t), save)
+        pos += (f64(c.tol), f64(c.blowup))
+        prog = _export.program(
+            _flow_solve, flow_solve_impl, FLOW_STATIC, pos, {"root_find": root_find}
+        )
+        return _to_numpy(jax.block_until_ready(prog(pos)))
+
+    return rerun

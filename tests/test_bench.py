@@ -245,10 +245,10 @@ def test_only_refuses_unknown_or_repeated_sections(bad, capsys):
 def test_only_selects_sections_cases_and_cold_cases(
     only, cold, sections, shown, hidden, cold_cases
 ):
-    from gflab.cli.bench import SECTIONS, plan
+    from gflab.cli.bench import DEFAULT_SECTIONS, plan
 
     secs, keep, colds = plan(only, cold)
-    assert secs == (SECTIONS if sections == "all" else sections)
+    assert secs == (DEFAULT_SECTIONS if sections == "all" else sections)
     assert colds == cold_cases
     if shown is not None:
         assert keep(shown)

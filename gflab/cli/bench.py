@@ -62,7 +62,8 @@ def add_flags(p) -> None:
         default=(),
         metavar="LIST",
         help="run only these sections or cases, comma-separated: flow_single, flow_default, "
-        "lora_single, flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too), one "
+        "lora_single, flow_batch, flow_vs_gd, authors_protocol, compile (compile runs flow_single too), "
+        "bucket_batch, one "
         "of their cases (e.g. flow_single_hybrid: its section runs, that case is reported), or "
         "a cold case: check_ci, check_jobs2, dmc_claims_cold, figures_cold (default: every section, no cold "
         "case)",
@@ -127,9 +128,14 @@ SECTIONS = (
     "flow_vs_gd",
     "authors_protocol",
     "compile",
+    "bucket_batch",
 )
 """The in-process sections, in the order ``benchmarks/bench.py`` runs them (it reads this list;
 one the loaded benchmarks lack is refused when asked for and left out of a full run)."""
+
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "bucket_batch")
+"""The sections of a plain ``gflab bench`` (``bucket_batch``, vmap against a loop, runs only when
+named)."""
 
 CASES = {
     "flow_single": ("flow_single", "flow_single_hybrid"),
@@ -139,6 +145,7 @@ CASES = {
     "flow_vs_gd": ("flow_vs_gd_jit", "flow_vs_gd_numpy", "flow_vs_gd_hybrid"),
     "authors_protocol": ("authors_protocol_tsit5", "authors_protocol_hybrid"),
     "compile": ("compile",),
+    "bucket_batch": ("bucket_batch_4", "bucket_batch_8", "bucket_batch_32", "bucket_batch_128"),
 }
 """Each section's cases, by the name they report (``--only`` takes either)."""
 
@@ -192,7 +199,7 @@ def plan(only: tuple[str, ...], cold: bool) -> tuple[tuple[str, ...], Callable, 
     """
     cold_cases = tuple(c for c in COLD if c in only or cold)
     if not only:
-        return SECTIONS, lambda name: True, cold_cases
+        return DEFAULT_SECTIONS, lambda name: True, cold_cases
     whole = {n for n in only if n in SECTIONS}
     singles = {n for n in only if n not in SECTIONS and n not in COLD}
     wanted = whole | {section_of(n) for n in singles}

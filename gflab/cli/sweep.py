@@ -40,7 +40,8 @@ COMMAND = {
 
 def add_flags(p) -> None:
     """``gflab sweep SPEC.toml``'s arguments: the spec, ``--executor``, ``--store``,
-    ``--force``/``--dry-run``, ``--timeout``, ``--allow-import``, ``--json``, ``--quiet``.
+    ``--force``/``--dry-run``, ``--timeout``, ``--batch``, ``--allow-import``, ``--json``,
+    ``--quiet``.
 
     Args:
         p: the ``gflab sweep`` parser.
@@ -70,6 +71,13 @@ def add_flags(p) -> None:
         default=None,
         metavar="SECONDS",
         help="time limit per configuration (a run past it is a failure; serial and local:N)",
+    )
+    p.add_argument(
+        "--batch",
+        choices=("auto", "vmap", "loop"),
+        default="auto",
+        help="vmap: the configurations of one compiled program as one batched solve | loop: one "
+        "by one | auto (default): loop on CPU, vmap on a GPU (docs/performance.md)",
     )
     p.add_argument(
         "--allow-import",
@@ -158,6 +166,7 @@ def run(args) -> int:
                 force=args.force,
                 progress=rep,
                 timeout=args.timeout,
+                batch=args.batch,
             )
     except SweepInterrupted as e:
         s = e.summary

@@ -88,23 +88,28 @@ def _lost(d: dict, job: tuple, exc: BaseException, attempts: int = 1) -> dict:
 MAX_ATTEMPTS = 3  # tries per configuration when its worker dies (pool re-queue)
 
 
-def run_pool(todo, job, workers, collect, summary) -> None:
+def run_pool(todo, job, workers, collect, summary, batch: str = "loop") -> None:
     """``local:N``: N single-process spawn pools, one compiled program per worker
     (:func:`gflab.sims.sweep._programs.assign_programs`: every configuration of one program goes
     to the same worker, so no two workers compile it); when a worker dies, its unfinished configs
-    go to fresh pools."""
+    go to fresh pools. ``batch="vmap"``: each worker gets a program's configurations as one task
+    (:func:`gflab.sims.sweep._batch.run_group`)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from gflab.sims.sweep._programs import assign_programs
+    from gflab.sims.sweep._batch import group_programs, run_group
+    from gflab.sims.sweep._programs import assign_programs, warm_shared_programs
 
+    # programs several workers share: compiled here, loaded from the cache there
+    planned = assign_programs(todo, workers)
+    warm_shared_programs(todo if job[2] == _task.DEFAULT_RUNNER else (), planned[0])
     attempts = {i: 0 for i in range(len(todo))}
     queue = list(range(len(todo)))
     first = True
     while queue:
         t0 = time.perf_counter()
-        lanes, stats = assign_programs([todo[i] for i in queue], workers)
+        lanes, stats = planned if first else assign_programs([todo[i] for i in queue], workers)
         if first:
             summary.programs, summary.programs_split = stats["programs"], stats["programs_split"]
         # spawn, never fork: JAX is multithreaded and forking it can deadlock
@@ -125,29 +130,37 @@ def run_pool(todo, job, workers, collect, summary) -> None:
         try:
             pending = {}
             for pool, lane in zip(pools, lanes, strict=True):
-                for j in lane:
-                    i = queue[j]
+                lane = [queue[j] for j in lane]
+                units = group_programs(lane, todo) if batch == "vmap" else [[i] for i in lane]
+                for unit in units:
                     try:
-                        pending[pool.submit(_task.run_one, todo[i], *job)] = i
+                        if batch == "vmap":
+                            fut = pool.submit(run_group, [todo[i] for i in unit], *job)
+                        else:
+                            fut = pool.submit(_task.run_one, todo[unit[0]], *job)
+                        pending[fut] = unit
                     except BrokenProcessPool as e:  # a worker died before everything was queued
                         broken = e
-                        requeue.append(i)
-                        attempts[i] -= 1  # never tried
-                    attempts[i] += 1
+                        requeue.extend(unit)
+                        for i in unit:
+                            attempts[i] -= 1  # never tried
+                    for i in unit:
+                        attempts[i] += 1
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    i = pending.pop(fut)
+                    unit = pending.pop(fut)
                     try:
-                        rec = fut.result()
+                        got = fut.result()
                     except BrokenProcessPool as e:
                         broken = e
-                        requeue.append(i)
+                        requeue.extend(unit)
                         continue
-                    if rec["outcome"] == "skipped" and attempts[i] > 1:
-                        # stored by this sweep's earlier try, whose report died with its pool
-                        rec = {**rec, "outcome": "done"}
-                    collect(rec)
+                    for i, rec in zip(unit, got if batch == "vmap" else [got], strict=True):
+                        if rec["outcome"] == "skipped" and attempts[i] > 1:
+                            # stored by this sweep's earlier try, whose report died with its pool
+                            rec = {**rec, "outcome": "done"}
+                        collect(rec)
         finally:
             for pool in pools:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -188,7 +201,7 @@ def _quiet_dask_logs():
         lg.setLevel(level)
 
 
-def run_dask(kind, arg, todo, job, collect, summary) -> None:
+def run_dask(kind, arg, todo, job, collect, summary, batch: str = "loop") -> None:
     import logging
 
     from distributed import Client, LocalCluster, as_completed
@@ -234,8 +247,14 @@ def run_dask(kind, arg, todo, job, collect, summary) -> None:
                 ) from None
         summary.startup_seconds = time.perf_counter() - t0
         futures = {}
-        for d in todo:
-            futures[client.submit(_task.run_one, d, *job, pure=False)] = d
+        if batch == "vmap":
+            from gflab.sims.sweep._batch import group_programs, run_group
+
+            for g in group_programs(list(range(len(todo))), todo):
+                futures[client.submit(run_group, [todo[i] for i in g], *job, pure=False)] = g
+        else:
+            for i, d in enumerate(todo):
+                futures[client.submit(_task.run_one, d, *job, pure=False)] = [i]
         lost = ExecutorLost(
             "executor",
             "a dask scheduler that stays reachable (finished results are stored; rerun to resume)",
@@ -244,13 +263,16 @@ def run_dask(kind, arg, todo, job, collect, summary) -> None:
         try:
             for fut in as_completed(futures):
                 try:
-                    collect(fut.result())
+                    got = fut.result()
+                    for rec in got if batch == "vmap" else [got]:
+                        collect(rec)
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except BaseException as e:  # noqa: BLE001  (KilledWorker, lost connection, ...)
                     if client.status not in ("running", "connecting") or _is_comm_loss(e):
                         raise lost from None
-                    collect(_lost(futures[fut], job, e))
+                    for i in futures[fut]:
+                        collect(_lost(todo[i], job, e))
                 fut.release()
         except (KeyboardInterrupt, SystemExit, ExecutorLost):
             with contextlib.suppress(BaseException):

@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["VALUE_FIELDS", "program_key", "assign_programs"]
+__all__ = ["VALUE_FIELDS", "program_key", "assign_programs", "warm_shared_programs"]
 
 # numeric data of a solve (not its shape): configurations differing only here share a program
 VALUE_FIELDS = frozenset(
@@ -114,3 +114,91 @@ def assign_programs(
         lanes[w].extend(c)
         heapq.heappush(heap, (load + len(c), w))
     return [lane for lane in lanes if lane], {"programs": len(groups), "programs_split": split}
+
+
+# models whose run goes straight to its flow solve (no other solve first): their first solve can
+# be captured in the parent cheaply (:func:`warm_shared_programs`)
+_CAPTURABLE = frozenset({"dmf", "lora"})
+
+
+def warm_shared_programs(configs: Sequence[dict] = (), lanes: Sequence[list] = ()) -> None:
+    """Compile here, before workers start on ``configs``, the programs that several of them
+    would otherwise compile at the same moment (none finding the other's cache entry).
+
+    1. The one-operation programs that equinox evaluates eagerly
+       (``jax.ensure_compile_time_eval``) while any flow solve is traced: comparing two concrete
+       solver outcomes (``!=`` in optimistix's Newton, ``==`` in lineax: a boolean
+       ``convert_element_type``) and ``promote`` of a traced outcome into a subclass enumeration
+       (optimistix's Newton step, diffrax's event root-find: ``jnp.asarray`` of the offset
+       table, a ``stage`` program per table, and the index conversion of the slice into it). The
+       same operations run here on the same types under :func:`jax.eval_shape` (the outcome
+       values traced as in a solve), which compiles those programs and nothing else.
+    2. A solve's start monitor (:func:`gflab.sims.engine.monitor_value`, which decides whether
+       it root-finds its stop) is a program of its own, keyed by the state's shapes, so solve
+       programs of one state shape share it. Where such programs go to different workers
+       (``lanes``), the first configuration of one of them (DMF and LoRA flows,
+       whose runs go straight to their solve) is taken here up to its solve
+       (:func:`gflab.sims.engine.capture_flow`) and the monitor evaluated. A configuration
+       that fails here is left to its worker, which reports it.
+
+    Without a persistent cache (``GFLAB_JAX_CACHE=off``), and on a GPU (whose backend is not
+    started in the parent, :func:`gflab.sims.sweep._batch.backend`), it does nothing.
+
+    Args:
+        configs: the configuration dicts the workers will run with the default runner.
+        lanes: the indices of ``configs`` each worker runs (:func:`assign_programs`).
+    """
+    from gflab.sims import _jaxsetup
+    from gflab.sims.sweep._batch import backend
+
+    if _jaxsetup.CACHE_DIR is None or backend() != "cpu":  # a GPU is not started in the parent
+        return
+    import diffrax
+    import jax
+    import lineax as lx
+    import optimistix as optx
+
+    def ops(lin, root):
+        optx.RESULTS.successful != optx.RESULTS.successful  # noqa: B015  (concrete: eager)
+        optx.RESULTS.promote(lin)
+        diffrax.RESULTS.promote(root)
+        return lin == lx.RESULTS.successful
+
+    jax.eval_shape(ops, lx.RESULTS.successful, optx.RESULTS.successful)
+    if len(lanes) > 1 and len(configs) > 1:
+        for call in _shared_monitors(list(configs), lanes):
+            call.root_find()
+
+
+def _shared_monitors(configs: list, lanes: Sequence[list]) -> list:
+    """One captured flow problem per (monitor, state shapes) that programs on two or more
+    workers share."""
+    import jax
+    import numpy as np
+
+    from gflab.sims import engine
+    from gflab.sims.models import config_from_dict, model_of
+
+    lane_of = {i: w for w, lane in enumerate(lanes) for i in lane}
+    programs: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        if isinstance(c, dict) and c.get("model") in _CAPTURABLE:
+            programs.setdefault(program_key(c), []).append(i)
+    states: dict = {}
+    for idx in programs.values():
+        try:
+            config = config_from_dict(configs[idx[0]])
+            if config.method.discrete:
+                continue
+            with engine.capture_flow():
+                model_of(config).run(config)
+            continue  # no flow solve
+        except engine.FlowCaptured as e:
+            call = e.call
+        except Exception:  # noqa: BLE001, S112  (its worker runs it again and reports the error)
+            continue
+        leaves = jax.tree_util.tree_leaves(call.y0)
+        key = (call.monitor, tuple((np.shape(x), str(np.asarray(x).dtype)) for x in leaves))
+        entry = states.setdefault(key, [set(), call])
+        entry[0].update(lane_of[i] for i in idx)
+    return [call for used, call in states.values() if len(used) > 1]

@@ -42,6 +42,8 @@ class SweepSummary:
     requeued: int = 0
     programs: int = 0  # distinct compiled programs among the configurations run (local:N, N > 1)
     programs_split: int = 0  # of those, compiled by more than one worker (to keep a core busy)
+    batch: str = "loop"  # "vmap": configurations of one program solved together (sweep/_batch.py)
+    batched: int = 0  # configurations whose flow was solved in a batched (vmapped) solve
     warnings: list = field(default_factory=list)
     keys: list = field(default_factory=list)
 
@@ -109,6 +111,7 @@ def collect_record(summary: SweepSummary, counts: Counter, rec: dict) -> None:
         summary.done += 1
         summary.recomputed_corrupt += bool(rec.get("corrupt_before"))
         summary.solve_seconds += rec.get("solve_seconds", 0.0)
+        summary.batched += bool(rec.get("batched"))
     else:
         summary.skipped += 1
     summary.statuses[rec["status"]] = summary.statuses.get(rec["status"], 0) + 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gflab.sims.models import model_of
 from gflab.sims.store import ResultStore
-from gflab.sims.sweep import _task
+from gflab.sims.sweep import _batch, _task
 from gflab.sims.sweep._executors import parse_executor, run_dask, run_pool
 from gflab.sims.sweep._results import SweepInterrupted, SweepSummary, collect_record, sweep_key
 from gflab.sims.sweep._spec import DEFAULT_RUNNER
@@ -46,6 +46,7 @@ def run_sweep(
     force: bool = False,
     progress: Callable[[int, int, Counter], None] | None = None,
     timeout: float | None = None,
+    batch: str = "auto",
 ) -> SweepSummary:
     """Run ``configs`` into ``store`` on ``executor``; returns the summary (also stored).
 
@@ -60,8 +61,14 @@ def run_sweep(
     :class:`SweepInterrupted` (carrying the partial summary) after the executor has been shut
     down cleanly. A store that cannot be written is refused (``GflabInputError``) only if there
     is something to run; a finished read-only store reruns fine (nothing is written).
+
+    ``batch`` (:data:`gflab.sims.sweep._batch.BATCHES`): ``"vmap"`` solves the configurations
+    of one compiled program together, one vectorised flow solve per program and worker
+    (:mod:`gflab.sims.sweep._batch`); ``"loop"`` one after the other; ``"auto"`` (default)
+    ``"loop"`` on the CPU backend, ``"vmap"`` on a GPU. The stored results are the same.
     """
     kind, arg = parse_executor(executor)
+    batch = _batch.resolve_batch(batch)
     # fail early, in the parent, on a bad runner path
     record = _task.is_record_runner(_task.resolve_runner(runner))
     if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < 1e9):
@@ -71,7 +78,7 @@ def run_sweep(
     # duplicates (e.g. a grid listing 1 and 1.0) are one entry: run once
     unique = {store.key(c): c.to_dict() if hasattr(c, "to_dict") else dict(c) for c in configs}
     dicts = list(unique.values())
-    summary = SweepSummary(total=len(dicts), executor=executor, store=root)
+    summary = SweepSummary(total=len(dicts), executor=executor, store=root, batch=batch)
     counts: Counter = Counter()
     todo = []
     for key, d in unique.items():
@@ -102,13 +109,17 @@ def run_sweep(
     try:
         with _sigterm_raises():
             if todo:
-                if kind == "local" and arg == 1:
+                if kind == "local" and arg == 1 and batch == "vmap":
+                    for g in _batch.group_programs(list(range(len(todo))), todo):
+                        for rec in _batch.run_group([todo[i] for i in g], *job):
+                            collect(rec)
+                elif kind == "local" and arg == 1:
                     for d in todo:
                         collect(_task.run_one(d, *job))
                 elif kind == "local":
-                    run_pool(todo, job, arg, collect, summary)
+                    run_pool(todo, job, arg, collect, summary, batch)
                 else:
-                    run_dask(kind, arg, todo, job, collect, summary)
+                    run_dask(kind, arg, todo, job, collect, summary, batch)
     except KeyboardInterrupt as e:
         summary.interrupted = True
         summary.seconds = time.perf_counter() - t0

@@ -76,6 +76,7 @@ def run_one(
     force: bool = False,
     code: str | None = None,
     timeout: float | None = None,
+    compute: Callable | None = None,
 ) -> dict:
     """Run one configuration into the store (a worker's task); returns a small status record.
 
@@ -83,6 +84,8 @@ def run_one(
     (the run raised: ``error`` holds its type and message, ``traceback`` its last frames). With
     ``timeout`` (seconds) a run still going after that long raises ``TimeoutError`` (a failure);
     the limit needs the main thread (serial and pool executors), dask worker threads ignore it.
+    ``compute(fn, config)`` replaces the runner's call ``fn(config)`` (a batched sweep,
+    :mod:`gflab.sims.sweep._batch`).
     """
     t0 = time.perf_counter()
     store = ResultStore(root, versions=versions, code=code)
@@ -103,7 +106,8 @@ def run_one(
             }
         config = config_from_dict(cfg)
         with _time_limit(timeout):
-            result = model.run_into(config, store) if fn is simulate_config else fn(config)
+            call = (lambda c: model.run_into(c, store)) if fn is simulate_config else fn
+            result = call(config) if compute is None else compute(call, config)
         if model.storable(result):
             model.put(store, config, result, sweep_runner=runner)
         return {
