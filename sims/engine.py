@@ -817,7 +817,13 @@ class FlowCall:
 
     def program(self, root_find: bool) -> tuple:
         """What decides the compiled program: the functions, the save-grid length and the
-        structure, shapes and dtypes of the method, state and arguments."""
+        structure, shapes and dtypes of the method, state and arguments.
+
+        Args:
+          root_find: whether the solve root-finds its stop (:meth:`root_find`).
+        Returns:
+          A hashable tuple; problems with equal tuples share one compiled program.
+        """
         sig = _signature((self.method, self.y0, self.args))
         return (self.vector_field, self.stats, self.monitor, root_find, len(self.save_ts), sig)
 
